@@ -1,0 +1,1 @@
+//! Health checks and trackers as pure state machines (issue 5).

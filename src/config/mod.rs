@@ -1,0 +1,1 @@
+//! Configuration: UCI parser, schema table, typed model, validation (issue 2).

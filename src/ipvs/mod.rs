@@ -1,0 +1,1 @@
+//! IPVS over generic netlink: pure message encoding/decoding and reconciliation (issue 6).

@@ -1,0 +1,3 @@
+fn main() {
+    println!("minivrrp {}", env!("CARGO_PKG_VERSION"));
+}

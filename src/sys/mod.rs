@@ -1,0 +1,1 @@
+//! The system layer: the only code that makes syscalls.

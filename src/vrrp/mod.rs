@@ -1,0 +1,1 @@
+//! VRRP: wire format and the per-instance state machine (issue 3).
