@@ -1,0 +1,20 @@
+#!/bin/sh
+# The whole test suite, as root on a Debian machine: installs what it needs (tests/setup.sh),
+# then runs every test. CI (.ci/run) calls exactly this. Privileged tests never skip here:
+# CI=true turns a skip into a failure.
+set -eu
+cd "$(dirname "$0")/.."
+export CI="${CI:-true}"
+./tests/setup.sh
+
+# Namespaces left behind by an earlier run that was killed (ours all start with "mv").
+for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^mv[0-9]/ {print $1}'); do ip netns del "$ns" || true; done
+
+echo "== cargo test (x86_64, debug: unit, golden, simulator, conformance, namespace lab, interop, IPVS VM)"
+cargo test --quiet -- --test-threads=2
+
+echo "== unit tests for aarch64 under qemu-aarch64-static"
+cargo test --quiet --lib --target aarch64-unknown-linux-musl
+
+echo "== release builds (static musl) and sizes"
+./board/build.sh all

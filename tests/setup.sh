@@ -1,0 +1,27 @@
+#!/bin/sh
+# Installs what the test suite and the demo need, as root, on a Debian machine.
+# Idempotent and quick when everything is present: apt runs only for missing packages.
+set -eu
+
+PKGS="keepalived tcpdump iproute2 iputils-ping procps python3 binutils xz-utils
+      qemu-user-static qemu-system-x86 linux-image-amd64 busybox-static ipvsadm cpio kmod"
+
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    echo "setup: installing$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # shellcheck disable=SC2086
+    apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+# Debian starts keepalived as a service on install on some systems; the tests run their own.
+if command -v systemctl >/dev/null 2>&1; then systemctl disable --now keepalived >/dev/null 2>&1 || true; fi
+
+installed=$(rustup target list --installed)
+for t in x86_64-unknown-linux-musl aarch64-unknown-linux-musl; do
+    echo "$installed" | grep -qx "$t" || rustup target add "$t"
+done
+echo "setup: ok"
