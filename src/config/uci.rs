@@ -166,6 +166,26 @@ fn read_word(c: &mut Cursor<'_>) -> Result<Option<Word>, ParseError> {
     }
     let (line, col) = (c.line, c.col);
     let mut text = String::new();
+    // The first quote of this word that ran across a newline. libuci allows multi-line values,
+    // so a forgotten closing quote only shows up at the end of the file; pointing there would
+    // be useless, so the error points at this quote instead.
+    let mut multiline_quote: Option<(usize, usize)> = None;
+    let unterminated = |ql: usize, qc: usize, q: char, ml: Option<(usize, usize)>| {
+        match ml {
+        Some((l, c)) => ParseError {
+            line: l,
+            col: c,
+            message: format!(
+                "unterminated {q} quote: the value quoted here runs across lines to the end of the file"
+            ),
+        },
+        None => ParseError {
+            line: ql,
+            col: qc,
+            message: format!("unterminated {q} quote (reached end of file)"),
+        },
+    }
+    };
     loop {
         match c.peek() {
             None | Some(' ' | '\t' | '\r' | '\n' | ';' | '#') => break,
@@ -174,10 +194,13 @@ fn read_word(c: &mut Cursor<'_>) -> Result<Option<Word>, ParseError> {
                 c.bump();
                 loop {
                     match c.bump() {
-                        None => return Err(unterminated(ql, qc, '\'')),
+                        None => return Err(unterminated(ql, qc, '\'', multiline_quote)),
                         Some('\'') => break,
                         Some(ch) => text.push(ch),
                     }
+                }
+                if c.line != ql && multiline_quote.is_none() {
+                    multiline_quote = Some((ql, qc));
                 }
             }
             Some('"') => {
@@ -185,15 +208,18 @@ fn read_word(c: &mut Cursor<'_>) -> Result<Option<Word>, ParseError> {
                 c.bump();
                 loop {
                     match c.bump() {
-                        None => return Err(unterminated(ql, qc, '"')),
+                        None => return Err(unterminated(ql, qc, '"', multiline_quote)),
                         Some('"') => break,
                         Some('\\') => match c.bump() {
-                            None => return Err(unterminated(ql, qc, '"')),
+                            None => return Err(unterminated(ql, qc, '"', multiline_quote)),
                             Some('\n') => {}
                             Some(ch) => text.push(ch),
                         },
                         Some(ch) => text.push(ch),
                     }
+                }
+                if c.line != ql && multiline_quote.is_none() {
+                    multiline_quote = Some((ql, qc));
                 }
             }
             Some('\\') => {
@@ -214,14 +240,6 @@ fn read_word(c: &mut Cursor<'_>) -> Result<Option<Word>, ParseError> {
         }
     }
     Ok(Some(Word { text, line, col }))
-}
-
-fn unterminated(line: usize, col: usize, q: char) -> ParseError {
-    ParseError {
-        line,
-        col,
-        message: format!("unterminated {q} quote (reached end of file)"),
-    }
 }
 
 /// Reads the words of one statement and consumes its terminator.
@@ -672,6 +690,11 @@ mod tests {
                 "config t 'a'\n\n\toption x \"open\n",
                 (3, 11),
                 "unterminated \" quote",
+            ),
+            (
+                "config t 'a'\n\toption x 'open\n\tlist y 'v'\n",
+                (2, 11),
+                "runs across lines",
             ),
             ("option x 1\n", (1, 1), "outside a section"),
             ("config t 'a'\n\toption x\n", (2, 9), "missing value"),

@@ -209,7 +209,7 @@ fn parse_section<'a>(raw: &'a Section, spec: &'static SectionSpec, errs: &mut Er
                 o.line,
                 sec.path(&o.name),
                 format!(
-                    "unknown option for a {} section (known: {})",
+                    "unknown option for section type '{}' (known: {})",
                     spec.stype,
                     known.join(", ")
                 ),
