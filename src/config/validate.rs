@@ -795,7 +795,7 @@ fn build_instance(
     let mut track_interfaces = Vec::new();
     for (name, w, line) in tracked("track_interface") {
         count(line, "track_interface", errs);
-        if name.len() > 15 || name.contains('/') {
+        if !valid_ifname(&name) {
             errs.at(
                 line,
                 s.path("track_interface"),
@@ -896,6 +896,15 @@ fn build_instance(
         notify: notify_of(s),
         sync_group: None,
     }
+}
+
+/// Linux `dev_valid_name`: 1..15 bytes, not `.`/`..`, no `/`, `:` or whitespace.
+fn valid_ifname(n: &str) -> bool {
+    !n.is_empty()
+        && n.len() <= 15
+        && n != "."
+        && n != ".."
+        && !n.chars().any(|c| c == '/' || c == ':' || c.is_whitespace())
 }
 
 /// Two instances with the same VRID on one interface and family would answer each other's
@@ -1115,4 +1124,339 @@ pub fn check_value(section: &str, option: &str, value: &str) -> Result<(), Strin
         .ok_or_else(|| format!("unknown option '{option}'"))?;
     let k: Kind = o.kind;
     k.parse(value).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Config, DEFAULT_CONFIG};
+    use super::*;
+
+    const FULL: &str = include_str!("../../tests/configs/good/full.uci");
+
+    fn ok(text: &str) -> Config {
+        Config::parse_str("test", text).unwrap_or_else(|e| {
+            panic!(
+                "{}",
+                e.iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )
+        })
+    }
+
+    fn errors(text: &str) -> Vec<String> {
+        match Config::parse_str("f", text) {
+            Ok(_) => panic!("accepted:\n{text}"),
+            Err(e) => e.iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    fn instance(extra: &str) -> String {
+        format!("config instance 'vi1'\n\toption interface 'br-lan'\n\toption vrid '50'\n{extra}")
+    }
+
+    fn one_error(text: &str) -> String {
+        let e = errors(text);
+        assert_eq!(e.len(), 1, "{e:?}");
+        e[0].clone()
+    }
+
+    #[test]
+    fn shipped_default_config_validates() {
+        let c = ok(DEFAULT_CONFIG);
+        assert_eq!(c.instances.len(), 1);
+        let i = &c.instances[0];
+        assert_eq!((i.vrid, i.version), (50, VrrpVersion::V3));
+        assert_eq!(
+            i.vips,
+            [Vip {
+                addr: "10.0.0.254".parse().unwrap(),
+                prefix_len: 24
+            }]
+        );
+        assert_eq!(c.globals.router_id, "openwrt");
+    }
+
+    #[test]
+    fn defaults_fill_every_unset_option() {
+        let c = ok(&instance("\tlist vip '10.0.0.1'\n"));
+        assert_eq!(c.globals.router_id, "minivrrp");
+        assert_eq!(c.globals.log_level, LogLevel::Info);
+        let i = &c.instances[0];
+        assert_eq!(i.priority, 100);
+        assert_eq!(i.version, VrrpVersion::V2);
+        assert_eq!(i.advert_int, Duration::from_secs(1));
+        assert!(i.preempt);
+        assert_eq!(i.preempt_delay, Duration::ZERO);
+        assert_eq!(i.initial_state, InitialState::Backup);
+        assert_eq!(i.auth, Auth::None);
+        assert_eq!(i.vips[0].prefix_len, 32);
+        assert!(!i.use_vmac);
+        assert_eq!(i.vmac_name, "vrrp.50");
+        assert_eq!((i.garp_repeat, i.garp_delay), (5, Duration::from_secs(5)));
+        assert_eq!(i.garp_refresh, None);
+        assert_eq!(i.v3_checksum, V3Checksum::Pseudo);
+        assert!(!i.accept);
+        assert_eq!(i.sync_group, None);
+    }
+
+    #[test]
+    fn full_config_builds_the_typed_model() {
+        let c = ok(FULL);
+        assert_eq!(c.globals.log_level, LogLevel::Debug);
+        let lan = &c.instances[0];
+        assert_eq!(lan.advert_int_centis(), 50);
+        assert!(!lan.preempt);
+        assert_eq!(lan.initial_state, InitialState::Master);
+        assert_eq!(lan.vips.len(), 2);
+        assert_eq!(lan.vips[1].prefix_len, 32);
+        // track_script without weight takes the script's weight.
+        assert_eq!(
+            lan.track_scripts,
+            [TrackScript {
+                script: 0,
+                weight: -20
+            }]
+        );
+        assert_eq!(lan.track_interfaces[0].weight, -50);
+        assert_eq!(lan.track_interfaces[1].weight, 0);
+        assert_eq!(lan.track_files[0].weight, 2);
+        assert_eq!(
+            lan.track_checks,
+            [TrackCheck {
+                check: 1,
+                weight: -10
+            }]
+        );
+        assert_eq!(lan.garp_refresh, Some(Duration::from_secs(60)));
+        assert_eq!(lan.sync_group, Some(0));
+        let lan6 = &c.instances[1];
+        assert_eq!(lan6.family, Family::V6);
+        assert_eq!(lan6.vips[0].prefix_len, 64);
+        assert_eq!(lan6.vmac_name, "vrrp6.51");
+        assert_eq!(c.instances[2].auth, Auth::Pass("it's".into()));
+        assert_eq!(c.scripts[0].timeout, Duration::from_millis(1500));
+        let http = &c.checks[0];
+        assert_eq!(http.kind, CheckKind::Http);
+        assert_eq!(
+            http.status,
+            [
+                StatusRange { lo: 200, hi: 200 },
+                StatusRange { lo: 301, hi: 302 }
+            ]
+        );
+        assert_eq!(c.checks[1].status, [StatusRange { lo: 200, hi: 299 }]);
+        assert_eq!(c.sync_groups[0].members, [0, 1]);
+        let web = &c.virtual_servers[0];
+        assert_eq!(web.scheduler, Scheduler::Wrr);
+        assert_eq!(web.persistence_netmask, Some(24));
+        assert_eq!(web.persistence_timeout, Some(Duration::from_secs(300)));
+        assert_eq!(
+            web.sorry_server,
+            Some(("10.0.0.9".parse().unwrap(), Some(8080)))
+        );
+        // Real servers inherit port, check and forwarding from the virtual server.
+        let (w1, w2) = (&web.real_servers[0], &web.real_servers[1]);
+        assert_eq!(
+            (w1.port, w1.check, w1.forwarding),
+            (80, Some(0), Forwarding::Dr)
+        );
+        assert_eq!((w2.port, w2.forwarding), (8080, Forwarding::Nat));
+        let marked = &c.virtual_servers[1];
+        assert_eq!(
+            marked.service,
+            Service::Fwmark {
+                mark: 42,
+                family: Family::V6
+            }
+        );
+        assert_eq!(marked.real_servers[0].port, 0);
+    }
+
+    #[test]
+    fn effective_config_round_trips_to_the_same_model() {
+        for text in [FULL, DEFAULT_CONFIG] {
+            let c = ok(text);
+            let again = ok(&c.to_uci());
+            assert_eq!(again, c);
+        }
+    }
+
+    #[test]
+    fn error_display_is_file_line_section_option_message() {
+        assert_eq!(
+            one_error(&instance(
+                "\toption priority '300'\n\tlist vip '10.0.0.1'\n"
+            )),
+            "f:4: vi1.priority: 300 is out of range 1..255"
+        );
+        let anon = "config instance\n\toption interface 'x'\n\toption vrid '1'\n\tlist vip '10.0.0.1'\n\toption preempt 'maybe'\n";
+        assert_eq!(
+            one_error(anon),
+            "f:5: @instance[0].preempt: 'maybe' is not a boolean (use 1 or 0)"
+        );
+    }
+
+    #[test]
+    fn every_error_is_collected() {
+        let text = "config bogus\nconfig instance 'a'\n\toption vrid '0'\n\toption colour 'red'\n\tlist vip 'nope'\n";
+        let e = errors(text);
+        assert_eq!(e.len(), 5, "{e:?}");
+        assert!(e[0].starts_with("f:1: @bogus[0]: unknown section type"));
+        assert!(e
+            .iter()
+            .any(|l| l.starts_with("f:2: a.interface: required option is missing")));
+    }
+
+    #[test]
+    fn advert_int_rules_per_version_rfc3768_5_3_7_and_rfc5798_5_2_7() {
+        let v3 = |v: &str| {
+            instance(&format!(
+                "\toption version '3'\n\toption advert_int '{v}'\n\tlist vip '10.0.0.1'\n"
+            ))
+        };
+        let v2 = |v: &str| {
+            instance(&format!(
+                "\toption advert_int '{v}'\n\tlist vip '10.0.0.1'\n"
+            ))
+        };
+        assert_eq!(ok(&v3("0.01")).instances[0].advert_int_centis(), 1);
+        assert_eq!(ok(&v3("40.95")).instances[0].advert_int_centis(), 4095);
+        assert!(one_error(&v3("40.96")).contains("version 3 needs 0.01..40.95"));
+        assert!(one_error(&v3("0.015")).contains("steps of 0.01"));
+        assert!(one_error(&v3("0")).contains("out of range"));
+        assert_eq!(
+            ok(&v2("255")).instances[0].advert_int,
+            Duration::from_secs(255)
+        );
+        assert!(one_error(&v2("1.5")).contains("whole seconds"));
+        assert!(one_error(&v2("256")).contains("out of range"));
+    }
+
+    #[test]
+    fn authentication_rules() {
+        let e = one_error(&instance(
+            "\toption auth_type 'pass'\n\tlist vip '10.0.0.1'\n",
+        ));
+        assert!(e.contains("auth_type 'pass' needs an auth_pass"), "{e}");
+        let e = one_error(&instance("\toption auth_pass 'x'\n\tlist vip '10.0.0.1'\n"));
+        assert!(e.contains("auth_pass needs auth_type 'pass'"), "{e}");
+        let e = one_error(&instance(
+            "\toption version '3'\n\toption auth_type 'pass'\n\toption auth_pass 'x'\n\tlist vip '10.0.0.1'\n",
+        ));
+        assert!(e.contains("version 3 has no authentication"), "{e}");
+        let e = one_error(&instance(
+            "\toption auth_type 'pass'\n\toption auth_pass '123456789'\n\tlist vip '10.0.0.1'\n",
+        ));
+        assert!(e.contains("1..8 characters"), "{e}");
+    }
+
+    #[test]
+    fn same_vrid_is_fine_on_another_interface_or_family() {
+        let text = "config instance 'a'\n\toption interface 'br-lan'\n\toption vrid '5'\n\toption version '3'\n\tlist vip '10.0.0.1'\n\
+config instance 'b'\n\toption interface 'br-lan'\n\toption vrid '5'\n\toption version '3'\n\tlist vip 'fd00::1'\n\
+config instance 'c'\n\toption interface 'wan'\n\toption vrid '5'\n\tlist vip '10.0.0.2'\n";
+        assert_eq!(ok(text).instances.len(), 3);
+    }
+
+    #[test]
+    fn unicast_peers_must_match_the_vip_family() {
+        let e = one_error(&instance(
+            "\tlist vip '10.0.0.1'\n\tlist unicast_peer 'fd00::2'\n",
+        ));
+        assert!(
+            e.starts_with("f:5: vi1.unicast_peer: fd00::2 is IPv6 but the VIPs are IPv4"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn capacities_are_enforced_at_load() {
+        let mut vips = String::new();
+        for n in 0..=MAX_VIPS {
+            vips.push_str(&format!("\tlist vip '10.0.0.{}'\n", n + 1));
+        }
+        let e = one_error(&instance(&vips));
+        assert!(e.contains("more than 20 VIPs (MAX_VIPS)"), "{e}");
+        assert!(e.starts_with(&format!("f:{}:", 4 + MAX_VIPS)), "{e}");
+
+        let mut many = String::new();
+        for n in 0..=MAX_INSTANCES {
+            many.push_str(&format!(
+                "config instance 'i{n}'\n\toption interface 'eth{}'\n\toption vrid '1'\n\tlist vip '10.0.0.1'\n",
+                n
+            ));
+        }
+        let e = one_error(&many);
+        assert!(
+            e.contains("too many instance sections: 65 (at most 64, MAX_INSTANCES)"),
+            "{e}"
+        );
+
+        let mut tr = String::from("\tlist vip '10.0.0.1'\n");
+        for n in 0..=MAX_TRACKERS {
+            tr.push_str(&format!("\tlist track_interface 'eth{n}'\n"));
+        }
+        assert!(one_error(&instance(&tr)).contains("MAX_TRACKERS"));
+    }
+
+    #[test]
+    fn named_sections_are_required_where_referenced() {
+        let e = one_error("config script\n\toption command 'true'\n");
+        assert!(e.contains("needs a name"), "{e}");
+        let e = one_error("config globals 'main'\n");
+        assert!(e.contains("must be named 'globals'"), "{e}");
+    }
+
+    #[test]
+    fn tracked_check_needs_its_own_target() {
+        let text = format!(
+            "config check 'c'\n\toption type 'tcp'\n\toption address '10.0.0.9'\n{}",
+            instance("\tlist vip '10.0.0.1'\n\tlist track_check 'c'\n")
+        );
+        assert!(one_error(&text).contains("check 'c' has no port"));
+    }
+
+    #[test]
+    fn virtual_server_rules() {
+        let e = one_error("config virtual_server 'v'\n\toption address '10.0.0.1'\n");
+        assert!(
+            e.contains("v.port: a service with an address needs a port"),
+            "{e}"
+        );
+        let e = one_error("config virtual_server 'v'\n\toption scheduler 'rr'\n");
+        assert!(e.contains("needs address and port, or fwmark"), "{e}");
+        let e = one_error(
+            "config virtual_server 'v'\n\toption fwmark '1'\n\toption quorum '2'\n\toption hysteresis '2'\n",
+        );
+        assert!(e.contains("hysteresis 2 must be less than quorum 2"), "{e}");
+        let e = one_error(
+            "config virtual_server 'v'\n\toption address '10.0.0.1'\n\toption port '80'\n\
+config real_server\n\toption virtual_server 'v'\n\toption address 'fd00::1'\n",
+        );
+        assert!(
+            e.contains("fd00::1 is IPv6 but virtual server 'v' is IPv4"),
+            "{e}"
+        );
+        let e = one_error(
+            "config virtual_server 'v'\n\toption address '10.0.0.1'\n\toption port '80'\n\
+config real_server\n\toption virtual_server 'v'\n\toption address '10.0.0.2'\n\
+config real_server\n\toption virtual_server 'v'\n\toption address '10.0.0.2'\n\toption port '80'\n",
+        );
+        assert!(
+            e.contains("10.0.0.2 port 80 is already a real server of 'v'"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn check_value_uses_the_same_rules() {
+        assert!(check_value("instance", "priority", "255").is_ok());
+        assert_eq!(
+            check_value("instance", "priority", "256").unwrap_err(),
+            "256 is out of range 1..255"
+        );
+        assert!(check_value("instance", "nope", "1").is_err());
+    }
 }
