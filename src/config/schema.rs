@@ -112,8 +112,8 @@ fn parse_uint(s: &str) -> Option<u64> {
 
 fn parse_int(s: &str) -> Option<i64> {
     match s.strip_prefix('-') {
-        Some(rest) => parse_uint(rest).map(|v| -(v as i64)),
-        None => parse_uint(s).map(|v| v as i64),
+        Some(rest) => i64::try_from(parse_uint(rest)?).ok()?.checked_neg(),
+        None => i64::try_from(parse_uint(s)?).ok(),
     }
 }
 
@@ -880,6 +880,17 @@ mod tests {
             Ok(Val::HostPort("10.0.0.9".parse().unwrap(), Some(8080)))
         );
         assert!(Kind::Str { min: 1, max: 8 }.parse("123456789").is_err());
+        let w = Kind::Int {
+            min: -253,
+            max: 253,
+        };
+        for huge in [
+            "-9223372036854775808",
+            "9999999999999999999",
+            "-99999999999999999999",
+        ] {
+            assert!(w.parse(huge).is_err(), "{huge}");
+        }
     }
 
     /// README.md's option reference must be exactly what the schema generates. Run with

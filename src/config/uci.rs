@@ -734,6 +734,45 @@ mod tests {
         assert_eq!(errs.len(), 1);
     }
 
+    /// Nothing panics on input: random byte soup made of the characters the grammar cares
+    /// about goes through the parser and the validator without a panic.
+    #[test]
+    fn random_input_never_panics() {
+        const ALPHABET: &[char] = &[
+            'c', 'o', 'n', 'f', 'i', 'g', ' ', '\t', '\n', '\'', '"', '\\', '#', ';', 'l', 's',
+            't', 'p', 'v', 'a', '1', '-', '.', ':', '/', '@', '\r', 'é',
+        ];
+        const WORDS: &[&str] = &[
+            "config instance ",
+            "option vrid ",
+            "list vip ",
+            "option priority ",
+            "'10.0.0.1'",
+            "config script 's'\n",
+            "list track_script ",
+            "config real_server\n",
+            "package x\n",
+        ];
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..3000 {
+            let mut text = String::new();
+            for _ in 0..(next() % 60) {
+                if next() % 3 == 0 {
+                    text.push_str(WORDS[(next() % WORDS.len() as u64) as usize]);
+                } else {
+                    text.push(ALPHABET[(next() % ALPHABET.len() as u64) as usize]);
+                }
+            }
+            let _ = crate::config::Config::parse_str("fuzz", &text);
+        }
+    }
+
     #[test]
     fn crlf_line_endings_are_accepted() {
         let f = parse("config t 'a'\r\n\toption x '1'\r\n").unwrap();

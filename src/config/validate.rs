@@ -472,6 +472,8 @@ pub fn validate(file: &str, uci: &UciFile) -> Result<Config, Vec<ConfigError>> {
     }
 
     if !errs.list.is_empty() {
+        // File order reads best; the sort is stable, so one line's errors keep their order.
+        errs.list.sort_by_key(|e| e.line);
         return Err(errs.list);
     }
     Ok(Config {
@@ -593,6 +595,9 @@ fn notify_of(s: &Sec) -> Notify {
         any: get("notify"),
     }
 }
+
+/// Finds a section of a type by name in a list of built names: `(names, type, name)`.
+type NameResolver<'r> = dyn Fn(&[String], &str, &str) -> Result<usize, String> + 'r;
 
 type Resolver<'r> = dyn Fn(&str, &str) -> Result<usize, String> + 'r;
 
@@ -940,7 +945,7 @@ fn check_vrid_uniqueness(secs: &[Sec], instances: &[Instance], errs: &mut Errors
 fn build_virtual_server(
     s: &Sec,
     check_names: &[String],
-    resolve: &dyn Fn(&[String], &str, &str) -> Result<usize, String>,
+    resolve: &NameResolver,
     errs: &mut Errors,
 ) -> VirtualServer {
     let protocol = match s.word("protocol") {
@@ -1069,7 +1074,7 @@ fn build_real_server(
     s: &Sec,
     vs: &VirtualServer,
     check_names: &[String],
-    resolve: &dyn Fn(&[String], &str, &str) -> Result<usize, String>,
+    resolve: &NameResolver,
     errs: &mut Errors,
 ) -> Option<RealServer> {
     let address = s.ip("address")?;
