@@ -735,6 +735,61 @@ pub static SCHEMA: &[SectionSpec] = &[
     },
 ];
 
+/// keepalived.conf keywords a keepalived user will try, and what to write here instead.
+pub const KEEPALIVED_HINTS: &[(&str, &str)] = &[
+    ("vrrp_instance", "config instance"),
+    ("vrrp_script", "config script"),
+    ("vrrp_sync_group", "config sync_group"),
+    ("global_defs", "config globals 'globals'"),
+    ("virtual_router_id", "option vrid"),
+    ("virtual_ipaddress", "list vip"),
+    ("nopreempt", "option preempt '0'"),
+    ("authentication", "option auth_type / option auth_pass"),
+    ("unicast_src_ip", "option unicast_src"),
+    ("vrrp_version", "option version"),
+    ("garp_master_delay", "option garp_delay"),
+    ("garp_master_repeat", "option garp_repeat"),
+    ("garp_master_refresh", "option garp_refresh"),
+    ("script", "option command"),
+    ("group", "list member"),
+    ("lb_algo", "option scheduler"),
+    ("lb_kind", "option forwarding"),
+    ("persistence_granularity", "option persistence_netmask"),
+    ("delay_loop", "option interval of the check section"),
+    ("virtualhost", "option host"),
+    ("status_code", "list status"),
+];
+
+/// Levenshtein distance, for "did you mean" on misspelt names (short strings only).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// A hint for an unknown name: keepalived's spelling, a near miss, or the list of known names.
+pub fn suggest(unknown: &str, known: &[&str]) -> String {
+    if let Some((_, ours)) = KEEPALIVED_HINTS.iter().find(|(k, _)| *k == unknown) {
+        return format!("that is keepalived syntax; write {ours}");
+    }
+    if let Some(close) = known
+        .iter()
+        .filter(|k| edit_distance(unknown, k) <= 2)
+        .min_by_key(|k| edit_distance(unknown, k))
+    {
+        return format!("did you mean '{close}'?");
+    }
+    format!("known: {}", known.join(", "))
+}
+
 pub fn section(stype: &str) -> Option<&'static SectionSpec> {
     SCHEMA.iter().find(|s| s.stype == stype)
 }
@@ -891,6 +946,17 @@ mod tests {
         ] {
             assert!(w.parse(huge).is_err(), "{huge}");
         }
+    }
+
+    #[test]
+    fn suggestions_for_unknown_names() {
+        let known = ["priority", "preempt", "vrid"];
+        assert_eq!(
+            suggest("nopreempt", &known),
+            "that is keepalived syntax; write option preempt '0'"
+        );
+        assert_eq!(suggest("priorty", &known), "did you mean 'priority'?");
+        assert_eq!(suggest("colour", &known), "known: priority, preempt, vrid");
     }
 
     /// README.md's option reference must be exactly what the schema generates. Run with

@@ -209,9 +209,9 @@ fn parse_section<'a>(raw: &'a Section, spec: &'static SectionSpec, errs: &mut Er
                 o.line,
                 sec.path(&o.name),
                 format!(
-                    "unknown option for section type '{}' (known: {})",
+                    "unknown option for section type '{}' ({})",
                     spec.stype,
-                    known.join(", ")
+                    schema::suggest(&o.name, &known)
                 ),
             );
             continue;
@@ -277,9 +277,9 @@ pub fn validate(file: &str, uci: &UciFile) -> Result<Config, Vec<ConfigError>> {
                     raw.line,
                     raw.display_name(),
                     format!(
-                        "unknown section type '{}' (known: {})",
+                        "unknown section type '{}' ({})",
                         raw.stype,
-                        known.join(", ")
+                        schema::suggest(&raw.stype, &known)
                     ),
                 );
             }
