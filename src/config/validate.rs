@@ -6,7 +6,6 @@
 //! address families, duplicate VRIDs, version-specific rules and capacities.
 
 use core::time::Duration;
-use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
 
@@ -264,12 +263,17 @@ pub fn validate(file: &str, uci: &UciFile) -> Result<Config, Vec<ConfigError>> {
     };
 
     // Pass 1.
-    let mut by_type: HashMap<&'static str, Vec<Sec>> = HashMap::new();
+    // Sections grouped by type, in file order. (Plain vectors: std's HashMap would seed its
+    // hasher from getrandom and add code for nothing at this size.)
+    let mut by_type: Vec<(&'static str, Vec<Sec>)> = Vec::new();
     for raw in &uci.sections {
         match schema::section(&raw.stype) {
             Some(spec) => {
                 let sec = parse_section(raw, spec, &mut errs);
-                by_type.entry(spec.stype).or_default().push(sec);
+                match by_type.iter_mut().find(|(t, _)| *t == spec.stype) {
+                    Some((_, v)) => v.push(sec),
+                    None => by_type.push((spec.stype, vec![sec])),
+                }
             }
             None => {
                 let known: Vec<&str> = schema::SCHEMA.iter().map(|s| s.stype).collect();
@@ -285,7 +289,13 @@ pub fn validate(file: &str, uci: &UciFile) -> Result<Config, Vec<ConfigError>> {
             }
         }
     }
-    let mut take = |t: &str| by_type.remove(t).unwrap_or_default();
+    let mut take = |t: &str| {
+        by_type
+            .iter_mut()
+            .find(|(k, _)| *k == t)
+            .map(|(_, v)| core::mem::take(v))
+            .unwrap_or_default()
+    };
     let globals_secs = take("globals");
     let script_secs = take("script");
     let check_secs = take("check");
@@ -317,17 +327,16 @@ pub fn validate(file: &str, uci: &UciFile) -> Result<Config, Vec<ConfigError>> {
     }
 
     // Names of every section, for "is a check, not a script" messages.
-    let mut types_by_name: HashMap<&str, &str> = HashMap::new();
-    for s in &uci.sections {
-        if let Some(n) = &s.name {
-            types_by_name.insert(n, &s.stype);
-        }
-    }
     let resolve = |names: &[String], want: &str, name: &str| -> Result<usize, String> {
         if let Some(i) = names.iter().position(|n| n == name) {
             return Ok(i);
         }
-        Err(match types_by_name.get(name) {
+        let other = uci
+            .sections
+            .iter()
+            .find(|s| s.name.as_deref() == Some(name))
+            .map(|s| &s.stype);
+        Err(match other {
             Some(t) => format!("'{name}' is a {t} section, not a {want}"),
             None => format!("no {want} section named '{name}'"),
         })
