@@ -101,12 +101,13 @@ pub enum Auth {
     Pass(String),
 }
 
-/// RFC 9568 vs RFC 5798/keepalived checksum for VRRPv3 over IPv4.
+/// How the VRRPv3 checksum is computed over IPv4 (IPv6 always uses the pseudo-header).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum V3Checksum {
-    /// Checksum includes the IPv4 pseudo-header (keepalived, RFC 5798 5.2.8).
+    /// Checksum includes the IPv4 pseudo-header (keepalived, RFC 5798 5.2.8). Default.
     Pseudo,
-    /// Checksum over the VRRP message only (RFC 9568 5.2.8 for IPv4).
+    /// Checksum over the VRRP message alone, for peers that omit the pseudo-header
+    /// (config value `rfc9568`).
     Rfc9568,
 }
 
