@@ -1,0 +1,22 @@
+//! Capacities, checked when the config is loaded so the daemon can size its fixed (heapless)
+//! tables once and never fail for lack of room at run time.
+
+/// VRRP instances (`config instance`).
+pub const MAX_INSTANCES: usize = 64;
+/// Virtual addresses per instance (`list vip`). One VRRP advert carries them all; 20 IPv6
+/// addresses still fit a 1500-byte frame.
+pub const MAX_VIPS: usize = 20;
+/// Unicast peers per instance (`list unicast_peer`).
+pub const MAX_UNICAST_PEERS: usize = 16;
+/// Trackers per instance, all `track_*` lists together.
+pub const MAX_TRACKERS: usize = 16;
+/// `config script` sections.
+pub const MAX_SCRIPTS: usize = 64;
+/// `config check` sections.
+pub const MAX_CHECKS: usize = 1024;
+/// `config sync_group` sections.
+pub const MAX_SYNC_GROUPS: usize = 16;
+/// `config virtual_server` sections.
+pub const MAX_VIRTUAL_SERVERS: usize = 64;
+/// `config real_server` sections, over all virtual servers.
+pub const MAX_REAL_SERVERS: usize = 1024;

@@ -1,0 +1,418 @@
+//! The typed configuration the rest of the daemon consumes. Built only by `validate`, so every
+//! value here is in range and every reference resolves (indices into the `Config` vectors).
+//! Defaults are already filled in: consumers never look at the schema.
+
+use core::time::Duration;
+use std::net::IpAddr;
+
+pub use super::validate::ConfigError;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    pub globals: Globals,
+    pub instances: Vec<Instance>,
+    pub scripts: Vec<Script>,
+    pub checks: Vec<Check>,
+    pub sync_groups: Vec<SyncGroup>,
+    /// Each with its real servers.
+    pub virtual_servers: Vec<VirtualServer>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
+
+    pub fn to_filter(self) -> log::LevelFilter {
+        match self {
+            LogLevel::Error => log::LevelFilter::Error,
+            LogLevel::Warn => log::LevelFilter::Warn,
+            LogLevel::Info => log::LevelFilter::Info,
+            LogLevel::Debug => log::LevelFilter::Debug,
+            LogLevel::Trace => log::LevelFilter::Trace,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Globals {
+    pub router_id: String,
+    pub log_level: LogLevel,
+    /// Interval of the repeated-warning rate limiter (`base::ratelimit`); zero = off.
+    pub log_suppress: Duration,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VrrpVersion {
+    /// RFC 3768, IPv4 only, advert interval in whole seconds.
+    V2,
+    /// RFC 5798, IPv4 and IPv6, advert interval in centiseconds.
+    V3,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+impl Family {
+    pub fn of(a: &IpAddr) -> Family {
+        if a.is_ipv4() {
+            Family::V4
+        } else {
+            Family::V6
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::V4 => "IPv4",
+            Family::V6 => "IPv6",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InitialState {
+    Master,
+    Backup,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Auth {
+    None,
+    /// RFC 3768 simple text password (version 2 only), 1..8 bytes.
+    Pass(String),
+}
+
+/// How the VRRPv3 checksum is computed over IPv4 (IPv6 always uses the pseudo-header).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum V3Checksum {
+    /// Checksum includes the IPv4 pseudo-header (keepalived, RFC 5798 5.2.8). Default.
+    Pseudo,
+    /// Checksum over the VRRP message alone, for peers that omit the pseudo-header
+    /// (config value `rfc9568`).
+    Rfc9568,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Vip {
+    pub addr: IpAddr,
+    /// Defaults to 32 or 128.
+    pub prefix_len: u8,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Notify {
+    pub master: Option<String>,
+    pub backup: Option<String>,
+    pub fault: Option<String>,
+    pub stop: Option<String>,
+    /// Run on every change with `INSTANCE|GROUP NAME STATE [PRIORITY]`.
+    pub any: Option<String>,
+}
+
+/// `list track_script 'NAME [weight W]'`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrackScript {
+    /// Index into `Config::scripts`.
+    pub script: usize,
+    /// Override or the script's weight. 0 = failure puts the instance in FAULT.
+    pub weight: i32,
+}
+
+/// `list track_interface 'IFNAME [weight W]'`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrackInterface {
+    pub name: String,
+    /// 0 (default) = link down puts the instance in FAULT.
+    pub weight: i32,
+}
+
+/// `list track_file 'PATH [weight W]'`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrackFile {
+    pub path: String,
+    /// Priority changes by the file's integer × weight (default 1); 0 = non-zero means FAULT.
+    pub weight: i32,
+}
+
+/// `list track_check 'NAME [weight W]'`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrackCheck {
+    /// Index into `Config::checks`.
+    pub check: usize,
+    /// Override or the check's weight. 0 = failure puts the instance in FAULT.
+    pub weight: i32,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Instance {
+    /// Section name, or `@instance[N]` for an anonymous section.
+    pub name: String,
+    pub anonymous: bool,
+    pub interface: String,
+    pub vrid: u8,
+    /// 255 = address owner.
+    pub priority: u8,
+    pub version: VrrpVersion,
+    /// Whole seconds for v2, a multiple of 10 ms for v3 (validated).
+    pub advert_int: Duration,
+    pub preempt: bool,
+    pub preempt_delay: Duration,
+    pub initial_state: InitialState,
+    pub auth: Auth,
+    /// Family of every VIP, unicast_src and unicast_peer.
+    pub family: Family,
+    pub vips: Vec<Vip>,
+    pub unicast_src: Option<IpAddr>,
+    pub unicast_peers: Vec<IpAddr>,
+    pub track_scripts: Vec<TrackScript>,
+    pub track_interfaces: Vec<TrackInterface>,
+    pub track_files: Vec<TrackFile>,
+    pub track_checks: Vec<TrackCheck>,
+    pub use_vmac: bool,
+    /// Always set (default `vrrp.VRID`); only used when `use_vmac`.
+    pub vmac_name: String,
+    pub garp_repeat: u32,
+    pub garp_delay: Duration,
+    /// `None` = off.
+    pub garp_refresh: Option<Duration>,
+    pub v3_checksum: V3Checksum,
+    pub accept: bool,
+    pub notify: Notify,
+    /// Index into `Config::sync_groups`.
+    pub sync_group: Option<usize>,
+}
+
+impl Instance {
+    /// Advertisement interval in centiseconds, the unit of the VRRPv3 header (RFC 5798 5.2.7).
+    pub fn advert_int_centis(&self) -> u16 {
+        (self.advert_int.as_millis() / 10) as u16
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Script {
+    pub name: String,
+    pub command: String,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub weight: i32,
+    pub fall: u32,
+    pub rise: u32,
+    pub user: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckKind {
+    Tcp,
+    Http,
+    Icmp,
+}
+
+impl CheckKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckKind::Tcp => "tcp",
+            CheckKind::Http => "http",
+            CheckKind::Icmp => "icmp",
+        }
+    }
+}
+
+/// Inclusive range of accepted HTTP status codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StatusRange {
+    pub lo: u16,
+    pub hi: u16,
+}
+
+impl StatusRange {
+    pub fn contains(&self, code: u16) -> bool {
+        (self.lo..=self.hi).contains(&code)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Check {
+    pub name: String,
+    pub kind: CheckKind,
+    /// `None`: the real server's address is used.
+    pub address: Option<IpAddr>,
+    /// `None`: the real server's port is used.
+    pub port: Option<u16>,
+    pub path: String,
+    pub host: Option<String>,
+    pub status: Vec<StatusRange>,
+    pub expect: Option<String>,
+    pub max_response: u32,
+    pub connect_timeout: Duration,
+    pub retry: u32,
+    pub delay_before_retry: Duration,
+    pub interval: Duration,
+    pub weight: i32,
+    pub fall: u32,
+    pub rise: u32,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SyncGroup {
+    pub name: String,
+    pub anonymous: bool,
+    /// Indices into `Config::instances`.
+    pub members: Vec<usize>,
+    pub notify: Notify,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    Tcp,
+    Udp,
+    Sctp,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+            Protocol::Sctp => "sctp",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Service {
+    Addr {
+        addr: IpAddr,
+        port: u16,
+        protocol: Protocol,
+    },
+    Fwmark {
+        mark: u32,
+        /// Family of the real servers (IPVS needs one for a fwmark service).
+        family: Family,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheduler {
+    Rr,
+    Wrr,
+    Lc,
+    Wlc,
+    Lblc,
+    Lblcr,
+    Dh,
+    Sh,
+    Sed,
+    Nq,
+    Mh,
+    Fo,
+    Ovf,
+}
+
+impl Scheduler {
+    pub const ALL: [Scheduler; 13] = [
+        Scheduler::Rr,
+        Scheduler::Wrr,
+        Scheduler::Lc,
+        Scheduler::Wlc,
+        Scheduler::Lblc,
+        Scheduler::Lblcr,
+        Scheduler::Dh,
+        Scheduler::Sh,
+        Scheduler::Sed,
+        Scheduler::Nq,
+        Scheduler::Mh,
+        Scheduler::Fo,
+        Scheduler::Ovf,
+    ];
+
+    /// The kernel's scheduler name (`IPVS_SVC_ATTR_SCHED_NAME`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheduler::Rr => "rr",
+            Scheduler::Wrr => "wrr",
+            Scheduler::Lc => "lc",
+            Scheduler::Wlc => "wlc",
+            Scheduler::Lblc => "lblc",
+            Scheduler::Lblcr => "lblcr",
+            Scheduler::Dh => "dh",
+            Scheduler::Sh => "sh",
+            Scheduler::Sed => "sed",
+            Scheduler::Nq => "nq",
+            Scheduler::Mh => "mh",
+            Scheduler::Fo => "fo",
+            Scheduler::Ovf => "ovf",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Forwarding {
+    Nat,
+    Dr,
+    Tun,
+}
+
+impl Forwarding {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Forwarding::Nat => "nat",
+            Forwarding::Dr => "dr",
+            Forwarding::Tun => "tun",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct VirtualServer {
+    pub name: String,
+    pub service: Service,
+    pub scheduler: Scheduler,
+    pub forwarding: Forwarding,
+    /// `None` = persistence off.
+    pub persistence_timeout: Option<Duration>,
+    /// Prefix length for persistence granularity.
+    pub persistence_netmask: Option<u8>,
+    pub quorum: u32,
+    pub hysteresis: u32,
+    pub sorry_server: Option<(IpAddr, Option<u16>)>,
+    /// Index into `Config::checks`.
+    pub check: Option<usize>,
+    pub cleanup: bool,
+    pub real_servers: Vec<RealServer>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RealServer {
+    pub name: String,
+    pub anonymous: bool,
+    pub address: IpAddr,
+    /// Resolved: own, else the service port (0 for a fwmark service).
+    pub port: u16,
+    pub weight: u32,
+    /// Resolved: own, else the virtual server's. Index into `Config::checks`.
+    pub check: Option<usize>,
+    pub inhibit_on_failure: bool,
+    /// Resolved: own, else the virtual server's.
+    pub forwarding: Forwarding,
+}

@@ -1,0 +1,984 @@
+//! The one schema table: every section type and option with its type, range, default and help.
+//!
+//! This table drives validation (`validate.rs` parses every value through [`Kind::parse`] and
+//! takes ranges and defaults only from here), the effective config `minivrrp check` prints
+//! (options in table order) and the option reference in README.md ([`options_markdown`]), so the
+//! three cannot drift apart.
+
+use core::time::Duration;
+use std::fmt::Write as _;
+use std::net::IpAddr;
+
+/// What an option's value must look like.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `1/0`, `yes/no`, `on/off`, `true/false`, `enabled/disabled` (what OpenWrt scripts accept).
+    Bool,
+    /// Unsigned integer in `min..=max`.
+    Uint { min: u64, max: u64 },
+    /// Signed integer in `min..=max`.
+    Int { min: i64, max: i64 },
+    /// Decimal seconds (`1`, `0.5`, `3.25`), millisecond resolution, in `min_ms..=max_ms`.
+    Seconds { min_ms: u64, max_ms: u64 },
+    /// An IPv4 or IPv6 address.
+    Ip,
+    /// An address with an optional `/prefix`.
+    IpPrefix,
+    /// A netmask: dotted IPv4 mask or a prefix length.
+    Netmask,
+    /// Free text of `min..=max` characters.
+    Str { min: usize, max: usize },
+    /// One of the listed words.
+    Enum(&'static [&'static str]),
+    /// The name of a section of the given type.
+    Ref(&'static str),
+    /// `NAME` or `NAME weight W` (W in -253..253): a tracked object with an optional weight.
+    Tracked,
+    /// An HTTP status code or range: `200` or `200-299`.
+    StatusRange,
+    /// `ADDRESS` or `ADDRESS:PORT` (IPv6 with a port as `[ADDRESS]:PORT`).
+    HostPort,
+}
+
+/// A default value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DefaultValue {
+    /// Optional, nothing when absent.
+    None,
+    /// Must be given.
+    Required,
+    /// This value (parsed like a configured one).
+    Value(&'static str),
+    /// Computed from other options; the text says how (for the README).
+    Derived(&'static str),
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct OptionSpec {
+    pub name: &'static str,
+    pub kind: Kind,
+    /// Written with `list` (an `option` is accepted as a one-item list).
+    pub list: bool,
+    pub default: DefaultValue,
+    pub help: &'static str,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct SectionSpec {
+    pub stype: &'static str,
+    /// `Some(name)` when the section must carry exactly that name (`globals`).
+    pub fixed_name: Option<&'static str>,
+    /// Sections other sections refer to by name must be named.
+    pub needs_name: bool,
+    pub help: &'static str,
+    pub options: &'static [OptionSpec],
+}
+
+impl SectionSpec {
+    pub fn option(&self, name: &str) -> Option<&'static OptionSpec> {
+        self.options.iter().find(|o| o.name == name)
+    }
+}
+
+/// A parsed value of some [`Kind`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum Val {
+    Bool(bool),
+    Uint(u64),
+    Int(i64),
+    Seconds(Duration),
+    Ip(IpAddr),
+    IpPrefix(IpAddr, Option<u8>),
+    /// Prefix length.
+    Netmask(u8),
+    Str(String),
+    Enum(&'static str),
+    Ref(String),
+    Tracked(String, Option<i64>),
+    StatusRange(u16, u16),
+    HostPort(IpAddr, Option<u16>),
+}
+
+pub const TRACK_WEIGHT_MIN: i64 = -253;
+pub const TRACK_WEIGHT_MAX: i64 = 253;
+
+fn parse_uint(s: &str) -> Option<u64> {
+    // Plain decimal only: "+5", " 5" or "0x5" are not what a user means in a router config.
+    if s.is_empty() || s.len() > 19 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+fn parse_int(s: &str) -> Option<i64> {
+    match s.strip_prefix('-') {
+        Some(rest) => i64::try_from(parse_uint(rest)?).ok()?.checked_neg(),
+        None => i64::try_from(parse_uint(s)?).ok(),
+    }
+}
+
+/// Decimal seconds to milliseconds: "1" → 1000, "0.25" → 250; at most 3 decimals.
+pub fn parse_seconds_ms(s: &str) -> Option<u64> {
+    let (whole, frac) = match s.split_once('.') {
+        Some((w, f)) => (w, f),
+        None => (s, ""),
+    };
+    if whole.is_empty() && frac.is_empty() {
+        return None;
+    }
+    if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let w = if whole.is_empty() {
+        0
+    } else {
+        parse_uint(whole)?
+    };
+    if s.ends_with('.') {
+        return None;
+    }
+    let mut f = 0u64;
+    for i in 0..3 {
+        f = f * 10 + frac.as_bytes().get(i).map_or(0, |b| u64::from(b - b'0'));
+    }
+    w.checked_mul(1000)?.checked_add(f)
+}
+
+/// Milliseconds as the shortest decimal seconds: 1000 → "1", 100 → "0.1", 3610 → "3.61".
+pub fn format_seconds_ms(ms: u64) -> String {
+    let (w, f) = (ms / 1000, ms % 1000);
+    if f == 0 {
+        return w.to_string();
+    }
+    let mut frac = format!("{f:03}");
+    while frac.ends_with('0') {
+        frac.pop();
+    }
+    format!("{w}.{frac}")
+}
+
+pub fn format_duration(d: Duration) -> String {
+    format_seconds_ms(d.as_millis() as u64)
+}
+
+pub fn parse_bool(s: &str) -> Option<bool> {
+    match s {
+        "1" | "yes" | "on" | "true" | "enabled" => Some(true),
+        "0" | "no" | "off" | "false" | "disabled" => Some(false),
+        _ => None,
+    }
+}
+
+fn max_prefix(a: &IpAddr) -> u8 {
+    if a.is_ipv4() {
+        32
+    } else {
+        128
+    }
+}
+
+impl Kind {
+    /// Parses and range-checks one value; the error text completes "OPTION: ...".
+    pub fn parse(&self, s: &str) -> Result<Val, String> {
+        match *self {
+            Kind::Bool => parse_bool(s)
+                .map(Val::Bool)
+                .ok_or_else(|| format!("'{s}' is not a boolean (use 1 or 0)")),
+            Kind::Uint { min, max } => match parse_uint(s) {
+                Some(v) if (min..=max).contains(&v) => Ok(Val::Uint(v)),
+                Some(_) => Err(format!("{s} is out of range {min}..{max}")),
+                None => Err(format!("'{s}' is not a whole number")),
+            },
+            Kind::Int { min, max } => match parse_int(s) {
+                Some(v) if (min..=max).contains(&v) => Ok(Val::Int(v)),
+                Some(_) => Err(format!("{s} is out of range {min}..{max}")),
+                None => Err(format!("'{s}' is not a whole number")),
+            },
+            Kind::Seconds { min_ms, max_ms } => match parse_seconds_ms(s) {
+                Some(v) if (min_ms..=max_ms).contains(&v) => {
+                    Ok(Val::Seconds(Duration::from_millis(v)))
+                }
+                Some(_) => Err(format!(
+                    "{s} s is out of range {}..{} s",
+                    format_seconds_ms(min_ms),
+                    format_seconds_ms(max_ms)
+                )),
+                None => Err(format!(
+                    "'{s}' is not a number of seconds (e.g. 1 or 0.5, at most 3 decimals)"
+                )),
+            },
+            Kind::Ip => s
+                .parse::<IpAddr>()
+                .map(Val::Ip)
+                .map_err(|_| format!("'{s}' is not an IPv4 or IPv6 address")),
+            Kind::IpPrefix => {
+                let (a, p) = match s.split_once('/') {
+                    Some((a, p)) => (a, Some(p)),
+                    None => (s, None),
+                };
+                let addr: IpAddr = a
+                    .parse()
+                    .map_err(|_| format!("'{a}' is not an IPv4 or IPv6 address"))?;
+                let prefix = match p {
+                    None => None,
+                    Some(p) => match parse_uint(p) {
+                        Some(v) if v <= u64::from(max_prefix(&addr)) => Some(v as u8),
+                        _ => {
+                            return Err(format!(
+                                "prefix length '/{p}' is out of range 0..{}",
+                                max_prefix(&addr)
+                            ))
+                        }
+                    },
+                };
+                Ok(Val::IpPrefix(addr, prefix))
+            }
+            Kind::Netmask => {
+                if let Some(v) = parse_uint(s) {
+                    return if v <= 128 {
+                        Ok(Val::Netmask(v as u8))
+                    } else {
+                        Err(format!("prefix length {s} is out of range 0..128"))
+                    };
+                }
+                match s.parse::<std::net::Ipv4Addr>() {
+                    Ok(m) => {
+                        let bits = u32::from(m);
+                        let len = bits.leading_ones();
+                        if bits.checked_shl(len).unwrap_or(0) == 0 {
+                            Ok(Val::Netmask(len as u8))
+                        } else {
+                            Err(format!("'{s}' is not a contiguous netmask"))
+                        }
+                    }
+                    Err(_) => Err(format!(
+                        "'{s}' is not a netmask (255.255.255.0 or a prefix length)"
+                    )),
+                }
+            }
+            Kind::Str { min, max } => {
+                let n = s.chars().count();
+                if n < min || n > max {
+                    Err(format!("'{s}' must be {min}..{max} characters long"))
+                } else {
+                    Ok(Val::Str(s.to_string()))
+                }
+            }
+            Kind::Enum(words) => words
+                .iter()
+                .find(|w| **w == s)
+                .map(|w| Val::Enum(w))
+                .ok_or_else(|| format!("'{s}' is not one of {}", words.join("|"))),
+            Kind::Ref(_) => {
+                if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    Ok(Val::Ref(s.to_string()))
+                } else {
+                    Err(format!("'{s}' is not a section name"))
+                }
+            }
+            Kind::Tracked => {
+                let words: Vec<&str> = s.split_whitespace().collect();
+                match words.as_slice() {
+                    [name] => Ok(Val::Tracked((*name).to_string(), None)),
+                    [name, "weight", w] => match parse_int(w) {
+                        Some(v) if (TRACK_WEIGHT_MIN..=TRACK_WEIGHT_MAX).contains(&v) => {
+                            Ok(Val::Tracked((*name).to_string(), Some(v)))
+                        }
+                        _ => Err(format!(
+                            "weight '{w}' is out of range {TRACK_WEIGHT_MIN}..{TRACK_WEIGHT_MAX}"
+                        )),
+                    },
+                    _ => Err(format!("'{s}' is not 'NAME' or 'NAME weight W'")),
+                }
+            }
+            Kind::StatusRange => {
+                let (lo, hi) = match s.split_once('-') {
+                    Some((a, b)) => (a, b),
+                    None => (s, s),
+                };
+                match (parse_uint(lo), parse_uint(hi)) {
+                    (Some(a), Some(b)) if (100..=599).contains(&a) && (a..=599).contains(&b) => {
+                        Ok(Val::StatusRange(a as u16, b as u16))
+                    }
+                    _ => Err(format!(
+                        "'{s}' is not an HTTP status or range (e.g. 200 or 200-299)"
+                    )),
+                }
+            }
+            Kind::HostPort => {
+                let bad = || format!("'{s}' is not ADDRESS, ADDRESS:PORT or [IPV6]:PORT");
+                if let Ok(a) = s.parse::<IpAddr>() {
+                    return Ok(Val::HostPort(a, None));
+                }
+                let (a, p) = if let Some(rest) = s.strip_prefix('[') {
+                    rest.split_once("]:").ok_or_else(bad)?
+                } else {
+                    s.rsplit_once(':').ok_or_else(bad)?
+                };
+                let addr: IpAddr = a.parse().map_err(|_| bad())?;
+                match parse_uint(p) {
+                    Some(v) if (1..=65535).contains(&v) => Ok(Val::HostPort(addr, Some(v as u16))),
+                    _ => Err(bad()),
+                }
+            }
+        }
+    }
+
+    /// The type column of the README.
+    pub fn describe(&self) -> String {
+        match *self {
+            Kind::Bool => "bool".into(),
+            Kind::Uint { min, max } => format!("integer {min}..{max}"),
+            Kind::Int { min, max } => format!("integer {min}..{max}"),
+            Kind::Seconds { min_ms, max_ms } => format!(
+                "seconds {}..{}",
+                format_seconds_ms(min_ms),
+                format_seconds_ms(max_ms)
+            ),
+            Kind::Ip => "IP address".into(),
+            Kind::IpPrefix => "IP address[/prefix]".into(),
+            Kind::Netmask => "netmask or prefix length".into(),
+            Kind::Str { min, max } => format!("string ({min}..{max} chars)"),
+            Kind::Enum(words) => words.join(" \\| "),
+            Kind::Ref(t) => format!("`{t}` section name"),
+            Kind::Tracked => "`NAME [weight W]`".into(),
+            Kind::StatusRange => "status or range".into(),
+            Kind::HostPort => "`ADDR[:PORT]`".into(),
+        }
+    }
+}
+
+const fn opt(
+    name: &'static str,
+    kind: Kind,
+    default: DefaultValue,
+    help: &'static str,
+) -> OptionSpec {
+    OptionSpec {
+        name,
+        kind,
+        list: false,
+        default,
+        help,
+    }
+}
+
+const fn list(
+    name: &'static str,
+    kind: Kind,
+    default: DefaultValue,
+    help: &'static str,
+) -> OptionSpec {
+    OptionSpec {
+        name,
+        kind,
+        list: true,
+        default,
+        help,
+    }
+}
+
+const fn uint(min: u64, max: u64) -> Kind {
+    Kind::Uint { min, max }
+}
+
+const fn secs(min_ms: u64, max_ms: u64) -> Kind {
+    Kind::Seconds { min_ms, max_ms }
+}
+
+const fn text(max: usize) -> Kind {
+    Kind::Str { min: 1, max }
+}
+
+use DefaultValue::{Derived, Required, Value as Dv};
+
+const CMD: Kind = text(1024);
+const WEIGHT: Kind = Kind::Int {
+    min: TRACK_WEIGHT_MIN,
+    max: TRACK_WEIGHT_MAX,
+};
+const PORT: Kind = uint(1, 65535);
+const NONE: DefaultValue = DefaultValue::None;
+
+pub const LOG_LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace"];
+pub const SCHEDULERS: &[&str] = &[
+    "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh", "fo", "ovf",
+];
+pub const FORWARDING: &[&str] = &["nat", "dr", "tun"];
+
+const GLOBALS: &[OptionSpec] = &[
+    opt(
+        "router_id",
+        text(64),
+        Dv("minivrrp"),
+        "Name of this router in logs and notify scripts (keepalived `router_id`).",
+    ),
+    opt(
+        "log_level",
+        Kind::Enum(LOG_LEVELS),
+        Dv("info"),
+        "Least severe messages logged; `-v`/`-q` and `RUST_LOG` override it.",
+    ),
+    opt(
+        "log_suppress",
+        secs(0, 3_600_000),
+        Dv("30"),
+        "A repeated identical warning is logged at most once per this interval, with a count of the suppressed ones (0 = log every one).",
+    ),
+];
+
+const INSTANCE: &[OptionSpec] = &[
+    opt("interface", text(15), Required, "Interface the instance runs on (e.g. `br-lan`)."),
+    opt("vrid", uint(1, 255), Required, "Virtual router ID; the same on every router of the group."),
+    opt("priority", uint(1, 255), Dv("100"), "Election priority; highest wins. 255 means this router owns the addresses."),
+    opt("version", Kind::Enum(&["2", "3"]), Dv("2"), "VRRP version: 2 (RFC 3768, IPv4 only) or 3 (RFC 5798, IPv4 and IPv6)."),
+    opt("advert_int", secs(10, 255_000), Dv("1"), "Advertisement interval. Version 2: whole seconds 1..255. Version 3: 0.01..40.95 in steps of 0.01 (e.g. `0.1`)."),
+    opt("preempt", Kind::Bool, Dv("1"), "A higher-priority backup takes over from a lower-priority master; `0` is keepalived's `nopreempt`."),
+    opt("preempt_delay", secs(0, 1_000_000), Dv("0"), "Seconds a backup waits after start before it may preempt."),
+    opt("state", Kind::Enum(&["MASTER", "BACKUP"]), Dv("BACKUP"), "Initial state hint; `MASTER` skips the first master-down wait. The election decides."),
+    opt("auth_type", Kind::Enum(&["none", "pass", "ah"]), Dv("none"), "Version 2 authentication: `pass` sends `auth_pass` in clear. `ah` is not supported."),
+    opt("auth_pass", text(8), NONE, "Password for `auth_type pass` (version 2 only), 1..8 characters."),
+    list("vip", Kind::IpPrefix, Required, "Virtual address, IPv4 or IPv6 with optional `/prefix` (default /32 or /128). All addresses of an instance are one family."),
+    opt("unicast_src", Kind::Ip, NONE, "Source address for unicast adverts (default: the interface's primary address)."),
+    list("unicast_peer", Kind::Ip, NONE, "Send adverts to this peer by unicast instead of multicast; same family as the VIPs."),
+    list("track_script", Kind::Tracked, NONE, "`script` section to track, optionally `weight W` to override the script's weight."),
+    list("track_interface", Kind::Tracked, NONE, "Interface to track. Without a weight, link down means FAULT; with `weight W` the priority changes instead."),
+    list("track_file", Kind::Tracked, NONE, "File holding an integer N; priority changes by N × W (`weight W`, default 1). Weight 0: any N ≠ 0 means FAULT."),
+    list("track_check", Kind::Tracked, NONE, "Native `check` section to track, optionally `weight W` to override the check's weight."),
+    opt("use_vmac", Kind::Bool, Dv("0"), "Run the instance on a macvlan with the VRRP virtual MAC (00:00:5e:00:01:VRID)."),
+    opt("vmac_name", text(15), Derived("`vrrp.VRID`"), "Name of the VMAC interface."),
+    opt("garp_repeat", uint(0, 100), Dv("5"), "Gratuitous ARPs / unsolicited NAs sent on becoming master."),
+    opt("garp_delay", secs(0, 3_600_000), Dv("5"), "Delay before the second burst of gratuitous ARPs after becoming master (0 = none)."),
+    opt("garp_refresh", secs(0, 86_400_000), Dv("0"), "While master, repeat gratuitous ARPs at this interval (0 = off)."),
+    opt("v3_checksum", Kind::Enum(&["pseudo", "rfc9568"]), Dv("pseudo"), "Version 3 over IPv4 only: `pseudo` includes the IPv4 pseudo-header in the checksum (keepalived, RFC 5798); `rfc9568` computes it over the VRRP message alone, for peers that leave the pseudo-header out."),
+    opt("accept", Kind::Bool, Dv("0"), "RFC 5798 Accept_Mode: as master, accept packets addressed to the VIPs even when not the address owner."),
+    opt("notify_master", CMD, NONE, "Command run on becoming MASTER."),
+    opt("notify_backup", CMD, NONE, "Command run on becoming BACKUP."),
+    opt("notify_fault", CMD, NONE, "Command run on entering FAULT."),
+    opt("notify_stop", CMD, NONE, "Command run when the instance stops."),
+    opt("notify", CMD, NONE, "Command run on every change with arguments `INSTANCE NAME STATE PRIORITY` (keepalived style)."),
+];
+
+const SCRIPT: &[OptionSpec] = &[
+    opt("command", CMD, Required, "Command run through `/bin/sh -c`; exit 0 means up."),
+    opt("interval", secs(100, 3_600_000), Dv("1"), "Seconds between runs."),
+    opt("timeout", secs(100, 3_600_000), Derived("`interval`"), "A run taking longer is killed and counts as a failure."),
+    opt("weight", WEIGHT, Dv("0"), "Priority change: W > 0 adds W while up, W < 0 subtracts |W| while down; 0 means down = FAULT."),
+    opt("fall", uint(1, 255), Dv("1"), "Consecutive failures before the script counts as down."),
+    opt("rise", uint(1, 255), Dv("1"), "Consecutive successes before the script counts as up."),
+    opt("user", text(32), NONE, "Run the command as this user (default: the daemon's user)."),
+];
+
+const CHECK: &[OptionSpec] = &[
+    opt(
+        "type",
+        Kind::Enum(&["tcp", "http", "icmp"]),
+        Required,
+        "`tcp` connects, `http` sends a GET and checks the status, `icmp` pings.",
+    ),
+    opt(
+        "address",
+        Kind::Ip,
+        NONE,
+        "Target address; when a real server uses the check its own address is the default.",
+    ),
+    opt(
+        "port",
+        PORT,
+        NONE,
+        "Target port (tcp, http); when absent the real server's port is used.",
+    ),
+    opt("path", text(1024), Dv("/"), "HTTP request path."),
+    opt(
+        "host",
+        text(255),
+        NONE,
+        "HTTP `Host` header (default: the target address).",
+    ),
+    list(
+        "status",
+        Kind::StatusRange,
+        Dv("200-299"),
+        "Accepted HTTP status codes, e.g. `200` or `200-299`.",
+    ),
+    opt(
+        "expect",
+        text(256),
+        NONE,
+        "The HTTP response body must contain this text.",
+    ),
+    opt(
+        "max_response",
+        uint(64, 1_048_576),
+        Dv("65536"),
+        "Bytes of HTTP response read at most.",
+    ),
+    opt(
+        "connect_timeout",
+        secs(10, 60_000),
+        Dv("5"),
+        "Seconds to wait for a connection or a reply.",
+    ),
+    opt(
+        "retry",
+        uint(0, 100),
+        Dv("1"),
+        "Extra attempts before a run counts as failed.",
+    ),
+    opt(
+        "delay_before_retry",
+        secs(0, 3_600_000),
+        Dv("1"),
+        "Seconds between attempts of one run.",
+    ),
+    opt(
+        "interval",
+        secs(100, 3_600_000),
+        Dv("5"),
+        "Seconds between runs.",
+    ),
+    opt(
+        "weight",
+        WEIGHT,
+        Dv("0"),
+        "As tracker: priority change like a script's weight (0 = down means FAULT).",
+    ),
+    opt(
+        "fall",
+        uint(1, 255),
+        Dv("1"),
+        "Consecutive failures before down.",
+    ),
+    opt(
+        "rise",
+        uint(1, 255),
+        Dv("1"),
+        "Consecutive successes before up.",
+    ),
+];
+
+const SYNC_GROUP: &[OptionSpec] = &[
+    list("member", Kind::Ref("instance"), Required, "Instance in the group; they change state together. An instance belongs to at most one group."),
+    opt("notify_master", CMD, NONE, "Command run when the group becomes MASTER."),
+    opt("notify_backup", CMD, NONE, "Command run when the group becomes BACKUP."),
+    opt("notify_fault", CMD, NONE, "Command run when the group enters FAULT."),
+    opt("notify", CMD, NONE, "Command run on every group change with arguments `GROUP NAME STATE`."),
+];
+
+const VIRTUAL_SERVER: &[OptionSpec] = &[
+    opt(
+        "address",
+        Kind::Ip,
+        NONE,
+        "Service address (with `port`); or use `fwmark`.",
+    ),
+    opt("port", PORT, NONE, "Service port, required with `address`."),
+    opt(
+        "protocol",
+        Kind::Enum(&["tcp", "udp", "sctp"]),
+        Dv("tcp"),
+        "Service protocol.",
+    ),
+    opt(
+        "fwmark",
+        uint(1, 4_294_967_295),
+        NONE,
+        "Firewall mark service instead of address/port (exclusive with `address`).",
+    ),
+    opt(
+        "scheduler",
+        Kind::Enum(SCHEDULERS),
+        Dv("wlc"),
+        "IPVS scheduler.",
+    ),
+    opt(
+        "forwarding",
+        Kind::Enum(FORWARDING),
+        Dv("nat"),
+        "Packet forwarding: `nat` (masquerade), `dr` (direct routing), `tun` (IP-in-IP).",
+    ),
+    opt(
+        "persistence_timeout",
+        uint(0, 2_592_000),
+        Dv("0"),
+        "Seconds a client sticks to one real server (0 = off).",
+    ),
+    opt(
+        "persistence_netmask",
+        Kind::Netmask,
+        NONE,
+        "Clients in one network of this size share persistence.",
+    ),
+    opt(
+        "quorum",
+        uint(1, 65535),
+        Dv("1"),
+        "Sum of weights of alive real servers needed for the service to be up.",
+    ),
+    opt(
+        "hysteresis",
+        uint(0, 65535),
+        Dv("0"),
+        "Quorum hysteresis: up at quorum + hysteresis, down below quorum - hysteresis.",
+    ),
+    opt(
+        "sorry_server",
+        Kind::HostPort,
+        NONE,
+        "Server used when no real server is alive: `ADDR[:PORT]`.",
+    ),
+    opt(
+        "check",
+        Kind::Ref("check"),
+        NONE,
+        "Default check for the real servers.",
+    ),
+    opt(
+        "cleanup",
+        Kind::Bool,
+        Dv("1"),
+        "Remove the service from the kernel when minivrrp stops.",
+    ),
+];
+
+const REAL_SERVER: &[OptionSpec] = &[
+    opt(
+        "virtual_server",
+        Kind::Ref("virtual_server"),
+        Required,
+        "The `virtual_server` section this server belongs to.",
+    ),
+    opt("address", Kind::Ip, Required, "Real server address."),
+    opt(
+        "port",
+        PORT,
+        Derived("the virtual server's port"),
+        "Real server port.",
+    ),
+    opt(
+        "weight",
+        uint(0, 65535),
+        Dv("1"),
+        "IPVS weight (0 = no new connections).",
+    ),
+    opt(
+        "check",
+        Kind::Ref("check"),
+        Derived("the virtual server's `check`"),
+        "Health check for this server.",
+    ),
+    opt(
+        "inhibit_on_failure",
+        Kind::Bool,
+        Dv("0"),
+        "On failure set weight 0 instead of removing the server.",
+    ),
+    opt(
+        "forwarding",
+        Kind::Enum(FORWARDING),
+        Derived("the virtual server's `forwarding`"),
+        "Forwarding method for this server.",
+    ),
+];
+
+/// Every section type, in the order `check` prints them and the README documents them.
+pub static SCHEMA: &[SectionSpec] = &[
+    SectionSpec {
+        stype: "globals",
+        fixed_name: Some("globals"),
+        needs_name: true,
+        help: "Daemon-wide settings; at most one section, named `globals`.",
+        options: GLOBALS,
+    },
+    SectionSpec {
+        stype: "instance",
+        fixed_name: None,
+        needs_name: false,
+        help: "A VRRP instance (keepalived `vrrp_instance`).",
+        options: INSTANCE,
+    },
+    SectionSpec {
+        stype: "script",
+        fixed_name: None,
+        needs_name: true,
+        help:
+            "A tracking script (keepalived `vrrp_script`), named so `track_script` can refer to it.",
+        options: SCRIPT,
+    },
+    SectionSpec {
+        stype: "check",
+        fixed_name: None,
+        needs_name: true,
+        help: "A native health check, used by `track_check` or by real servers.",
+        options: CHECK,
+    },
+    SectionSpec {
+        stype: "sync_group",
+        fixed_name: None,
+        needs_name: false,
+        help: "Instances that change state together (keepalived `vrrp_sync_group`).",
+        options: SYNC_GROUP,
+    },
+    SectionSpec {
+        stype: "virtual_server",
+        fixed_name: None,
+        needs_name: true,
+        help: "An IPVS service (keepalived `virtual_server`).",
+        options: VIRTUAL_SERVER,
+    },
+    SectionSpec {
+        stype: "real_server",
+        fixed_name: None,
+        needs_name: false,
+        help: "A real server of a virtual server (keepalived `real_server`).",
+        options: REAL_SERVER,
+    },
+];
+
+/// keepalived.conf keywords a keepalived user will try, and what to write here instead.
+pub const KEEPALIVED_HINTS: &[(&str, &str)] = &[
+    ("vrrp_instance", "config instance"),
+    ("vrrp_script", "config script"),
+    ("vrrp_sync_group", "config sync_group"),
+    ("global_defs", "config globals 'globals'"),
+    ("virtual_router_id", "option vrid"),
+    ("virtual_ipaddress", "list vip"),
+    ("nopreempt", "option preempt '0'"),
+    ("authentication", "option auth_type / option auth_pass"),
+    ("unicast_src_ip", "option unicast_src"),
+    ("vrrp_version", "option version"),
+    ("garp_master_delay", "option garp_delay"),
+    ("garp_master_repeat", "option garp_repeat"),
+    ("garp_master_refresh", "option garp_refresh"),
+    ("script", "option command"),
+    ("group", "list member"),
+    ("lb_algo", "option scheduler"),
+    ("lb_kind", "option forwarding"),
+    ("persistence_granularity", "option persistence_netmask"),
+    ("delay_loop", "option interval of the check section"),
+    ("virtualhost", "option host"),
+    ("status_code", "list status"),
+];
+
+/// Levenshtein distance, for "did you mean" on misspelt names (short strings only).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// A hint for an unknown name: keepalived's spelling, a near miss, or the list of known names.
+pub fn suggest(unknown: &str, known: &[&str]) -> String {
+    if let Some((_, ours)) = KEEPALIVED_HINTS.iter().find(|(k, _)| *k == unknown) {
+        return format!("that is keepalived syntax; write {ours}");
+    }
+    if let Some(close) = known
+        .iter()
+        .filter(|k| edit_distance(unknown, k) <= 2)
+        .min_by_key(|k| edit_distance(unknown, k))
+    {
+        return format!("did you mean '{close}'?");
+    }
+    format!("known: {}", known.join(", "))
+}
+
+pub fn section(stype: &str) -> Option<&'static SectionSpec> {
+    SCHEMA.iter().find(|s| s.stype == stype)
+}
+
+fn md_escape(s: &str) -> String {
+    s.replace('|', "\\|")
+}
+
+/// The option reference of README.md, generated from [`SCHEMA`].
+pub fn options_markdown() -> String {
+    let mut out = String::new();
+    out.push_str("## Options reference\n\n");
+    out.push_str("Generated from the schema table (`src/config/schema.rs`); `minivrrp check -f FILE` prints a file with every default filled in.\n");
+    out.push_str(
+        "Booleans accept `1/0`, `yes/no`, `on/off`, `true/false`. Seconds are decimal (`0.5`).\n",
+    );
+    out.push_str("Tracker lists take `NAME` or `NAME weight W` with W in -253..253, e.g. `list track_script 'chk_nginx weight -10'`.\n\n");
+    for s in SCHEMA {
+        let _ = writeln!(out, "### config {}\n\n{}\n", s.stype, s.help);
+        out.push_str("| option | type | default | description |\n|---|---|---|---|\n");
+        for o in s.options {
+            let default = match o.default {
+                DefaultValue::None => "-".to_string(),
+                DefaultValue::Required => "**required**".to_string(),
+                DefaultValue::Value(v) => format!("`{v}`"),
+                DefaultValue::Derived(d) => d.to_string(),
+            };
+            let name = if o.list {
+                format!("`list {}`", o.name)
+            } else {
+                format!("`{}`", o.name)
+            };
+            let _ = writeln!(
+                out,
+                "| {name} | {} | {} | {} |",
+                o.kind.describe(),
+                md_escape(&default),
+                md_escape(o.help)
+            );
+        }
+        out.push('\n');
+    }
+    out.push_str("### Exit codes\n\n");
+    out.push_str("| code | meaning |\n|---|---|\n");
+    out.push_str("| 0 | success (`check`: the config is valid) |\n");
+    out.push_str("| 1 | the config is invalid (every error is printed as `FILE:LINE: SECTION.OPTION: message`) |\n");
+    out.push_str("| 2 | usage error (unknown option or subcommand) |\n");
+    out.push_str("| 3 | runtime failure (the daemon could not start or stopped on an error) |\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_default_value_parses_with_its_own_kind() {
+        for s in SCHEMA {
+            for o in s.options {
+                if let DefaultValue::Value(v) = o.default {
+                    assert!(
+                        o.kind.parse(v).is_ok(),
+                        "{}.{} default {v}",
+                        s.stype,
+                        o.name
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn option_names_are_unique_and_uci_valid() {
+        for s in SCHEMA {
+            for (i, o) in s.options.iter().enumerate() {
+                assert!(o
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'));
+                assert!(
+                    s.options[i + 1..].iter().all(|p| p.name != o.name),
+                    "{}.{} twice",
+                    s.stype,
+                    o.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn seconds_parse_and_format() {
+        assert_eq!(parse_seconds_ms("1"), Some(1000));
+        assert_eq!(parse_seconds_ms("0.1"), Some(100));
+        assert_eq!(parse_seconds_ms(".5"), Some(500));
+        assert_eq!(parse_seconds_ms("3.61"), Some(3610));
+        assert_eq!(parse_seconds_ms("1.0001"), None);
+        assert_eq!(parse_seconds_ms("1."), None);
+        assert_eq!(parse_seconds_ms("-1"), None);
+        assert_eq!(parse_seconds_ms(""), None);
+        assert_eq!(parse_seconds_ms("1e3"), None);
+        assert_eq!(format_seconds_ms(3610), "3.61");
+        assert_eq!(format_seconds_ms(100), "0.1");
+        assert_eq!(format_seconds_ms(5000), "5");
+    }
+
+    #[test]
+    fn kinds_reject_with_a_reason() {
+        let prio = uint(1, 255);
+        assert_eq!(prio.parse("300").unwrap_err(), "300 is out of range 1..255");
+        assert!(prio.parse("0x10").is_err());
+        assert!(prio.parse("").is_err());
+        assert_eq!(Kind::Bool.parse("yes"), Ok(Val::Bool(true)));
+        assert!(Kind::Bool.parse("maybe").is_err());
+        assert_eq!(
+            Kind::IpPrefix.parse("fd00::1/64"),
+            Ok(Val::IpPrefix("fd00::1".parse().unwrap(), Some(64)))
+        );
+        assert!(Kind::IpPrefix.parse("10.0.0.1/33").is_err());
+        assert!(Kind::IpPrefix.parse("10.0.0.256").is_err());
+        assert_eq!(Kind::Netmask.parse("255.255.255.0"), Ok(Val::Netmask(24)));
+        assert!(Kind::Netmask.parse("255.0.255.0").is_err());
+        assert_eq!(
+            Kind::Tracked.parse("chk_nginx weight -10"),
+            Ok(Val::Tracked("chk_nginx".into(), Some(-10)))
+        );
+        assert!(Kind::Tracked.parse("chk weight 300").is_err());
+        assert!(Kind::Tracked.parse("chk -10").is_err());
+        assert_eq!(
+            Kind::StatusRange.parse("200-299"),
+            Ok(Val::StatusRange(200, 299))
+        );
+        assert!(Kind::StatusRange.parse("299-200").is_err());
+        assert_eq!(
+            Kind::HostPort.parse("[fd00::1]:80"),
+            Ok(Val::HostPort("fd00::1".parse().unwrap(), Some(80)))
+        );
+        assert_eq!(
+            Kind::HostPort.parse("fd00::1"),
+            Ok(Val::HostPort("fd00::1".parse().unwrap(), None))
+        );
+        assert_eq!(
+            Kind::HostPort.parse("10.0.0.9:8080"),
+            Ok(Val::HostPort("10.0.0.9".parse().unwrap(), Some(8080)))
+        );
+        assert!(Kind::Str { min: 1, max: 8 }.parse("123456789").is_err());
+        let w = Kind::Int {
+            min: -253,
+            max: 253,
+        };
+        for huge in [
+            "-9223372036854775808",
+            "9999999999999999999",
+            "-99999999999999999999",
+        ] {
+            assert!(w.parse(huge).is_err(), "{huge}");
+        }
+    }
+
+    #[test]
+    fn suggestions_for_unknown_names() {
+        let known = ["priority", "preempt", "vrid"];
+        assert_eq!(
+            suggest("nopreempt", &known),
+            "that is keepalived syntax; write option preempt '0'"
+        );
+        assert_eq!(suggest("priorty", &known), "did you mean 'priority'?");
+        assert_eq!(suggest("colour", &known), "known: priority, preempt, vrid");
+    }
+
+    /// README.md's option reference must be exactly what the schema generates. Run with
+    /// `UPDATE_README=1` to rewrite the section after changing the table.
+    #[test]
+    fn readme_options_section_matches_schema() {
+        const BEGIN: &str = "<!-- options:begin -->\n";
+        const END: &str = "<!-- options:end -->";
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+        let readme = std::fs::read_to_string(path).expect("README.md");
+        let start = readme.find(BEGIN).expect("options:begin marker") + BEGIN.len();
+        let end = readme.find(END).expect("options:end marker");
+        let want = options_markdown();
+        if std::env::var_os("UPDATE_README").is_some() {
+            let new = format!("{}{}{}", &readme[..start], want, &readme[end..]);
+            std::fs::write(path, new).expect("write README.md");
+            return;
+        }
+        assert_eq!(
+            &readme[start..end],
+            want,
+            "README.md options section is stale: run UPDATE_README=1 cargo test readme"
+        );
+    }
+}

@@ -1,0 +1,1476 @@
+//! Validation: the generic UCI tree in, the typed [`Config`] or every error out.
+//!
+//! Pass 1 is schema-driven and knows nothing about VRRP: unknown sections/options, `list` vs
+//! `option`, each value parsed by its [`Kind`], required options. Pass 2 builds the typed model
+//! section type by section type and checks what spans options and sections: references,
+//! address families, duplicate VRIDs, version-specific rules and capacities.
+
+use core::time::Duration;
+use std::fmt;
+use std::net::IpAddr;
+
+use super::limits::*;
+use super::model::*;
+use super::schema::{self, DefaultValue as Dflt, Kind, SectionSpec, Val};
+use super::uci::{Section, UciFile};
+
+/// One configuration problem, displayed as `FILE:LINE: SECTION.OPTION: message`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: String,
+    /// 1-based; 0 when the error concerns the whole file (e.g. it can't be read).
+    pub line: usize,
+    /// Column, for syntax errors.
+    pub col: Option<usize>,
+    /// `vi1.priority`, `@instance[0].vip` or just the section; `None` for syntax errors.
+    pub path: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if self.line > 0 {
+            write!(f, ":{}", self.line)?;
+        }
+        if let Some(c) = self.col {
+            write!(f, ":{c}")?;
+        }
+        write!(f, ": ")?;
+        if let Some(p) = &self.path {
+            write!(f, "{p}: ")?;
+        }
+        write!(f, "{}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+struct Errors<'f> {
+    file: &'f str,
+    list: Vec<ConfigError>,
+}
+
+impl Errors<'_> {
+    fn at(&mut self, line: usize, path: String, message: String) {
+        self.list.push(ConfigError {
+            file: self.file.to_string(),
+            line,
+            col: None,
+            path: Some(path),
+            message,
+        });
+    }
+}
+
+/// A section with its values parsed through the schema.
+struct Sec<'a> {
+    raw: &'a Section,
+    spec: &'static SectionSpec,
+    name: String,
+    /// Successfully parsed values per option, with their lines.
+    vals: Vec<(&'static str, Vec<(Val, usize)>)>,
+    /// Options that were present but invalid (already reported): cross-checks skip them.
+    bad: Vec<&'static str>,
+}
+
+impl Sec<'_> {
+    fn path(&self, opt: &str) -> String {
+        format!("{}.{opt}", self.name)
+    }
+
+    fn line(&self, opt: &str) -> usize {
+        self.raw.get(opt).map_or(self.raw.line, |o| o.line)
+    }
+
+    fn configured(&self, opt: &str) -> Option<&[(Val, usize)]> {
+        self.vals
+            .iter()
+            .find(|(n, _)| *n == opt)
+            .map(|(_, v)| v.as_slice())
+    }
+
+    fn is_set(&self, opt: &str) -> bool {
+        self.raw.get(opt).is_some()
+    }
+
+    fn is_bad(&self, opt: &str) -> bool {
+        self.bad.contains(&opt)
+    }
+
+    /// The configured value, else the schema default (`None` if neither or if invalid).
+    fn val(&self, opt: &str) -> Option<Val> {
+        if let Some(v) = self.configured(opt).and_then(|v| v.first()) {
+            return Some(v.0.clone());
+        }
+        if self.is_bad(opt) {
+            return None;
+        }
+        let spec = self.spec.option(opt)?;
+        match spec.default {
+            Dflt::Value(d) => spec.kind.parse(d).ok(),
+            _ => None,
+        }
+    }
+
+    /// All values of a list (configured, else the default as a one-item list).
+    fn vals(&self, opt: &str) -> Vec<(Val, usize)> {
+        if let Some(v) = self.configured(opt) {
+            return v.to_vec();
+        }
+        self.val(opt)
+            .map(|v| vec![(v, self.raw.line)])
+            .unwrap_or_default()
+    }
+
+    fn uint(&self, opt: &str) -> Option<u64> {
+        match self.val(opt) {
+            Some(Val::Uint(v)) => Some(v),
+            _ => None,
+        }
+    }
+
+    fn int(&self, opt: &str) -> Option<i64> {
+        match self.val(opt) {
+            Some(Val::Int(v)) => Some(v),
+            _ => None,
+        }
+    }
+
+    fn boolean(&self, opt: &str) -> bool {
+        matches!(self.val(opt), Some(Val::Bool(true)))
+    }
+
+    fn secs(&self, opt: &str) -> Option<Duration> {
+        match self.val(opt) {
+            Some(Val::Seconds(d)) => Some(d),
+            _ => None,
+        }
+    }
+
+    fn string(&self, opt: &str) -> Option<String> {
+        match self.val(opt) {
+            Some(Val::Str(s)) | Some(Val::Ref(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    fn word(&self, opt: &str) -> Option<&'static str> {
+        match self.val(opt) {
+            Some(Val::Enum(w)) => Some(w),
+            _ => None,
+        }
+    }
+
+    fn ip(&self, opt: &str) -> Option<IpAddr> {
+        match self.val(opt) {
+            Some(Val::Ip(a)) => Some(a),
+            _ => None,
+        }
+    }
+}
+
+/// Pass 1 for one section: every option known, list/option form right, every value valid,
+/// required options present.
+fn parse_section<'a>(raw: &'a Section, spec: &'static SectionSpec, errs: &mut Errors) -> Sec<'a> {
+    let mut sec = Sec {
+        raw,
+        spec,
+        name: raw.display_name(),
+        vals: Vec::new(),
+        bad: Vec::new(),
+    };
+    if let Some(fixed) = spec.fixed_name {
+        if raw.name.as_deref() != Some(fixed) {
+            errs.at(
+                raw.line,
+                sec.name.clone(),
+                format!(
+                    "the {} section must be named '{fixed}' (config {} '{fixed}')",
+                    spec.stype, spec.stype
+                ),
+            );
+        }
+    } else if spec.needs_name && raw.name.is_none() {
+        errs.at(
+            raw.line,
+            sec.name.clone(),
+            format!(
+                "a {} section needs a name so it can be referred to (config {} 'NAME')",
+                spec.stype, spec.stype
+            ),
+        );
+    }
+    for o in &raw.options {
+        let Some(ospec) = spec.option(&o.name) else {
+            let known: Vec<&str> = spec.options.iter().map(|s| s.name).collect();
+            errs.at(
+                o.line,
+                sec.path(&o.name),
+                format!(
+                    "unknown option for section type '{}' ({})",
+                    spec.stype,
+                    schema::suggest(&o.name, &known)
+                ),
+            );
+            continue;
+        };
+        if !ospec.list && matches!(o.value, super::uci::Value::List(_)) {
+            errs.at(
+                o.line,
+                sec.path(&o.name),
+                format!(
+                    "takes one value: write 'option {}', not 'list {}'",
+                    o.name, o.name
+                ),
+            );
+            sec.bad.push(ospec.name);
+            continue;
+        }
+        let mut parsed = Vec::new();
+        for (text, line) in o.values() {
+            match ospec.kind.parse(text) {
+                Ok(v) => parsed.push((v, line)),
+                Err(m) => {
+                    errs.at(line, sec.path(&o.name), m);
+                    if !sec.bad.contains(&ospec.name) {
+                        sec.bad.push(ospec.name);
+                    }
+                }
+            }
+        }
+        if !parsed.is_empty() {
+            sec.vals.push((ospec.name, parsed));
+        }
+    }
+    for ospec in spec.options {
+        if ospec.default == Dflt::Required && !sec.is_set(ospec.name) {
+            errs.at(
+                raw.line,
+                sec.path(ospec.name),
+                "required option is missing".to_string(),
+            );
+        }
+    }
+    sec
+}
+
+/// Validates a parsed UCI file. `file` only names the file in messages.
+pub fn validate(file: &str, uci: &UciFile) -> Result<Config, Vec<ConfigError>> {
+    let mut errs = Errors {
+        file,
+        list: Vec::new(),
+    };
+
+    // Pass 1.
+    // Sections grouped by type, in file order. (Plain vectors: std's HashMap would seed its
+    // hasher from getrandom and add code for nothing at this size.)
+    let mut by_type: Vec<(&'static str, Vec<Sec>)> = Vec::new();
+    for raw in &uci.sections {
+        match schema::section(&raw.stype) {
+            Some(spec) => {
+                let sec = parse_section(raw, spec, &mut errs);
+                match by_type.iter_mut().find(|(t, _)| *t == spec.stype) {
+                    Some((_, v)) => v.push(sec),
+                    None => by_type.push((spec.stype, vec![sec])),
+                }
+            }
+            None => {
+                let known: Vec<&str> = schema::SCHEMA.iter().map(|s| s.stype).collect();
+                errs.at(
+                    raw.line,
+                    raw.display_name(),
+                    format!(
+                        "unknown section type '{}' ({})",
+                        raw.stype,
+                        schema::suggest(&raw.stype, &known)
+                    ),
+                );
+            }
+        }
+    }
+    let mut take = |t: &str| {
+        by_type
+            .iter_mut()
+            .find(|(k, _)| *k == t)
+            .map(|(_, v)| core::mem::take(v))
+            .unwrap_or_default()
+    };
+    let globals_secs = take("globals");
+    let script_secs = take("script");
+    let check_secs = take("check");
+    let instance_secs = take("instance");
+    let group_secs = take("sync_group");
+    let vs_secs = take("virtual_server");
+    let rs_secs = take("real_server");
+
+    // Capacities: report at the first section over the limit.
+    for (secs, max, cname) in [
+        (&instance_secs, MAX_INSTANCES, "MAX_INSTANCES"),
+        (&script_secs, MAX_SCRIPTS, "MAX_SCRIPTS"),
+        (&check_secs, MAX_CHECKS, "MAX_CHECKS"),
+        (&group_secs, MAX_SYNC_GROUPS, "MAX_SYNC_GROUPS"),
+        (&vs_secs, MAX_VIRTUAL_SERVERS, "MAX_VIRTUAL_SERVERS"),
+        (&rs_secs, MAX_REAL_SERVERS, "MAX_REAL_SERVERS"),
+    ] {
+        if let Some(s) = secs.get(max) {
+            errs.at(
+                s.raw.line,
+                s.name.clone(),
+                format!(
+                    "too many {} sections: {} (at most {max}, {cname})",
+                    s.spec.stype,
+                    secs.len()
+                ),
+            );
+        }
+    }
+
+    // Names of every section, for "is a check, not a script" messages.
+    let resolve = |names: &[String], want: &str, name: &str| -> Result<usize, String> {
+        if let Some(i) = names.iter().position(|n| n == name) {
+            return Ok(i);
+        }
+        let other = uci
+            .sections
+            .iter()
+            .find(|s| s.name.as_deref() == Some(name))
+            .map(|s| &s.stype);
+        Err(match other {
+            Some(t) => format!("'{name}' is a {t} section, not a {want}"),
+            None => format!("no {want} section named '{name}'"),
+        })
+    };
+
+    let globals = build_globals(&globals_secs, &mut errs);
+
+    let scripts: Vec<Script> = script_secs.iter().map(build_script).collect();
+    let script_names: Vec<String> = scripts.iter().map(|s| s.name.clone()).collect();
+    let checks: Vec<Check> = check_secs.iter().map(build_check).collect();
+    let check_names: Vec<String> = checks.iter().map(|c| c.name.clone()).collect();
+
+    let mut instances = Vec::new();
+    for s in &instance_secs {
+        instances.push(build_instance(
+            s,
+            &scripts,
+            &checks,
+            &|kind, name| match kind {
+                "script" => resolve(&script_names, "script", name),
+                _ => resolve(&check_names, "check", name),
+            },
+            &mut errs,
+        ));
+    }
+    check_vrid_uniqueness(&instance_secs, &instances, &mut errs);
+    let instance_names: Vec<String> = instances.iter().map(|i| i.name.clone()).collect();
+
+    let mut sync_groups = Vec::new();
+    for (gi, s) in group_secs.iter().enumerate() {
+        let mut members = Vec::new();
+        for (v, line) in s.vals("member") {
+            let Val::Ref(name) = v else { continue };
+            match resolve(&instance_names, "instance", &name) {
+                Ok(i) => {
+                    if let Some(other) = instances[i].sync_group {
+                        let msg = if other == gi {
+                            format!("instance '{name}' is listed twice")
+                        } else {
+                            format!(
+                                "instance '{name}' is already in sync_group '{}'; an instance belongs to at most one group",
+                                group_secs[other].name
+                            )
+                        };
+                        errs.at(line, s.path("member"), msg);
+                    } else {
+                        instances[i].sync_group = Some(gi);
+                        members.push(i);
+                    }
+                }
+                Err(m) => errs.at(line, s.path("member"), m),
+            }
+        }
+        sync_groups.push(SyncGroup {
+            name: s.name.clone(),
+            anonymous: s.raw.name.is_none(),
+            members,
+            notify: notify_of(s),
+        });
+    }
+
+    let mut virtual_servers: Vec<VirtualServer> = vs_secs
+        .iter()
+        .map(|s| build_virtual_server(s, &check_names, &resolve, &mut errs))
+        .collect();
+    let vs_names: Vec<String> = virtual_servers.iter().map(|v| v.name.clone()).collect();
+    for s in &rs_secs {
+        let Some(Val::Ref(vs_name)) = s.val("virtual_server") else {
+            continue;
+        };
+        let vi = match resolve(&vs_names, "virtual_server", &vs_name) {
+            Ok(i) => i,
+            Err(m) => {
+                errs.at(s.line("virtual_server"), s.path("virtual_server"), m);
+                continue;
+            }
+        };
+        if let Some(rs) =
+            build_real_server(s, &virtual_servers[vi], &check_names, &resolve, &mut errs)
+        {
+            let vs = &mut virtual_servers[vi];
+            if vs
+                .real_servers
+                .iter()
+                .any(|r| r.address == rs.address && r.port == rs.port)
+            {
+                errs.at(
+                    s.line("address"),
+                    s.path("address"),
+                    format!(
+                        "{} port {} is already a real server of '{}'",
+                        rs.address, rs.port, vs.name
+                    ),
+                );
+            } else {
+                vs.real_servers.push(rs);
+            }
+        }
+    }
+    // A check used by a real server may leave address/port to the server; without a server
+    // (track_check) they must be given, which build_instance verified.
+    for (vi, vs) in virtual_servers.iter().enumerate() {
+        if let Service::Fwmark { .. } = vs.service {
+            let fams: Vec<Family> = vs
+                .real_servers
+                .iter()
+                .map(|r| Family::of(&r.address))
+                .collect();
+            if fams.windows(2).any(|w| w[0] != w[1]) {
+                errs.at(
+                    vs_secs[vi].raw.line,
+                    vs.name.clone(),
+                    "real servers of one fwmark service must all be IPv4 or all IPv6".into(),
+                );
+            }
+        }
+        for (ri, rs) in vs.real_servers.iter().enumerate() {
+            if let Some(ci) = rs.check {
+                let c = &checks[ci];
+                if c.kind != CheckKind::Icmp && c.port.is_none() && rs.port == 0 {
+                    errs.at(
+                        vs_secs[vi].raw.line,
+                        vs.name.clone(),
+                        format!(
+                            "real server {} (#{ri}) has no port and check '{}' sets none",
+                            rs.address, c.name
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    // Fix fwmark service families from their real servers (IPv4 when there are none).
+    for vs in &mut virtual_servers {
+        if let Service::Fwmark { mark, .. } = vs.service {
+            let family = vs
+                .real_servers
+                .first()
+                .map_or(Family::V4, |r| Family::of(&r.address));
+            vs.service = Service::Fwmark { mark, family };
+        }
+    }
+
+    if !errs.list.is_empty() {
+        // File order reads best; the sort is stable, so one line's errors keep their order.
+        errs.list.sort_by_key(|e| e.line);
+        return Err(errs.list);
+    }
+    Ok(Config {
+        globals,
+        instances,
+        scripts,
+        checks,
+        sync_groups,
+        virtual_servers,
+    })
+}
+
+fn build_globals(secs: &[Sec], errs: &mut Errors) -> Globals {
+    if let Some(second) = secs.get(1) {
+        errs.at(
+            second.raw.line,
+            second.name.clone(),
+            "only one globals section is allowed".into(),
+        );
+    }
+    let default_spec = schema::section("globals");
+    let get = |opt: &str| -> Option<Val> {
+        match secs.first() {
+            Some(s) => s.val(opt),
+            None => {
+                let o = default_spec?.option(opt)?;
+                match o.default {
+                    Dflt::Value(d) => o.kind.parse(d).ok(),
+                    _ => None,
+                }
+            }
+        }
+    };
+    let router_id = match get("router_id") {
+        Some(Val::Str(s)) => s,
+        _ => "minivrrp".into(),
+    };
+    let log_level = match get("log_level") {
+        Some(Val::Enum("error")) => LogLevel::Error,
+        Some(Val::Enum("warn")) => LogLevel::Warn,
+        Some(Val::Enum("debug")) => LogLevel::Debug,
+        Some(Val::Enum("trace")) => LogLevel::Trace,
+        _ => LogLevel::Info,
+    };
+    let log_suppress = match get("log_suppress") {
+        Some(Val::Seconds(d)) => d,
+        _ => Duration::from_secs(30),
+    };
+    Globals {
+        router_id,
+        log_level,
+        log_suppress,
+    }
+}
+
+fn build_script(s: &Sec) -> Script {
+    let interval = s.secs("interval").unwrap_or(Duration::from_secs(1));
+    Script {
+        name: s.name.clone(),
+        command: s.string("command").unwrap_or_default(),
+        interval,
+        timeout: s.secs("timeout").unwrap_or(interval),
+        weight: s.int("weight").unwrap_or(0) as i32,
+        fall: s.uint("fall").unwrap_or(1) as u32,
+        rise: s.uint("rise").unwrap_or(1) as u32,
+        user: s.string("user"),
+    }
+}
+
+fn build_check(s: &Sec) -> Check {
+    let kind = match s.word("type") {
+        Some("http") => CheckKind::Http,
+        Some("icmp") => CheckKind::Icmp,
+        _ => CheckKind::Tcp,
+    };
+    let status = s
+        .vals("status")
+        .into_iter()
+        .filter_map(|(v, _)| match v {
+            Val::StatusRange(lo, hi) => Some(StatusRange { lo, hi }),
+            _ => None,
+        })
+        .collect();
+    Check {
+        name: s.name.clone(),
+        kind,
+        address: s.ip("address"),
+        port: s.uint("port").map(|p| p as u16),
+        path: s.string("path").unwrap_or_else(|| "/".into()),
+        host: s.string("host"),
+        status,
+        expect: s.string("expect"),
+        max_response: s.uint("max_response").unwrap_or(65536) as u32,
+        connect_timeout: s.secs("connect_timeout").unwrap_or(Duration::from_secs(5)),
+        retry: s.uint("retry").unwrap_or(1) as u32,
+        delay_before_retry: s
+            .secs("delay_before_retry")
+            .unwrap_or(Duration::from_secs(1)),
+        interval: s.secs("interval").unwrap_or(Duration::from_secs(5)),
+        weight: s.int("weight").unwrap_or(0) as i32,
+        fall: s.uint("fall").unwrap_or(1) as u32,
+        rise: s.uint("rise").unwrap_or(1) as u32,
+    }
+}
+
+fn notify_of(s: &Sec) -> Notify {
+    let get = |o: &str| {
+        if s.spec.option(o).is_some() {
+            s.string(o)
+        } else {
+            None
+        }
+    };
+    Notify {
+        master: get("notify_master"),
+        backup: get("notify_backup"),
+        fault: get("notify_fault"),
+        stop: get("notify_stop"),
+        any: get("notify"),
+    }
+}
+
+/// Finds a section of a type by name in a list of built names: `(names, type, name)`.
+type NameResolver<'r> = dyn Fn(&[String], &str, &str) -> Result<usize, String> + 'r;
+
+type Resolver<'r> = dyn Fn(&str, &str) -> Result<usize, String> + 'r;
+
+fn build_instance(
+    s: &Sec,
+    scripts: &[Script],
+    checks: &[Check],
+    resolve: &Resolver,
+    errs: &mut Errors,
+) -> Instance {
+    let version = match s.word("version") {
+        Some("3") => VrrpVersion::V3,
+        _ => VrrpVersion::V2,
+    };
+    let vrid = s.uint("vrid").unwrap_or(0) as u8;
+
+    // VIPs: one family, no duplicates, at most MAX_VIPS.
+    let mut family: Option<Family> = None;
+    let mut vips: Vec<Vip> = Vec::new();
+    for (n, (v, line)) in s.vals("vip").into_iter().enumerate() {
+        let Val::IpPrefix(addr, prefix) = v else {
+            continue;
+        };
+        let fam = Family::of(&addr);
+        if n == MAX_VIPS {
+            errs.at(
+                line,
+                s.path("vip"),
+                format!("more than {MAX_VIPS} VIPs (MAX_VIPS)"),
+            );
+        }
+        match family {
+            None => family = Some(fam),
+            Some(f) if f != fam => {
+                errs.at(
+                    line,
+                    s.path("vip"),
+                    format!(
+                        "{addr} is {} but the instance's first VIP is {}; one instance is one address family (use a second instance)",
+                        fam.name(),
+                        f.name()
+                    ),
+                );
+                continue;
+            }
+            Some(_) => {}
+        }
+        if vips.iter().any(|x| x.addr == addr) {
+            errs.at(line, s.path("vip"), format!("{addr} is listed twice"));
+            continue;
+        }
+        let prefix_len = prefix.unwrap_or(if fam == Family::V4 { 32 } else { 128 });
+        vips.push(Vip { addr, prefix_len });
+    }
+    let family = family.unwrap_or(Family::V4);
+    if family == Family::V6 && version == VrrpVersion::V2 {
+        errs.at(
+            s.line("version"),
+            s.path("version"),
+            "VRRP version 2 is IPv4 only (RFC 3768); set version '3' for IPv6 VIPs".into(),
+        );
+    }
+
+    // RFC 3768 5.3.7 (v2: whole seconds in an 8-bit field) / RFC 5798 5.2.7 (v3: 12-bit
+    // centiseconds, so at most 40.95 s).
+    let advert_int = s.secs("advert_int").unwrap_or(Duration::from_secs(1));
+    if !s.is_bad("advert_int") {
+        let ms = advert_int.as_millis() as u64;
+        let bad = match version {
+            VrrpVersion::V2 if ms % 1000 != 0 || ms > 255_000 => {
+                Some("version 2 needs whole seconds 1..255")
+            }
+            VrrpVersion::V3 if ms % 10 != 0 || ms > 40_950 => {
+                Some("version 3 needs 0.01..40.95 in steps of 0.01")
+            }
+            _ => None,
+        };
+        if let Some(why) = bad {
+            errs.at(
+                s.line("advert_int"),
+                s.path("advert_int"),
+                format!("{} s: {why}", schema::format_duration(advert_int)),
+            );
+        }
+    }
+
+    let auth = match (s.word("auth_type"), s.string("auth_pass")) {
+        (Some("ah"), _) => {
+            errs.at(
+                s.line("auth_type"),
+                s.path("auth_type"),
+                "AH authentication is not supported".into(),
+            );
+            Auth::None
+        }
+        (Some("pass"), _) if version == VrrpVersion::V3 => {
+            errs.at(
+                s.line("auth_type"),
+                s.path("auth_type"),
+                "version 3 has no authentication (RFC 5798 removed it); use version '2' or auth_type 'none'".into(),
+            );
+            Auth::None
+        }
+        (Some("pass"), Some(p)) => Auth::Pass(p),
+        (Some("pass"), None) => {
+            if !s.is_bad("auth_pass") {
+                errs.at(
+                    s.line("auth_type"),
+                    s.path("auth_pass"),
+                    "auth_type 'pass' needs an auth_pass".into(),
+                );
+            }
+            Auth::None
+        }
+        (_, Some(_)) => {
+            let msg = if version == VrrpVersion::V3 {
+                "version 3 has no authentication (RFC 5798 removed it); remove auth_pass"
+            } else {
+                "auth_pass needs auth_type 'pass'"
+            };
+            errs.at(s.line("auth_pass"), s.path("auth_pass"), msg.into());
+            Auth::None
+        }
+        _ => Auth::None,
+    };
+
+    let unicast_src = s.ip("unicast_src");
+    if let Some(a) = unicast_src {
+        if Family::of(&a) != family {
+            errs.at(
+                s.line("unicast_src"),
+                s.path("unicast_src"),
+                format!(
+                    "{a} is {} but the VIPs are {}",
+                    Family::of(&a).name(),
+                    family.name()
+                ),
+            );
+        }
+    }
+    let mut unicast_peers = Vec::new();
+    for (n, (v, line)) in s.vals("unicast_peer").into_iter().enumerate() {
+        let Val::Ip(a) = v else { continue };
+        if n == MAX_UNICAST_PEERS {
+            errs.at(
+                line,
+                s.path("unicast_peer"),
+                format!("more than {MAX_UNICAST_PEERS} unicast peers (MAX_UNICAST_PEERS)"),
+            );
+        }
+        if Family::of(&a) != family {
+            errs.at(
+                line,
+                s.path("unicast_peer"),
+                format!(
+                    "{a} is {} but the VIPs are {}",
+                    Family::of(&a).name(),
+                    family.name()
+                ),
+            );
+        } else if unicast_peers.contains(&a) {
+            errs.at(line, s.path("unicast_peer"), format!("{a} is listed twice"));
+        } else {
+            unicast_peers.push(a);
+        }
+    }
+
+    // Trackers.
+    let mut n_trackers = 0usize;
+    let mut count = |line: usize, opt: &str, errs: &mut Errors| {
+        n_trackers += 1;
+        if n_trackers == MAX_TRACKERS + 1 {
+            errs.at(
+                line,
+                s.path(opt),
+                format!("more than {MAX_TRACKERS} trackers in one instance (MAX_TRACKERS)"),
+            );
+        }
+    };
+    let tracked = |opt: &str| -> Vec<(String, Option<i64>, usize)> {
+        s.vals(opt)
+            .into_iter()
+            .filter_map(|(v, line)| match v {
+                Val::Tracked(n, w) => Some((n, w, line)),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut track_scripts = Vec::new();
+    for (name, w, line) in tracked("track_script") {
+        count(line, "track_script", errs);
+        match resolve("script", &name) {
+            Ok(i) => track_scripts.push(TrackScript {
+                script: i,
+                weight: w.map_or(scripts[i].weight, |w| w as i32),
+            }),
+            Err(m) => errs.at(line, s.path("track_script"), m),
+        }
+    }
+    let mut track_interfaces = Vec::new();
+    for (name, w, line) in tracked("track_interface") {
+        count(line, "track_interface", errs);
+        if !valid_ifname(&name) {
+            errs.at(
+                line,
+                s.path("track_interface"),
+                format!("'{name}' is not an interface name (at most 15 characters, no '/')"),
+            );
+            continue;
+        }
+        track_interfaces.push(TrackInterface {
+            name,
+            weight: w.unwrap_or(0) as i32,
+        });
+    }
+    let mut track_files = Vec::new();
+    for (path, w, line) in tracked("track_file") {
+        count(line, "track_file", errs);
+        if !path.starts_with('/') {
+            errs.at(
+                line,
+                s.path("track_file"),
+                format!("'{path}' is not an absolute path"),
+            );
+            continue;
+        }
+        track_files.push(TrackFile {
+            path,
+            weight: w.unwrap_or(1) as i32,
+        });
+    }
+    let mut track_checks = Vec::new();
+    for (name, w, line) in tracked("track_check") {
+        count(line, "track_check", errs);
+        match resolve("check", &name) {
+            Ok(i) => {
+                let c = &checks[i];
+                if c.address.is_none() {
+                    errs.at(
+                        line,
+                        s.path("track_check"),
+                        format!("check '{name}' has no address; a tracked check needs one"),
+                    );
+                } else if c.kind != CheckKind::Icmp && c.port.is_none() {
+                    errs.at(
+                        line,
+                        s.path("track_check"),
+                        format!(
+                            "check '{name}' has no port; a tracked {} check needs one",
+                            c.kind.as_str()
+                        ),
+                    );
+                }
+                track_checks.push(TrackCheck {
+                    check: i,
+                    weight: w.map_or(c.weight, |w| w as i32),
+                });
+            }
+            Err(m) => errs.at(line, s.path("track_check"), m),
+        }
+    }
+
+    let vmac_name = s
+        .string("vmac_name")
+        .unwrap_or_else(|| format!("vrrp.{vrid}"));
+    let garp_refresh = s.secs("garp_refresh").filter(|d| !d.is_zero());
+
+    Instance {
+        name: s.name.clone(),
+        anonymous: s.raw.name.is_none(),
+        interface: s.string("interface").unwrap_or_default(),
+        vrid,
+        priority: s.uint("priority").unwrap_or(100) as u8,
+        version,
+        advert_int,
+        preempt: s.boolean("preempt"),
+        preempt_delay: s.secs("preempt_delay").unwrap_or_default(),
+        initial_state: match s.word("state") {
+            Some("MASTER") => InitialState::Master,
+            _ => InitialState::Backup,
+        },
+        auth,
+        family,
+        vips,
+        unicast_src,
+        unicast_peers,
+        track_scripts,
+        track_interfaces,
+        track_files,
+        track_checks,
+        use_vmac: s.boolean("use_vmac"),
+        vmac_name,
+        garp_repeat: s.uint("garp_repeat").unwrap_or(5) as u32,
+        garp_delay: s.secs("garp_delay").unwrap_or(Duration::from_secs(5)),
+        garp_refresh,
+        v3_checksum: match s.word("v3_checksum") {
+            Some("rfc9568") => V3Checksum::Rfc9568,
+            _ => V3Checksum::Pseudo,
+        },
+        accept: s.boolean("accept"),
+        notify: notify_of(s),
+        sync_group: None,
+    }
+}
+
+/// Linux `dev_valid_name`: 1..15 bytes, not `.`/`..`, no `/`, `:` or whitespace.
+fn valid_ifname(n: &str) -> bool {
+    !n.is_empty()
+        && n.len() <= 15
+        && n != "."
+        && n != ".."
+        && !n.chars().any(|c| c == '/' || c == ':' || c.is_whitespace())
+}
+
+/// Two instances with the same VRID on one interface and family would answer each other's
+/// adverts as the same virtual router (RFC 5798 5.2.3: VRID is unique per LAN and family).
+fn check_vrid_uniqueness(secs: &[Sec], instances: &[Instance], errs: &mut Errors) {
+    for (i, a) in instances.iter().enumerate() {
+        if secs[i].is_bad("vrid") || !secs[i].is_set("vrid") || a.vips.is_empty() {
+            continue;
+        }
+        if let Some(b) = instances[..i].iter().enumerate().find(|(j, b)| {
+            secs[*j].is_set("vrid")
+                && !secs[*j].is_bad("vrid")
+                && !b.vips.is_empty()
+                && b.vrid == a.vrid
+                && b.interface == a.interface
+                && b.family == a.family
+        }) {
+            errs.at(
+                secs[i].line("vrid"),
+                secs[i].path("vrid"),
+                format!(
+                    "VRID {} is already used on {} for {} by instance '{}'",
+                    a.vrid,
+                    a.interface,
+                    a.family.name(),
+                    b.1.name
+                ),
+            );
+        }
+    }
+}
+
+fn build_virtual_server(
+    s: &Sec,
+    check_names: &[String],
+    resolve: &NameResolver,
+    errs: &mut Errors,
+) -> VirtualServer {
+    let protocol = match s.word("protocol") {
+        Some("udp") => Protocol::Udp,
+        Some("sctp") => Protocol::Sctp,
+        _ => Protocol::Tcp,
+    };
+    let service = match (s.ip("address"), s.uint("port"), s.uint("fwmark")) {
+        (Some(_), _, Some(_)) => {
+            errs.at(
+                s.line("fwmark"),
+                s.path("fwmark"),
+                "use either address/port or fwmark, not both".into(),
+            );
+            None
+        }
+        (Some(addr), Some(port), None) => Some(Service::Addr {
+            addr,
+            port: port as u16,
+            protocol,
+        }),
+        (Some(_), None, None) => {
+            if !s.is_bad("port") {
+                errs.at(
+                    s.line("address"),
+                    s.path("port"),
+                    "a service with an address needs a port".into(),
+                );
+            }
+            None
+        }
+        (None, _, Some(mark)) => {
+            if s.is_set("port") {
+                errs.at(
+                    s.line("port"),
+                    s.path("port"),
+                    "a fwmark service has no port".into(),
+                );
+            }
+            Some(Service::Fwmark {
+                mark: mark as u32,
+                family: Family::V4,
+            })
+        }
+        (None, _, None) => {
+            if !s.is_bad("address") && !s.is_bad("fwmark") {
+                errs.at(
+                    s.raw.line,
+                    s.name.clone(),
+                    "needs address and port, or fwmark".into(),
+                );
+            }
+            None
+        }
+    };
+    let quorum = s.uint("quorum").unwrap_or(1) as u32;
+    let hysteresis = s.uint("hysteresis").unwrap_or(0) as u32;
+    if hysteresis >= quorum && s.is_set("hysteresis") {
+        errs.at(
+            s.line("hysteresis"),
+            s.path("hysteresis"),
+            format!("hysteresis {hysteresis} must be less than quorum {quorum}"),
+        );
+    }
+    let check = match s.string("check") {
+        Some(n) => match resolve(check_names, "check", &n) {
+            Ok(i) => Some(i),
+            Err(m) => {
+                errs.at(s.line("check"), s.path("check"), m);
+                None
+            }
+        },
+        None => None,
+    };
+    let sorry_server = match s.val("sorry_server") {
+        Some(Val::HostPort(a, p)) => Some((a, p)),
+        _ => None,
+    };
+    if let (Some((a, _)), Some(Service::Addr { addr, .. })) = (sorry_server, service) {
+        if Family::of(&a) != Family::of(&addr) {
+            errs.at(
+                s.line("sorry_server"),
+                s.path("sorry_server"),
+                format!("{a} is not the service's address family"),
+            );
+        }
+    }
+    VirtualServer {
+        name: s.name.clone(),
+        service: service.unwrap_or(Service::Fwmark {
+            mark: 0,
+            family: Family::V4,
+        }),
+        scheduler: s
+            .word("scheduler")
+            .and_then(|w| Scheduler::ALL.into_iter().find(|x| x.as_str() == w))
+            .unwrap_or(Scheduler::Wlc),
+        forwarding: forwarding_of(s.word("forwarding")).unwrap_or(Forwarding::Nat),
+        persistence_timeout: s
+            .uint("persistence_timeout")
+            .filter(|t| *t > 0)
+            .map(Duration::from_secs),
+        persistence_netmask: match s.val("persistence_netmask") {
+            Some(Val::Netmask(n)) => Some(n),
+            _ => None,
+        },
+        quorum,
+        hysteresis,
+        sorry_server,
+        check,
+        cleanup: s.boolean("cleanup"),
+        real_servers: Vec::new(),
+    }
+}
+
+fn forwarding_of(w: Option<&str>) -> Option<Forwarding> {
+    match w? {
+        "nat" => Some(Forwarding::Nat),
+        "dr" => Some(Forwarding::Dr),
+        "tun" => Some(Forwarding::Tun),
+        _ => None,
+    }
+}
+
+fn build_real_server(
+    s: &Sec,
+    vs: &VirtualServer,
+    check_names: &[String],
+    resolve: &NameResolver,
+    errs: &mut Errors,
+) -> Option<RealServer> {
+    let address = s.ip("address")?;
+    if let Service::Addr { addr, .. } = vs.service {
+        if Family::of(&address) != Family::of(&addr) {
+            errs.at(
+                s.line("address"),
+                s.path("address"),
+                format!(
+                    "{address} is {} but virtual server '{}' is {}",
+                    Family::of(&address).name(),
+                    vs.name,
+                    Family::of(&addr).name()
+                ),
+            );
+        }
+    }
+    let port = match (s.uint("port"), vs.service) {
+        (Some(p), _) => p as u16,
+        (None, Service::Addr { port, .. }) => port,
+        (None, Service::Fwmark { .. }) => 0,
+    };
+    let check = match s.string("check") {
+        Some(n) => match resolve(check_names, "check", &n) {
+            Ok(i) => Some(i),
+            Err(m) => {
+                errs.at(s.line("check"), s.path("check"), m);
+                None
+            }
+        },
+        None => vs.check,
+    };
+    Some(RealServer {
+        name: s.name.clone(),
+        anonymous: s.raw.name.is_none(),
+        address,
+        port,
+        weight: s.uint("weight").unwrap_or(1) as u32,
+        check,
+        inhibit_on_failure: s.boolean("inhibit_on_failure"),
+        forwarding: forwarding_of(s.word("forwarding")).unwrap_or(vs.forwarding),
+    })
+}
+
+/// Checks one value against the schema, with the same rules a file gets (for tools that edit
+/// one option, e.g. a LuCI page).
+pub fn check_value(section: &str, option: &str, value: &str) -> Result<(), String> {
+    let spec =
+        schema::section(section).ok_or_else(|| format!("unknown section type '{section}'"))?;
+    let o = spec
+        .option(option)
+        .ok_or_else(|| format!("unknown option '{option}'"))?;
+    let k: Kind = o.kind;
+    k.parse(value).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Config, DEFAULT_CONFIG};
+    use super::*;
+
+    const FULL: &str = include_str!("../../tests/configs/good/full.uci");
+
+    fn ok(text: &str) -> Config {
+        Config::parse_str("test", text).unwrap_or_else(|e| {
+            panic!(
+                "{}",
+                e.iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )
+        })
+    }
+
+    fn errors(text: &str) -> Vec<String> {
+        match Config::parse_str("f", text) {
+            Ok(_) => panic!("accepted:\n{text}"),
+            Err(e) => e.iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    fn instance(extra: &str) -> String {
+        format!("config instance 'vi1'\n\toption interface 'br-lan'\n\toption vrid '50'\n{extra}")
+    }
+
+    fn one_error(text: &str) -> String {
+        let e = errors(text);
+        assert_eq!(e.len(), 1, "{e:?}");
+        e[0].clone()
+    }
+
+    #[test]
+    fn shipped_default_config_validates() {
+        let c = ok(DEFAULT_CONFIG);
+        assert_eq!(c.instances.len(), 1);
+        let i = &c.instances[0];
+        assert_eq!((i.vrid, i.version), (50, VrrpVersion::V3));
+        assert_eq!(
+            i.vips,
+            [Vip {
+                addr: "10.0.0.254".parse().unwrap(),
+                prefix_len: 24
+            }]
+        );
+        assert_eq!(c.globals.router_id, "openwrt");
+    }
+
+    #[test]
+    fn defaults_fill_every_unset_option() {
+        let c = ok(&instance("\tlist vip '10.0.0.1'\n"));
+        assert_eq!(c.globals.router_id, "minivrrp");
+        assert_eq!(c.globals.log_level, LogLevel::Info);
+        let i = &c.instances[0];
+        assert_eq!(i.priority, 100);
+        assert_eq!(i.version, VrrpVersion::V2);
+        assert_eq!(i.advert_int, Duration::from_secs(1));
+        assert!(i.preempt);
+        assert_eq!(i.preempt_delay, Duration::ZERO);
+        assert_eq!(i.initial_state, InitialState::Backup);
+        assert_eq!(i.auth, Auth::None);
+        assert_eq!(i.vips[0].prefix_len, 32);
+        assert!(!i.use_vmac);
+        assert_eq!(i.vmac_name, "vrrp.50");
+        assert_eq!((i.garp_repeat, i.garp_delay), (5, Duration::from_secs(5)));
+        assert_eq!(i.garp_refresh, None);
+        assert_eq!(i.v3_checksum, V3Checksum::Pseudo);
+        assert!(!i.accept);
+        assert_eq!(i.sync_group, None);
+    }
+
+    #[test]
+    fn full_config_builds_the_typed_model() {
+        let c = ok(FULL);
+        assert_eq!(c.globals.log_level, LogLevel::Debug);
+        let lan = &c.instances[0];
+        assert_eq!(lan.advert_int_centis(), 50);
+        assert!(!lan.preempt);
+        assert_eq!(lan.initial_state, InitialState::Master);
+        assert_eq!(lan.vips.len(), 2);
+        assert_eq!(lan.vips[1].prefix_len, 32);
+        // track_script without weight takes the script's weight.
+        assert_eq!(
+            lan.track_scripts,
+            [TrackScript {
+                script: 0,
+                weight: -20
+            }]
+        );
+        assert_eq!(lan.track_interfaces[0].weight, -50);
+        assert_eq!(lan.track_interfaces[1].weight, 0);
+        assert_eq!(lan.track_files[0].weight, 2);
+        assert_eq!(
+            lan.track_checks,
+            [TrackCheck {
+                check: 1,
+                weight: -10
+            }]
+        );
+        assert_eq!(lan.garp_refresh, Some(Duration::from_secs(60)));
+        assert_eq!(lan.sync_group, Some(0));
+        let lan6 = &c.instances[1];
+        assert_eq!(lan6.family, Family::V6);
+        assert_eq!(lan6.vips[0].prefix_len, 64);
+        assert_eq!(lan6.vmac_name, "vrrp6.51");
+        assert_eq!(c.instances[2].auth, Auth::Pass("it's".into()));
+        assert_eq!(c.scripts[0].timeout, Duration::from_millis(1500));
+        let http = &c.checks[0];
+        assert_eq!(http.kind, CheckKind::Http);
+        assert_eq!(
+            http.status,
+            [
+                StatusRange { lo: 200, hi: 200 },
+                StatusRange { lo: 301, hi: 302 }
+            ]
+        );
+        assert_eq!(c.checks[1].status, [StatusRange { lo: 200, hi: 299 }]);
+        assert_eq!(c.sync_groups[0].members, [0, 1]);
+        let web = &c.virtual_servers[0];
+        assert_eq!(web.scheduler, Scheduler::Wrr);
+        assert_eq!(web.persistence_netmask, Some(24));
+        assert_eq!(web.persistence_timeout, Some(Duration::from_secs(300)));
+        assert_eq!(
+            web.sorry_server,
+            Some(("10.0.0.9".parse().unwrap(), Some(8080)))
+        );
+        // Real servers inherit port, check and forwarding from the virtual server.
+        let (w1, w2) = (&web.real_servers[0], &web.real_servers[1]);
+        assert_eq!(
+            (w1.port, w1.check, w1.forwarding),
+            (80, Some(0), Forwarding::Dr)
+        );
+        assert_eq!((w2.port, w2.forwarding), (8080, Forwarding::Nat));
+        let marked = &c.virtual_servers[1];
+        assert_eq!(
+            marked.service,
+            Service::Fwmark {
+                mark: 42,
+                family: Family::V6
+            }
+        );
+        assert_eq!(marked.real_servers[0].port, 0);
+    }
+
+    #[test]
+    fn effective_config_round_trips_to_the_same_model() {
+        for text in [FULL, DEFAULT_CONFIG] {
+            let c = ok(text);
+            let again = ok(&c.to_uci());
+            assert_eq!(again, c);
+        }
+    }
+
+    #[test]
+    fn error_display_is_file_line_section_option_message() {
+        assert_eq!(
+            one_error(&instance(
+                "\toption priority '300'\n\tlist vip '10.0.0.1'\n"
+            )),
+            "f:4: vi1.priority: 300 is out of range 1..255"
+        );
+        let anon = "config instance\n\toption interface 'x'\n\toption vrid '1'\n\tlist vip '10.0.0.1'\n\toption preempt 'maybe'\n";
+        assert_eq!(
+            one_error(anon),
+            "f:5: @instance[0].preempt: 'maybe' is not a boolean (use 1 or 0)"
+        );
+    }
+
+    #[test]
+    fn every_error_is_collected() {
+        let text = "config bogus\nconfig instance 'a'\n\toption vrid '0'\n\toption colour 'red'\n\tlist vip 'nope'\n";
+        let e = errors(text);
+        assert_eq!(e.len(), 5, "{e:?}");
+        assert!(e[0].starts_with("f:1: @bogus[0]: unknown section type"));
+        assert!(e
+            .iter()
+            .any(|l| l.starts_with("f:2: a.interface: required option is missing")));
+    }
+
+    #[test]
+    fn advert_int_rules_per_version_rfc3768_5_3_7_and_rfc5798_5_2_7() {
+        let v3 = |v: &str| {
+            instance(&format!(
+                "\toption version '3'\n\toption advert_int '{v}'\n\tlist vip '10.0.0.1'\n"
+            ))
+        };
+        let v2 = |v: &str| {
+            instance(&format!(
+                "\toption advert_int '{v}'\n\tlist vip '10.0.0.1'\n"
+            ))
+        };
+        assert_eq!(ok(&v3("0.01")).instances[0].advert_int_centis(), 1);
+        assert_eq!(ok(&v3("40.95")).instances[0].advert_int_centis(), 4095);
+        assert!(one_error(&v3("40.96")).contains("version 3 needs 0.01..40.95"));
+        assert!(one_error(&v3("0.015")).contains("steps of 0.01"));
+        assert!(one_error(&v3("0")).contains("out of range"));
+        assert_eq!(
+            ok(&v2("255")).instances[0].advert_int,
+            Duration::from_secs(255)
+        );
+        assert!(one_error(&v2("1.5")).contains("whole seconds"));
+        assert!(one_error(&v2("256")).contains("out of range"));
+    }
+
+    #[test]
+    fn authentication_rules() {
+        let e = one_error(&instance(
+            "\toption auth_type 'pass'\n\tlist vip '10.0.0.1'\n",
+        ));
+        assert!(e.contains("auth_type 'pass' needs an auth_pass"), "{e}");
+        let e = one_error(&instance("\toption auth_pass 'x'\n\tlist vip '10.0.0.1'\n"));
+        assert!(e.contains("auth_pass needs auth_type 'pass'"), "{e}");
+        let e = one_error(&instance(
+            "\toption version '3'\n\toption auth_type 'pass'\n\toption auth_pass 'x'\n\tlist vip '10.0.0.1'\n",
+        ));
+        assert!(e.contains("version 3 has no authentication"), "{e}");
+        let e = one_error(&instance(
+            "\toption auth_type 'pass'\n\toption auth_pass '123456789'\n\tlist vip '10.0.0.1'\n",
+        ));
+        assert!(e.contains("1..8 characters"), "{e}");
+    }
+
+    #[test]
+    fn same_vrid_is_fine_on_another_interface_or_family() {
+        let text = "config instance 'a'\n\toption interface 'br-lan'\n\toption vrid '5'\n\toption version '3'\n\tlist vip '10.0.0.1'\n\
+config instance 'b'\n\toption interface 'br-lan'\n\toption vrid '5'\n\toption version '3'\n\tlist vip 'fd00::1'\n\
+config instance 'c'\n\toption interface 'wan'\n\toption vrid '5'\n\tlist vip '10.0.0.2'\n";
+        assert_eq!(ok(text).instances.len(), 3);
+    }
+
+    #[test]
+    fn unicast_peers_must_match_the_vip_family() {
+        let e = one_error(&instance(
+            "\tlist vip '10.0.0.1'\n\tlist unicast_peer 'fd00::2'\n",
+        ));
+        assert!(
+            e.starts_with("f:5: vi1.unicast_peer: fd00::2 is IPv6 but the VIPs are IPv4"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn capacities_are_enforced_at_load() {
+        let mut vips = String::new();
+        for n in 0..=MAX_VIPS {
+            vips.push_str(&format!("\tlist vip '10.0.0.{}'\n", n + 1));
+        }
+        let e = one_error(&instance(&vips));
+        assert!(e.contains("more than 20 VIPs (MAX_VIPS)"), "{e}");
+        assert!(e.starts_with(&format!("f:{}:", 4 + MAX_VIPS)), "{e}");
+
+        let mut many = String::new();
+        for n in 0..=MAX_INSTANCES {
+            many.push_str(&format!(
+                "config instance 'i{n}'\n\toption interface 'eth{}'\n\toption vrid '1'\n\tlist vip '10.0.0.1'\n",
+                n
+            ));
+        }
+        let e = one_error(&many);
+        assert!(
+            e.contains("too many instance sections: 65 (at most 64, MAX_INSTANCES)"),
+            "{e}"
+        );
+
+        let mut tr = String::from("\tlist vip '10.0.0.1'\n");
+        for n in 0..=MAX_TRACKERS {
+            tr.push_str(&format!("\tlist track_interface 'eth{n}'\n"));
+        }
+        assert!(one_error(&instance(&tr)).contains("MAX_TRACKERS"));
+    }
+
+    #[test]
+    fn named_sections_are_required_where_referenced() {
+        let e = one_error("config script\n\toption command 'true'\n");
+        assert!(e.contains("needs a name"), "{e}");
+        let e = one_error("config globals 'main'\n");
+        assert!(e.contains("must be named 'globals'"), "{e}");
+    }
+
+    #[test]
+    fn tracked_check_needs_its_own_target() {
+        let text = format!(
+            "config check 'c'\n\toption type 'tcp'\n\toption address '10.0.0.9'\n{}",
+            instance("\tlist vip '10.0.0.1'\n\tlist track_check 'c'\n")
+        );
+        assert!(one_error(&text).contains("check 'c' has no port"));
+    }
+
+    #[test]
+    fn virtual_server_rules() {
+        let e = one_error("config virtual_server 'v'\n\toption address '10.0.0.1'\n");
+        assert!(
+            e.contains("v.port: a service with an address needs a port"),
+            "{e}"
+        );
+        let e = one_error("config virtual_server 'v'\n\toption scheduler 'rr'\n");
+        assert!(e.contains("needs address and port, or fwmark"), "{e}");
+        let e = one_error(
+            "config virtual_server 'v'\n\toption fwmark '1'\n\toption quorum '2'\n\toption hysteresis '2'\n",
+        );
+        assert!(e.contains("hysteresis 2 must be less than quorum 2"), "{e}");
+        let e = one_error(
+            "config virtual_server 'v'\n\toption address '10.0.0.1'\n\toption port '80'\n\
+config real_server\n\toption virtual_server 'v'\n\toption address 'fd00::1'\n",
+        );
+        assert!(
+            e.contains("fd00::1 is IPv6 but virtual server 'v' is IPv4"),
+            "{e}"
+        );
+        let e = one_error(
+            "config virtual_server 'v'\n\toption address '10.0.0.1'\n\toption port '80'\n\
+config real_server\n\toption virtual_server 'v'\n\toption address '10.0.0.2'\n\
+config real_server\n\toption virtual_server 'v'\n\toption address '10.0.0.2'\n\toption port '80'\n",
+        );
+        assert!(
+            e.contains("10.0.0.2 port 80 is already a real server of 'v'"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn check_value_uses_the_same_rules() {
+        assert!(check_value("instance", "priority", "255").is_ok());
+        assert_eq!(
+            check_value("instance", "priority", "256").unwrap_err(),
+            "256 is out of range 1..255"
+        );
+        assert!(check_value("instance", "nope", "1").is_err());
+    }
+}
