@@ -1,1 +1,2 @@
 //! VRRP: wire format and the per-instance state machine (issue 3).
+pub mod wire;
