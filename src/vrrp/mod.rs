@@ -1,2 +1,3 @@
 //! VRRP: wire format and the per-instance state machine (issue 3).
+pub mod frame;
 pub mod wire;
