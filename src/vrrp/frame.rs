@@ -284,10 +284,16 @@ impl RxAdvert {
 pub fn parse_frame(frame: &[u8], rx: RxContext) -> Result<RxAdvert, DropReason> {
     let eth = EthernetFrame::new_checked(frame).map_err(|_| DropReason::FrameTruncated)?;
     let src_mac = eth.src_addr();
-    let mut advert = match eth.ethertype() {
-        EthernetProtocol::Ipv4 | EthernetProtocol::Ipv6 => parse_ip_packet(eth.payload(), rx)?,
+    let want = match eth.ethertype() {
+        EthernetProtocol::Ipv4 => 4,
+        EthernetProtocol::Ipv6 => 6,
         _ => return Err(DropReason::NotIp),
     };
+    // The IP version must agree with the EtherType, or the frame is not what it claims.
+    if eth.payload().first().map(|b| b >> 4) != Some(want) {
+        return Err(DropReason::IpMalformed);
+    }
+    let mut advert = parse_ip_packet(eth.payload(), rx)?;
     advert.src_mac = Some(src_mac);
     Ok(advert)
 }
@@ -502,6 +508,27 @@ mod tests {
         assert_eq!(parse_frame(&f, MC), Err(DropReason::IpFragment));
         assert_eq!(parse_frame(&f[..10], MC), Err(DropReason::FrameTruncated));
         assert_eq!(parse_frame(&f[..30], MC), Err(DropReason::IpMalformed));
+        // IPv6 EtherType around an IPv4 packet.
+        let mut f = V3_V4_FRAME;
+        f[12] = 0x86;
+        f[13] = 0xdd;
+        assert_eq!(parse_frame(&f, MC), Err(DropReason::IpMalformed));
+    }
+
+    #[test]
+    fn v2_simple_password_must_match_rfc3768_7_1() {
+        let mut r = repr(Version::V2, 1, VIP);
+        r.auth = Auth::simple(b"vrrp").unwrap();
+        let mut buf = [0u8; 64];
+        let n = emit_advert_v4(&mut buf, &r, R1_MAC, R1, 1, ChecksumMode::VrrpOnly).unwrap();
+        let a = parse_frame(&buf[..n], MC).unwrap();
+        let vips = [VIP];
+        let mut i = inst(Version::V2, 1, &vips);
+        assert_eq!(a.validate_for(&i), Err(DropReason::AuthMismatch));
+        i.auth = Auth::simple(b"vrrq").unwrap();
+        assert_eq!(a.validate_for(&i), Err(DropReason::AuthMismatch));
+        i.auth = Auth::simple(b"vrrp").unwrap();
+        assert_eq!(a.validate_for(&i), Ok(AddrListMatch::Match));
     }
 
     #[test]
