@@ -1,1 +1,4 @@
 //! VRRP: wire format and the per-instance state machine (issue 3).
+pub mod announce;
+pub mod frame;
+pub mod wire;

@@ -1,0 +1,629 @@
+//! Whole advertisement frames: Ethernet + IPv4/IPv6 + VRRP, built with smoltcp's wire types,
+//! and the receive-side checks of RFC 5798 7.1 / RFC 3768 7.1 (the stateless ones in
+//! [`parse_frame`], the per-instance ones in [`RxAdvert::validate_for`]).
+//!
+//! What goes on the wire matches keepalived 2.2.7 byte for byte (see
+//! `shared/vectors/`): TOS 0xc0, TTL 255, DF clear, the IP ID the caller counts.
+
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use core::time::Duration;
+
+use smoltcp::wire::{
+    EthernetAddress, EthernetFrame, EthernetProtocol, IpProtocol, Ipv4Packet, Ipv6Packet,
+    ETHERNET_HEADER_LEN, IPV4_HEADER_LEN, IPV6_HEADER_LEN,
+};
+
+use super::wire::{
+    AddrList, Auth, ChecksumMode, DropReason, EmitError, Family, Packet, Version, VrrpRepr,
+    IPPROTO_VRRP,
+};
+
+/// RFC 5798 5.1.1.2: the IPv4 multicast group.
+pub const VRRP_GROUP_V4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
+/// RFC 5798 5.1.2.2: the IPv6 multicast group.
+pub const VRRP_GROUP_V6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
+/// Ethernet address of 224.0.0.18 (RFC 1112 6.4 mapping).
+pub const VRRP_MAC_V4: EthernetAddress = EthernetAddress([0x01, 0x00, 0x5e, 0x00, 0x00, 0x12]);
+/// Ethernet address of ff02::12 (RFC 2464 7 mapping).
+pub const VRRP_MAC_V6: EthernetAddress = EthernetAddress([0x33, 0x33, 0x00, 0x00, 0x00, 0x12]);
+/// RFC 5798 5.1.1.3 / 5.1.2.3: TTL / hop limit sent, and required on receive.
+pub const VRRP_TTL: u8 = 255;
+/// DSCP CS6 ("network control"), as keepalived sets: the whole TOS / traffic class byte.
+pub const VRRP_TOS: u8 = 0xc0;
+
+/// RFC 5798 7.3: the virtual router MAC, 00-00-5E-00-01-{VRID} for IPv4 and
+/// 00-00-5E-00-02-{VRID} for IPv6.
+pub fn virtual_mac(vrid: u8, family: Family) -> EthernetAddress {
+    let kind = match family {
+        Family::Ipv4 => 0x01,
+        Family::Ipv6 => 0x02,
+    };
+    EthernetAddress([0x00, 0x00, 0x5e, 0x00, kind, vrid])
+}
+
+/// Length of the IP packet (header + VRRP) that carries `repr` in `family`.
+pub fn advert_ip_len(repr: &VrrpRepr, family: Family) -> usize {
+    let ip = match family {
+        Family::Ipv4 => IPV4_HEADER_LEN,
+        Family::Ipv6 => IPV6_HEADER_LEN,
+    };
+    ip + repr.buffer_len()
+}
+
+/// Length of the whole Ethernet frame that carries `repr` in `family` (no padding: the
+/// NIC pads short frames, as it does for keepalived's).
+pub fn advert_frame_len(repr: &VrrpRepr, family: Family) -> usize {
+    ETHERNET_HEADER_LEN + advert_ip_len(repr, family)
+}
+
+/// Write only the VRRP message, for a raw IP socket where the kernel builds the IP header
+/// (unicast peers). `src`/`dst` are the IP addresses the kernel will use: the checksum
+/// covers them when the pseudo-header is in play. Returns the length written.
+pub fn emit_vrrp(
+    buf: &mut [u8],
+    repr: &VrrpRepr,
+    src: &IpAddr,
+    dst: &IpAddr,
+    mode: ChecksumMode,
+) -> Result<usize, EmitError> {
+    let family = Family::of(src);
+    if Family::of(dst) != family {
+        return Err(EmitError::FamilyMismatch);
+    }
+    repr.check_emit(family)?;
+    let len = repr.buffer_len();
+    let out = buf.get_mut(..len).ok_or(EmitError::BufferTooSmall)?;
+    repr.emit(&mut Packet::new_unchecked(out), src, dst, mode);
+    Ok(len)
+}
+
+/// Write an IPv4 packet carrying `repr` from `src` to `dst` (224.0.0.18, or a unicast peer
+/// with `IP_HDRINCL`). TOS 0xc0, TTL 255, DF clear and `ident` as given: keepalived numbers
+/// its adverts 1, 2, 3... per socket, and smoltcp's `Ipv4Repr::emit` would force ident 0 and
+/// DF, so the header is written field by field. Returns the length written.
+pub fn emit_advert_ipv4(
+    buf: &mut [u8],
+    repr: &VrrpRepr,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    ident: u16,
+    mode: ChecksumMode,
+) -> Result<usize, EmitError> {
+    repr.check_emit(Family::Ipv4)?;
+    let len = advert_ip_len(repr, Family::Ipv4);
+    let out = buf.get_mut(..len).ok_or(EmitError::BufferTooSmall)?;
+    let mut ip = Ipv4Packet::new_unchecked(out);
+    ip.set_version(4);
+    ip.set_header_len(IPV4_HEADER_LEN as u8);
+    ip.set_dscp(VRRP_TOS >> 2);
+    ip.set_ecn(VRRP_TOS & 0x03);
+    ip.set_total_len(len as u16);
+    ip.set_ident(ident);
+    ip.clear_flags();
+    ip.set_frag_offset(0);
+    ip.set_hop_limit(VRRP_TTL);
+    ip.set_next_header(IpProtocol::Unknown(IPPROTO_VRRP));
+    ip.set_src_addr(src);
+    ip.set_dst_addr(dst);
+    ip.fill_checksum();
+    repr.emit(
+        &mut Packet::new_unchecked(ip.payload_mut()),
+        &IpAddr::V4(src),
+        &IpAddr::V4(dst),
+        mode,
+    );
+    Ok(len)
+}
+
+/// Write an IPv6 packet carrying `repr` from `src` (the interface's link-local address,
+/// RFC 5798 5.1.2.1) to `dst`: traffic class 0xc0, hop limit 255, `flow_label` as given
+/// (the kernel picks a per-socket one for keepalived; 0 is fine for us). The checksum
+/// always covers the pseudo-header (RFC 5798 5.2.8).
+pub fn emit_advert_ipv6(
+    buf: &mut [u8],
+    repr: &VrrpRepr,
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    flow_label: u32,
+) -> Result<usize, EmitError> {
+    repr.check_emit(Family::Ipv6)?;
+    let len = advert_ip_len(repr, Family::Ipv6);
+    let out = buf.get_mut(..len).ok_or(EmitError::BufferTooSmall)?;
+    let mut ip = Ipv6Packet::new_unchecked(out);
+    ip.set_version(6);
+    ip.set_traffic_class(VRRP_TOS);
+    ip.set_flow_label(flow_label & 0x000f_ffff);
+    ip.set_payload_len(repr.buffer_len() as u16);
+    ip.set_next_header(IpProtocol::Unknown(IPPROTO_VRRP));
+    ip.set_hop_limit(VRRP_TTL);
+    ip.set_src_addr(src);
+    ip.set_dst_addr(dst);
+    repr.emit(
+        &mut Packet::new_unchecked(ip.payload_mut()),
+        &IpAddr::V6(src),
+        &IpAddr::V6(dst),
+        ChecksumMode::PseudoHeader,
+    );
+    Ok(len)
+}
+
+fn emit_ethernet(
+    buf: &mut [u8],
+    src_mac: EthernetAddress,
+    dst_mac: EthernetAddress,
+    ethertype: EthernetProtocol,
+) -> Result<&mut [u8], EmitError> {
+    if buf.len() < ETHERNET_HEADER_LEN {
+        return Err(EmitError::BufferTooSmall);
+    }
+    let mut eth = EthernetFrame::new_unchecked(buf);
+    eth.set_dst_addr(dst_mac);
+    eth.set_src_addr(src_mac);
+    eth.set_ethertype(ethertype);
+    Ok(&mut eth.into_inner()[ETHERNET_HEADER_LEN..])
+}
+
+/// The complete multicast IPv4 advertisement frame, to 224.0.0.18 / 01:00:5e:00:00:12.
+/// `src_mac` is the interface MAC (keepalived's default) or `virtual_mac(vrid, Ipv4)`;
+/// `ip_ident` comes from the daemon's per-interface counter (start at 1 to match keepalived).
+/// Returns the frame length.
+pub fn emit_advert_v4(
+    buf: &mut [u8],
+    repr: &VrrpRepr,
+    src_mac: EthernetAddress,
+    src_ip: Ipv4Addr,
+    ip_ident: u16,
+    mode: ChecksumMode,
+) -> Result<usize, EmitError> {
+    let ip = emit_ethernet(buf, src_mac, VRRP_MAC_V4, EthernetProtocol::Ipv4)?;
+    let n = emit_advert_ipv4(ip, repr, src_ip, VRRP_GROUP_V4, ip_ident, mode)?;
+    Ok(ETHERNET_HEADER_LEN + n)
+}
+
+/// The complete multicast IPv6 advertisement frame, from the link-local `src_ll` to
+/// ff02::12 / 33:33:00:00:00:12. Returns the frame length.
+pub fn emit_advert_v6(
+    buf: &mut [u8],
+    repr: &VrrpRepr,
+    src_mac: EthernetAddress,
+    src_ll: Ipv6Addr,
+    flow_label: u32,
+) -> Result<usize, EmitError> {
+    let ip = emit_ethernet(buf, src_mac, VRRP_MAC_V6, EthernetProtocol::Ipv6)?;
+    let n = emit_advert_ipv6(ip, repr, src_ll, VRRP_GROUP_V6, flow_label)?;
+    Ok(ETHERNET_HEADER_LEN + n)
+}
+
+/// How a packet was received.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RxContext {
+    /// Received from a configured unicast peer: the TTL / hop limit is not checked, since
+    /// unicast adverts may cross routers (keepalived does the same).
+    pub unicast: bool,
+}
+
+/// A received advertisement that passed the stateless checks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RxAdvert {
+    pub version: Version,
+    pub vrid: u8,
+    pub priority: u8,
+    /// v2 Adver Int or v3 Max Adver Int, as a duration.
+    pub advert_interval: Duration,
+    /// IP source: the sending router's primary address (v4) or link-local (v6).
+    pub src: IpAddr,
+    /// IP destination (the group, or us for unicast).
+    pub dst: IpAddr,
+    /// Ethernet source, when parsed from a whole frame.
+    pub src_mac: Option<EthernetAddress>,
+    pub addrs: AddrList,
+    /// v2 only; `Auth::None` for v3.
+    pub auth: Auth,
+    /// Which checksum matched (always `VrrpOnly` for v2, `PseudoHeader` for v3/IPv6).
+    pub checksum_mode: ChecksumMode,
+}
+
+/// What an instance knows about its own advertisements, for [`RxAdvert::validate_for`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InstanceWire<'a> {
+    pub vrid: u8,
+    pub version: Version,
+    /// v2 only; ignored for v3.
+    pub auth: Auth,
+    /// The configured advertisement interval (compared only for v2, RFC 3768 7.1).
+    pub advert_interval: Duration,
+    /// The configured virtual addresses.
+    pub addrs: &'a [IpAddr],
+}
+
+/// Whether the advertised address list equals the instance's (RFC 5798 7.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AddrListMatch {
+    Match,
+    /// Different lists: the RFC says log it (rate-limited by the caller); like keepalived,
+    /// the advert is still processed.
+    Mismatch,
+}
+
+impl RxAdvert {
+    /// The per-instance checks of RFC 3768 7.1 / RFC 5798 7.1, in their order: VRID (the
+    /// caller normally demuxes on it already), version, authentication (v2), advert
+    /// interval (v2), then the address list, whose mismatch is reported but not a drop.
+    pub fn validate_for(&self, inst: &InstanceWire<'_>) -> Result<AddrListMatch, DropReason> {
+        if self.vrid != inst.vrid {
+            return Err(DropReason::VridMismatch);
+        }
+        if self.version != inst.version {
+            return Err(DropReason::VersionMismatch);
+        }
+        if self.version == Version::V2 {
+            // RFC 3768 7.1: auth type must match the configured one, and for type 1 the
+            // password too. Both are in `Auth`, so equality covers both.
+            if self.auth != inst.auth {
+                return Err(DropReason::AuthMismatch);
+            }
+            // RFC 3768 7.1: a different Adver Int is discarded (v3 instead adopts the
+            // master's interval, RFC 5798 6.4.2, so it is not checked there).
+            if self.advert_interval != inst.advert_interval {
+                return Err(DropReason::AdvertIntervalMismatch);
+            }
+        }
+        let same_len = self.addrs.len() == inst.addrs.len();
+        let all_in = self.addrs.iter().all(|a| inst.addrs.contains(a))
+            && inst.addrs.iter().all(|a| self.addrs.contains(a));
+        Ok(if same_len && all_in {
+            AddrListMatch::Match
+        } else {
+            AddrListMatch::Mismatch
+        })
+    }
+}
+
+/// Parse a whole Ethernet frame from the AF_PACKET socket (trailing padding allowed) and do
+/// the stateless receive checks. Never panics.
+pub fn parse_frame(frame: &[u8], rx: RxContext) -> Result<RxAdvert, DropReason> {
+    let eth = EthernetFrame::new_checked(frame).map_err(|_| DropReason::FrameTruncated)?;
+    let src_mac = eth.src_addr();
+    let want = match eth.ethertype() {
+        EthernetProtocol::Ipv4 => 4,
+        EthernetProtocol::Ipv6 => 6,
+        _ => return Err(DropReason::NotIp),
+    };
+    // The IP version must agree with the EtherType, or the frame is not what it claims.
+    if eth.payload().first().map(|b| b >> 4) != Some(want) {
+        return Err(DropReason::IpMalformed);
+    }
+    let mut advert = parse_ip_packet(eth.payload(), rx)?;
+    advert.src_mac = Some(src_mac);
+    Ok(advert)
+}
+
+/// Parse an IP packet starting at its IPv4 or IPv6 header (a whole frame's payload, or what
+/// a raw IPv4 socket delivers). Never panics.
+pub fn parse_ip_packet(packet: &[u8], rx: RxContext) -> Result<RxAdvert, DropReason> {
+    match packet.first().map(|b| b >> 4) {
+        Some(4) => {
+            let ip = Ipv4Packet::new_checked(packet).map_err(|_| DropReason::IpMalformed)?;
+            if !ip.verify_checksum() {
+                return Err(DropReason::IpHeaderChecksum);
+            }
+            if ip.more_frags() || ip.frag_offset() != 0 {
+                return Err(DropReason::IpFragment);
+            }
+            if ip.next_header() != IpProtocol::Unknown(IPPROTO_VRRP) {
+                return Err(DropReason::NotVrrp);
+            }
+            parse_vrrp(
+                ip.payload(),
+                IpAddr::V4(ip.src_addr()),
+                IpAddr::V4(ip.dst_addr()),
+                ip.hop_limit(),
+                rx,
+            )
+        }
+        Some(6) => {
+            let ip = Ipv6Packet::new_checked(packet).map_err(|_| DropReason::IpMalformed)?;
+            if ip.next_header() != IpProtocol::Unknown(IPPROTO_VRRP) {
+                return Err(DropReason::NotVrrp);
+            }
+            parse_vrrp(
+                ip.payload(),
+                IpAddr::V6(ip.src_addr()),
+                IpAddr::V6(ip.dst_addr()),
+                ip.hop_limit(),
+                rx,
+            )
+        }
+        Some(_) => Err(DropReason::IpMalformed),
+        None => Err(DropReason::IpMalformed),
+    }
+}
+
+/// Parse a bare VRRP message with the IP header's facts supplied separately (a raw IPv6
+/// socket does not deliver the header: the hop limit comes from `IPV6_RECVHOPLIMIT`).
+/// Checks in RFC 5798 7.1 order: TTL / hop limit, then [`VrrpRepr::parse`]. Never panics.
+pub fn parse_vrrp(
+    payload: &[u8],
+    src: IpAddr,
+    dst: IpAddr,
+    hop_limit: u8,
+    rx: RxContext,
+) -> Result<RxAdvert, DropReason> {
+    // RFC 5798 7.1 / RFC 3768 7.1: TTL 255 proves the sender is on the link.
+    if !rx.unicast && hop_limit != VRRP_TTL {
+        return Err(DropReason::BadTtl);
+    }
+    let packet = Packet::new_checked(payload)?;
+    let (repr, checksum_mode) = VrrpRepr::parse(&packet, &src, &dst)?;
+    Ok(RxAdvert {
+        version: repr.version,
+        vrid: repr.vrid,
+        priority: repr.priority,
+        advert_interval: repr.advert_interval(),
+        src,
+        dst,
+        src_mac: None,
+        addrs: repr.addrs,
+        auth: repr.auth,
+        checksum_mode,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const R1_MAC: EthernetAddress = EthernetAddress([0x02, 0x77, 0, 0, 0, 0x11]);
+    const R1: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 11);
+    const R1_LL: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0x77, 0xff, 0xfe00, 0x11);
+    const VIP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 77, 0, 254));
+    const VIP6: IpAddr = IpAddr::V6(Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, 0x254));
+
+    // keepalived 2.2.7, vrrpv2-ipv4-advert.pcap frame 1 (IP ID 1).
+    static V2_FRAME: [u8; 54] = [
+        0x01, 0x00, 0x5e, 0x00, 0x00, 0x12, 0x02, 0x77, 0x00, 0x00, 0x00, 0x11, 0x08, 0x00, 0x45,
+        0xc0, 0x00, 0x28, 0x00, 0x01, 0x00, 0x00, 0xff, 0x70, 0xd0, 0x3a, 0x0a, 0x4d, 0x00, 0x0b,
+        0xe0, 0x00, 0x00, 0x12, 0x21, 0x01, 0x96, 0x01, 0x00, 0x01, 0x3d, 0xb1, 0x0a, 0x4d, 0x00,
+        0xfe, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    ];
+    // vrrpv3-ipv4-advert.pcap frame 1 (IP ID 1, advert_int 0.1 s).
+    static V3_V4_FRAME: [u8; 46] = [
+        0x01, 0x00, 0x5e, 0x00, 0x00, 0x12, 0x02, 0x77, 0x00, 0x00, 0x00, 0x11, 0x08, 0x00, 0x45,
+        0xc0, 0x00, 0x20, 0x00, 0x01, 0x00, 0x00, 0xff, 0x70, 0xd0, 0x42, 0x0a, 0x4d, 0x00, 0x0b,
+        0xe0, 0x00, 0x00, 0x12, 0x31, 0x01, 0x96, 0x01, 0x00, 0x0a, 0x42, 0xc1, 0x0a, 0x4d, 0x00,
+        0xfe,
+    ];
+    // vrrpv3-ipv6-advert.pcap frame 1 (flow label 0x1b7d1 chosen by the kernel).
+    static V3_V6_FRAME: [u8; 78] = [
+        0x33, 0x33, 0x00, 0x00, 0x00, 0x12, 0x02, 0x77, 0x00, 0x00, 0x00, 0x11, 0x86, 0xdd, 0x6c,
+        0x01, 0xb7, 0xd1, 0x00, 0x18, 0x70, 0xff, 0xfe, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x77, 0x00, 0xff, 0xfe, 0x00, 0x00, 0x11, 0xff, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x12, 0x31, 0x01, 0x96, 0x01, 0x00, 0x64,
+        0x3b, 0x27, 0xfd, 0x77, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x02, 0x54,
+    ];
+
+    fn repr(version: Version, adver_int: u16, addr: IpAddr) -> VrrpRepr {
+        let mut addrs = AddrList::new();
+        addrs.push(addr).unwrap();
+        VrrpRepr {
+            version,
+            vrid: 1,
+            priority: 150,
+            adver_int,
+            auth: Auth::None,
+            addrs,
+        }
+    }
+
+    const MC: RxContext = RxContext { unicast: false };
+
+    #[test]
+    fn v2_frame_parses_and_reemits_byte_identical() {
+        let a = parse_frame(&V2_FRAME, MC).unwrap();
+        assert_eq!(a.version, Version::V2);
+        assert_eq!((a.vrid, a.priority), (1, 150));
+        assert_eq!(a.advert_interval, Duration::from_secs(1));
+        assert_eq!(a.src, IpAddr::V4(R1));
+        assert_eq!(a.src_mac, Some(R1_MAC));
+        assert_eq!(&a.addrs[..], &[VIP]);
+        assert_eq!(a.checksum_mode, ChecksumMode::VrrpOnly);
+        let mut buf = [0u8; 128];
+        let r = repr(Version::V2, 1, VIP);
+        let n = emit_advert_v4(&mut buf, &r, R1_MAC, R1, 1, ChecksumMode::VrrpOnly).unwrap();
+        assert_eq!(&buf[..n], &V2_FRAME[..]);
+    }
+
+    #[test]
+    fn v3_ipv4_frame_parses_and_reemits_byte_identical() {
+        let a = parse_frame(&V3_V4_FRAME, MC).unwrap();
+        assert_eq!(a.version, Version::V3);
+        assert_eq!(a.advert_interval, Duration::from_millis(100));
+        assert_eq!(a.checksum_mode, ChecksumMode::PseudoHeader);
+        let mut buf = [0u8; 128];
+        let r = repr(Version::V3, 10, VIP);
+        let n = emit_advert_v4(&mut buf, &r, R1_MAC, R1, 1, ChecksumMode::PseudoHeader).unwrap();
+        assert_eq!(&buf[..n], &V3_V4_FRAME[..]);
+    }
+
+    #[test]
+    fn v3_ipv6_frame_parses_and_reemits_byte_identical() {
+        let a = parse_frame(&V3_V6_FRAME, MC).unwrap();
+        assert_eq!(a.src, IpAddr::V6(R1_LL));
+        assert_eq!(&a.addrs[..], &[VIP6]);
+        assert_eq!(a.advert_interval, Duration::from_secs(1));
+        let mut buf = [0u8; 128];
+        let r = repr(Version::V3, 100, VIP6);
+        let n = emit_advert_v6(&mut buf, &r, R1_MAC, R1_LL, 0x1b7d1).unwrap();
+        assert_eq!(&buf[..n], &V3_V6_FRAME[..]);
+    }
+
+    #[test]
+    fn v3_ipv4_rfc9568_frame_round_trips_and_reports_mode_5_2_8() {
+        let mut buf = [0u8; 128];
+        let r = repr(Version::V3, 100, VIP);
+        let n = emit_advert_v4(&mut buf, &r, R1_MAC, R1, 7, ChecksumMode::VrrpOnly).unwrap();
+        let a = parse_frame(&buf[..n], MC).unwrap();
+        assert_eq!(a.checksum_mode, ChecksumMode::VrrpOnly);
+        assert_eq!(&a.addrs[..], &[VIP]);
+    }
+
+    #[test]
+    fn ethernet_padding_is_ignored() {
+        let mut padded = [0u8; 60];
+        padded[..46].copy_from_slice(&V3_V4_FRAME);
+        assert!(parse_frame(&padded, MC).is_ok());
+    }
+
+    #[test]
+    fn ttl_below_255_is_dropped_unless_unicast_7_1() {
+        let mut f = V3_V4_FRAME;
+        f[22] = 254;
+        // Refill the IPv4 header checksum so TTL is the check that fails.
+        let mut ip = Ipv4Packet::new_unchecked(&mut f[14..]);
+        ip.fill_checksum();
+        assert_eq!(parse_frame(&f, MC), Err(DropReason::BadTtl));
+        assert!(parse_frame(&f, RxContext { unicast: true }).is_ok());
+        let mut f6 = V3_V6_FRAME;
+        f6[21] = 1;
+        assert_eq!(parse_frame(&f6, MC), Err(DropReason::BadTtl));
+    }
+
+    #[test]
+    fn ip_level_drops() {
+        let mut f = V3_V4_FRAME;
+        f[12] = 0x08;
+        f[13] = 0x06;
+        assert_eq!(parse_frame(&f, MC), Err(DropReason::NotIp));
+        let mut f = V3_V4_FRAME;
+        f[24] ^= 0xff;
+        assert_eq!(parse_frame(&f, MC), Err(DropReason::IpHeaderChecksum));
+        let mut f = V3_V4_FRAME;
+        f[23] = 17;
+        Ipv4Packet::new_unchecked(&mut f[14..]).fill_checksum();
+        assert_eq!(parse_frame(&f, MC), Err(DropReason::NotVrrp));
+        let mut f = V3_V4_FRAME;
+        f[20] = 0x20; // MF
+        Ipv4Packet::new_unchecked(&mut f[14..]).fill_checksum();
+        assert_eq!(parse_frame(&f, MC), Err(DropReason::IpFragment));
+        assert_eq!(parse_frame(&f[..10], MC), Err(DropReason::FrameTruncated));
+        assert_eq!(parse_frame(&f[..30], MC), Err(DropReason::IpMalformed));
+        // IPv6 EtherType around an IPv4 packet.
+        let mut f = V3_V4_FRAME;
+        f[12] = 0x86;
+        f[13] = 0xdd;
+        assert_eq!(parse_frame(&f, MC), Err(DropReason::IpMalformed));
+    }
+
+    #[test]
+    fn v2_simple_password_must_match_rfc3768_7_1() {
+        let mut r = repr(Version::V2, 1, VIP);
+        r.auth = Auth::simple(b"vrrp").unwrap();
+        let mut buf = [0u8; 64];
+        let n = emit_advert_v4(&mut buf, &r, R1_MAC, R1, 1, ChecksumMode::VrrpOnly).unwrap();
+        let a = parse_frame(&buf[..n], MC).unwrap();
+        let vips = [VIP];
+        let mut i = inst(Version::V2, 1, &vips);
+        assert_eq!(a.validate_for(&i), Err(DropReason::AuthMismatch));
+        i.auth = Auth::simple(b"vrrq").unwrap();
+        assert_eq!(a.validate_for(&i), Err(DropReason::AuthMismatch));
+        i.auth = Auth::simple(b"vrrp").unwrap();
+        assert_eq!(a.validate_for(&i), Ok(AddrListMatch::Match));
+    }
+
+    #[test]
+    fn virtual_mac_is_rfc5798_7_3() {
+        assert_eq!(
+            virtual_mac(7, Family::Ipv4),
+            EthernetAddress([0, 0, 0x5e, 0, 1, 7])
+        );
+        assert_eq!(
+            virtual_mac(255, Family::Ipv6),
+            EthernetAddress([0, 0, 0x5e, 0, 2, 255])
+        );
+    }
+
+    #[test]
+    fn emit_into_short_buffer_fails() {
+        let mut buf = [0u8; 45];
+        let r = repr(Version::V3, 10, VIP);
+        assert_eq!(
+            emit_advert_v4(&mut buf, &r, R1_MAC, R1, 1, ChecksumMode::PseudoHeader),
+            Err(EmitError::BufferTooSmall)
+        );
+        assert_eq!(
+            emit_advert_v6(&mut buf, &repr(Version::V3, 10, VIP6), R1_MAC, R1_LL, 0),
+            Err(EmitError::BufferTooSmall)
+        );
+    }
+
+    #[test]
+    fn unicast_payload_only_matches_frame_payload() {
+        let mut buf = [0u8; 64];
+        let r = repr(Version::V3, 10, VIP);
+        let n = emit_vrrp(
+            &mut buf,
+            &r,
+            &IpAddr::V4(R1),
+            &IpAddr::V4(VRRP_GROUP_V4),
+            ChecksumMode::PseudoHeader,
+        )
+        .unwrap();
+        assert_eq!(&buf[..n], &V3_V4_FRAME[34..]);
+    }
+
+    fn inst<'a>(version: Version, secs: u64, addrs: &'a [IpAddr]) -> InstanceWire<'a> {
+        InstanceWire {
+            vrid: 1,
+            version,
+            auth: Auth::None,
+            advert_interval: Duration::from_secs(secs),
+            addrs,
+        }
+    }
+
+    #[test]
+    fn validate_for_checks_in_rfc3768_7_1_order() {
+        let a = parse_frame(&V2_FRAME, MC).unwrap();
+        let vips = [VIP];
+        assert_eq!(
+            a.validate_for(&inst(Version::V2, 1, &vips)),
+            Ok(AddrListMatch::Match)
+        );
+        let mut i = inst(Version::V2, 1, &vips);
+        i.vrid = 2;
+        assert_eq!(a.validate_for(&i), Err(DropReason::VridMismatch));
+        assert_eq!(
+            a.validate_for(&inst(Version::V3, 1, &vips)),
+            Err(DropReason::VersionMismatch)
+        );
+        let mut i = inst(Version::V2, 2, &vips);
+        i.auth = Auth::simple(b"pw").unwrap();
+        // Auth is checked before the interval.
+        assert_eq!(a.validate_for(&i), Err(DropReason::AuthMismatch));
+        assert_eq!(
+            a.validate_for(&inst(Version::V2, 2, &vips)),
+            Err(DropReason::AdvertIntervalMismatch)
+        );
+    }
+
+    #[test]
+    fn address_list_mismatch_is_accepted_and_reported_7_1() {
+        let a = parse_frame(&V3_V4_FRAME, MC).unwrap();
+        let other = [IpAddr::V4(Ipv4Addr::new(10, 77, 0, 253))];
+        assert_eq!(
+            a.validate_for(&inst(Version::V3, 1, &other)),
+            Ok(AddrListMatch::Mismatch)
+        );
+        // v3: a different interval is not a drop (RFC 5798 6.4.2 adopts the master's).
+        assert_eq!(
+            a.validate_for(&inst(Version::V3, 3, &[VIP])),
+            Ok(AddrListMatch::Match)
+        );
+        let two = [VIP, other[0]];
+        assert_eq!(
+            a.validate_for(&inst(Version::V3, 1, &two)),
+            Ok(AddrListMatch::Mismatch)
+        );
+    }
+}
