@@ -82,8 +82,8 @@ mount -t tmpfs tmpfs /tmp
 mount -t tmpfs tmpfs /run
 hostname minivrrp-vm
 ip link set lo up
-if [ -x /test.sh ]; then
-    /test.sh
+if [ -f /test.sh ]; then
+    sh /test.sh
     rc=$?
 else
     load-modules
