@@ -83,6 +83,7 @@ fn verb(cmd: u8) -> &'static str {
         IPVS_CMD_NEW_DEST => "add real server",
         IPVS_CMD_SET_DEST => "edit real server",
         IPVS_CMD_DEL_DEST => "delete real server",
+        IPVS_CMD_GET_DEST => "list real servers of",
         _ => "ipvs command",
     }
 }

@@ -333,3 +333,52 @@ pub fn prefix_to_mask_v4(prefix: u8) -> [u8; 4] {
 pub fn mask_v4_to_prefix(mask: [u8; 4]) -> u8 {
     u32::from_be_bytes(mask).leading_ones() as u8
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv4_netmask_and_prefix_convert_both_ways() {
+        assert_eq!(prefix_to_mask_v4(24), [255, 255, 255, 0]);
+        assert_eq!(prefix_to_mask_v4(32), [255; 4]);
+        assert_eq!(prefix_to_mask_v4(0), [0; 4]);
+        assert_eq!(prefix_to_mask_v4(40), [255; 4]);
+        for p in 0..=32 {
+            assert_eq!(mask_v4_to_prefix(prefix_to_mask_v4(p)), p);
+        }
+    }
+
+    #[test]
+    fn service_keys_print_like_ipvsadm() {
+        let k = ServiceKey::Addr {
+            protocol: Protocol::Tcp,
+            addr: "2001:db8::1".parse().unwrap(),
+            port: 443,
+        };
+        assert_eq!(k.to_string(), "TCP [2001:db8::1]:443");
+        let f = ServiceKey::Fwmark {
+            family: Family::Inet,
+            mark: 7,
+        };
+        assert_eq!(f.to_string(), "FWM 7");
+    }
+
+    #[test]
+    fn every_scheduler_name_round_trips() {
+        for s in Scheduler::ALL {
+            assert_eq!(Scheduler::from_name(s.name()), Some(s));
+        }
+        assert_eq!(Scheduler::from_name("twos"), None);
+    }
+
+    #[test]
+    fn nf_inet_addr_is_16_bytes_with_ipv4_first() {
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b = addr_to_nf(&a);
+        assert_eq!(&b[..4], &[10, 0, 0, 1]);
+        assert_eq!(&b[4..], &[0; 12]);
+        assert_eq!(addr_from_nf(Family::Inet, &b), Some(a));
+        assert_eq!(addr_from_nf(Family::Inet6, &b[..8]), None);
+    }
+}

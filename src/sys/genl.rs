@@ -11,7 +11,7 @@ use crate::ipvs::consts::{IPVS_CMD_FLUSH, IPVS_GENL_NAME};
 use crate::ipvs::model::{Dest, DestConns, Service, ServiceKey};
 use crate::ipvs::msg::{self, Op, Reply};
 use crate::ipvs::nl::{self, Messages, NlError, NlMsg};
-use crate::ipvs::{IpvsError, KernelService};
+use crate::ipvs::{Change, IpvsError, KernelService};
 
 /// Big enough for any single datagram the kernel sends on a genl dump (it sizes dump skbs at
 /// most 32 KiB); a truncated datagram is reported, never parsed.
@@ -278,9 +278,8 @@ impl IpvsClient {
             }
             Ok(())
         };
-        let tx = self.tx;
         self.sock
-            .request(&tx[..len], seq, &mut on_data)
+            .request(&self.tx[..len], seq, &mut on_data)
             .map_err(|e| dump_error(e, "dump IPVS services"))?;
         Ok(out)
     }
@@ -301,8 +300,7 @@ impl IpvsClient {
             }
             Ok(())
         };
-        let tx = self.tx;
-        match self.sock.request(&tx[..len], seq, &mut on_data) {
+        match self.sock.request(&self.tx[..len], seq, &mut on_data) {
             Ok(()) => Ok(out),
             Err(Ok(errno)) => Err(IpvsError::Kernel {
                 cmd: crate::ipvs::consts::IPVS_CMD_GET_DEST,
@@ -338,9 +336,8 @@ impl IpvsClient {
     pub fn apply_one(&mut self, op: &Op) -> Result<(), IpvsError> {
         let seq = self.sock.next_seq();
         let len = msg::encode_op(&mut self.tx, self.family, seq, op)?;
-        let tx = self.tx;
         let mut ignore = |_: &NlMsg<'_>| -> Result<(), IpvsError> { Ok(()) };
-        match self.sock.request(&tx[..len], seq, &mut ignore) {
+        match self.sock.request(&self.tx[..len], seq, &mut ignore) {
             Ok(()) => Ok(()),
             Err(Ok(errno)) => Err(op.error(errno)),
             Err(Err(e)) => Err(e),
@@ -357,15 +354,25 @@ impl IpvsClient {
         Ok(())
     }
 
+    /// Applies reconcile's changes, logging each with its reason before it is made (the log
+    /// line names the virtual and real server, e.g. "delete real server 10.0.1.1:80 from
+    /// TCP 10.0.0.1:80: real server is down"). Stops at the first failure, like [`apply`](Self::apply).
+    pub fn apply_changes(&mut self, changes: &[Change]) -> Result<(), IpvsError> {
+        for c in changes {
+            log::info!("ipvs: {c}");
+            self.apply_one(&c.op)?;
+        }
+        Ok(())
+    }
+
     /// Deletes every service (ipvsadm -C). For tests; the daemon never flushes, since it must
     /// not touch services it does not own.
     pub fn flush(&mut self) -> Result<(), IpvsError> {
         let seq = self.sock.next_seq();
         let len = msg::encode_simple(&mut self.tx, self.family, seq, IPVS_CMD_FLUSH)?;
-        let tx = self.tx;
         let mut ignore = |_: &NlMsg<'_>| -> Result<(), IpvsError> { Ok(()) };
         self.sock
-            .request(&tx[..len], seq, &mut ignore)
+            .request(&self.tx[..len], seq, &mut ignore)
             .map_err(|e| dump_error(e, "flush IPVS table"))
     }
 }
