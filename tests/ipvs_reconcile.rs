@@ -194,18 +194,69 @@ fn quorum_is_on_alive_weight_with_hysteresis() {
     assert_eq!(r.quorum_up(&key(80)), Some(true));
     step(&mut r, &vss, &mut kernel, |_, i| i != 2); // alive 4 >= 4-1: holds
     assert_eq!(r.quorum_up(&key(80)), Some(true));
-    let (_, d) = step(&mut r, &vss, &mut kernel, |_, i| i == 0); // alive 2 < 3: lost
+    let (c, d) = step(&mut r, &vss, &mut kernel, |_, i| i == 0); // alive 2 < 3: lost
     assert_eq!(r.quorum_up(&key(80)), Some(false));
     assert_eq!(d.events.len(), 1);
-    assert!(dests(&kernel, key(80)).contains(&(ip("10.0.9.9"), 1)));
-    // The alive server stays in the pool beside the sorry server.
-    assert!(dests(&kernel, key(80)).contains(&(ip("10.0.1.1"), 2)));
+    // The sorry server replaces the pool, the still-alive server included (as keepalived).
+    assert_eq!(dests(&kernel, key(80)), vec![(ip("10.0.9.9"), 1)]);
+    assert!(c.iter().any(|c| c.reason
+        == Reason::QuorumLost {
+            alive_weight: 2,
+            quorum: 4
+        }
+        && matches!(c.op, Op::DelDest(_, d) if d.addr == ip("10.0.1.1"))));
     step(&mut r, &vss, &mut kernel, |_, i| i != 2); // alive 4 < 4+1: still lost
     assert_eq!(r.quorum_up(&key(80)), Some(false));
+    assert_eq!(dests(&kernel, key(80)), vec![(ip("10.0.9.9"), 1)]);
     let (c, d) = step(&mut r, &vss, &mut kernel, |_, _| true); // alive 6 >= 5: regained
     assert_eq!(r.quorum_up(&key(80)), Some(true));
     assert!(d.events[0].up);
     assert!(c.iter().any(|c| c.reason == Reason::SorryServerOut));
+    assert_eq!(dests(&kernel, key(80)).len(), 3);
+}
+
+#[test]
+fn quorum_starts_up_only_at_quorum_plus_hysteresis() {
+    let mut vs = web(); // weights 1 + 2
+    vs.quorum = 2;
+    vs.hysteresis = 1;
+    let mut r = Reconciler::new();
+    let d = r.desired(&[vs.clone()], |_, i| i == 1); // alive 2 < 3
+    assert!(!d.services[0].quorum_up);
+    // Starting down is reported (for quorum_down notifications), starting up is not.
+    assert_eq!(d.events.len(), 1);
+    assert!(!d.events[0].up);
+    let mut r = Reconciler::new();
+    let d = r.desired(&[vs], |_, _| true); // alive 3
+    assert!(d.services[0].quorum_up);
+    assert!(d.events.is_empty());
+}
+
+#[test]
+fn zero_alive_weight_always_loses_quorum_even_with_large_hysteresis() {
+    let mut vs = web();
+    vs.quorum = 1;
+    vs.hysteresis = 5; // quorum - hysteresis saturates at 0
+    vs.real_servers[0].weight = 6;
+    let mut r = Reconciler::new();
+    assert!(r.desired(&[vs.clone()], |_, _| true).services[0].quorum_up);
+    let d = r.desired(&[vs], |_, _| false);
+    assert!(!d.services[0].quorum_up);
+    assert_eq!(d.events.len(), 1);
+}
+
+#[test]
+fn quorum_loss_without_sorry_server_keeps_alive_servers() {
+    let mut vs = web();
+    vs.quorum = 3;
+    let vss = [vs];
+    let mut r = Reconciler::new();
+    let mut kernel = Vec::new();
+    step(&mut r, &vss, &mut kernel, |_, _| true);
+    let (c, d) = step(&mut r, &vss, &mut kernel, |_, i| i == 1); // alive 2 < 3
+    assert!(!d.events[0].up);
+    assert_eq!(c.len(), 1, "only the failed server leaves: {c:?}");
+    assert_eq!(dests(&kernel, key(80)), vec![(ip("10.0.1.2"), 2)]);
 }
 
 #[test]

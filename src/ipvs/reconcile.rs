@@ -3,7 +3,7 @@
 //! 1. [`Reconciler::desired`] turns the configured virtual servers plus the health map into
 //!    the table we want in the kernel: a failed real server is left out (or kept at weight 0
 //!    with `inhibit_on_failure`), and when the alive weight falls below quorum (with
-//!    hysteresis) the sorry server is put in. Quorum state is the only memory it keeps.
+//!    hysteresis) the sorry server replaces the pool. Quorum state is the only memory it keeps.
 //! 2. [`reconcile`] compares that with the kernel's dumped table and returns the minimal list
 //!    of changes, each with the reason to log. Applying them and reconciling again gives no
 //!    changes. Services that are not in our configuration are never touched.
@@ -101,6 +101,8 @@ pub struct DesiredService {
     pub alive_weight: u32,
     pub quorum: u32,
     pub quorum_up: bool,
+    /// Quorum is lost and a sorry server is configured: it replaces the pool.
+    pub sorry_active: bool,
 }
 
 /// A quorum transition, for the log and for quorum_up/quorum_down notifications.
@@ -155,6 +157,9 @@ pub enum Reason {
     SorryServerIn { alive_weight: u32, quorum: u32 },
     /// Quorum regained: the sorry server goes out.
     SorryServerOut,
+    /// Quorum lost with a sorry server: a healthy real server leaves the pool (weight 0
+    /// with inhibit_on_failure) until quorum returns.
+    QuorumLost { alive_weight: u32, quorum: u32 },
     /// A destination in one of our services that the configuration does not list.
     NotConfigured,
     /// Shutdown (or the virtual server left the configuration) with cleanup enabled.
@@ -180,6 +185,13 @@ impl fmt::Display for Reason {
                 "quorum lost (alive weight {alive_weight} < quorum {quorum}): sorry server in"
             ),
             Reason::SorryServerOut => write!(f, "quorum regained: sorry server out"),
+            Reason::QuorumLost {
+                alive_weight,
+                quorum,
+            } => write!(
+                f,
+                "quorum lost (alive weight {alive_weight} < quorum {quorum}): pool replaced by the sorry server"
+            ),
             Reason::NotConfigured => write!(f, "not in the configuration"),
             Reason::Shutdown => write!(f, "shutdown cleanup"),
         }
@@ -230,21 +242,28 @@ impl Reconciler {
         self.quorum_up
             .retain(|(k, _)| servers.iter().any(|vs| vs.service.key == *k));
         for (vi, vs) in servers.iter().enumerate() {
-            let mut dests: Vec<DesiredDest> = Vec::with_capacity(vs.real_servers.len() + 1);
+            // Health first: quorum is on the total weight of the alive real servers.
             let mut alive_weight: u32 = 0;
             for (ri, rs) in vs.real_servers.iter().enumerate() {
-                let up = is_up(vi, ri);
-                if dests
-                    .iter()
-                    .any(|d| d.dest.addr == rs.addr && d.dest.port == rs.port)
-                {
-                    // A duplicate entry; config validation reports it, the first one wins.
-                    continue;
-                }
-                if up {
+                if is_up(vi, ri) && !is_duplicate(vs, ri) {
                     alive_weight = alive_weight.saturating_add(rs.weight);
                 }
-                let (wanted, weight) = match (up, rs.inhibit_on_failure) {
+            }
+            let quorum_up = self.update_quorum(vs, alive_weight, &mut out.events);
+            // While quorum is lost and a sorry server is configured, the sorry server
+            // replaces the pool (keepalived takes the remaining alive servers out too, and
+            // puts them back when quorum returns). Without a sorry server, losing quorum only
+            // notifies: the alive servers keep serving.
+            let sorry_active = !quorum_up && vs.sorry_server.is_some();
+            let mut dests: Vec<DesiredDest> = Vec::with_capacity(vs.real_servers.len() + 1);
+            for (ri, rs) in vs.real_servers.iter().enumerate() {
+                if is_duplicate(vs, ri) {
+                    // Config validation reports duplicates; the first entry wins.
+                    continue;
+                }
+                let up = is_up(vi, ri);
+                let in_pool = up && !sorry_active;
+                let (wanted, weight) = match (in_pool, rs.inhibit_on_failure) {
                     (true, _) => (true, rs.weight),
                     (false, true) => (true, 0),
                     (false, false) => (false, rs.weight),
@@ -255,18 +274,17 @@ impl Reconciler {
                     wanted,
                 });
             }
-            let quorum_up = self.update_quorum(vs, alive_weight, &mut out.events);
             if let Some(sorry) = vs.sorry_server {
                 let dest = Dest::new(sorry.addr, sorry.port, 1, sorry.forwarding);
                 let entry = DesiredDest {
                     dest,
                     role: Role::Sorry,
-                    wanted: !quorum_up,
+                    wanted: sorry_active,
                 };
                 match dests.iter_mut().find(|d| d.dest.same_server(&dest)) {
-                    // The sorry server is also a pool member: while it is wanted as a pool
-                    // member it stays as configured; otherwise it serves as sorry server.
-                    Some(d) if !d.wanted && !quorum_up => *d = entry,
+                    // The sorry server is also a pool member: it serves as sorry server
+                    // while quorum is lost and as configured otherwise.
+                    Some(d) if sorry_active => *d = entry,
                     Some(_) => {}
                     None => dests.push(entry),
                 }
@@ -277,14 +295,16 @@ impl Reconciler {
                 alive_weight,
                 quorum: vs.quorum,
                 quorum_up,
+                sorry_active,
             });
         }
         out
     }
 
-    /// keepalived's rule: quorum is on the sum of weights of alive servers; it is lost below
-    /// `quorum - hysteresis` and regained at `quorum + hysteresis`. The first evaluation has
-    /// no history and compares with `quorum` itself.
+    /// keepalived's rule: quorum is on the sum of weights of alive servers. Holding quorum,
+    /// it is lost when that sum drops below `quorum - hysteresis` or to zero; without it, it
+    /// is regained at `quorum + hysteresis`. The first evaluation (start, or a virtual server
+    /// new in the configuration) has no history and starts up only at `quorum + hysteresis`.
     fn update_quorum(
         &mut self,
         vs: &VirtualServer,
@@ -297,12 +317,26 @@ impl Reconciler {
         let slot = self.quorum_up.iter_mut().find(|(k, _)| *k == key);
         match slot {
             None => {
-                let up = alive >= vs.quorum;
+                let up = alive >= rise;
                 self.quorum_up.push((key, up));
+                // Starting without quorum is reported like a loss, so quorum_down
+                // notifications also run when the daemon starts with a dead pool.
+                if !up {
+                    events.push(QuorumEvent {
+                        key,
+                        up,
+                        alive_weight: alive,
+                        quorum: vs.quorum,
+                    });
+                }
                 up
             }
             Some((_, up)) => {
-                let new = if *up { alive >= fall } else { alive >= rise };
+                let new = if *up {
+                    alive != 0 && alive >= fall
+                } else {
+                    alive >= rise
+                };
                 if new != *up {
                     *up = new;
                     events.push(QuorumEvent {
@@ -316,6 +350,14 @@ impl Reconciler {
             }
         }
     }
+}
+
+/// Whether real server `ri` repeats the address and port of an earlier entry.
+fn is_duplicate(vs: &VirtualServer, ri: usize) -> bool {
+    let rs = &vs.real_servers[ri];
+    vs.real_servers[..ri]
+        .iter()
+        .any(|o| o.addr == rs.addr && o.port == rs.port)
 }
 
 fn dest_differs(want: &Dest, have: &Dest) -> bool {
@@ -354,6 +396,10 @@ pub fn reconcile(desired: &Desired, kernel: &[KernelService]) -> Vec<Change> {
                 &ks.dests
             }
         };
+        let quorum_lost = Reason::QuorumLost {
+            alive_weight: ds.alive_weight,
+            quorum: ds.quorum,
+        };
         let mut dels = Vec::new();
         let mut edits = Vec::new();
         for d in ds.dests.iter().filter(|d| d.wanted) {
@@ -362,6 +408,7 @@ pub fn reconcile(desired: &Desired, kernel: &[KernelService]) -> Vec<Change> {
                     alive_weight: ds.alive_weight,
                     quorum: ds.quorum,
                 },
+                Role::RealServer { up: true, .. } if ds.sorry_active => quorum_lost,
                 Role::RealServer { up: true, .. } => Reason::RealServerUp,
                 Role::RealServer { up: false, .. } => Reason::RealServerInhibited,
             };
@@ -372,6 +419,7 @@ pub fn reconcile(desired: &Desired, kernel: &[KernelService]) -> Vec<Change> {
                 }),
                 Some(h) if dest_differs(&d.dest, h) => {
                     let reason = match d.role {
+                        Role::RealServer { up: true, .. } if ds.sorry_active => quorum_lost,
                         Role::RealServer { up: true, .. } if h.weight == 0 => Reason::RealServerUp,
                         Role::RealServer { up: true, .. } => Reason::RealServerChanged,
                         _ => reason,
@@ -390,7 +438,8 @@ pub fn reconcile(desired: &Desired, kernel: &[KernelService]) -> Vec<Change> {
                 Some(d) if d.wanted => continue,
                 Some(d) => match d.role {
                     Role::Sorry => Reason::SorryServerOut,
-                    Role::RealServer { .. } => Reason::RealServerDown,
+                    Role::RealServer { up: true, .. } => quorum_lost,
+                    Role::RealServer { up: false, .. } => Reason::RealServerDown,
                 },
             };
             dels.push(Change {
