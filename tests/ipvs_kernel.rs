@@ -59,10 +59,9 @@ fn round(
     for e in &desired.events {
         println!("event: {e}");
     }
-    let changes = reconcile(&desired, &c.table().expect("dump table"));
+    let changes = c.sync(&desired).expect("sync");
     for ch in &changes {
         println!("change: {ch}");
-        c.apply_one(&ch.op).expect("apply");
     }
     let again = reconcile(&r.desired(vss, &up), &c.table().expect("dump table"));
     assert!(again.is_empty(), "second round not empty: {again:?}");
@@ -261,12 +260,15 @@ fn shutdown_cleanup_leaves_foreign_services_alone() {
     keep.cleanup = false;
     let vss = [web(), keep];
     round(&mut c, &mut r, &vss, |_, _| true);
-    let changes = cleanup(&vss, &c.table().unwrap());
+    let changes = c.shutdown(&vss).unwrap();
     assert_eq!(changes.len(), 1);
     for ch in &changes {
         println!("change: {ch}");
-        c.apply_one(&ch.op).unwrap();
     }
+    assert!(
+        c.shutdown(&vss).unwrap().is_empty(),
+        "second shutdown has nothing to do"
+    );
     let left: Vec<_> = c.services().unwrap().iter().map(|s| s.key).collect();
     assert_eq!(left.len(), 2);
     assert!(left.contains(&tcp("10.9.9.9", 80)));

@@ -11,7 +11,8 @@ use crate::ipvs::consts::{IPVS_CMD_FLUSH, IPVS_GENL_NAME};
 use crate::ipvs::model::{Dest, DestConns, Service, ServiceKey};
 use crate::ipvs::msg::{self, Op, Reply};
 use crate::ipvs::nl::{self, Messages, NlError, NlMsg};
-use crate::ipvs::{Change, IpvsError, KernelService};
+use crate::ipvs::reconcile::{self, Change, Desired, KernelService, VirtualServer};
+use crate::ipvs::IpvsError;
 
 /// Big enough for any single datagram the kernel sends on a genl dump (it sizes dump skbs at
 /// most 32 KiB); a truncated datagram is reported, never parsed.
@@ -363,6 +364,23 @@ impl IpvsClient {
             self.apply_one(&c.op)?;
         }
         Ok(())
+    }
+
+    /// One reconcile round: dump the table, compute the changes towards `desired`, apply and
+    /// log them. Returns the changes made. Services not in `desired` are left alone.
+    pub fn sync(&mut self, desired: &Desired) -> Result<Vec<Change>, IpvsError> {
+        let table = self.table()?;
+        let changes = reconcile::reconcile(desired, &table);
+        self.apply_changes(&changes)?;
+        Ok(changes)
+    }
+
+    /// Shutdown: delete the services of `servers` that have `cleanup` set and exist now.
+    pub fn shutdown(&mut self, servers: &[VirtualServer]) -> Result<Vec<Change>, IpvsError> {
+        let table = self.table()?;
+        let changes = reconcile::cleanup(servers, &table);
+        self.apply_changes(&changes)?;
+        Ok(changes)
     }
 
     /// Deletes every service (ipvsadm -C). For tests; the daemon never flushes, since it must
