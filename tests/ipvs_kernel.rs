@@ -228,6 +228,32 @@ fn quorum_loss_puts_the_sorry_server_in_and_recovery_takes_it_out() {
 }
 
 #[test]
+fn lost_quorum_replaces_even_alive_servers_by_the_sorry_server() {
+    if !expect("present") {
+        return;
+    }
+    let mut c = client();
+    let mut r = Reconciler::new();
+    let mut vs = web();
+    vs.quorum = 3;
+    vs.sorry_server = Some(SorryServer {
+        addr: ip("10.0.9.9"),
+        port: 80,
+        forwarding: Forwarding::Masq,
+    });
+    let vss = [vs];
+    round(&mut c, &mut r, &vss, |_, _| true);
+    // Only 10.0.1.1 (weight 1) is alive: 1 < 3. It leaves too; 10.0.1.2 (inhibit) stays at 0.
+    let ch = round(&mut c, &mut r, &vss, |_, i| i == 0);
+    assert!(ch
+        .iter()
+        .any(|c| matches!(c.reason, Reason::QuorumLost { .. })));
+    ipvsadm("quorum-replaced");
+    round(&mut c, &mut r, &vss, |_, _| true);
+    assert_eq!(c.dests(&tcp("10.0.0.1", 80)).unwrap().len(), 2);
+}
+
+#[test]
 fn changed_scheduler_and_weights_are_applied_by_reconcile() {
     if !expect("present") {
         return;

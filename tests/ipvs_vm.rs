@@ -149,7 +149,7 @@ fn ipvs_reconcile_against_a_real_kernel_in_a_vm() {
         out.status
     );
     assert!(output.contains("not-available: IPVS is not available"));
-    assert!(output.contains("test result: ok. 9 passed"));
+    assert!(output.contains("test result: ok. 10 passed"));
 
     let create = section(&output, "create");
     assert!(has(&create, "TCP 10.0.0.1:80 wrr"), "{create:?}");
@@ -189,6 +189,14 @@ fn ipvs_reconcile_against_a_real_kernel_in_a_vm() {
         "{regained:?}"
     );
     assert!(has(&regained, "-> 10.0.2.1:0 Tunnel 1 0 0"), "{regained:?}");
+
+    let replaced = section(&output, "quorum-replaced");
+    assert!(has(&replaced, "-> 10.0.9.9:80 Masq 1 0 0"), "{replaced:?}");
+    assert!(has(&replaced, "-> 10.0.1.2:80 Route 0 0 0"), "{replaced:?}");
+    assert!(
+        !replaced.iter().any(|l| l.contains("10.0.1.1")),
+        "{replaced:?}"
+    );
 
     let changed = section(&output, "changed");
     assert!(has(&changed, "TCP 10.0.0.1:80 lc"), "{changed:?}");
