@@ -1,1 +1,2 @@
 //! The system layer: the only code that makes syscalls.
+pub mod genl;

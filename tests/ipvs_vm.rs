@@ -1,0 +1,215 @@
+//! Runs tests/ipvs_kernel.rs inside a VM with a Debian kernel that has IPVS (the host kernel
+//! may not), and checks the IPVS table it leaves with `ipvsadm -Ln` as an independent reader.
+//!
+//! Needs qemu-system-x86_64, busybox-static, ipvsadm, cpio, kmod, xz and linux-image-amd64
+//! (rootfs/vm/build-image.sh installs them as root if missing), plus the
+//! x86_64-unknown-linux-musl Rust target. Skips without them, fails without them under CI=true.
+//! One boot (~4-5 s under TCG) runs everything: first the NotAvailable check before ip_vs
+//! is loaded, then the rest.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const MUSL: &str = "x86_64-unknown-linux-musl";
+
+/// Builds tests/ipvs_kernel.rs as a static musl test binary and returns its path. It uses its
+/// own target dir so it never waits on the lock of the `cargo test` that runs us.
+fn build_kernel_test(repo: &Path) -> Option<PathBuf> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let target_dir = repo.join("target/vm/cargo");
+    let out = Command::new(cargo)
+        .current_dir(repo)
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .args([
+            "test",
+            "--target",
+            MUSL,
+            "--test",
+            "ipvs_kernel",
+            "--no-run",
+            "--message-format=json",
+        ])
+        .output()
+        .expect("run cargo");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        if stderr.contains("target may not be installed") || stderr.contains("can't find crate") {
+            if std::env::var("CI").as_deref() == Ok("true") {
+                panic!("ipvs_vm: the {MUSL} target is not installed:\n{stderr}");
+            }
+            eprintln!("SKIP ipvs_vm: rustup target add {MUSL}");
+            return None;
+        }
+        panic!("building ipvs_kernel for {MUSL} failed:\n{stderr}");
+    }
+    // The compiler-artifact line of the test binary carries `"executable":"<path>"`.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let exe = stdout
+        .lines()
+        .filter(|l| l.contains("\"name\":\"ipvs_kernel\""))
+        .find_map(|l| {
+            let start = l.find("\"executable\":\"")? + "\"executable\":\"".len();
+            let end = start + l[start..].find('"')?;
+            Some(PathBuf::from(&l[start..end]))
+        })
+        .expect("cargo reported no ipvs_kernel executable");
+    Some(exe)
+}
+
+/// The lines of `ipvsadm -Ln` printed under `label`, with runs of spaces squeezed.
+fn section(output: &str, label: &str) -> Vec<String> {
+    let start = format!("--- ipvsadm {label} ---");
+    output
+        .lines()
+        .skip_while(|l| *l != start)
+        .skip(1)
+        .take_while(|l| *l != "--- end ---")
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+fn has(sec: &[String], line: &str) -> bool {
+    sec.iter().any(|l| l == line)
+}
+
+#[test]
+fn ipvs_reconcile_against_a_real_kernel_in_a_vm() {
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    if std::env::var("CI").as_deref() == Ok("true") {
+        // In CI the script installs the Debian packages once (apt-get) and caches the base
+        // image; on a developer machine a missing package is a skip, never an install.
+        let st = Command::new(repo.join("rootfs/vm/build-image.sh"))
+            .arg("base")
+            .status()
+            .expect("run rootfs/vm/build-image.sh base");
+        assert!(st.success(), "building the VM base image failed");
+    }
+    let has_kernel = std::fs::read_dir("/boot")
+        .map(|d| {
+            d.flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with("vmlinuz-"))
+        })
+        .unwrap_or(false);
+    if !has_kernel {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("ipvs_vm: no /boot/vmlinuz-* (linux-image-amd64)");
+        }
+        eprintln!("SKIP ipvs_vm: no /boot/vmlinuz-* (apt-get install linux-image-amd64)");
+        return;
+    }
+    for tool in [
+        "qemu-system-x86_64",
+        "ipvsadm",
+        "busybox",
+        "cpio",
+        "modprobe",
+        "xz",
+    ] {
+        if !common::require_tool("ipvs_vm", tool) {
+            return;
+        }
+    }
+    let Some(exe) = build_kernel_test(&repo) else {
+        return;
+    };
+    let work = repo.join("target/vm/run");
+    std::fs::create_dir_all(&work).unwrap();
+    let script = work.join("test.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\n\
+         # Before ip_vs is loaded: the client must report NotAvailable.\n\
+         MINIVRRP_IPVS_EXPECT=absent /bin/ipvs_kernel --test-threads=1 --nocapture --quiet not_available || exit 10\n\
+         load-modules || exit 11\n\
+         MINIVRRP_IPVS_EXPECT=present /bin/ipvs_kernel --test-threads=1 --nocapture\n",
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let out = Command::new(repo.join("rootfs/vm/build-image.sh"))
+        .arg("run")
+        .arg("--add")
+        .arg(format!("{}:/bin/ipvs_kernel", exe.display()))
+        .arg("--add")
+        .arg(format!("{}:/test.sh", script.display()))
+        .arg("--klog")
+        .arg(work.join("kernel.log"))
+        .output()
+        .expect("run rootfs/vm/build-image.sh");
+    let output = String::from_utf8_lossy(&out.stdout);
+    eprintln!(
+        "{output}\n{}\nVM run took {:.1} s",
+        String::from_utf8_lossy(&out.stderr),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        out.status.success(),
+        "VM test failed ({}); kernel log in target/vm/run/kernel.log",
+        out.status
+    );
+    assert!(output.contains("not-available: IPVS is not available"));
+    assert!(output.contains("test result: ok. 10 passed"));
+
+    let create = section(&output, "create");
+    assert!(has(&create, "TCP 10.0.0.1:80 wrr"), "{create:?}");
+    assert!(has(&create, "-> 10.0.1.1:80 Route 1 0 0"), "{create:?}");
+    assert!(has(&create, "-> 10.0.1.2:80 Route 2 0 0"), "{create:?}");
+    assert!(
+        has(&create, "UDP [fd00::53]:53 sh persistent 300 mask 64"),
+        "{create:?}"
+    );
+    assert!(has(&create, "-> [fd00::1:1]:5353 Masq 3 0 0"), "{create:?}");
+    assert!(
+        has(&create, "FWM 7 wlc persistent 60 mask 255.255.255.0"),
+        "{create:?}"
+    );
+    assert!(has(&create, "-> 10.0.2.1:0 Tunnel 1 0 0"), "{create:?}");
+
+    let down = section(&output, "down");
+    assert!(!down.iter().any(|l| l.contains("10.0.1.1:80")), "{down:?}");
+    let recovered = section(&output, "recovered");
+    assert!(
+        has(&recovered, "-> 10.0.1.1:80 Route 1 0 0"),
+        "{recovered:?}"
+    );
+
+    let inhibited = section(&output, "inhibited");
+    assert!(
+        has(&inhibited, "-> 10.0.1.2:80 Route 0 0 0"),
+        "{inhibited:?}"
+    );
+
+    let lost = section(&output, "quorum-lost");
+    assert!(has(&lost, "-> 10.0.9.9:0 Route 1 0 0"), "{lost:?}");
+    assert!(!lost.iter().any(|l| l.contains("10.0.2.1")), "{lost:?}");
+    let regained = section(&output, "quorum-regained");
+    assert!(
+        !regained.iter().any(|l| l.contains("10.0.9.9")),
+        "{regained:?}"
+    );
+    assert!(has(&regained, "-> 10.0.2.1:0 Tunnel 1 0 0"), "{regained:?}");
+
+    let replaced = section(&output, "quorum-replaced");
+    assert!(has(&replaced, "-> 10.0.9.9:80 Masq 1 0 0"), "{replaced:?}");
+    assert!(has(&replaced, "-> 10.0.1.2:80 Route 0 0 0"), "{replaced:?}");
+    assert!(
+        !replaced.iter().any(|l| l.contains("10.0.1.1")),
+        "{replaced:?}"
+    );
+
+    let changed = section(&output, "changed");
+    assert!(has(&changed, "TCP 10.0.0.1:80 lc"), "{changed:?}");
+    assert!(has(&changed, "-> 10.0.1.1:80 Route 7 0 0"), "{changed:?}");
+
+    let shutdown = section(&output, "shutdown");
+    assert!(has(&shutdown, "TCP 10.9.9.9:80 rr"), "{shutdown:?}");
+    assert!(
+        !shutdown.iter().any(|l| l.contains("10.0.0.1:80")),
+        "{shutdown:?}"
+    );
+    assert!(
+        has(&shutdown, "UDP [fd00::53]:53 sh persistent 300 mask 64"),
+        "{shutdown:?}"
+    );
+}
