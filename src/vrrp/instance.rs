@@ -173,15 +173,28 @@ pub enum Reason {
     /// `state MASTER` hint at startup.
     StartHintMaster,
     /// Master_Down_Timer fired after Master_Down_Interval (6.4.2).
-    MasterDown { interval: Duration },
+    MasterDown {
+        interval: Duration,
+    },
     /// Master_Down_Timer fired after Skew_Time, set by a priority-0 advert (6.4.2).
-    MasterReleased { skew: Duration },
+    MasterReleased {
+        skew: Duration,
+    },
     /// Master_Down_Timer fired while we were discarding a lower-priority master's adverts.
-    Preempting { priority: u8, from: IpAddr },
+    Preempting {
+        priority: u8,
+        from: IpAddr,
+    },
     /// Master saw a higher priority (6.4.3).
-    HigherPriority { priority: u8, from: IpAddr },
+    HigherPriority {
+        priority: u8,
+        from: IpAddr,
+    },
     /// Master saw an equal priority from a higher primary address (6.4.3).
-    HigherAddress { priority: u8, from: IpAddr },
+    HigherAddress {
+        priority: u8,
+        from: IpAddr,
+    },
     Fault(FaultCause),
     FaultCleared,
     /// A sync group moved us along with another member.
@@ -212,7 +225,11 @@ impl fmt::Display for Reason {
                 write!(f, "master down timer expired ({})", Secs(interval))
             }
             Reason::MasterReleased { skew } => {
-                write!(f, "master sent priority 0, skew time expired ({})", Secs(skew))
+                write!(
+                    f,
+                    "master sent priority 0, skew time expired ({})",
+                    Secs(skew)
+                )
             }
             Reason::Preempting { priority, from } => {
                 write!(f, "preempting lower priority {priority} from {from}")
@@ -308,7 +325,11 @@ pub fn skew_time(version: Version, priority: u8, master_adver_int: Duration) -> 
 }
 
 /// RFC 5798 6.1 / RFC 3768 6.1: Master_Down_Interval = 3 * Master_Adver_Interval + Skew_Time.
-pub fn master_down_interval(version: Version, priority: u8, master_adver_int: Duration) -> Duration {
+pub fn master_down_interval(
+    version: Version,
+    priority: u8,
+    master_adver_int: Duration,
+) -> Duration {
     master_adver_int.saturating_mul(3) + skew_time(version, priority, master_adver_int)
 }
 
@@ -490,7 +511,13 @@ impl Instance {
 
     /// RFC 5798 6.4.1 (non-owner startup) and 6.4.3 (master yields): Master_Adver_Interval
     /// set, Master_Down_Timer armed with Master_Down_Interval, state BACKUP.
-    fn become_backup(&mut self, now: Instant, adver_int: Duration, reason: Reason, out: &mut Actions) {
+    fn become_backup(
+        &mut self,
+        now: Instant,
+        adver_int: Duration,
+        reason: Reason,
+        out: &mut Actions,
+    ) {
         let was_master = self.state == State::Master;
         self.clear_timers();
         self.master_adver_int = match self.params.version {

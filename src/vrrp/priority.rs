@@ -140,7 +140,13 @@ mod tests {
     #[test]
     fn several_trackers_sum() {
         let tr = [t(10, true), t(-5, false), t(7, false), t(-9, true)];
-        assert_eq!(adjustment(&tr), Adjustment { delta: 5, fault: false });
+        assert_eq!(
+            adjustment(&tr),
+            Adjustment {
+                delta: 5,
+                fault: false
+            }
+        );
         assert_eq!(effective_priority(100, &tr), Effective::Priority(105));
     }
 }

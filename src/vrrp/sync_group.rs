@@ -126,7 +126,10 @@ mod tests {
         let c = g.update(1, State::Backup, false);
         assert_eq!(
             c.as_slice(),
-            &[(0, SyncCommand::ReleaseFault), (2, SyncCommand::ReleaseFault)]
+            &[
+                (0, SyncCommand::ReleaseFault),
+                (2, SyncCommand::ReleaseFault)
+            ]
         );
     }
 
@@ -160,10 +163,15 @@ mod tests {
             g.update(0, State::Fault, false).as_slice(),
             &[(0, SyncCommand::Fault)]
         );
+        // Member 1 was held by 0's fault before its own: all three holds go.
         let c = g.update(1, State::Fault, false);
         assert_eq!(
             c.as_slice(),
-            &[(0, SyncCommand::ReleaseFault), (2, SyncCommand::ReleaseFault)]
+            &[
+                (0, SyncCommand::ReleaseFault),
+                (1, SyncCommand::ReleaseFault),
+                (2, SyncCommand::ReleaseFault)
+            ]
         );
     }
 }
