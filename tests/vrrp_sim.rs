@@ -28,12 +28,7 @@ fn scenarios(default: u64) -> Vec<u64> {
 }
 
 /// Run `scenario` for every seed; on failure replay the seed with tracing on and report it.
-fn for_seeds(
-    name: &str,
-    base: u64,
-    default: u64,
-    scenario: fn(u64, bool) -> Result<Sim, (String, Sim)>,
-) {
+fn for_seeds(name: &str, base: u64, default: u64, scenario: fn(u64, bool) -> Outcome) {
     let replay = std::env::var("SIM_SEED").is_ok();
     let mut events = 0u64;
     let seeds = scenarios(default);
@@ -162,12 +157,12 @@ fn quiet_period(s: &Setup) -> Duration {
     max_delay + master_down_interval(s.version, 1, s.adv) + s.adv * 3 + s.net.max_delay() * 4
 }
 
-type Outcome = Result<Sim, (String, Sim)>;
+type Outcome = Result<Box<Sim>, (String, Box<Sim>)>;
 
 macro_rules! tryk {
     ($sim:ident, $e:expr) => {
         if let Err(e) = $e {
-            return Err((e, $sim));
+            return Err((e, Box::new($sim)));
         }
     };
 }
@@ -284,7 +279,7 @@ fn chaos_scenario(seed: u64, trace: bool) -> Outcome {
         .filter(|&i| i != m && sim.routers[i].active())
         .collect();
     if backups.is_empty() {
-        return Ok(sim);
+        return Ok(Box::new(sim));
     }
     let best = backups
         .iter()
@@ -315,13 +310,13 @@ fn chaos_scenario(seed: u64, trace: bool) -> Outcome {
         };
         return Err((
             format!("no new master within {what} (+ one tick): limit {limit}"),
-            sim,
+            Box::new(sim),
         ));
     }
     let until = sim.now + quiet * 2;
     tryk!(sim, sim.run_until(until, &mut rolling));
     tryk!(sim, sim.check_converged());
-    Ok(sim)
+    Ok(Box::new(sim))
 }
 
 #[test]
@@ -388,7 +383,7 @@ fn nopreempt_scenario(seed: u64, trace: bool) -> Outcome {
     // master it is a backup, and with zero loss it always hears one within an interval.
     let until = sim.now + quiet * 3;
     tryk!(sim, sim.run_until(until, &mut kept));
-    Ok(sim)
+    Ok(Box::new(sim))
 }
 
 #[test]
