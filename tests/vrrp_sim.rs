@@ -8,9 +8,7 @@ mod sim;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use minivrrp::base::{Duration, Instant};
-use minivrrp::vrrp::instance::{
-    master_down_interval, skew_time, Params, StartHint, State, Version,
-};
+use minivrrp::vrrp::instance::{Params, StartHint, State, Version};
 use minivrrp::vrrp::priority::Adjustment;
 use sim::{Net, Rng, Sim};
 
@@ -67,6 +65,24 @@ fn for_seeds(name: &str, base: u64, default: u64, scenario: fn(u64, bool) -> Out
         }
     }
     eprintln!("{name}: {} scenarios, {events} events", seeds.len());
+}
+
+// The bounds below use their own transcription of the RFC formulas, not the library's, so a
+// wrong formula in the library cannot move the bound along with it.
+
+/// RFC 5798 6.1: Skew_Time = ((256 - Priority) * Master_Adver_Interval) / 256;
+/// RFC 3768 6.1: Skew_Time = (256 - Priority) / 256 seconds.
+fn skew_time(v: Version, prio: u8, int: Duration) -> Duration {
+    let unit = match v {
+        Version::V3 => int.as_micros() as u64,
+        Version::V2 => 1_000_000,
+    };
+    Duration::from_micros((256 - prio as u64) * unit / 256)
+}
+
+/// RFC 5798 6.1: Master_Down_Interval = (3 * Master_Adver_Interval) + Skew_Time.
+fn master_down_interval(v: Version, prio: u8, int: Duration) -> Duration {
+    int * 3 + skew_time(v, prio, int)
 }
 
 fn addr(v6: bool, i: usize) -> IpAddr {

@@ -282,6 +282,23 @@ impl Sim {
                     self.violations
                         .push(format!("{now}: r{r} illegal transition {from} -> {to}"));
                 }
+                // RFC 5798 6.4.3: a master yields only to a higher priority, or to an equal
+                // priority from a higher primary address.
+                let own = (
+                    self.routers[r].inst.priority(),
+                    self.routers[r].params.primary,
+                );
+                let wrong = match reason {
+                    Reason::HigherPriority { priority, .. } => priority <= own.0,
+                    Reason::HigherAddress { priority, from } => priority != own.0 || from <= own.1,
+                    _ => false,
+                };
+                if wrong {
+                    self.violations.push(format!(
+                        "{now}: r{r} (priority {}, {}) yielded: {reason}",
+                        own.0, own.1
+                    ));
+                }
                 let router = &mut self.routers[r];
                 router.master_since = (to == State::Master).then_some(now);
                 self.transitions.push(TransitionRec {
