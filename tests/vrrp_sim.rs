@@ -340,7 +340,7 @@ fn sim_chaos_partition_heal_crash_properties() {
     for_seeds(
         "sim_chaos_partition_heal_crash_properties",
         1,
-        1500,
+        3000,
         chaos_scenario,
     );
 }
@@ -407,7 +407,7 @@ fn sim_nopreempt_keeps_running_master() {
     for_seeds(
         "sim_nopreempt_keeps_running_master",
         2,
-        500,
+        1000,
         nopreempt_scenario,
     );
 }
