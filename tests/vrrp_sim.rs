@@ -411,3 +411,128 @@ fn sim_nopreempt_keeps_running_master() {
         nopreempt_scenario,
     );
 }
+
+/// Sync groups (keepalived `vrrp_sync_group`): each box runs a LAN and a WAN instance in one
+/// group, with the same priority on both (as sync groups are meant to be configured). At every
+/// step, a member with its own fault holds the box's other member in FAULT; after a quiet
+/// period each LAN has one master and both instances of every box are in the same state.
+fn sync_group_scenario(seed: u64, trace: bool) -> Outcome {
+    let mut rng = Rng::new(seed);
+    let boxes = rng.range(2, 3) as usize;
+    let adv = Duration::from_millis(10 * rng.range(20, 100));
+    let pool = [100u8, 150, 150, 200, 254];
+    let mut params = Vec::new();
+    for k in 0..boxes {
+        let prio = *rng.pick(&pool);
+        let preempt = !rng.chance(200);
+        for lan in 0..2u8 {
+            let mut p = Params::new(IpAddr::V4(Ipv4Addr::new(10, 0, lan, k as u8 + 1)), prio);
+            p.advert_int = adv;
+            p.preempt = preempt;
+            p.garp_delay = Duration::ZERO;
+            params.push(p);
+        }
+    }
+    let net = Net {
+        loss_permille: 0,
+        delay: Duration::from_micros(rng.range(50, 2000)),
+        jitter: Duration::from_micros(rng.range(0, 2000)),
+    };
+    let setup = Setup {
+        params: params.clone(),
+        net,
+        adv,
+        version: Version::V3,
+    };
+    let quiet = quiet_period(&setup) * 2;
+    let mut sim = Sim::new(rng.next_u64(), params, net);
+    sim.trace = trace;
+    for k in 0..boxes {
+        sim.routers[2 * k + 1].lan = 1;
+        sim.add_sync_group(vec![2 * k, 2 * k + 1]);
+    }
+    let same_state = |s: &Sim| -> Result<(), String> {
+        for k in 0..boxes {
+            let (a, b) = (&s.routers[2 * k], &s.routers[2 * k + 1]);
+            if a.alive && b.alive && a.inst.state() != b.inst.state() {
+                return Err(format!(
+                    "{}: box {k} members disagree: {} / {}",
+                    s.now,
+                    a.inst.state(),
+                    b.inst.state()
+                ));
+            }
+        }
+        Ok(())
+    };
+    let mut check = move |s: &Sim| -> Result<(), String> {
+        for k in 0..boxes {
+            let m = [&s.routers[2 * k], &s.routers[2 * k + 1]];
+            if m.iter().all(|r| r.alive)
+                && m.iter().any(|r| r.inst.own_fault())
+                && m.iter().any(|r| r.inst.state() != State::Fault)
+            {
+                return Err(format!(
+                    "{}: box {k} has a fault but a member is not in FAULT",
+                    s.now
+                ));
+            }
+        }
+        if s.net.loss_permille == 0 && s.now - s.last_disturbance >= quiet {
+            s.check_converged()?;
+            same_state(s)?;
+        }
+        Ok(())
+    };
+    sim.start_all();
+    let chaos_end = Instant::ZERO + adv * 30;
+    while sim.now < chaos_end {
+        let step = Duration::from_micros(
+            rng.range(adv.as_micros() as u64 / 2, 4 * adv.as_micros() as u64),
+        );
+        let until = sim.now + step;
+        tryk!(sim, sim.run_until(until, &mut check));
+        let k = rng.below(boxes as u64) as usize;
+        match rng.below(5) {
+            0 => {
+                sim.crash(2 * k);
+                sim.crash(2 * k + 1);
+            }
+            1 => {
+                sim.restart(2 * k);
+                sim.restart(2 * k + 1);
+            }
+            2 | 3 => {
+                let r = 2 * k + rng.below(2) as usize;
+                let up = !sim.routers[r].iface_up;
+                sim.set_iface(r, up);
+            }
+            _ => {
+                let loss = *rng.pick(&[0u64, 0, 100, 300]);
+                sim.set_loss(loss);
+            }
+        }
+    }
+    sim.set_loss(0);
+    for r in 0..2 * boxes {
+        sim.restart(r);
+        if !sim.routers[r].iface_up {
+            sim.set_iface(r, true);
+        }
+    }
+    let until = sim.now + quiet * 2;
+    tryk!(sim, sim.run_until(until, &mut check));
+    tryk!(sim, sim.check_converged());
+    tryk!(sim, same_state(&sim));
+    Ok(Box::new(sim))
+}
+
+#[test]
+fn sim_sync_group_members_move_together() {
+    for_seeds(
+        "sim_sync_group_members_move_together",
+        3,
+        1000,
+        sync_group_scenario,
+    );
+}

@@ -54,6 +54,19 @@ impl SyncGroup {
         self.members.is_empty()
     }
 
+    /// Forget what the group knew about member `idx` (its instance was re-created, e.g. by a
+    /// restart): it starts again as INIT, not faulty, not held. Its next `update` re-applies
+    /// any fault hold the other members still need.
+    pub fn reset(&mut self, idx: usize) {
+        if let Some(m) = self.members.get_mut(idx) {
+            *m = Member {
+                state: State::Init,
+                own_fault: false,
+                held: false,
+            };
+        }
+    }
+
     /// Report member `idx`'s state after it handled an input; returns what the other
     /// members must do. Out-of-range indices are ignored.
     pub fn update(&mut self, idx: usize, state: State, own_fault: bool) -> Commands {

@@ -15,6 +15,7 @@ use std::fmt::Write as _;
 use minivrrp::base::{Duration, Instant};
 use minivrrp::vrrp::instance::{Action, Advert, Input, Instance, Params, Reason, State};
 use minivrrp::vrrp::priority::Adjustment;
+use minivrrp::vrrp::sync_group::SyncGroup;
 
 /// splitmix64: tiny, good enough for scenario generation, and fully deterministic.
 #[derive(Clone, Debug)]
@@ -69,6 +70,8 @@ pub struct Router {
     pub alive: bool,
     pub iface_up: bool,
     pub side: u8,
+    /// Which LAN the router's interface is on (sync-group tests use two: LAN and WAN).
+    pub lan: u8,
     pub adj: Adjustment,
     timer_gen: u64,
     /// VIPs installed, as the AddVips/RemoveVips actions say.
@@ -143,6 +146,10 @@ pub struct Sim {
     /// Per (sender, receiver) time of the last scheduled delivery: one Ethernet segment does
     /// not reorder frames from one sender, so jitter never lets a later advert overtake.
     last_delivery: Vec<Vec<Instant>>,
+    /// Sync groups: the group and its member routers (instances).
+    pub groups: Vec<(SyncGroup, Vec<usize>)>,
+    member_of: Vec<Option<(usize, usize)>>,
+    depth: u32,
 }
 
 fn legal(from: State, to: State) -> bool {
@@ -167,6 +174,7 @@ impl Sim {
                 alive: true,
                 iface_up: true,
                 side: 0,
+                lan: 0,
                 adj: Adjustment::default(),
                 timer_gen: 0,
                 vips: false,
@@ -189,6 +197,9 @@ impl Sim {
             violations: Vec::new(),
             steps: 0,
             last_delivery: vec![vec![Instant::ZERO; n]; n],
+            groups: Vec::new(),
+            member_of: vec![None; n],
+            depth: 0,
         }
     }
 
@@ -228,6 +239,46 @@ impl Sim {
             let at = d.max(now);
             self.push(at, Event::Timer { r, gen });
         }
+        self.sync(r);
+    }
+
+    /// Tell router `r`'s sync group (if any) its new state and apply the commands, the way
+    /// the daemon does.
+    fn sync(&mut self, r: usize) {
+        let Some((g, idx)) = self.member_of[r] else {
+            return;
+        };
+        let (state, own_fault) = (
+            self.routers[r].inst.state(),
+            self.routers[r].inst.own_fault(),
+        );
+        let cmds = self.groups[g].0.update(idx, state, own_fault);
+        if cmds.is_empty() {
+            return;
+        }
+        self.depth += 1;
+        if self.depth > 32 {
+            self.violations.push(format!(
+                "{}: sync group {g} commands do not settle",
+                self.now
+            ));
+        } else {
+            for (j, cmd) in cmds {
+                let to = self.groups[g].1[j];
+                self.note(|| format!("sync group {g}: r{to} <- {cmd:?}"));
+                self.input(to, Input::Sync(cmd));
+            }
+        }
+        self.depth -= 1;
+    }
+
+    /// Put routers (instances) `members` in one sync group.
+    pub fn add_sync_group(&mut self, members: Vec<usize>) {
+        let g = self.groups.len();
+        for (idx, &r) in members.iter().enumerate() {
+            self.member_of[r] = Some((g, idx));
+        }
+        self.groups.push((SyncGroup::new(members.len()), members));
     }
 
     fn apply(&mut self, r: usize, a: Action) {
@@ -241,14 +292,14 @@ impl Sim {
                     priority,
                     advert_int: router.params.advert_int,
                 };
-                let side = router.side;
+                let (side, lan) = (router.side, router.lan);
                 if !router.iface_up {
                     self.violations
                         .push(format!("{now}: r{r} sent an advert with its link down"));
                     return;
                 }
                 for to in 0..self.routers.len() {
-                    if to == r || self.routers[to].side != side {
+                    if to == r || self.routers[to].side != side || self.routers[to].lan != lan {
                         continue;
                     }
                     if self.rng.chance(self.net.loss_permille) {
@@ -343,7 +394,7 @@ impl Sim {
                     let (a, b) = (&self.routers[to], &self.routers[from]);
                     // Dropped if the receiver is gone, its link is down, or a partition
                     // started while the packet was in flight.
-                    if a.alive && a.iface_up && a.side == b.side {
+                    if a.alive && a.iface_up && a.side == b.side && a.lan == b.lan {
                         self.input(to, Input::AdvertReceived(adv));
                     }
                 }
@@ -424,6 +475,10 @@ impl Sim {
             return;
         }
         router.inst = Instance::new(router.params);
+        if let Some((g, idx)) = self.member_of[r] {
+            self.groups[g].0.reset(idx);
+        }
+        let router = &mut self.routers[r];
         router.alive = true;
         router.vips = false;
         router.last_advert_tx = None;
@@ -490,11 +545,11 @@ impl Sim {
 
     /// Groups of active routers that can hear each other.
     pub fn components(&self) -> Vec<Vec<usize>> {
-        let mut sides: Vec<u8> = self
+        let mut sides: Vec<(u8, u8)> = self
             .routers
             .iter()
             .filter(|r| r.active())
-            .map(|r| r.side)
+            .map(|r| (r.lan, r.side))
             .collect();
         sides.sort();
         sides.dedup();
@@ -502,7 +557,10 @@ impl Sim {
             .into_iter()
             .map(|s| {
                 (0..self.routers.len())
-                    .filter(|&i| self.routers[i].active() && self.routers[i].side == s)
+                    .filter(|&i| {
+                        let r = &self.routers[i];
+                        r.active() && (r.lan, r.side) == s
+                    })
                     .collect()
             })
             .collect()
