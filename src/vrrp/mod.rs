@@ -2,3 +2,7 @@
 pub mod announce;
 pub mod frame;
 pub mod wire;
+
+pub mod instance;
+pub mod priority;
+pub mod sync_group;

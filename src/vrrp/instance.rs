@@ -1,0 +1,815 @@
+//! One VRRP instance (virtual router) as a pure state machine: RFC 5798 section 6.4
+//! (VRRPv3) and RFC 3768 section 6.4 (VRRPv2), plus keepalived's `nopreempt`,
+//! `preempt_delay`, initial `state` hint and gratuitous ARP / NA timing.
+//!
+//! # Driving it
+//! `handle(now, input) -> Actions` is the only entry point. It never reads a clock, never
+//! allocates, never panics on input.
+//!
+//! # Timer model
+//! The instance owns its timers (Adver_Timer, Master_Down_Timer, the delayed second
+//! gratuitous-ARP burst and the periodic refresh). There are no ArmTimer/CancelTimer
+//! actions: after every `handle()` the loop asks [`Instance::next_deadline`] and, when that
+//! instant is reached, calls `handle(now, Input::Timer)`. The instance then runs everything
+//! that is due at `now`. Calling `Input::Timer` early is harmless (nothing is due, nothing
+//! happens); calling it late runs the overdue timers once.
+//!
+//! # Inputs the daemon converts
+//! The wire layer's parsed advertisement is converted by the daemon into the minimal
+//! [`Advert`] defined here (source address, priority, advertisement interval), so this file
+//! does not depend on the wire format.
+
+use core::fmt;
+use core::net::IpAddr;
+
+use crate::base::{Duration, Instant};
+use crate::vrrp::priority::{self, Adjustment, Effective};
+
+/// Capacity of [`Actions`]. The largest burst is a version change (shutdown + startup).
+pub const MAX_ACTIONS: usize = 12;
+
+/// What one `handle()` call asks the daemon to do, in order.
+pub type Actions = heapless::Vec<Action, MAX_ACTIONS>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Version {
+    /// RFC 3768: integer-second intervals, Skew_Time = (256 - Priority) / 256 s.
+    V2,
+    /// RFC 5798: centisecond intervals, Skew_Time scales with Master_Adver_Interval.
+    V3,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum State {
+    Init,
+    Backup,
+    Master,
+    Fault,
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            State::Init => "INIT",
+            State::Backup => "BACKUP",
+            State::Master => "MASTER",
+            State::Fault => "FAULT",
+        })
+    }
+}
+
+/// keepalived's `state` keyword: the initial state hint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartHint {
+    /// Start as BACKUP and wait Master_Down_Interval (RFC behaviour).
+    Backup,
+    /// Become MASTER at startup without waiting, as keepalived does with `state MASTER`.
+    /// If a better router is already master, its next advertisement demotes us (6.4.3).
+    Master,
+}
+
+/// Configuration of one instance. Produced by the config layer; the daemon converts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Params {
+    pub version: Version,
+    /// Configured (base) priority, 1..=255; 255 means address owner.
+    pub priority: u8,
+    /// Advertisement_Interval (v2: whole seconds; v3: centiseconds on the wire).
+    pub advert_int: Duration,
+    /// Preempt_Mode. `false` is keepalived's `nopreempt`.
+    pub preempt: bool,
+    /// keepalived `preempt_delay`: after startup (and after leaving FAULT) a backup does not
+    /// preempt a lower-priority master until this much time has passed.
+    pub preempt_delay: Duration,
+    /// Our primary address on the interface: the advert source, and the tie-break key.
+    pub primary: IpAddr,
+    pub start: StartHint,
+    /// Gratuitous ARP / unsolicited NA packets per burst (keepalived `garp_master_repeat`).
+    pub garp_repeat: u8,
+    /// Delay of the second burst after becoming master (`garp_master_delay`); zero: none.
+    pub garp_delay: Duration,
+    /// Period of refresh bursts while master (`garp_master_refresh`); zero: none.
+    pub garp_refresh: Duration,
+    /// Packets per refresh burst (`garp_master_refresh_repeat`).
+    pub garp_refresh_repeat: u8,
+}
+
+impl Params {
+    /// Defaults matching keepalived's: v3, 1 s, preempt on, 5 GARPs now and 5 after 5 s.
+    pub fn new(primary: IpAddr, priority: u8) -> Params {
+        Params {
+            version: Version::V3,
+            priority,
+            advert_int: Duration::from_secs(1),
+            preempt: true,
+            preempt_delay: Duration::ZERO,
+            primary,
+            start: StartHint::Backup,
+            garp_repeat: 5,
+            garp_delay: Duration::from_secs(5),
+            garp_refresh: Duration::ZERO,
+            garp_refresh_repeat: 1,
+        }
+    }
+}
+
+/// The part of a received advertisement the state machine needs. The daemon converts the
+/// wire layer's parsed packet into this after the RFC 5798 7.1 receive checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Advert {
+    pub src: IpAddr,
+    pub priority: u8,
+    /// Max Adver Int from the packet (v3), or the v2 Adver Int in seconds.
+    pub advert_int: Duration,
+}
+
+/// Commands from a sync group (see `sync_group.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncCommand {
+    /// Another member is in FAULT: hold this one in FAULT too.
+    Fault,
+    /// No member is faulty any more: release the hold.
+    ReleaseFault,
+    /// Another member left MASTER for BACKUP: follow it.
+    Backup,
+    /// Another member became MASTER: follow it.
+    Master,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// RFC 5798 6.4.1 Startup event.
+    Startup,
+    AdvertReceived(Advert),
+    /// Some timer may be due (see the module docs: the instance knows which).
+    Timer,
+    InterfaceUp,
+    InterfaceDown,
+    /// Tracker state changed: the summed weights and fault flag from `priority::adjustment`.
+    Trackers(Adjustment),
+    /// New configuration; applied with the smallest change that gets there.
+    ConfigChange(Params),
+    Sync(SyncCommand),
+    /// RFC 5798 6.4.2/6.4.3 Shutdown event.
+    Shutdown,
+}
+
+/// Why the instance is (or was put) in FAULT.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultCause {
+    InterfaceDown,
+    Tracker,
+    SyncGroup,
+}
+
+/// Why a transition happened; `Display` gives the human sentence logged and passed to
+/// notify scripts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// Priority 255 at startup (6.4.1).
+    AddressOwner,
+    /// Non-owner startup (6.4.1).
+    Startup,
+    /// `state MASTER` hint at startup.
+    StartHintMaster,
+    /// Master_Down_Timer fired after Master_Down_Interval (6.4.2).
+    MasterDown {
+        interval: Duration,
+    },
+    /// Master_Down_Timer fired after Skew_Time, set by a priority-0 advert (6.4.2).
+    MasterReleased {
+        skew: Duration,
+    },
+    /// Master_Down_Timer fired while we were discarding a lower-priority master's adverts.
+    Preempting {
+        priority: u8,
+        from: IpAddr,
+    },
+    /// Master saw a higher priority (6.4.3).
+    HigherPriority {
+        priority: u8,
+        from: IpAddr,
+    },
+    /// Master saw an equal priority from a higher primary address (6.4.3).
+    HigherAddress {
+        priority: u8,
+        from: IpAddr,
+    },
+    Fault(FaultCause),
+    FaultCleared,
+    /// A sync group moved us along with another member.
+    SyncGroup,
+    /// Shutdown event (6.4.2/6.4.3).
+    Shutdown,
+    /// A configuration change that needs a restart (protocol version).
+    Reconfigured,
+}
+
+/// Seconds with two decimals, e.g. `3.61 s`, without floating point.
+struct Secs(Duration);
+
+impl fmt::Display for Secs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let cs = (self.0.as_micros() + 5_000) / 10_000;
+        write!(f, "{}.{:02} s", cs / 100, cs % 100)
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Reason::AddressOwner => f.write_str("address owner (priority 255) at startup"),
+            Reason::Startup => f.write_str("startup"),
+            Reason::StartHintMaster => f.write_str("initial state MASTER"),
+            Reason::MasterDown { interval } => {
+                write!(f, "master down timer expired ({})", Secs(interval))
+            }
+            Reason::MasterReleased { skew } => {
+                write!(
+                    f,
+                    "master sent priority 0, skew time expired ({})",
+                    Secs(skew)
+                )
+            }
+            Reason::Preempting { priority, from } => {
+                write!(f, "preempting lower priority {priority} from {from}")
+            }
+            Reason::HigherPriority { priority, from } => {
+                write!(f, "higher priority {priority} from {from}")
+            }
+            Reason::HigherAddress { priority, from } => {
+                write!(f, "equal priority {priority} from higher address {from}")
+            }
+            Reason::Fault(FaultCause::InterfaceDown) => f.write_str("interface down"),
+            Reason::Fault(FaultCause::Tracker) => f.write_str("tracked object failed"),
+            Reason::Fault(FaultCause::SyncGroup) => f.write_str("sync group member in fault"),
+            Reason::FaultCleared => f.write_str("fault cleared"),
+            Reason::SyncGroup => f.write_str("following sync group"),
+            Reason::Shutdown => f.write_str("shutdown"),
+            Reason::Reconfigured => f.write_str("reconfigured (version changed)"),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Send one advertisement with this priority (0 = releasing mastership).
+    SendAdvert { priority: u8 },
+    /// Install the virtual addresses on the interface.
+    AddVips,
+    /// Remove the virtual addresses.
+    RemoveVips,
+    /// Send `count` gratuitous ARPs (IPv4) / unsolicited NAs (IPv6) for every VIP.
+    Announce { count: u8 },
+    /// Run notify scripts / update status for the new state.
+    Notify(State),
+    Transition {
+        from: State,
+        to: State,
+        reason: Reason,
+    },
+}
+
+/// Counters for status output; wrapping u32 (no 64-bit atomics anywhere).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub adverts_rx: u32,
+    pub adverts_tx: u32,
+    /// Adverts discarded by the state machine (lower priority, own address, bad interval).
+    pub adverts_discarded: u32,
+    pub priority_zero_rx: u32,
+    pub priority_zero_tx: u32,
+    pub transitions: u32,
+}
+
+/// What armed the Master_Down_Timer, to report the right reason when it fires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DownCause {
+    Interval,
+    Skew,
+}
+
+#[derive(Clone, Debug)]
+pub struct Instance {
+    params: Params,
+    state: State,
+    adj: Adjustment,
+    /// Effective priority (base adjusted by trackers); meaningless in FAULT.
+    priority: u8,
+    /// Master_Adver_Interval (learned from the master in v3 BACKUP).
+    master_adver_int: Duration,
+    iface_up: bool,
+    sync_fault: bool,
+    started: bool,
+    /// Preemption of lower-priority masters is allowed from this instant (preempt_delay).
+    preempt_from: Instant,
+    adver_at: Option<Instant>,
+    down_at: Option<Instant>,
+    down_cause: DownCause,
+    /// Last lower-priority master whose adverts we discarded (for the transition reason).
+    lower_master: Option<(u8, IpAddr)>,
+    garp_second_at: Option<Instant>,
+    garp_refresh_at: Option<Instant>,
+    counters: Counters,
+}
+
+/// RFC 5798 6.1 Skew_Time = ((256 - Priority) * Master_Adver_Interval) / 256 (v3);
+/// RFC 3768 6.1 Skew_Time = (256 - Priority) / 256 seconds (v2).
+pub fn skew_time(version: Version, priority: u8, master_adver_int: Duration) -> Duration {
+    let base = match version {
+        Version::V3 => master_adver_int,
+        Version::V2 => Duration::from_secs(1),
+    };
+    let micros = base.as_micros() * (256 - u128::from(priority)) / 256;
+    Duration::from_micros(u64::try_from(micros).unwrap_or(u64::MAX))
+}
+
+/// RFC 5798 6.1 / RFC 3768 6.1: Master_Down_Interval = 3 * Master_Adver_Interval + Skew_Time.
+pub fn master_down_interval(
+    version: Version,
+    priority: u8,
+    master_adver_int: Duration,
+) -> Duration {
+    master_adver_int.saturating_mul(3) + skew_time(version, priority, master_adver_int)
+}
+
+fn push(actions: &mut Actions, a: Action) {
+    // Capacity is sized for the worst path; dropping rather than panicking if that is ever
+    // wrong keeps the "never panic" rule, and a debug build still says so.
+    debug_assert!(actions.len() < MAX_ACTIONS, "Actions capacity exceeded");
+    let _ = actions.push(a);
+}
+
+impl Instance {
+    pub fn new(params: Params) -> Instance {
+        let priority = match priority::apply(params.priority, Adjustment::default()) {
+            Effective::Priority(p) => p,
+            Effective::Fault => params.priority,
+        };
+        Instance {
+            params,
+            state: State::Init,
+            adj: Adjustment::default(),
+            priority,
+            master_adver_int: params.advert_int,
+            iface_up: true,
+            sync_fault: false,
+            started: false,
+            preempt_from: Instant::ZERO,
+            adver_at: None,
+            down_at: None,
+            down_cause: DownCause::Interval,
+            lower_master: None,
+            garp_second_at: None,
+            garp_refresh_at: None,
+            counters: Counters::default(),
+        }
+    }
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// Effective priority (what our adverts carry while master).
+    pub fn priority(&self) -> u8 {
+        self.priority
+    }
+
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    /// Master_Adver_Interval currently in use.
+    pub fn master_adver_interval(&self) -> Duration {
+        self.master_adver_int
+    }
+
+    /// Skew_Time for our current priority and Master_Adver_Interval.
+    pub fn skew_time(&self) -> Duration {
+        skew_time(self.params.version, self.priority, self.master_adver_int)
+    }
+
+    /// Master_Down_Interval for our current priority and Master_Adver_Interval.
+    pub fn master_down_interval(&self) -> Duration {
+        master_down_interval(self.params.version, self.priority, self.master_adver_int)
+    }
+
+    /// Whether this instance's own conditions (interface, trackers) are faulty, ignoring any
+    /// hold from a sync group. The sync group needs this to know who caused a fault.
+    pub fn own_fault(&self) -> bool {
+        !self.iface_up || self.adj.fault
+    }
+
+    /// The earliest instant at which `Input::Timer` has work to do.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        [
+            self.adver_at,
+            self.down_at,
+            self.garp_second_at,
+            self.garp_refresh_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    pub fn handle(&mut self, now: Instant, input: Input) -> Actions {
+        let mut out = Actions::new();
+        match input {
+            Input::Startup => self.startup(now, &mut out),
+            Input::Shutdown => self.shutdown(&mut out),
+            Input::AdvertReceived(adv) => self.advert(now, adv, &mut out),
+            Input::Timer => self.timers(now, &mut out),
+            Input::InterfaceUp => {
+                self.iface_up = true;
+                self.reconcile_fault(now, &mut out);
+            }
+            Input::InterfaceDown => {
+                self.iface_up = false;
+                self.reconcile_fault(now, &mut out);
+            }
+            Input::Trackers(adj) => {
+                self.adj = adj;
+                self.recompute_priority();
+                self.reconcile_fault(now, &mut out);
+            }
+            Input::ConfigChange(p) => self.reconfigure(now, p, &mut out),
+            Input::Sync(cmd) => self.sync(now, cmd, &mut out),
+        }
+        out
+    }
+
+    fn recompute_priority(&mut self) {
+        if let Effective::Priority(p) = priority::apply(self.params.priority, self.adj) {
+            self.priority = p;
+        }
+    }
+
+    fn fault_cause(&self) -> Option<FaultCause> {
+        if !self.iface_up {
+            Some(FaultCause::InterfaceDown)
+        } else if self.adj.fault {
+            Some(FaultCause::Tracker)
+        } else if self.sync_fault {
+            Some(FaultCause::SyncGroup)
+        } else {
+            None
+        }
+    }
+
+    fn transition(&mut self, to: State, reason: Reason, out: &mut Actions) {
+        let from = self.state;
+        self.state = to;
+        self.counters.transitions = self.counters.transitions.wrapping_add(1);
+        push(out, Action::Transition { from, to, reason });
+        push(out, Action::Notify(to));
+    }
+
+    fn send_advert(&mut self, priority: u8, out: &mut Actions) {
+        self.counters.adverts_tx = self.counters.adverts_tx.wrapping_add(1);
+        if priority == 0 {
+            self.counters.priority_zero_tx = self.counters.priority_zero_tx.wrapping_add(1);
+        }
+        push(out, Action::SendAdvert { priority });
+    }
+
+    fn clear_timers(&mut self) {
+        self.adver_at = None;
+        self.down_at = None;
+        self.garp_second_at = None;
+        self.garp_refresh_at = None;
+        self.lower_master = None;
+    }
+
+    /// RFC 5798 6.4.1 (owner) / 6.4.2 (Master_Down_Timer fires): send an advertisement,
+    /// announce the addresses, arm Adver_Timer, become MASTER.
+    fn become_master(&mut self, now: Instant, reason: Reason, out: &mut Actions) {
+        self.clear_timers();
+        self.send_advert(self.priority, out);
+        push(out, Action::AddVips);
+        if self.params.garp_repeat > 0 {
+            push(
+                out,
+                Action::Announce {
+                    count: self.params.garp_repeat,
+                },
+            );
+        }
+        self.adver_at = Some(now + self.params.advert_int);
+        if !self.params.garp_delay.is_zero() && self.params.garp_repeat > 0 {
+            self.garp_second_at = Some(now + self.params.garp_delay);
+        }
+        if !self.params.garp_refresh.is_zero() {
+            self.garp_refresh_at = Some(now + self.params.garp_refresh);
+        }
+        self.transition(State::Master, reason, out);
+    }
+
+    /// RFC 5798 6.4.1 (non-owner startup) and 6.4.3 (master yields): Master_Adver_Interval
+    /// set, Master_Down_Timer armed with Master_Down_Interval, state BACKUP.
+    fn become_backup(
+        &mut self,
+        now: Instant,
+        adver_int: Duration,
+        reason: Reason,
+        out: &mut Actions,
+    ) {
+        let was_master = self.state == State::Master;
+        self.clear_timers();
+        self.master_adver_int = match self.params.version {
+            Version::V3 => adver_int,
+            Version::V2 => self.params.advert_int,
+        };
+        self.down_at = Some(now + self.master_down_interval());
+        self.down_cause = DownCause::Interval;
+        if was_master {
+            push(out, Action::RemoveVips);
+        }
+        self.transition(State::Backup, reason, out);
+    }
+
+    /// RFC 5798 6.4.1: leave Initialize on Startup.
+    fn enter_from_init(&mut self, now: Instant, out: &mut Actions) {
+        // keepalived preempt_delay counts from startup (and from leaving FAULT).
+        self.preempt_from = now + self.params.preempt_delay;
+        if let Some(cause) = self.fault_cause() {
+            self.clear_timers();
+            self.transition(State::Fault, Reason::Fault(cause), out);
+        } else if self.params.priority == priority::OWNER {
+            self.become_master(now, Reason::AddressOwner, out);
+        } else if self.params.start == StartHint::Master {
+            self.become_master(now, Reason::StartHintMaster, out);
+        } else {
+            self.become_backup(now, self.params.advert_int, Reason::Startup, out);
+        }
+    }
+
+    fn startup(&mut self, now: Instant, out: &mut Actions) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        self.enter_from_init(now, out);
+    }
+
+    /// RFC 5798 6.4.2 / 6.4.3 Shutdown: a master sends priority 0 so backups take over
+    /// after Skew_Time instead of Master_Down_Interval.
+    fn shutdown(&mut self, out: &mut Actions) {
+        if !self.started {
+            return;
+        }
+        self.started = false;
+        if self.state == State::Master {
+            self.send_advert(0, out);
+            push(out, Action::RemoveVips);
+        }
+        self.clear_timers();
+        if self.state != State::Init {
+            self.transition(State::Init, Reason::Shutdown, out);
+        }
+    }
+
+    fn reconcile_fault(&mut self, now: Instant, out: &mut Actions) {
+        if !self.started {
+            return;
+        }
+        match (self.fault_cause(), self.state) {
+            (Some(cause), State::Backup | State::Master) => {
+                if self.state == State::Master {
+                    // Release mastership quickly if we can still talk on the link
+                    // (e.g. a tracked script failed); with the link down it is pointless.
+                    if self.iface_up {
+                        self.send_advert(0, out);
+                    }
+                    push(out, Action::RemoveVips);
+                }
+                self.clear_timers();
+                self.transition(State::Fault, Reason::Fault(cause), out);
+            }
+            (None, State::Fault) => {
+                self.preempt_from = now + self.params.preempt_delay;
+                if self.params.priority == priority::OWNER {
+                    self.become_master(now, Reason::FaultCleared, out);
+                } else {
+                    self.become_backup(now, self.params.advert_int, Reason::FaultCleared, out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn discard(&mut self) {
+        self.counters.adverts_discarded = self.counters.adverts_discarded.wrapping_add(1);
+    }
+
+    fn advert(&mut self, now: Instant, adv: Advert, out: &mut Actions) {
+        self.counters.adverts_rx = self.counters.adverts_rx.wrapping_add(1);
+        if adv.priority == 0 {
+            self.counters.priority_zero_rx = self.counters.priority_zero_rx.wrapping_add(1);
+        }
+        // Our own advertisement looped back, or an interval that cannot be right.
+        if adv.src == self.params.primary || adv.advert_int.is_zero() {
+            self.discard();
+            return;
+        }
+        // RFC 3768 7.1: v2 adverts whose Adver Int differs from ours MUST be discarded.
+        if self.params.version == Version::V2 && adv.advert_int != self.params.advert_int {
+            self.discard();
+            return;
+        }
+        match self.state {
+            State::Backup => self.backup_advert(now, adv),
+            State::Master => self.master_advert(now, adv, out),
+            State::Init | State::Fault => self.discard(),
+        }
+    }
+
+    /// RFC 5798 6.4.2 (Backup), "If an ADVERTISEMENT is received".
+    fn backup_advert(&mut self, now: Instant, adv: Advert) {
+        if adv.priority == 0 {
+            // Master is leaving: take over after Skew_Time.
+            self.down_at = Some(now + self.skew_time());
+            self.down_cause = DownCause::Skew;
+            return;
+        }
+        // keepalived preempt_delay: until it passes, behave as nopreempt.
+        let preempt = self.params.preempt && now >= self.preempt_from;
+        if !preempt || adv.priority >= self.priority {
+            // v3 learns Master_Adver_Interval from the master; v2 uses its own (equal) one.
+            if self.params.version == Version::V3 {
+                self.master_adver_int = adv.advert_int;
+            }
+            self.down_at = Some(now + self.master_down_interval());
+            self.down_cause = DownCause::Interval;
+            self.lower_master = None;
+        } else {
+            // Preempt_Mode True and lower priority: discard, so Master_Down_Timer fires.
+            self.lower_master = Some((adv.priority, adv.src));
+            self.discard();
+        }
+    }
+
+    /// RFC 5798 6.4.3 (Master), "If an ADVERTISEMENT is received".
+    fn master_advert(&mut self, now: Instant, adv: Advert, out: &mut Actions) {
+        if adv.priority == 0 {
+            // Another router released mastership: assert ours at once.
+            self.send_advert(self.priority, out);
+            self.adver_at = Some(now + self.params.advert_int);
+            return;
+        }
+        let reason = if adv.priority > self.priority {
+            Some(Reason::HigherPriority {
+                priority: adv.priority,
+                from: adv.src,
+            })
+        } else if adv.priority == self.priority && adv.src > self.params.primary {
+            Some(Reason::HigherAddress {
+                priority: adv.priority,
+                from: adv.src,
+            })
+        } else {
+            None
+        };
+        match reason {
+            Some(r) => self.become_backup(now, adv.advert_int, r, out),
+            None => self.discard(),
+        }
+    }
+
+    fn timers(&mut self, now: Instant, out: &mut Actions) {
+        match self.state {
+            State::Master => {
+                if self.adver_at.is_some_and(|t| t <= now) {
+                    self.send_advert(self.priority, out);
+                    self.adver_at = Some(now + self.params.advert_int);
+                }
+                if self.garp_second_at.is_some_and(|t| t <= now) {
+                    self.garp_second_at = None;
+                    push(
+                        out,
+                        Action::Announce {
+                            count: self.params.garp_repeat,
+                        },
+                    );
+                }
+                if self.garp_refresh_at.is_some_and(|t| t <= now) {
+                    self.garp_refresh_at = Some(now + self.params.garp_refresh);
+                    if self.params.garp_refresh_repeat > 0 {
+                        push(
+                            out,
+                            Action::Announce {
+                                count: self.params.garp_refresh_repeat,
+                            },
+                        );
+                    }
+                }
+            }
+            State::Backup => {
+                if self.down_at.is_some_and(|t| t <= now) {
+                    let reason = match (self.down_cause, self.lower_master) {
+                        (DownCause::Skew, _) => Reason::MasterReleased {
+                            skew: self.skew_time(),
+                        },
+                        (DownCause::Interval, Some((priority, from))) => {
+                            Reason::Preempting { priority, from }
+                        }
+                        (DownCause::Interval, None) => Reason::MasterDown {
+                            interval: self.master_down_interval(),
+                        },
+                    };
+                    self.become_master(now, reason, out);
+                }
+            }
+            State::Init | State::Fault => {}
+        }
+    }
+
+    fn sync(&mut self, now: Instant, cmd: SyncCommand, out: &mut Actions) {
+        match cmd {
+            SyncCommand::Fault => {
+                self.sync_fault = true;
+                self.reconcile_fault(now, out);
+            }
+            SyncCommand::ReleaseFault => {
+                self.sync_fault = false;
+                self.reconcile_fault(now, out);
+            }
+            SyncCommand::Backup => {
+                if self.state == State::Master {
+                    self.become_backup(now, self.params.advert_int, Reason::SyncGroup, out);
+                }
+            }
+            SyncCommand::Master => {
+                if self.state == State::Backup {
+                    self.become_master(now, Reason::SyncGroup, out);
+                }
+            }
+        }
+    }
+
+    /// Apply new parameters with the smallest change: only a protocol version change
+    /// restarts the instance; everything else is taken over in place, without a transition.
+    fn reconfigure(&mut self, now: Instant, p: Params, out: &mut Actions) {
+        let old = self.params;
+        if p.version != old.version {
+            let was_started = self.started;
+            self.shutdown(out);
+            self.params = p;
+            self.recompute_priority();
+            self.master_adver_int = p.advert_int;
+            if was_started {
+                self.started = true;
+                self.enter_from_init(now, out);
+                if let Some(Action::Transition { reason, .. }) = out
+                    .iter_mut()
+                    .rev()
+                    .find(|a| matches!(a, Action::Transition { .. }))
+                {
+                    if *reason == Reason::Startup {
+                        *reason = Reason::Reconfigured;
+                    }
+                }
+            }
+            return;
+        }
+        self.params = p;
+        self.recompute_priority();
+        if p.preempt_delay != old.preempt_delay {
+            // Keep the original reference point (startup) but use the new delay.
+            let start = self.preempt_from - old.preempt_delay;
+            self.preempt_from = start + p.preempt_delay;
+        }
+        match self.state {
+            State::Master => {
+                if p.advert_int != old.advert_int || p.priority != old.priority {
+                    // Tell the backups at once: new interval / priority.
+                    self.send_advert(self.priority, out);
+                    self.adver_at = Some(now + p.advert_int);
+                }
+                if p.garp_refresh != old.garp_refresh {
+                    self.garp_refresh_at =
+                        (!p.garp_refresh.is_zero()).then(|| now + p.garp_refresh);
+                }
+            }
+            State::Backup => {
+                if p.version == Version::V2 {
+                    self.master_adver_int = p.advert_int;
+                }
+                // Priority or interval changed: re-arm for the new Master_Down_Interval,
+                // keeping the skew deadline of a released master.
+                if self.down_cause == DownCause::Interval
+                    && (p.priority != old.priority || p.advert_int != old.advert_int)
+                {
+                    self.down_at = Some(now + self.master_down_interval());
+                }
+            }
+            State::Init | State::Fault => {
+                self.master_adver_int = p.advert_int;
+            }
+        }
+    }
+}

@@ -1,0 +1,505 @@
+//! State-machine tests named after the RFC 5798 (and RFC 3768 / keepalived) rule they cover.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use minivrrp::base::{Duration, Instant};
+use minivrrp::vrrp::instance::{
+    master_down_interval, skew_time, Action, Actions, Advert, Input, Instance, Params, Reason,
+    StartHint, State, SyncCommand, Version,
+};
+use minivrrp::vrrp::priority::Adjustment;
+use minivrrp::vrrp::sync_group::SyncGroup;
+
+fn ip(last: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 0, 0, last))
+}
+
+fn secs_f(s: f64) -> Duration {
+    Duration::from_micros((s * 1e6).round() as u64)
+}
+
+fn at(s: f64) -> Instant {
+    Instant::ZERO + secs_f(s)
+}
+
+fn adv(src: u8, priority: u8) -> Input {
+    Input::AdvertReceived(Advert {
+        src: ip(src),
+        priority,
+        advert_int: Duration::from_secs(1),
+    })
+}
+
+fn params(priority: u8) -> Params {
+    let mut p = Params::new(ip(2), priority);
+    p.garp_delay = Duration::ZERO;
+    p
+}
+
+fn started(p: Params) -> Instance {
+    let mut i = Instance::new(p);
+    i.handle(Instant::ZERO, Input::Startup);
+    i
+}
+
+fn master(priority: u8) -> Instance {
+    let mut p = params(priority);
+    p.start = StartHint::Master;
+    let i = started(p);
+    assert_eq!(i.state(), State::Master);
+    i
+}
+
+fn transition(a: &Actions) -> Option<(State, State, Reason)> {
+    a.iter().find_map(|x| match *x {
+        Action::Transition { from, to, reason } => Some((from, to, reason)),
+        _ => None,
+    })
+}
+
+fn sends(a: &Actions) -> Vec<u8> {
+    a.iter()
+        .filter_map(|x| match *x {
+            Action::SendAdvert { priority } => Some(priority),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Fire timers like the daemon does, up to `until`; returns all actions.
+fn run(i: &mut Instance, until: Instant) -> Vec<(Instant, Action)> {
+    let mut out = Vec::new();
+    while let Some(d) = i.next_deadline() {
+        if d > until {
+            break;
+        }
+        for a in i.handle(d, Input::Timer) {
+            out.push((d, a));
+        }
+    }
+    out
+}
+
+fn became_master_at(i: &mut Instance, until: Instant) -> Option<Instant> {
+    run(i, until).into_iter().find_map(|(t, a)| match a {
+        Action::Transition {
+            to: State::Master, ..
+        } => Some(t),
+        _ => None,
+    })
+}
+
+#[test]
+fn skew_time_v3_scales_with_master_adver_interval_6_1() {
+    // ((256 - 100) * 100 cs) / 256 = 60.9375 cs
+    assert_eq!(
+        skew_time(Version::V3, 100, Duration::from_secs(1)),
+        Duration::from_micros(609_375)
+    );
+    assert_eq!(
+        skew_time(Version::V3, 100, Duration::from_secs(2)),
+        Duration::from_micros(1_218_750)
+    );
+    assert_eq!(
+        skew_time(Version::V3, 255, Duration::from_secs(1)),
+        Duration::from_micros(3_906)
+    );
+}
+
+#[test]
+fn skew_time_v2_is_fraction_of_a_second_rfc3768_6_1() {
+    // RFC 3768: (256 - Priority) / 256 seconds, whatever the interval.
+    assert_eq!(
+        skew_time(Version::V2, 100, Duration::from_secs(3)),
+        Duration::from_micros(609_375)
+    );
+    assert_eq!(
+        master_down_interval(Version::V2, 100, Duration::from_secs(3)),
+        Duration::from_micros(9_609_375)
+    );
+}
+
+#[test]
+fn master_down_interval_is_three_intervals_plus_skew_6_1() {
+    assert_eq!(
+        master_down_interval(Version::V3, 100, Duration::from_secs(1)),
+        Duration::from_micros(3_609_375)
+    );
+    assert_eq!(
+        master_down_interval(Version::V3, 200, Duration::from_millis(500)),
+        Duration::from_micros(1_500_000 + 109_375)
+    );
+}
+
+#[test]
+fn owner_255_goes_master_at_startup_6_4_1() {
+    let mut i = Instance::new(params(255));
+    let a = i.handle(Instant::ZERO, Input::Startup);
+    assert_eq!(
+        transition(&a),
+        Some((State::Init, State::Master, Reason::AddressOwner))
+    );
+    assert_eq!(sends(&a), [255]);
+    assert!(a.contains(&Action::AddVips));
+    assert!(a.contains(&Action::Announce { count: 5 }));
+    assert_eq!(i.next_deadline(), Some(at(1.0)));
+}
+
+#[test]
+fn non_owner_starts_backup_with_master_down_interval_6_4_1() {
+    let mut i = Instance::new(params(100));
+    let a = i.handle(Instant::ZERO, Input::Startup);
+    assert_eq!(
+        transition(&a),
+        Some((State::Init, State::Backup, Reason::Startup))
+    );
+    assert!(sends(&a).is_empty());
+    assert_eq!(i.next_deadline(), Some(at(3.609375)));
+}
+
+#[test]
+fn backup_becomes_master_when_master_down_timer_fires_6_4_2() {
+    let mut i = started(params(100));
+    // Early timer call: nothing due, nothing happens.
+    assert!(i.handle(at(3.0), Input::Timer).is_empty());
+    let a = i.handle(at(3.609375), Input::Timer);
+    let (from, to, reason) = transition(&a).expect("transition");
+    assert_eq!((from, to), (State::Backup, State::Master));
+    assert_eq!(reason.to_string(), "master down timer expired (3.61 s)");
+    assert_eq!(sends(&a), [100]);
+}
+
+#[test]
+fn backup_ignores_lower_priority_when_preempt_off_6_4_2() {
+    let mut p = params(150);
+    p.preempt = false;
+    let mut i = started(p);
+    // Preempt_Mode False: the lower-priority advert is accepted and resets the timer.
+    assert!(i.handle(at(3.0), adv(1, 100)).is_empty());
+    assert_eq!(i.next_deadline(), Some(at(3.0) + i.master_down_interval()));
+    assert_eq!(became_master_at(&mut i, at(6.0)), None);
+}
+
+#[test]
+fn backup_discards_lower_priority_when_preempt_on_6_4_2() {
+    let mut i = started(params(150));
+    let deadline = i.next_deadline();
+    i.handle(at(1.0), adv(1, 100));
+    i.handle(at(2.0), adv(1, 100));
+    assert_eq!(
+        i.next_deadline(),
+        deadline,
+        "discarded adverts reset nothing"
+    );
+    let a = i.handle(at(3.414062), Input::Timer);
+    assert_eq!(
+        transition(&a).map(|t| t.2.to_string()),
+        Some("preempting lower priority 100 from 10.0.0.1".into())
+    );
+}
+
+#[test]
+fn backup_accepts_equal_priority_6_4_2() {
+    let mut i = started(params(100));
+    i.handle(at(3.0), adv(1, 100));
+    assert_eq!(i.next_deadline(), Some(at(3.0 + 3.609375)));
+}
+
+#[test]
+fn backup_priority_zero_sets_skew_time_6_4_2() {
+    let mut i = started(params(100));
+    i.handle(at(1.0), adv(1, 200));
+    i.handle(at(2.0), adv(1, 0));
+    assert_eq!(i.next_deadline(), Some(at(2.0) + i.skew_time()));
+    assert_eq!(became_master_at(&mut i, at(10.0)), Some(at(2.609375)));
+}
+
+#[test]
+fn backup_learns_master_adver_interval_v3_6_4_2() {
+    let mut i = started(params(100));
+    i.handle(
+        at(1.0),
+        Input::AdvertReceived(Advert {
+            src: ip(1),
+            priority: 200,
+            advert_int: Duration::from_millis(500),
+        }),
+    );
+    assert_eq!(i.master_adver_interval(), Duration::from_millis(500));
+    // 3 * 0.5 + 156 * 0.5 / 256 = 1.8046875, truncated to the microsecond clock
+    assert_eq!(i.next_deadline(), Some(at(1.0) + secs_f(1.804687)));
+}
+
+#[test]
+fn backup_v2_discards_other_interval_rfc3768_7_1() {
+    let mut p = params(100);
+    p.version = Version::V2;
+    let mut i = started(p);
+    let before = i.next_deadline();
+    i.handle(
+        at(1.0),
+        Input::AdvertReceived(Advert {
+            src: ip(1),
+            priority: 200,
+            advert_int: Duration::from_secs(2),
+        }),
+    );
+    assert_eq!(i.next_deadline(), before);
+    assert_eq!(i.counters().adverts_discarded, 1);
+}
+
+#[test]
+fn master_yields_to_higher_priority_6_4_3() {
+    let mut i = master(100);
+    let a = i.handle(at(0.5), adv(9, 150));
+    assert_eq!(
+        transition(&a),
+        Some((
+            State::Master,
+            State::Backup,
+            Reason::HigherPriority {
+                priority: 150,
+                from: ip(9)
+            }
+        ))
+    );
+    assert!(a.contains(&Action::RemoveVips));
+    assert!(sends(&a).is_empty());
+}
+
+#[test]
+fn master_yields_to_equal_priority_higher_address_6_4_3() {
+    let mut i = master(100);
+    let a = i.handle(at(0.5), adv(7, 100));
+    assert_eq!(
+        transition(&a).map(|t| t.2.to_string()),
+        Some("equal priority 100 from higher address 10.0.0.7".into())
+    );
+}
+
+#[test]
+fn master_keeps_on_equal_priority_lower_address_6_4_3() {
+    let mut i = master(100);
+    assert!(i.handle(at(0.5), adv(1, 100)).is_empty());
+    assert_eq!(i.state(), State::Master);
+}
+
+#[test]
+fn master_discards_lower_priority_6_4_3() {
+    let mut i = master(100);
+    assert!(i.handle(at(0.5), adv(9, 99)).is_empty());
+    assert_eq!(i.state(), State::Master);
+}
+
+#[test]
+fn master_answers_priority_zero_6_4_3() {
+    let mut i = master(100);
+    let a = i.handle(at(0.5), adv(1, 0));
+    assert_eq!(sends(&a), [100]);
+    assert_eq!(i.next_deadline(), Some(at(1.5)));
+}
+
+#[test]
+fn master_advertises_every_advertisement_interval_6_4_3() {
+    let mut i = master(100);
+    let sent: Vec<Instant> = run(&mut i, at(3.5))
+        .into_iter()
+        .filter(|(_, a)| matches!(a, Action::SendAdvert { .. }))
+        .map(|(t, _)| t)
+        .collect();
+    assert_eq!(sent, [at(1.0), at(2.0), at(3.0)]);
+}
+
+#[test]
+fn shutdown_master_sends_priority_zero_6_4_3() {
+    let mut i = master(100);
+    let a = i.handle(at(0.5), Input::Shutdown);
+    assert_eq!(sends(&a), [0]);
+    assert!(a.contains(&Action::RemoveVips));
+    assert_eq!(
+        transition(&a),
+        Some((State::Master, State::Init, Reason::Shutdown))
+    );
+    assert_eq!(i.next_deadline(), None);
+}
+
+#[test]
+fn shutdown_backup_cancels_master_down_timer_6_4_2() {
+    let mut i = started(params(100));
+    let a = i.handle(at(0.5), Input::Shutdown);
+    assert!(sends(&a).is_empty());
+    assert_eq!(i.state(), State::Init);
+    assert_eq!(i.next_deadline(), None);
+}
+
+#[test]
+fn own_advert_looped_back_is_discarded() {
+    let mut i = master(100);
+    assert!(i.handle(at(0.5), adv(2, 200)).is_empty());
+    assert_eq!(i.state(), State::Master);
+}
+
+#[test]
+fn preempt_delay_defers_preemption_keepalived() {
+    let mut p = params(150);
+    p.preempt_delay = Duration::from_secs(5);
+    let mut i = started(p);
+    for k in 0..5 {
+        i.handle(at(0.5 + k as f64), adv(1, 100));
+    }
+    assert_eq!(i.state(), State::Backup);
+    // From 5 s on the lower master's adverts are discarded.
+    i.handle(at(5.5), adv(1, 100));
+    assert_eq!(became_master_at(&mut i, at(10.0)), Some(at(4.5 + 3.414062)));
+}
+
+#[test]
+fn start_hint_master_takes_over_at_startup_keepalived() {
+    let mut p = params(100);
+    p.start = StartHint::Master;
+    let mut i = Instance::new(p);
+    let a = i.handle(Instant::ZERO, Input::Startup);
+    assert_eq!(
+        transition(&a),
+        Some((State::Init, State::Master, Reason::StartHintMaster))
+    );
+}
+
+#[test]
+fn interface_down_is_fault_and_up_is_backup() {
+    let mut i = master(100);
+    let a = i.handle(at(0.5), Input::InterfaceDown);
+    assert!(sends(&a).is_empty(), "no advert with the link down");
+    assert_eq!(i.state(), State::Fault);
+    assert!(i.own_fault());
+    assert!(i.handle(at(0.6), adv(1, 50)).is_empty());
+    let a = i.handle(at(1.0), Input::InterfaceUp);
+    assert_eq!(
+        transition(&a),
+        Some((State::Fault, State::Backup, Reason::FaultCleared))
+    );
+}
+
+#[test]
+fn interface_down_before_startup_starts_in_fault() {
+    let mut i = Instance::new(params(100));
+    i.handle(Instant::ZERO, Input::InterfaceDown);
+    let a = i.handle(Instant::ZERO, Input::Startup);
+    assert_eq!(transition(&a).map(|t| t.1), Some(State::Fault));
+}
+
+#[test]
+fn tracker_fault_releases_mastership_with_priority_zero() {
+    let mut i = master(100);
+    let a = i.handle(
+        at(0.5),
+        Input::Trackers(Adjustment {
+            delta: 0,
+            fault: true,
+        }),
+    );
+    assert_eq!(sends(&a), [0]);
+    assert_eq!(i.state(), State::Fault);
+}
+
+#[test]
+fn tracker_weight_changes_priority_without_transition() {
+    let mut i = started(params(100));
+    let a = i.handle(
+        at(0.5),
+        Input::Trackers(Adjustment {
+            delta: 60,
+            fault: false,
+        }),
+    );
+    assert!(a.is_empty());
+    assert_eq!(i.priority(), 160);
+    // Now a 150 master is lower: with preempt on its adverts are discarded.
+    let before = i.next_deadline();
+    i.handle(at(1.0), adv(1, 150));
+    assert_eq!(i.next_deadline(), before);
+}
+
+#[test]
+fn owner_priority_never_adjusted_5_2_4() {
+    let mut i = started(params(255));
+    i.handle(
+        at(0.5),
+        Input::Trackers(Adjustment {
+            delta: -100,
+            fault: false,
+        }),
+    );
+    assert_eq!(i.priority(), 255);
+}
+
+#[test]
+fn config_priority_change_is_applied_without_transition() {
+    let mut i = started(params(100));
+    let mut p = *i.params();
+    p.priority = 200;
+    let a = i.handle(at(1.0), Input::ConfigChange(p));
+    assert!(transition(&a).is_none());
+    assert_eq!(i.priority(), 200);
+    // Master_Down_Interval re-armed for the new priority's Skew_Time.
+    assert_eq!(i.next_deadline(), Some(at(1.0) + secs_f(3.21875)));
+}
+
+#[test]
+fn config_version_change_restarts_instance() {
+    let mut i = master(100);
+    let mut p = *i.params();
+    p.version = Version::V2;
+    let a = i.handle(at(0.5), Input::ConfigChange(p));
+    let states: Vec<(State, State)> = a
+        .iter()
+        .filter_map(|x| match *x {
+            Action::Transition { from, to, .. } => Some((from, to)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [(State::Master, State::Init), (State::Init, State::Master)]
+    );
+    assert_eq!(sends(&a), [0, 100]);
+}
+
+#[test]
+fn sync_group_members_fault_and_master_together() {
+    let mut a = started(params(100));
+    let mut b = started({
+        let mut p = params(100);
+        p.primary = ip(3);
+        p
+    });
+    let mut g = SyncGroup::new(2);
+    g.update(0, a.state(), a.own_fault());
+    g.update(1, b.state(), b.own_fault());
+
+    // a's link goes down: b is held in FAULT.
+    a.handle(at(0.5), Input::InterfaceDown);
+    let cmds = g.update(0, a.state(), a.own_fault());
+    assert_eq!(cmds.as_slice(), &[(1, SyncCommand::Fault)]);
+    b.handle(at(0.5), Input::Sync(SyncCommand::Fault));
+    assert_eq!(b.state(), State::Fault);
+    assert!(g.update(1, b.state(), b.own_fault()).is_empty());
+
+    // a recovers: both released to BACKUP.
+    a.handle(at(1.0), Input::InterfaceUp);
+    for (m, c) in g.update(0, a.state(), a.own_fault()) {
+        assert_eq!(m, 1);
+        b.handle(at(1.0), Input::Sync(c));
+    }
+    assert_eq!((a.state(), b.state()), (State::Backup, State::Backup));
+    g.update(1, b.state(), b.own_fault());
+
+    // a's Master_Down_Timer fires first: b follows to MASTER.
+    let t = a.next_deadline().expect("timer");
+    a.handle(t, Input::Timer);
+    for (m, c) in g.update(0, a.state(), a.own_fault()) {
+        assert_eq!((m, c), (1, SyncCommand::Master));
+        b.handle(t, Input::Sync(c));
+    }
+    assert_eq!(b.state(), State::Master);
+}
