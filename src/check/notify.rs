@@ -85,8 +85,9 @@ pub struct NotifyConfig {
     pub fault: Option<std::vec::Vec<std::string::String>>,
     pub stop: Option<std::vec::Vec<std::string::String>>,
     pub generic: Option<std::vec::Vec<std::string::String>>,
-    /// Run the hotplug hook (the daemon sets this when `/sbin/hotplug-call` exists).
-    pub hotplug: bool,
+    /// The hotplug program: the daemon sets `Some(HOTPLUG_CALL)` when it exists
+    /// (`sys::file::is_executable`), `None` otherwise.
+    pub hotplug: Option<std::string::String>,
 }
 
 /// Most arguments of one notify command (configured ones plus the 4 appended).
@@ -159,7 +160,7 @@ impl NotifyConfig {
                 event,
             });
         }
-        if self.hotplug {
+        if self.hotplug.is_some() {
             let _ = v.push(NotifyJob {
                 slot: Slot::Hotplug,
                 event,
@@ -202,7 +203,7 @@ impl NotifyConfig {
                 cl.extra.push(prio).ok()?;
             }
             Slot::Hotplug => {
-                cl.configured.push(HOTPLUG_CALL).ok()?;
+                cl.configured.push(self.hotplug.as_deref()?).ok()?;
                 cl.configured.push(HOTPLUG_SUBSYSTEM).ok()?;
                 let mut e: String<64> = String::new();
                 write!(e, "ACTION=NOTIFY_{state}").ok()?;
@@ -331,7 +332,7 @@ mod tests {
             fault: None,
             stop: None,
             generic: split_command("/etc/notify.sh"),
-            hotplug: true,
+            hotplug: Some(HOTPLUG_CALL.into()),
         }
     }
 
