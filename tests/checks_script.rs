@@ -234,3 +234,24 @@ hotplug minivrrp NOTIFY_STOP INSTANCE vi1
     assert_eq!(got, want);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn track_file_reads_an_integer_and_missing_file_reads_zero() {
+    use minivrrp::check::track::{file_effect, file_value, Effect, FileValue};
+    use minivrrp::sys::file::read_head;
+    let dir = tmpdir("trackfile");
+    let f = dir.join("weight");
+    let path = f.to_str().unwrap();
+    let mut buf = [0u8; 128];
+    let read = |buf: &mut [u8; 128]| match read_head(path, buf) {
+        Ok(n) => file_value(Some(&buf[..n])),
+        Err(_) => file_value(None),
+    };
+    assert_eq!(read(&mut buf), FileValue::Value(0));
+    std::fs::write(&f, "-12\n").unwrap();
+    assert_eq!(read(&mut buf), FileValue::Value(-12));
+    assert_eq!(file_effect(2, -12), Effect::Delta(-24));
+    std::fs::write(&f, "garbage").unwrap();
+    assert_eq!(read(&mut buf), FileValue::Value(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}

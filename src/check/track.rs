@@ -105,6 +105,14 @@ pub fn parse_file_value(buf: &[u8]) -> FileValue {
     FileValue::Value(v)
 }
 
+/// keepalived reads a file it cannot open (missing, unreadable) as 0: pass `None` then.
+pub fn file_value(contents: Option<&[u8]>) -> FileValue {
+    match contents {
+        Some(b) => parse_file_value(b),
+        None => FileValue::Value(0),
+    }
+}
+
 /// Effect of a track file value for a VRRP instance.
 pub fn file_effect(weight: i32, value: i64) -> Effect {
     if weight == 0 {

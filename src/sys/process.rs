@@ -69,11 +69,18 @@ fn resolve(prog: &str, strings: &mut Strings) -> Result<*const libc::c_char, Err
     if prog.contains('/') {
         return strings.add(prog.as_bytes());
     }
-    let path = std::env::var_os("PATH");
-    let path = path
-        .as_deref()
-        .and_then(|p| p.to_str())
-        .unwrap_or("/usr/sbin:/usr/bin:/sbin:/bin");
+    // getenv, not std::env::var: no allocation on this per-run path.
+    // SAFETY: getenv returns a pointer into the environment or NULL; we only read it, and
+    // this process does not modify its environment while checks run.
+    let path = unsafe {
+        let p = libc::getenv(c"PATH".as_ptr());
+        if p.is_null() {
+            None
+        } else {
+            core::ffi::CStr::from_ptr(p).to_str().ok()
+        }
+    }
+    .unwrap_or("/usr/sbin:/usr/bin:/sbin:/bin");
     for dir in path.split(':').filter(|d| !d.is_empty()) {
         let mut buf = [0u8; 512];
         let need = dir.len() + 1 + prog.len();

@@ -11,6 +11,8 @@ use minivrrp::sys::icmp::IcmpSocket;
 use minivrrp::sys::{process, tcp};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap};
 use std::os::fd::{AsFd, OwnedFd};
 use std::process::{Command, Stdio};
 
@@ -28,11 +30,18 @@ pub struct Slot {
     /// (ok, elapsed) of every finished attempt.
     pub attempts: Vec<(minivrrp::check::Reason, Duration)>,
     last_seen: Option<(Instant, Duration)>,
+    armed: Option<Instant>,
 }
 
 pub struct Driver {
     origin: std::time::Instant,
     pub slots: Vec<Slot>,
+    /// Loop iterations so far (for the benchmark's figures).
+    pub steps: u64,
+    /// Timer queue as a daemon keeps it: (due, slot), stale entries skipped on pop.
+    timers: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// Slots with an open fd or a child: the only ones polled and reaped.
+    active: BTreeSet<usize>,
 }
 
 impl Default for Driver {
@@ -46,6 +55,9 @@ impl Driver {
         Driver {
             origin: std::time::Instant::now(),
             slots: Vec::new(),
+            steps: 0,
+            timers: BinaryHeap::new(),
+            active: BTreeSet::new(),
         }
     }
 
@@ -63,8 +75,28 @@ impl Driver {
             reports: Vec::new(),
             attempts: Vec::new(),
             last_seen: None,
+            armed: None,
         });
-        self.slots.len() - 1
+        let i = self.slots.len() - 1;
+        self.rearm(i);
+        i
+    }
+
+    /// Queue the slot's timer when its `poll_at` changed.
+    fn rearm(&mut self, i: usize) {
+        let p = Self::poll_at(&self.slots[i]);
+        if p != self.slots[i].armed {
+            self.slots[i].armed = p;
+            if let Some(t) = p {
+                self.timers.push(Reverse((t, i)));
+            }
+        }
+        let s = &self.slots[i];
+        if s.fd.is_some() || s.child.is_some() || matches!(s.kind, Kind::Icmp(..)) {
+            self.active.insert(i);
+        } else {
+            self.active.remove(&i);
+        }
     }
 
     fn poll_at(s: &Slot) -> Option<Instant> {
@@ -94,6 +126,7 @@ impl Driver {
             }
         }
         self.apply(i, now, actions);
+        self.rearm(i);
     }
 
     fn apply(&mut self, i: usize, now: Instant, actions: Actions) {
@@ -142,15 +175,27 @@ impl Driver {
 
     /// One loop iteration: timers, poll (at most `max_wait`), fd events, reaping.
     pub fn step(&mut self, max_wait: std::time::Duration) {
+        self.steps += 1;
         let now = self.now();
-        for i in 0..self.slots.len() {
-            if Self::poll_at(&self.slots[i]).is_some_and(|t| t <= now) {
-                self.handle(i, now, Input::Tick);
+        let mut due = Vec::new();
+        while let Some(&Reverse((t, i))) = self.timers.peek() {
+            if t > now {
+                break;
             }
+            self.timers.pop();
+            if self.slots[i].armed == Some(t) {
+                self.slots[i].armed = None;
+                due.push(i);
+            }
+        }
+        for i in due {
+            self.handle(i, now, Input::Tick);
+            self.rearm(i);
         }
         // Reap scripts (the daemon does this on SIGCHLD; tests share the process with other
         // spawners, so reap only our own pids).
-        for i in 0..self.slots.len() {
+        let active: Vec<usize> = self.active.iter().copied().collect();
+        for &i in &active {
             let Some(pid) = self.slots[i].child.as_ref().map(|c| c.pid) else {
                 continue;
             };
@@ -161,22 +206,28 @@ impl Driver {
                 self.handle(i, now, Input::Exited(st));
             }
         }
+        // Drop stale timer entries so the wait is computed from a live one.
+        while let Some(&Reverse((t, i))) = self.timers.peek() {
+            if self.slots[i].armed == Some(t) {
+                break;
+            }
+            self.timers.pop();
+        }
         let next = self
-            .slots
-            .iter()
-            .filter_map(Self::poll_at)
-            .min()
-            .map(|t| t.saturating_duration_since(self.now()))
+            .timers
+            .peek()
+            .map(|Reverse((t, _))| t.saturating_duration_since(self.now()))
             .unwrap_or(max_wait);
         let mut wait = next.min(max_wait);
-        if self.slots.iter().any(|s| s.child.is_some()) {
+        if self.active.iter().any(|&i| self.slots[i].child.is_some()) {
             // Without SIGCHLD here, look for exits every few ms.
             wait = wait.min(std::time::Duration::from_millis(5));
         }
 
         let mut idx = Vec::new();
         let mut fds = Vec::new();
-        for (i, s) in self.slots.iter().enumerate() {
+        for &i in &self.active {
+            let s = &self.slots[i];
             let (fd, flags) = match &s.kind {
                 Kind::Conn(c) => match (&s.fd, c.interest()) {
                     (Some(fd), Interest::Write) => (fd.as_fd(), PollFlags::POLLOUT),
@@ -192,7 +243,8 @@ impl Driver {
             idx.push(i);
             fds.push(PollFd::new(fd, flags));
         }
-        let ms = wait.as_millis().min(60_000) as u16;
+        // Round up: a sub-millisecond wait must not become a busy loop.
+        let ms = (wait.as_micros().div_ceil(1000)).min(60_000) as u16;
         let _ = poll(&mut fds, PollTimeout::from(ms));
         let ready: Vec<(usize, PollFlags)> = idx
             .iter()
@@ -350,7 +402,10 @@ impl Netns {
         };
         for s in suffixes {
             let name = format!("mv{pid}-{test}-{s}");
-            let _ = Command::new("ip").args(["netns", "del", &name]).status();
+            let _ = Command::new("ip")
+                .args(["netns", "del", &name])
+                .stderr(Stdio::null())
+                .status();
             sh(&["ip", "netns", "add", &name]);
             ns.names.push(name.clone());
             sh(&["ip", "-n", &name, "link", "set", "lo", "up"]);
