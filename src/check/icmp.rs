@@ -184,15 +184,14 @@ impl IcmpCheck {
                     );
                 }
             }
-            Input::EchoReply { from, ident, seq } => {
-                // A reply to an older (timed-out) request or to someone else is not ours.
+            // A reply to an older (timed-out) request or to someone else is not ours.
+            Input::EchoReply { from, ident, seq }
                 if self.waiting
                     && from == self.spec.dst
                     && ident == self.spec.ident
-                    && seq == self.seq
-                {
-                    self.end(now, Reason::Ok, &mut out);
-                }
+                    && seq == self.seq =>
+            {
+                self.end(now, Reason::Ok, &mut out);
             }
             Input::SendFailed(e) if self.waiting => self.end(now, Reason::SendFailed(e), &mut out),
             _ => {}

@@ -119,6 +119,12 @@ fn run_checks(addrs: Vec<SocketAddr>, secs: u64) {
     let attempts = lat.len() + failed;
     println!("checks: {CHECKS} TCP checks, interval 1 s, measured over {wall:.2?}");
     println!(
+        "checks: state size: ConnCheck(tcp) {} B, IcmpCheck {} B, ScriptCheck {} B",
+        core::mem::size_of::<ConnCheck>(),
+        core::mem::size_of::<minivrrp::check::IcmpCheck>(),
+        core::mem::size_of::<minivrrp::check::ScriptCheck>()
+    );
+    println!(
         "checks: attempts {attempts} ({:.0}/s), failed {failed}",
         attempts as f64 / wall.as_secs_f64()
     );

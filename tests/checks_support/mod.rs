@@ -16,6 +16,7 @@ use std::collections::{BTreeSet, BinaryHeap};
 use std::os::fd::{AsFd, OwnedFd};
 use std::process::{Command, Stdio};
 
+#[allow(clippy::large_enum_variant)]
 pub enum Kind {
     Conn(ConnCheck),
     Icmp(IcmpCheck, IcmpSocket),
