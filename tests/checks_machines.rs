@@ -20,6 +20,7 @@ fn sched(fall: u8, rise: u8, retry: u8) -> Schedule {
         retry,
         delay_before_retry: Duration::from_millis(100),
         initial: Health::Up,
+        warmup: Duration::from_secs(1),
     }
 }
 
@@ -355,4 +356,31 @@ fn warmup_spreads_a_thousand_checks_over_the_interval() {
     assert!(used > 550, "only {used} distinct milliseconds");
     assert!(busiest <= 8, "{busiest} checks in one millisecond");
     assert_eq!(warmup_offset(5, Duration::ZERO), Duration::ZERO);
+}
+
+#[test]
+fn warmup_zero_starts_at_once_and_first_round_lands_within_warmup() {
+    let mut s = sched(1, 1, 0);
+    s.warmup = Duration::ZERO;
+    let spec = TcpSpec {
+        addr: ADDR,
+        schedule: s,
+        weight: 0,
+    };
+    let t0 = Instant::from_secs(5);
+    assert_eq!(ConnCheck::tcp(&spec, 42, t0).poll_at(), t0);
+    let mut s = Schedule::checker_default(true, false);
+    s.warmup = Duration::from_secs(60);
+    let spec = TcpSpec {
+        addr: ADDR,
+        schedule: s,
+        weight: 0,
+    };
+    for seed in 0..100 {
+        let due = ConnCheck::tcp(&spec, seed, t0).poll_at();
+        assert!(due >= t0 && due < t0 + Duration::from_secs(60));
+    }
+    assert_eq!(s.initial, Health::Up);
+    assert_eq!(Schedule::checker_default(false, true).initial, Health::Down);
+    assert_eq!(Schedule::script_default(true).initial, Health::Down);
 }

@@ -22,6 +22,7 @@ fn sched(timeout_ms: u64) -> Schedule {
         retry: 0,
         delay_before_retry: Duration::from_millis(100),
         initial: Health::Unknown,
+        warmup: Duration::from_secs(1),
     }
 }
 

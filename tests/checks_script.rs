@@ -30,6 +30,7 @@ fn spec(argv: &[&str], interval_ms: u64, timeout_ms: u64, fall: u8, rise: u8) ->
             retry: 0,
             delay_before_retry: Duration::from_millis(10),
             initial: Health::Unknown,
+            warmup: Duration::from_secs(1),
         },
         weight: -20,
     }

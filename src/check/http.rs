@@ -96,10 +96,13 @@ impl StatusSet {
         self.ranges.push((lo, hi)).is_ok()
     }
 
-    /// Parse "200", "200-299", "200,301-302" (spaces allowed around items).
+    /// Parse "200", "200-299", "200,301-302" or keepalived's "200-299 400-499 503".
     pub fn parse(s: &str) -> Option<Self> {
         let mut set = StatusSet::empty();
-        for item in s.split(',').map(str::trim) {
+        for item in s
+            .split(|c: char| c == ',' || c.is_ascii_whitespace())
+            .filter(|i| !i.is_empty())
+        {
             let (lo, hi) = match item.split_once('-') {
                 Some((a, b)) => (a.trim().parse().ok()?, b.trim().parse().ok()?),
                 None => {
@@ -576,6 +579,8 @@ mod tests {
         assert!(s.contains(200) && s.contains(301) && s.contains(302));
         assert!(!s.contains(201) && !s.contains(303));
         assert!(StatusSet::parse("").is_none());
+        let k = StatusSet::parse("200-299 400-499 503").unwrap();
+        assert!(k.contains(250) && k.contains(404) && k.contains(503) && !k.contains(502));
         assert!(StatusSet::parse("abc").is_none());
         assert!(StatusSet::parse("300-200").is_none());
         assert!(StatusSet::parse("99").is_none());

@@ -35,6 +35,9 @@ pub struct Schedule {
     pub delay_before_retry: Duration,
     /// Health before the first round (keepalived `init_fail` = `Down`, `alpha` = `Down`).
     pub initial: Health,
+    /// The first round starts at a random point in `[0, warmup)` (keepalived `warmup`,
+    /// default: the interval; zero starts at once).
+    pub warmup: Duration,
 }
 
 impl Default for Schedule {
@@ -47,6 +50,38 @@ impl Default for Schedule {
             retry: 0,
             delay_before_retry: Duration::from_secs(1),
             initial: Health::Unknown,
+            warmup: Duration::from_secs(1),
+        }
+    }
+}
+
+impl Schedule {
+    /// keepalived's real-server checker defaults (keepalived.conf(5)): `delay_loop` 60 s,
+    /// `connect_timeout` 5 s, `retry` 1, `delay_before_retry` 3 s for HTTP_GET and 1 s
+    /// otherwise, `warmup` = `delay_loop`, servers start Up unless `alpha`.
+    pub fn checker_default(http: bool, alpha: bool) -> Self {
+        Schedule {
+            interval: Duration::from_secs(60),
+            timeout: Duration::from_secs(5),
+            fall: 1,
+            rise: 1,
+            retry: 1,
+            delay_before_retry: Duration::from_secs(if http { 3 } else { 1 }),
+            initial: if alpha { Health::Down } else { Health::Up },
+            warmup: Duration::from_secs(60),
+        }
+    }
+
+    /// keepalived's `vrrp_script` defaults: interval 1 s, timeout = interval, no retry,
+    /// fall/rise 1; `init_fail` starts Down, otherwise the first run decides.
+    pub fn script_default(init_fail: bool) -> Self {
+        Schedule {
+            initial: if init_fail {
+                Health::Down
+            } else {
+                Health::Unknown
+            },
+            ..Schedule::default()
         }
     }
 }
@@ -122,7 +157,7 @@ impl Runner {
             retries: 0,
             round_start: now,
             phase: Phase::Waiting {
-                due: now + warmup_offset(seed, sched.interval),
+                due: now + warmup_offset(seed, sched.warmup),
             },
             last: None,
         }

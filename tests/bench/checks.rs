@@ -82,6 +82,7 @@ fn run_checks(addrs: Vec<SocketAddr>, secs: u64) {
         retry: 0,
         delay_before_retry: Duration::from_secs(1),
         initial: Health::Up,
+        warmup: Duration::from_secs(1),
     };
     for (i, addr) in addrs.iter().enumerate() {
         let spec = TcpSpec {
