@@ -77,6 +77,14 @@ fn tcp_and_http_checks_against_real_server() {
     }
     let mut ns = Netns::new("http", &["c", "s"]);
     ns.link(0, "v0", "10.77.1.1/24", 1, "v1", "10.77.1.2/24");
+    ns.exec(
+        0,
+        &["ip", "addr", "add", "fd00:77:1::1/64", "dev", "v0", "nodad"],
+    );
+    ns.exec(
+        1,
+        &["ip", "addr", "add", "fd00:77:1::2/64", "dev", "v1", "nodad"],
+    );
     let ready = ns.spawn_server(1, &[python(), "-c", HTTP_SERVER, "10.77.1.2", "8080"]);
     assert_eq!(ready.trim(), "ready");
 
@@ -89,10 +97,16 @@ fn tcp_and_http_checks_against_real_server() {
             schedule: sched(500),
             weight: 0,
         };
-        // TCP: listener, closed port (RST), silent address (no ARP answer: times out).
-        for (n, a) in ["10.77.1.2:8080", "10.77.1.2:8081", "10.77.1.99:80"]
-            .iter()
-            .enumerate()
+        // TCP: listener, closed port (RST), silent address (no ARP answer: times out),
+        // closed port over IPv6 (RST).
+        for (n, a) in [
+            "10.77.1.2:8080",
+            "10.77.1.2:8081",
+            "10.77.1.99:80",
+            "[fd00:77:1::2]:8081",
+        ]
+        .iter()
+        .enumerate()
         {
             d.add(Kind::Conn(ConnCheck::tcp(&tcp(a), n as u64, now)));
         }
@@ -127,6 +141,7 @@ fn tcp_and_http_checks_against_real_server() {
             Reason::Ok,
             Reason::ConnectFailed(libc::ECONNREFUSED),
             Reason::Timeout,
+            Reason::ConnectFailed(libc::ECONNREFUSED),
             Reason::Ok,
             Reason::Http(HttpError::Status(500)),
             Reason::Http(HttpError::BodyMismatch),
@@ -135,7 +150,7 @@ fn tcp_and_http_checks_against_real_server() {
         ]
     );
     use Health::{Down, Up};
-    assert_eq!(healths, [Up, Down, Down, Up, Down, Down, Down, Down]);
+    assert_eq!(healths, [Up, Down, Down, Down, Up, Down, Down, Down, Down]);
 }
 
 #[test]
