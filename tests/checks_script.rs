@@ -1,6 +1,7 @@
 //! Script checks and notify commands end to end through the test driver (real processes).
 
 mod checks_support;
+mod common;
 
 use checks_support::{Driver, Kind};
 use minivrrp::base::Duration;
@@ -255,4 +256,37 @@ fn track_file_reads_an_integer_and_missing_file_reads_zero() {
     std::fs::write(&f, "garbage").unwrap();
     assert_eq!(read(&mut buf), FileValue::Value(0));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn lookup_user_resolves_names() {
+    assert_eq!(process::lookup_user("root"), Some((0, 0)));
+    assert_eq!(process::lookup_user("no-such-user-minivrrp"), None);
+}
+
+#[test]
+fn script_runs_as_configured_user() {
+    if !common::require_root("script_runs_as_configured_user") {
+        return;
+    }
+    let Some(nobody) = process::lookup_user("nobody") else {
+        eprintln!("SKIP script_runs_as_configured_user: no user nobody");
+        return;
+    };
+    let mut d = Driver::new();
+    let mut s = spec(&["/bin/sh", "-c", "id -u; id -g"], 1000, 2000, 1, 1);
+    s.user = Some(nobody);
+    let c = ScriptCheck::new(&s, 0, d.now());
+    let i = d.add(Kind::Script(c, s));
+    assert!(
+        d.run_until(std::time::Duration::from_secs(5), |d| !d.slots[i]
+            .reports
+            .is_empty())
+    );
+    let Kind::Script(c, _) = &d.slots[i].kind else {
+        unreachable!()
+    };
+    let want = format!("{}\n{}\n", nobody.0, nobody.1);
+    assert_eq!(std::str::from_utf8(c.output().0).unwrap(), want);
+    assert_eq!(d.slots[i].reports[0].health, Health::Up);
 }
