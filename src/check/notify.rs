@@ -1,0 +1,447 @@
+//! Notify commands on VRRP transitions (keepalived's convention) and the OpenWrt hotplug hook,
+//! plus the queue that runs them one at a time, in transition order.
+//!
+//! For each transition of an instance or group, in this order (keepalived.conf(5): the
+//! generic `notify` runs AFTER the `notify_*` script):
+//! 1. `notify_master` / `notify_backup` / `notify_fault` / `notify_stop`, as configured;
+//! 2. the generic `notify` with 4 arguments appended: `TYPE NAME STATE PRIORITY`,
+//!    e.g. `INSTANCE vi1 MASTER 150`;
+//! 3. OpenWrt: `/sbin/hotplug-call minivrrp` (when it exists) with `ACTION=NOTIFY_MASTER`…,
+//!    `TYPE=INSTANCE|GROUP`, `NAME=<section>` added to the environment.
+
+use core::fmt::Write;
+use heapless::{Deque, String, Vec};
+
+/// The hotplug program and its one argument (the hotplug.d subdirectory).
+pub const HOTPLUG_CALL: &str = "/sbin/hotplug-call";
+pub const HOTPLUG_SUBSYSTEM: &str = "minivrrp";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotifyKind {
+    Instance,
+    Group,
+}
+
+impl NotifyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifyKind::Instance => "INSTANCE",
+            NotifyKind::Group => "GROUP",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotifyState {
+    Master,
+    Backup,
+    Fault,
+    /// The instance stopped (daemon shutdown or instance removed).
+    Stop,
+}
+
+impl NotifyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifyState::Master => "MASTER",
+            NotifyState::Backup => "BACKUP",
+            NotifyState::Fault => "FAULT",
+            NotifyState::Stop => "STOP",
+        }
+    }
+}
+
+/// One transition to announce.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NotifyEvent {
+    pub state: NotifyState,
+    pub priority: u8,
+}
+
+/// Which of the configured commands a job runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Slot {
+    /// notify_master/backup/fault/stop for `event.state`.
+    Specific,
+    Generic,
+    Hotplug,
+}
+
+/// One command to run: small and `Copy`, so queueing never allocates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NotifyJob {
+    pub slot: Slot,
+    pub event: NotifyEvent,
+}
+
+/// Notify settings of one instance or group (built at config load; argv already split).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NotifyConfig {
+    /// Section name, passed as NAME.
+    pub name: std::string::String,
+    pub group: bool,
+    pub master: Option<std::vec::Vec<std::string::String>>,
+    pub backup: Option<std::vec::Vec<std::string::String>>,
+    pub fault: Option<std::vec::Vec<std::string::String>>,
+    pub stop: Option<std::vec::Vec<std::string::String>>,
+    pub generic: Option<std::vec::Vec<std::string::String>>,
+    /// The hotplug program: the daemon sets `Some(HOTPLUG_CALL)` when it exists
+    /// (`sys::file::is_executable`), `None` otherwise.
+    pub hotplug: Option<std::string::String>,
+}
+
+/// Most arguments of one notify command (configured ones plus the 4 appended).
+pub const MAX_ARGS: usize = 16;
+
+/// A command ready for `sys::process::spawn(&cmd.argv(), &cmd.env(), ..)`, borrowing the
+/// configured strings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommandLine<'a> {
+    configured: Vec<&'a str, MAX_ARGS>,
+    extra: Vec<String<64>, 4>,
+    env: Vec<String<64>, 3>,
+}
+
+impl<'a> CommandLine<'a> {
+    pub fn argv(&self) -> Vec<&str, MAX_ARGS> {
+        let mut v: Vec<&str, MAX_ARGS> = Vec::new();
+        for a in self
+            .configured
+            .iter()
+            .copied()
+            .chain(self.extra.iter().map(|s| s.as_str()))
+        {
+            let _ = v.push(a);
+        }
+        v
+    }
+
+    /// Variables to add to the inherited environment.
+    pub fn env(&self) -> Vec<&str, 3> {
+        self.env.iter().map(|s| s.as_str()).collect()
+    }
+}
+
+impl NotifyConfig {
+    pub fn kind(&self) -> NotifyKind {
+        if self.group {
+            NotifyKind::Group
+        } else {
+            NotifyKind::Instance
+        }
+    }
+
+    fn specific(&self, state: NotifyState) -> Option<&std::vec::Vec<std::string::String>> {
+        match state {
+            NotifyState::Master => self.master.as_ref(),
+            NotifyState::Backup => self.backup.as_ref(),
+            NotifyState::Fault => self.fault.as_ref(),
+            NotifyState::Stop => self.stop.as_ref(),
+        }
+        .filter(|v| !v.is_empty())
+    }
+
+    /// The jobs one transition produces, in the order they must run.
+    pub fn jobs(&self, event: NotifyEvent) -> Vec<NotifyJob, 3> {
+        let mut v = Vec::new();
+        // keepalived.conf(5): STOP only applies to instances.
+        if self.group && event.state == NotifyState::Stop {
+            return v;
+        }
+        if self.specific(event.state).is_some() {
+            let _ = v.push(NotifyJob {
+                slot: Slot::Specific,
+                event,
+            });
+        }
+        if self.generic.as_ref().is_some_and(|g| !g.is_empty()) {
+            let _ = v.push(NotifyJob {
+                slot: Slot::Generic,
+                event,
+            });
+        }
+        if self.hotplug.is_some() {
+            let _ = v.push(NotifyJob {
+                slot: Slot::Hotplug,
+                event,
+            });
+        }
+        v
+    }
+
+    /// The command of a job; `None` if the job's script is no longer configured or has
+    /// more than [`MAX_ARGS`] arguments.
+    pub fn command(&self, job: NotifyJob) -> Option<CommandLine<'_>> {
+        let mut cl = CommandLine {
+            configured: Vec::new(),
+            extra: Vec::new(),
+            env: Vec::new(),
+        };
+        let base: &[std::string::String] = match job.slot {
+            Slot::Specific => self.specific(job.event.state)?,
+            Slot::Generic => self.generic.as_ref()?,
+            Slot::Hotplug => &[],
+        };
+        for a in base {
+            cl.configured.push(a.as_str()).ok()?;
+        }
+        let kind = self.kind().as_str();
+        let state = job.event.state.as_str();
+        match job.slot {
+            Slot::Specific => {}
+            Slot::Generic => {
+                if cl.configured.len() + 4 > MAX_ARGS {
+                    return None;
+                }
+                let mut prio: String<64> = String::new();
+                let _ = write!(prio, "{}", job.event.priority);
+                cl.extra.push(String::try_from(kind).ok()?).ok()?;
+                let mut name: String<64> = String::new();
+                name.push_str(&self.name).ok()?;
+                cl.extra.push(name).ok()?;
+                cl.extra.push(String::try_from(state).ok()?).ok()?;
+                cl.extra.push(prio).ok()?;
+            }
+            Slot::Hotplug => {
+                cl.configured.push(self.hotplug.as_deref()?).ok()?;
+                cl.configured.push(HOTPLUG_SUBSYSTEM).ok()?;
+                let mut e: String<64> = String::new();
+                write!(e, "ACTION=NOTIFY_{state}").ok()?;
+                cl.env.push(e).ok()?;
+                let mut e: String<64> = String::new();
+                write!(e, "TYPE={kind}").ok()?;
+                cl.env.push(e).ok()?;
+                let mut e: String<64> = String::new();
+                write!(e, "NAME={}", self.name).ok()?;
+                cl.env.push(e).ok()?;
+            }
+        }
+        Some(cl)
+    }
+}
+
+/// Per-instance queue: jobs run strictly one after another in transition order, so a slow
+/// notify_backup can never finish after the notify_master that followed it.
+#[derive(Clone, Debug, Default)]
+pub struct NotifyQueue<const N: usize> {
+    pending: Deque<NotifyJob, N>,
+    running: Option<NotifyJob>,
+    dropped: u32,
+}
+
+impl<const N: usize> NotifyQueue<N> {
+    pub fn new() -> Self {
+        NotifyQueue {
+            pending: Deque::new(),
+            running: None,
+            dropped: 0,
+        }
+    }
+
+    /// Queue the jobs of one transition. When the queue is full the oldest pending job is
+    /// dropped (counted): the newest state is the one scripts must end up seeing.
+    pub fn push_transition(&mut self, cfg: &NotifyConfig, event: NotifyEvent) {
+        for job in cfg.jobs(event) {
+            if self.pending.is_full() {
+                let _ = self.pending.pop_front();
+                self.dropped = self.dropped.saturating_add(1);
+            }
+            let _ = self.pending.push_back(job);
+        }
+    }
+
+    /// The next job to spawn, if none is running. The daemon must call [`Self::finished`]
+    /// when its child is reaped (or failed to spawn).
+    pub fn start_next(&mut self) -> Option<NotifyJob> {
+        if self.running.is_some() {
+            return None;
+        }
+        self.running = self.pending.pop_front();
+        self.running
+    }
+
+    pub fn finished(&mut self) {
+        self.running = None;
+    }
+
+    pub fn running(&self) -> Option<NotifyJob> {
+        self.running
+    }
+
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    pub fn dropped(&self) -> u32 {
+        self.dropped
+    }
+}
+
+/// Split a configured command line into arguments: whitespace separates, single or double
+/// quotes group (no escapes inside single quotes, `\` escapes the next char elsewhere).
+/// Runs at config load, so it may allocate.
+pub fn split_command(line: &str) -> Option<std::vec::Vec<std::string::String>> {
+    let mut out = std::vec::Vec::new();
+    let mut cur = std::string::String::new();
+    let mut in_word = false;
+    let mut quote: Option<char> = None;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some('\''), '\'') | (Some('"'), '"') => quote = None,
+            (Some('"') | None, '\\') => {
+                cur.push(chars.next()?);
+                in_word = true;
+            }
+            (Some(_), c) => cur.push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                in_word = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if in_word {
+                    out.push(core::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            (None, c) => {
+                cur.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if quote.is_some() {
+        return None;
+    }
+    if in_word {
+        out.push(cur);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> NotifyConfig {
+        NotifyConfig {
+            name: "vi1".into(),
+            group: false,
+            master: split_command("/etc/m.sh 'a b'"),
+            backup: None,
+            fault: None,
+            stop: None,
+            generic: split_command("/etc/notify.sh"),
+            hotplug: Some(HOTPLUG_CALL.into()),
+        }
+    }
+
+    #[test]
+    fn generic_notify_gets_type_name_state_priority() {
+        let c = cfg();
+        let ev = NotifyEvent {
+            state: NotifyState::Master,
+            priority: 150,
+        };
+        let jobs = c.jobs(ev);
+        assert_eq!(
+            jobs.iter().map(|j| j.slot).collect::<std::vec::Vec<_>>(),
+            [Slot::Specific, Slot::Generic, Slot::Hotplug]
+        );
+        let cmd = c.command(jobs[0]).unwrap();
+        assert_eq!(&cmd.argv()[..], ["/etc/m.sh", "a b"]);
+        let cmd = c.command(jobs[1]).unwrap();
+        assert_eq!(
+            &cmd.argv()[..],
+            ["/etc/notify.sh", "INSTANCE", "vi1", "MASTER", "150"]
+        );
+        let cmd = c.command(jobs[2]).unwrap();
+        assert_eq!(&cmd.argv()[..], ["/sbin/hotplug-call", "minivrrp"]);
+        assert_eq!(
+            &cmd.env()[..],
+            ["ACTION=NOTIFY_MASTER", "TYPE=INSTANCE", "NAME=vi1"]
+        );
+    }
+
+    #[test]
+    fn group_has_no_stop_and_unset_scripts_are_skipped() {
+        let mut c = cfg();
+        c.group = true;
+        let stop = NotifyEvent {
+            state: NotifyState::Stop,
+            priority: 0,
+        };
+        assert!(c.jobs(stop).is_empty());
+        let backup = NotifyEvent {
+            state: NotifyState::Backup,
+            priority: 100,
+        };
+        let jobs = c.jobs(backup);
+        assert_eq!(jobs.len(), 2);
+        assert_eq!(
+            &c.command(jobs[0]).unwrap().argv()[1..],
+            ["GROUP", "vi1", "BACKUP", "100"]
+        );
+    }
+
+    #[test]
+    fn queue_runs_one_at_a_time_in_order() {
+        let c = cfg();
+        let mut q: NotifyQueue<8> = NotifyQueue::new();
+        let m = NotifyEvent {
+            state: NotifyState::Master,
+            priority: 150,
+        };
+        let f = NotifyEvent {
+            state: NotifyState::Fault,
+            priority: 0,
+        };
+        q.push_transition(&c, m);
+        q.push_transition(&c, f);
+        let mut order = std::vec::Vec::new();
+        while let Some(j) = q.start_next() {
+            assert_eq!(
+                q.start_next(),
+                None,
+                "second job started before the first ended"
+            );
+            order.push((j.slot, j.event.state));
+            q.finished();
+        }
+        assert_eq!(
+            order,
+            [
+                (Slot::Specific, NotifyState::Master),
+                (Slot::Generic, NotifyState::Master),
+                (Slot::Hotplug, NotifyState::Master),
+                (Slot::Generic, NotifyState::Fault),
+                (Slot::Hotplug, NotifyState::Fault),
+            ]
+        );
+    }
+
+    #[test]
+    fn full_queue_drops_oldest() {
+        let c = cfg();
+        let mut q: NotifyQueue<2> = NotifyQueue::new();
+        q.push_transition(
+            &c,
+            NotifyEvent {
+                state: NotifyState::Master,
+                priority: 1,
+            },
+        );
+        assert_eq!(q.dropped(), 1);
+        assert_eq!(q.start_next().map(|j| j.slot), Some(Slot::Generic));
+    }
+
+    #[test]
+    fn split_command_handles_quotes() {
+        assert_eq!(
+            split_command(r#"/bin/x "a b" c\ d 'e"f'"#).unwrap(),
+            ["/bin/x", "a b", "c d", "e\"f"]
+        );
+        assert!(split_command("'open").is_none());
+        assert!(split_command("  ").unwrap().is_empty());
+    }
+}

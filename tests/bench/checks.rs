@@ -1,0 +1,203 @@
+//! Benchmark: 1000 TCP checks at a 1 s interval against 1000 listening ports, driven by the
+//! test poll loop for 10 s. Prints the CPU used by the checking thread (percent of one
+//! core, from getrusage(RUSAGE_THREAD)) and the connect latency p50/p99. As root the server
+//! and the checker live in two namespaces joined by a veth; otherwise loopback ports.
+//! Targets (printed, not asserted): < 10 % of one core, p99 < 5 ms.
+//!
+//! Run: `cargo bench --bench checks` (MINIVRRP_BENCH_SECS=N to change the duration).
+
+#[path = "../checks_support/mod.rs"]
+mod checks_support;
+
+use checks_support::{Driver, Kind, Netns};
+use core::net::SocketAddr;
+use minivrrp::base::Duration;
+use minivrrp::check::{ConnCheck, Health, Reason, Schedule, TcpSpec};
+use std::net::TcpListener;
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+const CHECKS: usize = 1000;
+
+fn thread_cpu() -> std::time::Duration {
+    let (u, s) = thread_cpu_split();
+    u + s
+}
+
+/// (user, system) CPU time of the calling thread.
+fn thread_cpu_split() -> (std::time::Duration, std::time::Duration) {
+    // SAFETY: getrusage fills the struct.
+    let mut ru: libc::rusage = unsafe { core::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
+    let tv = |t: libc::timeval| {
+        std::time::Duration::from_micros(t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64)
+    };
+    (tv(ru.ru_utime), tv(ru.ru_stime))
+}
+
+/// Accept and drop connections on all listeners until `stop`.
+fn serve(listeners: Vec<TcpListener>, stop: Arc<AtomicBool>) {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    for l in &listeners {
+        l.set_nonblocking(true).unwrap();
+    }
+    while !stop.load(Ordering::Relaxed) {
+        let mut fds: Vec<PollFd> = listeners
+            .iter()
+            .map(|l| PollFd::new(l.as_fd(), PollFlags::POLLIN))
+            .collect();
+        let _ = poll(&mut fds, PollTimeout::from(50u16));
+        let ready: Vec<usize> = fds
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.revents().is_some_and(|r| !r.is_empty()))
+            .map(|(i, _)| i)
+            .collect();
+        drop(fds);
+        for i in ready {
+            while let Ok((s, _)) = listeners[i].accept() {
+                drop(s);
+            }
+        }
+    }
+}
+
+fn percentile(sorted: &[std::time::Duration], p: f64) -> std::time::Duration {
+    if sorted.is_empty() {
+        return std::time::Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+fn run_checks(addrs: Vec<SocketAddr>, secs: u64) {
+    let mut d = Driver::new();
+    let now = d.now();
+    let sched = Schedule {
+        interval: Duration::from_secs(1),
+        timeout: Duration::from_secs(1),
+        fall: 2,
+        rise: 1,
+        retry: 0,
+        delay_before_retry: Duration::from_secs(1),
+        initial: Health::Up,
+        warmup: Duration::from_secs(1),
+    };
+    for (i, addr) in addrs.iter().enumerate() {
+        let spec = TcpSpec {
+            addr: *addr,
+            schedule: sched,
+            weight: 0,
+        };
+        d.add(Kind::Conn(ConnCheck::tcp(&spec, i as u64, now)));
+    }
+    // Warm-up: one interval so every check has started.
+    d.run_until(std::time::Duration::from_millis(1100), |_| false);
+    let skip: Vec<usize> = d.slots.iter().map(|s| s.attempts.len()).collect();
+    let cpu0 = thread_cpu();
+    let (u0, s0) = thread_cpu_split();
+    let steps0 = d.steps;
+    let wall0 = std::time::Instant::now();
+    d.run_until(std::time::Duration::from_secs(secs), |_| false);
+    let wall = wall0.elapsed();
+    let cpu = thread_cpu() - cpu0;
+    let (u1, s1) = thread_cpu_split();
+    let steps = d.steps - steps0;
+
+    let mut lat = Vec::new();
+    let mut failed = 0usize;
+    for (s, k) in d.slots.iter().zip(&skip) {
+        for (reason, elapsed) in &s.attempts[*k..] {
+            if *reason == Reason::Ok {
+                lat.push(*elapsed);
+            } else {
+                failed += 1;
+            }
+        }
+    }
+    lat.sort();
+    let attempts = lat.len() + failed;
+    println!("checks: {CHECKS} TCP checks, interval 1 s, measured over {wall:.2?}");
+    println!(
+        "checks: state size: ConnCheck(tcp) {} B, IcmpCheck {} B, ScriptCheck {} B",
+        core::mem::size_of::<ConnCheck>(),
+        core::mem::size_of::<minivrrp::check::IcmpCheck>(),
+        core::mem::size_of::<minivrrp::check::ScriptCheck>()
+    );
+    println!(
+        "checks: attempts {attempts} ({:.0}/s), failed {failed}",
+        attempts as f64 / wall.as_secs_f64()
+    );
+    println!(
+        "checks: CPU {:.2?} = {:.2} % of one core (target < 10 %)",
+        cpu,
+        100.0 * cpu.as_secs_f64() / wall.as_secs_f64()
+    );
+    println!(
+        "checks: user {:.2?} system {:.2?}; loop iterations {steps} ({:.0}/s)",
+        u1 - u0,
+        s1 - s0,
+        steps as f64 / wall.as_secs_f64()
+    );
+    println!(
+        "checks: connect latency p50 {:?}  p99 {:?}  max {:?} (target p99 < 5 ms)",
+        percentile(&lat, 0.50),
+        percentile(&lat, 0.99),
+        lat.last().copied().unwrap_or_default()
+    );
+}
+
+fn main() {
+    let secs: u64 = std::env::var("MINIVRRP_BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    // 1000 listeners + 1000 connections + pollfds.
+    let lim = libc::rlimit {
+        rlim_cur: 8192,
+        rlim_max: 8192,
+    };
+    // SAFETY: raising our own fd limit; failure only limits the benchmark.
+    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
+    let stop = Arc::new(AtomicBool::new(false));
+
+    if nix::unistd::geteuid().is_root() {
+        println!("checks: root: checker and server in two namespaces joined by a veth");
+        let ns = Netns::new("bench", &["c", "s"]);
+        ns.link(0, "v0", "10.78.1.1/24", 1, "v1", "10.78.1.2/24");
+        let stop2 = stop.clone();
+        let path = format!("/var/run/netns/{}", ns.name(1));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let server = std::thread::spawn(move || {
+            let f = std::fs::File::open(&path).unwrap();
+            // SAFETY: setns on this thread only.
+            let rc =
+                unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&f), libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0);
+            let ls: Vec<TcpListener> = (0..CHECKS)
+                .map(|i| TcpListener::bind(("10.78.1.2", 20000 + i as u16)).unwrap())
+                .collect();
+            tx.send(()).unwrap();
+            serve(ls, stop2);
+        });
+        rx.recv().unwrap();
+        let addrs: Vec<SocketAddr> = (0..CHECKS)
+            .map(|i| SocketAddr::new("10.78.1.2".parse().unwrap(), 20000 + i as u16))
+            .collect();
+        ns.run_in(0, move || run_checks(addrs, secs));
+        stop.store(true, Ordering::Relaxed);
+        server.join().unwrap();
+    } else {
+        println!("checks: not root: loopback ports on 127.0.0.1");
+        let ls: Vec<TcpListener> = (0..CHECKS)
+            .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+            .collect();
+        let addrs: Vec<SocketAddr> = ls.iter().map(|l| l.local_addr().unwrap()).collect();
+        let stop2 = stop.clone();
+        let server = std::thread::spawn(move || serve(ls, stop2));
+        run_checks(addrs, secs);
+        stop.store(true, Ordering::Relaxed);
+        server.join().unwrap();
+    }
+}
