@@ -251,6 +251,31 @@ impl Lab {
         stale
     }
 
+    /// Deletes the namespaces of labs whose process is gone (`mv<pid>-...` with no live `pid`),
+    /// e.g. after a run killed by a timeout or built with panic=abort. Safe while other test
+    /// processes run labs: their pids are alive. Returns what it deleted.
+    pub fn cleanup_dead_runs() -> Vec<String> {
+        let dead: Vec<String> = netns_list()
+            .into_iter()
+            .filter(|n| {
+                let Some(rest) = n.strip_prefix(NS_PREFIX) else {
+                    return false;
+                };
+                let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+                match digits.parse::<i32>() {
+                    Ok(pid) if rest[digits.len()..].starts_with('-') => {
+                        !Path::new(&format!("/proc/{pid}")).exists()
+                    }
+                    _ => false,
+                }
+            })
+            .collect();
+        for ns in &dead {
+            delete_ns(ns);
+        }
+        dead
+    }
+
     /// The node called `name`; panics on an unknown name (a typo in a test).
     pub fn node(&self, name: &str) -> &Node {
         self.nodes
