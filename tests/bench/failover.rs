@@ -254,6 +254,7 @@ fn ms(v: Option<f64>) -> String {
 struct Idle {
     rss_kb: u64,
     cpu_ms_per_min: f64,
+    sched_ms_per_min: f64,
     procs: usize,
 }
 
@@ -284,15 +285,16 @@ fn idle(lab: &Lab, imp: &Impl, n: usize, window: Duration) -> Result<Idle, Strin
     }
     // Past the startup work and the first GARP burst repeat (keepalived repeats it after 5 s).
     std::thread::sleep(Duration::from_secs(6));
-    let c0 = p.cpu_ticks();
+    let (c0, s0) = (p.cpu_ticks(), p.cpu_ns());
     let w0 = Instant::now();
     std::thread::sleep(window);
-    let c1 = p.cpu_ticks();
+    let (c1, s1) = (p.cpu_ticks(), p.cpu_ns());
     let elapsed = w0.elapsed();
     let cpu_s = c1.saturating_sub(c0) as f64 / lab::clock_ticks() as f64;
     let out = Idle {
         rss_kb: p.rss_kb(),
         cpu_ms_per_min: cpu_s * 1000.0 * 60.0 / elapsed.as_secs_f64(),
+        sched_ms_per_min: s1.saturating_sub(s0) as f64 / 1e6 * 60.0 / elapsed.as_secs_f64(),
         procs: p.pids().len(),
     };
     drop(p);
@@ -458,11 +460,12 @@ fn main() {
             match idle(&lab, imp, n, k.idle) {
                 Ok(i) => {
                     println!(
-                        "  {:<10} {n:>3} instance(s): VmRSS {} kB over {} process(es), CPU {:.1} ms/min",
+                        "  {:<10} {n:>3} instance(s): VmRSS {} kB over {} process(es), CPU {:.1} ms/min (utime+stime), {:.2} ms/min (schedstat)",
                         imp.name(),
                         i.rss_kb,
                         i.procs,
-                        i.cpu_ms_per_min
+                        i.cpu_ms_per_min,
+                        i.sched_ms_per_min
                     );
                     put(
                         &mut table,
@@ -475,6 +478,12 @@ fn main() {
                         format!("idle {n} inst CPU ms/min"),
                         imp.name(),
                         i.cpu_ms_per_min,
+                    );
+                    put(
+                        &mut table,
+                        format!("idle {n} inst sched ms/min"),
+                        imp.name(),
+                        i.sched_ms_per_min,
                     );
                 }
                 Err(e) => println!("  {:<10} {n:>3} instance(s): FAILED: {e}", imp.name()),
