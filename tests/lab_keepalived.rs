@@ -135,9 +135,18 @@ fn generated_configs_carry_every_option() {
     ] {
         assert!(k.contains(want), "keepalived.conf lacks {want:?}:\n{k}");
     }
+    let u2 = lab::minivrrp_uci("r1", &[s.clone()]);
+    for want in [
+        "option auth_type 'pass'",
+        "option auth_pass 'secret'",
+        "option advert_int '1'",
+    ] {
+        assert!(u2.contains(want), "UCI lacks {want:?}:\n{u2}");
+    }
     s.version = 3;
     s.advert_int = 0.1;
     let u = lab::minivrrp_uci("r1", &[s.clone()]);
+    assert!(!u.contains("auth_pass"), "v3 has no authentication:\n{u}");
     for want in [
         "config instance 'vi50'",
         "option interface 'br-lan'",
@@ -146,7 +155,6 @@ fn generated_configs_carry_every_option() {
         "option version '3'",
         "option advert_int '0.1'",
         "option preempt '0'",
-        "option auth_pass 'secret'",
         "list vip '10.0.0.254/24'",
         "list unicast_peer '10.0.0.2'",
     ] {
@@ -344,4 +352,39 @@ fn keepalived_v2_unicast_auth_fails_over_on_link_down_and_preempts_back() {
         &["ping", "-c", "2", "-i", "0.2", "-W", "2", "10.0.0.254"],
     );
     assert!(ping.status.success());
+}
+
+/// The UCI the bench feeds minivrrp must pass `minivrrp check` (runs when MINIVRRP_BIN is set).
+#[test]
+fn generated_uci_passes_minivrrp_check() {
+    let Some(bin) = std::env::var_os("MINIVRRP_BIN") else {
+        eprintln!("SKIP generated_uci_passes_minivrrp_check: MINIVRRP_BIN is not set");
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("mvlab-uci-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut v2 = VrrpSpec::new(50, 150, 2, 1.0, "10.0.0.254/24");
+    v2.auth_pass = Some("pw".into());
+    v2.unicast_peers = vec!["10.0.0.2".into()];
+    let mut v6 = VrrpSpec::new(51, 100, 3, 0.1, "fd00::254/64");
+    v6.preempt = false;
+    let many: Vec<VrrpSpec> = (1..=50)
+        .map(|i| VrrpSpec::new(i, 150, 3, 1.0, &format!("10.0.1.{i}/24")))
+        .collect();
+    for (name, specs) in [("pair", vec![v2, v6]), ("many", many)] {
+        let f = dir.join(format!("{name}.uci"));
+        std::fs::write(&f, lab::minivrrp_uci("r1", &specs)).unwrap();
+        let out = std::process::Command::new(&bin)
+            .args(["check", "-f"])
+            .arg(&f)
+            .output()
+            .expect("run minivrrp check");
+        assert!(
+            out.status.success(),
+            "{name}: minivrrp check rejected the generated config:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

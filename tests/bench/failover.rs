@@ -9,6 +9,8 @@
 //! * `linkdown`: `ip link set br-lan down` on r1,
 //! * `sigterm`: graceful stop (priority-0 advert, RFC 5798 6.4.3).
 //!
+//! Trials fire the trigger at phases spread evenly over one advert interval, so the median
+//! trigger->advert sits about half an interval under Master_Down_Interval for kill9/linkdown.
 //! Times are measured from the trigger (CLOCK_REALTIME taken just before it; pcap timestamps use
 //! the same clock). The protocol's own wait is Master_Down_Interval (kill9/linkdown) or Skew_Time
 //! (sigterm) (RFC 5798 6.1). Two overheads are printed: vs the trigger (for kill9/linkdown this
@@ -162,6 +164,7 @@ fn trial(
     imp: &Impl,
     case: Case,
     trigger: Trigger,
+    phase: f64,
 ) -> Result<Trial, String> {
     for n in ["r1", "r2"] {
         lab.del_addr(n, VIP_CIDR);
@@ -186,6 +189,9 @@ fn trial(
     let r1_mac = lab.node("r1").mac;
     let r2_mac = lab.node("r2").mac;
     let vip: Ipv4Addr = VIP.parse().unwrap();
+    // Spread the trigger over the advert cycle: without this every trial would hit the same
+    // point after r1's last advert and trigger->advert would carry one fixed offset.
+    std::thread::sleep(Duration::from_secs_f64(phase * case.advert_int));
     let t0 = match trigger {
         Trigger::Kill9 => r1.kill_hard(),
         Trigger::LinkDown => lab.set_link("r1", false),
@@ -386,7 +392,9 @@ fn main() {
                 let mut garp = Vec::new();
                 let mut from_ref = Vec::new();
                 for n in 0..k.trials {
-                    match trial(&lab, &cap, imp, case, trig) {
+                    // Stratified phases (n + 0.5) / trials of the advert interval.
+                    let phase = (n as f64 + 0.5) / k.trials as f64;
+                    match trial(&lab, &cap, imp, case, trig, phase) {
                         Ok(t) => {
                             eprintln!(
                                 "  {} {} {} #{n}: advert {:.1} ms, garp {} ms, from last r1 advert {} ms",

@@ -874,7 +874,10 @@ pub fn minivrrp_uci(router_id: &str, instances: &[VrrpSpec]) -> String {
         let _ = writeln!(c, "\toption version '{}'", i.version);
         let _ = writeln!(c, "\toption advert_int '{}'", fmt_int(i.advert_int));
         let _ = writeln!(c, "\toption preempt '{}'", u8::from(i.preempt));
-        if let Some(p) = &i.auth_pass {
+        // Authentication exists only in VRRPv2 (RFC 5798 dropped it); the schema rejects it
+        // on a version 3 instance, as keepalived ignores it there.
+        if let (Some(p), 2) = (&i.auth_pass, i.version) {
+            let _ = writeln!(c, "\toption auth_type 'pass'");
             let _ = writeln!(c, "\toption auth_pass '{p}'");
         }
         for v in &i.vips {
