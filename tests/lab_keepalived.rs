@@ -1,5 +1,9 @@
 //! Self-test of the namespace lab (tests/common/lab.rs) and the pcap reader, using Debian's
 //! keepalived as the VRRP daemon: if these pass, the lab is fit to judge minivrrp.
+//!
+//! Run as root: `cargo test --test lab_keepalived` (needs keepalived, tcpdump, ping, ip).
+//! Without root the privileged tests print SKIP (and fail under CI=true). Set `MVLAB_KEEP_DIR=1`
+//! to keep each lab's temp dir (configs, daemon logs, pcaps) for inspection.
 
 mod common;
 
@@ -198,19 +202,19 @@ fn lab_wires_nodes_to_one_bridge() {
     let out = lab.exec("client", &["ip", "-o", "addr", "show", "dev", "br-lan"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("10.0.0.100/24") && text.contains("fd00::64/64"),
+        text.contains("10.0.0.100/24") && text.contains("fd00::100/64"),
         "{text}"
     );
-    let ping = lab.exec("client", &["ping", "-c", "1", "-W", "2", "10.0.0.3"]);
+    let ping = lab.exec("client", &["ping", "-c", "1", "-w", "5", "10.0.0.3"]);
     assert!(ping.status.success(), "client cannot reach r3");
-    let ping6 = lab.exec("r1", &["ping", "-6", "-c", "1", "-W", "2", "fd00::2"]);
+    let ping6 = lab.exec("r1", &["ping", "-6", "-c", "1", "-w", "5", "fd00::2"]);
     assert!(ping6.status.success(), "r1 cannot reach r2 over IPv6");
     assert_eq!(lab.holders("10.0.0.2"), vec!["r2".to_string()]);
     lab.set_link("r3", false);
     let ping = lab.exec("client", &["ping", "-c", "1", "-W", "1", "10.0.0.3"]);
     assert!(!ping.status.success(), "r3 answered with its link down");
     lab.set_link("r3", true);
-    let ping = lab.exec("client", &["ping", "-c", "1", "-W", "2", "10.0.0.3"]);
+    let ping = lab.exec("client", &["ping", "-c", "1", "-w", "5", "10.0.0.3"]);
     assert!(ping.status.success(), "r3 unreachable after link up");
 }
 

@@ -7,7 +7,8 @@
 //! also while a panicking test unwinds. `Lab::cleanup_stale` removes what crashed runs left.
 //!
 //! Addressing (node index i: r1=1, r2=2, r3=3, client=100):
-//! `10.0.0.i/24`, `fd00::i/64`, link-local from the MAC, MAC `02:00:00:00:00:<i hex>`.
+//! `10.0.0.i/24`, `fd00::i/64` (i in decimal digits: client = fd00::100), link-local from the
+//! MAC, MAC `02:00:00:00:00:<i in hex>` (client 02:00:00:00:00:64).
 //! Nothing here touches a host interface: every veth is created directly inside lab namespaces.
 
 use std::fmt::Write as _;
@@ -41,8 +42,10 @@ impl Node {
     pub fn ipv4(&self) -> String {
         format!("10.0.0.{}", self.index)
     }
+    /// `fd00::<index in decimal digits>` (r1 fd00::1, client fd00::100), mirroring the IPv4
+    /// address's last byte for readability (the group is read as hex, which is harmless).
     pub fn ipv6(&self) -> String {
-        format!("fd00::{:x}", self.index)
+        format!("fd00::{}", self.index)
     }
     pub fn mac_str(&self) -> String {
         pcap::mac_str(&self.mac)
