@@ -111,10 +111,10 @@ fn knobs() -> Knobs {
     let triggers = env_list("BENCH_TRIGGERS", "kill9,linkdown,sigterm");
     let want_impls = env_list("BENCH_IMPLS", "keepalived,minivrrp");
     let mut impls = Vec::new();
-    if want_impls.iter().any(|s| s == "keepalived") {
-        if common::require_tool("bench failover", "keepalived") {
-            impls.push(Impl::Keepalived);
-        }
+    if want_impls.iter().any(|s| s == "keepalived")
+        && common::require_tool("bench failover", "keepalived")
+    {
+        impls.push(Impl::Keepalived);
     }
     if want_impls.iter().any(|s| s == "minivrrp") {
         match std::env::var_os("MINIVRRP_BIN") {
@@ -171,8 +171,8 @@ fn trial(
     }
     let master = spec(case, 150);
     let backup = spec(case, 100);
-    let mut r1: Proc = lab.spawn_vrrp(imp, "r1", &[master.clone()]);
-    let mut r2: Proc = lab.spawn_vrrp(imp, "r2", &[backup.clone()]);
+    let mut r1: Proc = lab.spawn_vrrp(imp, "r1", std::slice::from_ref(&master));
+    let mut r2: Proc = lab.spawn_vrrp(imp, "r2", std::slice::from_ref(&backup));
     let elect = master.master_down_interval() * 2 + Duration::from_secs(5);
     let start = Instant::now();
     let mut h = lab.holders(VIP);
