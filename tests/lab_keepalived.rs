@@ -213,8 +213,14 @@ fn lab_wires_nodes_to_one_bridge() {
     lab.set_link("r3", false);
     let ping = lab.exec("client", &["ping", "-c", "1", "-W", "1", "10.0.0.3"]);
     assert!(!ping.status.success(), "r3 answered with its link down");
+    let t_up = std::time::Instant::now();
     lab.set_link("r3", true);
-    let ping = lab.exec("client", &["ping", "-c", "1", "-w", "5", "10.0.0.3"]);
+    assert!(
+        lab.wait_oper_up("r3", Duration::from_secs(5)),
+        "r3 link not up"
+    );
+    eprintln!("r3 operstate UP {:?} after link up", t_up.elapsed());
+    let ping = lab.exec("client", &["ping", "-c", "1", "-W", "2", "10.0.0.3"]);
     assert!(ping.status.success(), "r3 unreachable after link up");
 }
 

@@ -359,6 +359,27 @@ impl Lab {
         t
     }
 
+    /// Waits until a node's `br-lan` reports operational state UP, or `timeout`; true if it did.
+    /// After `set_link(node, true)` the kernel's linkwatch applies the carrier change (and
+    /// attaches the real qdisc) only up to ~1 s later; until then frames are dropped, so a test
+    /// that needs traffic right after link up should wait here.
+    pub fn wait_oper_up(&self, node: &str, timeout: Duration) -> bool {
+        let ns = self.node(node).ns.clone();
+        let start = Instant::now();
+        loop {
+            let out = run_quiet(&["ip", "-n", &ns, "-o", "link", "show", LAN_IF]);
+            let text =
+                String::from_utf8_lossy(&out.map(|o| o.stdout).unwrap_or_default()).to_string();
+            if text.contains("state UP") {
+                return true;
+            }
+            if start.elapsed() >= timeout {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Nodes that currently have `addr` (no prefix length) on any interface.
     pub fn holders(&self, addr: &str) -> Vec<String> {
         self.nodes
