@@ -29,3 +29,6 @@ pub fn require_tool(test: &str, tool: &str) -> bool {
     eprintln!("SKIP {test}: `{tool}` is not installed (the README test command installs it)");
     false
 }
+
+pub mod lab;
+pub mod pcap;
