@@ -1,5 +1,7 @@
 //! The system layer: the only code that makes syscalls.
+pub mod bpf;
 pub mod clock;
 pub mod fd;
+pub mod packet;
 pub mod poll;
 pub mod signal;
