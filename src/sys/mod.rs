@@ -4,4 +4,5 @@ pub mod clock;
 pub mod fd;
 pub mod packet;
 pub mod poll;
+pub mod rtnl;
 pub mod signal;
