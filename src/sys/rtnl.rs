@@ -726,7 +726,7 @@ impl LinkTracker {
 
     /// Record a link from an initial dump, without producing an event.
     pub fn seed(&mut self, l: &LinkInfo) {
-        let _ = self.update(l, |_| {});
+        self.update(l, |_| {});
     }
 
     /// Feed an RTM_NEWLINK; calls `f` with 0, 1 or 2 events.
@@ -886,7 +886,13 @@ impl core::fmt::Display for SysctlError {
 pub fn write_ipv4_conf(ifname: &str, key: &str, value: &str) -> Result<(), SysctlError> {
     use core::fmt::Write as _;
     let mut path = heapless::String::<64>::new();
-    let ok_name = !ifname.is_empty() && ifname.len() <= 15 && !ifname.contains(['/', '.']);
+    // Interface names may contain '.' (vrrp.50), but "." and ".." would leave the directory.
+    let ok_name = !ifname.is_empty()
+        && ifname.len() <= 15
+        && !ifname.contains('/')
+        && ifname != "."
+        && ifname != ".."
+        && !key.contains('/');
     let built = write!(path, "/proc/sys/net/ipv4/conf/{ifname}/{key}").is_ok();
     if !ok_name || !built {
         return Err(SysctlError {

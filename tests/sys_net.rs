@@ -1,0 +1,571 @@
+//! Privileged tests of the system layer in private network namespaces:
+//!
+//! ```text
+//!   ns A: e0 10.77.0.1/24 --- pa [br0 in ns S] pb --- e0 10.77.0.2/24 :ns B
+//! ```
+//! Each test builds its own three namespaces (names carry the pid and the test), removed by
+//! a Drop guard even when the test fails. Test logic runs in a forked child that enters the
+//! namespaces with setns(2); a socket stays in the namespace it was created in, so one child
+//! can hold sockets on both sides. The child reports failures back through a pipe.
+
+mod common;
+
+use minivrrp::sys::packet::{McastJoin, PacketSocket, PktType, RawIpSocket, RecvFrame};
+use minivrrp::sys::rtnl::{self, MacvlanMode, Rtnl, RtnlEvent, RtnlEvents};
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::{fork, ForkResult};
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::fd::{AsFd, AsRawFd};
+use std::process::Command;
+
+type R = Result<(), String>;
+
+fn run(args: &[&str]) -> Result<String, String> {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .map_err(|e| format!("{args:?}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Three namespaces and a bridge; deleted on drop.
+struct Topo {
+    a: String,
+    b: String,
+    s: String,
+}
+
+impl Topo {
+    fn new(test: &str) -> Topo {
+        let p = format!("mv{}-{}", std::process::id(), test);
+        let t = Topo {
+            a: format!("{p}-a"),
+            b: format!("{p}-b"),
+            s: format!("{p}-s"),
+        };
+        for ns in [&t.a, &t.b, &t.s] {
+            run(&["ip", "netns", "add", ns]).unwrap();
+        }
+        let (a, b, s) = (t.a.as_str(), t.b.as_str(), t.s.as_str());
+        let cmds: Vec<Vec<&str>> = vec![
+            vec!["ip", "-n", s, "link", "add", "br0", "type", "bridge"],
+            vec!["ip", "-n", s, "link", "set", "br0", "up"],
+            vec![
+                "ip", "-n", a, "link", "add", "e0", "type", "veth", "peer", "name", "pa", "netns",
+                s,
+            ],
+            vec![
+                "ip", "-n", b, "link", "add", "e0", "type", "veth", "peer", "name", "pb", "netns",
+                s,
+            ],
+            vec!["ip", "-n", s, "link", "set", "pa", "master", "br0", "up"],
+            vec!["ip", "-n", s, "link", "set", "pb", "master", "br0", "up"],
+            vec!["ip", "-n", a, "addr", "add", "10.77.0.1/24", "dev", "e0"],
+            vec!["ip", "-n", b, "addr", "add", "10.77.0.2/24", "dev", "e0"],
+            vec!["ip", "-n", a, "link", "set", "e0", "up"],
+            vec!["ip", "-n", b, "link", "set", "e0", "up"],
+            vec!["ip", "-n", a, "link", "set", "lo", "up"],
+            vec!["ip", "-n", b, "link", "set", "lo", "up"],
+        ];
+        for c in cmds {
+            run(&c).unwrap();
+        }
+        t
+    }
+}
+
+impl Drop for Topo {
+    fn drop(&mut self) {
+        for ns in [&self.a, &self.b, &self.s] {
+            let _ = run(&["ip", "netns", "del", ns]);
+        }
+    }
+}
+
+/// Move the calling (single-threaded, forked) process into namespace `ns`.
+fn enter(ns: &str) -> R {
+    let f = std::fs::File::open(format!("/run/netns/{ns}")).map_err(|e| e.to_string())?;
+    // SAFETY: plain setns(2) on a valid fd.
+    let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
+    if rc != 0 {
+        return Err(format!("setns {ns}: {}", std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// Run `f` in a forked child; a returned error or panic fails the test with its message.
+fn in_child(f: impl FnOnce() -> R) {
+    let (rx, tx) = nix::unistd::pipe().unwrap();
+    // SAFETY: the child runs `f` and leaves with _exit, never returning into the harness.
+    match unsafe { fork() }.unwrap() {
+        ForkResult::Child => {
+            drop(rx);
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+            let msg = match r {
+                Ok(Ok(())) => String::new(),
+                Ok(Err(e)) => e,
+                Err(p) => p
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "panic".into()),
+            };
+            let mut tx = std::fs::File::from(tx);
+            let _ = tx.write_all(msg.as_bytes());
+            drop(tx);
+            // SAFETY: leaving the forked child without running the harness's exit path.
+            unsafe { libc::_exit(if msg.is_empty() { 0 } else { 1 }) };
+        }
+        ForkResult::Parent { child } => {
+            drop(tx);
+            let mut msg = String::new();
+            let _ = std::fs::File::from(rx).read_to_string(&mut msg);
+            let st = waitpid(child, None).unwrap();
+            assert!(msg.is_empty(), "{msg}");
+            assert_eq!(st, WaitStatus::Exited(child, 0));
+        }
+    }
+}
+
+fn check(cond: bool, what: &str) -> R {
+    if cond {
+        Ok(())
+    } else {
+        Err(what.to_string())
+    }
+}
+
+fn readable(fd: impl AsFd, ms: u16) -> bool {
+    let mut p = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+    matches!(nix::poll::poll(&mut p, PollTimeout::from(ms)), Ok(n) if n > 0)
+}
+
+fn recv_within(s: &PacketSocket, ms: u16) -> Option<(RecvFrame, Vec<u8>)> {
+    let mut buf = [0u8; 2048];
+    if !readable(s, ms) {
+        return None;
+    }
+    let f = s.recv(&mut buf).ok()??;
+    Some((f, buf[..f.len].to_vec()))
+}
+
+fn ip_checksum(h: &[u8]) -> u16 {
+    let mut sum: u32 = h
+        .chunks(2)
+        .map(|c| u16::from_be_bytes([c[0], c[1]]) as u32)
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// A minimal IPv4 frame of protocol `proto` (112 = VRRP), not a real advert: the frame
+/// contents belong to the VRRP wire layer; here only the headers the filter reads matter.
+fn ipv4_frame(
+    dst_mac: [u8; 6],
+    src_mac: [u8; 6],
+    proto: u8,
+    src: [u8; 4],
+    dst: [u8; 4],
+) -> Vec<u8> {
+    let payload = [0x31u8, 1, 100, 1, 0, 100, 0, 0];
+    let mut f = dst_mac.to_vec();
+    f.extend_from_slice(&src_mac);
+    f.extend_from_slice(&[0x08, 0x00]);
+    let mut ip = vec![0x45, 0xc0, 0, 28, 0, 0, 0, 0, 255, proto, 0, 0];
+    ip.extend_from_slice(&src);
+    ip.extend_from_slice(&dst);
+    let c = ip_checksum(&ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    f.extend_from_slice(&ip);
+    f.extend_from_slice(&payload);
+    f
+}
+
+fn ipv6_frame(src_mac: [u8; 6], next: u8) -> Vec<u8> {
+    let mut f = vec![0x33, 0x33, 0, 0, 0, 0x12];
+    f.extend_from_slice(&src_mac);
+    f.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0, 0, 8, next, 255]);
+    f.extend_from_slice(&Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 2).octets());
+    f.extend_from_slice(&Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12).octets());
+    f.extend_from_slice(&[0x31, 1, 100, 1, 0, 100, 0, 0]);
+    f
+}
+
+fn ifindex(name: &str) -> Result<u32, String> {
+    nix::net::if_::if_nametoindex(name).map_err(|e| format!("if_nametoindex {name}: {e}"))
+}
+
+const MCAST_V4: [u8; 6] = [0x01, 0x00, 0x5e, 0x00, 0x00, 0x12];
+const VMAC1: [u8; 6] = [0x00, 0x00, 0x5e, 0x00, 0x01, 0x01];
+
+#[test]
+fn packet_socket_receives_vrrp_only_and_never_its_own_frames() {
+    if !common::require_root("packet_socket_receives_vrrp_only_and_never_its_own_frames") {
+        return;
+    }
+    let t = Topo::new("pkt");
+    in_child(|| {
+        enter(&t.a)?;
+        let rx_a = PacketSocket::open(ifindex("e0")?).map_err(|e| e.to_string())?;
+        rx_a.join_vrrp_multicast().map_err(|e| e.to_string())?;
+        enter(&t.b)?;
+        let rx_b = PacketSocket::open(ifindex("e0")?).map_err(|e| e.to_string())?;
+        let tx_b = PacketSocket::open(ifindex("e0")?).map_err(|e| e.to_string())?;
+
+        let icmp = ipv4_frame(MCAST_V4, VMAC1, 1, [10, 77, 0, 2], [224, 0, 0, 18]);
+        let vrrp4 = ipv4_frame(MCAST_V4, VMAC1, 112, [10, 77, 0, 2], [224, 0, 0, 18]);
+        let vrrp6 = ipv6_frame(VMAC1, 112);
+        let hbh6 = ipv6_frame(VMAC1, 0);
+        for f in [&icmp, &vrrp4, &hbh6, &vrrp6] {
+            check(tx_b.send(f) == Ok(Some(f.len())), "send from B")?;
+        }
+        let (m, got) = recv_within(&rx_a, 2000).ok_or("A received no VRRP frame")?;
+        check(
+            got == vrrp4,
+            "first frame in A is the IPv4 VRRP one (ICMP filtered)",
+        )?;
+        check(m.pkttype == PktType::Multicast, "multicast pkttype")?;
+        check(
+            m.src_mac == VMAC1 && !m.truncated && !m.is_own(),
+            "frame metadata",
+        )?;
+        let (_, got) = recv_within(&rx_a, 2000).ok_or("A received no IPv6 VRRP frame")?;
+        check(
+            got == vrrp6,
+            "second frame is IPv6 VRRP (hop-by-hop one filtered)",
+        )?;
+        check(recv_within(&rx_a, 300).is_none(), "nothing else reaches A")?;
+        check(
+            recv_within(&rx_b, 300).is_none(),
+            "B's own sends are filtered on B",
+        )?;
+
+        // A sends: B receives it, A does not see its own frame.
+        let from_a = ipv4_frame(MCAST_V4, VMAC1, 112, [10, 77, 0, 1], [224, 0, 0, 18]);
+        check(rx_a.send(&from_a).is_ok(), "send from A")?;
+        let (_, got) = recv_within(&rx_b, 2000).ok_or("B received nothing from A")?;
+        check(got == from_a, "B got A's frame")?;
+        check(
+            recv_within(&rx_a, 300).is_none(),
+            "A does not receive its own frame",
+        )?;
+        drop(tx_b);
+        Ok(())
+    });
+}
+
+#[test]
+fn raw_ip_socket_sends_unicast_with_ttl_255_and_tos_c0() {
+    if !common::require_root("raw_ip_socket_sends_unicast_with_ttl_255_and_tos_c0") {
+        return;
+    }
+    let t = Topo::new("raw");
+    in_child(|| {
+        enter(&t.a)?;
+        let rx_a = PacketSocket::open(ifindex("e0")?).map_err(|e| e.to_string())?;
+        enter(&t.b)?;
+        let raw = RawIpSocket::ipv4().map_err(|e| e.to_string())?;
+        raw.bind_device("e0").map_err(|e| e.to_string())?;
+        let payload = [0x31u8, 7, 100, 0, 0, 100, 0, 0];
+        let dst = IpAddr::V4(Ipv4Addr::new(10, 77, 0, 1));
+        check(
+            raw.send_to(&payload, dst, 0).map_err(|e| e.to_string())? == Some(8),
+            "sent",
+        )?;
+        let (m, f) = recv_within(&rx_a, 3000).ok_or("A received no unicast VRRP")?;
+        check(m.pkttype == PktType::Host, "unicast to this host")?;
+        check(f.len() >= 14 + 20 + 8, "length")?;
+        check(f[14 + 1] == 0xc0, "TOS 0xc0")?;
+        check(f[14 + 8] == 255, "TTL 255 (RFC 5798 5.1.1.3)")?;
+        check(f[14 + 9] == 112, "protocol 112")?;
+        check(f[14 + 12..14 + 16] == [10, 77, 0, 2], "source is B")?;
+        check(f[14 + 20..14 + 28] == payload, "payload intact")?;
+        Ok(())
+    });
+}
+
+#[test]
+fn vrrp_group_membership_shows_in_igmp_and_maddr() {
+    if !common::require_root("vrrp_group_membership_shows_in_igmp_and_maddr") {
+        return;
+    }
+    let t = Topo::new("igmp");
+    in_child(|| {
+        enter(&t.a)?;
+        let idx = ifindex("e0")?;
+        let _v4 = McastJoin::ipv4(idx).map_err(|e| format!("join v4: {e}"))?;
+        let _v6 = McastJoin::ipv6(idx).map_err(|e| format!("join v6: {e}"))?;
+        let igmp = std::fs::read_to_string("/proc/self/net/igmp").map_err(|e| e.to_string())?;
+        // 224.0.0.18 in the kernel's host-order hex.
+        check(
+            igmp.contains("120000E0"),
+            &format!("224.0.0.18 in /proc/net/igmp:\n{igmp}"),
+        )?;
+        let igmp6 = std::fs::read_to_string("/proc/self/net/igmp6").map_err(|e| e.to_string())?;
+        check(
+            igmp6.contains("ff020000000000000000000000000012"),
+            "ff02::12 in /proc/net/igmp6",
+        )?;
+        let maddr = run(&["ip", "maddr", "show", "dev", "e0"])?;
+        check(
+            maddr.contains("01:00:5e:00:00:12"),
+            &format!("ip maddr:\n{maddr}"),
+        )?;
+        check(
+            maddr.contains("33:33:00:00:00:12"),
+            "ip maddr v6 link address",
+        )?;
+        Ok(())
+    });
+}
+
+#[test]
+fn rtnl_adds_and_removes_vips_and_reads_link_facts() {
+    if !common::require_root("rtnl_adds_and_removes_vips_and_reads_link_facts") {
+        return;
+    }
+    let t = Topo::new("addr");
+    in_child(|| {
+        enter(&t.a)?;
+        let mut nl = Rtnl::open().map_err(|e| e.to_string())?;
+        let link = nl
+            .link_by_name("e0")
+            .map_err(|e| format!("link_by_name: {e}"))?;
+        check(link.ifindex == ifindex("e0")?, "ifindex")?;
+        check(link.is_up(), "e0 is up")?;
+        let mac = link.mac.ok_or("no MAC")?;
+        let shown = run(&["ip", "-o", "link", "show", "dev", "e0"])?;
+        let mac_s = mac
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(":");
+        check(shown.contains(&mac_s), "MAC matches ip link")?;
+        check(
+            nl.link_by_name("nosuch0").is_err(),
+            "unknown link is an error",
+        )?;
+        check(
+            nl.primary_ipv4(link.ifindex).map_err(|e| e.to_string())?
+                == Some(Ipv4Addr::new(10, 77, 0, 1)),
+            "primary IPv4",
+        )?;
+
+        let vip = IpAddr::V4(Ipv4Addr::new(10, 77, 0, 100));
+        nl.add_address(link.ifindex, vip, 32)
+            .map_err(|e| format!("add: {e}"))?;
+        nl.add_address(link.ifindex, vip, 32)
+            .map_err(|e| format!("re-add: {e}"))?;
+        let shown = run(&["ip", "-o", "addr", "show", "dev", "e0"])?;
+        check(
+            shown.contains("inet 10.77.0.100/32"),
+            &format!("VIP shown:\n{shown}"),
+        )?;
+        check(
+            !shown.contains("10.77.0.100/32 brd"),
+            "no broadcast on the VIP",
+        )?;
+        let mut seen = false;
+        nl.for_each_address(Some(link.ifindex), |a| {
+            seen |= a.addr == vip && a.prefix == 32
+        })
+        .map_err(|e| e.to_string())?;
+        check(seen, "dump lists the VIP")?;
+        nl.del_address(link.ifindex, vip, 32)
+            .map_err(|e| format!("del: {e}"))?;
+        let shown = run(&["ip", "-o", "addr", "show", "dev", "e0"])?;
+        check(!shown.contains("10.77.0.100"), "VIP gone")?;
+        check(
+            nl.del_address(link.ifindex, vip, 32) == Err(nix::errno::Errno::EADDRNOTAVAIL),
+            "deleting twice says EADDRNOTAVAIL",
+        )?;
+
+        // IPv6: a control address added by `ip` is tentative (DAD runs here); ours is not.
+        run(&["ip", "addr", "add", "fd00:77::200/64", "dev", "e0"])?;
+        let vip6 = IpAddr::V6("fd00:77::100".parse().unwrap());
+        nl.add_address(link.ifindex, vip6, 64)
+            .map_err(|e| format!("add v6: {e}"))?;
+        let shown = run(&["ip", "-o", "-6", "addr", "show", "dev", "e0"])?;
+        let line = |a: &str| {
+            shown
+                .lines()
+                .find(|l| l.contains(a))
+                .unwrap_or("")
+                .to_string()
+        };
+        check(
+            line("fd00:77::200/64").contains("tentative"),
+            &format!("DAD active:\n{shown}"),
+        )?;
+        let ours = line("fd00:77::100/64");
+        check(
+            !ours.is_empty() && !ours.contains("tentative"),
+            &format!("nodad VIP:\n{shown}"),
+        )?;
+        check(ours.contains("nodad"), "shown with nodad")?;
+        nl.del_address(link.ifindex, vip6, 64)
+            .map_err(|e| format!("del v6: {e}"))?;
+
+        // The link-local becomes usable once its DAD finishes (about a second).
+        let mut ll = None;
+        for _ in 0..40 {
+            ll = nl
+                .ipv6_link_local(link.ifindex)
+                .map_err(|e| e.to_string())?;
+            if ll.is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let ll = ll.ok_or("no usable link-local")?;
+        check(ll.segments()[0] == 0xfe80, "link-local prefix")?;
+        Ok(())
+    });
+}
+
+#[test]
+fn rtnl_events_report_link_down_up_new_and_gone() {
+    if !common::require_root("rtnl_events_report_link_down_up_new_and_gone") {
+        return;
+    }
+    let t = Topo::new("ev");
+    in_child(|| {
+        enter(&t.a)?;
+        let mut nl = Rtnl::open().map_err(|e| e.to_string())?;
+        let mut ev = RtnlEvents::open().map_err(|e| e.to_string())?;
+        nl.for_each_link(|l| ev.tracker.seed(l))
+            .map_err(|e| e.to_string())?;
+        let e0 = ifindex("e0")?;
+
+        let mut wait_for = |want: &dyn Fn(&RtnlEvent) -> bool, what: &str| -> R {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            let mut seen = vec![];
+            while std::time::Instant::now() < deadline {
+                if !readable(&ev, 200) {
+                    continue;
+                }
+                let mut hit = false;
+                while ev
+                    .recv(|e| {
+                        hit |= want(&e);
+                        seen.push(e);
+                    })
+                    .map_err(|e| e.to_string())?
+                {}
+                if hit {
+                    return Ok(());
+                }
+            }
+            Err(format!("no {what}; saw {seen:?}"))
+        };
+        run(&["ip", "link", "set", "dev", "e0", "down"])?;
+        wait_for(
+            &|e| matches!(e, RtnlEvent::LinkDown { ifindex, .. } if *ifindex == e0),
+            "LinkDown",
+        )?;
+        run(&["ip", "link", "set", "dev", "e0", "up"])?;
+        wait_for(
+            &|e| matches!(e, RtnlEvent::LinkUp { ifindex, .. } if *ifindex == e0),
+            "LinkUp",
+        )?;
+        run(&["ip", "addr", "add", "10.77.0.50/32", "dev", "e0"])?;
+        wait_for(
+            &|e| matches!(e, RtnlEvent::AddrAdded(a) if a.addr == IpAddr::V4(Ipv4Addr::new(10, 77, 0, 50))),
+            "AddrAdded",
+        )?;
+        run(&[
+            "ip", "link", "add", "x1", "type", "veth", "peer", "name", "x2",
+        ])?;
+        wait_for(
+            &|e| matches!(e, RtnlEvent::LinkNew { name, .. } if name == "x1"),
+            "LinkNew x1",
+        )?;
+        let old = ifindex("x1")?;
+        run(&["ip", "link", "del", "x1"])?;
+        wait_for(
+            &|e| matches!(e, RtnlEvent::LinkGone { name, .. } if name == "x1"),
+            "LinkGone x1",
+        )?;
+        // Recreated under the same name: a new ifindex, reported as new again.
+        run(&[
+            "ip", "link", "add", "x1", "type", "veth", "peer", "name", "x2",
+        ])?;
+        wait_for(
+            &|e| matches!(e, RtnlEvent::LinkNew { name, ifindex, .. } if name == "x1" && *ifindex != old),
+            "LinkNew x1 with a new ifindex",
+        )?;
+        Ok(())
+    });
+}
+
+#[test]
+fn rtnl_creates_and_deletes_a_vmac_macvlan() {
+    if !common::require_root("rtnl_creates_and_deletes_a_vmac_macvlan") {
+        return;
+    }
+    let t = Topo::new("mvl");
+    in_child(|| {
+        enter(&t.a)?;
+        let mut nl = Rtnl::open().map_err(|e| e.to_string())?;
+        let parent = ifindex("e0")?;
+        let vmac = [0x00, 0x00, 0x5e, 0x00, 0x01, 0x32];
+        let idx = nl
+            .create_macvlan("vrrp.50", parent, vmac, MacvlanMode::Private)
+            .map_err(|e| format!("create: {e}"))?;
+        let shown = run(&["ip", "-d", "-o", "link", "show", "dev", "vrrp.50"])?;
+        check(
+            shown.contains("00:00:5e:00:01:32"),
+            &format!("VMAC:\n{shown}"),
+        )?;
+        check(shown.contains("macvlan mode private"), "mode private")?;
+        check(shown.contains("UP"), "brought up")?;
+        check(
+            nl.link_by_index(idx).map_err(|e| e.to_string())?.mac == Some(vmac),
+            "mac",
+        )?;
+        rtnl::write_vmac_arp_sysctls("vrrp.50", "e0").map_err(|e| e.to_string())?;
+        let rd = |p: &str| {
+            std::fs::read_to_string(p)
+                .unwrap_or_default()
+                .trim()
+                .to_string()
+        };
+        check(
+            rd("/proc/sys/net/ipv4/conf/vrrp.50/arp_ignore") == "1",
+            "vmac arp_ignore",
+        )?;
+        check(
+            rd("/proc/sys/net/ipv4/conf/vrrp.50/arp_announce") == "2",
+            "vmac arp_announce",
+        )?;
+        check(
+            rd("/proc/sys/net/ipv4/conf/e0/arp_ignore") == "1",
+            "parent arp_ignore",
+        )?;
+        check(
+            rd("/proc/sys/net/ipv4/conf/e0/arp_filter") == "1",
+            "parent arp_filter",
+        )?;
+        check(
+            nl.create_macvlan("vrrp.50", parent, vmac, MacvlanMode::Bridge)
+                == Err(nix::errno::Errno::EEXIST),
+            "creating twice says EEXIST",
+        )?;
+        nl.delete_link(idx).map_err(|e| format!("delete: {e}"))?;
+        check(
+            run(&["ip", "link", "show", "dev", "vrrp.50"]).is_err(),
+            "macvlan gone",
+        )?;
+        Ok(())
+    });
+}
