@@ -2,7 +2,7 @@
 //! test's thread, sees zero allocations over many turns after warm-up.
 
 use minivrrp::base::{Duration, Instant};
-use minivrrp::daemon::{Ctx, Handler, Interest, Loop, Read, Ready, Signal, TimerId, Token};
+use minivrrp::daemon::{Ctx, Handler, Inbox, Interest, Loop, Read, Ready, Signal, TimerId, Token};
 use minivrrp::sys::fd;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -45,10 +45,20 @@ struct Echo {
 
 impl Handler for Echo {
     type Input = [u8; 4];
-    fn on_readable(&mut self, _: &mut Ctx, _: Token, _: Ready, _: Instant) -> Read<[u8; 4]> {
+    fn on_readable(
+        &mut self,
+        _: &mut Ctx,
+        inbox: &mut Inbox<[u8; 4]>,
+        _: Token,
+        _: Ready,
+        _: Instant,
+    ) -> Read {
         let mut b = [0u8; 4];
         match fd::read_nb(self.rx.as_fd(), &mut b) {
-            Ok(Some(n)) if n > 0 => Read::Input(b),
+            Ok(Some(n)) if n > 0 => {
+                inbox.push(b);
+                Read::Again
+            }
             _ => Read::Drained,
         }
     }

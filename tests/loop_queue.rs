@@ -2,7 +2,8 @@
 
 use minivrrp::base::{Duration, Instant};
 use minivrrp::daemon::{
-    Ctx, Handler, Interest, Loop, Read, Ready, Signal, TimerId, Token, EVENT_QUEUE_CAP, READ_BUDGET,
+    Ctx, Handler, Inbox, Interest, Loop, Read, Ready, Signal, TimerId, Token, EVENT_QUEUE_CAP,
+    READ_BUDGET,
 };
 use minivrrp::sys::clock;
 use std::os::unix::net::UnixDatagram;
@@ -17,14 +18,23 @@ struct Sockets {
 
 impl Handler for Sockets {
     type Input = u8;
-    fn on_readable(&mut self, _: &mut Ctx, token: Token, _: Ready, _: Instant) -> Read<u8> {
+    fn on_readable(
+        &mut self,
+        _: &mut Ctx,
+        inbox: &mut Inbox<u8>,
+        token: Token,
+        _: Ready,
+        _: Instant,
+    ) -> Read {
         let mut buf = [0u8; 64];
         match self.socks[token.0 as usize].recv(&mut buf) {
-            Ok(n) if n > 0 => {
+            Ok(n) => {
                 self.reads += 1;
-                Read::Input(buf[0])
+                if n > 0 {
+                    inbox.push(buf[0]);
+                }
+                Read::Again
             }
-            Ok(_) => Read::Nothing,
             Err(_) => Read::Drained,
         }
     }

@@ -6,7 +6,7 @@
 //! sending process-directed signals) runs in a forked child, which is single-threaded.
 
 use minivrrp::base::{Duration, Instant};
-use minivrrp::daemon::{Ctx, Handler, Loop, Read, Ready, Signal, TimerId, Token};
+use minivrrp::daemon::{Ctx, Handler, Inbox, Loop, Read, Ready, Signal, TimerId, Token};
 use minivrrp::sys::{clock, signal};
 use nix::sys::signal::Signal as Sig;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -42,7 +42,14 @@ impl MockDaemon {
 
 impl Handler for MockDaemon {
     type Input = ();
-    fn on_readable(&mut self, _: &mut Ctx, _: Token, _: Ready, _: Instant) -> Read<()> {
+    fn on_readable(
+        &mut self,
+        _: &mut Ctx,
+        _: &mut Inbox<()>,
+        _: Token,
+        _: Ready,
+        _: Instant,
+    ) -> Read {
         Read::Drained
     }
     fn on_input(&mut self, _: &mut Ctx, _: Token, _: (), _: Instant) {}

@@ -1,7 +1,7 @@
 //! Timers through the real loop: ordering, ties, cancellation, re-arming from a callback.
 
 use minivrrp::base::{Duration, Instant};
-use minivrrp::daemon::{Ctx, Handler, Loop, Read, Ready, Signal, TimerId, Token};
+use minivrrp::daemon::{Ctx, Handler, Inbox, Loop, Read, Ready, Signal, TimerId, Token};
 use minivrrp::sys::clock;
 
 #[derive(Default)]
@@ -12,7 +12,14 @@ struct Recorder {
 
 impl Handler for Recorder {
     type Input = ();
-    fn on_readable(&mut self, _: &mut Ctx, _: Token, _: Ready, _: Instant) -> Read<()> {
+    fn on_readable(
+        &mut self,
+        _: &mut Ctx,
+        _: &mut Inbox<()>,
+        _: Token,
+        _: Ready,
+        _: Instant,
+    ) -> Read {
         Read::Drained
     }
     fn on_input(&mut self, _: &mut Ctx, _: Token, _: (), _: Instant) {}

@@ -148,9 +148,9 @@ fn readable(fd: impl AsFd, ms: u16) -> bool {
     matches!(nix::poll::poll(&mut p, PollTimeout::from(ms)), Ok(n) if n > 0)
 }
 
-fn recv_within(s: &PacketSocket, ms: u16) -> Option<(RecvFrame, Vec<u8>)> {
+fn recv_within(s: &mut PacketSocket, ms: u16) -> Option<(RecvFrame, Vec<u8>)> {
     let mut buf = [0u8; 2048];
-    if !readable(s, ms) {
+    if !readable(&*s, ms) {
         return None;
     }
     let f = s.recv(&mut buf).ok()??;
@@ -216,10 +216,10 @@ fn packet_socket_receives_vrrp_only_and_never_its_own_frames() {
     let t = Topo::new("pkt");
     in_child(|| {
         enter(&t.a)?;
-        let rx_a = PacketSocket::open(ifindex("e0")?).map_err(|e| e.to_string())?;
+        let mut rx_a = PacketSocket::open(ifindex("e0")?).map_err(|e| e.to_string())?;
         rx_a.join_vrrp_multicast().map_err(|e| e.to_string())?;
         enter(&t.b)?;
-        let rx_b = PacketSocket::open(ifindex("e0")?).map_err(|e| e.to_string())?;
+        let mut rx_b = PacketSocket::open(ifindex("e0")?).map_err(|e| e.to_string())?;
         let tx_b = PacketSocket::open(ifindex("e0")?).map_err(|e| e.to_string())?;
 
         let icmp = ipv4_frame(MCAST_V4, VMAC1, 1, [10, 77, 0, 2], [224, 0, 0, 18]);
@@ -229,7 +229,7 @@ fn packet_socket_receives_vrrp_only_and_never_its_own_frames() {
         for f in [&icmp, &vrrp4, &hbh6, &vrrp6] {
             check(tx_b.send(f) == Ok(Some(f.len())), "send from B")?;
         }
-        let (m, got) = recv_within(&rx_a, 2000).ok_or("A received no VRRP frame")?;
+        let (m, got) = recv_within(&mut rx_a, 2000).ok_or("A received no VRRP frame")?;
         check(
             got == vrrp4,
             "first frame in A is the IPv4 VRRP one (ICMP filtered)",
@@ -239,24 +239,27 @@ fn packet_socket_receives_vrrp_only_and_never_its_own_frames() {
             m.src_mac == VMAC1 && !m.truncated && !m.is_own(),
             "frame metadata",
         )?;
-        let (_, got) = recv_within(&rx_a, 2000).ok_or("A received no IPv6 VRRP frame")?;
+        let (_, got) = recv_within(&mut rx_a, 2000).ok_or("A received no IPv6 VRRP frame")?;
         check(
             got == vrrp6,
             "second frame is IPv6 VRRP (hop-by-hop one filtered)",
         )?;
-        check(recv_within(&rx_a, 300).is_none(), "nothing else reaches A")?;
         check(
-            recv_within(&rx_b, 300).is_none(),
+            recv_within(&mut rx_a, 300).is_none(),
+            "nothing else reaches A",
+        )?;
+        check(
+            recv_within(&mut rx_b, 300).is_none(),
             "B's own sends are filtered on B",
         )?;
 
         // A sends: B receives it, A does not see its own frame.
         let from_a = ipv4_frame(MCAST_V4, VMAC1, 112, [10, 77, 0, 1], [224, 0, 0, 18]);
         check(rx_a.send(&from_a).is_ok(), "send from A")?;
-        let (_, got) = recv_within(&rx_b, 2000).ok_or("B received nothing from A")?;
+        let (_, got) = recv_within(&mut rx_b, 2000).ok_or("B received nothing from A")?;
         check(got == from_a, "B got A's frame")?;
         check(
-            recv_within(&rx_a, 300).is_none(),
+            recv_within(&mut rx_a, 300).is_none(),
             "A does not receive its own frame",
         )?;
         drop(tx_b);
@@ -272,7 +275,7 @@ fn raw_ip_socket_sends_unicast_with_ttl_255_and_tos_c0() {
     let t = Topo::new("raw");
     in_child(|| {
         enter(&t.a)?;
-        let rx_a = PacketSocket::open(ifindex("e0")?).map_err(|e| e.to_string())?;
+        let mut rx_a = PacketSocket::open(ifindex("e0")?).map_err(|e| e.to_string())?;
         enter(&t.b)?;
         let raw = RawIpSocket::ipv4().map_err(|e| e.to_string())?;
         raw.bind_device("e0").map_err(|e| e.to_string())?;
@@ -282,7 +285,7 @@ fn raw_ip_socket_sends_unicast_with_ttl_255_and_tos_c0() {
             raw.send_to(&payload, dst, 0).map_err(|e| e.to_string())? == Some(8),
             "sent",
         )?;
-        let (m, f) = recv_within(&rx_a, 3000).ok_or("A received no unicast VRRP")?;
+        let (m, f) = recv_within(&mut rx_a, 3000).ok_or("A received no unicast VRRP")?;
         check(m.pkttype == PktType::Host, "unicast to this host")?;
         check(f.len() >= 14 + 20 + 8, "length")?;
         check(f[14 + 1] == 0xc0, "TOS 0xc0")?;

@@ -2,8 +2,8 @@
 //!
 //! One turn of the loop:
 //! 1. `poll` with a timeout up to the next timer (zero if work is already pending);
-//! 2. for every ready fd, let the handler read at most [`READ_BUDGET`] times; each read may
-//!    yield an input event, queued (or dropped and counted when the queue is full); the
+//! 2. for every ready fd, let the handler read at most [`READ_BUDGET`] times; each read may push
+//!    input events to the [`Inbox`] (dropped and counted per fd when the queue is full); the
 //!    signalfd is drained into a pending-signal set that cannot overflow;
 //! 3. fire every due timer (before any queued input is handled);
 //! 4. deliver pending signals;
@@ -21,16 +21,46 @@ use crate::sys::signal::{Signal, SignalSource};
 use nix::errno::Errno;
 use std::os::fd::{AsRawFd, RawFd};
 
-/// What one read of a ready fd produced.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Read<I> {
-    /// An input event to queue for [`Handler::on_input`].
-    Input(I),
-    /// Something was consumed (a filtered or malformed frame, a completed connect...) but
-    /// there is nothing to queue; the loop may read again within the budget.
-    Nothing,
+/// What a read of a ready fd found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Read {
+    /// Something was read (and possibly pushed to the [`Inbox`]); more may be pending. The
+    /// loop calls again while the fd's budget lasts.
+    Again,
     /// Nothing more to read now (EAGAIN): go on to the next fd.
     Drained,
+}
+
+/// Where a handler puts the input events it decoded from one fd. A netlink datagram can
+/// carry several events, so a read may push more than one. When the loop's queue is full,
+/// `push` drops the event and it is counted against this fd ([`Ctx::dropped`]).
+pub struct Inbox<'q, I> {
+    queue: &'q mut heapless::Deque<(Token, I), EVENT_QUEUE_CAP>,
+    token: Token,
+    queued: u64,
+    dropped: u64,
+}
+
+impl<I> Inbox<'_, I> {
+    /// Queue `ev` for [`Handler::on_input`]; `false` if it was dropped (queue full).
+    pub fn push(&mut self, ev: I) -> bool {
+        if self.queue.push_back((self.token, ev)).is_ok() {
+            self.queued += 1;
+            true
+        } else {
+            self.dropped += 1;
+            false
+        }
+    }
+
+    /// The queue is full: anything pushed now is dropped.
+    pub fn is_full(&self) -> bool {
+        self.queue.is_full()
+    }
+
+    pub fn token(&self) -> Token {
+        self.token
+    }
 }
 
 /// The daemon's reactions. All callbacks get the loop's [`Ctx`] to arm/cancel timers,
@@ -40,14 +70,17 @@ pub trait Handler {
     /// `Sized`: it lives in the fixed event queue.
     type Input;
 
-    /// `token` is ready. Read (at most) one unit and say what it was.
+    /// `token` is ready. Read (at most) one unit (a frame, a datagram), push what it
+    /// decodes to into `inbox`, and say whether more may be pending. Called at most
+    /// [`READ_BUDGET`] times per fd per turn.
     fn on_readable(
         &mut self,
         ctx: &mut Ctx,
+        inbox: &mut Inbox<'_, Self::Input>,
         token: Token,
         ready: Ready,
         now: Instant,
-    ) -> Read<Self::Input>;
+    ) -> Read;
 
     /// A queued input event, in arrival order.
     fn on_input(&mut self, ctx: &mut Ctx, token: Token, input: Self::Input, now: Instant);
@@ -356,19 +389,23 @@ impl<I> Loop<I> {
             if !self.ctx.is_registered(token) {
                 return;
             }
-            match h.on_readable(&mut self.ctx, token, ready, now) {
-                Read::Input(ev) => {
-                    if self.queue.push_back((token, ev)).is_err() {
-                        self.stats.inputs_dropped += 1;
-                        if let Some(r) = self.ctx.regs.iter_mut().find(|r| r.token == token) {
-                            r.dropped += 1;
-                        }
-                    } else {
-                        self.stats.inputs_queued += 1;
-                    }
+            let mut inbox = Inbox {
+                queue: &mut self.queue,
+                token,
+                queued: 0,
+                dropped: 0,
+            };
+            let r = h.on_readable(&mut self.ctx, &mut inbox, token, ready, now);
+            let (queued, dropped) = (inbox.queued, inbox.dropped);
+            self.stats.inputs_queued += queued;
+            if dropped > 0 {
+                self.stats.inputs_dropped += dropped;
+                if let Some(reg) = self.ctx.regs.iter_mut().find(|r| r.token == token) {
+                    reg.dropped += dropped;
                 }
-                Read::Nothing => {}
-                Read::Drained => return,
+            }
+            if r == Read::Drained {
+                return;
             }
             if k + 1 == READ_BUDGET {
                 self.stats.budget_exhausted += 1;

@@ -12,7 +12,7 @@ pub mod timers;
 
 pub use crate::sys::poll::{Interest, Ready};
 pub use crate::sys::signal::Signal;
-pub use event_loop::{Ctx, Handler, Loop, LoopStats, Read};
+pub use event_loop::{Ctx, Handler, Inbox, Loop, LoopStats, Read};
 pub use timers::TimerQueue;
 
 /// Input events (decoded packets, netlink events...) queued between reading and handling.

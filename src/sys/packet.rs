@@ -94,6 +94,7 @@ fn sockaddr_ll(ifindex: u32, protocol: u16, mac: Option<[u8; 6]>) -> libc::socka
 pub struct PacketSocket {
     fd: OwnedFd,
     ifindex: u32,
+    own_frames_skipped: u32,
 }
 
 impl PacketSocket {
@@ -130,7 +131,11 @@ impl PacketSocket {
             )
         };
         Errno::result(rc)?;
-        Ok(PacketSocket { fd, ifindex })
+        Ok(PacketSocket {
+            fd,
+            ifindex,
+            own_frames_skipped: 0,
+        })
     }
 
     pub fn ifindex(&self) -> u32 {
@@ -160,8 +165,31 @@ impl PacketSocket {
         )
     }
 
-    /// Receive one frame into `buf`; `Ok(None)` when nothing is pending.
-    pub fn recv(&self, buf: &mut [u8]) -> Result<Option<RecvFrame>, Errno> {
+    /// Frames of our own that reached `recv` and were skipped (should stay 0: the BPF filter
+    /// and PACKET_IGNORE_OUTGOING drop them in the kernel).
+    pub fn own_frames_skipped(&self) -> u32 {
+        self.own_frames_skipped
+    }
+
+    /// Receive one frame from a peer into `buf`; `Ok(None)` when nothing is pending.
+    /// Our own transmitted frames are skipped here too (a second line behind the filter);
+    /// after `OWN_SKIP_MAX` of them in a row it returns `Ok(None)` so one call stays bounded
+    /// (the fd stays readable and the loop comes back next turn).
+    pub fn recv(&mut self, buf: &mut [u8]) -> Result<Option<RecvFrame>, Errno> {
+        const OWN_SKIP_MAX: usize = 8;
+        for _ in 0..OWN_SKIP_MAX {
+            match self.recv_any(buf)? {
+                Some(f) if f.is_own() => {
+                    self.own_frames_skipped = self.own_frames_skipped.wrapping_add(1)
+                }
+                other => return Ok(other),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Receive one frame, whoever sent it (including our own, `RecvFrame::is_own`).
+    pub fn recv_any(&self, buf: &mut [u8]) -> Result<Option<RecvFrame>, Errno> {
         // SAFETY: sockaddr_ll is plain old data.
         let mut sa: libc::sockaddr_ll = unsafe { core::mem::zeroed() };
         let mut salen = core::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
