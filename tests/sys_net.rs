@@ -380,3 +380,57 @@ fn rtnl_creates_and_deletes_a_vmac_macvlan() {
         Ok(())
     });
 }
+
+#[test]
+fn raw_ipv6_socket_sends_unicast_with_hop_limit_255() {
+    if !common::require_root("raw_ipv6_socket_sends_unicast_with_hop_limit_255") {
+        return;
+    }
+    let t = Topo::new("raw6");
+    run(&[
+        "ip",
+        "-n",
+        &t.a,
+        "addr",
+        "add",
+        "fd00:77::1/64",
+        "dev",
+        "e0",
+        "nodad",
+    ])
+    .unwrap();
+    run(&[
+        "ip",
+        "-n",
+        &t.b,
+        "addr",
+        "add",
+        "fd00:77::2/64",
+        "dev",
+        "e0",
+        "nodad",
+    ])
+    .unwrap();
+    in_child(|| {
+        enter(&t.a)?;
+        let mut rx_a = PacketSocket::open(ifindex("e0")?).map_err(|e| e.to_string())?;
+        enter(&t.b)?;
+        let raw = RawIpSocket::ipv6().map_err(|e| e.to_string())?;
+        let payload = [0x31u8, 7, 100, 0, 0, 100, 0, 0];
+        let dst = IpAddr::V6("fd00:77::1".parse().unwrap());
+        check(
+            raw.send_to(&payload, dst, 0).map_err(|e| e.to_string())? == Some(8),
+            "sent",
+        )?;
+        // The first frames may be neighbour discovery (ICMPv6, filtered): wait for ours.
+        let (m, f) = recv_within(&mut rx_a, 3000).ok_or("A received no unicast VRRP")?;
+        check(m.pkttype == PktType::Host, "unicast to this host")?;
+        check(f.len() >= 14 + 40 + 8, "length")?;
+        check(f[14 + 6] == 112, "next header 112, no extension headers")?;
+        check(f[14 + 7] == 255, "hop limit 255 (RFC 5798 5.1.2.3)")?;
+        let tclass = ((f[14] & 0x0f) << 4) | (f[15] >> 4);
+        check(tclass == 0xc0, "traffic class 0xc0")?;
+        check(f[14 + 40..14 + 48] == payload, "payload intact")?;
+        Ok(())
+    });
+}

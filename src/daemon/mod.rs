@@ -6,6 +6,23 @@
 //! processed. All storage is fixed-capacity, sized by the constants below; the config
 //! layer calls [`check_capacity`] so a configuration that would not fit is refused at load
 //! time with a clear error, never at run time.
+//!
+//! # Wiring a layer in
+//! The daemon is one `Handler` owning the pure layers and the sys sockets:
+//! - give every socket a [`Token`] and `ctx.register(token, &socket, Interest::READABLE)`;
+//!   the handler keeps owning the socket (it also sends on it) and deregisters it before
+//!   dropping it (e.g. a packet socket of an interface that disappeared);
+//! - in `on_readable`, read one frame/datagram (`PacketSocket::recv`, `RtnlEvents::recv`),
+//!   decode it and `inbox.push(input)`; return `Read::Drained` on EAGAIN or error;
+//! - in `on_input`, feed the pure layer with `(now, input)` and carry out the actions it
+//!   returns (send a frame, add a VIP through `Rtnl`, arm a timer);
+//! - give each pure-layer timer a [`TimerId`] (e.g. instance index * 4 + kind) and map
+//!   `on_timer` back to it; arming an id again moves it, so "reset the master-down timer"
+//!   is one `ctx.arm`;
+//! - `on_signal`: `Terminate` -> give up mastership and `ctx.stop()`; `Reload` -> parse and
+//!   validate the new config completely, swap only on success (a failing reload leaves the
+//!   running state and timers untouched); `Dump` -> write state; `Child` -> `waitpid`
+//!   with WNOHANG until none is left (signals coalesce: one SIGCHLD may mean many exits).
 
 pub mod event_loop;
 pub mod timers;
