@@ -99,3 +99,40 @@ fn timer_rearmed_from_its_callback_fires_again() {
     assert_eq!(h.fired[1].0, 7);
     assert!(h.fired[1].1 >= h.fired[0].1 + Duration::from_millis(5));
 }
+
+struct Spinner {
+    fired: u32,
+}
+
+impl Handler for Spinner {
+    type Input = ();
+    fn on_readable(
+        &mut self,
+        _: &mut Ctx,
+        _: &mut Inbox<()>,
+        _: Token,
+        _: Ready,
+        _: Instant,
+    ) -> Read {
+        Read::Drained
+    }
+    fn on_input(&mut self, _: &mut Ctx, _: Token, _: (), _: Instant) {}
+    fn on_timer(&mut self, ctx: &mut Ctx, id: TimerId, now: Instant) {
+        self.fired += 1;
+        // Zero delay: due again at once.
+        ctx.arm(id, now).unwrap();
+    }
+    fn on_signal(&mut self, _: &mut Ctx, _: Signal, _: Instant) {}
+}
+
+#[test]
+fn zero_delay_rearm_fires_once_per_turn_not_in_a_spin() {
+    let mut l: Loop<()> = Loop::new();
+    let mut h = Spinner { fired: 0 };
+    l.ctx().arm(TimerId(1), Instant::ZERO).unwrap();
+    l.ctx().arm(TimerId(2), Instant::ZERO).unwrap();
+    for turn in 1..=10 {
+        l.turn(&mut h, Some(Duration::ZERO)).unwrap();
+        assert_eq!(h.fired, 2 * turn, "each due timer fires once per turn");
+    }
+}

@@ -414,9 +414,11 @@ impl<I> Loop<I> {
     }
 
     fn dispatch<H: Handler<Input = I>>(&mut self, h: &mut H, now: Instant) {
-        // Timers first. A handler re-arming a timer at or before `now` would make it due
-        // again; bound the work so such a handler cannot spin the turn forever.
-        for _ in 0..TIMER_CAP {
+        // Timers first: those due when dispatch starts, each once. A handler re-arming its
+        // timer at or before `now` gets called again next turn, not in a loop within this
+        // one, so a zero-delay re-arm cannot starve input or spin.
+        let due = self.ctx.timers.due_count(now);
+        for _ in 0..due {
             match self.ctx.timers.pop_due(now) {
                 Some((id, _)) => {
                     self.stats.timers_fired += 1;

@@ -92,6 +92,15 @@ impl<const N: usize> TimerQueue<N> {
         self.entries.last().map(|e| e.at)
     }
 
+    /// How many timers are due at `now`.
+    pub fn due_count(&self, now: Instant) -> usize {
+        self.entries
+            .iter()
+            .rev()
+            .take_while(|e| e.at <= now)
+            .count()
+    }
+
     /// Remove and return the earliest timer if it is due at `now`.
     pub fn pop_due(&mut self, now: Instant) -> Option<(TimerId, Instant)> {
         match self.entries.last() {

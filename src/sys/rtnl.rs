@@ -882,7 +882,7 @@ impl core::fmt::Display for SysctlError {
     }
 }
 
-/// Write `value` to /proc/sys/net/ipv4/conf/<ifname>/<key>.
+/// Write `value` to `/proc/sys/net/ipv4/conf/<ifname>/<key>`.
 pub fn write_ipv4_conf(ifname: &str, key: &str, value: &str) -> Result<(), SysctlError> {
     use core::fmt::Write as _;
     let mut path = heapless::String::<64>::new();
