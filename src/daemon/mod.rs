@@ -1,1 +1,145 @@
 //! The single-threaded poll loop: event queue, timer queue, signals, reload (issue 2, 4).
+//!
+//! One thread, one `poll(2)`. Everything the daemon reacts to is one of four things:
+//! an fd became ready (the handler reads it and may turn what it read into an input event),
+//! a timer is due, a signal arrived (through a signalfd), or a queued input event is
+//! processed. All storage is fixed-capacity, sized by the constants below; the config
+//! layer calls [`check_capacity`] so a configuration that would not fit is refused at load
+//! time with a clear error, never at run time.
+//!
+//! # Wiring a layer in
+//! The daemon is one `Handler` owning the pure layers and the sys sockets:
+//! - give every socket a [`Token`] and `ctx.register(token, &socket, Interest::READABLE)`;
+//!   the handler keeps owning the socket (it also sends on it) and deregisters it before
+//!   dropping it (e.g. a packet socket of an interface that disappeared);
+//! - in `on_readable`, read one frame/datagram (`PacketSocket::recv`, `RtnlEvents::recv`),
+//!   decode it and `inbox.push(input)`; return `Read::Drained` on EAGAIN or error;
+//! - in `on_input`, feed the pure layer with `(now, input)` and carry out the actions it
+//!   returns (send a frame, add a VIP through `Rtnl`, arm a timer);
+//! - give each pure-layer timer a [`TimerId`] (e.g. instance index * 4 + kind) and map
+//!   `on_timer` back to it; arming an id again moves it, so "reset the master-down timer"
+//!   is one `ctx.arm`;
+//! - `on_signal`: `Terminate` -> give up mastership and `ctx.stop()`; `Reload` -> parse and
+//!   validate the new config completely, swap only on success (a failing reload leaves the
+//!   running state and timers untouched); `Dump` -> write state; `Child` -> `waitpid`
+//!   with WNOHANG until none is left (signals coalesce: one SIGCHLD may mean many exits).
+
+pub mod event_loop;
+pub mod timers;
+
+pub use crate::sys::poll::{Interest, Ready};
+pub use crate::sys::signal::Signal;
+pub use event_loop::{Ctx, Handler, Inbox, Loop, LoopStats, Read};
+pub use timers::TimerQueue;
+
+/// Input events (decoded packets, netlink events...) queued between reading and handling.
+/// When full, further input is dropped and counted per source; timers and signals are kept
+/// in separate structures and are never dropped.
+pub const EVENT_QUEUE_CAP: usize = 64;
+/// Armed timers at once (VRRP advert/master-down per instance, check intervals, ...).
+pub const TIMER_CAP: usize = 256;
+/// Registered fds (packet sockets, netlink, checks...), not counting the loop's signalfd.
+pub const MAX_FDS: usize = 64;
+/// At most this many reads per readable fd per loop iteration, so one flooded socket cannot
+/// starve timers or other sockets: after K frames the loop goes on to due timers.
+pub const READ_BUDGET: usize = 8;
+
+/// Handle of a registered fd, chosen by the handler.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Token(pub u32);
+
+/// Identity of a timer, chosen by the handler. One timer per id: arming an armed id moves it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TimerId(pub u32);
+
+/// What a configuration needs from the loop.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Required {
+    pub fds: usize,
+    pub timers: usize,
+}
+
+/// A required size exceeds a compiled-in capacity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CapacityError {
+    TooManyFds {
+        needed: usize,
+        max: usize,
+    },
+    TooManyTimers {
+        needed: usize,
+        max: usize,
+    },
+    /// A token registered twice.
+    DuplicateToken(Token),
+}
+
+impl core::fmt::Display for CapacityError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            CapacityError::TooManyFds { needed, max } => write!(
+                f,
+                "configuration needs {needed} sockets, this build supports at most {max} (MAX_FDS)"
+            ),
+            CapacityError::TooManyTimers { needed, max } => write!(
+                f,
+                "configuration needs {needed} timers, this build supports at most {max} (TIMER_CAP)"
+            ),
+            CapacityError::DuplicateToken(t) => write!(f, "token {} registered twice", t.0),
+        }
+    }
+}
+
+impl core::error::Error for CapacityError {}
+
+/// Check a configuration's needs against the loop's capacities.
+pub fn check_capacity(req: Required) -> Result<(), CapacityError> {
+    if req.fds > MAX_FDS {
+        return Err(CapacityError::TooManyFds {
+            needed: req.fds,
+            max: MAX_FDS,
+        });
+    }
+    if req.timers > TIMER_CAP {
+        return Err(CapacityError::TooManyTimers {
+            needed: req.timers,
+            max: TIMER_CAP,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capacity_check_names_the_exceeded_limit() {
+        assert_eq!(
+            check_capacity(Required {
+                fds: MAX_FDS,
+                timers: TIMER_CAP
+            }),
+            Ok(())
+        );
+        let e = check_capacity(Required {
+            fds: MAX_FDS + 1,
+            timers: 0,
+        })
+        .unwrap_err();
+        assert_eq!(
+            e,
+            CapacityError::TooManyFds {
+                needed: MAX_FDS + 1,
+                max: MAX_FDS
+            }
+        );
+        assert!(e.to_string().contains("MAX_FDS"));
+        let e = check_capacity(Required {
+            fds: 0,
+            timers: TIMER_CAP + 1,
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("TIMER_CAP"));
+    }
+}

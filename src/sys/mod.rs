@@ -1,6 +1,14 @@
 //! The system layer: the only code that makes syscalls.
-pub mod genl;
+
+pub mod bpf;
+pub mod clock;
+pub mod fd;
 pub mod file;
+pub mod genl;
 pub mod icmp;
+pub mod packet;
+pub mod poll;
 pub mod process;
+pub mod rtnl;
+pub mod signal;
 pub mod tcp;

@@ -1,0 +1,31 @@
+//! The one place that reads the clock. `CLOCK_MONOTONIC` never jumps when the wall clock is
+//! set (NTP on a router often steps the time at boot), so VRRP timers stay correct.
+
+use crate::base::Instant;
+use nix::time::{clock_gettime, ClockId};
+
+/// Current monotonic time. `clock_gettime(CLOCK_MONOTONIC)` cannot fail on Linux for a valid
+/// clock id; should it ever, we return `Instant::ZERO`-based time rather than panicking.
+pub fn now() -> Instant {
+    match clock_gettime(ClockId::CLOCK_MONOTONIC) {
+        Ok(ts) => {
+            let secs = ts.tv_sec().max(0) as u64;
+            let nanos = ts.tv_nsec().max(0) as u64;
+            Instant::from_micros(secs.saturating_mul(1_000_000).saturating_add(nanos / 1000))
+        }
+        Err(_) => Instant::ZERO,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn monotonic_clock_never_goes_backwards() {
+        let a = now();
+        let b = now();
+        assert!(b >= a);
+        assert!(a > Instant::ZERO);
+    }
+}

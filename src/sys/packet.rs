@@ -1,0 +1,470 @@
+//! VRRP on the wire: AF_PACKET receive/send of whole Ethernet frames, multicast membership,
+//! and raw IP sockets (protocol 112) for unicast peers.
+//!
+//! Why AF_PACKET and not only a raw IP socket: the master must send adverts from the
+//! virtual MAC 00:00:5e:00:01:VRID (RFC 5798 7.3) while the interface keeps its own MAC,
+//! which only a hand-built Ethernet frame can do; and receiving on the packet socket gives
+//! the source MAC and the interface of every advert.
+
+use crate::sys::bpf;
+use crate::sys::fd::setsockopt_raw;
+use core::net::{Ipv4Addr, Ipv6Addr};
+use nix::errno::Errno;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+/// IANA protocol number of VRRP (not in libc).
+pub const IPPROTO_VRRP: i32 = 112;
+/// 224.0.0.18, RFC 5798 5.1.1.3.
+pub const VRRP_GROUP_V4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
+/// ff02::12, RFC 5798 5.1.2.3.
+pub const VRRP_GROUP_V6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
+/// The Ethernet addresses those groups map to (RFC 1112 6.4, RFC 2464 7).
+pub const VRRP_MAC_V4: [u8; 6] = [0x01, 0x00, 0x5e, 0x00, 0x00, 0x12];
+pub const VRRP_MAC_V6: [u8; 6] = [0x33, 0x33, 0x00, 0x00, 0x00, 0x12];
+
+/// `sll_pkttype` of a received frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PktType {
+    Host,
+    Broadcast,
+    Multicast,
+    OtherHost,
+    /// A frame this host sent, looped back by the packet tap. Never an advert from a peer.
+    Outgoing,
+    Other(u8),
+}
+
+impl PktType {
+    pub fn from_raw(t: u8) -> PktType {
+        match t {
+            0 => PktType::Host,
+            1 => PktType::Broadcast,
+            2 => PktType::Multicast,
+            3 => PktType::OtherHost,
+            4 => PktType::Outgoing,
+            x => PktType::Other(x),
+        }
+    }
+}
+
+/// Metadata of one received frame; the bytes are in the caller's buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecvFrame {
+    /// Bytes stored in the buffer.
+    pub len: usize,
+    /// The frame was longer than the buffer (and is cut to `len`): drop it.
+    pub truncated: bool,
+    pub pkttype: PktType,
+    pub ifindex: u32,
+    /// Link-layer source address.
+    pub src_mac: [u8; 6],
+}
+
+impl RecvFrame {
+    /// Our own transmitted frame: the filter already drops these, this is the second check
+    /// in case a filter could not be attached or the kernel delivered one before it was.
+    pub fn is_own(&self) -> bool {
+        self.pkttype == PktType::Outgoing
+    }
+}
+
+fn cvt_fd(rc: libc::c_int) -> Result<OwnedFd, Errno> {
+    if rc < 0 {
+        Err(Errno::last())
+    } else {
+        // SAFETY: a fresh fd returned by socket(2), owned by nobody else.
+        Ok(unsafe { OwnedFd::from_raw_fd(rc) })
+    }
+}
+
+fn sockaddr_ll(ifindex: u32, protocol: u16, mac: Option<[u8; 6]>) -> libc::sockaddr_ll {
+    // SAFETY: sockaddr_ll is plain old data; all-zero is a valid value.
+    let mut sa: libc::sockaddr_ll = unsafe { core::mem::zeroed() };
+    sa.sll_family = libc::AF_PACKET as u16;
+    sa.sll_protocol = protocol.to_be();
+    sa.sll_ifindex = ifindex as i32;
+    if let Some(m) = mac {
+        sa.sll_halen = 6;
+        sa.sll_addr[..6].copy_from_slice(&m);
+    }
+    sa
+}
+
+/// One AF_PACKET SOCK_RAW socket bound to one interface, VRRP filter attached.
+pub struct PacketSocket {
+    fd: OwnedFd,
+    ifindex: u32,
+    own_frames_skipped: u32,
+}
+
+impl PacketSocket {
+    /// Open, filter and bind to `ifindex`. Non-blocking and close-on-exec.
+    ///
+    /// The socket is created with protocol 0 (receives nothing), the filter is attached, and
+    /// only then is it bound to ETH_P_ALL on the interface: so no unfiltered frame can be
+    /// queued in the window between socket() and attaching the filter.
+    pub fn open(ifindex: u32) -> Result<Self, Errno> {
+        // SAFETY: plain socket(2) call.
+        let fd = cvt_fd(unsafe {
+            libc::socket(
+                libc::AF_PACKET,
+                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                0,
+            )
+        })?;
+        bpf::attach(fd.as_raw_fd(), &bpf::VRRP_FILTER)?;
+        // Since Linux 4.20 the kernel can skip the outgoing copy entirely; older kernels
+        // reject the option, and the filter drops those frames anyway.
+        let _ = setsockopt_raw(
+            fd.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_IGNORE_OUTGOING,
+            &1i32,
+        );
+        let sa = sockaddr_ll(ifindex, libc::ETH_P_ALL as u16, None);
+        // SAFETY: `sa` is a valid sockaddr_ll of the size passed.
+        let rc = unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                &sa as *const libc::sockaddr_ll as *const libc::sockaddr,
+                core::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        };
+        Errno::result(rc)?;
+        Ok(PacketSocket {
+            fd,
+            ifindex,
+            own_frames_skipped: 0,
+        })
+    }
+
+    pub fn ifindex(&self) -> u32 {
+        self.ifindex
+    }
+
+    /// Receive the link-layer multicast addresses of 224.0.0.18 and ff02::12 on this
+    /// interface (PACKET_ADD_MEMBERSHIP; dropped with the socket). This programs the NIC's
+    /// multicast filter; it does not send IGMP/MLD reports: see [`McastJoin`] for that.
+    pub fn join_vrrp_multicast(&self) -> Result<(), Errno> {
+        self.add_multicast_mac(VRRP_MAC_V4)?;
+        self.add_multicast_mac(VRRP_MAC_V6)
+    }
+
+    pub fn add_multicast_mac(&self, mac: [u8; 6]) -> Result<(), Errno> {
+        // SAFETY: packet_mreq is plain old data.
+        let mut mr: libc::packet_mreq = unsafe { core::mem::zeroed() };
+        mr.mr_ifindex = self.ifindex as i32;
+        mr.mr_type = libc::PACKET_MR_MULTICAST as u16;
+        mr.mr_alen = 6;
+        mr.mr_address[..6].copy_from_slice(&mac);
+        setsockopt_raw(
+            self.fd.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_ADD_MEMBERSHIP,
+            &mr,
+        )
+    }
+
+    /// Frames of our own that reached `recv` and were skipped (should stay 0: the BPF filter
+    /// and PACKET_IGNORE_OUTGOING drop them in the kernel).
+    pub fn own_frames_skipped(&self) -> u32 {
+        self.own_frames_skipped
+    }
+
+    /// Receive one frame from a peer into `buf`; `Ok(None)` when nothing is pending.
+    /// Our own transmitted frames are skipped here too (a second line behind the filter);
+    /// after `OWN_SKIP_MAX` of them in a row it returns `Ok(None)` so one call stays bounded
+    /// (the fd stays readable and the loop comes back next turn).
+    pub fn recv(&mut self, buf: &mut [u8]) -> Result<Option<RecvFrame>, Errno> {
+        const OWN_SKIP_MAX: usize = 8;
+        for _ in 0..OWN_SKIP_MAX {
+            match self.recv_any(buf)? {
+                Some(f) if f.is_own() => {
+                    self.own_frames_skipped = self.own_frames_skipped.wrapping_add(1)
+                }
+                other => return Ok(other),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Receive one frame, whoever sent it (including our own, `RecvFrame::is_own`).
+    pub fn recv_any(&self, buf: &mut [u8]) -> Result<Option<RecvFrame>, Errno> {
+        // SAFETY: sockaddr_ll is plain old data.
+        let mut sa: libc::sockaddr_ll = unsafe { core::mem::zeroed() };
+        let mut salen = core::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+        // SAFETY: buf and sa are valid for the lengths passed. MSG_TRUNC makes the return
+        // value the real frame length, so an oversized frame is detected, not misparsed.
+        let n = unsafe {
+            libc::recvfrom(
+                self.fd.as_raw_fd(),
+                buf.as_mut_ptr() as *mut libc::c_void,
+                buf.len(),
+                libc::MSG_TRUNC | libc::MSG_DONTWAIT,
+                &mut sa as *mut libc::sockaddr_ll as *mut libc::sockaddr,
+                &mut salen,
+            )
+        };
+        if n < 0 {
+            return match Errno::last() {
+                Errno::EAGAIN => Ok(None),
+                e => Err(e),
+            };
+        }
+        let n = n as usize;
+        let mut src_mac = [0u8; 6];
+        if sa.sll_halen as usize >= 6 {
+            src_mac.copy_from_slice(&sa.sll_addr[..6]);
+        }
+        Ok(Some(RecvFrame {
+            len: n.min(buf.len()),
+            truncated: n > buf.len(),
+            pkttype: PktType::from_raw(sa.sll_pkttype),
+            ifindex: sa.sll_ifindex.max(0) as u32,
+            src_mac,
+        }))
+    }
+
+    /// Send one complete Ethernet frame (destination MAC and ethertype are taken from it).
+    /// `Ok(None)` if the socket buffer is full (EAGAIN): the caller counts a lost advert.
+    pub fn send(&self, frame: &[u8]) -> Result<Option<usize>, Errno> {
+        if frame.len() < 14 {
+            return Err(Errno::EINVAL);
+        }
+        let mut dst = [0u8; 6];
+        dst.copy_from_slice(&frame[..6]);
+        let proto = u16::from_be_bytes([frame[12], frame[13]]);
+        let sa = sockaddr_ll(self.ifindex, proto, Some(dst));
+        // SAFETY: frame and sa are valid for the lengths passed.
+        let n = unsafe {
+            libc::sendto(
+                self.fd.as_raw_fd(),
+                frame.as_ptr() as *const libc::c_void,
+                frame.len(),
+                libc::MSG_DONTWAIT,
+                &sa as *const libc::sockaddr_ll as *const libc::sockaddr,
+                core::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        };
+        if n < 0 {
+            return match Errno::last() {
+                Errno::EAGAIN | Errno::ENOBUFS => Ok(None),
+                e => Err(e),
+            };
+        }
+        Ok(Some(n as usize))
+    }
+}
+
+impl AsFd for PacketSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsRawFd for PacketSocket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+/// IP-level membership of the VRRP group on one interface. Joining through the IP stack
+/// (not just the packet socket's MAC filter) makes the kernel send IGMP/MLD reports, so
+/// IGMP/MLD-snooping switches forward adverts to this port. Held on a UDP socket that is
+/// never bound to a port, so it receives nothing; the membership ends when it is dropped.
+pub struct McastJoin {
+    _fd: OwnedFd,
+}
+
+impl McastJoin {
+    /// IP_ADD_MEMBERSHIP 224.0.0.18 on `ifindex` (ip_mreqn selects the interface by index).
+    pub fn ipv4(ifindex: u32) -> Result<Self, Errno> {
+        // SAFETY: plain socket(2) call.
+        let fd = cvt_fd(unsafe {
+            libc::socket(
+                libc::AF_INET,
+                libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                0,
+            )
+        })?;
+        let mr = libc::ip_mreqn {
+            imr_multiaddr: libc::in_addr {
+                s_addr: u32::from_ne_bytes(VRRP_GROUP_V4.octets()),
+            },
+            imr_address: libc::in_addr { s_addr: 0 },
+            imr_ifindex: ifindex as i32,
+        };
+        setsockopt_raw(
+            fd.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_ADD_MEMBERSHIP,
+            &mr,
+        )?;
+        Ok(McastJoin { _fd: fd })
+    }
+
+    /// IPV6_JOIN_GROUP ff02::12 on `ifindex`.
+    pub fn ipv6(ifindex: u32) -> Result<Self, Errno> {
+        // SAFETY: plain socket(2) call.
+        let fd = cvt_fd(unsafe {
+            libc::socket(
+                libc::AF_INET6,
+                libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                0,
+            )
+        })?;
+        let mr = libc::ipv6_mreq {
+            ipv6mr_multiaddr: libc::in6_addr {
+                s6_addr: VRRP_GROUP_V6.octets(),
+            },
+            ipv6mr_interface: ifindex as _,
+        };
+        setsockopt_raw(
+            fd.as_raw_fd(),
+            libc::IPPROTO_IPV6,
+            libc::IPV6_ADD_MEMBERSHIP,
+            &mr,
+        )?;
+        Ok(McastJoin { _fd: fd })
+    }
+}
+
+/// A raw IP socket for protocol 112, for unicast peers: we write the VRRP payload, the
+/// kernel builds the IP header and resolves the next hop (IP_HDRINCL off).
+pub struct RawIpSocket {
+    fd: OwnedFd,
+    v6: bool,
+}
+
+impl RawIpSocket {
+    /// IPv4: TTL 255 (RFC 5798 5.1.1.3: receivers drop adverts with another TTL) and
+    /// TOS 0xc0 (network control, as keepalived sends). Receive side drops everything: the
+    /// packet socket is the one receive path, this socket only sends.
+    pub fn ipv4() -> Result<Self, Errno> {
+        // SAFETY: plain socket(2) call.
+        let fd = cvt_fd(unsafe {
+            libc::socket(
+                libc::AF_INET,
+                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                IPPROTO_VRRP,
+            )
+        })?;
+        let raw = fd.as_raw_fd();
+        bpf::attach(raw, &bpf::DROP_ALL)?;
+        setsockopt_raw(raw, libc::IPPROTO_IP, libc::IP_TTL, &255i32)?;
+        setsockopt_raw(raw, libc::IPPROTO_IP, libc::IP_MULTICAST_TTL, &255i32)?;
+        setsockopt_raw(raw, libc::IPPROTO_IP, libc::IP_TOS, &0xc0i32)?;
+        setsockopt_raw(raw, libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP, &0i32)?;
+        Ok(RawIpSocket { fd, v6: false })
+    }
+
+    /// IPv6: hop limit 255 (RFC 5798 5.1.2.3), traffic class 0xc0.
+    pub fn ipv6() -> Result<Self, Errno> {
+        // SAFETY: plain socket(2) call.
+        let fd = cvt_fd(unsafe {
+            libc::socket(
+                libc::AF_INET6,
+                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                IPPROTO_VRRP,
+            )
+        })?;
+        let raw = fd.as_raw_fd();
+        bpf::attach(raw, &bpf::DROP_ALL)?;
+        setsockopt_raw(raw, libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS, &255i32)?;
+        setsockopt_raw(raw, libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_HOPS, &255i32)?;
+        setsockopt_raw(raw, libc::IPPROTO_IPV6, libc::IPV6_TCLASS, &0xc0i32)?;
+        setsockopt_raw(raw, libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_LOOP, &0i32)?;
+        Ok(RawIpSocket { fd, v6: true })
+    }
+
+    /// Send only through interface `name` (SO_BINDTODEVICE), so adverts to a unicast peer
+    /// leave on the instance's interface even if routing would pick another.
+    pub fn bind_device(&self, name: &str) -> Result<(), Errno> {
+        if name.is_empty() || name.len() >= libc::IFNAMSIZ || name.contains('\0') {
+            return Err(Errno::EINVAL);
+        }
+        // SAFETY: name bytes are valid for name.len(); the kernel copies them.
+        let rc = unsafe {
+            libc::setsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_BINDTODEVICE,
+                name.as_ptr() as *const libc::c_void,
+                name.len() as libc::socklen_t,
+            )
+        };
+        Errno::result(rc).map(drop)
+    }
+
+    /// Source address of sent packets (bind(2) to a local address, e.g. unicast_src_ip).
+    pub fn bind_source(&self, addr: core::net::IpAddr) -> Result<(), Errno> {
+        use nix::sys::socket::{SockaddrIn, SockaddrIn6};
+        match (addr, self.v6) {
+            (core::net::IpAddr::V4(a), false) => {
+                let sa = SockaddrIn::from(core::net::SocketAddrV4::new(a, 0));
+                nix::sys::socket::bind(self.fd.as_raw_fd(), &sa)
+            }
+            (core::net::IpAddr::V6(a), true) => {
+                let sa = SockaddrIn6::from(core::net::SocketAddrV6::new(a, 0, 0, 0));
+                nix::sys::socket::bind(self.fd.as_raw_fd(), &sa)
+            }
+            _ => Err(Errno::EAFNOSUPPORT),
+        }
+    }
+
+    /// Send a VRRP payload (VRRP header onward) to `dst`. `scope_id` is the interface index
+    /// for link-local IPv6 destinations. `Ok(None)` when the socket buffer is full.
+    pub fn send_to(
+        &self,
+        payload: &[u8],
+        dst: core::net::IpAddr,
+        scope_id: u32,
+    ) -> Result<Option<usize>, Errno> {
+        use nix::sys::socket::{sendto, MsgFlags, SockaddrIn, SockaddrIn6};
+        let flags = MsgFlags::MSG_DONTWAIT;
+        let r = match (dst, self.v6) {
+            (core::net::IpAddr::V4(a), false) => {
+                let sa = SockaddrIn::from(core::net::SocketAddrV4::new(a, 0));
+                sendto(self.fd.as_raw_fd(), payload, &sa, flags)
+            }
+            (core::net::IpAddr::V6(a), true) => {
+                let sa = SockaddrIn6::from(core::net::SocketAddrV6::new(a, 0, 0, scope_id));
+                sendto(self.fd.as_raw_fd(), payload, &sa, flags)
+            }
+            _ => return Err(Errno::EAFNOSUPPORT),
+        };
+        match r {
+            Ok(n) => Ok(Some(n)),
+            Err(Errno::EAGAIN) | Err(Errno::ENOBUFS) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl AsFd for RawIpSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsRawFd for RawIpSocket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_macs_follow_the_ip_to_mac_mappings() {
+        // RFC 1112 6.4: 01:00:5e + low 23 bits of the group.
+        let o = VRRP_GROUP_V4.octets();
+        assert_eq!(VRRP_MAC_V4[3..], [o[1] & 0x7f, o[2], o[3]]);
+        // RFC 2464 7: 33:33 + low 32 bits.
+        assert_eq!(VRRP_MAC_V6[2..], VRRP_GROUP_V6.octets()[12..]);
+        assert_eq!(PktType::from_raw(4), PktType::Outgoing);
+        assert_eq!(PktType::from_raw(9), PktType::Other(9));
+    }
+}

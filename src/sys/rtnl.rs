@@ -1,0 +1,1140 @@
+//! rtnetlink spoken directly (NETLINK_ROUTE raw socket, no libnl): addresses, link facts,
+//! link/address events, macvlan for `use_vmac`, and the ARP sysctls a VMAC needs.
+//!
+//! Messages are built into fixed stack buffers and parsed in place. Every length read from
+//! the kernel is checked before use: a malformed message ends the parse of its datagram,
+//! it never panics.
+
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use nix::errno::Errno;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+// linux/netlink.h, linux/rtnetlink.h, linux/if_link.h, linux/if_addr.h. Hand-defined: they
+// are kernel ABI, and this keeps the code independent of which libc target exposes them.
+const NLMSG_HDRLEN: usize = 16;
+const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
+const NLMSG_OVERRUN: u16 = 4;
+const NLM_F_REQUEST: u16 = 0x1;
+const NLM_F_ACK: u16 = 0x4;
+const NLM_F_REPLACE: u16 = 0x100;
+const NLM_F_EXCL: u16 = 0x200;
+const NLM_F_CREATE: u16 = 0x400;
+const NLM_F_DUMP: u16 = 0x300;
+pub const RTM_NEWLINK: u16 = 16;
+pub const RTM_DELLINK: u16 = 17;
+const RTM_GETLINK: u16 = 18;
+pub const RTM_NEWADDR: u16 = 20;
+pub const RTM_DELADDR: u16 = 21;
+const RTM_GETADDR: u16 = 22;
+const IFINFOMSG_LEN: usize = 16;
+const IFADDRMSG_LEN: usize = 8;
+const IFLA_ADDRESS: u16 = 1;
+const IFLA_IFNAME: u16 = 3;
+const IFLA_MTU: u16 = 4;
+const IFLA_LINK: u16 = 5;
+const IFLA_OPERSTATE: u16 = 16;
+const IFLA_LINKINFO: u16 = 18;
+const IFLA_INFO_KIND: u16 = 1;
+const IFLA_INFO_DATA: u16 = 2;
+const IFLA_MACVLAN_MODE: u16 = 1;
+const IFA_ADDRESS: u16 = 1;
+const IFA_LOCAL: u16 = 2;
+const IFA_FLAGS: u16 = 8;
+const NLA_F_NESTED: u16 = 0x8000;
+const NLA_TYPE_MASK: u16 = 0x3fff;
+pub const IFA_F_SECONDARY: u32 = 0x01;
+pub const IFA_F_NODAD: u32 = 0x02;
+pub const IFA_F_DADFAILED: u32 = 0x08;
+pub const IFA_F_TENTATIVE: u32 = 0x40;
+pub const IFF_UP: u32 = 0x1;
+pub const IFF_RUNNING: u32 = 0x40;
+pub const IFF_LOWER_UP: u32 = 0x10000;
+const RTMGRP_LINK: u32 = 0x1;
+const RTMGRP_IPV4_IFADDR: u32 = 0x10;
+const RTMGRP_IPV6_IFADDR: u32 = 0x100;
+
+/// An interface name (IFNAMSIZ - 1 bytes at most).
+pub type IfName = heapless::String<16>;
+
+fn align4(n: usize) -> usize {
+    (n + 3) & !3
+}
+
+fn u16_at(b: &[u8], off: usize) -> Option<u16> {
+    b.get(off..off + 2)
+        .map(|s| u16::from_ne_bytes([s[0], s[1]]))
+}
+
+fn u32_at(b: &[u8], off: usize) -> Option<u32> {
+    b.get(off..off + 4)
+        .map(|s| u32::from_ne_bytes([s[0], s[1], s[2], s[3]]))
+}
+
+/// One netlink message inside a received datagram.
+#[derive(Clone, Copy, Debug)]
+pub struct NlMsg<'a> {
+    pub ty: u16,
+    pub flags: u16,
+    pub seq: u32,
+    pub payload: &'a [u8],
+}
+
+/// Iterates the messages of a datagram; stops at the first malformed length.
+pub struct NlMsgs<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> NlMsgs<'a> {
+    pub fn new(buf: &'a [u8]) -> Self {
+        NlMsgs { buf }
+    }
+}
+
+impl<'a> Iterator for NlMsgs<'a> {
+    type Item = NlMsg<'a>;
+    fn next(&mut self) -> Option<NlMsg<'a>> {
+        let len = u32_at(self.buf, 0)? as usize;
+        if len < NLMSG_HDRLEN || len > self.buf.len() {
+            self.buf = &[];
+            return None;
+        }
+        let msg = NlMsg {
+            ty: u16_at(self.buf, 4)?,
+            flags: u16_at(self.buf, 6)?,
+            seq: u32_at(self.buf, 8)?,
+            payload: self.buf.get(NLMSG_HDRLEN..len)?,
+        };
+        self.buf = self.buf.get(align4(len)..).unwrap_or(&[]);
+        Some(msg)
+    }
+}
+
+/// Iterates route attributes `(type without flag bits, payload)`; stops when malformed.
+pub struct Attrs<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> Attrs<'a> {
+    pub fn new(buf: &'a [u8]) -> Self {
+        Attrs { buf }
+    }
+}
+
+impl<'a> Iterator for Attrs<'a> {
+    type Item = (u16, &'a [u8]);
+    fn next(&mut self) -> Option<(u16, &'a [u8])> {
+        let len = u16_at(self.buf, 0)? as usize;
+        let ty = u16_at(self.buf, 2)?;
+        if len < 4 || len > self.buf.len() {
+            self.buf = &[];
+            return None;
+        }
+        let data = self.buf.get(4..len)?;
+        self.buf = self.buf.get(align4(len)..).unwrap_or(&[]);
+        Some((ty & NLA_TYPE_MASK, data))
+    }
+}
+
+/// Builds one request message in a fixed buffer.
+struct MsgBuilder {
+    buf: [u8; 512],
+    len: usize,
+    overflow: bool,
+}
+
+impl MsgBuilder {
+    fn new(ty: u16, flags: u16, seq: u32) -> Self {
+        let mut m = MsgBuilder {
+            buf: [0; 512],
+            len: NLMSG_HDRLEN,
+            overflow: false,
+        };
+        m.buf[4..6].copy_from_slice(&ty.to_ne_bytes());
+        m.buf[6..8].copy_from_slice(&flags.to_ne_bytes());
+        m.buf[8..12].copy_from_slice(&seq.to_ne_bytes());
+        m
+    }
+
+    fn put(&mut self, bytes: &[u8]) {
+        let end = self.len + bytes.len();
+        match self.buf.get_mut(self.len..end) {
+            Some(dst) => {
+                dst.copy_from_slice(bytes);
+                self.len = align4(end).min(self.buf.len());
+            }
+            None => self.overflow = true,
+        }
+    }
+
+    fn attr(&mut self, ty: u16, data: &[u8]) {
+        let len = (4 + data.len()) as u16;
+        let mut h = [0u8; 4];
+        h[0..2].copy_from_slice(&len.to_ne_bytes());
+        h[2..4].copy_from_slice(&ty.to_ne_bytes());
+        let start = self.len;
+        self.put(&h);
+        if !self.overflow {
+            // `put` aligned after the 4-byte header, which is already aligned.
+            self.len = start + 4;
+            self.put(data);
+        }
+    }
+
+    fn nest_begin(&mut self, ty: u16) -> usize {
+        let at = self.len;
+        self.attr(ty | NLA_F_NESTED, &[]);
+        at
+    }
+
+    fn nest_end(&mut self, at: usize) {
+        let len = (self.len - at) as u16;
+        if let Some(d) = self.buf.get_mut(at..at + 2) {
+            d.copy_from_slice(&len.to_ne_bytes());
+        }
+    }
+
+    fn finish(&mut self) -> Result<&[u8], Errno> {
+        if self.overflow {
+            return Err(Errno::EMSGSIZE);
+        }
+        let len = self.len as u32;
+        self.buf[0..4].copy_from_slice(&len.to_ne_bytes());
+        Ok(&self.buf[..self.len])
+    }
+}
+
+/// Facts about one interface.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkInfo {
+    pub ifindex: u32,
+    pub name: IfName,
+    pub mac: Option<[u8; 6]>,
+    /// IFF_* flags.
+    pub flags: u32,
+    pub mtu: u32,
+    pub operstate: u8,
+}
+
+impl LinkInfo {
+    /// Administratively up and with carrier: the state VRRP tracks (RFC 5798 6.4 "interface
+    /// down" events come from here).
+    pub fn is_up(&self) -> bool {
+        self.flags & IFF_UP != 0 && self.flags & IFF_RUNNING != 0
+    }
+}
+
+/// One address of an interface.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AddrInfo {
+    pub ifindex: u32,
+    pub addr: IpAddr,
+    pub prefix: u8,
+    /// IFA_F_* flags (the 32-bit IFA_FLAGS attribute when present).
+    pub flags: u32,
+    pub scope: u8,
+}
+
+impl AddrInfo {
+    pub fn is_tentative(&self) -> bool {
+        self.flags & IFA_F_TENTATIVE != 0
+    }
+}
+
+/// Decode an RTM_NEWLINK/RTM_DELLINK payload. `None` if malformed or nameless.
+pub fn decode_link(payload: &[u8]) -> Option<LinkInfo> {
+    let ifindex = u32_at(payload, 4)?;
+    let flags = u32_at(payload, 8)?;
+    let mut info = LinkInfo {
+        ifindex,
+        name: IfName::new(),
+        mac: None,
+        flags,
+        mtu: 0,
+        operstate: 0,
+    };
+    let mut named = false;
+    for (ty, data) in Attrs::new(payload.get(IFINFOMSG_LEN..)?) {
+        match ty {
+            IFLA_IFNAME => {
+                let raw = data.split(|b| *b == 0).next().unwrap_or(&[]);
+                let s = core::str::from_utf8(raw).ok()?;
+                info.name = IfName::try_from(s).ok()?;
+                named = true;
+            }
+            IFLA_ADDRESS if data.len() == 6 => {
+                let mut m = [0u8; 6];
+                m.copy_from_slice(data);
+                info.mac = Some(m);
+            }
+            IFLA_MTU => info.mtu = u32_at(data, 0).unwrap_or(0),
+            IFLA_OPERSTATE => info.operstate = data.first().copied().unwrap_or(0),
+            _ => {}
+        }
+    }
+    named.then_some(info)
+}
+
+/// Decode an RTM_NEWADDR/RTM_DELADDR payload. `None` if malformed.
+pub fn decode_addr(payload: &[u8]) -> Option<AddrInfo> {
+    let family = *payload.first()? as i32;
+    let prefix = *payload.get(1)?;
+    let mut flags = *payload.get(2)? as u32;
+    let scope = *payload.get(3)?;
+    let ifindex = u32_at(payload, 4)?;
+    let mut local = None;
+    let mut address = None;
+    for (ty, data) in Attrs::new(payload.get(IFADDRMSG_LEN..)?) {
+        let ip = match (family, data.len()) {
+            (libc::AF_INET, 4) => Some(IpAddr::V4(Ipv4Addr::new(
+                data[0], data[1], data[2], data[3],
+            ))),
+            (libc::AF_INET6, 16) => {
+                let mut o = [0u8; 16];
+                o.copy_from_slice(data);
+                Some(IpAddr::V6(Ipv6Addr::from(o)))
+            }
+            _ => None,
+        };
+        match ty {
+            IFA_LOCAL => local = ip,
+            IFA_ADDRESS => address = ip,
+            IFA_FLAGS => flags = u32_at(data, 0).unwrap_or(flags),
+            _ => {}
+        }
+    }
+    // IPv4: IFA_LOCAL is our address (IFA_ADDRESS is the peer on point-to-point links).
+    // IPv6 puts ours in IFA_ADDRESS.
+    let addr = local.or(address)?;
+    Some(AddrInfo {
+        ifindex,
+        addr,
+        prefix,
+        flags,
+        scope,
+    })
+}
+
+fn netlink_socket(groups: u32, nonblock: bool) -> Result<OwnedFd, Errno> {
+    let mut ty = libc::SOCK_RAW | libc::SOCK_CLOEXEC;
+    if nonblock {
+        ty |= libc::SOCK_NONBLOCK;
+    }
+    // SAFETY: plain socket(2) call.
+    let rc = unsafe { libc::socket(libc::AF_NETLINK, ty, libc::NETLINK_ROUTE) };
+    if rc < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: fresh fd owned by nobody else.
+    let fd = unsafe { OwnedFd::from_raw_fd(rc) };
+    // SAFETY: sockaddr_nl is plain old data.
+    let mut sa: libc::sockaddr_nl = unsafe { core::mem::zeroed() };
+    sa.nl_family = libc::AF_NETLINK as u16;
+    sa.nl_groups = groups;
+    // SAFETY: valid sockaddr_nl of the size passed.
+    let rc = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            &sa as *const libc::sockaddr_nl as *const libc::sockaddr,
+            core::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+        )
+    };
+    Errno::result(rc)?;
+    Ok(fd)
+}
+
+const RECV_BUF: usize = 32 * 1024;
+
+/// macvlan modes (linux/if_link.h).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MacvlanMode {
+    /// No traffic between macvlans of one parent: the usual choice for a VMAC.
+    Private = 1,
+    Vepa = 2,
+    /// macvlans of one parent talk to each other directly.
+    Bridge = 4,
+}
+
+/// Request socket: one request at a time, answered synchronously. Used at setup and on
+/// state transitions (adding VIPs), never per packet. A 2 s receive timeout bounds how long
+/// a lost reply could stall the daemon.
+pub struct Rtnl {
+    fd: OwnedFd,
+    seq: u32,
+    buf: Box<[u8]>,
+}
+
+impl Rtnl {
+    pub fn open() -> Result<Self, Errno> {
+        let fd = netlink_socket(0, false)?;
+        let tv = libc::timeval {
+            tv_sec: 2,
+            tv_usec: 0,
+        };
+        crate::sys::fd::setsockopt_raw(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVTIMEO, &tv)?;
+        Ok(Rtnl {
+            fd,
+            seq: 1,
+            buf: vec![0u8; RECV_BUF].into_boxed_slice(),
+        })
+    }
+
+    fn next_seq(&mut self) -> u32 {
+        self.seq = self.seq.wrapping_add(1).max(1);
+        self.seq
+    }
+
+    /// Send `msg` and read replies with its sequence number until the ACK/DONE, handing
+    /// each data message to `f`. A negative error code in the ACK becomes the `Errno`.
+    fn transact(&mut self, msg: &[u8], seq: u32, mut f: impl FnMut(&NlMsg)) -> Result<(), Errno> {
+        // SAFETY: msg is valid for msg.len() bytes; the kernel is the default destination.
+        let n = unsafe {
+            libc::send(
+                self.fd.as_raw_fd(),
+                msg.as_ptr() as *const libc::c_void,
+                msg.len(),
+                0,
+            )
+        };
+        if n < 0 {
+            return Err(Errno::last());
+        }
+        loop {
+            // SAFETY: buf is valid for its length.
+            let n = unsafe {
+                libc::recv(
+                    self.fd.as_raw_fd(),
+                    self.buf.as_mut_ptr() as *mut libc::c_void,
+                    self.buf.len(),
+                    0,
+                )
+            };
+            if n < 0 {
+                match Errno::last() {
+                    Errno::EINTR => continue,
+                    Errno::EAGAIN => return Err(Errno::ETIMEDOUT),
+                    e => return Err(e),
+                }
+            }
+            let n = (n as usize).min(self.buf.len());
+            for m in NlMsgs::new(&self.buf[..n]) {
+                // Replies to an earlier request that timed out: not ours, skip.
+                if m.seq != seq {
+                    continue;
+                }
+                match m.ty {
+                    NLMSG_DONE => return Ok(()),
+                    NLMSG_ERROR => {
+                        let code = u32_at(m.payload, 0).ok_or(Errno::EBADMSG)? as i32;
+                        return if code == 0 {
+                            Ok(())
+                        } else {
+                            Err(Errno::from_raw(code.saturating_neg()))
+                        };
+                    }
+                    NLMSG_OVERRUN => return Err(Errno::ENOBUFS),
+                    _ => f(&m),
+                }
+            }
+        }
+    }
+
+    fn addr_msg(
+        &mut self,
+        ty: u16,
+        flags: u16,
+        ifindex: u32,
+        addr: IpAddr,
+        prefix: u8,
+    ) -> Result<(), Errno> {
+        let seq = self.next_seq();
+        let mut m = MsgBuilder::new(ty, NLM_F_REQUEST | NLM_F_ACK | flags, seq);
+        let (family, ifa_flags) = match addr {
+            IpAddr::V4(_) => (libc::AF_INET as u8, 0u32),
+            // A VIP moves between routers: duplicate address detection would keep it
+            // tentative (unusable) for a second or more after each takeover.
+            IpAddr::V6(_) => (libc::AF_INET6 as u8, IFA_F_NODAD),
+        };
+        let mut hdr = [0u8; IFADDRMSG_LEN];
+        hdr[0] = family;
+        hdr[1] = prefix;
+        hdr[2] = ifa_flags as u8;
+        hdr[3] = 0; // RT_SCOPE_UNIVERSE
+        hdr[4..8].copy_from_slice(&ifindex.to_ne_bytes());
+        m.put(&hdr);
+        match addr {
+            IpAddr::V4(a) => {
+                // No IFA_BROADCAST: a VIP must not add a broadcast address.
+                m.attr(IFA_LOCAL, &a.octets());
+                m.attr(IFA_ADDRESS, &a.octets());
+            }
+            IpAddr::V6(a) => {
+                m.attr(IFA_ADDRESS, &a.octets());
+                m.attr(IFA_FLAGS, &ifa_flags.to_ne_bytes());
+            }
+        }
+        let msg = m.finish()?;
+        let mut copy = [0u8; 512];
+        let len = msg.len();
+        copy[..len].copy_from_slice(msg);
+        self.transact(&copy[..len], seq, |_| {})
+    }
+
+    /// Add `addr/prefix` to `ifindex` (replacing an identical one, so re-adding is not an
+    /// error). IPv4 without broadcast; IPv6 with IFA_F_NODAD.
+    pub fn add_address(&mut self, ifindex: u32, addr: IpAddr, prefix: u8) -> Result<(), Errno> {
+        self.addr_msg(
+            RTM_NEWADDR,
+            NLM_F_CREATE | NLM_F_REPLACE,
+            ifindex,
+            addr,
+            prefix,
+        )
+    }
+
+    /// Remove `addr/prefix` from `ifindex`. `Err(EADDRNOTAVAIL)` if it was not there.
+    pub fn del_address(&mut self, ifindex: u32, addr: IpAddr, prefix: u8) -> Result<(), Errno> {
+        self.addr_msg(RTM_DELADDR, 0, ifindex, addr, prefix)
+    }
+
+    /// Every address (of `ifindex` only, if given).
+    pub fn for_each_address(
+        &mut self,
+        ifindex: Option<u32>,
+        mut f: impl FnMut(&AddrInfo),
+    ) -> Result<(), Errno> {
+        let seq = self.next_seq();
+        let mut m = MsgBuilder::new(RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, seq);
+        m.put(&[0u8; IFADDRMSG_LEN]);
+        let mut copy = [0u8; 64];
+        let msg = m.finish()?;
+        let len = msg.len();
+        copy[..len].copy_from_slice(msg);
+        self.transact(&copy[..len], seq, |msg| {
+            if msg.ty != RTM_NEWADDR {
+                return;
+            }
+            if let Some(a) = decode_addr(msg.payload) {
+                if ifindex.is_none_or(|i| i == a.ifindex) {
+                    f(&a);
+                }
+            }
+        })
+    }
+
+    /// Every link.
+    pub fn for_each_link(&mut self, mut f: impl FnMut(&LinkInfo)) -> Result<(), Errno> {
+        let seq = self.next_seq();
+        let mut m = MsgBuilder::new(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, seq);
+        m.put(&[0u8; IFINFOMSG_LEN]);
+        let mut copy = [0u8; 64];
+        let msg = m.finish()?;
+        let len = msg.len();
+        copy[..len].copy_from_slice(msg);
+        self.transact(&copy[..len], seq, |msg| {
+            if msg.ty == RTM_NEWLINK {
+                if let Some(l) = decode_link(msg.payload) {
+                    f(&l);
+                }
+            }
+        })
+    }
+
+    fn get_link(&mut self, ifindex: u32, name: Option<&str>) -> Result<LinkInfo, Errno> {
+        let seq = self.next_seq();
+        let mut m = MsgBuilder::new(RTM_GETLINK, NLM_F_REQUEST | NLM_F_ACK, seq);
+        let mut hdr = [0u8; IFINFOMSG_LEN];
+        hdr[4..8].copy_from_slice(&ifindex.to_ne_bytes());
+        m.put(&hdr);
+        if let Some(n) = name {
+            if n.is_empty() || n.len() > 15 {
+                return Err(Errno::EINVAL);
+            }
+            let mut z = [0u8; 16];
+            z[..n.len()].copy_from_slice(n.as_bytes());
+            m.attr(IFLA_IFNAME, &z[..n.len() + 1]);
+        }
+        let mut copy = [0u8; 128];
+        let msg = m.finish()?;
+        let len = msg.len();
+        copy[..len].copy_from_slice(msg);
+        let mut out = None;
+        self.transact(&copy[..len], seq, |msg| {
+            if msg.ty == RTM_NEWLINK && out.is_none() {
+                out = decode_link(msg.payload);
+            }
+        })?;
+        out.ok_or(Errno::ENODEV)
+    }
+
+    /// ifindex, MAC, flags... of interface `ifindex`.
+    pub fn link_by_index(&mut self, ifindex: u32) -> Result<LinkInfo, Errno> {
+        self.get_link(ifindex, None)
+    }
+
+    /// The same, by name. `Err(ENODEV)` if there is no such interface.
+    pub fn link_by_name(&mut self, name: &str) -> Result<LinkInfo, Errno> {
+        self.get_link(0, Some(name))
+    }
+
+    /// The primary (first non-secondary) IPv4 address of `ifindex`: the source of VRRPv2/v3
+    /// IPv4 adverts (RFC 5798 5.1.1.1).
+    pub fn primary_ipv4(&mut self, ifindex: u32) -> Result<Option<Ipv4Addr>, Errno> {
+        let mut found = None;
+        self.for_each_address(Some(ifindex), |a| {
+            if let (IpAddr::V4(v4), None) = (a.addr, found) {
+                if a.flags & IFA_F_SECONDARY == 0 {
+                    found = Some(v4);
+                }
+            }
+        })?;
+        Ok(found)
+    }
+
+    /// A usable (not tentative, not DAD-failed) IPv6 link-local address of `ifindex`: the
+    /// source of IPv6 adverts (RFC 5798 5.1.2.1).
+    pub fn ipv6_link_local(&mut self, ifindex: u32) -> Result<Option<Ipv6Addr>, Errno> {
+        let mut found = None;
+        self.for_each_address(Some(ifindex), |a| {
+            if let (IpAddr::V6(v6), None) = (a.addr, found) {
+                let ll = v6.segments()[0] & 0xffc0 == 0xfe80;
+                if ll && a.flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED) == 0 {
+                    found = Some(v6);
+                }
+            }
+        })?;
+        Ok(found)
+    }
+
+    /// Create macvlan `name` on `parent` with `mac` (for use_vmac: the VMAC
+    /// 00:00:5e:00:01:VRID), bring it up, and return its ifindex.
+    pub fn create_macvlan(
+        &mut self,
+        name: &str,
+        parent: u32,
+        mac: [u8; 6],
+        mode: MacvlanMode,
+    ) -> Result<u32, Errno> {
+        if name.is_empty() || name.len() > 15 || name.contains('/') {
+            return Err(Errno::EINVAL);
+        }
+        let seq = self.next_seq();
+        let mut m = MsgBuilder::new(
+            RTM_NEWLINK,
+            NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+            seq,
+        );
+        m.put(&[0u8; IFINFOMSG_LEN]);
+        let mut z = [0u8; 16];
+        z[..name.len()].copy_from_slice(name.as_bytes());
+        m.attr(IFLA_IFNAME, &z[..name.len() + 1]);
+        m.attr(IFLA_LINK, &parent.to_ne_bytes());
+        m.attr(IFLA_ADDRESS, &mac);
+        let info = m.nest_begin(IFLA_LINKINFO);
+        m.attr(IFLA_INFO_KIND, b"macvlan");
+        let data = m.nest_begin(IFLA_INFO_DATA);
+        m.attr(IFLA_MACVLAN_MODE, &(mode as u32).to_ne_bytes());
+        m.nest_end(data);
+        m.nest_end(info);
+        let mut copy = [0u8; 512];
+        let msg = m.finish()?;
+        let len = msg.len();
+        copy[..len].copy_from_slice(msg);
+        self.transact(&copy[..len], seq, |_| {})?;
+        let link = self.link_by_name(name)?;
+        self.set_link_up(link.ifindex, true)?;
+        Ok(link.ifindex)
+    }
+
+    /// Set IFF_UP on or off.
+    pub fn set_link_up(&mut self, ifindex: u32, up: bool) -> Result<(), Errno> {
+        let seq = self.next_seq();
+        let mut m = MsgBuilder::new(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, seq);
+        let mut hdr = [0u8; IFINFOMSG_LEN];
+        hdr[4..8].copy_from_slice(&ifindex.to_ne_bytes());
+        hdr[8..12].copy_from_slice(&(if up { IFF_UP } else { 0 }).to_ne_bytes());
+        hdr[12..16].copy_from_slice(&IFF_UP.to_ne_bytes()); // ifi_change: only IFF_UP
+        m.put(&hdr);
+        let mut copy = [0u8; 64];
+        let msg = m.finish()?;
+        let len = msg.len();
+        copy[..len].copy_from_slice(msg);
+        self.transact(&copy[..len], seq, |_| {})
+    }
+
+    /// Delete a link (a macvlan we created).
+    pub fn delete_link(&mut self, ifindex: u32) -> Result<(), Errno> {
+        let seq = self.next_seq();
+        let mut m = MsgBuilder::new(RTM_DELLINK, NLM_F_REQUEST | NLM_F_ACK, seq);
+        let mut hdr = [0u8; IFINFOMSG_LEN];
+        hdr[4..8].copy_from_slice(&ifindex.to_ne_bytes());
+        m.put(&hdr);
+        let mut copy = [0u8; 64];
+        let msg = m.finish()?;
+        let len = msg.len();
+        copy[..len].copy_from_slice(msg);
+        self.transact(&copy[..len], seq, |_| {})
+    }
+}
+
+/// A link or address change, decoded from the event socket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RtnlEvent {
+    /// An interface we did not know (new, or renamed, or seen for the first time).
+    /// An interface that disappears and comes back gets a new ifindex and shows up here again.
+    LinkNew {
+        name: IfName,
+        ifindex: u32,
+        up: bool,
+    },
+    /// A known interface became up (IFF_UP and IFF_RUNNING).
+    LinkUp {
+        name: IfName,
+        ifindex: u32,
+    },
+    /// A known interface lost IFF_UP or carrier.
+    LinkDown {
+        name: IfName,
+        ifindex: u32,
+    },
+    /// An interface was deleted (or renamed away from `name`).
+    LinkGone {
+        name: IfName,
+        ifindex: u32,
+    },
+    AddrAdded(AddrInfo),
+    AddrRemoved(AddrInfo),
+    /// The kernel dropped events (socket buffer overflow, ENOBUFS): the state is unknown,
+    /// the daemon must re-read links and addresses.
+    Overrun,
+}
+
+/// Links tracked at once to tell "new" from "changed".
+pub const MAX_LINKS: usize = 64;
+
+/// Turns the kernel's stateless "here is the link now" messages into transitions. Pure: fed
+/// with decoded messages, testable without a socket.
+#[derive(Default)]
+pub struct LinkTracker {
+    links: heapless::Vec<(u32, IfName, bool), MAX_LINKS>,
+}
+
+impl LinkTracker {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Record a link from an initial dump, without producing an event.
+    pub fn seed(&mut self, l: &LinkInfo) {
+        self.update(l, |_| {});
+    }
+
+    /// Feed an RTM_NEWLINK; calls `f` with 0, 1 or 2 events.
+    pub fn update(&mut self, l: &LinkInfo, mut f: impl FnMut(RtnlEvent)) {
+        let up = l.is_up();
+        match self.links.iter().position(|e| e.0 == l.ifindex) {
+            Some(i) => {
+                let (_, name, was_up) = &mut self.links[i];
+                if *name != l.name {
+                    f(RtnlEvent::LinkGone {
+                        name: name.clone(),
+                        ifindex: l.ifindex,
+                    });
+                    *name = l.name.clone();
+                    *was_up = up;
+                    f(RtnlEvent::LinkNew {
+                        name: l.name.clone(),
+                        ifindex: l.ifindex,
+                        up,
+                    });
+                } else if *was_up != up {
+                    *was_up = up;
+                    let (name, ifindex) = (l.name.clone(), l.ifindex);
+                    f(if up {
+                        RtnlEvent::LinkUp { name, ifindex }
+                    } else {
+                        RtnlEvent::LinkDown { name, ifindex }
+                    });
+                }
+            }
+            None => {
+                // Full table: still report, just not remembered (repeated LinkNew is safe).
+                let _ = self.links.push((l.ifindex, l.name.clone(), up));
+                f(RtnlEvent::LinkNew {
+                    name: l.name.clone(),
+                    ifindex: l.ifindex,
+                    up,
+                });
+            }
+        }
+    }
+
+    /// Feed an RTM_DELLINK.
+    pub fn remove(&mut self, l: &LinkInfo, mut f: impl FnMut(RtnlEvent)) {
+        if let Some(i) = self.links.iter().position(|e| e.0 == l.ifindex) {
+            self.links.swap_remove(i);
+        }
+        f(RtnlEvent::LinkGone {
+            name: l.name.clone(),
+            ifindex: l.ifindex,
+        });
+    }
+
+    /// Decode one datagram from the event socket and feed it through.
+    pub fn feed(&mut self, datagram: &[u8], mut f: impl FnMut(RtnlEvent)) {
+        for m in NlMsgs::new(datagram) {
+            match m.ty {
+                RTM_NEWLINK => {
+                    if let Some(l) = decode_link(m.payload) {
+                        self.update(&l, &mut f);
+                    }
+                }
+                RTM_DELLINK => {
+                    if let Some(l) = decode_link(m.payload) {
+                        self.remove(&l, &mut f);
+                    }
+                }
+                RTM_NEWADDR => {
+                    if let Some(a) = decode_addr(m.payload) {
+                        f(RtnlEvent::AddrAdded(a));
+                    }
+                }
+                RTM_DELADDR => {
+                    if let Some(a) = decode_addr(m.payload) {
+                        f(RtnlEvent::AddrRemoved(a));
+                    }
+                }
+                NLMSG_OVERRUN => f(RtnlEvent::Overrun),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Subscription to link and IPv4/IPv6 address events; register it with the loop.
+pub struct RtnlEvents {
+    fd: OwnedFd,
+    buf: Box<[u8]>,
+    pub tracker: LinkTracker,
+}
+
+impl RtnlEvents {
+    /// Non-blocking socket in RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR.
+    pub fn open() -> Result<Self, Errno> {
+        let fd = netlink_socket(RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR, true)?;
+        Ok(RtnlEvents {
+            fd,
+            buf: vec![0u8; RECV_BUF].into_boxed_slice(),
+            tracker: LinkTracker::new(),
+        })
+    }
+
+    /// Read one datagram and report its events. `Ok(false)` when nothing is pending.
+    pub fn recv(&mut self, f: impl FnMut(RtnlEvent)) -> Result<bool, Errno> {
+        let mut f = f;
+        // SAFETY: buf is valid for its length.
+        let n = unsafe {
+            libc::recv(
+                self.fd.as_raw_fd(),
+                self.buf.as_mut_ptr() as *mut libc::c_void,
+                self.buf.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
+        if n < 0 {
+            return match Errno::last() {
+                Errno::EAGAIN => Ok(false),
+                Errno::ENOBUFS => {
+                    f(RtnlEvent::Overrun);
+                    Ok(true)
+                }
+                e => Err(e),
+            };
+        }
+        let n = (n as usize).min(self.buf.len());
+        self.tracker.feed(&self.buf[..n], f);
+        Ok(true)
+    }
+}
+
+impl AsFd for RtnlEvents {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsRawFd for RtnlEvents {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+/// Why writing a sysctl failed: which file, and the errno.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SysctlError {
+    pub path: heapless::String<64>,
+    pub errno: Errno,
+}
+
+impl core::fmt::Display for SysctlError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "writing {}: {}", self.path, self.errno)
+    }
+}
+
+/// Write `value` to `/proc/sys/net/ipv4/conf/<ifname>/<key>`.
+pub fn write_ipv4_conf(ifname: &str, key: &str, value: &str) -> Result<(), SysctlError> {
+    use core::fmt::Write as _;
+    let mut path = heapless::String::<64>::new();
+    // Interface names may contain '.' (vrrp.50), but "." and ".." would leave the directory.
+    let ok_name = !ifname.is_empty()
+        && ifname.len() <= 15
+        && !ifname.contains('/')
+        && ifname != "."
+        && ifname != ".."
+        && !key.contains('/');
+    let built = write!(path, "/proc/sys/net/ipv4/conf/{ifname}/{key}").is_ok();
+    if !ok_name || !built {
+        return Err(SysctlError {
+            path,
+            errno: Errno::EINVAL,
+        });
+    }
+    std::fs::write(path.as_str(), value.as_bytes()).map_err(|e| SysctlError {
+        path: path.clone(),
+        errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+    })
+}
+
+/// The ARP settings a VMAC setup needs. Linux answers ARP for any local address on any
+/// interface (the weak host model), so without these the parent would answer for the VIP
+/// with its own MAC and neighbours would flap between the two MACs:
+/// - parent `arp_ignore=1`: answer only for addresses configured on the parent itself, so
+///   the VIP (on the macvlan) is answered only by the macvlan, with the virtual MAC;
+/// - parent `arp_filter=1`: and only when the reply would be routed out of the parent;
+/// - macvlan `arp_ignore=1`: the virtual MAC never answers for the parent's own address;
+/// - macvlan `arp_announce=2`: ARP requests sent from the macvlan use its own address
+///   (the VIP) as sender, never the parent's, so neighbours do not bind it to the VMAC.
+pub fn write_vmac_arp_sysctls(vmac: &str, parent: &str) -> Result<(), SysctlError> {
+    write_ipv4_conf(parent, "arp_ignore", "1")?;
+    write_ipv4_conf(parent, "arp_filter", "1")?;
+    write_ipv4_conf(vmac, "arp_ignore", "1")?;
+    write_ipv4_conf(vmac, "arp_announce", "2")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nlmsg(ty: u16, payload: &[u8]) -> Vec<u8> {
+        let len = (NLMSG_HDRLEN + payload.len()) as u32;
+        let mut v = len.to_ne_bytes().to_vec();
+        v.extend_from_slice(&ty.to_ne_bytes());
+        v.extend_from_slice(&0u16.to_ne_bytes());
+        v.extend_from_slice(&[0; 8]);
+        v.extend_from_slice(payload);
+        while v.len() % 4 != 0 {
+            v.push(0);
+        }
+        v
+    }
+
+    fn attr(ty: u16, data: &[u8]) -> Vec<u8> {
+        let mut v = ((4 + data.len()) as u16).to_ne_bytes().to_vec();
+        v.extend_from_slice(&ty.to_ne_bytes());
+        v.extend_from_slice(data);
+        while v.len() % 4 != 0 {
+            v.push(0);
+        }
+        v
+    }
+
+    fn link_payload(ifindex: u32, flags: u32, name: &str) -> Vec<u8> {
+        let mut p = vec![0u8; 4];
+        p.extend_from_slice(&ifindex.to_ne_bytes());
+        p.extend_from_slice(&flags.to_ne_bytes());
+        p.extend_from_slice(&0u32.to_ne_bytes());
+        let mut n = name.as_bytes().to_vec();
+        n.push(0);
+        p.extend(attr(IFLA_IFNAME, &n));
+        p.extend(attr(IFLA_ADDRESS, &[0, 0, 0x5e, 0, 1, 0x32]));
+        p
+    }
+
+    fn events(t: &mut LinkTracker, dgram: &[u8]) -> Vec<RtnlEvent> {
+        let mut v = vec![];
+        t.feed(dgram, |e| v.push(e));
+        v
+    }
+
+    fn name(s: &str) -> IfName {
+        IfName::try_from(s).unwrap()
+    }
+
+    #[test]
+    fn link_messages_become_new_down_up_gone_transitions() {
+        let mut t = LinkTracker::new();
+        let up = IFF_UP | IFF_RUNNING;
+        assert_eq!(
+            events(&mut t, &nlmsg(RTM_NEWLINK, &link_payload(5, up, "eth1"))),
+            vec![RtnlEvent::LinkNew {
+                name: name("eth1"),
+                ifindex: 5,
+                up: true
+            }]
+        );
+        // Same state again (e.g. an MTU change): no event.
+        assert!(events(&mut t, &nlmsg(RTM_NEWLINK, &link_payload(5, up, "eth1"))).is_empty());
+        assert_eq!(
+            events(
+                &mut t,
+                &nlmsg(RTM_NEWLINK, &link_payload(5, IFF_UP, "eth1"))
+            ),
+            vec![RtnlEvent::LinkDown {
+                name: name("eth1"),
+                ifindex: 5
+            }]
+        );
+        assert_eq!(
+            events(&mut t, &nlmsg(RTM_NEWLINK, &link_payload(5, up, "eth1"))),
+            vec![RtnlEvent::LinkUp {
+                name: name("eth1"),
+                ifindex: 5
+            }]
+        );
+        assert_eq!(
+            events(&mut t, &nlmsg(RTM_DELLINK, &link_payload(5, 0, "eth1"))),
+            vec![RtnlEvent::LinkGone {
+                name: name("eth1"),
+                ifindex: 5
+            }]
+        );
+        // Back with a new ifindex: picked up again as new.
+        assert_eq!(
+            events(&mut t, &nlmsg(RTM_NEWLINK, &link_payload(9, 0, "eth1"))),
+            vec![RtnlEvent::LinkNew {
+                name: name("eth1"),
+                ifindex: 9,
+                up: false
+            }]
+        );
+    }
+
+    #[test]
+    fn renamed_link_is_gone_under_old_name_and_new_under_new() {
+        let mut t = LinkTracker::new();
+        events(&mut t, &nlmsg(RTM_NEWLINK, &link_payload(3, 0, "a")));
+        assert_eq!(
+            events(&mut t, &nlmsg(RTM_NEWLINK, &link_payload(3, 0, "b"))),
+            vec![
+                RtnlEvent::LinkGone {
+                    name: name("a"),
+                    ifindex: 3
+                },
+                RtnlEvent::LinkNew {
+                    name: name("b"),
+                    ifindex: 3,
+                    up: false
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn address_messages_decode_local_for_ipv4_and_flags_attr() {
+        let mut p = vec![libc::AF_INET as u8, 24, 0, 0];
+        p.extend_from_slice(&7u32.to_ne_bytes());
+        p.extend(attr(IFA_ADDRESS, &[10, 9, 9, 9]));
+        p.extend(attr(IFA_LOCAL, &[10, 0, 0, 1]));
+        let mut t = LinkTracker::new();
+        let ev = events(&mut t, &nlmsg(RTM_NEWADDR, &p));
+        assert_eq!(
+            ev,
+            vec![RtnlEvent::AddrAdded(AddrInfo {
+                ifindex: 7,
+                addr: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+                prefix: 24,
+                flags: 0,
+                scope: 0,
+            })]
+        );
+        let mut p6 = vec![libc::AF_INET6 as u8, 64, 0, 0];
+        p6.extend_from_slice(&7u32.to_ne_bytes());
+        p6.extend(attr(
+            IFA_ADDRESS,
+            &Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1).octets(),
+        ));
+        p6.extend(attr(
+            IFA_FLAGS,
+            &(IFA_F_NODAD | IFA_F_TENTATIVE).to_ne_bytes(),
+        ));
+        let a = decode_addr(&p6).unwrap();
+        assert!(a.is_tentative());
+        assert_eq!(a.flags & IFA_F_NODAD, IFA_F_NODAD);
+    }
+
+    #[test]
+    fn malformed_kernel_input_never_panics() {
+        let good = nlmsg(RTM_NEWLINK, &link_payload(5, 0, "eth1"));
+        let mut t = LinkTracker::new();
+        // Every truncation and every single-byte corruption of a valid message.
+        for cut in 0..good.len() {
+            t.feed(&good[..cut], |_| {});
+        }
+        for i in 0..good.len() {
+            for v in [0u8, 1, 3, 0x7f, 0xff] {
+                let mut bad = good.clone();
+                bad[i] = v;
+                t.feed(&bad, |_| {});
+            }
+        }
+        // Lengths pointing far past the end.
+        let mut huge = good.clone();
+        huge[0..4].copy_from_slice(&u32::MAX.to_ne_bytes());
+        assert!(events(&mut t, &huge).is_empty());
+        assert_eq!(decode_link(&[1, 2, 3]), None);
+        assert_eq!(decode_addr(&[2, 24]), None);
+        let mut p = vec![libc::AF_INET as u8, 24, 0, 0];
+        p.extend_from_slice(&7u32.to_ne_bytes());
+        p.extend(attr(IFA_LOCAL, &[10, 0, 0])); // wrong length for IPv4
+        assert_eq!(decode_addr(&p), None);
+    }
+
+    #[test]
+    fn builder_writes_nested_attributes_the_parser_reads_back() {
+        let mut m = MsgBuilder::new(RTM_NEWLINK, NLM_F_REQUEST, 7);
+        m.put(&[0u8; IFINFOMSG_LEN]);
+        m.attr(IFLA_IFNAME, b"vrrp1\0");
+        let info = m.nest_begin(IFLA_LINKINFO);
+        m.attr(IFLA_INFO_KIND, b"macvlan");
+        let data = m.nest_begin(IFLA_INFO_DATA);
+        m.attr(IFLA_MACVLAN_MODE, &1u32.to_ne_bytes());
+        m.nest_end(data);
+        m.nest_end(info);
+        let bytes = m.finish().unwrap().to_vec();
+        let msgs: Vec<_> = NlMsgs::new(&bytes).collect();
+        assert_eq!(msgs.len(), 1);
+        assert_eq!((msgs[0].ty, msgs[0].seq), (RTM_NEWLINK, 7));
+        let attrs: Vec<_> = Attrs::new(&msgs[0].payload[IFINFOMSG_LEN..]).collect();
+        assert_eq!(attrs[0], (IFLA_IFNAME, &b"vrrp1\0"[..]));
+        assert_eq!(attrs[1].0, IFLA_LINKINFO);
+        let inner: Vec<_> = Attrs::new(attrs[1].1).collect();
+        assert_eq!(inner[0], (IFLA_INFO_KIND, &b"macvlan"[..]));
+        let mode: Vec<_> = Attrs::new(inner[1].1).collect();
+        assert_eq!(mode[0], (IFLA_MACVLAN_MODE, &1u32.to_ne_bytes()[..]));
+    }
+
+    #[test]
+    fn sysctl_path_refuses_names_that_escape_the_directory() {
+        assert_eq!(
+            write_ipv4_conf("../x", "arp_ignore", "1")
+                .unwrap_err()
+                .errno,
+            Errno::EINVAL
+        );
+        assert_eq!(
+            write_ipv4_conf("", "arp_ignore", "1").unwrap_err().errno,
+            Errno::EINVAL
+        );
+    }
+}

@@ -1,0 +1,436 @@
+//! Privileged tests of the system layer in private network namespaces:
+//!
+//! ```text
+//!   ns A: e0 10.77.0.1/24 --- pa [br0 in ns S] pb --- e0 10.77.0.2/24 :ns B
+//! ```
+//! Each test builds its own three namespaces (names carry the pid and the test), removed by
+//! a Drop guard even when the test fails. Test logic runs in a forked child that enters the
+//! namespaces with setns(2); a socket stays in the namespace it was created in, so one child
+//! can hold sockets on both sides. The child reports failures back through a pipe.
+
+mod common;
+mod netns;
+
+use minivrrp::sys::packet::{McastJoin, PacketSocket, PktType, RawIpSocket};
+use minivrrp::sys::rtnl::{self, MacvlanMode, Rtnl, RtnlEvent, RtnlEvents};
+use netns::*;
+use std::net::{IpAddr, Ipv4Addr};
+
+#[test]
+fn packet_socket_receives_vrrp_only_and_never_its_own_frames() {
+    if !common::require_root("packet_socket_receives_vrrp_only_and_never_its_own_frames") {
+        return;
+    }
+    let t = Topo::new("pkt");
+    in_child(|| {
+        enter(&t.a)?;
+        let mut rx_a = PacketSocket::open(ifindex("e0")?).map_err(|e| e.to_string())?;
+        rx_a.join_vrrp_multicast().map_err(|e| e.to_string())?;
+        enter(&t.b)?;
+        let mut rx_b = PacketSocket::open(ifindex("e0")?).map_err(|e| e.to_string())?;
+        let tx_b = PacketSocket::open(ifindex("e0")?).map_err(|e| e.to_string())?;
+
+        let icmp = ipv4_frame(MCAST_V4, VMAC1, 1, [10, 77, 0, 2], [224, 0, 0, 18]);
+        let vrrp4 = ipv4_frame(MCAST_V4, VMAC1, 112, [10, 77, 0, 2], [224, 0, 0, 18]);
+        let vrrp6 = ipv6_frame(VMAC1, 112);
+        let hbh6 = ipv6_frame(VMAC1, 0);
+        for f in [&icmp, &vrrp4, &hbh6, &vrrp6] {
+            check(tx_b.send(f) == Ok(Some(f.len())), "send from B")?;
+        }
+        let (m, got) = recv_within(&mut rx_a, 2000).ok_or("A received no VRRP frame")?;
+        check(
+            got == vrrp4,
+            "first frame in A is the IPv4 VRRP one (ICMP filtered)",
+        )?;
+        check(m.pkttype == PktType::Multicast, "multicast pkttype")?;
+        check(
+            m.src_mac == VMAC1 && !m.truncated && !m.is_own(),
+            "frame metadata",
+        )?;
+        let (_, got) = recv_within(&mut rx_a, 2000).ok_or("A received no IPv6 VRRP frame")?;
+        check(
+            got == vrrp6,
+            "second frame is IPv6 VRRP (hop-by-hop one filtered)",
+        )?;
+        check(
+            recv_within(&mut rx_a, 300).is_none(),
+            "nothing else reaches A",
+        )?;
+        check(
+            recv_within(&mut rx_b, 300).is_none(),
+            "B's own sends are filtered on B",
+        )?;
+
+        // A sends: B receives it, A does not see its own frame.
+        let from_a = ipv4_frame(MCAST_V4, VMAC1, 112, [10, 77, 0, 1], [224, 0, 0, 18]);
+        check(rx_a.send(&from_a).is_ok(), "send from A")?;
+        let (_, got) = recv_within(&mut rx_b, 2000).ok_or("B received nothing from A")?;
+        check(got == from_a, "B got A's frame")?;
+        check(
+            recv_within(&mut rx_a, 300).is_none(),
+            "A does not receive its own frame",
+        )?;
+        drop(tx_b);
+        Ok(())
+    });
+}
+
+#[test]
+fn raw_ip_socket_sends_unicast_with_ttl_255_and_tos_c0() {
+    if !common::require_root("raw_ip_socket_sends_unicast_with_ttl_255_and_tos_c0") {
+        return;
+    }
+    let t = Topo::new("raw");
+    in_child(|| {
+        enter(&t.a)?;
+        let mut rx_a = PacketSocket::open(ifindex("e0")?).map_err(|e| e.to_string())?;
+        enter(&t.b)?;
+        let raw = RawIpSocket::ipv4().map_err(|e| e.to_string())?;
+        raw.bind_device("e0").map_err(|e| e.to_string())?;
+        let payload = [0x31u8, 7, 100, 0, 0, 100, 0, 0];
+        let dst = IpAddr::V4(Ipv4Addr::new(10, 77, 0, 1));
+        check(
+            raw.send_to(&payload, dst, 0).map_err(|e| e.to_string())? == Some(8),
+            "sent",
+        )?;
+        let (m, f) = recv_within(&mut rx_a, 3000).ok_or("A received no unicast VRRP")?;
+        check(m.pkttype == PktType::Host, "unicast to this host")?;
+        check(f.len() >= 14 + 20 + 8, "length")?;
+        check(f[14 + 1] == 0xc0, "TOS 0xc0")?;
+        check(f[14 + 8] == 255, "TTL 255 (RFC 5798 5.1.1.3)")?;
+        check(f[14 + 9] == 112, "protocol 112")?;
+        check(f[14 + 12..14 + 16] == [10, 77, 0, 2], "source is B")?;
+        check(f[14 + 20..14 + 28] == payload, "payload intact")?;
+        Ok(())
+    });
+}
+
+#[test]
+fn vrrp_group_membership_shows_in_igmp_and_maddr() {
+    if !common::require_root("vrrp_group_membership_shows_in_igmp_and_maddr") {
+        return;
+    }
+    let t = Topo::new("igmp");
+    in_child(|| {
+        enter(&t.a)?;
+        let idx = ifindex("e0")?;
+        let _v4 = McastJoin::ipv4(idx).map_err(|e| format!("join v4: {e}"))?;
+        let _v6 = McastJoin::ipv6(idx).map_err(|e| format!("join v6: {e}"))?;
+        let igmp = std::fs::read_to_string("/proc/self/net/igmp").map_err(|e| e.to_string())?;
+        // 224.0.0.18 in the kernel's host-order hex.
+        check(
+            igmp.contains("120000E0"),
+            &format!("224.0.0.18 in /proc/net/igmp:\n{igmp}"),
+        )?;
+        let igmp6 = std::fs::read_to_string("/proc/self/net/igmp6").map_err(|e| e.to_string())?;
+        check(
+            igmp6.contains("ff020000000000000000000000000012"),
+            "ff02::12 in /proc/net/igmp6",
+        )?;
+        let maddr = run(&["ip", "maddr", "show", "dev", "e0"])?;
+        check(
+            maddr.contains("01:00:5e:00:00:12"),
+            &format!("ip maddr:\n{maddr}"),
+        )?;
+        check(
+            maddr.contains("33:33:00:00:00:12"),
+            "ip maddr v6 link address",
+        )?;
+        Ok(())
+    });
+}
+
+#[test]
+fn rtnl_adds_and_removes_vips_and_reads_link_facts() {
+    if !common::require_root("rtnl_adds_and_removes_vips_and_reads_link_facts") {
+        return;
+    }
+    let t = Topo::new("addr");
+    in_child(|| {
+        enter(&t.a)?;
+        let mut nl = Rtnl::open().map_err(|e| e.to_string())?;
+        let link = nl
+            .link_by_name("e0")
+            .map_err(|e| format!("link_by_name: {e}"))?;
+        check(link.ifindex == ifindex("e0")?, "ifindex")?;
+        check(link.is_up(), "e0 is up")?;
+        let mac = link.mac.ok_or("no MAC")?;
+        let shown = run(&["ip", "-o", "link", "show", "dev", "e0"])?;
+        let mac_s = mac
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(":");
+        check(shown.contains(&mac_s), "MAC matches ip link")?;
+        check(
+            nl.link_by_name("nosuch0").is_err(),
+            "unknown link is an error",
+        )?;
+        check(
+            nl.primary_ipv4(link.ifindex).map_err(|e| e.to_string())?
+                == Some(Ipv4Addr::new(10, 77, 0, 1)),
+            "primary IPv4",
+        )?;
+
+        let vip = IpAddr::V4(Ipv4Addr::new(10, 77, 0, 100));
+        nl.add_address(link.ifindex, vip, 32)
+            .map_err(|e| format!("add: {e}"))?;
+        nl.add_address(link.ifindex, vip, 32)
+            .map_err(|e| format!("re-add: {e}"))?;
+        let shown = run(&["ip", "-o", "addr", "show", "dev", "e0"])?;
+        check(
+            shown.contains("inet 10.77.0.100/32"),
+            &format!("VIP shown:\n{shown}"),
+        )?;
+        check(
+            !shown.contains("10.77.0.100/32 brd"),
+            "no broadcast on the VIP",
+        )?;
+        let mut seen = false;
+        nl.for_each_address(Some(link.ifindex), |a| {
+            seen |= a.addr == vip && a.prefix == 32
+        })
+        .map_err(|e| e.to_string())?;
+        check(seen, "dump lists the VIP")?;
+        nl.del_address(link.ifindex, vip, 32)
+            .map_err(|e| format!("del: {e}"))?;
+        let shown = run(&["ip", "-o", "addr", "show", "dev", "e0"])?;
+        check(!shown.contains("10.77.0.100"), "VIP gone")?;
+        check(
+            nl.del_address(link.ifindex, vip, 32) == Err(nix::errno::Errno::EADDRNOTAVAIL),
+            "deleting twice says EADDRNOTAVAIL",
+        )?;
+
+        // IPv6: a control address added by `ip` is tentative (DAD runs here); ours is not.
+        run(&["ip", "addr", "add", "fd00:77::200/64", "dev", "e0"])?;
+        let vip6 = IpAddr::V6("fd00:77::100".parse().unwrap());
+        nl.add_address(link.ifindex, vip6, 64)
+            .map_err(|e| format!("add v6: {e}"))?;
+        let shown = run(&["ip", "-o", "-6", "addr", "show", "dev", "e0"])?;
+        let line = |a: &str| {
+            shown
+                .lines()
+                .find(|l| l.contains(a))
+                .unwrap_or("")
+                .to_string()
+        };
+        check(
+            line("fd00:77::200/64").contains("tentative"),
+            &format!("DAD active:\n{shown}"),
+        )?;
+        let ours = line("fd00:77::100/64");
+        check(
+            !ours.is_empty() && !ours.contains("tentative"),
+            &format!("nodad VIP:\n{shown}"),
+        )?;
+        check(ours.contains("nodad"), "shown with nodad")?;
+        nl.del_address(link.ifindex, vip6, 64)
+            .map_err(|e| format!("del v6: {e}"))?;
+
+        // The link-local becomes usable once its DAD finishes (about a second).
+        let mut ll = None;
+        for _ in 0..40 {
+            ll = nl
+                .ipv6_link_local(link.ifindex)
+                .map_err(|e| e.to_string())?;
+            if ll.is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let ll = ll.ok_or("no usable link-local")?;
+        check(ll.segments()[0] == 0xfe80, "link-local prefix")?;
+        Ok(())
+    });
+}
+
+#[test]
+fn rtnl_events_report_link_down_up_new_and_gone() {
+    if !common::require_root("rtnl_events_report_link_down_up_new_and_gone") {
+        return;
+    }
+    let t = Topo::new("ev");
+    in_child(|| {
+        enter(&t.a)?;
+        let mut nl = Rtnl::open().map_err(|e| e.to_string())?;
+        let mut ev = RtnlEvents::open().map_err(|e| e.to_string())?;
+        nl.for_each_link(|l| ev.tracker.seed(l))
+            .map_err(|e| e.to_string())?;
+        let e0 = ifindex("e0")?;
+
+        let mut wait_for = |want: &dyn Fn(&RtnlEvent) -> bool, what: &str| -> R {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            let mut seen = vec![];
+            while std::time::Instant::now() < deadline {
+                if !readable(&ev, 200) {
+                    continue;
+                }
+                let mut hit = false;
+                while ev
+                    .recv(|e| {
+                        hit |= want(&e);
+                        seen.push(e);
+                    })
+                    .map_err(|e| e.to_string())?
+                {}
+                if hit {
+                    return Ok(());
+                }
+            }
+            Err(format!("no {what}; saw {seen:?}"))
+        };
+        run(&["ip", "link", "set", "dev", "e0", "down"])?;
+        wait_for(
+            &|e| matches!(e, RtnlEvent::LinkDown { ifindex, .. } if *ifindex == e0),
+            "LinkDown",
+        )?;
+        run(&["ip", "link", "set", "dev", "e0", "up"])?;
+        wait_for(
+            &|e| matches!(e, RtnlEvent::LinkUp { ifindex, .. } if *ifindex == e0),
+            "LinkUp",
+        )?;
+        run(&["ip", "addr", "add", "10.77.0.50/32", "dev", "e0"])?;
+        wait_for(
+            &|e| matches!(e, RtnlEvent::AddrAdded(a) if a.addr == IpAddr::V4(Ipv4Addr::new(10, 77, 0, 50))),
+            "AddrAdded",
+        )?;
+        run(&[
+            "ip", "link", "add", "x1", "type", "veth", "peer", "name", "x2",
+        ])?;
+        wait_for(
+            &|e| matches!(e, RtnlEvent::LinkNew { name, .. } if name == "x1"),
+            "LinkNew x1",
+        )?;
+        let old = ifindex("x1")?;
+        run(&["ip", "link", "del", "x1"])?;
+        wait_for(
+            &|e| matches!(e, RtnlEvent::LinkGone { name, .. } if name == "x1"),
+            "LinkGone x1",
+        )?;
+        // Recreated under the same name: a new ifindex, reported as new again.
+        run(&[
+            "ip", "link", "add", "x1", "type", "veth", "peer", "name", "x2",
+        ])?;
+        wait_for(
+            &|e| matches!(e, RtnlEvent::LinkNew { name, ifindex, .. } if name == "x1" && *ifindex != old),
+            "LinkNew x1 with a new ifindex",
+        )?;
+        Ok(())
+    });
+}
+
+#[test]
+fn rtnl_creates_and_deletes_a_vmac_macvlan() {
+    if !common::require_root("rtnl_creates_and_deletes_a_vmac_macvlan") {
+        return;
+    }
+    let t = Topo::new("mvl");
+    in_child(|| {
+        enter(&t.a)?;
+        let mut nl = Rtnl::open().map_err(|e| e.to_string())?;
+        let parent = ifindex("e0")?;
+        let vmac = [0x00, 0x00, 0x5e, 0x00, 0x01, 0x32];
+        let idx = nl
+            .create_macvlan("vrrp.50", parent, vmac, MacvlanMode::Private)
+            .map_err(|e| format!("create: {e}"))?;
+        let shown = run(&["ip", "-d", "-o", "link", "show", "dev", "vrrp.50"])?;
+        check(
+            shown.contains("00:00:5e:00:01:32"),
+            &format!("VMAC:\n{shown}"),
+        )?;
+        check(shown.contains("macvlan mode private"), "mode private")?;
+        check(shown.contains("UP"), "brought up")?;
+        check(
+            nl.link_by_index(idx).map_err(|e| e.to_string())?.mac == Some(vmac),
+            "mac",
+        )?;
+        rtnl::write_vmac_arp_sysctls("vrrp.50", "e0").map_err(|e| e.to_string())?;
+        let rd = |p: &str| {
+            std::fs::read_to_string(p)
+                .unwrap_or_default()
+                .trim()
+                .to_string()
+        };
+        check(
+            rd("/proc/sys/net/ipv4/conf/vrrp.50/arp_ignore") == "1",
+            "vmac arp_ignore",
+        )?;
+        check(
+            rd("/proc/sys/net/ipv4/conf/vrrp.50/arp_announce") == "2",
+            "vmac arp_announce",
+        )?;
+        check(
+            rd("/proc/sys/net/ipv4/conf/e0/arp_ignore") == "1",
+            "parent arp_ignore",
+        )?;
+        check(
+            rd("/proc/sys/net/ipv4/conf/e0/arp_filter") == "1",
+            "parent arp_filter",
+        )?;
+        check(
+            nl.create_macvlan("vrrp.50", parent, vmac, MacvlanMode::Bridge)
+                == Err(nix::errno::Errno::EEXIST),
+            "creating twice says EEXIST",
+        )?;
+        nl.delete_link(idx).map_err(|e| format!("delete: {e}"))?;
+        check(
+            run(&["ip", "link", "show", "dev", "vrrp.50"]).is_err(),
+            "macvlan gone",
+        )?;
+        Ok(())
+    });
+}
+
+#[test]
+fn raw_ipv6_socket_sends_unicast_with_hop_limit_255() {
+    if !common::require_root("raw_ipv6_socket_sends_unicast_with_hop_limit_255") {
+        return;
+    }
+    let t = Topo::new("raw6");
+    run(&[
+        "ip",
+        "-n",
+        &t.a,
+        "addr",
+        "add",
+        "fd00:77::1/64",
+        "dev",
+        "e0",
+        "nodad",
+    ])
+    .unwrap();
+    run(&[
+        "ip",
+        "-n",
+        &t.b,
+        "addr",
+        "add",
+        "fd00:77::2/64",
+        "dev",
+        "e0",
+        "nodad",
+    ])
+    .unwrap();
+    in_child(|| {
+        enter(&t.a)?;
+        let mut rx_a = PacketSocket::open(ifindex("e0")?).map_err(|e| e.to_string())?;
+        enter(&t.b)?;
+        let raw = RawIpSocket::ipv6().map_err(|e| e.to_string())?;
+        let payload = [0x31u8, 7, 100, 0, 0, 100, 0, 0];
+        let dst = IpAddr::V6("fd00:77::1".parse().unwrap());
+        check(
+            raw.send_to(&payload, dst, 0).map_err(|e| e.to_string())? == Some(8),
+            "sent",
+        )?;
+        // The first frames may be neighbour discovery (ICMPv6, filtered): wait for ours.
+        let (m, f) = recv_within(&mut rx_a, 3000).ok_or("A received no unicast VRRP")?;
+        check(m.pkttype == PktType::Host, "unicast to this host")?;
+        check(f.len() >= 14 + 40 + 8, "length")?;
+        check(f[14 + 6] == 112, "next header 112, no extension headers")?;
+        check(f[14 + 7] == 255, "hop limit 255 (RFC 5798 5.1.2.3)")?;
+        let tclass = ((f[14] & 0x0f) << 4) | (f[15] >> 4);
+        check(tclass == 0xc0, "traffic class 0xc0")?;
+        check(f[14 + 40..14 + 48] == payload, "payload intact")?;
+        Ok(())
+    });
+}
