@@ -25,6 +25,7 @@
 //!   with WNOHANG until none is left (signals coalesce: one SIGCHLD may mean many exits).
 
 pub mod event_loop;
+pub mod ids;
 pub mod timers;
 
 pub use crate::sys::poll::{Interest, Ready};
@@ -36,10 +37,13 @@ pub use timers::TimerQueue;
 /// When full, further input is dropped and counted per source; timers and signals are kept
 /// in separate structures and are never dropped.
 pub const EVENT_QUEUE_CAP: usize = 64;
-/// Armed timers at once (VRRP advert/master-down per instance, check intervals, ...).
+/// Armed timers at once: one per VRRP instance plus one per daemon part (the check engine
+/// keeps its own per-check deadlines and arms a single loop timer for the earliest).
 pub const TIMER_CAP: usize = 256;
 /// Registered fds (packet sockets, netlink, checks...), not counting the loop's signalfd.
-pub const MAX_FDS: usize = 64;
+/// Sized for the worst case of every one of `config::limits::MAX_CHECKS` (1024) checks
+/// having its socket or script pipe open at once, plus the VRRP and netlink sockets.
+pub const MAX_FDS: usize = 1152;
 /// At most this many reads per readable fd per loop iteration, so one flooded socket cannot
 /// starve timers or other sockets: after K frames the loop goes on to due timers.
 pub const READ_BUDGET: usize = 8;
