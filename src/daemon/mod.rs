@@ -26,6 +26,7 @@
 
 pub mod event_loop;
 pub mod ids;
+pub mod lvs;
 pub mod timers;
 
 pub use crate::sys::poll::{Interest, Ready};
