@@ -93,11 +93,12 @@ ctrl="$work/control"
 mkdir "$data" "$ctrl" "$work/outer"
 
 # data: exactly the files the package owns, with their modes spelled out (the checkout's
-# modes and the umask must not leak into the package).
+# modes and the umask must not leak into the package). The config is 0600 like the SDK's
+# INSTALL_CONF makes it: it may hold VRRPv2 auth_pass secrets.
 install -d -m 0755 "$data/usr/sbin" "$data/etc/config" "$data/etc/init.d" \
 	"$data/etc/hotplug.d/minivrrp"
 install -m 0755 "$bin" "$data/usr/sbin/minivrrp"
-install -m 0644 "$ROOT/rootfs/etc/config/minivrrp" "$data/etc/config/minivrrp"
+install -m 0600 "$ROOT/rootfs/etc/config/minivrrp" "$data/etc/config/minivrrp"
 install -m 0755 "$ROOT/rootfs/etc/init.d/minivrrp" "$data/etc/init.d/minivrrp"
 install -m 0644 "$ROOT/rootfs/etc/hotplug.d/minivrrp/50-example" \
 	"$data/etc/hotplug.d/minivrrp/50-example"
