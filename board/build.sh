@@ -99,13 +99,17 @@ build_tiny() { # x86_64|aarch64
 	esac
 	nightly_has_rust_src || die "nightly has no rust-src component: -Zbuild-std is impossible here"
 	flags="-Zunstable-options -Cpanic=immediate-abort -Ctarget-feature=+crt-static"
-	if [ "$target" = aarch64-unknown-linux-musl ]; then
-		# Nightly may lack the prebuilt aarch64-musl std, and with it the self-contained
-		# crt objects; borrow them from stable, which has the target installed.
+	if [ ! -f "$(rustc +nightly --print sysroot)/lib/rustlib/$target/lib/self-contained/crt1.o" ]; then
+		# Nightly here lacks the prebuilt $target std, and with it the self-contained
+		# musl crt objects and libc.a; borrow them from stable, which has the target.
+		# rust-lld links them directly (cc would add the host glibc crt files). Non-PIE
+		# (relocation-model=static) so the plain crt1.o/crtbegin.o fit; it is
+		# also ~20 KB smaller on x86_64 (toolchain notes §2).
 		sc="$(rustc +stable --print sysroot)/lib/rustlib/$target/lib/self-contained"
 		[ -f "$sc/crt1.o" ] || die "stable has no $target self-contained crt objects"
-		flags="$flags -Clink-self-contained=no -Zpre-link-args=$sc/crt1.o -Zpre-link-args=$sc/crti.o"
-		flags="$flags -Zpre-link-args=$sc/crtbegin.o -Clink-arg=-L$sc -Clink-arg=$sc/crtend.o -Clink-arg=$sc/crtn.o"
+		flags="$flags -Clinker=rust-lld -Crelocation-model=static -Clink-self-contained=no"
+		flags="$flags -Zpre-link-args=$sc/crt1.o -Zpre-link-args=$sc/crti.o -Zpre-link-args=$sc/crtbegin.o"
+		flags="$flags -Clink-arg=-L$sc -Clink-arg=$sc/crtend.o -Clink-arg=$sc/crtn.o"
 	fi
 	# A separate target dir: these flags must not invalidate the normal release build.
 	RUSTFLAGS="$flags" CARGO_TARGET_DIR="$ROOT/target/tiny" \
