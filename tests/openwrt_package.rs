@@ -649,3 +649,121 @@ fn hotplug_example_hook_does_nothing_for_every_action() {
         }
     }
 }
+
+/// Writes a stand-in `minivrrp` whose `check` fails with two diagnostics in the format the
+/// real one uses, to test the init script's refusal path independently of the parser.
+fn failing_checker(s: &Scratch) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let fake = s.path("fake-minivrrp");
+    fs::write(
+        &fake,
+        "#!/bin/sh\n[ \"$1\" = check ] || exit 3\n\
+         echo \"$3:3: instance.vrid: 300 is outside 1..255\" >&2\n\
+         echo \"$3:4: instance.priority: 0 is reserved\" >&2\nexit 1\n",
+    )
+    .unwrap();
+    fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).unwrap();
+    fake
+}
+
+#[test]
+fn init_start_logs_every_check_diagnostic_line_and_opens_no_instance() {
+    if !tools_present("init_fake_check", &["sh"]) {
+        return;
+    }
+    let s = Scratch::new("init_fake_check");
+    let conf = shipped_config(&s);
+    let fake = failing_checker(&s);
+    let record = s.path("record");
+    fs::write(&record, "").unwrap();
+    let stubs = Path::new(ROOT).join("tests/openwrt");
+    let path = format!(
+        "{}:{}",
+        stubs.join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = run(Command::new("sh")
+        .arg(stubs.join("rc.common"))
+        .arg(Path::new(ROOT).join("rootfs/etc/init.d/minivrrp"))
+        .arg("start")
+        .env("PATH", path)
+        .env("PROCD_RECORD", &record)
+        .env("STUB_PROG", &fake)
+        .env("STUB_CONF", &conf));
+    assert_eq!(out.status.code(), Some(1));
+    let lines: Vec<String> = fs::read_to_string(&record)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let c = conf.display();
+    let logged: Vec<&str> = logger_lines(&lines)
+        .into_iter()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        logged,
+        [
+            format!("logger -t minivrrp -p daemon.err {c}:3: instance.vrid: 300 is outside 1..255"),
+            format!("logger -t minivrrp -p daemon.err {c}:4: instance.priority: 0 is reserved"),
+            format!("logger -t minivrrp -p daemon.err not starting: {c} is invalid"),
+        ]
+    );
+    assert!(
+        !lines.iter().any(|l| l.starts_with("open_instance")),
+        "{lines:#?}"
+    );
+    // The service is still registered with its reload trigger, so fixing the file and
+    // running reload_config starts it (see init_reload_starts_the_service_when_no_instance_runs).
+    assert!(
+        lines.iter().any(|l| l == "add_reload_trigger minivrrp"),
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn ipk_postinst_runs_default_postinst_from_instroot_unless_no_script() {
+    let test = "ipk_postinst";
+    if !tools_present(test, &["tar", "gzip", "sh"]) {
+        return;
+    }
+    let s = Scratch::new(test);
+    let ipk = build_ipk("x86_64", &s.path("out"), &[]);
+    unpack_ipk(&ipk, &s.0);
+    // An image root whose functions.sh records what the maintainer scripts call.
+    let instroot = s.path("instroot");
+    fs::create_dir_all(instroot.join("lib")).unwrap();
+    let calls = s.path("calls");
+    fs::write(
+        instroot.join("lib/functions.sh"),
+        format!(
+            "default_postinst() {{ echo \"postinst $*\" >>'{0}'; }}\n\
+             default_prerm() {{ echo \"prerm $*\" >>'{0}'; }}\n",
+            calls.display()
+        ),
+    )
+    .unwrap();
+    let script = |name: &str, no_script: &str| {
+        run_ok(
+            Command::new("sh")
+                .arg(s.path(&format!("control/{name}")))
+                .arg("install")
+                .env("IPKG_INSTROOT", &instroot)
+                .env("IPKG_NO_SCRIPT", no_script),
+        );
+    };
+    script("postinst", "1");
+    assert!(!calls.exists(), "postinst ran with IPKG_NO_SCRIPT=1");
+    script("postinst", "");
+    script("prerm", "");
+    let postinst = s.path("control/postinst");
+    let prerm = s.path("control/prerm");
+    assert_eq!(
+        fs::read_to_string(&calls).unwrap(),
+        format!(
+            "postinst {} install\nprerm {} install\n",
+            postinst.display(),
+            prerm.display()
+        )
+    );
+}
