@@ -43,10 +43,8 @@ fn tools_present(test: &str, tools: &[&str]) -> bool {
 }
 
 fn run(cmd: &mut Command) -> Output {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
-    out
+    cmd.output()
+        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"))
 }
 
 fn run_ok(cmd: &mut Command) -> String {
@@ -383,6 +381,18 @@ fn installed_package_init_script_parses_and_shipped_config_passes_check() {
 
 /// Runs the init script through the rc.common stand-in; returns (exit code, record lines).
 fn rc(action: &str, s: &Scratch, conf: &Path, running: bool) -> (Option<i32>, Vec<String>) {
+    rc_with("sh", action, s, conf, running)
+}
+
+/// [`rc`] with a chosen shell: OpenWrt runs init scripts with busybox ash, the host's `sh`
+/// is usually dash or bash.
+fn rc_with(
+    shell: &str,
+    action: &str,
+    s: &Scratch,
+    conf: &Path,
+    running: bool,
+) -> (Option<i32>, Vec<String>) {
     let record = s.path("record");
     let _ = fs::remove_file(&record);
     fs::write(&record, "").unwrap();
@@ -392,7 +402,11 @@ fn rc(action: &str, s: &Scratch, conf: &Path, running: bool) -> (Option<i32>, Ve
         stubs.join("bin").display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let out = run(Command::new("sh")
+    let mut cmd = Command::new(shell);
+    if shell == "busybox" {
+        cmd.arg("sh");
+    }
+    let out = run(cmd
         .arg(stubs.join("rc.common"))
         .arg(Path::new(ROOT).join("rootfs/etc/init.d/minivrrp"))
         .arg(action)
@@ -766,4 +780,24 @@ fn ipk_postinst_runs_default_postinst_from_instroot_unless_no_script() {
             prerm.display()
         )
     );
+}
+
+#[test]
+fn init_script_records_the_same_procd_calls_under_busybox_ash() {
+    if !tools_present("init_busybox", &["sh", "busybox"]) {
+        return;
+    }
+    let s = Scratch::new("init_busybox");
+    let conf = shipped_config(&s);
+    for (action, running) in [
+        ("start", false),
+        ("reload", true),
+        ("stop", true),
+        ("enable", false),
+    ] {
+        let host = rc_with("sh", action, &s, &conf, running);
+        let ash = rc_with("busybox", action, &s, &conf, running);
+        assert_eq!(ash.0, Some(0), "{action} under busybox ash: {:#?}", ash.1);
+        assert_eq!(host, ash, "{action}: busybox ash and sh disagree");
+    }
 }
