@@ -27,9 +27,7 @@ use crate::vrrp::frame::{
     emit_advert_v4, emit_advert_v6, emit_vrrp, parse_frame, virtual_mac, AddrListMatch,
     InstanceWire, RxContext,
 };
-use crate::vrrp::instance::{
-    Action, Advert, Input, Instance, Params, StartHint, State, Version as FsmVersion,
-};
+use crate::vrrp::instance::{Action, Advert, Input, Instance, Params, StartHint, State};
 use crate::vrrp::priority::Adjustment;
 use crate::vrrp::sync_group::SyncGroup;
 use crate::vrrp::wire::{self, AddrList, Auth, ChecksumMode, DropCounters, Family, VrrpRepr};
@@ -125,13 +123,6 @@ pub struct Vrrp {
     transitions: heapless::Deque<Transition, 64>,
 }
 
-fn fsm_version(v: VrrpVersion) -> FsmVersion {
-    match v {
-        VrrpVersion::V2 => FsmVersion::V2,
-        VrrpVersion::V3 => FsmVersion::V3,
-    }
-}
-
 fn family_of(cfg: &model::Instance) -> Family {
     match cfg.family {
         model::Family::V4 => Family::Ipv4,
@@ -144,7 +135,7 @@ fn family_of(cfg: &model::Instance) -> Family {
 fn params(cfg: &model::Instance, primary: IpAddr) -> Params {
     let clamp_u8 = |v: u32| v.min(u8::MAX as u32) as u8;
     Params {
-        version: fsm_version(cfg.version),
+        version: cfg.version,
         priority: cfg.priority,
         advert_int: cfg.advert_int,
         preempt: cfg.preempt,
@@ -505,10 +496,7 @@ impl Vrrp {
         };
         let src_mac = self.src_mac(i);
         let inst = &self.insts[i];
-        let version = match inst.cfg.version {
-            VrrpVersion::V2 => wire::Version::V2,
-            VrrpVersion::V3 => wire::Version::V3,
-        };
+        let version = inst.cfg.version;
         let adver_int = match inst.cfg.version {
             VrrpVersion::V2 => inst.cfg.advert_int.as_secs() as u16,
             VrrpVersion::V3 => inst.cfg.advert_int_centis(),
@@ -712,10 +700,7 @@ impl Vrrp {
         let inst = &self.insts[i];
         let expect = InstanceWire {
             vrid: inst.cfg.vrid,
-            version: match inst.cfg.version {
-                VrrpVersion::V2 => wire::Version::V2,
-                VrrpVersion::V3 => wire::Version::V3,
-            },
+            version: inst.cfg.version,
             auth: inst.auth,
             advert_interval: inst.cfg.advert_int,
             addrs: &inst.addrs,
