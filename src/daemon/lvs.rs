@@ -316,6 +316,37 @@ impl Lvs {
         self.stats
     }
 
+    /// State for SIGUSR1: per virtual server its quorum and alive real servers.
+    pub fn dump(&self) {
+        let state = match self.kernel {
+            Kernel::NotStarted => "not started",
+            Kernel::Unavailable => "disabled (no IPVS)",
+            Kernel::Open(_) => "active",
+        };
+        log::info!(
+            target: LOG,
+            "{state}; syncs {} changes {} errors {}",
+            self.stats.syncs,
+            self.stats.changes,
+            self.stats.errors
+        );
+        for (vi, vs) in self.servers.iter().enumerate() {
+            let alive = self.up[vi].iter().filter(|u| **u).count();
+            let quorum = match self.reconciler.quorum_up(&vs.service.key) {
+                Some(true) => "up",
+                Some(false) => "lost",
+                None => "unknown",
+            };
+            log::info!(
+                target: LOG,
+                "virtual server {} {}: {alive}/{} real servers up, quorum {quorum}",
+                vs.service.key,
+                vs.service.scheduler.name(),
+                vs.real_servers.len()
+            );
+        }
+    }
+
     /// The check engine's verdict for `ProbeId::RealServer { vs, rs }`. A change is synced on
     /// the next loop turn (one sync however many verdicts arrive in this turn).
     pub fn set_health(&mut self, ctx: &mut Ctx, vs: u16, rs: u16, up: bool, now: Instant) {

@@ -11,6 +11,7 @@ use log::{error, info, warn};
 
 use super::event_loop::{Ctx, Handler, Inbox, Loop, Read};
 use super::ids::{timer_owner, token_owner, Part};
+use super::lvs::{self, Lvs};
 use super::vrrp::{Vrrp, VrrpEvent};
 use super::{check_capacity, Ready, Required, Signal, TimerId, Token};
 use crate::base::Instant;
@@ -29,6 +30,8 @@ pub struct Daemon {
     cfg: Config,
     vrrp: Vrrp,
     links: RtnlEvents,
+    /// IPVS (lvs.rs); None without virtual servers.
+    lvs: Option<Lvs>,
 }
 
 /// Loop resources a configuration needs: one packet socket per interface plus netlink, one
@@ -47,12 +50,14 @@ impl Daemon {
     pub fn new(path: &Path, cfg: Config) -> Result<Daemon, String> {
         check_capacity(required(&cfg)).map_err(|e| e.to_string())?;
         let vrrp = Vrrp::new(&cfg)?;
+        let lvs = Lvs::new(&cfg)?;
         let links = RtnlEvents::open().map_err(|e| format!("rtnetlink events: {e}"))?;
         Ok(Daemon {
             path: path.to_path_buf(),
             cfg,
             vrrp,
             links,
+            lvs,
         })
     }
 
@@ -73,6 +78,10 @@ impl Daemon {
             let _ = r.for_each_link(|l| tracker.seed(l));
         }
         self.vrrp.start(ctx, now);
+        // IPVS (lvs.rs): opens genl, reconciles at once; without ip_vs it logs once and idles.
+        if let Some(l) = self.lvs.as_mut() {
+            l.start(ctx, now);
+        }
         info!(
             "running {} instance(s) from {}",
             self.vrrp.instance_count(),
@@ -112,20 +121,54 @@ impl Daemon {
             error!("reload: {e}; keeping the running configuration");
             return;
         }
+        // IPVS (lvs.rs): refuse what the IPVS part cannot honour before anything is swapped.
+        if let Err(e) = lvs::map_config(&new) {
+            error!("reload: {e}; keeping the running configuration");
+            return;
+        }
         if new == self.cfg {
             info!("reload: configuration unchanged");
             return;
         }
         log::set_max_level(new.globals.log_level.to_filter().max(log::max_level()));
         self.vrrp.reload(ctx, &new, now);
+        self.reload_lvs(ctx, &new, now);
         self.cfg = new;
         info!("reload: applied");
         self.after_vrrp(ctx, now);
     }
 
+    /// IPVS (lvs.rs): removed virtual servers are cleaned up, the rest reconciled; the part
+    /// is created when the first virtual server appears and dropped when the last leaves.
+    fn reload_lvs(&mut self, ctx: &mut Ctx, new: &Config, now: Instant) {
+        match self.lvs.as_mut() {
+            Some(l) => {
+                if let Err(e) = l.reload(ctx, new, now) {
+                    error!("reload: {e}");
+                }
+                if new.virtual_servers.is_empty() {
+                    l.shutdown(ctx, now);
+                    self.lvs = None;
+                }
+            }
+            None => match Lvs::new(new) {
+                Ok(Some(mut l)) => {
+                    l.start(ctx, now);
+                    self.lvs = Some(l);
+                }
+                Ok(None) => {}
+                Err(e) => error!("reload: {e}"),
+            },
+        }
+    }
+
     fn shutdown(&mut self, ctx: &mut Ctx, now: Instant) {
         info!("stopping");
         self.vrrp.shutdown(ctx, now);
+        // IPVS (lvs.rs): delete our services that have cleanup set.
+        if let Some(l) = self.lvs.as_mut() {
+            l.shutdown(ctx, now);
+        }
         self.after_vrrp(ctx, now);
         ctx.stop();
     }
@@ -181,8 +224,15 @@ impl Handler for Daemon {
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx, id: TimerId, now: Instant) {
-        if let Some((Part::Vrrp, i)) = timer_owner(id) {
-            self.vrrp.on_timer(ctx, i as usize, now);
+        match timer_owner(id) {
+            Some((Part::Vrrp, i)) => self.vrrp.on_timer(ctx, i as usize, now),
+            // IPVS (lvs.rs): debounced sync / periodic resync.
+            Some((Part::Lvs, _)) => {
+                if let Some(l) = self.lvs.as_mut() {
+                    l.on_timer(ctx, id, now);
+                }
+            }
+            _ => {}
         }
         self.after_vrrp(ctx, now);
     }
@@ -193,6 +243,9 @@ impl Handler for Daemon {
             Signal::Reload => self.reload(ctx, now),
             Signal::Dump => {
                 self.vrrp.dump();
+                if let Some(l) = self.lvs.as_ref() {
+                    l.dump();
+                }
             }
             Signal::Child => self.reap_children(ctx, now),
         }
