@@ -150,6 +150,7 @@ fn daemon_programs_ipvs_from_config_and_health_in_a_vm() {
         .output()
         .expect("run rootfs/vm/build-image.sh");
     let output = String::from_utf8_lossy(&out.stdout);
+    let _ = std::fs::write(work.join("output.txt"), output.as_bytes());
     eprintln!(
         "{output}\n{}\nVM run took {:.1} s",
         String::from_utf8_lossy(&out.stderr),
@@ -157,7 +158,7 @@ fn daemon_programs_ipvs_from_config_and_health_in_a_vm() {
     );
     assert!(
         out.status.success(),
-        "VM test failed ({}); kernel log in target/vm/run-daemon/kernel.log",
+        "VM test failed ({}); output and kernel log in target/vm/run-daemon/",
         out.status
     );
 

@@ -40,6 +40,7 @@ listen() {
     eval "l$1=\$!"
 }
 unlisten() { eval "kill \$l$1"; }
+ts() { echo "t=$(($(date +%s) - t0)) s: $1"; }
 showlog() {
     echo "--- log $1 ---"
     cat "$2"
@@ -51,6 +52,7 @@ t0=$(date +%s)
 MINIVRRP_IPVS_EXPECT=absent /bin/lvs_kernel --test-threads=1 --nocapture --quiet lvs_without
 echo "lvs-kernel-absent: exit $?"
 
+ts no-ipvs
 # 1. No ip_vs: one clear error, the daemon keeps running.
 /bin/minivrrp -f $cfg >/tmp/noipvs.log 2>&1 &
 pid=$!
@@ -64,11 +66,13 @@ showlog noipvs /tmp/noipvs.log
 
 load-modules || exit 11
 
+ts lvs-kernel
 # 2. The Lvs part driven directly against the kernel.
 MINIVRRP_IPVS_EXPECT=present /bin/lvs_kernel --test-threads=1 --nocapture --quiet lvs_part
 echo "lvs-kernel-present: exit $?"
 ipvsadm -C
 
+ts daemon
 # 3. The daemon. A foreign service first: it must survive everything.
 ipvsadm -A -t 10.9.9.9:80 -s rr
 for i in 1 2 3 4; do listen $i; done
@@ -77,6 +81,7 @@ pid=$!
 wait_for 15 has '10.0.1.4:443'
 snap start
 
+ts started
 unlisten 1
 wait_for 10 lacks '10.0.1.1:80'
 snap rs-down
@@ -88,6 +93,7 @@ listen 2
 wait_for 10 has '10.0.1.1:80' && wait_for 10 has '10.0.1.2:80 *Route *2 '
 snap rs-up
 
+ts health-done
 unlisten 3
 wait_for 10 has '10.0.9.9:8443'
 snap quorum-lost
@@ -95,6 +101,7 @@ listen 3
 wait_for 10 lacks '10.0.9.9:8443'
 snap quorum-back
 
+ts quorum-done
 cp /etc/minivrrp-reload.uci $cfg
 kill -HUP $pid
 wait_for 10 has '10.0.0.1:80 *lc' && wait_for 10 has '10.0.1.1:80 *Route *5 ' &&
@@ -102,6 +109,7 @@ wait_for 10 has '10.0.0.1:80 *lc' && wait_for 10 has '10.0.1.1:80 *Route *5 ' &&
 snap reloaded
 kill -0 $pid 2>/dev/null && echo "daemon: alive after reload"
 
+ts reloaded
 kill -TERM $pid
 wait $pid
 echo "daemon: exit $?"
