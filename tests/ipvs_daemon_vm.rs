@@ -270,5 +270,18 @@ fn daemon_programs_ipvs_from_config_and_health_in_a_vm() {
         mentions(&log, "virtual server TCP 10.0.0.2:443: quorum lost"),
         "{log:?}"
     );
-    assert!(mentions(&log, "shutdown cleanup"), "{log:?}");
+    assert!(
+        mentions(
+            &log,
+            "virtual server TCP 10.0.0.2:443 left the configuration"
+        ),
+        "{log:?}"
+    );
+    assert!(
+        mentions(
+            &log,
+            "delete virtual server TCP 10.0.0.1:80: shutdown cleanup"
+        ),
+        "{log:?}"
+    );
 }

@@ -464,11 +464,16 @@ impl Lvs {
         self.up = up;
         if let Kernel::Open(table) = &mut self.kernel {
             if !removed.is_empty() {
-                for vs in removed.iter().filter(|vs| !vs.cleanup) {
+                for vs in &removed {
                     log::info!(
                         target: LOG,
-                        "virtual server {} left the configuration; kept in the kernel (cleanup off)",
-                        vs.service.key
+                        "virtual server {} left the configuration{}",
+                        vs.service.key,
+                        if vs.cleanup {
+                            ""
+                        } else {
+                            "; kept in the kernel (cleanup off)"
+                        }
                     );
                 }
                 match table.table() {
