@@ -614,13 +614,15 @@ mod tests {
     use std::cell::RefCell;
     use std::rc::Rc;
 
+    type Refuse = fn(&Op) -> bool;
+
     /// A kernel table in memory, shared with the test through an Rc so it can be inspected
     /// and changed behind the part's back.
     #[derive(Default)]
     struct Sim {
         table: Vec<KernelService>,
         /// Ops refused with this errno (e.g. a scheduler module that is missing).
-        refuse: Option<(fn(&Op) -> bool, i32)>,
+        refuse: Option<(Refuse, i32)>,
         ops: usize,
         dumps: usize,
     }
