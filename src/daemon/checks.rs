@@ -41,7 +41,9 @@ pub enum ProbeId {
 /// The loop timer of the engine (the earliest per-probe deadline).
 pub const TIMER: TimerId = Part::Checks.timer(0);
 
-/// A probe's specification, compared on reload: equal spec = keep its state.
+/// A probe's specification, compared on reload: equal spec = keep its state. Built once per
+/// config load, so the size difference between variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Spec {
     Tcp(TcpSpec),

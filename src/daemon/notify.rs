@@ -217,15 +217,12 @@ impl Notifier {
         self.build(cfg);
         for (new, old) in [(&mut self.instances, old_i), (&mut self.groups, old_g)] {
             for o in old {
-                match new.iter_mut().find(|n| n.cfg.name == o.cfg.name) {
-                    Some(n) => {
-                        n.queue = o.queue;
-                        n.child = o.child;
-                        n.last = o.last;
-                        n.priority = o.priority;
-                    }
-                    // Removed: its running child is still reaped by the runtime, and not ours.
-                    None => {}
+                // A removed one's running child is reaped by the runtime and is no longer ours.
+                if let Some(n) = new.iter_mut().find(|n| n.cfg.name == o.cfg.name) {
+                    n.queue = o.queue;
+                    n.child = o.child;
+                    n.last = o.last;
+                    n.priority = o.priority;
                 }
             }
         }
