@@ -28,8 +28,10 @@ pub mod checks;
 pub mod event_loop;
 pub mod ids;
 pub mod notify;
+pub mod runtime;
 pub mod timers;
 pub mod tracking;
+pub mod vrrp;
 
 pub use crate::sys::poll::{Interest, Ready};
 pub use crate::sys::signal::Signal;
