@@ -290,6 +290,25 @@ fn build(cfg: &Config, seed: u64, now: Instant) -> Result<Vec<(ProbeId, String, 
     Ok(out)
 }
 
+/// Loop fds the probes of `cfg` may hold at once (one each: connection, ICMP socket or
+/// script output pipe), for `daemon::check_capacity`.
+pub fn fds_needed(cfg: &Config) -> usize {
+    let mut tracked: Vec<usize> = cfg
+        .instances
+        .iter()
+        .flat_map(|i| i.track_checks.iter().map(|t| t.check))
+        .collect();
+    tracked.sort_unstable();
+    tracked.dedup();
+    let rs = cfg
+        .virtual_servers
+        .iter()
+        .flat_map(|v| v.real_servers.iter())
+        .filter(|r| r.check.is_some())
+        .count();
+    cfg.scripts.len() + tracked.len() + rs
+}
+
 fn check_spec(
     c: &crate::config::Check,
     addr: IpAddr,
