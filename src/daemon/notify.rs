@@ -9,7 +9,7 @@
 
 use crate::base::Duration;
 use crate::check::notify::{
-    split_command, NotifyConfig, NotifyEvent, NotifyQueue, NotifyState, HOTPLUG_CALL,
+    split_command, NotifyConfig, NotifyEvent, NotifyQueue, NotifyState, Slot, HOTPLUG_CALL,
 };
 use crate::check::ExitStatus;
 use crate::config::{Config, Notify};
@@ -132,7 +132,7 @@ impl Notifier {
         }
     }
 
-    /// Sync group `idx` entered `state` (announced with priority 0, as keepalived does).
+    /// Sync group `idx` entered `state` (its generic notify gets `GROUP NAME STATE`).
     pub fn group_transition(&mut self, idx: usize, state: State) {
         let Some(e) = self.groups.get_mut(idx) else {
             return;
@@ -170,7 +170,11 @@ impl Notifier {
                 e.queue.finished();
                 continue;
             };
-            let argv = cmd.argv();
+            let mut argv = cmd.argv();
+            if e.cfg.group && job.slot == Slot::Generic {
+                // keepalived passes `GROUP NAME STATE` to a group's notify: no priority.
+                argv.pop();
+            }
             let env = cmd.env();
             match process::spawn(&argv, &env, &process::SpawnOptions::default()) {
                 Ok(c) => {
