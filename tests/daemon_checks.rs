@@ -538,3 +538,151 @@ config instance 'vi1'
         }
     );
 }
+
+const HTTP_SERVER: &str = r#"
+import http.server, socketserver, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *a):
+        pass
+    def do_GET(self):
+        code, body = {"/ok": (200, b"all good\n"), "/500": (500, b"broken\n")}.get(self.path, (404, b"no\n"))
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+s = S((sys.argv[1], int(sys.argv[2])), H)
+print("ready", flush=True)
+s.serve_forever()
+"#;
+
+#[test]
+fn real_server_checks_use_the_server_address_and_share_one_loop_timer() {
+    let name = "real_server_checks_use_the_server_address_and_share_one_loop_timer";
+    if !common::require_root(name) || !common::require_tool(name, "python3") {
+        return;
+    }
+    let mut ns = checks_support::Netns::new("drs", &["c", "s"]);
+    ns.link(0, "v0", "10.77.2.1/24", 1, "v1", "10.77.2.2/24");
+    let ready = ns.spawn_server(1, &["python3", "-c", HTTP_SERVER, "0.0.0.0", "8080"]);
+    assert_eq!(ready.trim(), "ready");
+    const CLOSED: u16 = 40;
+    let mut text = String::from(
+        "
+config check 'http_ok'
+    option type 'http'
+    option path '/ok'
+    option expect 'all good'
+    option interval '0.2'
+    option connect_timeout '1'
+    option retry '0'
+
+config check 'http_500'
+    option type 'http'
+    option path '/500'
+    option interval '0.2'
+    option connect_timeout '1'
+    option retry '0'
+
+config check 'tcp'
+    option type 'tcp'
+    option interval '0.2'
+    option connect_timeout '0.5'
+    option retry '1'
+    option delay_before_retry '0.1'
+
+config virtual_server 'web'
+    option address '10.77.2.100'
+    option port '80'
+    option check 'http_ok'
+
+config real_server
+    option virtual_server 'web'
+    option address '10.77.2.2'
+    option port '8080'
+
+config real_server
+    option virtual_server 'web'
+    option address '10.77.2.3'
+    option port '8080'
+    option check 'http_500'
+
+config virtual_server 'closed'
+    option address '10.77.2.100'
+    option port '81'
+    option check 'tcp'
+",
+    );
+    for p in 0..CLOSED {
+        text.push_str(&format!(
+            "
+config real_server
+    option virtual_server 'closed'
+    option address '10.77.2.2'
+    option port '{}'
+",
+            9000 + p
+        ));
+    }
+    // The check sections have no address: each probe must use its real server's (.3 is a
+    // second address of the same server, where only `/500` is asked for).
+    ns.exec(1, &["ip", "addr", "add", "10.77.2.3/24", "dev", "v1"]);
+    let c = cfg(&text);
+    let (ok, bad, closed, max_timers, attempts, dump) = ns.run_in(0, move || {
+        let mut l: Loop<()> = Loop::new();
+        let mut h = H::new(&c, l.ctx(), clock::now());
+        let mut max_timers = 0;
+        let all_closed_down = |h: &H| {
+            (0..CLOSED)
+                .all(|r| h.engine.health(ProbeId::RealServer { vs: 1, rs: r }) == Health::Down)
+        };
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::time::Instant::now() < end {
+            max_timers = max_timers.max(l.ctx().timers_armed());
+            if all_closed_down(&h)
+                && h.engine.health(ProbeId::RealServer { vs: 0, rs: 1 }) == Health::Down
+                && h.engine.stats().attempts > 3 * u64::from(CLOSED)
+            {
+                break;
+            }
+            l.turn(&mut h, Some(Duration::from_millis(20)))
+                .expect("turn");
+        }
+        let r = (
+            h.engine.health(ProbeId::RealServer { vs: 0, rs: 0 }),
+            h.engine.health(ProbeId::RealServer { vs: 0, rs: 1 }),
+            all_closed_down(&h),
+            max_timers,
+            h.engine.stats().attempts,
+            {
+                let mut d = String::new();
+                h.engine.dump(&mut d).unwrap();
+                d
+            },
+        );
+        stop(&mut l, &mut h);
+        r
+    });
+    assert_eq!(ok, Health::Up);
+    assert_eq!(bad, Health::Down);
+    let line = |needle: &str| {
+        dump.lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no {needle} in {dump}"))
+            .to_string()
+    };
+    assert!(line("web/10.77.2.2:8080").ends_with("last=ok"), "{dump}");
+    // Down for its status, not for a refused connect: it reached the server on .3.
+    assert!(line("web/10.77.2.3:8080").contains("last=http"), "{dump}");
+    assert!(
+        line("closed/10.77.2.2:9000").contains("connect failed"),
+        "{dump}"
+    );
+    assert!(closed, "not every closed port went down");
+    // Engine timer + the test's reap timer, however many checks run.
+    assert!(max_timers <= 2, "{max_timers} loop timers armed");
+    assert!(attempts > 3 * u64::from(CLOSED));
+}
