@@ -202,7 +202,7 @@ fn nopreempt_master_stays_backup_after_recovery_and_hung_script_is_killed() {
         // Hangs every run: killed at 0.3 s, down, costs 1 priority point.
         script_section(
             "hang",
-            "exec sleep 30",
+            "exec sleep 47",
             "\toption interval '1'\n\toption timeout '0.3'\n\toption weight '-1'\n"
         ),
         instance(
@@ -231,11 +231,11 @@ fn nopreempt_master_stays_backup_after_recovery_and_hung_script_is_killed() {
         log.contains("W hang: still running after 300 ms, killed"),
         "{log}"
     );
-    // No `sleep 30` survives its kill for long.
+    // No `sleep 47` (only this test uses 47) survives its kill for long.
     assert!(wait_for(Duration::from_secs(3), || {
         let out = lab.exec(
             "r1",
-            &["sh", "-c", "ps -eo args | grep -c '^sleep 30' || true"],
+            &["sh", "-c", "ps -eo args | grep -c '^sleep 47' || true"],
         );
         String::from_utf8_lossy(&out.stdout).trim() == "0"
     }));

@@ -129,6 +129,8 @@ impl Daemon {
     /// Probe health changes -> tracker adjustments -> the instances whose adjustment moved.
     fn after_checks(&mut self, ctx: &mut Ctx, now: Instant) {
         for (p, h) in self.checks.take_changes() {
+            // ProbeId::RealServer changes are for IPVS: hand them to the LVS part here once
+            // it is wired (tracking ignores them).
             self.tracking.on_probe(p, h);
         }
         for i in self.tracking.take_changed() {
