@@ -333,3 +333,60 @@ fn sync_group_follows_member_faulted_by_track_interface() {
         "{hp_lines:?}"
     );
 }
+
+#[test]
+fn reload_with_new_script_weight_applies_it_and_keeps_the_probe_state() {
+    if !common::require_root("reload_with_new_script_weight_applies_it_and_keeps_the_probe_state") {
+        return;
+    }
+    let lab = Lab::with_routers("dcl-hup", 2);
+    let fail = lab.dir.join("fail");
+    let (hp, _) = hotplug_standin(&lab.dir, "r1");
+    let (hp2, _) = hotplug_standin(&lab.dir, "r2");
+    let r1_cfg = |weight: i32| {
+        format!(
+            "{}{}{}{}",
+            globals("r1"),
+            script_section(
+                "chk",
+                &format!("test ! -e {}", fail.display()),
+                &format!("\toption interval '0.2'\n\toption weight '{weight}'\n")
+            ),
+            script_section(
+                "other",
+                "true",
+                "\toption interval '0.2'\n\toption weight '5'\n"
+            ),
+            instance(
+                "vi1",
+                1,
+                150,
+                true,
+                "\tlist track_script 'chk'\n\tlist track_script 'other'\n"
+            )
+        )
+    };
+    let r2_cfg = format!("{}{}", globals("r2"), instance("vi1", 1, 100, true, ""));
+    std::fs::write(&fail, b"").unwrap();
+    let r1 = start(&lab, "r1", &r1_cfg(-60), &hp);
+    let _r2 = start(&lab, "r2", &r2_cfg, &hp2);
+    let vip = "10.0.0.251";
+    // 150 + 5 - 60 = 95 < 100: r2 is master.
+    let (h, _) = lab.wait_holders(vip, &["r2"], Duration::from_secs(10));
+    assert_eq!(h, ["r2"], "r1 log:\n{}", r1.log_text());
+    assert!(wait_for(Duration::from_secs(5), || {
+        let l = r1.log_text();
+        l.contains("chk: DOWN") && l.contains("other: UP")
+    }));
+    // -10 instead: 145 > 100, r1 preempts after SIGHUP.
+    std::fs::write(lab.dir.join("r1.uci"), r1_cfg(-10)).unwrap();
+    r1.signal(libc::SIGHUP);
+    let (h, _) = lab.wait_holders(vip, &["r1"], Duration::from_secs(10));
+    assert_eq!(h, ["r1"], "r1 log:\n{}", r1.log_text());
+    let log = r1.log_text();
+    // Only weights changed: both probes keep their state (no new DOWN/UP line), and the
+    // new weight applies at once.
+    assert!(log.contains("checks: reload kept 2, started 0"), "{log}");
+    assert_eq!(count(&log, "other: UP"), 1, "{log}");
+    assert_eq!(count(&log, "chk: DOWN"), 1, "{log}");
+}

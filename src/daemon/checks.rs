@@ -237,7 +237,9 @@ fn build(cfg: &Config, seed: u64, now: Instant) -> Result<Vec<(ProbeId, String, 
             argv: vec!["/bin/sh".into(), "-c".into(), s.command.clone()],
             user,
             schedule,
-            weight: s.weight,
+            // Weights are the trackers' business (`Tracking`, with per-instance overrides):
+            // leaving them out of the spec lets a weight-only reload keep the probe's state.
+            weight: 0,
         };
         out.push((
             ProbeId::Script(i as u16),
@@ -332,14 +334,14 @@ fn check_spec(
         CheckKind::Tcp => Spec::Tcp(TcpSpec {
             addr: sa,
             schedule,
-            weight: c.weight,
+            weight: 0,
         }),
         CheckKind::Icmp => Spec::Icmp(IcmpSpec {
             dst: addr,
             // Distinct per probe so replies on raw sockets are told apart.
             ident: (seed as u16).wrapping_add(index as u16),
             schedule,
-            weight: c.weight,
+            weight: 0,
         }),
         CheckKind::Http => {
             let mut h = HttpSpec::new(sa, &c.path);
@@ -367,7 +369,7 @@ fn check_spec(
             }
             h.max_response = c.max_response as usize;
             h.schedule = schedule;
-            h.weight = c.weight;
+            h.weight = 0;
             Spec::Http(h)
         }
     })
