@@ -24,10 +24,13 @@
 //!   running state and timers untouched); `Dump` -> write state; `Child` -> `waitpid`
 //!   with WNOHANG until none is left (signals coalesce: one SIGCHLD may mean many exits).
 
+pub mod checks;
 pub mod event_loop;
 pub mod ids;
+pub mod notify;
 pub mod runtime;
 pub mod timers;
+pub mod tracking;
 pub mod vrrp;
 
 pub use crate::sys::poll::{Interest, Ready};
