@@ -220,6 +220,14 @@ fn daemon_programs_ipvs_from_config_and_health_in_a_vm() {
         output.contains("noipvs: alive"),
         "daemon died without ip_vs"
     );
+    // ip_vs loaded afterwards: SIGHUP with the same file enables the virtual servers.
+    assert!(
+        mentions(&log, "I ipvs: IPVS is available now; reconciling"),
+        "{log:?}"
+    );
+    let s = section(&output, "ipvsadm", "noipvs-hup");
+    assert!(has(&s, "TCP 10.0.0.1:80 wrr"), "{s:?}");
+    assert!(output.contains("noipvs: exit 0"));
 
     // --- The daemon with ip_vs. ---
     assert!(

@@ -225,6 +225,15 @@ pub struct Lvs {
     dirty: bool,
     errors: RateLimiter<IpvsError, 8>,
     stats: LvsStats,
+    /// Opens the kernel table: [`IpvsClient::open`]; tests substitute a simulated table.
+    open: Opener,
+}
+
+/// How the part opens the kernel table.
+pub type Opener = Box<dyn FnMut() -> Result<Box<dyn IpvsTable>, IpvsError>>;
+
+fn open_client() -> Result<Box<dyn IpvsTable>, IpvsError> {
+    IpvsClient::open().map(|c| Box::new(c) as Box<dyn IpvsTable>)
 }
 
 impl Lvs {
@@ -246,13 +255,20 @@ impl Lvs {
             dirty: true,
             errors: RateLimiter::new(ERROR_LOG_INTERVAL),
             stats: LvsStats::default(),
+            open: Box::new(open_client),
         }))
     }
 
     /// Opens the kernel's IPVS and reconciles at once.
     pub fn start(&mut self, ctx: &mut Ctx, now: Instant) {
-        let client = IpvsClient::open().map(|c| Box::new(c) as Box<dyn IpvsTable>);
-        self.start_with(ctx, now, client);
+        let table = (self.open)();
+        self.start_with(ctx, now, table);
+    }
+
+    /// Replaces how the kernel table is opened (by `start`, and by a reload while IPVS is
+    /// unavailable). For tests.
+    pub fn set_opener(&mut self, open: Opener) {
+        self.open = open;
     }
 
     /// [`start`](Self::start) with the table given (tests pass a simulated one).
@@ -462,6 +478,7 @@ impl Lvs {
         self.servers = servers;
         self.checked = checked;
         self.up = up;
+        self.reopen();
         if let Kernel::Open(table) = &mut self.kernel {
             if !removed.is_empty() {
                 for vs in &removed {
@@ -500,6 +517,34 @@ impl Lvs {
             self.sync(ctx, now);
         }
         Ok(())
+    }
+
+    /// A reload (even of an unchanged configuration) is the operator's way to say "ip_vs is
+    /// loaded now": while IPVS is unavailable, try to open it again and reconcile at once.
+    pub fn retry_unavailable(&mut self, ctx: &mut Ctx, now: Instant) {
+        if self.reopen() {
+            self.mark_dirty(ctx, now);
+            self.sync(ctx, now);
+        }
+    }
+
+    /// Opens the kernel table again if it was unavailable; true when it just became usable.
+    /// A failure is a warning: the start already logged the error.
+    fn reopen(&mut self) -> bool {
+        if !matches!(self.kernel, Kernel::Unavailable) {
+            return false;
+        }
+        match (self.open)() {
+            Ok(t) => {
+                log::info!(target: LOG, "IPVS is available now; reconciling");
+                self.kernel = Kernel::Open(t);
+                true
+            }
+            Err(e) => {
+                log::warn!(target: LOG, "still no IPVS ({e}); virtual servers stay disabled");
+                false
+            }
+        }
     }
 
     /// The last verdict for the same real server (same service, address and port) before a
@@ -864,14 +909,43 @@ config real_server 'm1'
         let mut lvs = Lvs::new(&config(CONFIG)).unwrap().unwrap();
         let mut lp: Loop<()> = Loop::new();
         let now = Instant::from_secs(1);
-        lvs.start_with(lp.ctx(), now, Err(IpvsError::NotAvailable));
+        lvs.set_opener(Box::new(|| Err(IpvsError::NotAvailable)));
+        lvs.start(lp.ctx(), now);
         assert!(!lvs.is_active());
         lvs.set_health(lp.ctx(), 0, 0, false, now);
         assert_eq!(lp.ctx().deadline(TIMER), None);
         // Reload and shutdown are harmless without a kernel.
         lvs.reload(lp.ctx(), &config(CONFIG), now).unwrap();
+        assert!(!lvs.is_active());
         lvs.shutdown(lp.ctx(), now);
         assert_eq!(lvs.stats().syncs, 0);
+    }
+
+    #[test]
+    fn a_reload_after_ip_vs_was_loaded_enables_the_part() {
+        let mut lvs = Lvs::new(&config(CONFIG)).unwrap().unwrap();
+        let mut lp: Loop<()> = Loop::new();
+        let now = Instant::from_secs(1);
+        lvs.set_opener(Box::new(|| Err(IpvsError::NotAvailable)));
+        lvs.start(lp.ctx(), now);
+        assert!(!lvs.is_active());
+        // Health learnt while disabled is used once the kernel is there.
+        lvs.set_health(lp.ctx(), 0, 0, false, now);
+        let sim = Rc::new(RefCell::new(Sim::default()));
+        let shared = sim.clone();
+        lvs.set_opener(Box::new(move || {
+            Ok(Box::new(SimTable(shared.clone())) as Box<dyn IpvsTable>)
+        }));
+        lvs.reload(lp.ctx(), &config(CONFIG), now).unwrap();
+        assert!(lvs.is_active());
+        assert_eq!(sim.borrow().table.len(), 3);
+        // w1 down leaves alive weight 1, below the first evaluation's quorum 2 + 1: the
+        // sorry server replaces the pool (w2 inhibited at weight 0).
+        assert_eq!(
+            dests(&sim, web_key()),
+            vec![("10.0.1.2:8080".into(), 0), ("10.0.9.9:80".into(), 1)]
+        );
+        assert_eq!(lp.ctx().deadline(TIMER), Some(now + RESYNC_INTERVAL));
     }
 
     #[test]

@@ -208,6 +208,10 @@ impl Daemon {
         }
         if new == self.cfg {
             info!("reload: configuration unchanged");
+            // IPVS (lvs.rs): a reload retries IPVS if it was missing (ip_vs loaded since).
+            if let Some(l) = self.lvs.as_mut() {
+                l.retry_unavailable(ctx, now);
+            }
             return;
         }
         log::set_max_level(new.globals.log_level.to_filter().max(log::max_level()));

@@ -59,12 +59,17 @@ pid=$!
 wait_for 10 grep -q 'kernel has no IPVS' /tmp/noipvs.log
 sleep 1
 kill -0 $pid 2>/dev/null && echo "noipvs: alive"
+# ip_vs loaded later: SIGHUP (same file) makes the daemon try again.
+load-modules || exit 11
+kill -HUP $pid
+wait_for 10 has '10.0.0.1:80 *wrr'
+snap noipvs-hup
 kill -TERM $pid
 wait $pid
 echo "noipvs: exit $?"
+pid=
 showlog noipvs /tmp/noipvs.log
-
-load-modules || exit 11
+ipvsadm -C
 
 ts lvs-kernel
 # 2. The Lvs part driven directly against the kernel.
