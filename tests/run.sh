@@ -15,6 +15,10 @@ echo "== release builds (static musl, x86_64 + aarch64) and their sizes"
 # The packaging and VM tests use these static binaries instead of building their own.
 MINIVRRP_RELEASE_BIN="$PWD/target/x86_64-unknown-linux-musl/release/minivrrp"
 export MINIVRRP_RELEASE_BIN
+# The program tests/ipvs_vm.rs runs inside the VM: a static test binary of tests/ipvs_kernel.rs.
+MINIVRRP_IPVS_KERNEL_TEST=$(cargo test --quiet --target x86_64-unknown-linux-musl --test ipvs_kernel \
+    --no-run --message-format=json | sed -n 's/.*"executable":"\([^"]*ipvs_kernel[^"]*\)".*/\1/p' | tail -n 1)
+export MINIVRRP_IPVS_KERNEL_TEST
 
 echo "== cargo test (x86_64: unit, golden, simulator, conformance, namespace lab, interop, IPVS VM)"
 cargo test --quiet -- --test-threads=2
