@@ -11,7 +11,7 @@
 //! logs one clear error and keeps running.
 //!
 //! The daemon binary is `MINIVRRP_RELEASE_BIN` when set (tests/run.sh), else a debug musl
-//! build. One VM boot, ~35 s under TCG here (the scenario itself ~21 s).
+//! build; the in-VM program is `MINIVRRP_LVS_KERNEL_TEST` when set, else built here. One VM boot, ~35 s under TCG here (the scenario itself ~21 s).
 //!
 //! Needs what tests/ipvs_vm.rs needs (qemu-system-x86_64, the Debian kernel and packages
 //! rootfs/vm/build-image.sh lists, the x86_64-unknown-linux-musl target); skips without
@@ -128,12 +128,20 @@ fn daemon_programs_ipvs_from_config_and_health_in_a_vm() {
             None => return,
         },
     };
-    let Some(lvs_kernel) = build_musl(
-        &repo,
-        &["test", "--test", "lvs_kernel", "--no-run"],
-        "lvs_kernel",
-    ) else {
-        return;
+    // Like MINIVRRP_IPVS_KERNEL_TEST for ipvs_vm: a prebuilt static tests/lvs_kernel.rs.
+    let prebuilt = std::env::var_os("MINIVRRP_LVS_KERNEL_TEST")
+        .map(PathBuf::from)
+        .filter(|p| p.is_file());
+    let lvs_kernel = match prebuilt {
+        Some(p) => p,
+        None => match build_musl(
+            &repo,
+            &["test", "--test", "lvs_kernel", "--no-run"],
+            "lvs_kernel",
+        ) {
+            Some(p) => p,
+            None => return,
+        },
     };
     let fixtures = repo.join("tests/ipvs");
     let work = repo.join("target/vm/run-daemon");
