@@ -5,7 +5,10 @@
 //! `sendmsg`, so the answer is already queued when `send` returns, and a dump is produced as
 //! it is read. The timeout only guards against a kernel that never answers.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use nix::errno::Errno;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use super::nlsock::{self, Step};
 
 use crate::ipvs::consts::{IPVS_CMD_FLUSH, IPVS_GENL_NAME};
 use crate::ipvs::model::{Dest, DestConns, Service, ServiceKey};
@@ -35,64 +38,21 @@ pub struct GenlSocket {
 
 impl GenlSocket {
     pub fn open() -> Result<Self, IpvsError> {
-        // SAFETY: plain socket(2) call; the result is checked before use.
-        let raw = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                libc::NETLINK_GENERIC,
-            )
-        };
-        if raw < 0 {
-            let e = errno();
-            // No generic netlink at all (e.g. qemu-user): same outcome as no ip_vs.
-            if e == libc::EPROTONOSUPPORT || e == libc::EAFNOSUPPORT {
-                return Err(IpvsError::NotAvailable);
-            }
-            return Err(IpvsError::Io {
-                what: "socket(NETLINK_GENERIC)",
-                errno: e,
-            });
-        }
-        // SAFETY: `raw` is a fresh descriptor we own.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        // SAFETY: sockaddr_nl is plain data; zeroed means "kernel assigns the port id".
-        let mut addr: libc::sockaddr_nl = unsafe { core::mem::zeroed() };
-        addr.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-        // SAFETY: addr is a valid sockaddr_nl of the size passed.
-        let rc = unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                &addr as *const libc::sockaddr_nl as *const libc::sockaddr,
-                core::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-            )
-        };
-        if rc < 0 {
-            return Err(IpvsError::Io {
-                what: "bind(NETLINK_GENERIC)",
-                errno: errno(),
-            });
-        }
-        let tv = libc::timeval {
-            tv_sec: 2,
-            tv_usec: 0,
-        };
-        // SAFETY: tv is a valid timeval of the size passed.
-        let rc = unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                &tv as *const libc::timeval as *const libc::c_void,
-                core::mem::size_of::<libc::timeval>() as libc::socklen_t,
-            )
-        };
-        if rc < 0 {
-            return Err(IpvsError::Io {
-                what: "setsockopt(SO_RCVTIMEO)",
-                errno: errno(),
-            });
-        }
+        let fd = nlsock::open(libc::NETLINK_GENERIC, 0, false, Some(2)).map_err(|e| {
+            let errno = e.errno as i32;
+            let what = match e.step {
+                // No generic netlink at all (e.g. qemu-user): same outcome as no ip_vs.
+                Step::Socket
+                    if e.errno == Errno::EPROTONOSUPPORT || e.errno == Errno::EAFNOSUPPORT =>
+                {
+                    return IpvsError::NotAvailable;
+                }
+                Step::Socket => "socket(NETLINK_GENERIC)",
+                Step::Bind => "bind(NETLINK_GENERIC)",
+                Step::RcvTimeout => "setsockopt(SO_RCVTIMEO)",
+            };
+            IpvsError::Io { what, errno }
+        })?;
         Ok(GenlSocket {
             fd,
             seq: 1,

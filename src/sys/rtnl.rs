@@ -12,7 +12,7 @@ use crate::netlink::consts::{
 use crate::netlink::{Attrs, Messages, MsgWriter, NlMsg};
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use nix::errno::Errno;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 // linux/rtnetlink.h, linux/if_link.h, linux/if_addr.h (netlink.h ones: crate::netlink).
 // Hand-defined: they are kernel ABI, and this keeps the code independent of which libc
@@ -197,32 +197,12 @@ pub fn decode_addr(payload: &[u8]) -> Option<AddrInfo> {
     })
 }
 
-fn netlink_socket(groups: u32, nonblock: bool) -> Result<OwnedFd, Errno> {
-    let mut ty = libc::SOCK_RAW | libc::SOCK_CLOEXEC;
-    if nonblock {
-        ty |= libc::SOCK_NONBLOCK;
-    }
-    // SAFETY: plain socket(2) call.
-    let rc = unsafe { libc::socket(libc::AF_NETLINK, ty, libc::NETLINK_ROUTE) };
-    if rc < 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: fresh fd owned by nobody else.
-    let fd = unsafe { OwnedFd::from_raw_fd(rc) };
-    // SAFETY: sockaddr_nl is plain old data.
-    let mut sa: libc::sockaddr_nl = unsafe { core::mem::zeroed() };
-    sa.nl_family = libc::AF_NETLINK as u16;
-    sa.nl_groups = groups;
-    // SAFETY: valid sockaddr_nl of the size passed.
-    let rc = unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            &sa as *const libc::sockaddr_nl as *const libc::sockaddr,
-            core::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-        )
-    };
-    Errno::result(rc)?;
-    Ok(fd)
+fn netlink_socket(
+    groups: u32,
+    nonblock: bool,
+    timeout: Option<libc::time_t>,
+) -> Result<OwnedFd, Errno> {
+    super::nlsock::open(libc::NETLINK_ROUTE, groups, nonblock, timeout).map_err(|e| e.errno)
 }
 
 const RECV_BUF: usize = 32 * 1024;
@@ -248,12 +228,7 @@ pub struct Rtnl {
 
 impl Rtnl {
     pub fn open() -> Result<Self, Errno> {
-        let fd = netlink_socket(0, false)?;
-        let tv = libc::timeval {
-            tv_sec: 2,
-            tv_usec: 0,
-        };
-        crate::sys::fd::setsockopt_raw(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVTIMEO, &tv)?;
+        let fd = netlink_socket(0, false, Some(2))?;
         Ok(Rtnl {
             fd,
             seq: 1,
@@ -684,7 +659,11 @@ pub struct RtnlEvents {
 impl RtnlEvents {
     /// Non-blocking socket in RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR.
     pub fn open() -> Result<Self, Errno> {
-        let fd = netlink_socket(RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR, true)?;
+        let fd = netlink_socket(
+            RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR,
+            true,
+            None,
+        )?;
         Ok(RtnlEvents {
             fd,
             buf: vec![0u8; RECV_BUF].into_boxed_slice(),
