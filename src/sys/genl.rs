@@ -6,7 +6,7 @@
 //! it is read. The timeout only guards against a kernel that never answers.
 
 use nix::errno::Errno;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 
 use super::nlsock::{self, Step};
 
@@ -22,12 +22,6 @@ use crate::ipvs::IpvsError;
 const RX_BUF: usize = 32 * 1024;
 /// Our largest request is a destination command, 200 bytes.
 const TX_BUF: usize = 512;
-
-fn errno() -> i32 {
-    std::io::Error::last_os_error()
-        .raw_os_error()
-        .unwrap_or(libc::EIO)
-}
 
 /// A bound NETLINK_GENERIC socket with request/reply matching by sequence number.
 pub struct GenlSocket {
@@ -67,75 +61,22 @@ impl GenlSocket {
     }
 
     fn send(&self, msg: &[u8]) -> Result<(), IpvsError> {
-        // SAFETY: sockaddr_nl zeroed = the kernel (port 0).
-        let mut to: libc::sockaddr_nl = unsafe { core::mem::zeroed() };
-        to.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-        loop {
-            // SAFETY: msg and `to` are valid for the lengths passed.
-            let n = unsafe {
-                libc::sendto(
-                    self.fd.as_raw_fd(),
-                    msg.as_ptr() as *const libc::c_void,
-                    msg.len(),
-                    0,
-                    &to as *const libc::sockaddr_nl as *const libc::sockaddr,
-                    core::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-                )
-            };
-            if n >= 0 {
-                return Ok(());
-            }
-            let e = errno();
-            if e != libc::EINTR {
-                return Err(IpvsError::Io {
-                    what: "sendto(netlink)",
-                    errno: e,
-                });
-            }
-        }
+        nlsock::send_to_kernel(self.fd.as_fd(), msg).map_err(|e| IpvsError::Io {
+            what: "sendto(netlink)",
+            errno: e as i32,
+        })
     }
 
     /// Receives one datagram from the kernel into the rx buffer; returns its length.
     fn recv(&mut self) -> Result<usize, IpvsError> {
-        loop {
-            // SAFETY: sockaddr_nl is plain data, filled by the kernel.
-            let mut from: libc::sockaddr_nl = unsafe { core::mem::zeroed() };
-            let mut fromlen = core::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t;
-            // SAFETY: rx is valid for rx.len() bytes; MSG_TRUNC makes the return value the
-            // datagram's real length so truncation is detected.
-            let n = unsafe {
-                libc::recvfrom(
-                    self.fd.as_raw_fd(),
-                    self.rx.as_mut_ptr() as *mut libc::c_void,
-                    self.rx.len(),
-                    libc::MSG_TRUNC,
-                    &mut from as *mut libc::sockaddr_nl as *mut libc::sockaddr,
-                    &mut fromlen,
-                )
-            };
-            if n < 0 {
-                let e = errno();
-                match e {
-                    libc::EINTR => continue,
-                    libc::EAGAIN => return Err(IpvsError::Protocol("no reply from the kernel")),
-                    _ => {
-                        return Err(IpvsError::Io {
-                            what: "recvfrom(netlink)",
-                            errno: e,
-                        })
-                    }
-                }
-            }
-            let n = n as usize;
-            if n > self.rx.len() {
-                return Err(IpvsError::Protocol("netlink reply larger than the buffer"));
-            }
-            // Only the kernel (port 0) answers requests; drop anything another process sent.
-            if from.nl_pid != 0 {
-                continue;
-            }
-            return Ok(n);
-        }
+        nlsock::recv_from_kernel(self.fd.as_fd(), &mut self.rx, 0).map_err(|e| match e {
+            Errno::EAGAIN => IpvsError::Protocol("no reply from the kernel"),
+            Errno::EMSGSIZE => IpvsError::Protocol("netlink reply larger than the buffer"),
+            e => IpvsError::Io {
+                what: "recvfrom(netlink)",
+                errno: e as i32,
+            },
+        })
     }
 
     /// Sends `req` (sequence `seq`) and reads until its ACK, error or end of dump, handing

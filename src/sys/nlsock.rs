@@ -1,8 +1,9 @@
-//! Opening a netlink socket, shared by rtnetlink ([`super::rtnl`]) and generic netlink
-//! ([`super::genl`]). What travels over it is built and parsed by the pure [`crate::netlink`].
+//! Netlink sockets for rtnetlink ([`super::rtnl`]) and generic netlink ([`super::genl`]):
+//! opening, sending to the kernel, receiving from it. What travels over them is built and
+//! parsed by the pure [`crate::netlink`].
 
 use nix::errno::Errno;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 /// The step of [`open`] that failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,4 +71,74 @@ pub fn open(
             })?;
     }
     Ok(fd)
+}
+
+/// Sends one message to the kernel (port 0), retrying on EINTR.
+pub fn send_to_kernel(fd: BorrowedFd<'_>, msg: &[u8]) -> Result<(), Errno> {
+    // SAFETY: sockaddr_nl zeroed = the kernel (port 0).
+    let mut to: libc::sockaddr_nl = unsafe { core::mem::zeroed() };
+    to.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+    loop {
+        // SAFETY: msg and `to` are valid for the lengths passed.
+        let n = unsafe {
+            libc::sendto(
+                fd.as_raw_fd(),
+                msg.as_ptr() as *const libc::c_void,
+                msg.len(),
+                0,
+                &to as *const libc::sockaddr_nl as *const libc::sockaddr,
+                core::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+            )
+        };
+        if n >= 0 {
+            return Ok(());
+        }
+        match Errno::last() {
+            Errno::EINTR => continue,
+            e => return Err(e),
+        }
+    }
+}
+
+/// Receives one datagram the kernel sent into `buf` and returns its length, retrying on
+/// EINTR. Datagrams from any other sender (another process's port) are dropped: only the
+/// kernel answers requests and sends events. A datagram larger than `buf` is
+/// `Err(EMSGSIZE)` (found with MSG_TRUNC), never parsed cut short. `flags` is passed on
+/// (e.g. MSG_DONTWAIT); EAGAIN comes back as is.
+pub fn recv_from_kernel(
+    fd: BorrowedFd<'_>,
+    buf: &mut [u8],
+    flags: libc::c_int,
+) -> Result<usize, Errno> {
+    loop {
+        // SAFETY: sockaddr_nl is plain data, filled by the kernel.
+        let mut from: libc::sockaddr_nl = unsafe { core::mem::zeroed() };
+        let mut fromlen = core::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t;
+        // SAFETY: buf is valid for buf.len() bytes; MSG_TRUNC makes the return value the
+        // datagram's real length so truncation is detected.
+        let n = unsafe {
+            libc::recvfrom(
+                fd.as_raw_fd(),
+                buf.as_mut_ptr() as *mut libc::c_void,
+                buf.len(),
+                flags | libc::MSG_TRUNC,
+                &mut from as *mut libc::sockaddr_nl as *mut libc::sockaddr,
+                &mut fromlen,
+            )
+        };
+        if n < 0 {
+            match Errno::last() {
+                Errno::EINTR => continue,
+                e => return Err(e),
+            }
+        }
+        let n = n as usize;
+        if n > buf.len() {
+            return Err(Errno::EMSGSIZE);
+        }
+        if from.nl_pid != 0 {
+            continue;
+        }
+        return Ok(n);
+    }
 }

@@ -197,12 +197,14 @@ pub fn decode_addr(payload: &[u8]) -> Option<AddrInfo> {
     })
 }
 
+use super::nlsock;
+
 fn netlink_socket(
     groups: u32,
     nonblock: bool,
     timeout: Option<libc::time_t>,
 ) -> Result<OwnedFd, Errno> {
-    super::nlsock::open(libc::NETLINK_ROUTE, groups, nonblock, timeout).map_err(|e| e.errno)
+    nlsock::open(libc::NETLINK_ROUTE, groups, nonblock, timeout).map_err(|e| e.errno)
 }
 
 const RECV_BUF: usize = 32 * 1024;
@@ -249,36 +251,13 @@ impl Rtnl {
         seq: u32,
         mut f: impl FnMut(&NlMsg<'_>),
     ) -> Result<(), Errno> {
-        // SAFETY: msg is valid for msg.len() bytes; the kernel is the default destination.
-        let n = unsafe {
-            libc::send(
-                self.fd.as_raw_fd(),
-                msg.as_ptr() as *const libc::c_void,
-                msg.len(),
-                0,
-            )
-        };
-        if n < 0 {
-            return Err(Errno::last());
-        }
+        nlsock::send_to_kernel(self.fd.as_fd(), msg)?;
         loop {
-            // SAFETY: buf is valid for its length.
-            let n = unsafe {
-                libc::recv(
-                    self.fd.as_raw_fd(),
-                    self.buf.as_mut_ptr() as *mut libc::c_void,
-                    self.buf.len(),
-                    0,
-                )
+            let n = match nlsock::recv_from_kernel(self.fd.as_fd(), &mut self.buf, 0) {
+                Ok(n) => n,
+                Err(Errno::EAGAIN) => return Err(Errno::ETIMEDOUT),
+                Err(e) => return Err(e),
             };
-            if n < 0 {
-                match Errno::last() {
-                    Errno::EINTR => continue,
-                    Errno::EAGAIN => return Err(Errno::ETIMEDOUT),
-                    e => return Err(e),
-                }
-            }
-            let n = (n as usize).min(self.buf.len());
             for m in messages(&self.buf[..n]) {
                 // Replies to an earlier request that timed out: not ours, skip.
                 if m.seq != seq {
@@ -674,26 +653,17 @@ impl RtnlEvents {
     /// Read one datagram and report its events. `Ok(false)` when nothing is pending.
     pub fn recv(&mut self, f: impl FnMut(RtnlEvent)) -> Result<bool, Errno> {
         let mut f = f;
-        // SAFETY: buf is valid for its length.
-        let n = unsafe {
-            libc::recv(
-                self.fd.as_raw_fd(),
-                self.buf.as_mut_ptr() as *mut libc::c_void,
-                self.buf.len(),
-                libc::MSG_DONTWAIT,
-            )
+        let n = match nlsock::recv_from_kernel(self.fd.as_fd(), &mut self.buf, libc::MSG_DONTWAIT) {
+            Ok(n) => n,
+            Err(Errno::EAGAIN) => return Ok(false),
+            // Dropped by the kernel (ENOBUFS) or too big to read whole (EMSGSIZE): events
+            // were lost either way, so the daemon re-reads links and addresses.
+            Err(Errno::ENOBUFS | Errno::EMSGSIZE) => {
+                f(RtnlEvent::Overrun);
+                return Ok(true);
+            }
+            Err(e) => return Err(e),
         };
-        if n < 0 {
-            return match Errno::last() {
-                Errno::EAGAIN => Ok(false),
-                Errno::ENOBUFS => {
-                    f(RtnlEvent::Overrun);
-                    Ok(true)
-                }
-                e => Err(e),
-            };
-        }
-        let n = (n as usize).min(self.buf.len());
         self.tracker.feed(&self.buf[..n], f);
         Ok(true)
     }
