@@ -7,6 +7,8 @@
 //! - [`config`]: the UCI parser, the one schema table, the typed model and its validation.
 //! - [`vrrp`]: VRRP wire format (RFC 3768 / RFC 5798 / RFC 9568) and the instance state machine.
 //! - [`check`]: health-check and tracker state machines (TCP, HTTP, ICMP, script, file).
+//! - [`netlink`]: the netlink / generic-netlink codec (headers, attributes, bounds-checked
+//!   parsing) shared by rtnetlink in `sys` and IPVS; pure, builds into caller buffers.
 //! - [`ipvs`]: IPVS generic-netlink messages and the desired-vs-kernel reconciler.
 //! - [`sys`]: the only layer that makes syscalls (sockets, netlink, signals, clock, processes).
 //! - [`daemon`]: the single poll loop that connects the pure layers to `sys`.
@@ -16,5 +18,6 @@ pub mod check;
 pub mod config;
 pub mod daemon;
 pub mod ipvs;
+pub mod netlink;
 pub mod sys;
 pub mod vrrp;

@@ -192,10 +192,10 @@ fn vs_values(c: &Config, v: &VirtualServer, opt: &str) -> Vec<String> {
     match opt {
         "address" => addr.iter().map(|a| a.to_string()).collect(),
         "port" => port.iter().map(|p| p.to_string()).collect(),
-        "protocol" => proto.iter().map(|p| p.as_str().to_string()).collect(),
+        "protocol" => proto.iter().map(|p| p.word().to_string()).collect(),
         "fwmark" => mark.iter().map(|m| m.to_string()).collect(),
-        "scheduler" => one(v.scheduler.as_str()),
-        "forwarding" => one(v.forwarding.as_str()),
+        "scheduler" => one(v.scheduler.word()),
+        "forwarding" => one(v.forwarding.word()),
         "persistence_timeout" => one(v.persistence_timeout.map_or(0, |d| d.as_secs())),
         "persistence_netmask" => v
             .persistence_netmask
@@ -227,7 +227,7 @@ fn rs_values(c: &Config, v: &VirtualServer, r: &RealServer, opt: &str) -> Vec<St
         "weight" => one(r.weight),
         "check" => r.check.iter().map(|i| c.checks[*i].name.clone()).collect(),
         "inhibit_on_failure" => bool_val(r.inhibit_on_failure),
-        "forwarding" => one(r.forwarding.as_str()),
+        "forwarding" => one(r.forwarding.word()),
         _ => Vec::new(),
     }
 }

@@ -6,6 +6,8 @@ use core::time::Duration;
 use std::net::IpAddr;
 
 pub use super::validate::ConfigError;
+/// One set of IPVS types from config to kernel: the config names them as IPVS does.
+pub use crate::ipvs::model::{Forwarding, Protocol, Scheduler};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
@@ -276,23 +278,6 @@ pub struct SyncGroup {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Protocol {
-    Tcp,
-    Udp,
-    Sctp,
-}
-
-impl Protocol {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Protocol::Tcp => "tcp",
-            Protocol::Udp => "udp",
-            Protocol::Sctp => "sctp",
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Service {
     Addr {
         addr: IpAddr,
@@ -306,74 +291,60 @@ pub enum Service {
     },
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Scheduler {
-    Rr,
-    Wrr,
-    Lc,
-    Wlc,
-    Lblc,
-    Lblcr,
-    Dh,
-    Sh,
-    Sed,
-    Nq,
-    Mh,
-    Fo,
-    Ovf,
+/// The config's words for the IPVS types: `option scheduler 'wrr'`, `option protocol 'udp'`,
+/// `option forwarding 'dr'` (keepalived's `lb_algo` / `protocol` / `lb_kind`, lower case).
+pub trait UciWord: Sized {
+    /// The word the config file uses.
+    fn word(self) -> &'static str;
+    /// The value a config word names, if any.
+    fn from_word(word: &str) -> Option<Self>;
 }
 
-impl Scheduler {
-    pub const ALL: [Scheduler; 13] = [
-        Scheduler::Rr,
-        Scheduler::Wrr,
-        Scheduler::Lc,
-        Scheduler::Wlc,
-        Scheduler::Lblc,
-        Scheduler::Lblcr,
-        Scheduler::Dh,
-        Scheduler::Sh,
-        Scheduler::Sed,
-        Scheduler::Nq,
-        Scheduler::Mh,
-        Scheduler::Fo,
-        Scheduler::Ovf,
-    ];
-
-    /// The kernel's scheduler name (`IPVS_SVC_ATTR_SCHED_NAME`).
-    pub fn as_str(self) -> &'static str {
+impl UciWord for Protocol {
+    fn word(self) -> &'static str {
         match self {
-            Scheduler::Rr => "rr",
-            Scheduler::Wrr => "wrr",
-            Scheduler::Lc => "lc",
-            Scheduler::Wlc => "wlc",
-            Scheduler::Lblc => "lblc",
-            Scheduler::Lblcr => "lblcr",
-            Scheduler::Dh => "dh",
-            Scheduler::Sh => "sh",
-            Scheduler::Sed => "sed",
-            Scheduler::Nq => "nq",
-            Scheduler::Mh => "mh",
-            Scheduler::Fo => "fo",
-            Scheduler::Ovf => "ovf",
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+            Protocol::Sctp => "sctp",
         }
+    }
+    fn from_word(word: &str) -> Option<Self> {
+        [Protocol::Tcp, Protocol::Udp, Protocol::Sctp]
+            .into_iter()
+            .find(|p| p.word() == word)
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Forwarding {
-    Nat,
-    Dr,
-    Tun,
+impl UciWord for Scheduler {
+    /// The kernel's scheduler name (`IPVS_SVC_ATTR_SCHED_NAME`) is the config word.
+    fn word(self) -> &'static str {
+        self.name()
+    }
+    fn from_word(word: &str) -> Option<Self> {
+        // Not Unknown: that only comes from kernel dumps.
+        Scheduler::from_name(word)
+    }
 }
 
-impl Forwarding {
-    pub fn as_str(self) -> &'static str {
+impl UciWord for Forwarding {
+    fn word(self) -> &'static str {
         match self {
-            Forwarding::Nat => "nat",
-            Forwarding::Dr => "dr",
-            Forwarding::Tun => "tun",
+            Forwarding::Masq => "nat",
+            Forwarding::DirectRoute => "dr",
+            Forwarding::Tunnel => "tun",
+            // Never built from a config (the kernel picks it for local addresses); named
+            // only so the mapping is total.
+            Forwarding::Local => "local",
         }
+    }
+    fn from_word(word: &str) -> Option<Self> {
+        [
+            Forwarding::Masq,
+            Forwarding::DirectRoute,
+            Forwarding::Tunnel,
+        ]
+        .into_iter()
+        .find(|f| f.word() == word)
     }
 }
 

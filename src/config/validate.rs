@@ -957,11 +957,10 @@ fn build_virtual_server(
     resolve: &NameResolver,
     errs: &mut Errors,
 ) -> VirtualServer {
-    let protocol = match s.word("protocol") {
-        Some("udp") => Protocol::Udp,
-        Some("sctp") => Protocol::Sctp,
-        _ => Protocol::Tcp,
-    };
+    let protocol = s
+        .word("protocol")
+        .and_then(Protocol::from_word)
+        .unwrap_or(Protocol::Tcp);
     let service = match (s.ip("address"), s.uint("port"), s.uint("fwmark")) {
         (Some(_), _, Some(_)) => {
             errs.at(
@@ -1050,9 +1049,12 @@ fn build_virtual_server(
         }),
         scheduler: s
             .word("scheduler")
-            .and_then(|w| Scheduler::ALL.into_iter().find(|x| x.as_str() == w))
+            .and_then(Scheduler::from_word)
             .unwrap_or(Scheduler::Wlc),
-        forwarding: forwarding_of(s.word("forwarding")).unwrap_or(Forwarding::Nat),
+        forwarding: s
+            .word("forwarding")
+            .and_then(Forwarding::from_word)
+            .unwrap_or(Forwarding::Masq),
         persistence_timeout: s
             .uint("persistence_timeout")
             .filter(|t| *t > 0)
@@ -1067,15 +1069,6 @@ fn build_virtual_server(
         check,
         cleanup: s.boolean("cleanup"),
         real_servers: Vec::new(),
-    }
-}
-
-fn forwarding_of(w: Option<&str>) -> Option<Forwarding> {
-    match w? {
-        "nat" => Some(Forwarding::Nat),
-        "dr" => Some(Forwarding::Dr),
-        "tun" => Some(Forwarding::Tun),
-        _ => None,
     }
 }
 
@@ -1124,7 +1117,10 @@ fn build_real_server(
         weight: s.uint("weight").unwrap_or(1) as u32,
         check,
         inhibit_on_failure: s.boolean("inhibit_on_failure"),
-        forwarding: forwarding_of(s.word("forwarding")).unwrap_or(vs.forwarding),
+        forwarding: s
+            .word("forwarding")
+            .and_then(Forwarding::from_word)
+            .unwrap_or(vs.forwarding),
     })
 }
 
@@ -1274,9 +1270,9 @@ mod tests {
         let (w1, w2) = (&web.real_servers[0], &web.real_servers[1]);
         assert_eq!(
             (w1.port, w1.check, w1.forwarding),
-            (80, Some(0), Forwarding::Dr)
+            (80, Some(0), Forwarding::DirectRoute)
         );
-        assert_eq!((w2.port, w2.forwarding), (8080, Forwarding::Nat));
+        assert_eq!((w2.port, w2.forwarding), (8080, Forwarding::Masq));
         let marked = &c.virtual_servers[1];
         assert_eq!(
             marked.service,

@@ -1,7 +1,7 @@
 //! IPVS over generic netlink: pure message encoding/decoding and reconciliation (issue 6).
 //!
-//! - [`nl`]: netlink/genl framing (headers, attributes, bounds-checked iteration).
-//! - [`consts`]: hand-defined IPVS_* and netlink constants.
+//! - [`nl`]: the shared netlink/genl codec, [`crate::netlink`] (re-exported under its old name).
+//! - [`consts`]: hand-defined IPVS_* constants, plus the netlink ones re-exported.
 //! - [`model`]: services, destinations, schedulers as values.
 //! - [`msg`]: IPVS requests and dump decoding, plus [`Op`], one change to the kernel table.
 //! - [`reconcile`]: configured virtual servers + health -> desired table -> minimal changes.
@@ -13,8 +13,9 @@ pub mod consts;
 pub mod error;
 pub mod model;
 pub mod msg;
-pub mod nl;
 pub mod reconcile;
+
+pub use crate::netlink as nl;
 
 pub use error::IpvsError;
 pub use model::{

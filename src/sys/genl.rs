@@ -5,7 +5,10 @@
 //! `sendmsg`, so the answer is already queued when `send` returns, and a dump is produced as
 //! it is read. The timeout only guards against a kernel that never answers.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use nix::errno::Errno;
+use std::os::fd::{AsFd, OwnedFd};
+
+use super::nlsock::{self, Step};
 
 use crate::ipvs::consts::{IPVS_CMD_FLUSH, IPVS_GENL_NAME};
 use crate::ipvs::model::{Dest, DestConns, Service, ServiceKey};
@@ -20,12 +23,6 @@ const RX_BUF: usize = 32 * 1024;
 /// Our largest request is a destination command, 200 bytes.
 const TX_BUF: usize = 512;
 
-fn errno() -> i32 {
-    std::io::Error::last_os_error()
-        .raw_os_error()
-        .unwrap_or(libc::EIO)
-}
-
 /// A bound NETLINK_GENERIC socket with request/reply matching by sequence number.
 pub struct GenlSocket {
     fd: OwnedFd,
@@ -35,64 +32,21 @@ pub struct GenlSocket {
 
 impl GenlSocket {
     pub fn open() -> Result<Self, IpvsError> {
-        // SAFETY: plain socket(2) call; the result is checked before use.
-        let raw = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                libc::NETLINK_GENERIC,
-            )
-        };
-        if raw < 0 {
-            let e = errno();
-            // No generic netlink at all (e.g. qemu-user): same outcome as no ip_vs.
-            if e == libc::EPROTONOSUPPORT || e == libc::EAFNOSUPPORT {
-                return Err(IpvsError::NotAvailable);
-            }
-            return Err(IpvsError::Io {
-                what: "socket(NETLINK_GENERIC)",
-                errno: e,
-            });
-        }
-        // SAFETY: `raw` is a fresh descriptor we own.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        // SAFETY: sockaddr_nl is plain data; zeroed means "kernel assigns the port id".
-        let mut addr: libc::sockaddr_nl = unsafe { core::mem::zeroed() };
-        addr.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-        // SAFETY: addr is a valid sockaddr_nl of the size passed.
-        let rc = unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                &addr as *const libc::sockaddr_nl as *const libc::sockaddr,
-                core::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-            )
-        };
-        if rc < 0 {
-            return Err(IpvsError::Io {
-                what: "bind(NETLINK_GENERIC)",
-                errno: errno(),
-            });
-        }
-        let tv = libc::timeval {
-            tv_sec: 2,
-            tv_usec: 0,
-        };
-        // SAFETY: tv is a valid timeval of the size passed.
-        let rc = unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                &tv as *const libc::timeval as *const libc::c_void,
-                core::mem::size_of::<libc::timeval>() as libc::socklen_t,
-            )
-        };
-        if rc < 0 {
-            return Err(IpvsError::Io {
-                what: "setsockopt(SO_RCVTIMEO)",
-                errno: errno(),
-            });
-        }
+        let fd = nlsock::open(libc::NETLINK_GENERIC, 0, false, Some(2)).map_err(|e| {
+            let errno = e.errno as i32;
+            let what = match e.step {
+                // No generic netlink at all (e.g. qemu-user): same outcome as no ip_vs.
+                Step::Socket
+                    if e.errno == Errno::EPROTONOSUPPORT || e.errno == Errno::EAFNOSUPPORT =>
+                {
+                    return IpvsError::NotAvailable;
+                }
+                Step::Socket => "socket(NETLINK_GENERIC)",
+                Step::Bind => "bind(NETLINK_GENERIC)",
+                Step::RcvTimeout => "setsockopt(SO_RCVTIMEO)",
+            };
+            IpvsError::Io { what, errno }
+        })?;
         Ok(GenlSocket {
             fd,
             seq: 1,
@@ -107,75 +61,22 @@ impl GenlSocket {
     }
 
     fn send(&self, msg: &[u8]) -> Result<(), IpvsError> {
-        // SAFETY: sockaddr_nl zeroed = the kernel (port 0).
-        let mut to: libc::sockaddr_nl = unsafe { core::mem::zeroed() };
-        to.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-        loop {
-            // SAFETY: msg and `to` are valid for the lengths passed.
-            let n = unsafe {
-                libc::sendto(
-                    self.fd.as_raw_fd(),
-                    msg.as_ptr() as *const libc::c_void,
-                    msg.len(),
-                    0,
-                    &to as *const libc::sockaddr_nl as *const libc::sockaddr,
-                    core::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-                )
-            };
-            if n >= 0 {
-                return Ok(());
-            }
-            let e = errno();
-            if e != libc::EINTR {
-                return Err(IpvsError::Io {
-                    what: "sendto(netlink)",
-                    errno: e,
-                });
-            }
-        }
+        nlsock::send_to_kernel(self.fd.as_fd(), msg).map_err(|e| IpvsError::Io {
+            what: "sendto(netlink)",
+            errno: e as i32,
+        })
     }
 
     /// Receives one datagram from the kernel into the rx buffer; returns its length.
     fn recv(&mut self) -> Result<usize, IpvsError> {
-        loop {
-            // SAFETY: sockaddr_nl is plain data, filled by the kernel.
-            let mut from: libc::sockaddr_nl = unsafe { core::mem::zeroed() };
-            let mut fromlen = core::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t;
-            // SAFETY: rx is valid for rx.len() bytes; MSG_TRUNC makes the return value the
-            // datagram's real length so truncation is detected.
-            let n = unsafe {
-                libc::recvfrom(
-                    self.fd.as_raw_fd(),
-                    self.rx.as_mut_ptr() as *mut libc::c_void,
-                    self.rx.len(),
-                    libc::MSG_TRUNC,
-                    &mut from as *mut libc::sockaddr_nl as *mut libc::sockaddr,
-                    &mut fromlen,
-                )
-            };
-            if n < 0 {
-                let e = errno();
-                match e {
-                    libc::EINTR => continue,
-                    libc::EAGAIN => return Err(IpvsError::Protocol("no reply from the kernel")),
-                    _ => {
-                        return Err(IpvsError::Io {
-                            what: "recvfrom(netlink)",
-                            errno: e,
-                        })
-                    }
-                }
-            }
-            let n = n as usize;
-            if n > self.rx.len() {
-                return Err(IpvsError::Protocol("netlink reply larger than the buffer"));
-            }
-            // Only the kernel (port 0) answers requests; drop anything another process sent.
-            if from.nl_pid != 0 {
-                continue;
-            }
-            return Ok(n);
-        }
+        nlsock::recv_from_kernel(self.fd.as_fd(), &mut self.rx, 0).map_err(|e| match e {
+            Errno::EAGAIN => IpvsError::Protocol("no reply from the kernel"),
+            Errno::EMSGSIZE => IpvsError::Protocol("netlink reply larger than the buffer"),
+            e => IpvsError::Io {
+                what: "recvfrom(netlink)",
+                errno: e as i32,
+            },
+        })
     }
 
     /// Sends `req` (sequence `seq`) and reads until its ACK, error or end of dump, handing

@@ -6,6 +6,7 @@ pub mod fd;
 pub mod file;
 pub mod genl;
 pub mod icmp;
+pub mod nlsock;
 pub mod packet;
 pub mod poll;
 pub mod process;

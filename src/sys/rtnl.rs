@@ -1,26 +1,22 @@
 //! rtnetlink spoken directly (NETLINK_ROUTE raw socket, no libnl): addresses, link facts,
 //! link/address events, macvlan for `use_vmac`, and the ARP sysctls a VMAC needs.
 //!
-//! Messages are built into fixed stack buffers and parsed in place. Every length read from
-//! the kernel is checked before use: a malformed message ends the parse of its datagram,
-//! it never panics.
+//! Messages are built and parsed with the shared pure codec [`crate::netlink`]: built into
+//! fixed stack buffers, parsed in place. Every length read from the kernel is checked before
+//! use: a malformed message ends the parse of its datagram, it never panics.
 
+use crate::netlink::consts::{
+    NLMSG_DONE, NLMSG_ERROR, NLMSG_OVERRUN, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
+    NLM_F_REPLACE, NLM_F_REQUEST,
+};
+use crate::netlink::{Attrs, Messages, MsgWriter, NlMsg};
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use nix::errno::Errno;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
-// linux/netlink.h, linux/rtnetlink.h, linux/if_link.h, linux/if_addr.h. Hand-defined: they
-// are kernel ABI, and this keeps the code independent of which libc target exposes them.
-const NLMSG_HDRLEN: usize = 16;
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
-const NLMSG_OVERRUN: u16 = 4;
-const NLM_F_REQUEST: u16 = 0x1;
-const NLM_F_ACK: u16 = 0x4;
-const NLM_F_REPLACE: u16 = 0x100;
-const NLM_F_EXCL: u16 = 0x200;
-const NLM_F_CREATE: u16 = 0x400;
-const NLM_F_DUMP: u16 = 0x300;
+// linux/rtnetlink.h, linux/if_link.h, linux/if_addr.h (netlink.h ones: crate::netlink).
+// Hand-defined: they are kernel ABI, and this keeps the code independent of which libc
+// target exposes them.
 pub const RTM_NEWLINK: u16 = 16;
 pub const RTM_DELLINK: u16 = 17;
 const RTM_GETLINK: u16 = 18;
@@ -41,8 +37,6 @@ const IFLA_MACVLAN_MODE: u16 = 1;
 const IFA_ADDRESS: u16 = 1;
 const IFA_LOCAL: u16 = 2;
 const IFA_FLAGS: u16 = 8;
-const NLA_F_NESTED: u16 = 0x8000;
-const NLA_TYPE_MASK: u16 = 0x3fff;
 pub const IFA_F_SECONDARY: u32 = 0x01;
 pub const IFA_F_NODAD: u32 = 0x02;
 pub const IFA_F_DADFAILED: u32 = 0x08;
@@ -57,151 +51,39 @@ const RTMGRP_IPV6_IFADDR: u32 = 0x100;
 /// An interface name (IFNAMSIZ - 1 bytes at most).
 pub type IfName = heapless::String<16>;
 
-fn align4(n: usize) -> usize {
-    (n + 3) & !3
-}
-
-fn u16_at(b: &[u8], off: usize) -> Option<u16> {
-    b.get(off..off + 2)
-        .map(|s| u16::from_ne_bytes([s[0], s[1]]))
-}
-
 fn u32_at(b: &[u8], off: usize) -> Option<u32> {
     b.get(off..off + 4)
         .map(|s| u32::from_ne_bytes([s[0], s[1], s[2], s[3]]))
 }
 
-/// One netlink message inside a received datagram.
-#[derive(Clone, Copy, Debug)]
-pub struct NlMsg<'a> {
-    pub ty: u16,
-    pub flags: u16,
-    pub seq: u32,
-    pub payload: &'a [u8],
+/// The messages of a datagram, up to the first malformed length.
+fn messages(buf: &[u8]) -> impl Iterator<Item = NlMsg<'_>> {
+    Messages::new(buf).map_while(Result::ok)
 }
 
-/// Iterates the messages of a datagram; stops at the first malformed length.
-pub struct NlMsgs<'a> {
-    buf: &'a [u8],
+/// Route attributes `(type without flag bits, payload)`, up to the first malformed one.
+fn attrs(buf: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
+    Attrs::new(buf)
+        .map_while(Result::ok)
+        .map(|a| (a.kind, a.value))
 }
 
-impl<'a> NlMsgs<'a> {
-    pub fn new(buf: &'a [u8]) -> Self {
-        NlMsgs { buf }
-    }
+/// Request buffer size: the largest request (a macvlan with its nested link info) is well
+/// under 128 bytes.
+const REQ_BUF: usize = 512;
+
+/// Finishes a request; a full buffer is a programming error reported as EMSGSIZE.
+fn finish(w: MsgWriter<'_>) -> Result<usize, Errno> {
+    w.finish().map_err(|_| Errno::EMSGSIZE)
 }
 
-impl<'a> Iterator for NlMsgs<'a> {
-    type Item = NlMsg<'a>;
-    fn next(&mut self) -> Option<NlMsg<'a>> {
-        let len = u32_at(self.buf, 0)? as usize;
-        if len < NLMSG_HDRLEN || len > self.buf.len() {
-            self.buf = &[];
-            return None;
-        }
-        let msg = NlMsg {
-            ty: u16_at(self.buf, 4)?,
-            flags: u16_at(self.buf, 6)?,
-            seq: u32_at(self.buf, 8)?,
-            payload: self.buf.get(NLMSG_HDRLEN..len)?,
-        };
-        self.buf = self.buf.get(align4(len)..).unwrap_or(&[]);
-        Some(msg)
-    }
-}
-
-/// Iterates route attributes `(type without flag bits, payload)`; stops when malformed.
-pub struct Attrs<'a> {
-    buf: &'a [u8],
-}
-
-impl<'a> Attrs<'a> {
-    pub fn new(buf: &'a [u8]) -> Self {
-        Attrs { buf }
-    }
-}
-
-impl<'a> Iterator for Attrs<'a> {
-    type Item = (u16, &'a [u8]);
-    fn next(&mut self) -> Option<(u16, &'a [u8])> {
-        let len = u16_at(self.buf, 0)? as usize;
-        let ty = u16_at(self.buf, 2)?;
-        if len < 4 || len > self.buf.len() {
-            self.buf = &[];
-            return None;
-        }
-        let data = self.buf.get(4..len)?;
-        self.buf = self.buf.get(align4(len)..).unwrap_or(&[]);
-        Some((ty & NLA_TYPE_MASK, data))
-    }
-}
-
-/// Builds one request message in a fixed buffer.
-struct MsgBuilder {
-    buf: [u8; 512],
-    len: usize,
-    overflow: bool,
-}
-
-impl MsgBuilder {
-    fn new(ty: u16, flags: u16, seq: u32) -> Self {
-        let mut m = MsgBuilder {
-            buf: [0; 512],
-            len: NLMSG_HDRLEN,
-            overflow: false,
-        };
-        m.buf[4..6].copy_from_slice(&ty.to_ne_bytes());
-        m.buf[6..8].copy_from_slice(&flags.to_ne_bytes());
-        m.buf[8..12].copy_from_slice(&seq.to_ne_bytes());
-        m
-    }
-
-    fn put(&mut self, bytes: &[u8]) {
-        let end = self.len + bytes.len();
-        match self.buf.get_mut(self.len..end) {
-            Some(dst) => {
-                dst.copy_from_slice(bytes);
-                self.len = align4(end).min(self.buf.len());
-            }
-            None => self.overflow = true,
-        }
-    }
-
-    fn attr(&mut self, ty: u16, data: &[u8]) {
-        let len = (4 + data.len()) as u16;
-        let mut h = [0u8; 4];
-        h[0..2].copy_from_slice(&len.to_ne_bytes());
-        h[2..4].copy_from_slice(&ty.to_ne_bytes());
-        let start = self.len;
-        self.put(&h);
-        if !self.overflow {
-            // `put` aligned after the 4-byte header, which is already aligned.
-            self.len = start + 4;
-            self.put(data);
-        }
-    }
-
-    fn nest_begin(&mut self, ty: u16) -> usize {
-        let at = self.len;
-        self.attr(ty | NLA_F_NESTED, &[]);
-        at
-    }
-
-    fn nest_end(&mut self, at: usize) {
-        let len = (self.len - at) as u16;
-        if let Some(d) = self.buf.get_mut(at..at + 2) {
-            d.copy_from_slice(&len.to_ne_bytes());
-        }
-    }
-
-    fn finish(&mut self) -> Result<&[u8], Errno> {
-        if self.overflow {
-            return Err(Errno::EMSGSIZE);
-        }
-        let len = self.len as u32;
-        self.buf[0..4].copy_from_slice(&len.to_ne_bytes());
-        Ok(&self.buf[..self.len])
-    }
+/// An ifinfomsg (family unspecified, type 0) for `ifindex` with `flags`/`change` masks.
+fn ifinfomsg(ifindex: u32, flags: u32, change: u32) -> [u8; IFINFOMSG_LEN] {
+    let mut hdr = [0u8; IFINFOMSG_LEN];
+    hdr[4..8].copy_from_slice(&ifindex.to_ne_bytes());
+    hdr[8..12].copy_from_slice(&flags.to_ne_bytes());
+    hdr[12..16].copy_from_slice(&change.to_ne_bytes());
+    hdr
 }
 
 /// Facts about one interface.
@@ -254,7 +136,7 @@ pub fn decode_link(payload: &[u8]) -> Option<LinkInfo> {
         operstate: 0,
     };
     let mut named = false;
-    for (ty, data) in Attrs::new(payload.get(IFINFOMSG_LEN..)?) {
+    for (ty, data) in attrs(payload.get(IFINFOMSG_LEN..)?) {
         match ty {
             IFLA_IFNAME => {
                 let raw = data.split(|b| *b == 0).next().unwrap_or(&[]);
@@ -284,7 +166,7 @@ pub fn decode_addr(payload: &[u8]) -> Option<AddrInfo> {
     let ifindex = u32_at(payload, 4)?;
     let mut local = None;
     let mut address = None;
-    for (ty, data) in Attrs::new(payload.get(IFADDRMSG_LEN..)?) {
+    for (ty, data) in attrs(payload.get(IFADDRMSG_LEN..)?) {
         let ip = match (family, data.len()) {
             (libc::AF_INET, 4) => Some(IpAddr::V4(Ipv4Addr::new(
                 data[0], data[1], data[2], data[3],
@@ -315,32 +197,14 @@ pub fn decode_addr(payload: &[u8]) -> Option<AddrInfo> {
     })
 }
 
-fn netlink_socket(groups: u32, nonblock: bool) -> Result<OwnedFd, Errno> {
-    let mut ty = libc::SOCK_RAW | libc::SOCK_CLOEXEC;
-    if nonblock {
-        ty |= libc::SOCK_NONBLOCK;
-    }
-    // SAFETY: plain socket(2) call.
-    let rc = unsafe { libc::socket(libc::AF_NETLINK, ty, libc::NETLINK_ROUTE) };
-    if rc < 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: fresh fd owned by nobody else.
-    let fd = unsafe { OwnedFd::from_raw_fd(rc) };
-    // SAFETY: sockaddr_nl is plain old data.
-    let mut sa: libc::sockaddr_nl = unsafe { core::mem::zeroed() };
-    sa.nl_family = libc::AF_NETLINK as u16;
-    sa.nl_groups = groups;
-    // SAFETY: valid sockaddr_nl of the size passed.
-    let rc = unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            &sa as *const libc::sockaddr_nl as *const libc::sockaddr,
-            core::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-        )
-    };
-    Errno::result(rc)?;
-    Ok(fd)
+use super::nlsock;
+
+fn netlink_socket(
+    groups: u32,
+    nonblock: bool,
+    timeout: Option<libc::time_t>,
+) -> Result<OwnedFd, Errno> {
+    nlsock::open(libc::NETLINK_ROUTE, groups, nonblock, timeout).map_err(|e| e.errno)
 }
 
 const RECV_BUF: usize = 32 * 1024;
@@ -366,12 +230,7 @@ pub struct Rtnl {
 
 impl Rtnl {
     pub fn open() -> Result<Self, Errno> {
-        let fd = netlink_socket(0, false)?;
-        let tv = libc::timeval {
-            tv_sec: 2,
-            tv_usec: 0,
-        };
-        crate::sys::fd::setsockopt_raw(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVTIMEO, &tv)?;
+        let fd = netlink_socket(0, false, Some(2))?;
         Ok(Rtnl {
             fd,
             seq: 1,
@@ -386,46 +245,28 @@ impl Rtnl {
 
     /// Send `msg` and read replies with its sequence number until the ACK/DONE, handing
     /// each data message to `f`. A negative error code in the ACK becomes the `Errno`.
-    fn transact(&mut self, msg: &[u8], seq: u32, mut f: impl FnMut(&NlMsg)) -> Result<(), Errno> {
-        // SAFETY: msg is valid for msg.len() bytes; the kernel is the default destination.
-        let n = unsafe {
-            libc::send(
-                self.fd.as_raw_fd(),
-                msg.as_ptr() as *const libc::c_void,
-                msg.len(),
-                0,
-            )
-        };
-        if n < 0 {
-            return Err(Errno::last());
-        }
+    fn transact(
+        &mut self,
+        msg: &[u8],
+        seq: u32,
+        mut f: impl FnMut(&NlMsg<'_>),
+    ) -> Result<(), Errno> {
+        nlsock::send_to_kernel(self.fd.as_fd(), msg)?;
         loop {
-            // SAFETY: buf is valid for its length.
-            let n = unsafe {
-                libc::recv(
-                    self.fd.as_raw_fd(),
-                    self.buf.as_mut_ptr() as *mut libc::c_void,
-                    self.buf.len(),
-                    0,
-                )
+            let n = match nlsock::recv_from_kernel(self.fd.as_fd(), &mut self.buf, 0) {
+                Ok(n) => n,
+                Err(Errno::EAGAIN) => return Err(Errno::ETIMEDOUT),
+                Err(e) => return Err(e),
             };
-            if n < 0 {
-                match Errno::last() {
-                    Errno::EINTR => continue,
-                    Errno::EAGAIN => return Err(Errno::ETIMEDOUT),
-                    e => return Err(e),
-                }
-            }
-            let n = (n as usize).min(self.buf.len());
-            for m in NlMsgs::new(&self.buf[..n]) {
+            for m in messages(&self.buf[..n]) {
                 // Replies to an earlier request that timed out: not ours, skip.
                 if m.seq != seq {
                     continue;
                 }
-                match m.ty {
+                match m.nl_type {
                     NLMSG_DONE => return Ok(()),
                     NLMSG_ERROR => {
-                        let code = u32_at(m.payload, 0).ok_or(Errno::EBADMSG)? as i32;
+                        let code = m.error_code().map_err(|_| Errno::EBADMSG)?;
                         return if code == 0 {
                             Ok(())
                         } else {
@@ -448,7 +289,8 @@ impl Rtnl {
         prefix: u8,
     ) -> Result<(), Errno> {
         let seq = self.next_seq();
-        let mut m = MsgBuilder::new(ty, NLM_F_REQUEST | NLM_F_ACK | flags, seq);
+        let mut buf = [0u8; REQ_BUF];
+        let mut m = MsgWriter::new(&mut buf, ty, NLM_F_REQUEST | NLM_F_ACK | flags, seq);
         let (family, ifa_flags) = match addr {
             IpAddr::V4(_) => (libc::AF_INET as u8, 0u32),
             // A VIP moves between routers: duplicate address detection would keep it
@@ -461,7 +303,7 @@ impl Rtnl {
         hdr[2] = ifa_flags as u8;
         hdr[3] = 0; // RT_SCOPE_UNIVERSE
         hdr[4..8].copy_from_slice(&ifindex.to_ne_bytes());
-        m.put(&hdr);
+        m.header(&hdr);
         match addr {
             IpAddr::V4(a) => {
                 // No IFA_BROADCAST: a VIP must not add a broadcast address.
@@ -473,11 +315,8 @@ impl Rtnl {
                 m.attr(IFA_FLAGS, &ifa_flags.to_ne_bytes());
             }
         }
-        let msg = m.finish()?;
-        let mut copy = [0u8; 512];
-        let len = msg.len();
-        copy[..len].copy_from_slice(msg);
-        self.transact(&copy[..len], seq, |_| {})
+        let len = finish(m)?;
+        self.transact(&buf[..len], seq, |_| {})
     }
 
     /// Add `addr/prefix` to `ifindex` (replacing an identical one, so re-adding is not an
@@ -504,14 +343,12 @@ impl Rtnl {
         mut f: impl FnMut(&AddrInfo),
     ) -> Result<(), Errno> {
         let seq = self.next_seq();
-        let mut m = MsgBuilder::new(RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, seq);
-        m.put(&[0u8; IFADDRMSG_LEN]);
-        let mut copy = [0u8; 64];
-        let msg = m.finish()?;
-        let len = msg.len();
-        copy[..len].copy_from_slice(msg);
-        self.transact(&copy[..len], seq, |msg| {
-            if msg.ty != RTM_NEWADDR {
+        let mut buf = [0u8; REQ_BUF];
+        let mut m = MsgWriter::new(&mut buf, RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, seq);
+        m.header(&[0u8; IFADDRMSG_LEN]);
+        let len = finish(m)?;
+        self.transact(&buf[..len], seq, |msg| {
+            if msg.nl_type != RTM_NEWADDR {
                 return;
             }
             if let Some(a) = decode_addr(msg.payload) {
@@ -525,14 +362,12 @@ impl Rtnl {
     /// Every link.
     pub fn for_each_link(&mut self, mut f: impl FnMut(&LinkInfo)) -> Result<(), Errno> {
         let seq = self.next_seq();
-        let mut m = MsgBuilder::new(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, seq);
-        m.put(&[0u8; IFINFOMSG_LEN]);
-        let mut copy = [0u8; 64];
-        let msg = m.finish()?;
-        let len = msg.len();
-        copy[..len].copy_from_slice(msg);
-        self.transact(&copy[..len], seq, |msg| {
-            if msg.ty == RTM_NEWLINK {
+        let mut buf = [0u8; REQ_BUF];
+        let mut m = MsgWriter::new(&mut buf, RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, seq);
+        m.header(&ifinfomsg(0, 0, 0));
+        let len = finish(m)?;
+        self.transact(&buf[..len], seq, |msg| {
+            if msg.nl_type == RTM_NEWLINK {
                 if let Some(l) = decode_link(msg.payload) {
                     f(&l);
                 }
@@ -542,25 +377,19 @@ impl Rtnl {
 
     fn get_link(&mut self, ifindex: u32, name: Option<&str>) -> Result<LinkInfo, Errno> {
         let seq = self.next_seq();
-        let mut m = MsgBuilder::new(RTM_GETLINK, NLM_F_REQUEST | NLM_F_ACK, seq);
-        let mut hdr = [0u8; IFINFOMSG_LEN];
-        hdr[4..8].copy_from_slice(&ifindex.to_ne_bytes());
-        m.put(&hdr);
+        let mut buf = [0u8; REQ_BUF];
+        let mut m = MsgWriter::new(&mut buf, RTM_GETLINK, NLM_F_REQUEST | NLM_F_ACK, seq);
+        m.header(&ifinfomsg(ifindex, 0, 0));
         if let Some(n) = name {
             if n.is_empty() || n.len() > 15 {
                 return Err(Errno::EINVAL);
             }
-            let mut z = [0u8; 16];
-            z[..n.len()].copy_from_slice(n.as_bytes());
-            m.attr(IFLA_IFNAME, &z[..n.len() + 1]);
+            m.attr_str(IFLA_IFNAME, n);
         }
-        let mut copy = [0u8; 128];
-        let msg = m.finish()?;
-        let len = msg.len();
-        copy[..len].copy_from_slice(msg);
+        let len = finish(m)?;
         let mut out = None;
-        self.transact(&copy[..len], seq, |msg| {
-            if msg.ty == RTM_NEWLINK && out.is_none() {
+        self.transact(&buf[..len], seq, |msg| {
+            if msg.nl_type == RTM_NEWLINK && out.is_none() {
                 out = decode_link(msg.payload);
             }
         })?;
@@ -619,28 +448,25 @@ impl Rtnl {
             return Err(Errno::EINVAL);
         }
         let seq = self.next_seq();
-        let mut m = MsgBuilder::new(
+        let mut buf = [0u8; REQ_BUF];
+        let mut m = MsgWriter::new(
+            &mut buf,
             RTM_NEWLINK,
             NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
             seq,
         );
-        m.put(&[0u8; IFINFOMSG_LEN]);
-        let mut z = [0u8; 16];
-        z[..name.len()].copy_from_slice(name.as_bytes());
-        m.attr(IFLA_IFNAME, &z[..name.len() + 1]);
-        m.attr(IFLA_LINK, &parent.to_ne_bytes());
+        m.header(&ifinfomsg(0, 0, 0));
+        m.attr_str(IFLA_IFNAME, name);
+        m.attr_u32(IFLA_LINK, parent);
         m.attr(IFLA_ADDRESS, &mac);
-        let info = m.nest_begin(IFLA_LINKINFO);
+        m.nest_start(IFLA_LINKINFO);
         m.attr(IFLA_INFO_KIND, b"macvlan");
-        let data = m.nest_begin(IFLA_INFO_DATA);
-        m.attr(IFLA_MACVLAN_MODE, &(mode as u32).to_ne_bytes());
-        m.nest_end(data);
-        m.nest_end(info);
-        let mut copy = [0u8; 512];
-        let msg = m.finish()?;
-        let len = msg.len();
-        copy[..len].copy_from_slice(msg);
-        self.transact(&copy[..len], seq, |_| {})?;
+        m.nest_start(IFLA_INFO_DATA);
+        m.attr_u32(IFLA_MACVLAN_MODE, mode as u32);
+        m.nest_end();
+        m.nest_end();
+        let len = finish(m)?;
+        self.transact(&buf[..len], seq, |_| {})?;
         let link = self.link_by_name(name)?;
         self.set_link_up(link.ifindex, true)?;
         Ok(link.ifindex)
@@ -649,31 +475,22 @@ impl Rtnl {
     /// Set IFF_UP on or off.
     pub fn set_link_up(&mut self, ifindex: u32, up: bool) -> Result<(), Errno> {
         let seq = self.next_seq();
-        let mut m = MsgBuilder::new(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, seq);
-        let mut hdr = [0u8; IFINFOMSG_LEN];
-        hdr[4..8].copy_from_slice(&ifindex.to_ne_bytes());
-        hdr[8..12].copy_from_slice(&(if up { IFF_UP } else { 0 }).to_ne_bytes());
-        hdr[12..16].copy_from_slice(&IFF_UP.to_ne_bytes()); // ifi_change: only IFF_UP
-        m.put(&hdr);
-        let mut copy = [0u8; 64];
-        let msg = m.finish()?;
-        let len = msg.len();
-        copy[..len].copy_from_slice(msg);
-        self.transact(&copy[..len], seq, |_| {})
+        let mut buf = [0u8; REQ_BUF];
+        let mut m = MsgWriter::new(&mut buf, RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, seq);
+        // ifi_change = IFF_UP: only that flag changes.
+        m.header(&ifinfomsg(ifindex, if up { IFF_UP } else { 0 }, IFF_UP));
+        let len = finish(m)?;
+        self.transact(&buf[..len], seq, |_| {})
     }
 
     /// Delete a link (a macvlan we created).
     pub fn delete_link(&mut self, ifindex: u32) -> Result<(), Errno> {
         let seq = self.next_seq();
-        let mut m = MsgBuilder::new(RTM_DELLINK, NLM_F_REQUEST | NLM_F_ACK, seq);
-        let mut hdr = [0u8; IFINFOMSG_LEN];
-        hdr[4..8].copy_from_slice(&ifindex.to_ne_bytes());
-        m.put(&hdr);
-        let mut copy = [0u8; 64];
-        let msg = m.finish()?;
-        let len = msg.len();
-        copy[..len].copy_from_slice(msg);
-        self.transact(&copy[..len], seq, |_| {})
+        let mut buf = [0u8; REQ_BUF];
+        let mut m = MsgWriter::new(&mut buf, RTM_DELLINK, NLM_F_REQUEST | NLM_F_ACK, seq);
+        m.header(&ifinfomsg(ifindex, 0, 0));
+        let len = finish(m)?;
+        self.transact(&buf[..len], seq, |_| {})
     }
 }
 
@@ -782,8 +599,8 @@ impl LinkTracker {
 
     /// Decode one datagram from the event socket and feed it through.
     pub fn feed(&mut self, datagram: &[u8], mut f: impl FnMut(RtnlEvent)) {
-        for m in NlMsgs::new(datagram) {
-            match m.ty {
+        for m in messages(datagram) {
+            match m.nl_type {
                 RTM_NEWLINK => {
                     if let Some(l) = decode_link(m.payload) {
                         self.update(&l, &mut f);
@@ -821,7 +638,11 @@ pub struct RtnlEvents {
 impl RtnlEvents {
     /// Non-blocking socket in RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR.
     pub fn open() -> Result<Self, Errno> {
-        let fd = netlink_socket(RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR, true)?;
+        let fd = netlink_socket(
+            RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR,
+            true,
+            None,
+        )?;
         Ok(RtnlEvents {
             fd,
             buf: vec![0u8; RECV_BUF].into_boxed_slice(),
@@ -832,26 +653,17 @@ impl RtnlEvents {
     /// Read one datagram and report its events. `Ok(false)` when nothing is pending.
     pub fn recv(&mut self, f: impl FnMut(RtnlEvent)) -> Result<bool, Errno> {
         let mut f = f;
-        // SAFETY: buf is valid for its length.
-        let n = unsafe {
-            libc::recv(
-                self.fd.as_raw_fd(),
-                self.buf.as_mut_ptr() as *mut libc::c_void,
-                self.buf.len(),
-                libc::MSG_DONTWAIT,
-            )
+        let n = match nlsock::recv_from_kernel(self.fd.as_fd(), &mut self.buf, libc::MSG_DONTWAIT) {
+            Ok(n) => n,
+            Err(Errno::EAGAIN) => return Ok(false),
+            // Dropped by the kernel (ENOBUFS) or too big to read whole (EMSGSIZE): events
+            // were lost either way, so the daemon re-reads links and addresses.
+            Err(Errno::ENOBUFS | Errno::EMSGSIZE) => {
+                f(RtnlEvent::Overrun);
+                return Ok(true);
+            }
+            Err(e) => return Err(e),
         };
-        if n < 0 {
-            return match Errno::last() {
-                Errno::EAGAIN => Ok(false),
-                Errno::ENOBUFS => {
-                    f(RtnlEvent::Overrun);
-                    Ok(true)
-                }
-                e => Err(e),
-            };
-        }
-        let n = (n as usize).min(self.buf.len());
         self.tracker.feed(&self.buf[..n], f);
         Ok(true)
     }
@@ -925,6 +737,7 @@ pub fn write_vmac_arp_sysctls(vmac: &str, parent: &str) -> Result<(), SysctlErro
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::netlink::consts::NLMSG_HDRLEN;
 
     fn nlmsg(ty: u16, payload: &[u8]) -> Vec<u8> {
         let len = (NLMSG_HDRLEN + payload.len()) as u32;
@@ -1102,25 +915,26 @@ mod tests {
 
     #[test]
     fn builder_writes_nested_attributes_the_parser_reads_back() {
-        let mut m = MsgBuilder::new(RTM_NEWLINK, NLM_F_REQUEST, 7);
-        m.put(&[0u8; IFINFOMSG_LEN]);
-        m.attr(IFLA_IFNAME, b"vrrp1\0");
-        let info = m.nest_begin(IFLA_LINKINFO);
+        let mut buf = [0u8; REQ_BUF];
+        let mut m = MsgWriter::new(&mut buf, RTM_NEWLINK, NLM_F_REQUEST, 7);
+        m.header(&ifinfomsg(0, 0, 0));
+        m.attr_str(IFLA_IFNAME, "vrrp1");
+        m.nest_start(IFLA_LINKINFO);
         m.attr(IFLA_INFO_KIND, b"macvlan");
-        let data = m.nest_begin(IFLA_INFO_DATA);
-        m.attr(IFLA_MACVLAN_MODE, &1u32.to_ne_bytes());
-        m.nest_end(data);
-        m.nest_end(info);
-        let bytes = m.finish().unwrap().to_vec();
-        let msgs: Vec<_> = NlMsgs::new(&bytes).collect();
+        m.nest_start(IFLA_INFO_DATA);
+        m.attr_u32(IFLA_MACVLAN_MODE, 1);
+        m.nest_end();
+        m.nest_end();
+        let len = finish(m).unwrap();
+        let msgs: Vec<_> = messages(&buf[..len]).collect();
         assert_eq!(msgs.len(), 1);
-        assert_eq!((msgs[0].ty, msgs[0].seq), (RTM_NEWLINK, 7));
-        let attrs: Vec<_> = Attrs::new(&msgs[0].payload[IFINFOMSG_LEN..]).collect();
-        assert_eq!(attrs[0], (IFLA_IFNAME, &b"vrrp1\0"[..]));
-        assert_eq!(attrs[1].0, IFLA_LINKINFO);
-        let inner: Vec<_> = Attrs::new(attrs[1].1).collect();
+        assert_eq!((msgs[0].nl_type, msgs[0].seq), (RTM_NEWLINK, 7));
+        let top: Vec<_> = attrs(&msgs[0].payload[IFINFOMSG_LEN..]).collect();
+        assert_eq!(top[0], (IFLA_IFNAME, &b"vrrp1\0"[..]));
+        assert_eq!(top[1].0, IFLA_LINKINFO);
+        let inner: Vec<_> = attrs(top[1].1).collect();
         assert_eq!(inner[0], (IFLA_INFO_KIND, &b"macvlan"[..]));
-        let mode: Vec<_> = Attrs::new(inner[1].1).collect();
+        let mode: Vec<_> = attrs(inner[1].1).collect();
         assert_eq!(mode[0], (IFLA_MACVLAN_MODE, &1u32.to_ne_bytes()[..]));
     }
 

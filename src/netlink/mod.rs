@@ -1,4 +1,6 @@
-//! Netlink and generic-netlink framing, written directly (no libnl).
+//! Netlink and generic-netlink framing, written directly (no libnl). Pure: no syscalls. Used by
+//! `sys::rtnl` (rtnetlink: a fixed ifinfomsg/ifaddrmsg header, then attributes) and by IPVS
+//! (generic netlink: genlmsghdr, then attributes).
 //!
 //! ```text
 //!  nlmsghdr (16)                          genlmsghdr (4)    attributes
@@ -9,13 +11,15 @@
 //! ```
 //! All integers are host order (little-endian on every target we ship to except MIPS BE,
 //! where the kernel also speaks big-endian: netlink is host order by definition), except the
-//! few IPVS attributes the kernel defines as network order (ports, IPv4 netmask).
+//! few attributes the kernel defines as network order (IPVS ports, IPv4 netmask).
 //!
 //! [`MsgWriter`] builds a message into a caller-provided buffer (no allocation) and reports
 //! overflow instead of panicking. [`Messages`] and [`Attrs`] walk kernel replies with every
 //! length checked against the bytes actually present.
 
-use super::consts::*;
+pub mod consts;
+
+use consts::*;
 
 /// Why a buffer could not be built or parsed. Kernel input never panics; it ends up here.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,6 +100,13 @@ impl<'a> MsgWriter<'a> {
         let mut w = Self::new(buf, family, flags, seq);
         w.put(&[cmd, version, 0, 0]);
         w
+    }
+
+    /// A fixed family header after nlmsghdr (rtnetlink's ifinfomsg, ifaddrmsg...), padded
+    /// to 4 bytes. Call before any attribute.
+    pub fn header(&mut self, bytes: &[u8]) {
+        self.put(bytes);
+        self.pad();
     }
 
     fn put(&mut self, bytes: &[u8]) {
@@ -231,9 +242,16 @@ impl<'a> NlMsg<'a> {
         Ok((cmd, Attrs::new(attrs)))
     }
 
-    /// For NLMSG_ERROR: the (negative) errno, 0 for an ACK, and the echoed request header.
+    /// For NLMSG_ERROR: the (negative) errno, 0 for an ACK.
+    pub fn error_code(&self) -> Result<i32, NlError> {
+        ne_u32(self.payload, 0)
+            .map(|c| c as i32)
+            .ok_or(NlError::Truncated)
+    }
+
+    /// For NLMSG_ERROR: the (negative) errno, 0 for an ACK, and the echoed request's seq.
     pub fn error(&self) -> Result<(i32, u32), NlError> {
-        let code = ne_u32(self.payload, 0).ok_or(NlError::Truncated)? as i32;
+        let code = self.error_code()?;
         // Echoed request header: len, type, flags, seq, pid.
         let seq = ne_u32(self.payload, 4 + 8).ok_or(NlError::Truncated)?;
         Ok((code, seq))
