@@ -32,8 +32,7 @@ use crate::daemon::ids::Part;
 use crate::daemon::{Ctx, TimerId};
 use crate::ipvs::reconcile::{self, Change, KernelService, Reconciler};
 use crate::ipvs::{
-    Family, Forwarding, IpvsError, Op, Persistence, Protocol, RealServer, Scheduler, Service,
-    ServiceKey, SorryServer, VirtualServer,
+    Family, IpvsError, Op, Persistence, RealServer, Service, ServiceKey, SorryServer, VirtualServer,
 };
 use crate::sys::genl::IpvsClient;
 
@@ -74,40 +73,6 @@ pub fn health_is_up(h: Health) -> bool {
     h != Health::Down
 }
 
-fn protocol(p: cfg::Protocol) -> Protocol {
-    match p {
-        cfg::Protocol::Tcp => Protocol::Tcp,
-        cfg::Protocol::Udp => Protocol::Udp,
-        cfg::Protocol::Sctp => Protocol::Sctp,
-    }
-}
-
-fn scheduler(s: cfg::Scheduler) -> Scheduler {
-    match s {
-        cfg::Scheduler::Rr => Scheduler::Rr,
-        cfg::Scheduler::Wrr => Scheduler::Wrr,
-        cfg::Scheduler::Lc => Scheduler::Lc,
-        cfg::Scheduler::Wlc => Scheduler::Wlc,
-        cfg::Scheduler::Lblc => Scheduler::Lblc,
-        cfg::Scheduler::Lblcr => Scheduler::Lblcr,
-        cfg::Scheduler::Dh => Scheduler::Dh,
-        cfg::Scheduler::Sh => Scheduler::Sh,
-        cfg::Scheduler::Sed => Scheduler::Sed,
-        cfg::Scheduler::Nq => Scheduler::Nq,
-        cfg::Scheduler::Mh => Scheduler::Mh,
-        cfg::Scheduler::Fo => Scheduler::Fo,
-        cfg::Scheduler::Ovf => Scheduler::Ovf,
-    }
-}
-
-fn forwarding(f: cfg::Forwarding) -> Forwarding {
-    match f {
-        cfg::Forwarding::Nat => Forwarding::Masq,
-        cfg::Forwarding::Dr => Forwarding::DirectRoute,
-        cfg::Forwarding::Tun => Forwarding::Tunnel,
-    }
-}
-
 fn service_key(s: &cfg::Service) -> ServiceKey {
     match *s {
         cfg::Service::Addr {
@@ -115,7 +80,7 @@ fn service_key(s: &cfg::Service) -> ServiceKey {
             port,
             protocol: p,
         } => ServiceKey::Addr {
-            protocol: protocol(p),
+            protocol: p,
             addr,
             port,
         },
@@ -132,7 +97,7 @@ fn service_key(s: &cfg::Service) -> ServiceKey {
 /// One configured virtual server as the reconciler's value.
 pub fn map_virtual_server(vs: &cfg::VirtualServer) -> VirtualServer {
     let key = service_key(&vs.service);
-    let mut service = Service::new(key, scheduler(vs.scheduler));
+    let mut service = Service::new(key, vs.scheduler);
     // The netmask only means something with persistence on (ipvsadm -M needs -p too).
     service.persistence = vs.persistence_timeout.map(|t| {
         let max = key.family().max_prefix();
@@ -153,7 +118,7 @@ pub fn map_virtual_server(vs: &cfg::VirtualServer) -> VirtualServer {
             addr: rs.address,
             port: rs.port,
             weight: rs.weight,
-            forwarding: forwarding(rs.forwarding),
+            forwarding: rs.forwarding,
             inhibit_on_failure: rs.inhibit_on_failure,
         })
         .collect();
@@ -163,7 +128,7 @@ pub fn map_virtual_server(vs: &cfg::VirtualServer) -> VirtualServer {
     out.sorry_server = vs.sorry_server.map(|(addr, port)| SorryServer {
         addr,
         port: port.unwrap_or(service_port),
-        forwarding: forwarding(vs.forwarding),
+        forwarding: vs.forwarding,
     });
     out.cleanup = vs.cleanup;
     out
@@ -656,6 +621,7 @@ fn apply(
 mod tests {
     use super::*;
     use crate::daemon::Loop;
+    use crate::ipvs::{Forwarding, Protocol, Scheduler};
     use std::cell::RefCell;
     use std::rc::Rc;
 
