@@ -99,12 +99,7 @@ fn check(path: &Path) -> u8 {
 
 /// Runs the daemon until it stops; returns the process exit code.
 fn run_daemon(path: &Path, config: Config) -> i32 {
-    log::error!(
-        "daemon loop not wired yet ({} instances loaded from {})",
-        config.instances.len(),
-        path.display()
-    );
-    i32::from(EXIT_RUNTIME)
+    minivrrp::daemon::runtime::run(path, config)
 }
 
 fn daemon(path: &Path, verbose: u8, quiet: u8) -> u8 {

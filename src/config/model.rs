@@ -57,13 +57,7 @@ pub struct Globals {
     pub log_suppress: Duration,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum VrrpVersion {
-    /// RFC 3768, IPv4 only, advert interval in whole seconds.
-    V2,
-    /// RFC 5798, IPv4 and IPv6, advert interval in centiseconds.
-    V3,
-}
+pub use crate::vrrp::wire::Version as VrrpVersion;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Family {

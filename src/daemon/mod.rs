@@ -26,7 +26,9 @@
 
 pub mod event_loop;
 pub mod ids;
+pub mod runtime;
 pub mod timers;
+pub mod vrrp;
 
 pub use crate::sys::poll::{Interest, Ready};
 pub use crate::sys::signal::Signal;

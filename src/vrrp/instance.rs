@@ -31,13 +31,8 @@ pub const MAX_ACTIONS: usize = 12;
 /// What one `handle()` call asks the daemon to do, in order.
 pub type Actions = heapless::Vec<Action, MAX_ACTIONS>;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Version {
-    /// RFC 3768: integer-second intervals, Skew_Time = (256 - Priority) / 256 s.
-    V2,
-    /// RFC 5798: centisecond intervals, Skew_Time scales with Master_Adver_Interval.
-    V3,
-}
+/// The protocol version is the wire layer's: one type from the config to the packet.
+pub use super::wire::Version;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum State {

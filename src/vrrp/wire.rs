@@ -28,7 +28,9 @@ pub type AddrList = heapless::Vec<IpAddr, MAX_ADDRS>;
 /// Protocol version. v2 exists only for IPv4 (RFC 3768); v3 for both families.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Version {
+    /// RFC 3768: integer-second intervals, Skew_Time = (256 - Priority) / 256 s.
     V2,
+    /// RFC 5798: centisecond intervals, Skew_Time scales with Master_Adver_Interval.
     V3,
 }
 

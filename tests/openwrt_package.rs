@@ -1,0 +1,803 @@
+//! OpenWrt packaging: the .ipk that openwrt/build-ipk.sh makes, and the procd init script
+//! driven through tests/openwrt/rc.common + procd-stub.sh (a recording stand-in for procd's
+//! shell API: procd itself is not exercised here).
+//!
+//! The packaged binary is the one cargo built for this test run (CARGO_BIN_EXE_minivrrp):
+//! packaging does not care which target it was built for, and the host can run it for the
+//! `minivrrp check` steps.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_minivrrp");
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// A scratch directory under the system temp dir, removed on drop (also when a test fails).
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(test: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("minivrrp-owrt-{}-{test}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("create scratch dir");
+        Scratch(dir)
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.0.join(rel)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tools_present(test: &str, tools: &[&str]) -> bool {
+    tools.iter().all(|t| common::require_tool(test, t))
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"))
+}
+
+fn run_ok(cmd: &mut Command) -> String {
+    let out = run(cmd);
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs openwrt/build-ipk.sh for `board` with extra args; returns the .ipk path it printed.
+fn build_ipk(board: &str, out_dir: &Path, extra: &[&str]) -> PathBuf {
+    let stdout = run_ok(
+        Command::new("sh")
+            .arg(Path::new(ROOT).join("openwrt/build-ipk.sh"))
+            .args(extra)
+            .arg("--bin")
+            .arg(BIN)
+            .arg("--out")
+            .arg(out_dir)
+            .arg(board),
+    );
+    let ipk = PathBuf::from(stdout.trim());
+    assert!(
+        ipk.is_file(),
+        "build-ipk.sh printed {ipk:?}, which is not a file"
+    );
+    ipk
+}
+
+fn version() -> String {
+    format!("{}-r1", env!("CARGO_PKG_VERSION"))
+}
+
+/// Parses an opkg control file: "Field: value" lines, continuation lines start with a space.
+fn parse_control(text: &str) -> BTreeMap<String, String> {
+    let mut fields = BTreeMap::new();
+    let mut last: Option<String> = None;
+    for line in text.lines() {
+        if line.starts_with(' ') {
+            let key = last.clone().expect("continuation line before any field");
+            let v: &mut String = fields.get_mut(&key).expect("field exists");
+            v.push('\n');
+            v.push_str(line.trim());
+        } else if let Some((k, v)) = line.split_once(':') {
+            fields.insert(k.to_string(), v.trim().to_string());
+            last = Some(k.to_string());
+        } else {
+            panic!("bad control line {line:?}");
+        }
+    }
+    fields
+}
+
+/// `tar tvzf` listing as (path, mode string, owner/group) for each member.
+fn tar_listing(archive: &Path) -> Vec<(String, String, String)> {
+    let text = run_ok(Command::new("tar").arg("-tvzf").arg(archive));
+    text.lines()
+        .map(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            assert!(cols.len() >= 6, "unexpected tar -tv line {l:?}");
+            (
+                cols[cols.len() - 1].to_string(),
+                cols[0].to_string(),
+                cols[1].to_string(),
+            )
+        })
+        .collect()
+}
+
+fn extract_tgz(archive: &Path, into: &Path) {
+    fs::create_dir_all(into).expect("mkdir");
+    run_ok(
+        Command::new("tar")
+            .arg("-xzf")
+            .arg(archive)
+            .arg("-C")
+            .arg(into),
+    );
+}
+
+/// Unpacks a tar-format ipk into `dir`/outer, `dir`/control and `dir`/data.
+fn unpack_ipk(ipk: &Path, dir: &Path) {
+    let outer = dir.join("outer");
+    extract_tgz(ipk, &outer);
+    extract_tgz(&outer.join("control.tar.gz"), &dir.join("control"));
+    extract_tgz(&outer.join("data.tar.gz"), &dir.join("data"));
+}
+
+#[test]
+fn ipk_outer_is_gzip_tar_of_debian_binary_data_control_like_ipkg_build() {
+    let test = "ipk_outer_tar";
+    if !tools_present(test, &["tar", "gzip"]) {
+        return;
+    }
+    let s = Scratch::new(test);
+    let ipk = build_ipk("x86_64", &s.path("out"), &[]);
+    assert_eq!(
+        ipk.file_name().and_then(|n| n.to_str()),
+        Some(format!("minivrrp_{}_x86_64.ipk", version()).as_str())
+    );
+    let names: Vec<String> = tar_listing(&ipk).into_iter().map(|(p, _, _)| p).collect();
+    assert_eq!(
+        names,
+        ["./debian-binary", "./data.tar.gz", "./control.tar.gz"]
+    );
+    unpack_ipk(&ipk, &s.0);
+    assert_eq!(
+        fs::read_to_string(s.path("outer/debian-binary")).unwrap(),
+        "2.0\n"
+    );
+}
+
+#[test]
+fn ipk_control_has_opkg_fields_conffiles_and_default_maintainer_scripts() {
+    let test = "ipk_control";
+    if !tools_present(test, &["tar", "gzip"]) {
+        return;
+    }
+    let s = Scratch::new(test);
+    let ipk = build_ipk("x86_64", &s.path("out"), &[]);
+    unpack_ipk(&ipk, &s.0);
+
+    let control = parse_control(&fs::read_to_string(s.path("control/control")).unwrap());
+    assert_eq!(control["Package"], "minivrrp");
+    assert_eq!(control["Version"], version());
+    assert_eq!(control["Depends"], "libc");
+    assert_eq!(control["Source"], "feeds/minivrrp/minivrrp");
+    assert_eq!(control["SourceName"], "minivrrp");
+    assert_eq!(control["License"], env!("CARGO_PKG_LICENSE"));
+    assert_eq!(control["Section"], "net");
+    assert_eq!(control["Architecture"], "x86_64");
+    assert!(
+        control["Description"].contains("VRRP"),
+        "{:?}",
+        control["Description"]
+    );
+    // Installed-Size is the uncompressed data tar, as OpenWrt's ipkg-build computes it.
+    let data_tar = run(Command::new("gzip")
+        .arg("-dc")
+        .arg(s.path("outer/data.tar.gz")))
+    .stdout;
+    assert_eq!(control["Installed-Size"], data_tar.len().to_string());
+
+    assert_eq!(
+        fs::read_to_string(s.path("control/conffiles")).unwrap(),
+        "/etc/config/minivrrp\n"
+    );
+    let postinst = fs::read_to_string(s.path("control/postinst")).unwrap();
+    assert!(postinst.starts_with("#!/bin/sh\n"));
+    assert!(postinst.contains("IPKG_NO_SCRIPT"));
+    assert!(postinst.contains("default_postinst $0 $@"));
+    let prerm = fs::read_to_string(s.path("control/prerm")).unwrap();
+    assert!(prerm.contains("default_prerm $0 $@"));
+    for script in ["postinst", "prerm"] {
+        run_ok(
+            Command::new("sh")
+                .arg("-n")
+                .arg(s.path(&format!("control/{script}"))),
+        );
+    }
+
+    let listing = tar_listing(&s.path("outer/control.tar.gz"));
+    let modes: BTreeMap<_, _> = listing
+        .iter()
+        .map(|(p, m, o)| (p.as_str(), (m.as_str(), o.as_str())))
+        .collect();
+    assert_eq!(modes["./control"], ("-rw-r--r--", "0/0"));
+    assert_eq!(modes["./conffiles"], ("-rw-r--r--", "0/0"));
+    assert_eq!(modes["./postinst"], ("-rwxr-xr-x", "0/0"));
+    assert_eq!(modes["./prerm"], ("-rwxr-xr-x", "0/0"));
+}
+
+#[test]
+fn ipk_data_holds_binary_config_init_script_and_hook_with_modes_and_root_owner() {
+    let test = "ipk_data";
+    if !tools_present(test, &["tar", "gzip"]) {
+        return;
+    }
+    let s = Scratch::new(test);
+    let ipk = build_ipk("x86_64", &s.path("out"), &[]);
+    unpack_ipk(&ipk, &s.0);
+
+    let listing = tar_listing(&s.path("outer/data.tar.gz"));
+    let files: Vec<(&str, &str)> = listing
+        .iter()
+        .filter(|(_, m, _)| m.starts_with('-'))
+        .map(|(p, m, _)| (p.as_str(), m.as_str()))
+        .collect();
+    assert_eq!(
+        files,
+        [
+            ("./etc/config/minivrrp", "-rw-------"),
+            ("./etc/hotplug.d/minivrrp/50-example", "-rw-r--r--"),
+            ("./etc/init.d/minivrrp", "-rwxr-xr-x"),
+            ("./usr/sbin/minivrrp", "-rwxr-xr-x"),
+        ]
+    );
+    for (path, mode, owner) in &listing {
+        assert_eq!(owner, "0/0", "{path} not owned by root");
+        if mode.starts_with('d') {
+            assert_eq!(mode, "drwxr-xr-x", "{path}");
+        }
+    }
+    // The payload is the files themselves, unchanged.
+    assert_eq!(
+        fs::read(s.path("data/usr/sbin/minivrrp")).unwrap(),
+        fs::read(BIN).unwrap()
+    );
+    for rel in [
+        "etc/config/minivrrp",
+        "etc/init.d/minivrrp",
+        "etc/hotplug.d/minivrrp/50-example",
+    ] {
+        assert_eq!(
+            fs::read(s.path(&format!("data/{rel}"))).unwrap(),
+            fs::read(Path::new(ROOT).join("rootfs").join(rel)).unwrap(),
+            "{rel}"
+        );
+    }
+}
+
+#[test]
+fn ipk_with_ar_outer_has_debian_member_order() {
+    let test = "ipk_ar";
+    if !tools_present(test, &["tar", "gzip", "ar"]) {
+        return;
+    }
+    let s = Scratch::new(test);
+    let ipk = build_ipk("aarch64_cortex-a53", &s.path("out"), &["--ar"]);
+    let members = run_ok(Command::new("ar").arg("t").arg(&ipk));
+    assert_eq!(
+        members.lines().collect::<Vec<_>>(),
+        ["debian-binary", "control.tar.gz", "data.tar.gz"]
+    );
+    let outer = s.path("outer");
+    fs::create_dir_all(&outer).unwrap();
+    run_ok(Command::new("ar").arg("x").arg(&ipk).current_dir(&outer));
+    assert_eq!(
+        fs::read_to_string(outer.join("debian-binary")).unwrap(),
+        "2.0\n"
+    );
+    extract_tgz(&outer.join("control.tar.gz"), &s.path("control"));
+    let control = parse_control(&fs::read_to_string(s.path("control/control")).unwrap());
+    assert_eq!(control["Architecture"], "aarch64_cortex-a53");
+    let names: Vec<String> = tar_listing(&outer.join("data.tar.gz"))
+        .into_iter()
+        .map(|(p, _, _)| p)
+        .collect();
+    assert!(
+        names.iter().any(|n| n == "./usr/sbin/minivrrp"),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn ipk_two_builds_are_byte_identical_tar_and_ar() {
+    let test = "ipk_reproducible";
+    if !tools_present(test, &["tar", "gzip", "ar"]) {
+        return;
+    }
+    let s = Scratch::new(test);
+    for extra in [&[][..], &["--ar"][..]] {
+        let a = fs::read(build_ipk("x86_64", &s.path("a"), extra)).unwrap();
+        let b = fs::read(build_ipk("x86_64", &s.path("b"), extra)).unwrap();
+        assert!(a == b, "two builds with {extra:?} differ");
+    }
+}
+
+#[test]
+fn ipk_architecture_and_name_follow_the_board_profile() {
+    let test = "ipk_arch";
+    if !tools_present(test, &["tar", "gzip"]) {
+        return;
+    }
+    let s = Scratch::new(test);
+    for (board, arch) in [
+        ("x86_64", "x86_64"),
+        ("aarch64_cortex-a53", "aarch64_cortex-a53"),
+        ("aarch64_generic", "aarch64_generic"),
+        ("armv7", "arm_cortex-a7_neon-vfpv4"),
+        ("mipsel_24kc", "mipsel_24kc"),
+    ] {
+        let out = s.path(board);
+        let ipk = build_ipk(board, &out, &[]);
+        assert_eq!(
+            ipk.file_name().and_then(|n| n.to_str()).map(str::to_owned),
+            Some(format!("minivrrp_{}_{arch}.ipk", version()))
+        );
+        let dir = s.path(&format!("{board}-x"));
+        unpack_ipk(&ipk, &dir);
+        let control = parse_control(&fs::read_to_string(dir.join("control/control")).unwrap());
+        assert_eq!(control["Architecture"], arch, "board {board}");
+    }
+}
+
+#[test]
+fn installed_package_init_script_parses_and_shipped_config_passes_check() {
+    let test = "ipk_installed";
+    if !tools_present(test, &["tar", "gzip", "sh"]) {
+        return;
+    }
+    let s = Scratch::new(test);
+    let ipk = build_ipk("x86_64", &s.path("out"), &[]);
+    unpack_ipk(&ipk, &s.0);
+    let root = s.path("data");
+    run_ok(
+        Command::new("sh")
+            .arg("-n")
+            .arg(root.join("etc/init.d/minivrrp")),
+    );
+    run_ok(
+        Command::new("sh")
+            .arg("-n")
+            .arg(root.join("etc/hotplug.d/minivrrp/50-example")),
+    );
+    let init = fs::read_to_string(root.join("etc/init.d/minivrrp")).unwrap();
+    assert!(init.starts_with("#!/bin/sh /etc/rc.common\n"));
+    // The installed binary validates the installed config.
+    let out = run(Command::new(root.join("usr/sbin/minivrrp"))
+        .arg("check")
+        .arg("-f")
+        .arg(root.join("etc/config/minivrrp")));
+    assert!(
+        out.status.code() == Some(0),
+        "minivrrp check rejected the shipped config: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Runs the init script through the rc.common stand-in; returns (exit code, record lines).
+fn rc(action: &str, s: &Scratch, conf: &Path, running: bool) -> (Option<i32>, Vec<String>) {
+    rc_with("sh", action, s, conf, running)
+}
+
+/// [`rc`] with a chosen shell: OpenWrt runs init scripts with busybox ash, the host's `sh`
+/// is usually dash or bash.
+fn rc_with(
+    shell: &str,
+    action: &str,
+    s: &Scratch,
+    conf: &Path,
+    running: bool,
+) -> (Option<i32>, Vec<String>) {
+    let record = s.path("record");
+    let _ = fs::remove_file(&record);
+    fs::write(&record, "").unwrap();
+    let stubs = Path::new(ROOT).join("tests/openwrt");
+    let path = format!(
+        "{}:{}",
+        stubs.join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut cmd = Command::new(shell);
+    if shell == "busybox" {
+        cmd.arg("sh");
+    }
+    let out = run(cmd
+        .arg(stubs.join("rc.common"))
+        .arg(Path::new(ROOT).join("rootfs/etc/init.d/minivrrp"))
+        .arg(action)
+        .env("PATH", path)
+        .env("PROCD_RECORD", &record)
+        .env("PROCD_RUNNING", if running { "1" } else { "0" })
+        .env("STUB_PROG", BIN)
+        .env("STUB_CONF", conf));
+    let lines = fs::read_to_string(&record)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    (out.status.code(), lines)
+}
+
+fn shipped_config(s: &Scratch) -> PathBuf {
+    let conf = s.path("minivrrp.conf");
+    fs::copy(Path::new(ROOT).join("rootfs/etc/config/minivrrp"), &conf).unwrap();
+    conf
+}
+
+/// A config no valid parser accepts: VRID 300 is outside 1..=255 (RFC 5798 5.2.3) and
+/// priority 0 is reserved for the leaving master (RFC 5798 5.2.4).
+fn broken_config(s: &Scratch) -> PathBuf {
+    let conf = s.path("broken.conf");
+    fs::write(
+        &conf,
+        "config instance 'vi1'\n\toption interface 'br-lan'\n\toption vrid '300'\n\
+         \toption priority '0'\n\tlist vip '10.0.0.254/24'\n",
+    )
+    .unwrap();
+    conf
+}
+
+fn logger_lines(lines: &[String]) -> Vec<&String> {
+    lines.iter().filter(|l| l.starts_with("logger ")).collect()
+}
+
+#[test]
+fn init_script_defaults_are_procd_and_installed_paths() {
+    if !tools_present("init_defaults", &["sh"]) {
+        return;
+    }
+    let s = Scratch::new("init_defaults");
+    let conf = shipped_config(&s);
+    let (_, lines) = rc("start", &s, &conf, false);
+    assert_eq!(
+        lines.first().map(String::as_str),
+        Some("defaults USE_PROCD=1 PROG=/usr/sbin/minivrrp CONF=/etc/config/minivrrp")
+    );
+}
+
+#[test]
+fn init_start_opens_one_foreground_instance_with_respawn_file_watch_and_reload_trigger() {
+    if !tools_present("init_start", &["sh"]) {
+        return;
+    }
+    let s = Scratch::new("init_start");
+    let conf = shipped_config(&s);
+    let (code, lines) = rc("start", &s, &conf, false);
+    assert_eq!(code, Some(0), "{lines:#?}");
+    let conf = conf.display();
+    let expected = [
+        "open_service minivrrp".to_string(),
+        "open_instance".to_string(),
+        format!("set_param command {BIN} -f {conf}"),
+        "set_param respawn 3600 5 5".to_string(),
+        "set_param stdout 1".to_string(),
+        "set_param stderr 1".to_string(),
+        format!("set_param file {conf}"),
+        "set_param term_timeout 10".to_string(),
+        "close_instance".to_string(),
+        "add_reload_trigger minivrrp".to_string(),
+        "close_service".to_string(),
+    ];
+    let got: Vec<&str> = lines[1..]
+        .iter()
+        .map(|l| {
+            if l.starts_with("open_service ") {
+                "open_service minivrrp"
+            } else {
+                l.trim_end()
+            }
+        })
+        .collect();
+    assert_eq!(got, expected.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(logger_lines(&lines).is_empty(), "{lines:#?}");
+}
+
+#[test]
+fn init_start_with_broken_config_refuses_and_logs_the_error() {
+    if !tools_present("init_broken", &["sh"]) {
+        return;
+    }
+    let s = Scratch::new("init_broken");
+    let conf = broken_config(&s);
+    let (code, lines) = rc("start", &s, &conf, false);
+    assert_ne!(
+        code,
+        Some(0),
+        "start succeeded with a broken config: {lines:#?}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.starts_with("open_instance")),
+        "instance opened: {lines:#?}"
+    );
+    let logged = logger_lines(&lines);
+    assert!(
+        logged
+            .iter()
+            .all(|l| l.starts_with("logger -t minivrrp -p daemon.err ")),
+        "{logged:#?}"
+    );
+    // The check's own `FILE:LINE: ...` diagnostic reaches the log, then the refusal.
+    let conf = conf.display().to_string();
+    assert!(
+        logged.iter().any(|l| l.contains(&format!("{conf}:"))),
+        "{logged:#?}"
+    );
+    assert!(
+        logged.iter().any(|l| l.contains("not starting")),
+        "{logged:#?}"
+    );
+}
+
+#[test]
+fn init_reload_validates_then_sends_sighup_to_all_instances() {
+    if !tools_present("init_reload", &["sh"]) {
+        return;
+    }
+    let s = Scratch::new("init_reload");
+    let conf = shipped_config(&s);
+    let (code, lines) = rc("reload", &s, &conf, true);
+    assert_eq!(code, Some(0), "{lines:#?}");
+    assert!(
+        lines.iter().any(|l| l == "send_signal minivrrp * HUP"),
+        "{lines:#?}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.starts_with("open_instance")),
+        "reload restarted: {lines:#?}"
+    );
+}
+
+#[test]
+fn init_reload_with_broken_config_sends_no_signal_and_logs() {
+    if !tools_present("init_reload_broken", &["sh"]) {
+        return;
+    }
+    let s = Scratch::new("init_reload_broken");
+    let conf = broken_config(&s);
+    let (code, lines) = rc("reload", &s, &conf, true);
+    assert_ne!(code, Some(0), "{lines:#?}");
+    assert!(
+        !lines.iter().any(|l| l.starts_with("send_signal")),
+        "{lines:#?}"
+    );
+    assert!(
+        logger_lines(&lines)
+            .iter()
+            .any(|l| l.contains("not reloading")),
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn init_reload_starts_the_service_when_no_instance_runs() {
+    if !tools_present("init_reload_start", &["sh"]) {
+        return;
+    }
+    let s = Scratch::new("init_reload_start");
+    let conf = shipped_config(&s);
+    let (code, lines) = rc("reload", &s, &conf, false);
+    assert_eq!(code, Some(0), "{lines:#?}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("open_instance")),
+        "{lines:#?}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.starts_with("send_signal")),
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn init_stop_leaves_termination_to_procd_sigterm() {
+    if !tools_present("init_stop", &["sh"]) {
+        return;
+    }
+    let s = Scratch::new("init_stop");
+    let conf = shipped_config(&s);
+    let (code, lines) = rc("stop", &s, &conf, true);
+    assert_eq!(code, Some(0), "{lines:#?}");
+    // procd_kill = SIGTERM, then SIGKILL after term_timeout; no signal of our own.
+    assert_eq!(&lines[1..], ["lock", "kill minivrrp"]);
+}
+
+#[test]
+fn init_enable_starts_after_netifd_and_stops_before_it() {
+    if !tools_present("init_enable", &["sh"]) {
+        return;
+    }
+    let s = Scratch::new("init_enable");
+    let conf = shipped_config(&s);
+    let (code, lines) = rc("enable", &s, &conf, false);
+    assert_eq!(code, Some(0), "{lines:#?}");
+    let line = lines
+        .iter()
+        .find(|l| l.starts_with("enable "))
+        .expect("enable recorded");
+    let num = |key: &str| -> u32 {
+        line.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(key))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{key} in {line:?}"))
+    };
+    // /etc/init.d/network has START=20 STOP=90: netifd must have created the devices before
+    // we start, and at shutdown we must leave (priority-0 advert) while links are still up.
+    assert!(num("START=") > 20, "{line}");
+    assert!(num("STOP=") < 90, "{line}");
+}
+
+#[test]
+fn hotplug_example_hook_does_nothing_for_every_action() {
+    if !tools_present("hotplug_example", &["sh"]) {
+        return;
+    }
+    let hook = Path::new(ROOT).join("rootfs/etc/hotplug.d/minivrrp/50-example");
+    for action in [
+        "NOTIFY_MASTER",
+        "NOTIFY_BACKUP",
+        "NOTIFY_FAULT",
+        "NOTIFY_STOP",
+    ] {
+        for ty in ["INSTANCE", "GROUP"] {
+            // hotplug-call sources the hook; do the same in a shell with an empty PATH so
+            // any command it tried to run would fail and show up on stderr.
+            let out = run(Command::new("/bin/sh")
+                .arg("-c")
+                .arg(". \"$1\"")
+                .arg("hook")
+                .arg(&hook)
+                .env_clear()
+                .env("PATH", "/nonexistent")
+                .env("ACTION", action)
+                .env("TYPE", ty)
+                .env("NAME", "vi1"));
+            assert!(out.status.success(), "{action}/{ty}: {}", out.status);
+            assert!(
+                out.stdout.is_empty() && out.stderr.is_empty(),
+                "{action}/{ty} produced output"
+            );
+        }
+    }
+}
+
+/// Writes a stand-in `minivrrp` whose `check` fails with two diagnostics in the format the
+/// real one uses, to test the init script's refusal path independently of the parser.
+fn failing_checker(s: &Scratch) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let fake = s.path("fake-minivrrp");
+    fs::write(
+        &fake,
+        "#!/bin/sh\n[ \"$1\" = check ] || exit 3\n\
+         echo \"$3:3: instance.vrid: 300 is outside 1..255\" >&2\n\
+         echo \"$3:4: instance.priority: 0 is reserved\" >&2\nexit 1\n",
+    )
+    .unwrap();
+    fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).unwrap();
+    fake
+}
+
+#[test]
+fn init_start_logs_every_check_diagnostic_line_and_opens_no_instance() {
+    if !tools_present("init_fake_check", &["sh"]) {
+        return;
+    }
+    let s = Scratch::new("init_fake_check");
+    let conf = shipped_config(&s);
+    let fake = failing_checker(&s);
+    let record = s.path("record");
+    fs::write(&record, "").unwrap();
+    let stubs = Path::new(ROOT).join("tests/openwrt");
+    let path = format!(
+        "{}:{}",
+        stubs.join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = run(Command::new("sh")
+        .arg(stubs.join("rc.common"))
+        .arg(Path::new(ROOT).join("rootfs/etc/init.d/minivrrp"))
+        .arg("start")
+        .env("PATH", path)
+        .env("PROCD_RECORD", &record)
+        .env("STUB_PROG", &fake)
+        .env("STUB_CONF", &conf));
+    assert_eq!(out.status.code(), Some(1));
+    let lines: Vec<String> = fs::read_to_string(&record)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let c = conf.display();
+    let logged: Vec<&str> = logger_lines(&lines)
+        .into_iter()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        logged,
+        [
+            format!("logger -t minivrrp -p daemon.err {c}:3: instance.vrid: 300 is outside 1..255"),
+            format!("logger -t minivrrp -p daemon.err {c}:4: instance.priority: 0 is reserved"),
+            format!("logger -t minivrrp -p daemon.err not starting: {c} is invalid"),
+        ]
+    );
+    assert!(
+        !lines.iter().any(|l| l.starts_with("open_instance")),
+        "{lines:#?}"
+    );
+    // The service is still registered with its reload trigger, so fixing the file and
+    // running reload_config starts it (see init_reload_starts_the_service_when_no_instance_runs).
+    assert!(
+        lines.iter().any(|l| l == "add_reload_trigger minivrrp"),
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn ipk_postinst_runs_default_postinst_from_instroot_unless_no_script() {
+    let test = "ipk_postinst";
+    if !tools_present(test, &["tar", "gzip", "sh"]) {
+        return;
+    }
+    let s = Scratch::new(test);
+    let ipk = build_ipk("x86_64", &s.path("out"), &[]);
+    unpack_ipk(&ipk, &s.0);
+    // An image root whose functions.sh records what the maintainer scripts call.
+    let instroot = s.path("instroot");
+    fs::create_dir_all(instroot.join("lib")).unwrap();
+    let calls = s.path("calls");
+    fs::write(
+        instroot.join("lib/functions.sh"),
+        format!(
+            "default_postinst() {{ echo \"postinst $*\" >>'{0}'; }}\n\
+             default_prerm() {{ echo \"prerm $*\" >>'{0}'; }}\n",
+            calls.display()
+        ),
+    )
+    .unwrap();
+    let script = |name: &str, no_script: &str| {
+        run_ok(
+            Command::new("sh")
+                .arg(s.path(&format!("control/{name}")))
+                .arg("install")
+                .env("IPKG_INSTROOT", &instroot)
+                .env("IPKG_NO_SCRIPT", no_script),
+        );
+    };
+    script("postinst", "1");
+    assert!(!calls.exists(), "postinst ran with IPKG_NO_SCRIPT=1");
+    script("postinst", "");
+    script("prerm", "");
+    let postinst = s.path("control/postinst");
+    let prerm = s.path("control/prerm");
+    assert_eq!(
+        fs::read_to_string(&calls).unwrap(),
+        format!(
+            "postinst {} install\nprerm {} install\n",
+            postinst.display(),
+            prerm.display()
+        )
+    );
+}
+
+#[test]
+fn init_script_records_the_same_procd_calls_under_busybox_ash() {
+    if !tools_present("init_busybox", &["sh", "busybox"]) {
+        return;
+    }
+    let s = Scratch::new("init_busybox");
+    let conf = shipped_config(&s);
+    for (action, running) in [
+        ("start", false),
+        ("reload", true),
+        ("stop", true),
+        ("enable", false),
+    ] {
+        let host = rc_with("sh", action, &s, &conf, running);
+        let ash = rc_with("busybox", action, &s, &conf, running);
+        assert_eq!(ash.0, Some(0), "{action} under busybox ash: {:#?}", ash.1);
+        assert_eq!(host, ash, "{action}: busybox ash and sh disagree");
+    }
+}
