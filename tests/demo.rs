@@ -137,15 +137,19 @@ fn run() -> Result<(), String> {
     );
     std::thread::sleep(Duration::from_secs(3));
 
-    println!("kill -9 of r1's minivrrp ...");
+    // A crashed router: its daemon dies without a goodbye (kill -9) and the box drops off the
+    // LAN. With kill -9 alone r1's kernel would keep answering for the VIP it still has
+    // configured, so the client would notice nothing and the demo would show no outage.
+    println!("r1 crashes: kill -9 of its minivrrp and its LAN link goes down ...");
     let t_kill = r1.kill_hard();
+    lab.set_link("r1", false);
     let mut tl = Timeline {
         t0: t_kill,
         events: Vec::new(),
     };
     tl.add(
         t_kill,
-        "kill -9 r1's minivrrp (r1 stays up, its VIP stays configured)".into(),
+        "r1 crashes: kill -9 of its minivrrp, then `ip link set br-lan down`".into(),
     );
     let moved = lab::wait_until(Duration::from_secs(15), || lab.node_has_addr("r2", VIP));
     let Some(_) = moved else {
@@ -166,10 +170,12 @@ fn run() -> Result<(), String> {
     });
     std::thread::sleep(Duration::from_secs(2));
 
-    println!("restarting r1's minivrrp (it removes the stale VIP, then preempts back) ...");
+    println!("r1 comes back: link up, minivrrp restarted (it removes the stale VIP, then preempts back) ...");
     let t_restart = lab::now_realtime();
+    lab.set_link("r1", true);
+    lab.wait_oper_up("r1", Duration::from_secs(5));
     let r1b = lab.spawn_minivrrp_text("r1", &bin, &r1_conf, "minivrrp-restart");
-    tl.add(t_restart, "r1's minivrrp restarted".into());
+    tl.add(t_restart, "r1 back: link up, minivrrp restarted".into());
     if lab::wait_until(Duration::from_secs(10), || !lab.node_has_addr("r1", VIP)).is_some() {
         tl.add(lab::now_realtime(), "r1 removed its stale VIP".into());
     }

@@ -105,16 +105,14 @@ fn ping(lab: &Lab, addr: &str) -> bool {
     lab.exec("client", &args).status.success()
 }
 
-/// Lines of a daemon log that report a VRRP state transition. The daemon logs one line per
-/// change naming the instance and the new state; state dumps are not transitions.
+/// Lines of a daemon log that report a VRRP state transition (`I vi1: BACKUP -> MASTER (...)`);
+/// the SIGUSR1 dump lines carry no arrow.
 fn transitions(log: &str) -> usize {
     log.lines()
         .filter(|l| {
             let u = l.to_ascii_uppercase();
             (u.contains("MASTER") || u.contains("BACKUP") || u.contains("FAULT"))
-                && (l.contains("->")
-                    || l.contains("→")
-                    || l.to_ascii_lowercase().contains("transition"))
+                && l.contains(" -> ")
         })
         .count()
 }
