@@ -14,6 +14,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 const BIN: &str = env!("CARGO_BIN_EXE_minivrrp");
+
+/// The binary to package: the static release build when tests/run.sh built one first
+/// (MINIVRRP_RELEASE_BIN; small, so gzip is quick), else the debug binary of this test run.
+fn package_bin() -> String {
+    std::env::var("MINIVRRP_RELEASE_BIN")
+        .ok()
+        .filter(|p| Path::new(p).is_file())
+        .unwrap_or_else(|| BIN.to_string())
+}
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 /// A scratch directory under the system temp dir, removed on drop (also when a test fails).
@@ -66,7 +75,7 @@ fn build_ipk(board: &str, out_dir: &Path, extra: &[&str]) -> PathBuf {
             .arg(Path::new(ROOT).join("openwrt/build-ipk.sh"))
             .args(extra)
             .arg("--bin")
-            .arg(BIN)
+            .arg(package_bin())
             .arg("--out")
             .arg(out_dir)
             .arg(board),
@@ -256,7 +265,7 @@ fn ipk_data_holds_binary_config_init_script_and_hook_with_modes_and_root_owner()
     // The payload is the files themselves, unchanged.
     assert_eq!(
         fs::read(s.path("data/usr/sbin/minivrrp")).unwrap(),
-        fs::read(BIN).unwrap()
+        fs::read(package_bin()).unwrap()
     );
     for rel in [
         "etc/config/minivrrp",

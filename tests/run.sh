@@ -10,11 +10,14 @@ export CI="${CI:-true}"
 # Namespaces left behind by an earlier run that was killed (ours all start with "mv").
 for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^mv[0-9]/ {print $1}'); do ip netns del "$ns" || true; done
 
-echo "== cargo test (x86_64, debug: unit, golden, simulator, conformance, namespace lab, interop, IPVS VM)"
+echo "== release builds (static musl, x86_64 + aarch64) and their sizes"
+./board/build.sh all
+# The packaging and VM tests use these static binaries instead of building their own.
+MINIVRRP_RELEASE_BIN="$PWD/target/x86_64-unknown-linux-musl/release/minivrrp"
+export MINIVRRP_RELEASE_BIN
+
+echo "== cargo test (x86_64: unit, golden, simulator, conformance, namespace lab, interop, IPVS VM)"
 cargo test --quiet -- --test-threads=2
 
 echo "== unit tests for aarch64 under qemu-aarch64-static"
 cargo test --quiet --lib --target aarch64-unknown-linux-musl
-
-echo "== release builds (static musl) and sizes"
-./board/build.sh all

@@ -9,8 +9,11 @@ use std::path::{Path, PathBuf};
 
 use log::{error, info, warn};
 
+use super::checks::CheckEngine;
 use super::event_loop::{Ctx, Handler, Inbox, Loop, Read};
 use super::ids::{timer_owner, token_owner, Part};
+use super::notify::Notifier;
+use super::tracking::Tracking;
 use super::vrrp::{Vrrp, VrrpEvent};
 use super::{check_capacity, Ready, Required, Signal, TimerId, Token};
 use crate::base::Instant;
@@ -29,6 +32,10 @@ pub struct Daemon {
     cfg: Config,
     vrrp: Vrrp,
     links: RtnlEvents,
+    // --- checks, trackers, notify (issue 5) ---
+    checks: CheckEngine,
+    tracking: Tracking,
+    notifier: Notifier,
 }
 
 /// Loop resources a configuration needs: one packet socket per interface plus netlink, one
@@ -38,7 +45,8 @@ fn required(cfg: &Config) -> Required {
     ifaces.sort_unstable();
     ifaces.dedup();
     Required {
-        fds: ifaces.len() + 1,
+        // + one fd per health-check probe (its connection, ICMP socket or script pipe).
+        fds: ifaces.len() + 1 + super::checks::fds_needed(cfg),
         timers: cfg.instances.len() + 8,
     }
 }
@@ -48,11 +56,21 @@ impl Daemon {
         check_capacity(required(&cfg)).map_err(|e| e.to_string())?;
         let vrrp = Vrrp::new(&cfg)?;
         let links = RtnlEvents::open().map_err(|e| format!("rtnetlink events: {e}"))?;
+        // --- checks, trackers, notify (issue 5) ---
+        let now = crate::sys::clock::now();
+        // Warm-up spread: differs between routers and restarts (no getrandom dependency).
+        let seed = now.total_micros() ^ (u64::from(std::process::id()) << 32);
+        let checks = CheckEngine::new(&cfg, seed, now)?;
+        let tracking = Tracking::new(&cfg, &checks);
+        let notifier = Notifier::new(&cfg, super::notify::hotplug_from_env());
         Ok(Daemon {
             path: path.to_path_buf(),
             cfg,
             vrrp,
             links,
+            checks,
+            tracking,
+            notifier,
         })
     }
 
@@ -72,6 +90,12 @@ impl Daemon {
             let tracker = &mut self.links.tracker;
             let _ = r.for_each_link(|l| tracker.seed(l));
         }
+        // --- checks, trackers, notify (issue 5): trackers known before the instances start,
+        // so a tracked link that is down puts its instance straight into FAULT.
+        self.checks.start(ctx, now);
+        self.tracking.start(ctx, now);
+        self.seed_tracked_links(rtnl.as_mut());
+        self.after_checks(ctx, now);
         self.vrrp.start(ctx, now);
         info!(
             "running {} instance(s) from {}",
@@ -90,6 +114,59 @@ impl Daemon {
                 t.to,
                 t.priority
             );
+            // --- notify (issue 5): members of a sync group move together, so the group is
+            // announced with the state its members move to (repeats are dropped).
+            let i = t.inst as usize;
+            self.notifier.instance_transition(i, t.to, t.priority);
+            if let Some(g) = self.cfg.instances.get(i).and_then(|c| c.sync_group) {
+                self.notifier.group_transition(g, t.to);
+            }
+        }
+    }
+
+    // --- checks, trackers (issue 5) ---
+
+    /// Probe health changes -> tracker adjustments -> the instances whose adjustment moved.
+    fn after_checks(&mut self, ctx: &mut Ctx, now: Instant) {
+        for (p, h) in self.checks.take_changes() {
+            // ProbeId::RealServer changes are for IPVS: hand them to the LVS part here once
+            // it is wired (tracking ignores them).
+            self.tracking.on_probe(p, h);
+        }
+        for i in self.tracking.take_changed() {
+            let adj = self.tracking.adjustment(usize::from(i));
+            self.vrrp.set_trackers(ctx, usize::from(i), adj, now);
+        }
+    }
+
+    /// Tell tracking the current state of every tracked interface (missing = down).
+    fn seed_tracked_links(&mut self, rtnl: Option<&mut crate::sys::rtnl::Rtnl>) {
+        let names: Vec<String> = self.tracking.tracked_links().map(String::from).collect();
+        for n in &names {
+            self.tracking.set_link(n, false);
+        }
+        if let Some(r) = rtnl {
+            let tracking = &mut self.tracking;
+            let _ = r.for_each_link(|l| {
+                if names.iter().any(|n| n.as_str() == l.name.as_str()) {
+                    tracking.set_link(l.name.as_str(), l.is_up());
+                }
+            });
+        }
+    }
+
+    fn track_link_event(&mut self, ev: &RtnlEvent) {
+        match ev {
+            RtnlEvent::LinkNew { name, up, .. } => self.tracking.set_link(name.as_str(), *up),
+            RtnlEvent::LinkUp { name, .. } => self.tracking.set_link(name.as_str(), true),
+            RtnlEvent::LinkDown { name, .. } | RtnlEvent::LinkGone { name, .. } => {
+                self.tracking.set_link(name.as_str(), false)
+            }
+            RtnlEvent::Overrun => {
+                let mut r = crate::sys::rtnl::Rtnl::open().ok();
+                self.seed_tracked_links(r.as_mut());
+            }
+            RtnlEvent::AddrAdded(_) | RtnlEvent::AddrRemoved(_) => {}
         }
     }
 
@@ -118,6 +195,15 @@ impl Daemon {
         }
         log::set_max_level(new.globals.log_level.to_filter().max(log::max_level()));
         self.vrrp.reload(ctx, &new, now);
+        // --- checks, trackers, notify (issue 5) ---
+        if let Err(e) = self.checks.reload(ctx, &new, now) {
+            error!("reload: checks: {e}");
+        }
+        self.tracking.reload(ctx, &new, &self.checks, now);
+        self.notifier.reload(&new);
+        let mut r = crate::sys::rtnl::Rtnl::open().ok();
+        self.seed_tracked_links(r.as_mut());
+        self.after_checks(ctx, now);
         self.cfg = new;
         info!("reload: applied");
         self.after_vrrp(ctx, now);
@@ -125,20 +211,38 @@ impl Daemon {
 
     fn shutdown(&mut self, ctx: &mut Ctx, now: Instant) {
         info!("stopping");
+        // --- checks, trackers (issue 5) ---
+        self.checks.shutdown(ctx, now);
+        self.tracking.shutdown(ctx);
         self.vrrp.shutdown(ctx, now);
         self.after_vrrp(ctx, now);
+        // --- notify (issue 5): notify_stop, waited for at most notify::STOP_WAIT.
+        self.notifier.shutdown();
         ctx.stop();
     }
 
     /// Reap every exited child (one SIGCHLD may stand for many exits).
-    fn reap_children(&mut self, _ctx: &mut Ctx, _now: Instant) {
+    fn reap_children(&mut self, ctx: &mut Ctx, now: Instant) {
+        use crate::check::ExitStatus;
         use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
         for _ in 0..1024 {
-            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            let (pid, st) = match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
                 Ok(WaitStatus::StillAlive) | Err(_) => break,
-                Ok(_status) => {}
+                Ok(WaitStatus::Exited(pid, code)) => (pid.as_raw(), ExitStatus::Code(code)),
+                Ok(WaitStatus::Signaled(pid, sig, _)) => {
+                    (pid.as_raw(), ExitStatus::Signal(sig as i32))
+                }
+                Ok(_) => continue,
+            };
+            // --- checks, notify (issue 5): offer the exit to the part that spawned it.
+            if !self.checks.on_child_exit(ctx, pid, st, now)
+                && !self.notifier.on_child_exit(pid, st)
+            {
+                log::debug!("reaped unknown child {pid} ({st:?})");
             }
         }
+        self.after_checks(ctx, now);
+        self.after_vrrp(ctx, now);
     }
 }
 
@@ -155,6 +259,13 @@ impl Handler for Daemon {
     ) -> Read {
         match token_owner(token) {
             Some((Part::Vrrp, idx)) => self.vrrp.on_readable(idx as usize, inbox),
+            // --- checks (issue 5): probe sockets and script pipes are read right here.
+            Some((Part::Checks, _)) => {
+                let r = self.checks.on_readable(_ctx, token, _ready, _now);
+                self.after_checks(_ctx, _now);
+                self.after_vrrp(_ctx, _now);
+                r
+            }
             Some((Part::Links, _)) => {
                 let r = self.links.recv(|ev| {
                     inbox.push(Event::Link(ev));
@@ -175,14 +286,26 @@ impl Handler for Daemon {
     fn on_input(&mut self, ctx: &mut Ctx, _token: Token, input: Event, now: Instant) {
         match input {
             Event::Vrrp(ev) => self.vrrp.on_event(ctx, ev, now),
-            Event::Link(ev) => self.vrrp.on_link_event(ctx, &ev, now),
+            Event::Link(ev) => {
+                self.vrrp.on_link_event(ctx, &ev, now);
+                // --- trackers (issue 5): track_interface.
+                self.track_link_event(&ev);
+                self.after_checks(ctx, now);
+            }
         }
         self.after_vrrp(ctx, now);
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx, id: TimerId, now: Instant) {
-        if let Some((Part::Vrrp, i)) = timer_owner(id) {
-            self.vrrp.on_timer(ctx, i as usize, now);
+        match timer_owner(id) {
+            Some((Part::Vrrp, i)) => self.vrrp.on_timer(ctx, i as usize, now),
+            // --- checks, trackers (issue 5): timer 0 = probe deadlines, 1 = track files.
+            Some((Part::Checks, _)) => {
+                self.checks.on_timer(ctx, id, now);
+                self.tracking.on_timer(ctx, id, now);
+                self.after_checks(ctx, now);
+            }
+            _ => {}
         }
         self.after_vrrp(ctx, now);
     }
@@ -193,6 +316,12 @@ impl Handler for Daemon {
             Signal::Reload => self.reload(ctx, now),
             Signal::Dump => {
                 self.vrrp.dump();
+                // --- checks (issue 5)
+                let mut text = String::new();
+                let _ = self.checks.dump(&mut text);
+                for line in text.lines() {
+                    info!("{line}");
+                }
             }
             Signal::Child => self.reap_children(ctx, now),
         }

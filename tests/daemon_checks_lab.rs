@@ -1,0 +1,392 @@
+//! End to end in the namespace lab (issue 5): the real `minivrrp` binary with track scripts,
+//! track_interface, sync groups, notify scripts and the hotplug hook.
+//!
+//! Run: `sudo -E cargo test --test daemon_checks_lab` (root: namespaces). Each test builds its
+//! own lab (`mv<pid>-<tag>-...`), removed on drop, also when the test fails.
+
+mod common;
+
+use common::lab::{Lab, Proc, LAN_IF};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_minivrrp"))
+}
+
+/// A stand-in for `/sbin/hotplug-call`: appends `ACTION TYPE NAME` to `out`.
+fn hotplug_standin(dir: &Path, node: &str) -> (PathBuf, PathBuf) {
+    let script = dir.join(format!("{node}-hotplug.sh"));
+    let out = dir.join(format!("{node}-hotplug.out"));
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = minivrrp ] || exit 1\necho \"$ACTION $TYPE $NAME\" >> {}\n",
+            out.display()
+        ),
+    )
+    .unwrap();
+    std::process::Command::new("chmod")
+        .args(["+x", script.to_str().unwrap()])
+        .status()
+        .unwrap();
+    (script, out)
+}
+
+/// Start minivrrp in `node` with `uci` (written to the lab dir) and the hotplug stand-in.
+fn start(lab: &Lab, node: &str, uci: &str, hotplug: &Path) -> Proc {
+    let conf = lab.dir.join(format!("{node}.uci"));
+    std::fs::write(&conf, uci).unwrap();
+    let env = format!("MINIVRRP_HOTPLUG_CALL={}", hotplug.display());
+    lab.spawn(
+        node,
+        "minivrrp",
+        &[
+            "env",
+            &env,
+            bin().to_str().unwrap(),
+            "-f",
+            conf.to_str().unwrap(),
+        ],
+    )
+}
+
+fn lines(p: &Path) -> Vec<String> {
+    std::fs::read_to_string(p)
+        .unwrap_or_default()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    f()
+}
+
+fn globals(node: &str) -> String {
+    format!("config globals 'globals'\n\toption router_id '{node}'\n\toption log_level 'debug'\n\n")
+}
+
+/// One instance on br-lan with VIP 10.0.0.254, v3 at 0.1 s, plus `extra` lines.
+fn instance(name: &str, vrid: u8, prio: u8, preempt: bool, extra: &str) -> String {
+    format!(
+        "config instance '{name}'\n\toption interface '{LAN_IF}'\n\toption vrid '{vrid}'\n\
+         \toption priority '{prio}'\n\toption version '3'\n\toption advert_int '0.1'\n\
+         \toption preempt '{}'\n\tlist vip '10.0.0.{}/24'\n{extra}\n",
+        u8::from(preempt),
+        250 + vrid
+    )
+}
+
+fn notify_lines(file: &Path) -> String {
+    format!(
+        "\toption notify '/bin/sh -c \"echo $0 $1 $2 $3 >> {}\"'\n",
+        file.display()
+    )
+}
+
+fn script_section(name: &str, cmd: &str, extra: &str) -> String {
+    format!("config script '{name}'\n\toption command '{cmd}'\n{extra}\n")
+}
+
+fn count(log: &str, needle: &str) -> usize {
+    log.lines().filter(|l| l.contains(needle)).count()
+}
+
+#[test]
+fn failing_track_script_moves_vip_to_backup_and_back_with_preempt() {
+    if !common::require_root("failing_track_script_moves_vip_to_backup_and_back_with_preempt") {
+        return;
+    }
+    let lab = Lab::with_routers("dcl-pre", 2);
+    let fail = lab.dir.join("fail");
+    let notify = lab.dir.join("r1-notify");
+    let (hp, hp_out) = hotplug_standin(&lab.dir, "r1");
+    let (hp2, _) = hotplug_standin(&lab.dir, "r2");
+    let r1_cfg = format!(
+        "{}{}{}",
+        globals("r1"),
+        script_section(
+            "chk",
+            &format!("test ! -e {}", fail.display()),
+            "\toption interval '0.2'\n\toption weight '-60'\n\toption fall '2'\n\toption rise '2'\n"
+        ),
+        instance(
+            "vi1",
+            1,
+            150,
+            true,
+            &format!("\tlist track_script 'chk'\n{}", notify_lines(&notify))
+        )
+    );
+    let r2_cfg = format!("{}{}", globals("r2"), instance("vi1", 1, 100, true, ""));
+    let r1 = start(&lab, "r1", &r1_cfg, &hp);
+    let _r2 = start(&lab, "r2", &r2_cfg, &hp2);
+    let vip = "10.0.0.251";
+    let (h, _) = lab.wait_holders(vip, &["r1"], Duration::from_secs(10));
+    assert_eq!(h, ["r1"], "r1 log:\n{}", r1.log_text());
+    assert!(wait_for(Duration::from_secs(5), || r1
+        .log_text()
+        .contains("chk: UP")));
+
+    // The script starts failing: 150 - 60 = 90 < 100, r2 preempts.
+    std::fs::write(&fail, b"").unwrap();
+    let (h, took) = lab.wait_holders(vip, &["r2"], Duration::from_secs(10));
+    assert_eq!(h, ["r2"], "r1 log:\n{}", r1.log_text());
+    let log = r1.log_text();
+    // fall 2: DOWN exactly after two failed runs.
+    assert_eq!(
+        count(&log, "W chk: DOWN (exit code 1, 2/2 failures)"),
+        1,
+        "{log}"
+    );
+    eprintln!("VIP moved to r2 {took:?} after the fail file appeared");
+
+    // Recovers: rise 2, back to 150, r1 preempts.
+    std::fs::remove_file(&fail).unwrap();
+    let (h, _) = lab.wait_holders(vip, &["r1"], Duration::from_secs(10));
+    assert_eq!(h, ["r1"], "r1 log:\n{}", r1.log_text());
+    let log = r1.log_text();
+    assert_eq!(count(&log, "I chk: UP (2/2 successes)"), 1, "{log}");
+
+    // Graceful stop: notify_stop and the hotplug hook run before exit.
+    r1.terminate();
+    let mut r1 = r1;
+    assert!(r1.wait_exit(Duration::from_secs(5)));
+    let want = [
+        "INSTANCE vi1 BACKUP 150",
+        "INSTANCE vi1 MASTER 150",
+        "INSTANCE vi1 BACKUP 90",
+        "INSTANCE vi1 MASTER 150",
+        "INSTANCE vi1 STOP 150",
+    ];
+    assert_eq!(lines(&notify), want, "r1 log:\n{}", r1.log_text());
+    assert_eq!(
+        lines(&hp_out),
+        [
+            "NOTIFY_BACKUP INSTANCE vi1",
+            "NOTIFY_MASTER INSTANCE vi1",
+            "NOTIFY_BACKUP INSTANCE vi1",
+            "NOTIFY_MASTER INSTANCE vi1",
+            "NOTIFY_STOP INSTANCE vi1",
+        ]
+    );
+}
+
+#[test]
+fn nopreempt_master_stays_backup_after_recovery_and_hung_script_is_killed() {
+    if !common::require_root(
+        "nopreempt_master_stays_backup_after_recovery_and_hung_script_is_killed",
+    ) {
+        return;
+    }
+    let lab = Lab::with_routers("dcl-nop", 2);
+    let fail = lab.dir.join("fail");
+    let (hp, _) = hotplug_standin(&lab.dir, "r1");
+    let (hp2, _) = hotplug_standin(&lab.dir, "r2");
+    let r1_cfg = format!(
+        "{}{}{}{}",
+        globals("r1"),
+        script_section(
+            "chk",
+            &format!("test ! -e {}", fail.display()),
+            "\toption interval '0.2'\n\toption weight '-60'\n"
+        ),
+        // Hangs every run: killed at 0.3 s, down, costs 1 priority point.
+        script_section(
+            "hang",
+            "exec sleep 47",
+            "\toption interval '1'\n\toption timeout '0.3'\n\toption weight '-1'\n"
+        ),
+        instance(
+            "vi1",
+            1,
+            150,
+            false,
+            "\tlist track_script 'chk'\n\tlist track_script 'hang'\n"
+        )
+    );
+    let r2_cfg = format!("{}{}", globals("r2"), instance("vi1", 1, 100, true, ""));
+    let r1 = start(&lab, "r1", &r1_cfg, &hp);
+    let _r2 = start(&lab, "r2", &r2_cfg, &hp2);
+    let vip = "10.0.0.251";
+    let (h, _) = lab.wait_holders(vip, &["r1"], Duration::from_secs(10));
+    assert_eq!(h, ["r1"], "r1 log:\n{}", r1.log_text());
+    assert!(
+        wait_for(Duration::from_secs(5), || r1
+            .log_text()
+            .contains("hang: DOWN (timeout")),
+        "{}",
+        r1.log_text()
+    );
+    let log = r1.log_text();
+    assert!(
+        log.contains("W hang: still running after 300 ms, killed"),
+        "{log}"
+    );
+    // No `sleep 47` (only this test uses 47) survives its kill for long.
+    assert!(wait_for(Duration::from_secs(3), || {
+        let out = lab.exec(
+            "r1",
+            &["sh", "-c", "ps -eo args | grep -c '^sleep 47' || true"],
+        );
+        String::from_utf8_lossy(&out.stdout).trim() == "0"
+    }));
+
+    std::fs::write(&fail, b"").unwrap();
+    let (h, _) = lab.wait_holders(vip, &["r2"], Duration::from_secs(10));
+    assert_eq!(h, ["r2"], "r1 log:\n{}", r1.log_text());
+    std::fs::remove_file(&fail).unwrap();
+    assert!(wait_for(Duration::from_secs(5), || count(
+        &r1.log_text(),
+        "I chk: UP"
+    ) == 2));
+    // nopreempt: r1 (149 again) does not take the VIP back from r2 (100).
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(lab.holders(vip), ["r2"], "r1 log:\n{}", r1.log_text());
+}
+
+#[test]
+fn sync_group_follows_member_faulted_by_track_interface() {
+    if !common::require_root("sync_group_follows_member_faulted_by_track_interface") {
+        return;
+    }
+    let lab = Lab::with_routers("dcl-sync", 2);
+    // A second veth in r1 that vi1 tracks.
+    let ns1 = lab.node("r1").ns.clone();
+    for cmd in [
+        vec![
+            "ip", "-n", &ns1, "link", "add", "trk0", "type", "veth", "peer", "name", "trk0p",
+        ],
+        vec!["ip", "-n", &ns1, "link", "set", "trk0p", "up"],
+        vec!["ip", "-n", &ns1, "link", "set", "trk0", "up"],
+    ] {
+        assert!(std::process::Command::new(cmd[0])
+            .args(&cmd[1..])
+            .status()
+            .unwrap()
+            .success());
+    }
+    let notify = lab.dir.join("r1-notify");
+    let (hp, hp_out) = hotplug_standin(&lab.dir, "r1");
+    let (hp2, _) = hotplug_standin(&lab.dir, "r2");
+    let group =
+        |n: &str| format!("config sync_group 'g'\n\tlist member 'vi1'\n\tlist member 'vi2'\n{n}\n");
+    let r1_cfg = format!(
+        "{}{}{}{}",
+        globals("r1"),
+        instance("vi1", 1, 150, true, "\tlist track_interface 'trk0'\n"),
+        instance("vi2", 2, 150, true, ""),
+        group(&notify_lines(&notify))
+    );
+    let r2_cfg = format!(
+        "{}{}{}{}",
+        globals("r2"),
+        instance("vi1", 1, 100, true, ""),
+        instance("vi2", 2, 100, true, ""),
+        group("")
+    );
+    let r1 = start(&lab, "r1", &r1_cfg, &hp);
+    let _r2 = start(&lab, "r2", &r2_cfg, &hp2);
+    for vip in ["10.0.0.251", "10.0.0.252"] {
+        let (h, _) = lab.wait_holders(vip, &["r1"], Duration::from_secs(10));
+        assert_eq!(h, ["r1"], "{vip}; r1 log:\n{}", r1.log_text());
+    }
+    // The tracked link goes down: vi1 FAULT (weight 0), vi2 follows through the group.
+    let run = |up: &str| {
+        assert!(std::process::Command::new("ip")
+            .args(["-n", &ns1, "link", "set", "trk0", up])
+            .status()
+            .unwrap()
+            .success())
+    };
+    run("down");
+    for vip in ["10.0.0.251", "10.0.0.252"] {
+        let (h, _) = lab.wait_holders(vip, &["r2"], Duration::from_secs(10));
+        assert_eq!(h, ["r2"], "{vip}; r1 log:\n{}", r1.log_text());
+    }
+    run("up");
+    for vip in ["10.0.0.251", "10.0.0.252"] {
+        let (h, _) = lab.wait_holders(vip, &["r1"], Duration::from_secs(10));
+        assert_eq!(h, ["r1"], "{vip}; r1 log:\n{}", r1.log_text());
+    }
+    let got = lines(&notify);
+    let want = [
+        "GROUP g BACKUP",
+        "GROUP g MASTER",
+        "GROUP g FAULT",
+        "GROUP g BACKUP",
+        "GROUP g MASTER",
+    ];
+    assert_eq!(got, want, "r1 log:\n{}", r1.log_text());
+    let hp_lines = lines(&hp_out);
+    assert!(
+        hp_lines.iter().any(|l| l == "NOTIFY_FAULT GROUP g")
+            && hp_lines.iter().any(|l| l == "NOTIFY_FAULT INSTANCE vi2"),
+        "{hp_lines:?}"
+    );
+}
+
+#[test]
+fn reload_with_new_script_weight_applies_it_and_keeps_the_probe_state() {
+    if !common::require_root("reload_with_new_script_weight_applies_it_and_keeps_the_probe_state") {
+        return;
+    }
+    let lab = Lab::with_routers("dcl-hup", 2);
+    let fail = lab.dir.join("fail");
+    let (hp, _) = hotplug_standin(&lab.dir, "r1");
+    let (hp2, _) = hotplug_standin(&lab.dir, "r2");
+    let r1_cfg = |weight: i32| {
+        format!(
+            "{}{}{}{}",
+            globals("r1"),
+            script_section(
+                "chk",
+                &format!("test ! -e {}", fail.display()),
+                &format!("\toption interval '0.2'\n\toption weight '{weight}'\n")
+            ),
+            script_section(
+                "other",
+                "true",
+                "\toption interval '0.2'\n\toption weight '5'\n"
+            ),
+            instance(
+                "vi1",
+                1,
+                150,
+                true,
+                "\tlist track_script 'chk'\n\tlist track_script 'other'\n"
+            )
+        )
+    };
+    let r2_cfg = format!("{}{}", globals("r2"), instance("vi1", 1, 100, true, ""));
+    std::fs::write(&fail, b"").unwrap();
+    let r1 = start(&lab, "r1", &r1_cfg(-60), &hp);
+    let _r2 = start(&lab, "r2", &r2_cfg, &hp2);
+    let vip = "10.0.0.251";
+    // 150 + 5 - 60 = 95 < 100: r2 is master.
+    let (h, _) = lab.wait_holders(vip, &["r2"], Duration::from_secs(10));
+    assert_eq!(h, ["r2"], "r1 log:\n{}", r1.log_text());
+    assert!(wait_for(Duration::from_secs(5), || {
+        let l = r1.log_text();
+        l.contains("chk: DOWN") && l.contains("other: UP")
+    }));
+    // -10 instead: 145 > 100, r1 preempts after SIGHUP.
+    std::fs::write(lab.dir.join("r1.uci"), r1_cfg(-10)).unwrap();
+    r1.signal(libc::SIGHUP);
+    let (h, _) = lab.wait_holders(vip, &["r1"], Duration::from_secs(10));
+    assert_eq!(h, ["r1"], "r1 log:\n{}", r1.log_text());
+    let log = r1.log_text();
+    // Only weights changed: both probes keep their state (no new DOWN/UP line), and the
+    // new weight applies at once.
+    assert!(log.contains("checks: reload kept 2, started 0"), "{log}");
+    assert_eq!(count(&log, "other: UP"), 1, "{log}");
+    assert_eq!(count(&log, "chk: DOWN"), 1, "{log}");
+}
