@@ -297,3 +297,30 @@ fn v2_wrong_password_is_ignored_by_keepalived_3768_7_1() {
         wrong_password("iwk", minivrrp());
     }
 }
+
+/// Unicast VRRPv2 with a password (keepalived `unicast_peer`, minivrrp `list unicast_peer`):
+/// each side sends to the other's address only.
+fn v2_unicast(p: u8) -> VrrpSpec {
+    let mut s = v2_pass(p);
+    s.vrid = 73;
+    s.name = "vi73".into();
+    // r1 runs the priority-150 side, r2 the priority-100 side.
+    s.unicast_peers = vec![if p == 150 { "10.0.0.2" } else { "10.0.0.1" }.to_string()];
+    s
+}
+
+#[test]
+fn v2_unicast_keepalived_master_minivrrp_backup_takes_over() {
+    let name = "v2_unicast_keepalived_master_minivrrp_backup_takes_over";
+    if prereqs(name) {
+        interop("iuk", Impl::Keepalived, v2_unicast, VIP);
+    }
+}
+
+#[test]
+fn v2_unicast_minivrrp_master_keepalived_backup_takes_over() {
+    let name = "v2_unicast_minivrrp_master_keepalived_backup_takes_over";
+    if prereqs(name) {
+        interop("ium", minivrrp(), v2_unicast, VIP);
+    }
+}

@@ -755,3 +755,48 @@ fn sigusr1_dumps_instance_state_to_the_log() {
         eprintln!("{} dump:\n{}", p.name, &p.log_text()[len..]);
     }
 }
+
+/// `use_vmac` after a crash: `kill -9` leaves r1's macvlan (with the VMAC and the VIP) behind;
+/// the backup takes over; the restarted r1 first clears the stale VIP, then preempts back, and
+/// the client, bound to the VMAC throughout, keeps reaching the VIP.
+#[test]
+fn vmac_restart_after_kill_clears_the_stale_vip_and_preempts_back() {
+    let name = "vmac_restart_after_kill_clears_the_stale_vip_and_preempts_back";
+    if !prereqs(name) {
+        return;
+    }
+    let lab = Lab::with_routers("vmack", 2);
+    let s = |p: u8| {
+        let mut v = VrrpSpec::new(62, p, 3, 0.5, VIP_CIDR);
+        v.use_vmac = true;
+        v
+    };
+    let vmac = pcap::mac_str(&s(1).virtual_mac());
+    let mut r1 = start(&lab, "r1", &[s(150)]);
+    let r2 = start(&lab, "r2", &[s(100)]);
+    expect_holders(&lab, VIP, &["r1"], election_bound(&s(100)), &[&r1, &r2]);
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(ping(&lab, VIP));
+    r1.kill_hard();
+    let took = lab::wait_until(takeover_bound(&s(100)), || lab.node_has_addr("r2", VIP));
+    assert!(took.is_some(), "r2 did not take over\n{}", r2.log_text());
+    assert!(ping(&lab, VIP), "VIP unreachable after the kill");
+    let r1b = lab.spawn_minivrrp_text(
+        "r1",
+        &bin(),
+        &lab::minivrrp_uci("r1", &[s(150)]),
+        "minivrrp-restart",
+    );
+    let gone = lab::wait_until(s(150).master_down_interval(), || {
+        !lab.node_has_addr("r1", VIP)
+    });
+    assert!(gone.is_some(), "stale VIP kept\n{}", r1b.log_text());
+    expect_holders(&lab, VIP, &["r1"], election_bound(&s(100)), &[&r1b, &r2]);
+    assert!(ping(&lab, VIP), "VIP unreachable after preempting back");
+    let (mac, _) = lab.neigh("client", VIP).unwrap();
+    assert_eq!(mac, vmac);
+    let links =
+        String::from_utf8_lossy(&lab.exec("r1", &["ip", "-o", "link", "show"]).stdout).to_string();
+    let n = links.matches(&vmac).count();
+    assert_eq!(n, 1, "r1 should have exactly one VMAC interface:\n{links}");
+}
