@@ -17,6 +17,12 @@ const MUSL: &str = "x86_64-unknown-linux-musl";
 /// Builds tests/ipvs_kernel.rs as a static musl test binary and returns its path. It uses its
 /// own target dir so it never waits on the lock of the `cargo test` that runs us.
 fn build_kernel_test(repo: &Path) -> Option<PathBuf> {
+    // tests/run.sh builds it before `cargo test` (sharing target/ with the other builds).
+    if let Some(p) = std::env::var_os("MINIVRRP_IPVS_KERNEL_TEST").map(PathBuf::from) {
+        if p.is_file() {
+            return Some(p);
+        }
+    }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let target_dir = repo.join("target/vm/cargo");
     let out = Command::new(cargo)

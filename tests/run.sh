@@ -15,6 +15,15 @@ echo "== release builds (static musl, x86_64 + aarch64) and their sizes"
 # The packaging and VM tests use these static binaries instead of building their own.
 MINIVRRP_RELEASE_BIN="$PWD/target/x86_64-unknown-linux-musl/release/minivrrp"
 export MINIVRRP_RELEASE_BIN
+# The programs the IPVS VM tests run inside the VM: static test binaries of tests/ipvs_kernel.rs
+# (for tests/ipvs_vm.rs) and tests/lvs_kernel.rs (for tests/ipvs_daemon_vm.rs), built once here.
+musl_test() {
+    cargo test --quiet --target x86_64-unknown-linux-musl --test "$1" --no-run --message-format=json |
+        sed -n "s/.*\"executable\":\"\([^\"]*$1[^\"]*\)\".*/\1/p" | tail -n 1
+}
+MINIVRRP_IPVS_KERNEL_TEST=$(musl_test ipvs_kernel)
+MINIVRRP_LVS_KERNEL_TEST=$(musl_test lvs_kernel)
+export MINIVRRP_IPVS_KERNEL_TEST MINIVRRP_LVS_KERNEL_TEST
 
 echo "== cargo test (x86_64: unit, golden, simulator, conformance, namespace lab, interop, IPVS VM)"
 cargo test --quiet -- --test-threads=2

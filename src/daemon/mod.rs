@@ -27,6 +27,7 @@
 pub mod checks;
 pub mod event_loop;
 pub mod ids;
+pub mod lvs;
 pub mod notify;
 pub mod runtime;
 pub mod timers;

@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 
 use log::{error, info, warn};
 
-use super::checks::CheckEngine;
+use super::checks::{CheckEngine, ProbeId};
 use super::event_loop::{Ctx, Handler, Inbox, Loop, Read};
 use super::ids::{timer_owner, token_owner, Part};
+use super::lvs::{self, Lvs};
 use super::notify::Notifier;
 use super::tracking::Tracking;
 use super::vrrp::{Vrrp, VrrpEvent};
@@ -32,6 +33,8 @@ pub struct Daemon {
     cfg: Config,
     vrrp: Vrrp,
     links: RtnlEvents,
+    /// IPVS (lvs.rs); None without virtual servers.
+    lvs: Option<Lvs>,
     // --- checks, trackers, notify (issue 5) ---
     checks: CheckEngine,
     tracking: Tracking,
@@ -55,6 +58,7 @@ impl Daemon {
     pub fn new(path: &Path, cfg: Config) -> Result<Daemon, String> {
         check_capacity(required(&cfg)).map_err(|e| e.to_string())?;
         let vrrp = Vrrp::new(&cfg)?;
+        let lvs = Lvs::new(&cfg)?;
         let links = RtnlEvents::open().map_err(|e| format!("rtnetlink events: {e}"))?;
         // --- checks, trackers, notify (issue 5) ---
         let now = crate::sys::clock::now();
@@ -68,6 +72,7 @@ impl Daemon {
             cfg,
             vrrp,
             links,
+            lvs,
             checks,
             tracking,
             notifier,
@@ -97,6 +102,11 @@ impl Daemon {
         self.seed_tracked_links(rtnl.as_mut());
         self.after_checks(ctx, now);
         self.vrrp.start(ctx, now);
+        // IPVS (lvs.rs): opens genl, reconciles at once; without ip_vs it logs once and idles.
+        if let Some(l) = self.lvs.as_mut() {
+            l.start(ctx, now);
+        }
+        self.lvs_health_from_checks(ctx, now);
         info!(
             "running {} instance(s) from {}",
             self.vrrp.instance_count(),
@@ -129,9 +139,11 @@ impl Daemon {
     /// Probe health changes -> tracker adjustments -> the instances whose adjustment moved.
     fn after_checks(&mut self, ctx: &mut Ctx, now: Instant) {
         for (p, h) in self.checks.take_changes() {
-            // ProbeId::RealServer changes are for IPVS: hand them to the LVS part here once
-            // it is wired (tracking ignores them).
             self.tracking.on_probe(p, h);
+            // IPVS (lvs.rs): real-server verdicts.
+            if let (ProbeId::RealServer { vs, rs }, Some(l)) = (p, self.lvs.as_mut()) {
+                l.set_check_health(ctx, vs, rs, h, now);
+            }
         }
         for i in self.tracking.take_changed() {
             let adj = self.tracking.adjustment(usize::from(i));
@@ -189,8 +201,17 @@ impl Daemon {
             error!("reload: {e}; keeping the running configuration");
             return;
         }
+        // IPVS (lvs.rs): refuse what the IPVS part cannot honour before anything is swapped.
+        if let Err(e) = lvs::map_config(&new) {
+            error!("reload: {e}; keeping the running configuration");
+            return;
+        }
         if new == self.cfg {
             info!("reload: configuration unchanged");
+            // IPVS (lvs.rs): a reload retries IPVS if it was missing (ip_vs loaded since).
+            if let Some(l) = self.lvs.as_mut() {
+                l.retry_unavailable(ctx, now);
+            }
             return;
         }
         log::set_max_level(new.globals.log_level.to_filter().max(log::max_level()));
@@ -203,10 +224,48 @@ impl Daemon {
         self.notifier.reload(&new);
         let mut r = crate::sys::rtnl::Rtnl::open().ok();
         self.seed_tracked_links(r.as_mut());
+        // IPVS (lvs.rs): after the check engine, whose probe ids follow the new config.
+        self.reload_lvs(ctx, &new, now);
         self.after_checks(ctx, now);
         self.cfg = new;
         info!("reload: applied");
         self.after_vrrp(ctx, now);
+    }
+
+    /// IPVS (lvs.rs): removed virtual servers are cleaned up, the rest reconciled; the part
+    /// is created when the first virtual server appears and dropped when the last leaves.
+    fn reload_lvs(&mut self, ctx: &mut Ctx, new: &Config, now: Instant) {
+        match self.lvs.as_mut() {
+            Some(l) => {
+                if let Err(e) = l.reload(ctx, new, now) {
+                    error!("reload: {e}");
+                }
+                if new.virtual_servers.is_empty() {
+                    l.shutdown(ctx, now);
+                    self.lvs = None;
+                }
+            }
+            None => match Lvs::new(new) {
+                Ok(Some(mut l)) => {
+                    l.start(ctx, now);
+                    self.lvs = Some(l);
+                }
+                Ok(None) => {}
+                Err(e) => error!("reload: {e}"),
+            },
+        }
+        self.lvs_health_from_checks(ctx, now);
+    }
+
+    /// IPVS (lvs.rs): every real server's current verdict from the check engine (after a
+    /// reload the probe ids are new and unchanged probes report no change).
+    fn lvs_health_from_checks(&mut self, ctx: &mut Ctx, now: Instant) {
+        let Some(l) = self.lvs.as_mut() else { return };
+        for p in self.checks.ids() {
+            if let ProbeId::RealServer { vs, rs } = p {
+                l.set_check_health(ctx, vs, rs, self.checks.health(p), now);
+            }
+        }
     }
 
     fn shutdown(&mut self, ctx: &mut Ctx, now: Instant) {
@@ -215,6 +274,10 @@ impl Daemon {
         self.checks.shutdown(ctx, now);
         self.tracking.shutdown(ctx);
         self.vrrp.shutdown(ctx, now);
+        // IPVS (lvs.rs): delete our services that have cleanup set.
+        if let Some(l) = self.lvs.as_mut() {
+            l.shutdown(ctx, now);
+        }
         self.after_vrrp(ctx, now);
         // --- notify (issue 5): notify_stop, waited for at most notify::STOP_WAIT.
         self.notifier.shutdown();
@@ -305,6 +368,12 @@ impl Handler for Daemon {
                 self.tracking.on_timer(ctx, id, now);
                 self.after_checks(ctx, now);
             }
+            // IPVS (lvs.rs): debounced sync / periodic resync.
+            Some((Part::Lvs, _)) => {
+                if let Some(l) = self.lvs.as_mut() {
+                    l.on_timer(ctx, id, now);
+                }
+            }
             _ => {}
         }
         self.after_vrrp(ctx, now);
@@ -316,6 +385,9 @@ impl Handler for Daemon {
             Signal::Reload => self.reload(ctx, now),
             Signal::Dump => {
                 self.vrrp.dump();
+                if let Some(l) = self.lvs.as_ref() {
+                    l.dump();
+                }
                 // --- checks (issue 5)
                 let mut text = String::new();
                 let _ = self.checks.dump(&mut text);
