@@ -149,6 +149,17 @@ fn highest_priority_becomes_the_only_master_6_4_1() {
         assert_eq!(a.addrs, vec![IpAddr::V4(Ipv4Addr::new(10, 0, 0, 254))]);
         assert_eq!(*dst, MCAST_V4);
     }
+    // RFC 5798 5.1.1.3: TTL 255 (receivers drop anything else); the IPv4 header is at 14.
+    let frames = cap.read();
+    let r1_frames: Vec<_> = frames
+        .frames
+        .iter()
+        .filter(|f| matches!(pcap::classify(&f.data), Kind::Vrrp(ref a) if a.priority == 150))
+        .collect();
+    assert!(!r1_frames.is_empty());
+    for f in r1_frames {
+        assert_eq!(f.data[14 + 8], 255, "advert TTL");
+    }
     assert!(ping(&lab, VIP), "client cannot ping the VIP");
 }
 
@@ -401,6 +412,18 @@ fn ipv6_vip_fails_over_with_unsolicited_neighbor_advertisement_5798_6_4_2() {
     }
     assert_eq!(a.addrs, vec![IpAddr::V6(VIP6.parse().unwrap())]);
     assert_eq!(a.version, 3);
+    // RFC 5798 5.1.2.3: hop limit 255 (byte 7 of the IPv6 header, at 14).
+    let frames = cap.read();
+    let hops: Vec<u8> = frames
+        .frames
+        .iter()
+        .filter(|f| matches!(pcap::classify(&f.data), Kind::Vrrp(ref a) if a.src_mac == r1_mac))
+        .map(|f| f.data[14 + 7])
+        .collect();
+    assert!(
+        !hops.is_empty() && hops.iter().all(|h| *h == 255),
+        "hop limits {hops:?}"
+    );
     let vip6: Ipv6Addr = VIP6.parse().unwrap();
     let t = r1.kill_hard();
     let took = lab::wait_until(takeover_bound(&s(100)), || lab.node_has_addr("r2", VIP6));
