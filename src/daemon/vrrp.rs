@@ -578,8 +578,16 @@ impl Vrrp {
             Ok(ifindex) => {
                 // The parent must not answer ARP for the VIP with its own MAC, and the
                 // macvlan must not answer for the parent's addresses (see sys::rtnl).
-                if let Err(e) = rtnl::write_vmac_arp_sysctls(&name, &self.ifaces[inst.iface].name) {
+                let parent_name = &self.ifaces[inst.iface].name;
+                if let Err(e) = rtnl::write_vmac_arp_sysctls(&name, parent_name) {
                     warn!(target: &inst.cfg.name, "{name}: arp sysctls: {e:?}");
+                }
+                // Replies from the VIP to a host on the VIP's subnet leave through the parent
+                // (its prefix route came first); the parent's ARP request for that host would
+                // carry the VIP as sender with the parent's MAC, and the host would rebind the
+                // VIP to the parent's MAC. arp_announce=2 makes the parent use its own address.
+                if let Err(e) = rtnl::write_ipv4_conf(parent_name, "arp_announce", "2") {
+                    warn!(target: &inst.cfg.name, "{parent_name}: arp_announce: {e:?}");
                 }
                 info!(target: &self.insts[i].cfg.name, "created {name} with virtual MAC");
                 self.insts[i].vmac = Some(ifindex);

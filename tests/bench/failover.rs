@@ -22,7 +22,8 @@
 //! instances as master, and the binary size (+ shared libraries from `ldd`).
 //!
 //! Environment knobs:
-//! * `MINIVRRP_BIN`: path of the minivrrp binary; minivrrp runs are skipped when unset.
+//! * `MINIVRRP_BIN`: path of the minivrrp binary (default: the one cargo built for the bench,
+//!   `target/release/minivrrp`).
 //! * `BENCH_TRIALS` (5): trials per case and trigger.
 //! * `BENCH_CASES` (`v2,v3`): which cases to run.
 //! * `BENCH_TRIGGERS` (`kill9,linkdown,sigterm`).
@@ -117,10 +118,11 @@ fn knobs() -> Knobs {
         impls.push(Impl::Keepalived);
     }
     if want_impls.iter().any(|s| s == "minivrrp") {
-        match std::env::var_os("MINIVRRP_BIN") {
-            Some(p) => impls.push(Impl::Minivrrp(PathBuf::from(p))),
-            None => eprintln!("minivrrp runs skipped: set MINIVRRP_BIN to the binary to measure"),
-        }
+        // Default: the binary cargo built for this bench (same profile as the bench itself).
+        let bin = std::env::var_os("MINIVRRP_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_minivrrp")));
+        impls.push(Impl::Minivrrp(bin));
     }
     Knobs {
         trials: env_num("BENCH_TRIALS", 5.0) as usize,
@@ -361,7 +363,7 @@ fn main() {
     }
     let k = knobs();
     if k.impls.is_empty() {
-        eprintln!("nothing to run (no keepalived, MINIVRRP_BIN unset)");
+        eprintln!("nothing to run (BENCH_IMPLS selects nothing available)");
         return;
     }
     let stale = Lab::cleanup_dead_runs();

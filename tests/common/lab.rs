@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::pcap;
+use super::pcap::{self, Kind};
 
 /// Name of the interface every node sees (the shipped default config uses it).
 pub const LAN_IF: &str = "br-lan";
@@ -518,6 +518,39 @@ impl Lab {
         self.spawn(node, "minivrrp", &[&b, "-f", &c])
     }
 
+    /// Where [`spawn_minivrrp`](Self::spawn_minivrrp) writes a node's config (rewrite it and
+    /// send SIGHUP to test reloads).
+    pub fn minivrrp_conf_path(&self, node: &str) -> PathBuf {
+        self.dir.join(format!("{node}-minivrrp.uci"))
+    }
+
+    /// Starts minivrrp in a node on a config given as UCI text (written to `<dir>/<node>-<log>.uci`);
+    /// output goes to `<dir>/<node>-<log>.log`. A distinct `log` per start keeps the log of an
+    /// earlier run of the same node.
+    pub fn spawn_minivrrp_text(&self, node: &str, bin: &Path, uci: &str, log: &str) -> Proc {
+        let conf = self.dir.join(format!("{node}-{log}.uci"));
+        std::fs::write(&conf, uci).expect("lab: write minivrrp config");
+        let c = conf.to_string_lossy().to_string();
+        let b = bin.to_string_lossy().to_string();
+        self.spawn(node, log, &[&b, "-f", &c])
+    }
+
+    /// The link-layer address `node` has in its neighbour table for `addr` on `br-lan`
+    /// (`ip neigh show`), in `ip`'s lowercase colon form, with the entry's state.
+    pub fn neigh(&self, node: &str, addr: &str) -> Option<(String, String)> {
+        let ns = &self.node(node).ns;
+        let out = run_quiet(&["ip", "-n", ns, "neigh", "show", addr, "dev", LAN_IF])?;
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let line = text.lines().next()?;
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let mac = words
+            .iter()
+            .position(|w| *w == "lladdr")
+            .and_then(|i| words.get(i + 1))?;
+        let state = words.last().copied().unwrap_or("").to_string();
+        Some((mac.to_string(), state))
+    }
+
     /// Starts the given implementation with `instances` in a node.
     pub fn spawn_vrrp(&self, imp: &Impl, node: &str, instances: &[VrrpSpec]) -> Proc {
         match imp {
@@ -609,6 +642,11 @@ impl Proc {
             std::thread::sleep(Duration::from_millis(10));
         }
         !self.running()
+    }
+
+    /// The exit status once the main process has exited (None while it runs).
+    pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
     }
 
     /// What the process wrote so far.
@@ -754,11 +792,44 @@ impl Capture {
         }
     }
 
+    /// VRRP adverts captured so far with `ts >= since`, with their capture time and the
+    /// frame's destination MAC (multicast 01:00:5e:00:00:12 / 33:33:00:00:00:12, or a peer's
+    /// MAC for unicast).
+    pub fn adverts(&self, since: Duration) -> Vec<(Duration, pcap::Advert, pcap::Mac)> {
+        self.read()
+            .frames
+            .iter()
+            .filter(|f| f.ts >= since)
+            .filter_map(|f| match pcap::classify(&f.data) {
+                Kind::Vrrp(a) => {
+                    let dst: pcap::Mac = f.data.get(0..6)?.try_into().ok()?;
+                    Some((f.ts, a, dst))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Stops tcpdump cleanly (SIGINT makes it flush and close the file) and returns the capture.
     pub fn stop(mut self) -> pcap::Pcap {
         self.proc.signal(libc::SIGINT);
         self.proc.wait_exit(Duration::from_secs(5));
         self.read()
+    }
+}
+
+/// Polls `f` every 20 ms until it returns true or `timeout` passes; returns the elapsed time
+/// when it did, None on timeout.
+pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
+    let start = Instant::now();
+    loop {
+        if f() {
+            return Some(start.elapsed());
+        }
+        if start.elapsed() >= timeout {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -795,6 +866,13 @@ pub struct VrrpSpec {
     /// Unicast peers (empty = multicast).
     pub unicast_peers: Vec<String>,
     pub preempt: bool,
+    /// Run on a macvlan carrying the VRRP virtual MAC 00:00:5e:00:01:VRID (keepalived
+    /// `use_vmac`, minivrrp `option use_vmac '1'`).
+    pub use_vmac: bool,
+    /// minivrrp only: `option v3_checksum` (`pseudo` or `rfc9568`); None leaves the default.
+    pub v3_checksum: Option<String>,
+    /// minivrrp only: further UCI lines for the instance section, e.g. `option garp_delay '0'`.
+    pub extra_uci: Vec<String>,
 }
 
 impl VrrpSpec {
@@ -810,7 +888,29 @@ impl VrrpSpec {
             vips: vec![vip.to_string()],
             unicast_peers: Vec::new(),
             preempt: true,
+            use_vmac: false,
+            v3_checksum: None,
+            extra_uci: Vec::new(),
         }
+    }
+
+    /// The same instance for IPv6 (`fd00::254/64`-style VIP), VRRPv3.
+    pub fn v6(vrid: u8, priority: u8, advert_int: f64, vip: &str) -> VrrpSpec {
+        VrrpSpec::new(vrid, priority, 3, advert_int, vip)
+    }
+
+    /// RFC 5798 7.3: the virtual router MAC, 00:00:5e:00:01:VRID (IPv4) or 00:00:5e:00:02:VRID
+    /// (IPv6).
+    pub fn virtual_mac(&self) -> [u8; 6] {
+        let v6 = self.vips.first().is_some_and(|v| v.contains(':'));
+        [
+            0x00,
+            0x00,
+            0x5e,
+            0x00,
+            if v6 { 0x02 } else { 0x01 },
+            self.vrid,
+        ]
     }
 
     /// RFC 5798 6.1 (and RFC 3768 6.1 for v2, where the interval is whole seconds):
@@ -861,6 +961,9 @@ pub fn keepalived_conf(router_id: &str, instances: &[VrrpSpec]) -> String {
         if !i.preempt {
             let _ = writeln!(c, "    nopreempt");
         }
+        if i.use_vmac {
+            let _ = writeln!(c, "    use_vmac");
+        }
         if let (Some(p), 2) = (&i.auth_pass, i.version) {
             let _ = writeln!(
                 c,
@@ -909,6 +1012,15 @@ pub fn minivrrp_uci(router_id: &str, instances: &[VrrpSpec]) -> String {
         }
         for p in &i.unicast_peers {
             let _ = writeln!(c, "\tlist unicast_peer '{p}'");
+        }
+        if i.use_vmac {
+            let _ = writeln!(c, "\toption use_vmac '1'");
+        }
+        if let Some(m) = &i.v3_checksum {
+            let _ = writeln!(c, "\toption v3_checksum '{m}'");
+        }
+        for l in &i.extra_uci {
+            let _ = writeln!(c, "\t{l}");
         }
         let _ = writeln!(c);
     }
