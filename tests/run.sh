@@ -7,8 +7,12 @@ cd "$(dirname "$0")/.."
 export CI="${CI:-true}"
 ./tests/setup.sh
 
-# Namespaces left behind by an earlier run that was killed (ours all start with "mv").
-for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^mv[0-9]/ {print $1}'); do ip netns del "$ns" || true; done
+# Namespaces left behind by an earlier run that was killed: ours are named mv<pid>-..., and
+# only those whose test process is gone are removed (a concurrent run keeps its labs).
+for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^mv[0-9]+-/ {print $1}'); do
+    pid=${ns#mv}; pid=${pid%%-*}
+    [ -d "/proc/$pid" ] || ip netns del "$ns" || true
+done
 
 echo "== release builds (static musl, x86_64 + aarch64) and their sizes"
 ./board/build.sh all
