@@ -18,6 +18,7 @@ use crate::base::{Duration, Instant};
 use crate::sys::clock;
 use crate::sys::poll::{poll, Interest, PollEntry, Ready};
 use crate::sys::signal::{Signal, SignalSource};
+use crate::sys::timer::DeadlineTimer;
 use nix::errno::Errno;
 use std::os::fd::{AsRawFd, RawFd};
 
@@ -236,6 +237,7 @@ impl Ctx {
 enum Slot {
     Fd(Token),
     Signals,
+    Timer,
 }
 
 /// The event loop, generic over the handler's input event type.
@@ -243,11 +245,14 @@ pub struct Loop<I> {
     ctx: Ctx,
     queue: heapless::Deque<(Token, I), EVENT_QUEUE_CAP>,
     signals: Option<SignalSource>,
+    /// Wakes poll at the next timer deadline precisely (see `sys::timer` for why a poll
+    /// timeout is not precise enough). Without it (timerfd unavailable) poll's timeout is used.
+    deadline: Option<DeadlineTimer>,
     pending_signals: u8,
     // Rebuilt every turn from `ctx.regs` (handlers may register/deregister at any time);
     // kept here so the storage is reused, not because the contents persist.
-    poll_set: heapless::Vec<PollEntry, { MAX_FDS + 1 }>,
-    slots: heapless::Vec<Slot, { MAX_FDS + 1 }>,
+    poll_set: heapless::Vec<PollEntry, { MAX_FDS + 2 }>,
+    slots: heapless::Vec<Slot, { MAX_FDS + 2 }>,
     stats: LoopStats,
 }
 
@@ -264,6 +269,7 @@ impl<I> Loop<I> {
             ctx: Ctx::new(),
             queue: heapless::Deque::new(),
             signals: None,
+            deadline: DeadlineTimer::new().ok(),
             pending_signals: 0,
             poll_set: heapless::Vec::new(),
             slots: heapless::Vec::new(),
@@ -311,21 +317,25 @@ impl<I> Loop<I> {
         let timeout = if self.ctx.stop || self.pending_signals != 0 || !self.queue.is_empty() {
             Some(Duration::ZERO)
         } else {
-            let until_timer = self
-                .ctx
-                .timers
-                .next_deadline()
-                .map(|d| d.saturating_duration_since(now));
-            match (until_timer, max_wait) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
+            let next = self.ctx.timers.next_deadline();
+            let until_timer = next.map(|d| d.saturating_duration_since(now));
+            if until_timer == Some(Duration::ZERO) {
+                Some(Duration::ZERO)
+            } else if let Some(Ok(())) = self.deadline.as_mut().map(|t| t.set(next)) {
+                // The timerfd wakes poll at the deadline; poll itself waits only for fds.
+                max_wait
+            } else {
+                match (until_timer, max_wait) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
             }
         };
 
         self.poll_set.clear();
         self.slots.clear();
         for r in self.ctx.regs.iter() {
-            // Both vectors have room for MAX_FDS + 1 and regs holds at most MAX_FDS.
+            // Both vectors have room for MAX_FDS + 2 and regs holds at most MAX_FDS.
             let _ = self.poll_set.push(PollEntry {
                 fd: r.fd,
                 interest: r.interest,
@@ -341,6 +351,14 @@ impl<I> Loop<I> {
             });
             let _ = self.slots.push(Slot::Signals);
         }
+        if let Some(t) = &self.deadline {
+            let _ = self.poll_set.push(PollEntry {
+                fd: t.as_raw_fd(),
+                interest: Interest::READABLE,
+                ready: Ready::default(),
+            });
+            let _ = self.slots.push(Slot::Timer);
+        }
         let n = poll(&mut self.poll_set, timeout)?;
         let now = clock::now();
 
@@ -352,6 +370,11 @@ impl<I> Loop<I> {
                 }
                 match self.slots[i] {
                     Slot::Signals => self.read_signals(),
+                    Slot::Timer => {
+                        if let Some(t) = self.deadline.as_mut() {
+                            t.drain();
+                        }
+                    }
                     Slot::Fd(token) => self.read_fd(h, token, ready, now),
                 }
             }

@@ -50,8 +50,8 @@ pub const TIMER_CAP: usize = 256;
 /// Sized for the worst case of every one of `config::limits::MAX_CHECKS` (1024) checks
 /// having its socket or script pipe open at once, plus the VRRP and netlink sockets.
 pub const MAX_FDS: usize = 1152;
-// One poll call must take every registered fd plus the signalfd.
-const _: () = assert!(MAX_FDS < crate::sys::poll::POLL_MAX);
+// One poll call must take every registered fd plus the signalfd and the timerfd.
+const _: () = assert!(MAX_FDS + 2 <= crate::sys::poll::POLL_MAX);
 /// At most this many reads per readable fd per loop iteration, so one flooded socket cannot
 /// starve timers or other sockets: after K frames the loop goes on to due timers.
 pub const READ_BUDGET: usize = 8;

@@ -13,3 +13,4 @@ pub mod process;
 pub mod rtnl;
 pub mod signal;
 pub mod tcp;
+pub mod timer;

@@ -1,0 +1,125 @@
+//! A timerfd armed at the loop's next deadline.
+//!
+//! Why not just `poll(timeout)`: the kernel lets a poll/epoll timeout expire late by 0.1 % of
+//! its length (`select_estimate_accuracy`, up to 100 ms), so a 3.6 s Master_Down_Interval
+//! could fire 3.6 ms late. A timerfd is an hrtimer with only the process's timer slack
+//! (50 us by default), so failover starts when the RFC says, not some milliseconds later.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+use nix::errno::Errno;
+
+use crate::base::Instant;
+
+pub struct DeadlineTimer {
+    fd: OwnedFd,
+    armed: Option<Instant>,
+}
+
+impl DeadlineTimer {
+    /// A non-blocking CLOCK_MONOTONIC timerfd (the clock `sys::clock::now` reads).
+    pub fn new() -> Result<DeadlineTimer, Errno> {
+        // SAFETY: plain timerfd_create(2).
+        let rc = unsafe {
+            libc::timerfd_create(
+                libc::CLOCK_MONOTONIC,
+                libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
+            )
+        };
+        if rc < 0 {
+            return Err(Errno::last());
+        }
+        // SAFETY: a fresh fd owned by nobody else.
+        let fd = unsafe { OwnedFd::from_raw_fd(rc) };
+        Ok(DeadlineTimer { fd, armed: None })
+    }
+
+    /// Fire (become readable) at `at` on the monotonic clock; `None` disarms. A syscall only
+    /// when the deadline changed.
+    pub fn set(&mut self, at: Option<Instant>) -> Result<(), Errno> {
+        if self.armed == at {
+            return Ok(());
+        }
+        // An all-zero it_value disarms; a deadline at 0 would too, so use 1 ns for it.
+        let us = at.map_or(0, |t| t.total_micros());
+        let mut value = libc::timespec {
+            tv_sec: (us / 1_000_000) as libc::time_t,
+            tv_nsec: ((us % 1_000_000) * 1000) as libc::c_long,
+        };
+        if at.is_some() && us == 0 {
+            value.tv_nsec = 1;
+        }
+        let spec = libc::itimerspec {
+            it_interval: libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
+            it_value: value,
+        };
+        // SAFETY: valid fd and itimerspec; the old value is not requested.
+        let rc = unsafe {
+            libc::timerfd_settime(
+                self.fd.as_raw_fd(),
+                libc::TFD_TIMER_ABSTIME,
+                &spec,
+                core::ptr::null_mut(),
+            )
+        };
+        if rc < 0 {
+            return Err(Errno::last());
+        }
+        self.armed = at;
+        Ok(())
+    }
+
+    /// Consume an expiry so the fd stops being readable.
+    pub fn drain(&mut self) {
+        let mut buf = [0u8; 8];
+        // SAFETY: reading 8 bytes into a valid buffer; EAGAIN when not expired is fine.
+        let n = unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n == 8 {
+            self.armed = None;
+        }
+    }
+}
+
+impl AsFd for DeadlineTimer {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsRawFd for DeadlineTimer {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::base::Duration;
+    use crate::sys::poll::{poll, Interest, PollEntry, Ready};
+
+    fn wait(t: &DeadlineTimer, max: Duration) -> bool {
+        let mut set = [PollEntry {
+            fd: t.as_raw_fd(),
+            interest: Interest::READABLE,
+            ready: Ready::default(),
+        }];
+        poll(&mut set, Some(max)).unwrap_or(0) == 1
+    }
+
+    #[test]
+    fn fires_at_the_deadline_and_not_before() {
+        let mut t = DeadlineTimer::new().unwrap();
+        let start = crate::sys::clock::now();
+        t.set(Some(start + Duration::from_millis(30))).unwrap();
+        assert!(!wait(&t, Duration::from_millis(5)), "fired early");
+        assert!(wait(&t, Duration::from_secs(2)), "never fired");
+        assert!(crate::sys::clock::now() >= start + Duration::from_millis(30));
+        t.drain();
+        t.set(None).unwrap();
+        assert!(!wait(&t, Duration::from_millis(20)), "disarmed timer fired");
+    }
+}
