@@ -27,7 +27,7 @@ pub fn open(
     protocol: libc::c_int,
     groups: u32,
     nonblock: bool,
-    rcv_timeout_secs: Option<libc::time_t>,
+    rcv_timeout_secs: Option<u32>,
 ) -> Result<OwnedFd, OpenError> {
     let fail = |step| OpenError {
         step,
@@ -61,7 +61,7 @@ pub fn open(
     }
     if let Some(secs) = rcv_timeout_secs {
         let tv = libc::timeval {
-            tv_sec: secs,
+            tv_sec: secs as _,
             tv_usec: 0,
         };
         super::fd::setsockopt_raw(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVTIMEO, &tv)

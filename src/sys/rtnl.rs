@@ -202,7 +202,7 @@ use super::nlsock;
 fn netlink_socket(
     groups: u32,
     nonblock: bool,
-    timeout: Option<libc::time_t>,
+    timeout: Option<u32>,
 ) -> Result<OwnedFd, Errno> {
     nlsock::open(libc::NETLINK_ROUTE, groups, nonblock, timeout).map_err(|e| e.errno)
 }

@@ -43,7 +43,7 @@ impl DeadlineTimer {
         // An all-zero it_value disarms; a deadline at 0 would too, so use 1 ns for it.
         let us = at.map_or(0, |t| t.total_micros());
         let mut value = libc::timespec {
-            tv_sec: (us / 1_000_000) as libc::time_t,
+            tv_sec: (us / 1_000_000) as _,
             tv_nsec: ((us % 1_000_000) * 1000) as libc::c_long,
         };
         if at.is_some() && us == 0 {
