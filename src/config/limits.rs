@@ -16,6 +16,8 @@ pub const MAX_SCRIPTS: usize = 64;
 pub const MAX_CHECKS: usize = 1024;
 /// `config sync_group` sections.
 pub const MAX_SYNC_GROUPS: usize = 16;
+/// Members of one sync group (`list member`): the group state machine's fixed table.
+pub const MAX_SYNC_MEMBERS: usize = crate::vrrp::sync_group::MAX_MEMBERS;
 /// `config virtual_server` sections.
 pub const MAX_VIRTUAL_SERVERS: usize = 64;
 /// `config real_server` sections, over all virtual servers.

@@ -382,6 +382,14 @@ pub fn validate(file: &str, uci: &UciFile) -> Result<Config, Vec<ConfigError>> {
                             )
                         };
                         errs.at(line, s.path("member"), msg);
+                    } else if members.len() == MAX_SYNC_MEMBERS {
+                        errs.at(
+                            line,
+                            s.path("member"),
+                            format!(
+                                "too many members (at most {MAX_SYNC_MEMBERS}, MAX_SYNC_MEMBERS)"
+                            ),
+                        );
                     } else {
                         instances[i].sync_group = Some(gi);
                         members.push(i);

@@ -27,9 +27,11 @@ use crate::vrrp::frame::{
     emit_advert_v4, emit_advert_v6, emit_vrrp, parse_frame, virtual_mac, AddrListMatch,
     InstanceWire, RxContext,
 };
-use crate::vrrp::instance::{Action, Advert, Input, Instance, Params, StartHint, State};
+use crate::vrrp::instance::{
+    Action, Advert, Input, Instance, Params, StartHint, State, SyncCommand,
+};
 use crate::vrrp::priority::Adjustment;
-use crate::vrrp::sync_group::SyncGroup;
+use crate::vrrp::sync_group::{self, SyncGroup};
 use crate::vrrp::wire::{self, AddrList, Auth, ChecksumMode, DropCounters, Family, VrrpRepr};
 
 /// Largest frame we read: VRRP frames are at most 14 + 40 + 8 + 20 * 16 bytes; anything
@@ -445,12 +447,15 @@ impl Vrrp {
             return;
         };
         let (state, own_fault) = (self.insts[i].fsm.state(), self.insts[i].fsm.own_fault());
-        let cmds = group.update(k, state, own_fault);
-        let members = members.clone();
-        for (m, cmd) in cmds {
-            if let Some(&target) = members.get(m) {
-                self.feed_depth(ctx, target, Input::Sync(cmd), now, depth + 1);
-            }
+        // Resolve the group's member positions to instance indices before feeding them
+        // (feeding borrows self mutably); fixed-size, so the steady state stays allocation-free.
+        let targets: heapless::Vec<(usize, SyncCommand), { sync_group::MAX_MEMBERS }> = group
+            .update(k, state, own_fault)
+            .into_iter()
+            .filter_map(|(m, cmd)| members.get(m).map(|&t| (t, cmd)))
+            .collect();
+        for (target, cmd) in targets {
+            self.feed_depth(ctx, target, Input::Sync(cmd), now, depth + 1);
         }
     }
 

@@ -199,11 +199,7 @@ pub fn decode_addr(payload: &[u8]) -> Option<AddrInfo> {
 
 use super::nlsock;
 
-fn netlink_socket(
-    groups: u32,
-    nonblock: bool,
-    timeout: Option<u32>,
-) -> Result<OwnedFd, Errno> {
+fn netlink_socket(groups: u32, nonblock: bool, timeout: Option<u32>) -> Result<OwnedFd, Errno> {
     nlsock::open(libc::NETLINK_ROUTE, groups, nonblock, timeout).map_err(|e| e.errno)
 }
 
