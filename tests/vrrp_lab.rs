@@ -823,3 +823,82 @@ fn vmac_restart_after_kill_clears_the_stale_vip_and_preempts_back() {
     let n = links.matches(&vmac).count();
     assert_eq!(n, 1, "r1 should have exactly one VMAC interface:\n{links}");
 }
+
+/// An interface that disappears and comes back under a new ifindex (PPPoE, WireGuard, a VLAN
+/// re-created by netifd) is picked up again without a restart: FAULT while it is gone (the
+/// backup takes over), then a new packet socket on the new ifindex and preemption back.
+#[test]
+fn interface_recreated_with_a_new_ifindex_is_picked_up_again() {
+    let name = "interface_recreated_with_a_new_ifindex_is_picked_up_again";
+    if !prereqs(name) {
+        return;
+    }
+    let lab = Lab::with_routers("reif", 2);
+    let s = |p: u8| VrrpSpec::new(52, p, 3, 0.1, VIP_CIDR);
+    let r1 = start(&lab, "r1", &[s(150)]);
+    let r2 = start(&lab, "r2", &[s(100)]);
+    let all = [&r1, &r2];
+    expect_holders(&lab, VIP, &["r1"], election_bound(&s(100)), &all);
+    let ifindex = |lab: &Lab| -> String {
+        let out = lab.exec("r1", &["ip", "-o", "link", "show", "dev", lab::LAN_IF]);
+        String::from_utf8_lossy(&out.stdout)
+            .split(':')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string()
+    };
+    let old = ifindex(&lab);
+
+    // Deleting the switch end of the veth pair deletes r1's br-lan with it.
+    let del = lab.exec_switch(&["ip", "link", "del", "vr1"]);
+    assert!(del.status.success(), "ip link del: {del:?}");
+    expect_holders(&lab, VIP, &["r2"], takeover_bound(&s(100)), &all);
+
+    let r1ns = lab.node("r1").ns.clone();
+    let mac = lab.node("r1").mac_str();
+    for cmd in [
+        vec![
+            "ip",
+            "link",
+            "add",
+            "vr1",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            lab::LAN_IF,
+        ],
+        vec![
+            "ip",
+            "link",
+            "set",
+            lab::LAN_IF,
+            "address",
+            &mac,
+            "netns",
+            &r1ns,
+        ],
+        vec!["ip", "link", "set", "vr1", "master", lab::BRIDGE],
+        vec!["ip", "link", "set", "vr1", "up"],
+    ] {
+        let out = lab.exec_switch(&cmd);
+        assert!(out.status.success(), "{cmd:?}: {out:?}");
+    }
+    for cmd in [
+        vec!["ip", "addr", "add", "10.0.0.1/24", "dev", lab::LAN_IF],
+        vec!["ip", "link", "set", lab::LAN_IF, "up"],
+    ] {
+        let out = lab.exec("r1", &cmd);
+        assert!(out.status.success(), "{cmd:?}: {out:?}");
+    }
+    let new = ifindex(&lab);
+    assert_ne!(old, new, "the re-created interface kept its ifindex");
+    expect_holders(&lab, VIP, &["r1"], election_bound(&s(100)), &all);
+    let log = r1.log_text();
+    assert!(
+        log.contains(&format!("listening (ifindex {new})")),
+        "r1 did not reopen its socket on ifindex {new}\n{log}"
+    );
+    assert!(ping(&lab, VIP), "VIP unreachable after r1 preempted back");
+}
