@@ -109,6 +109,23 @@ struct Probe {
 }
 
 impl Probe {
+    /// A probe that has not run yet: not armed, no fd, no history.
+    fn new(id: ProbeId, name: String, spec: Spec, kind: Kind) -> Probe {
+        Probe {
+            id,
+            name,
+            spec,
+            kind,
+            armed: None,
+            registered: None,
+            changed: false,
+            last_seen: None,
+            fail_attempts: 0,
+            fail_rounds: 0,
+            ok_rounds: 0,
+        }
+    }
+
     fn health(&self) -> Health {
         match &self.kind {
             Kind::Conn { check, .. } => check.health(),
@@ -409,19 +426,7 @@ impl CheckEngine {
         for (i, (id, name, spec)) in specs.into_iter().enumerate() {
             let kind = instantiate(&spec, mix(seed, i), now)
                 .map_err(|e| format!("check '{name}': {e}"))?;
-            probes.push(Probe {
-                id,
-                name,
-                spec,
-                kind,
-                armed: None,
-                registered: None,
-                changed: false,
-                last_seen: None,
-                fail_attempts: 0,
-                fail_rounds: 0,
-                ok_rounds: 0,
-            });
+            probes.push(Probe::new(id, name, spec, kind));
         }
         let n = probes.len();
         Ok(CheckEngine {
@@ -964,19 +969,7 @@ impl CheckEngine {
                     fresh += 1;
                     let kind = instantiate(&spec, mix(self.seed ^ now.total_micros(), i), now)
                         .map_err(|e| format!("check '{name}': {e}"))?;
-                    probes.push(Probe {
-                        id,
-                        name,
-                        spec,
-                        kind,
-                        armed: None,
-                        registered: None,
-                        changed: false,
-                        last_seen: None,
-                        fail_attempts: 0,
-                        fail_rounds: 0,
-                        ok_rounds: 0,
-                    });
+                    probes.push(Probe::new(id, name, spec, kind));
                 }
             }
         }

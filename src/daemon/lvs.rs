@@ -458,21 +458,15 @@ impl Lvs {
                         }
                     );
                 }
-                match table.table() {
-                    Ok(kernel) => {
-                        let changes = reconcile::cleanup(&removed, &kernel);
-                        apply(
-                            table.as_mut(),
-                            &changes,
-                            &mut self.stats,
-                            &mut self.errors,
-                            now,
-                        );
-                    }
-                    Err(e) => {
-                        self.stats.errors += 1;
-                        log_error(&mut self.errors, e, now);
-                    }
+                if let Err(e) = remove_services(
+                    table.as_mut(),
+                    &removed,
+                    &mut self.stats,
+                    &mut self.errors,
+                    now,
+                ) {
+                    self.stats.errors += 1;
+                    log_error(&mut self.errors, e, now);
                 }
             }
         }
@@ -538,21 +532,15 @@ impl Lvs {
         let Kernel::Open(table) = &mut self.kernel else {
             return;
         };
-        match table.table() {
-            Ok(kernel) => {
-                let changes = reconcile::cleanup(&self.servers, &kernel);
-                apply(
-                    table.as_mut(),
-                    &changes,
-                    &mut self.stats,
-                    &mut self.errors,
-                    now,
-                );
-            }
-            Err(e) => {
-                self.stats.errors += 1;
-                log::error!(target: LOG, "shutdown: {e}");
-            }
+        if let Err(e) = remove_services(
+            table.as_mut(),
+            &self.servers,
+            &mut self.stats,
+            &mut self.errors,
+            now,
+        ) {
+            self.stats.errors += 1;
+            log::error!(target: LOG, "shutdown: {e}");
         }
     }
 }
@@ -591,6 +579,21 @@ fn log_error(limiter: &mut RateLimiter<IpvsError, 8>, e: IpvsError, now: Instant
 /// Applies changes in order, logging each with its reason. A failure skips the remaining
 /// changes of the same service only (they usually depend on it, e.g. real servers of a
 /// service the kernel refused); other services still get theirs. Returns whether all went in.
+/// Deletes from the kernel those of `vss` that have `cleanup` set (one dump, then the deletes);
+/// used when virtual servers leave the configuration and at shutdown.
+fn remove_services(
+    table: &mut dyn IpvsTable,
+    vss: &[VirtualServer],
+    stats: &mut LvsStats,
+    errors: &mut RateLimiter<IpvsError, 8>,
+    now: Instant,
+) -> Result<(), IpvsError> {
+    let kernel = table.table()?;
+    let changes = reconcile::cleanup(vss, &kernel);
+    apply(table, &changes, stats, errors, now);
+    Ok(())
+}
+
 fn apply(
     table: &mut dyn IpvsTable,
     changes: &[Change],
