@@ -3,6 +3,10 @@
 //! through the real loop, with a counting allocator active only inside `Loop::turn` (and the
 //! reaping) on this test's thread.
 
+mod common;
+
+use common::alloc::{Counting, ACTIVE, ALLOCS};
+
 use minivrrp::base::Duration;
 use minivrrp::config::Config;
 use minivrrp::daemon::checks::CheckEngine;
@@ -10,33 +14,7 @@ use minivrrp::daemon::ids::Part;
 use minivrrp::daemon::tracking::Tracking;
 use minivrrp::daemon::{Ctx, Handler, Inbox, Loop, Read, Ready, Signal, TimerId, Token};
 use minivrrp::sys::{clock, process};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-struct Counting;
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-thread_local! {
-    static ACTIVE: Cell<bool> = const { Cell::new(false) };
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        if ACTIVE.with(|a| a.get()) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        if ACTIVE.with(|a| a.get()) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        unsafe { System.realloc(p, l, n) }
-    }
-}
+use std::sync::atomic::Ordering;
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;

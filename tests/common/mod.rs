@@ -30,5 +30,6 @@ pub fn require_tool(test: &str, tool: &str) -> bool {
     false
 }
 
+pub mod alloc;
 pub mod lab;
 pub mod pcap;
