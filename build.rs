@@ -8,9 +8,10 @@
 //! RUST_BACKTRACE set the "stack backtrace:" list is empty. Set MINIVRRP_KEEP_EH_FRAME=1 at
 //! build time to keep them (to get backtraces from a release build).
 //!
-//! Only bins (never test harnesses, which unwind), only the release profile, only the musl
-//! targets linked here by rust-lld (.cargo/config.toml). The x86_64 musl link goes through
-//! cc + GNU ld, whose crtbeginS.o refers to .eh_frame (frame registration), so it keeps them.
+//! Only bins (never test harnesses, which unwind), only the release profile, only musl
+//! targets linked by rust-lld (.cargo/config.toml sets it for x86_64 and aarch64). A link
+//! through cc + GNU ld (the OpenWrt SDK's linker) keeps them: GNU ld refuses to discard
+//! .eh_frame that crtbegin's frame registration refers to.
 
 use std::{env, fs, path::PathBuf};
 
@@ -19,10 +20,11 @@ const SCRIPT: &str = "SECTIONS { /DISCARD/ : { *(.eh_frame) *(.eh_frame_hdr) *(.
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=MINIVRRP_KEEP_EH_FRAME");
+    println!("cargo:rerun-if-env-changed=RUSTC_LINKER");
     let var = |k: &str| env::var(k).unwrap_or_default();
     let wanted = var("PROFILE") == "release"
         && var("CARGO_CFG_TARGET_ENV") == "musl"
-        && var("CARGO_CFG_TARGET_ARCH") == "aarch64"
+        && var("RUSTC_LINKER").ends_with("rust-lld")
         && var("MINIVRRP_KEEP_EH_FRAME") != "1";
     if !wanted {
         return;
