@@ -18,7 +18,7 @@ use std::{env, fs, path::PathBuf};
 const SCRIPT: &str = "SECTIONS { /DISCARD/ : { *(.eh_frame) *(.eh_frame_hdr) *(.gcc_except_table*) } } INSERT AFTER .text;\n";
 
 fn main() {
-    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=board/build.rs");
     println!("cargo:rerun-if-env-changed=MINIVRRP_KEEP_EH_FRAME");
     println!("cargo:rerun-if-env-changed=RUSTC_LINKER");
     let var = |k: &str| env::var(k).unwrap_or_default();
