@@ -84,37 +84,8 @@ fn mentions(sec: &[String], s: &str) -> bool {
 #[test]
 fn daemon_programs_ipvs_from_config_and_health_in_a_vm() {
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    if std::env::var("CI").as_deref() == Ok("true") {
-        let st = Command::new(repo.join("rootfs/vm/build-image.sh"))
-            .arg("base")
-            .status()
-            .expect("run rootfs/vm/build-image.sh base");
-        assert!(st.success(), "building the VM base image failed");
-    }
-    let has_kernel = std::fs::read_dir("/boot")
-        .map(|d| {
-            d.flatten()
-                .any(|e| e.file_name().to_string_lossy().starts_with("vmlinuz-"))
-        })
-        .unwrap_or(false);
-    if !has_kernel {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("ipvs_daemon_vm: no /boot/vmlinuz-* (linux-image-amd64)");
-        }
-        eprintln!("SKIP ipvs_daemon_vm: no /boot/vmlinuz-* (apt-get install linux-image-amd64)");
+    if !common::vm::vm_ready("ipvs_daemon_vm", &repo) {
         return;
-    }
-    for tool in [
-        "qemu-system-x86_64",
-        "ipvsadm",
-        "busybox",
-        "cpio",
-        "modprobe",
-        "xz",
-    ] {
-        if !common::require_tool("ipvs_daemon_vm", tool) {
-            return;
-        }
     }
     // tests/run.sh builds the static release binary first and passes it here; otherwise a
     // debug musl build of our own.

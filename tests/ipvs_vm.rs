@@ -83,39 +83,8 @@ fn has(sec: &[String], line: &str) -> bool {
 #[test]
 fn ipvs_reconcile_against_a_real_kernel_in_a_vm() {
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    if std::env::var("CI").as_deref() == Ok("true") {
-        // In CI the script installs the Debian packages once (apt-get) and caches the base
-        // image; on a developer machine a missing package is a skip, never an install.
-        let st = Command::new(repo.join("rootfs/vm/build-image.sh"))
-            .arg("base")
-            .status()
-            .expect("run rootfs/vm/build-image.sh base");
-        assert!(st.success(), "building the VM base image failed");
-    }
-    let has_kernel = std::fs::read_dir("/boot")
-        .map(|d| {
-            d.flatten()
-                .any(|e| e.file_name().to_string_lossy().starts_with("vmlinuz-"))
-        })
-        .unwrap_or(false);
-    if !has_kernel {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("ipvs_vm: no /boot/vmlinuz-* (linux-image-amd64)");
-        }
-        eprintln!("SKIP ipvs_vm: no /boot/vmlinuz-* (apt-get install linux-image-amd64)");
+    if !common::vm::vm_ready("ipvs_vm", &repo) {
         return;
-    }
-    for tool in [
-        "qemu-system-x86_64",
-        "ipvsadm",
-        "busybox",
-        "cpio",
-        "modprobe",
-        "xz",
-    ] {
-        if !common::require_tool("ipvs_vm", tool) {
-            return;
-        }
     }
     let Some(exe) = build_kernel_test(&repo) else {
         return;

@@ -33,3 +33,4 @@ pub fn require_tool(test: &str, tool: &str) -> bool {
 pub mod alloc;
 pub mod lab;
 pub mod pcap;
+pub mod vm;
