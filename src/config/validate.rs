@@ -410,6 +410,30 @@ pub fn validate(file: &str, uci: &UciFile) -> Result<Config, Vec<ConfigError>> {
         .iter()
         .map(|s| build_virtual_server(s, &check_names, &resolve, &mut errs))
         .collect();
+    // Two sections for one kernel service cannot both be honoured (IPVS keys services by
+    // protocol/address/port or fwmark).
+    for i in 0..virtual_servers.len() {
+        let s = &vs_secs[i];
+        let opt = if s.val("fwmark").is_some() {
+            "fwmark"
+        } else {
+            "address"
+        };
+        if s.val(opt).is_none() {
+            continue;
+        }
+        if let Some(j) = (0..i).find(|&j| virtual_servers[j].service == virtual_servers[i].service)
+        {
+            errs.at(
+                s.line(opt),
+                s.path(opt),
+                format!(
+                    "same IPVS service as virtual_server '{}'",
+                    virtual_servers[j].name
+                ),
+            );
+        }
+    }
     let vs_names: Vec<String> = virtual_servers.iter().map(|v| v.name.clone()).collect();
     for s in &rs_secs {
         let Some(Val::Ref(vs_name)) = s.val("virtual_server") else {
