@@ -844,11 +844,15 @@ config real_server 'm1'
 
     #[test]
     fn two_virtual_servers_for_one_kernel_service_are_refused() {
+        // Validation already refuses this in a file (tests/configs/bad/); the part keeps its own
+        // guard for a Config built any other way.
         let text = "config virtual_server 'a'\n\toption address '10.0.0.1'\n\toption port '80'\n\
-                    config virtual_server 'b'\n\toption address '10.0.0.1'\n\toption port '80'\n";
-        let e = map_config(&config(text)).unwrap_err();
+                    config virtual_server 'b'\n\toption address '10.0.0.2'\n\toption port '80'\n";
+        let mut c = config(text);
+        c.virtual_servers[1].service = c.virtual_servers[0].service.clone();
+        let e = map_config(&c).unwrap_err();
         assert!(e.contains("'a' and 'b'"), "{e}");
-        assert!(Lvs::new(&config(text)).is_err());
+        assert!(Lvs::new(&c).is_err());
     }
 
     #[test]
