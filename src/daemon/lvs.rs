@@ -849,7 +849,7 @@ config real_server 'm1'
         let text = "config virtual_server 'a'\n\toption address '10.0.0.1'\n\toption port '80'\n\
                     config virtual_server 'b'\n\toption address '10.0.0.2'\n\toption port '80'\n";
         let mut c = config(text);
-        c.virtual_servers[1].service = c.virtual_servers[0].service.clone();
+        c.virtual_servers[1].service = c.virtual_servers[0].service;
         let e = map_config(&c).unwrap_err();
         assert!(e.contains("'a' and 'b'"), "{e}");
         assert!(Lvs::new(&c).is_err());
