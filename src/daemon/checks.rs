@@ -420,6 +420,15 @@ fn mix(seed: u64, i: usize) -> u64 {
 impl CheckEngine {
     /// Build every probe of the validated `cfg`. `seed` (from the runtime: clock, pid) spreads
     /// the first rounds over each check's warm-up.
+    /// Whether `cfg`'s probes can all be built (script users exist, tracked checks have an
+    /// address...): a reload asks this before it swaps anything, so it never half-applies.
+    pub fn validate(cfg: &Config, now: Instant) -> Result<(), String> {
+        for (_, name, spec) in build(cfg, 0, now)? {
+            instantiate(&spec, 0, now).map_err(|e| format!("check '{name}': {e}"))?;
+        }
+        Ok(())
+    }
+
     pub fn new(cfg: &Config, seed: u64, now: Instant) -> Result<Self, String> {
         let specs = build(cfg, seed, now)?;
         let mut probes = Vec::with_capacity(specs.len());
@@ -1089,6 +1098,21 @@ config real_server
 
     fn cfg(text: &str) -> Config {
         Config::parse_str("t", text).unwrap_or_else(|e| panic!("{e:?}"))
+    }
+
+    #[test]
+    fn validate_refuses_what_new_would_refuse_so_a_reload_never_half_applies() {
+        let now = Instant::from_secs(1);
+        assert_eq!(CheckEngine::validate(&cfg(CFG), now), Ok(()));
+        let bad = CFG.replacen(
+            "config script",
+            "config script 'x'\n\toption command 'true'\n\toption user 'no-such-user-mv'\n\nconfig script",
+            1,
+        );
+        let c = cfg(&bad);
+        let e = CheckEngine::validate(&c, now).unwrap_err();
+        assert!(e.contains("unknown user 'no-such-user-mv'"), "{e}");
+        assert!(CheckEngine::new(&c, 7, now).is_err());
     }
 
     #[test]

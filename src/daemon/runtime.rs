@@ -206,6 +206,10 @@ impl Daemon {
             error!("reload: {e}; keeping the running configuration");
             return;
         }
+        if let Err(e) = CheckEngine::validate(&new, now) {
+            error!("reload: {e}; keeping the running configuration");
+            return;
+        }
         if new == self.cfg {
             info!("reload: configuration unchanged");
             // IPVS (lvs.rs): a reload retries IPVS if it was missing (ip_vs loaded since).
