@@ -22,57 +22,6 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const MUSL: &str = "x86_64-unknown-linux-musl";
-
-/// Builds `args` for musl in its own target dir (shared with tests/ipvs_vm.rs, never the
-/// one of the `cargo test` running us, so there is no lock wait on it) and returns the path
-/// of the artifact named `name` of kind `kind` ("bin" or "test").
-fn build_musl(repo: &Path, args: &[&str], name: &str) -> Option<PathBuf> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
-        .current_dir(repo)
-        .env("CARGO_TARGET_DIR", repo.join("target/vm/cargo"))
-        .args(args)
-        .args(["--target", MUSL, "--message-format=json"])
-        .output()
-        .expect("run cargo");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() {
-        if stderr.contains("target may not be installed") || stderr.contains("can't find crate") {
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("ipvs_daemon_vm: the {MUSL} target is not installed:\n{stderr}");
-            }
-            eprintln!("SKIP ipvs_daemon_vm: rustup target add {MUSL}");
-            return None;
-        }
-        panic!("building {name} for {MUSL} failed:\n{stderr}");
-    }
-    // The compiler-artifact line carries `"executable":"<path>"`.
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let exe = stdout
-        .lines()
-        .filter(|l| l.contains(&format!("\"name\":\"{name}\"")))
-        .find_map(|l| {
-            let start = l.find("\"executable\":\"")? + "\"executable\":\"".len();
-            let end = start + l[start..].find('"')?;
-            Some(PathBuf::from(&l[start..end]))
-        })
-        .unwrap_or_else(|| panic!("cargo reported no {name} executable"));
-    Some(exe)
-}
-
-/// The lines printed between `--- KIND LABEL ---` and `--- end ---`, spaces squeezed.
-fn section(output: &str, kind: &str, label: &str) -> Vec<String> {
-    let start = format!("--- {kind} {label} ---");
-    output
-        .lines()
-        .skip_while(|l| *l != start)
-        .skip(1)
-        .take_while(|l| *l != "--- end ---")
-        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-        .collect()
-}
-
 fn has(sec: &[String], line: &str) -> bool {
     sec.iter().any(|l| l == line)
 }
@@ -94,7 +43,12 @@ fn daemon_programs_ipvs_from_config_and_health_in_a_vm() {
         .filter(|p| p.is_file());
     let daemon = match release {
         Some(p) => p,
-        None => match build_musl(&repo, &["build", "--bin", "minivrrp"], "minivrrp") {
+        None => match common::vm::build_musl(
+            "ipvs_daemon_vm",
+            &repo,
+            &["build", "--bin", "minivrrp"],
+            "minivrrp",
+        ) {
             Some(p) => p,
             None => return,
         },
@@ -105,7 +59,8 @@ fn daemon_programs_ipvs_from_config_and_health_in_a_vm() {
         .filter(|p| p.is_file());
     let lvs_kernel = match prebuilt {
         Some(p) => p,
-        None => match build_musl(
+        None => match common::vm::build_musl(
+            "ipvs_daemon_vm",
             &repo,
             &["test", "--test", "lvs_kernel", "--no-run"],
             "lvs_kernel",
@@ -157,7 +112,7 @@ fn daemon_programs_ipvs_from_config_and_health_in_a_vm() {
     assert!(output.contains("lvs-absent: idle"), "Lvs without ip_vs");
     assert!(output.contains("lvs-kernel-absent: exit 0"));
     assert!(output.contains("lvs-kernel-present: exit 0"));
-    let s = section(&output, "ipvsadm", "lvs-start");
+    let s = common::vm::section(&output, "ipvsadm", "lvs-start");
     assert!(has(&s, "TCP 10.0.0.1:80 wrr"), "stale rr corrected: {s:?}");
     assert!(!mentions(&s, "10.0.1.99"), "stale server removed: {s:?}");
     assert!(has(&s, "-> 10.0.1.1:80 Route 1 0 0"), "{s:?}");
@@ -166,26 +121,26 @@ fn daemon_programs_ipvs_from_config_and_health_in_a_vm() {
     assert!(has(&s, "-> 10.0.1.3:443 Masq 1 0 0"), "{s:?}");
     assert!(has(&s, "UDP 10.0.0.3:53 sh"), "{s:?}");
     assert!(has(&s, "TCP 10.9.9.9:80 rr"), "foreign kept: {s:?}");
-    let s = section(&output, "ipvsadm", "lvs-down");
+    let s = common::vm::section(&output, "ipvsadm", "lvs-down");
     assert!(!mentions(&s, "10.0.1.1:80"), "{s:?}");
-    let s = section(&output, "ipvsadm", "lvs-quorum-lost");
+    let s = common::vm::section(&output, "ipvsadm", "lvs-quorum-lost");
     assert!(has(&s, "-> 10.0.9.9:8443 Masq 1 0 0"), "{s:?}");
     assert!(!mentions(&s, "10.0.1.4"), "{s:?}");
-    let s = section(&output, "ipvsadm", "lvs-repaired");
+    let s = common::vm::section(&output, "ipvsadm", "lvs-repaired");
     assert!(has(&s, "-> 10.0.1.2:80 Route 2 0 0"), "{s:?}");
-    let s = section(&output, "ipvsadm", "lvs-reloaded");
+    let s = common::vm::section(&output, "ipvsadm", "lvs-reloaded");
     assert!(has(&s, "TCP 10.0.0.1:80 lc"), "{s:?}");
     assert!(!mentions(&s, "10.0.0.2:443"), "{s:?}");
     assert!(!mentions(&s, "10.0.1.1:80"), "still down: {s:?}");
-    let s = section(&output, "ipvsadm", "lvs-recovered");
+    let s = common::vm::section(&output, "ipvsadm", "lvs-recovered");
     assert!(has(&s, "-> 10.0.1.1:80 Route 5 0 0"), "{s:?}");
-    let s = section(&output, "ipvsadm", "lvs-shutdown");
+    let s = common::vm::section(&output, "ipvsadm", "lvs-shutdown");
     assert!(!mentions(&s, "10.0.0.1:80"), "{s:?}");
     assert!(has(&s, "UDP 10.0.0.3:53 sh"), "cleanup off: {s:?}");
     assert!(has(&s, "TCP 10.9.9.9:80 rr"), "{s:?}");
 
     // --- The daemon without ip_vs: one clear error, still running. ---
-    let log = section(&output, "log", "noipvs");
+    let log = common::vm::section(&output, "log", "noipvs");
     let errs: Vec<&String> = log
         .iter()
         .filter(|l| l.contains("kernel has no IPVS"))
@@ -204,7 +159,7 @@ fn daemon_programs_ipvs_from_config_and_health_in_a_vm() {
         mentions(&log, "I ipvs: IPVS is available now; reconciling"),
         "{log:?}"
     );
-    let s = section(&output, "ipvsadm", "noipvs-hup");
+    let s = common::vm::section(&output, "ipvsadm", "noipvs-hup");
     assert!(has(&s, "TCP 10.0.0.1:80 wrr"), "{s:?}");
     assert!(output.contains("noipvs: exit 0"));
 
@@ -213,7 +168,7 @@ fn daemon_programs_ipvs_from_config_and_health_in_a_vm() {
         !output.contains("wait-timeout:"),
         "a wait in the VM timed out"
     );
-    let s = section(&output, "ipvsadm", "start");
+    let s = common::vm::section(&output, "ipvsadm", "start");
     assert!(has(&s, "TCP 10.0.0.1:80 wrr"), "{s:?}");
     assert!(has(&s, "-> 10.0.1.1:80 Route 1 0 0"), "{s:?}");
     assert!(has(&s, "-> 10.0.1.2:80 Route 2 0 0"), "{s:?}");
@@ -225,39 +180,39 @@ fn daemon_programs_ipvs_from_config_and_health_in_a_vm() {
     assert!(has(&s, "-> 10.0.1.5:53 Masq 1 0 0"), "{s:?}");
     assert!(has(&s, "TCP 10.9.9.9:80 rr"), "{s:?}");
 
-    let s = section(&output, "ipvsadm", "rs-down");
+    let s = common::vm::section(&output, "ipvsadm", "rs-down");
     assert!(!mentions(&s, "10.0.1.1:80"), "{s:?}");
     assert!(has(&s, "-> 10.0.1.2:80 Route 2 0 0"), "{s:?}");
-    let s = section(&output, "ipvsadm", "inhibited");
+    let s = common::vm::section(&output, "ipvsadm", "inhibited");
     assert!(has(&s, "-> 10.0.1.2:80 Route 0 0 0"), "{s:?}");
-    let s = section(&output, "ipvsadm", "rs-up");
+    let s = common::vm::section(&output, "ipvsadm", "rs-up");
     assert!(has(&s, "-> 10.0.1.1:80 Route 1 0 0"), "{s:?}");
     assert!(has(&s, "-> 10.0.1.2:80 Route 2 0 0"), "{s:?}");
 
-    let s = section(&output, "ipvsadm", "quorum-lost");
+    let s = common::vm::section(&output, "ipvsadm", "quorum-lost");
     assert!(has(&s, "-> 10.0.9.9:8443 Masq 1 0 0"), "{s:?}");
     assert!(!mentions(&s, "10.0.1.3"), "{s:?}");
     assert!(!mentions(&s, "10.0.1.4"), "pool replaced: {s:?}");
-    let s = section(&output, "ipvsadm", "quorum-back");
+    let s = common::vm::section(&output, "ipvsadm", "quorum-back");
     assert!(!mentions(&s, "10.0.9.9"), "{s:?}");
     assert!(has(&s, "-> 10.0.1.3:443 Masq 1 0 0"), "{s:?}");
     assert!(has(&s, "-> 10.0.1.4:443 Masq 1 0 0"), "{s:?}");
 
-    let s = section(&output, "ipvsadm", "reloaded");
+    let s = common::vm::section(&output, "ipvsadm", "reloaded");
     assert!(has(&s, "TCP 10.0.0.1:80 lc"), "{s:?}");
     assert!(has(&s, "-> 10.0.1.1:80 Route 5 0 0"), "{s:?}");
     assert!(!mentions(&s, "10.0.0.2:443"), "removed by reload: {s:?}");
     assert!(has(&s, "TCP 10.9.9.9:80 rr"), "{s:?}");
     assert!(output.contains("daemon: alive after reload"));
 
-    let s = section(&output, "ipvsadm", "stopped");
+    let s = common::vm::section(&output, "ipvsadm", "stopped");
     assert!(output.contains("daemon: exit 0"), "SIGTERM exit status");
     assert!(!mentions(&s, "10.0.0.1:80"), "{s:?}");
     assert!(has(&s, "UDP 10.0.0.3:53 sh"), "cleanup off stays: {s:?}");
     assert!(has(&s, "TCP 10.9.9.9:80 rr"), "foreign stays: {s:?}");
 
     // Every change is logged with its reason.
-    let log = section(&output, "log", "daemon");
+    let log = common::vm::section(&output, "log", "daemon");
     assert!(
         mentions(
             &log,

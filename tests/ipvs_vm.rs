@@ -12,8 +12,6 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const MUSL: &str = "x86_64-unknown-linux-musl";
-
 /// Builds tests/ipvs_kernel.rs as a static musl test binary and returns its path. It uses its
 /// own target dir so it never waits on the lock of the `cargo test` that runs us.
 fn build_kernel_test(repo: &Path) -> Option<PathBuf> {
@@ -23,57 +21,12 @@ fn build_kernel_test(repo: &Path) -> Option<PathBuf> {
             return Some(p);
         }
     }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let target_dir = repo.join("target/vm/cargo");
-    let out = Command::new(cargo)
-        .current_dir(repo)
-        .env("CARGO_TARGET_DIR", &target_dir)
-        .args([
-            "test",
-            "--target",
-            MUSL,
-            "--test",
-            "ipvs_kernel",
-            "--no-run",
-            "--message-format=json",
-        ])
-        .output()
-        .expect("run cargo");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() {
-        if stderr.contains("target may not be installed") || stderr.contains("can't find crate") {
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("ipvs_vm: the {MUSL} target is not installed:\n{stderr}");
-            }
-            eprintln!("SKIP ipvs_vm: rustup target add {MUSL}");
-            return None;
-        }
-        panic!("building ipvs_kernel for {MUSL} failed:\n{stderr}");
-    }
-    // The compiler-artifact line of the test binary carries `"executable":"<path>"`.
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let exe = stdout
-        .lines()
-        .filter(|l| l.contains("\"name\":\"ipvs_kernel\""))
-        .find_map(|l| {
-            let start = l.find("\"executable\":\"")? + "\"executable\":\"".len();
-            let end = start + l[start..].find('"')?;
-            Some(PathBuf::from(&l[start..end]))
-        })
-        .expect("cargo reported no ipvs_kernel executable");
-    Some(exe)
-}
-
-/// The lines of `ipvsadm -Ln` printed under `label`, with runs of spaces squeezed.
-fn section(output: &str, label: &str) -> Vec<String> {
-    let start = format!("--- ipvsadm {label} ---");
-    output
-        .lines()
-        .skip_while(|l| *l != start)
-        .skip(1)
-        .take_while(|l| *l != "--- end ---")
-        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-        .collect()
+    common::vm::build_musl(
+        "ipvs_vm",
+        repo,
+        &["test", "--test", "ipvs_kernel", "--no-run"],
+        "ipvs_kernel",
+    )
 }
 
 fn has(sec: &[String], line: &str) -> bool {
@@ -126,7 +79,7 @@ fn ipvs_reconcile_against_a_real_kernel_in_a_vm() {
     assert!(output.contains("not-available: IPVS is not available"));
     assert!(output.contains("test result: ok. 10 passed"));
 
-    let create = section(&output, "create");
+    let create = common::vm::section(&output, "ipvsadm", "create");
     assert!(has(&create, "TCP 10.0.0.1:80 wrr"), "{create:?}");
     assert!(has(&create, "-> 10.0.1.1:80 Route 1 0 0"), "{create:?}");
     assert!(has(&create, "-> 10.0.1.2:80 Route 2 0 0"), "{create:?}");
@@ -141,31 +94,31 @@ fn ipvs_reconcile_against_a_real_kernel_in_a_vm() {
     );
     assert!(has(&create, "-> 10.0.2.1:0 Tunnel 1 0 0"), "{create:?}");
 
-    let down = section(&output, "down");
+    let down = common::vm::section(&output, "ipvsadm", "down");
     assert!(!down.iter().any(|l| l.contains("10.0.1.1:80")), "{down:?}");
-    let recovered = section(&output, "recovered");
+    let recovered = common::vm::section(&output, "ipvsadm", "recovered");
     assert!(
         has(&recovered, "-> 10.0.1.1:80 Route 1 0 0"),
         "{recovered:?}"
     );
 
-    let inhibited = section(&output, "inhibited");
+    let inhibited = common::vm::section(&output, "ipvsadm", "inhibited");
     assert!(
         has(&inhibited, "-> 10.0.1.2:80 Route 0 0 0"),
         "{inhibited:?}"
     );
 
-    let lost = section(&output, "quorum-lost");
+    let lost = common::vm::section(&output, "ipvsadm", "quorum-lost");
     assert!(has(&lost, "-> 10.0.9.9:0 Route 1 0 0"), "{lost:?}");
     assert!(!lost.iter().any(|l| l.contains("10.0.2.1")), "{lost:?}");
-    let regained = section(&output, "quorum-regained");
+    let regained = common::vm::section(&output, "ipvsadm", "quorum-regained");
     assert!(
         !regained.iter().any(|l| l.contains("10.0.9.9")),
         "{regained:?}"
     );
     assert!(has(&regained, "-> 10.0.2.1:0 Tunnel 1 0 0"), "{regained:?}");
 
-    let replaced = section(&output, "quorum-replaced");
+    let replaced = common::vm::section(&output, "ipvsadm", "quorum-replaced");
     assert!(has(&replaced, "-> 10.0.9.9:80 Masq 1 0 0"), "{replaced:?}");
     assert!(has(&replaced, "-> 10.0.1.2:80 Route 0 0 0"), "{replaced:?}");
     assert!(
@@ -173,11 +126,11 @@ fn ipvs_reconcile_against_a_real_kernel_in_a_vm() {
         "{replaced:?}"
     );
 
-    let changed = section(&output, "changed");
+    let changed = common::vm::section(&output, "ipvsadm", "changed");
     assert!(has(&changed, "TCP 10.0.0.1:80 lc"), "{changed:?}");
     assert!(has(&changed, "-> 10.0.1.1:80 Route 7 0 0"), "{changed:?}");
 
-    let shutdown = section(&output, "shutdown");
+    let shutdown = common::vm::section(&output, "ipvsadm", "shutdown");
     assert!(has(&shutdown, "TCP 10.9.9.9:80 rr"), "{shutdown:?}");
     assert!(
         !shutdown.iter().any(|l| l.contains("10.0.0.1:80")),
