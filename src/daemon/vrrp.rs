@@ -417,7 +417,7 @@ impl Vrrp {
         };
         let actions = inst.fsm.handle(now, input);
         for a in actions {
-            self.act(i, a, now);
+            self.act(i, a);
         }
         let timer = Part::Vrrp.timer(i as u32);
         match self.insts[i].fsm.next_deadline() {
@@ -459,7 +459,7 @@ impl Vrrp {
         }
     }
 
-    fn act(&mut self, i: usize, a: Action, now: Instant) {
+    fn act(&mut self, i: usize, a: Action) {
         match a {
             Action::SendAdvert { priority } => self.send_advert(i, priority),
             Action::AddVips => self.add_vips(i),
@@ -478,7 +478,6 @@ impl Vrrp {
                 let _ = self.transitions.push_back(t);
             }
             Action::Transition { from, to, reason } => {
-                let _ = now;
                 info!(target: &self.insts[i].cfg.name, "{from} -> {to} ({reason})");
             }
         }
@@ -984,10 +983,6 @@ impl Vrrp {
 
     pub fn instance_count(&self) -> usize {
         self.insts.len()
-    }
-
-    pub fn state(&self, i: usize) -> Option<State> {
-        self.insts.get(i).map(|s| s.fsm.state())
     }
 
     /// SIGUSR1: one line per instance and one for the drop counters.
