@@ -1,4 +1,4 @@
-//! Every frame keepalived 2.2.7 put on the wire in `shared/vectors/vectors.json` parses to the
+//! Every frame keepalived 2.2.7 put on the wire in `tests/vectors/vectors.json` parses to the
 //! recorded fields and re-emits byte-identical; the parser survives every truncation and a few
 //! thousand mutations of those frames.
 
@@ -15,10 +15,8 @@ use minivrrp::vrrp::wire::{
 use serde_json::Value;
 use smoltcp::wire::EthernetAddress;
 
-const VECTORS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/vectors/vectors.json"
-);
+/// keepalived 2.2.7's frames, decoded, carried in the repository (see tests/vectors/README.md).
+const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/vectors.json");
 const MC: RxContext = RxContext { unicast: false };
 
 struct Frame {
@@ -28,11 +26,8 @@ struct Frame {
 }
 
 fn frames() -> Vec<Frame> {
-    // CI has shared/ beside the checkout; a worktree elsewhere can point at it explicitly.
-    let path = std::env::var("MINIVRRP_VECTORS").unwrap_or_else(|_| VECTORS.to_string());
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!("reading {path}: {e} (shared/ must sit beside the crate, or set MINIVRRP_VECTORS)")
-    });
+    let text =
+        std::fs::read_to_string(VECTORS).unwrap_or_else(|e| panic!("reading {VECTORS}: {e}"));
     let doc: Value = serde_json::from_str(&text).expect("vectors.json is JSON");
     let mut out = Vec::new();
     for file in doc["files"].as_array().expect("files[]") {

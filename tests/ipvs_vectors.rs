@@ -1,5 +1,5 @@
 //! Byte-level tests of the IPVS netlink codec against the ipvsadm <-> Linux 6.1 captures in
-//! shared/vectors/ipvs-netlink.md (parsed at test time). Our requests must equal ipvsadm's
+//! tests/vectors/ipvs-netlink.md (parsed at test time). Our requests must equal ipvsadm's
 //! apart from nlmsg_seq/nlmsg_pid (offsets 8-15); our decoder must read the kernel's replies.
 
 use std::collections::HashMap;
@@ -13,24 +13,10 @@ use minivrrp::ipvs::*;
 const FAMILY: u16 = 0x20;
 const SEQ: u32 = 0x6b02_4b8e;
 
-/// Finds the vectors file: CI has shared/ beside the checkout; a worktree has it two levels up.
-fn vectors() -> Option<HashMap<u32, Vec<u8>>> {
-    let root = env!("CARGO_MANIFEST_DIR");
-    let candidates = [
-        std::env::var("MINIVRRP_SHARED").unwrap_or_default() + "/vectors/ipvs-netlink.md",
-        format!("{root}/../shared/vectors/ipvs-netlink.md"),
-        format!("{root}/../../shared/vectors/ipvs-netlink.md"),
-    ];
-    let text = candidates
-        .iter()
-        .find_map(|p| std::fs::read_to_string(p).ok());
-    let Some(text) = text else {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("shared/vectors/ipvs-netlink.md not found beside the checkout");
-        }
-        eprintln!("SKIP: shared/vectors/ipvs-netlink.md not found");
-        return None;
-    };
+/// ipvsadm's messages, carried in the repository (tests/vectors/ipvs-netlink.md).
+fn vectors() -> HashMap<u32, Vec<u8>> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/ipvs-netlink.md");
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
     let mut out = HashMap::new();
     let mut current: Option<u32> = None;
     let mut in_hex = false;
@@ -60,7 +46,7 @@ fn vectors() -> Option<HashMap<u32, Vec<u8>>> {
         }
     }
     assert!(out.len() >= 35, "parsed only {} vectors", out.len());
-    Some(out)
+    out
 }
 
 /// Compares two netlink requests, ignoring nlmsg_seq and nlmsg_pid (offsets 8..16).
@@ -112,7 +98,7 @@ fn one_msg(bytes: &[u8]) -> nl::NlMsg<'_> {
 
 #[test]
 fn getfamily_request_equals_ipvsadm_v1() {
-    let Some(v) = vectors() else { return };
+    let v = vectors();
     let mut buf = [0u8; 64];
     let n = nl::encode_get_family(&mut buf, SEQ, "IPVS").unwrap();
     assert_same_request(&buf[..n], &v[&1], "V1");
@@ -120,7 +106,7 @@ fn getfamily_request_equals_ipvsadm_v1() {
 
 #[test]
 fn getfamily_reply_gives_family_id_32_then_ack_v2_v3() {
-    let Some(v) = vectors() else { return };
+    let v = vectors();
     let m = one_msg(&v[&2]);
     assert_eq!(nl::decode_family_id(&m), Ok(32));
     let ack = one_msg(&v[&3]);
@@ -130,7 +116,7 @@ fn getfamily_reply_gives_family_id_32_then_ack_v2_v3() {
 
 #[test]
 fn new_service_tcp_rr_equals_v6_and_ack_v7() {
-    let Some(v) = vectors() else { return };
+    let v = vectors();
     let op = Op::AddService(Service::new(tcp("10.0.0.1", 80), Scheduler::Rr));
     assert_same_request(&encode(&op), &v[&6], "V6");
     assert_eq!(classify(&one_msg(&v[&7])), Ok(Reply::Ack));
@@ -138,14 +124,14 @@ fn new_service_tcp_rr_equals_v6_and_ack_v7() {
 
 #[test]
 fn new_dest_masq_weight_3_equals_v8() {
-    let Some(v) = vectors() else { return };
+    let v = vectors();
     let d = Dest::new(v4("10.0.0.2"), 80, 3, Forwarding::Masq);
     assert_same_request(&encode(&Op::AddDest(tcp("10.0.0.1", 80), d)), &v[&8], "V8");
 }
 
 #[test]
 fn set_dest_weight_0_equals_v10() {
-    let Some(v) = vectors() else { return };
+    let v = vectors();
     let d = Dest::new(v4("10.0.0.2"), 80, 0, Forwarding::Masq);
     assert_same_request(
         &encode(&Op::EditDest(tcp("10.0.0.1", 80), d)),
@@ -156,7 +142,7 @@ fn set_dest_weight_0_equals_v10() {
 
 #[test]
 fn service_dump_request_reply_and_done_v11_v12_v13() {
-    let Some(v) = vectors() else { return };
+    let v = vectors();
     let mut buf = [0u8; 64];
     let n = msg::encode_get_services(&mut buf, FAMILY, SEQ).unwrap();
     assert_same_request(&buf[..n], &v[&11], "V11");
@@ -171,7 +157,7 @@ fn service_dump_request_reply_and_done_v11_v12_v13() {
 
 #[test]
 fn dest_dump_request_and_reply_v14_v15() {
-    let Some(v) = vectors() else { return };
+    let v = vectors();
     let mut buf = [0u8; 128];
     let n = msg::encode_get_dests(&mut buf, FAMILY, SEQ, &tcp("10.0.0.1", 80)).unwrap();
     assert_same_request(&buf[..n], &v[&14], "V14");
@@ -182,7 +168,7 @@ fn dest_dump_request_and_reply_v14_v15() {
 
 #[test]
 fn del_dest_equals_v16_and_v18() {
-    let Some(v) = vectors() else { return };
+    let v = vectors();
     // ipvsadm sends its defaults (DR, weight 1) when deleting; the kernel matches on addr:port.
     let d = Dest::new(v4("10.0.0.2"), 80, 1, Forwarding::DirectRoute);
     assert_same_request(
@@ -200,7 +186,7 @@ fn del_dest_equals_v16_and_v18() {
 
 #[test]
 fn duplicate_service_error_names_the_virtual_server_eexist_v17() {
-    let Some(v) = vectors() else { return };
+    let v = vectors();
     let m = one_msg(&v[&17]);
     assert_eq!(classify(&m), Ok(Reply::Error(libc::EEXIST)));
     let op = Op::AddService(Service::new(tcp("10.0.0.1", 80), Scheduler::Rr));
@@ -212,7 +198,7 @@ fn duplicate_service_error_names_the_virtual_server_eexist_v17() {
 
 #[test]
 fn missing_dest_error_names_service_and_real_server_enoent_v19() {
-    let Some(v) = vectors() else { return };
+    let v = vectors();
     let m = one_msg(&v[&19]);
     assert_eq!(classify(&m), Ok(Reply::Error(libc::ENOENT)));
     // The error echoes the whole request: its header carries the request's seq.
@@ -236,7 +222,7 @@ fn missing_dest_error_names_service_and_real_server_enoent_v19() {
 
 #[test]
 fn del_service_equals_v20() {
-    let Some(v) = vectors() else { return };
+    let v = vectors();
     assert_same_request(
         &encode(&Op::DelService(tcp("10.0.0.1", 80))),
         &v[&20],
@@ -246,7 +232,7 @@ fn del_service_equals_v20() {
 
 #[test]
 fn flush_and_get_info_equal_v21_v4_and_ack_v22() {
-    let Some(v) = vectors() else { return };
+    let v = vectors();
     let mut buf = [0u8; 32];
     let n = msg::encode_simple(&mut buf, FAMILY, SEQ, IPVS_CMD_FLUSH).unwrap();
     assert_same_request(&buf[..n], &v[&21], "V21");
@@ -257,7 +243,7 @@ fn flush_and_get_info_equal_v21_v4_and_ack_v22() {
 
 #[test]
 fn persistent_udp_wrr_service_equals_v23_and_edit_v24() {
-    let Some(v) = vectors() else { return };
+    let v = vectors();
     let mut s = Service::new(udp("10.0.0.1", 53), Scheduler::Wrr);
     s.persistence = Some(Persistence {
         timeout: 300,
@@ -270,7 +256,7 @@ fn persistent_udp_wrr_service_equals_v23_and_edit_v24() {
 
 #[test]
 fn direct_route_dest_equals_v25() {
-    let Some(v) = vectors() else { return };
+    let v = vectors();
     let d = Dest::new(v4("10.0.0.3"), 53, 5, Forwarding::DirectRoute);
     assert_same_request(
         &encode(&Op::AddDest(udp("10.0.0.1", 53), d)),
@@ -281,7 +267,7 @@ fn direct_route_dest_equals_v25() {
 
 #[test]
 fn fwmark_service_equals_v26_and_ack_v27() {
-    let Some(v) = vectors() else { return };
+    let v = vectors();
     let key = ServiceKey::Fwmark {
         family: Family::Inet,
         mark: 7,
@@ -293,7 +279,7 @@ fn fwmark_service_equals_v26_and_ack_v27() {
 
 #[test]
 fn ipv6_service_and_dest_equal_v28_v29() {
-    let Some(v) = vectors() else { return };
+    let v = vectors();
     let key = ServiceKey::Addr {
         protocol: Protocol::Tcp,
         addr: "2001:db8::1".parse().unwrap(),
@@ -310,7 +296,7 @@ fn ipv6_service_and_dest_equal_v28_v29() {
 
 #[test]
 fn three_services_in_one_datagram_v30() {
-    let Some(v) = vectors() else { return };
+    let v = vectors();
     let services: Vec<Service> = Messages::new(&v[&30])
         .map(|m| msg::decode_service(&m.unwrap()).unwrap())
         .collect();
@@ -335,7 +321,7 @@ fn three_services_in_one_datagram_v30() {
 
 #[test]
 fn dest_dumps_udp_dr_ipv6_and_fwmark_v31_to_v35() {
-    let Some(v) = vectors() else { return };
+    let v = vectors();
     let mut buf = [0u8; 128];
     let n = msg::encode_get_dests(&mut buf, FAMILY, SEQ, &udp("10.0.0.1", 53)).unwrap();
     assert_same_request(&buf[..n], &v[&31], "V31");
@@ -365,7 +351,7 @@ fn dest_dumps_udp_dr_ipv6_and_fwmark_v31_to_v35() {
 
 #[test]
 fn tunnel_dest_decodes_from_a_dump_with_fwd_method_2() {
-    let Some(v) = vectors() else { return };
+    let v = vectors();
     // V32 with IPVS_DEST_ATTR_FWD_METHOD (value at 0x38) changed from DR (3) to TUN (2).
     let mut bytes = v[&32].clone();
     assert_eq!(bytes[0x38], 3);
@@ -406,7 +392,7 @@ fn persistent_service_dump_round_trips_through_decoder() {
 
 #[test]
 fn kernel_replies_cut_or_corrupted_never_panic() {
-    let Some(v) = vectors() else { return };
+    let v = vectors();
     for id in [2u32, 3, 5, 12, 13, 15, 17, 19, 30, 32, 34] {
         let orig = &v[&id];
         let full = decode_everything(orig);

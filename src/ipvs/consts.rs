@@ -1,7 +1,7 @@
 //! Hand-defined IPVS constants; the netlink and generic-netlink ones are re-exported from
 //! [`crate::netlink::consts`]. libc has none of the IPVS ones; values are from the Linux UAPI
 //! header `ip_vs.h` and were checked against the ipvsadm <-> Linux 6.1 captures in
-//! `shared/vectors/ipvs-netlink.md`. Everything is defined here so the codec does not depend
+//! `tests/vectors/ipvs-netlink.md`. Everything is defined here so the codec does not depend
 //! on what a particular libc version exports for a particular target.
 
 // netlink.h and genetlink.h live with the codec; re-exported so IPVS code has one import.

@@ -3,7 +3,7 @@
 //! [`parse_frame`], the per-instance ones in [`RxAdvert::validate_for`]).
 //!
 //! What goes on the wire matches keepalived 2.2.7 byte for byte (see
-//! `shared/vectors/`): TOS 0xc0, TTL 255, DF clear, the IP ID the caller counts.
+//! `tests/vectors/`): TOS 0xc0, TTL 255, DF clear, the IP ID the caller counts.
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use core::time::Duration;
