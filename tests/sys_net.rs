@@ -24,11 +24,14 @@ fn packet_socket_receives_vrrp_only_and_never_its_own_frames() {
     let t = Topo::new("pkt");
     in_child(|| {
         enter(&t.a)?;
-        let mut rx_a = PacketSocket::open(ifindex("e0")?).map_err(|e| e.to_string())?;
+        let mut rx_a = PacketSocket::open(ifindex("e0")?, &minivrrp::sys::bpf::VRRP_FILTER)
+            .map_err(|e| e.to_string())?;
         rx_a.join_vrrp_multicast().map_err(|e| e.to_string())?;
         enter(&t.b)?;
-        let mut rx_b = PacketSocket::open(ifindex("e0")?).map_err(|e| e.to_string())?;
-        let tx_b = PacketSocket::open(ifindex("e0")?).map_err(|e| e.to_string())?;
+        let mut rx_b = PacketSocket::open(ifindex("e0")?, &minivrrp::sys::bpf::VRRP_FILTER)
+            .map_err(|e| e.to_string())?;
+        let tx_b = PacketSocket::open(ifindex("e0")?, &minivrrp::sys::bpf::VRRP_FILTER)
+            .map_err(|e| e.to_string())?;
 
         let icmp = ipv4_frame(MCAST_V4, VMAC1, 1, [10, 77, 0, 2], [224, 0, 0, 18]);
         let vrrp4 = ipv4_frame(MCAST_V4, VMAC1, 112, [10, 77, 0, 2], [224, 0, 0, 18]);
@@ -83,7 +86,8 @@ fn raw_ip_socket_sends_unicast_with_ttl_255_and_tos_c0() {
     let t = Topo::new("raw");
     in_child(|| {
         enter(&t.a)?;
-        let mut rx_a = PacketSocket::open(ifindex("e0")?).map_err(|e| e.to_string())?;
+        let mut rx_a = PacketSocket::open(ifindex("e0")?, &minivrrp::sys::bpf::VRRP_FILTER)
+            .map_err(|e| e.to_string())?;
         enter(&t.b)?;
         let raw = RawIpSocket::ipv4().map_err(|e| e.to_string())?;
         raw.bind_device("e0").map_err(|e| e.to_string())?;
@@ -413,7 +417,8 @@ fn raw_ipv6_socket_sends_unicast_with_hop_limit_255() {
     .unwrap();
     in_child(|| {
         enter(&t.a)?;
-        let mut rx_a = PacketSocket::open(ifindex("e0")?).map_err(|e| e.to_string())?;
+        let mut rx_a = PacketSocket::open(ifindex("e0")?, &minivrrp::sys::bpf::VRRP_FILTER)
+            .map_err(|e| e.to_string())?;
         enter(&t.b)?;
         let raw = RawIpSocket::ipv6().map_err(|e| e.to_string())?;
         let payload = [0x31u8, 7, 100, 0, 0, 100, 0, 0];

@@ -19,20 +19,23 @@ use super::ids::Part;
 use crate::base::ratelimit::{RateLimiter, Verdict};
 use crate::base::{Duration, Instant};
 use crate::config::model::{self, Config, VrrpVersion};
-use crate::sys::packet::{McastJoin, PacketSocket, PktType, RawIpSocket};
+use crate::sys::bpf;
+use crate::sys::packet::{KernelStats, McastJoin, PacketSocket, PktType, RawIpSocket, RecvFrame};
 use crate::sys::poll::Interest;
 use crate::sys::rtnl::{self, MacvlanMode, Rtnl, RtnlEvent};
 use crate::vrrp::announce::{emit_garp, emit_unsolicited_na};
 use crate::vrrp::frame::{
-    emit_advert_v4, emit_advert_v6, emit_vrrp, parse_frame, virtual_mac, AddrListMatch,
-    InstanceWire, RxContext,
+    emit_advert_v4, emit_advert_v6, emit_vrrp, parse_frame, virtual_mac, InstanceWire, RxContext,
 };
 use crate::vrrp::instance::{
     Action, Advert, Input, Instance, Params, StartHint, State, SyncCommand,
 };
 use crate::vrrp::priority::Adjustment;
+use crate::vrrp::rx_policy::{self, Delivery, FrameMeta, Policy};
 use crate::vrrp::sync_group::{self, SyncGroup};
-use crate::vrrp::wire::{self, AddrList, Auth, ChecksumMode, DropCounters, Family, VrrpRepr};
+use crate::vrrp::wire::{
+    self, AddrList, Auth, ChecksumMode, DropCounters, DropReason, Family, VrrpRepr,
+};
 
 /// Largest frame we read: VRRP frames are at most 14 + 40 + 8 + 20 * 16 bytes; anything
 /// longer than this buffer is not VRRP and is dropped as truncated.
@@ -41,6 +44,15 @@ const RX_BUF: usize = 1536;
 const TX_BUF: usize = 512;
 /// How deep a sync group may ripple (member A moves B, which reports back to A...).
 const SYNC_DEPTH: u8 = 4;
+/// Receive buffer per instance on a packet socket: a burst of 32 adverts at the ~2.3 KB
+/// the kernel charges per small frame. Only frames the BPF filter admits are queued.
+const RCVBUF_PER_INSTANCE: usize = 32 * 2304;
+/// Floor of a packet socket's receive buffer.
+const RCVBUF_MIN: usize = 64 * 1024;
+/// Test hook: `MINIVRRP_RX_FILTER=protocol-only` attaches the protocol-only BPF program, so
+/// a lab test can show that the user-space receive policy (the second line) drops what the
+/// per-interface kernel filter would have dropped first.
+const RX_FILTER_ENV: &str = "MINIVRRP_RX_FILTER";
 
 /// What the VRRP part asks the loop to queue: decoded from a frame, handled after timers.
 #[derive(Clone, Debug)]
@@ -54,6 +66,14 @@ pub struct Transition {
     pub inst: u16,
     pub to: State,
     pub priority: u8,
+}
+
+/// Who a dropped frame is counted for: an instance, or an interface when no instance could
+/// be told (malformed, tagged, unknown VRID).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DropOwner {
+    Inst(u16),
+    Iface(u16),
 }
 
 /// Link facts of one interface, refreshed from rtnetlink.
@@ -71,6 +91,11 @@ struct Iface {
     _join6: Option<McastJoin>,
     /// IPv4 identification of our adverts: counts up from 1 as keepalived's does.
     ip_ident: u16,
+    /// Frames dropped before they could be matched to an instance (malformed, tagged, for
+    /// another host, unknown VRID).
+    drops: DropCounters,
+    /// The kernel's PACKET_STATISTICS, summed over reads and socket re-opens.
+    kernel: KernelStats,
 }
 
 impl Iface {
@@ -86,6 +111,8 @@ impl Iface {
             _join4: None,
             _join6: None,
             ip_ident: 0,
+            drops: DropCounters::new(),
+            kernel: KernelStats::default(),
         }
     }
 }
@@ -106,6 +133,8 @@ struct Inst {
     /// The interface was usable (up with a source address) when last told to the fsm.
     link_ok: bool,
     adj: Adjustment,
+    /// Adverts for this instance dropped by the receive policy, per reason.
+    drops: DropCounters,
 }
 
 /// All VRRP instances of the running configuration.
@@ -115,11 +144,9 @@ pub struct Vrrp {
     insts: Vec<Inst>,
     /// Sync groups: the pure group logic and its members' instance indices.
     groups: Vec<(SyncGroup, Vec<usize>)>,
-    drops: DropCounters,
-    /// Adverts for a VRID/family no instance of ours has on that interface.
-    unknown_vrid: u32,
-    /// Address list mismatches are logged at most once per interval per instance.
-    mismatch_log: RateLimiter<u16, 64>,
+    /// One warning per (instance or interface, drop reason) per interval, so one noisy
+    /// reason cannot hide another.
+    drop_log: RateLimiter<(DropOwner, DropReason), 64>,
     rx: Box<[u8; RX_BUF]>,
     tx: [u8; TX_BUF],
     transitions: heapless::Deque<Transition, 64>,
@@ -182,9 +209,7 @@ impl Vrrp {
             ifaces: Vec::new(),
             insts: Vec::new(),
             groups: Vec::new(),
-            drops: DropCounters::new(),
-            unknown_vrid: 0,
-            mismatch_log: RateLimiter::new(Duration::from_secs(
+            drop_log: RateLimiter::new(Duration::from_secs(
                 cfg.globals.log_suppress.as_secs().max(1),
             )),
             rx: Box::new([0; RX_BUF]),
@@ -245,6 +270,7 @@ impl Vrrp {
             vips_installed: false,
             link_ok: false,
             adj: Adjustment::default(),
+            drops: DropCounters::new(),
         }
     }
 
@@ -382,10 +408,18 @@ impl Vrrp {
             return;
         }
         ctx.deregister(token);
-        ifc.sock = None;
+        if let Some(old) = ifc.sock.take() {
+            add_kernel_stats(&mut ifc.kernel, &old);
+        }
         ifc.ifindex = Some(link.ifindex);
-        match PacketSocket::open(link.ifindex) {
+        let filter = self.rx_filter(idx);
+        let rcvbuf = self.rcvbuf_for(idx);
+        let ifc = &mut self.ifaces[idx];
+        match PacketSocket::open(link.ifindex, &filter) {
             Ok(s) => {
+                if let Err(e) = s.set_rcvbuf(rcvbuf) {
+                    debug!("{name}: receive buffer {rcvbuf}: {e}");
+                }
                 if let Err(e) = s.join_vrrp_multicast() {
                     warn!("{name}: VRRP multicast MACs: {e}");
                 }
@@ -665,8 +699,9 @@ impl Vrrp {
         }
     }
 
-    /// Read one frame from interface socket `idx`: RFC 5798 7.1 checks that need no
-    /// instance (`parse_frame`), then the instance's own (`validate_for`).
+    /// Read one frame from interface socket `idx`: link facts and RFC 5798 7.1 checks that
+    /// need no instance (`rx_policy::check_link`, `parse_frame`), counted per interface; then
+    /// the instance's receive policy (`rx_policy::check`), counted per instance.
     pub fn on_readable(
         &mut self,
         idx: usize,
@@ -678,7 +713,7 @@ impl Vrrp {
         let Some(sock) = ifc.sock.as_mut() else {
             return Read::Drained;
         };
-        let meta = match sock.recv(&mut self.rx[..]) {
+        let frame = match sock.recv(&mut self.rx[..]) {
             Ok(Some(m)) => m,
             Ok(None) => return Read::Drained,
             Err(e) => {
@@ -686,17 +721,17 @@ impl Vrrp {
                 return Read::Drained;
             }
         };
-        if meta.truncated {
-            self.drops.record(wire::DropReason::FrameTruncated);
-            return Read::Again;
-        }
-        let rx = RxContext {
-            unicast: meta.pkttype == PktType::Host,
+        let meta = frame_meta(&frame);
+        let parsed = if frame.truncated {
+            Err(DropReason::FrameTruncated)
+        } else {
+            rx_policy::check_link(&meta)
+                .and_then(|()| parse_frame(&self.rx[..frame.len], RxContext::TTL_BY_POLICY))
         };
-        let adv = match parse_frame(&self.rx[..meta.len], rx) {
+        let adv = match parsed {
             Ok(a) => a,
             Err(reason) => {
-                self.drops.record(reason);
+                self.count_drop(DropOwner::Iface(idx as u16), reason, None);
                 return Read::Again;
             }
         };
@@ -706,40 +741,16 @@ impl Vrrp {
             .iter()
             .position(|s| s.iface == idx && s.cfg.vrid == adv.vrid && family_of(&s.cfg) == family)
         else {
-            self.unknown_vrid = self.unknown_vrid.saturating_add(1);
+            self.count_drop(
+                DropOwner::Iface(idx as u16),
+                DropReason::VridMismatch,
+                Some(adv.src),
+            );
             return Read::Again;
         };
-        let inst = &self.insts[i];
-        let expect = InstanceWire {
-            vrid: inst.cfg.vrid,
-            version: inst.cfg.version,
-            auth: inst.auth,
-            advert_interval: inst.cfg.advert_int,
-            addrs: &inst.addrs,
-        };
-        match adv.validate_for(&expect) {
-            Ok(AddrListMatch::Match) => {}
-            Ok(AddrListMatch::Mismatch) => {
-                // RFC 5798 7.1: "MAY" drop; keepalived logs and accepts, so we do too.
-                if let Verdict::Allow { suppressed } =
-                    self.mismatch_log.check(i as u16, clock_hint())
-                {
-                    warn!(target: &inst.cfg.name,
-                        "advert from {} lists other addresses than ours ({} more suppressed)",
-                        adv.src, suppressed);
-                }
-            }
-            Err(reason) => {
-                self.drops.record(reason);
-                if reason == wire::DropReason::AuthMismatch {
-                    if let Verdict::Allow { suppressed } =
-                        self.mismatch_log.check(i as u16, clock_hint())
-                    {
-                        warn!(target: &inst.cfg.name, "advert from {} with wrong password dropped ({} more suppressed)", adv.src, suppressed);
-                    }
-                }
-                return Read::Again;
-            }
+        if let Err(reason) = rx_policy::check(&self.rx_rules(i), &meta, &adv) {
+            self.count_drop(DropOwner::Inst(i as u16), reason, Some(adv.src));
+            return Read::Again;
         }
         let advert = Advert {
             src: adv.src,
@@ -751,6 +762,91 @@ impl Vrrp {
             advert,
         }));
         Read::Again
+    }
+
+    /// Instance `i`'s receive policy: its wire identity, our own source address, its
+    /// unicast peers (the source must be one of them: keepalived's `check_unicast_src`).
+    fn rx_rules(&self, i: usize) -> Policy<'_> {
+        let inst = &self.insts[i];
+        Policy {
+            wire: InstanceWire {
+                vrid: inst.cfg.vrid,
+                version: inst.cfg.version,
+                auth: inst.auth,
+                advert_interval: inst.cfg.advert_int,
+                addrs: &inst.addrs,
+            },
+            own: core::slice::from_ref(&inst.fsm.params().primary),
+            unicast_peers: &inst.cfg.unicast_peers,
+            check_unicast_src: true,
+        }
+    }
+
+    /// Count a dropped frame for its owner and warn about it, at most once per interval per
+    /// (owner, reason).
+    fn count_drop(&mut self, owner: DropOwner, reason: DropReason, src: Option<IpAddr>) {
+        let name = match owner {
+            DropOwner::Inst(i) => {
+                let inst = &mut self.insts[i as usize];
+                inst.drops.record(reason);
+                inst.cfg.name.as_str()
+            }
+            DropOwner::Iface(f) => {
+                let ifc = &mut self.ifaces[f as usize];
+                ifc.drops.record(reason);
+                ifc.name.as_str()
+            }
+        };
+        if let Verdict::Allow { suppressed } = self.drop_log.check((owner, reason), clock_hint()) {
+            warn_drop(name, reason, src, suppressed);
+        }
+    }
+
+    /// The kernel-side filter for interface `idx`: the VRIDs its instances run per family,
+    /// unicast admitted only for families with unicast peers (see `bpf::vrrp_filter`).
+    fn rx_filter(&self, idx: usize) -> bpf::Program {
+        if std::env::var(RX_FILTER_ENV).as_deref() == Ok("protocol-only") {
+            return bpf::VRRP_FILTER.iter().copied().collect();
+        }
+        let mut v4: heapless::Vec<u8, 256> = heapless::Vec::new();
+        let mut v6: heapless::Vec<u8, 256> = heapless::Vec::new();
+        let (mut uni4, mut uni6) = (false, false);
+        for inst in self.insts.iter().filter(|s| s.iface == idx) {
+            let (list, uni) = match family_of(&inst.cfg) {
+                Family::Ipv4 => (&mut v4, &mut uni4),
+                Family::Ipv6 => (&mut v6, &mut uni6),
+            };
+            if !list.contains(&inst.cfg.vrid) {
+                let _ = list.push(inst.cfg.vrid);
+            }
+            *uni |= !inst.cfg.unicast_peers.is_empty();
+        }
+        bpf::vrrp_filter(&bpf::VrrpFilterSpec {
+            v4_vrids: &v4,
+            v6_vrids: &v6,
+            v4_unicast: uni4,
+            v6_unicast: uni6,
+        })
+    }
+
+    /// Receive buffer for interface `idx`'s socket, sized for the instances on it.
+    fn rcvbuf_for(&self, idx: usize) -> usize {
+        let n = self.insts.iter().filter(|s| s.iface == idx).count();
+        (n * RCVBUF_PER_INSTANCE).max(RCVBUF_MIN)
+    }
+
+    /// After a reload the VRIDs on an interface may have changed: swap its filter and size.
+    fn refresh_rx_filters(&mut self) {
+        for idx in 0..self.ifaces.len() {
+            let (filter, rcvbuf) = (self.rx_filter(idx), self.rcvbuf_for(idx));
+            let ifc = &self.ifaces[idx];
+            if let Some(sock) = &ifc.sock {
+                if let Err(e) = sock.set_filter(&filter) {
+                    error!("{}: receive filter: {e}", ifc.name);
+                }
+                let _ = sock.set_rcvbuf(rcvbuf);
+            }
+        }
     }
 
     pub fn on_event(&mut self, ctx: &mut Ctx, ev: VrrpEvent, now: Instant) {
@@ -940,6 +1036,7 @@ impl Vrrp {
             self.start_inst(ctx, i, now);
         }
         self.close_unused_ifaces(ctx);
+        self.refresh_rx_filters();
     }
 
     fn retire(&mut self, ctx: &mut Ctx, leaving: Vec<Inst>, now: Instant) {
@@ -961,7 +1058,9 @@ impl Vrrp {
             if !self.insts.iter().any(|s| s.iface == idx) && self.ifaces[idx].sock.is_some() {
                 ctx.deregister(Part::Vrrp.token(idx as u32));
                 let ifc = &mut self.ifaces[idx];
-                ifc.sock = None;
+                if let Some(old) = ifc.sock.take() {
+                    add_kernel_stats(&mut ifc.kernel, &old);
+                }
                 ifc._join4 = None;
                 ifc._join6 = None;
                 ifc.ifindex = None;
@@ -985,30 +1084,71 @@ impl Vrrp {
         self.insts.len()
     }
 
-    /// SIGUSR1: one line per instance and one for the drop counters.
-    pub fn dump(&self) {
+    /// SIGUSR1: one line per instance and one per interface, each with its drop counters
+    /// (the interface's: frames no instance could be told, and the kernel's own counts).
+    pub fn dump(&mut self) {
         for inst in &self.insts {
             let c = inst.fsm.counters();
             info!(target: &inst.cfg.name,
-                "{} prio {} on {} vrid {} vips {} master_adver_int {} ms rx {} tx {} discarded {} transitions {}",
+                "{} prio {} on {} vrid {} vips {} master_adver_int {} ms rx {} tx {} discarded {} transitions {} dropped:{}",
                 inst.fsm.state(), inst.fsm.priority(), inst.cfg.interface, inst.cfg.vrid,
                 inst.cfg.vips.len(), inst.fsm.master_adver_interval().as_millis(),
-                c.adverts_rx, c.adverts_tx, c.adverts_discarded, c.transitions);
+                c.adverts_rx, c.adverts_tx, c.adverts_discarded, c.transitions,
+                drop_list(&inst.drops).as_str());
         }
-        let mut line = heapless::String::<256>::new();
-        for (reason, n) in self.drops.iter() {
-            if n > 0 {
-                let _ = core::fmt::Write::write_fmt(
-                    &mut line,
-                    format_args!(" {}={}", reason.as_str(), n),
-                );
+        for ifc in &mut self.ifaces {
+            if let Some(sock) = &ifc.sock {
+                add_kernel_stats(&mut ifc.kernel, sock);
             }
+            info!(target: &ifc.name,
+                "kernel_delivered {} kernel_overflow {} dropped:{}",
+                ifc.kernel.delivered, ifc.kernel.overflow, drop_list(&ifc.drops).as_str());
         }
-        info!(
-            "dropped frames:{} unknown_vrid={}",
-            if line.is_empty() { " none" } else { &line },
-            self.unknown_vrid
-        );
+    }
+}
+
+/// Link facts of a received frame, in the receive policy's terms.
+fn frame_meta(f: &RecvFrame) -> FrameMeta {
+    FrameMeta {
+        delivery: match f.pkttype {
+            PktType::Host => Delivery::ToUs,
+            PktType::Broadcast => Delivery::Broadcast,
+            PktType::Multicast => Delivery::Multicast,
+            // Our own frames never get here (filter + PacketSocket::recv); anything else
+            // was not addressed to us.
+            PktType::OtherHost | PktType::Outgoing | PktType::Other(_) => Delivery::OtherHost,
+        },
+        vlan_tagged: f.vlan_tagged,
+    }
+}
+
+/// Add what the kernel counted on `sock` since the last read.
+fn add_kernel_stats(total: &mut KernelStats, sock: &PacketSocket) {
+    if let Ok(k) = sock.take_kernel_stats() {
+        total.delivered = total.delivered.saturating_add(k.delivered);
+        total.overflow = total.overflow.saturating_add(k.overflow);
+    }
+}
+
+/// ` reason=n ...` for the non-zero counters, or ` none`.
+fn drop_list(d: &DropCounters) -> heapless::String<512> {
+    let mut line = heapless::String::<512>::new();
+    for (reason, n) in d.iter().filter(|(_, n)| *n > 0) {
+        let _ = core::fmt::Write::write_fmt(&mut line, format_args!(" {}={}", reason.as_str(), n));
+    }
+    if line.is_empty() {
+        let _ = line.push_str(" none");
+    }
+    line
+}
+
+/// One warning line for a dropped advert (rate-limited by the caller).
+fn warn_drop(owner: &str, reason: DropReason, src: Option<IpAddr>, suppressed: u32) {
+    match src {
+        Some(src) => warn!(target: owner,
+            "advert from {src} dropped: {} ({suppressed} more suppressed)", reason.as_str()),
+        None => warn!(target: owner,
+            "frame dropped: {} ({suppressed} more suppressed)", reason.as_str()),
     }
 }
 

@@ -1,6 +1,7 @@
 //! VRRP: wire format and the per-instance state machine (issue 3).
 pub mod announce;
 pub mod frame;
+pub mod rx_policy;
 pub mod wire;
 
 pub mod instance;
