@@ -63,8 +63,11 @@ fn winning() -> Advert {
     Advert::winning(ATTACKER_MAC, ATTACKER, VRID, VIP)
 }
 
+/// Builds the frame number `i` of a flood kind.
+type FrameFn = Box<dyn Fn(usize) -> Vec<u8>>;
+
 /// The flood kinds: name and a frame for sequence number `i`.
-fn kinds() -> Vec<(&'static str, Box<dyn Fn(usize) -> Vec<u8>>)> {
+fn kinds() -> Vec<(&'static str, FrameFn)> {
     vec![
         (
             "ttl64-to-mac",
@@ -227,16 +230,19 @@ fn capture_master_adverts(lab: &Lab, name: &str) -> (Proc, PathBuf) {
     (p, file)
 }
 
-fn flood(
-    lab: &Lab,
-    att: &Attacker,
-    p: &Proc,
-    frames: &[Vec<u8>],
-    secs: f64,
+/// What a flood runs against.
+struct Target<'a> {
+    lab: &'a Lab,
+    att: &'a Attacker,
+    daemon: &'a Proc,
+    /// The daemon's idle CPU rate (ns of CPU per second).
     idle_ns_per_s: f64,
     interval: f64,
-    name: &str,
-) -> Figures {
+}
+
+fn flood(t: &Target<'_>, frames: &[Vec<u8>], secs: f64, name: &str) -> Figures {
+    let (lab, att, p, idle_ns_per_s, interval) =
+        (t.lab, t.att, t.daemon, t.idle_ns_per_s, t.interval);
     let (mut cap, file) = capture_master_adverts(lab, name);
     // Adverts on both sides of the flood bound the first and last gap.
     std::thread::sleep(Duration::from_secs_f64(interval * 3.0));
@@ -342,7 +348,14 @@ fn main() {
         for (k, build) in &kinds {
             let frames: Vec<Vec<u8>> = (0..64).map(build).collect();
             let name = format!("{}-{k}", d.name());
-            let f = flood(&lab, &att, &p, &frames, secs, idle, interval, &name);
+            let target = Target {
+                lab: &lab,
+                att: &att,
+                daemon: &p,
+                idle_ns_per_s: idle,
+                interval,
+            };
+            let f = flood(&target, &frames, secs, &name);
             eprintln!(
                 "{:<18} {:<17} {:>8} frames {:>6.1} kpps  transitions {}  max gap {:.2}  {:.0} ns/frame  VIP kept {}",
                 d.name(), k, f.frames, f.kpps, f.transitions, f.max_gap, f.ns_per_frame, f.kept_vip
