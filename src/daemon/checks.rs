@@ -1153,3 +1153,15 @@ config real_server
         assert_eq!(first_line(&[0xff, 0xfe]), "");
     }
 }
+
+// --- Operator control (daemon/control.rs): a read-only view for status. ---
+impl CheckEngine {
+    /// Every probe: id, name, verdict and its last attempt (result, start, latency).
+    pub fn probe_views(
+        &self,
+    ) -> impl Iterator<Item = (ProbeId, &str, Health, Option<check::Attempt>)> + '_ {
+        self.probes
+            .iter()
+            .map(|p| (p.id, p.name.as_str(), p.health(), p.last_attempt()))
+    }
+}
