@@ -19,15 +19,21 @@ pub fn request(path: &Path, req: &Request) -> io::Result<Response> {
     let mut s = crate::sys::unix::connect(path, TIMEOUT)?;
     let mut out = Vec::new();
     frame::encode(req, MAX_REQUEST, &mut out).map_err(invalid)?;
-    s.write_all(&out)?;
+    // A daemon refusing us (not root) answers and closes before reading: the write may
+    // fail with EPIPE while its answer is waiting to be read, so read before reporting it.
+    let written = s.write_all(&out);
     let mut buf = Vec::new();
     let mut chunk = [0u8; 16 * 1024];
     loop {
         if let Some((resp, _)) = frame::decode::<Response>(&buf, MAX_RESPONSE).map_err(invalid)? {
             return Ok(resp);
         }
-        let n = s.read(&mut chunk)?;
+        let n = match s.read(&mut chunk) {
+            Ok(n) => n,
+            Err(e) => return Err(written.err().unwrap_or(e)),
+        };
         if n == 0 {
+            written?;
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 "the daemon closed the connection without answering",

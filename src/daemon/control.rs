@@ -31,12 +31,21 @@ pub struct Control {
 }
 
 impl Control {
-    /// Create the socket now, so a daemon that cannot have one does not start.
+    /// Create the socket. Failing to is logged, not fatal: the addresses matter more than
+    /// the operator's view of them (e.g. a second daemon started on the same socket path).
     pub fn bind(socket: &Path, now: Instant) -> Result<Control, String> {
-        let server =
-            ControlServer::bind(socket).map_err(|e| format!("{}: {e}", socket.display()))?;
+        let server = match ControlServer::bind(socket) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                log::error!(
+                    "control socket {}: {e}; running without it",
+                    socket.display()
+                );
+                None
+            }
+        };
         Ok(Control {
-            server: Some(server),
+            server,
             started: now,
             maintenance: false,
             overrides: Vec::new(),
