@@ -408,3 +408,85 @@ fn maintenance_and_priority_override_move_the_vip() {
         assert!(log.contains(l), "missing {l:?}\n{log}");
     }
 }
+
+/// Runs the rpcd plugin as rpcd does: `PLUGIN list`, `PLUGIN call METHOD` with the
+/// arguments as JSON on stdin; every answer must be one JSON object.
+fn rpcd(lab: &Lab, shell: &[&str], args: &[&str], stdin: &str) -> serde_json::Value {
+    use std::io::Write;
+    let plugin = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/rootfs/usr/libexec/rpcd/minivrrp"
+    );
+    let mut c = Command::new(shell[0]);
+    c.args(&shell[1..])
+        .arg(plugin)
+        .args(args)
+        .env("MINIVRRP", bin())
+        .env("MINIVRRP_SOCKET", lab.control_socket("r1"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{shell:?} {args:?}: not JSON ({e}): {}", text(&o)));
+    assert!(v.is_object(), "{v}");
+    v
+}
+
+#[test]
+fn rpcd_plugin_answers_list_and_call_with_json() {
+    if !prereqs("rpcd_plugin_answers_list_and_call_with_json") {
+        return;
+    }
+    let lab = Lab::with_routers("ctlrpcd", 1);
+    let r1 = lab.spawn_minivrrp("r1", &bin(), &[spec(150)]);
+    let (h, _) = lab.wait_holders(VIP, &["r1"], Duration::from_secs(10));
+    assert_eq!(h, vec!["r1"], "{}", logs(&[&r1]));
+    // OpenWrt runs it with busybox ash; Debian's dash is the closest POSIX shell here.
+    let mut shells: Vec<Vec<&str>> = vec![vec!["/bin/sh"]];
+    if std::path::Path::new("/bin/busybox").exists() {
+        shells.push(vec!["/bin/busybox", "sh"]);
+    }
+    for sh in &shells {
+        let l = rpcd(&lab, sh, &["list"], "");
+        for m in ["status", "maintenance_on", "maintenance_off", "reload"] {
+            assert!(l[m].is_object(), "{sh:?}: {l}");
+        }
+        let s = rpcd(&lab, sh, &["call", "status"], "{}");
+        assert_eq!(s["instances"][0]["name"], "vi50", "{s}");
+        assert_eq!(s["instances"][0]["state"], "MASTER", "{s}");
+        let r = rpcd(&lab, sh, &["call", "reload"], "{}");
+        assert_eq!(r["ok"], true, "{r}");
+        let r = rpcd(&lab, sh, &["call", "nosuch"], "{}");
+        assert_eq!(r["ok"], false, "{r}");
+    }
+    let r = rpcd(&lab, &["/bin/sh"], &["call", "maintenance_on"], "{}");
+    assert_eq!(r["ok"], true, "{r}");
+    assert!(
+        r["message"].as_str().unwrap().contains("maintenance on"),
+        "{r}"
+    );
+    assert_eq!(status_json(&lab, "r1")["maintenance"], true);
+    // A refused reload carries the config errors in the message, still valid JSON.
+    let conf = lab.minivrrp_conf_path("r1");
+    let good = std::fs::read_to_string(&conf).unwrap();
+    std::fs::write(
+        &conf,
+        good.replace("option vrid '50'", "option vrid '\"x\\'"),
+    )
+    .unwrap();
+    let r = rpcd(&lab, &["/bin/sh"], &["call", "reload"], "{}");
+    assert_eq!(r["ok"], false, "{r}");
+    assert_eq!(r["code"], 1, "{r}");
+    // Daemon down: status answers a JSON error, not nothing.
+    drop(r1);
+    let r = rpcd(&lab, &["/bin/sh"], &["call", "status"], "{}");
+    assert_eq!(r["ok"], false, "{r}");
+}
