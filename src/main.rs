@@ -210,7 +210,7 @@ fn control(
             out(&format!("{line}\n"));
             EXIT_OK
         }
-        Ok(Response::Status(doc)) => match show(doc) {
+        Ok(Response::Status(doc)) => match show(*doc) {
             Ok(text) => {
                 out(&text);
                 EXIT_OK

@@ -188,6 +188,7 @@ pub fn render(doc: &StatusDoc) -> String {
     co.num("dropped_garbage", c.dropped_garbage);
     co.num("dropped_oversize", c.dropped_oversize);
     co.num("dropped_timeout", c.dropped_timeout);
+    co.num("throttled", c.throttled);
     co.end();
     o.end();
     out

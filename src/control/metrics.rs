@@ -264,7 +264,7 @@ pub fn render(doc: &StatusDoc) -> String {
         &mut out,
         "minivrrp_control_dropped_total",
         "counter",
-        "Control socket clients dropped or refused, by reason.",
+        "Control socket clients dropped, refused or delayed (busy, throttled), by reason.",
     );
     for (reason, v) in [
         ("not_root", c.refused_not_root),
@@ -272,6 +272,7 @@ pub fn render(doc: &StatusDoc) -> String {
         ("garbage", c.dropped_garbage),
         ("oversize", c.dropped_oversize),
         ("timeout", c.dropped_timeout),
+        ("throttled", c.throttled),
     ] {
         f.sample("minivrrp_control_dropped_total", &[("reason", reason)], v);
     }

@@ -42,7 +42,8 @@ pub enum Request {
 /// The daemon's answer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Response {
-    Status(StatusDoc),
+    /// Boxed: the document is large and the other answers are a line.
+    Status(Box<StatusDoc>),
     /// The command was carried out; one line saying what changed.
     Done(String),
     /// The command was refused (unknown instance, out of range, not root...); one line.
@@ -76,7 +77,7 @@ pub fn dispatch<C, T: Controlled<C> + ?Sized>(
     now: crate::base::Instant,
 ) -> Response {
     match req {
-        Request::Status => Response::Status(target.status(now)),
+        Request::Status => Response::Status(Box::new(target.status(now))),
         Request::Maintenance(on) => target.maintenance(ctx, on, now),
         Request::Priority { name, priority } => target.set_priority(ctx, &name, priority, now),
         Request::Reload => target.reload(ctx, now),

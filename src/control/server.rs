@@ -1,6 +1,12 @@
 //! The control socket inside the poll loop. Every cost a client can cause is bounded:
 //!
-//! - at most [`MAX_CLIENTS`] connections; one more is accepted and closed at once (counted);
+//! - at most [`MAX_CLIENTS`] connections: while all are taken the listener is not polled, so
+//!   further clients wait in the kernel's listen backlog (first come, first served) instead
+//!   of costing the loop anything (counted as `busy` each time it happens);
+//! - at most [`ACCEPTS_PER_WINDOW`] connections per [`ACCEPT_WINDOW`]: past that the listener
+//!   rests until the window ends (counted as `throttled`), so a client reconnecting in a
+//!   tight loop costs a bounded share of the CPU however fast it is (and, blocked in
+//!   `connect` on the full backlog, stops burning its own);
 //! - a client that is not root is answered "permission denied" and closed (counted);
 //! - a request is at most `frame::MAX_REQUEST` bytes: a longer length prefix, a CRC error or
 //!   an undecodable payload closes the connection (counted) after reading at most
@@ -30,6 +36,10 @@ pub const READ_CHUNK: usize = 512;
 /// Bytes written to one client per loop callback.
 pub const WRITE_CHUNK: usize = 16 * 1024;
 pub const TIMER: TimerId = Part::Control.timer(0);
+pub const ACCEPT_WINDOW: Duration = Duration::from_millis(100);
+/// 2000 connections a second: twice the 1000 status requests a second a monitoring setup
+/// could reasonably send.
+pub const ACCEPTS_PER_WINDOW: u32 = 200;
 const LISTENER: u32 = 0;
 
 /// A complete request waiting for the daemon (queued as loop input).
@@ -64,6 +74,12 @@ pub struct ControlServer {
     generation: u32,
     stats: ControlStats,
     allowed_uid: u32,
+    /// Every slot is taken: the listener's interest is off until one frees.
+    paused: bool,
+    window_start: Instant,
+    window_accepts: u32,
+    /// Accept budget of this window used up: the listener rests until then.
+    throttled_until: Option<Instant>,
 }
 
 fn token(slot: usize) -> Token {
@@ -80,6 +96,10 @@ impl ControlServer {
             generation: 0,
             stats: ControlStats::default(),
             allowed_uid: crate::sys::unix::effective_uid(),
+            paused: false,
+            window_start: Instant::ZERO,
+            window_accepts: 0,
+            throttled_until: None,
         })
     }
 
@@ -114,10 +134,26 @@ impl ControlServer {
         if self.clients[slot].take().is_some() {
             ctx.deregister(token(slot));
         }
+        if self.paused {
+            self.paused = false;
+            self.update_listener(ctx);
+        }
+    }
+
+    /// Poll the listener unless every slot is taken or the accept budget is used up.
+    fn update_listener(&mut self, ctx: &mut Ctx) {
+        let on = !self.paused && self.throttled_until.is_none();
+        let interest = if on {
+            Interest::READABLE
+        } else {
+            Interest::default()
+        };
+        ctx.set_interest(Part::Control.token(LISTENER), interest);
     }
 
     fn rearm(&mut self, ctx: &mut Ctx) {
-        match self.clients.iter().flatten().map(|c| c.deadline).min() {
+        let deadlines = self.clients.iter().flatten().map(|c| c.deadline);
+        match deadlines.chain(self.throttled_until).min() {
             Some(at) => {
                 let _ = ctx.arm(TIMER, at);
             }
@@ -158,10 +194,29 @@ impl ControlServer {
     }
 
     fn accept(&mut self, ctx: &mut Ctx, now: Instant) -> Read {
+        let Some(slot) = self.clients.iter().position(|c| c.is_none()) else {
+            // Leave the rest in the backlog; poll the listener again when a slot frees.
+            self.stats.refused_busy += 1;
+            self.paused = true;
+            self.update_listener(ctx);
+            return Read::Drained;
+        };
+        if now >= self.window_start + ACCEPT_WINDOW {
+            self.window_start = now;
+            self.window_accepts = 0;
+        }
+        if self.window_accepts >= ACCEPTS_PER_WINDOW {
+            self.stats.throttled += 1;
+            self.throttled_until = Some(self.window_start + ACCEPT_WINDOW);
+            self.update_listener(ctx);
+            self.rearm(ctx);
+            return Read::Drained;
+        }
         let conn = match self.listener.accept() {
             Ok(Some(c)) => c,
             Ok(None) | Err(_) => return Read::Drained,
         };
+        self.window_accepts += 1;
         self.stats.accepted += 1;
         if conn.peer_uid().ok() != Some(0) && conn.peer_uid().ok() != Some(self.allowed_uid) {
             self.stats.refused_not_root += 1;
@@ -177,10 +232,6 @@ impl ControlServer {
             let _ = conn.write(&out);
             return Read::Again;
         }
-        let Some(slot) = self.clients.iter().position(|c| c.is_none()) else {
-            self.stats.refused_busy += 1;
-            return Read::Again;
-        };
         if ctx
             .register(token(slot), &conn, Interest::READABLE)
             .is_err()
@@ -304,6 +355,10 @@ impl ControlServer {
 
     /// The deadline timer: close every client past its deadline.
     pub fn on_timer(&mut self, ctx: &mut Ctx, now: Instant) {
+        if self.throttled_until.is_some_and(|t| t <= now) {
+            self.throttled_until = None;
+            self.update_listener(ctx);
+        }
         for s in 0..MAX_CLIENTS {
             if self.clients[s].as_ref().is_some_and(|c| c.deadline <= now) {
                 self.stats.dropped_timeout += 1;
@@ -332,10 +387,11 @@ mod tests {
 
     impl crate::control::Controlled<Ctx> for Fake {
         fn status(&self, _now: Instant) -> crate::control::StatusDoc {
-            let mut d = crate::control::StatusDoc::default();
-            d.maintenance = self.maintenance;
-            d.control = self.server.stats();
-            d
+            crate::control::StatusDoc {
+                maintenance: self.maintenance,
+                control: self.server.stats(),
+                ..Default::default()
+            }
         }
         fn maintenance(&mut self, _: &mut Ctx, on: bool, _: Instant) -> Response {
             self.maintenance = on;
@@ -481,18 +537,51 @@ mod tests {
     }
 
     #[test]
-    fn clients_beyond_the_limit_are_refused() {
+    fn clients_beyond_the_limit_wait_in_the_backlog() {
         let (mut lp, mut f, path) = setup("busy");
-        let held: Vec<UnixStream> = (0..MAX_CLIENTS + 3)
+        let mut held: Vec<UnixStream> = (0..MAX_CLIENTS + 3)
             .map(|_| UnixStream::connect(&path).unwrap())
             .collect();
         turns(&mut lp, &mut f, 5);
         let s = f.server.stats();
         assert_eq!(s.clients as usize, MAX_CLIENTS);
-        assert_eq!(s.refused_busy, 3);
+        assert_eq!(s.accepted as usize, MAX_CLIENTS);
+        assert!(s.refused_busy >= 1);
+        // The listener is not polled while full: turns do not spin on it.
+        let before = f.server.stats().refused_busy;
+        turns(&mut lp, &mut f, 5);
+        assert_eq!(f.server.stats().refused_busy, before);
+        // The first clients leave: the waiting three are accepted.
+        held.drain(..MAX_CLIENTS);
+        turns(&mut lp, &mut f, 5);
+        let s = f.server.stats();
+        assert_eq!(s.accepted as usize, MAX_CLIENTS + 3);
+        assert_eq!(s.clients, 3);
         drop(held);
         turns(&mut lp, &mut f, 5);
         assert_eq!(f.server.stats().clients, 0);
+    }
+
+    #[test]
+    fn accepts_beyond_the_window_budget_wait_for_the_next_window() {
+        let (mut lp, mut f, path) = setup("throttle");
+        let n = ACCEPTS_PER_WINDOW as usize + 20;
+        let h = std::thread::spawn(move || {
+            // Each connects and closes at once, as fast as possible.
+            for _ in 0..n {
+                drop(UnixStream::connect(&path).unwrap());
+            }
+        });
+        let start = std::time::Instant::now();
+        while f.server.stats().accepted < n as u64 && start.elapsed().as_secs() < 5 {
+            turns(&mut lp, &mut f, 1);
+        }
+        h.join().unwrap();
+        let s = f.server.stats();
+        assert_eq!(s.accepted, n as u64);
+        assert!(s.throttled >= 1, "{s:?}");
+        // At most one window's budget per window: n accepts took more than one window.
+        assert!(start.elapsed() >= std::time::Duration::from_millis(90));
     }
 
     #[test]

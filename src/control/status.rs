@@ -129,8 +129,11 @@ pub struct ControlStats {
     pub accepted: u64,
     pub requests: u64,
     pub refused_not_root: u64,
+    /// Times every client slot was taken (further clients waited in the listen backlog).
     pub refused_busy: u64,
     pub dropped_garbage: u64,
     pub dropped_oversize: u64,
     pub dropped_timeout: u64,
+    /// Times the accept budget per window was used up (connections waited for the next).
+    pub throttled: u64,
 }

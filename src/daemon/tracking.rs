@@ -330,78 +330,6 @@ impl Tracking {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const CFG: &str = "
-config script 'chk'
-    option command 'true'
-    option weight '-60'
-
-config script 'plus'
-    option command 'true'
-    option weight '10'
-
-config instance 'vi1'
-    option interface 'eth0'
-    option vrid '1'
-    option priority '150'
-    list vip '10.0.0.10'
-    list track_script 'chk'
-    list track_script 'plus'
-    list track_interface 'eth1'
-
-config instance 'vi2'
-    option interface 'eth0'
-    option vrid '2'
-    list vip '10.0.0.11'
-    list track_interface 'eth2 weight -20'
-";
-
-    fn setup() -> Tracking {
-        let c = Config::parse_str("t", CFG).unwrap_or_else(|e| panic!("{e:?}"));
-        let e = CheckEngine::new(&c, 1, Instant::from_secs(1)).unwrap();
-        Tracking::new(&c, &e)
-    }
-
-    #[test]
-    fn negative_weight_applies_while_down_positive_while_up() {
-        let mut t = setup();
-        assert_eq!(t.adjustment(0), Adjustment::default());
-        t.on_probe(ProbeId::Script(0), Health::Down);
-        assert_eq!(t.adjustment(0).delta, -60);
-        assert_eq!(&t.take_changed()[..], [0]);
-        t.on_probe(ProbeId::Script(1), Health::Up);
-        assert_eq!(t.adjustment(0).delta, -50);
-        t.on_probe(ProbeId::Script(0), Health::Up);
-        assert_eq!(
-            t.adjustment(0),
-            Adjustment {
-                delta: 10,
-                fault: false
-            }
-        );
-        assert_eq!(&t.take_changed()[..], [0]);
-        assert!(t.take_changed().is_empty());
-    }
-
-    #[test]
-    fn track_interface_weight_zero_down_is_fault_only_for_its_instance() {
-        let mut t = setup();
-        t.set_link("eth1", false);
-        assert!(t.adjustment(0).fault);
-        assert!(!t.adjustment(1).fault);
-        t.set_link("eth2", false);
-        assert_eq!(t.adjustment(1).delta, -20);
-        assert_eq!(&t.take_changed()[..], [0, 1]);
-        t.set_link("eth1", true);
-        assert!(!t.adjustment(0).fault);
-        t.set_link("nope", false);
-        assert_eq!(&t.take_changed()[..], [0]);
-    }
-}
-
 // --- Operator control (daemon/control.rs): a read-only view for status. ---
 
 /// One tracker of an instance as status shows it.
@@ -472,5 +400,77 @@ impl Tracking {
                 }
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CFG: &str = "
+config script 'chk'
+    option command 'true'
+    option weight '-60'
+
+config script 'plus'
+    option command 'true'
+    option weight '10'
+
+config instance 'vi1'
+    option interface 'eth0'
+    option vrid '1'
+    option priority '150'
+    list vip '10.0.0.10'
+    list track_script 'chk'
+    list track_script 'plus'
+    list track_interface 'eth1'
+
+config instance 'vi2'
+    option interface 'eth0'
+    option vrid '2'
+    list vip '10.0.0.11'
+    list track_interface 'eth2 weight -20'
+";
+
+    fn setup() -> Tracking {
+        let c = Config::parse_str("t", CFG).unwrap_or_else(|e| panic!("{e:?}"));
+        let e = CheckEngine::new(&c, 1, Instant::from_secs(1)).unwrap();
+        Tracking::new(&c, &e)
+    }
+
+    #[test]
+    fn negative_weight_applies_while_down_positive_while_up() {
+        let mut t = setup();
+        assert_eq!(t.adjustment(0), Adjustment::default());
+        t.on_probe(ProbeId::Script(0), Health::Down);
+        assert_eq!(t.adjustment(0).delta, -60);
+        assert_eq!(&t.take_changed()[..], [0]);
+        t.on_probe(ProbeId::Script(1), Health::Up);
+        assert_eq!(t.adjustment(0).delta, -50);
+        t.on_probe(ProbeId::Script(0), Health::Up);
+        assert_eq!(
+            t.adjustment(0),
+            Adjustment {
+                delta: 10,
+                fault: false
+            }
+        );
+        assert_eq!(&t.take_changed()[..], [0]);
+        assert!(t.take_changed().is_empty());
+    }
+
+    #[test]
+    fn track_interface_weight_zero_down_is_fault_only_for_its_instance() {
+        let mut t = setup();
+        t.set_link("eth1", false);
+        assert!(t.adjustment(0).fault);
+        assert!(!t.adjustment(1).fault);
+        t.set_link("eth2", false);
+        assert_eq!(t.adjustment(1).delta, -20);
+        assert_eq!(&t.take_changed()[..], [0, 1]);
+        t.set_link("eth1", true);
+        assert!(!t.adjustment(0).fault);
+        t.set_link("nope", false);
+        assert_eq!(&t.take_changed()[..], [0]);
     }
 }
