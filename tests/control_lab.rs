@@ -74,10 +74,20 @@ fn logs(procs: &[&Proc]) -> String {
         .join("\n")
 }
 
-/// r1 (150) master, r2 (100) backup, both up and settled.
-fn pair(lab: &Lab) -> (Proc, Proc) {
+/// r1 (150) master, r2 (100) backup, both up and settled. With `tracker`, r2 tracks a
+/// script that always fails with weight -10 (effective priority 90).
+fn pair(lab: &Lab, tracker: bool) -> (Proc, Proc) {
     let r1 = lab.spawn_minivrrp("r1", &bin(), &[spec(150)]);
-    let r2 = lab.spawn_minivrrp("r2", &bin(), &[spec(100)]);
+    let r2 = if tracker {
+        let mut s = spec(100);
+        s.extra_uci
+            .push("list track_script 'chk_down weight -10'".into());
+        let uci = lab::minivrrp_uci("r2", &[s])
+            + "config script 'chk_down'\n\toption command 'false'\n\toption interval '0.2'\n";
+        lab.spawn_minivrrp_text("r2", &bin(), &uci, "minivrrp")
+    } else {
+        lab.spawn_minivrrp("r2", &bin(), &[spec(100)])
+    };
     let (h, took) = lab.wait_holders(VIP, &["r1"], Duration::from_secs(10));
     assert_eq!(h, vec!["r1"], "after {took:?}\n{}", logs(&[&r1, &r2]));
     assert!(
@@ -183,7 +193,7 @@ fn pair_status_json_text_metrics_reload_garp_and_refusals() {
     }
     let lab = Lab::with_routers("ctlpair", 2);
     let cap = lab.capture("ctl");
-    let (mut r1, r2) = pair(&lab);
+    let (mut r1, r2) = pair(&lab, true);
     let procs = [&r1, &r2];
 
     // --- status --json on both: the documented fields with the right values.
@@ -207,7 +217,30 @@ fn pair_status_json_text_metrics_reload_garp_and_refusals() {
     let (mi, bi) = (&m["instances"][0], &b["instances"][0]);
     assert_eq!(mi["base_priority"], 150);
     assert_eq!(mi["effective_priority"], 150);
-    assert_eq!(bi["effective_priority"], 100);
+    assert_eq!(bi["base_priority"], 100);
+    // r2's failing script: tracker contribution, check state, last result and latency.
+    assert!(
+        lab::wait_until(Duration::from_secs(5), || {
+            status_json(&lab, "r2")["instances"][0]["effective_priority"] == 90
+        })
+        .is_some(),
+        "{}",
+        logs(&procs)
+    );
+    let b = status_json(&lab, "r2");
+    let bi = &b["instances"][0];
+    let t = &bi["trackers"][0];
+    assert_eq!(t["kind"], "script", "{b}");
+    assert_eq!(t["name"], "chk_down");
+    assert_eq!(t["weight"], -10);
+    assert_eq!(t["state"], "down");
+    assert_eq!(t["contribution"], -10);
+    let c = &b["checks"][0];
+    assert_eq!(c["name"], "chk_down", "{b}");
+    assert_eq!(c["kind"], "script");
+    assert_eq!(c["state"], "down");
+    assert!(c["last_result"].as_str().is_some(), "{b}");
+    assert!(c["latency_us"].as_u64().is_some(), "{b}");
     assert_eq!(mi["vips_installed"], true);
     assert_eq!(bi["vips_installed"], false);
     assert!(mi["counters"]["adverts_sent"].as_u64().unwrap() > 0, "{m}");
@@ -257,6 +290,38 @@ fn pair_status_json_text_metrics_reload_garp_and_refusals() {
     );
     assert!(sample(&s, "minivrrp_adverts_sent_total", "instance=\"vi50\"").unwrap() > 0.0);
     assert!(sample(&s, "minivrrp_drops_total", "reason=\"bad-ttl\"").is_some());
+    let o = cli(&lab, "r2", &["metrics"]);
+    let s = parse_prometheus(&String::from_utf8_lossy(&o.stdout));
+    assert_eq!(
+        sample(
+            &s,
+            "minivrrp_check_up",
+            "check=\"chk_down\",kind=\"script\""
+        ),
+        Some(0.0)
+    );
+    assert!(sample(
+        &s,
+        "minivrrp_check_latency_seconds",
+        "check=\"chk_down\",kind=\"script\""
+    )
+    .is_some());
+    assert_eq!(
+        sample(
+            &s,
+            "minivrrp_tracker_contribution",
+            "instance=\"vi50\",kind=\"script\",tracker=\"chk_down\""
+        ),
+        Some(-10.0)
+    );
+    assert_eq!(
+        sample(
+            &s,
+            "minivrrp_instance_priority",
+            "instance=\"vi50\",kind=\"effective\""
+        ),
+        Some(90.0)
+    );
 
     // --- garp: one gratuitous ARP for the VIP from r1 on the wire, on request.
     std::thread::sleep(Duration::from_millis(300));
@@ -347,7 +412,7 @@ fn maintenance_and_priority_override_move_the_vip() {
         return;
     }
     let lab = Lab::with_routers("ctlmaint", 2);
-    let (r1, r2) = pair(&lab);
+    let (r1, r2) = pair(&lab, false);
     let procs = [&r1, &r2];
     let s = spec(100);
     // The backup takes over after Skew_Time from the priority-0 advert; allow a few
