@@ -102,7 +102,10 @@ install -m 0600 "$ROOT/rootfs/etc/config/minivrrp" "$data/etc/config/minivrrp"
 install -m 0755 "$ROOT/rootfs/etc/init.d/minivrrp" "$data/etc/init.d/minivrrp"
 install -m 0644 "$ROOT/rootfs/etc/hotplug.d/minivrrp/50-example" \
 	"$data/etc/hotplug.d/minivrrp/50-example"
-chmod 0755 "$data" "$ctrl" "$data/usr" "$data/etc" "$data/etc/hotplug.d"
+# rpcd plugin: `ubus call minivrrp status`.
+install -d -m 0755 "$data/usr/libexec/rpcd"
+install -m 0755 "$ROOT/rootfs/usr/libexec/rpcd/minivrrp" "$data/usr/libexec/rpcd/minivrrp"
+chmod 0755 "$data" "$ctrl" "$data/usr" "$data/etc" "$data/etc/hotplug.d" "$data/usr/libexec"
 
 det_tar() { # dir, then members; writes a gzip'd tar to stdout
 	dir=$1

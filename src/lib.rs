@@ -16,6 +16,7 @@
 pub mod base;
 pub mod check;
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod ipvs;
 pub mod netlink;

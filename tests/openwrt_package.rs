@@ -253,6 +253,7 @@ fn ipk_data_holds_binary_config_init_script_and_hook_with_modes_and_root_owner()
             ("./etc/config/minivrrp", "-rw-------"),
             ("./etc/hotplug.d/minivrrp/50-example", "-rw-r--r--"),
             ("./etc/init.d/minivrrp", "-rwxr-xr-x"),
+            ("./usr/libexec/rpcd/minivrrp", "-rwxr-xr-x"),
             ("./usr/sbin/minivrrp", "-rwxr-xr-x"),
         ]
     );
@@ -271,6 +272,7 @@ fn ipk_data_holds_binary_config_init_script_and_hook_with_modes_and_root_owner()
         "etc/config/minivrrp",
         "etc/init.d/minivrrp",
         "etc/hotplug.d/minivrrp/50-example",
+        "usr/libexec/rpcd/minivrrp",
     ] {
         assert_eq!(
             fs::read(s.path(&format!("data/{rel}"))).unwrap(),

@@ -1061,6 +1061,18 @@ fn first_line(o: &[u8]) -> &str {
     core::str::from_utf8(line).unwrap_or("").trim()
 }
 
+// --- Operator control (daemon/control.rs): a read-only view for status. ---
+impl CheckEngine {
+    /// Every probe: id, name, verdict and its last attempt (result, start, latency).
+    pub fn probe_views(
+        &self,
+    ) -> impl Iterator<Item = (ProbeId, &str, Health, Option<check::Attempt>)> + '_ {
+        self.probes
+            .iter()
+            .map(|p| (p.id, p.name.as_str(), p.health(), p.last_attempt()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1157,3 +1157,29 @@ fn warn_drop(owner: &str, reason: DropReason, src: Option<IpAddr>, suppressed: u
 fn clock_hint() -> Instant {
     crate::sys::clock::now()
 }
+
+// --- Operator control (daemon/control.rs): read-only views for status. ---
+
+/// One instance as `minivrrp status` shows it.
+pub struct InstanceView<'a> {
+    pub cfg: &'a model::Instance,
+    pub fsm: &'a Instance,
+    /// The VIPs are on the interface now (added by us).
+    pub vips_installed: bool,
+}
+
+impl Vrrp {
+    pub fn instance_view(&self, i: usize) -> Option<InstanceView<'_>> {
+        self.insts.get(i).map(|s| InstanceView {
+            cfg: &s.cfg,
+            fsm: &s.fsm,
+            vips_installed: s.vips_installed,
+        })
+    }
+
+    /// Frames dropped before reaching an instance, by reason, plus adverts for a VRID no
+    /// instance of ours has.
+    pub fn drop_counts(&self) -> (&DropCounters, u32) {
+        (&self.drops, self.unknown_vrid)
+    }
+}

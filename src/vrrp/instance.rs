@@ -147,6 +147,14 @@ pub enum Input {
     Sync(SyncCommand),
     /// RFC 5798 6.4.2/6.4.3 Shutdown event.
     Shutdown,
+    /// Operator maintenance mode: `true` hands mastership over like a Shutdown (priority-0
+    /// advert, VIPs removed) but stays BACKUP, never taking over, until `false`.
+    Maintenance(bool),
+    /// Operator override of the base priority (`None` = the configured one again); the
+    /// trackers still adjust it. Applied at once like a priority change in the config.
+    PriorityOverride(Option<u8>),
+    /// Operator asks for the gratuitous ARPs / unsolicited NAs now (only a MASTER sends).
+    Announce,
 }
 
 /// Why the instance is (or was put) in FAULT.
@@ -198,6 +206,8 @@ pub enum Reason {
     Shutdown,
     /// A configuration change that needs a restart (protocol version).
     Reconfigured,
+    /// Operator maintenance mode handed mastership over.
+    Maintenance,
 }
 
 /// Seconds with two decimals, e.g. `3.61 s`, without floating point.
@@ -242,6 +252,7 @@ impl fmt::Display for Reason {
             Reason::SyncGroup => f.write_str("following sync group"),
             Reason::Shutdown => f.write_str("shutdown"),
             Reason::Reconfigured => f.write_str("reconfigured (version changed)"),
+            Reason::Maintenance => f.write_str("maintenance mode"),
         }
     }
 }
@@ -306,6 +317,15 @@ pub struct Instance {
     garp_second_at: Option<Instant>,
     garp_refresh_at: Option<Instant>,
     counters: Counters,
+    /// Operator control: maintenance mode (stay BACKUP) and base priority override.
+    maintenance: bool,
+    priority_override: Option<u8>,
+    /// `now` of the input being handled, so a transition can record when it happened.
+    clock: Instant,
+    /// When and why the last transition happened (for status).
+    last_change: Option<(Instant, Reason)>,
+    /// The current master as far as we know: us as MASTER, the advertiser as BACKUP.
+    master: Option<IpAddr>,
 }
 
 /// RFC 5798 6.1 Skew_Time = ((256 - Priority) * Master_Adver_Interval) / 256 (v3);
@@ -358,6 +378,11 @@ impl Instance {
             garp_second_at: None,
             garp_refresh_at: None,
             counters: Counters::default(),
+            maintenance: false,
+            priority_override: None,
+            clock: Instant::ZERO,
+            last_change: None,
+            master: None,
         }
     }
 
@@ -376,6 +401,29 @@ impl Instance {
 
     pub fn counters(&self) -> Counters {
         self.counters
+    }
+
+    /// When and why the last transition happened.
+    pub fn last_change(&self) -> Option<(Instant, Reason)> {
+        self.last_change
+    }
+
+    /// The current master's primary address (ours as MASTER), if known.
+    pub fn master_address(&self) -> Option<IpAddr> {
+        self.master
+    }
+
+    pub fn in_maintenance(&self) -> bool {
+        self.maintenance
+    }
+
+    pub fn priority_override(&self) -> Option<u8> {
+        self.priority_override
+    }
+
+    /// Base priority in force: the operator's override, else the configured one.
+    fn base_priority(&self) -> u8 {
+        self.priority_override.unwrap_or(self.params.priority)
     }
 
     /// Master_Adver_Interval currently in use.
@@ -414,8 +462,17 @@ impl Instance {
 
     pub fn handle(&mut self, now: Instant, input: Input) -> Actions {
         let mut out = Actions::new();
+        self.clock = now;
         match input {
             Input::Startup => self.startup(now, &mut out),
+            Input::Maintenance(on) => self.set_maintenance(now, on, &mut out),
+            Input::PriorityOverride(p) => self.set_override(now, p, &mut out),
+            Input::Announce => {
+                if self.state == State::Master {
+                    let count = self.params.garp_repeat.max(1);
+                    push(&mut out, Action::Announce { count });
+                }
+            }
             Input::Shutdown => self.shutdown(&mut out),
             Input::AdvertReceived(adv) => self.advert(now, adv, &mut out),
             Input::Timer => self.timers(now, &mut out),
@@ -439,7 +496,7 @@ impl Instance {
     }
 
     fn recompute_priority(&mut self) {
-        if let Effective::Priority(p) = priority::apply(self.params.priority, self.adj) {
+        if let Effective::Priority(p) = priority::apply(self.base_priority(), self.adj) {
             self.priority = p;
         }
     }
@@ -459,6 +516,19 @@ impl Instance {
     fn transition(&mut self, to: State, reason: Reason, out: &mut Actions) {
         let from = self.state;
         self.state = to;
+        self.last_change = Some((self.clock, reason));
+        match to {
+            State::Master => self.master = Some(self.params.primary),
+            State::Backup => {
+                self.master = match reason {
+                    Reason::HigherPriority { from, .. } | Reason::HigherAddress { from, .. } => {
+                        Some(from)
+                    }
+                    _ => None,
+                }
+            }
+            State::Init | State::Fault => self.master = None,
+        }
         self.counters.transitions = self.counters.transitions.wrapping_add(1);
         push(out, Action::Transition { from, to, reason });
         push(out, Action::Notify(to));
@@ -534,6 +604,8 @@ impl Instance {
         if let Some(cause) = self.fault_cause() {
             self.clear_timers();
             self.transition(State::Fault, Reason::Fault(cause), out);
+        } else if self.maintenance {
+            self.become_backup(now, self.params.advert_int, Reason::Maintenance, out);
         } else if self.params.priority == priority::OWNER {
             self.become_master(now, Reason::AddressOwner, out);
         } else if self.params.start == StartHint::Master {
@@ -587,7 +659,7 @@ impl Instance {
             }
             (None, State::Fault) => {
                 self.preempt_from = now + self.params.preempt_delay;
-                if self.params.priority == priority::OWNER {
+                if self.params.priority == priority::OWNER && !self.maintenance {
                     self.become_master(now, Reason::FaultCleared, out);
                 } else {
                     self.become_backup(now, self.params.advert_int, Reason::FaultCleared, out);
@@ -625,6 +697,9 @@ impl Instance {
 
     /// RFC 5798 6.4.2 (Backup), "If an ADVERTISEMENT is received".
     fn backup_advert(&mut self, now: Instant, adv: Advert) {
+        if adv.priority != 0 {
+            self.master = Some(adv.src);
+        }
         if adv.priority == 0 {
             // Master is leaving: take over after Skew_Time.
             self.down_at = Some(now + self.skew_time());
@@ -704,7 +779,12 @@ impl Instance {
                 }
             }
             State::Backup => {
-                if self.down_at.is_some_and(|t| t <= now) {
+                if self.maintenance && self.down_at.is_some_and(|t| t <= now) {
+                    // Maintenance: never take over; keep watching for a master.
+                    self.down_at = Some(now + self.master_down_interval());
+                    self.down_cause = DownCause::Interval;
+                    self.lower_master = None;
+                } else if self.down_at.is_some_and(|t| t <= now) {
                     let reason = match (self.down_cause, self.lower_master) {
                         (DownCause::Skew, _) => Reason::MasterReleased {
                             skew: self.skew_time(),
@@ -720,6 +800,47 @@ impl Instance {
                 }
             }
             State::Init | State::Fault => {}
+        }
+    }
+
+    /// Maintenance on: a MASTER hands over exactly as on Shutdown (RFC 5798 6.4.3: a
+    /// priority-0 advert so the backup takes over after Skew_Time) but goes to BACKUP and
+    /// stays there. Off: a BACKUP starts a fresh Master_Down_Interval, so a preempting
+    /// higher priority takes back over from the current master.
+    fn set_maintenance(&mut self, now: Instant, on: bool, out: &mut Actions) {
+        if self.maintenance == on {
+            return;
+        }
+        self.maintenance = on;
+        if on {
+            if self.state == State::Master {
+                self.send_advert(0, out);
+                self.become_backup(now, self.params.advert_int, Reason::Maintenance, out);
+            }
+        } else if self.state == State::Backup {
+            self.down_at = Some(now + self.master_down_interval());
+            self.down_cause = DownCause::Interval;
+        }
+    }
+
+    /// A new base priority takes effect like a priority change in the config: a MASTER
+    /// advertises it at once, a BACKUP re-arms for its new Master_Down_Interval.
+    fn set_override(&mut self, now: Instant, p: Option<u8>, out: &mut Actions) {
+        let before = self.priority;
+        self.priority_override = p;
+        self.recompute_priority();
+        if self.priority == before {
+            return;
+        }
+        match self.state {
+            State::Master => {
+                self.send_advert(self.priority, out);
+                self.adver_at = Some(now + self.params.advert_int);
+            }
+            State::Backup if self.down_cause == DownCause::Interval => {
+                self.down_at = Some(now + self.master_down_interval());
+            }
+            _ => {}
         }
     }
 
@@ -739,7 +860,7 @@ impl Instance {
                 }
             }
             SyncCommand::Master => {
-                if self.state == State::Backup {
+                if self.state == State::Backup && !self.maintenance {
                     self.become_master(now, Reason::SyncGroup, out);
                 }
             }
