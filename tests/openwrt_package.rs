@@ -402,6 +402,18 @@ fn rc_with(
     conf: &Path,
     running: bool,
 ) -> (Option<i32>, Vec<String>) {
+    rc_prog(shell, action, s, conf, running, Path::new(BIN))
+}
+
+/// [`rc_with`] with a chosen binary standing in for /usr/sbin/minivrrp.
+fn rc_prog(
+    shell: &str,
+    action: &str,
+    s: &Scratch,
+    conf: &Path,
+    running: bool,
+    prog: &Path,
+) -> (Option<i32>, Vec<String>) {
     let record = s.path("record");
     let _ = fs::remove_file(&record);
     fs::write(&record, "").unwrap();
@@ -422,7 +434,7 @@ fn rc_with(
         .env("PATH", path)
         .env("PROCD_RECORD", &record)
         .env("PROCD_RUNNING", if running { "1" } else { "0" })
-        .env("STUB_PROG", BIN)
+        .env("STUB_PROG", prog)
         .env("STUB_CONF", conf));
     let lines = fs::read_to_string(&record)
         .unwrap()
@@ -436,6 +448,23 @@ fn shipped_config(s: &Scratch) -> PathBuf {
     let conf = s.path("minivrrp.conf");
     fs::copy(Path::new(ROOT).join("rootfs/etc/config/minivrrp"), &conf).unwrap();
     conf
+}
+
+/// The shipped config after the owner enabled it (`uci set minivrrp.globals.enabled=1`).
+fn enabled_config(s: &Scratch) -> PathBuf {
+    let conf = s.path("enabled.conf");
+    let text = fs::read_to_string(Path::new(ROOT).join("rootfs/etc/config/minivrrp")).unwrap();
+    let line = "\toption enabled '0'\n";
+    assert!(text.contains(line), "shipped config lacks {line:?}");
+    fs::write(&conf, text.replace(line, "\toption enabled '1'\n")).unwrap();
+    conf
+}
+
+/// The procd instance name the init script uses for `prog`: "bin_" and the first 12 hex
+/// digits of its md5, so a replaced binary is a new instance (see the init script).
+fn instance_name(prog: &Path) -> String {
+    let sum = run_ok(Command::new("md5sum").arg(prog));
+    format!("bin_{}", &sum[..12])
 }
 
 /// A config no valid parser accepts: VRID 300 is outside 1..=255 (RFC 5798 5.2.3) and
@@ -471,22 +500,24 @@ fn init_script_defaults_are_procd_and_installed_paths() {
 
 #[test]
 fn init_start_opens_one_foreground_instance_with_respawn_file_watch_and_reload_trigger() {
-    if !tools_present("init_start", &["sh"]) {
+    if !tools_present("init_start", &["sh", "md5sum"]) {
         return;
     }
     let s = Scratch::new("init_start");
-    let conf = shipped_config(&s);
+    let conf = enabled_config(&s);
     let (code, lines) = rc("start", &s, &conf, false);
     assert_eq!(code, Some(0), "{lines:#?}");
     let conf = conf.display();
     let expected = [
         "open_service minivrrp".to_string(),
-        "open_instance".to_string(),
+        format!("open_instance {}", instance_name(Path::new(BIN))),
         format!("set_param command {BIN} -f {conf}"),
-        "set_param respawn 3600 5 5".to_string(),
+        // No values: procd.sh fills in the system's respawn defaults.
+        "set_param respawn".to_string(),
         "set_param stdout 1".to_string(),
         "set_param stderr 1".to_string(),
         format!("set_param file {conf}"),
+        "set_param reload_signal HUP".to_string(),
         "set_param term_timeout 10".to_string(),
         "close_instance".to_string(),
         "add_reload_trigger minivrrp".to_string(),
@@ -504,6 +535,52 @@ fn init_start_opens_one_foreground_instance_with_respawn_file_watch_and_reload_t
         .collect();
     assert_eq!(got, expected.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(logger_lines(&lines).is_empty(), "{lines:#?}");
+}
+
+#[test]
+fn init_start_with_the_shipped_disabled_config_starts_nothing_and_logs_how_to_enable() {
+    if !tools_present("init_disabled", &["sh"]) {
+        return;
+    }
+    let s = Scratch::new("init_disabled");
+    let conf = shipped_config(&s);
+    for action in ["start", "reload"] {
+        let (code, lines) = rc(action, &s, &conf, false);
+        // Success: default_postinst runs start right after installing, and a disabled
+        // service is not an error.
+        assert_eq!(code, Some(0), "{action}: {lines:#?}");
+        assert!(
+            !lines.iter().any(|l| l.starts_with("open_instance")),
+            "{action} opened an instance of the disabled example: {lines:#?}"
+        );
+        // The service is still registered (with no instance, which also stops one that
+        // runs) so that enabling and reload_config starts it.
+        assert!(
+            lines.iter().any(|l| l == "add_reload_trigger minivrrp"),
+            "{lines:#?}"
+        );
+        let logged = logger_lines(&lines);
+        assert_eq!(logged.len(), 1, "{logged:#?}");
+        assert!(
+            logged[0].starts_with("logger -t minivrrp -p daemon.notice disabled")
+                && logged[0].contains("uci set minivrrp.globals.enabled=1"),
+            "{logged:#?}"
+        );
+    }
+}
+
+#[test]
+fn shipped_config_says_how_to_enable_it() {
+    let text = fs::read_to_string(Path::new(ROOT).join("rootfs/etc/config/minivrrp")).unwrap();
+    let globals = text
+        .split("\nconfig ")
+        .find(|sec| sec.starts_with("globals"))
+        .expect("globals section");
+    assert!(globals.contains("\toption enabled '0'\n"), "{globals}");
+    assert!(
+        globals.contains("uci set minivrrp.globals.enabled=1"),
+        "{globals}"
+    );
 }
 
 #[test]
@@ -542,63 +619,103 @@ fn init_start_with_broken_config_refuses_and_logs_the_error() {
     );
 }
 
+/// procd replaces the instance list of a service with the one `close_service` sends; an
+/// empty one stops the running daemon. With a broken config and a running daemon, the
+/// script must send nothing at all.
 #[test]
-fn init_reload_validates_then_sends_sighup_to_all_instances() {
-    if !tools_present("init_reload", &["sh"]) {
+fn init_start_and_reload_with_broken_config_leave_a_running_daemon_alone() {
+    if !tools_present("init_broken_running", &["sh"]) {
+        return;
+    }
+    let s = Scratch::new("init_broken_running");
+    let conf = broken_config(&s);
+    for action in ["start", "reload"] {
+        let (code, lines) = rc(action, &s, &conf, true);
+        assert_ne!(code, Some(0), "{action}: {lines:#?}");
+        assert!(
+            !lines.iter().any(|l| l == "close_service"),
+            "{action} sent procd a service without the running instance: {lines:#?}"
+        );
+        assert!(
+            !lines.iter().any(|l| l.starts_with("send_signal")),
+            "{lines:#?}"
+        );
+        let logged = logger_lines(&lines);
+        let c = conf.display().to_string();
+        assert!(
+            logged.iter().any(|l| l.contains(&format!("{c}:"))),
+            "{logged:#?}"
+        );
+        assert!(
+            logged.iter().any(|l| l.ends_with(&format!(
+                "daemon.err not reloading: {c} is invalid, the running daemon keeps its config"
+            ))),
+            "{logged:#?}"
+        );
+    }
+}
+
+/// reload is start: procd compares the config's hash and sends reload_signal itself, so
+/// its stored hash stays current (a HUP sent by hand left the old one, and the next
+/// start signalled again).
+#[test]
+fn init_reload_hands_the_config_to_procd_which_sends_the_hup() {
+    if !tools_present("init_reload", &["sh", "md5sum"]) {
         return;
     }
     let s = Scratch::new("init_reload");
-    let conf = shipped_config(&s);
+    let conf = enabled_config(&s);
     let (code, lines) = rc("reload", &s, &conf, true);
     assert_eq!(code, Some(0), "{lines:#?}");
-    assert!(
-        lines.iter().any(|l| l == "send_signal minivrrp * HUP"),
-        "{lines:#?}"
-    );
-    assert!(
-        !lines.iter().any(|l| l.starts_with("open_instance")),
-        "reload restarted: {lines:#?}"
-    );
-}
-
-#[test]
-fn init_reload_with_broken_config_sends_no_signal_and_logs() {
-    if !tools_present("init_reload_broken", &["sh"]) {
-        return;
-    }
-    let s = Scratch::new("init_reload_broken");
-    let conf = broken_config(&s);
-    let (code, lines) = rc("reload", &s, &conf, true);
-    assert_ne!(code, Some(0), "{lines:#?}");
     assert!(
         !lines.iter().any(|l| l.starts_with("send_signal")),
         "{lines:#?}"
     );
+    let (_, start) = rc("start", &s, &conf, true);
+    assert_eq!(lines, start, "reload and start differ");
     assert!(
-        logger_lines(&lines)
+        lines.iter().any(|l| l == "set_param reload_signal HUP"),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
             .iter()
-            .any(|l| l.contains("not reloading")),
+            .any(|l| l == &format!("set_param file {}", conf.display())),
         "{lines:#?}"
     );
 }
 
+/// An upgrade replaces /usr/sbin/minivrrp and runs start. With reload_signal, procd would
+/// only HUP the old binary on a changed parameter, so the new binary must be a new
+/// instance name: procd then stops the old instance and starts the new one.
 #[test]
-fn init_reload_starts_the_service_when_no_instance_runs() {
-    if !tools_present("init_reload_start", &["sh"]) {
+fn init_instance_name_follows_the_binary_so_an_upgrade_restarts_it() {
+    if !tools_present("init_upgrade", &["sh", "md5sum"]) {
         return;
     }
-    let s = Scratch::new("init_reload_start");
-    let conf = shipped_config(&s);
-    let (code, lines) = rc("reload", &s, &conf, false);
-    assert_eq!(code, Some(0), "{lines:#?}");
-    assert!(
-        lines.iter().any(|l| l.starts_with("open_instance")),
-        "{lines:#?}"
-    );
-    assert!(
-        !lines.iter().any(|l| l.starts_with("send_signal")),
-        "{lines:#?}"
-    );
+    use std::os::unix::fs::PermissionsExt;
+    let s = Scratch::new("init_upgrade");
+    let conf = enabled_config(&s);
+    let old = s.path("minivrrp-old");
+    let new = s.path("minivrrp-new");
+    fs::copy(BIN, &old).unwrap();
+    // Same program, different bytes: trailing data after the ELF image is ignored.
+    let mut bytes = fs::read(BIN).unwrap();
+    bytes.extend_from_slice(b"upgrade");
+    fs::write(&new, bytes).unwrap();
+    fs::set_permissions(&new, fs::Permissions::from_mode(0o755)).unwrap();
+    let opened = |prog: &Path| -> String {
+        let (code, lines) = rc_prog("sh", "start", &s, &conf, true, prog);
+        assert_eq!(code, Some(0), "{lines:#?}");
+        lines
+            .into_iter()
+            .find(|l| l.starts_with("open_instance "))
+            .unwrap_or_else(|| panic!("no instance for {prog:?}"))
+    };
+    let first = opened(&old);
+    assert_eq!(first, format!("open_instance {}", instance_name(&old)));
+    assert_eq!(opened(&old), first, "same binary, same instance");
+    assert_ne!(opened(&new), first, "a new binary must be a new instance");
 }
 
 #[test]
@@ -793,11 +910,11 @@ fn ipk_postinst_runs_default_postinst_from_instroot_unless_no_script() {
 
 #[test]
 fn init_script_records_the_same_procd_calls_under_busybox_ash() {
-    if !tools_present("init_busybox", &["sh", "busybox"]) {
+    if !tools_present("init_busybox", &["sh", "busybox", "md5sum"]) {
         return;
     }
     let s = Scratch::new("init_busybox");
-    let conf = shipped_config(&s);
+    let conf = enabled_config(&s);
     for (action, running) in [
         ("start", false),
         ("reload", true),
