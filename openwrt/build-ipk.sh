@@ -6,7 +6,7 @@
 #   BOARD      a profile in board/ (x86_64, aarch64_cortex-a53, aarch64_generic, ...);
 #              it gives the opkg Architecture and the Rust target of the default binary
 #   --bin      the minivrrp binary to package (default: target/<rust-target>/release/minivrrp,
-#              as left by board/build.sh BOARD); for the SDK-only boards pass one built there
+#              as left by board/build.sh BOARD), or one the OpenWrt SDK built
 #   --out      output directory (default: build/)
 #   --release  package release number (default 1): Version is <Cargo.toml version>-r<N>
 #
@@ -58,9 +58,6 @@ OPENWRT_ARCH= RUST_TARGET= BUILD=
 if [ -z "$bin" ]; then
 	bin="$ROOT/target/$RUST_TARGET/release/minivrrp"
 	if [ ! -f "$bin" ]; then
-		if [ "$BUILD" = sdk ]; then
-			die "$board is built with the OpenWrt SDK (openwrt/README.md); pass its binary with --bin"
-		fi
 		die "no $bin: run board/build.sh $board first, or pass --bin"
 	fi
 fi
