@@ -24,7 +24,7 @@ const EXIT_USAGE: u8 = 2;
 const EXIT_RUNTIME: u8 = 3;
 
 /// VRRP (v2/v3, IPv4/IPv6), health checks and IPVS for OpenWrt routers. Without a subcommand
-/// it runs the daemon in the foreground, logging to stderr.
+/// it runs the daemon in the foreground, logging info to stdout and warnings/errors to stderr.
 /// Exit codes: 0 ok, 1 config invalid, 2 usage error, 3 runtime failure.
 #[derive(FromArgs)]
 struct Cli {

@@ -47,6 +47,7 @@ fn notify_values(n: &Notify, opt: &str) -> Option<Vec<String>> {
 
 fn globals_values(g: &Globals, opt: &str) -> Vec<String> {
     match opt {
+        "enabled" => bool_val(g.enabled),
         "router_id" => one(&g.router_id),
         "log_level" => one(g.log_level.as_str()),
         "log_suppress" => one(format_duration(g.log_suppress)),

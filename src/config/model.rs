@@ -53,6 +53,9 @@ impl LogLevel {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Globals {
+    /// Read by the init script (through `minivrrp check`), not by the daemon: a daemon
+    /// started by hand runs whatever it is given.
+    pub enabled: bool,
     pub router_id: String,
     pub log_level: LogLevel,
     /// Interval of the repeated-warning rate limiter (`base::ratelimit`); zero = off.

@@ -408,6 +408,12 @@ pub const FORWARDING: &[&str] = &["nat", "dr", "tun"];
 
 const GLOBALS: &[OptionSpec] = &[
     opt(
+        "enabled",
+        Kind::Bool,
+        Dv("1"),
+        "`0`: `/etc/init.d/minivrrp` starts nothing and logs why (the package installs its example config with `0`, so installing never takes an address). The daemon run by hand ignores it.",
+    ),
+    opt(
         "router_id",
         text(64),
         Dv("minivrrp"),

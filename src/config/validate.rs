@@ -548,6 +548,8 @@ fn build_globals(secs: &[Sec], errs: &mut Errors) -> Globals {
             }
         }
     };
+    // None only when the value was bad (already reported): the schema default applies.
+    let enabled = !matches!(get("enabled"), Some(Val::Bool(false)));
     let router_id = match get("router_id") {
         Some(Val::Str(s)) => s,
         _ => "minivrrp".into(),
@@ -564,6 +566,7 @@ fn build_globals(secs: &[Sec], errs: &mut Errors) -> Globals {
         _ => Duration::from_secs(30),
     };
     Globals {
+        enabled,
         router_id,
         log_level,
         log_suppress,
