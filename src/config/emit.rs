@@ -113,6 +113,7 @@ fn instance_values(c: &Config, i: &Instance, opt: &str) -> Vec<String> {
         "garp_repeat" => one(i.garp_repeat),
         "garp_delay" => one(format_duration(i.garp_delay)),
         "garp_refresh" => one(i.garp_refresh.map_or("0".into(), format_duration)),
+        "vip_lifetime" => one(i.vip_lifetime),
         "v3_checksum" => one(match i.v3_checksum {
             V3Checksum::Pseudo => "pseudo",
             V3Checksum::Rfc9568 => "rfc9568",

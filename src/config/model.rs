@@ -190,6 +190,8 @@ pub struct Instance {
     pub garp_delay: Duration,
     /// `None` = off.
     pub garp_refresh: Option<Duration>,
+    /// Kernel lifetime of the VIPs in seconds while master (0 = permanent addresses).
+    pub vip_lifetime: u32,
     pub v3_checksum: V3Checksum,
     pub accept: bool,
     pub notify: Notify,

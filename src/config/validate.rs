@@ -934,6 +934,10 @@ fn build_instance(
         garp_repeat: s.uint("garp_repeat").unwrap_or(5) as u32,
         garp_delay: s.secs("garp_delay").unwrap_or(Duration::from_secs(5)),
         garp_refresh,
+        vip_lifetime: s.uint("vip_lifetime").map_or_else(
+            || crate::vrrp::vip_lease::lifetime_for(version, advert_int),
+            |v| v as u32,
+        ),
         v3_checksum: match s.word("v3_checksum") {
             Some("rfc9568") => V3Checksum::Rfc9568,
             _ => V3Checksum::Pseudo,

@@ -6,7 +6,8 @@
 //! (so IGMP/MLD reports make snooping switches forward adverts) and the IPv4 ident counter.
 //! Per instance: the state machine, its interface, its optional macvlan (use_vmac) and raw
 //! socket (unicast peers). The loop timer `Part::Vrrp.timer(i)` is always armed at instance
-//! `i`'s `next_deadline()`.
+//! `i`'s `next_deadline()`; one more, [`VIP_REFRESH_TIMER`], at the earliest VIP lease
+//! refresh of any master (`vrrp::vip_lease`).
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -32,6 +33,7 @@ use crate::vrrp::instance::{
 };
 use crate::vrrp::priority::Adjustment;
 use crate::vrrp::sync_group::{self, SyncGroup};
+use crate::vrrp::vip_lease::VipLease;
 use crate::vrrp::wire::{self, AddrList, Auth, ChecksumMode, DropCounters, Family, VrrpRepr};
 
 /// Largest frame we read: VRRP frames are at most 14 + 40 + 8 + 20 * 16 bytes; anything
@@ -41,6 +43,9 @@ const RX_BUF: usize = 1536;
 const TX_BUF: usize = 512;
 /// How deep a sync group may ripple (member A moves B, which reports back to A...).
 const SYNC_DEPTH: u8 = 4;
+/// Index of the VIP lease refresh timer in the VRRP part's timer space: above any instance
+/// index (instances are bounded by the config limits far below it).
+pub const VIP_REFRESH_TIMER: u32 = 0x0FFF_FFFF;
 
 /// What the VRRP part asks the loop to queue: decoded from a frame, handled after timers.
 #[derive(Clone, Debug)]
@@ -103,6 +108,9 @@ struct Inst {
     unicast: Option<RawIpSocket>,
     /// Whether the VIPs are on the interface now (so we never remove what we did not add).
     vips_installed: bool,
+    /// When the VIPs were last (re)installed with a finite lifetime; `None` while they are
+    /// not installed or are permanent (`vip_lifetime 0`).
+    vip_refreshed: Option<Instant>,
     /// The interface was usable (up with a source address) when last told to the fsm.
     link_ok: bool,
     adj: Adjustment,
@@ -243,6 +251,7 @@ impl Vrrp {
             vmac: None,
             unicast: None,
             vips_installed: false,
+            vip_refreshed: None,
             link_ok: false,
             adj: Adjustment::default(),
         }
@@ -417,8 +426,9 @@ impl Vrrp {
         };
         let actions = inst.fsm.handle(now, input);
         for a in actions {
-            self.act(i, a);
+            self.act(i, a, now);
         }
+        self.arm_vip_refresh(ctx);
         let timer = Part::Vrrp.timer(i as u32);
         match self.insts[i].fsm.next_deadline() {
             Some(at) => {
@@ -459,10 +469,10 @@ impl Vrrp {
         }
     }
 
-    fn act(&mut self, i: usize, a: Action) {
+    fn act(&mut self, i: usize, a: Action, now: Instant) {
         match a {
             Action::SendAdvert { priority } => self.send_advert(i, priority),
-            Action::AddVips => self.add_vips(i),
+            Action::AddVips => self.add_vips(i, now),
             Action::RemoveVips => self.remove_vips(i),
             Action::Announce { count } => self.announce(i, count),
             Action::Notify(state) => {
@@ -604,18 +614,85 @@ impl Vrrp {
         }
     }
 
-    fn add_vips(&mut self, i: usize) {
+    /// Install the VIPs, with the instance's lease when it has one (`vip_lifetime`), and
+    /// note when, so [`Self::vip_refresh`] renews them in time. Also the refresh itself: a
+    /// create + replace of a present address only resets its lifetime, and one that the
+    /// kernel already expired (the loop stalled past the lifetime) is added back.
+    fn add_vips(&mut self, i: usize, now: Instant) {
         let Some(ifindex) = self.vip_ifindex(i) else {
             return;
         };
         let inst = &mut self.insts[i];
+        let lease = VipLease::new(inst.cfg.vip_lifetime);
         for vip in &inst.cfg.vips {
-            match self.rtnl.add_address(ifindex, vip.addr, vip.prefix_len) {
+            match self.rtnl.add_address(
+                ifindex,
+                vip.addr,
+                vip.prefix_len,
+                lease.map(|l| l.lifetime_s),
+            ) {
                 Ok(()) | Err(Errno::EEXIST) => {}
                 Err(e) => error!(target: &inst.cfg.name, "add VIP {}: {e}", vip.addr),
             }
         }
         inst.vips_installed = true;
+        inst.vip_refreshed = lease.map(|_| now);
+    }
+
+    /// Dead-man VIPs (`vrrp::vip_lease`): renew the lease of every master whose refresh is
+    /// due. Runs from [`VIP_REFRESH_TIMER`]; the loop fires due timers before it reads more
+    /// packets, so a flood cannot push a refresh past its lifetime.
+    fn vip_refresh(&mut self, ctx: &mut Ctx, now: Instant) {
+        for i in 0..self.insts.len() {
+            let inst = &self.insts[i];
+            let (Some(last), Some(lease)) =
+                (inst.vip_refreshed, VipLease::new(inst.cfg.vip_lifetime))
+            else {
+                // A reload to `vip_lifetime 0` makes the installed addresses permanent.
+                if inst.vip_refreshed.is_some() {
+                    self.add_vips(i, now);
+                }
+                continue;
+            };
+            if lease.next_refresh(last) > now {
+                continue;
+            }
+            if now >= lease.expires(last) {
+                warn!(target: &inst.cfg.name,
+                    "VIP lease ran out {} ms ago (the daemon was stalled): adding the VIPs back",
+                    (now - lease.expires(last)).as_millis());
+            }
+            self.add_vips(i, now);
+        }
+        self.arm_vip_refresh(ctx);
+    }
+
+    /// Keep [`VIP_REFRESH_TIMER`] at the earliest lease refresh due (none: cancelled).
+    fn arm_vip_refresh(&mut self, ctx: &mut Ctx) {
+        let timer = Part::Vrrp.timer(VIP_REFRESH_TIMER);
+        let due = self
+            .insts
+            .iter()
+            .filter_map(|s| {
+                let lease = VipLease::new(s.cfg.vip_lifetime);
+                match (s.vip_refreshed, lease) {
+                    (Some(last), Some(l)) => Some(l.next_refresh(last)),
+                    // Lease switched off by a reload: refresh now to make them permanent.
+                    (Some(last), None) => Some(last),
+                    _ => None,
+                }
+            })
+            .min();
+        match due {
+            Some(at) => {
+                if let Err(e) = ctx.arm(timer, at) {
+                    error!("VIP refresh timer: {e}");
+                }
+            }
+            None => {
+                ctx.cancel(timer);
+            }
+        }
     }
 
     fn remove_vips(&mut self, i: usize) {
@@ -624,6 +701,7 @@ impl Vrrp {
             return;
         }
         inst.vips_installed = false;
+        inst.vip_refreshed = None;
         let ifindex = if inst.cfg.use_vmac {
             inst.vmac
         } else {
@@ -762,6 +840,9 @@ impl Vrrp {
     }
 
     pub fn on_timer(&mut self, ctx: &mut Ctx, i: usize, now: Instant) {
+        if i == VIP_REFRESH_TIMER as usize {
+            return self.vip_refresh(ctx, now);
+        }
         self.feed(ctx, i, Input::Timer, now);
     }
 
@@ -922,6 +1003,7 @@ impl Vrrp {
                 let _ = ctx.arm(Part::Vrrp.timer(i as u32), at);
             }
         }
+        self.arm_vip_refresh(ctx);
         for i in changed {
             if let Some(src) = self.source_addr(i) {
                 let p = params(&self.insts[i].cfg, src);

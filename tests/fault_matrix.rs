@@ -1,0 +1,201 @@
+//! The fault matrix in the namespace lab (tests/common/lab.rs): what a VRRP router must survive
+//! beyond the happy path, each case a test that fails on a daemon that gets it wrong.
+//! `cargo bench --bench faults` runs the same faults against keepalived and minivrrp and prints
+//! the figures side by side; here only minivrrp is run, against protocol bounds.
+//!
+//! Run as root: `cargo test --test fault_matrix`. Without root every test prints SKIP (and
+//! fails under CI=true).
+
+mod common;
+
+use common::lab::{Lab, Proc, VrrpSpec};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+const VIP: &str = "10.0.0.254";
+const VIP_CIDR: &str = "10.0.0.254/24";
+const VIP6: &str = "fd00::254";
+const VIP6_CIDR: &str = "fd00::254/64";
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_minivrrp"))
+}
+
+fn prereqs(name: &str) -> bool {
+    common::require_root(name) && common::require_tool(name, "ping")
+}
+
+fn logs(procs: &[&Proc]) -> String {
+    procs
+        .iter()
+        .map(|p| format!("--- {} ---\n{}", p.name, p.log_text()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn ping(lab: &Lab, addr: &str) -> bool {
+    let mut args = vec!["ping"];
+    if addr.contains(':') {
+        args.push("-6");
+    }
+    args.extend(["-c", "2", "-i", "0.2", "-w", "5", addr]);
+    lab.exec("client", &args).status.success()
+}
+
+/// The default `vip_lifetime` (src/vrrp/vip_lease.rs): max(2, ⌈1.5 × (3 × advert_int +
+/// skew of priority 1)⌉) seconds, written out here so the test checks the daemon's choice.
+fn default_lifetime(s: &VrrpSpec) -> Duration {
+    let mdi_max =
+        3.0 * s.advert_int + 255.0 / 256.0 * if s.version == 3 { s.advert_int } else { 1.0 };
+    Duration::from_secs(((1.5 * mdi_max - 1e-9).ceil() as u64).max(2))
+}
+
+/// Dead-man VIPs: `kill -9` of the master's daemon with its link left up. The dead router's
+/// kernel must drop the VIPs (IPv4 and IPv6) by itself within the lease (lifetime + 1 s of
+/// kernel rounding after the last refresh, so at most that after the kill), the backup takes
+/// over, and the client reaches the VIP on the new master only. A daemon that installs
+/// permanent addresses leaves them on the dead router forever (keepalived does).
+#[test]
+fn kill9_master_with_link_up_loses_its_vips_within_the_lifetime() {
+    let name = "kill9_master_with_link_up_loses_its_vips_within_the_lifetime";
+    if !prereqs(name) {
+        return;
+    }
+    let lab = Lab::with_routers("deadman", 2);
+    let v4 = |p: u8| VrrpSpec::new(50, p, 3, 1.0, VIP_CIDR);
+    let v6 = |p: u8| VrrpSpec::v6(51, p, 1.0, VIP6_CIDR);
+    let mut r1 = lab.spawn_minivrrp("r1", &bin(), &[v4(150), v6(150)]);
+    let r2 = lab.spawn_minivrrp("r2", &bin(), &[v4(100), v6(100)]);
+    let bound = v4(100).master_down_interval() * 2 + Duration::from_secs(4);
+    for vip in [VIP, VIP6] {
+        let (h, _) = lab.wait_holders(vip, &["r1"], bound);
+        assert_eq!(h, ["r1"], "{vip}: election\n{}", logs(&[&r1, &r2]));
+    }
+    // Several refreshes have happened by now (a third of the lifetime each).
+    std::thread::sleep(Duration::from_secs(3));
+    let lifetime = default_lifetime(&v4(150));
+    assert_eq!(lifetime, Duration::from_secs(6));
+
+    r1.kill_hard();
+    let killed = Instant::now();
+    let limit = lifetime + Duration::from_secs(1);
+    let mut gone = [None, None];
+    while killed.elapsed() < limit + Duration::from_secs(3) && gone.iter().any(Option::is_none) {
+        for (k, vip) in [VIP, VIP6].iter().enumerate() {
+            if gone[k].is_none() && !lab.node_has_addr("r1", vip) {
+                gone[k] = Some(killed.elapsed());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!(
+        "kill -9: VIP gone from the dead r1 after {:?} (v4), {:?} (v6); lifetime {lifetime:?}",
+        gone[0], gone[1]
+    );
+    for (k, vip) in [VIP, VIP6].iter().enumerate() {
+        let g = gone[k]
+            .unwrap_or_else(|| panic!("{vip} still on the dead r1 after {:?}", killed.elapsed()));
+        assert!(
+            g <= limit,
+            "{vip} left r1 {g:?} after the kill, over the bound {limit:?}"
+        );
+    }
+    for vip in [VIP, VIP6] {
+        let (h, _) = lab.wait_holders(vip, &["r2"], bound);
+        assert_eq!(h, ["r2"], "{vip}: takeover\n{}", logs(&[&r2]));
+    }
+    assert!(ping(&lab, VIP), "client cannot reach the VIP on r2");
+    assert!(ping(&lab, VIP6), "client cannot reach the IPv6 VIP on r2");
+    let (mac, _) = lab
+        .neigh("client", VIP)
+        .expect("client has no ARP entry for the VIP");
+    assert_eq!(mac, lab.node("r2").mac_str());
+}
+
+/// Dead-man VIPs must never flap on a healthy master: with 0.1 s adverts (the shortest
+/// default lifetime, 2 s, refreshed every 0.67 s) the master holds both VIPs for 30 s without
+/// a single removal, seen by `ip monitor address` in its namespace (every kernel RTM_DELADDR)
+/// and by polling.
+#[test]
+fn healthy_master_never_loses_its_leased_vips() {
+    let name = "healthy_master_never_loses_its_leased_vips";
+    if !prereqs(name) {
+        return;
+    }
+    let lab = Lab::with_routers("noflap", 2);
+    let v4 = |p: u8| VrrpSpec::new(50, p, 3, 0.1, VIP_CIDR);
+    let v6 = |p: u8| VrrpSpec::v6(51, p, 0.1, VIP6_CIDR);
+    let r1 = lab.spawn_minivrrp("r1", &bin(), &[v4(150), v6(150)]);
+    let r2 = lab.spawn_minivrrp("r2", &bin(), &[v4(100), v6(100)]);
+    for vip in [VIP, VIP6] {
+        let (h, _) = lab.wait_holders(vip, &["r1"], Duration::from_secs(5));
+        assert_eq!(h, ["r1"], "{vip}: election\n{}", logs(&[&r1, &r2]));
+    }
+    let mon = lab.spawn("r1", "monitor", &["ip", "-ts", "monitor", "address"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let start = Instant::now();
+    let mut samples = 0;
+    while start.elapsed() < Duration::from_secs(31) {
+        for vip in [VIP, VIP6] {
+            assert!(
+                lab.node_has_addr("r1", vip),
+                "{vip} missing on the healthy master after {:?}\n{}",
+                start.elapsed(),
+                logs(&[&r1, &mon])
+            );
+        }
+        samples += 1;
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let events = mon.log_text();
+    let deleted: Vec<&str> = events.lines().filter(|l| l.contains("Deleted")).collect();
+    assert!(
+        deleted.is_empty(),
+        "VIP removed on a healthy master:\n{}",
+        deleted.join("\n")
+    );
+    // The refreshes are visible as RTM_NEWADDR: 30 s / 0.67 s ≈ 45 per VIP.
+    let refreshes = events
+        .lines()
+        .filter(|l| l.contains("10.0.0.254/24"))
+        .count();
+    let refreshes6 = events
+        .lines()
+        .filter(|l| l.contains("fd00::254/64"))
+        .count();
+    eprintln!(
+        "healthy master: {samples} samples in 31 s, refreshes seen v4 {refreshes} v6 {refreshes6}"
+    );
+    assert!(
+        (35..=60).contains(&refreshes) && (35..=60).contains(&refreshes6),
+        "expected about 46 refreshes of each VIP in 31 s, saw {refreshes} and {refreshes6}\n{events}"
+    );
+    assert!(lab.holders(VIP) == ["r1"], "VIP also on the backup");
+}
+
+/// `vip_lifetime '0'` keeps keepalived's permanent addresses: after `kill -9` the dead master
+/// keeps its VIP (until the restart clears it, tested in vrrp_lab).
+#[test]
+fn vip_lifetime_zero_installs_permanent_addresses() {
+    let name = "vip_lifetime_zero_installs_permanent_addresses";
+    if !prereqs(name) {
+        return;
+    }
+    let lab = Lab::with_routers("permanent", 1);
+    let mut s = VrrpSpec::new(50, 150, 3, 0.1, VIP_CIDR);
+    s.extra_uci.push("option vip_lifetime '0'".into());
+    let mut r1 = lab.spawn_minivrrp("r1", &bin(), &[s.clone()]);
+    let (h, _) = lab.wait_holders(VIP, &["r1"], Duration::from_secs(5));
+    assert_eq!(h, ["r1"], "{}", logs(&[&r1]));
+    let shown =
+        String::from_utf8_lossy(&lab.exec("r1", &["ip", "-o", "addr", "show"]).stdout).to_string();
+    let line = shown
+        .lines()
+        .find(|l| l.contains("10.0.0.254/24"))
+        .unwrap_or("");
+    assert!(line.contains("valid_lft forever"), "{shown}");
+    r1.kill_hard();
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(lab.node_has_addr("r1", VIP), "permanent VIP vanished");
+    lab.del_addr("r1", VIP_CIDR);
+}
