@@ -199,3 +199,71 @@ fn vip_lifetime_zero_installs_permanent_addresses() {
     assert!(lab.node_has_addr("r1", VIP), "permanent VIP vanished");
     lab.del_addr("r1", VIP_CIDR);
 }
+
+/// A hung notify script stalls nothing: vi1's `notify_backup` sleeps for a minute; vi2's
+/// `notify_master` still runs as soon as vi2 becomes master, both VIPs come up on time, and
+/// vi1's own `notify_master` (queued behind its hung `notify_backup`, order per instance is
+/// kept) runs once `notify_timeout` (2 s) killed the hung one.
+#[test]
+fn hung_notify_script_delays_no_other_instance_and_is_killed_at_its_timeout() {
+    let name = "hung_notify_script_delays_no_other_instance_and_is_killed_at_its_timeout";
+    if !prereqs(name) {
+        return;
+    }
+    let lab = Lab::with_routers("hungnotify", 1);
+    let m1 = lab.dir.join("vi1-master");
+    let m2 = lab.dir.join("vi2-master");
+    let uci = format!(
+        "config globals 'globals'\n\toption router_id 'r1'\n\toption notify_timeout '2'\n\n\
+         config instance 'vi1'\n\toption interface 'br-lan'\n\toption vrid '50'\n\toption version '3'\n\
+         \toption advert_int '0.1'\n\tlist vip '10.0.0.250/24'\n\toption notify_backup 'sleep 60'\n\
+         \toption notify_master 'touch {}'\n\n\
+         config instance 'vi2'\n\toption interface 'br-lan'\n\toption vrid '51'\n\toption version '3'\n\
+         \toption advert_int '0.1'\n\tlist vip '10.0.0.251/24'\n\toption notify_master 'touch {}'\n",
+        m1.display(),
+        m2.display()
+    );
+    let started = Instant::now();
+    let r1 = lab.spawn_minivrrp_text("r1", &bin(), &uci, "minivrrp");
+    let mut t_vip2 = None;
+    let mut t_m2 = None;
+    let mut t_m1 = None;
+    while started.elapsed() < Duration::from_secs(8) && t_m1.is_none() {
+        let t = started.elapsed();
+        if t_vip2.is_none() && lab.node_has_addr("r1", "10.0.0.251") {
+            t_vip2 = Some(t);
+        }
+        if t_m2.is_none() && m2.exists() {
+            t_m2 = Some(t);
+        }
+        if t_m1.is_none() && m1.exists() {
+            t_m1 = Some(t);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!("hung notify_backup: vi2 VIP at {t_vip2:?}, vi2 notify_master at {t_m2:?}, vi1 notify_master at {t_m1:?}");
+    let log = r1.log_text();
+    let t_vip2 = t_vip2.unwrap_or_else(|| panic!("vi2 never became master\n{log}"));
+    let t_m2 = t_m2.unwrap_or_else(|| panic!("vi2's notify_master never ran\n{log}"));
+    let t_m1 = t_m1.unwrap_or_else(|| panic!("vi1's notify_master never ran\n{log}"));
+    assert!(
+        lab.node_has_addr("r1", "10.0.0.250"),
+        "vi1 not master\n{log}"
+    );
+    // vi2 is not held up by vi1's hung script: its notify runs right after its transition.
+    assert!(
+        t_m2 < t_vip2 + Duration::from_secs(1),
+        "vi2's notify_master waited\n{log}"
+    );
+    // vi1's notify_master waited for the kill of its notify_backup (started with vi1's BACKUP
+    // at start-up, killed 2 s later), and not much longer.
+    assert!(
+        t_m1 >= Duration::from_millis(1900),
+        "vi1's notify_master overtook its notify_backup ({t_m1:?})"
+    );
+    assert!(
+        t_m1 < t_vip2 + Duration::from_secs(4),
+        "vi1's notify_master too late ({t_m1:?})\n{log}"
+    );
+    assert!(log.contains("still running after 2 s: killed"), "{log}");
+}

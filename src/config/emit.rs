@@ -50,6 +50,10 @@ fn globals_values(g: &Globals, opt: &str) -> Vec<String> {
         "router_id" => one(&g.router_id),
         "log_level" => one(g.log_level.as_str()),
         "log_suppress" => one(format_duration(g.log_suppress)),
+        "notify_timeout" => one(format_duration(g.notify_timeout)),
+        "notify_max_running" => one(g.notify_max_running),
+        "script_user" => g.script_user.iter().cloned().collect(),
+        "enable_script_security" => bool_val(g.enable_script_security),
         _ => Vec::new(),
     }
 }

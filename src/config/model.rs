@@ -57,6 +57,13 @@ pub struct Globals {
     pub log_level: LogLevel,
     /// Interval of the repeated-warning rate limiter (`base::ratelimit`); zero = off.
     pub log_suppress: Duration,
+    /// A notify command running longer is killed.
+    pub notify_timeout: Duration,
+    /// Notify commands running at once (all instances and groups).
+    pub notify_max_running: u32,
+    /// Default user of notify commands and track scripts.
+    pub script_user: Option<String>,
+    pub enable_script_security: bool,
 }
 
 pub use crate::vrrp::wire::Version as VrrpVersion;

@@ -425,6 +425,30 @@ const GLOBALS: &[OptionSpec] = &[
         Dv("30"),
         "A repeated identical warning is logged at most once per this interval, with a count of the suppressed ones (0 = log every one).",
     ),
+    opt(
+        "notify_timeout",
+        secs(100, 3_600_000),
+        Dv("10"),
+        "A notify command (or hotplug hook) still running after this many seconds is killed with its process group, so the next notification of its instance can run (keepalived's script timeout default).",
+    ),
+    opt(
+        "notify_max_running",
+        uint(1, 64),
+        Dv("8"),
+        "Notify commands running at once, over all instances and groups; the notifications of one instance always run one after another, in order.",
+    ),
+    opt(
+        "script_user",
+        text(32),
+        NONE,
+        "Run notify commands, and track scripts without their own `user`, as this user and its primary group (keepalived `script_user`; default: the daemon's user).",
+    ),
+    opt(
+        "enable_script_security",
+        Kind::Bool,
+        Dv("0"),
+        "When running as root, refuse (as a config error) scripts that would run as root and that a non-root user could change: the file or a directory above it writable by others or owned by a non-root user (keepalived `enable_script_security`).",
+    ),
 ];
 
 const INSTANCE: &[OptionSpec] = &[

@@ -66,7 +66,8 @@ impl Daemon {
         let seed = now.total_micros() ^ (u64::from(std::process::id()) << 32);
         let checks = CheckEngine::new(&cfg, seed, now)?;
         let tracking = Tracking::new(&cfg, &checks);
-        let notifier = Notifier::new(&cfg, super::notify::hotplug_from_env());
+        super::notify::check_security(&cfg)?;
+        let notifier = Notifier::new(&cfg, super::notify::hotplug_from_env())?;
         Ok(Daemon {
             path: path.to_path_buf(),
             cfg,
@@ -116,7 +117,7 @@ impl Daemon {
     }
 
     /// Things to do after anything may have moved an instance.
-    fn after_vrrp(&mut self, _ctx: &mut Ctx, _now: Instant) {
+    fn after_vrrp(&mut self, ctx: &mut Ctx, now: Instant) {
         while let Some(t) = self.vrrp.take_transition() {
             log::debug!(
                 "{}: now {} (priority {})",
@@ -132,6 +133,8 @@ impl Daemon {
                 self.notifier.group_transition(g, t.to);
             }
         }
+        // Start queued notify jobs (bounded) and keep their timeout timer.
+        self.notifier.settle(ctx, now);
     }
 
     // --- checks, trackers (issue 5) ---
@@ -207,6 +210,11 @@ impl Daemon {
             return;
         }
         if let Err(e) = CheckEngine::validate(&new, now) {
+            error!("reload: {e}; keeping the running configuration");
+            return;
+        }
+        // --- notify: script_user must exist, enable_script_security must pass.
+        if let Err(e) = super::notify::script_user(&new).and(super::notify::check_security(&new)) {
             error!("reload: {e}; keeping the running configuration");
             return;
         }
@@ -372,6 +380,8 @@ impl Handler for Daemon {
                 self.tracking.on_timer(ctx, id, now);
                 self.after_checks(ctx, now);
             }
+            // Notify jobs past notify_timeout.
+            Some((Part::Notify, _)) => self.notifier.on_timer(now),
             // IPVS (lvs.rs): debounced sync / periodic resync.
             Some((Part::Lvs, _)) => {
                 if let Some(l) = self.lvs.as_mut() {
