@@ -267,3 +267,175 @@ fn hung_notify_script_delays_no_other_instance_and_is_killed_at_its_timeout() {
     );
     assert!(log.contains("still running after 2 s: killed"), "{log}");
 }
+
+/// Sends a VRRPv3 advert for `vrid` (priority `prio`, 1 s, VIP `vip`, from 10.0.0.99 with MAC
+/// 02:00:00:00:00:63) on `br-lan` of namespace `ns`, about every `gap`, until dropped: a
+/// third router on the wire, kept busy enough that the daemon reads adverts on every turn.
+struct AdvertFlood {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<u64>>,
+}
+
+impl AdvertFlood {
+    fn start(ns: &str, vrid: u8, prio: u8, vip: std::net::Ipv4Addr, gap: Duration) -> AdvertFlood {
+        use minivrrp::vrrp::frame::emit_advert_v4;
+        use minivrrp::vrrp::wire::{AddrList, Auth, ChecksumMode, Version, VrrpRepr};
+        let mut addrs = AddrList::new();
+        addrs.push(std::net::IpAddr::V4(vip)).unwrap();
+        let repr = VrrpRepr {
+            version: Version::V3,
+            vrid,
+            priority: prio,
+            adver_int: 100,
+            auth: Auth::None,
+            addrs,
+        };
+        let mut frame = [0u8; 128];
+        let mac = smoltcp::wire::EthernetAddress([2, 0, 0, 0, 0, 0x63]);
+        let n = emit_advert_v4(
+            &mut frame,
+            &repr,
+            mac,
+            [10, 0, 0, 99].into(),
+            1,
+            ChecksumMode::PseudoHeader,
+        )
+        .expect("advert frame");
+        let frame = frame[..n].to_vec();
+        let ns_path = format!("/run/netns/{ns}");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            // This thread only: enter the namespace, then an AF_PACKET socket on br-lan.
+            let f = std::fs::File::open(&ns_path).expect("netns file");
+            use std::os::fd::AsRawFd;
+            unsafe {
+                assert_eq!(libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET), 0, "setns");
+                let fd = libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0);
+                assert!(fd >= 0, "packet socket");
+                let ifindex = libc::if_nametoindex(c"br-lan".as_ptr());
+                let mut sll: libc::sockaddr_ll = std::mem::zeroed();
+                sll.sll_family = libc::AF_PACKET as u16;
+                sll.sll_ifindex = ifindex as i32;
+                sll.sll_halen = 6;
+                let mut sent = 0u64;
+                while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    let r = libc::sendto(
+                        fd,
+                        frame.as_ptr().cast(),
+                        frame.len(),
+                        0,
+                        (&sll as *const libc::sockaddr_ll).cast(),
+                        std::mem::size_of::<libc::sockaddr_ll>() as u32,
+                    );
+                    if r > 0 {
+                        sent += 1;
+                    }
+                    std::thread::sleep(gap);
+                }
+                libc::close(fd);
+                sent
+            }
+        });
+        AdvertFlood {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn stop(mut self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.take().map_or(0, |t| t.join().unwrap_or(0))
+    }
+}
+
+impl Drop for AdvertFlood {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Stable identities (RFC 5798 7.1: an advert belongs to the VRID on its interface): adverts
+/// read in the same loop turn as a SIGHUP that reorders the instances must still reach their
+/// own instance. A third router floods vi_a's VRID 50 with priority 200 (vi_a backs off,
+/// expected); 100 reloads swap vi_a and vi_b in the file. A daemon that queues adverts by
+/// instance position hands some of them to vi_b (VRID 51), which then steps down to BACKUP.
+#[test]
+fn reload_reordering_instances_never_hands_an_advert_to_the_wrong_instance() {
+    let name = "reload_reordering_instances_never_hands_an_advert_to_the_wrong_instance";
+    if !prereqs(name) {
+        return;
+    }
+    let lab = Lab::with_routers("stableid", 1);
+    let inst = |n: &str, vrid: u8, vip: &str| {
+        format!(
+            "config instance '{n}'\n\toption interface 'br-lan'\n\toption vrid '{vrid}'\n\
+             \toption version '3'\n\toption advert_int '1'\n\toption priority '100'\n\
+             \tlist vip '{vip}/24'\n\n"
+        )
+    };
+    let head = "config globals 'globals'\n\toption router_id 'r1'\n\n";
+    let (a, b) = (
+        inst("vi_a", 50, "10.0.0.250"),
+        inst("vi_b", 51, "10.0.0.251"),
+    );
+    let ab = format!("{head}{a}{b}");
+    let ba = format!("{head}{b}{a}");
+    let r1 = lab.spawn_minivrrp_text("r1", &bin(), &ab, "minivrrp");
+    let conf = lab.dir.join("r1-minivrrp.uci");
+    let (h, _) = lab.wait_holders("10.0.0.251", &["r1"], Duration::from_secs(10));
+    assert_eq!(h, ["r1"], "vi_b master\n{}", r1.log_text());
+    let flood = AdvertFlood::start(
+        &lab.node("client").ns,
+        50,
+        200,
+        [10, 0, 0, 250].into(),
+        Duration::from_micros(300),
+    );
+    // vi_a hears the higher priority and backs off; vi_b is not concerned.
+    let gone = common::lab::wait_until(Duration::from_secs(5), || {
+        !lab.node_has_addr("r1", "10.0.0.250")
+    });
+    assert!(gone.is_some(), "vi_a did not back off\n{}", r1.log_text());
+    let before = r1.log_text().lines().count();
+    for k in 0..100 {
+        std::fs::write(&conf, if k % 2 == 0 { &ba } else { &ab }).unwrap();
+        r1.signal(libc::SIGHUP);
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(
+            lab.node_has_addr("r1", "10.0.0.251"),
+            "vi_b lost its VIP after reload {k}\n{}",
+            r1.log_text()
+        );
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let sent = flood.stop();
+    let log = r1.log_text();
+    let after: Vec<&str> = log.lines().skip(before).collect();
+    let reloads = after
+        .iter()
+        .filter(|l| l.contains("reload: applied"))
+        .count();
+    let moved: Vec<&&str> = after
+        .iter()
+        .filter(|l| l.contains("vi_b") && l.contains(" -> "))
+        .collect();
+    eprintln!(
+        "stable identity: {sent} flood adverts, {reloads} reloads applied, vi_b transitions {}",
+        moved.len()
+    );
+    assert!(reloads >= 90, "reloads applied: {reloads}\n{log}");
+    assert!(
+        moved.is_empty(),
+        "vi_b moved:\n{}",
+        moved
+            .iter()
+            .map(|l| l.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(lab.node_has_addr("r1", "10.0.0.251"));
+}

@@ -47,10 +47,23 @@ const SYNC_DEPTH: u8 = 4;
 /// index (instances are bounded by the config limits far below it).
 pub const VIP_REFRESH_TIMER: u32 = 0x0FFF_FFFF;
 
-/// What the VRRP part asks the loop to queue: decoded from a frame, handled after timers.
+/// What the VRRP part asks the loop to queue: decoded from a frame, handled after timers
+/// and signals. An advert names its instance by the stable key (interface, VRID, family),
+/// never by position: a SIGHUP handled between the read and the handling may reorder,
+/// add or remove instances ([`Vrrp::instance_for`]).
 #[derive(Clone, Debug)]
 pub enum VrrpEvent {
-    Advert { inst: u16, advert: Advert },
+    Advert { key: InstanceKey, advert: Advert },
+}
+
+/// What identifies an instance on the wire (RFC 5798 7.1: the VRID on the interface the
+/// advert arrived on, per address family). Interface indices into `Vrrp::ifaces` are stable:
+/// that table only grows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InstanceKey {
+    pub iface: u16,
+    pub vrid: u8,
+    pub family: Family,
 }
 
 /// A transition, kept for the parts that react to it (notify scripts, status).
@@ -778,12 +791,12 @@ impl Vrrp {
                 return Read::Again;
             }
         };
-        let family = Family::of(&adv.src);
-        let Some(i) = self
-            .insts
-            .iter()
-            .position(|s| s.iface == idx && s.cfg.vrid == adv.vrid && family_of(&s.cfg) == family)
-        else {
+        let key = InstanceKey {
+            iface: idx as u16,
+            vrid: adv.vrid,
+            family: Family::of(&adv.src),
+        };
+        let Some(i) = self.instance_for(key) else {
             self.unknown_vrid = self.unknown_vrid.saturating_add(1);
             return Read::Again;
         };
@@ -825,17 +838,29 @@ impl Vrrp {
             advert_int: adv.advert_interval,
         };
         inbox.push(super::runtime::Event::Vrrp(VrrpEvent::Advert {
-            inst: i as u16,
+            key,
             advert,
         }));
         Read::Again
     }
 
+    /// The instance with this key in the current table.
+    fn instance_for(&self, key: InstanceKey) -> Option<usize> {
+        self.insts.iter().position(|s| {
+            s.iface == usize::from(key.iface)
+                && s.cfg.vrid == key.vrid
+                && family_of(&s.cfg) == key.family
+        })
+    }
+
     pub fn on_event(&mut self, ctx: &mut Ctx, ev: VrrpEvent, now: Instant) {
         match ev {
-            VrrpEvent::Advert { inst, advert } => {
-                self.feed(ctx, inst as usize, Input::AdvertReceived(advert), now)
-            }
+            // Matched now, not when read: a reload in between may have moved it.
+            VrrpEvent::Advert { key, advert } => match self.instance_for(key) {
+                Some(i) => self.feed(ctx, i, Input::AdvertReceived(advert), now),
+                // Its instance left with a reload.
+                None => self.unknown_vrid = self.unknown_vrid.saturating_add(1),
+            },
         }
     }
 
