@@ -439,3 +439,134 @@ fn reload_reordering_instances_never_hands_an_advert_to_the_wrong_instance() {
     );
     assert!(lab.node_has_addr("r1", "10.0.0.251"));
 }
+
+// --- The fault matrix proper (tests/common/faults.rs), minivrrp against the protocol's bounds.
+
+use common::faults;
+use common::lab::Impl;
+
+fn me() -> Impl {
+    Impl::Minivrrp(bin())
+}
+
+const ADV: f64 = 0.5;
+
+/// SIGSTOP of the master for 2 x Master_Down_Interval (the backup takes over; the frozen
+/// master's leased VIP expires), then SIGCONT: within one advert interval there is one master
+/// again (RFC 5798 6.4.3: the resumed higher-priority master's advert makes the other back
+/// off), and only it holds the VIP.
+#[test]
+fn sigstop_master_then_sigcont_leaves_one_master_within_one_advert_interval() {
+    let name = "sigstop_master_then_sigcont_leaves_one_master_within_one_advert_interval";
+    if !prereqs(name) || !common::require_tool(name, "tcpdump") {
+        return;
+    }
+    let lab = Lab::with_routers("freeze", 2);
+    let cap = lab.capture("freeze");
+    let f = faults::freeze(&lab, &cap, &me(), ADV).unwrap_or_else(|e| panic!("{e}"));
+    eprintln!("freeze: {f:?}");
+    assert!(
+        f.took_over,
+        "r2 did not take over from the frozen r1: {f:?}"
+    );
+    assert!(
+        f.two_masters_for <= Duration::from_secs_f64(ADV),
+        "two masters for {:?} after SIGCONT (bound: one advert interval, {ADV} s)",
+        f.two_masters_for
+    );
+    assert_eq!(f.masters_at_end, 1, "{f:?}");
+    assert_eq!(f.holders_after, ["r1"], "{f:?}");
+}
+
+/// The master's link flaps every 200 ms for 10 s: afterwards exactly one master advertises and
+/// only it holds the VIP (the higher priority r1, preempting).
+#[test]
+fn link_flapping_on_the_master_ends_with_one_master_and_the_vip_only_there() {
+    let name = "link_flapping_on_the_master_ends_with_one_master_and_the_vip_only_there";
+    if !prereqs(name) || !common::require_tool(name, "tcpdump") {
+        return;
+    }
+    let lab = Lab::with_routers("flap", 2);
+    let cap = lab.capture("flap");
+    let f = faults::flap(
+        &lab,
+        &cap,
+        &me(),
+        ADV,
+        Duration::from_millis(200),
+        Duration::from_secs(10),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    eprintln!("flap: {f:?}");
+    assert!(f.alive, "{f:?}");
+    assert!(f.toggles >= 45, "{f:?}");
+    assert_eq!(f.holders_after, ["r1"], "{f:?}");
+    assert_eq!(f.masters_at_end, 1, "{f:?}");
+}
+
+/// Partition and heal with three routers: while r1 is cut off, each side has one master (r1
+/// alone; r2 over r3) and the VIP on each; after the heal the lower master stops within one
+/// advert interval and only r1 holds the VIP.
+#[test]
+fn partition_of_three_routers_has_one_master_per_side_and_one_after_heal() {
+    let name = "partition_of_three_routers_has_one_master_per_side_and_one_after_heal";
+    if !prereqs(name) || !common::require_tool(name, "tcpdump") {
+        return;
+    }
+    let lab = Lab::with_routers("split", 3);
+    let cap = lab.capture("split");
+    let s = faults::split_and_heal(&lab, &cap, &me(), ADV).unwrap_or_else(|e| panic!("{e}"));
+    eprintln!("split: {s:?}");
+    assert_eq!(s.holders_split, ["r1", "r2"], "{s:?}");
+    assert_eq!(s.masters_main_side, 1, "{s:?}");
+    assert!(
+        s.two_masters_for <= Duration::from_secs_f64(ADV),
+        "two masters for {:?} after the heal (bound: one advert interval)",
+        s.two_masters_for
+    );
+    assert_eq!(s.holders_after, ["r1"], "{s:?}");
+    assert_eq!(s.masters_at_end, 1, "{s:?}");
+}
+
+/// 100 SIGHUPs in 5 s with an unchanged config: no transition anywhere, the backup never
+/// advertises, and the master's adverts never pause longer than 1.5 advert intervals.
+#[test]
+fn hundred_reloads_in_five_seconds_cause_no_transition_and_no_advert_gap() {
+    let name = "hundred_reloads_in_five_seconds_cause_no_transition_and_no_advert_gap";
+    if !prereqs(name) || !common::require_tool(name, "tcpdump") {
+        return;
+    }
+    let lab = Lab::with_routers("reloads", 2);
+    let cap = lab.capture("reloads");
+    let r = faults::reloads(&lab, &cap, &me(), ADV, 100, Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("{e}"));
+    eprintln!("reloads: {r:?}");
+    assert!(r.alive, "{r:?}");
+    assert_eq!(r.transitions, 0, "{r:?}");
+    assert_eq!(r.backup_adverts, 0, "{r:?}");
+    assert!(
+        r.max_gap <= Duration::from_secs_f64(1.5 * ADV),
+        "advert gap {:?} over 1.5 intervals",
+        r.max_gap
+    );
+}
+
+/// A reload with a broken file keeps the running config (still master, still advertising) and
+/// logs the error with FILE:LINE.
+#[test]
+fn reload_with_a_broken_config_keeps_running_and_logs_file_and_line() {
+    let name = "reload_with_a_broken_config_keeps_running_and_logs_file_and_line";
+    if !prereqs(name) || !common::require_tool(name, "tcpdump") {
+        return;
+    }
+    let lab = Lab::with_routers("brokenhup", 2);
+    let cap = lab.capture("brokenhup");
+    let b = faults::broken_reload(&lab, &cap, &me(), ADV).unwrap_or_else(|e| panic!("{e}"));
+    eprintln!("broken reload: {b:?}");
+    assert!(b.alive && b.keeps_running_config, "{b:?}");
+    assert!(b.error_with_file_line, "{b:?}");
+    assert!(
+        b.error_line.contains("vrid") && b.error_line.contains("300"),
+        "{b:?}"
+    );
+}
