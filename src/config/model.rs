@@ -60,6 +60,13 @@ pub struct Globals {
     pub log_level: LogLevel,
     /// Interval of the repeated-warning rate limiter (`base::ratelimit`); zero = off.
     pub log_suppress: Duration,
+    /// A notify command running longer is killed.
+    pub notify_timeout: Duration,
+    /// Notify commands running at once (all instances and groups).
+    pub notify_max_running: u32,
+    /// Default user of notify commands and track scripts.
+    pub script_user: Option<String>,
+    pub enable_script_security: bool,
 }
 
 pub use crate::vrrp::wire::Version as VrrpVersion;
@@ -193,6 +200,8 @@ pub struct Instance {
     pub garp_delay: Duration,
     /// `None` = off.
     pub garp_refresh: Option<Duration>,
+    /// Kernel lifetime of the VIPs in seconds while master (0 = permanent addresses).
+    pub vip_lifetime: u32,
     pub v3_checksum: V3Checksum,
     pub accept: bool,
     pub notify: Notify,

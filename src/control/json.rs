@@ -90,6 +90,15 @@ impl<'a> Obj<'a> {
     }
 }
 
+/// Drop counters as one object, reason -> count.
+fn drops(out: &mut String, list: &[Counter]) {
+    let mut o = Obj::new(out);
+    for c in list {
+        o.num(&c.name, c.value);
+    }
+    o.end();
+}
+
 fn counters(out: &mut String, c: &InstanceCounters) {
     let mut o = Obj::new(out);
     o.num("adverts_sent", c.adverts_sent);
@@ -128,6 +137,7 @@ fn instance(out: &mut String, i: &InstanceStatus) {
     o.array("vips", &i.vips, |out, v| string(out, v));
     o.bool("vips_installed", i.vips_installed);
     o.num("advert_int_ms", i.advert_int_ms);
+    drops(o.key("drops"), &i.drops);
     o.num("master_advert_int_ms", i.master_advert_int_ms);
     counters(o.key("counters"), &i.counters);
     o.end();
@@ -172,12 +182,7 @@ pub fn render(doc: &StatusDoc) -> String {
     o.array("instances", &doc.instances, instance);
     o.array("checks", &doc.checks, check);
     o.array("virtual_servers", &doc.virtual_servers, virtual_server);
-    let d = o.key("drops");
-    let mut dr = Obj::new(d);
-    for c in &doc.drops {
-        dr.num(&c.name, c.value);
-    }
-    dr.end();
+    drops(o.key("drops"), &doc.drops);
     let c = &doc.control;
     let mut co = Obj::new(o.key("control"));
     co.num("clients", c.clients);
@@ -238,6 +243,10 @@ pub(crate) mod tests {
                     priority_zero_received: 0,
                     transitions: 2,
                 },
+                drops: vec![Counter {
+                    name: "not-a-peer".into(),
+                    value: 4,
+                }],
             }],
             checks: vec![CheckStatus {
                 name: "web".into(),
@@ -284,6 +293,7 @@ pub(crate) mod tests {
         assert_eq!(v["checks"][0]["latency_us"], 190);
         assert_eq!(v["virtual_servers"][0]["real_servers"][0]["weight"], 1);
         assert_eq!(v["drops"]["bad_ttl"], 3);
+        assert_eq!(v["instances"][0]["drops"]["not-a-peer"], 4);
         assert_eq!(v["control"]["refused_not_root"], 0);
     }
 

@@ -187,9 +187,21 @@ pub fn render(doc: &StatusDoc) -> String {
     }
     let mut f = family(
         &mut out,
+        "minivrrp_instance_adverts_dropped_total",
+        "counter",
+        "Adverts for an instance dropped by the receive policy, by reason.",
+    );
+    for i in &doc.instances {
+        for c in &i.drops {
+            let labels = [("instance", i.name.as_str()), ("reason", c.name.as_str())];
+            f.sample("minivrrp_instance_adverts_dropped_total", &labels, c.value);
+        }
+    }
+    let mut f = family(
+        &mut out,
         "minivrrp_drops_total",
         "counter",
-        "Received VRRP frames dropped, by reason.",
+        "Received VRRP frames that reached no instance, by reason.",
     );
     for c in &doc.drops {
         f.sample("minivrrp_drops_total", &[("reason", &c.name)], c.value);
@@ -297,5 +309,8 @@ mod tests {
             "minivrrp_real_server_weight{virtual_server=\"vs1\",real_server=\"10.0.1.1:80\"} 1\n"
         ));
         assert!(t.contains("minivrrp_drops_total{reason=\"bad_ttl\"} 3\n"));
+        assert!(t.contains(
+            "minivrrp_instance_adverts_dropped_total{instance=\"vi1\",reason=\"not-a-peer\"} 4\n"
+        ));
     }
 }

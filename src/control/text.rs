@@ -115,6 +115,19 @@ fn instance(out: &mut String, i: &InstanceStatus) {
             c.transitions
         ),
     );
+    drop_lines(out, "  dropped: ", &i.drops);
+}
+
+/// `prefix` then `reason count` pairs, wrapped, when any is non-zero.
+fn drop_lines(out: &mut String, prefix: &str, list: &[Counter]) {
+    let drops: Vec<String> = list
+        .iter()
+        .filter(|c| c.value > 0)
+        .map(|c| format!("{} {}", c.name, c.value))
+        .collect();
+    if !drops.is_empty() {
+        wrapped(out, prefix, &drops, 2);
+    }
 }
 
 /// The whole document as text.
@@ -176,15 +189,7 @@ pub fn render(doc: &StatusDoc) -> String {
             );
         }
     }
-    let drops: Vec<String> = doc
-        .drops
-        .iter()
-        .filter(|c| c.value > 0)
-        .map(|c| format!("{} {}", c.name, c.value))
-        .collect();
-    if !drops.is_empty() {
-        wrapped(&mut out, "drops: ", &drops, 2);
-    }
+    drop_lines(&mut out, "drops: ", &doc.drops);
     out
 }
 
@@ -226,6 +231,7 @@ mod tests {
             "{t}"
         );
         assert!(t.contains("drops: bad_ttl 3"), "{t}");
+        assert!(t.contains("  dropped: not-a-peer 4"), "{t}");
     }
 
     #[test]

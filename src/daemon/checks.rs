@@ -231,7 +231,8 @@ pub struct CheckEngine {
 fn build(cfg: &Config, seed: u64, now: Instant) -> Result<Vec<(ProbeId, String, Spec)>, String> {
     let mut out = Vec::new();
     for (i, s) in cfg.scripts.iter().enumerate() {
-        let user = match &s.user {
+        // A script's own `user`, else the globals' `script_user` (keepalived's order).
+        let user = match s.user.as_ref().or(cfg.globals.script_user.as_ref()) {
             Some(u) => Some(
                 process::lookup_user(u)
                     .ok_or_else(|| format!("script '{}': unknown user '{u}'", s.name))?,

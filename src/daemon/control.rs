@@ -20,6 +20,7 @@ use crate::control::{dispatch, Controlled, Response};
 use crate::daemon::event_loop::{Ctx, Inbox, Read};
 use crate::daemon::Ready;
 use crate::vrrp::instance::Input;
+use crate::vrrp::wire::DropCounters;
 
 /// What the operator has set, plus the socket.
 pub struct Control {
@@ -187,6 +188,7 @@ impl Daemon {
             vips_installed: v.vips_installed,
             advert_int_ms: ms(v.cfg.advert_int) as u32,
             master_advert_int_ms: ms(v.fsm.master_adver_interval()) as u32,
+            drops: drop_list(v.drops),
             counters: InstanceCounters {
                 adverts_sent: c.adverts_tx,
                 adverts_received: c.adverts_rx,
@@ -267,18 +269,7 @@ impl Controlled<Ctx> for Daemon {
                 last_ms_ago: last.map(|a| ms(now.saturating_duration_since(a.started))),
             })
             .collect();
-        let (drops, unknown) = self.vrrp.drop_counts();
-        let mut drops: Vec<Counter> = drops
-            .iter()
-            .map(|(r, n)| Counter {
-                name: r.as_str().to_string(),
-                value: u64::from(n),
-            })
-            .collect();
-        drops.push(Counter {
-            name: "unknown-vrid".into(),
-            value: u64::from(unknown),
-        });
+        let drops = drop_list(&self.vrrp.iface_drops());
         StatusDoc {
             version: env!("CARGO_PKG_VERSION").to_string(),
             router_id: self.cfg.globals.router_id.clone(),
@@ -366,4 +357,15 @@ impl Controlled<Ctx> for Daemon {
         info!("control: {line}");
         Response::Done(line)
     }
+}
+
+/// The non-zero drop counters, by reason name.
+fn drop_list(d: &DropCounters) -> Vec<Counter> {
+    d.iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(r, n)| Counter {
+            name: r.as_str().to_string(),
+            value: u64::from(n),
+        })
+        .collect()
 }

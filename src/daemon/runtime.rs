@@ -77,7 +77,8 @@ impl Daemon {
         let seed = now.total_micros() ^ (u64::from(std::process::id()) << 32);
         let checks = CheckEngine::new(&cfg, seed, now)?;
         let tracking = Tracking::new(&cfg, &checks);
-        let notifier = Notifier::new(&cfg, super::notify::hotplug_from_env());
+        super::notify::check_security(&cfg)?;
+        let notifier = Notifier::new(&cfg, super::notify::hotplug_from_env())?;
         let control = control::Control::bind(socket, now)?;
         Ok(Daemon {
             path: path.to_path_buf(),
@@ -130,7 +131,7 @@ impl Daemon {
     }
 
     /// Things to do after anything may have moved an instance.
-    fn after_vrrp(&mut self, _ctx: &mut Ctx, _now: Instant) {
+    fn after_vrrp(&mut self, ctx: &mut Ctx, now: Instant) {
         while let Some(t) = self.vrrp.take_transition() {
             log::debug!(
                 "{}: now {} (priority {})",
@@ -146,6 +147,8 @@ impl Daemon {
                 self.notifier.group_transition(g, t.to);
             }
         }
+        // Start queued notify jobs (bounded) and keep their timeout timer.
+        self.notifier.settle(ctx, now);
     }
 
     // --- checks, trackers (issue 5) ---
@@ -223,6 +226,11 @@ impl Daemon {
             return Err(vec![e]);
         }
         if let Err(e) = CheckEngine::validate(&new, now) {
+            error!("reload: {e}; keeping the running configuration");
+            return Err(vec![e]);
+        }
+        // --- notify: script_user must exist, enable_script_security must pass.
+        if let Err(e) = super::notify::script_user(&new).and(super::notify::check_security(&new)) {
             error!("reload: {e}; keeping the running configuration");
             return Err(vec![e]);
         }
@@ -394,6 +402,8 @@ impl Handler for Daemon {
                 self.after_checks(ctx, now);
             }
             Some((Part::Control, _)) => self.control_timer(ctx, now),
+            // Notify jobs past notify_timeout.
+            Some((Part::Notify, _)) => self.notifier.on_timer(now),
             // IPVS (lvs.rs): debounced sync / periodic resync.
             Some((Part::Lvs, _)) => {
                 if let Some(l) = self.lvs.as_mut() {

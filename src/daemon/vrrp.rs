@@ -6,7 +6,8 @@
 //! (so IGMP/MLD reports make snooping switches forward adverts) and the IPv4 ident counter.
 //! Per instance: the state machine, its interface, its optional macvlan (use_vmac) and raw
 //! socket (unicast peers). The loop timer `Part::Vrrp.timer(i)` is always armed at instance
-//! `i`'s `next_deadline()`.
+//! `i`'s `next_deadline()`; one more, [`VIP_REFRESH_TIMER`], at the earliest VIP lease
+//! refresh of any master (`vrrp::vip_lease`).
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -33,6 +34,7 @@ use crate::vrrp::instance::{
 use crate::vrrp::priority::Adjustment;
 use crate::vrrp::rx_policy::{self, Delivery, FrameMeta, Policy};
 use crate::vrrp::sync_group::{self, SyncGroup};
+use crate::vrrp::vip_lease::VipLease;
 use crate::vrrp::wire::{
     self, AddrList, Auth, ChecksumMode, DropCounters, DropReason, Family, VrrpRepr,
 };
@@ -53,11 +55,27 @@ const RCVBUF_MIN: usize = 64 * 1024;
 /// a lab test can show that the user-space receive policy (the second line) drops what the
 /// per-interface kernel filter would have dropped first.
 const RX_FILTER_ENV: &str = "MINIVRRP_RX_FILTER";
+/// Index of the VIP lease refresh timer in the VRRP part's timer space: above any instance
+/// index (instances are bounded by the config limits far below it).
+pub const VIP_REFRESH_TIMER: u32 = 0x0FFF_FFFF;
 
-/// What the VRRP part asks the loop to queue: decoded from a frame, handled after timers.
+/// What the VRRP part asks the loop to queue: decoded from a frame, handled after timers
+/// and signals. An advert names its instance by the stable key (interface, VRID, family),
+/// never by position: a SIGHUP handled between the read and the handling may reorder,
+/// add or remove instances ([`Vrrp::instance_for`]).
 #[derive(Clone, Debug)]
 pub enum VrrpEvent {
-    Advert { inst: u16, advert: Advert },
+    Advert { key: InstanceKey, advert: Advert },
+}
+
+/// What identifies an instance on the wire (RFC 5798 7.1: the VRID on the interface the
+/// advert arrived on, per address family). Interface indices into `Vrrp::ifaces` are stable:
+/// that table only grows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InstanceKey {
+    pub iface: u16,
+    pub vrid: u8,
+    pub family: Family,
 }
 
 /// A transition, kept for the parts that react to it (notify scripts, status).
@@ -130,6 +148,9 @@ struct Inst {
     unicast: Option<RawIpSocket>,
     /// Whether the VIPs are on the interface now (so we never remove what we did not add).
     vips_installed: bool,
+    /// When the VIPs were last (re)installed with a finite lifetime; `None` while they are
+    /// not installed or are permanent (`vip_lifetime 0`).
+    vip_refreshed: Option<Instant>,
     /// The interface was usable (up with a source address) when last told to the fsm.
     link_ok: bool,
     adj: Adjustment,
@@ -268,6 +289,7 @@ impl Vrrp {
             vmac: None,
             unicast: None,
             vips_installed: false,
+            vip_refreshed: None,
             link_ok: false,
             adj: Adjustment::default(),
             drops: DropCounters::new(),
@@ -451,8 +473,9 @@ impl Vrrp {
         };
         let actions = inst.fsm.handle(now, input);
         for a in actions {
-            self.act(i, a);
+            self.act(i, a, now);
         }
+        self.arm_vip_refresh(ctx);
         let timer = Part::Vrrp.timer(i as u32);
         match self.insts[i].fsm.next_deadline() {
             Some(at) => {
@@ -493,10 +516,10 @@ impl Vrrp {
         }
     }
 
-    fn act(&mut self, i: usize, a: Action) {
+    fn act(&mut self, i: usize, a: Action, now: Instant) {
         match a {
             Action::SendAdvert { priority } => self.send_advert(i, priority),
-            Action::AddVips => self.add_vips(i),
+            Action::AddVips => self.add_vips(i, now),
             Action::RemoveVips => self.remove_vips(i),
             Action::Announce { count } => self.announce(i, count),
             Action::Notify(state) => {
@@ -638,18 +661,85 @@ impl Vrrp {
         }
     }
 
-    fn add_vips(&mut self, i: usize) {
+    /// Install the VIPs, with the instance's lease when it has one (`vip_lifetime`), and
+    /// note when, so [`Self::vip_refresh`] renews them in time. Also the refresh itself: a
+    /// create + replace of a present address only resets its lifetime, and one that the
+    /// kernel already expired (the loop stalled past the lifetime) is added back.
+    fn add_vips(&mut self, i: usize, now: Instant) {
         let Some(ifindex) = self.vip_ifindex(i) else {
             return;
         };
         let inst = &mut self.insts[i];
+        let lease = VipLease::new(inst.cfg.vip_lifetime);
         for vip in &inst.cfg.vips {
-            match self.rtnl.add_address(ifindex, vip.addr, vip.prefix_len) {
+            match self.rtnl.add_address(
+                ifindex,
+                vip.addr,
+                vip.prefix_len,
+                lease.map(|l| l.lifetime_s),
+            ) {
                 Ok(()) | Err(Errno::EEXIST) => {}
                 Err(e) => error!(target: &inst.cfg.name, "add VIP {}: {e}", vip.addr),
             }
         }
         inst.vips_installed = true;
+        inst.vip_refreshed = lease.map(|_| now);
+    }
+
+    /// Dead-man VIPs (`vrrp::vip_lease`): renew the lease of every master whose refresh is
+    /// due. Runs from [`VIP_REFRESH_TIMER`]; the loop fires due timers before it reads more
+    /// packets, so a flood cannot push a refresh past its lifetime.
+    fn vip_refresh(&mut self, ctx: &mut Ctx, now: Instant) {
+        for i in 0..self.insts.len() {
+            let inst = &self.insts[i];
+            let (Some(last), Some(lease)) =
+                (inst.vip_refreshed, VipLease::new(inst.cfg.vip_lifetime))
+            else {
+                // A reload to `vip_lifetime 0` makes the installed addresses permanent.
+                if inst.vip_refreshed.is_some() {
+                    self.add_vips(i, now);
+                }
+                continue;
+            };
+            if lease.next_refresh(last) > now {
+                continue;
+            }
+            if now >= lease.expires(last) {
+                warn!(target: &inst.cfg.name,
+                    "VIP lease ran out {} ms ago (the daemon was stalled): adding the VIPs back",
+                    (now - lease.expires(last)).as_millis());
+            }
+            self.add_vips(i, now);
+        }
+        self.arm_vip_refresh(ctx);
+    }
+
+    /// Keep [`VIP_REFRESH_TIMER`] at the earliest lease refresh due (none: cancelled).
+    fn arm_vip_refresh(&mut self, ctx: &mut Ctx) {
+        let timer = Part::Vrrp.timer(VIP_REFRESH_TIMER);
+        let due = self
+            .insts
+            .iter()
+            .filter_map(|s| {
+                let lease = VipLease::new(s.cfg.vip_lifetime);
+                match (s.vip_refreshed, lease) {
+                    (Some(last), Some(l)) => Some(l.next_refresh(last)),
+                    // Lease switched off by a reload: refresh now to make them permanent.
+                    (Some(last), None) => Some(last),
+                    _ => None,
+                }
+            })
+            .min();
+        match due {
+            Some(at) => {
+                if let Err(e) = ctx.arm(timer, at) {
+                    error!("VIP refresh timer: {e}");
+                }
+            }
+            None => {
+                ctx.cancel(timer);
+            }
+        }
     }
 
     fn remove_vips(&mut self, i: usize) {
@@ -658,6 +748,7 @@ impl Vrrp {
             return;
         }
         inst.vips_installed = false;
+        inst.vip_refreshed = None;
         let ifindex = if inst.cfg.use_vmac {
             inst.vmac
         } else {
@@ -735,12 +826,12 @@ impl Vrrp {
                 return Read::Again;
             }
         };
-        let family = Family::of(&adv.src);
-        let Some(i) = self
-            .insts
-            .iter()
-            .position(|s| s.iface == idx && s.cfg.vrid == adv.vrid && family_of(&s.cfg) == family)
-        else {
+        let key = InstanceKey {
+            iface: idx as u16,
+            vrid: adv.vrid,
+            family: Family::of(&adv.src),
+        };
+        let Some(i) = self.instance_for(key) else {
             self.count_drop(
                 DropOwner::Iface(idx as u16),
                 DropReason::VridMismatch,
@@ -758,7 +849,7 @@ impl Vrrp {
             advert_int: adv.advert_interval,
         };
         inbox.push(super::runtime::Event::Vrrp(VrrpEvent::Advert {
-            inst: i as u16,
+            key,
             advert,
         }));
         Read::Again
@@ -849,15 +940,34 @@ impl Vrrp {
         }
     }
 
+    /// The instance with this key in the current table.
+    fn instance_for(&self, key: InstanceKey) -> Option<usize> {
+        self.insts.iter().position(|s| {
+            s.iface == usize::from(key.iface)
+                && s.cfg.vrid == key.vrid
+                && family_of(&s.cfg) == key.family
+        })
+    }
+
     pub fn on_event(&mut self, ctx: &mut Ctx, ev: VrrpEvent, now: Instant) {
         match ev {
-            VrrpEvent::Advert { inst, advert } => {
-                self.feed(ctx, inst as usize, Input::AdvertReceived(advert), now)
-            }
+            // Matched now, not when read: a reload in between may have moved it.
+            VrrpEvent::Advert { key, advert } => match self.instance_for(key) {
+                Some(i) => self.feed(ctx, i, Input::AdvertReceived(advert), now),
+                // Its instance left with a reload.
+                None => self.count_drop(
+                    DropOwner::Iface(key.iface),
+                    DropReason::VridMismatch,
+                    Some(advert.src),
+                ),
+            },
         }
     }
 
     pub fn on_timer(&mut self, ctx: &mut Ctx, i: usize, now: Instant) {
+        if i == VIP_REFRESH_TIMER as usize {
+            return self.vip_refresh(ctx, now);
+        }
         self.feed(ctx, i, Input::Timer, now);
     }
 
@@ -1018,6 +1128,7 @@ impl Vrrp {
                 let _ = ctx.arm(Part::Vrrp.timer(i as u32), at);
             }
         }
+        self.arm_vip_refresh(ctx);
         for i in changed {
             if let Some(src) = self.source_addr(i) {
                 let p = params(&self.insts[i].cfg, src);
@@ -1166,6 +1277,8 @@ pub struct InstanceView<'a> {
     pub fsm: &'a Instance,
     /// The VIPs are on the interface now (added by us).
     pub vips_installed: bool,
+    /// Adverts for this instance dropped by the receive policy, by reason.
+    pub drops: &'a DropCounters,
 }
 
 impl Vrrp {
@@ -1174,12 +1287,17 @@ impl Vrrp {
             cfg: &s.cfg,
             fsm: &s.fsm,
             vips_installed: s.vips_installed,
+            drops: &s.drops,
         })
     }
 
-    /// Frames dropped before reaching an instance, by reason, plus adverts for a VRID no
-    /// instance of ours has.
-    pub fn drop_counts(&self) -> (&DropCounters, u32) {
-        (&self.drops, self.unknown_vrid)
+    /// Frames that reached no instance (malformed, unknown VRID, our own...), by reason,
+    /// summed over interfaces.
+    pub fn iface_drops(&self) -> DropCounters {
+        let mut drops = DropCounters::new();
+        for ifc in &self.ifaces {
+            drops.add(&ifc.drops);
+        }
+        drops
     }
 }

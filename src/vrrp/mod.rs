@@ -7,3 +7,4 @@ pub mod wire;
 pub mod instance;
 pub mod priority;
 pub mod sync_group;
+pub mod vip_lease;

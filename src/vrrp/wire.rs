@@ -215,6 +215,13 @@ impl DropCounters {
         self.counts[reason as usize]
     }
 
+    /// Adds `other`'s counts to ours (a sum over interfaces or instances).
+    pub fn add(&mut self, other: &DropCounters) {
+        for (c, o) in self.counts.iter_mut().zip(other.counts.iter()) {
+            *c = c.saturating_add(*o);
+        }
+    }
+
     pub fn total(&self) -> u32 {
         self.counts.iter().fold(0u32, |a, c| a.saturating_add(*c))
     }
