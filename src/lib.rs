@@ -17,6 +17,7 @@ pub mod base;
 pub mod check;
 pub mod config;
 pub mod daemon;
+pub mod import;
 pub mod ipvs;
 pub mod netlink;
 pub mod sys;

@@ -45,6 +45,7 @@ struct Cli {
 enum Command {
     Check(CheckCmd),
     Defaults(DefaultsCmd),
+    Import(ImportCmd),
 }
 
 /// Validate a config file: print the effective config (every default filled in) and exit 0,
@@ -62,6 +63,17 @@ struct CheckCmd {
 #[argh(subcommand, name = "defaults")]
 struct DefaultsCmd {}
 
+/// Convert a keepalived configuration (keepalived.conf or OpenWrt's /etc/config/keepalived)
+/// to a minivrrp config on stdout; every keyword not carried exactly is listed on stderr as
+/// FILE:LINE: keyword: what happened. Exit 0 when everything was carried, 1 when not.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "import")]
+struct ImportCmd {
+    /// keepalived configuration file
+    #[argh(positional)]
+    file: PathBuf,
+}
+
 /// Writes to stdout without panicking on a closed pipe (`minivrrp check | head`).
 fn out(text: &str) {
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
@@ -78,6 +90,27 @@ fn print_errors(errors: &[ConfigError]) {
         errors.len(),
         if errors.len() == 1 { "" } else { "s" }
     );
+}
+
+fn import(path: &Path) -> u8 {
+    match minivrrp::import::import_file(path) {
+        Ok(imported) => {
+            out(&imported.uci);
+            let mut e = std::io::stderr().lock();
+            for n in &imported.notes {
+                let _ = writeln!(e, "{n}");
+            }
+            if imported.notes.is_empty() {
+                EXIT_OK
+            } else {
+                EXIT_CONFIG
+            }
+        }
+        Err(msg) => {
+            eprintln!("cannot read {msg}");
+            EXIT_USAGE
+        }
+    }
 }
 
 fn check(path: &Path) -> u8 {
@@ -154,6 +187,7 @@ fn main() -> ExitCode {
             let path = c.file.or(cli.file).unwrap_or_else(default_path);
             check(&path)
         }
+        Some(Command::Import(i)) => import(&i.file),
         Some(Command::Defaults(_)) => {
             out(DEFAULT_CONFIG);
             EXIT_OK
