@@ -92,6 +92,13 @@ fn print_errors(errors: &[ConfigError]) {
     );
 }
 
+#[cfg(not(feature = "import"))]
+fn import(_path: &Path) -> u8 {
+    eprintln!("this minivrrp was built without the import feature");
+    EXIT_USAGE
+}
+
+#[cfg(feature = "import")]
 fn import(path: &Path) -> u8 {
     match minivrrp::import::import_file(path) {
         Ok(imported) => {
