@@ -5,6 +5,11 @@
 //! elections: r1 wins (101 + 2 vs 100 + 2), r1's script fails so r2 takes over (101 < 102),
 //! the script recovers so r1 preempts back, r1 is killed so r2 takes over.
 //!
+//! The timings are printed, not asserted. One difference shows there: keepalived 2.2.7 with
+//! `state MASTER` still waits a Master_Down_Interval before its first advert, minivrrp's
+//! `state MASTER` skips that wait (its documented meaning), so the imported master holds the
+//! VIP ~3.6 s earlier at start; every later step takes the same time.
+//!
 //! Run as root: `cargo test --test import_lab` (needs keepalived and ip). Without root or
 //! keepalived the test prints SKIP (and fails under CI=true).
 
@@ -128,9 +133,9 @@ fn scenario(tag: &str, r1_side: Side, r2_side: Side) -> Vec<String> {
     eprintln!("{tag}: r1's script up: {h:?} after {t:?}");
     seen.push(format!("r1 script up: {h:?}"));
 
-    let killed = r1.kill_hard();
+    r1.kill_hard();
     let took = common::lab::wait_until(STEP, || lab.node_has_addr("r2", VIP));
-    eprintln!("{tag}: r1 killed ({killed:?}): r2 took over after {took:?}");
+    eprintln!("{tag}: r1 killed: r2 took over after {took:?}");
     seen.push(format!("r1 killed: r2 holds the VIP: {}", took.is_some()));
     if seen
         != [
