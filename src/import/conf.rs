@@ -306,7 +306,26 @@ impl Parser<'_, '_> {
                     let pos = t.pos.clone();
                     self.block(Some(&pos));
                 }
-                Tok::Word(_) => nodes.push(self.statement()),
+                Tok::Word(_) => {
+                    let n = self.statement();
+                    // `@NAME` lines apply only under `keepalived -i NAME`, `$NAME=` defines a
+                    // substitution: neither has a meaning minivrrp could keep.
+                    if n.key.starts_with('@') {
+                        self.notes.push(Note::new(
+                            &n.pos,
+                            &n.key,
+                            "conditional configuration (keepalived -i) is not carried; line ignored",
+                        ));
+                    } else if n.key.starts_with('$') {
+                        self.notes.push(Note::new(
+                            &n.pos,
+                            &n.key,
+                            "keepalived variables are not carried; line ignored",
+                        ));
+                    } else {
+                        nodes.push(n);
+                    }
+                }
             }
         }
         if let Some(pos) = open {

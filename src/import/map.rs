@@ -405,6 +405,19 @@ impl Mapper<'_> {
                 }
             }
         }
+        let same = |v: &str| v.split('/').next().and_then(|a| a.parse::<IpAddr>().ok()) == Some(ip);
+        if sec
+            .options
+            .iter()
+            .any(|o| o.name == "vip" && same(&o.value))
+        {
+            self.notes.push(Note::new(
+                &e.pos,
+                &c.key,
+                format!("{addr}: listed twice; carried once"),
+            ));
+            return;
+        }
         match check_value("instance", "vip", addr) {
             Ok(()) => sec.set("vip", addr.clone(), &e.pos, &c.key),
             Err(err) => self.notes.push(Note::new(
@@ -702,6 +715,10 @@ impl Mapper<'_> {
                 "global_tracking" | "sync_group_tracking_weight" | "notify_stop" => self.unsupported(c),
                 _ => self.unknown(c),
             }
+        }
+        if sec.get("member").is_none() {
+            self.note(n, "has no member instances; ignored");
+            return;
         }
         self.out.push(sec);
     }
