@@ -50,6 +50,7 @@ fn globals_values(g: &Globals, opt: &str) -> Vec<String> {
         "router_id" => one(&g.router_id),
         "log_level" => one(g.log_level.as_str()),
         "log_suppress" => one(format_duration(g.log_suppress)),
+        "startup_delay" => one(format_duration(g.startup_delay)),
         _ => Vec::new(),
     }
 }

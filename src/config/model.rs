@@ -57,6 +57,9 @@ pub struct Globals {
     pub log_level: LogLevel,
     /// Interval of the repeated-warning rate limiter (`base::ratelimit`); zero = off.
     pub log_suppress: Duration,
+    /// How long instances stay in INIT after the daemon starts (keepalived
+    /// `vrrp_startup_delay`); not applied again on reload.
+    pub startup_delay: Duration,
 }
 
 pub use crate::vrrp::wire::Version as VrrpVersion;

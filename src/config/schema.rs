@@ -425,6 +425,12 @@ const GLOBALS: &[OptionSpec] = &[
         Dv("30"),
         "A repeated identical warning is logged at most once per this interval, with a count of the suppressed ones (0 = log every one).",
     ),
+    opt(
+        "startup_delay",
+        secs(0, 3_600_000),
+        Dv("0"),
+        "After minivrrp starts, its instances stay in INIT this long (no adverts, no VIPs, others' adverts ignored), so a booting router does not take mastership before its links and services are up (keepalived `vrrp_startup_delay`).",
+    ),
 ];
 
 const INSTANCE: &[OptionSpec] = &[

@@ -563,10 +563,15 @@ fn build_globals(secs: &[Sec], errs: &mut Errors) -> Globals {
         Some(Val::Seconds(d)) => d,
         _ => Duration::from_secs(30),
     };
+    let startup_delay = match get("startup_delay") {
+        Some(Val::Seconds(d)) => d,
+        _ => Duration::ZERO,
+    };
     Globals {
         router_id,
         log_level,
         log_suppress,
+        startup_delay,
     }
 }
 

@@ -181,7 +181,7 @@ impl Mapper<'_> {
                     c,
                     "minivrrp does not refuse scripts writable by other users; ignored",
                 ),
-                "vrrp_startup_delay" => self.unsupported(c),
+                "vrrp_startup_delay" => self.put_arg(globals, "startup_delay", c),
                 _ => self.unsupported(c),
             }
         }

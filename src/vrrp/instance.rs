@@ -87,6 +87,9 @@ pub struct Params {
     pub garp_refresh: Duration,
     /// Packets per refresh burst (`garp_master_refresh_repeat`).
     pub garp_refresh_repeat: u8,
+    /// keepalived `vrrp_startup_delay`: after the Startup event the instance stays in
+    /// Initialize this long (sends nothing, discards adverts), then starts as 6.4.1 says.
+    pub startup_delay: Duration,
 }
 
 impl Params {
@@ -104,6 +107,7 @@ impl Params {
             garp_delay: Duration::from_secs(5),
             garp_refresh: Duration::ZERO,
             garp_refresh_repeat: 1,
+            startup_delay: Duration::ZERO,
         }
     }
 }
@@ -305,6 +309,8 @@ pub struct Instance {
     lower_master: Option<(u8, IpAddr)>,
     garp_second_at: Option<Instant>,
     garp_refresh_at: Option<Instant>,
+    /// Started but held in Initialize until then (`Params::startup_delay`).
+    init_until: Option<Instant>,
     counters: Counters,
 }
 
@@ -357,6 +363,7 @@ impl Instance {
             lower_master: None,
             garp_second_at: None,
             garp_refresh_at: None,
+            init_until: None,
             counters: Counters::default(),
         }
     }
@@ -406,6 +413,7 @@ impl Instance {
             self.down_at,
             self.garp_second_at,
             self.garp_refresh_at,
+            self.init_until,
         ]
         .into_iter()
         .flatten()
@@ -478,6 +486,7 @@ impl Instance {
         self.garp_second_at = None;
         self.garp_refresh_at = None;
         self.lower_master = None;
+        self.init_until = None;
     }
 
     /// RFC 5798 6.4.1 (owner) / 6.4.2 (Master_Down_Timer fires): send an advertisement,
@@ -548,7 +557,13 @@ impl Instance {
             return;
         }
         self.started = true;
-        self.enter_from_init(now, out);
+        if self.params.startup_delay.is_zero() {
+            self.enter_from_init(now, out);
+        } else {
+            // Interface and tracker changes during the delay only update the conditions;
+            // enter_from_init reads them when the delay ends.
+            self.init_until = Some(now + self.params.startup_delay);
+        }
     }
 
     /// RFC 5798 6.4.2 / 6.4.3 Shutdown: a master sends priority 0 so backups take over
@@ -677,6 +692,12 @@ impl Instance {
 
     fn timers(&mut self, now: Instant, out: &mut Actions) {
         match self.state {
+            State::Init => {
+                if self.init_until.is_some_and(|t| t <= now) {
+                    self.init_until = None;
+                    self.enter_from_init(now, out);
+                }
+            }
             State::Master => {
                 if self.adver_at.is_some_and(|t| t <= now) {
                     self.send_advert(self.priority, out);
@@ -719,7 +740,7 @@ impl Instance {
                     self.become_master(now, reason, out);
                 }
             }
-            State::Init | State::Fault => {}
+            State::Fault => {}
         }
     }
 
