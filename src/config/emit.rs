@@ -70,6 +70,8 @@ fn instance_values(c: &Config, i: &Instance, opt: &str) -> Vec<String> {
         "advert_int" => one(format_duration(i.advert_int)),
         "preempt" => bool_val(i.preempt),
         "preempt_delay" => one(format_duration(i.preempt_delay)),
+        "link_down_delay" => one(format_duration(i.link_down_delay)),
+        "link_up_delay" => one(format_duration(i.link_up_delay)),
         "state" => one(match i.initial_state {
             InitialState::Master => "MASTER",
             InitialState::Backup => "BACKUP",

@@ -175,6 +175,9 @@ pub struct Instance {
     pub advert_int: Duration,
     pub preempt: bool,
     pub preempt_delay: Duration,
+    /// Debounce of the interface's link state (keepalived `interface_up_down_delays`).
+    pub link_down_delay: Duration,
+    pub link_up_delay: Duration,
     pub initial_state: InitialState,
     pub auth: Auth,
     /// Family of every VIP, unicast_src and unicast_peer.

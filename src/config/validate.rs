@@ -921,6 +921,8 @@ fn build_instance(
         advert_int,
         preempt: s.boolean("preempt"),
         preempt_delay: s.secs("preempt_delay").unwrap_or_default(),
+        link_down_delay: s.secs("link_down_delay").unwrap_or_default(),
+        link_up_delay: s.secs("link_up_delay").unwrap_or_default(),
         initial_state: match s.word("state") {
             Some("MASTER") => InitialState::Master,
             _ => InitialState::Backup,

@@ -157,6 +157,8 @@ fn params(cfg: &model::Instance, primary: IpAddr) -> Params {
         garp_refresh_repeat: 1,
         // Set only for the daemon's first start (Vrrp::start_inst).
         startup_delay: Duration::ZERO,
+        link_down_delay: cfg.link_down_delay,
+        link_up_delay: cfg.link_up_delay,
     }
 }
 

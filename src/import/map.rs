@@ -42,6 +42,8 @@ struct Mapper<'n> {
     scripts: HashMap<String, String>,
     instances: HashMap<String, String>,
     track_files: HashMap<String, TrackFile>,
+    /// `interface_up_down_delays`: interface -> (down, up, statement, used by an instance).
+    link_delays: Vec<(String, String, String, Node, bool)>,
 }
 
 /// A UCI section name (`[A-Za-z0-9_]+`) for a keepalived name, unique in the output.
@@ -273,6 +275,25 @@ impl Mapper<'_> {
                     .insert(kname.clone(), TrackFile { path, weight });
             }
             None => self.note(n, "has no file; ignored"),
+        }
+    }
+
+    fn interface_up_down_delays(&mut self, n: &Node) {
+        for e in n.children() {
+            let (down, up) = match e.args.as_slice() {
+                [d] => (d.clone(), d.clone()),
+                [d, u] => (d.clone(), u.clone()),
+                _ => {
+                    self.notes.push(Note::new(
+                        &e.pos,
+                        &n.key,
+                        format!("{}: needs DOWN_DELAY [UP_DELAY]; ignored", e.key),
+                    ));
+                    continue;
+                }
+            };
+            self.link_delays
+                .push((e.key.clone(), down, up, e.clone(), false));
         }
     }
 
@@ -654,6 +675,28 @@ impl Mapper<'_> {
             sec.remove("auth_type");
             sec.remove("auth_pass");
         }
+        if let Some(ifname) = iface.as_deref() {
+            for k in 0..self.link_delays.len() {
+                if self.link_delays[k].0 != ifname {
+                    continue;
+                }
+                self.link_delays[k].4 = true;
+                let (_, down, up, e, _) = self.link_delays[k].clone();
+                for (opt, v) in [("link_down_delay", down), ("link_up_delay", up)] {
+                    if v.parse::<f64>().is_ok_and(|x| x == 0.0) {
+                        continue;
+                    }
+                    match check_value("instance", opt, &v) {
+                        Ok(()) => sec.set(opt, v, &e.pos, "interface_up_down_delays"),
+                        Err(err) => self.notes.push(Note::new(
+                            &e.pos,
+                            "interface_up_down_delays",
+                            format!("{}: '{v}': {err}; left out", e.key),
+                        )),
+                    }
+                }
+            }
+        }
         for (opt, value) in [
             ("garp_delay", self.defaults.garp_delay.clone()),
             ("garp_repeat", self.defaults.garp_repeat.clone()),
@@ -1018,6 +1061,7 @@ pub fn map(nodes: &[Node], notes: &mut Vec<Note>) -> Vec<OutSection> {
         scripts: HashMap::new(),
         instances: HashMap::new(),
         track_files: HashMap::new(),
+        link_delays: Vec::new(),
     };
     let first = nodes.first().map(|n| n.pos.clone()).unwrap_or(Pos {
         file: String::new(),
@@ -1036,12 +1080,32 @@ pub fn map(nodes: &[Node], notes: &mut Vec<Note>) -> Vec<OutSection> {
             _ => {}
         }
     }
+    for n in nodes.iter().filter(|n| n.key == "interface_up_down_delays") {
+        m.interface_up_down_delays(n);
+    }
     for n in nodes.iter().filter(|n| n.key == "vrrp_instance") {
         m.vrrp_instance(n);
     }
+    for i in 0..m.link_delays.len() {
+        if !m.link_delays[i].4 {
+            let e = m.link_delays[i].3.clone();
+            m.notes.push(Note::new(
+                &e.pos,
+                "interface_up_down_delays",
+                format!(
+                    "{}: minivrrp debounces only an instance's own interface, and no instance runs on it; ignored",
+                    e.key
+                ),
+            ));
+        }
+    }
     for n in nodes {
         match n.key.as_str() {
-            "global_defs" | "vrrp_script" | "vrrp_track_file" | "vrrp_instance" => {}
+            "global_defs"
+            | "vrrp_script"
+            | "vrrp_track_file"
+            | "vrrp_instance"
+            | "interface_up_down_delays" => {}
             "vrrp_sync_group" => m.vrrp_sync_group(n),
             "virtual_server" => m.virtual_server(n),
             "static_ipaddress"

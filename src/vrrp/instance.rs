@@ -90,6 +90,11 @@ pub struct Params {
     /// keepalived `vrrp_startup_delay`: after the Startup event the instance stays in
     /// Initialize this long (sends nothing, discards adverts), then starts as 6.4.1 says.
     pub startup_delay: Duration,
+    /// keepalived `interface_up_down_delays`: a change of the interface's link state is
+    /// believed only when it lasted this long (down / up); a link that comes back within
+    /// the delay causes no transition at all.
+    pub link_down_delay: Duration,
+    pub link_up_delay: Duration,
 }
 
 impl Params {
@@ -108,6 +113,8 @@ impl Params {
             garp_refresh: Duration::ZERO,
             garp_refresh_repeat: 1,
             startup_delay: Duration::ZERO,
+            link_down_delay: Duration::ZERO,
+            link_up_delay: Duration::ZERO,
         }
     }
 }
@@ -311,6 +318,9 @@ pub struct Instance {
     garp_refresh_at: Option<Instant>,
     /// Started but held in Initialize until then (`Params::startup_delay`).
     init_until: Option<Instant>,
+    /// A link change not believed yet: the new state and when it will be
+    /// (`Params::link_down_delay` / `link_up_delay`).
+    link_pending: Option<(bool, Instant)>,
     counters: Counters,
 }
 
@@ -364,6 +374,7 @@ impl Instance {
             garp_second_at: None,
             garp_refresh_at: None,
             init_until: None,
+            link_pending: None,
             counters: Counters::default(),
         }
     }
@@ -414,6 +425,7 @@ impl Instance {
             self.garp_second_at,
             self.garp_refresh_at,
             self.init_until,
+            self.link_pending.map(|(_, at)| at),
         ]
         .into_iter()
         .flatten()
@@ -427,14 +439,8 @@ impl Instance {
             Input::Shutdown => self.shutdown(&mut out),
             Input::AdvertReceived(adv) => self.advert(now, adv, &mut out),
             Input::Timer => self.timers(now, &mut out),
-            Input::InterfaceUp => {
-                self.iface_up = true;
-                self.reconcile_fault(now, &mut out);
-            }
-            Input::InterfaceDown => {
-                self.iface_up = false;
-                self.reconcile_fault(now, &mut out);
-            }
+            Input::InterfaceUp => self.link_change(now, true, &mut out),
+            Input::InterfaceDown => self.link_change(now, false, &mut out),
             Input::Trackers(adj) => {
                 self.adj = adj;
                 self.recompute_priority();
@@ -444,6 +450,37 @@ impl Instance {
             Input::Sync(cmd) => self.sync(now, cmd, &mut out),
         }
         out
+    }
+
+    /// A link state report, debounced by `link_down_delay` / `link_up_delay` once started.
+    fn link_change(&mut self, now: Instant, up: bool, out: &mut Actions) {
+        let delay = if up {
+            self.params.link_up_delay
+        } else {
+            self.params.link_down_delay
+        };
+        if up == self.iface_up {
+            // Back to the believed state within the delay: the bounce is forgotten.
+            self.link_pending = None;
+            return;
+        }
+        if delay.is_zero() || !self.started {
+            self.link_pending = None;
+            self.iface_up = up;
+            self.reconcile_fault(now, out);
+        } else if self.link_pending.map(|(v, _)| v) != Some(up) {
+            self.link_pending = Some((up, now + delay));
+        }
+    }
+
+    fn apply_link_pending(&mut self, now: Instant, out: &mut Actions) {
+        if let Some((up, at)) = self.link_pending {
+            if at <= now {
+                self.link_pending = None;
+                self.iface_up = up;
+                self.reconcile_fault(now, out);
+            }
+        }
     }
 
     fn recompute_priority(&mut self) {
@@ -691,6 +728,7 @@ impl Instance {
     }
 
     fn timers(&mut self, now: Instant, out: &mut Actions) {
+        self.apply_link_pending(now, out);
         match self.state {
             State::Init => {
                 if self.init_until.is_some_and(|t| t <= now) {
