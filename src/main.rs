@@ -63,6 +63,7 @@ enum Command {
     Reload(ReloadCmd),
     Garp(GarpCmd),
     Metrics(MetricsCmd),
+    Import(ImportCmd),
 }
 
 /// Show the running daemon's state: per instance state, since when and why, the master's
@@ -157,6 +158,17 @@ struct CheckCmd {
 #[argh(subcommand, name = "defaults")]
 struct DefaultsCmd {}
 
+/// Convert a keepalived configuration (keepalived.conf or OpenWrt's /etc/config/keepalived)
+/// to a minivrrp config on stdout; every keyword not carried exactly is listed on stderr as
+/// FILE:LINE: keyword: what happened. Exit 0 when everything was carried, 1 when not.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "import")]
+struct ImportCmd {
+    /// keepalived configuration file
+    #[argh(positional)]
+    file: PathBuf,
+}
+
 /// Writes to stdout without panicking on a closed pipe (`minivrrp check | head`).
 fn out(text: &str) {
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
@@ -173,6 +185,34 @@ fn print_errors(errors: &[ConfigError]) {
         errors.len(),
         if errors.len() == 1 { "" } else { "s" }
     );
+}
+
+#[cfg(not(feature = "import"))]
+fn import(_path: &Path) -> u8 {
+    eprintln!("this minivrrp was built without the import feature");
+    EXIT_USAGE
+}
+
+#[cfg(feature = "import")]
+fn import(path: &Path) -> u8 {
+    match minivrrp::import::import_file(path) {
+        Ok(imported) => {
+            out(&imported.uci);
+            let mut e = std::io::stderr().lock();
+            for n in &imported.notes {
+                let _ = writeln!(e, "{n}");
+            }
+            if imported.notes.is_empty() {
+                EXIT_OK
+            } else {
+                EXIT_CONFIG
+            }
+        }
+        Err(msg) => {
+            eprintln!("cannot read {msg}");
+            EXIT_USAGE
+        }
+    }
 }
 
 fn check(path: &Path) -> u8 {
@@ -306,6 +346,7 @@ fn main() -> ExitCode {
             let path = c.file.or(cli.file).unwrap_or_else(default_path);
             check(&path)
         }
+        Some(Command::Import(i)) => import(&i.file),
         Some(Command::Defaults(_)) => {
             out(DEFAULT_CONFIG);
             EXIT_OK

@@ -55,6 +55,7 @@ fn globals_values(g: &Globals, opt: &str) -> Vec<String> {
         "notify_max_running" => one(g.notify_max_running),
         "script_user" => g.script_user.iter().cloned().collect(),
         "enable_script_security" => bool_val(g.enable_script_security),
+        "startup_delay" => one(format_duration(g.startup_delay)),
         _ => Vec::new(),
     }
 }
@@ -74,6 +75,8 @@ fn instance_values(c: &Config, i: &Instance, opt: &str) -> Vec<String> {
         "advert_int" => one(format_duration(i.advert_int)),
         "preempt" => bool_val(i.preempt),
         "preempt_delay" => one(format_duration(i.preempt_delay)),
+        "link_down_delay" => one(format_duration(i.link_down_delay)),
+        "link_up_delay" => one(format_duration(i.link_up_delay)),
         "state" => one(match i.initial_state {
             InitialState::Master => "MASTER",
             InitialState::Backup => "BACKUP",

@@ -67,6 +67,9 @@ pub struct Globals {
     /// Default user of notify commands and track scripts.
     pub script_user: Option<String>,
     pub enable_script_security: bool,
+    /// How long instances stay in INIT after the daemon starts (keepalived
+    /// `vrrp_startup_delay`); not applied again on reload.
+    pub startup_delay: Duration,
 }
 
 pub use crate::vrrp::wire::Version as VrrpVersion;
@@ -182,6 +185,9 @@ pub struct Instance {
     pub advert_int: Duration,
     pub preempt: bool,
     pub preempt_delay: Duration,
+    /// Debounce of the interface's link state (keepalived `interface_up_down_delays`).
+    pub link_down_delay: Duration,
+    pub link_up_delay: Duration,
     pub initial_state: InitialState,
     pub auth: Auth,
     /// Family of every VIP, unicast_src and unicast_peer.

@@ -455,6 +455,12 @@ const GLOBALS: &[OptionSpec] = &[
         Dv("0"),
         "When running as root, refuse (as a config error) scripts that would run as root and that a non-root user could change: the file or a directory above it writable by others or owned by a non-root user (keepalived `enable_script_security`).",
     ),
+    opt(
+        "startup_delay",
+        secs(0, 3_600_000),
+        Dv("0"),
+        "After minivrrp starts, its instances stay in INIT this long (no adverts, no VIPs, others' adverts ignored), so a booting router does not take mastership before its links and services are up (keepalived `vrrp_startup_delay`).",
+    ),
 ];
 
 const INSTANCE: &[OptionSpec] = &[
@@ -465,6 +471,8 @@ const INSTANCE: &[OptionSpec] = &[
     opt("advert_int", secs(10, 255_000), Dv("1"), "Advertisement interval. Version 2: whole seconds 1..255. Version 3: 0.01..40.95 in steps of 0.01 (e.g. `0.1`)."),
     opt("preempt", Kind::Bool, Dv("1"), "A higher-priority backup takes over from a lower-priority master; `0` is keepalived's `nopreempt`."),
     opt("preempt_delay", secs(0, 1_000_000), Dv("0"), "Seconds a backup waits after start before it may preempt."),
+    opt("link_down_delay", secs(0, 255_000), Dv("0"), "The interface going down is believed (FAULT) only when it stayed down this long; a link back within the delay causes no transition (keepalived `interface_up_down_delays`). Keep it below 2 × `advert_int`, or a backup takes over first."),
+    opt("link_up_delay", secs(0, 255_000), Dv("0"), "The interface coming back up is believed (FAULT ends) only when it stayed up this long, e.g. while STP still blocks the port."),
     opt("state", Kind::Enum(&["MASTER", "BACKUP"]), Dv("BACKUP"), "Initial state hint; `MASTER` skips the first master-down wait. The election decides."),
     opt("auth_type", Kind::Enum(&["none", "pass", "ah"]), Dv("none"), "Version 2 authentication: `pass` sends `auth_pass` in clear. `ah` is not supported."),
     opt("auth_pass", text(8), NONE, "Password for `auth_type pass` (version 2 only), 1..8 characters."),

@@ -578,6 +578,10 @@ fn build_globals(secs: &[Sec], errs: &mut Errors) -> Globals {
         _ => None,
     };
     let enable_script_security = matches!(get("enable_script_security"), Some(Val::Bool(true)));
+    let startup_delay = match get("startup_delay") {
+        Some(Val::Seconds(d)) => d,
+        _ => Duration::ZERO,
+    };
     Globals {
         enabled,
         router_id,
@@ -587,6 +591,7 @@ fn build_globals(secs: &[Sec], errs: &mut Errors) -> Globals {
         notify_max_running,
         script_user,
         enable_script_security,
+        startup_delay,
     }
 }
 
@@ -976,6 +981,8 @@ fn build_instance(
         advert_int,
         preempt: s.boolean("preempt"),
         preempt_delay: s.secs("preempt_delay").unwrap_or_default(),
+        link_down_delay: s.secs("link_down_delay").unwrap_or_default(),
+        link_up_delay: s.secs("link_up_delay").unwrap_or_default(),
         initial_state: match s.word("state") {
             Some("MASTER") => InitialState::Master,
             _ => InitialState::Backup,

@@ -171,6 +171,10 @@ pub struct Vrrp {
     rx: Box<[u8; RX_BUF]>,
     tx: [u8; TX_BUF],
     transitions: heapless::Deque<Transition, 64>,
+    /// globals.startup_delay, and the instant it ends once `start` has run: instances
+    /// started before it (at daemon start) stay in INIT until then, later ones (reload) not.
+    startup_delay: Duration,
+    startup_until: Option<Instant>,
 }
 
 fn family_of(cfg: &model::Instance) -> Family {
@@ -199,6 +203,10 @@ fn params(cfg: &model::Instance, primary: IpAddr) -> Params {
         garp_delay: cfg.garp_delay,
         garp_refresh: cfg.garp_refresh.unwrap_or(Duration::ZERO),
         garp_refresh_repeat: 1,
+        // Set only for the daemon's first start (Vrrp::start_inst).
+        startup_delay: Duration::ZERO,
+        link_down_delay: cfg.link_down_delay,
+        link_up_delay: cfg.link_up_delay,
     }
 }
 
@@ -236,6 +244,8 @@ impl Vrrp {
             rx: Box::new([0; RX_BUF]),
             tx: [0; TX_BUF],
             transitions: heapless::Deque::new(),
+            startup_delay: cfg.globals.startup_delay,
+            startup_until: None,
         };
         for c in &cfg.instances {
             let inst = v.make_inst(c);
@@ -298,6 +308,13 @@ impl Vrrp {
 
     /// Open sockets, clear what a crashed earlier run left behind, start every instance.
     pub fn start(&mut self, ctx: &mut Ctx, now: Instant) {
+        if !self.startup_delay.is_zero() {
+            info!(
+                "startup_delay: instances stay in INIT for {}",
+                crate::config::schema::format_duration(self.startup_delay)
+            );
+        }
+        self.startup_until = Some(now + self.startup_delay);
         for i in 0..self.ifaces.len() {
             self.refresh_iface(ctx, i);
         }
@@ -312,9 +329,14 @@ impl Vrrp {
         let primary = self.source_addr(i);
         let inst = &mut self.insts[i];
         inst.link_ok = primary.is_some() && self.ifaces[inst.iface].up;
-        if let Some(p) = primary {
-            inst.fsm = Instance::new(params(&inst.cfg, p));
-        }
+        let mut prm = match primary {
+            Some(p) => params(&inst.cfg, p),
+            None => *inst.fsm.params(),
+        };
+        prm.startup_delay = self
+            .startup_until
+            .map_or(Duration::ZERO, |t| t.saturating_duration_since(now));
+        inst.fsm = Instance::new(prm);
         if inst.adj != Adjustment::default() {
             let adj = inst.adj;
             self.feed(ctx, i, Input::Trackers(adj), now);

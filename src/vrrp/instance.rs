@@ -87,6 +87,14 @@ pub struct Params {
     pub garp_refresh: Duration,
     /// Packets per refresh burst (`garp_master_refresh_repeat`).
     pub garp_refresh_repeat: u8,
+    /// keepalived `vrrp_startup_delay`: after the Startup event the instance stays in
+    /// Initialize this long (sends nothing, discards adverts), then starts as 6.4.1 says.
+    pub startup_delay: Duration,
+    /// keepalived `interface_up_down_delays`: a change of the interface's link state is
+    /// believed only when it lasted this long (down / up); a link that comes back within
+    /// the delay causes no transition at all.
+    pub link_down_delay: Duration,
+    pub link_up_delay: Duration,
 }
 
 impl Params {
@@ -104,6 +112,9 @@ impl Params {
             garp_delay: Duration::from_secs(5),
             garp_refresh: Duration::ZERO,
             garp_refresh_repeat: 1,
+            startup_delay: Duration::ZERO,
+            link_down_delay: Duration::ZERO,
+            link_up_delay: Duration::ZERO,
         }
     }
 }
@@ -316,6 +327,11 @@ pub struct Instance {
     lower_master: Option<(u8, IpAddr)>,
     garp_second_at: Option<Instant>,
     garp_refresh_at: Option<Instant>,
+    /// Started but held in Initialize until then (`Params::startup_delay`).
+    init_until: Option<Instant>,
+    /// A link change not believed yet: the new state and when it will be
+    /// (`Params::link_down_delay` / `link_up_delay`).
+    link_pending: Option<(bool, Instant)>,
     counters: Counters,
     /// Operator control: maintenance mode (stay BACKUP) and base priority override.
     maintenance: bool,
@@ -377,6 +393,8 @@ impl Instance {
             lower_master: None,
             garp_second_at: None,
             garp_refresh_at: None,
+            init_until: None,
+            link_pending: None,
             counters: Counters::default(),
             maintenance: false,
             priority_override: None,
@@ -454,6 +472,8 @@ impl Instance {
             self.down_at,
             self.garp_second_at,
             self.garp_refresh_at,
+            self.init_until,
+            self.link_pending.map(|(_, at)| at),
         ]
         .into_iter()
         .flatten()
@@ -476,14 +496,8 @@ impl Instance {
             Input::Shutdown => self.shutdown(&mut out),
             Input::AdvertReceived(adv) => self.advert(now, adv, &mut out),
             Input::Timer => self.timers(now, &mut out),
-            Input::InterfaceUp => {
-                self.iface_up = true;
-                self.reconcile_fault(now, &mut out);
-            }
-            Input::InterfaceDown => {
-                self.iface_up = false;
-                self.reconcile_fault(now, &mut out);
-            }
+            Input::InterfaceUp => self.link_change(now, true, &mut out),
+            Input::InterfaceDown => self.link_change(now, false, &mut out),
             Input::Trackers(adj) => {
                 self.adj = adj;
                 self.recompute_priority();
@@ -493,6 +507,37 @@ impl Instance {
             Input::Sync(cmd) => self.sync(now, cmd, &mut out),
         }
         out
+    }
+
+    /// A link state report, debounced by `link_down_delay` / `link_up_delay` once started.
+    fn link_change(&mut self, now: Instant, up: bool, out: &mut Actions) {
+        let delay = if up {
+            self.params.link_up_delay
+        } else {
+            self.params.link_down_delay
+        };
+        if up == self.iface_up {
+            // Back to the believed state within the delay: the bounce is forgotten.
+            self.link_pending = None;
+            return;
+        }
+        if delay.is_zero() || !self.started {
+            self.link_pending = None;
+            self.iface_up = up;
+            self.reconcile_fault(now, out);
+        } else if self.link_pending.map(|(v, _)| v) != Some(up) {
+            self.link_pending = Some((up, now + delay));
+        }
+    }
+
+    fn apply_link_pending(&mut self, now: Instant, out: &mut Actions) {
+        if let Some((up, at)) = self.link_pending {
+            if at <= now {
+                self.link_pending = None;
+                self.iface_up = up;
+                self.reconcile_fault(now, out);
+            }
+        }
     }
 
     fn recompute_priority(&mut self) {
@@ -548,6 +593,7 @@ impl Instance {
         self.garp_second_at = None;
         self.garp_refresh_at = None;
         self.lower_master = None;
+        self.init_until = None;
     }
 
     /// RFC 5798 6.4.1 (owner) / 6.4.2 (Master_Down_Timer fires): send an advertisement,
@@ -620,7 +666,13 @@ impl Instance {
             return;
         }
         self.started = true;
-        self.enter_from_init(now, out);
+        if self.params.startup_delay.is_zero() {
+            self.enter_from_init(now, out);
+        } else {
+            // Interface and tracker changes during the delay only update the conditions;
+            // enter_from_init reads them when the delay ends.
+            self.init_until = Some(now + self.params.startup_delay);
+        }
     }
 
     /// RFC 5798 6.4.2 / 6.4.3 Shutdown: a master sends priority 0 so backups take over
@@ -751,7 +803,14 @@ impl Instance {
     }
 
     fn timers(&mut self, now: Instant, out: &mut Actions) {
+        self.apply_link_pending(now, out);
         match self.state {
+            State::Init => {
+                if self.init_until.is_some_and(|t| t <= now) {
+                    self.init_until = None;
+                    self.enter_from_init(now, out);
+                }
+            }
             State::Master => {
                 if self.adver_at.is_some_and(|t| t <= now) {
                     self.send_advert(self.priority, out);
@@ -799,7 +858,7 @@ impl Instance {
                     self.become_master(now, reason, out);
                 }
             }
-            State::Init | State::Fault => {}
+            State::Fault => {}
         }
     }
 
