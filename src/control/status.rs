@@ -59,7 +59,7 @@ pub struct InstanceStatus {
     /// Master_Adver_Interval in use (learned from the master in v3 BACKUP), milliseconds.
     pub master_advert_int_ms: u32,
     pub counters: InstanceCounters,
-    /// Adverts for this instance dropped by the receive policy, by reason (non-zero only).
+    /// Adverts for this instance dropped by the receive policy, by reason.
     pub drops: Vec<Counter>,
 }
 

@@ -359,10 +359,10 @@ impl Controlled<Ctx> for Daemon {
     }
 }
 
-/// The non-zero drop counters, by reason name.
+/// Every drop counter by reason name, zeros included (a counter that exists from the start
+/// is what Prometheus' `rate()` and a JSON consumer expect; the text view hides zeros).
 fn drop_list(d: &DropCounters) -> Vec<Counter> {
     d.iter()
-        .filter(|(_, n)| *n > 0)
         .map(|(r, n)| Counter {
             name: r.as_str().to_string(),
             value: u64::from(n),
