@@ -280,15 +280,40 @@ fn master_yields_to_equal_priority_higher_address_6_4_3() {
 #[test]
 fn master_keeps_on_equal_priority_lower_address_6_4_3() {
     let mut i = master(100);
-    assert!(i.handle(at(0.5), adv(1, 100)).is_empty());
+    // It stays master and, like keepalived, answers the other master at once.
+    assert_eq!(sends(&i.handle(at(0.5), adv(1, 100))), [100]);
     assert_eq!(i.state(), State::Master);
 }
 
 #[test]
-fn master_discards_lower_priority_6_4_3() {
+fn master_answers_a_lower_priority_master_at_once_6_4_3() {
+    // RFC 5798 6.4.3 discards the advert; a second master means a partition healed, and
+    // keepalived answers it so it yields now instead of at our next advert.
     let mut i = master(100);
-    assert!(i.handle(at(0.5), adv(9, 99)).is_empty());
+    let a = i.handle(at(0.5), adv(9, 99));
+    assert_eq!(sends(&a), [100]);
     assert_eq!(i.state(), State::Master);
+    assert_eq!(
+        i.next_deadline(),
+        Some(at(1.5)),
+        "Adver_Timer restarts from the answer"
+    );
+}
+
+#[test]
+fn out_of_turn_answers_are_one_per_advert_interval() {
+    // A flood of priority-0 or lower-master adverts gets one answer per interval, not one
+    // per packet: the master is no multicast reflector.
+    let mut i = master(100);
+    let mut answers = 0;
+    for k in 0..100 {
+        let t = 0.3 + f64::from(k) * 0.01;
+        let input = if k % 2 == 0 { adv(1, 0) } else { adv(9, 99) };
+        answers += sends(&i.handle(at(t), input)).len();
+    }
+    // 0.30 .. 1.29 s: one answer at 0.30, the next allowed from 1.30.
+    assert_eq!(answers, 1);
+    assert_eq!(sends(&i.handle(at(1.3), adv(1, 0))), [100]);
 }
 
 #[test]

@@ -303,6 +303,10 @@ pub struct Instance {
     down_cause: DownCause,
     /// Last lower-priority master whose adverts we discarded (for the transition reason).
     lower_master: Option<(u8, IpAddr)>,
+    /// When the master last answered an advert out of turn (a priority-0 advert, or
+    /// another master it wins against): at most one such answer per
+    /// Advertisement_Interval, so a flood of those adverts cannot make it a reflector.
+    answered_at: Option<Instant>,
     garp_second_at: Option<Instant>,
     garp_refresh_at: Option<Instant>,
     counters: Counters,
@@ -355,6 +359,7 @@ impl Instance {
             down_at: None,
             down_cause: DownCause::Interval,
             lower_master: None,
+            answered_at: None,
             garp_second_at: None,
             garp_refresh_at: None,
             counters: Counters::default(),
@@ -652,8 +657,7 @@ impl Instance {
     fn master_advert(&mut self, now: Instant, adv: Advert, out: &mut Actions) {
         if adv.priority == 0 {
             // Another router released mastership: assert ours at once.
-            self.send_advert(self.priority, out);
-            self.adver_at = Some(now + self.params.advert_int);
+            self.answer_out_of_turn(now, out);
             return;
         }
         let reason = if adv.priority > self.priority {
@@ -671,8 +675,29 @@ impl Instance {
         };
         match reason {
             Some(r) => self.become_backup(now, adv.advert_int, r, out),
-            None => self.discard(),
+            None => {
+                // RFC 5798 6.4.3 discards it. Another master we win against means a
+                // partition just healed (both sides became master): like keepalived, answer
+                // at once so it yields now rather than at our next advert.
+                self.discard();
+                self.answer_out_of_turn(now, out);
+            }
         }
+    }
+
+    /// Send our advert now and restart Adver_Timer from it, unless we already answered
+    /// out of turn within the last Advertisement_Interval.
+    fn answer_out_of_turn(&mut self, now: Instant, out: &mut Actions) {
+        let interval = self.params.advert_int;
+        if self
+            .answered_at
+            .is_some_and(|t| now.saturating_duration_since(t) < interval)
+        {
+            return;
+        }
+        self.answered_at = Some(now);
+        self.send_advert(self.priority, out);
+        self.adver_at = Some(now + interval);
     }
 
     fn timers(&mut self, now: Instant, out: &mut Actions) {
