@@ -231,6 +231,32 @@ fn backup_learns_master_adver_interval_v3_6_4_2() {
 }
 
 #[test]
+fn backup_learned_interval_has_a_floor_of_a_tenth_of_its_own_6_4_2() {
+    // A 10 ms Max Adver Int would make Master_Down_Interval ~30 ms; the floor is 1 s / 10.
+    let mut i = started(params(100));
+    i.handle(
+        at(1.0),
+        Input::AdvertReceived(Advert {
+            src: ip(1),
+            priority: 200,
+            advert_int: Duration::from_millis(10),
+        }),
+    );
+    assert_eq!(i.master_adver_interval(), Duration::from_millis(100));
+    assert!(i.next_deadline() >= Some(at(1.3)));
+    // Longer intervals are learned as advertised (no cap).
+    i.handle(
+        at(1.1),
+        Input::AdvertReceived(Advert {
+            src: ip(1),
+            priority: 200,
+            advert_int: Duration::from_secs(30),
+        }),
+    );
+    assert_eq!(i.master_adver_interval(), Duration::from_secs(30));
+}
+
+#[test]
 fn backup_v2_discards_other_interval_rfc3768_7_1() {
     let mut p = params(100);
     p.version = Version::V2;

@@ -312,6 +312,9 @@ pub struct Instance {
     counters: Counters,
 }
 
+/// A v3 backup's Master_Adver_Interval is at least its own advert_int divided by this.
+pub const MIN_LEARNED_INTERVAL_DIVISOR: u32 = 10;
+
 /// RFC 5798 6.1 Skew_Time = ((256 - Priority) * Master_Adver_Interval) / 256 (v3);
 /// RFC 3768 6.1 Skew_Time = (256 - Priority) / 256 seconds (v2).
 pub fn skew_time(version: Version, priority: u8, master_adver_int: Duration) -> Duration {
@@ -521,7 +524,7 @@ impl Instance {
         let was_master = self.state == State::Master;
         self.clear_timers();
         self.master_adver_int = match self.params.version {
-            Version::V3 => adver_int,
+            Version::V3 => self.learned_interval(adver_int),
             Version::V2 => self.params.advert_int,
         };
         self.down_at = Some(now + self.master_down_interval());
@@ -530,6 +533,16 @@ impl Instance {
             push(out, Action::RemoveVips);
         }
         self.transition(State::Backup, reason, out);
+    }
+
+    /// RFC 5798 6.4.2: a v3 backup takes the master's Max Adver Int as its
+    /// Master_Adver_Interval, here never below a tenth of its own advert_int. A master (or a
+    /// LAN host, within the RFC's limits) advertising 10 ms would otherwise shrink
+    /// Master_Down_Interval to about 30 ms, and one advert delayed that long would make the
+    /// backup take over. Only a floor: a longer interval is taken as is, since capping it
+    /// would make the backup take over between a slow master's adverts.
+    fn learned_interval(&self, advertised: Duration) -> Duration {
+        advertised.max(self.params.advert_int / MIN_LEARNED_INTERVAL_DIVISOR)
     }
 
     /// RFC 5798 6.4.1: leave Initialize on Startup.
@@ -641,7 +654,7 @@ impl Instance {
         if !preempt || adv.priority >= self.priority {
             // v3 learns Master_Adver_Interval from the master; v2 uses its own (equal) one.
             if self.params.version == Version::V3 {
-                self.master_adver_int = adv.advert_int;
+                self.master_adver_int = self.learned_interval(adv.advert_int);
             }
             self.down_at = Some(now + self.master_down_interval());
             self.down_cause = DownCause::Interval;
