@@ -36,6 +36,7 @@ const IFLA_INFO_DATA: u16 = 2;
 const IFLA_MACVLAN_MODE: u16 = 1;
 const IFA_ADDRESS: u16 = 1;
 const IFA_LOCAL: u16 = 2;
+const IFA_LABEL: u16 = 3;
 const IFA_FLAGS: u16 = 8;
 pub const IFA_F_SECONDARY: u32 = 0x01;
 pub const IFA_F_NODAD: u32 = 0x02;
@@ -283,6 +284,7 @@ impl Rtnl {
         ifindex: u32,
         addr: IpAddr,
         prefix: u8,
+        (scope, label): (u8, Option<&str>),
     ) -> Result<(), Errno> {
         let seq = self.next_seq();
         let mut buf = [0u8; REQ_BUF];
@@ -297,7 +299,7 @@ impl Rtnl {
         hdr[0] = family;
         hdr[1] = prefix;
         hdr[2] = ifa_flags as u8;
-        hdr[3] = 0; // RT_SCOPE_UNIVERSE
+        hdr[3] = scope; // 0 = RT_SCOPE_UNIVERSE
         hdr[4..8].copy_from_slice(&ifindex.to_ne_bytes());
         m.header(&hdr);
         match addr {
@@ -305,6 +307,13 @@ impl Rtnl {
                 // No IFA_BROADCAST: a VIP must not add a broadcast address.
                 m.attr(IFA_LOCAL, &a.octets());
                 m.attr(IFA_ADDRESS, &a.octets());
+                if let Some(l) = label {
+                    // A C string: the kernel copies it into a NUL-terminated IFNAMSIZ buffer.
+                    let mut b = [0u8; 16];
+                    let n = l.len().min(15);
+                    b[..n].copy_from_slice(&l.as_bytes()[..n]);
+                    m.attr(IFA_LABEL, &b[..n + 1]);
+                }
             }
             IpAddr::V6(a) => {
                 m.attr(IFA_ADDRESS, &a.octets());
@@ -318,18 +327,32 @@ impl Rtnl {
     /// Add `addr/prefix` to `ifindex` (replacing an identical one, so re-adding is not an
     /// error). IPv4 without broadcast; IPv6 with IFA_F_NODAD.
     pub fn add_address(&mut self, ifindex: u32, addr: IpAddr, prefix: u8) -> Result<(), Errno> {
+        self.add_address_with(ifindex, addr, prefix, 0, None)
+    }
+
+    /// [`add_address`](Self::add_address) with an address scope (rtnetlink `RT_SCOPE_*`)
+    /// and, for IPv4, a label (`ip addr add ... label`).
+    pub fn add_address_with(
+        &mut self,
+        ifindex: u32,
+        addr: IpAddr,
+        prefix: u8,
+        scope: u8,
+        label: Option<&str>,
+    ) -> Result<(), Errno> {
         self.addr_msg(
             RTM_NEWADDR,
             NLM_F_CREATE | NLM_F_REPLACE,
             ifindex,
             addr,
             prefix,
+            (scope, label),
         )
     }
 
     /// Remove `addr/prefix` from `ifindex`. `Err(EADDRNOTAVAIL)` if it was not there.
     pub fn del_address(&mut self, ifindex: u32, addr: IpAddr, prefix: u8) -> Result<(), Errno> {
-        self.addr_msg(RTM_DELADDR, 0, ifindex, addr, prefix)
+        self.addr_msg(RTM_DELADDR, 0, ifindex, addr, prefix, (0, None))
     }
 
     /// Every address (of `ifindex` only, if given).
