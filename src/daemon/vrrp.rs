@@ -23,7 +23,7 @@ use crate::config::model::{self, Config, VrrpVersion};
 use crate::sys::bpf;
 use crate::sys::packet::{KernelStats, McastJoin, PacketSocket, PktType, RawIpSocket, RecvFrame};
 use crate::sys::poll::Interest;
-use crate::sys::rtnl::{self, MacvlanMode, Rtnl, RtnlEvent};
+use crate::sys::rtnl::{self, AddrOptions, MacvlanMode, Rtnl, RtnlEvent};
 use crate::vrrp::announce::{emit_garp, emit_unsolicited_na};
 use crate::vrrp::frame::{
     emit_advert_v4, emit_advert_v6, emit_vrrp, parse_frame, virtual_mac, InstanceWire, RxContext,
@@ -217,6 +217,39 @@ fn unspecified(f: Family) -> IpAddr {
     }
 }
 
+/// The interface a VIP goes on: its own `dev` (looked up when needed: VIPs move rarely),
+/// else `default` (the instance's interface or VMAC).
+fn vip_dev_ifindex(rtnl: &mut Rtnl, vip: &model::Vip, default: Option<u32>) -> Option<u32> {
+    match &vip.dev {
+        Some(d) => rtnl.link_by_name(d).ok().map(|l| l.ifindex),
+        None => default,
+    }
+}
+
+/// RFC 5798 6.4.2: `count` gratuitous ARPs (IPv4) or unsolicited NAs (IPv6) for one VIP.
+fn announce_one(
+    sock: &PacketSocket,
+    tx: &mut [u8; TX_BUF],
+    src_mac: EthernetAddress,
+    addr: IpAddr,
+    count: u8,
+    name: &str,
+) {
+    let built = match addr {
+        IpAddr::V4(a) => emit_garp(tx, src_mac, a),
+        IpAddr::V6(a) => emit_unsolicited_na(tx, src_mac, a),
+    };
+    let Ok(n) = built else {
+        return;
+    };
+    for _ in 0..count {
+        if let Err(e) = sock.send(&tx[..n]) {
+            warn!(target: name, "announce {addr}: {e}");
+            break;
+        }
+    }
+}
+
 /// What changed between two configurations of one instance decides how a reload applies it.
 fn needs_restart(old: &model::Instance, new: &model::Instance) -> bool {
     old.interface != new.interface
@@ -370,6 +403,18 @@ impl Vrrp {
         for (addr, prefix) in stale {
             info!(target: &inst.cfg.name, "removing stale VIP {addr}/{prefix} left by an earlier run");
             let _ = self.rtnl.del_address(ifindex, addr, prefix);
+        }
+        // VIPs on other interfaces (`dev`): removed if present, whatever their prefix.
+        for vip in inst.cfg.vips.iter().filter(|v| v.dev.is_some()) {
+            if let Some(dev_index) = vip_dev_ifindex(&mut self.rtnl, vip, None) {
+                if self
+                    .rtnl
+                    .del_address(dev_index, vip.addr, vip.prefix_len)
+                    .is_ok()
+                {
+                    info!(target: &inst.cfg.name, "removing stale VIP {} left by an earlier run", vip.addr);
+                }
+            }
         }
     }
 
@@ -686,20 +731,28 @@ impl Vrrp {
     /// Install the VIPs, with the instance's lease when it has one (`vip_lifetime`), and
     /// note when, so [`Self::vip_refresh`] renews them in time. Also the refresh itself: a
     /// create + replace of a present address only resets its lifetime, and one that the
-    /// kernel already expired (the loop stalled past the lifetime) is added back.
+    /// kernel already expired (the loop stalled past the lifetime) is added back. A VIP
+    /// with its own `dev` goes there, the others on the instance's interface.
     fn add_vips(&mut self, i: usize, now: Instant) {
-        let Some(ifindex) = self.vip_ifindex(i) else {
-            return;
-        };
+        let default = self.vip_ifindex(i);
         let inst = &mut self.insts[i];
         let lease = VipLease::new(inst.cfg.vip_lifetime);
         for vip in &inst.cfg.vips {
-            match self.rtnl.add_address(
-                ifindex,
-                vip.addr,
-                vip.prefix_len,
-                lease.map(|l| l.lifetime_s),
-            ) {
+            let Some(ifindex) = vip_dev_ifindex(&mut self.rtnl, vip, default) else {
+                if let Some(d) = &vip.dev {
+                    error!(target: &inst.cfg.name, "add VIP {}: no interface {d}", vip.addr);
+                }
+                continue;
+            };
+            let opts = AddrOptions {
+                scope: vip.scope,
+                label: vip.label.as_deref(),
+                lifetime_s: lease.map(|l| l.lifetime_s),
+            };
+            match self
+                .rtnl
+                .add_address_with(ifindex, vip.addr, vip.prefix_len, &opts)
+            {
                 Ok(()) | Err(Errno::EEXIST) => {}
                 Err(e) => error!(target: &inst.cfg.name, "add VIP {}: {e}", vip.addr),
             }
@@ -776,10 +829,10 @@ impl Vrrp {
         } else {
             self.ifaces[inst.iface].ifindex
         };
-        let Some(ifindex) = ifindex else {
-            return;
-        };
         for vip in &inst.cfg.vips {
+            let Some(ifindex) = vip_dev_ifindex(&mut self.rtnl, vip, ifindex) else {
+                continue;
+            };
             match self.rtnl.del_address(ifindex, vip.addr, vip.prefix_len) {
                 Ok(()) | Err(Errno::EADDRNOTAVAIL) | Err(Errno::ENODEV) => {}
                 Err(e) => warn!(target: &inst.cfg.name, "remove VIP {}: {e}", vip.addr),
@@ -796,19 +849,21 @@ impl Vrrp {
             return;
         };
         for vip in &inst.cfg.vips {
-            let built = match vip.addr {
-                IpAddr::V4(a) => emit_garp(&mut self.tx, src_mac, a),
-                IpAddr::V6(a) => emit_unsolicited_na(&mut self.tx, src_mac, a),
-            };
-            let Ok(n) = built else {
+            if let Some(dev) = &vip.dev {
+                // A VIP on another interface is announced there, from that interface's MAC.
+                let Ok(link) = self.rtnl.link_by_name(dev) else {
+                    continue;
+                };
+                // Transmit only: its filter admits nothing, so nothing queues on it.
+                let Ok(other) = PacketSocket::open(link.ifindex, &bpf::DROP_ALL) else {
+                    warn!(target: &inst.cfg.name, "announce {}: cannot open {dev}", vip.addr);
+                    continue;
+                };
+                let mac = EthernetAddress(link.mac.unwrap_or([0; 6]));
+                announce_one(&other, &mut self.tx, mac, vip.addr, count, &inst.cfg.name);
                 continue;
-            };
-            for _ in 0..count {
-                if let Err(e) = sock.send(&self.tx[..n]) {
-                    warn!(target: &inst.cfg.name, "announce {}: {e}", vip.addr);
-                    break;
-                }
             }
+            announce_one(sock, &mut self.tx, src_mac, vip.addr, count, &inst.cfg.name);
         }
     }
 
