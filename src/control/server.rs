@@ -599,6 +599,19 @@ mod tests {
     }
 
     #[test]
+    fn a_socket_file_left_by_a_crashed_daemon_is_replaced() {
+        let path = std::env::temp_dir().join(format!("mv-ctl-{}-stale.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        // std leaves the file behind when the listener closes, as a kill -9 would.
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        assert!(path.exists());
+        let s = ControlServer::bind(&path).expect("stale socket replaced");
+        assert!(UnixStream::connect(&path).is_ok());
+        drop(s);
+        assert!(!path.exists());
+    }
+
+    #[test]
     fn a_second_daemon_cannot_take_a_live_socket() {
         let (_lp, _f, path) = setup("twice");
         assert!(ControlServer::bind(&path).is_err());
