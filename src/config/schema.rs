@@ -536,7 +536,7 @@ const INSTANCE: &[OptionSpec] = &[
     opt("garp_repeat", uint(0, 100), Dv("5"), "Gratuitous ARPs / unsolicited NAs sent on becoming master."),
     opt("garp_delay", secs(0, 3_600_000), Dv("5"), "Delay before the second burst of gratuitous ARPs after becoming master (0 = none)."),
     opt("garp_refresh", secs(0, 86_400_000), Dv("0"), "While master, repeat gratuitous ARPs at this interval (0 = off)."),
-    opt("vip_lifetime", uint(0, 86_400), Derived("max(2, ⌈1.5 × (3 × `advert_int` + skew)⌉): 6 for 1 s adverts, 2 for 0.1 s"), "While master, VIPs are installed with this kernel lifetime in seconds and refreshed every third of it, so a master whose daemon dies or freezes loses them by itself (within the lifetime + 1 s). 0 = permanent addresses (keepalived's behaviour)."),
+    opt("vip_lifetime", uint(0, 86_400), Derived("max(2, ⌈1.5 × (3 × `advert_int` + Skew_Time of priority 1)⌉): 6 for 1 s adverts, 2 for 0.1 s"), "While master, VIPs are installed with this kernel lifetime in seconds and refreshed every third of it, so a master whose daemon dies or freezes loses them by itself (within the lifetime + 1 s). 0 = permanent addresses (keepalived's behaviour)."),
     opt("v3_checksum", Kind::Enum(&["pseudo", "rfc9568"]), Dv("pseudo"), "Version 3 over IPv4 only: `pseudo` includes the IPv4 pseudo-header in the checksum (keepalived, RFC 5798); `rfc9568` computes it over the VRRP message alone, for peers that leave the pseudo-header out."),
     opt("accept", Kind::Bool, Dv("0"), "RFC 5798 Accept_Mode: as master, accept packets addressed to the VIPs even when not the address owner."),
     opt("notify_master", CMD, NONE, "Command run on becoming MASTER."),
