@@ -98,7 +98,10 @@ build_cross() { # board
 	load_board "$1"
 	# panic=immediate-abort: a panic (a bug; input never panics) aborts without its message,
 	# which drops std's panic formatting: about 40 % of the binary on these boards.
-	flags="$(cross_rustflags) -Zunstable-options -Cpanic=immediate-abort"
+	# -Cforce-unwind-tables=no: with nothing ever unwinding (immediate-abort), .eh_frame and
+	# .eh_frame_hdr are dead weight (47 KB on mipsel). GNU ld cannot discard them the way
+	# board/build.rs does for rust-lld, so they are not emitted for Rust code (std included).
+	flags="$(cross_rustflags) -Zunstable-options -Cpanic=immediate-abort -Cforce-unwind-tables=no"
 	RUSTFLAGS="$flags" cargo +nightly build --release --locked --target "$RUST_TARGET" \
 		-Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size >&2
 	echo "target/$RUST_TARGET/release/minivrrp"
