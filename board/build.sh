@@ -106,7 +106,12 @@ build_cross() { # board
 	# -Cforce-unwind-tables=no: with nothing ever unwinding (immediate-abort), .eh_frame and
 	# .eh_frame_hdr are dead weight (47 KB on mipsel). GNU ld cannot discard them the way
 	# board/build.rs does for rust-lld, so they are not emitted for Rust code (std included).
+	# -z max-page-size=4096: GNU ld aligns the data segment for 64 KB pages on MIPS and ARM,
+	# which left up to 64 KB of zero padding in the file. The kernels of these routers use
+	# 4 KB pages (OpenWrt's ramips and ipq40xx, and every ARMv7 Linux), so a 4 KB alignment
+	# loads the same way and saves that padding.
 	flags="$(cross_rustflags) -Zunstable-options -Cpanic=immediate-abort -Cforce-unwind-tables=no"
+	flags="$flags -Clink-arg=-Wl,-z,max-page-size=4096 -Clink-arg=-Wl,-z,common-page-size=4096"
 	# shellcheck disable=SC2086 # CARGO_FEATURES is a list of arguments
 	RUSTFLAGS="$flags" cargo +nightly build --release --locked --target "$RUST_TARGET" \
 		$CARGO_FEATURES -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size >&2
