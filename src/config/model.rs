@@ -191,7 +191,6 @@ pub struct Instance {
     /// `None` = off.
     pub garp_refresh: Option<Duration>,
     pub v3_checksum: V3Checksum,
-    pub accept: bool,
     pub notify: Notify,
     /// Index into `Config::sync_groups`.
     pub sync_group: Option<usize>,

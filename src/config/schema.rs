@@ -451,7 +451,6 @@ const INSTANCE: &[OptionSpec] = &[
     opt("garp_delay", secs(0, 3_600_000), Dv("5"), "Delay before the second burst of gratuitous ARPs after becoming master (0 = none)."),
     opt("garp_refresh", secs(0, 86_400_000), Dv("0"), "While master, repeat gratuitous ARPs at this interval (0 = off)."),
     opt("v3_checksum", Kind::Enum(&["pseudo", "rfc9568"]), Dv("pseudo"), "Version 3 over IPv4 only: `pseudo` includes the IPv4 pseudo-header in the checksum (keepalived, RFC 5798); `rfc9568` computes it over the VRRP message alone, for peers that leave the pseudo-header out."),
-    opt("accept", Kind::Bool, Dv("0"), "RFC 5798 Accept_Mode: as master, accept packets addressed to the VIPs even when not the address owner."),
     opt("notify_master", CMD, NONE, "Command run on becoming MASTER."),
     opt("notify_backup", CMD, NONE, "Command run on becoming BACKUP."),
     opt("notify_fault", CMD, NONE, "Command run on entering FAULT."),
@@ -681,6 +680,11 @@ const REAL_SERVER: &[OptionSpec] = &[
     ),
 ];
 
+/// The globals section's spec (first in [`SCHEMA`]), for a file without a globals section.
+pub fn globals_spec() -> &'static SectionSpec {
+    &SCHEMA[0]
+}
+
 /// Every section type, in the order `check` prints them and the README documents them.
 pub static SCHEMA: &[SectionSpec] = &[
     SectionSpec {
@@ -736,6 +740,24 @@ pub static SCHEMA: &[SectionSpec] = &[
 ];
 
 /// keepalived.conf keywords a keepalived user will try, and what to write here instead.
+/// Options that were once in the table and are refused with a reason and what to do,
+/// rather than as unknown: (section type, option, message).
+pub const UNSUPPORTED: &[(&str, &str, &str)] = &[(
+    "instance",
+    "accept",
+    "not supported: RFC 5798 Accept_Mode is not implemented (as master, Linux delivers \
+     traffic addressed to the VIPs either way, like keepalived without vrrp_strict); \
+     delete this line",
+)];
+
+/// The reason `option` of section type `stype` is refused, if it is a known unsupported one.
+pub fn unsupported(stype: &str, option: &str) -> Option<&'static str> {
+    UNSUPPORTED
+        .iter()
+        .find(|(t, o, _)| *t == stype && *o == option)
+        .map(|(_, _, m)| *m)
+}
+
 pub const KEEPALIVED_HINTS: &[(&str, &str)] = &[
     ("vrrp_instance", "config instance"),
     ("vrrp_script", "config script"),
@@ -844,6 +866,11 @@ pub fn options_markdown() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn globals_spec_is_the_globals_section() {
+        assert_eq!(globals_spec().stype, "globals");
+    }
 
     #[test]
     fn every_default_value_parses_with_its_own_kind() {

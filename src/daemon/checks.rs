@@ -1,4 +1,4 @@
-//! The check engine (issue 5): every health check of the configuration driven from the one
+//! The check engine: every health check of the configuration driven from the one
 //! poll loop, for two consumers: VRRP trackers (`track_script`, `track_check`) and IPVS real
 //! servers.
 //!
@@ -310,7 +310,7 @@ fn build(cfg: &Config, seed: u64, now: Instant) -> Result<Vec<(ProbeId, String, 
 }
 
 /// Loop fds the probes of `cfg` may hold at once (one each: connection, ICMP socket or
-/// script output pipe), for `daemon::check_capacity`.
+/// script output pipe), for the runtime's `check_capacity` call.
 pub fn fds_needed(cfg: &Config) -> usize {
     let mut tracked: Vec<usize> = cfg
         .instances

@@ -14,12 +14,8 @@ pub enum Part {
     Links = 2,
     /// Health checks and trackers (check sockets, script pipes, its one timer).
     Checks = 3,
-    /// Notify scripts.
-    Notify = 4,
-    /// IPVS.
-    Lvs = 5,
-    /// Periodic house-keeping (GARP refresh is per instance; this is the daemon's own).
-    Daemon = 6,
+    /// IPVS (its one debounce / resync timer).
+    Lvs = 4,
 }
 
 const SHIFT: u32 = 28;
@@ -31,9 +27,7 @@ impl Part {
             1 => Part::Vrrp,
             2 => Part::Links,
             3 => Part::Checks,
-            4 => Part::Notify,
-            5 => Part::Lvs,
-            6 => Part::Daemon,
+            4 => Part::Lvs,
             _ => return None,
         })
     }

@@ -35,7 +35,7 @@ pub struct Daemon {
     links: RtnlEvents,
     /// IPVS (lvs.rs); None without virtual servers.
     lvs: Option<Lvs>,
-    // --- checks, trackers, notify (issue 5) ---
+    // Checks, trackers, notify.
     checks: CheckEngine,
     tracking: Tracking,
     notifier: Notifier,
@@ -60,7 +60,7 @@ impl Daemon {
         let vrrp = Vrrp::new(&cfg)?;
         let lvs = Lvs::new(&cfg)?;
         let links = RtnlEvents::open().map_err(|e| format!("rtnetlink events: {e}"))?;
-        // --- checks, trackers, notify (issue 5) ---
+        // Checks, trackers, notify.
         let now = crate::sys::clock::now();
         // Warm-up spread: differs between routers and restarts (no getrandom dependency).
         let seed = now.total_micros() ^ (u64::from(std::process::id()) << 32);
@@ -95,7 +95,7 @@ impl Daemon {
             let tracker = &mut self.links.tracker;
             let _ = r.for_each_link(|l| tracker.seed(l));
         }
-        // --- checks, trackers, notify (issue 5): trackers known before the instances start,
+        // --- checks, trackers, notify: trackers known before the instances start,
         // so a tracked link that is down puts its instance straight into FAULT.
         self.checks.start(ctx, now);
         self.tracking.start(ctx, now);
@@ -124,7 +124,7 @@ impl Daemon {
                 t.to,
                 t.priority
             );
-            // --- notify (issue 5): members of a sync group move together, so the group is
+            // --- notify: members of a sync group move together, so the group is
             // announced with the state its members move to (repeats are dropped).
             let i = t.inst as usize;
             self.notifier.instance_transition(i, t.to, t.priority);
@@ -134,7 +134,7 @@ impl Daemon {
         }
     }
 
-    // --- checks, trackers (issue 5) ---
+    // Checks, trackers.
 
     /// Probe health changes -> tracker adjustments -> the instances whose adjustment moved.
     fn after_checks(&mut self, ctx: &mut Ctx, now: Instant) {
@@ -220,7 +220,7 @@ impl Daemon {
         }
         log::set_max_level(new.globals.log_level.to_filter().max(log::max_level()));
         self.vrrp.reload(ctx, &new, now);
-        // --- checks, trackers, notify (issue 5) ---
+        // Checks, trackers, notify.
         if let Err(e) = self.checks.reload(ctx, &new, now) {
             error!("reload: checks: {e}");
         }
@@ -274,7 +274,7 @@ impl Daemon {
 
     fn shutdown(&mut self, ctx: &mut Ctx, now: Instant) {
         info!("stopping");
-        // --- checks, trackers (issue 5) ---
+        // Checks, trackers.
         self.checks.shutdown(ctx, now);
         self.tracking.shutdown(ctx);
         self.vrrp.shutdown(ctx, now);
@@ -283,7 +283,7 @@ impl Daemon {
             l.shutdown(ctx, now);
         }
         self.after_vrrp(ctx, now);
-        // --- notify (issue 5): notify_stop, waited for at most notify::STOP_WAIT.
+        // --- notify: notify_stop, waited for at most notify::STOP_WAIT.
         self.notifier.shutdown();
         ctx.stop();
     }
@@ -301,7 +301,7 @@ impl Daemon {
                 }
                 Ok(_) => continue,
             };
-            // --- checks, notify (issue 5): offer the exit to the part that spawned it.
+            // --- checks, notify: offer the exit to the part that spawned it.
             if !self.checks.on_child_exit(ctx, pid, st, now)
                 && !self.notifier.on_child_exit(pid, st)
             {
@@ -326,7 +326,7 @@ impl Handler for Daemon {
     ) -> Read {
         match token_owner(token) {
             Some((Part::Vrrp, idx)) => self.vrrp.on_readable(idx as usize, inbox),
-            // --- checks (issue 5): probe sockets and script pipes are read right here.
+            // --- checks: probe sockets and script pipes are read right here.
             Some((Part::Checks, _)) => {
                 let r = self.checks.on_readable(_ctx, token, _ready, _now);
                 self.after_checks(_ctx, _now);
@@ -355,7 +355,7 @@ impl Handler for Daemon {
             Event::Vrrp(ev) => self.vrrp.on_event(ctx, ev, now),
             Event::Link(ev) => {
                 self.vrrp.on_link_event(ctx, &ev, now);
-                // --- trackers (issue 5): track_interface.
+                // --- trackers: track_interface.
                 self.track_link_event(&ev);
                 self.after_checks(ctx, now);
             }
@@ -366,7 +366,7 @@ impl Handler for Daemon {
     fn on_timer(&mut self, ctx: &mut Ctx, id: TimerId, now: Instant) {
         match timer_owner(id) {
             Some((Part::Vrrp, i)) => self.vrrp.on_timer(ctx, i as usize, now),
-            // --- checks, trackers (issue 5): timer 0 = probe deadlines, 1 = track files.
+            // --- checks, trackers: timer 0 = probe deadlines, 1 = track files.
             Some((Part::Checks, _)) => {
                 self.checks.on_timer(ctx, id, now);
                 self.tracking.on_timer(ctx, id, now);
@@ -392,7 +392,7 @@ impl Handler for Daemon {
                 if let Some(l) = self.lvs.as_ref() {
                     l.dump();
                 }
-                // --- checks (issue 5)
+                // --- checks
                 let mut text = String::new();
                 let _ = self.checks.dump(&mut text);
                 for line in text.lines() {

@@ -94,7 +94,6 @@ fn sockaddr_ll(ifindex: u32, protocol: u16, mac: Option<[u8; 6]>) -> libc::socka
 pub struct PacketSocket {
     fd: OwnedFd,
     ifindex: u32,
-    own_frames_skipped: u32,
 }
 
 impl PacketSocket {
@@ -131,11 +130,7 @@ impl PacketSocket {
             )
         };
         Errno::result(rc)?;
-        Ok(PacketSocket {
-            fd,
-            ifindex,
-            own_frames_skipped: 0,
-        })
+        Ok(PacketSocket { fd, ifindex })
     }
 
     pub fn ifindex(&self) -> u32 {
@@ -165,12 +160,6 @@ impl PacketSocket {
         )
     }
 
-    /// Frames of our own that reached `recv` and were skipped (should stay 0: the BPF filter
-    /// and PACKET_IGNORE_OUTGOING drop them in the kernel).
-    pub fn own_frames_skipped(&self) -> u32 {
-        self.own_frames_skipped
-    }
-
     /// Receive one frame from a peer into `buf`; `Ok(None)` when nothing is pending.
     /// Our own transmitted frames are skipped here too (a second line behind the filter);
     /// after `OWN_SKIP_MAX` of them in a row it returns `Ok(None)` so one call stays bounded
@@ -179,9 +168,7 @@ impl PacketSocket {
         const OWN_SKIP_MAX: usize = 8;
         for _ in 0..OWN_SKIP_MAX {
             match self.recv_any(buf)? {
-                Some(f) if f.is_own() => {
-                    self.own_frames_skipped = self.own_frames_skipped.wrapping_add(1)
-                }
+                Some(f) if f.is_own() => {}
                 other => return Ok(other),
             }
         }
