@@ -643,7 +643,7 @@ fn set_fwmark_families(virtual_servers: &mut [VirtualServer]) {
             let family = vs
                 .real_servers
                 .first()
-                .map_or(Family::V4, |r| Family::of(&r.address));
+                .map_or(Family::Ipv4, |r| Family::of(&r.address));
             vs.service = Service::Fwmark { mark, family };
         }
     }
@@ -859,11 +859,11 @@ fn build_vips(s: &Sec, version: VrrpVersion, errs: &mut Errors) -> (Family, Vec<
             errs.at(line, s.path("vip"), format!("{addr} is listed twice"));
             continue;
         }
-        let prefix_len = prefix.unwrap_or(if fam == Family::V4 { 32 } else { 128 });
+        let prefix_len = prefix.unwrap_or(if fam == Family::Ipv4 { 32 } else { 128 });
         vips.push(Vip { addr, prefix_len });
     }
-    let family = family.unwrap_or(Family::V4);
-    if family == Family::V6 && version == VrrpVersion::V2 {
+    let family = family.unwrap_or(Family::Ipv4);
+    if family == Family::Ipv6 && version == VrrpVersion::V2 {
         errs.at(
             s.line("version"),
             s.path("version"),
@@ -1191,7 +1191,7 @@ fn build_virtual_server(
             }
             Some(Service::Fwmark {
                 mark: mark as u32,
-                family: Family::V4,
+                family: Family::Ipv4,
             })
         }
         (None, _, None) => {
@@ -1241,7 +1241,7 @@ fn build_virtual_server(
         name: s.name.clone(),
         service: service.unwrap_or(Service::Fwmark {
             mark: 0,
-            family: Family::V4,
+            family: Family::Ipv4,
         }),
         scheduler: Scheduler::from_word(s.d_word("scheduler")).unwrap_or(Scheduler::Wlc),
         forwarding: Forwarding::from_word(s.d_word("forwarding")).unwrap_or(Forwarding::Masq),
@@ -1454,7 +1454,7 @@ mod tests {
         assert_eq!(lan.garp_refresh, Some(Duration::from_secs(60)));
         assert_eq!(lan.sync_group, Some(0));
         let lan6 = &c.instances[1];
-        assert_eq!(lan6.family, Family::V6);
+        assert_eq!(lan6.family, Family::Ipv6);
         assert_eq!(lan6.vips[0].prefix_len, 64);
         assert_eq!(lan6.vmac_name, "vrrp6.51");
         assert_eq!(c.instances[2].auth, Auth::Pass("it's".into()));
@@ -1490,7 +1490,7 @@ mod tests {
             marked.service,
             Service::Fwmark {
                 mark: 42,
-                family: Family::V6
+                family: Family::Ipv6
             }
         );
         assert_eq!(marked.real_servers[0].port, 0);

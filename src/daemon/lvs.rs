@@ -86,8 +86,8 @@ fn service_key(s: &cfg::Service) -> ServiceKey {
         },
         cfg::Service::Fwmark { mark, family } => ServiceKey::Fwmark {
             family: match family {
-                cfg::Family::V4 => Family::Inet,
-                cfg::Family::V6 => Family::Inet6,
+                cfg::Family::Ipv4 => Family::Ipv4,
+                cfg::Family::Ipv6 => Family::Ipv6,
             },
             mark,
         },
@@ -819,7 +819,7 @@ config real_server 'm1'
         assert_eq!(
             m.service.key,
             ServiceKey::Fwmark {
-                family: Family::Inet6,
+                family: Family::Ipv6,
                 mark: 7
             }
         );

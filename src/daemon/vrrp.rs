@@ -24,8 +24,7 @@ use crate::sys::poll::Interest;
 use crate::sys::rtnl::{self, MacvlanMode, Rtnl, RtnlEvent};
 use crate::vrrp::announce::{emit_garp, emit_unsolicited_na};
 use crate::vrrp::frame::{
-    emit_advert_v4, emit_advert_v6, emit_vrrp, parse_frame, virtual_mac, AddrListMatch,
-    InstanceWire, RxContext,
+    emit_advert_v4, emit_advert_v6, emit_vrrp, parse_frame, virtual_mac, AddrListMatch, RxContext,
 };
 use crate::vrrp::instance::{
     Action, Advert, Input, Instance, Params, StartHint, State, SyncCommand,
@@ -94,9 +93,9 @@ struct Inst {
     cfg: model::Instance,
     fsm: Instance,
     iface: usize,
-    /// The address list as it goes on the wire (and is compared on receive).
-    addrs: AddrList,
-    auth: Auth,
+    /// The advertisement this instance sends (its priority is set per send); received ones
+    /// are checked against it (RFC 5798 7.1).
+    own: VrrpRepr,
     checksum: ChecksumMode,
     /// ifindex of our macvlan (use_vmac) while it exists.
     vmac: Option<u32>,
@@ -123,13 +122,6 @@ pub struct Vrrp {
     rx: Box<[u8; RX_BUF]>,
     tx: [u8; TX_BUF],
     transitions: heapless::Deque<Transition, 64>,
-}
-
-fn family_of(cfg: &model::Instance) -> Family {
-    match cfg.family {
-        model::Family::V4 => Family::Ipv4,
-        model::Family::V6 => Family::Ipv6,
-    }
 }
 
 /// Parameters of the pure state machine from the configuration and the interface's
@@ -219,26 +211,40 @@ impl Vrrp {
 
     fn make_inst(&mut self, c: &model::Instance) -> Inst {
         let iface = self.iface_index(&c.interface);
-        let family = family_of(c);
         let mut addrs = AddrList::new();
         for vip in &c.vips {
             // The config layer caps VIPs at MAX_VIPS = wire::MAX_ADDRS.
             let _ = addrs.push(vip.addr);
         }
-        let auth = match &c.auth {
-            model::Auth::Pass(p) => Auth::simple(p.as_bytes()).unwrap_or(Auth::None),
-            model::Auth::None => Auth::None,
+        let auth = match (&c.auth, c.version) {
+            // RFC 5798 removed authentication: v3 adverts carry none.
+            (model::Auth::Pass(p), VrrpVersion::V2) => {
+                Auth::simple(p.as_bytes()).unwrap_or(Auth::None)
+            }
+            _ => Auth::None,
+        };
+        let own = VrrpRepr {
+            version: c.version,
+            vrid: c.vrid,
+            priority: c.priority,
+            // The field's unit: v2 whole seconds (RFC 3768 5.3.7), v3 centiseconds (RFC 5798
+            // 5.2.7); validation keeps advert_int within both.
+            adver_int: match c.version {
+                VrrpVersion::V2 => c.advert_int.as_secs() as u16,
+                VrrpVersion::V3 => c.advert_int_centis(),
+            },
+            auth,
+            addrs,
         };
         let checksum = match c.v3_checksum {
             model::V3Checksum::Pseudo => ChecksumMode::PseudoHeader,
             model::V3Checksum::Rfc9568 => ChecksumMode::VrrpOnly,
         };
         Inst {
-            fsm: Instance::new(params(c, unspecified(family))),
+            fsm: Instance::new(params(c, unspecified(c.family))),
             cfg: c.clone(),
             iface,
-            addrs,
-            auth,
+            own,
             checksum,
             vmac: None,
             unicast: None,
@@ -310,8 +316,8 @@ impl Vrrp {
             return;
         }
         let sock = match inst.cfg.family {
-            model::Family::V4 => RawIpSocket::ipv4(),
-            model::Family::V6 => RawIpSocket::ipv6(),
+            model::Family::Ipv4 => RawIpSocket::ipv4(),
+            model::Family::Ipv6 => RawIpSocket::ipv6(),
         };
         match sock {
             Ok(s) => {
@@ -338,8 +344,8 @@ impl Vrrp {
         }
         let ifc = &self.ifaces[inst.iface];
         match inst.cfg.family {
-            model::Family::V4 => ifc.primary4.map(IpAddr::V4),
-            model::Family::V6 => ifc.link_local6.map(IpAddr::V6),
+            model::Family::Ipv4 => ifc.primary4.map(IpAddr::V4),
+            model::Family::Ipv6 => ifc.link_local6.map(IpAddr::V6),
         }
     }
 
@@ -486,7 +492,7 @@ impl Vrrp {
     fn src_mac(&self, i: usize) -> EthernetAddress {
         let inst = &self.insts[i];
         if inst.cfg.use_vmac {
-            virtual_mac(inst.cfg.vrid, family_of(&inst.cfg))
+            virtual_mac(inst.cfg.vrid, inst.cfg.family)
         } else {
             EthernetAddress(self.ifaces[inst.iface].mac)
         }
@@ -500,24 +506,11 @@ impl Vrrp {
         };
         let src_mac = self.src_mac(i);
         let inst = &self.insts[i];
-        let version = inst.cfg.version;
-        let adver_int = match inst.cfg.version {
-            VrrpVersion::V2 => inst.cfg.advert_int.as_secs() as u16,
-            VrrpVersion::V3 => inst.cfg.advert_int_centis(),
-        };
         let repr = VrrpRepr {
-            version,
-            vrid: inst.cfg.vrid,
             priority,
-            adver_int,
-            auth: if version == wire::Version::V2 {
-                inst.auth
-            } else {
-                Auth::None
-            },
-            addrs: inst.addrs.clone(),
+            ..inst.own.clone()
         };
-        let mode = match (version, src) {
+        let mode = match (repr.version, src) {
             (wire::Version::V2, _) => ChecksumMode::VrrpOnly,
             (_, IpAddr::V6(_)) => ChecksumMode::PseudoHeader,
             _ => inst.checksum,
@@ -573,7 +566,7 @@ impl Vrrp {
         if let Some(v) = inst.vmac {
             return Some(v);
         }
-        let mac = virtual_mac(inst.cfg.vrid, family_of(&inst.cfg)).0;
+        let mac = virtual_mac(inst.cfg.vrid, inst.cfg.family).0;
         let name = inst.cfg.vmac_name.clone();
         match self
             .rtnl
@@ -700,24 +693,17 @@ impl Vrrp {
                 return Read::Again;
             }
         };
-        let family = Family::of(&adv.src);
+        let family = Family::of(&adv.ip.src);
         let Some(i) = self
             .insts
             .iter()
-            .position(|s| s.iface == idx && s.cfg.vrid == adv.vrid && family_of(&s.cfg) == family)
+            .position(|s| s.iface == idx && s.cfg.vrid == adv.vrrp.vrid && s.cfg.family == family)
         else {
             self.unknown_vrid = self.unknown_vrid.saturating_add(1);
             return Read::Again;
         };
         let inst = &self.insts[i];
-        let expect = InstanceWire {
-            vrid: inst.cfg.vrid,
-            version: inst.cfg.version,
-            auth: inst.auth,
-            advert_interval: inst.cfg.advert_int,
-            addrs: &inst.addrs,
-        };
-        match adv.validate_for(&expect) {
+        match adv.validate_for(&inst.own) {
             Ok(AddrListMatch::Match) => {}
             Ok(AddrListMatch::Mismatch) => {
                 // RFC 5798 7.1: "MAY" drop; keepalived logs and accepts, so we do too.
@@ -726,7 +712,7 @@ impl Vrrp {
                 {
                     warn!(target: &inst.cfg.name,
                         "advert from {} lists other addresses than ours ({} more suppressed)",
-                        adv.src, suppressed);
+                        adv.ip.src, suppressed);
                 }
             }
             Err(reason) => {
@@ -735,17 +721,13 @@ impl Vrrp {
                     if let Verdict::Allow { suppressed } =
                         self.mismatch_log.check(i as u16, clock_hint())
                     {
-                        warn!(target: &inst.cfg.name, "advert from {} with wrong password dropped ({} more suppressed)", adv.src, suppressed);
+                        warn!(target: &inst.cfg.name, "advert from {} with wrong password dropped ({} more suppressed)", adv.ip.src, suppressed);
                     }
                 }
                 return Read::Again;
             }
         }
-        let advert = Advert {
-            src: adv.src,
-            priority: adv.priority,
-            advert_int: adv.advert_interval,
-        };
+        let advert = adv.advert();
         inbox.push(super::runtime::Event::Vrrp(VrrpEvent::Advert {
             inst: i as u16,
             advert,
@@ -895,7 +877,7 @@ impl Vrrp {
                 Some(mut inst) => {
                     if inst.cfg != *c {
                         let new = self.make_inst(c);
-                        inst.auth = new.auth;
+                        inst.own = new.own;
                         inst.checksum = new.checksum;
                         inst.cfg = c.clone();
                         changed.push(self.insts.len());

@@ -10,6 +10,7 @@
 //!  | dst  | src  | type| IPv4: ver/ihl tos len id frag ttl proto ...  | IPv6: ... nh ...
 //! ```
 
+use crate::vrrp::wire::IPPROTO_VRRP;
 use nix::errno::Errno;
 use std::os::fd::RawFd;
 
@@ -32,7 +33,6 @@ pub const SKF_AD_PKTTYPE: u32 = 4;
 pub const PACKET_OUTGOING: u32 = 4;
 pub const ETH_P_IP: u32 = 0x0800;
 pub const ETH_P_IPV6: u32 = 0x86dd;
-pub const IPPROTO_VRRP: u32 = 112;
 
 /// One instruction, layout-identical to `struct sock_filter`.
 #[repr(C)]
@@ -71,14 +71,14 @@ pub const VRRP_FILTER: [Insn; 13] = [
     /* 2 */ stmt(BPF_LD | BPF_H | BPF_ABS, 12), // ethertype
     /* 3 */ jump(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IP, 0, 4), // not IPv4 -> 8
     /* 4 */ stmt(BPF_LD | BPF_B | BPF_ABS, 14 + 9), // IPv4 protocol
-    /* 5 */ jump(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_VRRP, 0, 6), // -> 12 drop
+    /* 5 */ jump(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_VRRP as u32, 0, 6), // -> 12 drop
     /* 6 */ stmt(BPF_LD | BPF_H | BPF_ABS, 14 + 6), // flags + fragment offset
     // MF set or offset != 0: a fragment, which a 20-1044 byte advert never legitimately is.
     /* 7 */
     jump(BPF_JMP | BPF_JSET | BPF_K, 0x3fff, 4, 3), // -> 12 drop / 11 accept
     /* 8 */ jump(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IPV6, 0, 3), // not IPv6 -> 12 drop
     /* 9 */ stmt(BPF_LD | BPF_B | BPF_ABS, 14 + 6), // IPv6 next header
-    /* 10 */ jump(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_VRRP, 0, 1), // -> 11 / 12
+    /* 10 */ jump(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_VRRP as u32, 0, 1), // -> 11 / 12
     /* 11 */ stmt(BPF_RET | BPF_K, ACCEPT_LEN),
     /* 12 */ stmt(BPF_RET | BPF_K, 0),
 ];

@@ -8,19 +8,12 @@
 
 use crate::sys::bpf;
 use crate::sys::fd::setsockopt_raw;
-use core::net::{Ipv4Addr, Ipv6Addr};
 use nix::errno::Errno;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
-/// IANA protocol number of VRRP (not in libc).
-pub const IPPROTO_VRRP: i32 = 112;
-/// 224.0.0.18, RFC 5798 5.1.1.3.
-pub const VRRP_GROUP_V4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
-/// ff02::12, RFC 5798 5.1.2.3.
-pub const VRRP_GROUP_V6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
-/// The Ethernet addresses those groups map to (RFC 1112 6.4, RFC 2464 7).
-pub const VRRP_MAC_V4: [u8; 6] = [0x01, 0x00, 0x5e, 0x00, 0x00, 0x12];
-pub const VRRP_MAC_V6: [u8; 6] = [0x33, 0x33, 0x00, 0x00, 0x00, 0x12];
+use crate::vrrp::wire::{
+    IPPROTO_VRRP, VRRP_GROUP_V4, VRRP_GROUP_V6, VRRP_MAC_V4, VRRP_MAC_V6, VRRP_TOS, VRRP_TTL,
+};
 
 /// `sll_pkttype` of a received frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -333,14 +326,19 @@ impl RawIpSocket {
             libc::socket(
                 libc::AF_INET,
                 libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                IPPROTO_VRRP,
+                i32::from(IPPROTO_VRRP),
             )
         })?;
         let raw = fd.as_raw_fd();
         bpf::attach(raw, &bpf::DROP_ALL)?;
-        setsockopt_raw(raw, libc::IPPROTO_IP, libc::IP_TTL, &255i32)?;
-        setsockopt_raw(raw, libc::IPPROTO_IP, libc::IP_MULTICAST_TTL, &255i32)?;
-        setsockopt_raw(raw, libc::IPPROTO_IP, libc::IP_TOS, &0xc0i32)?;
+        setsockopt_raw(raw, libc::IPPROTO_IP, libc::IP_TTL, &i32::from(VRRP_TTL))?;
+        setsockopt_raw(
+            raw,
+            libc::IPPROTO_IP,
+            libc::IP_MULTICAST_TTL,
+            &i32::from(VRRP_TTL),
+        )?;
+        setsockopt_raw(raw, libc::IPPROTO_IP, libc::IP_TOS, &i32::from(VRRP_TOS))?;
         setsockopt_raw(raw, libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP, &0i32)?;
         Ok(RawIpSocket { fd, v6: false })
     }
@@ -352,14 +350,29 @@ impl RawIpSocket {
             libc::socket(
                 libc::AF_INET6,
                 libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                IPPROTO_VRRP,
+                i32::from(IPPROTO_VRRP),
             )
         })?;
         let raw = fd.as_raw_fd();
         bpf::attach(raw, &bpf::DROP_ALL)?;
-        setsockopt_raw(raw, libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS, &255i32)?;
-        setsockopt_raw(raw, libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_HOPS, &255i32)?;
-        setsockopt_raw(raw, libc::IPPROTO_IPV6, libc::IPV6_TCLASS, &0xc0i32)?;
+        setsockopt_raw(
+            raw,
+            libc::IPPROTO_IPV6,
+            libc::IPV6_UNICAST_HOPS,
+            &i32::from(VRRP_TTL),
+        )?;
+        setsockopt_raw(
+            raw,
+            libc::IPPROTO_IPV6,
+            libc::IPV6_MULTICAST_HOPS,
+            &i32::from(VRRP_TTL),
+        )?;
+        setsockopt_raw(
+            raw,
+            libc::IPPROTO_IPV6,
+            libc::IPV6_TCLASS,
+            &i32::from(VRRP_TOS),
+        )?;
         setsockopt_raw(raw, libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_LOOP, &0i32)?;
         Ok(RawIpSocket { fd, v6: true })
     }
