@@ -9,7 +9,9 @@
 //! of the loop's timer queue. Each probe's fd (TCP connection, ICMP socket, script output
 //! pipe) is registered as `Part::Checks.token(probe index)`.
 //!
-//! Health changes are logged as one line each and collected for [`CheckEngine::take_changes`].
+//! Health changes are logged as one line each and collected for [`CheckEngine::take_change`]:
+//! the runtime queues those found while reading a probe's fd as input events, and drains the
+//! rest (from timers and child exits) in its settle step.
 
 use super::ids::{token_owner, Part};
 use super::{Ctx, Interest, Read, Ready, TimerId, Token};
@@ -473,6 +475,18 @@ impl CheckEngine {
             .iter()
             .find(|x| x.id == p)
             .map_or(Health::Unknown, |x| x.health())
+    }
+
+    /// The oldest health change not taken yet, as the probe's current health.
+    pub fn take_change(&mut self) -> Option<(ProbeId, Health)> {
+        while !self.changes.is_empty() {
+            let i = self.changes.remove(0);
+            if let Some(p) = self.probes.get_mut(i as usize) {
+                p.changed = false;
+                return Some((p.id, p.health()));
+            }
+        }
+        None
     }
 
     /// Health changes since the last call, one per probe (its current health).

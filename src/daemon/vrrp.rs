@@ -14,7 +14,7 @@ use log::{debug, error, info, warn};
 use nix::errno::Errno;
 use smoltcp::wire::EthernetAddress;
 
-use super::event_loop::{Ctx, Inbox, Read};
+use super::event_loop::{Ctx, Read};
 use super::ids::Part;
 use crate::base::ratelimit::{RateLimiter, Verdict};
 use crate::base::{Duration, Instant};
@@ -38,13 +38,35 @@ use crate::vrrp::wire::{self, AddrList, Auth, ChecksumMode, DropCounters, Family
 const RX_BUF: usize = 1536;
 /// Enough for any frame we build (an advert with 20 IPv6 addresses is 382 bytes).
 const TX_BUF: usize = 512;
-/// How deep a sync group may ripple (member A moves B, which reports back to A...).
-const SYNC_DEPTH: u8 = 4;
+/// Sync-group reports waiting for [`Vrrp::settle_sync_groups`]: one per input a member
+/// handled. A group exchange settles after one round (`sync_group` docs), so a callback
+/// leaves a few per member at most.
+const SYNC_QUEUE: usize = 64;
+/// Reports handled per settle at most, so a bug in the group logic cannot spin the loop.
+const SYNC_ROUNDS: usize = 4 * SYNC_QUEUE;
+
+/// Which instance an advert is for, by what identifies it on the wire rather than by its
+/// position in the table: a reload between reading and handling may reorder the instances.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InstKey {
+    /// Index into the interface table, which only grows.
+    pub iface: u16,
+    pub vrid: u8,
+    pub family: Family,
+}
 
 /// What the VRRP part asks the loop to queue: decoded from a frame, handled after timers.
 #[derive(Clone, Debug)]
 pub enum VrrpEvent {
-    Advert { inst: u16, advert: Advert },
+    Advert { key: InstKey, advert: Advert },
+}
+
+/// A member's state after it handled an input, for its sync group.
+#[derive(Clone, Copy, Debug)]
+struct SyncReport {
+    inst: u16,
+    state: State,
+    own_fault: bool,
 }
 
 /// A transition, kept for the parts that react to it (notify scripts, status).
@@ -122,6 +144,7 @@ pub struct Vrrp {
     rx: Box<[u8; RX_BUF]>,
     tx: [u8; TX_BUF],
     transitions: heapless::Deque<Transition, 64>,
+    sync_reports: heapless::Deque<SyncReport, SYNC_QUEUE>,
 }
 
 /// Parameters of the pure state machine from the configuration and the interface's
@@ -182,6 +205,7 @@ impl Vrrp {
             rx: Box::new([0; RX_BUF]),
             tx: [0; TX_BUF],
             transitions: heapless::Deque::new(),
+            sync_reports: heapless::Deque::new(),
         };
         for c in &cfg.instances {
             let inst = v.make_inst(c);
@@ -411,13 +435,10 @@ impl Vrrp {
         }
     }
 
-    /// Feed one input to instance `i` and carry out what it asks; then keep its loop timer
-    /// at its next deadline and let its sync group follow.
+    /// Feed one input to instance `i` and carry out what it asks (adverts, VIPs, GARPs, in
+    /// the order the state machine returns them); then keep its loop timer at its next
+    /// deadline, and leave its new state for its sync group ([`Self::settle_sync_groups`]).
     pub fn feed(&mut self, ctx: &mut Ctx, i: usize, input: Input, now: Instant) {
-        self.feed_depth(ctx, i, input, now, 0);
-    }
-
-    fn feed_depth(&mut self, ctx: &mut Ctx, i: usize, input: Input, now: Instant, depth: u8) {
         let Some(inst) = self.insts.get_mut(i) else {
             return;
         };
@@ -425,43 +446,63 @@ impl Vrrp {
         for a in actions {
             self.act(i, a);
         }
+        let inst = &self.insts[i];
         let timer = Part::Vrrp.timer(i as u32);
-        match self.insts[i].fsm.next_deadline() {
+        match inst.fsm.next_deadline() {
             Some(at) => {
                 if let Err(e) = ctx.arm(timer, at) {
-                    error!("{}: {e}", self.insts[i].cfg.name);
+                    error!("{}: {e}", inst.cfg.name);
                 }
             }
             None => {
                 ctx.cancel(timer);
             }
         }
-        if depth < SYNC_DEPTH {
-            self.sync_follow(ctx, i, now, depth);
+        if inst.cfg.sync_group.is_some() && !matches!(input, Input::Shutdown) {
+            let report = SyncReport {
+                inst: i as u16,
+                state: inst.fsm.state(),
+                own_fault: inst.fsm.own_fault(),
+            };
+            if self.sync_reports.push_back(report).is_err() {
+                warn!(target: &inst.cfg.name, "sync group backlog full: state change not shared");
+            }
         }
     }
 
-    /// RFC-less keepalived behaviour: members of a sync group move together.
-    fn sync_follow(&mut self, ctx: &mut Ctx, i: usize, now: Instant, depth: u8) {
-        let Some(g) = self.insts[i].cfg.sync_group else {
-            return;
-        };
-        let Some((group, members)) = self.groups.get_mut(g) else {
-            return;
-        };
-        let Some(k) = members.iter().position(|&m| m == i) else {
-            return;
-        };
-        let (state, own_fault) = (self.insts[i].fsm.state(), self.insts[i].fsm.own_fault());
-        // Resolve the group's member positions to instance indices before feeding them
-        // (feeding borrows self mutably); fixed-size, so the steady state stays allocation-free.
-        let targets: heapless::Vec<(usize, SyncCommand), { sync_group::MAX_MEMBERS }> = group
-            .update(k, state, own_fault)
-            .into_iter()
-            .filter_map(|(m, cmd)| members.get(m).map(|&t| (t, cmd)))
-            .collect();
-        for (target, cmd) in targets {
-            self.feed_depth(ctx, target, Input::Sync(cmd), now, depth + 1);
+    /// keepalived's sync groups (no RFC): members move together. Each member report (in the
+    /// order the inputs were handled) goes to its group, which answers with commands for the
+    /// other members; feeding those adds their reports, until the group is quiet.
+    pub fn settle_sync_groups(&mut self, ctx: &mut Ctx, now: Instant) {
+        for _ in 0..SYNC_ROUNDS {
+            let Some(r) = self.sync_reports.pop_front() else {
+                return;
+            };
+            let i = usize::from(r.inst);
+            let Some(g) = self.insts.get(i).and_then(|s| s.cfg.sync_group) else {
+                continue;
+            };
+            let Some((group, members)) = self.groups.get_mut(g) else {
+                continue;
+            };
+            let Some(k) = members.iter().position(|&m| m == i) else {
+                continue;
+            };
+            // Resolve the group's member positions to instance indices before feeding them
+            // (feeding borrows self mutably); fixed-size, so the steady state stays
+            // allocation-free.
+            let targets: heapless::Vec<(usize, SyncCommand), { sync_group::MAX_MEMBERS }> = group
+                .update(k, r.state, r.own_fault)
+                .into_iter()
+                .filter_map(|(m, cmd)| members.get(m).map(|&t| (t, cmd)))
+                .collect();
+            for (target, cmd) in targets {
+                self.feed(ctx, target, Input::Sync(cmd), now);
+            }
+        }
+        if !self.sync_reports.is_empty() {
+            warn!("sync groups did not settle after {SYNC_ROUNDS} reports; dropping the rest");
+            self.sync_reports.clear();
         }
     }
 
@@ -660,11 +701,8 @@ impl Vrrp {
 
     /// Read one frame from interface socket `idx`: RFC 5798 7.1 checks that need no
     /// instance (`parse_frame`), then the instance's own (`validate_for`).
-    pub fn on_readable(
-        &mut self,
-        idx: usize,
-        inbox: &mut Inbox<'_, super::runtime::Event>,
-    ) -> Read {
+    /// `queue` takes the decoded advert: it is handled after the due timers, as input.
+    pub fn on_readable(&mut self, idx: usize, mut queue: impl FnMut(VrrpEvent)) -> Read {
         let Some(ifc) = self.ifaces.get_mut(idx) else {
             return Read::Drained;
         };
@@ -694,11 +732,12 @@ impl Vrrp {
             }
         };
         let family = Family::of(&adv.ip.src);
-        let Some(i) = self
-            .insts
-            .iter()
-            .position(|s| s.iface == idx && s.cfg.vrid == adv.vrrp.vrid && s.cfg.family == family)
-        else {
+        let key = InstKey {
+            iface: idx as u16,
+            vrid: adv.vrrp.vrid,
+            family,
+        };
+        let Some(i) = self.find(key) else {
             self.unknown_vrid = self.unknown_vrid.saturating_add(1);
             return Read::Again;
         };
@@ -727,20 +766,31 @@ impl Vrrp {
                 return Read::Again;
             }
         }
-        let advert = adv.advert();
-        inbox.push(super::runtime::Event::Vrrp(VrrpEvent::Advert {
-            inst: i as u16,
-            advert,
-        }));
+        queue(VrrpEvent::Advert {
+            key,
+            advert: adv.advert(),
+        });
         Read::Again
     }
 
     pub fn on_event(&mut self, ctx: &mut Ctx, ev: VrrpEvent, now: Instant) {
         match ev {
-            VrrpEvent::Advert { inst, advert } => {
-                self.feed(ctx, inst as usize, Input::AdvertReceived(advert), now)
+            VrrpEvent::Advert { key, advert } => {
+                // The instance may have left with a reload since the advert was read.
+                if let Some(i) = self.find(key) {
+                    self.feed(ctx, i, Input::AdvertReceived(advert), now)
+                }
             }
         }
+    }
+
+    /// The instance an advert with this VRID and family on this interface is for.
+    fn find(&self, key: InstKey) -> Option<usize> {
+        self.insts.iter().position(|s| {
+            s.iface == usize::from(key.iface)
+                && s.cfg.vrid == key.vrid
+                && s.cfg.family == key.family
+        })
     }
 
     pub fn on_timer(&mut self, ctx: &mut Ctx, i: usize, now: Instant) {
@@ -843,7 +893,8 @@ impl Vrrp {
     }
 
     fn stop_inst(&mut self, ctx: &mut Ctx, i: usize, now: Instant) {
-        self.feed_depth(ctx, i, Input::Shutdown, now, SYNC_DEPTH);
+        // A member that stops does not take its group along (`feed` files no report).
+        self.feed(ctx, i, Input::Shutdown, now);
         self.remove_vips(i);
         ctx.cancel(Part::Vrrp.timer(i as u32));
         if let Some(v) = self.insts[i].vmac.take() {
