@@ -79,7 +79,7 @@ fn required(cfg: &Config) -> Required {
 impl Daemon {
     pub fn new(path: &Path, cfg: Config) -> Result<Daemon, String> {
         check_capacity(required(&cfg)).map_err(|e| e.to_string())?;
-        let vrrp = Vrrp::new(&cfg)?;
+        let vrrp = Vrrp::open(&cfg)?;
         let lvs = Lvs::new(&cfg)?;
         let links = RtnlEvents::open().map_err(|e| format!("rtnetlink events: {e}"))?;
         let now = crate::sys::clock::now();

@@ -1,0 +1,105 @@
+//! Virtual addresses: added and removed as the state machine says, on the interface or on
+//! the `use_vmac` macvlan (created on demand), and stale ones of a crashed run cleared.
+
+use core::net::IpAddr;
+
+use log::{error, info, warn};
+use nix::errno::Errno;
+
+use super::southbound::Southbound;
+use super::Vrrp;
+use crate::vrrp::frame::virtual_mac;
+use crate::vrrp::wire;
+
+impl<S: Southbound> Vrrp<S> {
+    /// A crashed run (kill -9, power loss with a persistent config) may have left our VIPs
+    /// configured: remove them so no stale VIP answers while we are not master.
+    pub(super) fn remove_stale_vips(&mut self, i: usize) {
+        let inst = &self.insts[i];
+        let Some(ifindex) = self.ifaces[inst.iface].ifindex else {
+            return;
+        };
+        if inst.cfg.use_vmac {
+            if let Ok(Some(l)) = self.south.link(&inst.cfg.vmac_name) {
+                info!(target: &inst.cfg.name, "removing stale {} left by an earlier run", inst.cfg.vmac_name);
+                let _ = self.south.delete_link(l.ifindex);
+            }
+            return;
+        }
+        let mut stale: heapless::Vec<(IpAddr, u8), { wire::MAX_ADDRS }> = heapless::Vec::new();
+        let _ = self.south.addresses(ifindex, &mut |addr, prefix| {
+            if inst.cfg.vips.iter().any(|v| v.addr == addr) {
+                let _ = stale.push((addr, prefix));
+            }
+        });
+        for (addr, prefix) in stale {
+            info!(target: &inst.cfg.name, "removing stale VIP {addr}/{prefix} left by an earlier run");
+            let _ = self.south.del_address(ifindex, addr, prefix);
+        }
+    }
+
+    /// The interface the VIPs live on: the macvlan in use_vmac mode (created on demand).
+    fn vip_ifindex(&mut self, i: usize) -> Option<u32> {
+        let inst = &self.insts[i];
+        let parent = self.ifaces[inst.iface].ifindex?;
+        if !inst.cfg.use_vmac {
+            return Some(parent);
+        }
+        if let Some(v) = inst.vmac {
+            return Some(v);
+        }
+        let mac = virtual_mac(inst.cfg.vrid, inst.cfg.family).0;
+        let name = inst.cfg.vmac_name.clone();
+        let parent_name = &self.ifaces[inst.iface].name;
+        match self.south.create_vmac(&name, parent, parent_name, mac) {
+            Ok(ifindex) => {
+                info!(target: &self.insts[i].cfg.name, "created {name} with virtual MAC");
+                self.insts[i].vmac = Some(ifindex);
+                Some(ifindex)
+            }
+            Err(e) => {
+                error!(target: &self.insts[i].cfg.name, "cannot create {name}: {e}");
+                None
+            }
+        }
+    }
+
+    /// RFC 5798 6.4.1 / 6.4.2 "transition to Master": the VIPs go on the interface (or its
+    /// macvlan).
+    pub(super) fn add_vips(&mut self, i: usize) {
+        let Some(ifindex) = self.vip_ifindex(i) else {
+            return;
+        };
+        let inst = &mut self.insts[i];
+        for vip in &inst.cfg.vips {
+            match self.south.add_address(ifindex, vip.addr, vip.prefix_len) {
+                Ok(()) | Err(Errno::EEXIST) => {}
+                Err(e) => error!(target: &inst.cfg.name, "add VIP {}: {e}", vip.addr),
+            }
+        }
+        inst.vips_installed = true;
+    }
+
+    /// Leaving Master (RFC 5798 6.4.3): the VIPs come off, only if we put them there.
+    pub(super) fn remove_vips(&mut self, i: usize) {
+        let inst = &mut self.insts[i];
+        if !inst.vips_installed {
+            return;
+        }
+        inst.vips_installed = false;
+        let ifindex = if inst.cfg.use_vmac {
+            inst.vmac
+        } else {
+            self.ifaces[inst.iface].ifindex
+        };
+        let Some(ifindex) = ifindex else {
+            return;
+        };
+        for vip in &inst.cfg.vips {
+            match self.south.del_address(ifindex, vip.addr, vip.prefix_len) {
+                Ok(()) | Err(Errno::EADDRNOTAVAIL) | Err(Errno::ENODEV) => {}
+                Err(e) => warn!(target: &inst.cfg.name, "remove VIP {}: {e}", vip.addr),
+            }
+        }
+    }
+}
