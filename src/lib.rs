@@ -12,11 +12,16 @@
 //! - [`ipvs`]: IPVS generic-netlink messages and the desired-vs-kernel reconciler.
 //! - [`sys`]: the only layer that makes syscalls (sockets, netlink, signals, clock, processes).
 //! - [`daemon`]: the single poll loop that connects the pure layers to `sys`.
+//! - [`import`]: `minivrrp import`, keepalived configurations to minivrrp UCI (feature
+//!   `import`, on by default).
 
 pub mod base;
 pub mod check;
 pub mod config;
+pub mod control;
 pub mod daemon;
+#[cfg(feature = "import")]
+pub mod import;
 pub mod ipvs;
 pub mod netlink;
 pub mod sys;

@@ -14,8 +14,9 @@ use minivrrp::base::{Family, Instant};
 use minivrrp::config::Config;
 use minivrrp::daemon::event_loop::{Ctx, Loop, Read};
 use minivrrp::daemon::ids::Part;
-use minivrrp::daemon::vrrp::{LinkFacts, Southbound, Vrrp};
-use minivrrp::sys::packet::{PktType, RecvFrame};
+use minivrrp::daemon::vrrp::{LinkFacts, Southbound, Vrrp, VIP_REFRESH_TIMER};
+use minivrrp::sys::bpf;
+use minivrrp::sys::packet::{KernelStats, PktType, RecvFrame};
 use minivrrp::sys::rtnl::{IfName, RtnlEvent};
 use minivrrp::vrrp::frame::{emit_advert_v4, emit_advert_v6, parse_frame, RxContext};
 use minivrrp::vrrp::priority::Adjustment;
@@ -141,16 +142,25 @@ impl Southbound for Fake {
         Ok(())
     }
 
-    fn add_address(&mut self, ifindex: u32, addr: IpAddr, prefix: u8) -> Result<(), Errno> {
+    fn add_address(
+        &mut self,
+        ifindex: u32,
+        addr: IpAddr,
+        prefix: u8,
+        lifetime_s: Option<u32>,
+    ) -> Result<(), Errno> {
         let link = self.link_mut(ifindex)?;
-        if link.addrs.iter().any(|(a, _)| *a == addr) {
-            return Err(Errno::EEXIST);
+        // Create or replace, as RTM_NEWADDR with NLM_F_REPLACE does (a lease refresh).
+        if !link.addrs.iter().any(|(a, _)| *a == addr) {
+            link.addrs.push((addr, prefix));
         }
-        link.addrs.push((addr, prefix));
         let name = link.name.clone();
-        self.record(
-            json!({"kernel": "add_address", "link": name, "addr": format!("{addr}/{prefix}")}),
-        );
+        let mut v =
+            json!({"kernel": "add_address", "link": name, "addr": format!("{addr}/{prefix}")});
+        if let Some(l) = lifetime_s {
+            v["lifetime"] = json!(l);
+        }
+        self.record(v);
         Ok(())
     }
 
@@ -206,10 +216,31 @@ impl Southbound for Fake {
         Ok(())
     }
 
-    fn open_listener(&mut self, ifindex: u32, name: &str) -> Result<FakeListener, Errno> {
+    fn open_listener(
+        &mut self,
+        ifindex: u32,
+        name: &str,
+        _filter: &[bpf::Insn],
+        _rcvbuf: usize,
+    ) -> Result<FakeListener, Errno> {
         self.link_mut(ifindex)?;
         self.record(json!({"kernel": "listen", "link": name}));
         Ok(FakeListener { ifindex })
+    }
+
+    /// Not recorded: the filter only decides what reaches `recv`, and the fake delivers
+    /// what a scenario sends (the filter itself is tested in `sys::bpf`).
+    fn set_filter(
+        &mut self,
+        _listener: &FakeListener,
+        _filter: &[bpf::Insn],
+        _rcvbuf: usize,
+    ) -> Result<(), Errno> {
+        Ok(())
+    }
+
+    fn take_kernel_stats(&mut self, _listener: &FakeListener) -> Result<KernelStats, Errno> {
+        Ok(KernelStats::default())
     }
 
     fn recv(
@@ -231,6 +262,7 @@ impl Southbound for Fake {
             pkttype: PktType::Multicast,
             ifindex: listener.ifindex,
             src_mac,
+            vlan_tagged: false,
         }))
     }
 
@@ -389,11 +421,13 @@ impl Run {
         }
     }
 
-    /// Fire every instance timer due at or before `until`, earliest first, like the loop.
+    /// Fire every timer of the part due at or before `until` (the instances' and the VIP
+    /// lease refresh), earliest first, like the loop.
     fn run_timers(&mut self, until: Instant) {
         loop {
             let n = self.vrrp.instance_count() as u32;
             let next = (0..n)
+                .chain([VIP_REFRESH_TIMER])
                 .filter_map(|i| self.ctx().deadline(Part::Vrrp.timer(i)).map(|d| (d, i)))
                 .min();
             let Some((d, i)) = next.filter(|(d, _)| *d <= until) else {

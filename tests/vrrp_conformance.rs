@@ -72,6 +72,9 @@ fn apply_params(p: &mut Params, obj: &Map<String, Value>) -> Result<(), String> 
             }
             "garp_delay" => p.garp_delay = secs(v)?,
             "garp_refresh" => p.garp_refresh = secs(v)?,
+            "startup_delay" => p.startup_delay = secs(v)?,
+            "link_down_delay" => p.link_down_delay = secs(v)?,
+            "link_up_delay" => p.link_up_delay = secs(v)?,
             "garp_refresh_repeat" => {
                 p.garp_refresh_repeat = v
                     .as_u64()

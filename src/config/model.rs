@@ -53,10 +53,23 @@ impl LogLevel {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Globals {
+    /// Read by the init script (through `minivrrp check`), not by the daemon: a daemon
+    /// started by hand runs whatever it is given.
+    pub enabled: bool,
     pub router_id: String,
     pub log_level: LogLevel,
     /// Interval of the repeated-warning rate limiter (`base::ratelimit`); zero = off.
     pub log_suppress: Duration,
+    /// A notify command running longer is killed.
+    pub notify_timeout: Duration,
+    /// Notify commands running at once (all instances and groups).
+    pub notify_max_running: u32,
+    /// Default user of notify commands and track scripts.
+    pub script_user: Option<String>,
+    pub enable_script_security: bool,
+    /// How long instances stay in INIT after the daemon starts (keepalived
+    /// `vrrp_startup_delay`); not applied again on reload.
+    pub startup_delay: Duration,
 }
 
 pub use crate::vrrp::wire::Version as VrrpVersion;
@@ -151,6 +164,9 @@ pub struct Instance {
     pub advert_int: Duration,
     pub preempt: bool,
     pub preempt_delay: Duration,
+    /// Debounce of the interface's link state (keepalived `interface_up_down_delays`).
+    pub link_down_delay: Duration,
+    pub link_up_delay: Duration,
     pub initial_state: InitialState,
     pub auth: Auth,
     /// Family of every VIP, unicast_src and unicast_peer.
@@ -169,6 +185,8 @@ pub struct Instance {
     pub garp_delay: Duration,
     /// `None` = off.
     pub garp_refresh: Option<Duration>,
+    /// Kernel lifetime of the VIPs in seconds while master (0 = permanent addresses).
+    pub vip_lifetime: u32,
     pub v3_checksum: V3Checksum,
     pub notify: Notify,
     /// Index into `Config::sync_groups`.

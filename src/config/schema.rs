@@ -408,6 +408,12 @@ pub const FORWARDING: &[&str] = &["nat", "dr", "tun"];
 
 const GLOBALS: &[OptionSpec] = &[
     opt(
+        "enabled",
+        Kind::Bool,
+        Dv("1"),
+        "`0`: `/etc/init.d/minivrrp` starts nothing and logs why (the package installs its example config with `0`, so installing never takes an address). The daemon run by hand ignores it.",
+    ),
+    opt(
         "router_id",
         text(64),
         Dv("minivrrp"),
@@ -425,6 +431,36 @@ const GLOBALS: &[OptionSpec] = &[
         Dv("30"),
         "A repeated identical warning is logged at most once per this interval, with a count of the suppressed ones (0 = log every one).",
     ),
+    opt(
+        "notify_timeout",
+        secs(100, 3_600_000),
+        Dv("10"),
+        "A notify command (or hotplug hook) still running after this many seconds is killed with its process group, so the next notification of its instance can run (keepalived's script timeout default).",
+    ),
+    opt(
+        "notify_max_running",
+        uint(1, 64),
+        Dv("8"),
+        "Notify commands running at once, over all instances and groups; the notifications of one instance always run one after another, in order.",
+    ),
+    opt(
+        "script_user",
+        text(32),
+        NONE,
+        "Run notify commands, and track scripts without their own `user`, as this user and its primary group (keepalived `script_user`; default: the daemon's user).",
+    ),
+    opt(
+        "enable_script_security",
+        Kind::Bool,
+        Dv("0"),
+        "When running as root, refuse (as a config error) scripts that would run as root and that a non-root user could change: the file or a directory above it writable by others or owned by a non-root user (keepalived `enable_script_security`).",
+    ),
+    opt(
+        "startup_delay",
+        secs(0, 3_600_000),
+        Dv("0"),
+        "After minivrrp starts, its instances stay in INIT this long (no adverts, no VIPs, others' adverts ignored), so a booting router does not take mastership before its links and services are up (keepalived `vrrp_startup_delay`).",
+    ),
 ];
 
 const INSTANCE: &[OptionSpec] = &[
@@ -435,6 +471,8 @@ const INSTANCE: &[OptionSpec] = &[
     opt("advert_int", secs(10, 255_000), Dv("1"), "Advertisement interval. Version 2: whole seconds 1..255. Version 3: 0.01..40.95 in steps of 0.01 (e.g. `0.1`)."),
     opt("preempt", Kind::Bool, Dv("1"), "A higher-priority backup takes over from a lower-priority master; `0` is keepalived's `nopreempt`."),
     opt("preempt_delay", secs(0, 1_000_000), Dv("0"), "Seconds a backup waits after start before it may preempt."),
+    opt("link_down_delay", secs(0, 255_000), Dv("0"), "The interface going down is believed (FAULT) only when it stayed down this long; a link back within the delay causes no transition (keepalived `interface_up_down_delays`). Keep it below 2 × `advert_int`, or a backup takes over first."),
+    opt("link_up_delay", secs(0, 255_000), Dv("0"), "The interface coming back up is believed (FAULT ends) only when it stayed up this long, e.g. while STP still blocks the port."),
     opt("state", Kind::Enum(&["MASTER", "BACKUP"]), Dv("BACKUP"), "Initial state hint; `MASTER` skips the first master-down wait. The election decides."),
     opt("auth_type", Kind::Enum(&["none", "pass", "ah"]), Dv("none"), "Version 2 authentication: `pass` sends `auth_pass` in clear. `ah` is not supported."),
     opt("auth_pass", text(8), NONE, "Password for `auth_type pass` (version 2 only), 1..8 characters."),
@@ -450,6 +488,7 @@ const INSTANCE: &[OptionSpec] = &[
     opt("garp_repeat", uint(0, 100), Dv("5"), "Gratuitous ARPs / unsolicited NAs sent on becoming master."),
     opt("garp_delay", secs(0, 3_600_000), Dv("5"), "Delay before the second burst of gratuitous ARPs after becoming master (0 = none)."),
     opt("garp_refresh", secs(0, 86_400_000), Dv("0"), "While master, repeat gratuitous ARPs at this interval (0 = off)."),
+    opt("vip_lifetime", uint(0, 86_400), Derived("max(2, ⌈1.5 × (3 × `advert_int` + skew)⌉): 6 for 1 s adverts, 2 for 0.1 s"), "While master, VIPs are installed with this kernel lifetime in seconds and refreshed every third of it, so a master whose daemon dies or freezes loses them by itself (within the lifetime + 1 s). 0 = permanent addresses (keepalived's behaviour)."),
     opt("v3_checksum", Kind::Enum(&["pseudo", "rfc9568"]), Dv("pseudo"), "Version 3 over IPv4 only: `pseudo` includes the IPv4 pseudo-header in the checksum (keepalived, RFC 5798); `rfc9568` computes it over the VRRP message alone, for peers that leave the pseudo-header out."),
     opt("notify_master", CMD, NONE, "Command run on becoming MASTER."),
     opt("notify_backup", CMD, NONE, "Command run on becoming BACKUP."),

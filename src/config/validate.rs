@@ -512,7 +512,7 @@ fn build_sync_groups(
             name: s.name.clone(),
             anonymous: s.raw.name.is_none(),
             members,
-            notify: notify_of(s),
+            notify: notify_of(s, errs),
         });
     }
     sync_groups
@@ -683,6 +683,12 @@ fn build_globals(secs: &[Sec], errs: &mut Errors) -> Globals {
             _ => LogLevel::Info,
         },
         log_suppress: s.d_secs("log_suppress"),
+        enabled: s.d_bool("enabled"),
+        notify_timeout: s.d_secs("notify_timeout"),
+        notify_max_running: s.d_uint("notify_max_running") as u32,
+        script_user: s.string("script_user"),
+        enable_script_security: s.d_bool("enable_script_security"),
+        startup_delay: s.d_secs("startup_delay"),
     }
 }
 
@@ -736,7 +742,12 @@ fn build_check(s: &Sec) -> Check {
     }
 }
 
-fn notify_of(s: &Sec) -> Notify {
+/// The notify options of an instance or sync group. What the notifier could not run is an
+/// error here, never a silently skipped script at the time of a transition: a command line
+/// that does not split (open quote), one with more arguments than the notifier carries, and
+/// a section name longer than the `NAME=` environment entry of the hotplug hook holds.
+fn notify_of(s: &Sec, errs: &mut Errors) -> Notify {
+    use crate::check::notify::{split_command, MAX_ARGS, MAX_NAME};
     let get = |o: &str| {
         if s.spec.option(o).is_some() {
             s.string(o)
@@ -744,6 +755,41 @@ fn notify_of(s: &Sec) -> Notify {
             None
         }
     };
+    if s.name.len() > MAX_NAME {
+        errs.at(
+            s.raw.line,
+            s.name.clone(),
+            format!(
+                "name is {} characters; notify commands and the hotplug hook get it as NAME=..., at most {MAX_NAME}",
+                s.name.len()
+            ),
+        );
+    }
+    for o in [
+        "notify_master",
+        "notify_backup",
+        "notify_fault",
+        "notify_stop",
+        "notify",
+    ] {
+        let Some(line) = get(o) else { continue };
+        // The generic `notify` gets TYPE NAME STATE PRIORITY appended.
+        let room = if o == "notify" {
+            MAX_ARGS - 4
+        } else {
+            MAX_ARGS
+        };
+        match split_command(&line) {
+            None => errs.at(s.line(o), s.path(o), "unbalanced quote".into()),
+            Some(v) if v.is_empty() => errs.at(s.line(o), s.path(o), "empty command".into()),
+            Some(v) if v.len() > room => errs.at(
+                s.line(o),
+                s.path(o),
+                format!("{} arguments, at most {room}", v.len()),
+            ),
+            Some(_) => {}
+        }
+    }
     Notify {
         master: get("notify_master"),
         backup: get("notify_backup"),
@@ -796,6 +842,8 @@ fn build_instance(
         advert_int,
         preempt: s.d_bool("preempt"),
         preempt_delay: s.d_secs("preempt_delay"),
+        link_down_delay: s.d_secs("link_down_delay"),
+        link_up_delay: s.d_secs("link_up_delay"),
         initial_state: match s.d_word("state") {
             "MASTER" => InitialState::Master,
             _ => InitialState::Backup,
@@ -814,11 +862,16 @@ fn build_instance(
         garp_repeat: s.d_uint("garp_repeat") as u32,
         garp_delay: s.d_secs("garp_delay"),
         garp_refresh,
+        // Schema: `Derived` from the version and interval.
+        vip_lifetime: s.uint("vip_lifetime").map_or_else(
+            || crate::vrrp::vip_lease::lifetime_for(version, advert_int),
+            |v| v as u32,
+        ),
         v3_checksum: match s.d_word("v3_checksum") {
             "rfc9568" => V3Checksum::Rfc9568,
             _ => V3Checksum::Pseudo,
         },
-        notify: notify_of(s),
+        notify: notify_of(s, errs),
         sync_group: None,
     }
 }

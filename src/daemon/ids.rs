@@ -14,8 +14,12 @@ pub enum Part {
     Links = 2,
     /// Health checks and trackers (check sockets, script pipes, its one timer).
     Checks = 3,
+    /// Notify scripts (the deadline of the oldest running one).
+    Notify = 4,
     /// IPVS (its one debounce / resync timer).
-    Lvs = 4,
+    Lvs = 5,
+    /// Control socket: token 0 the listener, 1.. its clients; timer 0 the client deadlines.
+    Control = 6,
 }
 
 const SHIFT: u32 = 28;
@@ -27,7 +31,9 @@ impl Part {
             1 => Part::Vrrp,
             2 => Part::Links,
             3 => Part::Checks,
-            4 => Part::Lvs,
+            4 => Part::Notify,
+            5 => Part::Lvs,
+            6 => Part::Control,
             _ => return None,
         })
     }

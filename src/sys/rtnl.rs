@@ -36,6 +36,7 @@ const IFLA_INFO_DATA: u16 = 2;
 const IFLA_MACVLAN_MODE: u16 = 1;
 const IFA_ADDRESS: u16 = 1;
 const IFA_LOCAL: u16 = 2;
+const IFA_CACHEINFO: u16 = 6;
 const IFA_FLAGS: u16 = 8;
 pub const IFA_F_SECONDARY: u32 = 0x01;
 pub const IFA_F_NODAD: u32 = 0x02;
@@ -78,6 +79,16 @@ fn finish(w: MsgWriter<'_>) -> Result<usize, Errno> {
 }
 
 /// An ifinfomsg (family unspecified, type 0) for `ifindex` with `flags`/`change` masks.
+/// `struct ifa_cacheinfo` (linux/if_addr.h): preferred and valid lifetime in seconds, then
+/// two timestamps the kernel ignores on input. Preferred = valid: an IPv6 address past its
+/// preferred lifetime is deprecated (no longer chosen as a source), which a VIP must not be.
+fn cacheinfo(secs: u32) -> [u8; 16] {
+    let mut b = [0u8; 16];
+    b[0..4].copy_from_slice(&secs.to_ne_bytes());
+    b[4..8].copy_from_slice(&secs.to_ne_bytes());
+    b
+}
+
 fn ifinfomsg(ifindex: u32, flags: u32, change: u32) -> [u8; IFINFOMSG_LEN] {
     let mut hdr = [0u8; IFINFOMSG_LEN];
     hdr[4..8].copy_from_slice(&ifindex.to_ne_bytes());
@@ -283,6 +294,7 @@ impl Rtnl {
         ifindex: u32,
         addr: IpAddr,
         prefix: u8,
+        lifetime_s: Option<u32>,
     ) -> Result<(), Errno> {
         let seq = self.next_seq();
         let mut buf = [0u8; REQ_BUF];
@@ -311,25 +323,37 @@ impl Rtnl {
                 m.attr(IFA_FLAGS, &ifa_flags.to_ne_bytes());
             }
         }
+        if let Some(secs) = lifetime_s {
+            m.attr(IFA_CACHEINFO, &cacheinfo(secs));
+        }
         let len = finish(m)?;
         self.transact(&buf[..len], seq, |_| {})
     }
 
     /// Add `addr/prefix` to `ifindex` (replacing an identical one, so re-adding is not an
-    /// error). IPv4 without broadcast; IPv6 with IFA_F_NODAD.
-    pub fn add_address(&mut self, ifindex: u32, addr: IpAddr, prefix: u8) -> Result<(), Errno> {
+    /// error). IPv4 without broadcast; IPv6 with IFA_F_NODAD. `lifetime_s`: valid and
+    /// preferred lifetime in seconds (the kernel removes the address when it runs out; a
+    /// replace of a present address only resets it), `None` = permanent.
+    pub fn add_address(
+        &mut self,
+        ifindex: u32,
+        addr: IpAddr,
+        prefix: u8,
+        lifetime_s: Option<u32>,
+    ) -> Result<(), Errno> {
         self.addr_msg(
             RTM_NEWADDR,
             NLM_F_CREATE | NLM_F_REPLACE,
             ifindex,
             addr,
             prefix,
+            lifetime_s,
         )
     }
 
     /// Remove `addr/prefix` from `ifindex`. `Err(EADDRNOTAVAIL)` if it was not there.
     pub fn del_address(&mut self, ifindex: u32, addr: IpAddr, prefix: u8) -> Result<(), Errno> {
-        self.addr_msg(RTM_DELADDR, 0, ifindex, addr, prefix)
+        self.addr_msg(RTM_DELADDR, 0, ifindex, addr, prefix, None)
     }
 
     /// Every address (of `ifindex` only, if given).

@@ -194,6 +194,13 @@ pub struct RxContext {
     pub unicast: bool,
 }
 
+impl RxContext {
+    /// Leave the TTL / hop-limit rule to [`crate::vrrp::rx_policy::check`], which knows the
+    /// instance (whether it has unicast peers) and the IP destination: whether 255 is
+    /// required depends on both, so a frame-only parse cannot decide it.
+    pub const TTL_BY_POLICY: RxContext = RxContext { unicast: true };
+}
+
 /// What the IP and Ethernet headers said about a received advertisement: the metadata
 /// smoltcp keeps in an `IpRepr` beside the payload's `Repr`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -202,6 +209,8 @@ pub struct IpMeta {
     pub src: IpAddr,
     /// IP destination (the group, or us for unicast).
     pub dst: IpAddr,
+    /// IPv4 TTL / IPv6 hop limit as received.
+    pub hop_limit: u8,
     /// Ethernet source, when parsed from a whole frame.
     pub src_mac: Option<EthernetAddress>,
     /// Which checksum matched (always `VrrpOnly` for v2, `PseudoHeader` for v3/IPv6).
@@ -220,8 +229,8 @@ pub struct RxAdvert {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AddrListMatch {
     Match,
-    /// Different lists: the RFC says log it (rate-limited by the caller); like keepalived,
-    /// the advert is still processed.
+    /// Different lists: the RFC says the receiver MAY drop it and log; the receive policy
+    /// (`rx_policy::check`) drops it, as keepalived 2.2.7 does.
     Mismatch,
 }
 
@@ -229,7 +238,8 @@ impl RxAdvert {
     /// The per-instance checks of RFC 3768 7.1 / RFC 5798 7.1, in their order, against the
     /// advertisement the instance itself sends (`own`; its priority is not compared): VRID
     /// (the caller normally demuxes on it already), version, authentication (v2), advert
-    /// interval (v2), then the address list, whose mismatch is reported but not a drop.
+    /// interval (v2), then the address list, whose mismatch is reported for the receive policy
+    /// (`rx_policy::check`) to act on.
     pub fn validate_for(&self, own: &VrrpRepr) -> Result<AddrListMatch, DropReason> {
         let rx = &self.vrrp;
         if rx.vrid != own.vrid {
@@ -352,6 +362,7 @@ pub fn parse_vrrp(
         ip: IpMeta {
             src,
             dst,
+            hop_limit,
             src_mac: None,
             checksum_mode,
         },
@@ -606,7 +617,7 @@ mod tests {
     }
 
     #[test]
-    fn address_list_mismatch_is_accepted_and_reported_7_1() {
+    fn address_list_mismatch_is_reported_7_1() {
         let a = parse_frame(&V3_V4_FRAME, MC).unwrap();
         let other = [IpAddr::V4(Ipv4Addr::new(10, 77, 0, 253))];
         assert_eq!(

@@ -87,6 +87,14 @@ pub struct Params {
     pub garp_refresh: Duration,
     /// Packets per refresh burst (`garp_master_refresh_repeat`).
     pub garp_refresh_repeat: u8,
+    /// keepalived `vrrp_startup_delay`: after the Startup event the instance stays in
+    /// Initialize this long (sends nothing, discards adverts), then starts as 6.4.1 says.
+    pub startup_delay: Duration,
+    /// keepalived `interface_up_down_delays`: a change of the interface's link state is
+    /// believed only when it lasted this long (down / up); a link that comes back within
+    /// the delay causes no transition at all.
+    pub link_down_delay: Duration,
+    pub link_up_delay: Duration,
 }
 
 impl Params {
@@ -104,6 +112,9 @@ impl Params {
             garp_delay: Duration::from_secs(5),
             garp_refresh: Duration::ZERO,
             garp_refresh_repeat: 1,
+            startup_delay: Duration::ZERO,
+            link_down_delay: Duration::ZERO,
+            link_up_delay: Duration::ZERO,
         }
     }
 }
@@ -147,6 +158,14 @@ pub enum Input {
     Sync(SyncCommand),
     /// RFC 5798 6.4.2/6.4.3 Shutdown event.
     Shutdown,
+    /// Operator maintenance mode: `true` hands mastership over like a Shutdown (priority-0
+    /// advert, VIPs removed) but stays BACKUP, never taking over, until `false`.
+    Maintenance(bool),
+    /// Operator override of the base priority (`None` = the configured one again); the
+    /// trackers still adjust it. Applied at once like a priority change in the config.
+    PriorityOverride(Option<u8>),
+    /// Operator asks for the gratuitous ARPs / unsolicited NAs now (only a MASTER sends).
+    Announce,
 }
 
 /// Why the instance is (or was put) in FAULT.
@@ -198,6 +217,8 @@ pub enum Reason {
     Shutdown,
     /// A configuration change that needs a restart (protocol version).
     Reconfigured,
+    /// Operator maintenance mode handed mastership over.
+    Maintenance,
 }
 
 /// Seconds with two decimals, e.g. `3.61 s`, without floating point.
@@ -242,6 +263,7 @@ impl fmt::Display for Reason {
             Reason::SyncGroup => f.write_str("following sync group"),
             Reason::Shutdown => f.write_str("shutdown"),
             Reason::Reconfigured => f.write_str("reconfigured (version changed)"),
+            Reason::Maintenance => f.write_str("maintenance mode"),
         }
     }
 }
@@ -305,7 +327,21 @@ pub struct Instance {
     lower_master: Option<(u8, IpAddr)>,
     garp_second_at: Option<Instant>,
     garp_refresh_at: Option<Instant>,
+    /// Started but held in Initialize until then (`Params::startup_delay`).
+    init_until: Option<Instant>,
+    /// A link change not believed yet: the new state and when it will be
+    /// (`Params::link_down_delay` / `link_up_delay`).
+    link_pending: Option<(bool, Instant)>,
     counters: Counters,
+    /// Operator control: maintenance mode (stay BACKUP) and base priority override.
+    maintenance: bool,
+    priority_override: Option<u8>,
+    /// `now` of the input being handled, so a transition can record when it happened.
+    clock: Instant,
+    /// When and why the last transition happened (for status).
+    last_change: Option<(Instant, Reason)>,
+    /// The current master as far as we know: us as MASTER, the advertiser as BACKUP.
+    master: Option<IpAddr>,
 }
 
 /// RFC 5798 6.1 Skew_Time = ((256 - Priority) * Master_Adver_Interval) / 256 (v3);
@@ -357,7 +393,14 @@ impl Instance {
             lower_master: None,
             garp_second_at: None,
             garp_refresh_at: None,
+            init_until: None,
+            link_pending: None,
             counters: Counters::default(),
+            maintenance: false,
+            priority_override: None,
+            clock: Instant::ZERO,
+            last_change: None,
+            master: None,
         }
     }
 
@@ -376,6 +419,29 @@ impl Instance {
 
     pub fn counters(&self) -> Counters {
         self.counters
+    }
+
+    /// When and why the last transition happened.
+    pub fn last_change(&self) -> Option<(Instant, Reason)> {
+        self.last_change
+    }
+
+    /// The current master's primary address (ours as MASTER), if known.
+    pub fn master_address(&self) -> Option<IpAddr> {
+        self.master
+    }
+
+    pub fn in_maintenance(&self) -> bool {
+        self.maintenance
+    }
+
+    pub fn priority_override(&self) -> Option<u8> {
+        self.priority_override
+    }
+
+    /// Base priority in force: the operator's override, else the configured one.
+    fn base_priority(&self) -> u8 {
+        self.priority_override.unwrap_or(self.params.priority)
     }
 
     /// Master_Adver_Interval currently in use.
@@ -406,6 +472,8 @@ impl Instance {
             self.down_at,
             self.garp_second_at,
             self.garp_refresh_at,
+            self.init_until,
+            self.link_pending.map(|(_, at)| at),
         ]
         .into_iter()
         .flatten()
@@ -414,19 +482,22 @@ impl Instance {
 
     pub fn handle(&mut self, now: Instant, input: Input) -> Actions {
         let mut out = Actions::new();
+        self.clock = now;
         match input {
             Input::Startup => self.startup(now, &mut out),
+            Input::Maintenance(on) => self.set_maintenance(now, on, &mut out),
+            Input::PriorityOverride(p) => self.set_override(now, p, &mut out),
+            Input::Announce => {
+                if self.state == State::Master {
+                    let count = self.params.garp_repeat.max(1);
+                    push(&mut out, Action::Announce { count });
+                }
+            }
             Input::Shutdown => self.shutdown(&mut out),
             Input::AdvertReceived(adv) => self.advert(now, adv, &mut out),
             Input::Timer => self.timers(now, &mut out),
-            Input::InterfaceUp => {
-                self.iface_up = true;
-                self.reconcile_fault(now, &mut out);
-            }
-            Input::InterfaceDown => {
-                self.iface_up = false;
-                self.reconcile_fault(now, &mut out);
-            }
+            Input::InterfaceUp => self.link_change(now, true, &mut out),
+            Input::InterfaceDown => self.link_change(now, false, &mut out),
             Input::Trackers(adj) => {
                 self.adj = adj;
                 self.recompute_priority();
@@ -438,8 +509,39 @@ impl Instance {
         out
     }
 
+    /// A link state report, debounced by `link_down_delay` / `link_up_delay` once started.
+    fn link_change(&mut self, now: Instant, up: bool, out: &mut Actions) {
+        let delay = if up {
+            self.params.link_up_delay
+        } else {
+            self.params.link_down_delay
+        };
+        if up == self.iface_up {
+            // Back to the believed state within the delay: the bounce is forgotten.
+            self.link_pending = None;
+            return;
+        }
+        if delay.is_zero() || !self.started {
+            self.link_pending = None;
+            self.iface_up = up;
+            self.reconcile_fault(now, out);
+        } else if self.link_pending.map(|(v, _)| v) != Some(up) {
+            self.link_pending = Some((up, now + delay));
+        }
+    }
+
+    fn apply_link_pending(&mut self, now: Instant, out: &mut Actions) {
+        if let Some((up, at)) = self.link_pending {
+            if at <= now {
+                self.link_pending = None;
+                self.iface_up = up;
+                self.reconcile_fault(now, out);
+            }
+        }
+    }
+
     fn recompute_priority(&mut self) {
-        if let Effective::Priority(p) = priority::apply(self.params.priority, self.adj) {
+        if let Effective::Priority(p) = priority::apply(self.base_priority(), self.adj) {
             self.priority = p;
         }
     }
@@ -459,6 +561,19 @@ impl Instance {
     fn transition(&mut self, to: State, reason: Reason, out: &mut Actions) {
         let from = self.state;
         self.state = to;
+        self.last_change = Some((self.clock, reason));
+        match to {
+            State::Master => self.master = Some(self.params.primary),
+            State::Backup => {
+                self.master = match reason {
+                    Reason::HigherPriority { from, .. } | Reason::HigherAddress { from, .. } => {
+                        Some(from)
+                    }
+                    _ => None,
+                }
+            }
+            State::Init | State::Fault => self.master = None,
+        }
         self.counters.transitions = self.counters.transitions.wrapping_add(1);
         push(out, Action::Transition { from, to, reason });
         push(out, Action::Notify(to));
@@ -478,6 +593,7 @@ impl Instance {
         self.garp_second_at = None;
         self.garp_refresh_at = None;
         self.lower_master = None;
+        self.init_until = None;
     }
 
     /// RFC 5798 6.4.1 (owner) / 6.4.2 (Master_Down_Timer fires): send an advertisement,
@@ -531,6 +647,8 @@ impl Instance {
         if let Some(cause) = self.fault_cause() {
             self.clear_timers();
             self.transition(State::Fault, Reason::Fault(cause), out);
+        } else if self.maintenance {
+            self.become_backup(now, self.params.advert_int, Reason::Maintenance, out);
         } else if self.params.priority == priority::OWNER {
             self.become_master(now, Reason::AddressOwner, out);
         } else if self.params.start == StartHint::Master {
@@ -545,7 +663,13 @@ impl Instance {
             return;
         }
         self.started = true;
-        self.enter_from_init(now, out);
+        if self.params.startup_delay.is_zero() {
+            self.enter_from_init(now, out);
+        } else {
+            // Interface and tracker changes during the delay only update the conditions;
+            // enter_from_init reads them when the delay ends.
+            self.init_until = Some(now + self.params.startup_delay);
+        }
     }
 
     /// RFC 5798 6.4.2 / 6.4.3 Shutdown: a master sends priority 0 so backups take over
@@ -584,7 +708,7 @@ impl Instance {
             }
             (None, State::Fault) => {
                 self.preempt_from = now + self.params.preempt_delay;
-                if self.params.priority == priority::OWNER {
+                if self.params.priority == priority::OWNER && !self.maintenance {
                     self.become_master(now, Reason::FaultCleared, out);
                 } else {
                     self.become_backup(now, self.params.advert_int, Reason::FaultCleared, out);
@@ -632,6 +756,9 @@ impl Instance {
 
     /// RFC 5798 6.4.2 (Backup), "If an ADVERTISEMENT is received".
     fn backup_advert(&mut self, now: Instant, adv: Advert) {
+        if adv.priority != 0 {
+            self.master = Some(adv.src);
+        }
         if adv.priority == 0 {
             // Master is leaving: take over after Skew_Time.
             self.down_at = Some(now + self.skew_time());
@@ -680,7 +807,14 @@ impl Instance {
     }
 
     fn timers(&mut self, now: Instant, out: &mut Actions) {
+        self.apply_link_pending(now, out);
         match self.state {
+            State::Init => {
+                if self.init_until.is_some_and(|t| t <= now) {
+                    self.init_until = None;
+                    self.enter_from_init(now, out);
+                }
+            }
             State::Master => {
                 if self.adver_at.is_some_and(|t| t <= now) {
                     self.send_advert(self.priority, out);
@@ -708,7 +842,12 @@ impl Instance {
                 }
             }
             State::Backup => {
-                if self.down_at.is_some_and(|t| t <= now) {
+                if self.maintenance && self.down_at.is_some_and(|t| t <= now) {
+                    // Maintenance: never take over; keep watching for a master.
+                    self.down_at = Some(now + self.master_down_interval());
+                    self.down_cause = DownCause::Interval;
+                    self.lower_master = None;
+                } else if self.down_at.is_some_and(|t| t <= now) {
                     let reason = match (self.down_cause, self.lower_master) {
                         (DownCause::Skew, _) => Reason::MasterReleased {
                             skew: self.skew_time(),
@@ -723,7 +862,48 @@ impl Instance {
                     self.become_master(now, reason, out);
                 }
             }
-            State::Init | State::Fault => {}
+            State::Fault => {}
+        }
+    }
+
+    /// Maintenance on: a MASTER hands over exactly as on Shutdown (RFC 5798 6.4.3: a
+    /// priority-0 advert so the backup takes over after Skew_Time) but goes to BACKUP and
+    /// stays there. Off: a BACKUP starts a fresh Master_Down_Interval, so a preempting
+    /// higher priority takes back over from the current master.
+    fn set_maintenance(&mut self, now: Instant, on: bool, out: &mut Actions) {
+        if self.maintenance == on {
+            return;
+        }
+        self.maintenance = on;
+        if on {
+            if self.state == State::Master {
+                self.send_advert(0, out);
+                self.become_backup(now, self.params.advert_int, Reason::Maintenance, out);
+            }
+        } else if self.state == State::Backup {
+            self.down_at = Some(now + self.master_down_interval());
+            self.down_cause = DownCause::Interval;
+        }
+    }
+
+    /// A new base priority takes effect like a priority change in the config: a MASTER
+    /// advertises it at once, a BACKUP re-arms for its new Master_Down_Interval.
+    fn set_override(&mut self, now: Instant, p: Option<u8>, out: &mut Actions) {
+        let before = self.priority;
+        self.priority_override = p;
+        self.recompute_priority();
+        if self.priority == before {
+            return;
+        }
+        match self.state {
+            State::Master => {
+                self.send_advert(self.priority, out);
+                self.adver_at = Some(now + self.params.advert_int);
+            }
+            State::Backup if self.down_cause == DownCause::Interval => {
+                self.down_at = Some(now + self.master_down_interval());
+            }
+            _ => {}
         }
     }
 
@@ -743,7 +923,7 @@ impl Instance {
                 }
             }
             SyncCommand::Master => {
-                if self.state == State::Backup {
+                if self.state == State::Backup && !self.maintenance {
                     self.become_master(now, Reason::SyncGroup, out);
                 }
             }

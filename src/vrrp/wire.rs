@@ -160,6 +160,28 @@ drop_reasons! {
     AuthMismatch => "auth-mismatch",
     /// RFC 3768 7.1: VRRPv2 advert interval differs from the instance's.
     AdvertIntervalMismatch => "advert-interval-mismatch",
+    /// The frame carried an 802.1Q/802.1ad tag: it belongs to another VLAN on the same wire,
+    /// whose hosts are not on this instance's link (the kernel strips the tag before the
+    /// packet socket sees the frame, so without this check it would pass as untagged).
+    VlanTagged => "vlan-tagged",
+    /// Link-layer destination is another host's MAC (`PACKET_OTHERHOST`: promiscuous mode,
+    /// a bridge port): not addressed to us at all.
+    OtherHost => "other-host",
+    /// The IP source is our own address: a reflection or a forgery, never a peer.
+    OwnAddress => "own-address",
+    /// Sent to one of our unicast addresses, but the instance runs multicast (no
+    /// `unicast_peer`): RFC 5798 5.1.1.2 sends adverts to the group only.
+    UnicastToMulticastInstance => "unicast-to-multicast-instance",
+    /// Sent to the multicast group, but the instance talks to its `unicast_peer`s only.
+    MulticastToUnicastInstance => "multicast-to-unicast-instance",
+    /// Unicast advert whose source is not a configured `unicast_peer` (keepalived's
+    /// `check_unicast_src`, always on here).
+    NotAPeer => "not-a-peer",
+    /// RFC 5798 5.2.5 / RFC 3768 5.3.5: an advert must list at least one address.
+    NoAddresses => "no-addresses",
+    /// RFC 5798 7.1 / RFC 3768 7.1: the address list differs from ours (count or contents);
+    /// dropped as keepalived 2.2.7 drops it.
+    AddrListMismatch => "addr-list-mismatch",
 }
 
 /// Per-reason drop counters: plain `u32`s (no atomics: 32-bit MIPS/ARM targets), saturating.
@@ -182,6 +204,13 @@ impl DropCounters {
 
     pub fn get(&self, reason: DropReason) -> u32 {
         self.counts[reason as usize]
+    }
+
+    /// Adds `other`'s counts to ours (a sum over interfaces or instances).
+    pub fn add(&mut self, other: &DropCounters) {
+        for (c, o) in self.counts.iter_mut().zip(other.counts.iter()) {
+            *c = c.saturating_add(*o);
+        }
     }
 
     pub fn total(&self) -> u32 {

@@ -1,5 +1,6 @@
 //! Virtual addresses: added and removed as the state machine says, on the interface or on
-//! the `use_vmac` macvlan (created on demand), and stale ones of a crashed run cleared.
+//! the `use_vmac` macvlan (created on demand), leased and renewed when `vip_lifetime` is set
+//! (dead-man VIPs), and stale ones of a crashed run cleared.
 
 use core::net::IpAddr;
 
@@ -7,8 +8,12 @@ use log::{error, info, warn};
 use nix::errno::Errno;
 
 use super::southbound::Southbound;
-use super::Vrrp;
+use super::{Vrrp, VIP_REFRESH_TIMER};
+use crate::base::Instant;
+use crate::daemon::event_loop::Ctx;
+use crate::daemon::ids::Part;
 use crate::vrrp::frame::virtual_mac;
+use crate::vrrp::vip_lease::VipLease;
 use crate::vrrp::wire;
 
 impl<S: Southbound> Vrrp<S> {
@@ -65,19 +70,85 @@ impl<S: Southbound> Vrrp<S> {
     }
 
     /// RFC 5798 6.4.1 / 6.4.2 "transition to Master": the VIPs go on the interface (or its
-    /// macvlan).
-    pub(super) fn add_vips(&mut self, i: usize) {
+    /// macvlan), with the instance's lease when it has one (`vip_lifetime`), noting when, so
+    /// [`Self::vip_refresh`] renews them in time. Also the refresh itself: a create + replace
+    /// of a present address only resets its lifetime, and one that the kernel already
+    /// expired (the loop stalled past the lifetime) is added back.
+    pub(super) fn add_vips(&mut self, i: usize, now: Instant) {
         let Some(ifindex) = self.vip_ifindex(i) else {
             return;
         };
         let inst = &mut self.insts[i];
+        let lease = VipLease::new(inst.cfg.vip_lifetime);
         for vip in &inst.cfg.vips {
-            match self.south.add_address(ifindex, vip.addr, vip.prefix_len) {
+            match self.south.add_address(
+                ifindex,
+                vip.addr,
+                vip.prefix_len,
+                lease.map(|l| l.lifetime_s),
+            ) {
                 Ok(()) | Err(Errno::EEXIST) => {}
                 Err(e) => error!(target: &inst.cfg.name, "add VIP {}: {e}", vip.addr),
             }
         }
         inst.vips_installed = true;
+        inst.vip_refreshed = lease.map(|_| now);
+    }
+
+    /// Dead-man VIPs (`vrrp::vip_lease`): renew the lease of every master whose refresh is
+    /// due. Runs from [`VIP_REFRESH_TIMER`]; the loop fires due timers before it reads more
+    /// packets, so a flood cannot push a refresh past its lifetime.
+    pub(super) fn vip_refresh(&mut self, ctx: &mut Ctx, now: Instant) {
+        for i in 0..self.insts.len() {
+            let inst = &self.insts[i];
+            let (Some(last), Some(lease)) =
+                (inst.vip_refreshed, VipLease::new(inst.cfg.vip_lifetime))
+            else {
+                // A reload to `vip_lifetime 0` makes the installed addresses permanent.
+                if inst.vip_refreshed.is_some() {
+                    self.add_vips(i, now);
+                }
+                continue;
+            };
+            if lease.next_refresh(last) > now {
+                continue;
+            }
+            if now >= lease.expires(last) {
+                warn!(target: &inst.cfg.name,
+                    "VIP lease ran out {} ms ago (the daemon was stalled): adding the VIPs back",
+                    (now - lease.expires(last)).as_millis());
+            }
+            self.add_vips(i, now);
+        }
+        self.arm_vip_refresh(ctx);
+    }
+
+    /// Keep [`VIP_REFRESH_TIMER`] at the earliest lease refresh due (none: cancelled).
+    pub(super) fn arm_vip_refresh(&mut self, ctx: &mut Ctx) {
+        let timer = Part::Vrrp.timer(VIP_REFRESH_TIMER);
+        let due = self
+            .insts
+            .iter()
+            .filter_map(|s| {
+                let lease = VipLease::new(s.cfg.vip_lifetime);
+                match (s.vip_refreshed, lease) {
+                    (Some(last), Some(l)) => Some(l.next_refresh(last)),
+                    // Lease switched off by a reload: refresh now to make them permanent.
+                    (Some(last), None) => Some(last),
+                    _ => None,
+                }
+            })
+            .min();
+        match due {
+            Some(at) => {
+                if let Err(e) = ctx.arm(timer, at) {
+                    error!("VIP refresh timer: {e}");
+                }
+            }
+            None => {
+                ctx.cancel(timer);
+            }
+        }
     }
 
     /// Leaving Master (RFC 5798 6.4.3): the VIPs come off, only if we put them there.
@@ -87,6 +158,7 @@ impl<S: Southbound> Vrrp<S> {
             return;
         }
         inst.vips_installed = false;
+        inst.vip_refreshed = None;
         let ifindex = if inst.cfg.use_vmac {
             inst.vmac
         } else {

@@ -62,8 +62,8 @@ impl<S: Southbound> Vrrp<S> {
                 warn!("{name}: interface does not exist (yet): its instances stay in FAULT");
             }
             ctx.deregister(token);
+            self.close_listener(idx);
             let ifc = &mut self.ifaces[idx];
-            ifc.listener = None;
             ifc.ifindex = None;
             ifc.up = false;
             return;
@@ -77,9 +77,14 @@ impl<S: Southbound> Vrrp<S> {
             return;
         }
         ctx.deregister(token);
-        ifc.listener = None;
-        ifc.ifindex = Some(link.ifindex);
-        match self.south.open_listener(link.ifindex, &name) {
+        self.close_listener(idx);
+        self.ifaces[idx].ifindex = Some(link.ifindex);
+        let filter = self.rx_filter(idx);
+        let rcvbuf = self.rcvbuf_for(idx);
+        match self
+            .south
+            .open_listener(link.ifindex, &name, &filter, rcvbuf)
+        {
             Ok(l) => {
                 if let Err(e) = ctx.register(token, &l, Interest::READABLE) {
                     error!("{name}: {e}");
@@ -171,10 +176,26 @@ impl<S: Southbound> Vrrp<S> {
         for idx in 0..self.ifaces.len() {
             if !self.insts.iter().any(|s| s.iface == idx) && self.ifaces[idx].listener.is_some() {
                 ctx.deregister(Part::Vrrp.token(idx as u32));
+                self.close_listener(idx);
                 let ifc = &mut self.ifaces[idx];
-                ifc.listener = None;
                 ifc.ifindex = None;
             }
+        }
+    }
+
+    /// Close interface `idx`'s listener (if open), keeping what the kernel counted on it.
+    fn close_listener(&mut self, idx: usize) {
+        self.add_kernel_stats(idx);
+        self.ifaces[idx].listener = None;
+    }
+
+    /// Add what the kernel counted on interface `idx`'s listener since the last read.
+    pub(super) fn add_kernel_stats(&mut self, idx: usize) {
+        let ifc = &mut self.ifaces[idx];
+        let Some(l) = &ifc.listener else { return };
+        if let Ok(k) = self.south.take_kernel_stats(l) {
+            ifc.kernel.delivered = ifc.kernel.delivered.saturating_add(k.delivered);
+            ifc.kernel.overflow = ifc.kernel.overflow.saturating_add(k.overflow);
         }
     }
 }

@@ -18,7 +18,9 @@
 //! `Southbound`; the transition itself waits in `take_transition` for the runtime's notify
 //! stage, and the member's new state in the sync-group queue (`settle_sync_groups`).
 //!
-//! The loop timer `Part::Vrrp.timer(i)` is always armed at instance `i`'s `next_deadline()`.
+//! The loop timer `Part::Vrrp.timer(i)` is always armed at instance `i`'s `next_deadline()`;
+//! one more, [`VIP_REFRESH_TIMER`], at the earliest VIP lease refresh of any master
+//! (`vrrp::vip_lease`, in [`addresses`]).
 
 mod addresses;
 mod interfaces;
@@ -37,12 +39,13 @@ use super::ids::Part;
 use crate::base::ratelimit::RateLimiter;
 use crate::base::{Duration, Family, Instant};
 use crate::config::model::{self, Config, VrrpVersion};
+use crate::sys::packet::KernelStats;
 use crate::vrrp::instance::{
     Action, Advert, Input, Instance, Params, StartHint, State, SyncCommand,
 };
 use crate::vrrp::priority::Adjustment;
 use crate::vrrp::sync_group::{self, SyncGroup};
-use crate::vrrp::wire::{AddrList, Auth, ChecksumMode, DropCounters, VrrpRepr};
+use crate::vrrp::wire::{AddrList, Auth, ChecksumMode, DropCounters, DropReason, VrrpRepr};
 
 /// Largest frame we read: VRRP frames are at most 14 + 40 + 8 + 20 * 16 bytes; anything
 /// longer than this buffer is not VRRP and is dropped as truncated.
@@ -55,21 +58,35 @@ const TX_BUF: usize = 512;
 const SYNC_QUEUE: usize = 64;
 /// Reports handled per settle at most, so a bug in the group logic cannot spin the loop.
 const SYNC_ROUNDS: usize = 4 * SYNC_QUEUE;
+/// Index of the VIP lease refresh timer in the VRRP part's timer space: above any instance
+/// index (instances are bounded by the config limits far below it).
+pub const VIP_REFRESH_TIMER: u32 = 0x0FFF_FFFF;
 
-/// Which instance an advert is for, by what identifies it on the wire rather than by its
-/// position in the table: a reload between reading and handling may reorder the instances.
+/// What the VRRP part asks the loop to queue: decoded from a frame, handled after timers
+/// and signals. An advert names its instance by the stable key (interface, VRID, family),
+/// never by position: a SIGHUP handled between the read and the handling may reorder,
+/// add or remove instances ([`Vrrp::instance_for`]).
+#[derive(Clone, Debug)]
+pub enum VrrpEvent {
+    Advert { key: InstanceKey, advert: Advert },
+}
+
+/// What identifies an instance on the wire (RFC 5798 7.1: the VRID on the interface the
+/// advert arrived on, per address family). Interface indices into `Vrrp::ifaces` are stable:
+/// that table only grows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct InstKey {
-    /// Index into the interface table, which only grows.
+pub struct InstanceKey {
     pub iface: u16,
     pub vrid: u8,
     pub family: Family,
 }
 
-/// What the VRRP part asks the loop to queue: decoded from a frame, handled after timers.
-#[derive(Clone, Debug)]
-pub enum VrrpEvent {
-    Advert { key: InstKey, advert: Advert },
+/// Who a dropped frame is counted for: an instance, or an interface when no instance could
+/// be told (malformed, tagged, unknown VRID).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DropOwner {
+    Inst(u16),
+    Iface(u16),
 }
 
 /// A member's state after it handled an input, for its sync group.
@@ -100,6 +117,11 @@ struct Iface<L> {
     listener: Option<L>,
     /// IPv4 identification of our adverts: counts up from 1 as keepalived's does.
     ip_ident: u16,
+    /// Frames dropped before they could be matched to an instance (malformed, tagged, for
+    /// another host, unknown VRID).
+    drops: DropCounters,
+    /// The kernel's counts (`Southbound::take_kernel_stats`), summed over reads and re-opens.
+    kernel: KernelStats,
 }
 
 impl<L> Iface<L> {
@@ -113,6 +135,8 @@ impl<L> Iface<L> {
             link_local6: None,
             listener: None,
             ip_ident: 0,
+            drops: DropCounters::new(),
+            kernel: KernelStats::default(),
         }
     }
 }
@@ -130,9 +154,14 @@ struct Inst<U> {
     unicast: Option<U>,
     /// Whether the VIPs are on the interface now (so we never remove what we did not add).
     vips_installed: bool,
+    /// When the VIPs were last (re)installed with a finite lifetime; `None` while they are
+    /// not installed or are permanent (`vip_lifetime 0`).
+    vip_refreshed: Option<Instant>,
     /// The interface was usable (up with a source address) when last told to the fsm.
     link_ok: bool,
     adj: Adjustment,
+    /// Adverts for this instance dropped by the receive policy, per reason.
+    drops: DropCounters,
 }
 
 /// All VRRP instances of the running configuration, on the kernel `S`.
@@ -142,15 +171,17 @@ pub struct Vrrp<S: Southbound = Linux> {
     insts: Vec<Inst<S::Unicast>>,
     /// Sync groups: the pure group logic and its members' instance indices.
     groups: Vec<(SyncGroup, Vec<usize>)>,
-    drops: DropCounters,
-    /// Adverts for a VRID/family no instance of ours has on that interface.
-    unknown_vrid: u32,
-    /// Address list mismatches are logged at most once per interval per instance.
-    mismatch_log: RateLimiter<u16, 64>,
+    /// One warning per (instance or interface, drop reason) per interval, so one noisy
+    /// reason cannot hide another.
+    drop_log: RateLimiter<(DropOwner, DropReason), 64>,
     rx: Box<[u8; RX_BUF]>,
     tx: [u8; TX_BUF],
     transitions: heapless::Deque<Transition, 64>,
     sync_reports: heapless::Deque<SyncReport, SYNC_QUEUE>,
+    /// globals.startup_delay, and the instant it ends once `start` has run: instances
+    /// started before it (at daemon start) stay in INIT until then, later ones (reload) not.
+    startup_delay: Duration,
+    startup_until: Option<Instant>,
 }
 
 /// Parameters of the pure state machine from the configuration and the interface's
@@ -172,6 +203,10 @@ fn params(cfg: &model::Instance, primary: IpAddr) -> Params {
         garp_delay: cfg.garp_delay,
         garp_refresh: cfg.garp_refresh.unwrap_or(Duration::ZERO),
         garp_refresh_repeat: 1,
+        // Set only for the daemon's first start (Vrrp::start_inst).
+        startup_delay: Duration::ZERO,
+        link_down_delay: cfg.link_down_delay,
+        link_up_delay: cfg.link_up_delay,
     }
 }
 
@@ -211,15 +246,15 @@ impl<S: Southbound> Vrrp<S> {
             ifaces: Vec::new(),
             insts: Vec::new(),
             groups: Vec::new(),
-            drops: DropCounters::new(),
-            unknown_vrid: 0,
-            mismatch_log: RateLimiter::new(Duration::from_secs(
+            drop_log: RateLimiter::new(Duration::from_secs(
                 cfg.globals.log_suppress.as_secs().max(1),
             )),
             rx: Box::new([0; RX_BUF]),
             tx: [0; TX_BUF],
             transitions: heapless::Deque::new(),
             sync_reports: heapless::Deque::new(),
+            startup_delay: cfg.globals.startup_delay,
+            startup_until: None,
         };
         for c in &cfg.instances {
             let inst = v.make_inst(c);
@@ -287,13 +322,22 @@ impl<S: Southbound> Vrrp<S> {
             vmac: None,
             unicast: None,
             vips_installed: false,
+            vip_refreshed: None,
             link_ok: false,
             adj: Adjustment::default(),
+            drops: DropCounters::new(),
         }
     }
 
     /// Open sockets, clear what a crashed earlier run left behind, start every instance.
     pub fn start(&mut self, ctx: &mut Ctx, now: Instant) {
+        if !self.startup_delay.is_zero() {
+            info!(
+                "startup_delay: instances stay in INIT for {}",
+                crate::config::schema::format_duration(self.startup_delay)
+            );
+        }
+        self.startup_until = Some(now + self.startup_delay);
         for i in 0..self.ifaces.len() {
             self.refresh_iface(ctx, i);
         }
@@ -308,9 +352,14 @@ impl<S: Southbound> Vrrp<S> {
         let primary = self.source_addr(i);
         let inst = &mut self.insts[i];
         inst.link_ok = primary.is_some() && self.ifaces[inst.iface].up;
-        if let Some(p) = primary {
-            inst.fsm = Instance::new(params(&inst.cfg, p));
-        }
+        let mut prm = match primary {
+            Some(p) => params(&inst.cfg, p),
+            None => *inst.fsm.params(),
+        };
+        prm.startup_delay = self
+            .startup_until
+            .map_or(Duration::ZERO, |t| t.saturating_duration_since(now));
+        inst.fsm = Instance::new(prm);
         if inst.adj != Adjustment::default() {
             let adj = inst.adj;
             self.feed(ctx, i, Input::Trackers(adj), now);
@@ -330,7 +379,7 @@ impl<S: Southbound> Vrrp<S> {
         };
         let actions = inst.fsm.handle(now, input);
         for a in actions {
-            self.act(i, a);
+            self.act(i, a, now);
         }
         let inst = &self.insts[i];
         let timer = Part::Vrrp.timer(i as u32);
@@ -354,6 +403,7 @@ impl<S: Southbound> Vrrp<S> {
                 warn!(target: &inst.cfg.name, "sync group backlog full: state change not shared");
             }
         }
+        self.arm_vip_refresh(ctx);
     }
 
     /// keepalived's sync groups (no RFC): members move together. Each member report (in the
@@ -392,10 +442,10 @@ impl<S: Southbound> Vrrp<S> {
         }
     }
 
-    fn act(&mut self, i: usize, a: Action) {
+    fn act(&mut self, i: usize, a: Action, now: Instant) {
         match a {
             Action::SendAdvert { priority } => self.send_advert(i, priority),
-            Action::AddVips => self.add_vips(i),
+            Action::AddVips => self.add_vips(i, now),
             Action::RemoveVips => self.remove_vips(i),
             Action::Announce { count } => self.announce(i, count),
             Action::Notify(state) => {
@@ -418,17 +468,21 @@ impl<S: Southbound> Vrrp<S> {
 
     pub fn on_event(&mut self, ctx: &mut Ctx, ev: VrrpEvent, now: Instant) {
         match ev {
-            VrrpEvent::Advert { key, advert } => {
-                // The instance may have left with a reload since the advert was read.
-                if let Some(i) = self.find(key) {
-                    self.feed(ctx, i, Input::AdvertReceived(advert), now)
-                }
-            }
+            // Matched now, not when read: a reload in between may have moved it.
+            VrrpEvent::Advert { key, advert } => match self.instance_for(key) {
+                Some(i) => self.feed(ctx, i, Input::AdvertReceived(advert), now),
+                // Its instance left with a reload.
+                None => self.count_drop(
+                    DropOwner::Iface(key.iface),
+                    DropReason::VridMismatch,
+                    Some(advert.src),
+                ),
+            },
         }
     }
 
-    /// The instance an advert with this VRID and family on this interface is for.
-    fn find(&self, key: InstKey) -> Option<usize> {
+    /// The instance with this key in the current table.
+    fn instance_for(&self, key: InstanceKey) -> Option<usize> {
         self.insts.iter().position(|s| {
             s.iface == usize::from(key.iface)
                 && s.cfg.vrid == key.vrid
@@ -437,6 +491,9 @@ impl<S: Southbound> Vrrp<S> {
     }
 
     pub fn on_timer(&mut self, ctx: &mut Ctx, i: usize, now: Instant) {
+        if i == VIP_REFRESH_TIMER as usize {
+            return self.vip_refresh(ctx, now);
+        }
         self.feed(ctx, i, Input::Timer, now);
     }
 
@@ -523,6 +580,7 @@ impl<S: Southbound> Vrrp<S> {
                 let _ = ctx.arm(Part::Vrrp.timer(i as u32), at);
             }
         }
+        self.arm_vip_refresh(ctx);
         for i in changed {
             if let Some(src) = self.source_addr(i) {
                 let p = params(&self.insts[i].cfg, src);
@@ -541,6 +599,7 @@ impl<S: Southbound> Vrrp<S> {
             self.start_inst(ctx, i, now);
         }
         self.close_unused_ifaces(ctx);
+        self.refresh_rx_filters();
     }
 
     fn retire(&mut self, ctx: &mut Ctx, leaving: Vec<Inst<S::Unicast>>, now: Instant) {
@@ -588,29 +647,66 @@ impl<S: Southbound> Vrrp<S> {
         self.insts.len()
     }
 
-    /// SIGUSR1: one line per instance and one for the drop counters.
-    pub fn dump(&self) {
+    /// SIGUSR1: one line per instance and one per interface, each with its drop counters
+    /// (the interface's: frames no instance could be told, and the kernel's own counts).
+    pub fn dump(&mut self) {
         for inst in &self.insts {
             let c = inst.fsm.counters();
             info!(target: &inst.cfg.name,
-                "{} prio {} on {} vrid {} vips {} master_adver_int {} ms rx {} tx {} discarded {} transitions {}",
+                "{} prio {} on {} vrid {} vips {} master_adver_int {} ms rx {} tx {} discarded {} transitions {} dropped:{}",
                 inst.fsm.state(), inst.fsm.priority(), inst.cfg.interface, inst.cfg.vrid,
                 inst.cfg.vips.len(), inst.fsm.master_adver_interval().as_millis(),
-                c.adverts_rx, c.adverts_tx, c.adverts_discarded, c.transitions);
+                c.adverts_rx, c.adverts_tx, c.adverts_discarded, c.transitions,
+                drop_list(&inst.drops).as_str());
         }
-        let mut line = heapless::String::<256>::new();
-        for (reason, n) in self.drops.iter() {
-            if n > 0 {
-                let _ = core::fmt::Write::write_fmt(
-                    &mut line,
-                    format_args!(" {}={}", reason.as_str(), n),
-                );
-            }
+        for idx in 0..self.ifaces.len() {
+            self.add_kernel_stats(idx);
+            let ifc = &self.ifaces[idx];
+            info!(target: &ifc.name,
+                "kernel_delivered {} kernel_overflow {} dropped:{}",
+                ifc.kernel.delivered, ifc.kernel.overflow, drop_list(&ifc.drops).as_str());
         }
-        info!(
-            "dropped frames:{} unknown_vrid={}",
-            if line.is_empty() { " none" } else { &line },
-            self.unknown_vrid
-        );
     }
+
+    /// One instance as `minivrrp status` shows it (daemon/control.rs).
+    pub fn instance_view(&self, i: usize) -> Option<InstanceView<'_>> {
+        self.insts.get(i).map(|s| InstanceView {
+            cfg: &s.cfg,
+            fsm: &s.fsm,
+            vips_installed: s.vips_installed,
+            drops: &s.drops,
+        })
+    }
+
+    /// Frames that reached no instance (malformed, unknown VRID, our own...), by reason,
+    /// summed over interfaces.
+    pub fn iface_drops(&self) -> DropCounters {
+        let mut drops = DropCounters::new();
+        for ifc in &self.ifaces {
+            drops.add(&ifc.drops);
+        }
+        drops
+    }
+}
+
+/// One instance as `minivrrp status` shows it.
+pub struct InstanceView<'a> {
+    pub cfg: &'a model::Instance,
+    pub fsm: &'a Instance,
+    /// The VIPs are on the interface now (added by us).
+    pub vips_installed: bool,
+    /// Adverts for this instance dropped by the receive policy, by reason.
+    pub drops: &'a DropCounters,
+}
+
+/// ` reason=n ...` for the non-zero counters, or ` none`.
+fn drop_list(d: &DropCounters) -> heapless::String<512> {
+    let mut line = heapless::String::<512>::new();
+    for (reason, n) in d.iter().filter(|(_, n)| *n > 0) {
+        let _ = core::fmt::Write::write_fmt(&mut line, format_args!(" {}={}", reason.as_str(), n));
+    }
+    if line.is_empty() {
+        let _ = line.push_str(" none");
+    }
+    line
 }

@@ -14,7 +14,8 @@ use log::{debug, warn};
 use nix::errno::Errno;
 
 use crate::base::Family;
-use crate::sys::packet::{McastJoin, PacketSocket, RawIpSocket, RecvFrame};
+use crate::sys::bpf;
+use crate::sys::packet::{KernelStats, McastJoin, PacketSocket, RawIpSocket, RecvFrame};
 use crate::sys::rtnl::{self, MacvlanMode, Rtnl};
 
 /// An interface as the VRRP part needs to know it.
@@ -43,7 +44,15 @@ pub trait Southbound {
     /// The addresses on `ifindex` with their prefix lengths (at most `MAX_ADDRS` are
     /// looked at by the caller).
     fn addresses(&mut self, ifindex: u32, each: &mut dyn FnMut(IpAddr, u8)) -> Result<(), Errno>;
-    fn add_address(&mut self, ifindex: u32, addr: IpAddr, prefix: u8) -> Result<(), Errno>;
+    /// Add `addr/prefix`, or replace it when present; with `lifetime_s` it expires unless
+    /// added again in time (the dead-man VIPs of `vrrp::vip_lease`).
+    fn add_address(
+        &mut self,
+        ifindex: u32,
+        addr: IpAddr,
+        prefix: u8,
+        lifetime_s: Option<u32>,
+    ) -> Result<(), Errno>;
     fn del_address(&mut self, ifindex: u32, addr: IpAddr, prefix: u8) -> Result<(), Errno>;
     /// Create the `use_vmac` macvlan `name` on `parent` with the virtual MAC, and set the
     /// ARP sysctls that keep the parent from answering for the VIP (best effort, logged).
@@ -57,9 +66,27 @@ pub trait Southbound {
     ) -> Result<u32, Errno>;
     fn delete_link(&mut self, ifindex: u32) -> Result<(), Errno>;
 
-    /// Listen for adverts on interface `ifindex` (called `name`): VRRP-filtered, the VRRP
-    /// multicast MACs and groups joined (best effort, logged).
-    fn open_listener(&mut self, ifindex: u32, name: &str) -> Result<Self::Listener, Errno>;
+    /// Listen for adverts on interface `ifindex` (called `name`) through the kernel filter
+    /// `filter` (`sys::bpf`), with a receive buffer of `rcvbuf` bytes; the VRRP multicast
+    /// MACs and groups joined (best effort, logged).
+    fn open_listener(
+        &mut self,
+        ifindex: u32,
+        name: &str,
+        filter: &[bpf::Insn],
+        rcvbuf: usize,
+    ) -> Result<Self::Listener, Errno>;
+    /// Swap a listener's kernel filter and receive buffer (the VRIDs on its interface changed
+    /// with a reload).
+    fn set_filter(
+        &mut self,
+        listener: &Self::Listener,
+        filter: &[bpf::Insn],
+        rcvbuf: usize,
+    ) -> Result<(), Errno>;
+    /// What the kernel counted on the listener since the last call (frames delivered,
+    /// frames lost to a full buffer).
+    fn take_kernel_stats(&mut self, listener: &Self::Listener) -> Result<KernelStats, Errno>;
     /// One received frame into `buf`; `Ok(None)` when nothing is pending.
     fn recv(
         &mut self,
@@ -142,8 +169,14 @@ impl Southbound for Linux {
             .for_each_address(Some(ifindex), |a| each(a.addr, a.prefix))
     }
 
-    fn add_address(&mut self, ifindex: u32, addr: IpAddr, prefix: u8) -> Result<(), Errno> {
-        self.rtnl.add_address(ifindex, addr, prefix)
+    fn add_address(
+        &mut self,
+        ifindex: u32,
+        addr: IpAddr,
+        prefix: u8,
+        lifetime_s: Option<u32>,
+    ) -> Result<(), Errno> {
+        self.rtnl.add_address(ifindex, addr, prefix, lifetime_s)
     }
 
     fn del_address(&mut self, ifindex: u32, addr: IpAddr, prefix: u8) -> Result<(), Errno> {
@@ -179,8 +212,17 @@ impl Southbound for Linux {
         self.rtnl.delete_link(ifindex)
     }
 
-    fn open_listener(&mut self, ifindex: u32, name: &str) -> Result<LinuxListener, Errno> {
-        let sock = PacketSocket::open(ifindex)?;
+    fn open_listener(
+        &mut self,
+        ifindex: u32,
+        name: &str,
+        filter: &[bpf::Insn],
+        rcvbuf: usize,
+    ) -> Result<LinuxListener, Errno> {
+        let sock = PacketSocket::open(ifindex, filter)?;
+        if let Err(e) = sock.set_rcvbuf(rcvbuf) {
+            debug!("{name}: receive buffer {rcvbuf}: {e}");
+        }
         if let Err(e) = sock.join_vrrp_multicast() {
             warn!("{name}: VRRP multicast MACs: {e}");
         }
@@ -195,6 +237,21 @@ impl Southbound for Linux {
             _join4,
             _join6,
         })
+    }
+
+    fn set_filter(
+        &mut self,
+        listener: &LinuxListener,
+        filter: &[bpf::Insn],
+        rcvbuf: usize,
+    ) -> Result<(), Errno> {
+        listener.sock.set_filter(filter)?;
+        let _ = listener.sock.set_rcvbuf(rcvbuf);
+        Ok(())
+    }
+
+    fn take_kernel_stats(&mut self, listener: &LinuxListener) -> Result<KernelStats, Errno> {
+        listener.sock.take_kernel_stats()
     }
 
     fn recv(
