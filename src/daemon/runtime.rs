@@ -19,11 +19,12 @@
 //! 3. sync groups: each member's new state -> commands to the other members
 //!    (`Vrrp::settle_sync_groups`), until the groups are quiet;
 //! 4. transitions (`Vrrp::take_transition`) -> notify scripts and hotplug, the instance's
-//!    then its sync group's.
+//!    then its sync group's; then the notifier starts what its limits allow
+//!    (`Notifier::settle`).
 //!
-//! Reading an fd never reaches past its own part: adverts, link events and the health
-//! changes a probe read produced are queued as input events, handled after due timers like
-//! everything else read.
+//! Reading an fd never reaches past its own part: adverts, link events, control requests and
+//! the health changes a probe read produced are queued as input events, handled after due
+//! timers like everything else read.
 
 use std::path::{Path, PathBuf};
 
