@@ -69,7 +69,7 @@ build_release() { # rust-target
 # own self-contained crt objects by default, which a build-std toolchain does not have:
 # -Clink-self-contained=no lets Debian's musl-gcc wrapper supply musl's crt1.o and libc.a.
 # std's unwind crate links -lunwind; Debian's cross libgcc_eh is that unwinder, plus
-# board/cross/dl_find_object.c where it expects glibc's _dl_find_object (mipsel).
+# board/cross/dl_find_object.c where it expects glibc's _dl_find_object (mipsel; a stub).
 cross_rustflags() {
 	nightly_has_rust_src || die "nightly has no rust-src: rustup component add rust-src --toolchain nightly"
 	command -v "$CROSS_CC" >/dev/null 2>&1 ||

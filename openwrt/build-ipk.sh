@@ -1,8 +1,11 @@
 #!/bin/sh
-# openwrt/build-ipk.sh - build an opkg .ipk for one board without the OpenWrt SDK.
+# openwrt/build-ipk.sh - build an opkg .ipk (or an apk-tools v3 .apk) for one board
+# without the OpenWrt SDK.
 #
-#   openwrt/build-ipk.sh [--bin PATH] [--out DIR] [--release N] BOARD
+#   openwrt/build-ipk.sh [--apk] [--bin PATH] [--out DIR] [--release N] BOARD
 #
+#   --apk      an .apk for OpenWrt 25.12 and snapshots (apk-tools 3) instead of an .ipk:
+#              build/minivrrp-<version>_<arch>.apk, written by openwrt/apk-mkpkg.py
 #   BOARD      a profile in board/ (x86_64, aarch64_cortex-a53, aarch64_generic, ...);
 #              it gives the opkg Architecture and the Rust target of the default binary
 #   --bin      the minivrrp binary to package (default: target/<rust-target>/release/minivrrp,
@@ -27,21 +30,23 @@ die() {
 }
 
 bin=
+format=ipk
 out="$ROOT/build"
 release=1
 board=
 while [ $# -gt 0 ]; do
 	case "$1" in
+	--apk) format=apk ;;
 	--bin) [ $# -ge 2 ] || die "--bin needs a path"; bin=$2; shift ;;
 	--out) [ $# -ge 2 ] || die "--out needs a directory"; out=$2; shift ;;
 	--release) [ $# -ge 2 ] || die "--release needs a number"; release=$2; shift ;;
-	-h | --help) sed -n '2,19s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,23s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	-*) die "unknown option $1" ;;
 	*) [ -z "$board" ] || die "one BOARD only"; board=$1 ;;
 	esac
 	shift
 done
-[ -n "$board" ] || die "usage: build-ipk.sh [--bin PATH] [--out DIR] [--release N] BOARD"
+[ -n "$board" ] || die "usage: build-ipk.sh [--apk] [--bin PATH] [--out DIR] [--release N] BOARD"
 case "$release" in '' | *[!0-9]*) die "--release must be a number" ;; esac
 
 case "$board" in
@@ -105,6 +110,48 @@ install -m 0755 "$ROOT/rootfs/usr/libexec/rpcd/minivrrp" "$data/usr/libexec/rpcd
 install -m 0644 "$ROOT/rootfs/lib/upgrade/keep.d/minivrrp" "$data/lib/upgrade/keep.d/minivrrp"
 chmod 0755 "$data" "$ctrl" "$data/usr" "$data/etc" "$data/etc/hotplug.d" "$data/usr/libexec" "$data/lib" \
 	"$data/lib/upgrade"
+
+if [ "$format" = apk ]; then
+	command -v python3 >/dev/null 2>&1 || die "--apk needs python3"
+	# What OpenWrt's package-pack.mk puts in every apk: apk v3 has no conffile field, so
+	# the conffiles travel as payload (sysupgrade reads .conffiles_static), plus the
+	# package's file list.
+	meta="$data/lib/apk/packages"
+	install -d -m 0755 "$meta" "$data/lib/apk"
+	printf '%s\n' /etc/config/minivrrp /etc/hotplug.d/minivrrp/50-example >"$meta/$pkg.conffiles"
+	: >"$meta/$pkg.conffiles_static"
+	while read -r f; do
+		echo "$f $(sha256sum "$data$f" | cut -d ' ' -f 1)" >>"$meta/$pkg.conffiles_static"
+	done <"$meta/$pkg.conffiles"
+	(cd "$data" && find . \( -type f -o -type l \) | sed 's|^\.||' | sort) >"$work/$pkg.list"
+	echo "/lib/apk/packages/$pkg.list" >>"$work/$pkg.list"
+	sort "$work/$pkg.list" >"$meta/$pkg.list"
+	chmod 0644 "$meta"/*
+	# The maintainer scripts package-pack.mk generates for apk: default_postinst and
+	# default_prerm take the package from $pkgname; an upgrade runs post-upgrade with
+	# PKG_UPGRADE=1 (start, not enable).
+	head='[ -s ${IPKG_INSTROOT}/lib/functions.sh ] || exit 0
+. ${IPKG_INSTROOT}/lib/functions.sh
+export root="${IPKG_INSTROOT}"
+export pkgname="'"$pkg"'"'
+	printf '#!/bin/sh\n[ "${IPKG_NO_SCRIPT}" = "1" ] && exit 0\n%s\nadd_group_and_user\ndefault_postinst\n' \
+		"$head" >"$ctrl/post-install"
+	printf '#!/bin/sh\nexport PKG_UPGRADE=1\n[ "${IPKG_NO_SCRIPT}" = "1" ] && exit 0\n%s\nadd_group_and_user\ndefault_postinst\n' \
+		"$head" >"$ctrl/post-upgrade"
+	printf '#!/bin/sh\n%s\ndefault_prerm\n' "$head" >"$ctrl/pre-deinstall"
+	mkdir -p "$out"
+	apk="$out/$pkg-${version}_$OPENWRT_ARCH.apk"
+	SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH python3 "$SCRIPT_DIR/apk-mkpkg.py" \
+		--info "name:$pkg" --info "version:$version" --info "arch:$OPENWRT_ARCH" \
+		--info "license:$license" --info "origin:$pkg" --info "maintainer:$maintainer" \
+		--info "description:VRRP (v2/v3, IPv4/IPv6), health checks and IPVS in one small binary, configured by UCI" \
+		--info "depends:libc" \
+		--script "post-install:$ctrl/post-install" --script "post-upgrade:$ctrl/post-upgrade" \
+		--script "pre-deinstall:$ctrl/pre-deinstall" \
+		--files "$data" --output "$apk"
+	echo "$apk"
+	exit 0
+fi
 
 det_tar() { # dir, then members; writes a gzip'd tar to stdout
 	dir=$1

@@ -9,14 +9,7 @@ use std::process::ExitCode;
 use argh::FromArgs;
 use minivrrp::base::logging;
 use minivrrp::config::{Config, ConfigError, DEFAULT_CONFIG, DEFAULT_PATH};
-use minivrrp::control::{
-    client, json, metrics, text, Request, Response, StatusDoc, DEFAULT_SOCKET,
-};
-
-/// For commands whose answer is never a status document.
-fn no_status(_: StatusDoc) -> Result<String, String> {
-    Err("unexpected status answer".into())
-}
+use minivrrp::control::{client, Format, Request, Response, DEFAULT_SOCKET};
 
 const EXIT_OK: u8 = 0;
 const EXIT_CONFIG: u8 = 1;
@@ -237,29 +230,19 @@ fn run_daemon(path: &Path, config: Config, socket: &Path) -> i32 {
     minivrrp::daemon::runtime::run(path, config, socket)
 }
 
-/// Sends one request; prints the answer (one line, or the rendering `show` makes of a
-/// status) and returns the exit code: 0 done, 1 refused, 3 daemon unreachable.
-fn control(
-    socket: Option<PathBuf>,
-    req: Request,
-    show: impl Fn(StatusDoc) -> Result<String, String>,
-) -> u8 {
+/// Sends one request; prints the answer (one line, or the document asked for) and returns
+/// the exit code: 0 done, 1 refused, 3 daemon unreachable.
+fn control(socket: Option<PathBuf>, req: Request) -> u8 {
     let socket = socket.unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET));
     match client::request(&socket, &req) {
         Ok(Response::Done(line)) => {
             out(&format!("{line}\n"));
             EXIT_OK
         }
-        Ok(Response::Status(doc)) => match show(*doc) {
-            Ok(text) => {
-                out(&text);
-                EXIT_OK
-            }
-            Err(line) => {
-                eprintln!("{line}");
-                EXIT_CONFIG
-            }
-        },
+        Ok(Response::Document(text)) => {
+            out(&text);
+            EXIT_OK
+        }
         Ok(Response::Refused(line)) => {
             eprintln!("{line}");
             EXIT_CONFIG
@@ -281,17 +264,6 @@ fn control(
             EXIT_RUNTIME
         }
     }
-}
-
-/// Keep only instance `name` (status NAME).
-fn only(mut doc: StatusDoc, name: Option<&str>) -> Result<StatusDoc, String> {
-    if let Some(n) = name {
-        doc.instances.retain(|i| i.name == n);
-        if doc.instances.is_empty() {
-            return Err(format!("no instance '{n}'"));
-        }
-    }
-    Ok(doc)
 }
 
 fn daemon(path: &Path, verbose: u8, quiet: u8, socket: &Path) -> u8 {
@@ -352,19 +324,20 @@ fn main() -> ExitCode {
             EXIT_OK
         }
         Some(Command::Status(c)) => {
-            let name = c.name.clone();
-            control(c.socket.or(cli.socket), Request::Status, move |doc| {
-                let doc = only(doc, name.as_deref())?;
-                Ok(if c.json {
-                    json::render(&doc) + "\n"
-                } else {
-                    text::render(&doc)
-                })
-            })
+            let format = if c.json { Format::Json } else { Format::Text };
+            let req = Request::Status {
+                format,
+                name: c.name,
+            };
+            control(c.socket.or(cli.socket), req)
         }
-        Some(Command::Metrics(c)) => control(c.socket.or(cli.socket), Request::Status, |doc| {
-            Ok(metrics::render(&doc))
-        }),
+        Some(Command::Metrics(c)) => {
+            let req = Request::Status {
+                format: Format::Metrics,
+                name: None,
+            };
+            control(c.socket.or(cli.socket), req)
+        }
         Some(Command::Maintenance(c)) => {
             let on = match c.mode.as_str() {
                 "on" => true,
@@ -374,7 +347,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(EXIT_USAGE);
                 }
             };
-            control(c.socket.or(cli.socket), Request::Maintenance(on), no_status)
+            control(c.socket.or(cli.socket), Request::Maintenance(on))
         }
         Some(Command::Priority(c)) => {
             let priority = match c.priority.as_str() {
@@ -391,14 +364,10 @@ fn main() -> ExitCode {
                 name: c.name,
                 priority,
             };
-            control(c.socket.or(cli.socket), req, no_status)
+            control(c.socket.or(cli.socket), req)
         }
-        Some(Command::Reload(c)) => control(c.socket.or(cli.socket), Request::Reload, no_status),
-        Some(Command::Garp(c)) => control(
-            c.socket.or(cli.socket),
-            Request::Garp { name: c.name },
-            no_status,
-        ),
+        Some(Command::Reload(c)) => control(c.socket.or(cli.socket), Request::Reload),
+        Some(Command::Garp(c)) => control(c.socket.or(cli.socket), Request::Garp { name: c.name }),
         None => {
             let path = cli.file.unwrap_or_else(default_path);
             let socket = cli.socket.unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET));

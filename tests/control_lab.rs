@@ -423,6 +423,12 @@ fn maintenance_and_priority_override_move_the_vip() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let (h, took) = lab.wait_holders(VIP, &["r2"], handover);
     assert_eq!(h, vec!["r2"], "after {took:?}\n{}", logs(&procs));
+    // A figure, not an assertion: includes the CLI round trip and 20 ms polling of `ip`.
+    println!(
+        "maintenance on -> VIP on r2 after {:.0} ms (Skew_Time {:.0} ms)",
+        took.as_secs_f64() * 1000.0,
+        s.skew_time().as_secs_f64() * 1000.0
+    );
     let m = status_json(&lab, "r1");
     assert_eq!(m["maintenance"], true);
     assert_eq!(m["instances"][0]["state"], "BACKUP");

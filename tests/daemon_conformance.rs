@@ -17,7 +17,7 @@ use minivrrp::daemon::ids::Part;
 use minivrrp::daemon::vrrp::{LinkFacts, Southbound, Vrrp, VIP_REFRESH_TIMER};
 use minivrrp::sys::bpf;
 use minivrrp::sys::packet::{KernelStats, PktType, RecvFrame};
-use minivrrp::sys::rtnl::{IfName, RtnlEvent};
+use minivrrp::sys::rtnl::{AddrOptions, IfName, RtnlEvent};
 use minivrrp::vrrp::frame::{emit_advert_v4, emit_advert_v6, parse_frame, RxContext};
 use minivrrp::vrrp::priority::Adjustment;
 use minivrrp::vrrp::wire::{AddrList, Auth, ChecksumMode, Packet, Version, VrrpRepr};
@@ -147,7 +147,7 @@ impl Southbound for Fake {
         ifindex: u32,
         addr: IpAddr,
         prefix: u8,
-        lifetime_s: Option<u32>,
+        opts: &AddrOptions<'_>,
     ) -> Result<(), Errno> {
         let link = self.link_mut(ifindex)?;
         // Create or replace, as RTM_NEWADDR with NLM_F_REPLACE does (a lease refresh).
@@ -157,8 +157,14 @@ impl Southbound for Fake {
         let name = link.name.clone();
         let mut v =
             json!({"kernel": "add_address", "link": name, "addr": format!("{addr}/{prefix}")});
-        if let Some(l) = lifetime_s {
+        if let Some(l) = opts.lifetime_s {
             v["lifetime"] = json!(l);
+        }
+        if let Some(l) = opts.label {
+            v["label"] = json!(l);
+        }
+        if opts.scope != 0 {
+            v["scope"] = json!(opts.scope);
         }
         self.record(v);
         Ok(())
@@ -275,6 +281,15 @@ impl Southbound for Fake {
         let v = self.describe(&link, frame);
         self.record(v);
         Ok(Some(frame.len()))
+    }
+
+    fn send_frame_on(&mut self, ifindex: u32, frame: &[u8], count: u8) -> Result<(), Errno> {
+        let link = self.name_of(ifindex);
+        for _ in 0..count {
+            let v = self.describe(&link, frame);
+            self.record(v);
+        }
+        Ok(())
     }
 
     fn open_unicast(

@@ -135,7 +135,8 @@ fn run() -> Result<(), String> {
 
     // A crashed router: its daemon dies without a goodbye (kill -9) and the box drops off the
     // LAN. With kill -9 alone r1's kernel would keep answering for the VIP it still has
-    // configured, so the client would notice nothing and the demo would show no outage.
+    // configured until the VIP's lease runs out (`vip_lifetime`; forever with keepalived),
+    // and the client would see no outage until then (tests/fault_matrix.rs measures that).
     println!("r1 crashes: kill -9 of its minivrrp and its LAN link goes down ...");
     let t_kill = r1.kill_hard();
     lab.set_link("r1", false);

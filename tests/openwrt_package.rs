@@ -1210,3 +1210,432 @@ fn sdk_makefile_declares_license_maintainer_rebuild_inputs_kmods_and_the_ipk_con
         "keep.d not installed"
     );
 }
+
+/// Runs openwrt/build-ipk.sh --apk for `board`; returns the .apk path it printed.
+fn build_apk(board: &str, out_dir: &Path) -> PathBuf {
+    build_ipk(board, out_dir, &["--apk"])
+}
+
+/// A value of an apk v3 ADB block, decoded after the format's description (apk-tools
+/// doc/apk-v3.5, src/adb.h): a u32 tag, 4 bits type, 28 bits immediate or offset.
+#[derive(Debug, Clone)]
+enum AdbVal {
+    Null,
+    Int(u64),
+    Blob(Vec<u8>),
+    /// Slots 1.. of an object or array (slot 0, the count, is dropped).
+    Slots(Vec<u32>),
+}
+
+struct Adb<'a>(&'a [u8]);
+
+impl Adb<'_> {
+    fn u32_at(&self, off: usize) -> u32 {
+        u32::from_le_bytes(self.0[off..off + 4].try_into().unwrap())
+    }
+
+    fn val(&self, v: u32) -> AdbVal {
+        let off = (v & 0x0fff_ffff) as usize;
+        match v & 0xf000_0000 {
+            0x0000_0000 => {
+                assert_eq!(off, 0, "only NULL is used as a special value here");
+                AdbVal::Null
+            }
+            0x1000_0000 => AdbVal::Int(off as u64),
+            0x2000_0000 => AdbVal::Int(u64::from(self.u32_at(off))),
+            0x3000_0000 => {
+                AdbVal::Int(u64::from_le_bytes(self.0[off..off + 8].try_into().unwrap()))
+            }
+            0x8000_0000 => {
+                let n = self.0[off] as usize;
+                AdbVal::Blob(self.0[off + 1..off + 1 + n].to_vec())
+            }
+            0x9000_0000 => {
+                assert_eq!(off % 2, 0, "blob16 length unaligned");
+                let n = u16::from_le_bytes([self.0[off], self.0[off + 1]]) as usize;
+                AdbVal::Blob(self.0[off + 2..off + 2 + n].to_vec())
+            }
+            0xa000_0000 => {
+                assert_eq!(off % 4, 0, "blob32 length unaligned");
+                let n = self.u32_at(off) as usize;
+                AdbVal::Blob(self.0[off + 4..off + 4 + n].to_vec())
+            }
+            0xd000_0000 | 0xe000_0000 => {
+                assert_eq!(off % 4, 0, "object unaligned");
+                let n = self.u32_at(off) as usize;
+                assert!(n >= 1, "object without its count slot");
+                AdbVal::Slots((1..n).map(|i| self.u32_at(off + 4 * i)).collect())
+            }
+            t => panic!("unknown ADB value type {t:#x}"),
+        }
+    }
+
+    fn slots(&self, v: u32) -> Vec<u32> {
+        match self.val(v) {
+            AdbVal::Slots(s) => s,
+            AdbVal::Null => Vec::new(),
+            other => panic!("expected an object or array, got {other:?}"),
+        }
+    }
+
+    /// Slot `i` (1-based, as the schema numbers them) of an object; NULL past the end.
+    fn field(&self, obj: u32, i: usize) -> AdbVal {
+        self.slots(obj)
+            .get(i - 1)
+            .map_or(AdbVal::Null, |v| self.val(*v))
+    }
+
+    fn raw_field(&self, obj: u32, i: usize) -> u32 {
+        self.slots(obj).get(i - 1).copied().unwrap_or(0)
+    }
+
+    fn text(&self, obj: u32, i: usize) -> String {
+        match self.field(obj, i) {
+            AdbVal::Blob(b) => String::from_utf8(b).unwrap(),
+            AdbVal::Null => String::new(),
+            other => panic!("expected a string, got {other:?}"),
+        }
+    }
+
+    fn int(&self, obj: u32, i: usize) -> u64 {
+        match self.field(obj, i) {
+            AdbVal::Int(n) => n,
+            other => panic!("expected an int, got {other:?}"),
+        }
+    }
+}
+
+/// Inflates the raw deflate stream after "ADBd" (python3's zlib: the test has no crate for it).
+fn inflate_raw(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut child = Command::new("python3")
+        .arg("-c")
+        .arg("import sys, zlib; sys.stdout.buffer.write(zlib.decompress(sys.stdin.buffer.read(), -15))")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn python3");
+    let mut stdin = child.stdin.take().unwrap();
+    let input = data.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(out.status.success(), "raw inflate failed");
+    out.stdout
+}
+
+/// One installed file as the package describes it.
+#[derive(Debug)]
+struct ApkFile {
+    path: String,
+    mode: u64,
+    size: u64,
+    sha256: Vec<u8>,
+    data: Option<Vec<u8>>,
+}
+
+struct ApkPackage {
+    info: BTreeMap<&'static str, String>,
+    depends: Vec<String>,
+    dirs: Vec<(String, u64)>,
+    files: Vec<ApkFile>,
+    scripts: BTreeMap<&'static str, String>,
+}
+
+/// Reads an apk v3 package: "ADBd" + raw deflate of "ADB." + schema "pckg", then blocks
+/// (u32 tag: 2 bits type, 30 bits size including the tag; padded to 8): one ADB block,
+/// then one DATA block per non-empty file, headed by its (path, file) indices.
+fn read_apk(bytes: &[u8]) -> ApkPackage {
+    assert_eq!(&bytes[..4], b"ADBd", "not a deflate-compressed ADB file");
+    let s = inflate_raw(&bytes[4..]);
+    assert_eq!(&s[..4], b"ADB.", "ADB magic");
+    assert_eq!(&s[4..8], b"pckg", "package schema");
+    let mut off = 8;
+    let mut adb: Option<&[u8]> = None;
+    let mut data_blocks: Vec<(u32, u32, &[u8])> = Vec::new();
+    while off < s.len() {
+        let tag = u32::from_le_bytes(s[off..off + 4].try_into().unwrap());
+        let (kind, raw) = (tag >> 30, (tag & 0x3fff_ffff) as usize);
+        assert!(
+            raw >= 4 && off + raw <= s.len(),
+            "block size {raw} at {off}"
+        );
+        let payload = &s[off + 4..off + raw];
+        match kind {
+            0 => {
+                assert!(
+                    adb.is_none() && data_blocks.is_empty(),
+                    "ADB block not first/once"
+                );
+                adb = Some(payload);
+            }
+            2 => {
+                assert!(adb.is_some(), "DATA before ADB");
+                let p = u32::from_le_bytes(payload[..4].try_into().unwrap());
+                let f = u32::from_le_bytes(payload[4..8].try_into().unwrap());
+                data_blocks.push((p, f, &payload[8..]));
+            }
+            k => panic!("unexpected block type {k} (1 = SIG: OpenWrt packages are unsigned)"),
+        }
+        off += raw.div_ceil(8) * 8;
+    }
+    assert_eq!(off, s.len(), "trailing bytes");
+    let adb = Adb(adb.expect("ADB block"));
+    assert_eq!(adb.0[0], 0, "adb_compat_ver");
+    let root = adb.u32_at(4);
+
+    let pkginfo = adb.raw_field(root, 1);
+    let mut info = BTreeMap::new();
+    for (i, k) in [
+        (1, "name"),
+        (2, "version"),
+        (4, "description"),
+        (5, "arch"),
+        (6, "license"),
+        (7, "origin"),
+        (8, "maintainer"),
+    ] {
+        info.insert(k, adb.text(pkginfo, i));
+    }
+    info.insert("installed-size", adb.int(pkginfo, 12).to_string());
+    let depends = adb
+        .slots(adb.raw_field(pkginfo, 15))
+        .into_iter()
+        .map(|d| adb.text(d, 1))
+        .collect();
+
+    let mut dirs = Vec::new();
+    let mut files = Vec::new();
+    for (pi, dir) in adb.slots(adb.raw_field(root, 2)).into_iter().enumerate() {
+        let dname = adb.text(dir, 1);
+        dirs.push((dname.clone(), adb.int(adb.raw_field(dir, 2), 1)));
+        for (fi, file) in adb.slots(adb.raw_field(dir, 3)).into_iter().enumerate() {
+            let name = adb.text(file, 1);
+            let sha256 = match adb.field(file, 5) {
+                AdbVal::Blob(b) => b,
+                other => panic!("{name}: hash {other:?}"),
+            };
+            let data = data_blocks
+                .iter()
+                .find(|(p, f, _)| *p as usize == pi + 1 && *f as usize == fi + 1)
+                .map(|(_, _, d)| d.to_vec());
+            files.push(ApkFile {
+                path: format!("/{dname}/{name}"),
+                mode: adb.int(adb.raw_field(file, 2), 1),
+                size: adb.int(file, 3),
+                sha256,
+                data,
+            });
+        }
+    }
+    let mut scripts = BTreeMap::new();
+    let sc = adb.raw_field(root, 3);
+    for (i, k) in [
+        (2, "pre-install"),
+        (3, "post-install"),
+        (4, "pre-deinstall"),
+        (5, "post-deinstall"),
+        (6, "pre-upgrade"),
+        (7, "post-upgrade"),
+    ] {
+        let t = adb.text(sc, i);
+        if !t.is_empty() {
+            scripts.insert(k, t);
+        }
+    }
+    ApkPackage {
+        info,
+        depends,
+        dirs,
+        files,
+        scripts,
+    }
+}
+
+fn sha256_of(path: &Path) -> String {
+    run_ok(Command::new("sha256sum").arg(path))[..64].to_string()
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[test]
+fn apk_package_reads_back_with_info_files_conffiles_and_openwrt_scripts() {
+    let test = "apk_read";
+    if !tools_present(test, &["python3", "sha256sum", "sh"]) {
+        return;
+    }
+    let s = Scratch::new(test);
+    let apk = build_apk("mipsel_24kc", &s.path("out"));
+    assert_eq!(
+        apk.file_name().and_then(|n| n.to_str()),
+        Some(format!("minivrrp-{}_mipsel_24kc.apk", version()).as_str())
+    );
+    let bytes = fs::read(&apk).unwrap();
+    let pkg = read_apk(&bytes);
+    assert_eq!(pkg.info["name"], "minivrrp");
+    assert_eq!(pkg.info["version"], version());
+    assert_eq!(pkg.info["arch"], "mipsel_24kc");
+    assert_eq!(pkg.info["license"], env!("CARGO_PKG_LICENSE"));
+    assert!(pkg.info["maintainer"].contains('@'), "{:?}", pkg.info);
+    assert_eq!(pkg.depends, ["libc"]);
+    for (dir, mode) in &pkg.dirs {
+        assert_eq!(*mode, 0o755, "directory {dir:?}");
+    }
+
+    let paths: Vec<(&str, u64)> = pkg
+        .files
+        .iter()
+        .map(|f| (f.path.as_str(), f.mode))
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            ("/etc/config/minivrrp", 0o600),
+            ("/etc/hotplug.d/minivrrp/50-example", 0o644),
+            ("/etc/init.d/minivrrp", 0o755),
+            ("/lib/apk/packages/minivrrp.conffiles", 0o644),
+            ("/lib/apk/packages/minivrrp.conffiles_static", 0o644),
+            ("/lib/apk/packages/minivrrp.list", 0o644),
+            ("/lib/upgrade/keep.d/minivrrp", 0o644),
+            ("/usr/sbin/minivrrp", 0o755),
+        ]
+    );
+    let mut installed = 0;
+    for f in &pkg.files {
+        let data = f
+            .data
+            .as_ref()
+            .unwrap_or_else(|| panic!("{}: no DATA block", f.path));
+        assert_eq!(data.len() as u64, f.size, "{}", f.path);
+        installed += f.size;
+        // Each DATA block holds the file whose hash the ADB block records.
+        let tmp = s.path("blob");
+        fs::write(&tmp, data).unwrap();
+        assert_eq!(sha256_of(&tmp), hex(&f.sha256), "{}", f.path);
+    }
+    assert_eq!(pkg.info["installed-size"], installed.to_string());
+    let file = |p: &str| -> &Vec<u8> {
+        pkg.files
+            .iter()
+            .find(|f| f.path == p)
+            .unwrap()
+            .data
+            .as_ref()
+            .unwrap()
+    };
+    assert!(*file("/usr/sbin/minivrrp") == fs::read(package_bin()).unwrap());
+    assert!(
+        *file("/etc/config/minivrrp")
+            == fs::read(Path::new(ROOT).join("rootfs/etc/config/minivrrp")).unwrap()
+    );
+    // apk v3 has no conffile field: OpenWrt ships the lists as files.
+    let conffiles =
+        String::from_utf8(file("/lib/apk/packages/minivrrp.conffiles").clone()).unwrap();
+    assert_eq!(
+        conffiles,
+        "/etc/config/minivrrp\n/etc/hotplug.d/minivrrp/50-example\n"
+    );
+    let statics =
+        String::from_utf8(file("/lib/apk/packages/minivrrp.conffiles_static").clone()).unwrap();
+    let want: String = ["etc/config/minivrrp", "etc/hotplug.d/minivrrp/50-example"]
+        .iter()
+        .map(|p| {
+            format!(
+                "/{p} {}\n",
+                sha256_of(&Path::new(ROOT).join("rootfs").join(p))
+            )
+        })
+        .collect();
+    assert_eq!(statics, want);
+    let list = String::from_utf8(file("/lib/apk/packages/minivrrp.list").clone()).unwrap();
+    let want: String = pkg.files.iter().map(|f| format!("{}\n", f.path)).collect();
+    assert_eq!(list, want);
+
+    // The scripts package-pack.mk generates for apk.
+    assert_eq!(
+        pkg.scripts.keys().copied().collect::<Vec<_>>(),
+        ["post-install", "post-upgrade", "pre-deinstall"]
+    );
+    for (k, script) in &pkg.scripts {
+        assert!(script.starts_with("#!/bin/sh\n"), "{k}");
+        assert!(script.contains("export pkgname=\"minivrrp\"\n"), "{k}");
+        let p = s.path(k);
+        fs::write(&p, script).unwrap();
+        run_ok(Command::new("sh").arg("-n").arg(&p));
+    }
+    assert!(pkg.scripts["post-install"].ends_with("default_postinst\n"));
+    assert!(pkg.scripts["post-upgrade"].starts_with("#!/bin/sh\nexport PKG_UPGRADE=1\n"));
+    assert!(pkg.scripts["pre-deinstall"].ends_with("default_prerm\n"));
+
+    // Reproducible like the ipk.
+    let again = fs::read(build_apk("mipsel_24kc", &s.path("again"))).unwrap();
+    assert!(again == bytes, "two .apk builds differ");
+}
+
+/// With apk-tools 3 at hand (MINIVRRP_APK=/path/to/apk; Debian has no package of it, see
+/// openwrt/README.md), the package is also checked by apk itself: verify, install into an
+/// empty root with a stub libc, upgrade over an edited config, remove.
+#[test]
+fn apk_package_installs_upgrades_and_removes_with_apk_tools_when_given() {
+    let Some(apk_tool) = std::env::var_os("MINIVRRP_APK") else {
+        eprintln!("apk-tools check not run: set MINIVRRP_APK to an apk-tools 3 binary");
+        return;
+    };
+    let s = Scratch::new("apk_tools");
+    let pkg = build_apk("x86_64", &s.path("out"));
+    let apk = |args: &[&str]| -> String {
+        run_ok(
+            Command::new(&apk_tool)
+                .args(["--root"])
+                .arg(s.path("root"))
+                .args(["--allow-untrusted", "--no-network", "--force-no-chroot"])
+                .args(args),
+        )
+    };
+    run_ok(
+        Command::new(&apk_tool)
+            .args(["verify", "--allow-untrusted"])
+            .arg(&pkg),
+    );
+    // A stub libc, written by the same writer with no files.
+    fs::create_dir_all(s.path("empty")).unwrap();
+    run_ok(
+        Command::new("python3")
+            .arg(Path::new(ROOT).join("openwrt/apk-mkpkg.py"))
+            .args([
+                "--info",
+                "name:libc",
+                "--info",
+                "version:1.2.5-r4",
+                "--info",
+                "arch:x86_64",
+            ])
+            .arg("--files")
+            .arg(s.path("empty"))
+            .arg("--output")
+            .arg(s.path("libc.apk")),
+    );
+    fs::create_dir_all(s.path("root")).unwrap();
+    let libc = s.path("libc.apk").display().to_string();
+    let p = pkg.display().to_string();
+    apk(&["add", "--initdb", "--arch", "x86_64", &libc, &p]);
+    let root = s.path("root");
+    assert!(fs::read(root.join("usr/sbin/minivrrp")).unwrap() == fs::read(package_bin()).unwrap());
+    // Upgrade (release 2) over an edited config: the edit stays, the new one is .apk-new.
+    let conf = root.join("etc/config/minivrrp");
+    let edited = fs::read_to_string(&conf).unwrap().replace("'100'", "'120'");
+    fs::write(&conf, &edited).unwrap();
+    let pkg2 = build_ipk("x86_64", &s.path("out2"), &["--apk", "--release", "2"]);
+    apk(&["add", &pkg2.display().to_string()]);
+    assert_eq!(fs::read_to_string(&conf).unwrap(), edited);
+    assert!(root.join("etc/config/minivrrp.apk-new").is_file());
+    apk(&["del", "minivrrp"]);
+    assert!(!root.join("usr/sbin/minivrrp").exists());
+    assert_eq!(
+        fs::read_to_string(&conf).unwrap(),
+        edited,
+        "apk del removed an edited config"
+    );
+}

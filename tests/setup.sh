@@ -44,4 +44,12 @@ done
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 [ -d "$(rustc +nightly --print sysroot)/lib/rustlib/src/rust/library" ] ||
     rustup component add rust-src --toolchain nightly
+# Fuzzing (tests/fuzz/run.sh): nightly with rust-src and cargo-fuzz. Only when asked
+# (MINIVRRP_FUZZ=1 or `tests/setup.sh fuzz`), so the plain suite never needs nightly.
+if [ "${1:-}" = fuzz ] || [ "${MINIVRRP_FUZZ:-0}" = 1 ]; then
+    rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+    rustup component list --toolchain nightly --installed | grep -q '^rust-src' ||
+        rustup component add rust-src --toolchain nightly
+    command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+fi
 echo "setup: ok"

@@ -231,6 +231,32 @@ fn backup_learns_master_adver_interval_v3_6_4_2() {
 }
 
 #[test]
+fn backup_learned_interval_has_a_floor_of_a_tenth_of_its_own_6_4_2() {
+    // A 10 ms Max Adver Int would make Master_Down_Interval ~30 ms; the floor is 1 s / 10.
+    let mut i = started(params(100));
+    i.handle(
+        at(1.0),
+        Input::AdvertReceived(Advert {
+            src: ip(1),
+            priority: 200,
+            advert_int: Duration::from_millis(10),
+        }),
+    );
+    assert_eq!(i.master_adver_interval(), Duration::from_millis(100));
+    assert!(i.next_deadline() >= Some(at(1.3)));
+    // Longer intervals are learned as advertised (no cap).
+    i.handle(
+        at(1.1),
+        Input::AdvertReceived(Advert {
+            src: ip(1),
+            priority: 200,
+            advert_int: Duration::from_secs(30),
+        }),
+    );
+    assert_eq!(i.master_adver_interval(), Duration::from_secs(30));
+}
+
+#[test]
 fn backup_v2_discards_other_interval_rfc3768_7_1() {
     let mut p = params(100);
     p.version = Version::V2;
@@ -280,15 +306,40 @@ fn master_yields_to_equal_priority_higher_address_6_4_3() {
 #[test]
 fn master_keeps_on_equal_priority_lower_address_6_4_3() {
     let mut i = master(100);
-    assert!(i.handle(at(0.5), adv(1, 100)).is_empty());
+    // It stays master and, like keepalived, answers the other master at once.
+    assert_eq!(sends(&i.handle(at(0.5), adv(1, 100))), [100]);
     assert_eq!(i.state(), State::Master);
 }
 
 #[test]
-fn master_discards_lower_priority_6_4_3() {
+fn master_answers_a_lower_priority_master_at_once_6_4_3() {
+    // RFC 5798 6.4.3 discards the advert; a second master means a partition healed, and
+    // keepalived answers it so it yields now instead of at our next advert.
     let mut i = master(100);
-    assert!(i.handle(at(0.5), adv(9, 99)).is_empty());
+    let a = i.handle(at(0.5), adv(9, 99));
+    assert_eq!(sends(&a), [100]);
     assert_eq!(i.state(), State::Master);
+    assert_eq!(
+        i.next_deadline(),
+        Some(at(1.5)),
+        "Adver_Timer restarts from the answer"
+    );
+}
+
+#[test]
+fn out_of_turn_answers_are_one_per_advert_interval() {
+    // A flood of priority-0 or lower-master adverts gets one answer per interval, not one
+    // per packet: the master is no multicast reflector.
+    let mut i = master(100);
+    let mut answers = 0;
+    for k in 0..100 {
+        let t = 0.3 + f64::from(k) * 0.01;
+        let input = if k % 2 == 0 { adv(1, 0) } else { adv(9, 99) };
+        answers += sends(&i.handle(at(t), input)).len();
+    }
+    // 0.30 .. 1.29 s: one answer at 0.30, the next allowed from 1.30.
+    assert_eq!(answers, 1);
+    assert_eq!(sends(&i.handle(at(1.3), adv(1, 0))), [100]);
 }
 
 #[test]

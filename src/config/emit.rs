@@ -92,7 +92,19 @@ fn instance_values(c: &Config, i: &Instance, opt: &str) -> Vec<String> {
         "vip" => i
             .vips
             .iter()
-            .map(|v| format!("{}/{}", v.addr, v.prefix_len))
+            .map(|v| {
+                let mut s = format!("{}/{}", v.addr, v.prefix_len);
+                if let Some(d) = &v.dev {
+                    s.push_str(&format!(" dev {d}"));
+                }
+                if let Some(l) = &v.label {
+                    s.push_str(&format!(" label {l}"));
+                }
+                if let Some((name, _)) = VIP_SCOPES.iter().find(|(_, n)| *n == v.scope && *n != 0) {
+                    s.push_str(&format!(" scope {name}"));
+                }
+                s
+            })
             .collect(),
         "unicast_src" => i.unicast_src.iter().map(|a| a.to_string()).collect(),
         "unicast_peer" => i.unicast_peers.iter().map(|a| a.to_string()).collect(),

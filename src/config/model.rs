@@ -99,12 +99,22 @@ pub enum V3Checksum {
     Rfc9568,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Vip {
     pub addr: IpAddr,
     /// Defaults to 32 or 128.
     pub prefix_len: u8,
+    /// Interface the address goes on when not the instance's own (keepalived `dev`), so
+    /// one instance moves the WAN and LAN addresses together.
+    pub dev: Option<String>,
+    /// IPv4 address label (`ip addr ... label`, keepalived `label`).
+    pub label: Option<String>,
+    /// rtnetlink address scope: 0 global, 200 site, 253 link, 254 host.
+    pub scope: u8,
 }
+
+/// Address scopes by name, as `ip addr` and keepalived write them.
+pub const VIP_SCOPES: &[(&str, u8)] = &[("global", 0), ("site", 200), ("link", 253), ("host", 254)];
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Notify {

@@ -24,6 +24,8 @@ pub enum Kind {
     Ip,
     /// An address with an optional `/prefix`.
     IpPrefix,
+    /// A VIP: `ADDR[/PREFIX] [dev IF] [label LABEL] [scope global|site|link|host]`.
+    Vip,
     /// A netmask: dotted IPv4 mask or a prefix length.
     Netmask,
     /// Free text of `min..=max` characters.
@@ -89,6 +91,8 @@ pub enum Val {
     Seconds(Duration),
     Ip(IpAddr),
     IpPrefix(IpAddr, Option<u8>),
+    /// Address, prefix, dev, label, scope.
+    Vip(IpAddr, Option<u8>, Option<String>, Option<String>, u8),
     /// Prefix length.
     Netmask(u8),
     Str(String),
@@ -233,6 +237,49 @@ impl Kind {
                 };
                 Ok(Val::IpPrefix(addr, prefix))
             }
+            Kind::Vip => {
+                let mut words = s.split_whitespace();
+                let Some(Val::IpPrefix(addr, prefix)) =
+                    Some(Kind::IpPrefix.parse(words.next().unwrap_or(""))?)
+                else {
+                    return Err(format!("'{s}' is not an address"));
+                };
+                let (mut dev, mut label, mut scope) = (None, None, 0);
+                while let Some(w) = words.next() {
+                    let Some(v) = words.next() else {
+                        return Err(format!("'{w}' needs a value"));
+                    };
+                    match w {
+                        "dev" if (1..=15).contains(&v.len()) && !v.contains(['/', ':']) => {
+                            dev = Some(v.to_string())
+                        }
+                        "dev" => return Err(format!("'{v}' is not an interface name")),
+                        "label" if addr.is_ipv4() && (1..=15).contains(&v.len()) => {
+                            label = Some(v.to_string())
+                        }
+                        "label" => {
+                            return Err(format!(
+                                "label '{v}': IPv4 only, 1..15 characters (IFNAMSIZ)"
+                            ))
+                        }
+                        "scope" => {
+                            scope = super::model::VIP_SCOPES
+                                .iter()
+                                .find(|(n, _)| *n == v)
+                                .map(|(_, s)| *s)
+                                .ok_or_else(|| {
+                                    format!("scope '{v}' is not one of global, site, link, host")
+                                })?
+                        }
+                        _ => {
+                            return Err(format!(
+                                "'{w}' is not dev, label or scope (ADDR[/PREFIX] [dev IF] [label L] [scope S])"
+                            ))
+                        }
+                    }
+                }
+                Ok(Val::Vip(addr, prefix, dev, label, scope))
+            }
             Kind::Netmask => {
                 if let Some(v) = parse_uint(s) {
                     return if v <= 128 {
@@ -337,6 +384,7 @@ impl Kind {
             ),
             Kind::Ip => "IP address".into(),
             Kind::IpPrefix => "IP address[/prefix]".into(),
+            Kind::Vip => "`ADDR[/PREFIX] [dev IF] [label L] [scope S]`".into(),
             Kind::Netmask => "netmask or prefix length".into(),
             Kind::Str { min, max } => format!("string ({min}..{max} chars)"),
             Kind::Enum(words) => words.join(" \\| "),
@@ -476,7 +524,7 @@ const INSTANCE: &[OptionSpec] = &[
     opt("state", Kind::Enum(&["MASTER", "BACKUP"]), Dv("BACKUP"), "Initial state hint; `MASTER` skips the first master-down wait. The election decides."),
     opt("auth_type", Kind::Enum(&["none", "pass", "ah"]), Dv("none"), "Version 2 authentication: `pass` sends `auth_pass` in clear. `ah` is not supported."),
     opt("auth_pass", text(8), NONE, "Password for `auth_type pass` (version 2 only), 1..8 characters."),
-    list("vip", Kind::IpPrefix, Required, "Virtual address, IPv4 or IPv6 with optional `/prefix` (default /32 or /128). All addresses of an instance are one family."),
+    list("vip", Kind::Vip, Required, "Virtual address, IPv4 or IPv6 with optional `/prefix` (default /32 or /128). All addresses of an instance are one family. `dev IF` puts it on another interface than the instance's (one instance moves WAN and LAN addresses together; its GARPs go out there), `label L` (IPv4, must start with the interface's name) and `scope global|site|link|host` as in `ip addr`."),
     opt("unicast_src", Kind::Ip, NONE, "Source address for unicast adverts (default: the interface's primary address)."),
     list("unicast_peer", Kind::Ip, NONE, "Send adverts to this peer by unicast instead of multicast; same family as the VIPs."),
     list("track_script", Kind::Tracked, NONE, "`script` section to track, optionally `weight W` to override the script's weight."),
@@ -909,6 +957,32 @@ mod tests {
     #[test]
     fn globals_spec_is_the_globals_section() {
         assert_eq!(globals_spec().stype, "globals");
+    }
+
+    #[test]
+    fn vip_with_dev_label_and_scope() {
+        assert_eq!(
+            Kind::Vip.parse("10.1.0.1/24 dev wan label wan:vip scope link"),
+            Ok(Val::Vip(
+                "10.1.0.1".parse().unwrap(),
+                Some(24),
+                Some("wan".into()),
+                Some("wan:vip".into()),
+                253
+            ))
+        );
+        assert_eq!(
+            Kind::Vip.parse("fd00::1"),
+            Ok(Val::Vip("fd00::1".parse().unwrap(), None, None, None, 0))
+        );
+        assert!(Kind::Vip.parse("10.1.0.1 dev").is_err());
+        assert!(Kind::Vip.parse("10.1.0.1 scope moon").is_err());
+        assert!(Kind::Vip.parse("10.1.0.1 brd 10.1.0.255").is_err());
+        assert!(
+            Kind::Vip.parse("fd00::1 label eth0:x").is_err(),
+            "labels are IPv4 only"
+        );
+        assert!(Kind::Vip.parse("10.1.0.1 dev a-very-long-ifname").is_err());
     }
 
     #[test]

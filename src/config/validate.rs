@@ -881,9 +881,23 @@ fn build_vips(s: &Sec, version: VrrpVersion, errs: &mut Errors) -> (Family, Vec<
     let mut family: Option<Family> = None;
     let mut vips: Vec<Vip> = Vec::new();
     for (n, (v, line)) in s.vals("vip").into_iter().enumerate() {
-        let Val::IpPrefix(addr, prefix) = v else {
+        let Val::Vip(addr, prefix, dev, label, scope) = v else {
             continue;
         };
+        // The kernel refuses a label that does not start with the interface's name.
+        let on = dev
+            .as_deref()
+            .or(s.string("interface").as_deref())
+            .map(str::to_string);
+        if let (Some(l), Some(on)) = (&label, &on) {
+            if !l.starts_with(on.as_str()) {
+                errs.at(
+                    line,
+                    s.path("vip"),
+                    format!("{addr}: label '{l}' must start with the interface name '{on}'"),
+                );
+            }
+        }
         let fam = Family::of(&addr);
         if n == MAX_VIPS {
             errs.at(
@@ -913,7 +927,13 @@ fn build_vips(s: &Sec, version: VrrpVersion, errs: &mut Errors) -> (Family, Vec<
             continue;
         }
         let prefix_len = prefix.unwrap_or(if fam == Family::Ipv4 { 32 } else { 128 });
-        vips.push(Vip { addr, prefix_len });
+        vips.push(Vip {
+            addr,
+            prefix_len,
+            dev,
+            label,
+            scope,
+        });
     }
     let family = family.unwrap_or(Family::Ipv4);
     if family == Family::Ipv6 && version == VrrpVersion::V2 {
@@ -1448,7 +1468,10 @@ mod tests {
             i.vips,
             [Vip {
                 addr: "10.0.0.254".parse().unwrap(),
-                prefix_len: 24
+                prefix_len: 24,
+                dev: None,
+                label: None,
+                scope: 0,
             }]
         );
         assert_eq!(c.globals.router_id, "openwrt");

@@ -115,7 +115,10 @@ mod tests {
     #[test]
     fn round_trip_every_request() {
         for r in [
-            Request::Status,
+            Request::Status {
+                format: crate::control::Format::Metrics,
+                name: Some("vi1".into()),
+            },
             Request::Maintenance(true),
             Request::Priority {
                 name: "vi1".into(),

@@ -2,6 +2,9 @@
 //! renderings (JSON, 80-column text, Prometheus), the poll-loop server and the CLI's client.
 //!
 //! A request is one frame, answered by one frame, then the daemon closes the connection.
+//! The daemon renders the status itself (JSON, text or metrics) and sends text: the status
+//! model then needs no (de)serialisation code, which is most of what postcard would cost in
+//! flash; only the small request/answer enums below are postcard-encoded.
 //! Nothing here blocks the daemon: the server reads and writes only what the socket takes
 //! now, with a budget per loop turn (see `server.rs`).
 
@@ -20,30 +23,40 @@ pub use status::StatusDoc;
 /// Where the daemon listens unless `--socket` says otherwise.
 pub const DEFAULT_SOCKET: &str = "/var/run/minivrrp.sock";
 
+/// How the status document is rendered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Format {
+    /// 80-column text (`text.rs`).
+    Text,
+    /// One JSON object (`json.rs`).
+    Json,
+    /// Prometheus text exposition (`metrics.rs`).
+    Metrics,
+}
+
 /// What the CLI asks the daemon.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Request {
-    Status,
+    /// The status document, only instance `name` if given.
+    Status {
+        format: Format,
+        name: Option<String>,
+    },
     /// `maintenance on|off`: every instance hands over (priority-0 advert) and stays BACKUP.
     Maintenance(bool),
     /// `priority NAME PRIO|reset`: a runtime override of the base priority (`None` = reset).
-    Priority {
-        name: String,
-        priority: Option<u8>,
-    },
+    Priority { name: String, priority: Option<u8> },
     /// Re-read the config file now and say whether it was applied.
     Reload,
     /// Resend gratuitous ARPs / unsolicited NAs of instance NAME.
-    Garp {
-        name: String,
-    },
+    Garp { name: String },
 }
 
 /// The daemon's answer.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Response {
-    /// Boxed: the document is large and the other answers are a line.
-    Status(Box<StatusDoc>),
+    /// The rendered status document.
+    Document(String),
     /// The command was carried out; one line saying what changed.
     Done(String),
     /// The command was refused (unknown instance, out of range, not root...); one line.
@@ -77,7 +90,20 @@ pub fn dispatch<C, T: Controlled<C> + ?Sized>(
     now: crate::base::Instant,
 ) -> Response {
     match req {
-        Request::Status => Response::Status(Box::new(target.status(now))),
+        Request::Status { format, name } => {
+            let mut doc = target.status(now);
+            if let Some(n) = &name {
+                doc.instances.retain(|i| &i.name == n);
+                if doc.instances.is_empty() {
+                    return Response::Refused(format!("no instance '{n}'"));
+                }
+            }
+            Response::Document(match format {
+                Format::Text => text::render(&doc),
+                Format::Json => json::render(&doc) + "\n",
+                Format::Metrics => metrics::render(&doc),
+            })
+        }
         Request::Maintenance(on) => target.maintenance(ctx, on, now),
         Request::Priority { name, priority } => target.set_priority(ctx, &name, priority, now),
         Request::Reload => target.reload(ctx, now),

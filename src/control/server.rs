@@ -484,13 +484,27 @@ mod tests {
             ask(&mut lp, &mut f, &path, Request::Maintenance(true)),
             Response::Done("maintenance true".into())
         );
-        match ask(&mut lp, &mut f, &path, Request::Status) {
-            Response::Status(d) => {
-                assert!(d.maintenance);
-                assert_eq!(d.control.requests, 2);
+        let json = Request::Status {
+            format: crate::control::Format::Json,
+            name: None,
+        };
+        match ask(&mut lp, &mut f, &path, json) {
+            Response::Document(d) => {
+                let v: serde_json::Value = serde_json::from_str(&d).unwrap();
+                assert_eq!(v["maintenance"], true);
+                assert_eq!(v["control"]["requests"], 2);
             }
             r => panic!("{r:?}"),
         }
+        // A name that matches no instance is refused.
+        let named = Request::Status {
+            format: crate::control::Format::Text,
+            name: Some("nosuch".into()),
+        };
+        assert_eq!(
+            ask(&mut lp, &mut f, &path, named),
+            Response::Refused("no instance 'nosuch'".into())
+        );
         assert_eq!(
             ask(&mut lp, &mut f, &path, Request::Reload),
             Response::ConfigErrors(vec!["f:1: x.y: bad".into()])
@@ -512,7 +526,7 @@ mod tests {
         let _s = UnixStream::connect(&path).unwrap();
         // Partial: half a valid frame, then nothing.
         let mut v = Vec::new();
-        frame::encode(&Request::Status, MAX_REQUEST, &mut v).unwrap();
+        frame::encode(&Request::Reload, MAX_REQUEST, &mut v).unwrap();
         let mut p = UnixStream::connect(&path).unwrap();
         p.write_all(&v[..v.len() / 2]).unwrap();
         turns(&mut lp, &mut f, 10);
@@ -531,8 +545,8 @@ mod tests {
         assert_eq!(f.handled, 0);
         // The server still answers.
         assert!(matches!(
-            ask(&mut lp, &mut f, &path, Request::Status),
-            Response::Status(_)
+            ask(&mut lp, &mut f, &path, Request::Reload),
+            Response::ConfigErrors(_)
         ));
     }
 
@@ -582,6 +596,19 @@ mod tests {
         assert!(s.throttled >= 1, "{s:?}");
         // At most one window's budget per window: n accepts took more than one window.
         assert!(start.elapsed() >= std::time::Duration::from_millis(90));
+    }
+
+    #[test]
+    fn a_socket_file_left_by_a_crashed_daemon_is_replaced() {
+        let path = std::env::temp_dir().join(format!("mv-ctl-{}-stale.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        // std leaves the file behind when the listener closes, as a kill -9 would.
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        assert!(path.exists());
+        let s = ControlServer::bind(&path).expect("stale socket replaced");
+        assert!(UnixStream::connect(&path).is_ok());
+        drop(s);
+        assert!(!path.exists());
     }
 
     #[test]

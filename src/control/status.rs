@@ -1,13 +1,11 @@
 //! The status document: one snapshot of everything the operator may ask about, built by the
-//! daemon, sent over the socket, rendered by the client (`json`, `text`, `metrics`). Times
+//! daemon and rendered by it (`json`, `text`, `metrics`) for the client. Times
 //! are durations (milliseconds / microseconds) relative to the snapshot, so the document
 //! needs no clock agreement and never goes stale in meaning.
 
 use core::net::IpAddr;
 
-use serde::{Deserialize, Serialize};
-
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct StatusDoc {
     pub version: String,
     pub router_id: String,
@@ -24,13 +22,13 @@ pub struct StatusDoc {
 }
 
 /// A named counter (drop reasons).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Counter {
     pub name: String,
     pub value: u64,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct InstanceStatus {
     pub name: String,
     pub interface: String,
@@ -63,7 +61,7 @@ pub struct InstanceStatus {
     pub drops: Vec<Counter>,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct InstanceCounters {
     pub adverts_sent: u32,
     pub adverts_received: u32,
@@ -74,7 +72,7 @@ pub struct InstanceCounters {
     pub transitions: u32,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TrackerStatus {
     /// `script`, `check`, `interface` or `file`.
     pub kind: String,
@@ -88,7 +86,7 @@ pub struct TrackerStatus {
     pub fault: bool,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CheckStatus {
     pub name: String,
     /// `script`, `check` (a tracked native check) or `real_server`.
@@ -103,7 +101,7 @@ pub struct CheckStatus {
     pub last_ms_ago: Option<u64>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct VirtualServerStatus {
     pub name: String,
     /// `ADDR:PORT/PROTO` or `fwmark N`.
@@ -113,7 +111,7 @@ pub struct VirtualServerStatus {
     pub real_servers: Vec<RealServerStatus>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RealServerStatus {
     pub address: String,
     /// Weight we keep in the kernel (0 = inhibited, absent when removed).
@@ -125,7 +123,7 @@ pub struct RealServerStatus {
 }
 
 /// The control socket's own counters: what misbehaving clients cost.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ControlStats {
     pub clients: u32,
     pub accepted: u64,

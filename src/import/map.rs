@@ -382,6 +382,7 @@ impl Mapper<'_> {
             }
             Some(_) => {}
         }
+        let mut spec = addr.clone();
         let mut args = e.args.iter();
         while let Some(a) = args.next() {
             if matches!(
@@ -398,22 +399,13 @@ impl Mapper<'_> {
             let value = args.next();
             match (a.as_str(), value) {
                 ("dev", Some(d)) if Some(d.as_str()) == iface => {}
-                ("dev", Some(d)) => self.notes.push(Note::new(
-                    &e.pos,
-                    &c.key,
-                    format!(
-                        "{addr}: dev {d}: minivrrp adds the address on the instance's interface{}",
-                        iface.map(|i| format!(" ({i})")).unwrap_or_default()
-                    ),
-                )),
                 ("scope", Some(s)) if s == "global" => {}
-                (k @ ("scope" | "label" | "brd" | "broadcast" | "preferred_lft"), Some(v)) => {
-                    self.notes.push(Note::new(
-                        &e.pos,
-                        &c.key,
-                        format!("{addr}: {k} {v} is not carried"),
-                    ))
+                (k @ ("dev" | "label" | "scope"), Some(v)) => {
+                    spec.push_str(&format!(" {k} {v}"));
                 }
+                (k @ ("brd" | "broadcast" | "preferred_lft"), Some(v)) => self.notes.push(
+                    Note::new(&e.pos, &c.key, format!("{addr}: {k} {v} is not carried")),
+                ),
                 (k, _) => {
                     self.notes.push(Note::new(
                         &e.pos,
@@ -439,12 +431,12 @@ impl Mapper<'_> {
             ));
             return;
         }
-        match check_value("instance", "vip", addr) {
-            Ok(()) => sec.set("vip", addr.clone(), &e.pos, &c.key),
+        match check_value("instance", "vip", &spec) {
+            Ok(()) => sec.set("vip", spec, &e.pos, &c.key),
             Err(err) => self.notes.push(Note::new(
                 &e.pos,
                 &c.key,
-                format!("'{addr}': {err}; left out"),
+                format!("'{spec}': {err}; left out"),
             )),
         }
     }

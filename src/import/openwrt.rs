@@ -123,7 +123,7 @@ impl Reader<'_> {
         node("global_defs", vec![], Some(body), self.section_pos(s))
     }
 
-    fn ipaddress(&self, name: &str, pos: &Pos) -> Vec<Node> {
+    fn ipaddress(&self, name: &str) -> Vec<Node> {
         self.named("ipaddress", name)
             .into_iter()
             .filter_map(|s| {
@@ -141,7 +141,6 @@ impl Reader<'_> {
                         args.extend(["scope".into(), scope.into()]);
                     }
                 }
-                let _ = pos;
                 Some(node(addr, args, None, apos))
             })
             .collect()
@@ -234,7 +233,7 @@ impl Reader<'_> {
             &mut body,
         );
         for opt in ["virtual_ipaddress", "virtual_ipaddress_excluded"] {
-            self.list_block(s, opt, |n, p| self.ipaddress(n, p), &mut body);
+            self.list_block(s, opt, |n, _| self.ipaddress(n), &mut body);
         }
         for opt in ["virtual_routes", "track_bfd"] {
             self.list_block(

@@ -36,6 +36,7 @@ const IFLA_INFO_DATA: u16 = 2;
 const IFLA_MACVLAN_MODE: u16 = 1;
 const IFA_ADDRESS: u16 = 1;
 const IFA_LOCAL: u16 = 2;
+const IFA_LABEL: u16 = 3;
 const IFA_CACHEINFO: u16 = 6;
 const IFA_FLAGS: u16 = 8;
 pub const IFA_F_SECONDARY: u32 = 0x01;
@@ -235,6 +236,17 @@ pub struct Rtnl {
     buf: Box<[u8]>,
 }
 
+/// What an added address carries besides address and prefix.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AddrOptions<'a> {
+    /// rtnetlink `RT_SCOPE_*`; 0 = universe.
+    pub scope: u8,
+    /// IPv4 label (`ip addr add ... label`), at most 15 bytes.
+    pub label: Option<&'a str>,
+    /// Valid and preferred lifetime in seconds (`IFA_CACHEINFO`); `None` = permanent.
+    pub lifetime_s: Option<u32>,
+}
+
 impl Rtnl {
     pub fn open() -> Result<Self, Errno> {
         let fd = netlink_socket(0, false, Some(2))?;
@@ -294,7 +306,7 @@ impl Rtnl {
         ifindex: u32,
         addr: IpAddr,
         prefix: u8,
-        lifetime_s: Option<u32>,
+        opts: &AddrOptions<'_>,
     ) -> Result<(), Errno> {
         let seq = self.next_seq();
         let mut buf = [0u8; REQ_BUF];
@@ -309,7 +321,7 @@ impl Rtnl {
         hdr[0] = family;
         hdr[1] = prefix;
         hdr[2] = ifa_flags as u8;
-        hdr[3] = 0; // RT_SCOPE_UNIVERSE
+        hdr[3] = opts.scope; // 0 = RT_SCOPE_UNIVERSE
         hdr[4..8].copy_from_slice(&ifindex.to_ne_bytes());
         m.header(&hdr);
         match addr {
@@ -317,13 +329,20 @@ impl Rtnl {
                 // No IFA_BROADCAST: a VIP must not add a broadcast address.
                 m.attr(IFA_LOCAL, &a.octets());
                 m.attr(IFA_ADDRESS, &a.octets());
+                if let Some(l) = opts.label {
+                    // A C string: the kernel copies it into a NUL-terminated IFNAMSIZ buffer.
+                    let mut b = [0u8; 16];
+                    let n = l.len().min(15);
+                    b[..n].copy_from_slice(&l.as_bytes()[..n]);
+                    m.attr(IFA_LABEL, &b[..n + 1]);
+                }
             }
             IpAddr::V6(a) => {
                 m.attr(IFA_ADDRESS, &a.octets());
                 m.attr(IFA_FLAGS, &ifa_flags.to_ne_bytes());
             }
         }
-        if let Some(secs) = lifetime_s {
+        if let Some(secs) = opts.lifetime_s {
             m.attr(IFA_CACHEINFO, &cacheinfo(secs));
         }
         let len = finish(m)?;
@@ -341,19 +360,41 @@ impl Rtnl {
         prefix: u8,
         lifetime_s: Option<u32>,
     ) -> Result<(), Errno> {
+        let opts = AddrOptions {
+            lifetime_s,
+            ..AddrOptions::default()
+        };
+        self.add_address_with(ifindex, addr, prefix, &opts)
+    }
+
+    /// [`add_address`](Self::add_address) with every option: scope, IPv4 label, lifetime.
+    pub fn add_address_with(
+        &mut self,
+        ifindex: u32,
+        addr: IpAddr,
+        prefix: u8,
+        opts: &AddrOptions<'_>,
+    ) -> Result<(), Errno> {
         self.addr_msg(
             RTM_NEWADDR,
             NLM_F_CREATE | NLM_F_REPLACE,
             ifindex,
             addr,
             prefix,
-            lifetime_s,
+            opts,
         )
     }
 
     /// Remove `addr/prefix` from `ifindex`. `Err(EADDRNOTAVAIL)` if it was not there.
     pub fn del_address(&mut self, ifindex: u32, addr: IpAddr, prefix: u8) -> Result<(), Errno> {
-        self.addr_msg(RTM_DELADDR, 0, ifindex, addr, prefix, None)
+        self.addr_msg(
+            RTM_DELADDR,
+            0,
+            ifindex,
+            addr,
+            prefix,
+            &AddrOptions::default(),
+        )
     }
 
     /// Every address (of `ifindex` only, if given).

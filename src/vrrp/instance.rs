@@ -325,6 +325,10 @@ pub struct Instance {
     down_cause: DownCause,
     /// Last lower-priority master whose adverts we discarded (for the transition reason).
     lower_master: Option<(u8, IpAddr)>,
+    /// When the master last answered an advert out of turn (a priority-0 advert, or
+    /// another master it wins against): at most one such answer per
+    /// Advertisement_Interval, so a flood of those adverts cannot make it a reflector.
+    answered_at: Option<Instant>,
     garp_second_at: Option<Instant>,
     garp_refresh_at: Option<Instant>,
     /// Started but held in Initialize until then (`Params::startup_delay`).
@@ -343,6 +347,9 @@ pub struct Instance {
     /// The current master as far as we know: us as MASTER, the advertiser as BACKUP.
     master: Option<IpAddr>,
 }
+
+/// A v3 backup's Master_Adver_Interval is at least its own advert_int divided by this.
+pub const MIN_LEARNED_INTERVAL_DIVISOR: u32 = 10;
 
 /// RFC 5798 6.1 Skew_Time = ((256 - Priority) * Master_Adver_Interval) / 256 (v3);
 /// RFC 3768 6.1 Skew_Time = (256 - Priority) / 256 seconds (v2).
@@ -391,6 +398,7 @@ impl Instance {
             down_at: None,
             down_cause: DownCause::Interval,
             lower_master: None,
+            answered_at: None,
             garp_second_at: None,
             garp_refresh_at: None,
             init_until: None,
@@ -640,6 +648,16 @@ impl Instance {
         self.transition(State::Backup, reason, out);
     }
 
+    /// RFC 5798 6.4.2: a v3 backup takes the master's Max Adver Int as its
+    /// Master_Adver_Interval, here never below a tenth of its own advert_int. A master (or a
+    /// LAN host, within the RFC's limits) advertising 10 ms would otherwise shrink
+    /// Master_Down_Interval to about 30 ms, and one advert delayed that long would make the
+    /// backup take over. Only a floor: a longer interval is taken as is, since capping it
+    /// would make the backup take over between a slow master's adverts.
+    fn learned_interval(&self, advertised: Duration) -> Duration {
+        advertised.max(self.params.advert_int / MIN_LEARNED_INTERVAL_DIVISOR)
+    }
+
     /// RFC 5798 6.4.1: leave Initialize on Startup.
     fn enter_from_init(&mut self, now: Instant, out: &mut Actions) {
         // keepalived preempt_delay counts from startup (and from leaving FAULT).
@@ -745,11 +763,12 @@ impl Instance {
     }
 
     /// Master_Adver_Interval after hearing the master advertise `advertised`: RFC 5798 6.4.2
-    /// sets it to the advert's Max Adver Int; VRRPv2 has no such variable (RFC 3768 7.1
-    /// discards an advert whose interval differs from ours), so it stays ours.
+    /// sets it to the advert's Max Adver Int (above the floor of [`Self::learned_interval`]);
+    /// VRRPv2 has no such variable (RFC 3768 7.1 discards an advert whose interval differs
+    /// from ours), so it stays ours.
     fn learned_adver_int(&self, advertised: Duration) -> Duration {
         match self.params.version {
-            Version::V3 => advertised,
+            Version::V3 => self.learned_interval(advertised),
             Version::V2 => self.params.advert_int,
         }
     }
@@ -783,8 +802,7 @@ impl Instance {
     fn master_advert(&mut self, now: Instant, adv: Advert, out: &mut Actions) {
         if adv.priority == 0 {
             // Another router released mastership: assert ours at once.
-            self.send_advert(self.priority, out);
-            self.adver_at = Some(now + self.params.advert_int);
+            self.answer_out_of_turn(now, out);
             return;
         }
         let reason = if adv.priority > self.priority {
@@ -802,8 +820,29 @@ impl Instance {
         };
         match reason {
             Some(r) => self.become_backup(now, adv.advert_int, r, out),
-            None => self.discard(),
+            None => {
+                // RFC 5798 6.4.3 discards it. Another master we win against means a
+                // partition just healed (both sides became master): like keepalived, answer
+                // at once so it yields now rather than at our next advert.
+                self.discard();
+                self.answer_out_of_turn(now, out);
+            }
         }
+    }
+
+    /// Send our advert now and restart Adver_Timer from it, unless we already answered
+    /// out of turn within the last Advertisement_Interval.
+    fn answer_out_of_turn(&mut self, now: Instant, out: &mut Actions) {
+        let interval = self.params.advert_int;
+        if self
+            .answered_at
+            .is_some_and(|t| now.saturating_duration_since(t) < interval)
+        {
+            return;
+        }
+        self.answered_at = Some(now);
+        self.send_advert(self.priority, out);
+        self.adver_at = Some(now + interval);
     }
 
     fn timers(&mut self, now: Instant, out: &mut Actions) {

@@ -177,6 +177,8 @@ drop_reasons! {
     /// Unicast advert whose source is not a configured `unicast_peer` (keepalived's
     /// `check_unicast_src`, always on here).
     NotAPeer => "not-a-peer",
+    /// RFC 5798 5.2.7 / RFC 3768 5.3.7: Max Adver Int / Adver Int of 0.
+    ZeroInterval => "zero-interval",
     /// RFC 5798 5.2.5 / RFC 3768 5.3.5: an advert must list at least one address.
     NoAddresses => "no-addresses",
     /// RFC 5798 7.1 / RFC 3768 7.1: the address list differs from ours (count or contents);
@@ -570,6 +572,12 @@ impl VrrpRepr {
             }
             Version::V3 => (packet.max_adver_int(), Auth::None),
         };
+        // RFC 3768 5.3.7 / RFC 5798 5.2.7: an interval of 0 is no interval. A backup that
+        // learned it (v3, RFC 5798 6.4.2) would compute Master_Down_Interval = 0 and take
+        // over the moment the advert was processed; nothing could re-emit it either.
+        if adver_int == 0 {
+            return Err(DropReason::ZeroInterval);
+        }
         let mut addrs = AddrList::new();
         for i in 0..count {
             // Cannot fail: count <= MAX_ADDRS was checked above.
@@ -775,6 +783,30 @@ mod tests {
             VrrpRepr::parse(&p, &R1_LL, &GROUP6),
             Err(DropReason::BadChecksum)
         );
+    }
+
+    #[test]
+    fn zero_interval_is_dropped_5_2_7() {
+        // Found by the vrrp_frame fuzz target: it parsed, a v3 backup would learn a
+        // Master_Down_Interval of 0 from it, and it could not be emitted again.
+        for (version, mode) in [
+            (Version::V2, ChecksumMode::VrrpOnly),
+            (Version::V3, ChecksumMode::PseudoHeader),
+        ] {
+            let mut b = emit_to_vec(&repr(version, 1, VIP), &R1, &GROUP, mode);
+            let mut p = Packet::new_unchecked(&mut b[..]);
+            match version {
+                Version::V2 => p.set_adver_int_v2(0),
+                Version::V3 => p.set_max_adver_int(0),
+            }
+            p.fill_checksum(&R1, &GROUP, mode);
+            let p = Packet::new_checked(&b[..]).unwrap();
+            assert_eq!(
+                VrrpRepr::parse(&p, &R1, &GROUP),
+                Err(DropReason::ZeroInterval),
+                "{version:?}"
+            );
+        }
     }
 
     #[test]

@@ -22,7 +22,11 @@
 mod common;
 
 use common::lab::{self, Lab, VrrpSpec};
-use minivrrp::control::{client, Request, Response};
+use minivrrp::control::{client, Format, Request, Response};
+
+fn status_req(format: Format) -> Request {
+    Request::Status { format, name: None }
+}
 use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -90,8 +94,8 @@ fn status_flood(sock: PathBuf, stop: Arc<AtomicBool>) -> (u32, u32) {
             std::thread::sleep(w);
         }
         k += 1;
-        match client::request(&sock, &Request::Status) {
-            Ok(Response::Status(_)) => ok += 1,
+        match client::request(&sock, &status_req(Format::Json)) {
+            Ok(Response::Document(_)) => ok += 1,
             _ => failed += 1,
         }
     }
@@ -173,8 +177,10 @@ fn minivrrp_cases(secs: u64) {
         let (ok, failed) = st.join().unwrap();
         gb.join().unwrap();
         let g = gaps(&cap, t0, t1);
-        let ctl = match client::request(&sock, &Request::Status) {
-            Ok(Response::Status(d)) => d.control,
+        let ctl: serde_json::Value = match client::request(&sock, &status_req(Format::Json)) {
+            Ok(Response::Document(d)) => {
+                serde_json::from_str::<serde_json::Value>(&d).unwrap()["control"].clone()
+            }
             r => panic!("status after the flood: {r:?}"),
         };
         print(
@@ -185,10 +191,10 @@ fn minivrrp_cases(secs: u64) {
                 "status answered {ok} ({:.0}/s) failed {failed}; garbage connections {} (daemon: garbage {} oversize {} busy {} throttled {})",
                 ok as f64 / secs as f64,
                 sent.load(Ordering::Relaxed),
-                ctl.dropped_garbage,
-                ctl.dropped_oversize,
-                ctl.refused_busy,
-                ctl.throttled
+                ctl["dropped_garbage"],
+                ctl["dropped_oversize"],
+                ctl["refused_busy"],
+                ctl["throttled"]
             ),
         );
     }

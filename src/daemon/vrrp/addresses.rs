@@ -10,8 +10,10 @@ use nix::errno::Errno;
 use super::southbound::Southbound;
 use super::{Vrrp, VIP_REFRESH_TIMER};
 use crate::base::Instant;
+use crate::config::model;
 use crate::daemon::event_loop::Ctx;
 use crate::daemon::ids::Part;
+use crate::sys::rtnl::AddrOptions;
 use crate::vrrp::frame::virtual_mac;
 use crate::vrrp::vip_lease::VipLease;
 use crate::vrrp::wire;
@@ -40,6 +42,18 @@ impl<S: Southbound> Vrrp<S> {
         for (addr, prefix) in stale {
             info!(target: &inst.cfg.name, "removing stale VIP {addr}/{prefix} left by an earlier run");
             let _ = self.south.del_address(ifindex, addr, prefix);
+        }
+        // VIPs on other interfaces (`dev`): removed if present, whatever their prefix.
+        for vip in inst.cfg.vips.iter().filter(|v| v.dev.is_some()) {
+            if let Some(dev_index) = vip_dev_ifindex(&mut self.south, vip, None) {
+                if self
+                    .south
+                    .del_address(dev_index, vip.addr, vip.prefix_len)
+                    .is_ok()
+                {
+                    info!(target: &inst.cfg.name, "removing stale VIP {} left by an earlier run", vip.addr);
+                }
+            }
         }
     }
 
@@ -75,18 +89,26 @@ impl<S: Southbound> Vrrp<S> {
     /// of a present address only resets its lifetime, and one that the kernel already
     /// expired (the loop stalled past the lifetime) is added back.
     pub(super) fn add_vips(&mut self, i: usize, now: Instant) {
-        let Some(ifindex) = self.vip_ifindex(i) else {
-            return;
-        };
+        let default = self.vip_ifindex(i);
         let inst = &mut self.insts[i];
         let lease = VipLease::new(inst.cfg.vip_lifetime);
         for vip in &inst.cfg.vips {
-            match self.south.add_address(
-                ifindex,
-                vip.addr,
-                vip.prefix_len,
-                lease.map(|l| l.lifetime_s),
-            ) {
+            // A VIP with its own `dev` goes there, the others on the instance's interface.
+            let Some(ifindex) = vip_dev_ifindex(&mut self.south, vip, default) else {
+                if let Some(d) = &vip.dev {
+                    error!(target: &inst.cfg.name, "add VIP {}: no interface {d}", vip.addr);
+                }
+                continue;
+            };
+            let opts = AddrOptions {
+                scope: vip.scope,
+                label: vip.label.as_deref(),
+                lifetime_s: lease.map(|l| l.lifetime_s),
+            };
+            match self
+                .south
+                .add_address(ifindex, vip.addr, vip.prefix_len, &opts)
+            {
                 Ok(()) | Err(Errno::EEXIST) => {}
                 Err(e) => error!(target: &inst.cfg.name, "add VIP {}: {e}", vip.addr),
             }
@@ -164,14 +186,27 @@ impl<S: Southbound> Vrrp<S> {
         } else {
             self.ifaces[inst.iface].ifindex
         };
-        let Some(ifindex) = ifindex else {
-            return;
-        };
         for vip in &inst.cfg.vips {
+            let Some(ifindex) = vip_dev_ifindex(&mut self.south, vip, ifindex) else {
+                continue;
+            };
             match self.south.del_address(ifindex, vip.addr, vip.prefix_len) {
                 Ok(()) | Err(Errno::EADDRNOTAVAIL) | Err(Errno::ENODEV) => {}
                 Err(e) => warn!(target: &inst.cfg.name, "remove VIP {}: {e}", vip.addr),
             }
         }
+    }
+}
+
+/// The interface a VIP goes on: its own `dev` (looked up when needed: VIPs move rarely),
+/// else `default` (the instance's interface or VMAC).
+fn vip_dev_ifindex<S: Southbound>(
+    south: &mut S,
+    vip: &model::Vip,
+    default: Option<u32>,
+) -> Option<u32> {
+    match &vip.dev {
+        Some(d) => south.link(d).ok().flatten().map(|l| l.ifindex),
+        None => default,
     }
 }

@@ -16,7 +16,7 @@ use nix::errno::Errno;
 use crate::base::Family;
 use crate::sys::bpf;
 use crate::sys::packet::{KernelStats, McastJoin, PacketSocket, RawIpSocket, RecvFrame};
-use crate::sys::rtnl::{self, MacvlanMode, Rtnl};
+use crate::sys::rtnl::{self, AddrOptions, MacvlanMode, Rtnl};
 
 /// An interface as the VRRP part needs to know it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,14 +44,15 @@ pub trait Southbound {
     /// The addresses on `ifindex` with their prefix lengths (at most `MAX_ADDRS` are
     /// looked at by the caller).
     fn addresses(&mut self, ifindex: u32, each: &mut dyn FnMut(IpAddr, u8)) -> Result<(), Errno>;
-    /// Add `addr/prefix`, or replace it when present; with `lifetime_s` it expires unless
-    /// added again in time (the dead-man VIPs of `vrrp::vip_lease`).
+    /// Add `addr/prefix`, or replace it when present, with its scope and label; with a
+    /// lifetime it expires unless added again in time (the dead-man VIPs of
+    /// `vrrp::vip_lease`).
     fn add_address(
         &mut self,
         ifindex: u32,
         addr: IpAddr,
         prefix: u8,
-        lifetime_s: Option<u32>,
+        opts: &AddrOptions<'_>,
     ) -> Result<(), Errno>;
     fn del_address(&mut self, ifindex: u32, addr: IpAddr, prefix: u8) -> Result<(), Errno>;
     /// Create the `use_vmac` macvlan `name` on `parent` with the virtual MAC, and set the
@@ -99,6 +100,9 @@ pub trait Southbound {
         listener: &Self::Listener,
         frame: &[u8],
     ) -> Result<Option<usize>, Errno>;
+    /// Send one frame `count` times out of an interface nobody listens on (the GARPs of a VIP
+    /// with its own `dev`).
+    fn send_frame_on(&mut self, ifindex: u32, frame: &[u8], count: u8) -> Result<(), Errno>;
 
     /// A socket for VRRP messages to unicast peers, bound to `device` and, if given, to
     /// the source address `src` (binding failures are logged; the socket is still used).
@@ -174,9 +178,9 @@ impl Southbound for Linux {
         ifindex: u32,
         addr: IpAddr,
         prefix: u8,
-        lifetime_s: Option<u32>,
+        opts: &AddrOptions<'_>,
     ) -> Result<(), Errno> {
-        self.rtnl.add_address(ifindex, addr, prefix, lifetime_s)
+        self.rtnl.add_address_with(ifindex, addr, prefix, opts)
     }
 
     fn del_address(&mut self, ifindex: u32, addr: IpAddr, prefix: u8) -> Result<(), Errno> {
@@ -268,6 +272,15 @@ impl Southbound for Linux {
         frame: &[u8],
     ) -> Result<Option<usize>, Errno> {
         listener.sock.send(frame)
+    }
+
+    fn send_frame_on(&mut self, ifindex: u32, frame: &[u8], count: u8) -> Result<(), Errno> {
+        // Transmit only: its filter admits nothing, so nothing queues on it.
+        let sock = PacketSocket::open(ifindex, &bpf::DROP_ALL)?;
+        for _ in 0..count {
+            sock.send(frame)?;
+        }
+        Ok(())
     }
 
     fn open_unicast(

@@ -80,23 +80,38 @@ impl<S: Southbound> Vrrp<S> {
     }
 
     /// RFC 5798 6.4.2: gratuitous ARP (IPv4) or unsolicited NA (IPv6) for every VIP, from
-    /// the MAC the VIPs answer with.
+    /// the MAC the VIPs answer with; a VIP with its own `dev` is announced there, from that
+    /// interface's MAC.
     pub(super) fn announce(&mut self, i: usize, count: u8) {
         let src_mac = self.src_mac(i);
         let inst = &self.insts[i];
-        let Some(listener) = &self.ifaces[inst.iface].listener else {
-            return;
-        };
         for vip in &inst.cfg.vips {
+            let (on, mac) = match &vip.dev {
+                Some(dev) => match self.south.link(dev) {
+                    Ok(Some(l)) => (Some(l.ifindex), EthernetAddress(l.mac)),
+                    _ => continue,
+                },
+                None => (None, src_mac),
+            };
             let built = match vip.addr {
-                IpAddr::V4(a) => emit_garp(&mut self.tx, src_mac, a),
-                IpAddr::V6(a) => emit_unsolicited_na(&mut self.tx, src_mac, a),
+                IpAddr::V4(a) => emit_garp(&mut self.tx, mac, a),
+                IpAddr::V6(a) => emit_unsolicited_na(&mut self.tx, mac, a),
             };
             let Ok(n) = built else {
                 continue;
             };
+            let frame = &self.tx[..n];
+            if let Some(ifindex) = on {
+                if let Err(e) = self.south.send_frame_on(ifindex, frame, count) {
+                    warn!(target: &inst.cfg.name, "announce {}: {e}", vip.addr);
+                }
+                continue;
+            }
+            let Some(listener) = &self.ifaces[inst.iface].listener else {
+                return;
+            };
             for _ in 0..count {
-                if let Err(e) = self.south.send_frame(listener, &self.tx[..n]) {
+                if let Err(e) = self.south.send_frame(listener, frame) {
                     warn!(target: &inst.cfg.name, "announce {}: {e}", vip.addr);
                     break;
                 }
