@@ -251,7 +251,7 @@ pub fn instance(data: &[u8]) {
         StartHint::Backup
     };
     p.garp_delay = D::from_millis(u64::from(flags & 0x0c) * 100);
-    let mut i = Instance::new(p.clone());
+    let mut i = Instance::new(p);
     let mut now = Instant::ZERO;
     let mut last_advert: Option<Instant> = None;
     let mut master_since: Option<Instant> = None;
@@ -304,7 +304,7 @@ pub fn instance(data: &[u8]) {
         }
         now = at;
         let input = match kind % 9 {
-            0 | 1 | 2 => Input::AdvertReceived(Advert {
+            0..=2 => Input::AdvertReceived(Advert {
                 src: [10, 0, 0, x % 4].into(),
                 priority: y,
                 advert_int: D::from_millis(10 * u64::from(x | 1)),
@@ -322,7 +322,7 @@ pub fn instance(data: &[u8]) {
                 _ => SyncCommand::Master,
             }),
             7 => {
-                let mut q = p.clone();
+                let mut q = p;
                 q.priority = y.max(1);
                 q.advert_int = D::from_millis(10 * u64::from(x.max(1)));
                 Input::ConfigChange(q)
