@@ -264,7 +264,7 @@ impl Vrrp {
         let iface = self.iface_index(&c.interface);
         let family = family_of(c);
         let mut addrs = AddrList::new();
-        for vip in &c.vips {
+        for vip in c.vips.iter().filter(|v| !v.excluded) {
             // The config layer caps VIPs at MAX_VIPS = wire::MAX_ADDRS.
             let _ = addrs.push(vip.addr);
         }
