@@ -3,6 +3,9 @@
 #
 #   board/build.sh BOARD          release build for board/BOARD.env, then a size report
 #   board/build.sh all            x86_64 + aarch64 (both aarch64 profiles share one binary)
+#   board/build.sh cross          mipsel_24kc + arm_cortex-a7_neon-vfpv4 (nightly -Zbuild-std)
+#   board/build.sh test-cross [TARGET-BOARD...]
+#                                 the library's unit tests for those boards under qemu-user
 #   board/build.sh tiny-x86_64    nightly -Zbuild-std + panic=immediate-abort + optimize_for_size
 #   board/build.sh tiny-aarch64   the same for aarch64 (needs nightly's rust-src component)
 #   board/build.sh check-atomics  nightly `cargo check -Zbuild-std` for mipsel and armv7:
@@ -10,8 +13,9 @@
 #   board/build.sh list           the profiles
 #
 # BOARD is a file name in board/ without .env; aliases: aarch64 = aarch64_cortex-a53,
-# armv7 = arm_cortex-a7_neon-vfpv4, mipsel = mipsel_24kc. Profiles marked BUILD=sdk
-# (armv7, mipsel) cannot link here: build them with the OpenWrt SDK (openwrt/README.md).
+# armv7 = arm_cortex-a7_neon-vfpv4, mipsel = mipsel_24kc. Profiles marked BUILD=cross
+# (armv7, mipsel) have no prebuilt Rust std: nightly builds std from source and Debian's
+# multiarch musl-dev:<arch> is the C runtime (tests/setup.sh installs both).
 set -eu
 
 BOARD_DIR=$(cd "$(dirname "$0")" && pwd)
@@ -32,12 +36,13 @@ resolve_board() {
 	esac
 }
 
-# Load one profile into OPENWRT_ARCH, OPENWRT_TARGET, RUST_TARGET, BUILD, LINKER, RUNNER.
+# Load one profile into OPENWRT_ARCH, OPENWRT_TARGET, RUST_TARGET, BUILD, LINKER, RUNNER
+# (and CROSS_CC, GCC_TRIPLE for BUILD=cross).
 load_board() {
 	name=$(resolve_board "$1")
 	file="$BOARD_DIR/$name.env"
 	[ -f "$file" ] || die "unknown board '$1' (try: board/build.sh list)"
-	OPENWRT_ARCH= OPENWRT_TARGET= RUST_TARGET= BUILD= LINKER= RUNNER=
+	OPENWRT_ARCH= OPENWRT_TARGET= RUST_TARGET= BUILD= LINKER= RUNNER= CROSS_CC= GCC_TRIPLE=
 	. "$file"
 	BOARD=$name
 }
@@ -48,11 +53,11 @@ gz_bytes() { gzip -9 -n -c "$1" | wc -c | tr -d ' '; }
 
 # The release profile strips (Cargo.toml strip = true), so the file size is the stripped size.
 report_line() { # label target path
-	printf '%-22s %-32s %10s %10s %10s\n' "$1" "$2" "$(bytes "$3")" "$(gz_bytes "$3")" "$(xz_bytes "$3")"
+	printf '%-26s %-32s %10s %10s %10s\n' "$1" "$2" "$(bytes "$3")" "$(gz_bytes "$3")" "$(xz_bytes "$3")"
 }
 
 report_header() {
-	printf '%-22s %-32s %10s %10s %10s\n' board rust-target stripped gzip-9 xz-9e
+	printf '%-26s %-32s %10s %10s %10s\n' board rust-target stripped gzip-9 xz-9e
 }
 
 build_release() { # rust-target
@@ -60,15 +65,61 @@ build_release() { # rust-target
 	echo "target/$1/release/minivrrp"
 }
 
+# RUSTFLAGS for a BUILD=cross profile (load_board first). Rust's musl targets link their
+# own self-contained crt objects by default, which a build-std toolchain does not have:
+# -Clink-self-contained=no lets Debian's musl-gcc wrapper supply musl's crt1.o and libc.a.
+# std's unwind crate links -lunwind; Debian's cross libgcc_eh is that unwinder, plus
+# board/cross/dl_find_object.c where it expects glibc's _dl_find_object (mipsel; a stub).
+cross_rustflags() {
+	nightly_has_rust_src || die "nightly has no rust-src: rustup component add rust-src --toolchain nightly"
+	command -v "$CROSS_CC" >/dev/null 2>&1 ||
+		die "no $CROSS_CC: run tests/setup.sh (musl-dev:<arch> through dpkg --add-architecture)"
+	eh="/usr/lib/gcc-cross/$GCC_TRIPLE/$(ls "/usr/lib/gcc-cross/$GCC_TRIPLE" 2>/dev/null | sort -n | tail -n 1)/libgcc_eh.a"
+	[ -f "$eh" ] || die "no $GCC_TRIPLE libgcc_eh.a (gcc-$GCC_TRIPLE, pulled in by musl-dev)"
+	lib="$ROOT/target/cross-lib/$RUST_TARGET"
+	mkdir -p "$lib"
+	if [ ! -f "$lib/libunwind.a" ] || [ "$eh" -nt "$lib/libunwind.a" ] ||
+		[ "$BOARD_DIR/cross/dl_find_object.c" -nt "$lib/libunwind.a" ]; then
+		cp "$eh" "$lib/libunwind.a.new"
+		if nm "$eh" 2>/dev/null | grep -q ' U _dl_find_object'; then
+			"$CROSS_CC" -Os -c "$BOARD_DIR/cross/dl_find_object.c" -o "$lib/dl_find_object.o"
+			"$GCC_TRIPLE-ar" rs "$lib/libunwind.a.new" "$lib/dl_find_object.o" 2>/dev/null
+		fi
+		mv "$lib/libunwind.a.new" "$lib/libunwind.a"
+	fi
+	# -Alinker-messages: GNU ld warns on every object that Debian's hard-float musl meets
+	# soft-float Rust code (mipsel); no float crosses that boundary (see the .env).
+	echo "-Ctarget-feature=+crt-static -Clinker=$CROSS_CC -Clink-self-contained=no -L$lib -Alinker-messages"
+}
+
+# Nightly build-std with std's optimize_for_size, abort on panic (as the release profile;
+# the panic message is still printed). Leaves target/<rust-target>/release/minivrrp.
+build_cross() { # board
+	load_board "$1"
+	flags=$(cross_rustflags)
+	RUSTFLAGS="$flags" cargo +nightly build --release --locked --target "$RUST_TARGET" \
+		-Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size >&2
+	echo "target/$RUST_TARGET/release/minivrrp"
+}
+
+# The library's unit tests compiled for the board and run under qemu-user (its RUNNER).
+test_cross() { # board
+	load_board "$1"
+	flags=$(cross_rustflags)
+	runner_var="CARGO_TARGET_$(echo "$RUST_TARGET" | tr 'a-z-' 'A-Z_')_RUNNER"
+	echo "== unit tests for $BOARD ($RUST_TARGET) under $RUNNER" >&2
+	env "$runner_var=$RUNNER" RUSTFLAGS="$flags" cargo +nightly test --quiet --locked --lib \
+		--target "$RUST_TARGET" -Zbuild-std
+}
+
 build_board() {
 	load_board "$1"
-	if [ "$BUILD" = sdk ]; then
-		cat >&2 <<-EOF
-			board/build.sh: $BOARD ($RUST_TARGET) is an SDK build: no prebuilt std for it in rustup
-			and no $OPENWRT_ARCH musl sysroot to link against here. Build it with the OpenWrt SDK
-			for $OPENWRT_TARGET (openwrt/README.md); board/build.sh check-atomics type-checks it.
-		EOF
-		exit 2
+	if [ "$BUILD" = cross ]; then
+		bin=$(build_cross "$BOARD")
+		smoke_cross "$BOARD" "$bin"
+		report_header
+		report_line "$BOARD" "$RUST_TARGET" "$bin"
+		return
 	fi
 	bin=$(build_release "$RUST_TARGET")
 	report_header
@@ -139,7 +190,43 @@ check_atomics() {
 	return $rc
 }
 
-[ $# -eq 1 ] || die "usage: board/build.sh BOARD|all|tiny-x86_64|tiny-aarch64|check-atomics|list"
+# Runs the built binary under qemu-user: its version, `check` of the shipped config (exit 0)
+# and of a config with an out-of-range VRID (exit 1, the error names file and line).
+smoke_cross() { # board binary
+	load_board "$1"
+	command -v "${RUNNER%% *}" >/dev/null 2>&1 || die "no ${RUNNER%% *} (qemu-user-static)"
+	$RUNNER "$2" --version >&2
+	$RUNNER "$2" check -f "$ROOT/rootfs/etc/config/minivrrp" >/dev/null ||
+		die "$BOARD: check rejected the shipped config under $RUNNER"
+	bad="$ROOT/target/cross-lib/bad-vrid.uci"
+	printf "config instance 'vi1'\n\toption interface 'br-lan'\n\toption vrid '300'\n\tlist vip '10.0.0.254/24'\n" >"$bad"
+	rc=0
+	err=$($RUNNER "$2" check -f "$bad" 2>&1 >/dev/null) || rc=$?
+	[ "$rc" -eq 1 ] && echo "$err" | grep -q "$bad:3:" ||
+		die "$BOARD: check of a bad VRID under $RUNNER gave exit $rc: $err"
+	echo "$BOARD: runs under $RUNNER (--version, check ok, bad VRID refused)" >&2
+}
+
+build_cross_all() {
+	mips=$(build_cross mipsel_24kc)
+	arm=$(build_cross arm_cortex-a7_neon-vfpv4)
+	smoke_cross mipsel_24kc "$mips"
+	smoke_cross arm_cortex-a7_neon-vfpv4 "$arm"
+	report_header
+	report_line mipsel_24kc mipsel-unknown-linux-musl "$mips"
+	report_line arm_cortex-a7_neon-vfpv4 armv7-unknown-linux-musleabihf "$arm"
+}
+
+[ $# -ge 1 ] || die "usage: board/build.sh BOARD|all|cross|test-cross|tiny-x86_64|tiny-aarch64|check-atomics|list"
+case "$1" in
+test-cross)
+	shift
+	[ $# -gt 0 ] || set -- mipsel_24kc arm_cortex-a7_neon-vfpv4
+	for b in "$@"; do test_cross "$b"; done
+	exit
+	;;
+esac
+[ $# -eq 1 ] || die "usage: board/build.sh BOARD|all|cross|test-cross|tiny-x86_64|tiny-aarch64|check-atomics|list"
 case "$1" in
 list)
 	for f in "$BOARD_DIR"/*.env; do
@@ -148,6 +235,7 @@ list)
 	done
 	;;
 all) build_all ;;
+cross) build_cross_all ;;
 tiny-*) build_tiny "${1#tiny-}" ;;
 check-atomics) check_atomics ;;
 *) build_board "$1" ;;

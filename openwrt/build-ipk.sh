@@ -1,22 +1,24 @@
 #!/bin/sh
-# openwrt/build-ipk.sh - build an opkg .ipk for one board without the OpenWrt SDK.
+# openwrt/build-ipk.sh - build an opkg .ipk (or an apk-tools v3 .apk) for one board
+# without the OpenWrt SDK.
 #
-#   openwrt/build-ipk.sh [--ar] [--bin PATH] [--out DIR] [--release N] BOARD
+#   openwrt/build-ipk.sh [--apk] [--bin PATH] [--out DIR] [--release N] BOARD
 #
+#   --apk      an .apk for OpenWrt 25.12 and snapshots (apk-tools 3) instead of an .ipk:
+#              build/minivrrp-<version>_<arch>.apk, written by openwrt/apk-mkpkg.py
 #   BOARD      a profile in board/ (x86_64, aarch64_cortex-a53, aarch64_generic, ...);
 #              it gives the opkg Architecture and the Rust target of the default binary
 #   --bin      the minivrrp binary to package (default: target/<rust-target>/release/minivrrp,
-#              as left by board/build.sh BOARD); for the SDK-only boards pass one built there
+#              as left by board/build.sh BOARD), or one the OpenWrt SDK built
 #   --out      output directory (default: build/)
 #   --release  package release number (default 1): Version is <Cargo.toml version>-r<N>
-#   --ar       outer container in ar(1) format, for old opkg/ipkg. Default is what current
-#              OpenWrt's scripts/ipkg-build writes and opkg reads: a gzip'd tar.
 #
-# Layout (as ipkg-build makes it): outer = debian-binary ("2.0"), data.tar.gz, control.tar.gz.
+# Layout (as OpenWrt's scripts/ipkg-build makes it, and the only outer format opkg-lede
+# reads): a gzip'd tar of debian-binary ("2.0"), data.tar.gz, control.tar.gz.
 # Every tar is GNU format, sorted by name, owner 0:0, one fixed mtime; gzip -n drops the
-# name and time from the gzip header, and `ar D` zeroes ar's. So the output depends only on
-# the input files and SOURCE_DATE_EPOCH (default: the last commit's time): two builds of the
-# same tree are byte-identical.
+# name and time from the gzip header. So the output depends only on the input files and
+# SOURCE_DATE_EPOCH (default: the last commit's time): two builds of the same tree are
+# byte-identical.
 set -eu
 
 SCRIPT_DIR=$(cd "$(dirname "$0")" && pwd)
@@ -27,24 +29,24 @@ die() {
 	exit 1
 }
 
-outer=tar
 bin=
+format=ipk
 out="$ROOT/build"
 release=1
 board=
 while [ $# -gt 0 ]; do
 	case "$1" in
-	--ar) outer=ar ;;
+	--apk) format=apk ;;
 	--bin) [ $# -ge 2 ] || die "--bin needs a path"; bin=$2; shift ;;
 	--out) [ $# -ge 2 ] || die "--out needs a directory"; out=$2; shift ;;
 	--release) [ $# -ge 2 ] || die "--release needs a number"; release=$2; shift ;;
-	-h | --help) sed -n '2,20s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,23s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	-*) die "unknown option $1" ;;
 	*) [ -z "$board" ] || die "one BOARD only"; board=$1 ;;
 	esac
 	shift
 done
-[ -n "$board" ] || die "usage: build-ipk.sh [--ar] [--bin PATH] [--out DIR] [--release N] BOARD"
+[ -n "$board" ] || die "usage: build-ipk.sh [--apk] [--bin PATH] [--out DIR] [--release N] BOARD"
 case "$release" in '' | *[!0-9]*) die "--release must be a number" ;; esac
 
 case "$board" in
@@ -61,9 +63,6 @@ OPENWRT_ARCH= RUST_TARGET= BUILD=
 if [ -z "$bin" ]; then
 	bin="$ROOT/target/$RUST_TARGET/release/minivrrp"
 	if [ ! -f "$bin" ]; then
-		if [ "$BUILD" = sdk ]; then
-			die "$board is built with the OpenWrt SDK (openwrt/README.md); pass its binary with --bin"
-		fi
 		die "no $bin: run board/build.sh $board first, or pass --bin"
 	fi
 fi
@@ -72,7 +71,6 @@ fi
 for tool in tar gzip sed; do
 	command -v "$tool" >/dev/null 2>&1 || die "needs $tool"
 done
-[ "$outer" = tar ] || command -v ar >/dev/null 2>&1 || die "--ar needs ar (binutils)"
 tar --version 2>/dev/null | grep -q 'GNU tar' || die "needs GNU tar (--sort=name, --mtime)"
 
 pkg=minivrrp
@@ -80,6 +78,9 @@ upstream=$(sed -n 's/^version *= *"\([^"]*\)".*/\1/p' "$ROOT/Cargo.toml" | head 
 [ -n "$upstream" ] || die "no version in Cargo.toml"
 version="$upstream-r$release"
 license=$(sed -n 's/^license *= *"\([^"]*\)".*/\1/p' "$ROOT/Cargo.toml" | head -n 1)
+# The feed Makefile is the one place the maintainer is written.
+maintainer=$(sed -n 's/^PKG_MAINTAINER:=//p' "$ROOT/openwrt/minivrrp/Makefile" | head -n 1)
+[ -n "$maintainer" ] || die "no PKG_MAINTAINER in openwrt/minivrrp/Makefile"
 
 if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
 	SOURCE_DATE_EPOCH=$(git -C "$ROOT" log -1 --format=%ct 2>/dev/null || true)
@@ -96,13 +97,61 @@ mkdir "$data" "$ctrl" "$work/outer"
 # modes and the umask must not leak into the package). The config is 0600 like the SDK's
 # INSTALL_CONF makes it: it may hold VRRPv2 auth_pass secrets.
 install -d -m 0755 "$data/usr/sbin" "$data/etc/config" "$data/etc/init.d" \
-	"$data/etc/hotplug.d/minivrrp"
+	"$data/etc/hotplug.d/minivrrp" "$data/lib/upgrade/keep.d"
 install -m 0755 "$bin" "$data/usr/sbin/minivrrp"
 install -m 0600 "$ROOT/rootfs/etc/config/minivrrp" "$data/etc/config/minivrrp"
 install -m 0755 "$ROOT/rootfs/etc/init.d/minivrrp" "$data/etc/init.d/minivrrp"
 install -m 0644 "$ROOT/rootfs/etc/hotplug.d/minivrrp/50-example" \
 	"$data/etc/hotplug.d/minivrrp/50-example"
-chmod 0755 "$data" "$ctrl" "$data/usr" "$data/etc" "$data/etc/hotplug.d"
+# rpcd plugin: `ubus call minivrrp status`.
+install -d -m 0755 "$data/usr/libexec/rpcd"
+install -m 0755 "$ROOT/rootfs/usr/libexec/rpcd/minivrrp" "$data/usr/libexec/rpcd/minivrrp"
+# sysupgrade keeps what keep.d lists: the users' hooks.
+install -m 0644 "$ROOT/rootfs/lib/upgrade/keep.d/minivrrp" "$data/lib/upgrade/keep.d/minivrrp"
+chmod 0755 "$data" "$ctrl" "$data/usr" "$data/etc" "$data/etc/hotplug.d" "$data/usr/libexec" "$data/lib" \
+	"$data/lib/upgrade"
+
+if [ "$format" = apk ]; then
+	command -v python3 >/dev/null 2>&1 || die "--apk needs python3"
+	# What OpenWrt's package-pack.mk puts in every apk: apk v3 has no conffile field, so
+	# the conffiles travel as payload (sysupgrade reads .conffiles_static), plus the
+	# package's file list.
+	meta="$data/lib/apk/packages"
+	install -d -m 0755 "$meta" "$data/lib/apk"
+	printf '%s\n' /etc/config/minivrrp /etc/hotplug.d/minivrrp/50-example >"$meta/$pkg.conffiles"
+	: >"$meta/$pkg.conffiles_static"
+	while read -r f; do
+		echo "$f $(sha256sum "$data$f" | cut -d ' ' -f 1)" >>"$meta/$pkg.conffiles_static"
+	done <"$meta/$pkg.conffiles"
+	(cd "$data" && find . \( -type f -o -type l \) | sed 's|^\.||' | sort) >"$work/$pkg.list"
+	echo "/lib/apk/packages/$pkg.list" >>"$work/$pkg.list"
+	sort "$work/$pkg.list" >"$meta/$pkg.list"
+	chmod 0644 "$meta"/*
+	# The maintainer scripts package-pack.mk generates for apk: default_postinst and
+	# default_prerm take the package from $pkgname; an upgrade runs post-upgrade with
+	# PKG_UPGRADE=1 (start, not enable).
+	head='[ -s ${IPKG_INSTROOT}/lib/functions.sh ] || exit 0
+. ${IPKG_INSTROOT}/lib/functions.sh
+export root="${IPKG_INSTROOT}"
+export pkgname="'"$pkg"'"'
+	printf '#!/bin/sh\n[ "${IPKG_NO_SCRIPT}" = "1" ] && exit 0\n%s\nadd_group_and_user\ndefault_postinst\n' \
+		"$head" >"$ctrl/post-install"
+	printf '#!/bin/sh\nexport PKG_UPGRADE=1\n[ "${IPKG_NO_SCRIPT}" = "1" ] && exit 0\n%s\nadd_group_and_user\ndefault_postinst\n' \
+		"$head" >"$ctrl/post-upgrade"
+	printf '#!/bin/sh\n%s\ndefault_prerm\n' "$head" >"$ctrl/pre-deinstall"
+	mkdir -p "$out"
+	apk="$out/$pkg-${version}_$OPENWRT_ARCH.apk"
+	SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH python3 "$SCRIPT_DIR/apk-mkpkg.py" \
+		--info "name:$pkg" --info "version:$version" --info "arch:$OPENWRT_ARCH" \
+		--info "license:$license" --info "origin:$pkg" --info "maintainer:$maintainer" \
+		--info "description:VRRP (v2/v3, IPv4/IPv6), health checks and IPVS in one small binary, configured by UCI" \
+		--info "depends:libc" \
+		--script "post-install:$ctrl/post-install" --script "post-upgrade:$ctrl/post-upgrade" \
+		--script "pre-deinstall:$ctrl/pre-deinstall" \
+		--files "$data" --output "$apk"
+	echo "$apk"
+	exit 0
+fi
 
 det_tar() { # dir, then members; writes a gzip'd tar to stdout
 	dir=$1
@@ -122,15 +171,18 @@ Depends: libc
 Source: feeds/minivrrp/minivrrp
 SourceName: $pkg
 License: $license
+LicenseFiles: LICENSE
 Section: net
 SourceDateEpoch: $SOURCE_DATE_EPOCH
+Maintainer: $maintainer
 Architecture: $OPENWRT_ARCH
 Installed-Size: $installed_size
 Description:  VRRP (v2/v3, IPv4/IPv6) with link/script tracking, TCP/ICMP/HTTP health checks
  and kernel IPVS in one small binary, configured by UCI (/etc/config/minivrrp).
 EOF
 # opkg keeps a locally modified conffile on upgrade (and saves the new one as -opkg).
-echo /etc/config/minivrrp >"$ctrl/conffiles"
+# The same list as the feed Makefile's Package/minivrrp/conffiles.
+printf '%s\n' /etc/config/minivrrp /etc/hotplug.d/minivrrp/50-example >"$ctrl/conffiles"
 # The maintainer scripts every SDK-built OpenWrt package gets: functions.sh's
 # default_postinst enables and starts the init scripts the package installs (only
 # enables when IPKG_INSTROOT says we are building an image), default_prerm stops and
@@ -158,12 +210,6 @@ chmod 0644 "$work/outer/debian-binary" "$work/outer/data.tar.gz" "$work/outer/co
 mkdir -p "$out"
 ipk="$out/${pkg}_${version}_${OPENWRT_ARCH}.ipk"
 rm -f "$ipk"
-if [ "$outer" = ar ]; then
-	# Debian member order (debian-binary first, then control, then data); D = zero
-	# timestamps/uids so the archive is reproducible.
-	(cd "$work/outer" && ar rcD "$work/pkg.ipk" debian-binary control.tar.gz data.tar.gz)
-else
-	det_tar "$work/outer" ./debian-binary ./data.tar.gz ./control.tar.gz >"$work/pkg.ipk"
-fi
+det_tar "$work/outer" ./debian-binary ./data.tar.gz ./control.tar.gz >"$work/pkg.ipk"
 mv "$work/pkg.ipk" "$ipk"
 echo "$ipk"

@@ -18,6 +18,7 @@
 pub mod base;
 pub mod check;
 pub mod config;
+pub mod control;
 pub mod daemon;
 #[cfg(feature = "import")]
 pub mod import;

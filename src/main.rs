@@ -9,6 +9,14 @@ use std::process::ExitCode;
 use argh::FromArgs;
 use minivrrp::base::logging;
 use minivrrp::config::{Config, ConfigError, DEFAULT_CONFIG, DEFAULT_PATH};
+use minivrrp::control::{
+    client, json, metrics, text, Request, Response, StatusDoc, DEFAULT_SOCKET,
+};
+
+/// For commands whose answer is never a status document.
+fn no_status(_: StatusDoc) -> Result<String, String> {
+    Err("unexpected status answer".into())
+}
 
 const EXIT_OK: u8 = 0;
 const EXIT_CONFIG: u8 = 1;
@@ -16,7 +24,7 @@ const EXIT_USAGE: u8 = 2;
 const EXIT_RUNTIME: u8 = 3;
 
 /// VRRP (v2/v3, IPv4/IPv6), health checks and IPVS for OpenWrt routers. Without a subcommand
-/// it runs the daemon in the foreground, logging to stderr.
+/// it runs the daemon in the foreground, logging info to stdout and warnings/errors to stderr.
 /// Exit codes: 0 ok, 1 config invalid, 2 usage error, 3 runtime failure.
 #[derive(FromArgs)]
 struct Cli {
@@ -36,6 +44,10 @@ struct Cli {
     #[argh(switch)]
     version: bool,
 
+    /// control socket to create (default /var/run/minivrrp.sock)
+    #[argh(option)]
+    socket: Option<PathBuf>,
+
     #[argh(subcommand)]
     command: Option<Command>,
 }
@@ -45,7 +57,90 @@ struct Cli {
 enum Command {
     Check(CheckCmd),
     Defaults(DefaultsCmd),
+    Status(StatusCmd),
+    Maintenance(MaintenanceCmd),
+    Priority(PriorityCmd),
+    Reload(ReloadCmd),
+    Garp(GarpCmd),
+    Metrics(MetricsCmd),
     Import(ImportCmd),
+}
+
+/// Show the running daemon's state: per instance state, since when and why, the master's
+/// address, priorities with each tracker's part, VIPs, intervals and counters; checks and
+/// virtual servers.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "status")]
+struct StatusCmd {
+    /// one JSON document instead of text
+    #[argh(switch)]
+    json: bool,
+    /// control socket (default /var/run/minivrrp.sock)
+    #[argh(option)]
+    socket: Option<PathBuf>,
+    /// only this instance
+    #[argh(positional)]
+    name: Option<String>,
+}
+
+/// Maintenance mode: "on" makes every instance hand over (priority-0 advert) and stay
+/// BACKUP until "off". Survives a reload, not a restart.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "maintenance")]
+struct MaintenanceCmd {
+    /// on or off
+    #[argh(positional)]
+    mode: String,
+    /// control socket (default /var/run/minivrrp.sock)
+    #[argh(option)]
+    socket: Option<PathBuf>,
+}
+
+/// Override the base priority of instance NAME at run time (1..255), or "reset" to the
+/// configured one. Not written to the config.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "priority")]
+struct PriorityCmd {
+    /// instance name
+    #[argh(positional)]
+    name: String,
+    /// priority 1..255 or "reset"
+    #[argh(positional)]
+    priority: String,
+    /// control socket (default /var/run/minivrrp.sock)
+    #[argh(option)]
+    socket: Option<PathBuf>,
+}
+
+/// Reload the configuration now; prints the errors and exits 1 when it is refused (the
+/// running configuration stays).
+#[derive(FromArgs)]
+#[argh(subcommand, name = "reload")]
+struct ReloadCmd {
+    /// control socket (default /var/run/minivrrp.sock)
+    #[argh(option)]
+    socket: Option<PathBuf>,
+}
+
+/// Resend gratuitous ARPs / unsolicited NAs for instance NAME (when it is MASTER).
+#[derive(FromArgs)]
+#[argh(subcommand, name = "garp")]
+struct GarpCmd {
+    /// instance name
+    #[argh(positional)]
+    name: String,
+    /// control socket (default /var/run/minivrrp.sock)
+    #[argh(option)]
+    socket: Option<PathBuf>,
+}
+
+/// Print the state as Prometheus text exposition (for node_exporter's textfile collector).
+#[derive(FromArgs)]
+#[argh(subcommand, name = "metrics")]
+struct MetricsCmd {
+    /// control socket (default /var/run/minivrrp.sock)
+    #[argh(option)]
+    socket: Option<PathBuf>,
 }
 
 /// Validate a config file: print the effective config (every default filled in) and exit 0,
@@ -138,11 +233,68 @@ fn check(path: &Path) -> u8 {
 }
 
 /// Runs the daemon until it stops; returns the process exit code.
-fn run_daemon(path: &Path, config: Config) -> i32 {
-    minivrrp::daemon::runtime::run(path, config)
+fn run_daemon(path: &Path, config: Config, socket: &Path) -> i32 {
+    minivrrp::daemon::runtime::run(path, config, socket)
 }
 
-fn daemon(path: &Path, verbose: u8, quiet: u8) -> u8 {
+/// Sends one request; prints the answer (one line, or the rendering `show` makes of a
+/// status) and returns the exit code: 0 done, 1 refused, 3 daemon unreachable.
+fn control(
+    socket: Option<PathBuf>,
+    req: Request,
+    show: impl Fn(StatusDoc) -> Result<String, String>,
+) -> u8 {
+    let socket = socket.unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET));
+    match client::request(&socket, &req) {
+        Ok(Response::Done(line)) => {
+            out(&format!("{line}\n"));
+            EXIT_OK
+        }
+        Ok(Response::Status(doc)) => match show(*doc) {
+            Ok(text) => {
+                out(&text);
+                EXIT_OK
+            }
+            Err(line) => {
+                eprintln!("{line}");
+                EXIT_CONFIG
+            }
+        },
+        Ok(Response::Refused(line)) => {
+            eprintln!("{line}");
+            EXIT_CONFIG
+        }
+        Ok(Response::ConfigErrors(errors)) => {
+            let mut e = std::io::stderr().lock();
+            for err in &errors {
+                let _ = writeln!(e, "{err}");
+            }
+            let _ = writeln!(
+                e,
+                "reload refused: {} error(s); the running configuration stays",
+                errors.len()
+            );
+            EXIT_CONFIG
+        }
+        Err(e) => {
+            eprintln!("{}: {e} (is minivrrp running?)", socket.display());
+            EXIT_RUNTIME
+        }
+    }
+}
+
+/// Keep only instance `name` (status NAME).
+fn only(mut doc: StatusDoc, name: Option<&str>) -> Result<StatusDoc, String> {
+    if let Some(n) = name {
+        doc.instances.retain(|i| i.name == n);
+        if doc.instances.is_empty() {
+            return Err(format!("no instance '{n}'"));
+        }
+    }
+    Ok(doc)
+}
+
+fn daemon(path: &Path, verbose: u8, quiet: u8, socket: &Path) -> u8 {
     let config = match Config::load(path) {
         Ok(c) => c,
         Err(errors) => {
@@ -157,7 +309,7 @@ fn daemon(path: &Path, verbose: u8, quiet: u8) -> u8 {
         env!("CARGO_PKG_VERSION"),
         config.globals.router_id
     );
-    let code = run_daemon(path, config);
+    let code = run_daemon(path, config, socket);
     u8::try_from(code).unwrap_or(EXIT_RUNTIME)
 }
 
@@ -199,9 +351,58 @@ fn main() -> ExitCode {
             out(DEFAULT_CONFIG);
             EXIT_OK
         }
+        Some(Command::Status(c)) => {
+            let name = c.name.clone();
+            control(c.socket.or(cli.socket), Request::Status, move |doc| {
+                let doc = only(doc, name.as_deref())?;
+                Ok(if c.json {
+                    json::render(&doc) + "\n"
+                } else {
+                    text::render(&doc)
+                })
+            })
+        }
+        Some(Command::Metrics(c)) => control(c.socket.or(cli.socket), Request::Status, |doc| {
+            Ok(metrics::render(&doc))
+        }),
+        Some(Command::Maintenance(c)) => {
+            let on = match c.mode.as_str() {
+                "on" => true,
+                "off" => false,
+                m => {
+                    eprintln!("maintenance: expected 'on' or 'off', got '{m}'");
+                    return ExitCode::from(EXIT_USAGE);
+                }
+            };
+            control(c.socket.or(cli.socket), Request::Maintenance(on), no_status)
+        }
+        Some(Command::Priority(c)) => {
+            let priority = match c.priority.as_str() {
+                "reset" => None,
+                p => match p.parse::<u8>() {
+                    Ok(v) if v >= 1 => Some(v),
+                    _ => {
+                        eprintln!("priority: expected 1..255 or 'reset', got '{p}'");
+                        return ExitCode::from(EXIT_USAGE);
+                    }
+                },
+            };
+            let req = Request::Priority {
+                name: c.name,
+                priority,
+            };
+            control(c.socket.or(cli.socket), req, no_status)
+        }
+        Some(Command::Reload(c)) => control(c.socket.or(cli.socket), Request::Reload, no_status),
+        Some(Command::Garp(c)) => control(
+            c.socket.or(cli.socket),
+            Request::Garp { name: c.name },
+            no_status,
+        ),
         None => {
             let path = cli.file.unwrap_or_else(default_path);
-            daemon(&path, cli.verbose, cli.quiet)
+            let socket = cli.socket.unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET));
+            daemon(&path, cli.verbose, cli.quiet, &socket)
         }
     };
     ExitCode::from(code)

@@ -427,12 +427,14 @@ config instance 'vi1'
 ",
         l = log.display()
     ));
-    let mut n = Notifier::new(&c, Some(hp.display().to_string()));
+    let mut n = Notifier::new(&c, Some(hp.display().to_string())).unwrap();
     n.instance_transition(0, State::Backup, 100);
     n.instance_transition(0, State::Master, 150);
     n.instance_transition(0, State::Fault, 0);
     let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while std::time::Instant::now() < end {
+        // What the daemon's settle step does after every event: start what may start.
+        n.pump(minivrrp::sys::clock::now());
         let pids: Vec<i32> = n.children().collect();
         if pids.is_empty() {
             break;

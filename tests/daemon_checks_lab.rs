@@ -47,6 +47,8 @@ fn start(lab: &Lab, node: &str, uci: &str, hotplug: &Path) -> Proc {
             bin().to_str().unwrap(),
             "-f",
             conf.to_str().unwrap(),
+            "--socket",
+            lab.control_socket(node).to_str().unwrap(),
         ],
     )
 }

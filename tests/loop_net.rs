@@ -133,10 +133,12 @@ fn loop_delivers_a_vrrp_frame_then_link_down_and_up_events() {
     let t = Topo::new("loop");
     in_child(|| {
         enter(&t.b)?;
-        let tx = PacketSocket::open(ifindex("e0")?).map_err(|e| e.to_string())?;
+        let tx = PacketSocket::open(ifindex("e0")?, &minivrrp::sys::bpf::VRRP_FILTER)
+            .map_err(|e| e.to_string())?;
         enter(&t.a)?;
         let e0 = ifindex("e0")?;
-        let rx = PacketSocket::open(e0).map_err(|e| e.to_string())?;
+        let rx =
+            PacketSocket::open(e0, &minivrrp::sys::bpf::VRRP_FILTER).map_err(|e| e.to_string())?;
         rx.join_vrrp_multicast().map_err(|e| e.to_string())?;
         let nl = RtnlEvents::open().map_err(|e| e.to_string())?;
         let frame = ipv4_frame(MCAST_V4, VMAC1, 112, [10, 77, 0, 2], [224, 0, 0, 18]);

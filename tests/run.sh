@@ -16,6 +16,8 @@ done
 
 echo "== release builds (static musl, x86_64 + aarch64) and their sizes"
 ./board/build.sh all
+echo "== mipsel_24kc + arm_cortex-a7 (nightly -Zbuild-std, Debian multiarch musl), run under qemu"
+./board/build.sh cross
 # The packaging and VM tests use these static binaries instead of building their own.
 MINIVRRP_RELEASE_BIN="$PWD/target/x86_64-unknown-linux-musl/release/minivrrp"
 export MINIVRRP_RELEASE_BIN
@@ -34,3 +36,6 @@ cargo test --quiet -- --test-threads=2
 
 echo "== unit tests for aarch64 under qemu-aarch64-static"
 cargo test --quiet --lib --target aarch64-unknown-linux-musl
+
+echo "== unit tests for mipsel_24kc and arm_cortex-a7 under qemu-user"
+./board/build.sh test-cross

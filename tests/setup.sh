@@ -4,7 +4,18 @@
 set -eu
 
 PKGS="keepalived tcpdump iproute2 iputils-ping procps python3 binutils xz-utils
-      qemu-user-static qemu-system-x86 linux-image-amd64 busybox-static ipvsadm cpio kmod"
+      qemu-user-static qemu-system-x86 linux-image-amd64 busybox-static ipvsadm cpio kmod
+      musl-dev:mipsel musl-dev:armhf"
+
+# The mipsel_24kc and arm_cortex-a7 builds (board/build.sh cross) link against Debian's
+# musl for those architectures, installed as multiarch packages.
+update=""
+for arch in mipsel armhf; do
+    if ! dpkg --print-foreign-architectures | grep -qx "$arch"; then
+        dpkg --add-architecture "$arch"
+        update=1
+    fi
+done
 
 missing=""
 for p in $PKGS; do
@@ -12,8 +23,13 @@ for p in $PKGS; do
 done
 if [ -n "$missing" ]; then
     echo "setup: installing$missing"
+    update=1
+fi
+if [ -n "$update" ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
+fi
+if [ -n "$missing" ]; then
     # shellcheck disable=SC2086
     apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
@@ -24,4 +40,16 @@ installed=$(rustup target list --installed)
 for t in x86_64-unknown-linux-musl aarch64-unknown-linux-musl; do
     echo "$installed" | grep -qx "$t" || rustup target add "$t"
 done
+# mipsel and armv7 have no prebuilt std: nightly builds it from its source (-Zbuild-std).
+rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+[ -d "$(rustc +nightly --print sysroot)/lib/rustlib/src/rust/library" ] ||
+    rustup component add rust-src --toolchain nightly
+# Fuzzing (tests/fuzz/run.sh): nightly with rust-src and cargo-fuzz. Only when asked
+# (MINIVRRP_FUZZ=1 or `tests/setup.sh fuzz`), so the plain suite never needs nightly.
+if [ "${1:-}" = fuzz ] || [ "${MINIVRRP_FUZZ:-0}" = 1 ]; then
+    rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+    rustup component list --toolchain nightly --installed | grep -q '^rust-src' ||
+        rustup component add rust-src --toolchain nightly
+    command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+fi
 echo "setup: ok"

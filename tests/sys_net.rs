@@ -24,11 +24,14 @@ fn packet_socket_receives_vrrp_only_and_never_its_own_frames() {
     let t = Topo::new("pkt");
     in_child(|| {
         enter(&t.a)?;
-        let mut rx_a = PacketSocket::open(ifindex("e0")?).map_err(|e| e.to_string())?;
+        let mut rx_a = PacketSocket::open(ifindex("e0")?, &minivrrp::sys::bpf::VRRP_FILTER)
+            .map_err(|e| e.to_string())?;
         rx_a.join_vrrp_multicast().map_err(|e| e.to_string())?;
         enter(&t.b)?;
-        let mut rx_b = PacketSocket::open(ifindex("e0")?).map_err(|e| e.to_string())?;
-        let tx_b = PacketSocket::open(ifindex("e0")?).map_err(|e| e.to_string())?;
+        let mut rx_b = PacketSocket::open(ifindex("e0")?, &minivrrp::sys::bpf::VRRP_FILTER)
+            .map_err(|e| e.to_string())?;
+        let tx_b = PacketSocket::open(ifindex("e0")?, &minivrrp::sys::bpf::VRRP_FILTER)
+            .map_err(|e| e.to_string())?;
 
         let icmp = ipv4_frame(MCAST_V4, VMAC1, 1, [10, 77, 0, 2], [224, 0, 0, 18]);
         let vrrp4 = ipv4_frame(MCAST_V4, VMAC1, 112, [10, 77, 0, 2], [224, 0, 0, 18]);
@@ -83,7 +86,8 @@ fn raw_ip_socket_sends_unicast_with_ttl_255_and_tos_c0() {
     let t = Topo::new("raw");
     in_child(|| {
         enter(&t.a)?;
-        let mut rx_a = PacketSocket::open(ifindex("e0")?).map_err(|e| e.to_string())?;
+        let mut rx_a = PacketSocket::open(ifindex("e0")?, &minivrrp::sys::bpf::VRRP_FILTER)
+            .map_err(|e| e.to_string())?;
         enter(&t.b)?;
         let raw = RawIpSocket::ipv4().map_err(|e| e.to_string())?;
         raw.bind_device("e0").map_err(|e| e.to_string())?;
@@ -173,9 +177,9 @@ fn rtnl_adds_and_removes_vips_and_reads_link_facts() {
         )?;
 
         let vip = IpAddr::V4(Ipv4Addr::new(10, 77, 0, 100));
-        nl.add_address(link.ifindex, vip, 32)
+        nl.add_address(link.ifindex, vip, 32, None)
             .map_err(|e| format!("add: {e}"))?;
-        nl.add_address(link.ifindex, vip, 32)
+        nl.add_address(link.ifindex, vip, 32, None)
             .map_err(|e| format!("re-add: {e}"))?;
         let shown = run(&["ip", "-o", "addr", "show", "dev", "e0"])?;
         check(
@@ -201,10 +205,50 @@ fn rtnl_adds_and_removes_vips_and_reads_link_facts() {
             "deleting twice says EADDRNOTAVAIL",
         )?;
 
+        // A lifetime goes into IFA_CACHEINFO as valid and preferred lifetime (both families);
+        // a refresh (replace) resets it; the kernel removes the address when it runs out.
+        let lease4 = IpAddr::V4(Ipv4Addr::new(10, 77, 0, 101));
+        let lease6 = IpAddr::V6("fd00:77::101".parse().unwrap());
+        nl.add_address(link.ifindex, lease4, 32, Some(30))
+            .map_err(|e| format!("add with lifetime: {e}"))?;
+        nl.add_address(link.ifindex, lease6, 128, Some(30))
+            .map_err(|e| format!("add v6 with lifetime: {e}"))?;
+        for (family, addr) in [("-4", "10.77.0.101/32"), ("-6", "fd00:77::101/128")] {
+            let shown = run(&["ip", "-o", family, "addr", "show", "dev", "e0"])?;
+            let l = shown.lines().find(|l| l.contains(addr)).unwrap_or("");
+            check(
+                (l.contains("valid_lft 30sec") || l.contains("valid_lft 29sec"))
+                    && (l.contains("preferred_lft 30sec") || l.contains("preferred_lft 29sec")),
+                &format!("{addr} carries its 30 s lifetime:\n{shown}"),
+            )?;
+        }
+        nl.add_address(link.ifindex, lease4, 32, Some(2))
+            .map_err(|e| format!("refresh: {e}"))?;
+        nl.add_address(link.ifindex, lease6, 128, Some(2))
+            .map_err(|e| format!("refresh v6: {e}"))?;
+        let t0 = std::time::Instant::now();
+        let present = |a: &str| -> Result<bool, String> {
+            Ok(run(&["ip", "-o", "addr", "show", "dev", "e0"])?.contains(a))
+        };
+        while present("10.77.0.101/32")? || present("fd00:77::101/128")? {
+            check(t0.elapsed().as_secs_f64() < 4.0, "leased addresses expire")?;
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        check(
+            t0.elapsed().as_secs_f64() > 1.5,
+            &format!("not expired early ({:?})", t0.elapsed()),
+        )?;
+        // A refresh after expiry adds the address back.
+        nl.add_address(link.ifindex, lease4, 32, Some(2))
+            .map_err(|e| format!("late refresh: {e}"))?;
+        check(present("10.77.0.101/32")?, "late refresh re-adds")?;
+        nl.del_address(link.ifindex, lease4, 32)
+            .map_err(|e| format!("del leased: {e}"))?;
+
         // IPv6: a control address added by `ip` is tentative (DAD runs here); ours is not.
         run(&["ip", "addr", "add", "fd00:77::200/64", "dev", "e0"])?;
         let vip6 = IpAddr::V6("fd00:77::100".parse().unwrap());
-        nl.add_address(link.ifindex, vip6, 64)
+        nl.add_address(link.ifindex, vip6, 64, None)
             .map_err(|e| format!("add v6: {e}"))?;
         let shown = run(&["ip", "-o", "-6", "addr", "show", "dev", "e0"])?;
         let line = |a: &str| {
@@ -413,7 +457,8 @@ fn raw_ipv6_socket_sends_unicast_with_hop_limit_255() {
     .unwrap();
     in_child(|| {
         enter(&t.a)?;
-        let mut rx_a = PacketSocket::open(ifindex("e0")?).map_err(|e| e.to_string())?;
+        let mut rx_a = PacketSocket::open(ifindex("e0")?, &minivrrp::sys::bpf::VRRP_FILTER)
+            .map_err(|e| e.to_string())?;
         enter(&t.b)?;
         let raw = RawIpSocket::ipv6().map_err(|e| e.to_string())?;
         let payload = [0x31u8, 7, 100, 0, 0, 100, 0, 0];

@@ -231,6 +231,32 @@ fn backup_learns_master_adver_interval_v3_6_4_2() {
 }
 
 #[test]
+fn backup_learned_interval_has_a_floor_of_a_tenth_of_its_own_6_4_2() {
+    // A 10 ms Max Adver Int would make Master_Down_Interval ~30 ms; the floor is 1 s / 10.
+    let mut i = started(params(100));
+    i.handle(
+        at(1.0),
+        Input::AdvertReceived(Advert {
+            src: ip(1),
+            priority: 200,
+            advert_int: Duration::from_millis(10),
+        }),
+    );
+    assert_eq!(i.master_adver_interval(), Duration::from_millis(100));
+    assert!(i.next_deadline() >= Some(at(1.3)));
+    // Longer intervals are learned as advertised (no cap).
+    i.handle(
+        at(1.1),
+        Input::AdvertReceived(Advert {
+            src: ip(1),
+            priority: 200,
+            advert_int: Duration::from_secs(30),
+        }),
+    );
+    assert_eq!(i.master_adver_interval(), Duration::from_secs(30));
+}
+
+#[test]
 fn backup_v2_discards_other_interval_rfc3768_7_1() {
     let mut p = params(100);
     p.version = Version::V2;
@@ -280,15 +306,40 @@ fn master_yields_to_equal_priority_higher_address_6_4_3() {
 #[test]
 fn master_keeps_on_equal_priority_lower_address_6_4_3() {
     let mut i = master(100);
-    assert!(i.handle(at(0.5), adv(1, 100)).is_empty());
+    // It stays master and, like keepalived, answers the other master at once.
+    assert_eq!(sends(&i.handle(at(0.5), adv(1, 100))), [100]);
     assert_eq!(i.state(), State::Master);
 }
 
 #[test]
-fn master_discards_lower_priority_6_4_3() {
+fn master_answers_a_lower_priority_master_at_once_6_4_3() {
+    // RFC 5798 6.4.3 discards the advert; a second master means a partition healed, and
+    // keepalived answers it so it yields now instead of at our next advert.
     let mut i = master(100);
-    assert!(i.handle(at(0.5), adv(9, 99)).is_empty());
+    let a = i.handle(at(0.5), adv(9, 99));
+    assert_eq!(sends(&a), [100]);
     assert_eq!(i.state(), State::Master);
+    assert_eq!(
+        i.next_deadline(),
+        Some(at(1.5)),
+        "Adver_Timer restarts from the answer"
+    );
+}
+
+#[test]
+fn out_of_turn_answers_are_one_per_advert_interval() {
+    // A flood of priority-0 or lower-master adverts gets one answer per interval, not one
+    // per packet: the master is no multicast reflector.
+    let mut i = master(100);
+    let mut answers = 0;
+    for k in 0..100 {
+        let t = 0.3 + f64::from(k) * 0.01;
+        let input = if k % 2 == 0 { adv(1, 0) } else { adv(9, 99) };
+        answers += sends(&i.handle(at(t), input)).len();
+    }
+    // 0.30 .. 1.29 s: one answer at 0.30, the next allowed from 1.30.
+    assert_eq!(answers, 1);
+    assert_eq!(sends(&i.handle(at(1.3), adv(1, 0))), [100]);
 }
 
 #[test]
@@ -502,4 +553,85 @@ fn sync_group_members_fault_and_master_together() {
         b.handle(t, Input::Sync(c));
     }
     assert_eq!(b.state(), State::Master);
+}
+
+// --- Operator control (maintenance mode, priority override): the master hands over like
+// RFC 5798 6.4.3 Shutdown, the backup never takes over while in maintenance.
+
+#[test]
+fn maintenance_master_sends_priority_zero_and_stays_backup_6_4_3() {
+    let mut i = master(150);
+    let a = i.handle(at(1.0), Input::Maintenance(true));
+    assert_eq!(sends(&a), vec![0]);
+    assert!(a.contains(&Action::RemoveVips));
+    assert_eq!(
+        transition(&a),
+        Some((State::Master, State::Backup, Reason::Maintenance))
+    );
+    assert!(i.in_maintenance());
+    assert_eq!(i.last_change(), Some((at(1.0), Reason::Maintenance)));
+    // No master anywhere for a minute: it still never takes over.
+    let acts = run(&mut i, at(60.0));
+    assert!(
+        acts.iter()
+            .all(|(_, a)| !matches!(a, Action::SendAdvert { .. })),
+        "{acts:?}"
+    );
+    assert_eq!(i.state(), State::Backup);
+    // Off: takes over after one fresh Master_Down_Interval.
+    i.handle(at(60.0), Input::Maintenance(false));
+    let mdi = master_down_interval(Version::V3, 150, Duration::from_secs(1));
+    run(&mut i, at(60.0) + mdi);
+    assert_eq!(i.state(), State::Master);
+}
+
+#[test]
+fn maintenance_backup_ignores_priority_zero_and_preempts_after_off_6_4_2() {
+    let mut i = started(params(200));
+    i.handle(at(0.5), adv(9, 100));
+    assert_eq!(i.master_address(), Some(ip(9)));
+    i.handle(at(0.6), Input::Maintenance(true));
+    i.handle(at(1.0), adv(9, 0));
+    run(&mut i, at(30.0));
+    assert_eq!(i.state(), State::Backup);
+    i.handle(at(30.0), Input::Maintenance(false));
+    // The lower-priority master keeps advertising: preempted after Master_Down_Interval.
+    for k in 0..5 {
+        i.handle(at(30.1 + k as f64), adv(9, 100));
+        run(&mut i, at(30.1 + k as f64));
+    }
+    assert_eq!(i.state(), State::Master);
+    assert_eq!(i.master_address(), Some(ip(2)));
+}
+
+#[test]
+fn priority_override_is_advertised_at_once_and_reset_restores_the_base() {
+    let mut i = master(100);
+    let a = i.handle(at(0.3), Input::PriorityOverride(Some(180)));
+    assert_eq!(sends(&a), vec![180]);
+    assert_eq!(i.priority(), 180);
+    assert_eq!(i.priority_override(), Some(180));
+    // A higher override wins elections against a 150 it would have lost to.
+    assert!(transition(&i.handle(at(0.4), adv(9, 150))).is_none());
+    let a = i.handle(at(0.5), Input::PriorityOverride(None));
+    assert_eq!(sends(&a), vec![100]);
+    assert_eq!(i.priority(), 100);
+    let a = i.handle(at(0.6), adv(9, 150));
+    assert_eq!(
+        transition(&a).map(|t| t.1),
+        Some(State::Backup),
+        "back at base 100, the 150 takes over"
+    );
+    assert_eq!(i.master_address(), Some(ip(9)));
+}
+
+#[test]
+fn announce_only_as_master() {
+    let mut m = master(100);
+    assert!(m
+        .handle(at(1.0), Input::Announce)
+        .iter()
+        .any(|a| matches!(a, Action::Announce { .. })));
+    let mut b = started(params(100));
+    assert!(b.handle(at(1.0), Input::Announce).is_empty());
 }

@@ -177,7 +177,13 @@ fn backup_takes_over_after_master_kill_and_restart_removes_stale_vip_then_preemp
     }
     let lab = Lab::with_routers("kill", 2);
     let cap = lab.capture("kill");
-    let s = |p: u8| VrrpSpec::new(50, p, 3, 0.5, VIP_CIDR);
+    // Permanent VIPs (keepalived's way): the leased default would expire the dead master's VIP
+    // by itself (tests/fault_matrix.rs), and this test is about clearing it at restart.
+    let s = |p: u8| {
+        let mut v = VrrpSpec::new(50, p, 3, 0.5, VIP_CIDR);
+        v.extra_uci.push("option vip_lifetime '0'".into());
+        v
+    };
     let mut r1 = start(&lab, "r1", &[s(150)]);
     let r2 = start(&lab, "r2", &[s(100)]);
     expect_holders(&lab, VIP, &["r1"], election_bound(&s(100)), &[&r1, &r2]);
@@ -792,6 +798,8 @@ fn vmac_restart_after_kill_clears_the_stale_vip_and_preempts_back() {
     let s = |p: u8| {
         let mut v = VrrpSpec::new(62, p, 3, 0.5, VIP_CIDR);
         v.use_vmac = true;
+        // Permanent VIPs, so the restart has a stale one to clear (see the kill test above).
+        v.extra_uci.push("option vip_lifetime '0'".into());
         v
     };
     let vmac = pcap::mac_str(&s(1).virtual_mac());

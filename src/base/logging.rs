@@ -7,10 +7,16 @@
 //! `minivrrp::...`) is left out to keep lines short.
 //!
 //! Level: `globals.log_level`, moved by `-v`/`-q`; `RUST_LOG`, when set, overrides both.
+//!
+//! Errors and warnings go to stderr, everything else to stdout. Under procd (`stdout 1`,
+//! `stderr 1`) that is the severity `logread` shows: procd logs each stdout line at
+//! LOG_INFO and each stderr line at LOG_ERR (procd `instance_stdout`/`instance_stderr`);
+//! it reads no `<N>` priority prefix, so two streams are the only way to two severities.
+//! A warning is therefore `daemon.err`: it needs attention, and procd offers nothing between.
 
 use std::io::Write;
 
-use log::{Level, LevelFilter};
+use log::{Level, LevelFilter, Log, Metadata, Record};
 
 /// One letter per level, the first thing on each line.
 pub fn level_letter(level: Level) -> char {
@@ -53,18 +59,64 @@ pub fn adjust_level(base: LevelFilter, verbose: u8, quiet: u8) -> LevelFilter {
     ORDER[new as usize]
 }
 
-/// Installs the logger on stderr. Call once, early in `main`. A second call is ignored.
+/// Whether a line of this level goes to stderr (procd: LOG_ERR) rather than stdout
+/// (procd: LOG_INFO).
+pub fn to_stderr(level: Level) -> bool {
+    level <= Level::Warn
+}
+
+/// env_logger decides what is logged (level and `RUST_LOG` filters); this writes each line
+/// to the stream its severity belongs on.
+struct SplitLogger {
+    filter: env_logger::Logger,
+}
+
+impl Log for SplitLogger {
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        self.filter.enabled(metadata)
+    }
+
+    fn log(&self, record: &Record<'_>) {
+        if !self.filter.matches(record) {
+            return;
+        }
+        // A closed stream (no reader) must not stop the daemon: the write error is dropped.
+        let _ = if to_stderr(record.level()) {
+            write_line(
+                &mut std::io::stderr().lock(),
+                record.level(),
+                record.target(),
+                record.args(),
+            )
+        } else {
+            write_line(
+                &mut std::io::stdout().lock(),
+                record.level(),
+                record.target(),
+                record.args(),
+            )
+        };
+    }
+
+    fn flush(&self) {
+        let _ = std::io::stdout().flush();
+    }
+}
+
+/// Installs the logger (see the module doc for the streams). Call once, early in `main`.
+/// A second call is ignored.
 pub fn init(level: LevelFilter) {
     let mut b = env_logger::Builder::new();
-    b.filter_level(level)
-        .write_style(env_logger::WriteStyle::Never)
-        .target(env_logger::Target::Stderr)
-        .format(|buf, record| write_line(buf, record.level(), record.target(), record.args()));
+    b.filter_level(level);
     // RUST_LOG, when set, replaces the level from the config and flags.
     if let Ok(spec) = std::env::var("RUST_LOG") {
         b.parse_filters(&spec);
     }
-    let _ = b.try_init();
+    let filter = b.build();
+    let max = filter.filter();
+    if log::set_boxed_logger(Box::new(SplitLogger { filter })).is_ok() {
+        log::set_max_level(max);
+    }
 }
 
 #[cfg(test)]
@@ -95,6 +147,15 @@ mod tests {
             line(Level::Warn, "minivrrp::sys::packet", format_args!("x")),
             "W x\n"
         );
+    }
+
+    #[test]
+    fn errors_and_warnings_on_stderr_the_rest_on_stdout() {
+        assert!(to_stderr(Level::Error));
+        assert!(to_stderr(Level::Warn));
+        assert!(!to_stderr(Level::Info));
+        assert!(!to_stderr(Level::Debug));
+        assert!(!to_stderr(Level::Trace));
     }
 
     #[test]

@@ -92,14 +92,19 @@ pub struct NotifyConfig {
 
 /// Most arguments of one notify command (configured ones plus the 4 appended).
 pub const MAX_ARGS: usize = 16;
+/// Capacity of one environment entry or appended argument of a notify command.
+pub const ENV_LEN: usize = 64;
+/// Longest instance or group name: the hotplug hook gets it as `NAME=<name>` in one
+/// [`ENV_LEN`] entry (config load refuses longer names).
+pub const MAX_NAME: usize = ENV_LEN - "NAME=".len();
 
 /// A command ready for `sys::process::spawn(&cmd.argv(), &cmd.env(), ..)`, borrowing the
 /// configured strings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CommandLine<'a> {
     configured: Vec<&'a str, MAX_ARGS>,
-    extra: Vec<String<64>, 4>,
-    env: Vec<String<64>, 3>,
+    extra: Vec<String<ENV_LEN>, 4>,
+    env: Vec<String<ENV_LEN>, 3>,
 }
 
 impl<'a> CommandLine<'a> {
@@ -193,10 +198,10 @@ impl NotifyConfig {
                 if cl.configured.len() + 4 > MAX_ARGS {
                     return None;
                 }
-                let mut prio: String<64> = String::new();
+                let mut prio: String<ENV_LEN> = String::new();
                 let _ = write!(prio, "{}", job.event.priority);
                 cl.extra.push(String::try_from(kind).ok()?).ok()?;
-                let mut name: String<64> = String::new();
+                let mut name: String<ENV_LEN> = String::new();
                 name.push_str(&self.name).ok()?;
                 cl.extra.push(name).ok()?;
                 cl.extra.push(String::try_from(state).ok()?).ok()?;
@@ -205,13 +210,13 @@ impl NotifyConfig {
             Slot::Hotplug => {
                 cl.configured.push(self.hotplug.as_deref()?).ok()?;
                 cl.configured.push(HOTPLUG_SUBSYSTEM).ok()?;
-                let mut e: String<64> = String::new();
+                let mut e: String<ENV_LEN> = String::new();
                 write!(e, "ACTION=NOTIFY_{state}").ok()?;
                 cl.env.push(e).ok()?;
-                let mut e: String<64> = String::new();
+                let mut e: String<ENV_LEN> = String::new();
                 write!(e, "TYPE={kind}").ok()?;
                 cl.env.push(e).ok()?;
-                let mut e: String<64> = String::new();
+                let mut e: String<ENV_LEN> = String::new();
                 write!(e, "NAME={}", self.name).ok()?;
                 cl.env.push(e).ok()?;
             }

@@ -47,9 +47,14 @@ fn notify_values(n: &Notify, opt: &str) -> Option<Vec<String>> {
 
 fn globals_values(g: &Globals, opt: &str) -> Vec<String> {
     match opt {
+        "enabled" => bool_val(g.enabled),
         "router_id" => one(&g.router_id),
         "log_level" => one(g.log_level.as_str()),
         "log_suppress" => one(format_duration(g.log_suppress)),
+        "notify_timeout" => one(format_duration(g.notify_timeout)),
+        "notify_max_running" => one(g.notify_max_running),
+        "script_user" => g.script_user.iter().cloned().collect(),
+        "enable_script_security" => bool_val(g.enable_script_security),
         "startup_delay" => one(format_duration(g.startup_delay)),
         _ => Vec::new(),
     }
@@ -129,6 +134,7 @@ fn instance_values(c: &Config, i: &Instance, opt: &str) -> Vec<String> {
         "garp_repeat" => one(i.garp_repeat),
         "garp_delay" => one(format_duration(i.garp_delay)),
         "garp_refresh" => one(i.garp_refresh.map_or("0".into(), format_duration)),
+        "vip_lifetime" => one(i.vip_lifetime),
         "v3_checksum" => one(match i.v3_checksum {
             V3Checksum::Pseudo => "pseudo",
             V3Checksum::Rfc9568 => "rfc9568",

@@ -53,10 +53,20 @@ impl LogLevel {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Globals {
+    /// Read by the init script (through `minivrrp check`), not by the daemon: a daemon
+    /// started by hand runs whatever it is given.
+    pub enabled: bool,
     pub router_id: String,
     pub log_level: LogLevel,
     /// Interval of the repeated-warning rate limiter (`base::ratelimit`); zero = off.
     pub log_suppress: Duration,
+    /// A notify command running longer is killed.
+    pub notify_timeout: Duration,
+    /// Notify commands running at once (all instances and groups).
+    pub notify_max_running: u32,
+    /// Default user of notify commands and track scripts.
+    pub script_user: Option<String>,
+    pub enable_script_security: bool,
     /// How long instances stay in INIT after the daemon starts (keepalived
     /// `vrrp_startup_delay`); not applied again on reload.
     pub startup_delay: Duration,
@@ -209,6 +219,8 @@ pub struct Instance {
     pub garp_delay: Duration,
     /// `None` = off.
     pub garp_refresh: Option<Duration>,
+    /// Kernel lifetime of the VIPs in seconds while master (0 = permanent addresses).
+    pub vip_lifetime: u32,
     pub v3_checksum: V3Checksum,
     pub accept: bool,
     pub notify: Notify,

@@ -456,6 +456,12 @@ pub const FORWARDING: &[&str] = &["nat", "dr", "tun"];
 
 const GLOBALS: &[OptionSpec] = &[
     opt(
+        "enabled",
+        Kind::Bool,
+        Dv("1"),
+        "`0`: `/etc/init.d/minivrrp` starts nothing and logs why (the package installs its example config with `0`, so installing never takes an address). The daemon run by hand ignores it.",
+    ),
+    opt(
         "router_id",
         text(64),
         Dv("minivrrp"),
@@ -472,6 +478,30 @@ const GLOBALS: &[OptionSpec] = &[
         secs(0, 3_600_000),
         Dv("30"),
         "A repeated identical warning is logged at most once per this interval, with a count of the suppressed ones (0 = log every one).",
+    ),
+    opt(
+        "notify_timeout",
+        secs(100, 3_600_000),
+        Dv("10"),
+        "A notify command (or hotplug hook) still running after this many seconds is killed with its process group, so the next notification of its instance can run (keepalived's script timeout default).",
+    ),
+    opt(
+        "notify_max_running",
+        uint(1, 64),
+        Dv("8"),
+        "Notify commands running at once, over all instances and groups; the notifications of one instance always run one after another, in order.",
+    ),
+    opt(
+        "script_user",
+        text(32),
+        NONE,
+        "Run notify commands, and track scripts without their own `user`, as this user and its primary group (keepalived `script_user`; default: the daemon's user).",
+    ),
+    opt(
+        "enable_script_security",
+        Kind::Bool,
+        Dv("0"),
+        "When running as root, refuse (as a config error) scripts that would run as root and that a non-root user could change: the file or a directory above it writable by others or owned by a non-root user (keepalived `enable_script_security`).",
     ),
     opt(
         "startup_delay",
@@ -507,6 +537,7 @@ const INSTANCE: &[OptionSpec] = &[
     opt("garp_repeat", uint(0, 100), Dv("5"), "Gratuitous ARPs / unsolicited NAs sent on becoming master."),
     opt("garp_delay", secs(0, 3_600_000), Dv("5"), "Delay before the second burst of gratuitous ARPs after becoming master (0 = none)."),
     opt("garp_refresh", secs(0, 86_400_000), Dv("0"), "While master, repeat gratuitous ARPs at this interval (0 = off)."),
+    opt("vip_lifetime", uint(0, 86_400), Derived("max(2, ⌈1.5 × (3 × `advert_int` + skew)⌉): 6 for 1 s adverts, 2 for 0.1 s"), "While master, VIPs are installed with this kernel lifetime in seconds and refreshed every third of it, so a master whose daemon dies or freezes loses them by itself (within the lifetime + 1 s). 0 = permanent addresses (keepalived's behaviour)."),
     opt("v3_checksum", Kind::Enum(&["pseudo", "rfc9568"]), Dv("pseudo"), "Version 3 over IPv4 only: `pseudo` includes the IPv4 pseudo-header in the checksum (keepalived, RFC 5798); `rfc9568` computes it over the VRRP message alone, for peers that leave the pseudo-header out."),
     opt("accept", Kind::Bool, Dv("0"), "RFC 5798 Accept_Mode: as master, accept packets addressed to the VIPs even when not the address owner."),
     opt("notify_master", CMD, NONE, "Command run on becoming MASTER."),

@@ -402,7 +402,7 @@ pub fn validate(file: &str, uci: &UciFile) -> Result<Config, Vec<ConfigError>> {
             name: s.name.clone(),
             anonymous: s.raw.name.is_none(),
             members,
-            notify: notify_of(s),
+            notify: notify_of(s, &mut errs),
         });
     }
 
@@ -548,6 +548,8 @@ fn build_globals(secs: &[Sec], errs: &mut Errors) -> Globals {
             }
         }
     };
+    // None only when the value was bad (already reported): the schema default applies.
+    let enabled = !matches!(get("enabled"), Some(Val::Bool(false)));
     let router_id = match get("router_id") {
         Some(Val::Str(s)) => s,
         _ => "minivrrp".into(),
@@ -563,14 +565,32 @@ fn build_globals(secs: &[Sec], errs: &mut Errors) -> Globals {
         Some(Val::Seconds(d)) => d,
         _ => Duration::from_secs(30),
     };
+    let notify_timeout = match get("notify_timeout") {
+        Some(Val::Seconds(d)) => d,
+        _ => Duration::from_secs(10),
+    };
+    let notify_max_running = match get("notify_max_running") {
+        Some(Val::Uint(n)) => n as u32,
+        _ => 8,
+    };
+    let script_user = match get("script_user") {
+        Some(Val::Str(s)) => Some(s),
+        _ => None,
+    };
+    let enable_script_security = matches!(get("enable_script_security"), Some(Val::Bool(true)));
     let startup_delay = match get("startup_delay") {
         Some(Val::Seconds(d)) => d,
         _ => Duration::ZERO,
     };
     Globals {
+        enabled,
         router_id,
         log_level,
         log_suppress,
+        notify_timeout,
+        notify_max_running,
+        script_user,
+        enable_script_security,
         startup_delay,
     }
 }
@@ -625,7 +645,12 @@ fn build_check(s: &Sec) -> Check {
     }
 }
 
-fn notify_of(s: &Sec) -> Notify {
+/// The notify options of an instance or sync group. What the notifier could not run is an
+/// error here, never a silently skipped script at the time of a transition: a command line
+/// that does not split (open quote), one with more arguments than the notifier carries, and
+/// a section name longer than the `NAME=` environment entry of the hotplug hook holds.
+fn notify_of(s: &Sec, errs: &mut Errors) -> Notify {
+    use crate::check::notify::{split_command, MAX_ARGS, MAX_NAME};
     let get = |o: &str| {
         if s.spec.option(o).is_some() {
             s.string(o)
@@ -633,6 +658,41 @@ fn notify_of(s: &Sec) -> Notify {
             None
         }
     };
+    if s.name.len() > MAX_NAME {
+        errs.at(
+            s.raw.line,
+            s.name.clone(),
+            format!(
+                "name is {} characters; notify commands and the hotplug hook get it as NAME=..., at most {MAX_NAME}",
+                s.name.len()
+            ),
+        );
+    }
+    for o in [
+        "notify_master",
+        "notify_backup",
+        "notify_fault",
+        "notify_stop",
+        "notify",
+    ] {
+        let Some(line) = get(o) else { continue };
+        // The generic `notify` gets TYPE NAME STATE PRIORITY appended.
+        let room = if o == "notify" {
+            MAX_ARGS - 4
+        } else {
+            MAX_ARGS
+        };
+        match split_command(&line) {
+            None => errs.at(s.line(o), s.path(o), "unbalanced quote".into()),
+            Some(v) if v.is_empty() => errs.at(s.line(o), s.path(o), "empty command".into()),
+            Some(v) if v.len() > room => errs.at(
+                s.line(o),
+                s.path(o),
+                format!("{} arguments, at most {room}", v.len()),
+            ),
+            Some(_) => {}
+        }
+    }
     Notify {
         master: get("notify_master"),
         backup: get("notify_backup"),
@@ -985,12 +1045,16 @@ fn build_instance(
         garp_repeat: s.uint("garp_repeat").unwrap_or(5) as u32,
         garp_delay: s.secs("garp_delay").unwrap_or(Duration::from_secs(5)),
         garp_refresh,
+        vip_lifetime: s.uint("vip_lifetime").map_or_else(
+            || crate::vrrp::vip_lease::lifetime_for(version, advert_int),
+            |v| v as u32,
+        ),
         v3_checksum: match s.word("v3_checksum") {
             Some("rfc9568") => V3Checksum::Rfc9568,
             _ => V3Checksum::Pseudo,
         },
         accept: s.boolean("accept"),
-        notify: notify_of(s),
+        notify: notify_of(s, errs),
         sync_group: None,
     }
 }

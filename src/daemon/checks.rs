@@ -231,7 +231,8 @@ pub struct CheckEngine {
 fn build(cfg: &Config, seed: u64, now: Instant) -> Result<Vec<(ProbeId, String, Spec)>, String> {
     let mut out = Vec::new();
     for (i, s) in cfg.scripts.iter().enumerate() {
-        let user = match &s.user {
+        // A script's own `user`, else the globals' `script_user` (keepalived's order).
+        let user = match s.user.as_ref().or(cfg.globals.script_user.as_ref()) {
             Some(u) => Some(
                 process::lookup_user(u)
                     .ok_or_else(|| format!("script '{}': unknown user '{u}'", s.name))?,
@@ -1059,6 +1060,18 @@ fn first_line(o: &[u8]) -> &str {
     let line = o.split(|&b| b == b'\n').next().unwrap_or(&[]);
     let line = &line[..line.len().min(120)];
     core::str::from_utf8(line).unwrap_or("").trim()
+}
+
+// --- Operator control (daemon/control.rs): a read-only view for status. ---
+impl CheckEngine {
+    /// Every probe: id, name, verdict and its last attempt (result, start, latency).
+    pub fn probe_views(
+        &self,
+    ) -> impl Iterator<Item = (ProbeId, &str, Health, Option<check::Attempt>)> + '_ {
+        self.probes
+            .iter()
+            .map(|p| (p.id, p.name.as_str(), p.health(), p.last_attempt()))
+    }
 }
 
 #[cfg(test)]

@@ -20,6 +20,8 @@ pub enum Part {
     Lvs = 5,
     /// Periodic house-keeping (GARP refresh is per instance; this is the daemon's own).
     Daemon = 6,
+    /// Control socket: token 0 the listener, 1.. its clients; timer 0 the client deadlines.
+    Control = 7,
 }
 
 const SHIFT: u32 = 28;
@@ -34,6 +36,7 @@ impl Part {
             4 => Part::Notify,
             5 => Part::Lvs,
             6 => Part::Daemon,
+            7 => Part::Control,
             _ => return None,
         })
     }

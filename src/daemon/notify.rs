@@ -6,8 +6,17 @@
 //! spawned only after the previous one of the same queue was reaped, so scripts see the
 //! transitions strictly in order. Output goes to /dev/null (nothing to register); the
 //! runtime reaps children and offers them to [`Notifier::on_child_exit`].
+//!
+//! Nothing a script does can stall the daemon or another instance's notifications: queues
+//! run side by side (up to `notify_max_running` children over all of them, taken round
+//! robin so one busy queue cannot starve the others), and a job still running after
+//! `notify_timeout` is killed with its process group, which lets its queue move on. Jobs run
+//! as `script_user` when one is set; with `enable_script_security` a root daemon refuses
+//! scripts that would run as root and that someone else could change ([`check_security`]).
 
-use crate::base::Duration;
+use super::event_loop::Ctx;
+use super::ids::Part;
+use crate::base::{Duration, Instant};
 use crate::check::notify::{
     split_command, NotifyConfig, NotifyEvent, NotifyQueue, NotifyState, Slot, HOTPLUG_CALL,
 };
@@ -28,6 +37,8 @@ struct Entry {
     queue: NotifyQueue<QUEUE>,
     /// The running job's child.
     child: Option<i32>,
+    /// When the running job is killed (`notify_timeout`); `None` once it was.
+    deadline: Option<Instant>,
     last: Option<NotifyState>,
     priority: u8,
 }
@@ -37,8 +48,71 @@ pub struct Notifier {
     instances: Vec<Entry>,
     groups: Vec<Entry>,
     hotplug: Option<String>,
+    timeout: Duration,
+    max_running: usize,
+    /// uid/gid of `script_user`.
+    user: Option<(u32, u32)>,
+    /// Round robin: the queue (instances, then groups) looked at first by the next pump.
+    cursor: usize,
     spawned: u64,
     failed: u64,
+    timed_out: u64,
+}
+
+/// uid/gid of the configured `script_user`, if any.
+pub fn script_user(cfg: &Config) -> Result<Option<(u32, u32)>, String> {
+    match &cfg.globals.script_user {
+        Some(u) => process::lookup_user(u)
+            .map(Some)
+            .ok_or_else(|| format!("globals.script_user: unknown user '{u}'")),
+        None => Ok(None),
+    }
+}
+
+/// keepalived `enable_script_security`: when we run as root, every script that would run as
+/// root (no `script_user`, no script `user`) must be one only root can change. Checked at
+/// start and before a reload is applied; an insecure script is a config error, so the
+/// running configuration stays.
+pub fn check_security(cfg: &Config) -> Result<(), String> {
+    // SAFETY: geteuid has no failure mode.
+    if !cfg.globals.enable_script_security || unsafe { libc::geteuid() } != 0 {
+        return Ok(());
+    }
+    let as_root = |user: &Option<String>| {
+        let u = user.as_ref().or(cfg.globals.script_user.as_ref());
+        u.and_then(|u| process::lookup_user(u))
+            .is_none_or(|(uid, _)| uid == 0)
+    };
+    let mut cmds: Vec<(String, &str)> = Vec::new();
+    if as_root(&None) {
+        let notifies = cfg
+            .instances
+            .iter()
+            .map(|i| (&i.name, &i.notify))
+            .chain(cfg.sync_groups.iter().map(|g| (&g.name, &g.notify)));
+        for (name, n) in notifies {
+            for line in [&n.master, &n.backup, &n.fault, &n.stop, &n.any]
+                .into_iter()
+                .flatten()
+            {
+                cmds.push((name.clone(), line));
+            }
+        }
+    }
+    for s in cfg.scripts.iter().filter(|s| as_root(&s.user)) {
+        cmds.push((s.name.clone(), &s.command));
+    }
+    for (name, line) in cmds {
+        let Some(prog) = split_command(line).and_then(|v| v.into_iter().next()) else {
+            continue;
+        };
+        if let Err(why) = file::only_root_can_change(&prog) {
+            return Err(format!(
+                "{name}: script {prog} refused by enable_script_security: {why}"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The hotplug program to run: `$MINIVRRP_HOTPLUG_CALL` when set (empty: none), else
@@ -80,6 +154,7 @@ fn entry(cfg: NotifyConfig) -> Entry {
         cfg,
         queue: NotifyQueue::new(),
         child: None,
+        deadline: None,
         last: None,
         priority: 0,
     }
@@ -95,20 +170,29 @@ fn map_state(s: State) -> Option<NotifyState> {
 }
 
 impl Notifier {
-    /// `hotplug`: the hotplug program (see [`hotplug_from_env`]) or `None`.
-    pub fn new(cfg: &Config, hotplug: Option<String>) -> Notifier {
+    /// `hotplug`: the hotplug program (see [`hotplug_from_env`]) or `None`. Fails when
+    /// `script_user` does not exist.
+    pub fn new(cfg: &Config, hotplug: Option<String>) -> Result<Notifier, String> {
         let mut n = Notifier {
             instances: Vec::new(),
             groups: Vec::new(),
             hotplug,
+            timeout: cfg.globals.notify_timeout,
+            max_running: 1,
+            user: None,
+            cursor: 0,
             spawned: 0,
             failed: 0,
+            timed_out: 0,
         };
-        n.build(cfg);
-        n
+        n.build(cfg)?;
+        Ok(n)
     }
 
-    fn build(&mut self, cfg: &Config) {
+    fn build(&mut self, cfg: &Config) -> Result<(), String> {
+        self.user = script_user(cfg)?;
+        self.timeout = cfg.globals.notify_timeout;
+        self.max_running = (cfg.globals.notify_max_running as usize).max(1);
         self.instances = cfg
             .instances
             .iter()
@@ -119,6 +203,7 @@ impl Notifier {
             .iter()
             .map(|g| entry(notify_config(&g.name, true, &g.notify, &self.hotplug)))
             .collect();
+        Ok(())
     }
 
     /// Instance `idx` entered `state` (INIT is not announced) with `priority`.
@@ -128,7 +213,6 @@ impl Notifier {
         };
         if let Some(s) = map_state(state) {
             Self::push(e, s, priority);
-            self.pump_entry(false, idx);
         }
     }
 
@@ -139,7 +223,6 @@ impl Notifier {
         };
         if let Some(s) = map_state(state) {
             Self::push(e, s, 0);
-            self.pump_entry(true, idx);
         }
     }
 
@@ -153,18 +236,46 @@ impl Notifier {
             .push_transition(&e.cfg, NotifyEvent { state: s, priority });
     }
 
-    /// Start the next job of one queue if none is running.
-    fn pump_entry(&mut self, group: bool, idx: usize) {
-        let e = if group {
-            self.groups.get_mut(idx)
+    fn running(&self) -> usize {
+        self.children().count()
+    }
+
+    /// Start queued jobs, at most `notify_max_running` children at once, taking the queues
+    /// round robin from where the last pump stopped; returns the earliest kill deadline.
+    pub fn pump(&mut self, now: Instant) -> Option<Instant> {
+        let n = self.instances.len() + self.groups.len();
+        let mut running = self.running();
+        // Each pass either starts a child or consumes a job that cannot run: bounded.
+        let mut idle_in_a_row = 0;
+        while running < self.max_running && n > 0 && idle_in_a_row < n {
+            let k = self.cursor % n;
+            self.cursor = (k + 1) % n;
+            if self.spawn_next(k, now) {
+                running += 1;
+                idle_in_a_row = 0;
+            } else {
+                idle_in_a_row += 1;
+            }
+        }
+        self.next_deadline()
+    }
+
+    /// Start the next job of queue `k` if it has none running; true if a child started.
+    fn spawn_next(&mut self, k: usize, now: Instant) -> bool {
+        let (timeout, user) = (self.timeout, self.user);
+        let ni = self.instances.len();
+        let e = if k < ni {
+            self.instances.get_mut(k)
         } else {
-            self.instances.get_mut(idx)
+            self.groups.get_mut(k - ni)
         };
-        let Some(e) = e else { return };
+        let Some(e) = e else {
+            return false;
+        };
         // Bounded: each failed spawn consumes one pending job.
         while e.child.is_none() {
             let Some(job) = e.queue.start_next() else {
-                return;
+                return false;
             };
             let Some(cmd) = e.cfg.command(job) else {
                 e.queue.finished();
@@ -176,19 +287,82 @@ impl Notifier {
                 argv.pop();
             }
             let env = cmd.env();
-            match process::spawn(&argv, &env, &process::SpawnOptions::default()) {
+            let opts = process::SpawnOptions {
+                capture_output: false,
+                user,
+            };
+            match process::spawn(&argv, &env, &opts) {
                 Ok(c) => {
-                    self.spawned += 1;
                     log::debug!("{}: notify {:?} pid {}", e.cfg.name, &argv[..], c.pid);
                     e.child = Some(c.pid);
+                    e.deadline = Some(now + timeout);
+                    self.spawned += 1;
+                    return true;
                 }
                 Err(err) => {
-                    self.failed += 1;
                     log::warn!("{}: cannot run {:?}: {err}", e.cfg.name, &argv[..]);
                     e.queue.finished();
+                    self.failed += 1;
                 }
             }
         }
+        false
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.instances
+            .iter()
+            .chain(self.groups.iter())
+            .filter_map(|e| e.deadline)
+            .min()
+    }
+
+    /// Kill every job past its `notify_timeout` (with its process group). Its queue moves on
+    /// when the child is reaped; returns the next deadline.
+    pub fn expire(&mut self, now: Instant) -> Option<Instant> {
+        let timeout = self.timeout;
+        let mut killed = 0;
+        for e in self.instances.iter_mut().chain(self.groups.iter_mut()) {
+            let (Some(pid), Some(at)) = (e.child, e.deadline) else {
+                continue;
+            };
+            if at > now {
+                continue;
+            }
+            e.deadline = None;
+            log::warn!(
+                "{}: notify command (pid {pid}) still running after {} s: killed",
+                e.cfg.name,
+                timeout.as_secs_f32()
+            );
+            if let Err(err) = process::kill(pid) {
+                log::warn!("{}: kill {pid}: {err}", e.cfg.name);
+            }
+            killed += 1;
+        }
+        self.timed_out += killed;
+        self.next_deadline()
+    }
+
+    /// After anything may have queued or ended a job: start what may start and keep the
+    /// notify timer at the earliest kill deadline.
+    pub fn settle(&mut self, ctx: &mut Ctx, now: Instant) {
+        let timer = Part::Notify.timer(0);
+        match self.pump(now) {
+            Some(at) => {
+                if let Err(e) = ctx.arm(timer, at) {
+                    log::error!("notify timer: {e}");
+                }
+            }
+            None => {
+                ctx.cancel(timer);
+            }
+        }
+    }
+
+    /// The notify timer fired: kill overdue jobs (the runtime settles afterwards).
+    pub fn on_timer(&mut self, now: Instant) {
+        self.expire(now);
     }
 
     /// A child was reaped; `true` if it was a notify job (the queue's next job starts).
@@ -202,11 +376,11 @@ impl Notifier {
             if let Some(idx) = list.iter().position(|e| e.child == Some(pid)) {
                 let e = &mut list[idx];
                 e.child = None;
+                e.deadline = None;
                 e.queue.finished();
                 if status != ExitStatus::Code(0) {
                     log::warn!("{}: notify command ended with {status:?}", e.cfg.name);
                 }
-                self.pump_entry(group, idx);
                 return true;
             }
         }
@@ -218,13 +392,17 @@ impl Notifier {
     pub fn reload(&mut self, cfg: &Config) {
         let old_i = core::mem::take(&mut self.instances);
         let old_g = core::mem::take(&mut self.groups);
-        self.build(cfg);
+        // The runtime checked `script_user` before the swap ([`script_user`]).
+        if let Err(e) = self.build(cfg) {
+            log::error!("notify: {e}");
+        }
         for (new, old) in [(&mut self.instances, old_i), (&mut self.groups, old_g)] {
             for o in old {
                 // A removed one's running child is reaped by the runtime and is no longer ours.
                 if let Some(n) = new.iter_mut().find(|n| n.cfg.name == o.cfg.name) {
                     n.queue = o.queue;
                     n.child = o.child;
+                    n.deadline = o.deadline;
                     n.last = o.last;
                     n.priority = o.priority;
                 }
@@ -245,17 +423,21 @@ impl Notifier {
         (self.spawned, self.failed)
     }
 
+    /// Jobs killed for running past `notify_timeout`.
+    pub fn timed_out(&self) -> u64 {
+        self.timed_out
+    }
+
     /// Daemon stop: announce STOP for every instance, run the queues and wait for them at
     /// most [`STOP_WAIT`] in total (reaping our own children: the loop no longer runs).
     pub fn shutdown(&mut self) {
-        for idx in 0..self.instances.len() {
-            let e = &mut self.instances[idx];
+        for e in self.instances.iter_mut() {
             let p = e.priority;
             Self::push(e, NotifyState::Stop, p);
-            self.pump_entry(false, idx);
         }
         let start = crate::sys::clock::now();
         loop {
+            self.pump(crate::sys::clock::now());
             let running: heapless::Vec<i32, 128> = self.children().take(128).collect();
             if running.is_empty() {
                 return;
@@ -295,7 +477,7 @@ config instance 'vi1'
         )
         .unwrap_or_else(|e| panic!("{e:?}"));
         // No commands configured, no hotplug: nothing is spawned, but states are tracked.
-        let mut n = Notifier::new(&c, None);
+        let mut n = Notifier::new(&c, None).unwrap();
         n.instance_transition(0, State::Init, 100);
         assert_eq!(n.instances[0].last, None);
         n.instance_transition(0, State::Backup, 100);
@@ -303,5 +485,245 @@ config instance 'vi1'
         assert_eq!(n.instances[0].last, Some(NotifyState::Backup));
         assert_eq!(n.stats(), (0, 0));
         assert_eq!(n.children().count(), 0);
+    }
+
+    fn config(text: &str) -> Config {
+        Config::parse_str("t", text).unwrap_or_else(|e| panic!("{e:?}"))
+    }
+
+    /// Reap our children until `pid` ended (or 5 s): what SIGCHLD does in the daemon.
+    fn reap_until(n: &mut Notifier, pid: i32) -> ExitStatus {
+        for _ in 0..500 {
+            if let Some(st) = process::reap_pid(pid) {
+                assert!(n.on_child_exit(pid, st));
+                return st;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("child {pid} did not end");
+    }
+
+    fn wait_file(p: &std::path::Path) -> bool {
+        (0..300).any(|_| {
+            let there = p.exists();
+            if !there {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            there
+        })
+    }
+
+    fn child_of(n: &Notifier, idx: usize) -> Option<i32> {
+        n.instances[idx].child
+    }
+
+    #[test]
+    fn hung_notify_backup_delays_neither_other_instances_nor_beyond_its_timeout() {
+        let dir = std::env::temp_dir().join(format!("mv-notify-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let m1 = dir.join("vi1-master");
+        let m2 = dir.join("vi2-master");
+        let c = config(&format!(
+            "
+config globals 'globals'
+    option notify_timeout '2'
+config instance 'vi1'
+    option interface 'eth0'
+    option vrid '1'
+    list vip '10.0.0.10'
+    option notify_backup 'sleep 30'
+    option notify_master 'touch {}'
+config instance 'vi2'
+    option interface 'eth0'
+    option vrid '2'
+    list vip '10.0.0.11'
+    option notify_master 'touch {}'
+",
+            m1.display(),
+            m2.display()
+        ));
+        let mut n = Notifier::new(&c, None).unwrap();
+        let t0 = Instant::from_secs(100);
+        n.instance_transition(0, State::Backup, 100);
+        assert_eq!(n.pump(t0), Some(t0 + Duration::from_secs(2)));
+        let hung = child_of(&n, 0).expect("notify_backup of vi1 runs");
+        // Later: vi1 and vi2 become master. vi2's script runs at once beside the hung one;
+        // vi1's waits for its own notify_backup (order per instance).
+        n.instance_transition(0, State::Master, 100);
+        n.instance_transition(1, State::Master, 100);
+        n.pump(t0 + Duration::from_millis(500));
+        let pid2 = child_of(&n, 1).expect("vi2's notify_master started beside the hung script");
+        assert_eq!(child_of(&n, 0), Some(hung));
+        reap_until(&mut n, pid2);
+        assert!(wait_file(&m2), "vi2's notify_master ran");
+        assert!(
+            !m1.exists(),
+            "vi1's notify_master overtook its notify_backup"
+        );
+        // Not yet due: nothing is killed.
+        n.expire(t0 + Duration::from_millis(1999));
+        assert_eq!(n.timed_out(), 0);
+        // At notify_timeout the hung script is killed and vi1's notify_master follows.
+        n.expire(t0 + Duration::from_secs(2));
+        assert_eq!(n.timed_out(), 1);
+        let st = reap_until(&mut n, hung);
+        assert_eq!(st, ExitStatus::Signal(libc::SIGKILL));
+        n.pump(t0 + Duration::from_secs(2));
+        let pid1 = child_of(&n, 0).expect("vi1's notify_master runs after the kill");
+        reap_until(&mut n, pid1);
+        assert!(wait_file(&m1));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn at_most_notify_max_running_children_taken_round_robin() {
+        let mut text =
+            String::from("config globals 'globals'\n    option notify_max_running '2'\n");
+        for i in 1..=4 {
+            text.push_str(&format!(
+                "config instance 'vi{i}'\n    option interface 'eth0'\n    option vrid '{i}'\n    list vip '10.0.0.{i}'\n    option notify_backup 'sleep 30'\n"
+            ));
+        }
+        let mut n = Notifier::new(&config(&text), None).unwrap();
+        let now = Instant::from_secs(1);
+        for i in 0..4 {
+            n.instance_transition(i, State::Backup, 100);
+        }
+        n.pump(now);
+        let running: Vec<usize> = (0..4).filter(|&i| child_of(&n, i).is_some()).collect();
+        assert_eq!(running, [0, 1]);
+        // One ends: the next waiting queue (vi3), not vi1 again, gets the slot.
+        let p0 = child_of(&n, 0).unwrap();
+        process::kill(p0).unwrap();
+        reap_until(&mut n, p0);
+        n.instance_transition(0, State::Master, 100);
+        n.pump(now);
+        let running: Vec<usize> = (0..4).filter(|&i| child_of(&n, i).is_some()).collect();
+        assert_eq!(running, [1, 2]);
+        for i in [1, 2] {
+            let p = child_of(&n, i).unwrap();
+            process::kill(p).unwrap();
+            reap_until(&mut n, p);
+        }
+    }
+
+    fn is_root() -> bool {
+        // SAFETY: geteuid has no failure mode.
+        unsafe { libc::geteuid() == 0 }
+    }
+
+    fn scratch(tag: &str, mode: u32) -> std::path::PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("mv-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode)).unwrap();
+        dir
+    }
+
+    #[test]
+    fn script_user_runs_notify_commands_as_that_user() {
+        if !is_root() {
+            eprintln!("SKIP script_user_runs_notify_commands_as_that_user: needs root");
+            return;
+        }
+        let (uid, gid) = process::lookup_user("nobody").expect("user nobody");
+        let dir = scratch("script-user", 0o777);
+        let out = dir.join("ids");
+        let c = config(&format!(
+            "
+config globals 'globals'
+    option script_user 'nobody'
+config instance 'vi1'
+    option interface 'eth0'
+    option vrid '1'
+    list vip '10.0.0.10'
+    option notify_master '/bin/sh -c \"id -u > {0}.tmp; id -g >> {0}.tmp; mv {0}.tmp {0}\"'
+",
+            out.display()
+        ));
+        let mut n = Notifier::new(&c, None).unwrap();
+        n.instance_transition(0, State::Master, 100);
+        n.pump(Instant::from_secs(1));
+        let pid = child_of(&n, 0).unwrap();
+        assert_eq!(reap_until(&mut n, pid), ExitStatus::Code(0));
+        assert!(wait_file(&out));
+        let ids = std::fs::read_to_string(&out).unwrap();
+        assert_eq!(ids, format!("{uid}\n{gid}\n"));
+        let unknown =
+            config("config globals 'globals'\n    option script_user 'no-such-user-mv'\n");
+        let e = Notifier::new(&unknown, None)
+            .err()
+            .expect("unknown user refused");
+        assert!(e.contains("unknown user 'no-such-user-mv'"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn enable_script_security_refuses_scripts_others_can_change() {
+        use std::os::unix::fs::PermissionsExt;
+        if !is_root() {
+            eprintln!("SKIP enable_script_security_refuses_scripts_others_can_change: needs root");
+            return;
+        }
+        let safe = scratch("sec-safe", 0o755);
+        let open = scratch("sec-open", 0o777);
+        let script = |dir: &std::path::Path, mode: u32| {
+            let p = dir.join(format!("notify-{mode:o}.sh"));
+            std::fs::write(&p, "#!/bin/sh\nexit 0\n").unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+            p
+        };
+        let cfg = |security: bool, user: Option<&str>, cmd: &std::path::Path| {
+            let mut t = format!(
+                "config globals 'globals'\n    option enable_script_security '{}'\n",
+                u8::from(security)
+            );
+            if let Some(u) = user {
+                t.push_str(&format!("    option script_user '{u}'\n"));
+            }
+            t.push_str(&format!(
+                "config instance 'vi1'\n    option interface 'eth0'\n    option vrid '1'\n    list vip '10.0.0.10'\n    option notify_master '{} arg'\n",
+                cmd.display()
+            ));
+            config(&t)
+        };
+        let good = script(&safe, 0o755);
+        let world_writable = script(&safe, 0o757);
+        let in_open_dir = script(&open, 0o755);
+        assert_eq!(check_security(&cfg(true, None, &good)), Ok(()));
+        let e = check_security(&cfg(true, None, &world_writable)).unwrap_err();
+        assert!(
+            e.contains("is writable by everyone") && e.contains("notify-757.sh"),
+            "{e}"
+        );
+        let e = check_security(&cfg(true, None, &in_open_dir)).unwrap_err();
+        assert!(
+            e.contains(&format!("{} is writable by everyone", open.display())),
+            "{e}"
+        );
+        // Off: anything goes (keepalived's default). As a non-root script_user: not root's risk.
+        assert_eq!(check_security(&cfg(false, None, &world_writable)), Ok(()));
+        assert_eq!(
+            check_security(&cfg(true, Some("nobody"), &in_open_dir)),
+            Ok(())
+        );
+        // A track script is checked by the first word of its command.
+        let t = format!(
+            "config globals 'globals'\n    option enable_script_security '1'\nconfig script 'chk'\n    option command '{} --quiet'\n",
+            world_writable.display()
+        );
+        assert!(check_security(&config(&t)).is_err());
+        // /tmp itself is sticky: a root-owned 0755 script there is fine.
+        let p = std::env::temp_dir().join(format!("mv-sec-sticky-{}.sh", std::process::id()));
+        std::fs::write(&p, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        if std::env::temp_dir() == std::path::Path::new("/tmp") {
+            assert_eq!(check_security(&cfg(true, None, &p)), Ok(()));
+        }
+        let _ = std::fs::remove_file(&p);
+        let _ = std::fs::remove_dir_all(&safe);
+        let _ = std::fs::remove_dir_all(&open);
     }
 }

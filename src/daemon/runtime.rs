@@ -21,11 +21,18 @@ use crate::base::Instant;
 use crate::config::Config;
 use crate::sys::rtnl::{RtnlEvent, RtnlEvents};
 
+// Operator control (status, maintenance, priority, reload, garp) lives in its own file; a
+// child module so it can read the parts this struct owns.
+#[path = "control.rs"]
+mod control;
+
 /// Everything the loop queues between reading an fd and handling what was read.
 #[derive(Clone, Debug)]
 pub enum Event {
     Vrrp(VrrpEvent),
     Link(RtnlEvent),
+    /// A complete control-socket request (control.rs), carried out after due timers.
+    Control(crate::control::server::Pending),
 }
 
 pub struct Daemon {
@@ -39,6 +46,8 @@ pub struct Daemon {
     checks: CheckEngine,
     tracking: Tracking,
     notifier: Notifier,
+    /// Control socket and operator state (control.rs).
+    control: control::Control,
 }
 
 /// Loop resources a configuration needs: one packet socket per interface plus netlink, one
@@ -49,13 +58,15 @@ fn required(cfg: &Config) -> Required {
     ifaces.dedup();
     Required {
         // + one fd per health-check probe (its connection, ICMP socket or script pipe).
-        fds: ifaces.len() + 1 + super::checks::fds_needed(cfg),
+        fds: ifaces.len() + 1 + super::checks::fds_needed(cfg)
+            // control socket listener and clients (control.rs)
+            + 1 + crate::control::server::MAX_CLIENTS,
         timers: cfg.instances.len() + 8,
     }
 }
 
 impl Daemon {
-    pub fn new(path: &Path, cfg: Config) -> Result<Daemon, String> {
+    pub fn new(path: &Path, cfg: Config, socket: &Path) -> Result<Daemon, String> {
         check_capacity(required(&cfg)).map_err(|e| e.to_string())?;
         let vrrp = Vrrp::new(&cfg)?;
         let lvs = Lvs::new(&cfg)?;
@@ -66,7 +77,9 @@ impl Daemon {
         let seed = now.total_micros() ^ (u64::from(std::process::id()) << 32);
         let checks = CheckEngine::new(&cfg, seed, now)?;
         let tracking = Tracking::new(&cfg, &checks);
-        let notifier = Notifier::new(&cfg, super::notify::hotplug_from_env());
+        super::notify::check_security(&cfg)?;
+        let notifier = Notifier::new(&cfg, super::notify::hotplug_from_env())?;
+        let control = control::Control::bind(socket, now)?;
         Ok(Daemon {
             path: path.to_path_buf(),
             cfg,
@@ -76,6 +89,7 @@ impl Daemon {
             checks,
             tracking,
             notifier,
+            control,
         })
     }
 
@@ -112,11 +126,12 @@ impl Daemon {
             self.vrrp.instance_count(),
             self.path.display()
         );
+        self.control_start(ctx);
         self.after_vrrp(ctx, now);
     }
 
     /// Things to do after anything may have moved an instance.
-    fn after_vrrp(&mut self, _ctx: &mut Ctx, _now: Instant) {
+    fn after_vrrp(&mut self, ctx: &mut Ctx, now: Instant) {
         while let Some(t) = self.vrrp.take_transition() {
             log::debug!(
                 "{}: now {} (priority {})",
@@ -132,6 +147,8 @@ impl Daemon {
                 self.notifier.group_transition(g, t.to);
             }
         }
+        // Start queued notify jobs (bounded) and keep their timeout timer.
+        self.notifier.settle(ctx, now);
     }
 
     // --- checks, trackers (issue 5) ---
@@ -182,7 +199,9 @@ impl Daemon {
         }
     }
 
-    fn reload(&mut self, ctx: &mut Ctx, now: Instant) {
+    /// Returns the line to report, or every reason the new configuration was refused
+    /// (the control socket's `reload` prints them).
+    fn reload(&mut self, ctx: &mut Ctx, now: Instant) -> Result<&'static str, Vec<String>> {
         let new = match Config::load(&self.path) {
             Ok(c) => c,
             Err(errors) => {
@@ -194,21 +213,26 @@ impl Daemon {
                     errors.len(),
                     self.path.display()
                 );
-                return;
+                return Err(errors.iter().map(|e| e.to_string()).collect());
             }
         };
         if let Err(e) = check_capacity(required(&new)) {
             error!("reload: {e}; keeping the running configuration");
-            return;
+            return Err(vec![e.to_string()]);
         }
         // IPVS (lvs.rs): refuse what the IPVS part cannot honour before anything is swapped.
         if let Err(e) = lvs::map_config(&new) {
             error!("reload: {e}; keeping the running configuration");
-            return;
+            return Err(vec![e]);
         }
         if let Err(e) = CheckEngine::validate(&new, now) {
             error!("reload: {e}; keeping the running configuration");
-            return;
+            return Err(vec![e]);
+        }
+        // --- notify: script_user must exist, enable_script_security must pass.
+        if let Err(e) = super::notify::script_user(&new).and(super::notify::check_security(&new)) {
+            error!("reload: {e}; keeping the running configuration");
+            return Err(vec![e]);
         }
         if new == self.cfg {
             info!("reload: configuration unchanged");
@@ -216,7 +240,7 @@ impl Daemon {
             if let Some(l) = self.lvs.as_mut() {
                 l.retry_unavailable(ctx, now);
             }
-            return;
+            return Ok("reload: configuration unchanged");
         }
         log::set_max_level(new.globals.log_level.to_filter().max(log::max_level()));
         self.vrrp.reload(ctx, &new, now);
@@ -233,7 +257,9 @@ impl Daemon {
         self.after_checks(ctx, now);
         self.cfg = new;
         info!("reload: applied");
+        self.control_reapply(ctx, now);
         self.after_vrrp(ctx, now);
+        Ok("reload: applied")
     }
 
     /// IPVS (lvs.rs): removed virtual servers are cleaned up, the rest reconciled; the part
@@ -283,6 +309,7 @@ impl Daemon {
             l.shutdown(ctx, now);
         }
         self.after_vrrp(ctx, now);
+        self.control_stop(ctx);
         // --- notify (issue 5): notify_stop, waited for at most notify::STOP_WAIT.
         self.notifier.shutdown();
         ctx.stop();
@@ -333,6 +360,7 @@ impl Handler for Daemon {
                 self.after_vrrp(_ctx, _now);
                 r
             }
+            Some((Part::Control, idx)) => self.control_readable(_ctx, inbox, idx, _ready, _now),
             Some((Part::Links, _)) => {
                 let r = self.links.recv(|ev| {
                     inbox.push(Event::Link(ev));
@@ -359,6 +387,7 @@ impl Handler for Daemon {
                 self.track_link_event(&ev);
                 self.after_checks(ctx, now);
             }
+            Event::Control(p) => self.control_input(ctx, p, now),
         }
         self.after_vrrp(ctx, now);
     }
@@ -372,6 +401,9 @@ impl Handler for Daemon {
                 self.tracking.on_timer(ctx, id, now);
                 self.after_checks(ctx, now);
             }
+            Some((Part::Control, _)) => self.control_timer(ctx, now),
+            // Notify jobs past notify_timeout.
+            Some((Part::Notify, _)) => self.notifier.on_timer(now),
             // IPVS (lvs.rs): debounced sync / periodic resync.
             Some((Part::Lvs, _)) => {
                 if let Some(l) = self.lvs.as_mut() {
@@ -386,7 +418,9 @@ impl Handler for Daemon {
     fn on_signal(&mut self, ctx: &mut Ctx, sig: Signal, now: Instant) {
         match sig {
             Signal::Terminate => self.shutdown(ctx, now),
-            Signal::Reload => self.reload(ctx, now),
+            Signal::Reload => {
+                let _ = self.reload(ctx, now);
+            }
             Signal::Dump => {
                 self.vrrp.dump();
                 if let Some(l) = self.lvs.as_ref() {
@@ -405,7 +439,7 @@ impl Handler for Daemon {
 }
 
 /// Run the daemon in the foreground until SIGTERM/SIGINT; returns the exit code.
-pub fn run(path: &Path, cfg: Config) -> i32 {
+pub fn run(path: &Path, cfg: Config, socket: &Path) -> i32 {
     let mut lp: Loop<Event> = match Loop::with_signals() {
         Ok(l) => l,
         Err(e) => {
@@ -413,7 +447,7 @@ pub fn run(path: &Path, cfg: Config) -> i32 {
             return 3;
         }
     };
-    let mut d = match Daemon::new(path, cfg) {
+    let mut d = match Daemon::new(path, cfg, socket) {
         Ok(d) => d,
         Err(e) => {
             error!("{e}");

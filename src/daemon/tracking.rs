@@ -330,6 +330,79 @@ impl Tracking {
     }
 }
 
+// --- Operator control (daemon/control.rs): a read-only view for status. ---
+
+/// One tracker of an instance as status shows it.
+pub struct TrackerView {
+    /// `script`, `check`, `interface` or `file`.
+    pub kind: &'static str,
+    pub name: String,
+    pub weight: i32,
+    /// `up`, `down` or `unknown`; a file shows its value.
+    pub state: String,
+    pub effect: Effect,
+}
+
+impl Tracking {
+    /// Instance `idx`'s trackers; names of scripts and checks come from `cfg`.
+    pub fn tracker_views(&self, idx: usize, cfg: &Config) -> Vec<TrackerView> {
+        let health = |h: Option<&Health>| match h {
+            Some(Health::Up) => "up",
+            Some(Health::Down) => "down",
+            _ => "unknown",
+        };
+        let Some(inst) = self.insts.get(idx) else {
+            return Vec::new();
+        };
+        inst.trackers
+            .iter()
+            .map(|&t| {
+                let (kind, name, state) = match t.source {
+                    Source::Script(i) => (
+                        "script",
+                        cfg.scripts
+                            .get(i)
+                            .map_or("?", |s| s.name.as_str())
+                            .to_string(),
+                        health(self.scripts.get(i)).to_string(),
+                    ),
+                    Source::Check(i) => (
+                        "check",
+                        cfg.checks
+                            .get(i)
+                            .map_or("?", |c| c.name.as_str())
+                            .to_string(),
+                        health(self.checks.get(i)).to_string(),
+                    ),
+                    Source::Link(i) => {
+                        let l = self.links.get(i);
+                        (
+                            "interface",
+                            l.map_or("?", |l| l.name.as_str()).to_string(),
+                            if l.is_none_or(|l| l.up) { "up" } else { "down" }.to_string(),
+                        )
+                    }
+                    Source::File(i) => {
+                        let f = self.files.get(i);
+                        (
+                            "file",
+                            f.map_or("?", |f| f.path.as_str()).to_string(),
+                            f.map_or(0, |f| f.value).to_string(),
+                        )
+                    }
+                };
+                TrackerView {
+                    kind,
+                    name,
+                    weight: t.weight,
+                    state,
+                    effect: self.effect(t),
+                }
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

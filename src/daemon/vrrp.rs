@@ -6,7 +6,8 @@
 //! (so IGMP/MLD reports make snooping switches forward adverts) and the IPv4 ident counter.
 //! Per instance: the state machine, its interface, its optional macvlan (use_vmac) and raw
 //! socket (unicast peers). The loop timer `Part::Vrrp.timer(i)` is always armed at instance
-//! `i`'s `next_deadline()`.
+//! `i`'s `next_deadline()`; one more, [`VIP_REFRESH_TIMER`], at the earliest VIP lease
+//! refresh of any master (`vrrp::vip_lease`).
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -19,20 +20,24 @@ use super::ids::Part;
 use crate::base::ratelimit::{RateLimiter, Verdict};
 use crate::base::{Duration, Instant};
 use crate::config::model::{self, Config, VrrpVersion};
-use crate::sys::packet::{McastJoin, PacketSocket, PktType, RawIpSocket};
+use crate::sys::bpf;
+use crate::sys::packet::{KernelStats, McastJoin, PacketSocket, PktType, RawIpSocket, RecvFrame};
 use crate::sys::poll::Interest;
 use crate::sys::rtnl::{self, MacvlanMode, Rtnl, RtnlEvent};
 use crate::vrrp::announce::{emit_garp, emit_unsolicited_na};
 use crate::vrrp::frame::{
-    emit_advert_v4, emit_advert_v6, emit_vrrp, parse_frame, virtual_mac, AddrListMatch,
-    InstanceWire, RxContext,
+    emit_advert_v4, emit_advert_v6, emit_vrrp, parse_frame, virtual_mac, InstanceWire, RxContext,
 };
 use crate::vrrp::instance::{
     Action, Advert, Input, Instance, Params, StartHint, State, SyncCommand,
 };
 use crate::vrrp::priority::Adjustment;
+use crate::vrrp::rx_policy::{self, Delivery, FrameMeta, Policy};
 use crate::vrrp::sync_group::{self, SyncGroup};
-use crate::vrrp::wire::{self, AddrList, Auth, ChecksumMode, DropCounters, Family, VrrpRepr};
+use crate::vrrp::vip_lease::VipLease;
+use crate::vrrp::wire::{
+    self, AddrList, Auth, ChecksumMode, DropCounters, DropReason, Family, VrrpRepr,
+};
 
 /// Largest frame we read: VRRP frames are at most 14 + 40 + 8 + 20 * 16 bytes; anything
 /// longer than this buffer is not VRRP and is dropped as truncated.
@@ -41,11 +46,36 @@ const RX_BUF: usize = 1536;
 const TX_BUF: usize = 512;
 /// How deep a sync group may ripple (member A moves B, which reports back to A...).
 const SYNC_DEPTH: u8 = 4;
+/// Receive buffer per instance on a packet socket: a burst of 32 adverts at the ~2.3 KB
+/// the kernel charges per small frame. Only frames the BPF filter admits are queued.
+const RCVBUF_PER_INSTANCE: usize = 32 * 2304;
+/// Floor of a packet socket's receive buffer.
+const RCVBUF_MIN: usize = 64 * 1024;
+/// Test hook: `MINIVRRP_RX_FILTER=protocol-only` attaches the protocol-only BPF program, so
+/// a lab test can show that the user-space receive policy (the second line) drops what the
+/// per-interface kernel filter would have dropped first.
+const RX_FILTER_ENV: &str = "MINIVRRP_RX_FILTER";
+/// Index of the VIP lease refresh timer in the VRRP part's timer space: above any instance
+/// index (instances are bounded by the config limits far below it).
+pub const VIP_REFRESH_TIMER: u32 = 0x0FFF_FFFF;
 
-/// What the VRRP part asks the loop to queue: decoded from a frame, handled after timers.
+/// What the VRRP part asks the loop to queue: decoded from a frame, handled after timers
+/// and signals. An advert names its instance by the stable key (interface, VRID, family),
+/// never by position: a SIGHUP handled between the read and the handling may reorder,
+/// add or remove instances ([`Vrrp::instance_for`]).
 #[derive(Clone, Debug)]
 pub enum VrrpEvent {
-    Advert { inst: u16, advert: Advert },
+    Advert { key: InstanceKey, advert: Advert },
+}
+
+/// What identifies an instance on the wire (RFC 5798 7.1: the VRID on the interface the
+/// advert arrived on, per address family). Interface indices into `Vrrp::ifaces` are stable:
+/// that table only grows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InstanceKey {
+    pub iface: u16,
+    pub vrid: u8,
+    pub family: Family,
 }
 
 /// A transition, kept for the parts that react to it (notify scripts, status).
@@ -54,6 +84,14 @@ pub struct Transition {
     pub inst: u16,
     pub to: State,
     pub priority: u8,
+}
+
+/// Who a dropped frame is counted for: an instance, or an interface when no instance could
+/// be told (malformed, tagged, unknown VRID).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DropOwner {
+    Inst(u16),
+    Iface(u16),
 }
 
 /// Link facts of one interface, refreshed from rtnetlink.
@@ -71,6 +109,11 @@ struct Iface {
     _join6: Option<McastJoin>,
     /// IPv4 identification of our adverts: counts up from 1 as keepalived's does.
     ip_ident: u16,
+    /// Frames dropped before they could be matched to an instance (malformed, tagged, for
+    /// another host, unknown VRID).
+    drops: DropCounters,
+    /// The kernel's PACKET_STATISTICS, summed over reads and socket re-opens.
+    kernel: KernelStats,
 }
 
 impl Iface {
@@ -86,6 +129,8 @@ impl Iface {
             _join4: None,
             _join6: None,
             ip_ident: 0,
+            drops: DropCounters::new(),
+            kernel: KernelStats::default(),
         }
     }
 }
@@ -103,9 +148,14 @@ struct Inst {
     unicast: Option<RawIpSocket>,
     /// Whether the VIPs are on the interface now (so we never remove what we did not add).
     vips_installed: bool,
+    /// When the VIPs were last (re)installed with a finite lifetime; `None` while they are
+    /// not installed or are permanent (`vip_lifetime 0`).
+    vip_refreshed: Option<Instant>,
     /// The interface was usable (up with a source address) when last told to the fsm.
     link_ok: bool,
     adj: Adjustment,
+    /// Adverts for this instance dropped by the receive policy, per reason.
+    drops: DropCounters,
 }
 
 /// All VRRP instances of the running configuration.
@@ -115,11 +165,9 @@ pub struct Vrrp {
     insts: Vec<Inst>,
     /// Sync groups: the pure group logic and its members' instance indices.
     groups: Vec<(SyncGroup, Vec<usize>)>,
-    drops: DropCounters,
-    /// Adverts for a VRID/family no instance of ours has on that interface.
-    unknown_vrid: u32,
-    /// Address list mismatches are logged at most once per interval per instance.
-    mismatch_log: RateLimiter<u16, 64>,
+    /// One warning per (instance or interface, drop reason) per interval, so one noisy
+    /// reason cannot hide another.
+    drop_log: RateLimiter<(DropOwner, DropReason), 64>,
     rx: Box<[u8; RX_BUF]>,
     tx: [u8; TX_BUF],
     transitions: heapless::Deque<Transition, 64>,
@@ -223,9 +271,7 @@ impl Vrrp {
             ifaces: Vec::new(),
             insts: Vec::new(),
             groups: Vec::new(),
-            drops: DropCounters::new(),
-            unknown_vrid: 0,
-            mismatch_log: RateLimiter::new(Duration::from_secs(
+            drop_log: RateLimiter::new(Duration::from_secs(
                 cfg.globals.log_suppress.as_secs().max(1),
             )),
             rx: Box::new([0; RX_BUF]),
@@ -286,8 +332,10 @@ impl Vrrp {
             vmac: None,
             unicast: None,
             vips_installed: false,
+            vip_refreshed: None,
             link_ok: false,
             adj: Adjustment::default(),
+            drops: DropCounters::new(),
         }
     }
 
@@ -449,10 +497,18 @@ impl Vrrp {
             return;
         }
         ctx.deregister(token);
-        ifc.sock = None;
+        if let Some(old) = ifc.sock.take() {
+            add_kernel_stats(&mut ifc.kernel, &old);
+        }
         ifc.ifindex = Some(link.ifindex);
-        match PacketSocket::open(link.ifindex) {
+        let filter = self.rx_filter(idx);
+        let rcvbuf = self.rcvbuf_for(idx);
+        let ifc = &mut self.ifaces[idx];
+        match PacketSocket::open(link.ifindex, &filter) {
             Ok(s) => {
+                if let Err(e) = s.set_rcvbuf(rcvbuf) {
+                    debug!("{name}: receive buffer {rcvbuf}: {e}");
+                }
                 if let Err(e) = s.join_vrrp_multicast() {
                     warn!("{name}: VRRP multicast MACs: {e}");
                 }
@@ -484,8 +540,9 @@ impl Vrrp {
         };
         let actions = inst.fsm.handle(now, input);
         for a in actions {
-            self.act(i, a);
+            self.act(i, a, now);
         }
+        self.arm_vip_refresh(ctx);
         let timer = Part::Vrrp.timer(i as u32);
         match self.insts[i].fsm.next_deadline() {
             Some(at) => {
@@ -526,10 +583,10 @@ impl Vrrp {
         }
     }
 
-    fn act(&mut self, i: usize, a: Action) {
+    fn act(&mut self, i: usize, a: Action, now: Instant) {
         match a {
             Action::SendAdvert { priority } => self.send_advert(i, priority),
-            Action::AddVips => self.add_vips(i),
+            Action::AddVips => self.add_vips(i, now),
             Action::RemoveVips => self.remove_vips(i),
             Action::Announce { count } => self.announce(i, count),
             Action::Notify(state) => {
@@ -671,9 +728,15 @@ impl Vrrp {
         }
     }
 
-    fn add_vips(&mut self, i: usize) {
+    /// Install the VIPs, with the instance's lease when it has one (`vip_lifetime`), and
+    /// note when, so [`Self::vip_refresh`] renews them in time. Also the refresh itself: a
+    /// create + replace of a present address only resets its lifetime, and one that the
+    /// kernel already expired (the loop stalled past the lifetime) is added back.
+    /// A VIP with `dev` goes on that interface.
+    fn add_vips(&mut self, i: usize, now: Instant) {
         let default = self.vip_ifindex(i);
         let inst = &mut self.insts[i];
+        let lease = VipLease::new(inst.cfg.vip_lifetime);
         for vip in &inst.cfg.vips {
             let Some(ifindex) = vip_dev_ifindex(&mut self.rtnl, vip, default) else {
                 if let Some(d) = &vip.dev {
@@ -681,16 +744,77 @@ impl Vrrp {
                 }
                 continue;
             };
-            let label = vip.label.as_deref();
+            let attrs = rtnl::AddrAttrs {
+                scope: vip.scope,
+                label: vip.label.as_deref(),
+                lifetime_s: lease.map(|l| l.lifetime_s),
+            };
             match self
                 .rtnl
-                .add_address_with(ifindex, vip.addr, vip.prefix_len, vip.scope, label)
+                .add_address_with(ifindex, vip.addr, vip.prefix_len, attrs)
             {
                 Ok(()) | Err(Errno::EEXIST) => {}
                 Err(e) => error!(target: &inst.cfg.name, "add VIP {}: {e}", vip.addr),
             }
         }
         inst.vips_installed = true;
+        inst.vip_refreshed = lease.map(|_| now);
+    }
+
+    /// Dead-man VIPs (`vrrp::vip_lease`): renew the lease of every master whose refresh is
+    /// due. Runs from [`VIP_REFRESH_TIMER`]; the loop fires due timers before it reads more
+    /// packets, so a flood cannot push a refresh past its lifetime.
+    fn vip_refresh(&mut self, ctx: &mut Ctx, now: Instant) {
+        for i in 0..self.insts.len() {
+            let inst = &self.insts[i];
+            let (Some(last), Some(lease)) =
+                (inst.vip_refreshed, VipLease::new(inst.cfg.vip_lifetime))
+            else {
+                // A reload to `vip_lifetime 0` makes the installed addresses permanent.
+                if inst.vip_refreshed.is_some() {
+                    self.add_vips(i, now);
+                }
+                continue;
+            };
+            if lease.next_refresh(last) > now {
+                continue;
+            }
+            if now >= lease.expires(last) {
+                warn!(target: &inst.cfg.name,
+                    "VIP lease ran out {} ms ago (the daemon was stalled): adding the VIPs back",
+                    (now - lease.expires(last)).as_millis());
+            }
+            self.add_vips(i, now);
+        }
+        self.arm_vip_refresh(ctx);
+    }
+
+    /// Keep [`VIP_REFRESH_TIMER`] at the earliest lease refresh due (none: cancelled).
+    fn arm_vip_refresh(&mut self, ctx: &mut Ctx) {
+        let timer = Part::Vrrp.timer(VIP_REFRESH_TIMER);
+        let due = self
+            .insts
+            .iter()
+            .filter_map(|s| {
+                let lease = VipLease::new(s.cfg.vip_lifetime);
+                match (s.vip_refreshed, lease) {
+                    (Some(last), Some(l)) => Some(l.next_refresh(last)),
+                    // Lease switched off by a reload: refresh now to make them permanent.
+                    (Some(last), None) => Some(last),
+                    _ => None,
+                }
+            })
+            .min();
+        match due {
+            Some(at) => {
+                if let Err(e) = ctx.arm(timer, at) {
+                    error!("VIP refresh timer: {e}");
+                }
+            }
+            None => {
+                ctx.cancel(timer);
+            }
+        }
     }
 
     fn remove_vips(&mut self, i: usize) {
@@ -699,6 +823,7 @@ impl Vrrp {
             return;
         }
         inst.vips_installed = false;
+        inst.vip_refreshed = None;
         let ifindex = if inst.cfg.use_vmac {
             inst.vmac
         } else {
@@ -729,7 +854,7 @@ impl Vrrp {
                 let Ok(link) = self.rtnl.link_by_name(dev) else {
                     continue;
                 };
-                let Ok(other) = PacketSocket::open(link.ifindex) else {
+                let Ok(other) = PacketSocket::open(link.ifindex, &crate::sys::bpf::DROP_ALL) else {
                     warn!(target: &inst.cfg.name, "announce {}: cannot open {dev}", vip.addr);
                     continue;
                 };
@@ -741,8 +866,9 @@ impl Vrrp {
         }
     }
 
-    /// Read one frame from interface socket `idx`: RFC 5798 7.1 checks that need no
-    /// instance (`parse_frame`), then the instance's own (`validate_for`).
+    /// Read one frame from interface socket `idx`: link facts and RFC 5798 7.1 checks that
+    /// need no instance (`rx_policy::check_link`, `parse_frame`), counted per interface; then
+    /// the instance's receive policy (`rx_policy::check`), counted per instance.
     pub fn on_readable(
         &mut self,
         idx: usize,
@@ -754,7 +880,7 @@ impl Vrrp {
         let Some(sock) = ifc.sock.as_mut() else {
             return Read::Drained;
         };
-        let meta = match sock.recv(&mut self.rx[..]) {
+        let frame = match sock.recv(&mut self.rx[..]) {
             Ok(Some(m)) => m,
             Ok(None) => return Read::Drained,
             Err(e) => {
@@ -762,60 +888,36 @@ impl Vrrp {
                 return Read::Drained;
             }
         };
-        if meta.truncated {
-            self.drops.record(wire::DropReason::FrameTruncated);
-            return Read::Again;
-        }
-        let rx = RxContext {
-            unicast: meta.pkttype == PktType::Host,
+        let meta = frame_meta(&frame);
+        let parsed = if frame.truncated {
+            Err(DropReason::FrameTruncated)
+        } else {
+            rx_policy::check_link(&meta)
+                .and_then(|()| parse_frame(&self.rx[..frame.len], RxContext::TTL_BY_POLICY))
         };
-        let adv = match parse_frame(&self.rx[..meta.len], rx) {
+        let adv = match parsed {
             Ok(a) => a,
             Err(reason) => {
-                self.drops.record(reason);
+                self.count_drop(DropOwner::Iface(idx as u16), reason, None);
                 return Read::Again;
             }
         };
-        let family = Family::of(&adv.src);
-        let Some(i) = self
-            .insts
-            .iter()
-            .position(|s| s.iface == idx && s.cfg.vrid == adv.vrid && family_of(&s.cfg) == family)
-        else {
-            self.unknown_vrid = self.unknown_vrid.saturating_add(1);
+        let key = InstanceKey {
+            iface: idx as u16,
+            vrid: adv.vrid,
+            family: Family::of(&adv.src),
+        };
+        let Some(i) = self.instance_for(key) else {
+            self.count_drop(
+                DropOwner::Iface(idx as u16),
+                DropReason::VridMismatch,
+                Some(adv.src),
+            );
             return Read::Again;
         };
-        let inst = &self.insts[i];
-        let expect = InstanceWire {
-            vrid: inst.cfg.vrid,
-            version: inst.cfg.version,
-            auth: inst.auth,
-            advert_interval: inst.cfg.advert_int,
-            addrs: &inst.addrs,
-        };
-        match adv.validate_for(&expect) {
-            Ok(AddrListMatch::Match) => {}
-            Ok(AddrListMatch::Mismatch) => {
-                // RFC 5798 7.1: "MAY" drop; keepalived logs and accepts, so we do too.
-                if let Verdict::Allow { suppressed } =
-                    self.mismatch_log.check(i as u16, clock_hint())
-                {
-                    warn!(target: &inst.cfg.name,
-                        "advert from {} lists other addresses than ours ({} more suppressed)",
-                        adv.src, suppressed);
-                }
-            }
-            Err(reason) => {
-                self.drops.record(reason);
-                if reason == wire::DropReason::AuthMismatch {
-                    if let Verdict::Allow { suppressed } =
-                        self.mismatch_log.check(i as u16, clock_hint())
-                    {
-                        warn!(target: &inst.cfg.name, "advert from {} with wrong password dropped ({} more suppressed)", adv.src, suppressed);
-                    }
-                }
-                return Read::Again;
-            }
+        if let Err(reason) = rx_policy::check(&self.rx_rules(i), &meta, &adv) {
+            self.count_drop(DropOwner::Inst(i as u16), reason, Some(adv.src));
+            return Read::Again;
         }
         let advert = Advert {
             src: adv.src,
@@ -823,21 +925,125 @@ impl Vrrp {
             advert_int: adv.advert_interval,
         };
         inbox.push(super::runtime::Event::Vrrp(VrrpEvent::Advert {
-            inst: i as u16,
+            key,
             advert,
         }));
         Read::Again
     }
 
-    pub fn on_event(&mut self, ctx: &mut Ctx, ev: VrrpEvent, now: Instant) {
-        match ev {
-            VrrpEvent::Advert { inst, advert } => {
-                self.feed(ctx, inst as usize, Input::AdvertReceived(advert), now)
+    /// Instance `i`'s receive policy: its wire identity, our own source address, its
+    /// unicast peers (the source must be one of them: keepalived's `check_unicast_src`).
+    fn rx_rules(&self, i: usize) -> Policy<'_> {
+        let inst = &self.insts[i];
+        Policy {
+            wire: InstanceWire {
+                vrid: inst.cfg.vrid,
+                version: inst.cfg.version,
+                auth: inst.auth,
+                advert_interval: inst.cfg.advert_int,
+                addrs: &inst.addrs,
+            },
+            own: core::slice::from_ref(&inst.fsm.params().primary),
+            unicast_peers: &inst.cfg.unicast_peers,
+            check_unicast_src: true,
+        }
+    }
+
+    /// Count a dropped frame for its owner and warn about it, at most once per interval per
+    /// (owner, reason).
+    fn count_drop(&mut self, owner: DropOwner, reason: DropReason, src: Option<IpAddr>) {
+        let name = match owner {
+            DropOwner::Inst(i) => {
+                let inst = &mut self.insts[i as usize];
+                inst.drops.record(reason);
+                inst.cfg.name.as_str()
+            }
+            DropOwner::Iface(f) => {
+                let ifc = &mut self.ifaces[f as usize];
+                ifc.drops.record(reason);
+                ifc.name.as_str()
+            }
+        };
+        if let Verdict::Allow { suppressed } = self.drop_log.check((owner, reason), clock_hint()) {
+            warn_drop(name, reason, src, suppressed);
+        }
+    }
+
+    /// The kernel-side filter for interface `idx`: the VRIDs its instances run per family,
+    /// unicast admitted only for families with unicast peers (see `bpf::vrrp_filter`).
+    fn rx_filter(&self, idx: usize) -> bpf::Program {
+        if std::env::var(RX_FILTER_ENV).as_deref() == Ok("protocol-only") {
+            return bpf::VRRP_FILTER.iter().copied().collect();
+        }
+        let mut v4: heapless::Vec<u8, 256> = heapless::Vec::new();
+        let mut v6: heapless::Vec<u8, 256> = heapless::Vec::new();
+        let (mut uni4, mut uni6) = (false, false);
+        for inst in self.insts.iter().filter(|s| s.iface == idx) {
+            let (list, uni) = match family_of(&inst.cfg) {
+                Family::Ipv4 => (&mut v4, &mut uni4),
+                Family::Ipv6 => (&mut v6, &mut uni6),
+            };
+            if !list.contains(&inst.cfg.vrid) {
+                let _ = list.push(inst.cfg.vrid);
+            }
+            *uni |= !inst.cfg.unicast_peers.is_empty();
+        }
+        bpf::vrrp_filter(&bpf::VrrpFilterSpec {
+            v4_vrids: &v4,
+            v6_vrids: &v6,
+            v4_unicast: uni4,
+            v6_unicast: uni6,
+        })
+    }
+
+    /// Receive buffer for interface `idx`'s socket, sized for the instances on it.
+    fn rcvbuf_for(&self, idx: usize) -> usize {
+        let n = self.insts.iter().filter(|s| s.iface == idx).count();
+        (n * RCVBUF_PER_INSTANCE).max(RCVBUF_MIN)
+    }
+
+    /// After a reload the VRIDs on an interface may have changed: swap its filter and size.
+    fn refresh_rx_filters(&mut self) {
+        for idx in 0..self.ifaces.len() {
+            let (filter, rcvbuf) = (self.rx_filter(idx), self.rcvbuf_for(idx));
+            let ifc = &self.ifaces[idx];
+            if let Some(sock) = &ifc.sock {
+                if let Err(e) = sock.set_filter(&filter) {
+                    error!("{}: receive filter: {e}", ifc.name);
+                }
+                let _ = sock.set_rcvbuf(rcvbuf);
             }
         }
     }
 
+    /// The instance with this key in the current table.
+    fn instance_for(&self, key: InstanceKey) -> Option<usize> {
+        self.insts.iter().position(|s| {
+            s.iface == usize::from(key.iface)
+                && s.cfg.vrid == key.vrid
+                && family_of(&s.cfg) == key.family
+        })
+    }
+
+    pub fn on_event(&mut self, ctx: &mut Ctx, ev: VrrpEvent, now: Instant) {
+        match ev {
+            // Matched now, not when read: a reload in between may have moved it.
+            VrrpEvent::Advert { key, advert } => match self.instance_for(key) {
+                Some(i) => self.feed(ctx, i, Input::AdvertReceived(advert), now),
+                // Its instance left with a reload.
+                None => self.count_drop(
+                    DropOwner::Iface(key.iface),
+                    DropReason::VridMismatch,
+                    Some(advert.src),
+                ),
+            },
+        }
+    }
+
     pub fn on_timer(&mut self, ctx: &mut Ctx, i: usize, now: Instant) {
+        if i == VIP_REFRESH_TIMER as usize {
+            return self.vip_refresh(ctx, now);
+        }
         self.feed(ctx, i, Input::Timer, now);
     }
 
@@ -998,6 +1204,7 @@ impl Vrrp {
                 let _ = ctx.arm(Part::Vrrp.timer(i as u32), at);
             }
         }
+        self.arm_vip_refresh(ctx);
         for i in changed {
             if let Some(src) = self.source_addr(i) {
                 let p = params(&self.insts[i].cfg, src);
@@ -1016,6 +1223,7 @@ impl Vrrp {
             self.start_inst(ctx, i, now);
         }
         self.close_unused_ifaces(ctx);
+        self.refresh_rx_filters();
     }
 
     fn retire(&mut self, ctx: &mut Ctx, leaving: Vec<Inst>, now: Instant) {
@@ -1037,7 +1245,9 @@ impl Vrrp {
             if !self.insts.iter().any(|s| s.iface == idx) && self.ifaces[idx].sock.is_some() {
                 ctx.deregister(Part::Vrrp.token(idx as u32));
                 let ifc = &mut self.ifaces[idx];
-                ifc.sock = None;
+                if let Some(old) = ifc.sock.take() {
+                    add_kernel_stats(&mut ifc.kernel, &old);
+                }
                 ifc._join4 = None;
                 ifc._join6 = None;
                 ifc.ifindex = None;
@@ -1061,30 +1271,71 @@ impl Vrrp {
         self.insts.len()
     }
 
-    /// SIGUSR1: one line per instance and one for the drop counters.
-    pub fn dump(&self) {
+    /// SIGUSR1: one line per instance and one per interface, each with its drop counters
+    /// (the interface's: frames no instance could be told, and the kernel's own counts).
+    pub fn dump(&mut self) {
         for inst in &self.insts {
             let c = inst.fsm.counters();
             info!(target: &inst.cfg.name,
-                "{} prio {} on {} vrid {} vips {} master_adver_int {} ms rx {} tx {} discarded {} transitions {}",
+                "{} prio {} on {} vrid {} vips {} master_adver_int {} ms rx {} tx {} discarded {} transitions {} dropped:{}",
                 inst.fsm.state(), inst.fsm.priority(), inst.cfg.interface, inst.cfg.vrid,
                 inst.cfg.vips.len(), inst.fsm.master_adver_interval().as_millis(),
-                c.adverts_rx, c.adverts_tx, c.adverts_discarded, c.transitions);
+                c.adverts_rx, c.adverts_tx, c.adverts_discarded, c.transitions,
+                drop_list(&inst.drops).as_str());
         }
-        let mut line = heapless::String::<256>::new();
-        for (reason, n) in self.drops.iter() {
-            if n > 0 {
-                let _ = core::fmt::Write::write_fmt(
-                    &mut line,
-                    format_args!(" {}={}", reason.as_str(), n),
-                );
+        for ifc in &mut self.ifaces {
+            if let Some(sock) = &ifc.sock {
+                add_kernel_stats(&mut ifc.kernel, sock);
             }
+            info!(target: &ifc.name,
+                "kernel_delivered {} kernel_overflow {} dropped:{}",
+                ifc.kernel.delivered, ifc.kernel.overflow, drop_list(&ifc.drops).as_str());
         }
-        info!(
-            "dropped frames:{} unknown_vrid={}",
-            if line.is_empty() { " none" } else { &line },
-            self.unknown_vrid
-        );
+    }
+}
+
+/// Link facts of a received frame, in the receive policy's terms.
+fn frame_meta(f: &RecvFrame) -> FrameMeta {
+    FrameMeta {
+        delivery: match f.pkttype {
+            PktType::Host => Delivery::ToUs,
+            PktType::Broadcast => Delivery::Broadcast,
+            PktType::Multicast => Delivery::Multicast,
+            // Our own frames never get here (filter + PacketSocket::recv); anything else
+            // was not addressed to us.
+            PktType::OtherHost | PktType::Outgoing | PktType::Other(_) => Delivery::OtherHost,
+        },
+        vlan_tagged: f.vlan_tagged,
+    }
+}
+
+/// Add what the kernel counted on `sock` since the last read.
+fn add_kernel_stats(total: &mut KernelStats, sock: &PacketSocket) {
+    if let Ok(k) = sock.take_kernel_stats() {
+        total.delivered = total.delivered.saturating_add(k.delivered);
+        total.overflow = total.overflow.saturating_add(k.overflow);
+    }
+}
+
+/// ` reason=n ...` for the non-zero counters, or ` none`.
+fn drop_list(d: &DropCounters) -> heapless::String<512> {
+    let mut line = heapless::String::<512>::new();
+    for (reason, n) in d.iter().filter(|(_, n)| *n > 0) {
+        let _ = core::fmt::Write::write_fmt(&mut line, format_args!(" {}={}", reason.as_str(), n));
+    }
+    if line.is_empty() {
+        let _ = line.push_str(" none");
+    }
+    line
+}
+
+/// One warning line for a dropped advert (rate-limited by the caller).
+fn warn_drop(owner: &str, reason: DropReason, src: Option<IpAddr>, suppressed: u32) {
+    match src {
+        Some(src) => warn!(target: owner,
+            "advert from {src} dropped: {} ({suppressed} more suppressed)", reason.as_str()),
+        None => warn!(target: owner,
+            "frame dropped: {} ({suppressed} more suppressed)", reason.as_str()),
     }
 }
 
@@ -1092,4 +1343,37 @@ impl Vrrp {
 /// receive path uses the loop's clock reading rather than passing `now` through the inbox.
 fn clock_hint() -> Instant {
     crate::sys::clock::now()
+}
+
+// --- Operator control (daemon/control.rs): read-only views for status. ---
+
+/// One instance as `minivrrp status` shows it.
+pub struct InstanceView<'a> {
+    pub cfg: &'a model::Instance,
+    pub fsm: &'a Instance,
+    /// The VIPs are on the interface now (added by us).
+    pub vips_installed: bool,
+    /// Adverts for this instance dropped by the receive policy, by reason.
+    pub drops: &'a DropCounters,
+}
+
+impl Vrrp {
+    pub fn instance_view(&self, i: usize) -> Option<InstanceView<'_>> {
+        self.insts.get(i).map(|s| InstanceView {
+            cfg: &s.cfg,
+            fsm: &s.fsm,
+            vips_installed: s.vips_installed,
+            drops: &s.drops,
+        })
+    }
+
+    /// Frames that reached no instance (malformed, unknown VRID, our own...), by reason,
+    /// summed over interfaces.
+    pub fn iface_drops(&self) -> DropCounters {
+        let mut drops = DropCounters::new();
+        for ifc in &self.ifaces {
+            drops.add(&ifc.drops);
+        }
+        drops
+    }
 }

@@ -13,6 +13,8 @@
 use nix::errno::Errno;
 use std::os::fd::RawFd;
 
+use crate::vrrp::{frame, wire};
+
 // Classic BPF opcodes (linux/bpf_common.h, linux/filter.h). Hand-defined so the program is
 // a `const` independent of which libc exposes them.
 pub const BPF_LD: u16 = 0x00;
@@ -22,17 +24,27 @@ pub const BPF_W: u16 = 0x00;
 pub const BPF_H: u16 = 0x08;
 pub const BPF_B: u16 = 0x10;
 pub const BPF_ABS: u16 = 0x20;
+pub const BPF_LEN: u16 = 0x80;
+pub const BPF_JA: u16 = 0x00;
 pub const BPF_JEQ: u16 = 0x10;
+pub const BPF_JGT: u16 = 0x20;
+pub const BPF_JGE: u16 = 0x30;
 pub const BPF_JSET: u16 = 0x40;
 pub const BPF_K: u16 = 0x00;
 /// Ancillary data area: loads at `SKF_AD_OFF + x` read skb metadata, not packet bytes.
 pub const SKF_AD_OFF: u32 = (-0x1000i32) as u32;
 pub const SKF_AD_PKTTYPE: u32 = 4;
+/// 1 when the frame carried a VLAN tag: the kernel strips 802.1Q/802.1ad tags into skb
+/// metadata before packet sockets see the frame, so the bytes alone cannot tell.
+pub const SKF_AD_VLAN_TAG_PRESENT: u32 = 48;
+/// `sll_pkttype` of a frame to another host's MAC (promiscuous interface).
+pub const PACKET_OTHERHOST: u32 = 3;
 /// `sll_pkttype` of a frame we transmitted, seen by the packet tap.
 pub const PACKET_OUTGOING: u32 = 4;
 pub const ETH_P_IP: u32 = 0x0800;
 pub const ETH_P_IPV6: u32 = 0x86dd;
-pub const IPPROTO_VRRP: u32 = 112;
+const IPPROTO_VRRP: u32 = wire::IPPROTO_VRRP as u32;
+const VRRP_TTL: u32 = frame::VRRP_TTL as u32;
 
 /// One instruction, layout-identical to `struct sock_filter`.
 #[repr(C)]
@@ -63,7 +75,9 @@ pub const ACCEPT_LEN: u32 = 0xffff;
 
 /// Accept IPv4 protocol 112 (not fragmented) and IPv6 next header 112 (no extension
 /// headers: VRRPv3 over IPv6 is sent without them, RFC 5798 5.1.2), never our own frames.
-/// Jump offsets are relative to the next instruction.
+/// The protocol-only filter: [`vrrp_filter`] builds the one the daemon uses; this one is
+/// kept for tests that need every VRRP frame in user space. Jump offsets are relative to
+/// the next instruction.
 pub const VRRP_FILTER: [Insn; 13] = [
     /* 0 */ stmt(BPF_LD | BPF_W | BPF_ABS, SKF_AD_OFF + SKF_AD_PKTTYPE),
     /* 1 */
@@ -82,6 +96,174 @@ pub const VRRP_FILTER: [Insn; 13] = [
     /* 11 */ stmt(BPF_RET | BPF_K, ACCEPT_LEN),
     /* 12 */ stmt(BPF_RET | BPF_K, 0),
 ];
+
+/// What one interface's kernel filter admits: the VRIDs its instances run, per family, and
+/// whether any instance there has unicast peers (only then may a unicast advert, with any
+/// TTL, reach user space).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VrrpFilterSpec<'a> {
+    pub v4_vrids: &'a [u8],
+    pub v6_vrids: &'a [u8],
+    pub v4_unicast: bool,
+    pub v6_unicast: bool,
+}
+
+/// Longest VRID list checked in the kernel per family; an interface with more instances of
+/// one family admits every VRID of it (user space still drops unknown ones). Keeps every
+/// conditional jump within its 8-bit offset.
+pub const MAX_KERNEL_VRIDS: usize = 32;
+/// Room for the largest program [`vrrp_filter`] builds (about 110 instructions).
+pub const MAX_PROGRAM: usize = 128;
+/// A built program.
+pub type Program = heapless::Vec<Insn, MAX_PROGRAM>;
+
+/// Ethernet + IPv4 header (20, no options) + VRRP header: the shortest advert frame.
+const MIN_FRAME: u32 = 14 + 20 + wire::HEADER_LEN as u32;
+/// Ethernet + IPv6 header + VRRP header + the most addresses we accept + v2 auth data: the
+/// longest advert we would parse (shorter frames are padded to 60 bytes, which fits).
+const MAX_FRAME: u32 =
+    14 + 40 + (wire::HEADER_LEN + wire::MAX_ADDRS * 16 + wire::AUTH_DATA_LEN) as u32;
+
+/// Jump targets of the program builder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Label {
+    Next,
+    Drop,
+    Accept,
+    Ipv6,
+    Ttl4,
+    Vrid4,
+    Ttl6,
+    Vrid6,
+}
+const LABELS: usize = 8;
+
+/// A tiny assembler: instructions with symbolic jump targets, resolved at the end.
+struct Asm {
+    code: heapless::Vec<(Insn, Label, Label), MAX_PROGRAM>,
+    at: [Option<usize>; LABELS],
+}
+
+impl Asm {
+    fn stmt(&mut self, code: u16, k: u32) {
+        let _ = self.code.push((stmt(code, k), Label::Next, Label::Next));
+    }
+    /// `if A == k goto jt else goto jf` (and the other BPF_JMP conditions).
+    fn jump(&mut self, cond: u16, k: u32, jt: Label, jf: Label) {
+        let _ = self
+            .code
+            .push((jump(BPF_JMP | cond | BPF_K, k, 0, 0), jt, jf));
+    }
+    /// Unconditional jump (32-bit offset in `k`).
+    fn goto(&mut self, to: Label) {
+        let _ = self.code.push((stmt(BPF_JMP | BPF_JA, 0), to, Label::Next));
+    }
+    fn label(&mut self, l: Label) {
+        self.at[l as usize] = Some(self.code.len());
+    }
+    fn resolve(self) -> Program {
+        let off = |i: usize, l: Label| -> u32 {
+            let to = match l {
+                Label::Next => i + 1,
+                l => self.at[l as usize].unwrap_or(i + 1),
+            };
+            (to - (i + 1)) as u32
+        };
+        let mut out = Program::new();
+        for (i, (mut insn, jt, jf)) in self.code.iter().copied().enumerate() {
+            if insn.code == BPF_JMP | BPF_JA {
+                insn.k = off(i, jt);
+            } else if insn.code & 0x07 == BPF_JMP {
+                insn.jt = off(i, jt) as u8;
+                insn.jf = off(i, jf) as u8;
+            }
+            let _ = out.push(insn);
+        }
+        out
+    }
+}
+
+/// `A` holds the VRID: go on if it is one of `vrids`, else drop. An empty list drops all
+/// (no instance of that family); a list longer than [`MAX_KERNEL_VRIDS`] admits all.
+fn vrid_chain(a: &mut Asm, vrids: &[u8]) {
+    if vrids.len() > MAX_KERNEL_VRIDS {
+        a.goto(Label::Accept);
+        return;
+    }
+    for v in vrids {
+        a.jump(BPF_JEQ, u32::from(*v), Label::Accept, Label::Next);
+    }
+    a.goto(Label::Drop);
+}
+
+/// The per-interface filter (RFC 5798 7.1 in the kernel, as far as a frame alone can tell):
+/// not our own frame, not for another host, no VLAN tag, a sane length; IPv4 (no options,
+/// not a fragment) or IPv6 (no extension headers) carrying protocol 112; to the VRRP group
+/// with TTL / hop limit 255, or to us only when unicast peers are configured; a VRID some
+/// instance on the interface runs. Everything else is dropped in softirq and never wakes
+/// the daemon nor fills the socket's receive buffer.
+pub fn vrrp_filter(spec: &VrrpFilterSpec<'_>) -> Program {
+    use Label::*;
+    let mut a = Asm {
+        code: heapless::Vec::new(),
+        at: [None; LABELS],
+    };
+    a.stmt(BPF_LD | BPF_W | BPF_ABS, SKF_AD_OFF + SKF_AD_PKTTYPE);
+    a.jump(BPF_JEQ, PACKET_OUTGOING, Drop, Next);
+    a.jump(BPF_JEQ, PACKET_OTHERHOST, Drop, Next);
+    a.stmt(
+        BPF_LD | BPF_W | BPF_ABS,
+        SKF_AD_OFF + SKF_AD_VLAN_TAG_PRESENT,
+    );
+    a.jump(BPF_JEQ, 0, Next, Drop);
+    a.stmt(BPF_LD | BPF_W | BPF_LEN, 0);
+    a.jump(BPF_JGT, MAX_FRAME, Drop, Next);
+    a.jump(BPF_JGE, MIN_FRAME, Next, Drop);
+    a.stmt(BPF_LD | BPF_H | BPF_ABS, 12); // ethertype
+    a.jump(BPF_JEQ, ETH_P_IP, Next, Ipv6);
+
+    // IPv4: version 4, IHL 5 (adverts carry no options), protocol 112, not a fragment.
+    a.stmt(BPF_LD | BPF_B | BPF_ABS, 14);
+    a.jump(BPF_JEQ, 0x45, Next, Drop);
+    a.stmt(BPF_LD | BPF_B | BPF_ABS, 14 + 9);
+    a.jump(BPF_JEQ, IPPROTO_VRRP, Next, Drop);
+    a.stmt(BPF_LD | BPF_H | BPF_ABS, 14 + 6);
+    a.jump(BPF_JSET, 0x3fff, Drop, Next);
+    a.stmt(BPF_LD | BPF_W | BPF_ABS, 14 + 16); // destination
+    let not_group = if spec.v4_unicast { Vrid4 } else { Drop };
+    a.jump(BPF_JEQ, u32::from(frame::VRRP_GROUP_V4), Ttl4, not_group);
+    a.label(Ttl4);
+    a.stmt(BPF_LD | BPF_B | BPF_ABS, 14 + 8);
+    a.jump(BPF_JEQ, VRRP_TTL, Next, Drop);
+    a.label(Vrid4);
+    a.stmt(BPF_LD | BPF_B | BPF_ABS, 14 + 20 + 1);
+    vrid_chain(&mut a, spec.v4_vrids);
+
+    // IPv6: next header 112 (no extension headers), to ff02::12 with hop limit 255.
+    a.label(Ipv6);
+    a.jump(BPF_JEQ, ETH_P_IPV6, Next, Drop);
+    a.stmt(BPF_LD | BPF_B | BPF_ABS, 14 + 6);
+    a.jump(BPF_JEQ, IPPROTO_VRRP, Next, Drop);
+    let not_group = if spec.v6_unicast { Vrid6 } else { Drop };
+    let g = frame::VRRP_GROUP_V6.octets();
+    for w in 0..4 {
+        let word = u32::from_be_bytes([g[4 * w], g[4 * w + 1], g[4 * w + 2], g[4 * w + 3]]);
+        a.stmt(BPF_LD | BPF_W | BPF_ABS, 14 + 24 + 4 * w as u32);
+        a.jump(BPF_JEQ, word, Next, not_group);
+    }
+    a.label(Ttl6);
+    a.stmt(BPF_LD | BPF_B | BPF_ABS, 14 + 7);
+    a.jump(BPF_JEQ, VRRP_TTL, Next, Drop);
+    a.label(Vrid6);
+    a.stmt(BPF_LD | BPF_B | BPF_ABS, 14 + 40 + 1);
+    vrid_chain(&mut a, spec.v6_vrids);
+
+    a.label(Accept);
+    a.stmt(BPF_RET | BPF_K, ACCEPT_LEN);
+    a.label(Drop);
+    a.stmt(BPF_RET | BPF_K, 0);
+    a.resolve()
+}
 
 /// Drops everything: for sockets we only send on (a raw IP socket would otherwise queue
 /// every VRRP packet the host receives, a second copy nobody reads).
@@ -103,6 +285,10 @@ mod tests {
     /// A tiny interpreter for the subset of classic BPF our programs use, with the kernel's
     /// rule that a load past the end of the packet ends the program with 0 (drop).
     fn run(prog: &[Insn], pkt: &[u8], pkttype: u32) -> u32 {
+        run_meta(prog, pkt, pkttype, false)
+    }
+
+    fn run_meta(prog: &[Insn], pkt: &[u8], pkttype: u32, vlan: bool) -> u32 {
         let mut a: u32 = 0;
         let mut pc = 0usize;
         loop {
@@ -112,12 +298,15 @@ mod tests {
                 c if c == BPF_LD | BPF_W | BPF_ABS => {
                     if i.k == SKF_AD_OFF + SKF_AD_PKTTYPE {
                         a = pkttype;
+                    } else if i.k == SKF_AD_OFF + SKF_AD_VLAN_TAG_PRESENT {
+                        a = vlan as u32;
                     } else {
                         let k = i.k as usize;
                         let Some(b) = pkt.get(k..k + 4) else { return 0 };
                         a = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
                     }
                 }
+                c if c == BPF_LD | BPF_W | BPF_LEN => a = pkt.len() as u32,
                 c if c == BPF_LD | BPF_H | BPF_ABS => {
                     let k = i.k as usize;
                     let Some(b) = pkt.get(k..k + 2) else { return 0 };
@@ -129,8 +318,15 @@ mod tests {
                     };
                     a = *b as u32;
                 }
+                c if c == BPF_JMP | BPF_JA => pc += i.k as usize,
                 c if c == BPF_JMP | BPF_JEQ | BPF_K => {
                     pc += if a == i.k { i.jt } else { i.jf } as usize;
+                }
+                c if c == BPF_JMP | BPF_JGT | BPF_K => {
+                    pc += if a > i.k { i.jt } else { i.jf } as usize;
+                }
+                c if c == BPF_JMP | BPF_JGE | BPF_K => {
+                    pc += if a >= i.k { i.jt } else { i.jf } as usize;
                 }
                 c if c == BPF_JMP | BPF_JSET | BPF_K => {
                     pc += if a & i.k != 0 { i.jt } else { i.jf } as usize;
@@ -241,5 +437,135 @@ mod tests {
             core::mem::size_of::<libc::sock_filter>()
         );
         assert_eq!(run(&DROP_ALL, &v4(112, 0), HOST), 0);
+    }
+
+    /// A v3 advert for `vrid` to the group (or `dst`), TTL `ttl`.
+    fn v4_advert(vrid: u8, ttl: u8, dst: [u8; 4]) -> Vec<u8> {
+        let mut f = v4(112, 0);
+        f[14 + 8] = ttl;
+        f[14 + 16..14 + 20].copy_from_slice(&dst);
+        f[14 + 20 + 1] = vrid;
+        f
+    }
+
+    fn v6_advert(vrid: u8, hop: u8, dst_last: u8) -> Vec<u8> {
+        let mut f = v6(112);
+        f[14 + 7] = hop;
+        let mut dst = [0u8; 16];
+        dst[0] = 0xff;
+        dst[1] = 0x02;
+        dst[15] = dst_last;
+        f[14 + 24..14 + 40].copy_from_slice(&dst);
+        f[14 + 40 + 1] = vrid;
+        f
+    }
+
+    const GROUP4: [u8; 4] = [224, 0, 0, 18];
+    const MULTICAST_ONLY: VrrpFilterSpec<'static> = VrrpFilterSpec {
+        v4_vrids: &[50, 51],
+        v6_vrids: &[50],
+        v4_unicast: false,
+        v6_unicast: false,
+    };
+
+    #[test]
+    fn built_filter_admits_configured_vrids_to_the_group_with_ttl_255() {
+        let p = vrrp_filter(&MULTICAST_ONLY);
+        assert_eq!(run(&p, &v4_advert(50, 255, GROUP4), MULTICAST), ACCEPT_LEN);
+        assert_eq!(run(&p, &v4_advert(51, 255, GROUP4), MULTICAST), ACCEPT_LEN);
+        assert_eq!(run(&p, &v6_advert(50, 255, 0x12), MULTICAST), ACCEPT_LEN);
+        // Padded to Ethernet's 60-byte minimum.
+        let mut padded = v4_advert(50, 255, GROUP4);
+        padded.resize(60, 0);
+        assert_eq!(run(&p, &padded, MULTICAST), ACCEPT_LEN);
+    }
+
+    #[test]
+    fn built_filter_drops_ttl_below_255_to_the_group_even_to_our_mac_7_1() {
+        let p = vrrp_filter(&MULTICAST_ONLY);
+        assert_eq!(run(&p, &v4_advert(50, 64, GROUP4), HOST), 0);
+        assert_eq!(run(&p, &v4_advert(50, 254, GROUP4), MULTICAST), 0);
+        assert_eq!(run(&p, &v6_advert(50, 1, 0x12), MULTICAST), 0);
+        // With unicast peers the group still needs 255; only unicast skips it.
+        let uni = VrrpFilterSpec {
+            v4_unicast: true,
+            v6_unicast: true,
+            ..MULTICAST_ONLY
+        };
+        let p = vrrp_filter(&uni);
+        assert_eq!(run(&p, &v4_advert(50, 64, GROUP4), HOST), 0);
+        assert_eq!(run(&p, &v4_advert(50, 64, [10, 0, 0, 1]), HOST), ACCEPT_LEN);
+        assert_eq!(run(&p, &v6_advert(50, 64, 0x01), HOST), ACCEPT_LEN);
+    }
+
+    #[test]
+    fn built_filter_drops_unicast_without_unicast_peers() {
+        let p = vrrp_filter(&MULTICAST_ONLY);
+        assert_eq!(run(&p, &v4_advert(50, 255, [10, 0, 0, 1]), HOST), 0);
+        assert_eq!(run(&p, &v6_advert(50, 255, 0x01), HOST), 0);
+    }
+
+    #[test]
+    fn built_filter_drops_unknown_vrids() {
+        let p = vrrp_filter(&MULTICAST_ONLY);
+        assert_eq!(run(&p, &v4_advert(52, 255, GROUP4), MULTICAST), 0);
+        assert_eq!(run(&p, &v6_advert(51, 255, 0x12), MULTICAST), 0);
+        let none = vrrp_filter(&VrrpFilterSpec::default());
+        assert_eq!(run(&none, &v4_advert(50, 255, GROUP4), MULTICAST), 0);
+        // Beyond the kernel's list length every VRID of the family passes to user space.
+        let many: Vec<u8> = (1..=40).collect();
+        let p = vrrp_filter(&VrrpFilterSpec {
+            v4_vrids: &many,
+            ..VrrpFilterSpec::default()
+        });
+        assert_eq!(run(&p, &v4_advert(200, 255, GROUP4), MULTICAST), ACCEPT_LEN);
+    }
+
+    #[test]
+    fn built_filter_drops_tagged_other_host_own_and_odd_lengths() {
+        let p = vrrp_filter(&MULTICAST_ONLY);
+        let f = v4_advert(50, 255, GROUP4);
+        assert_eq!(run_meta(&p, &f, MULTICAST, true), 0, "VLAN tag");
+        assert_eq!(run(&p, &f, PACKET_OTHERHOST), 0, "other host");
+        assert_eq!(run(&p, &f, PACKET_OUTGOING), 0, "our own");
+        let mut long = f.clone();
+        long.resize(MAX_FRAME as usize + 1, 0);
+        assert_eq!(run(&p, &long, MULTICAST), 0, "too long");
+        assert_eq!(
+            run(&p, &f[..MIN_FRAME as usize - 1], MULTICAST),
+            0,
+            "too short"
+        );
+        let mut opts = f.clone();
+        opts[14] = 0x46;
+        assert_eq!(run(&p, &opts, MULTICAST), 0, "IPv4 options");
+        let mut frag = f.clone();
+        frag[14 + 6] = 0x20;
+        assert_eq!(run(&p, &frag, MULTICAST), 0, "fragment");
+        let mut udp = f;
+        udp[14 + 9] = 17;
+        assert_eq!(run(&p, &udp, MULTICAST), 0, "UDP");
+    }
+
+    #[test]
+    fn built_filter_jumps_stay_inside_the_largest_program() {
+        let all: Vec<u8> = (1..=MAX_KERNEL_VRIDS as u8).collect();
+        let p = vrrp_filter(&VrrpFilterSpec {
+            v4_vrids: &all,
+            v6_vrids: &all,
+            v4_unicast: true,
+            v6_unicast: true,
+        });
+        assert!(p.len() < MAX_PROGRAM, "{} instructions", p.len());
+        for (pc, i) in p.iter().enumerate() {
+            if i.code == BPF_JMP | BPF_JA {
+                assert!(pc + 1 + (i.k as usize) < p.len());
+            } else if i.code & 0x07 == BPF_JMP {
+                assert!(pc + 1 + (i.jt as usize) < p.len());
+                assert!(pc + 1 + (i.jf as usize) < p.len());
+            }
+        }
+        assert_eq!(run(&p, &v4_advert(32, 255, GROUP4), MULTICAST), ACCEPT_LEN);
+        assert_eq!(run(&p, &v6_advert(1, 255, 0x12), MULTICAST), ACCEPT_LEN);
     }
 }

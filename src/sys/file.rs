@@ -42,3 +42,47 @@ pub fn is_executable(path: &str) -> bool {
     // SAFETY: the path pointer is NUL-terminated and lives for the call.
     with_cpath(path, |p| unsafe { libc::access(p, libc::X_OK) } == 0).unwrap_or(false)
 }
+
+/// keepalived `enable_script_security`: `Ok` when only root can change what running `prog`
+/// executes. `prog` without a `/` is looked up in PATH (as `spawn` does). Refused: the file or
+/// a directory above it owned by a non-root user, or writable by a group other than root's
+/// or by everyone. A sticky world-writable directory (`/tmp`) is refused only when the
+/// entry below it is not root's: others cannot rename or replace root's entries there.
+/// Symbolic links are followed (the target is what runs; its directories are checked).
+/// Runs at config load only, so it may allocate.
+pub fn only_root_can_change(prog: &str) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    use std::path::{Path, PathBuf};
+    let found: Option<PathBuf> = if prog.contains('/') {
+        Some(PathBuf::from(prog))
+    } else {
+        std::env::var("PATH")
+            .unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into())
+            .split(':')
+            .filter(|d| !d.is_empty())
+            .map(|d| Path::new(d).join(prog))
+            .find(|p| is_executable(&p.to_string_lossy()))
+    };
+    let Some(path) = found else {
+        return Err("not found".into());
+    };
+    let path = std::fs::canonicalize(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    // The file first, then each directory up to `/`. Every entry below a directory has been
+    // found to be root's by then, so a sticky world-writable directory is no way in.
+    for p in path.ancestors() {
+        let m = std::fs::metadata(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        let mode = m.mode();
+        let what = p.display();
+        if m.uid() != 0 {
+            return Err(format!("{what} is owned by uid {}", m.uid()));
+        }
+        if mode & 0o020 != 0 && m.gid() != 0 {
+            return Err(format!("{what} is writable by group {}", m.gid()));
+        }
+        let sticky = mode & 0o1000 != 0 && m.is_dir();
+        if mode & 0o002 != 0 && !sticky {
+            return Err(format!("{what} is writable by everyone"));
+        }
+    }
+    Ok(())
+}

@@ -28,6 +28,11 @@ pub struct IcmpSocket {
     last_ident: Cell<u16>,
 }
 
+/// linux/icmp.h and socket.h: the raw ICMP socket's type filter.
+const SOL_RAW: libc::c_int = 255;
+const ICMP_FILTER: libc::c_int = 1;
+const ICMP_ECHOREPLY: u32 = 0;
+
 impl IcmpSocket {
     /// Ping socket if allowed, raw socket otherwise.
     pub fn open(v6: bool) -> Result<Self, Errno> {
@@ -70,6 +75,22 @@ impl IcmpSocket {
                     1, // ICMP6_FILTER
                     filter.as_ptr().cast(),
                     32,
+                )
+            };
+        }
+        if !v6 && kind == IcmpKind::Raw {
+            // Only echo replies wake us up (Linux raw(7) ICMP_FILTER: a bit set blocks that
+            // type), so a ping flood at the router cannot fill a check's socket buffer and
+            // make its replies be lost (servers marked down).
+            let block: u32 = !(1u32 << ICMP_ECHOREPLY);
+            // SAFETY: the option takes one u32 bitmask.
+            unsafe {
+                libc::setsockopt(
+                    fd.as_raw_fd(),
+                    SOL_RAW,
+                    ICMP_FILTER,
+                    (&block as *const u32).cast(),
+                    4,
                 )
             };
         }

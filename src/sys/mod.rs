@@ -14,3 +14,4 @@ pub mod rtnl;
 pub mod signal;
 pub mod tcp;
 pub mod timer;
+pub mod unix;

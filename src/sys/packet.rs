@@ -12,8 +12,11 @@ use core::net::{Ipv4Addr, Ipv6Addr};
 use nix::errno::Errno;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
-/// IANA protocol number of VRRP (not in libc).
-pub const IPPROTO_VRRP: i32 = 112;
+/// IANA protocol number of VRRP, as socket(2) takes it.
+pub const IPPROTO_VRRP: i32 = crate::vrrp::wire::IPPROTO_VRRP as i32;
+/// linux/if_packet.h socket options (not exported by libc for every target).
+const PACKET_STATISTICS: libc::c_int = 6;
+const PACKET_AUXDATA: libc::c_int = 8;
 /// 224.0.0.18, RFC 5798 5.1.1.3.
 pub const VRRP_GROUP_V4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
 /// ff02::12, RFC 5798 5.1.2.3.
@@ -58,6 +61,41 @@ pub struct RecvFrame {
     pub ifindex: u32,
     /// Link-layer source address.
     pub src_mac: [u8; 6],
+    /// The frame carried a VLAN tag, which the kernel stripped (PACKET_AUXDATA
+    /// `TP_STATUS_VLAN_VALID`): the BPF filter drops these first, this is the second line.
+    pub vlan_tagged: bool,
+}
+
+/// `struct tpacket_auxdata` (linux/if_packet.h), the PACKET_AUXDATA control message.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct TpacketAuxdata {
+    tp_status: u32,
+    tp_len: u32,
+    tp_snaplen: u32,
+    tp_mac: u16,
+    tp_net: u16,
+    tp_vlan_tci: u16,
+    tp_vlan_tpid: u16,
+}
+const TP_STATUS_VLAN_VALID: u32 = 1 << 4;
+const TP_STATUS_VLAN_TPID_VALID: u32 = 1 << 6;
+
+/// `struct tpacket_stats` (linux/if_packet.h), read by PACKET_STATISTICS.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct TpacketStats {
+    tp_packets: u32,
+    tp_drops: u32,
+}
+
+/// The kernel's own count for a packet socket since the last read (reading resets it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelStats {
+    /// Frames that passed the filter and were queued to the socket.
+    pub delivered: u32,
+    /// Frames that passed the filter but found the receive buffer full.
+    pub overflow: u32,
 }
 
 impl RecvFrame {
@@ -103,7 +141,7 @@ impl PacketSocket {
     /// The socket is created with protocol 0 (receives nothing), the filter is attached, and
     /// only then is it bound to ETH_P_ALL on the interface: so no unfiltered frame can be
     /// queued in the window between socket() and attaching the filter.
-    pub fn open(ifindex: u32) -> Result<Self, Errno> {
+    pub fn open(ifindex: u32, filter: &[bpf::Insn]) -> Result<Self, Errno> {
         // SAFETY: plain socket(2) call.
         let fd = cvt_fd(unsafe {
             libc::socket(
@@ -112,7 +150,10 @@ impl PacketSocket {
                 0,
             )
         })?;
-        bpf::attach(fd.as_raw_fd(), &bpf::VRRP_FILTER)?;
+        bpf::attach(fd.as_raw_fd(), filter)?;
+        // The VLAN tag the kernel strips travels in this control message (second line
+        // behind the filter's SKF_AD_VLAN_TAG_PRESENT).
+        setsockopt_raw(fd.as_raw_fd(), libc::SOL_PACKET, PACKET_AUXDATA, &1i32)?;
         // Since Linux 4.20 the kernel can skip the outgoing copy entirely; older kernels
         // reject the option, and the filter drops those frames anyway.
         let _ = setsockopt_raw(
@@ -140,6 +181,44 @@ impl PacketSocket {
 
     pub fn ifindex(&self) -> u32 {
         self.ifindex
+    }
+
+    /// Replace the filter (the kernel swaps it atomically), e.g. when a reload changes the
+    /// VRIDs on the interface.
+    pub fn set_filter(&self, filter: &[bpf::Insn]) -> Result<(), Errno> {
+        bpf::attach(self.fd.as_raw_fd(), filter)
+    }
+
+    /// Receive buffer size in bytes (SO_RCVBUFFORCE as root, so it may go past
+    /// `net.core.rmem_max`; SO_RCVBUF otherwise, capped by it).
+    pub fn set_rcvbuf(&self, bytes: usize) -> Result<(), Errno> {
+        let n = bytes.min(i32::MAX as usize) as i32;
+        let raw = self.fd.as_raw_fd();
+        setsockopt_raw(raw, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, &n)
+            .or_else(|_| setsockopt_raw(raw, libc::SOL_SOCKET, libc::SO_RCVBUF, &n))
+    }
+
+    /// PACKET_STATISTICS: what the kernel delivered and dropped for a full buffer since the
+    /// last call (the kernel resets its counters on every read).
+    pub fn take_kernel_stats(&self) -> Result<KernelStats, Errno> {
+        let mut st = TpacketStats::default();
+        let mut len = core::mem::size_of::<TpacketStats>() as libc::socklen_t;
+        // SAFETY: st is valid for `len` bytes, the size the option writes.
+        let rc = unsafe {
+            libc::getsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_PACKET,
+                PACKET_STATISTICS,
+                &mut st as *mut TpacketStats as *mut libc::c_void,
+                &mut len,
+            )
+        };
+        Errno::result(rc)?;
+        // tp_packets counts the dropped ones too.
+        Ok(KernelStats {
+            delivered: st.tp_packets.saturating_sub(st.tp_drops),
+            overflow: st.tp_drops,
+        })
     }
 
     /// Receive the link-layer multicast addresses of 224.0.0.18 and ff02::12 on this
@@ -190,19 +269,29 @@ impl PacketSocket {
 
     /// Receive one frame, whoever sent it (including our own, `RecvFrame::is_own`).
     pub fn recv_any(&self, buf: &mut [u8]) -> Result<Option<RecvFrame>, Errno> {
-        // SAFETY: sockaddr_ll is plain old data.
+        // SAFETY: sockaddr_ll and msghdr are plain old data.
         let mut sa: libc::sockaddr_ll = unsafe { core::mem::zeroed() };
-        let mut salen = core::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
-        // SAFETY: buf and sa are valid for the lengths passed. MSG_TRUNC makes the return
-        // value the real frame length, so an oversized frame is detected, not misparsed.
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr() as *mut libc::c_void,
+            iov_len: buf.len(),
+        };
+        // Room for one tpacket_auxdata control message, aligned for cmsghdr.
+        let mut cbuf = [0u64; 8];
+        // SAFETY: msghdr is plain old data; all-zero is valid.
+        let mut msg: libc::msghdr = unsafe { core::mem::zeroed() };
+        msg.msg_name = &mut sa as *mut libc::sockaddr_ll as *mut libc::c_void;
+        msg.msg_namelen = core::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cbuf.as_mut_ptr() as *mut libc::c_void;
+        msg.msg_controllen = core::mem::size_of_val(&cbuf) as _;
+        // SAFETY: every pointer in msg is valid for the lengths given. MSG_TRUNC makes the
+        // return value the real frame length, so an oversized frame is detected, not misparsed.
         let n = unsafe {
-            libc::recvfrom(
+            libc::recvmsg(
                 self.fd.as_raw_fd(),
-                buf.as_mut_ptr() as *mut libc::c_void,
-                buf.len(),
+                &mut msg,
                 libc::MSG_TRUNC | libc::MSG_DONTWAIT,
-                &mut sa as *mut libc::sockaddr_ll as *mut libc::sockaddr,
-                &mut salen,
             )
         };
         if n < 0 {
@@ -222,6 +311,7 @@ impl PacketSocket {
             pkttype: PktType::from_raw(sa.sll_pkttype),
             ifindex: sa.sll_ifindex.max(0) as u32,
             src_mac,
+            vlan_tagged: vlan_tagged(&msg),
         }))
     }
 
@@ -254,6 +344,34 @@ impl PacketSocket {
         }
         Ok(Some(n as usize))
     }
+}
+
+/// Whether the PACKET_AUXDATA message of a received frame reports a VLAN tag: a valid TCI,
+/// or a valid TPID (VLAN 0 with priority 0 has TCI 0 but still was tagged).
+fn vlan_tagged(msg: &libc::msghdr) -> bool {
+    // SAFETY: msg was filled by recvmsg; the CMSG_* helpers walk within msg_controllen.
+    let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(msg) };
+    while !cmsg.is_null() {
+        // SAFETY: non-null cmsg inside the control buffer.
+        let h = unsafe { &*cmsg };
+        if h.cmsg_level == libc::SOL_PACKET && h.cmsg_type == PACKET_AUXDATA {
+            // SAFETY: the kernel wrote a whole tpacket_auxdata after the header (length
+            // checked); read_unaligned because cmsg data promises no alignment for it.
+            if (h.cmsg_len as usize)
+                < unsafe { libc::CMSG_LEN(core::mem::size_of::<TpacketAuxdata>() as u32) } as usize
+            {
+                return false;
+            }
+            let aux: TpacketAuxdata = unsafe {
+                core::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const TpacketAuxdata)
+            };
+            return aux.tp_status & (TP_STATUS_VLAN_VALID | TP_STATUS_VLAN_TPID_VALID) != 0
+                || aux.tp_vlan_tci != 0;
+        }
+        // SAFETY: as above.
+        cmsg = unsafe { libc::CMSG_NXTHDR(msg, cmsg) };
+    }
+    false
 }
 
 impl AsFd for PacketSocket {

@@ -37,6 +37,7 @@ const IFLA_MACVLAN_MODE: u16 = 1;
 const IFA_ADDRESS: u16 = 1;
 const IFA_LOCAL: u16 = 2;
 const IFA_LABEL: u16 = 3;
+const IFA_CACHEINFO: u16 = 6;
 const IFA_FLAGS: u16 = 8;
 pub const IFA_F_SECONDARY: u32 = 0x01;
 pub const IFA_F_NODAD: u32 = 0x02;
@@ -44,6 +45,17 @@ pub const IFA_F_DADFAILED: u32 = 0x08;
 pub const IFA_F_TENTATIVE: u32 = 0x40;
 pub const IFF_UP: u32 = 0x1;
 pub const IFF_RUNNING: u32 = 0x40;
+
+/// Optional attributes of an address being added (VIPs).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AddrAttrs<'a> {
+    /// rtnetlink `RT_SCOPE_*` (0 = global).
+    pub scope: u8,
+    /// IPv4 address label (`ip addr add ... label`).
+    pub label: Option<&'a str>,
+    /// Valid and preferred lifetime in seconds; `None` = permanent.
+    pub lifetime_s: Option<u32>,
+}
 pub const IFF_LOWER_UP: u32 = 0x10000;
 const RTMGRP_LINK: u32 = 0x1;
 const RTMGRP_IPV4_IFADDR: u32 = 0x10;
@@ -79,6 +91,16 @@ fn finish(w: MsgWriter<'_>) -> Result<usize, Errno> {
 }
 
 /// An ifinfomsg (family unspecified, type 0) for `ifindex` with `flags`/`change` masks.
+/// `struct ifa_cacheinfo` (linux/if_addr.h): preferred and valid lifetime in seconds, then
+/// two timestamps the kernel ignores on input. Preferred = valid: an IPv6 address past its
+/// preferred lifetime is deprecated (no longer chosen as a source), which a VIP must not be.
+fn cacheinfo(secs: u32) -> [u8; 16] {
+    let mut b = [0u8; 16];
+    b[0..4].copy_from_slice(&secs.to_ne_bytes());
+    b[4..8].copy_from_slice(&secs.to_ne_bytes());
+    b
+}
+
 fn ifinfomsg(ifindex: u32, flags: u32, change: u32) -> [u8; IFINFOMSG_LEN] {
     let mut hdr = [0u8; IFINFOMSG_LEN];
     hdr[4..8].copy_from_slice(&ifindex.to_ne_bytes());
@@ -284,8 +306,13 @@ impl Rtnl {
         ifindex: u32,
         addr: IpAddr,
         prefix: u8,
-        (scope, label): (u8, Option<&str>),
+        attrs: AddrAttrs<'_>,
     ) -> Result<(), Errno> {
+        let AddrAttrs {
+            scope,
+            label,
+            lifetime_s,
+        } = attrs;
         let seq = self.next_seq();
         let mut buf = [0u8; REQ_BUF];
         let mut m = MsgWriter::new(&mut buf, ty, NLM_F_REQUEST | NLM_F_ACK | flags, seq);
@@ -320,25 +347,39 @@ impl Rtnl {
                 m.attr(IFA_FLAGS, &ifa_flags.to_ne_bytes());
             }
         }
+        if let Some(secs) = lifetime_s {
+            m.attr(IFA_CACHEINFO, &cacheinfo(secs));
+        }
         let len = finish(m)?;
         self.transact(&buf[..len], seq, |_| {})
     }
 
     /// Add `addr/prefix` to `ifindex` (replacing an identical one, so re-adding is not an
-    /// error). IPv4 without broadcast; IPv6 with IFA_F_NODAD.
-    pub fn add_address(&mut self, ifindex: u32, addr: IpAddr, prefix: u8) -> Result<(), Errno> {
-        self.add_address_with(ifindex, addr, prefix, 0, None)
+    /// error). IPv4 without broadcast; IPv6 with IFA_F_NODAD. `lifetime_s`: valid and
+    /// preferred lifetime in seconds (the kernel removes the address when it runs out; a
+    /// replace of a present address only resets it), `None` = permanent.
+    pub fn add_address(
+        &mut self,
+        ifindex: u32,
+        addr: IpAddr,
+        prefix: u8,
+        lifetime_s: Option<u32>,
+    ) -> Result<(), Errno> {
+        let attrs = AddrAttrs {
+            lifetime_s,
+            ..AddrAttrs::default()
+        };
+        self.add_address_with(ifindex, addr, prefix, attrs)
     }
 
-    /// [`add_address`](Self::add_address) with an address scope (rtnetlink `RT_SCOPE_*`)
-    /// and, for IPv4, a label (`ip addr add ... label`).
+    /// [`add_address`](Self::add_address) with every optional attribute: scope, label
+    /// (`ip addr add ... label`, IPv4) and lifetime.
     pub fn add_address_with(
         &mut self,
         ifindex: u32,
         addr: IpAddr,
         prefix: u8,
-        scope: u8,
-        label: Option<&str>,
+        attrs: AddrAttrs<'_>,
     ) -> Result<(), Errno> {
         self.addr_msg(
             RTM_NEWADDR,
@@ -346,13 +387,13 @@ impl Rtnl {
             ifindex,
             addr,
             prefix,
-            (scope, label),
+            attrs,
         )
     }
 
     /// Remove `addr/prefix` from `ifindex`. `Err(EADDRNOTAVAIL)` if it was not there.
     pub fn del_address(&mut self, ifindex: u32, addr: IpAddr, prefix: u8) -> Result<(), Errno> {
-        self.addr_msg(RTM_DELADDR, 0, ifindex, addr, prefix, (0, None))
+        self.addr_msg(RTM_DELADDR, 0, ifindex, addr, prefix, AddrAttrs::default())
     }
 
     /// Every address (of `ifindex` only, if given).

@@ -202,6 +202,13 @@ pub struct RxContext {
     pub unicast: bool,
 }
 
+impl RxContext {
+    /// Leave the TTL / hop-limit rule to [`crate::vrrp::rx_policy::check`], which knows the
+    /// instance (whether it has unicast peers) and the IP destination: whether 255 is
+    /// required depends on both, so a frame-only parse cannot decide it.
+    pub const TTL_BY_POLICY: RxContext = RxContext { unicast: true };
+}
+
 /// A received advertisement that passed the stateless checks.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RxAdvert {
@@ -214,6 +221,8 @@ pub struct RxAdvert {
     pub src: IpAddr,
     /// IP destination (the group, or us for unicast).
     pub dst: IpAddr,
+    /// IPv4 TTL / IPv6 hop limit as received.
+    pub hop_limit: u8,
     /// Ethernet source, when parsed from a whole frame.
     pub src_mac: Option<EthernetAddress>,
     pub addrs: AddrList,
@@ -240,15 +249,16 @@ pub struct InstanceWire<'a> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AddrListMatch {
     Match,
-    /// Different lists: the RFC says log it (rate-limited by the caller); like keepalived,
-    /// the advert is still processed.
+    /// Different lists: the RFC says the receiver MAY drop it and log; the receive policy
+    /// (`rx_policy::check`) drops it, as keepalived 2.2.7 does.
     Mismatch,
 }
 
 impl RxAdvert {
     /// The per-instance checks of RFC 3768 7.1 / RFC 5798 7.1, in their order: VRID (the
     /// caller normally demuxes on it already), version, authentication (v2), advert
-    /// interval (v2), then the address list, whose mismatch is reported but not a drop.
+    /// interval (v2), then the address list, whose mismatch is reported for the receive
+    /// policy to act on.
     pub fn validate_for(&self, inst: &InstanceWire<'_>) -> Result<AddrListMatch, DropReason> {
         if self.vrid != inst.vrid {
             return Err(DropReason::VridMismatch);
@@ -362,6 +372,7 @@ pub fn parse_vrrp(
         advert_interval: repr.advert_interval(),
         src,
         dst,
+        hop_limit,
         src_mac: None,
         addrs: repr.addrs,
         auth: repr.auth,
@@ -608,7 +619,7 @@ mod tests {
     }
 
     #[test]
-    fn address_list_mismatch_is_accepted_and_reported_7_1() {
+    fn address_list_mismatch_is_reported_7_1() {
         let a = parse_frame(&V3_V4_FRAME, MC).unwrap();
         let other = [IpAddr::V4(Ipv4Addr::new(10, 77, 0, 253))];
         assert_eq!(

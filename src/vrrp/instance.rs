@@ -158,6 +158,14 @@ pub enum Input {
     Sync(SyncCommand),
     /// RFC 5798 6.4.2/6.4.3 Shutdown event.
     Shutdown,
+    /// Operator maintenance mode: `true` hands mastership over like a Shutdown (priority-0
+    /// advert, VIPs removed) but stays BACKUP, never taking over, until `false`.
+    Maintenance(bool),
+    /// Operator override of the base priority (`None` = the configured one again); the
+    /// trackers still adjust it. Applied at once like a priority change in the config.
+    PriorityOverride(Option<u8>),
+    /// Operator asks for the gratuitous ARPs / unsolicited NAs now (only a MASTER sends).
+    Announce,
 }
 
 /// Why the instance is (or was put) in FAULT.
@@ -209,6 +217,8 @@ pub enum Reason {
     Shutdown,
     /// A configuration change that needs a restart (protocol version).
     Reconfigured,
+    /// Operator maintenance mode handed mastership over.
+    Maintenance,
 }
 
 /// Seconds with two decimals, e.g. `3.61 s`, without floating point.
@@ -253,6 +263,7 @@ impl fmt::Display for Reason {
             Reason::SyncGroup => f.write_str("following sync group"),
             Reason::Shutdown => f.write_str("shutdown"),
             Reason::Reconfigured => f.write_str("reconfigured (version changed)"),
+            Reason::Maintenance => f.write_str("maintenance mode"),
         }
     }
 }
@@ -314,6 +325,10 @@ pub struct Instance {
     down_cause: DownCause,
     /// Last lower-priority master whose adverts we discarded (for the transition reason).
     lower_master: Option<(u8, IpAddr)>,
+    /// When the master last answered an advert out of turn (a priority-0 advert, or
+    /// another master it wins against): at most one such answer per
+    /// Advertisement_Interval, so a flood of those adverts cannot make it a reflector.
+    answered_at: Option<Instant>,
     garp_second_at: Option<Instant>,
     garp_refresh_at: Option<Instant>,
     /// Started but held in Initialize until then (`Params::startup_delay`).
@@ -322,7 +337,19 @@ pub struct Instance {
     /// (`Params::link_down_delay` / `link_up_delay`).
     link_pending: Option<(bool, Instant)>,
     counters: Counters,
+    /// Operator control: maintenance mode (stay BACKUP) and base priority override.
+    maintenance: bool,
+    priority_override: Option<u8>,
+    /// `now` of the input being handled, so a transition can record when it happened.
+    clock: Instant,
+    /// When and why the last transition happened (for status).
+    last_change: Option<(Instant, Reason)>,
+    /// The current master as far as we know: us as MASTER, the advertiser as BACKUP.
+    master: Option<IpAddr>,
 }
+
+/// A v3 backup's Master_Adver_Interval is at least its own advert_int divided by this.
+pub const MIN_LEARNED_INTERVAL_DIVISOR: u32 = 10;
 
 /// RFC 5798 6.1 Skew_Time = ((256 - Priority) * Master_Adver_Interval) / 256 (v3);
 /// RFC 3768 6.1 Skew_Time = (256 - Priority) / 256 seconds (v2).
@@ -371,11 +398,17 @@ impl Instance {
             down_at: None,
             down_cause: DownCause::Interval,
             lower_master: None,
+            answered_at: None,
             garp_second_at: None,
             garp_refresh_at: None,
             init_until: None,
             link_pending: None,
             counters: Counters::default(),
+            maintenance: false,
+            priority_override: None,
+            clock: Instant::ZERO,
+            last_change: None,
+            master: None,
         }
     }
 
@@ -394,6 +427,29 @@ impl Instance {
 
     pub fn counters(&self) -> Counters {
         self.counters
+    }
+
+    /// When and why the last transition happened.
+    pub fn last_change(&self) -> Option<(Instant, Reason)> {
+        self.last_change
+    }
+
+    /// The current master's primary address (ours as MASTER), if known.
+    pub fn master_address(&self) -> Option<IpAddr> {
+        self.master
+    }
+
+    pub fn in_maintenance(&self) -> bool {
+        self.maintenance
+    }
+
+    pub fn priority_override(&self) -> Option<u8> {
+        self.priority_override
+    }
+
+    /// Base priority in force: the operator's override, else the configured one.
+    fn base_priority(&self) -> u8 {
+        self.priority_override.unwrap_or(self.params.priority)
     }
 
     /// Master_Adver_Interval currently in use.
@@ -434,8 +490,17 @@ impl Instance {
 
     pub fn handle(&mut self, now: Instant, input: Input) -> Actions {
         let mut out = Actions::new();
+        self.clock = now;
         match input {
             Input::Startup => self.startup(now, &mut out),
+            Input::Maintenance(on) => self.set_maintenance(now, on, &mut out),
+            Input::PriorityOverride(p) => self.set_override(now, p, &mut out),
+            Input::Announce => {
+                if self.state == State::Master {
+                    let count = self.params.garp_repeat.max(1);
+                    push(&mut out, Action::Announce { count });
+                }
+            }
             Input::Shutdown => self.shutdown(&mut out),
             Input::AdvertReceived(adv) => self.advert(now, adv, &mut out),
             Input::Timer => self.timers(now, &mut out),
@@ -484,7 +549,7 @@ impl Instance {
     }
 
     fn recompute_priority(&mut self) {
-        if let Effective::Priority(p) = priority::apply(self.params.priority, self.adj) {
+        if let Effective::Priority(p) = priority::apply(self.base_priority(), self.adj) {
             self.priority = p;
         }
     }
@@ -504,6 +569,19 @@ impl Instance {
     fn transition(&mut self, to: State, reason: Reason, out: &mut Actions) {
         let from = self.state;
         self.state = to;
+        self.last_change = Some((self.clock, reason));
+        match to {
+            State::Master => self.master = Some(self.params.primary),
+            State::Backup => {
+                self.master = match reason {
+                    Reason::HigherPriority { from, .. } | Reason::HigherAddress { from, .. } => {
+                        Some(from)
+                    }
+                    _ => None,
+                }
+            }
+            State::Init | State::Fault => self.master = None,
+        }
         self.counters.transitions = self.counters.transitions.wrapping_add(1);
         push(out, Action::Transition { from, to, reason });
         push(out, Action::Notify(to));
@@ -562,7 +640,7 @@ impl Instance {
         let was_master = self.state == State::Master;
         self.clear_timers();
         self.master_adver_int = match self.params.version {
-            Version::V3 => adver_int,
+            Version::V3 => self.learned_interval(adver_int),
             Version::V2 => self.params.advert_int,
         };
         self.down_at = Some(now + self.master_down_interval());
@@ -573,6 +651,16 @@ impl Instance {
         self.transition(State::Backup, reason, out);
     }
 
+    /// RFC 5798 6.4.2: a v3 backup takes the master's Max Adver Int as its
+    /// Master_Adver_Interval, here never below a tenth of its own advert_int. A master (or a
+    /// LAN host, within the RFC's limits) advertising 10 ms would otherwise shrink
+    /// Master_Down_Interval to about 30 ms, and one advert delayed that long would make the
+    /// backup take over. Only a floor: a longer interval is taken as is, since capping it
+    /// would make the backup take over between a slow master's adverts.
+    fn learned_interval(&self, advertised: Duration) -> Duration {
+        advertised.max(self.params.advert_int / MIN_LEARNED_INTERVAL_DIVISOR)
+    }
+
     /// RFC 5798 6.4.1: leave Initialize on Startup.
     fn enter_from_init(&mut self, now: Instant, out: &mut Actions) {
         // keepalived preempt_delay counts from startup (and from leaving FAULT).
@@ -580,6 +668,8 @@ impl Instance {
         if let Some(cause) = self.fault_cause() {
             self.clear_timers();
             self.transition(State::Fault, Reason::Fault(cause), out);
+        } else if self.maintenance {
+            self.become_backup(now, self.params.advert_int, Reason::Maintenance, out);
         } else if self.params.priority == priority::OWNER {
             self.become_master(now, Reason::AddressOwner, out);
         } else if self.params.start == StartHint::Master {
@@ -639,7 +729,7 @@ impl Instance {
             }
             (None, State::Fault) => {
                 self.preempt_from = now + self.params.preempt_delay;
-                if self.params.priority == priority::OWNER {
+                if self.params.priority == priority::OWNER && !self.maintenance {
                     self.become_master(now, Reason::FaultCleared, out);
                 } else {
                     self.become_backup(now, self.params.advert_int, Reason::FaultCleared, out);
@@ -677,6 +767,9 @@ impl Instance {
 
     /// RFC 5798 6.4.2 (Backup), "If an ADVERTISEMENT is received".
     fn backup_advert(&mut self, now: Instant, adv: Advert) {
+        if adv.priority != 0 {
+            self.master = Some(adv.src);
+        }
         if adv.priority == 0 {
             // Master is leaving: take over after Skew_Time.
             self.down_at = Some(now + self.skew_time());
@@ -688,7 +781,7 @@ impl Instance {
         if !preempt || adv.priority >= self.priority {
             // v3 learns Master_Adver_Interval from the master; v2 uses its own (equal) one.
             if self.params.version == Version::V3 {
-                self.master_adver_int = adv.advert_int;
+                self.master_adver_int = self.learned_interval(adv.advert_int);
             }
             self.down_at = Some(now + self.master_down_interval());
             self.down_cause = DownCause::Interval;
@@ -704,8 +797,7 @@ impl Instance {
     fn master_advert(&mut self, now: Instant, adv: Advert, out: &mut Actions) {
         if adv.priority == 0 {
             // Another router released mastership: assert ours at once.
-            self.send_advert(self.priority, out);
-            self.adver_at = Some(now + self.params.advert_int);
+            self.answer_out_of_turn(now, out);
             return;
         }
         let reason = if adv.priority > self.priority {
@@ -723,8 +815,29 @@ impl Instance {
         };
         match reason {
             Some(r) => self.become_backup(now, adv.advert_int, r, out),
-            None => self.discard(),
+            None => {
+                // RFC 5798 6.4.3 discards it. Another master we win against means a
+                // partition just healed (both sides became master): like keepalived, answer
+                // at once so it yields now rather than at our next advert.
+                self.discard();
+                self.answer_out_of_turn(now, out);
+            }
         }
+    }
+
+    /// Send our advert now and restart Adver_Timer from it, unless we already answered
+    /// out of turn within the last Advertisement_Interval.
+    fn answer_out_of_turn(&mut self, now: Instant, out: &mut Actions) {
+        let interval = self.params.advert_int;
+        if self
+            .answered_at
+            .is_some_and(|t| now.saturating_duration_since(t) < interval)
+        {
+            return;
+        }
+        self.answered_at = Some(now);
+        self.send_advert(self.priority, out);
+        self.adver_at = Some(now + interval);
     }
 
     fn timers(&mut self, now: Instant, out: &mut Actions) {
@@ -763,7 +876,12 @@ impl Instance {
                 }
             }
             State::Backup => {
-                if self.down_at.is_some_and(|t| t <= now) {
+                if self.maintenance && self.down_at.is_some_and(|t| t <= now) {
+                    // Maintenance: never take over; keep watching for a master.
+                    self.down_at = Some(now + self.master_down_interval());
+                    self.down_cause = DownCause::Interval;
+                    self.lower_master = None;
+                } else if self.down_at.is_some_and(|t| t <= now) {
                     let reason = match (self.down_cause, self.lower_master) {
                         (DownCause::Skew, _) => Reason::MasterReleased {
                             skew: self.skew_time(),
@@ -779,6 +897,47 @@ impl Instance {
                 }
             }
             State::Fault => {}
+        }
+    }
+
+    /// Maintenance on: a MASTER hands over exactly as on Shutdown (RFC 5798 6.4.3: a
+    /// priority-0 advert so the backup takes over after Skew_Time) but goes to BACKUP and
+    /// stays there. Off: a BACKUP starts a fresh Master_Down_Interval, so a preempting
+    /// higher priority takes back over from the current master.
+    fn set_maintenance(&mut self, now: Instant, on: bool, out: &mut Actions) {
+        if self.maintenance == on {
+            return;
+        }
+        self.maintenance = on;
+        if on {
+            if self.state == State::Master {
+                self.send_advert(0, out);
+                self.become_backup(now, self.params.advert_int, Reason::Maintenance, out);
+            }
+        } else if self.state == State::Backup {
+            self.down_at = Some(now + self.master_down_interval());
+            self.down_cause = DownCause::Interval;
+        }
+    }
+
+    /// A new base priority takes effect like a priority change in the config: a MASTER
+    /// advertises it at once, a BACKUP re-arms for its new Master_Down_Interval.
+    fn set_override(&mut self, now: Instant, p: Option<u8>, out: &mut Actions) {
+        let before = self.priority;
+        self.priority_override = p;
+        self.recompute_priority();
+        if self.priority == before {
+            return;
+        }
+        match self.state {
+            State::Master => {
+                self.send_advert(self.priority, out);
+                self.adver_at = Some(now + self.params.advert_int);
+            }
+            State::Backup if self.down_cause == DownCause::Interval => {
+                self.down_at = Some(now + self.master_down_interval());
+            }
+            _ => {}
         }
     }
 
@@ -798,7 +957,7 @@ impl Instance {
                 }
             }
             SyncCommand::Master => {
-                if self.state == State::Backup {
+                if self.state == State::Backup && !self.maintenance {
                     self.become_master(now, Reason::SyncGroup, out);
                 }
             }

@@ -1,8 +1,10 @@
 //! VRRP: wire format and the per-instance state machine (issue 3).
 pub mod announce;
 pub mod frame;
+pub mod rx_policy;
 pub mod wire;
 
 pub mod instance;
 pub mod priority;
 pub mod sync_group;
+pub mod vip_lease;

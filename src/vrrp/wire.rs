@@ -169,6 +169,30 @@ drop_reasons! {
     AuthMismatch => "auth-mismatch",
     /// RFC 3768 7.1: VRRPv2 advert interval differs from the instance's.
     AdvertIntervalMismatch => "advert-interval-mismatch",
+    /// The frame carried an 802.1Q/802.1ad tag: it belongs to another VLAN on the same wire,
+    /// whose hosts are not on this instance's link (the kernel strips the tag before the
+    /// packet socket sees the frame, so without this check it would pass as untagged).
+    VlanTagged => "vlan-tagged",
+    /// Link-layer destination is another host's MAC (`PACKET_OTHERHOST`: promiscuous mode,
+    /// a bridge port): not addressed to us at all.
+    OtherHost => "other-host",
+    /// The IP source is our own address: a reflection or a forgery, never a peer.
+    OwnAddress => "own-address",
+    /// Sent to one of our unicast addresses, but the instance runs multicast (no
+    /// `unicast_peer`): RFC 5798 5.1.1.2 sends adverts to the group only.
+    UnicastToMulticastInstance => "unicast-to-multicast-instance",
+    /// Sent to the multicast group, but the instance talks to its `unicast_peer`s only.
+    MulticastToUnicastInstance => "multicast-to-unicast-instance",
+    /// Unicast advert whose source is not a configured `unicast_peer` (keepalived's
+    /// `check_unicast_src`, always on here).
+    NotAPeer => "not-a-peer",
+    /// RFC 5798 5.2.7 / RFC 3768 5.3.7: Max Adver Int / Adver Int of 0.
+    ZeroInterval => "zero-interval",
+    /// RFC 5798 5.2.5 / RFC 3768 5.3.5: an advert must list at least one address.
+    NoAddresses => "no-addresses",
+    /// RFC 5798 7.1 / RFC 3768 7.1: the address list differs from ours (count or contents);
+    /// dropped as keepalived 2.2.7 drops it.
+    AddrListMismatch => "addr-list-mismatch",
 }
 
 /// Per-reason drop counters: plain `u32`s (no atomics: 32-bit MIPS/ARM targets), saturating.
@@ -191,6 +215,13 @@ impl DropCounters {
 
     pub fn get(&self, reason: DropReason) -> u32 {
         self.counts[reason as usize]
+    }
+
+    /// Adds `other`'s counts to ours (a sum over interfaces or instances).
+    pub fn add(&mut self, other: &DropCounters) {
+        for (c, o) in self.counts.iter_mut().zip(other.counts.iter()) {
+            *c = c.saturating_add(*o);
+        }
     }
 
     pub fn total(&self) -> u32 {
@@ -550,6 +581,12 @@ impl VrrpRepr {
             }
             Version::V3 => (packet.max_adver_int(), Auth::None),
         };
+        // RFC 3768 5.3.7 / RFC 5798 5.2.7: an interval of 0 is no interval. A backup that
+        // learned it (v3, RFC 5798 6.4.2) would compute Master_Down_Interval = 0 and take
+        // over the moment the advert was processed; nothing could re-emit it either.
+        if adver_int == 0 {
+            return Err(DropReason::ZeroInterval);
+        }
         let mut addrs = AddrList::new();
         for i in 0..count {
             // Cannot fail: count <= MAX_ADDRS was checked above.
@@ -755,6 +792,30 @@ mod tests {
             VrrpRepr::parse(&p, &R1_LL, &GROUP6),
             Err(DropReason::BadChecksum)
         );
+    }
+
+    #[test]
+    fn zero_interval_is_dropped_5_2_7() {
+        // Found by the vrrp_frame fuzz target: it parsed, a v3 backup would learn a
+        // Master_Down_Interval of 0 from it, and it could not be emitted again.
+        for (version, mode) in [
+            (Version::V2, ChecksumMode::VrrpOnly),
+            (Version::V3, ChecksumMode::PseudoHeader),
+        ] {
+            let mut b = emit_to_vec(&repr(version, 1, VIP), &R1, &GROUP, mode);
+            let mut p = Packet::new_unchecked(&mut b[..]);
+            match version {
+                Version::V2 => p.set_adver_int_v2(0),
+                Version::V3 => p.set_max_adver_int(0),
+            }
+            p.fill_checksum(&R1, &GROUP, mode);
+            let p = Packet::new_checked(&b[..]).unwrap();
+            assert_eq!(
+                VrrpRepr::parse(&p, &R1, &GROUP),
+                Err(DropReason::ZeroInterval),
+                "{version:?}"
+            );
+        }
     }
 
     #[test]

@@ -515,7 +515,8 @@ impl Lab {
         std::fs::write(&conf, minivrrp_uci(node, instances)).expect("lab: write minivrrp config");
         let c = conf.to_string_lossy().to_string();
         let b = bin.to_string_lossy().to_string();
-        self.spawn(node, "minivrrp", &[&b, "-f", &c])
+        let sock = self.control_socket(node).to_string_lossy().to_string();
+        self.spawn(node, "minivrrp", &[&b, "-f", &c, "--socket", &sock])
     }
 
     /// Where [`spawn_minivrrp`](Self::spawn_minivrrp) writes a node's config (rewrite it and
@@ -532,7 +533,14 @@ impl Lab {
         std::fs::write(&conf, uci).expect("lab: write minivrrp config");
         let c = conf.to_string_lossy().to_string();
         let b = bin.to_string_lossy().to_string();
-        self.spawn(node, log, &[&b, "-f", &c])
+        let sock = self.control_socket(node).to_string_lossy().to_string();
+        self.spawn(node, log, &[&b, "-f", &c, "--socket", &sock])
+    }
+
+    /// The control socket of the minivrrp a node runs (`minivrrp status --socket PATH`):
+    /// namespaces share the file system, so each node gets its own path in the lab dir.
+    pub fn control_socket(&self, node: &str) -> PathBuf {
+        self.dir.join(format!("{node}.sock"))
     }
 
     /// The link-layer address `node` has in its neighbour table for `addr` on `br-lan`
