@@ -40,7 +40,8 @@ const KEEPALIVED: &str = "vrrp_instance vi62 {
 ";
 
 /// The VIP lines of `ip -o -4 addr show` in a node, without the per-node parts
-/// (interface index, lifetimes).
+/// (interface index, lifetimes) and without `dynamic`: minivrrp installs VIPs with a lease
+/// (`vip_lifetime`, dead-man VIPs), keepalived permanently; that difference is intended.
 fn vip_lines(lab: &Lab, node: &str) -> Vec<String> {
     let out = lab.exec(node, &["ip", "-o", "-4", "addr", "show"]);
     let text = String::from_utf8_lossy(&out.stdout).to_string();
@@ -51,6 +52,7 @@ fn vip_lines(lab: &Lab, node: &str) -> Vec<String> {
             l.split_whitespace()
                 .skip(1)
                 .take_while(|w| *w != "valid_lft")
+                .filter(|w| *w != "dynamic")
                 .collect::<Vec<_>>()
                 .join(" ")
         })
