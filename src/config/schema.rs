@@ -525,6 +525,7 @@ const INSTANCE: &[OptionSpec] = &[
     opt("auth_type", Kind::Enum(&["none", "pass", "ah"]), Dv("none"), "Version 2 authentication: `pass` sends `auth_pass` in clear. `ah` is not supported."),
     opt("auth_pass", text(8), NONE, "Password for `auth_type pass` (version 2 only), 1..8 characters."),
     list("vip", Kind::Vip, Required, "Virtual address, IPv4 or IPv6 with optional `/prefix` (default /32 or /128). All addresses of an instance are one family. `dev IF` puts it on another interface than the instance's (one instance moves WAN and LAN addresses together; its GARPs go out there), `label L` (IPv4, must start with the interface's name) and `scope global|site|link|host` as in `ip addr`."),
+    list("vip_excluded", Kind::Vip, NONE, "Address configured on the master like a `vip` but not carried in adverts (keepalived `virtual_ipaddress_excluded`): more addresses than an advert holds, or the other address family (e.g. IPv6 addresses on a version 2 instance)."),
     opt("unicast_src", Kind::Ip, NONE, "Source address for unicast adverts (default: the interface's primary address)."),
     list("unicast_peer", Kind::Ip, NONE, "Send adverts to this peer by unicast instead of multicast; same family as the VIPs."),
     list("track_script", Kind::Tracked, NONE, "`script` section to track, optionally `weight W` to override the script's weight."),

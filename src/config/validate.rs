@@ -776,9 +776,33 @@ fn build_instance(
             dev,
             label,
             scope,
+            excluded: false,
         });
     }
     let family = family.unwrap_or(Family::V4);
+    // Not advertised, so neither the one-family rule nor the advert's address limit applies.
+    for (v, line) in s.vals("vip_excluded") {
+        let Val::Vip(addr, prefix, dev, label, scope) = v else {
+            continue;
+        };
+        if vips.iter().any(|x| x.addr == addr) {
+            errs.at(
+                line,
+                s.path("vip_excluded"),
+                format!("{addr} is listed twice"),
+            );
+            continue;
+        }
+        let prefix_len = prefix.unwrap_or(if addr.is_ipv4() { 32 } else { 128 });
+        vips.push(Vip {
+            addr,
+            prefix_len,
+            dev,
+            label,
+            scope,
+            excluded: true,
+        });
+    }
     if family == Family::V6 && version == VrrpVersion::V2 {
         errs.at(
             s.line("version"),
@@ -1309,6 +1333,7 @@ mod tests {
                 dev: None,
                 label: None,
                 scope: 0,
+                excluded: false,
             }]
         );
         assert_eq!(c.globals.router_id, "openwrt");

@@ -23,7 +23,7 @@ use crate::config::model::{self, Config, VrrpVersion};
 use crate::sys::bpf;
 use crate::sys::packet::{KernelStats, McastJoin, PacketSocket, PktType, RawIpSocket, RecvFrame};
 use crate::sys::poll::Interest;
-use crate::sys::rtnl::{self, AddrOptions, MacvlanMode, Rtnl, RtnlEvent};
+use crate::sys::rtnl::{self, MacvlanMode, Rtnl, RtnlEvent};
 use crate::vrrp::announce::{emit_garp, emit_unsolicited_na};
 use crate::vrrp::frame::{
     emit_advert_v4, emit_advert_v6, emit_vrrp, parse_frame, virtual_mac, InstanceWire, RxContext,
@@ -310,7 +310,7 @@ impl Vrrp {
         let iface = self.iface_index(&c.interface);
         let family = family_of(c);
         let mut addrs = AddrList::new();
-        for vip in &c.vips {
+        for vip in c.vips.iter().filter(|v| !v.excluded) {
             // The config layer caps VIPs at MAX_VIPS = wire::MAX_ADDRS.
             let _ = addrs.push(vip.addr);
         }
@@ -731,8 +731,8 @@ impl Vrrp {
     /// Install the VIPs, with the instance's lease when it has one (`vip_lifetime`), and
     /// note when, so [`Self::vip_refresh`] renews them in time. Also the refresh itself: a
     /// create + replace of a present address only resets its lifetime, and one that the
-    /// kernel already expired (the loop stalled past the lifetime) is added back. A VIP
-    /// with its own `dev` goes there, the others on the instance's interface.
+    /// kernel already expired (the loop stalled past the lifetime) is added back.
+    /// A VIP with `dev` goes on that interface.
     fn add_vips(&mut self, i: usize, now: Instant) {
         let default = self.vip_ifindex(i);
         let inst = &mut self.insts[i];
@@ -744,14 +744,14 @@ impl Vrrp {
                 }
                 continue;
             };
-            let opts = AddrOptions {
+            let attrs = rtnl::AddrAttrs {
                 scope: vip.scope,
                 label: vip.label.as_deref(),
                 lifetime_s: lease.map(|l| l.lifetime_s),
             };
             match self
                 .rtnl
-                .add_address_with(ifindex, vip.addr, vip.prefix_len, &opts)
+                .add_address_with(ifindex, vip.addr, vip.prefix_len, attrs)
             {
                 Ok(()) | Err(Errno::EEXIST) => {}
                 Err(e) => error!(target: &inst.cfg.name, "add VIP {}: {e}", vip.addr),
@@ -854,8 +854,7 @@ impl Vrrp {
                 let Ok(link) = self.rtnl.link_by_name(dev) else {
                     continue;
                 };
-                // Transmit only: its filter admits nothing, so nothing queues on it.
-                let Ok(other) = PacketSocket::open(link.ifindex, &bpf::DROP_ALL) else {
+                let Ok(other) = PacketSocket::open(link.ifindex, &crate::sys::bpf::DROP_ALL) else {
                     warn!(target: &inst.cfg.name, "announce {}: cannot open {dev}", vip.addr);
                     continue;
                 };
