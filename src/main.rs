@@ -1,6 +1,7 @@
 //! The `minivrrp` command line.
 //!
-//! Exit codes: 0 ok, 1 config invalid, 2 usage error, 3 runtime failure.
+//! Exit codes: 0 ok, 1 config invalid or command refused by the daemon, 2 usage error,
+//! 3 runtime failure or daemon unreachable.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -18,7 +19,7 @@ const EXIT_RUNTIME: u8 = 3;
 
 /// VRRP (v2/v3, IPv4/IPv6), health checks and IPVS for OpenWrt routers. Without a subcommand
 /// it runs the daemon in the foreground, logging info to stdout and warnings/errors to stderr.
-/// Exit codes: 0 ok, 1 config invalid, 2 usage error, 3 runtime failure.
+/// Exit codes: 0 ok, 1 config invalid / refused, 2 usage error, 3 runtime failure / no daemon.
 #[derive(FromArgs)]
 struct Cli {
     /// config file (default /etc/config/minivrrp)

@@ -17,7 +17,7 @@ use minivrrp::daemon::ids::Part;
 use minivrrp::daemon::vrrp::{LinkFacts, Southbound, Vrrp, VIP_REFRESH_TIMER};
 use minivrrp::sys::bpf;
 use minivrrp::sys::packet::{KernelStats, PktType, RecvFrame};
-use minivrrp::sys::rtnl::{AddrOptions, IfName, RtnlEvent};
+use minivrrp::sys::rtnl::{AddrAttrs, IfName, RtnlEvent};
 use minivrrp::vrrp::frame::{emit_advert_v4, emit_advert_v6, parse_frame, RxContext};
 use minivrrp::vrrp::priority::Adjustment;
 use minivrrp::vrrp::wire::{AddrList, Auth, ChecksumMode, Packet, Version, VrrpRepr};
@@ -147,7 +147,7 @@ impl Southbound for Fake {
         ifindex: u32,
         addr: IpAddr,
         prefix: u8,
-        opts: &AddrOptions<'_>,
+        opts: &AddrAttrs<'_>,
     ) -> Result<(), Errno> {
         let link = self.link_mut(ifindex)?;
         // Create or replace, as RTM_NEWADDR with NLM_F_REPLACE does (a lease refresh).

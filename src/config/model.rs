@@ -111,6 +111,9 @@ pub struct Vip {
     pub label: Option<String>,
     /// rtnetlink address scope: 0 global, 200 site, 253 link, 254 host.
     pub scope: u8,
+    /// Configured on the master but not advertised (`vip_excluded`, keepalived
+    /// `virtual_ipaddress_excluded`); may be of the other address family.
+    pub excluded: bool,
 }
 
 /// Address scopes by name, as `ip addr` and keepalived write them.

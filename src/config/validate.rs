@@ -933,9 +933,33 @@ fn build_vips(s: &Sec, version: VrrpVersion, errs: &mut Errors) -> (Family, Vec<
             dev,
             label,
             scope,
+            excluded: false,
         });
     }
     let family = family.unwrap_or(Family::Ipv4);
+    // Not advertised, so neither the one-family rule nor the advert's address limit applies.
+    for (v, line) in s.vals("vip_excluded") {
+        let Val::Vip(addr, prefix, dev, label, scope) = v else {
+            continue;
+        };
+        if vips.iter().any(|x| x.addr == addr) {
+            errs.at(
+                line,
+                s.path("vip_excluded"),
+                format!("{addr} is listed twice"),
+            );
+            continue;
+        }
+        let prefix_len = prefix.unwrap_or(if addr.is_ipv4() { 32 } else { 128 });
+        vips.push(Vip {
+            addr,
+            prefix_len,
+            dev,
+            label,
+            scope,
+            excluded: true,
+        });
+    }
     if family == Family::Ipv6 && version == VrrpVersion::V2 {
         errs.at(
             s.line("version"),
@@ -1472,6 +1496,7 @@ mod tests {
                 dev: None,
                 label: None,
                 scope: 0,
+                excluded: false,
             }]
         );
         assert_eq!(c.globals.router_id, "openwrt");

@@ -13,7 +13,7 @@ use crate::base::Instant;
 use crate::config::model;
 use crate::daemon::event_loop::Ctx;
 use crate::daemon::ids::Part;
-use crate::sys::rtnl::AddrOptions;
+use crate::sys::rtnl::AddrAttrs;
 use crate::vrrp::frame::virtual_mac;
 use crate::vrrp::vip_lease::VipLease;
 use crate::vrrp::wire;
@@ -100,7 +100,7 @@ impl<S: Southbound> Vrrp<S> {
                 }
                 continue;
             };
-            let opts = AddrOptions {
+            let opts = AddrAttrs {
                 scope: vip.scope,
                 label: vip.label.as_deref(),
                 lifetime_s: lease.map(|l| l.lifetime_s),

@@ -285,7 +285,9 @@ impl<S: Southbound> Vrrp<S> {
     fn make_inst(&mut self, c: &model::Instance) -> Inst<S::Unicast> {
         let iface = self.iface_index(&c.interface);
         let mut addrs = AddrList::new();
-        for vip in &c.vips {
+        // `vip_excluded` addresses are installed but not advertised (keepalived's
+        // virtual_ipaddress_excluded).
+        for vip in c.vips.iter().filter(|v| !v.excluded) {
             // The config layer caps VIPs at MAX_VIPS = wire::MAX_ADDRS.
             let _ = addrs.push(vip.addr);
         }

@@ -16,7 +16,7 @@ use nix::errno::Errno;
 use crate::base::Family;
 use crate::sys::bpf;
 use crate::sys::packet::{KernelStats, McastJoin, PacketSocket, RawIpSocket, RecvFrame};
-use crate::sys::rtnl::{self, AddrOptions, MacvlanMode, Rtnl};
+use crate::sys::rtnl::{self, AddrAttrs, MacvlanMode, Rtnl};
 
 /// An interface as the VRRP part needs to know it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,7 +52,7 @@ pub trait Southbound {
         ifindex: u32,
         addr: IpAddr,
         prefix: u8,
-        opts: &AddrOptions<'_>,
+        opts: &AddrAttrs<'_>,
     ) -> Result<(), Errno>;
     fn del_address(&mut self, ifindex: u32, addr: IpAddr, prefix: u8) -> Result<(), Errno>;
     /// Create the `use_vmac` macvlan `name` on `parent` with the virtual MAC, and set the
@@ -178,9 +178,9 @@ impl Southbound for Linux {
         ifindex: u32,
         addr: IpAddr,
         prefix: u8,
-        opts: &AddrOptions<'_>,
+        opts: &AddrAttrs<'_>,
     ) -> Result<(), Errno> {
-        self.rtnl.add_address_with(ifindex, addr, prefix, opts)
+        self.rtnl.add_address_with(ifindex, addr, prefix, *opts)
     }
 
     fn del_address(&mut self, ifindex: u32, addr: IpAddr, prefix: u8) -> Result<(), Errno> {

@@ -192,3 +192,112 @@ pub fn uci(data: &[u8]) {
         "the effective config means something else\n{printed}"
     );
 }
+
+/// The RFC 5798 6.4 state machine over an arbitrary event sequence, with timers delivered
+/// as the daemon delivers them: no `handle` call fills its action list, no deadline is in
+/// the past, a MASTER always has a deadline (its Adver_Timer), and it sends an advert at
+/// least once per Advertisement_Interval while it stays MASTER.
+/// Input: [priority, flags, interval cs] then 4-byte events [kind, dt (ms), a, b].
+pub fn instance(data: &[u8]) {
+    use minivrrp::base::{Duration as D, Instant};
+    use minivrrp::vrrp::instance::{
+        Action, Advert, Input, Instance, Params, StartHint, State, SyncCommand, MAX_ACTIONS,
+    };
+    use minivrrp::vrrp::priority::Adjustment;
+
+    let [prio, flags, int_cs, events @ ..] = data else {
+        return;
+    };
+    let primary: IpAddr = [10, 0, 0, 2].into();
+    let mut p = Params::new(primary, (*prio).max(1));
+    p.advert_int = D::from_millis(10 * u64::from((*int_cs).max(1)));
+    p.preempt = flags & 1 == 0;
+    p.preempt_delay = D::from_millis(u64::from(flags >> 4) * 100);
+    p.start = if flags & 2 != 0 {
+        StartHint::Master
+    } else {
+        StartHint::Backup
+    };
+    p.garp_delay = D::from_millis(u64::from(flags & 0x0c) * 100);
+    let mut i = Instance::new(p);
+    let mut now = Instant::ZERO;
+    let mut last_advert: Option<Instant> = None;
+    let mut master_since: Option<Instant> = None;
+    let mut check = |i: &Instance, now: Instant, actions: &[Action], what: &str| {
+        assert!(
+            actions.len() < MAX_ACTIONS,
+            "{what}: action list full: {actions:?}"
+        );
+        if let Some(d) = i.next_deadline() {
+            assert!(d >= now, "{what}: deadline {d:?} before now {now:?}");
+        }
+        if i.state() == State::Master {
+            assert!(
+                i.next_deadline().is_some(),
+                "{what}: MASTER without a timer"
+            );
+        }
+        for a in actions {
+            if matches!(a, Action::SendAdvert { .. }) {
+                last_advert = Some(now);
+            }
+        }
+        match (i.state(), master_since) {
+            (State::Master, None) => master_since = Some(now),
+            (State::Master, Some(_)) => {
+                // One interval, plus one more for an out-of-turn answer that restarted it.
+                let since = last_advert.unwrap_or(Instant::ZERO);
+                let limit = i.params().advert_int * 2;
+                assert!(
+                    now.saturating_duration_since(since) <= limit,
+                    "{what}: MASTER silent since {since:?} at {now:?}"
+                );
+            }
+            (_, _) => master_since = None,
+        }
+    };
+    let a = i.handle(now, Input::Startup);
+    check(&i, now, &a, "startup");
+    for ev in events.chunks_exact(4) {
+        let [kind, dt, x, y] = [ev[0], ev[1], ev[2], ev[3]];
+        let at = now + D::from_millis(u64::from(dt) * 4);
+        // Due timers fire before the next input, as in the daemon's loop.
+        while let Some(d) = i.next_deadline() {
+            if d > at {
+                break;
+            }
+            now = d;
+            let a = i.handle(now, Input::Timer);
+            check(&i, now, &a, "timer");
+        }
+        now = at;
+        let input = match kind % 9 {
+            0..=2 => Input::AdvertReceived(Advert {
+                src: [10, 0, 0, x % 4].into(),
+                priority: y,
+                advert_int: D::from_millis(10 * u64::from(x | 1)),
+            }),
+            3 => Input::InterfaceDown,
+            4 => Input::InterfaceUp,
+            5 => Input::Trackers(Adjustment {
+                delta: i32::from(x as i8) * 2,
+                fault: y & 1 == 1,
+            }),
+            6 => Input::Sync(match x % 4 {
+                0 => SyncCommand::Fault,
+                1 => SyncCommand::ReleaseFault,
+                2 => SyncCommand::Backup,
+                _ => SyncCommand::Master,
+            }),
+            7 => {
+                let mut q = p;
+                q.priority = y.max(1);
+                q.advert_int = D::from_millis(10 * u64::from(x.max(1)));
+                Input::ConfigChange(q)
+            }
+            _ => Input::Timer,
+        };
+        let a = i.handle(now, input);
+        check(&i, now, &a, "input");
+    }
+}
