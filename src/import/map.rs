@@ -379,7 +379,7 @@ impl Mapper<'_> {
                 self.notes.push(Note::new(
                     &e.pos,
                     &c.key,
-                    format!("{addr}: a minivrrp instance carries one address family (put it in a second instance); left out"),
+                    format!("{addr}: other address family than the instance's first VIP; left out, as keepalived ignores it (virtual_ipaddress_excluded installs it without advertising)"),
                 ));
                 return;
             }
