@@ -139,7 +139,6 @@ fn instance_values(c: &Config, i: &Instance, opt: &str) -> Vec<String> {
             V3Checksum::Pseudo => "pseudo",
             V3Checksum::Rfc9568 => "rfc9568",
         }),
-        "accept" => bool_val(i.accept),
         _ => Vec::new(),
     }
 }

@@ -585,8 +585,13 @@ impl Mapper<'_> {
                         self.put(&mut sec, "vmac_name", v, c);
                     }
                 }
-                "accept" => sec.set("accept", "1", &c.pos, &c.key),
-                "no_accept" => sec.set("accept", "0", &c.pos, &c.key),
+                // Accept_Mode is not a minivrrp option: as master, Linux delivers traffic to
+                // the VIPs either way (what `accept` asks for; `no_accept` would need a
+                // firewall rule set).
+                "accept" | "no_accept" => self.note(
+                    c,
+                    "Accept_Mode is not supported by minivrrp (as master, traffic to the VIPs is accepted); ignored",
+                ),
                 "smtp_alert" => self.note(c, EMAIL),
                 "virtual_routes"
                 | "virtual_rules"

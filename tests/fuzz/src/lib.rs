@@ -14,11 +14,10 @@ use minivrrp::ipvs::msg::{classify, decode_dest, decode_service};
 use minivrrp::netlink::{decode_family_id, Attrs, Messages};
 use minivrrp::sys::rtnl::{decode_addr, decode_link};
 use minivrrp::vrrp::frame::{
-    emit_advert_ipv4, emit_advert_ipv6, parse_frame, parse_ip_packet, InstanceWire, RxAdvert,
-    RxContext,
+    emit_advert_ipv4, emit_advert_ipv6, parse_frame, parse_ip_packet, RxAdvert, RxContext,
 };
 use minivrrp::vrrp::rx_policy::{self, Delivery, FrameMeta, Policy};
-use minivrrp::vrrp::wire::{ChecksumMode, Version, VrrpRepr};
+use minivrrp::vrrp::wire::ChecksumMode;
 
 /// VRRP frames: parse never panics; what parses re-emits and re-parses to the same advert
 /// (RFC 5798 5.1 fields, source, destination, checksum mode); the receive policy never
@@ -43,75 +42,44 @@ pub fn vrrp_frame(data: &[u8]) {
     policy_invariants(&adv);
 }
 
-fn repr_of(adv: &RxAdvert) -> VrrpRepr {
-    let adver_int = match adv.version {
-        Version::V2 => adv.advert_interval.as_secs() as u16,
-        Version::V3 => (adv.advert_interval.as_millis() / 10) as u16,
-    };
-    VrrpRepr {
-        version: adv.version,
-        vrid: adv.vrid,
-        priority: adv.priority,
-        adver_int,
-        auth: adv.auth,
-        addrs: adv.addrs.clone(),
-    }
-}
-
 fn round_trip(adv: &RxAdvert) {
-    let repr = repr_of(adv);
+    let repr = &adv.vrrp;
     let mut buf = [0u8; 2048];
-    let n = match (adv.src, adv.dst) {
+    let n = match (adv.ip.src, adv.ip.dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => {
-            emit_advert_ipv4(&mut buf, &repr, s, d, 1, adv.checksum_mode)
+            emit_advert_ipv4(&mut buf, repr, s, d, 1, adv.ip.checksum_mode)
         }
-        (IpAddr::V6(s), IpAddr::V6(d)) => emit_advert_ipv6(&mut buf, &repr, s, d, 0),
+        (IpAddr::V6(s), IpAddr::V6(d)) => emit_advert_ipv6(&mut buf, repr, s, d, 0),
         _ => panic!("parsed an advert with mixed families: {adv:?}"),
     };
     let n = n.unwrap_or_else(|e| panic!("parsed advert does not re-emit ({e:?}): {adv:?}"));
     let back = parse_ip_packet(&buf[..n], RxContext::TTL_BY_POLICY)
         .unwrap_or_else(|e| panic!("re-emitted advert does not parse ({e:?}): {adv:?}"));
-    let same = |a: &RxAdvert| {
-        (
-            a.version,
-            a.vrid,
-            a.priority,
-            a.advert_interval,
-            a.src,
-            a.dst,
-            a.addrs.clone(),
-            a.auth,
-        )
-    };
+    let same = |a: &RxAdvert| (a.vrrp.clone(), a.ip.src, a.ip.dst);
     assert_eq!(same(&back), same(adv), "round trip changed the advert");
-    assert_eq!(back.hop_limit, 255);
+    assert_eq!(back.ip.hop_limit, 255);
     // Both v3-over-IPv4 checksum forms can be valid at once (the pseudo-header sums to
     // zero); the parser then reports the pseudo-header form.
     assert!(
-        back.checksum_mode == adv.checksum_mode
-            || (adv.checksum_mode == ChecksumMode::VrrpOnly
-                && back.checksum_mode == ChecksumMode::PseudoHeader),
+        back.ip.checksum_mode == adv.ip.checksum_mode
+            || (adv.ip.checksum_mode == ChecksumMode::VrrpOnly
+                && back.ip.checksum_mode == ChecksumMode::PseudoHeader),
         "checksum mode {:?} -> {:?}",
-        adv.checksum_mode,
-        back.checksum_mode
+        adv.ip.checksum_mode,
+        back.ip.checksum_mode
     );
 }
 
 fn policy_invariants(adv: &RxAdvert) {
-    let ours = adv.addrs.clone();
-    let own = [adv.dst];
-    let peers = [adv.src];
+    // The instance this advert was meant for: the same message is what it sends.
+    let ours = adv.vrrp.clone();
+    let own = [adv.ip.dst];
+    let peers = [adv.ip.src];
     for unicast in [false, true] {
         for delivery in [Delivery::ToUs, Delivery::Multicast, Delivery::OtherHost] {
             for vlan_tagged in [false, true] {
                 let policy = Policy {
-                    wire: InstanceWire {
-                        vrid: adv.vrid,
-                        version: adv.version,
-                        auth: adv.auth,
-                        advert_interval: adv.advert_interval,
-                        addrs: &ours,
-                    },
+                    wire: &ours,
                     own: &own,
                     unicast_peers: if unicast { &peers } else { &[] },
                     check_unicast_src: true,
@@ -122,13 +90,13 @@ fn policy_invariants(adv: &RxAdvert) {
                 };
                 if rx_policy::check(&policy, &meta, adv).is_ok() {
                     assert!(!vlan_tagged && delivery != Delivery::OtherHost);
-                    assert!(!adv.addrs.is_empty());
-                    assert!(!own.contains(&adv.src));
-                    let group = rx_policy::to_group(&adv.dst);
+                    assert!(!adv.vrrp.addrs.is_empty());
+                    assert!(!own.contains(&adv.ip.src));
+                    let group = rx_policy::to_group(&adv.ip.dst);
                     assert!(
-                        !group || adv.hop_limit == 255,
+                        !group || adv.ip.hop_limit == 255,
                         "group advert with TTL {}",
-                        adv.hop_limit
+                        adv.ip.hop_limit
                     );
                     assert_eq!(group, !unicast, "transport mode not enforced");
                 }
@@ -180,8 +148,8 @@ pub fn netlink(data: &[u8]) {
         let _ = m.error();
         let _ = decode_family_id(&m);
         let _ = decode_service(&m);
-        let _ = decode_dest(&m, IpvsFamily::Inet);
-        let _ = decode_dest(&m, IpvsFamily::Inet6);
+        let _ = decode_dest(&m, IpvsFamily::Ipv4);
+        let _ = decode_dest(&m, IpvsFamily::Ipv6);
         let _ = decode_link(m.payload);
         let _ = decode_addr(m.payload);
         walk(Attrs::new(m.payload.get(4..).unwrap_or(&[])), 0);
