@@ -285,8 +285,7 @@ impl<S: Southbound> Vrrp<S> {
     fn make_inst(&mut self, c: &model::Instance) -> Inst<S::Unicast> {
         let iface = self.iface_index(&c.interface);
         let mut addrs = AddrList::new();
-        // `vip_excluded` addresses are installed but not advertised (keepalived's
-        // virtual_ipaddress_excluded).
+        // Excluded VIPs are installed on the master but never advertised.
         for vip in c.vips.iter().filter(|v| !v.excluded) {
             // The config layer caps VIPs at MAX_VIPS = wire::MAX_ADDRS.
             let _ = addrs.push(vip.addr);
