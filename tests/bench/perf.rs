@@ -29,6 +29,7 @@
 //! * `PERF_INSTANCES` (50), `PERF_IDLE_SECS` (10) per window, `PERF_IDLE_WINDOWS` (1).
 //! * `PERF_TRIALS` (5) handover trials per trigger.
 //! * `PERF_SCALE` (255) instances of the scale part.
+//! * `PERF_MINIVRRP_UCI`: UCI lines added to every minivrrp instance (`;`-separated).
 //! * `PERF_SERVERS` (`1000,10000`) real servers, `PERF_CHECK_SECS` (10) CPU window,
 //!   `PERF_CHECK_POLLS` (5) status samples for the latency percentiles.
 
@@ -212,11 +213,21 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// `n` instances 1..=n, each with its own /24 VIP off the lab's addresses (10.0.1.1, ...).
+/// `PERF_MINIVRRP_UCI` (e.g. `option vip_lifetime '0'`; several separated by `;`) is added to
+/// every minivrrp instance, to see what one option costs.
 fn many(n: usize, priority: u8, version: u8, advert_int: f64) -> Vec<VrrpSpec> {
+    let extra: Vec<String> = std::env::var("PERF_MINIVRRP_UCI")
+        .unwrap_or_default()
+        .split(';')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
     (0..n)
         .map(|i| {
             let vip = format!("10.0.{}.{}/24", 1 + i / 250, 1 + i % 250);
-            VrrpSpec::new(1 + i as u8, priority, version, advert_int, &vip)
+            let mut s = VrrpSpec::new(1 + i as u8, priority, version, advert_int, &vip);
+            s.extra_uci = extra.clone();
+            s
         })
         .collect()
 }
@@ -252,6 +263,9 @@ fn wait_master(
 }
 
 struct IdleFigures {
+    /// Share of the master's CPU ticks spent in user space (the rest is the kernel's, most of
+    /// it the transmit path of the adverts).
+    master_user: f64,
     master_ms: f64,
     backup_ms: f64,
     master_rss_kb: u64,
@@ -280,6 +294,13 @@ fn idle_pair(
         return Err("r2 holds a VIP: no stable master/backup pair".into());
     }
     let (mut m, mut b) = (Vec::new(), Vec::new());
+    let ticks = |p: &Proc| {
+        p.pids()
+            .iter()
+            .filter_map(|&pid| lab::proc_stat(pid))
+            .fold((0, 0), |(u, s), st| (u + st.utime, s + st.stime))
+    };
+    let (u0, s0) = ticks(&r1);
     for _ in 0..k.windows {
         let (m0, b0, w0) = (r1.cpu_ns(), r2.cpu_ns(), Instant::now());
         std::thread::sleep(k.idle);
@@ -288,7 +309,14 @@ fn idle_pair(
         m.push(m1.saturating_sub(m0) as f64 * per30);
         b.push(b1.saturating_sub(b0) as f64 * per30);
     }
+    let (u1, s1) = ticks(&r1);
+    let (du, ds) = (u1.saturating_sub(u0) as f64, s1.saturating_sub(s0) as f64);
     let out = IdleFigures {
+        master_user: if du + ds > 0.0 {
+            du / (du + ds)
+        } else {
+            f64::NAN
+        },
         master_ms: median(m).unwrap_or(f64::NAN),
         backup_ms: median(b).unwrap_or(f64::NAN),
         master_rss_kb: r1.rss_kb(),
@@ -318,9 +346,10 @@ fn part_idle(lab: &Lab, k: &Knobs, table: &mut Table) {
             match idle_pair(lab, imp, version, adv, n, k) {
                 Ok(f) => {
                     println!(
-                        "  {:<10} {label}: master {:.1} ms, backup {:.1} ms, master VmRSS {} kB ({} process(es))",
+                        "  {:<10} {label}: master {:.1} ms ({:.0} % user), backup {:.1} ms, master VmRSS {} kB ({} process(es))",
                         imp.name(),
                         f.master_ms,
+                        f.master_user * 100.0,
                         f.backup_ms,
                         f.master_rss_kb,
                         f.procs
