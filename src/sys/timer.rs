@@ -150,7 +150,10 @@ mod tests {
         t.set(None).unwrap();
         assert_eq!(t.armed(), Some(early));
         // The early expiry still wakes the loop (which then finds nothing due).
-        assert!(wait(&t, Duration::from_secs(2)), "the kept expiry never fired");
+        assert!(
+            wait(&t, Duration::from_secs(2)),
+            "the kept expiry never fired"
+        );
         t.drain();
         assert_eq!(t.armed(), None);
         // After the wake-up the real deadline is armed.
@@ -161,7 +164,10 @@ mod tests {
         let sooner = crate::sys::clock::now() + Duration::from_millis(20);
         t.set(Some(sooner)).unwrap();
         assert_eq!(t.armed(), Some(sooner));
-        assert!(wait(&t, Duration::from_secs(2)), "the earlier deadline never fired");
+        assert!(
+            wait(&t, Duration::from_secs(2)),
+            "the earlier deadline never fired"
+        );
         assert!(crate::sys::clock::now() >= sooner);
     }
 }

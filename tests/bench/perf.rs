@@ -262,12 +262,34 @@ fn wait_master(
     Ok(())
 }
 
+/// Voluntary context switches of every thread of every process of the daemon.
+fn wakeups(p: &Proc) -> u64 {
+    let mut n = 0;
+    for pid in p.pids() {
+        let Ok(rd) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            continue;
+        };
+        for t in rd.flatten() {
+            let st = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
+            n += st
+                .lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    n
+}
+
 struct IdleFigures {
     /// Share of the master's CPU ticks spent in user space (the rest is the kernel's, most of
     /// it the transmit path of the adverts).
     master_user: f64,
     master_ms: f64,
     backup_ms: f64,
+    /// Voluntary context switches per second (each one a wake-up from poll/epoll).
+    master_wakeups: f64,
+    backup_wakeups: f64,
     master_rss_kb: u64,
     procs: usize,
 }
@@ -301,6 +323,7 @@ fn idle_pair(
             .fold((0, 0), |(u, s), st| (u + st.utime, s + st.stime))
     };
     let (u0, s0) = ticks(&r1);
+    let (wm0, wb0, t0) = (wakeups(&r1), wakeups(&r2), Instant::now());
     for _ in 0..k.windows {
         let (m0, b0, w0) = (r1.cpu_ns(), r2.cpu_ns(), Instant::now());
         std::thread::sleep(k.idle);
@@ -310,6 +333,9 @@ fn idle_pair(
         b.push(b1.saturating_sub(b0) as f64 * per30);
     }
     let (u1, s1) = ticks(&r1);
+    let secs = t0.elapsed().as_secs_f64();
+    let master_wakeups = wakeups(&r1).saturating_sub(wm0) as f64 / secs;
+    let backup_wakeups = wakeups(&r2).saturating_sub(wb0) as f64 / secs;
     let (du, ds) = (u1.saturating_sub(u0) as f64, s1.saturating_sub(s0) as f64);
     let out = IdleFigures {
         master_user: if du + ds > 0.0 {
@@ -317,6 +343,8 @@ fn idle_pair(
         } else {
             f64::NAN
         },
+        master_wakeups,
+        backup_wakeups,
         master_ms: median(m).unwrap_or(f64::NAN),
         backup_ms: median(b).unwrap_or(f64::NAN),
         master_rss_kb: r1.rss_kb(),
@@ -346,11 +374,13 @@ fn part_idle(lab: &Lab, k: &Knobs, table: &mut Table) {
             match idle_pair(lab, imp, version, adv, n, k) {
                 Ok(f) => {
                     println!(
-                        "  {:<10} {label}: master {:.1} ms ({:.0} % user), backup {:.1} ms, master VmRSS {} kB ({} process(es))",
+                        "  {:<10} {label}: master {:.1} ms ({:.0} % user, {:.0} wake-ups/s), backup {:.1} ms ({:.0} wake-ups/s), master VmRSS {} kB ({} process(es))",
                         imp.name(),
                         f.master_ms,
                         f.master_user * 100.0,
+                        f.master_wakeups,
                         f.backup_ms,
+                        f.backup_wakeups,
                         f.master_rss_kb,
                         f.procs
                     );
@@ -369,6 +399,17 @@ fn part_idle(lab: &Lab, k: &Knobs, table: &mut Table) {
                         goal_b,
                         Some(f.backup_ms),
                         None,
+                    );
+                    table.set(
+                        imp,
+                        &format!("wake-ups, {n} instances {label}, master / backup"),
+                        "per s",
+                        "",
+                        Some(f.master_wakeups + f.backup_wakeups),
+                        Some(format!(
+                            "{:.0} / {:.0} per s",
+                            f.master_wakeups, f.backup_wakeups
+                        )),
                     );
                     if version == 3 {
                         table.set(
