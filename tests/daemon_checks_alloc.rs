@@ -10,7 +10,6 @@ use common::alloc::{Counting, ACTIVE, ALLOCS};
 use minivrrp::base::Duration;
 use minivrrp::config::Config;
 use minivrrp::daemon::checks::CheckEngine;
-use minivrrp::daemon::ids::Part;
 use minivrrp::daemon::tracking::Tracking;
 use minivrrp::daemon::{Ctx, Handler, Inbox, Loop, Read, Ready, Signal, TimerId, Token};
 use minivrrp::sys::{clock, process};
@@ -19,7 +18,8 @@ use std::sync::atomic::Ordering;
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-const REAP: TimerId = Part::Daemon.timer(0);
+/// Owned by no daemon part (owner bits 0), so it cannot collide with the engine's timers.
+const REAP: TimerId = TimerId(0);
 
 struct H {
     engine: CheckEngine,

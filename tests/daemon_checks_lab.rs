@@ -1,4 +1,4 @@
-//! End to end in the namespace lab (issue 5): the real `minivrrp` binary with track scripts,
+//! End to end in the namespace lab: the real `minivrrp` binary with track scripts,
 //! track_interface, sync groups, notify scripts and the hotplug hook.
 //!
 //! Run: `sudo -E cargo test --test daemon_checks_lab` (root: namespaces). Each test builds its

@@ -53,3 +53,8 @@ fn netlink_seeds_decode_without_reading_past_the_end() {
 fn uci_seeds_print_a_fixed_point() {
     check("uci", props::uci);
 }
+
+#[test]
+fn instance_seeds_keep_the_state_machine_invariants() {
+    check("instance", props::instance);
+}

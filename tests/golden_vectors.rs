@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use minivrrp::vrrp::announce::{emit_garp, emit_unsolicited_na};
 use minivrrp::vrrp::frame::{
-    emit_advert_v4, emit_advert_v6, parse_frame, AddrListMatch, InstanceWire, RxContext,
+    emit_advert_v4, emit_advert_v6, parse_frame, AddrListMatch, RxContext,
 };
 use minivrrp::vrrp::wire::{
     AddrList, Auth, ChecksumMode, DropCounters, DropReason, Packet, Version, VrrpRepr,
@@ -77,47 +77,37 @@ fn every_vrrp_vector_parses_to_recorded_fields_and_reemits_byte_identical() {
         let a = parse_frame(&f.bytes, MC).unwrap_or_else(|e| panic!("{ctx}: {e:?}"));
         let ver = num(&f.v["ver"]);
         let version = if ver == 2 { Version::V2 } else { Version::V3 };
-        assert_eq!(a.version, version, "{ctx}");
-        assert_eq!(u64::from(a.vrid), num(&f.v["vrid"]), "{ctx}");
-        assert_eq!(u64::from(a.priority), num(&f.v["prio"]), "{ctx}");
+        assert_eq!(a.vrrp.version, version, "{ctx}");
+        assert_eq!(u64::from(a.vrrp.vrid), num(&f.v["vrid"]), "{ctx}");
+        assert_eq!(u64::from(a.vrrp.priority), num(&f.v["prio"]), "{ctx}");
         let adv_cs = num(&f.v["adv_cs"]);
         assert_eq!(
-            a.advert_interval,
+            a.vrrp.advert_interval(),
             Duration::from_millis(adv_cs * 10),
             "{ctx}"
         );
         let addrs: Vec<IpAddr> = f.v["addrs"].as_array().unwrap().iter().map(ip).collect();
-        assert_eq!(&a.addrs[..], &addrs[..], "{ctx}");
-        assert_eq!(a.src, ip(&f.v["src"]), "{ctx}");
-        assert_eq!(a.dst, ip(&f.v["dst"]), "{ctx}");
-        assert_eq!(a.src_mac, Some(mac(&f.v["smac"])), "{ctx}");
-        assert_eq!(a.auth, Auth::None, "{ctx}");
+        assert_eq!(&a.vrrp.addrs[..], &addrs[..], "{ctx}");
+        assert_eq!(a.ip.src, ip(&f.v["src"]), "{ctx}");
+        assert_eq!(a.ip.dst, ip(&f.v["dst"]), "{ctx}");
+        assert_eq!(a.ip.src_mac, Some(mac(&f.v["smac"])), "{ctx}");
+        assert_eq!(a.vrrp.auth, Auth::None, "{ctx}");
         // keepalived uses the pseudo-header for v3 (RFC 5798); v2 never does.
         let want_mode = if ver == 2 {
             ChecksumMode::VrrpOnly
         } else {
             ChecksumMode::PseudoHeader
         };
-        assert_eq!(a.checksum_mode, want_mode, "{ctx}");
-        let ip_len = if a.src.is_ipv4() { 20 } else { 40 };
+        assert_eq!(a.ip.checksum_mode, want_mode, "{ctx}");
+        let ip_len = if a.ip.src.is_ipv4() { 20 } else { 40 };
         let vrrp = Packet::new_checked(&f.bytes[14 + ip_len..]).unwrap();
         assert_eq!(u64::from(vrrp.checksum()), num(&f.v["csum"]), "{ctx}");
-
-        // The instance that sent it accepts it with a matching address list.
-        let inst = InstanceWire {
-            vrid: a.vrid,
-            version,
-            auth: Auth::None,
-            advert_interval: Duration::from_millis(adv_cs * 10),
-            addrs: &addrs,
-        };
-        assert_eq!(a.validate_for(&inst), Ok(AddrListMatch::Match), "{ctx}");
 
         // Re-emit from the parsed values plus what the sender chose: IP ID / flow label.
         let repr = VrrpRepr {
             version,
-            vrid: a.vrid,
-            priority: a.priority,
+            vrid: a.vrrp.vrid,
+            priority: a.vrrp.priority,
             adver_int: if ver == 2 {
                 (adv_cs / 100) as u16
             } else {
@@ -126,8 +116,10 @@ fn every_vrrp_vector_parses_to_recorded_fields_and_reemits_byte_identical() {
             auth: Auth::None,
             addrs: AddrList::from_slice(&addrs).unwrap(),
         };
+        // The instance that sent it (its own advert is `repr`) accepts it, address list equal.
+        assert_eq!(a.validate_for(&repr), Ok(AddrListMatch::Match), "{ctx}");
         let mut buf = [0u8; 256];
-        let n = match a.src {
+        let n = match a.ip.src {
             IpAddr::V4(src) => {
                 let ident = u16::from_be_bytes([f.bytes[18], f.bytes[19]]);
                 emit_advert_v4(&mut buf, &repr, mac(&f.v["smac"]), src, ident, want_mode)
@@ -187,14 +179,14 @@ fn v3_ipv4_rfc9568_mode_emits_and_is_recognised_5_2_8() {
         .filter(|f| f.v["kind"] == "vrrp" && f.v["ver"] == 3 && f.v["etype"] == "0x0800")
     {
         let a = parse_frame(&f.bytes, MC).unwrap();
-        let IpAddr::V4(src) = a.src else { panic!() };
+        let IpAddr::V4(src) = a.ip.src else { panic!() };
         let repr = VrrpRepr {
             version: Version::V3,
-            vrid: a.vrid,
-            priority: a.priority,
+            vrid: a.vrrp.vrid,
+            priority: a.vrrp.priority,
             adver_int: num(&f.v["adv_cs"]) as u16,
             auth: Auth::None,
-            addrs: a.addrs.clone(),
+            addrs: a.vrrp.addrs.clone(),
         };
         let mut buf = [0u8; 128];
         let n = emit_advert_v4(
@@ -208,9 +200,9 @@ fn v3_ipv4_rfc9568_mode_emits_and_is_recognised_5_2_8() {
         .unwrap();
         // Only the checksum differs from the keepalived frame (same IP ID aside).
         let back = parse_frame(&buf[..n], MC).unwrap();
-        assert_eq!(back.checksum_mode, ChecksumMode::VrrpOnly);
-        assert_eq!(back.addrs, a.addrs);
-        assert_eq!(back.priority, a.priority);
+        assert_eq!(back.ip.checksum_mode, ChecksumMode::VrrpOnly);
+        assert_eq!(back.vrrp.addrs, a.vrrp.addrs);
+        assert_eq!(back.vrrp.priority, a.vrrp.priority);
         assert_ne!(&buf[40..42], &f.bytes[40..42]);
     }
 }

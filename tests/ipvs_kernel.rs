@@ -113,7 +113,7 @@ fn dns6() -> VirtualServer {
 
 fn fwmark() -> VirtualServer {
     let key = ServiceKey::Fwmark {
-        family: Family::Inet,
+        family: Family::Ipv4,
         mark: 7,
     };
     let mut svc = Service::new(key, Scheduler::Wlc);

@@ -161,7 +161,7 @@ fn dest_dump_request_and_reply_v14_v15() {
     let mut buf = [0u8; 128];
     let n = msg::encode_get_dests(&mut buf, FAMILY, SEQ, &tcp("10.0.0.1", 80)).unwrap();
     assert_same_request(&buf[..n], &v[&14], "V14");
-    let (d, conns) = msg::decode_dest(&one_msg(&v[&15]), Family::Inet).unwrap();
+    let (d, conns) = msg::decode_dest(&one_msg(&v[&15]), Family::Ipv4).unwrap();
     assert_eq!(d, Dest::new(v4("10.0.0.2"), 80, 0, Forwarding::Masq));
     assert_eq!(conns, DestConns::default());
 }
@@ -269,7 +269,7 @@ fn direct_route_dest_equals_v25() {
 fn fwmark_service_equals_v26_and_ack_v27() {
     let v = vectors();
     let key = ServiceKey::Fwmark {
-        family: Family::Inet,
+        family: Family::Ipv4,
         mark: 7,
     };
     let op = Op::AddService(Service::new(key, Scheduler::Wlc));
@@ -306,7 +306,7 @@ fn three_services_in_one_datagram_v30() {
         port: 443,
     };
     let fwm = ServiceKey::Fwmark {
-        family: Family::Inet,
+        family: Family::Ipv4,
         mark: 7,
     };
     assert_eq!(
@@ -325,7 +325,7 @@ fn dest_dumps_udp_dr_ipv6_and_fwmark_v31_to_v35() {
     let mut buf = [0u8; 128];
     let n = msg::encode_get_dests(&mut buf, FAMILY, SEQ, &udp("10.0.0.1", 53)).unwrap();
     assert_same_request(&buf[..n], &v[&31], "V31");
-    let (d, _) = msg::decode_dest(&one_msg(&v[&32]), Family::Inet).unwrap();
+    let (d, _) = msg::decode_dest(&one_msg(&v[&32]), Family::Ipv4).unwrap();
     assert_eq!(d, Dest::new(v4("10.0.0.3"), 53, 5, Forwarding::DirectRoute));
 
     let v6 = ServiceKey::Addr {
@@ -335,14 +335,14 @@ fn dest_dumps_udp_dr_ipv6_and_fwmark_v31_to_v35() {
     };
     let n = msg::encode_get_dests(&mut buf, FAMILY, SEQ, &v6).unwrap();
     assert_same_request(&buf[..n], &v[&33], "V33");
-    let (d, _) = msg::decode_dest(&one_msg(&v[&34]), Family::Inet6).unwrap();
+    let (d, _) = msg::decode_dest(&one_msg(&v[&34]), Family::Ipv6).unwrap();
     assert_eq!(
         d,
         Dest::new("2001:db8::2".parse().unwrap(), 8443, 1, Forwarding::Masq)
     );
 
     let fwm = ServiceKey::Fwmark {
-        family: Family::Inet,
+        family: Family::Ipv4,
         mark: 7,
     };
     let n = msg::encode_get_dests(&mut buf, FAMILY, SEQ, &fwm).unwrap();
@@ -356,7 +356,7 @@ fn tunnel_dest_decodes_from_a_dump_with_fwd_method_2() {
     let mut bytes = v[&32].clone();
     assert_eq!(bytes[0x38], 3);
     bytes[0x38] = 2;
-    let (d, _) = msg::decode_dest(&one_msg(&bytes), Family::Inet).unwrap();
+    let (d, _) = msg::decode_dest(&one_msg(&bytes), Family::Ipv4).unwrap();
     assert_eq!(d.forwarding, Forwarding::Tunnel);
     // Our own NEW_DEST for a tunnel carries 2 at the same place as V25's 3.
     let t = Dest::new(v4("10.0.0.3"), 53, 5, Forwarding::Tunnel);
@@ -378,7 +378,7 @@ fn persistent_service_dump_round_trips_through_decoder() {
     let bytes = encode(&Op::AddService(s));
     assert_eq!(msg::decode_service(&one_msg(&bytes)), Ok(s));
     let key = ServiceKey::Fwmark {
-        family: Family::Inet6,
+        family: Family::Ipv6,
         mark: 9,
     };
     let mut s6 = Service::new(key, Scheduler::Mh);
@@ -425,7 +425,7 @@ fn decode_everything(buf: &[u8]) -> usize {
         if msg::decode_service(&m).is_ok() {
             decoded += 1;
         }
-        if msg::decode_dest(&m, Family::Inet).is_ok() {
+        if msg::decode_dest(&m, Family::Ipv4).is_ok() {
             decoded += 1;
         }
     }

@@ -1050,6 +1050,7 @@ fn ipk_reads_back_the_way_opkg_lede_reads_it() {
             "./etc/hotplug.d/minivrrp/50-example",
             "./etc/init.d/minivrrp",
             "./lib/upgrade/keep.d/minivrrp",
+            "./usr/libexec/rpcd/minivrrp",
             "./usr/sbin/minivrrp",
         ]
     );
@@ -1499,6 +1500,7 @@ fn apk_package_reads_back_with_info_files_conffiles_and_openwrt_scripts() {
             ("/lib/apk/packages/minivrrp.conffiles_static", 0o644),
             ("/lib/apk/packages/minivrrp.list", 0o644),
             ("/lib/upgrade/keep.d/minivrrp", 0o644),
+            ("/usr/libexec/rpcd/minivrrp", 0o755),
             ("/usr/sbin/minivrrp", 0o755),
         ]
     );

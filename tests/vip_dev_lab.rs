@@ -40,7 +40,8 @@ const KEEPALIVED: &str = "vrrp_instance vi62 {
 ";
 
 /// The VIP lines of `ip -o -4 addr show` in a node, without the per-node parts
-/// (interface index, lifetimes).
+/// (interface index, lifetimes) and without `dynamic`: minivrrp installs VIPs with a lease
+/// (`vip_lifetime`, dead-man VIPs), keepalived permanently; that difference is intended.
 fn vip_lines(lab: &Lab, node: &str) -> Vec<String> {
     let out = lab.exec(node, &["ip", "-o", "-4", "addr", "show"]);
     let text = String::from_utf8_lossy(&out.stdout).to_string();
@@ -51,6 +52,7 @@ fn vip_lines(lab: &Lab, node: &str) -> Vec<String> {
             l.split_whitespace()
                 .skip(1)
                 .take_while(|w| *w != "valid_lft")
+                .filter(|w| *w != "dynamic")
                 .collect::<Vec<_>>()
                 .join(" ")
         })
@@ -170,4 +172,119 @@ fn vips_on_another_dev_with_label_and_scope_match_keepalived() {
         mini, keep,
         "minivrrp and keepalived install different addresses"
     );
+}
+
+/// `vip_excluded` (keepalived `virtual_ipaddress_excluded`): configured on the master, not in
+/// its adverts, and of any family. r1 minivrrp (150) and r2 keepalived (100) carry the same
+/// advertised and excluded addresses; r1's adverts list only the advertised one, the backup
+/// keepalived accepts them (stays backup), and after r1's graceful stop keepalived installs the
+/// excluded addresses as well.
+#[test]
+fn excluded_vips_are_installed_but_not_advertised() {
+    let name = "excluded_vips_are_installed_but_not_advertised";
+    if !(common::require_root(name)
+        && common::require_tool(name, "keepalived")
+        && common::require_tool(name, "tcpdump"))
+    {
+        return;
+    }
+    let lab = Lab::with_routers("vipexc", 2);
+    let cap = lab.capture("vipexc");
+    let conf = lab.dir.join("r2-keepalived.conf");
+    std::fs::write(
+        &conf,
+        "vrrp_instance vi63 {
+    state BACKUP
+    interface br-lan
+    virtual_router_id 63
+    priority 100
+    virtual_ipaddress {
+        10.0.0.254/24
+    }
+    virtual_ipaddress_excluded {
+        10.0.0.253/24
+        fd00::253/64
+    }
+}
+",
+    )
+    .unwrap();
+    let (pid, vpid) = (lab.dir.join("r2-k.pid"), lab.dir.join("r2-kv.pid"));
+    let r2 = lab.spawn(
+        "r2",
+        "keepalived",
+        &[
+            "keepalived",
+            "--dont-fork",
+            "--log-console",
+            "--log-detail",
+            "--no-syslog",
+            "--vrrp",
+            "--dont-respawn",
+            "--use-file",
+            conf.to_str().unwrap(),
+            "--pid",
+            pid.to_str().unwrap(),
+            "--vrrp_pid",
+            vpid.to_str().unwrap(),
+        ],
+    );
+    let bin = Path::new(env!("CARGO_BIN_EXE_minivrrp"));
+    let r1 = lab.spawn_minivrrp_text(
+        "r1",
+        bin,
+        "config instance 'vi63'
+	option interface 'br-lan'
+	option vrid '63'
+	option priority '150'
+	list vip '10.0.0.254/24'
+	list vip_excluded '10.0.0.253/24'
+	list vip_excluded 'fd00::253/64'
+",
+        "minivrrp",
+    );
+    let (h, _) = lab.wait_holders(LAN_VIP, &["r1"], Duration::from_secs(15));
+    assert_eq!(
+        h,
+        ["r1"],
+        "r1 did not win\n{}\n{}",
+        r1.log_text(),
+        r2.log_text()
+    );
+    let since = lab::now_realtime();
+    std::thread::sleep(Duration::from_secs(3));
+    for a in ["10.0.0.253", "fd00::253"] {
+        assert_eq!(
+            lab.holders(a),
+            ["r1"],
+            "excluded {a} not on the master only"
+        );
+    }
+    assert_eq!(
+        lab.holders(LAN_VIP),
+        ["r1"],
+        "keepalived did not stay backup\n{}",
+        r2.log_text()
+    );
+    let r1_mac = lab.node("r1").mac;
+    let ads: Vec<_> = cap
+        .adverts(since)
+        .into_iter()
+        .filter(|(_, a, _)| a.src_mac == r1_mac)
+        .collect();
+    assert!(ads.len() >= 2, "too few adverts from r1: {ads:?}");
+    let lan: std::net::IpAddr = LAN_VIP.parse().unwrap();
+    for (_, a, _) in &ads {
+        assert_eq!(a.addrs, [lan], "r1 advertised {:?}", a.addrs);
+    }
+    r1.terminate();
+    assert!(
+        lab::wait_until(Duration::from_secs(10), || lab.holders("fd00::253")
+            == ["r2"])
+        .is_some(),
+        "keepalived did not take over the excluded address\n{}",
+        r2.log_text()
+    );
+    assert_eq!(lab.holders("10.0.0.253"), ["r2"]);
+    assert_eq!(lab.holders(LAN_VIP), ["r2"]);
 }

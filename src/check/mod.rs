@@ -1,4 +1,4 @@
-//! Health checks and trackers as pure state machines (issue 5).
+//! Health checks and trackers as pure state machines.
 //!
 //! Every check is a struct driven by `handle(now, Input) -> Actions`. It never reads a clock
 //! and never touches a socket or a process: it asks the daemon to do that through
@@ -23,9 +23,9 @@
 //!   POLLIN. `SendEcho` → `send_echo` (error: `SendFailed`); each `recv_reply()` →
 //!   `EchoReply`.
 //! - **Script** ([`ScriptCheck`]): `Spawn` → `sys::process::spawn(argv, &[], capture)`
-//!   (error: `SpawnFailed`); poll `Child::output`, feed `Output`; on SIGCHLD loop
-//!   `sys::process::reap()` and feed `Exited` to the check owning the pid (drain its output
-//!   first). `Kill` → `sys::process::kill(pid)`; the child is still reaped later.
+//!   (error: `SpawnFailed`); poll `Child::output`, feed `Output`; on SIGCHLD reap every
+//!   exited child with `waitpid(WNOHANG)` (the runtime does, it owns all children) and feed
+//!   `Exited` to the check owning the pid (drain its output first). `Kill` → `sys::process::kill(pid)`; the child is still reaped later.
 //!   `poll_at()` is `None` while a killed child awaits its reap.
 //! - **Notify** ([`NotifyQueue`]): on each transition `push_transition`, then whenever
 //!   `start_next()` gives a job, spawn `cfg.command(job)` and call `finished()` when reaped.

@@ -89,9 +89,10 @@ fn instance_values(c: &Config, i: &Instance, opt: &str) -> Vec<String> {
             Auth::Pass(p) => one(p),
             Auth::None => Vec::new(),
         },
-        "vip" => i
+        "vip" | "vip_excluded" => i
             .vips
             .iter()
+            .filter(|v| v.excluded == (opt == "vip_excluded"))
             .map(|v| {
                 let mut s = format!("{}/{}", v.addr, v.prefix_len);
                 if let Some(d) = &v.dev {
@@ -138,7 +139,6 @@ fn instance_values(c: &Config, i: &Instance, opt: &str) -> Vec<String> {
             V3Checksum::Pseudo => "pseudo",
             V3Checksum::Rfc9568 => "rfc9568",
         }),
-        "accept" => bool_val(i.accept),
         _ => Vec::new(),
     }
 }

@@ -1,4 +1,4 @@
-//! Configuration: UCI parser, schema table, typed model, validation (issue 2).
+//! Configuration: UCI parser, schema table, typed model, validation.
 //!
 //! `uci` turns text into a generic tree, `validate` checks it against the one `schema` table
 //! and builds the typed `model::Config`, `emit` prints the effective config back as UCI.

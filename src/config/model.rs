@@ -74,28 +74,7 @@ pub struct Globals {
 
 pub use crate::vrrp::wire::Version as VrrpVersion;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Family {
-    V4,
-    V6,
-}
-
-impl Family {
-    pub fn of(a: &IpAddr) -> Family {
-        if a.is_ipv4() {
-            Family::V4
-        } else {
-            Family::V6
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Family::V4 => "IPv4",
-            Family::V6 => "IPv6",
-        }
-    }
-}
+pub use crate::base::Family;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InitialState {
@@ -132,6 +111,9 @@ pub struct Vip {
     pub label: Option<String>,
     /// rtnetlink address scope: 0 global, 200 site, 253 link, 254 host.
     pub scope: u8,
+    /// Configured on the master but not advertised (`vip_excluded`, keepalived
+    /// `virtual_ipaddress_excluded`); may be of the other address family.
+    pub excluded: bool,
 }
 
 /// Address scopes by name, as `ip addr` and keepalived write them.
@@ -219,7 +201,6 @@ pub struct Instance {
     /// Kernel lifetime of the VIPs in seconds while master (0 = permanent addresses).
     pub vip_lifetime: u32,
     pub v3_checksum: V3Checksum,
-    pub accept: bool,
     pub notify: Notify,
     /// Index into `Config::sync_groups`.
     pub sync_group: Option<usize>,

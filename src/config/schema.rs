@@ -525,6 +525,7 @@ const INSTANCE: &[OptionSpec] = &[
     opt("auth_type", Kind::Enum(&["none", "pass", "ah"]), Dv("none"), "Version 2 authentication: `pass` sends `auth_pass` in clear. `ah` is not supported."),
     opt("auth_pass", text(8), NONE, "Password for `auth_type pass` (version 2 only), 1..8 characters."),
     list("vip", Kind::Vip, Required, "Virtual address, IPv4 or IPv6 with optional `/prefix` (default /32 or /128). All addresses of an instance are one family. `dev IF` puts it on another interface than the instance's (one instance moves WAN and LAN addresses together; its GARPs go out there), `label L` (IPv4, must start with the interface's name) and `scope global|site|link|host` as in `ip addr`."),
+    list("vip_excluded", Kind::Vip, NONE, "Address configured on the master like a `vip` but not carried in adverts (keepalived `virtual_ipaddress_excluded`): more addresses than an advert holds, or the other address family (e.g. IPv6 addresses on a version 2 instance)."),
     opt("unicast_src", Kind::Ip, NONE, "Source address for unicast adverts (default: the interface's primary address)."),
     list("unicast_peer", Kind::Ip, NONE, "Send adverts to this peer by unicast instead of multicast; same family as the VIPs."),
     list("track_script", Kind::Tracked, NONE, "`script` section to track, optionally `weight W` to override the script's weight."),
@@ -536,9 +537,8 @@ const INSTANCE: &[OptionSpec] = &[
     opt("garp_repeat", uint(0, 100), Dv("5"), "Gratuitous ARPs / unsolicited NAs sent on becoming master."),
     opt("garp_delay", secs(0, 3_600_000), Dv("5"), "Delay before the second burst of gratuitous ARPs after becoming master (0 = none)."),
     opt("garp_refresh", secs(0, 86_400_000), Dv("0"), "While master, repeat gratuitous ARPs at this interval (0 = off)."),
-    opt("vip_lifetime", uint(0, 86_400), Derived("max(2, ⌈1.5 × (3 × `advert_int` + skew)⌉): 6 for 1 s adverts, 2 for 0.1 s"), "While master, VIPs are installed with this kernel lifetime in seconds and refreshed every third of it, so a master whose daemon dies or freezes loses them by itself (within the lifetime + 1 s). 0 = permanent addresses (keepalived's behaviour)."),
+    opt("vip_lifetime", uint(0, 86_400), Derived("max(2, ⌈1.5 × (3 × `advert_int` + Skew_Time of priority 1)⌉): 6 for 1 s adverts, 2 for 0.1 s"), "While master, VIPs are installed with this kernel lifetime in seconds and refreshed every third of it, so a master whose daemon dies or freezes loses them by itself (within the lifetime + 1 s). 0 = permanent addresses (keepalived's behaviour)."),
     opt("v3_checksum", Kind::Enum(&["pseudo", "rfc9568"]), Dv("pseudo"), "Version 3 over IPv4 only: `pseudo` includes the IPv4 pseudo-header in the checksum (keepalived, RFC 5798); `rfc9568` computes it over the VRRP message alone, for peers that leave the pseudo-header out."),
-    opt("accept", Kind::Bool, Dv("0"), "RFC 5798 Accept_Mode: as master, accept packets addressed to the VIPs even when not the address owner."),
     opt("notify_master", CMD, NONE, "Command run on becoming MASTER."),
     opt("notify_backup", CMD, NONE, "Command run on becoming BACKUP."),
     opt("notify_fault", CMD, NONE, "Command run on entering FAULT."),
@@ -768,6 +768,11 @@ const REAL_SERVER: &[OptionSpec] = &[
     ),
 ];
 
+/// The globals section's spec (first in [`SCHEMA`]), for a file without a globals section.
+pub fn globals_spec() -> &'static SectionSpec {
+    &SCHEMA[0]
+}
+
 /// Every section type, in the order `check` prints them and the README documents them.
 pub static SCHEMA: &[SectionSpec] = &[
     SectionSpec {
@@ -823,6 +828,24 @@ pub static SCHEMA: &[SectionSpec] = &[
 ];
 
 /// keepalived.conf keywords a keepalived user will try, and what to write here instead.
+/// Options that were once in the table and are refused with a reason and what to do,
+/// rather than as unknown: (section type, option, message).
+pub const UNSUPPORTED: &[(&str, &str, &str)] = &[(
+    "instance",
+    "accept",
+    "not supported: RFC 5798 Accept_Mode is not implemented (as master, Linux delivers \
+     traffic addressed to the VIPs either way, like keepalived without vrrp_strict); \
+     delete this line",
+)];
+
+/// The reason `option` of section type `stype` is refused, if it is a known unsupported one.
+pub fn unsupported(stype: &str, option: &str) -> Option<&'static str> {
+    UNSUPPORTED
+        .iter()
+        .find(|(t, o, _)| *t == stype && *o == option)
+        .map(|(_, _, m)| *m)
+}
+
 pub const KEEPALIVED_HINTS: &[(&str, &str)] = &[
     ("vrrp_instance", "config instance"),
     ("vrrp_script", "config script"),
@@ -931,6 +954,11 @@ pub fn options_markdown() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn globals_spec_is_the_globals_section() {
+        assert_eq!(globals_spec().stype, "globals");
+    }
 
     #[test]
     fn vip_with_dev_label_and_scope() {

@@ -63,6 +63,15 @@ impl Errors<'_> {
     }
 }
 
+/// The schema's default of `opt`, parsed like a configured value.
+fn schema_default(spec: &SectionSpec, opt: &str) -> Option<Val> {
+    let o = spec.option(opt)?;
+    match o.default {
+        Dflt::Value(d) => o.kind.parse(d).ok(),
+        _ => None,
+    }
+}
+
 /// A section with its values parsed through the schema.
 struct Sec<'a> {
     raw: &'a Section,
@@ -106,11 +115,65 @@ impl Sec<'_> {
         if self.is_bad(opt) {
             return None;
         }
-        let spec = self.spec.option(opt)?;
-        match spec.default {
-            Dflt::Value(d) => spec.kind.parse(d).ok(),
-            _ => None,
+        schema_default(self.spec, opt)
+    }
+
+    /// For an option with a schema default: the configured value, else the default, also
+    /// when the configured one was bad (that is reported already; the default stands in so
+    /// the remaining checks can run). The defaults come from the schema table only.
+    fn defaulted(&self, opt: &str) -> Val {
+        let configured = self.configured(opt).and_then(|v| v.first());
+        match configured
+            .map(|v| v.0.clone())
+            .or_else(|| schema_default(self.spec, opt))
+        {
+            Some(v) => v,
+            None => {
+                // Only an option name without a `Dflt::Value` gets here: a programming error
+                // the unit tests of this file hit on every accessor call site.
+                debug_assert!(false, "{}.{opt} has no schema default", self.spec.stype);
+                Val::Uint(0)
+            }
         }
+    }
+
+    fn d_uint(&self, opt: &str) -> u64 {
+        match self.defaulted(opt) {
+            Val::Uint(v) => v,
+            _ => 0,
+        }
+    }
+
+    fn d_int(&self, opt: &str) -> i64 {
+        match self.defaulted(opt) {
+            Val::Int(v) => v,
+            _ => 0,
+        }
+    }
+
+    fn d_secs(&self, opt: &str) -> Duration {
+        match self.defaulted(opt) {
+            Val::Seconds(d) => d,
+            _ => Duration::ZERO,
+        }
+    }
+
+    fn d_word(&self, opt: &str) -> &'static str {
+        match self.defaulted(opt) {
+            Val::Enum(w) => w,
+            _ => "",
+        }
+    }
+
+    fn d_string(&self, opt: &str) -> String {
+        match self.defaulted(opt) {
+            Val::Str(s) => s,
+            _ => String::new(),
+        }
+    }
+
+    fn d_bool(&self, opt: &str) -> bool {
+        matches!(self.defaulted(opt), Val::Bool(true))
     }
 
     /// All values of a list (configured, else the default as a one-item list).
@@ -128,17 +191,6 @@ impl Sec<'_> {
             Some(Val::Uint(v)) => Some(v),
             _ => None,
         }
-    }
-
-    fn int(&self, opt: &str) -> Option<i64> {
-        match self.val(opt) {
-            Some(Val::Int(v)) => Some(v),
-            _ => None,
-        }
-    }
-
-    fn boolean(&self, opt: &str) -> bool {
-        matches!(self.val(opt), Some(Val::Bool(true)))
     }
 
     fn secs(&self, opt: &str) -> Option<Duration> {
@@ -203,6 +255,10 @@ fn parse_section<'a>(raw: &'a Section, spec: &'static SectionSpec, errs: &mut Er
     }
     for o in &raw.options {
         let Some(ospec) = spec.option(&o.name) else {
+            if let Some(why) = schema::unsupported(spec.stype, &o.name) {
+                errs.at(o.line, sec.path(&o.name), why.to_string());
+                continue;
+            }
             let known: Vec<&str> = spec.options.iter().map(|s| s.name).collect();
             errs.at(
                 o.line,
@@ -263,32 +319,7 @@ pub fn validate(file: &str, uci: &UciFile) -> Result<Config, Vec<ConfigError>> {
     };
 
     // Pass 1.
-    // Sections grouped by type, in file order. (Plain vectors: std's HashMap would seed its
-    // hasher from getrandom and add code for nothing at this size.)
-    let mut by_type: Vec<(&'static str, Vec<Sec>)> = Vec::new();
-    for raw in &uci.sections {
-        match schema::section(&raw.stype) {
-            Some(spec) => {
-                let sec = parse_section(raw, spec, &mut errs);
-                match by_type.iter_mut().find(|(t, _)| *t == spec.stype) {
-                    Some((_, v)) => v.push(sec),
-                    None => by_type.push((spec.stype, vec![sec])),
-                }
-            }
-            None => {
-                let known: Vec<&str> = schema::SCHEMA.iter().map(|s| s.stype).collect();
-                errs.at(
-                    raw.line,
-                    raw.display_name(),
-                    format!(
-                        "unknown section type '{}' ({})",
-                        raw.stype,
-                        schema::suggest(&raw.stype, &known)
-                    ),
-                );
-            }
-        }
-    }
+    let mut by_type = parse_sections(uci, &mut errs);
     let mut take = |t: &str| {
         by_type
             .iter_mut()
@@ -304,46 +335,21 @@ pub fn validate(file: &str, uci: &UciFile) -> Result<Config, Vec<ConfigError>> {
     let vs_secs = take("virtual_server");
     let rs_secs = take("real_server");
 
-    // Capacities: report at the first section over the limit.
-    for (secs, max, cname) in [
-        (&instance_secs, MAX_INSTANCES, "MAX_INSTANCES"),
-        (&script_secs, MAX_SCRIPTS, "MAX_SCRIPTS"),
-        (&check_secs, MAX_CHECKS, "MAX_CHECKS"),
-        (&group_secs, MAX_SYNC_GROUPS, "MAX_SYNC_GROUPS"),
-        (&vs_secs, MAX_VIRTUAL_SERVERS, "MAX_VIRTUAL_SERVERS"),
-        (&rs_secs, MAX_REAL_SERVERS, "MAX_REAL_SERVERS"),
-    ] {
-        if let Some(s) = secs.get(max) {
-            errs.at(
-                s.raw.line,
-                s.name.clone(),
-                format!(
-                    "too many {} sections: {} (at most {max}, {cname})",
-                    s.spec.stype,
-                    secs.len()
-                ),
-            );
-        }
-    }
-
-    // Names of every section, for "is a check, not a script" messages.
-    let resolve = |names: &[String], want: &str, name: &str| -> Result<usize, String> {
-        if let Some(i) = names.iter().position(|n| n == name) {
-            return Ok(i);
-        }
-        let other = uci
-            .sections
-            .iter()
-            .find(|s| s.name.as_deref() == Some(name))
-            .map(|s| &s.stype);
-        Err(match other {
-            Some(t) => format!("'{name}' is a {t} section, not a {want}"),
-            None => format!("no {want} section named '{name}'"),
-        })
-    };
+    // Pass 2.
+    check_capacities(
+        &[
+            (&instance_secs, MAX_INSTANCES, "MAX_INSTANCES"),
+            (&script_secs, MAX_SCRIPTS, "MAX_SCRIPTS"),
+            (&check_secs, MAX_CHECKS, "MAX_CHECKS"),
+            (&group_secs, MAX_SYNC_GROUPS, "MAX_SYNC_GROUPS"),
+            (&vs_secs, MAX_VIRTUAL_SERVERS, "MAX_VIRTUAL_SERVERS"),
+            (&rs_secs, MAX_REAL_SERVERS, "MAX_REAL_SERVERS"),
+        ],
+        &mut errs,
+    );
+    let resolve = |names: &[String], want: &str, name: &str| resolve_name(uci, names, want, name);
 
     let globals = build_globals(&globals_secs, &mut errs);
-
     let scripts: Vec<Script> = script_secs.iter().map(build_script).collect();
     let script_names: Vec<String> = scripts.iter().map(|s| s.name.clone()).collect();
     let checks: Vec<Check> = check_secs.iter().map(build_check).collect();
@@ -363,8 +369,112 @@ pub fn validate(file: &str, uci: &UciFile) -> Result<Config, Vec<ConfigError>> {
         ));
     }
     check_vrid_uniqueness(&instance_secs, &instances, &mut errs);
-    let instance_names: Vec<String> = instances.iter().map(|i| i.name.clone()).collect();
+    let sync_groups = build_sync_groups(&group_secs, &mut instances, &resolve, &mut errs);
 
+    let mut virtual_servers: Vec<VirtualServer> = vs_secs
+        .iter()
+        .map(|s| build_virtual_server(s, &check_names, &resolve, &mut errs))
+        .collect();
+    check_duplicate_services(&vs_secs, &virtual_servers, &mut errs);
+    attach_real_servers(
+        &rs_secs,
+        &mut virtual_servers,
+        &check_names,
+        &resolve,
+        &mut errs,
+    );
+    check_fwmark_families(&vs_secs, &virtual_servers, &mut errs);
+    check_real_server_ports(&vs_secs, &virtual_servers, &checks, &mut errs);
+    set_fwmark_families(&mut virtual_servers);
+
+    if !errs.list.is_empty() {
+        // File order reads best; the sort is stable, so one line's errors keep their order.
+        errs.list.sort_by_key(|e| e.line);
+        return Err(errs.list);
+    }
+    Ok(Config {
+        globals,
+        instances,
+        scripts,
+        checks,
+        sync_groups,
+        virtual_servers,
+    })
+}
+
+/// Pass 1 over every section: sections grouped by type, in file order. (Plain vectors:
+/// std's HashMap would seed its hasher from getrandom and add code for nothing at this size.)
+fn parse_sections<'a>(uci: &'a UciFile, errs: &mut Errors) -> Vec<(&'static str, Vec<Sec<'a>>)> {
+    let mut by_type: Vec<(&'static str, Vec<Sec>)> = Vec::new();
+    for raw in &uci.sections {
+        match schema::section(&raw.stype) {
+            Some(spec) => {
+                let sec = parse_section(raw, spec, errs);
+                match by_type.iter_mut().find(|(t, _)| *t == spec.stype) {
+                    Some((_, v)) => v.push(sec),
+                    None => by_type.push((spec.stype, vec![sec])),
+                }
+            }
+            None => {
+                let known: Vec<&str> = schema::SCHEMA.iter().map(|s| s.stype).collect();
+                errs.at(
+                    raw.line,
+                    raw.display_name(),
+                    format!(
+                        "unknown section type '{}' ({})",
+                        raw.stype,
+                        schema::suggest(&raw.stype, &known)
+                    ),
+                );
+            }
+        }
+    }
+    by_type
+}
+
+/// Capacities (`config::limits`): reported at the first section over the limit.
+fn check_capacities(kinds: &[(&Vec<Sec>, usize, &str)], errs: &mut Errors) {
+    for &(secs, max, cname) in kinds {
+        if let Some(s) = secs.get(max) {
+            errs.at(
+                s.raw.line,
+                s.name.clone(),
+                format!(
+                    "too many {} sections: {} (at most {max}, {cname})",
+                    s.spec.stype,
+                    secs.len()
+                ),
+            );
+        }
+    }
+}
+
+/// The index of section `name` among `names` (of type `want`); the error says when the name
+/// exists as a section of another type ("is a check section, not a script").
+fn resolve_name(uci: &UciFile, names: &[String], want: &str, name: &str) -> Result<usize, String> {
+    if let Some(i) = names.iter().position(|n| n == name) {
+        return Ok(i);
+    }
+    let other = uci
+        .sections
+        .iter()
+        .find(|s| s.name.as_deref() == Some(name))
+        .map(|s| &s.stype);
+    Err(match other {
+        Some(t) => format!("'{name}' is a {t} section, not a {want}"),
+        None => format!("no {want} section named '{name}'"),
+    })
+}
+
+/// Sync groups: members resolve to instances, an instance is in at most one group, at most
+/// `MAX_SYNC_MEMBERS` members. Sets each member's `sync_group`.
+fn build_sync_groups(
+    group_secs: &[Sec],
+    instances: &mut [Instance],
+    resolve: &NameResolver,
+    errs: &mut Errors,
+) -> Vec<SyncGroup> {
+    let instance_names: Vec<String> = instances.iter().map(|i| i.name.clone()).collect();
     let mut sync_groups = Vec::new();
     for (gi, s) in group_secs.iter().enumerate() {
         let mut members = Vec::new();
@@ -402,16 +512,15 @@ pub fn validate(file: &str, uci: &UciFile) -> Result<Config, Vec<ConfigError>> {
             name: s.name.clone(),
             anonymous: s.raw.name.is_none(),
             members,
-            notify: notify_of(s, &mut errs),
+            notify: notify_of(s, errs),
         });
     }
+    sync_groups
+}
 
-    let mut virtual_servers: Vec<VirtualServer> = vs_secs
-        .iter()
-        .map(|s| build_virtual_server(s, &check_names, &resolve, &mut errs))
-        .collect();
-    // Two sections for one kernel service cannot both be honoured (IPVS keys services by
-    // protocol/address/port or fwmark).
+/// Two sections for one kernel service cannot both be honoured (IPVS keys services by
+/// protocol/address/port or fwmark).
+fn check_duplicate_services(vs_secs: &[Sec], virtual_servers: &[VirtualServer], errs: &mut Errors) {
     for i in 0..virtual_servers.len() {
         let s = &vs_secs[i];
         let opt = if s.val("fwmark").is_some() {
@@ -434,8 +543,18 @@ pub fn validate(file: &str, uci: &UciFile) -> Result<Config, Vec<ConfigError>> {
             );
         }
     }
+}
+
+/// Each real_server section joins its virtual server; one address/port at most once.
+fn attach_real_servers(
+    rs_secs: &[Sec],
+    virtual_servers: &mut [VirtualServer],
+    check_names: &[String],
+    resolve: &NameResolver,
+    errs: &mut Errors,
+) {
     let vs_names: Vec<String> = virtual_servers.iter().map(|v| v.name.clone()).collect();
-    for s in &rs_secs {
+    for s in rs_secs {
         let Some(Val::Ref(vs_name)) = s.val("virtual_server") else {
             continue;
         };
@@ -446,30 +565,32 @@ pub fn validate(file: &str, uci: &UciFile) -> Result<Config, Vec<ConfigError>> {
                 continue;
             }
         };
-        if let Some(rs) =
-            build_real_server(s, &virtual_servers[vi], &check_names, &resolve, &mut errs)
+        let Some(rs) = build_real_server(s, &virtual_servers[vi], check_names, resolve, errs)
+        else {
+            continue;
+        };
+        let vs = &mut virtual_servers[vi];
+        if vs
+            .real_servers
+            .iter()
+            .any(|r| r.address == rs.address && r.port == rs.port)
         {
-            let vs = &mut virtual_servers[vi];
-            if vs
-                .real_servers
-                .iter()
-                .any(|r| r.address == rs.address && r.port == rs.port)
-            {
-                errs.at(
-                    s.line("address"),
-                    s.path("address"),
-                    format!(
-                        "{} port {} is already a real server of '{}'",
-                        rs.address, rs.port, vs.name
-                    ),
-                );
-            } else {
-                vs.real_servers.push(rs);
-            }
+            errs.at(
+                s.line("address"),
+                s.path("address"),
+                format!(
+                    "{} port {} is already a real server of '{}'",
+                    rs.address, rs.port, vs.name
+                ),
+            );
+        } else {
+            vs.real_servers.push(rs);
         }
     }
-    // A check used by a real server may leave address/port to the server; without a server
-    // (track_check) they must be given, which build_instance verified.
+}
+
+/// A fwmark service is one address family in the kernel: its real servers must agree.
+fn check_fwmark_families(vs_secs: &[Sec], virtual_servers: &[VirtualServer], errs: &mut Errors) {
     for (vi, vs) in virtual_servers.iter().enumerate() {
         if let Service::Fwmark { .. } = vs.service {
             let fams: Vec<Family> = vs
@@ -485,46 +606,47 @@ pub fn validate(file: &str, uci: &UciFile) -> Result<Config, Vec<ConfigError>> {
                 );
             }
         }
+    }
+}
+
+/// A check used by a real server may leave the port to the server; without either (and not
+/// ICMP) there is nothing to connect to. (A tracked check's own target was verified by
+/// `build_instance`.)
+fn check_real_server_ports(
+    vs_secs: &[Sec],
+    virtual_servers: &[VirtualServer],
+    checks: &[Check],
+    errs: &mut Errors,
+) {
+    for (vi, vs) in virtual_servers.iter().enumerate() {
         for (ri, rs) in vs.real_servers.iter().enumerate() {
-            if let Some(ci) = rs.check {
-                let c = &checks[ci];
-                if c.kind != CheckKind::Icmp && c.port.is_none() && rs.port == 0 {
-                    errs.at(
-                        vs_secs[vi].raw.line,
-                        vs.name.clone(),
-                        format!(
-                            "real server {} (#{ri}) has no port and check '{}' sets none",
-                            rs.address, c.name
-                        ),
-                    );
-                }
+            let Some(ci) = rs.check else { continue };
+            let c = &checks[ci];
+            if c.kind != CheckKind::Icmp && c.port.is_none() && rs.port == 0 {
+                errs.at(
+                    vs_secs[vi].raw.line,
+                    vs.name.clone(),
+                    format!(
+                        "real server {} (#{ri}) has no port and check '{}' sets none",
+                        rs.address, c.name
+                    ),
+                );
             }
         }
     }
-    // Fix fwmark service families from their real servers (IPv4 when there are none).
-    for vs in &mut virtual_servers {
+}
+
+/// A fwmark service takes its family from its real servers (IPv4 when there are none).
+fn set_fwmark_families(virtual_servers: &mut [VirtualServer]) {
+    for vs in virtual_servers {
         if let Service::Fwmark { mark, .. } = vs.service {
             let family = vs
                 .real_servers
                 .first()
-                .map_or(Family::V4, |r| Family::of(&r.address));
+                .map_or(Family::Ipv4, |r| Family::of(&r.address));
             vs.service = Service::Fwmark { mark, family };
         }
     }
-
-    if !errs.list.is_empty() {
-        // File order reads best; the sort is stable, so one line's errors keep their order.
-        errs.list.sort_by_key(|e| e.line);
-        return Err(errs.list);
-    }
-    Ok(Config {
-        globals,
-        instances,
-        scripts,
-        checks,
-        sync_groups,
-        virtual_servers,
-    })
 }
 
 fn build_globals(secs: &[Sec], errs: &mut Errors) -> Globals {
@@ -535,76 +657,53 @@ fn build_globals(secs: &[Sec], errs: &mut Errors) -> Globals {
             "only one globals section is allowed".into(),
         );
     }
-    let default_spec = schema::section("globals");
-    let get = |opt: &str| -> Option<Val> {
-        match secs.first() {
-            Some(s) => s.val(opt),
-            None => {
-                let o = default_spec?.option(opt)?;
-                match o.default {
-                    Dflt::Value(d) => o.kind.parse(d).ok(),
-                    _ => None,
-                }
-            }
-        }
+    // Without a globals section every option takes its schema default.
+    let empty = Section {
+        stype: "globals".into(),
+        name: Some("globals".into()),
+        line: 0,
+        index: 0,
+        options: Vec::new(),
     };
-    // None only when the value was bad (already reported): the schema default applies.
-    let enabled = !matches!(get("enabled"), Some(Val::Bool(false)));
-    let router_id = match get("router_id") {
-        Some(Val::Str(s)) => s,
-        _ => "minivrrp".into(),
+    let none = Sec {
+        raw: &empty,
+        spec: schema::globals_spec(),
+        name: "globals".into(),
+        vals: Vec::new(),
+        bad: Vec::new(),
     };
-    let log_level = match get("log_level") {
-        Some(Val::Enum("error")) => LogLevel::Error,
-        Some(Val::Enum("warn")) => LogLevel::Warn,
-        Some(Val::Enum("debug")) => LogLevel::Debug,
-        Some(Val::Enum("trace")) => LogLevel::Trace,
-        _ => LogLevel::Info,
-    };
-    let log_suppress = match get("log_suppress") {
-        Some(Val::Seconds(d)) => d,
-        _ => Duration::from_secs(30),
-    };
-    let notify_timeout = match get("notify_timeout") {
-        Some(Val::Seconds(d)) => d,
-        _ => Duration::from_secs(10),
-    };
-    let notify_max_running = match get("notify_max_running") {
-        Some(Val::Uint(n)) => n as u32,
-        _ => 8,
-    };
-    let script_user = match get("script_user") {
-        Some(Val::Str(s)) => Some(s),
-        _ => None,
-    };
-    let enable_script_security = matches!(get("enable_script_security"), Some(Val::Bool(true)));
-    let startup_delay = match get("startup_delay") {
-        Some(Val::Seconds(d)) => d,
-        _ => Duration::ZERO,
-    };
+    let s = secs.first().unwrap_or(&none);
     Globals {
-        enabled,
-        router_id,
-        log_level,
-        log_suppress,
-        notify_timeout,
-        notify_max_running,
-        script_user,
-        enable_script_security,
-        startup_delay,
+        router_id: s.d_string("router_id"),
+        log_level: match s.d_word("log_level") {
+            "error" => LogLevel::Error,
+            "warn" => LogLevel::Warn,
+            "debug" => LogLevel::Debug,
+            "trace" => LogLevel::Trace,
+            _ => LogLevel::Info,
+        },
+        log_suppress: s.d_secs("log_suppress"),
+        enabled: s.d_bool("enabled"),
+        notify_timeout: s.d_secs("notify_timeout"),
+        notify_max_running: s.d_uint("notify_max_running") as u32,
+        script_user: s.string("script_user"),
+        enable_script_security: s.d_bool("enable_script_security"),
+        startup_delay: s.d_secs("startup_delay"),
     }
 }
 
 fn build_script(s: &Sec) -> Script {
-    let interval = s.secs("interval").unwrap_or(Duration::from_secs(1));
+    let interval = s.d_secs("interval");
     Script {
         name: s.name.clone(),
+        // Required: absent only in a config already rejected.
         command: s.string("command").unwrap_or_default(),
         interval,
+        // Schema: `Derived("interval")`.
         timeout: s.secs("timeout").unwrap_or(interval),
-        weight: s.int("weight").unwrap_or(0) as i32,
-        fall: s.uint("fall").unwrap_or(1) as u32,
-        rise: s.uint("rise").unwrap_or(1) as u32,
+        weight: s.d_int("weight") as i32,
+        fall: s.d_uint("fall") as u32,
+        rise: s.d_uint("rise") as u32,
         user: s.string("user"),
     }
 }
@@ -628,20 +727,18 @@ fn build_check(s: &Sec) -> Check {
         kind,
         address: s.ip("address"),
         port: s.uint("port").map(|p| p as u16),
-        path: s.string("path").unwrap_or_else(|| "/".into()),
+        path: s.d_string("path"),
         host: s.string("host"),
         status,
         expect: s.string("expect"),
-        max_response: s.uint("max_response").unwrap_or(65536) as u32,
-        connect_timeout: s.secs("connect_timeout").unwrap_or(Duration::from_secs(5)),
-        retry: s.uint("retry").unwrap_or(1) as u32,
-        delay_before_retry: s
-            .secs("delay_before_retry")
-            .unwrap_or(Duration::from_secs(1)),
-        interval: s.secs("interval").unwrap_or(Duration::from_secs(5)),
-        weight: s.int("weight").unwrap_or(0) as i32,
-        fall: s.uint("fall").unwrap_or(1) as u32,
-        rise: s.uint("rise").unwrap_or(1) as u32,
+        max_response: s.d_uint("max_response") as u32,
+        connect_timeout: s.d_secs("connect_timeout"),
+        retry: s.d_uint("retry") as u32,
+        delay_before_retry: s.d_secs("delay_before_retry"),
+        interval: s.d_secs("interval"),
+        weight: s.d_int("weight") as i32,
+        fall: s.d_uint("fall") as u32,
+        rise: s.d_uint("rise") as u32,
     }
 }
 
@@ -714,13 +811,73 @@ fn build_instance(
     resolve: &Resolver,
     errs: &mut Errors,
 ) -> Instance {
-    let version = match s.word("version") {
-        Some("3") => VrrpVersion::V3,
+    let version = match s.d_word("version") {
+        "3" => VrrpVersion::V3,
         _ => VrrpVersion::V2,
     };
     let vrid = s.uint("vrid").unwrap_or(0) as u8;
+    let (family, vips) = build_vips(s, version, errs);
+    let advert_int = check_advert_int(s, version, errs);
+    let auth = build_auth(s, version, errs);
+    let (unicast_src, unicast_peers) = build_unicast(s, family, errs);
+    let Trackers {
+        track_scripts,
+        track_interfaces,
+        track_files,
+        track_checks,
+    } = build_trackers(s, scripts, checks, resolve, errs);
 
-    // VIPs: one family, no duplicates, at most MAX_VIPS.
+    let vmac_name = s
+        .string("vmac_name")
+        .unwrap_or_else(|| format!("vrrp.{vrid}"));
+    let garp_refresh = Some(s.d_secs("garp_refresh")).filter(|d| !d.is_zero());
+
+    Instance {
+        name: s.name.clone(),
+        anonymous: s.raw.name.is_none(),
+        interface: s.string("interface").unwrap_or_default(),
+        vrid,
+        priority: s.d_uint("priority") as u8,
+        version,
+        advert_int,
+        preempt: s.d_bool("preempt"),
+        preempt_delay: s.d_secs("preempt_delay"),
+        link_down_delay: s.d_secs("link_down_delay"),
+        link_up_delay: s.d_secs("link_up_delay"),
+        initial_state: match s.d_word("state") {
+            "MASTER" => InitialState::Master,
+            _ => InitialState::Backup,
+        },
+        auth,
+        family,
+        vips,
+        unicast_src,
+        unicast_peers,
+        track_scripts,
+        track_interfaces,
+        track_files,
+        track_checks,
+        use_vmac: s.d_bool("use_vmac"),
+        vmac_name,
+        garp_repeat: s.d_uint("garp_repeat") as u32,
+        garp_delay: s.d_secs("garp_delay"),
+        garp_refresh,
+        // Schema: `Derived` from the version and interval.
+        vip_lifetime: s.uint("vip_lifetime").map_or_else(
+            || crate::vrrp::vip_lease::lifetime_for(version, advert_int),
+            |v| v as u32,
+        ),
+        v3_checksum: match s.d_word("v3_checksum") {
+            "rfc9568" => V3Checksum::Rfc9568,
+            _ => V3Checksum::Pseudo,
+        },
+        notify: notify_of(s, errs),
+        sync_group: None,
+    }
+}
+
+/// VIPs: one family, no duplicates, at most MAX_VIPS; version 2 is IPv4 only.
+fn build_vips(s: &Sec, version: VrrpVersion, errs: &mut Errors) -> (Family, Vec<Vip>) {
     let mut family: Option<Family> = None;
     let mut vips: Vec<Vip> = Vec::new();
     for (n, (v, line)) in s.vals("vip").into_iter().enumerate() {
@@ -769,17 +926,41 @@ fn build_instance(
             errs.at(line, s.path("vip"), format!("{addr} is listed twice"));
             continue;
         }
-        let prefix_len = prefix.unwrap_or(if fam == Family::V4 { 32 } else { 128 });
+        let prefix_len = prefix.unwrap_or(if fam == Family::Ipv4 { 32 } else { 128 });
         vips.push(Vip {
             addr,
             prefix_len,
             dev,
             label,
             scope,
+            excluded: false,
         });
     }
-    let family = family.unwrap_or(Family::V4);
-    if family == Family::V6 && version == VrrpVersion::V2 {
+    let family = family.unwrap_or(Family::Ipv4);
+    // Not advertised, so neither the one-family rule nor the advert's address limit applies.
+    for (v, line) in s.vals("vip_excluded") {
+        let Val::Vip(addr, prefix, dev, label, scope) = v else {
+            continue;
+        };
+        if vips.iter().any(|x| x.addr == addr) {
+            errs.at(
+                line,
+                s.path("vip_excluded"),
+                format!("{addr} is listed twice"),
+            );
+            continue;
+        }
+        let prefix_len = prefix.unwrap_or(if addr.is_ipv4() { 32 } else { 128 });
+        vips.push(Vip {
+            addr,
+            prefix_len,
+            dev,
+            label,
+            scope,
+            excluded: true,
+        });
+    }
+    if family == Family::Ipv6 && version == VrrpVersion::V2 {
         errs.at(
             s.line("version"),
             s.path("version"),
@@ -787,9 +968,13 @@ fn build_instance(
         );
     }
 
-    // RFC 3768 5.3.7 (v2: whole seconds in an 8-bit field) / RFC 5798 5.2.7 (v3: 12-bit
-    // centiseconds, so at most 40.95 s).
-    let advert_int = s.secs("advert_int").unwrap_or(Duration::from_secs(1));
+    (family, vips)
+}
+
+/// RFC 3768 5.3.7 (v2: whole seconds in an 8-bit field) / RFC 5798 5.2.7 (v3: 12-bit
+/// centiseconds, so at most 40.95 s).
+fn check_advert_int(s: &Sec, version: VrrpVersion, errs: &mut Errors) -> Duration {
+    let advert_int = s.d_secs("advert_int");
     if !s.is_bad("advert_int") {
         let ms = advert_int.as_millis() as u64;
         let bad = match version {
@@ -810,7 +995,12 @@ fn build_instance(
         }
     }
 
-    let auth = match (s.word("auth_type"), s.string("auth_pass")) {
+    advert_int
+}
+
+/// RFC 3768 5.3.6 authentication: `pass` needs a password and version 2; AH is refused.
+fn build_auth(s: &Sec, version: VrrpVersion, errs: &mut Errors) -> Auth {
+    match (s.word("auth_type"), s.string("auth_pass")) {
         (Some("ah"), _) => {
             errs.at(
                 s.line("auth_type"),
@@ -848,8 +1038,11 @@ fn build_instance(
             Auth::None
         }
         _ => Auth::None,
-    };
+    }
+}
 
+/// Unicast source and peers: the VIPs' family, no duplicates, at most MAX_UNICAST_PEERS.
+fn build_unicast(s: &Sec, family: Family, errs: &mut Errors) -> (Option<IpAddr>, Vec<IpAddr>) {
     let unicast_src = s.ip("unicast_src");
     if let Some(a) = unicast_src {
         if Family::of(&a) != family {
@@ -891,7 +1084,26 @@ fn build_instance(
         }
     }
 
-    // Trackers.
+    (unicast_src, unicast_peers)
+}
+
+/// An instance's trackers, resolved to their sections.
+struct Trackers {
+    track_scripts: Vec<TrackScript>,
+    track_interfaces: Vec<TrackInterface>,
+    track_files: Vec<TrackFile>,
+    track_checks: Vec<TrackCheck>,
+}
+
+/// Trackers: references resolve, interface names and file paths are valid, a tracked check
+/// has its own target, at most MAX_TRACKERS in all.
+fn build_trackers(
+    s: &Sec,
+    scripts: &[Script],
+    checks: &[Check],
+    resolve: &Resolver,
+    errs: &mut Errors,
+) -> Trackers {
     let mut n_trackers = 0usize;
     let mut count = |line: usize, opt: &str, errs: &mut Errors| {
         n_trackers += 1;
@@ -986,52 +1198,11 @@ fn build_instance(
         }
     }
 
-    let vmac_name = s
-        .string("vmac_name")
-        .unwrap_or_else(|| format!("vrrp.{vrid}"));
-    let garp_refresh = s.secs("garp_refresh").filter(|d| !d.is_zero());
-
-    Instance {
-        name: s.name.clone(),
-        anonymous: s.raw.name.is_none(),
-        interface: s.string("interface").unwrap_or_default(),
-        vrid,
-        priority: s.uint("priority").unwrap_or(100) as u8,
-        version,
-        advert_int,
-        preempt: s.boolean("preempt"),
-        preempt_delay: s.secs("preempt_delay").unwrap_or_default(),
-        link_down_delay: s.secs("link_down_delay").unwrap_or_default(),
-        link_up_delay: s.secs("link_up_delay").unwrap_or_default(),
-        initial_state: match s.word("state") {
-            Some("MASTER") => InitialState::Master,
-            _ => InitialState::Backup,
-        },
-        auth,
-        family,
-        vips,
-        unicast_src,
-        unicast_peers,
+    Trackers {
         track_scripts,
         track_interfaces,
         track_files,
         track_checks,
-        use_vmac: s.boolean("use_vmac"),
-        vmac_name,
-        garp_repeat: s.uint("garp_repeat").unwrap_or(5) as u32,
-        garp_delay: s.secs("garp_delay").unwrap_or(Duration::from_secs(5)),
-        garp_refresh,
-        vip_lifetime: s.uint("vip_lifetime").map_or_else(
-            || crate::vrrp::vip_lease::lifetime_for(version, advert_int),
-            |v| v as u32,
-        ),
-        v3_checksum: match s.word("v3_checksum") {
-            Some("rfc9568") => V3Checksum::Rfc9568,
-            _ => V3Checksum::Pseudo,
-        },
-        accept: s.boolean("accept"),
-        notify: notify_of(s, errs),
-        sync_group: None,
     }
 }
 
@@ -1080,10 +1251,9 @@ fn build_virtual_server(
     resolve: &NameResolver,
     errs: &mut Errors,
 ) -> VirtualServer {
-    let protocol = s
-        .word("protocol")
-        .and_then(Protocol::from_word)
-        .unwrap_or(Protocol::Tcp);
+    // The schema only lets its enum words through, and every one of them maps
+    // (`enum_words_map_to_the_model`); the fallbacks are never taken.
+    let protocol = Protocol::from_word(s.d_word("protocol")).unwrap_or(Protocol::Tcp);
     let service = match (s.ip("address"), s.uint("port"), s.uint("fwmark")) {
         (Some(_), _, Some(_)) => {
             errs.at(
@@ -1118,7 +1288,7 @@ fn build_virtual_server(
             }
             Some(Service::Fwmark {
                 mark: mark as u32,
-                family: Family::V4,
+                family: Family::Ipv4,
             })
         }
         (None, _, None) => {
@@ -1132,8 +1302,8 @@ fn build_virtual_server(
             None
         }
     };
-    let quorum = s.uint("quorum").unwrap_or(1) as u32;
-    let hysteresis = s.uint("hysteresis").unwrap_or(0) as u32;
+    let quorum = s.d_uint("quorum") as u32;
+    let hysteresis = s.d_uint("hysteresis") as u32;
     if hysteresis >= quorum && s.is_set("hysteresis") {
         errs.at(
             s.line("hysteresis"),
@@ -1168,16 +1338,10 @@ fn build_virtual_server(
         name: s.name.clone(),
         service: service.unwrap_or(Service::Fwmark {
             mark: 0,
-            family: Family::V4,
+            family: Family::Ipv4,
         }),
-        scheduler: s
-            .word("scheduler")
-            .and_then(Scheduler::from_word)
-            .unwrap_or(Scheduler::Wlc),
-        forwarding: s
-            .word("forwarding")
-            .and_then(Forwarding::from_word)
-            .unwrap_or(Forwarding::Masq),
+        scheduler: Scheduler::from_word(s.d_word("scheduler")).unwrap_or(Scheduler::Wlc),
+        forwarding: Forwarding::from_word(s.d_word("forwarding")).unwrap_or(Forwarding::Masq),
         persistence_timeout: s
             .uint("persistence_timeout")
             .filter(|t| *t > 0)
@@ -1190,7 +1354,7 @@ fn build_virtual_server(
         hysteresis,
         sorry_server,
         check,
-        cleanup: s.boolean("cleanup"),
+        cleanup: s.d_bool("cleanup"),
         real_servers: Vec::new(),
     }
 }
@@ -1237,9 +1401,9 @@ fn build_real_server(
         anonymous: s.raw.name.is_none(),
         address,
         port,
-        weight: s.uint("weight").unwrap_or(1) as u32,
+        weight: s.d_uint("weight") as u32,
         check,
-        inhibit_on_failure: s.boolean("inhibit_on_failure"),
+        inhibit_on_failure: s.d_bool("inhibit_on_failure"),
         forwarding: s
             .word("forwarding")
             .and_then(Forwarding::from_word)
@@ -1296,6 +1460,29 @@ mod tests {
     }
 
     #[test]
+    fn enum_words_map_to_the_model() {
+        use crate::config::model::UciWord;
+        let words = |stype: &str, opt: &str| match schema::section(stype)
+            .and_then(|s| s.option(opt))
+            .map(|o| o.kind)
+        {
+            Some(Kind::Enum(w)) => w,
+            other => panic!("{stype}.{opt}: {other:?}"),
+        };
+        for w in words("virtual_server", "protocol") {
+            assert!(Protocol::from_word(w).is_some(), "{w}");
+        }
+        for w in words("virtual_server", "scheduler") {
+            assert!(Scheduler::from_word(w).is_some(), "{w}");
+        }
+        for opt in ["virtual_server", "real_server"] {
+            for w in words(opt, "forwarding") {
+                assert!(Forwarding::from_word(w).is_some(), "{w}");
+            }
+        }
+    }
+
+    #[test]
     fn shipped_default_config_validates() {
         let c = ok(DEFAULT_CONFIG);
         assert_eq!(c.instances.len(), 1);
@@ -1309,6 +1496,7 @@ mod tests {
                 dev: None,
                 label: None,
                 scope: 0,
+                excluded: false,
             }]
         );
         assert_eq!(c.globals.router_id, "openwrt");
@@ -1333,7 +1521,6 @@ mod tests {
         assert_eq!((i.garp_repeat, i.garp_delay), (5, Duration::from_secs(5)));
         assert_eq!(i.garp_refresh, None);
         assert_eq!(i.v3_checksum, V3Checksum::Pseudo);
-        assert!(!i.accept);
         assert_eq!(i.sync_group, None);
     }
 
@@ -1368,7 +1555,7 @@ mod tests {
         assert_eq!(lan.garp_refresh, Some(Duration::from_secs(60)));
         assert_eq!(lan.sync_group, Some(0));
         let lan6 = &c.instances[1];
-        assert_eq!(lan6.family, Family::V6);
+        assert_eq!(lan6.family, Family::Ipv6);
         assert_eq!(lan6.vips[0].prefix_len, 64);
         assert_eq!(lan6.vmac_name, "vrrp6.51");
         assert_eq!(c.instances[2].auth, Auth::Pass("it's".into()));
@@ -1404,7 +1591,7 @@ mod tests {
             marked.service,
             Service::Fwmark {
                 mark: 42,
-                family: Family::V6
+                family: Family::Ipv6
             }
         );
         assert_eq!(marked.real_servers[0].port, 0);

@@ -1,4 +1,4 @@
-//! The check engine (issue 5): every health check of the configuration driven from the one
+//! The check engine: every health check of the configuration driven from the one
 //! poll loop, for two consumers: VRRP trackers (`track_script`, `track_check`) and IPVS real
 //! servers.
 //!
@@ -9,7 +9,9 @@
 //! of the loop's timer queue. Each probe's fd (TCP connection, ICMP socket, script output
 //! pipe) is registered as `Part::Checks.token(probe index)`.
 //!
-//! Health changes are logged as one line each and collected for [`CheckEngine::take_changes`].
+//! Health changes are logged as one line each and collected for [`CheckEngine::take_change`]:
+//! the runtime queues those found while reading a probe's fd as input events, and drains the
+//! rest (from timers and child exits) in its settle step.
 
 use super::ids::{token_owner, Part};
 use super::{Ctx, Interest, Read, Ready, TimerId, Token};
@@ -311,7 +313,7 @@ fn build(cfg: &Config, seed: u64, now: Instant) -> Result<Vec<(ProbeId, String, 
 }
 
 /// Loop fds the probes of `cfg` may hold at once (one each: connection, ICMP socket or
-/// script output pipe), for `daemon::check_capacity`.
+/// script output pipe), for the runtime's `check_capacity` call.
 pub fn fds_needed(cfg: &Config) -> usize {
     let mut tracked: Vec<usize> = cfg
         .instances
@@ -474,6 +476,18 @@ impl CheckEngine {
             .iter()
             .find(|x| x.id == p)
             .map_or(Health::Unknown, |x| x.health())
+    }
+
+    /// The oldest health change not taken yet, as the probe's current health.
+    pub fn take_change(&mut self) -> Option<(ProbeId, Health)> {
+        while !self.changes.is_empty() {
+            let i = self.changes.remove(0);
+            if let Some(p) = self.probes.get_mut(i as usize) {
+                p.changed = false;
+                return Some((p.id, p.health()));
+            }
+        }
+        None
     }
 
     /// Health changes since the last call, one per probe (its current health).

@@ -14,14 +14,12 @@ pub enum Part {
     Links = 2,
     /// Health checks and trackers (check sockets, script pipes, its one timer).
     Checks = 3,
-    /// Notify scripts.
+    /// Notify scripts (the deadline of the oldest running one).
     Notify = 4,
-    /// IPVS.
+    /// IPVS (its one debounce / resync timer).
     Lvs = 5,
-    /// Periodic house-keeping (GARP refresh is per instance; this is the daemon's own).
-    Daemon = 6,
     /// Control socket: token 0 the listener, 1.. its clients; timer 0 the client deadlines.
-    Control = 7,
+    Control = 6,
 }
 
 const SHIFT: u32 = 28;
@@ -35,8 +33,7 @@ impl Part {
             3 => Part::Checks,
             4 => Part::Notify,
             5 => Part::Lvs,
-            6 => Part::Daemon,
-            7 => Part::Control,
+            6 => Part::Control,
             _ => return None,
         })
     }

@@ -1,4 +1,4 @@
-//! The daemon's IPVS part (issue 6): keeps the kernel's IPVS table in line with the configured
+//! The daemon's IPVS part: keeps the kernel's IPVS table in line with the configured
 //! virtual servers and the health of their real servers.
 //!
 //! - [`map_config`] turns `config::VirtualServer`/`RealServer` into the reconciler's
@@ -8,7 +8,7 @@
 //!   logged once and the part stays idle: VRRP keeps running. Otherwise it reconciles at
 //!   once, adopting (and correcting) services we own that already exist; services that are
 //!   not in the configuration are never touched.
-//! - [`Lvs::set_health`] takes the check engine's verdict for `ProbeId::RealServer { vs, rs }`.
+//! - [`Lvs::set_check_health`] takes the check engine's verdict for `ProbeId::RealServer { vs, rs }`.
 //!   A change marks the table dirty and arms the part's one timer at `now`, so any number of
 //!   health changes in one loop turn cost one dump + reconcile + apply on the next turn.
 //! - The same timer does a periodic resync ([`RESYNC_INTERVAL`]) that repairs the table if
@@ -86,8 +86,8 @@ fn service_key(s: &cfg::Service) -> ServiceKey {
         },
         cfg::Service::Fwmark { mark, family } => ServiceKey::Fwmark {
             family: match family {
-                cfg::Family::V4 => Family::Inet,
-                cfg::Family::V6 => Family::Inet6,
+                cfg::Family::Ipv4 => Family::Ipv4,
+                cfg::Family::Ipv6 => Family::Ipv6,
             },
             mark,
         },
@@ -819,7 +819,7 @@ config real_server 'm1'
         assert_eq!(
             m.service.key,
             ServiceKey::Fwmark {
-                family: Family::Inet6,
+                family: Family::Ipv6,
                 mark: 7
             }
         );

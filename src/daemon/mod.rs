@@ -1,24 +1,28 @@
-//! The single-threaded poll loop: event queue, timer queue, signals, reload (issue 2, 4).
+//! The daemon layer: the single-threaded poll loop and the parts it drives.
 //!
 //! One thread, one `poll(2)`. Everything the daemon reacts to is one of four things:
 //! an fd became ready (the handler reads it and may turn what it read into an input event),
 //! a timer is due, a signal arrived (through a signalfd), or a queued input event is
-//! processed. All storage is fixed-capacity, sized by the constants below; the config
-//! layer calls [`check_capacity`] so a configuration that would not fit is refused at load
-//! time with a clear error, never at run time.
+//! processed. The loop's own storage (event queue, timer queue, fd table, poll set) is
+//! fixed-capacity, sized by the constants below; the runtime calls [`check_capacity`] on
+//! every configuration it loads, so one that would not fit is refused at start or reload,
+//! never at run time. The parts' tables (instances, probes) are sized once per load.
 //!
-//! # Wiring a layer in
-//! The daemon is one `Handler` owning the pure layers and the sys sockets:
-//! - give every socket a [`Token`] and `ctx.register(token, &socket, Interest::READABLE)`;
-//!   the handler keeps owning the socket (it also sends on it) and deregisters it before
+//! # Wiring a part in
+//! The daemon is one `Handler` (`runtime.rs`) owning the parts and the sys sockets:
+//! - give every socket a [`Token`] from the part's range in `ids.rs`
+//!   (`Part::X.token(index)`) and `ctx.register(token, &socket, Interest::READABLE)`;
+//!   the part keeps owning the socket (it also sends on it) and deregisters it before
 //!   dropping it (e.g. a packet socket of an interface that disappeared);
-//! - in `on_readable`, read one frame/datagram (`PacketSocket::recv`, `RtnlEvents::recv`),
-//!   decode it and `inbox.push(input)`; return `Read::Drained` on EAGAIN or error;
-//! - in `on_input`, feed the pure layer with `(now, input)` and carry out the actions it
-//!   returns (send a frame, add a VIP through `Rtnl`, arm a timer);
-//! - give each pure-layer timer a [`TimerId`] (e.g. instance index * 4 + kind) and map
-//!   `on_timer` back to it; arming an id again moves it, so "reset the master-down timer"
-//!   is one `ctx.arm`;
+//! - in `on_readable`, read one frame/datagram, decode it and `inbox.push(input)`; return
+//!   `Read::Drained` on EAGAIN or error. Reading never changes another part's state: what
+//!   was read is handled after the due timers, as queued input;
+//! - in `on_input` / `on_timer`, feed the pure layer with `(now, input)` and carry out the
+//!   actions it returns (send a frame, add a VIP, arm a timer); what other parts must learn
+//!   (a health change, a transition) is left in the part's outbox for the runtime's one
+//!   `settle` step, which runs after every callback;
+//! - give each pure-layer timer a [`TimerId`] from the part's range (`Part::X.timer(index)`);
+//!   arming an id again moves it, so "reset the master-down timer" is one `ctx.arm`;
 //! - `on_signal`: `Terminate` -> give up mastership and `ctx.stop()`; `Reload` -> parse and
 //!   validate the new config completely, swap only on success (a failing reload leaves the
 //!   running state and timers untouched); `Dump` -> write state; `Child` -> `waitpid`

@@ -1,4 +1,4 @@
-//! Notify commands on VRRP transitions (issue 5): `notify_master/backup/fault/stop`, the
+//! Notify commands on VRRP transitions: `notify_master/backup/fault/stop`, the
 //! generic `notify` (`TYPE NAME STATE PRIORITY` appended, keepalived's convention) and the
 //! OpenWrt hook `/sbin/hotplug-call minivrrp` with `ACTION`/`TYPE`/`NAME` in the environment.
 //!

@@ -4,6 +4,27 @@
 //! SIGINT leave gracefully (priority-0 adverts, VIPs removed) and stop the loop; SIGHUP
 //! re-reads the file and swaps the configuration in only if it is valid; SIGUSR1 logs the
 //! state; SIGCHLD reaps children and hands each exit to the part that spawned it.
+//!
+//! # One direction: callbacks, then `settle`
+//! A callback (timer, signal, queued input) does the work of the part it belongs to, and
+//! what other parts must learn stays in that part's outbox. After every callback,
+//! [`Daemon::settle`] empties the outboxes in one fixed order, each stage feeding the next:
+//!
+//! 1. checks: health changes (`CheckEngine::take_change`) -> tracker inputs, and the IPVS
+//!    real servers' health (`Lvs::set_check_health`, synced by its own timer, armed at once,
+//!    so any number of changes in one turn cost one IPVS sync);
+//! 2. trackers: changed adjustments (`Tracking::take_changed`) -> `Input::Trackers` to the
+//!    instances, which send adverts and add or remove VIPs as their state machine says
+//!    (RFC 5798 6.4 orders those within a transition, so they are not deferred);
+//! 3. sync groups: each member's new state -> commands to the other members
+//!    (`Vrrp::settle_sync_groups`), until the groups are quiet;
+//! 4. transitions (`Vrrp::take_transition`) -> notify scripts and hotplug, the instance's
+//!    then its sync group's; then the notifier starts what its limits allow
+//!    (`Notifier::settle`).
+//!
+//! Reading an fd never reaches past its own part: adverts, link events, control requests and
+//! the health changes a probe read produced are queued as input events, handled after due
+//! timers like everything else read.
 
 use std::path::{Path, PathBuf};
 
@@ -18,6 +39,7 @@ use super::tracking::Tracking;
 use super::vrrp::{Vrrp, VrrpEvent};
 use super::{check_capacity, Ready, Required, Signal, TimerId, Token};
 use crate::base::Instant;
+use crate::check::Health;
 use crate::config::Config;
 use crate::sys::rtnl::{RtnlEvent, RtnlEvents};
 
@@ -31,6 +53,8 @@ mod control;
 pub enum Event {
     Vrrp(VrrpEvent),
     Link(RtnlEvent),
+    /// A probe's health changed while its fd was read.
+    Health(ProbeId, Health),
     /// A complete control-socket request (control.rs), carried out after due timers.
     Control(crate::control::server::Pending),
 }
@@ -42,7 +66,6 @@ pub struct Daemon {
     links: RtnlEvents,
     /// IPVS (lvs.rs); None without virtual servers.
     lvs: Option<Lvs>,
-    // --- checks, trackers, notify (issue 5) ---
     checks: CheckEngine,
     tracking: Tracking,
     notifier: Notifier,
@@ -68,10 +91,9 @@ fn required(cfg: &Config) -> Required {
 impl Daemon {
     pub fn new(path: &Path, cfg: Config, socket: &Path) -> Result<Daemon, String> {
         check_capacity(required(&cfg)).map_err(|e| e.to_string())?;
-        let vrrp = Vrrp::new(&cfg)?;
+        let vrrp = Vrrp::open(&cfg)?;
         let lvs = Lvs::new(&cfg)?;
         let links = RtnlEvents::open().map_err(|e| format!("rtnetlink events: {e}"))?;
-        // --- checks, trackers, notify (issue 5) ---
         let now = crate::sys::clock::now();
         // Warm-up spread: differs between routers and restarts (no getrandom dependency).
         let seed = now.total_micros() ^ (u64::from(std::process::id()) << 32);
@@ -109,12 +131,12 @@ impl Daemon {
             let tracker = &mut self.links.tracker;
             let _ = r.for_each_link(|l| tracker.seed(l));
         }
-        // --- checks, trackers, notify (issue 5): trackers known before the instances start,
-        // so a tracked link that is down puts its instance straight into FAULT.
+        // Trackers are known before the instances start, so a tracked link that is down puts
+        // its instance straight into FAULT.
         self.checks.start(ctx, now);
         self.tracking.start(ctx, now);
         self.seed_tracked_links(rtnl.as_mut());
-        self.after_checks(ctx, now);
+        self.settle(ctx, now);
         self.vrrp.start(ctx, now);
         // IPVS (lvs.rs): opens genl, reconciles at once; without ip_vs it logs once and idles.
         if let Some(l) = self.lvs.as_mut() {
@@ -127,11 +149,30 @@ impl Daemon {
             self.path.display()
         );
         self.control_start(ctx);
-        self.after_vrrp(ctx, now);
+        self.settle(ctx, now);
     }
 
-    /// Things to do after anything may have moved an instance.
-    fn after_vrrp(&mut self, ctx: &mut Ctx, now: Instant) {
+    /// Drain every part's outbox in the one order of the module docs. Called after every
+    /// callback; a stage only feeds later stages, so one pass leaves every outbox empty.
+    fn settle(&mut self, ctx: &mut Ctx, now: Instant) {
+        // 1. Checks -> trackers' probe state and IPVS real servers.
+        while let Some((p, h)) = self.checks.take_change() {
+            self.apply_health(ctx, p, h, now);
+        }
+        // 2. Trackers -> the instances whose adjustment moved.
+        for i in self.tracking.take_changed() {
+            let adj = self.tracking.adjustment(usize::from(i));
+            self.vrrp.set_trackers(ctx, usize::from(i), adj, now);
+        }
+        // 3. Instances -> their sync groups -> the other members.
+        self.vrrp.settle_sync_groups(ctx, now);
+        // 4. Transitions -> notify.
+        self.notify_transitions(ctx, now);
+    }
+
+    /// Each transition to the notify scripts. Members of a sync group move together, so the
+    /// group is announced with the state its members move to (repeats are dropped).
+    fn notify_transitions(&mut self, ctx: &mut Ctx, now: Instant) {
         while let Some(t) = self.vrrp.take_transition() {
             log::debug!(
                 "{}: now {} (priority {})",
@@ -139,8 +180,6 @@ impl Daemon {
                 t.to,
                 t.priority
             );
-            // --- notify (issue 5): members of a sync group move together, so the group is
-            // announced with the state its members move to (repeats are dropped).
             let i = t.inst as usize;
             self.notifier.instance_transition(i, t.to, t.priority);
             if let Some(g) = self.cfg.instances.get(i).and_then(|c| c.sync_group) {
@@ -151,20 +190,12 @@ impl Daemon {
         self.notifier.settle(ctx, now);
     }
 
-    // --- checks, trackers (issue 5) ---
-
-    /// Probe health changes -> tracker adjustments -> the instances whose adjustment moved.
-    fn after_checks(&mut self, ctx: &mut Ctx, now: Instant) {
-        for (p, h) in self.checks.take_changes() {
-            self.tracking.on_probe(p, h);
-            // IPVS (lvs.rs): real-server verdicts.
-            if let (ProbeId::RealServer { vs, rs }, Some(l)) = (p, self.lvs.as_mut()) {
-                l.set_check_health(ctx, vs, rs, h, now);
-            }
-        }
-        for i in self.tracking.take_changed() {
-            let adj = self.tracking.adjustment(usize::from(i));
-            self.vrrp.set_trackers(ctx, usize::from(i), adj, now);
+    /// One probe's new health, to its two consumers: the trackers of `track_script` /
+    /// `track_check`, and IPVS for a real server's check.
+    fn apply_health(&mut self, ctx: &mut Ctx, p: ProbeId, h: Health, now: Instant) {
+        self.tracking.on_probe(p, h);
+        if let (ProbeId::RealServer { vs, rs }, Some(l)) = (p, self.lvs.as_mut()) {
+            l.set_check_health(ctx, vs, rs, h, now);
         }
     }
 
@@ -244,7 +275,6 @@ impl Daemon {
         }
         log::set_max_level(new.globals.log_level.to_filter().max(log::max_level()));
         self.vrrp.reload(ctx, &new, now);
-        // --- checks, trackers, notify (issue 5) ---
         if let Err(e) = self.checks.reload(ctx, &new, now) {
             error!("reload: checks: {e}");
         }
@@ -254,11 +284,10 @@ impl Daemon {
         self.seed_tracked_links(r.as_mut());
         // IPVS (lvs.rs): after the check engine, whose probe ids follow the new config.
         self.reload_lvs(ctx, &new, now);
-        self.after_checks(ctx, now);
+        // Before the settle step: notify looks sync groups up in the new configuration.
         self.cfg = new;
         info!("reload: applied");
         self.control_reapply(ctx, now);
-        self.after_vrrp(ctx, now);
         Ok("reload: applied")
     }
 
@@ -300,7 +329,6 @@ impl Daemon {
 
     fn shutdown(&mut self, ctx: &mut Ctx, now: Instant) {
         info!("stopping");
-        // --- checks, trackers (issue 5) ---
         self.checks.shutdown(ctx, now);
         self.tracking.shutdown(ctx);
         self.vrrp.shutdown(ctx, now);
@@ -308,9 +336,10 @@ impl Daemon {
         if let Some(l) = self.lvs.as_mut() {
             l.shutdown(ctx, now);
         }
-        self.after_vrrp(ctx, now);
+        // The parts have stopped: of the settle step only the notify stage is left, for the
+        // instances' last transitions; then notify_stop, waited for at most STOP_WAIT.
+        self.notify_transitions(ctx, now);
         self.control_stop(ctx);
-        // --- notify (issue 5): notify_stop, waited for at most notify::STOP_WAIT.
         self.notifier.shutdown();
         ctx.stop();
     }
@@ -328,39 +357,47 @@ impl Daemon {
                 }
                 Ok(_) => continue,
             };
-            // --- checks, notify (issue 5): offer the exit to the part that spawned it.
+            // Offer the exit to the part that spawned it.
             if !self.checks.on_child_exit(ctx, pid, st, now)
                 && !self.notifier.on_child_exit(pid, st)
             {
                 log::debug!("reaped unknown child {pid} ({st:?})");
             }
         }
-        self.after_checks(ctx, now);
-        self.after_vrrp(ctx, now);
     }
 }
 
 impl Handler for Daemon {
     type Input = Event;
 
+    /// Reads only: what was read is queued for [`Self::on_input`], never handed to another
+    /// part here (no settle step while reading).
     fn on_readable(
         &mut self,
-        _ctx: &mut Ctx,
+        ctx: &mut Ctx,
         inbox: &mut Inbox<'_, Event>,
         token: Token,
-        _ready: Ready,
-        _now: Instant,
+        ready: Ready,
+        now: Instant,
     ) -> Read {
         match token_owner(token) {
-            Some((Part::Vrrp, idx)) => self.vrrp.on_readable(idx as usize, inbox),
-            // --- checks (issue 5): probe sockets and script pipes are read right here.
+            Some((Part::Vrrp, idx)) => self.vrrp.on_readable(idx as usize, |ev| {
+                inbox.push(Event::Vrrp(ev));
+            }),
+            // A probe's own state machine takes what its fd gave at once (the probe is the
+            // part being read); a health change that results is queued like an advert. With
+            // the queue full it stays in the engine and the next settle step takes it.
             Some((Part::Checks, _)) => {
-                let r = self.checks.on_readable(_ctx, token, _ready, _now);
-                self.after_checks(_ctx, _now);
-                self.after_vrrp(_ctx, _now);
+                let r = self.checks.on_readable(ctx, token, ready, now);
+                while !inbox.is_full() {
+                    let Some((p, h)) = self.checks.take_change() else {
+                        break;
+                    };
+                    inbox.push(Event::Health(p, h));
+                }
                 r
             }
-            Some((Part::Control, idx)) => self.control_readable(_ctx, inbox, idx, _ready, _now),
+            Some((Part::Control, idx)) => self.control_readable(ctx, inbox, idx, ready, now),
             Some((Part::Links, _)) => {
                 let r = self.links.recv(|ev| {
                     inbox.push(Event::Link(ev));
@@ -382,24 +419,23 @@ impl Handler for Daemon {
         match input {
             Event::Vrrp(ev) => self.vrrp.on_event(ctx, ev, now),
             Event::Link(ev) => {
+                // RFC 5798 6.4 interface events for the instances on it, and track_interface.
                 self.vrrp.on_link_event(ctx, &ev, now);
-                // --- trackers (issue 5): track_interface.
                 self.track_link_event(&ev);
-                self.after_checks(ctx, now);
             }
+            Event::Health(p, h) => self.apply_health(ctx, p, h, now),
             Event::Control(p) => self.control_input(ctx, p, now),
         }
-        self.after_vrrp(ctx, now);
+        self.settle(ctx, now);
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx, id: TimerId, now: Instant) {
         match timer_owner(id) {
             Some((Part::Vrrp, i)) => self.vrrp.on_timer(ctx, i as usize, now),
-            // --- checks, trackers (issue 5): timer 0 = probe deadlines, 1 = track files.
+            // Timer 0 = probe deadlines, 1 = track files.
             Some((Part::Checks, _)) => {
                 self.checks.on_timer(ctx, id, now);
                 self.tracking.on_timer(ctx, id, now);
-                self.after_checks(ctx, now);
             }
             Some((Part::Control, _)) => self.control_timer(ctx, now),
             // Notify jobs past notify_timeout.
@@ -412,7 +448,7 @@ impl Handler for Daemon {
             }
             _ => {}
         }
-        self.after_vrrp(ctx, now);
+        self.settle(ctx, now);
     }
 
     fn on_signal(&mut self, ctx: &mut Ctx, sig: Signal, now: Instant) {
@@ -426,7 +462,6 @@ impl Handler for Daemon {
                 if let Some(l) = self.lvs.as_ref() {
                     l.dump();
                 }
-                // --- checks (issue 5)
                 let mut text = String::new();
                 let _ = self.checks.dump(&mut text);
                 for line in text.lines() {
@@ -434,6 +469,9 @@ impl Handler for Daemon {
                 }
             }
             Signal::Child => self.reap_children(ctx, now),
+        }
+        if !ctx.is_stopping() {
+            self.settle(ctx, now);
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Trackers of VRRP instances (issue 5): turns probe health (`track_script`, `track_check`),
+//! Trackers of VRRP instances: turns probe health (`track_script`, `track_check`),
 //! link state (`track_interface`) and track files (`track_file`) into each instance's
 //! `vrrp::priority::Adjustment`, with keepalived's weight semantics (`check::track`).
 //!

@@ -358,6 +358,7 @@ impl Mapper<'_> {
         c: &Node,
         e: &Node,
         family: &mut Option<bool>,
+        opt: &'static str,
     ) {
         let addr = &e.key;
         let ip_part = addr.split('/').next().unwrap_or("");
@@ -371,12 +372,14 @@ impl Mapper<'_> {
         };
         let v4 = ip.is_ipv4();
         match family {
+            // Excluded addresses are not advertised: any family.
+            _ if opt == "vip_excluded" => {}
             None => *family = Some(v4),
             Some(f) if *f != v4 => {
                 self.notes.push(Note::new(
                     &e.pos,
                     &c.key,
-                    format!("{addr}: a minivrrp instance carries one address family (put it in a second instance); left out"),
+                    format!("{addr}: other address family than the instance's first VIP; left out, as keepalived ignores it (virtual_ipaddress_excluded installs it without advertising)"),
                 ));
                 return;
             }
@@ -422,7 +425,7 @@ impl Mapper<'_> {
         if sec
             .options
             .iter()
-            .any(|o| o.name == "vip" && same(&o.value))
+            .any(|o| (o.name == "vip" || o.name == "vip_excluded") && same(&o.value))
         {
             self.notes.push(Note::new(
                 &e.pos,
@@ -431,8 +434,8 @@ impl Mapper<'_> {
             ));
             return;
         }
-        match check_value("instance", "vip", &spec) {
-            Ok(()) => sec.set("vip", spec, &e.pos, &c.key),
+        match check_value("instance", opt, &spec) {
+            Ok(()) => sec.set(opt, spec, &e.pos, &c.key),
             Err(err) => self.notes.push(Note::new(
                 &e.pos,
                 &c.key,
@@ -485,7 +488,13 @@ impl Mapper<'_> {
                 "authentication" => auth.extend(c.children()),
                 "virtual_ipaddress" => {
                     for e in c.children() {
-                        self.vip(&mut sec, iface.as_deref(), c, e, &mut family);
+                        self.vip(&mut sec, iface.as_deref(), c, e, &mut family, "vip");
+                    }
+                }
+                "virtual_ipaddress_excluded" => {
+                    for e in c.children() {
+                        let mut any = None;
+                        self.vip(&mut sec, iface.as_deref(), c, e, &mut any, "vip_excluded");
                     }
                 }
                 "unicast_src_ip" => self.put_arg(&mut sec, "unicast_src", c),
@@ -576,11 +585,15 @@ impl Mapper<'_> {
                         self.put(&mut sec, "vmac_name", v, c);
                     }
                 }
-                "accept" => sec.set("accept", "1", &c.pos, &c.key),
-                "no_accept" => sec.set("accept", "0", &c.pos, &c.key),
+                // Accept_Mode is not a minivrrp option: as master, Linux delivers traffic to
+                // the VIPs either way (what `accept` asks for; `no_accept` would need a
+                // firewall rule set).
+                "accept" | "no_accept" => self.note(
+                    c,
+                    "Accept_Mode is not supported by minivrrp (as master, traffic to the VIPs is accepted); ignored",
+                ),
                 "smtp_alert" => self.note(c, EMAIL),
-                "virtual_ipaddress_excluded"
-                | "virtual_routes"
+                "virtual_routes"
                 | "virtual_rules"
                 | "track_process"
                 | "track_bfd"

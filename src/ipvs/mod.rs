@@ -1,4 +1,4 @@
-//! IPVS over generic netlink: pure message encoding/decoding and reconciliation (issue 6).
+//! IPVS over generic netlink: pure message encoding/decoding and reconciliation.
 //!
 //! - [`nl`]: the shared netlink/genl codec, [`crate::netlink`] (re-exported under its old name).
 //! - [`consts`]: hand-defined IPVS_* constants, plus the netlink ones re-exported.

@@ -39,36 +39,7 @@ impl Protocol {
     }
 }
 
-/// Address family, needed on its own for firewall-mark services (which have no address).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Family {
-    Inet,
-    Inet6,
-}
-
-impl Family {
-    pub fn of(addr: &IpAddr) -> Self {
-        match addr {
-            IpAddr::V4(_) => Family::Inet,
-            IpAddr::V6(_) => Family::Inet6,
-        }
-    }
-
-    pub fn af(self) -> u16 {
-        match self {
-            Family::Inet => super::consts::AF_INET,
-            Family::Inet6 => super::consts::AF_INET6,
-        }
-    }
-
-    /// The full host prefix: 32 or 128.
-    pub fn max_prefix(self) -> u8 {
-        match self {
-            Family::Inet => 32,
-            Family::Inet6 => 128,
-        }
-    }
-}
+pub use crate::base::Family;
 
 /// What identifies a virtual service in the kernel: the kernel looks services up by exactly
 /// these fields (`ip_vs_service_find` / `ip_vs_svc_fwm_find`).
@@ -104,11 +75,11 @@ impl fmt::Display for ServiceKey {
                 port,
             } => write!(f, "{} {}", protocol.name(), SockAddr(*addr, *port)),
             ServiceKey::Fwmark {
-                family: Family::Inet,
+                family: Family::Ipv4,
                 mark,
             } => write!(f, "FWM {mark}"),
             ServiceKey::Fwmark {
-                family: Family::Inet6,
+                family: Family::Ipv6,
                 mark,
             } => write!(f, "FWM {mark} IPv6"),
         }
@@ -310,11 +281,11 @@ pub fn addr_to_nf(addr: &IpAddr) -> [u8; 16] {
 /// value is accepted too (older kernels sized it by family).
 pub fn addr_from_nf(family: Family, bytes: &[u8]) -> Option<IpAddr> {
     match family {
-        Family::Inet => {
+        Family::Ipv4 => {
             let b = bytes.get(..4)?;
             Some(IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3])))
         }
-        Family::Inet6 => {
+        Family::Ipv6 => {
             let b: [u8; 16] = bytes.get(..16)?.try_into().ok()?;
             Some(IpAddr::V6(Ipv6Addr::from(b)))
         }
@@ -358,7 +329,7 @@ mod tests {
         };
         assert_eq!(k.to_string(), "TCP [2001:db8::1]:443");
         let f = ServiceKey::Fwmark {
-            family: Family::Inet,
+            family: Family::Ipv4,
             mark: 7,
         };
         assert_eq!(f.to_string(), "FWM 7");
@@ -378,7 +349,7 @@ mod tests {
         let b = addr_to_nf(&a);
         assert_eq!(&b[..4], &[10, 0, 0, 1]);
         assert_eq!(&b[4..], &[0; 12]);
-        assert_eq!(addr_from_nf(Family::Inet, &b), Some(a));
-        assert_eq!(addr_from_nf(Family::Inet6, &b[..8]), None);
+        assert_eq!(addr_from_nf(Family::Ipv4, &b), Some(a));
+        assert_eq!(addr_from_nf(Family::Ipv6, &b[..8]), None);
     }
 }

@@ -119,7 +119,7 @@ enum SvcForm {
 fn put_service(w: &mut MsgWriter<'_>, svc: &Service, form: SvcForm) {
     let family = svc.key.family();
     w.nest_start(IPVS_CMD_ATTR_SERVICE);
-    w.attr_u16(IPVS_SVC_ATTR_AF, family.af());
+    w.attr_u16(IPVS_SVC_ATTR_AF, af(family));
     match svc.key {
         ServiceKey::Addr {
             protocol,
@@ -153,8 +153,8 @@ fn put_service(w: &mut MsgWriter<'_>, svc: &Service, form: SvcForm) {
         // The kernel reads NETMASK as a network-order mask for AF_INET but as a prefix
         // length (host order) for AF_INET6 (vector V28).
         match family {
-            Family::Inet => w.attr(IPVS_SVC_ATTR_NETMASK, &prefix_to_mask_v4(prefix)),
-            Family::Inet6 => w.attr_u32(IPVS_SVC_ATTR_NETMASK, prefix.min(128) as u32),
+            Family::Ipv4 => w.attr(IPVS_SVC_ATTR_NETMASK, &prefix_to_mask_v4(prefix)),
+            Family::Ipv6 => w.attr_u32(IPVS_SVC_ATTR_NETMASK, prefix.min(128) as u32),
         }
     }
     w.nest_end();
@@ -162,7 +162,7 @@ fn put_service(w: &mut MsgWriter<'_>, svc: &Service, form: SvcForm) {
 
 fn put_dest(w: &mut MsgWriter<'_>, d: &Dest) {
     w.nest_start(IPVS_CMD_ATTR_DEST);
-    w.attr_u16(IPVS_DEST_ATTR_ADDR_FAMILY, Family::of(&d.addr).af());
+    w.attr_u16(IPVS_DEST_ATTR_ADDR_FAMILY, af(Family::of(&d.addr)));
     w.attr(IPVS_DEST_ATTR_ADDR, &addr_to_nf(&d.addr));
     w.attr_be16(IPVS_DEST_ATTR_PORT, d.port);
     w.attr_u32(IPVS_DEST_ATTR_FWD_METHOD, d.forwarding.code());
@@ -283,10 +283,18 @@ fn nested_attrs<'a>(msg: &NlMsg<'a>, cmd_want: u8, kind: u16) -> Result<Attrs<'a
     Ok(attrs.get(kind)?.nested())
 }
 
+/// The kernel's `AF_*` number of a family (`IPVS_SVC_ATTR_AF`, `IPVS_DEST_ATTR_ADDR_FAMILY`).
+pub fn af(family: Family) -> u16 {
+    match family {
+        Family::Ipv4 => AF_INET,
+        Family::Ipv6 => AF_INET6,
+    }
+}
+
 fn family_from_af(af: u16, kind: u16) -> Result<Family, NlError> {
     match af {
-        AF_INET => Ok(Family::Inet),
-        AF_INET6 => Ok(Family::Inet6),
+        AF_INET => Ok(Family::Ipv4),
+        AF_INET6 => Ok(Family::Ipv6),
         _ => Err(NlError::BadValue { kind }),
     }
 }
@@ -342,13 +350,13 @@ pub fn decode_service(msg: &NlMsg<'_>) -> Result<Service, NlError> {
         };
         let prefix = match a.find(IPVS_SVC_ATTR_NETMASK)? {
             Some(m) => match family {
-                Family::Inet => {
+                Family::Ipv4 => {
                     let b: [u8; 4] = m.value.try_into().map_err(|_| NlError::BadAttrSize {
                         kind: IPVS_SVC_ATTR_NETMASK,
                     })?;
                     mask_v4_to_prefix(b)
                 }
-                Family::Inet6 => m.u32()?.min(128) as u8,
+                Family::Ipv6 => m.u32()?.min(128) as u8,
             },
             None => family.max_prefix(),
         };

@@ -13,7 +13,7 @@
 use nix::errno::Errno;
 use std::os::fd::RawFd;
 
-use crate::vrrp::{frame, wire};
+use crate::vrrp::wire;
 
 // Classic BPF opcodes (linux/bpf_common.h, linux/filter.h). Hand-defined so the program is
 // a `const` independent of which libc exposes them.
@@ -44,7 +44,7 @@ pub const PACKET_OUTGOING: u32 = 4;
 pub const ETH_P_IP: u32 = 0x0800;
 pub const ETH_P_IPV6: u32 = 0x86dd;
 const IPPROTO_VRRP: u32 = wire::IPPROTO_VRRP as u32;
-const VRRP_TTL: u32 = frame::VRRP_TTL as u32;
+const VRRP_TTL: u32 = wire::VRRP_TTL as u32;
 
 /// One instruction, layout-identical to `struct sock_filter`.
 #[repr(C)]
@@ -231,7 +231,7 @@ pub fn vrrp_filter(spec: &VrrpFilterSpec<'_>) -> Program {
     a.jump(BPF_JSET, 0x3fff, Drop, Next);
     a.stmt(BPF_LD | BPF_W | BPF_ABS, 14 + 16); // destination
     let not_group = if spec.v4_unicast { Vrid4 } else { Drop };
-    a.jump(BPF_JEQ, u32::from(frame::VRRP_GROUP_V4), Ttl4, not_group);
+    a.jump(BPF_JEQ, u32::from(wire::VRRP_GROUP_V4), Ttl4, not_group);
     a.label(Ttl4);
     a.stmt(BPF_LD | BPF_B | BPF_ABS, 14 + 8);
     a.jump(BPF_JEQ, VRRP_TTL, Next, Drop);
@@ -245,7 +245,7 @@ pub fn vrrp_filter(spec: &VrrpFilterSpec<'_>) -> Program {
     a.stmt(BPF_LD | BPF_B | BPF_ABS, 14 + 6);
     a.jump(BPF_JEQ, IPPROTO_VRRP, Next, Drop);
     let not_group = if spec.v6_unicast { Vrid6 } else { Drop };
-    let g = frame::VRRP_GROUP_V6.octets();
+    let g = wire::VRRP_GROUP_V6.octets();
     for w in 0..4 {
         let word = u32::from_be_bytes([g[4 * w], g[4 * w + 1], g[4 * w + 2], g[4 * w + 3]]);
         a.stmt(BPF_LD | BPF_W | BPF_ABS, 14 + 24 + 4 * w as u32);

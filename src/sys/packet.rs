@@ -8,22 +8,16 @@
 
 use crate::sys::bpf;
 use crate::sys::fd::setsockopt_raw;
-use core::net::{Ipv4Addr, Ipv6Addr};
 use nix::errno::Errno;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
-/// IANA protocol number of VRRP, as socket(2) takes it.
-pub const IPPROTO_VRRP: i32 = crate::vrrp::wire::IPPROTO_VRRP as i32;
+use crate::vrrp::wire::{
+    IPPROTO_VRRP, VRRP_GROUP_V4, VRRP_GROUP_V6, VRRP_MAC_V4, VRRP_MAC_V6, VRRP_TOS, VRRP_TTL,
+};
+
 /// linux/if_packet.h socket options (not exported by libc for every target).
 const PACKET_STATISTICS: libc::c_int = 6;
 const PACKET_AUXDATA: libc::c_int = 8;
-/// 224.0.0.18, RFC 5798 5.1.1.3.
-pub const VRRP_GROUP_V4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
-/// ff02::12, RFC 5798 5.1.2.3.
-pub const VRRP_GROUP_V6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
-/// The Ethernet addresses those groups map to (RFC 1112 6.4, RFC 2464 7).
-pub const VRRP_MAC_V4: [u8; 6] = [0x01, 0x00, 0x5e, 0x00, 0x00, 0x12];
-pub const VRRP_MAC_V6: [u8; 6] = [0x33, 0x33, 0x00, 0x00, 0x00, 0x12];
 
 /// `sll_pkttype` of a received frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,7 +126,6 @@ fn sockaddr_ll(ifindex: u32, protocol: u16, mac: Option<[u8; 6]>) -> libc::socka
 pub struct PacketSocket {
     fd: OwnedFd,
     ifindex: u32,
-    own_frames_skipped: u32,
 }
 
 impl PacketSocket {
@@ -172,11 +165,7 @@ impl PacketSocket {
             )
         };
         Errno::result(rc)?;
-        Ok(PacketSocket {
-            fd,
-            ifindex,
-            own_frames_skipped: 0,
-        })
+        Ok(PacketSocket { fd, ifindex })
     }
 
     pub fn ifindex(&self) -> u32 {
@@ -244,12 +233,6 @@ impl PacketSocket {
         )
     }
 
-    /// Frames of our own that reached `recv` and were skipped (should stay 0: the BPF filter
-    /// and PACKET_IGNORE_OUTGOING drop them in the kernel).
-    pub fn own_frames_skipped(&self) -> u32 {
-        self.own_frames_skipped
-    }
-
     /// Receive one frame from a peer into `buf`; `Ok(None)` when nothing is pending.
     /// Our own transmitted frames are skipped here too (a second line behind the filter);
     /// after `OWN_SKIP_MAX` of them in a row it returns `Ok(None)` so one call stays bounded
@@ -258,9 +241,7 @@ impl PacketSocket {
         const OWN_SKIP_MAX: usize = 8;
         for _ in 0..OWN_SKIP_MAX {
             match self.recv_any(buf)? {
-                Some(f) if f.is_own() => {
-                    self.own_frames_skipped = self.own_frames_skipped.wrapping_add(1)
-                }
+                Some(f) if f.is_own() => {}
                 other => return Ok(other),
             }
         }
@@ -464,14 +445,19 @@ impl RawIpSocket {
             libc::socket(
                 libc::AF_INET,
                 libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                IPPROTO_VRRP,
+                i32::from(IPPROTO_VRRP),
             )
         })?;
         let raw = fd.as_raw_fd();
         bpf::attach(raw, &bpf::DROP_ALL)?;
-        setsockopt_raw(raw, libc::IPPROTO_IP, libc::IP_TTL, &255i32)?;
-        setsockopt_raw(raw, libc::IPPROTO_IP, libc::IP_MULTICAST_TTL, &255i32)?;
-        setsockopt_raw(raw, libc::IPPROTO_IP, libc::IP_TOS, &0xc0i32)?;
+        setsockopt_raw(raw, libc::IPPROTO_IP, libc::IP_TTL, &i32::from(VRRP_TTL))?;
+        setsockopt_raw(
+            raw,
+            libc::IPPROTO_IP,
+            libc::IP_MULTICAST_TTL,
+            &i32::from(VRRP_TTL),
+        )?;
+        setsockopt_raw(raw, libc::IPPROTO_IP, libc::IP_TOS, &i32::from(VRRP_TOS))?;
         setsockopt_raw(raw, libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP, &0i32)?;
         Ok(RawIpSocket { fd, v6: false })
     }
@@ -483,14 +469,29 @@ impl RawIpSocket {
             libc::socket(
                 libc::AF_INET6,
                 libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                IPPROTO_VRRP,
+                i32::from(IPPROTO_VRRP),
             )
         })?;
         let raw = fd.as_raw_fd();
         bpf::attach(raw, &bpf::DROP_ALL)?;
-        setsockopt_raw(raw, libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS, &255i32)?;
-        setsockopt_raw(raw, libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_HOPS, &255i32)?;
-        setsockopt_raw(raw, libc::IPPROTO_IPV6, libc::IPV6_TCLASS, &0xc0i32)?;
+        setsockopt_raw(
+            raw,
+            libc::IPPROTO_IPV6,
+            libc::IPV6_UNICAST_HOPS,
+            &i32::from(VRRP_TTL),
+        )?;
+        setsockopt_raw(
+            raw,
+            libc::IPPROTO_IPV6,
+            libc::IPV6_MULTICAST_HOPS,
+            &i32::from(VRRP_TTL),
+        )?;
+        setsockopt_raw(
+            raw,
+            libc::IPPROTO_IPV6,
+            libc::IPV6_TCLASS,
+            &i32::from(VRRP_TOS),
+        )?;
         setsockopt_raw(raw, libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_LOOP, &0i32)?;
         Ok(RawIpSocket { fd, v6: true })
     }

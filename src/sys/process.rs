@@ -249,19 +249,6 @@ fn decode(status: libc::c_int) -> ExitStatus {
     }
 }
 
-/// Reap one exited child of any pid (call in a loop after SIGCHLD until `None`).
-/// Only for the daemon, which owns all its children.
-pub fn reap() -> Option<(i32, ExitStatus)> {
-    let mut st = 0;
-    // SAFETY: non-blocking waitpid.
-    let pid = unsafe { libc::waitpid(-1, &mut st, libc::WNOHANG) };
-    if pid > 0 {
-        Some((pid, decode(st)))
-    } else {
-        None
-    }
-}
-
 /// Reap this child if it has exited (for code sharing the process with other spawners).
 pub fn reap_pid(pid: i32) -> Option<ExitStatus> {
     let mut st = 0;

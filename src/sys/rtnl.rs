@@ -45,6 +45,17 @@ pub const IFA_F_DADFAILED: u32 = 0x08;
 pub const IFA_F_TENTATIVE: u32 = 0x40;
 pub const IFF_UP: u32 = 0x1;
 pub const IFF_RUNNING: u32 = 0x40;
+
+/// Optional attributes of an address being added (VIPs).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AddrAttrs<'a> {
+    /// rtnetlink `RT_SCOPE_*` (0 = global).
+    pub scope: u8,
+    /// IPv4 address label (`ip addr add ... label`).
+    pub label: Option<&'a str>,
+    /// Valid and preferred lifetime in seconds; `None` = permanent.
+    pub lifetime_s: Option<u32>,
+}
 pub const IFF_LOWER_UP: u32 = 0x10000;
 const RTMGRP_LINK: u32 = 0x1;
 const RTMGRP_IPV4_IFADDR: u32 = 0x10;
@@ -236,17 +247,6 @@ pub struct Rtnl {
     buf: Box<[u8]>,
 }
 
-/// What an added address carries besides address and prefix.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct AddrOptions<'a> {
-    /// rtnetlink `RT_SCOPE_*`; 0 = universe.
-    pub scope: u8,
-    /// IPv4 label (`ip addr add ... label`), at most 15 bytes.
-    pub label: Option<&'a str>,
-    /// Valid and preferred lifetime in seconds (`IFA_CACHEINFO`); `None` = permanent.
-    pub lifetime_s: Option<u32>,
-}
-
 impl Rtnl {
     pub fn open() -> Result<Self, Errno> {
         let fd = netlink_socket(0, false, Some(2))?;
@@ -306,8 +306,13 @@ impl Rtnl {
         ifindex: u32,
         addr: IpAddr,
         prefix: u8,
-        opts: &AddrOptions<'_>,
+        attrs: AddrAttrs<'_>,
     ) -> Result<(), Errno> {
+        let AddrAttrs {
+            scope,
+            label,
+            lifetime_s,
+        } = attrs;
         let seq = self.next_seq();
         let mut buf = [0u8; REQ_BUF];
         let mut m = MsgWriter::new(&mut buf, ty, NLM_F_REQUEST | NLM_F_ACK | flags, seq);
@@ -321,7 +326,7 @@ impl Rtnl {
         hdr[0] = family;
         hdr[1] = prefix;
         hdr[2] = ifa_flags as u8;
-        hdr[3] = opts.scope; // 0 = RT_SCOPE_UNIVERSE
+        hdr[3] = scope; // 0 = RT_SCOPE_UNIVERSE
         hdr[4..8].copy_from_slice(&ifindex.to_ne_bytes());
         m.header(&hdr);
         match addr {
@@ -329,7 +334,7 @@ impl Rtnl {
                 // No IFA_BROADCAST: a VIP must not add a broadcast address.
                 m.attr(IFA_LOCAL, &a.octets());
                 m.attr(IFA_ADDRESS, &a.octets());
-                if let Some(l) = opts.label {
+                if let Some(l) = label {
                     // A C string: the kernel copies it into a NUL-terminated IFNAMSIZ buffer.
                     let mut b = [0u8; 16];
                     let n = l.len().min(15);
@@ -342,7 +347,7 @@ impl Rtnl {
                 m.attr(IFA_FLAGS, &ifa_flags.to_ne_bytes());
             }
         }
-        if let Some(secs) = opts.lifetime_s {
+        if let Some(secs) = lifetime_s {
             m.attr(IFA_CACHEINFO, &cacheinfo(secs));
         }
         let len = finish(m)?;
@@ -360,20 +365,21 @@ impl Rtnl {
         prefix: u8,
         lifetime_s: Option<u32>,
     ) -> Result<(), Errno> {
-        let opts = AddrOptions {
+        let attrs = AddrAttrs {
             lifetime_s,
-            ..AddrOptions::default()
+            ..AddrAttrs::default()
         };
-        self.add_address_with(ifindex, addr, prefix, &opts)
+        self.add_address_with(ifindex, addr, prefix, attrs)
     }
 
-    /// [`add_address`](Self::add_address) with every option: scope, IPv4 label, lifetime.
+    /// [`add_address`](Self::add_address) with every optional attribute: scope, label
+    /// (`ip addr add ... label`, IPv4) and lifetime.
     pub fn add_address_with(
         &mut self,
         ifindex: u32,
         addr: IpAddr,
         prefix: u8,
-        opts: &AddrOptions<'_>,
+        attrs: AddrAttrs<'_>,
     ) -> Result<(), Errno> {
         self.addr_msg(
             RTM_NEWADDR,
@@ -381,20 +387,13 @@ impl Rtnl {
             ifindex,
             addr,
             prefix,
-            opts,
+            attrs,
         )
     }
 
     /// Remove `addr/prefix` from `ifindex`. `Err(EADDRNOTAVAIL)` if it was not there.
     pub fn del_address(&mut self, ifindex: u32, addr: IpAddr, prefix: u8) -> Result<(), Errno> {
-        self.addr_msg(
-            RTM_DELADDR,
-            0,
-            ifindex,
-            addr,
-            prefix,
-            &AddrOptions::default(),
-        )
+        self.addr_msg(RTM_DELADDR, 0, ifindex, addr, prefix, AddrAttrs::default())
     }
 
     /// Every address (of `ifindex` only, if given).

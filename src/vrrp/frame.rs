@@ -6,30 +6,22 @@
 //! `tests/vectors/`): TOS 0xc0, TTL 255, DF clear, the IP ID the caller counts.
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use core::time::Duration;
 
 use smoltcp::wire::{
     EthernetAddress, EthernetFrame, EthernetProtocol, IpProtocol, Ipv4Packet, Ipv6Packet,
     ETHERNET_HEADER_LEN, IPV4_HEADER_LEN, IPV6_HEADER_LEN,
 };
 
+use super::instance::Advert;
 use super::wire::{
-    AddrList, Auth, ChecksumMode, DropReason, EmitError, Family, Packet, Version, VrrpRepr,
-    IPPROTO_VRRP,
+    ChecksumMode, DropReason, EmitError, Family, Packet, Version, VrrpRepr, IPPROTO_VRRP,
+    VRRP_GROUP_V4, VRRP_GROUP_V6, VRRP_TOS, VRRP_TTL,
 };
 
-/// RFC 5798 5.1.1.2: the IPv4 multicast group.
-pub const VRRP_GROUP_V4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
-/// RFC 5798 5.1.2.2: the IPv6 multicast group.
-pub const VRRP_GROUP_V6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
-/// Ethernet address of 224.0.0.18 (RFC 1112 6.4 mapping).
-pub const VRRP_MAC_V4: EthernetAddress = EthernetAddress([0x01, 0x00, 0x5e, 0x00, 0x00, 0x12]);
-/// Ethernet address of ff02::12 (RFC 2464 7 mapping).
-pub const VRRP_MAC_V6: EthernetAddress = EthernetAddress([0x33, 0x33, 0x00, 0x00, 0x00, 0x12]);
-/// RFC 5798 5.1.1.3 / 5.1.2.3: TTL / hop limit sent, and required on receive.
-pub const VRRP_TTL: u8 = 255;
-/// DSCP CS6 ("network control"), as keepalived sets: the whole TOS / traffic class byte.
-pub const VRRP_TOS: u8 = 0xc0;
+/// Ethernet address of 224.0.0.18.
+const VRRP_MAC_V4: EthernetAddress = EthernetAddress(super::wire::VRRP_MAC_V4);
+/// Ethernet address of ff02::12.
+const VRRP_MAC_V6: EthernetAddress = EthernetAddress(super::wire::VRRP_MAC_V6);
 
 /// RFC 5798 7.3: the virtual router MAC, 00-00-5E-00-01-{VRID} for IPv4 and
 /// 00-00-5E-00-02-{VRID} for IPv6.
@@ -209,14 +201,10 @@ impl RxContext {
     pub const TTL_BY_POLICY: RxContext = RxContext { unicast: true };
 }
 
-/// A received advertisement that passed the stateless checks.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RxAdvert {
-    pub version: Version,
-    pub vrid: u8,
-    pub priority: u8,
-    /// v2 Adver Int or v3 Max Adver Int, as a duration.
-    pub advert_interval: Duration,
+/// What the IP and Ethernet headers said about a received advertisement: the metadata
+/// smoltcp keeps in an `IpRepr` beside the payload's `Repr`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IpMeta {
     /// IP source: the sending router's primary address (v4) or link-local (v6).
     pub src: IpAddr,
     /// IP destination (the group, or us for unicast).
@@ -225,24 +213,16 @@ pub struct RxAdvert {
     pub hop_limit: u8,
     /// Ethernet source, when parsed from a whole frame.
     pub src_mac: Option<EthernetAddress>,
-    pub addrs: AddrList,
-    /// v2 only; `Auth::None` for v3.
-    pub auth: Auth,
     /// Which checksum matched (always `VrrpOnly` for v2, `PseudoHeader` for v3/IPv6).
     pub checksum_mode: ChecksumMode,
 }
 
-/// What an instance knows about its own advertisements, for [`RxAdvert::validate_for`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct InstanceWire<'a> {
-    pub vrid: u8,
-    pub version: Version,
-    /// v2 only; ignored for v3.
-    pub auth: Auth,
-    /// The configured advertisement interval (compared only for v2, RFC 3768 7.1).
-    pub advert_interval: Duration,
-    /// The configured virtual addresses.
-    pub addrs: &'a [IpAddr],
+/// A received advertisement that passed the stateless checks: the message as values plus
+/// where it came from. The one shape of a received advert, from the socket to the instance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RxAdvert {
+    pub ip: IpMeta,
+    pub vrrp: VrrpRepr,
 }
 
 /// Whether the advertised address list equals the instance's (RFC 5798 7.1).
@@ -255,37 +235,50 @@ pub enum AddrListMatch {
 }
 
 impl RxAdvert {
-    /// The per-instance checks of RFC 3768 7.1 / RFC 5798 7.1, in their order: VRID (the
-    /// caller normally demuxes on it already), version, authentication (v2), advert
-    /// interval (v2), then the address list, whose mismatch is reported for the receive
-    /// policy to act on.
-    pub fn validate_for(&self, inst: &InstanceWire<'_>) -> Result<AddrListMatch, DropReason> {
-        if self.vrid != inst.vrid {
+    /// The per-instance checks of RFC 3768 7.1 / RFC 5798 7.1, in their order, against the
+    /// advertisement the instance itself sends (`own`; its priority is not compared): VRID
+    /// (the caller normally demuxes on it already), version, authentication (v2), advert
+    /// interval (v2), then the address list, whose mismatch is reported for the receive policy
+    /// (`rx_policy::check`) to act on.
+    pub fn validate_for(&self, own: &VrrpRepr) -> Result<AddrListMatch, DropReason> {
+        let rx = &self.vrrp;
+        if rx.vrid != own.vrid {
             return Err(DropReason::VridMismatch);
         }
-        if self.version != inst.version {
+        if rx.version != own.version {
             return Err(DropReason::VersionMismatch);
         }
-        if self.version == Version::V2 {
+        if rx.version == Version::V2 {
             // RFC 3768 7.1: auth type must match the configured one, and for type 1 the
             // password too. Both are in `Auth`, so equality covers both.
-            if self.auth != inst.auth {
+            if rx.auth != own.auth {
                 return Err(DropReason::AuthMismatch);
             }
             // RFC 3768 7.1: a different Adver Int is discarded (v3 instead adopts the
-            // master's interval, RFC 5798 6.4.2, so it is not checked there).
-            if self.advert_interval != inst.advert_interval {
+            // master's interval, RFC 5798 6.4.2, which the state machine does). Same version,
+            // so the raw fields are in the same unit.
+            if rx.adver_int != own.adver_int {
                 return Err(DropReason::AdvertIntervalMismatch);
             }
         }
-        let same_len = self.addrs.len() == inst.addrs.len();
-        let all_in = self.addrs.iter().all(|a| inst.addrs.contains(a))
-            && inst.addrs.iter().all(|a| self.addrs.contains(a));
+        let same_len = rx.addrs.len() == own.addrs.len();
+        let all_in = rx.addrs.iter().all(|a| own.addrs.contains(a))
+            && own.addrs.iter().all(|a| rx.addrs.contains(a));
         Ok(if same_len && all_in {
             AddrListMatch::Match
         } else {
             AddrListMatch::Mismatch
         })
+    }
+
+    /// What the state machine takes from it (RFC 5798 6.4.2 / 6.4.3 "If an ADVERTISEMENT is
+    /// received"): the sender, its priority and its interval.
+    pub fn advert(&self) -> Advert {
+        Advert {
+            src: self.ip.src,
+            priority: self.vrrp.priority,
+            advert_int: self.vrrp.advert_interval(),
+        }
     }
 }
 
@@ -304,7 +297,7 @@ pub fn parse_frame(frame: &[u8], rx: RxContext) -> Result<RxAdvert, DropReason> 
         return Err(DropReason::IpMalformed);
     }
     let mut advert = parse_ip_packet(eth.payload(), rx)?;
-    advert.src_mac = Some(src_mac);
+    advert.ip.src_mac = Some(src_mac);
     Ok(advert)
 }
 
@@ -364,25 +357,24 @@ pub fn parse_vrrp(
         return Err(DropReason::BadTtl);
     }
     let packet = Packet::new_checked(payload)?;
-    let (repr, checksum_mode) = VrrpRepr::parse(&packet, &src, &dst)?;
+    let (vrrp, checksum_mode) = VrrpRepr::parse(&packet, &src, &dst)?;
     Ok(RxAdvert {
-        version: repr.version,
-        vrid: repr.vrid,
-        priority: repr.priority,
-        advert_interval: repr.advert_interval(),
-        src,
-        dst,
-        hop_limit,
-        src_mac: None,
-        addrs: repr.addrs,
-        auth: repr.auth,
-        checksum_mode,
+        ip: IpMeta {
+            src,
+            dst,
+            hop_limit,
+            src_mac: None,
+            checksum_mode,
+        },
+        vrrp,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vrrp::wire::{AddrList, Auth};
+    use core::time::Duration;
 
     const R1_MAC: EthernetAddress = EthernetAddress([0x02, 0x77, 0, 0, 0, 0x11]);
     const R1: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 11);
@@ -432,13 +424,13 @@ mod tests {
     #[test]
     fn v2_frame_parses_and_reemits_byte_identical() {
         let a = parse_frame(&V2_FRAME, MC).unwrap();
-        assert_eq!(a.version, Version::V2);
-        assert_eq!((a.vrid, a.priority), (1, 150));
-        assert_eq!(a.advert_interval, Duration::from_secs(1));
-        assert_eq!(a.src, IpAddr::V4(R1));
-        assert_eq!(a.src_mac, Some(R1_MAC));
-        assert_eq!(&a.addrs[..], &[VIP]);
-        assert_eq!(a.checksum_mode, ChecksumMode::VrrpOnly);
+        assert_eq!(a.vrrp.version, Version::V2);
+        assert_eq!((a.vrrp.vrid, a.vrrp.priority), (1, 150));
+        assert_eq!(a.vrrp.advert_interval(), Duration::from_secs(1));
+        assert_eq!(a.ip.src, IpAddr::V4(R1));
+        assert_eq!(a.ip.src_mac, Some(R1_MAC));
+        assert_eq!(&a.vrrp.addrs[..], &[VIP]);
+        assert_eq!(a.ip.checksum_mode, ChecksumMode::VrrpOnly);
         let mut buf = [0u8; 128];
         let r = repr(Version::V2, 1, VIP);
         let n = emit_advert_v4(&mut buf, &r, R1_MAC, R1, 1, ChecksumMode::VrrpOnly).unwrap();
@@ -448,9 +440,9 @@ mod tests {
     #[test]
     fn v3_ipv4_frame_parses_and_reemits_byte_identical() {
         let a = parse_frame(&V3_V4_FRAME, MC).unwrap();
-        assert_eq!(a.version, Version::V3);
-        assert_eq!(a.advert_interval, Duration::from_millis(100));
-        assert_eq!(a.checksum_mode, ChecksumMode::PseudoHeader);
+        assert_eq!(a.vrrp.version, Version::V3);
+        assert_eq!(a.vrrp.advert_interval(), Duration::from_millis(100));
+        assert_eq!(a.ip.checksum_mode, ChecksumMode::PseudoHeader);
         let mut buf = [0u8; 128];
         let r = repr(Version::V3, 10, VIP);
         let n = emit_advert_v4(&mut buf, &r, R1_MAC, R1, 1, ChecksumMode::PseudoHeader).unwrap();
@@ -460,9 +452,9 @@ mod tests {
     #[test]
     fn v3_ipv6_frame_parses_and_reemits_byte_identical() {
         let a = parse_frame(&V3_V6_FRAME, MC).unwrap();
-        assert_eq!(a.src, IpAddr::V6(R1_LL));
-        assert_eq!(&a.addrs[..], &[VIP6]);
-        assert_eq!(a.advert_interval, Duration::from_secs(1));
+        assert_eq!(a.ip.src, IpAddr::V6(R1_LL));
+        assert_eq!(&a.vrrp.addrs[..], &[VIP6]);
+        assert_eq!(a.vrrp.advert_interval(), Duration::from_secs(1));
         let mut buf = [0u8; 128];
         let r = repr(Version::V3, 100, VIP6);
         let n = emit_advert_v6(&mut buf, &r, R1_MAC, R1_LL, 0x1b7d1).unwrap();
@@ -475,8 +467,8 @@ mod tests {
         let r = repr(Version::V3, 100, VIP);
         let n = emit_advert_v4(&mut buf, &r, R1_MAC, R1, 7, ChecksumMode::VrrpOnly).unwrap();
         let a = parse_frame(&buf[..n], MC).unwrap();
-        assert_eq!(a.checksum_mode, ChecksumMode::VrrpOnly);
-        assert_eq!(&a.addrs[..], &[VIP]);
+        assert_eq!(a.ip.checksum_mode, ChecksumMode::VrrpOnly);
+        assert_eq!(&a.vrrp.addrs[..], &[VIP]);
     }
 
     #[test]
@@ -583,13 +575,19 @@ mod tests {
         assert_eq!(&buf[..n], &V3_V4_FRAME[34..]);
     }
 
-    fn inst<'a>(version: Version, secs: u64, addrs: &'a [IpAddr]) -> InstanceWire<'a> {
-        InstanceWire {
-            vrid: 1,
+    /// The advert an instance with these settings sends (`secs` in the version's unit
+    /// converted from seconds).
+    fn inst(version: Version, secs: u64, addrs: &[IpAddr]) -> VrrpRepr {
+        VrrpRepr {
             version,
+            vrid: 1,
+            priority: 100,
+            adver_int: match version {
+                Version::V2 => secs as u16,
+                Version::V3 => (secs * 100) as u16,
+            },
             auth: Auth::None,
-            advert_interval: Duration::from_secs(secs),
-            addrs,
+            addrs: AddrList::from_slice(addrs).unwrap(),
         }
     }
 

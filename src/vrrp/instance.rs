@@ -639,10 +639,7 @@ impl Instance {
     ) {
         let was_master = self.state == State::Master;
         self.clear_timers();
-        self.master_adver_int = match self.params.version {
-            Version::V3 => self.learned_interval(adver_int),
-            Version::V2 => self.params.advert_int,
-        };
+        self.master_adver_int = self.learned_adver_int(adver_int);
         self.down_at = Some(now + self.master_down_interval());
         self.down_cause = DownCause::Interval;
         if was_master {
@@ -765,6 +762,17 @@ impl Instance {
         }
     }
 
+    /// Master_Adver_Interval after hearing the master advertise `advertised`: RFC 5798 6.4.2
+    /// sets it to the advert's Max Adver Int (above the floor of [`Self::learned_interval`]);
+    /// VRRPv2 has no such variable (RFC 3768 7.1 discards an advert whose interval differs
+    /// from ours), so it stays ours.
+    fn learned_adver_int(&self, advertised: Duration) -> Duration {
+        match self.params.version {
+            Version::V3 => self.learned_interval(advertised),
+            Version::V2 => self.params.advert_int,
+        }
+    }
+
     /// RFC 5798 6.4.2 (Backup), "If an ADVERTISEMENT is received".
     fn backup_advert(&mut self, now: Instant, adv: Advert) {
         if adv.priority != 0 {
@@ -779,10 +787,7 @@ impl Instance {
         // keepalived preempt_delay: until it passes, behave as nopreempt.
         let preempt = self.params.preempt && now >= self.preempt_from;
         if !preempt || adv.priority >= self.priority {
-            // v3 learns Master_Adver_Interval from the master; v2 uses its own (equal) one.
-            if self.params.version == Version::V3 {
-                self.master_adver_int = self.learned_interval(adv.advert_int);
-            }
+            self.master_adver_int = self.learned_adver_int(adv.advert_int);
             self.down_at = Some(now + self.master_down_interval());
             self.down_cause = DownCause::Interval;
             self.lower_master = None;

@@ -1,4 +1,4 @@
-//! VRRP: wire format and the per-instance state machine (issue 3).
+//! VRRP: wire format and the per-instance state machine.
 pub mod announce;
 pub mod frame;
 pub mod rx_policy;

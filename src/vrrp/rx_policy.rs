@@ -14,8 +14,8 @@
 
 use core::net::IpAddr;
 
-use super::frame::{AddrListMatch, InstanceWire, RxAdvert, VRRP_GROUP_V4, VRRP_GROUP_V6, VRRP_TTL};
-use super::wire::DropReason;
+use super::frame::{AddrListMatch, RxAdvert};
+use super::wire::{DropReason, VrrpRepr, VRRP_GROUP_V4, VRRP_GROUP_V6, VRRP_TTL};
 
 /// How the link layer delivered a frame (AF_PACKET's `sll_pkttype`, in protocol terms).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,8 +39,9 @@ pub struct FrameMeta {
 /// One instance's receive rules.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Policy<'a> {
-    /// VRID, version, authentication, interval and address list (RFC 5798 7.1 checks).
-    pub wire: InstanceWire<'a>,
+    /// The advert the instance sends: VRID, version, authentication, interval and address
+    /// list, what RFC 5798 7.1 compares a received one with.
+    pub wire: &'a VrrpRepr,
     /// Our own addresses on the link (the advert source we use): an advert from one of them
     /// is a reflection or a forgery.
     pub own: &'a [IpAddr],
@@ -75,12 +76,12 @@ pub fn check_link(meta: &FrameMeta) -> Result<(), DropReason> {
 /// RFC 5798 7.1's per-instance checks and the address list.
 pub fn check(policy: &Policy<'_>, meta: &FrameMeta, advert: &RxAdvert) -> Result<(), DropReason> {
     check_link(meta)?;
-    if policy.own.contains(&advert.src) {
+    if policy.own.contains(&advert.ip.src) {
         return Err(DropReason::OwnAddress);
     }
     check_transport(policy, advert)?;
-    let list = advert.validate_for(&policy.wire)?;
-    if advert.addrs.is_empty() {
+    let list = advert.validate_for(policy.wire)?;
+    if advert.vrrp.addrs.is_empty() {
         return Err(DropReason::NoAddresses);
     }
     match list {
@@ -92,7 +93,7 @@ pub fn check(policy: &Policy<'_>, meta: &FrameMeta, advert: &RxAdvert) -> Result
 /// Multicast instances hear only the group, with TTL 255 (RFC 5798 7.1); unicast instances
 /// hear only their peers, by unicast.
 fn check_transport(policy: &Policy<'_>, advert: &RxAdvert) -> Result<(), DropReason> {
-    let multicast = to_group(&advert.dst);
+    let multicast = to_group(&advert.ip.dst);
     if policy.unicast_peers.is_empty() {
         if !multicast {
             return Err(DropReason::UnicastToMulticastInstance);
@@ -101,13 +102,13 @@ fn check_transport(policy: &Policy<'_>, advert: &RxAdvert) -> Result<(), DropRea
         if multicast {
             return Err(DropReason::MulticastToUnicastInstance);
         }
-        if policy.check_unicast_src && !policy.unicast_peers.contains(&advert.src) {
+        if policy.check_unicast_src && !policy.unicast_peers.contains(&advert.ip.src) {
             return Err(DropReason::NotAPeer);
         }
     }
     // RFC 5798 7.1 / RFC 3768 7.1: TTL 255 for every advert to the group, whoever the
     // instance is; a unicast advert from a configured peer may have crossed routers.
-    if multicast && advert.hop_limit != VRRP_TTL {
+    if multicast && advert.ip.hop_limit != VRRP_TTL {
         return Err(DropReason::BadTtl);
     }
     Ok(())
@@ -116,9 +117,9 @@ fn check_transport(policy: &Policy<'_>, advert: &RxAdvert) -> Result<(), DropRea
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vrrp::frame::IpMeta;
     use crate::vrrp::wire::{AddrList, Auth, ChecksumMode, Version};
     use core::net::{Ipv4Addr, Ipv6Addr};
-    use core::time::Duration;
 
     const VIP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 254));
     const US: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
@@ -132,17 +133,21 @@ mod tests {
             list.push(*a).unwrap();
         }
         RxAdvert {
-            version: Version::V3,
-            vrid: 50,
-            priority: 254,
-            advert_interval: Duration::from_secs(1),
-            src,
-            dst,
-            hop_limit: ttl,
-            src_mac: None,
-            addrs: list,
-            auth: Auth::None,
-            checksum_mode: ChecksumMode::PseudoHeader,
+            ip: IpMeta {
+                src,
+                dst,
+                hop_limit: ttl,
+                src_mac: None,
+                checksum_mode: ChecksumMode::PseudoHeader,
+            },
+            vrrp: VrrpRepr {
+                version: Version::V3,
+                vrid: 50,
+                priority: 254,
+                adver_int: 100,
+                auth: Auth::None,
+                addrs: list,
+            },
         }
     }
 
@@ -150,25 +155,24 @@ mod tests {
     const OWN: [IpAddr; 1] = [US];
     const PEERS: [IpAddr; 1] = [PEER];
 
-    fn multicast_policy() -> Policy<'static> {
+    /// The advert our instance sends (VRID 50, v3, 1 s) with these VIPs.
+    fn own(vips: &[IpAddr]) -> VrrpRepr {
+        advert(US, GROUP, 255, vips).vrrp
+    }
+
+    fn multicast_policy(wire: &VrrpRepr) -> Policy<'_> {
         Policy {
-            wire: InstanceWire {
-                vrid: 50,
-                version: Version::V3,
-                auth: Auth::None,
-                advert_interval: Duration::from_secs(1),
-                addrs: &VIPS,
-            },
+            wire,
             own: &OWN,
             unicast_peers: &[],
             check_unicast_src: true,
         }
     }
 
-    fn unicast_policy() -> Policy<'static> {
+    fn unicast_policy(wire: &VrrpRepr) -> Policy<'_> {
         Policy {
             unicast_peers: &PEERS,
-            ..multicast_policy()
+            ..multicast_policy(wire)
         }
     }
 
@@ -184,7 +188,7 @@ mod tests {
     #[test]
     fn group_advert_with_ttl_255_is_accepted_5_1_1_3() {
         let a = advert(PEER, GROUP, 255, &VIPS);
-        assert_eq!(check(&multicast_policy(), &MCAST, &a), Ok(()));
+        assert_eq!(check(&multicast_policy(&own(&VIPS)), &MCAST, &a), Ok(()));
     }
 
     #[test]
@@ -192,7 +196,7 @@ mod tests {
         for ttl in [0, 1, 64, 254] {
             let a = advert(PEER, GROUP, ttl, &VIPS);
             assert_eq!(
-                check(&multicast_policy(), &MCAST, &a),
+                check(&multicast_policy(&own(&VIPS)), &MCAST, &a),
                 Err(DropReason::BadTtl)
             );
         }
@@ -203,7 +207,7 @@ mod tests {
         // The TTL bypass: a TTL-64 advert sent to our MAC instead of the group MAC.
         let a = advert(STRANGER, GROUP, 64, &VIPS);
         assert_eq!(
-            check(&multicast_policy(), &TO_US, &a),
+            check(&multicast_policy(&own(&VIPS)), &TO_US, &a),
             Err(DropReason::BadTtl)
         );
     }
@@ -211,13 +215,10 @@ mod tests {
     #[test]
     fn ipv6_group_advert_needs_hop_limit_255_5_1_2_3() {
         let v6vip = [IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 0x254))];
+        let w = own(&v6vip);
         let p = Policy {
-            wire: InstanceWire {
-                addrs: &v6vip,
-                ..multicast_policy().wire
-            },
             own: &[],
-            ..multicast_policy()
+            ..multicast_policy(&w)
         };
         let ll = IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 2));
         let g = IpAddr::V6(VRRP_GROUP_V6);
@@ -232,7 +233,7 @@ mod tests {
     fn unicast_advert_to_multicast_instance_is_dropped_5_1_1_2() {
         let a = advert(PEER, US, 255, &VIPS);
         assert_eq!(
-            check(&multicast_policy(), &TO_US, &a),
+            check(&multicast_policy(&own(&VIPS)), &TO_US, &a),
             Err(DropReason::UnicastToMulticastInstance)
         );
     }
@@ -242,7 +243,7 @@ mod tests {
         // Even from the peer's own address: a unicast instance never hears the group.
         let a = advert(PEER, GROUP, 255, &VIPS);
         assert_eq!(
-            check(&unicast_policy(), &MCAST, &a),
+            check(&unicast_policy(&own(&VIPS)), &MCAST, &a),
             Err(DropReason::MulticastToUnicastInstance)
         );
     }
@@ -251,13 +252,14 @@ mod tests {
     fn unicast_advert_from_a_non_peer_is_dropped_check_unicast_src() {
         let a = advert(STRANGER, US, 255, &VIPS);
         assert_eq!(
-            check(&unicast_policy(), &TO_US, &a),
+            check(&unicast_policy(&own(&VIPS)), &TO_US, &a),
             Err(DropReason::NotAPeer)
         );
         // keepalived without check_unicast_src would take it.
+        let w = own(&VIPS);
         let lax = Policy {
             check_unicast_src: false,
-            ..unicast_policy()
+            ..unicast_policy(&w)
         };
         assert_eq!(check(&lax, &TO_US, &a), Ok(()));
     }
@@ -265,14 +267,14 @@ mod tests {
     #[test]
     fn unicast_advert_from_a_peer_may_cross_routers() {
         let a = advert(PEER, US, 62, &VIPS);
-        assert_eq!(check(&unicast_policy(), &TO_US, &a), Ok(()));
+        assert_eq!(check(&unicast_policy(&own(&VIPS)), &TO_US, &a), Ok(()));
     }
 
     #[test]
     fn advert_from_our_own_address_is_dropped() {
         let a = advert(US, GROUP, 255, &VIPS);
         assert_eq!(
-            check(&multicast_policy(), &MCAST, &a),
+            check(&multicast_policy(&own(&VIPS)), &MCAST, &a),
             Err(DropReason::OwnAddress)
         );
     }
@@ -285,7 +287,7 @@ mod tests {
         };
         let a = advert(PEER, GROUP, 255, &VIPS);
         assert_eq!(
-            check(&multicast_policy(), &tagged, &a),
+            check(&multicast_policy(&own(&VIPS)), &tagged, &a),
             Err(DropReason::VlanTagged)
         );
         assert_eq!(check_link(&tagged), Err(DropReason::VlanTagged));
@@ -299,7 +301,7 @@ mod tests {
         };
         let a = advert(PEER, GROUP, 255, &VIPS);
         assert_eq!(
-            check(&multicast_policy(), &other, &a),
+            check(&multicast_policy(&own(&VIPS)), &other, &a),
             Err(DropReason::OtherHost)
         );
         assert_eq!(check_link(&MCAST), Ok(()));
@@ -311,7 +313,7 @@ mod tests {
         for list in [&[other][..], &[VIP, other][..]] {
             let a = advert(PEER, GROUP, 255, list);
             assert_eq!(
-                check(&multicast_policy(), &MCAST, &a),
+                check(&multicast_policy(&own(&VIPS)), &MCAST, &a),
                 Err(DropReason::AddrListMismatch)
             );
         }
@@ -321,7 +323,7 @@ mod tests {
     fn address_count_zero_is_malformed_5_2_5() {
         let a = advert(PEER, GROUP, 255, &[]);
         assert_eq!(
-            check(&multicast_policy(), &MCAST, &a),
+            check(&multicast_policy(&own(&VIPS)), &MCAST, &a),
             Err(DropReason::NoAddresses)
         );
     }
@@ -329,9 +331,9 @@ mod tests {
     #[test]
     fn instance_checks_of_7_1_still_apply() {
         let mut a = advert(PEER, GROUP, 255, &VIPS);
-        a.version = Version::V2;
+        a.vrrp.version = Version::V2;
         assert_eq!(
-            check(&multicast_policy(), &MCAST, &a),
+            check(&multicast_policy(&own(&VIPS)), &MCAST, &a),
             Err(DropReason::VersionMismatch)
         );
     }

@@ -9,6 +9,18 @@ use smoltcp::wire::{checksum, IpProtocol};
 
 /// IP protocol number of VRRP (IANA). libc has no constant for it.
 pub const IPPROTO_VRRP: u8 = 112;
+/// RFC 5798 5.1.1.2: the IPv4 multicast group.
+pub const VRRP_GROUP_V4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
+/// RFC 5798 5.1.2.2: the IPv6 multicast group.
+pub const VRRP_GROUP_V6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
+/// Ethernet address of 224.0.0.18 (RFC 1112 6.4 mapping).
+pub const VRRP_MAC_V4: [u8; 6] = [0x01, 0x00, 0x5e, 0x00, 0x00, 0x12];
+/// Ethernet address of ff02::12 (RFC 2464 7 mapping).
+pub const VRRP_MAC_V6: [u8; 6] = [0x33, 0x33, 0x00, 0x00, 0x00, 0x12];
+/// RFC 5798 5.1.1.3 / 5.1.2.3: TTL / hop limit sent, and required on receive.
+pub const VRRP_TTL: u8 = 255;
+/// DSCP CS6 ("network control"), as keepalived sets: the whole TOS / traffic class byte.
+pub const VRRP_TOS: u8 = 0xc0;
 /// Most virtual addresses one advertisement may carry here. The wire allows 255, but a larger
 /// list than this is a configuration nobody runs on a home router, and a fixed bound keeps the
 /// receive path allocation-free.
@@ -43,28 +55,7 @@ impl Version {
     }
 }
 
-/// Address family of an advertisement (decides the address size and checksum rules).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Family {
-    Ipv4,
-    Ipv6,
-}
-
-impl Family {
-    pub const fn addr_len(self) -> usize {
-        match self {
-            Family::Ipv4 => 4,
-            Family::Ipv6 => 16,
-        }
-    }
-
-    pub const fn of(addr: &IpAddr) -> Family {
-        match addr {
-            IpAddr::V4(_) => Family::Ipv4,
-            IpAddr::V6(_) => Family::Ipv6,
-        }
-    }
-}
+pub use crate::base::Family;
 
 /// Which data a VRRPv3-over-IPv4 checksum covers. RFC 5798 5.2.8 includes the IP pseudo-header
 /// (keepalived and FRR do that); RFC 9568 (and Cisco, Juniper) cover only the VRRP message.

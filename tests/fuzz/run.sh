@@ -12,7 +12,7 @@ cd "$(dirname "$0")/../.."
 ./tests/setup.sh fuzz >/dev/null
 secs=${1:-15}
 [ $# -gt 0 ] && shift
-targets=${*:-"vrrp_frame http netlink uci"}
+targets=${*:-"vrrp_frame http netlink uci instance"}
 status=0
 for t in $targets; do
     mkdir -p "tests/fuzz/corpus/$t"

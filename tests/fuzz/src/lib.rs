@@ -14,11 +14,10 @@ use minivrrp::ipvs::msg::{classify, decode_dest, decode_service};
 use minivrrp::netlink::{decode_family_id, Attrs, Messages};
 use minivrrp::sys::rtnl::{decode_addr, decode_link};
 use minivrrp::vrrp::frame::{
-    emit_advert_ipv4, emit_advert_ipv6, parse_frame, parse_ip_packet, InstanceWire, RxAdvert,
-    RxContext,
+    emit_advert_ipv4, emit_advert_ipv6, parse_frame, parse_ip_packet, RxAdvert, RxContext,
 };
 use minivrrp::vrrp::rx_policy::{self, Delivery, FrameMeta, Policy};
-use minivrrp::vrrp::wire::{ChecksumMode, Version, VrrpRepr};
+use minivrrp::vrrp::wire::ChecksumMode;
 
 /// VRRP frames: parse never panics; what parses re-emits and re-parses to the same advert
 /// (RFC 5798 5.1 fields, source, destination, checksum mode); the receive policy never
@@ -43,75 +42,44 @@ pub fn vrrp_frame(data: &[u8]) {
     policy_invariants(&adv);
 }
 
-fn repr_of(adv: &RxAdvert) -> VrrpRepr {
-    let adver_int = match adv.version {
-        Version::V2 => adv.advert_interval.as_secs() as u16,
-        Version::V3 => (adv.advert_interval.as_millis() / 10) as u16,
-    };
-    VrrpRepr {
-        version: adv.version,
-        vrid: adv.vrid,
-        priority: adv.priority,
-        adver_int,
-        auth: adv.auth,
-        addrs: adv.addrs.clone(),
-    }
-}
-
 fn round_trip(adv: &RxAdvert) {
-    let repr = repr_of(adv);
+    let repr = &adv.vrrp;
     let mut buf = [0u8; 2048];
-    let n = match (adv.src, adv.dst) {
+    let n = match (adv.ip.src, adv.ip.dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => {
-            emit_advert_ipv4(&mut buf, &repr, s, d, 1, adv.checksum_mode)
+            emit_advert_ipv4(&mut buf, repr, s, d, 1, adv.ip.checksum_mode)
         }
-        (IpAddr::V6(s), IpAddr::V6(d)) => emit_advert_ipv6(&mut buf, &repr, s, d, 0),
+        (IpAddr::V6(s), IpAddr::V6(d)) => emit_advert_ipv6(&mut buf, repr, s, d, 0),
         _ => panic!("parsed an advert with mixed families: {adv:?}"),
     };
     let n = n.unwrap_or_else(|e| panic!("parsed advert does not re-emit ({e:?}): {adv:?}"));
     let back = parse_ip_packet(&buf[..n], RxContext::TTL_BY_POLICY)
         .unwrap_or_else(|e| panic!("re-emitted advert does not parse ({e:?}): {adv:?}"));
-    let same = |a: &RxAdvert| {
-        (
-            a.version,
-            a.vrid,
-            a.priority,
-            a.advert_interval,
-            a.src,
-            a.dst,
-            a.addrs.clone(),
-            a.auth,
-        )
-    };
+    let same = |a: &RxAdvert| (a.vrrp.clone(), a.ip.src, a.ip.dst);
     assert_eq!(same(&back), same(adv), "round trip changed the advert");
-    assert_eq!(back.hop_limit, 255);
+    assert_eq!(back.ip.hop_limit, 255);
     // Both v3-over-IPv4 checksum forms can be valid at once (the pseudo-header sums to
     // zero); the parser then reports the pseudo-header form.
     assert!(
-        back.checksum_mode == adv.checksum_mode
-            || (adv.checksum_mode == ChecksumMode::VrrpOnly
-                && back.checksum_mode == ChecksumMode::PseudoHeader),
+        back.ip.checksum_mode == adv.ip.checksum_mode
+            || (adv.ip.checksum_mode == ChecksumMode::VrrpOnly
+                && back.ip.checksum_mode == ChecksumMode::PseudoHeader),
         "checksum mode {:?} -> {:?}",
-        adv.checksum_mode,
-        back.checksum_mode
+        adv.ip.checksum_mode,
+        back.ip.checksum_mode
     );
 }
 
 fn policy_invariants(adv: &RxAdvert) {
-    let ours = adv.addrs.clone();
-    let own = [adv.dst];
-    let peers = [adv.src];
+    // The instance this advert was meant for: the same message is what it sends.
+    let ours = adv.vrrp.clone();
+    let own = [adv.ip.dst];
+    let peers = [adv.ip.src];
     for unicast in [false, true] {
         for delivery in [Delivery::ToUs, Delivery::Multicast, Delivery::OtherHost] {
             for vlan_tagged in [false, true] {
                 let policy = Policy {
-                    wire: InstanceWire {
-                        vrid: adv.vrid,
-                        version: adv.version,
-                        auth: adv.auth,
-                        advert_interval: adv.advert_interval,
-                        addrs: &ours,
-                    },
+                    wire: &ours,
                     own: &own,
                     unicast_peers: if unicast { &peers } else { &[] },
                     check_unicast_src: true,
@@ -122,13 +90,13 @@ fn policy_invariants(adv: &RxAdvert) {
                 };
                 if rx_policy::check(&policy, &meta, adv).is_ok() {
                     assert!(!vlan_tagged && delivery != Delivery::OtherHost);
-                    assert!(!adv.addrs.is_empty());
-                    assert!(!own.contains(&adv.src));
-                    let group = rx_policy::to_group(&adv.dst);
+                    assert!(!adv.vrrp.addrs.is_empty());
+                    assert!(!own.contains(&adv.ip.src));
+                    let group = rx_policy::to_group(&adv.ip.dst);
                     assert!(
-                        !group || adv.hop_limit == 255,
+                        !group || adv.ip.hop_limit == 255,
                         "group advert with TTL {}",
-                        adv.hop_limit
+                        adv.ip.hop_limit
                     );
                     assert_eq!(group, !unicast, "transport mode not enforced");
                 }
@@ -180,8 +148,8 @@ pub fn netlink(data: &[u8]) {
         let _ = m.error();
         let _ = decode_family_id(&m);
         let _ = decode_service(&m);
-        let _ = decode_dest(&m, IpvsFamily::Inet);
-        let _ = decode_dest(&m, IpvsFamily::Inet6);
+        let _ = decode_dest(&m, IpvsFamily::Ipv4);
+        let _ = decode_dest(&m, IpvsFamily::Ipv6);
         let _ = decode_link(m.payload);
         let _ = decode_addr(m.payload);
         walk(Attrs::new(m.payload.get(4..).unwrap_or(&[])), 0);
@@ -223,4 +191,113 @@ pub fn uci(data: &[u8]) {
         again, cfg,
         "the effective config means something else\n{printed}"
     );
+}
+
+/// The RFC 5798 6.4 state machine over an arbitrary event sequence, with timers delivered
+/// as the daemon delivers them: no `handle` call fills its action list, no deadline is in
+/// the past, a MASTER always has a deadline (its Adver_Timer), and it sends an advert at
+/// least once per Advertisement_Interval while it stays MASTER.
+/// Input: [priority, flags, interval cs] then 4-byte events [kind, dt (ms), a, b].
+pub fn instance(data: &[u8]) {
+    use minivrrp::base::{Duration as D, Instant};
+    use minivrrp::vrrp::instance::{
+        Action, Advert, Input, Instance, Params, StartHint, State, SyncCommand, MAX_ACTIONS,
+    };
+    use minivrrp::vrrp::priority::Adjustment;
+
+    let [prio, flags, int_cs, events @ ..] = data else {
+        return;
+    };
+    let primary: IpAddr = [10, 0, 0, 2].into();
+    let mut p = Params::new(primary, (*prio).max(1));
+    p.advert_int = D::from_millis(10 * u64::from((*int_cs).max(1)));
+    p.preempt = flags & 1 == 0;
+    p.preempt_delay = D::from_millis(u64::from(flags >> 4) * 100);
+    p.start = if flags & 2 != 0 {
+        StartHint::Master
+    } else {
+        StartHint::Backup
+    };
+    p.garp_delay = D::from_millis(u64::from(flags & 0x0c) * 100);
+    let mut i = Instance::new(p);
+    let mut now = Instant::ZERO;
+    let mut last_advert: Option<Instant> = None;
+    let mut master_since: Option<Instant> = None;
+    let mut check = |i: &Instance, now: Instant, actions: &[Action], what: &str| {
+        assert!(
+            actions.len() < MAX_ACTIONS,
+            "{what}: action list full: {actions:?}"
+        );
+        if let Some(d) = i.next_deadline() {
+            assert!(d >= now, "{what}: deadline {d:?} before now {now:?}");
+        }
+        if i.state() == State::Master {
+            assert!(
+                i.next_deadline().is_some(),
+                "{what}: MASTER without a timer"
+            );
+        }
+        for a in actions {
+            if matches!(a, Action::SendAdvert { .. }) {
+                last_advert = Some(now);
+            }
+        }
+        match (i.state(), master_since) {
+            (State::Master, None) => master_since = Some(now),
+            (State::Master, Some(_)) => {
+                // One interval, plus one more for an out-of-turn answer that restarted it.
+                let since = last_advert.unwrap_or(Instant::ZERO);
+                let limit = i.params().advert_int * 2;
+                assert!(
+                    now.saturating_duration_since(since) <= limit,
+                    "{what}: MASTER silent since {since:?} at {now:?}"
+                );
+            }
+            (_, _) => master_since = None,
+        }
+    };
+    let a = i.handle(now, Input::Startup);
+    check(&i, now, &a, "startup");
+    for ev in events.chunks_exact(4) {
+        let [kind, dt, x, y] = [ev[0], ev[1], ev[2], ev[3]];
+        let at = now + D::from_millis(u64::from(dt) * 4);
+        // Due timers fire before the next input, as in the daemon's loop.
+        while let Some(d) = i.next_deadline() {
+            if d > at {
+                break;
+            }
+            now = d;
+            let a = i.handle(now, Input::Timer);
+            check(&i, now, &a, "timer");
+        }
+        now = at;
+        let input = match kind % 9 {
+            0..=2 => Input::AdvertReceived(Advert {
+                src: [10, 0, 0, x % 4].into(),
+                priority: y,
+                advert_int: D::from_millis(10 * u64::from(x | 1)),
+            }),
+            3 => Input::InterfaceDown,
+            4 => Input::InterfaceUp,
+            5 => Input::Trackers(Adjustment {
+                delta: i32::from(x as i8) * 2,
+                fault: y & 1 == 1,
+            }),
+            6 => Input::Sync(match x % 4 {
+                0 => SyncCommand::Fault,
+                1 => SyncCommand::ReleaseFault,
+                2 => SyncCommand::Backup,
+                _ => SyncCommand::Master,
+            }),
+            7 => {
+                let mut q = p;
+                q.priority = y.max(1);
+                q.advert_int = D::from_millis(10 * u64::from(x.max(1)));
+                Input::ConfigChange(q)
+            }
+            _ => Input::Timer,
+        };
+        let a = i.handle(now, input);
+        check(&i, now, &a, "input");
+    }
 }

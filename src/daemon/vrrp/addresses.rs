@@ -1,0 +1,212 @@
+//! Virtual addresses: added and removed as the state machine says, on the interface or on
+//! the `use_vmac` macvlan (created on demand), leased and renewed when `vip_lifetime` is set
+//! (dead-man VIPs), and stale ones of a crashed run cleared.
+
+use core::net::IpAddr;
+
+use log::{error, info, warn};
+use nix::errno::Errno;
+
+use super::southbound::Southbound;
+use super::{Vrrp, VIP_REFRESH_TIMER};
+use crate::base::Instant;
+use crate::config::model;
+use crate::daemon::event_loop::Ctx;
+use crate::daemon::ids::Part;
+use crate::sys::rtnl::AddrAttrs;
+use crate::vrrp::frame::virtual_mac;
+use crate::vrrp::vip_lease::VipLease;
+use crate::vrrp::wire;
+
+impl<S: Southbound> Vrrp<S> {
+    /// A crashed run (kill -9, power loss with a persistent config) may have left our VIPs
+    /// configured: remove them so no stale VIP answers while we are not master.
+    pub(super) fn remove_stale_vips(&mut self, i: usize) {
+        let inst = &self.insts[i];
+        let Some(ifindex) = self.ifaces[inst.iface].ifindex else {
+            return;
+        };
+        if inst.cfg.use_vmac {
+            if let Ok(Some(l)) = self.south.link(&inst.cfg.vmac_name) {
+                info!(target: &inst.cfg.name, "removing stale {} left by an earlier run", inst.cfg.vmac_name);
+                let _ = self.south.delete_link(l.ifindex);
+            }
+            return;
+        }
+        let mut stale: heapless::Vec<(IpAddr, u8), { wire::MAX_ADDRS }> = heapless::Vec::new();
+        let _ = self.south.addresses(ifindex, &mut |addr, prefix| {
+            if inst.cfg.vips.iter().any(|v| v.addr == addr) {
+                let _ = stale.push((addr, prefix));
+            }
+        });
+        for (addr, prefix) in stale {
+            info!(target: &inst.cfg.name, "removing stale VIP {addr}/{prefix} left by an earlier run");
+            let _ = self.south.del_address(ifindex, addr, prefix);
+        }
+        // VIPs on other interfaces (`dev`): removed if present, whatever their prefix.
+        for vip in inst.cfg.vips.iter().filter(|v| v.dev.is_some()) {
+            if let Some(dev_index) = vip_dev_ifindex(&mut self.south, vip, None) {
+                if self
+                    .south
+                    .del_address(dev_index, vip.addr, vip.prefix_len)
+                    .is_ok()
+                {
+                    info!(target: &inst.cfg.name, "removing stale VIP {} left by an earlier run", vip.addr);
+                }
+            }
+        }
+    }
+
+    /// The interface the VIPs live on: the macvlan in use_vmac mode (created on demand).
+    fn vip_ifindex(&mut self, i: usize) -> Option<u32> {
+        let inst = &self.insts[i];
+        let parent = self.ifaces[inst.iface].ifindex?;
+        if !inst.cfg.use_vmac {
+            return Some(parent);
+        }
+        if let Some(v) = inst.vmac {
+            return Some(v);
+        }
+        let mac = virtual_mac(inst.cfg.vrid, inst.cfg.family).0;
+        let name = inst.cfg.vmac_name.clone();
+        let parent_name = &self.ifaces[inst.iface].name;
+        match self.south.create_vmac(&name, parent, parent_name, mac) {
+            Ok(ifindex) => {
+                info!(target: &self.insts[i].cfg.name, "created {name} with virtual MAC");
+                self.insts[i].vmac = Some(ifindex);
+                Some(ifindex)
+            }
+            Err(e) => {
+                error!(target: &self.insts[i].cfg.name, "cannot create {name}: {e}");
+                None
+            }
+        }
+    }
+
+    /// RFC 5798 6.4.1 / 6.4.2 "transition to Master": the VIPs go on the interface (or its
+    /// macvlan), with the instance's lease when it has one (`vip_lifetime`), noting when, so
+    /// [`Self::vip_refresh`] renews them in time. Also the refresh itself: a create + replace
+    /// of a present address only resets its lifetime, and one that the kernel already
+    /// expired (the loop stalled past the lifetime) is added back.
+    pub(super) fn add_vips(&mut self, i: usize, now: Instant) {
+        let default = self.vip_ifindex(i);
+        let inst = &mut self.insts[i];
+        let lease = VipLease::new(inst.cfg.vip_lifetime);
+        for vip in &inst.cfg.vips {
+            // A VIP with its own `dev` goes there, the others on the instance's interface.
+            let Some(ifindex) = vip_dev_ifindex(&mut self.south, vip, default) else {
+                if let Some(d) = &vip.dev {
+                    error!(target: &inst.cfg.name, "add VIP {}: no interface {d}", vip.addr);
+                }
+                continue;
+            };
+            let opts = AddrAttrs {
+                scope: vip.scope,
+                label: vip.label.as_deref(),
+                lifetime_s: lease.map(|l| l.lifetime_s),
+            };
+            match self
+                .south
+                .add_address(ifindex, vip.addr, vip.prefix_len, &opts)
+            {
+                Ok(()) | Err(Errno::EEXIST) => {}
+                Err(e) => error!(target: &inst.cfg.name, "add VIP {}: {e}", vip.addr),
+            }
+        }
+        inst.vips_installed = true;
+        inst.vip_refreshed = lease.map(|_| now);
+    }
+
+    /// Dead-man VIPs (`vrrp::vip_lease`): renew the lease of every master whose refresh is
+    /// due. Runs from [`VIP_REFRESH_TIMER`]; the loop fires due timers before it reads more
+    /// packets, so a flood cannot push a refresh past its lifetime.
+    pub(super) fn vip_refresh(&mut self, ctx: &mut Ctx, now: Instant) {
+        for i in 0..self.insts.len() {
+            let inst = &self.insts[i];
+            let (Some(last), Some(lease)) =
+                (inst.vip_refreshed, VipLease::new(inst.cfg.vip_lifetime))
+            else {
+                // A reload to `vip_lifetime 0` makes the installed addresses permanent.
+                if inst.vip_refreshed.is_some() {
+                    self.add_vips(i, now);
+                }
+                continue;
+            };
+            if lease.next_refresh(last) > now {
+                continue;
+            }
+            if now >= lease.expires(last) {
+                warn!(target: &inst.cfg.name,
+                    "VIP lease ran out {} ms ago (the daemon was stalled): adding the VIPs back",
+                    (now - lease.expires(last)).as_millis());
+            }
+            self.add_vips(i, now);
+        }
+        self.arm_vip_refresh(ctx);
+    }
+
+    /// Keep [`VIP_REFRESH_TIMER`] at the earliest lease refresh due (none: cancelled).
+    pub(super) fn arm_vip_refresh(&mut self, ctx: &mut Ctx) {
+        let timer = Part::Vrrp.timer(VIP_REFRESH_TIMER);
+        let due = self
+            .insts
+            .iter()
+            .filter_map(|s| {
+                let lease = VipLease::new(s.cfg.vip_lifetime);
+                match (s.vip_refreshed, lease) {
+                    (Some(last), Some(l)) => Some(l.next_refresh(last)),
+                    // Lease switched off by a reload: refresh now to make them permanent.
+                    (Some(last), None) => Some(last),
+                    _ => None,
+                }
+            })
+            .min();
+        match due {
+            Some(at) => {
+                if let Err(e) = ctx.arm(timer, at) {
+                    error!("VIP refresh timer: {e}");
+                }
+            }
+            None => {
+                ctx.cancel(timer);
+            }
+        }
+    }
+
+    /// Leaving Master (RFC 5798 6.4.3): the VIPs come off, only if we put them there.
+    pub(super) fn remove_vips(&mut self, i: usize) {
+        let inst = &mut self.insts[i];
+        if !inst.vips_installed {
+            return;
+        }
+        inst.vips_installed = false;
+        inst.vip_refreshed = None;
+        let ifindex = if inst.cfg.use_vmac {
+            inst.vmac
+        } else {
+            self.ifaces[inst.iface].ifindex
+        };
+        for vip in &inst.cfg.vips {
+            let Some(ifindex) = vip_dev_ifindex(&mut self.south, vip, ifindex) else {
+                continue;
+            };
+            match self.south.del_address(ifindex, vip.addr, vip.prefix_len) {
+                Ok(()) | Err(Errno::EADDRNOTAVAIL) | Err(Errno::ENODEV) => {}
+                Err(e) => warn!(target: &inst.cfg.name, "remove VIP {}: {e}", vip.addr),
+            }
+        }
+    }
+}
+
+/// The interface a VIP goes on: its own `dev` (looked up when needed: VIPs move rarely),
+/// else `default` (the instance's interface or VMAC).
+fn vip_dev_ifindex<S: Southbound>(
+    south: &mut S,
+    vip: &model::Vip,
+    default: Option<u32>,
+) -> Option<u32> {
+    match &vip.dev {
+        Some(d) => south.link(d).ok().flatten().map(|l| l.ifindex),
+        None => default,
+    }
+}

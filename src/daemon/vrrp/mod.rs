@@ -1,0 +1,713 @@
+//! The VRRP part of the daemon: instances on interfaces. It turns the pure state machines'
+//! actions (`vrrp::instance::Action`) into frames and kernel requests, and received frames
+//! into state machine inputs. By responsibility:
+//!
+//! - this file: the instance table, feeding the state machines, sync groups, reload (which
+//!   instances keep their state), the dump;
+//! - [`interfaces`]: link facts, one listener per interface, advert source addresses, RFC
+//!   5798 6.4 interface events;
+//! - [`receive`]: a frame through the RFC 5798 7.1 checks to an input event;
+//! - [`transmit`]: adverts and gratuitous ARPs / unsolicited NAs;
+//! - [`addresses`]: VIPs on the interface or the `use_vmac` macvlan;
+//! - [`southbound`]: everything that crosses into the kernel, behind the [`Southbound`]
+//!   trait ([`Linux`] in the daemon, a recording fake in `tests/daemon_conformance.rs`).
+//!
+//! One advert, in: interface listener -> `receive::on_readable` (parse, match the instance by
+//! interface/VRID/family, validate) -> queued `VrrpEvent` -> `on_event` -> `feed` -> the
+//! instance's `handle`. One transition, out: `feed` -> `act` -> `transmit` / `addresses` ->
+//! `Southbound`; the transition itself waits in `take_transition` for the runtime's notify
+//! stage, and the member's new state in the sync-group queue (`settle_sync_groups`).
+//!
+//! The loop timer `Part::Vrrp.timer(i)` is always armed at instance `i`'s `next_deadline()`;
+//! one more, [`VIP_REFRESH_TIMER`], at the earliest VIP lease refresh of any master
+//! (`vrrp::vip_lease`, in [`addresses`]).
+
+mod addresses;
+mod interfaces;
+mod receive;
+pub mod southbound;
+mod transmit;
+
+pub use southbound::{LinkFacts, Linux, Southbound};
+
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use log::{error, info, warn};
+
+use super::event_loop::Ctx;
+use super::ids::Part;
+use crate::base::ratelimit::RateLimiter;
+use crate::base::{Duration, Family, Instant};
+use crate::config::model::{self, Config, VrrpVersion};
+use crate::sys::packet::KernelStats;
+use crate::vrrp::instance::{
+    Action, Advert, Input, Instance, Params, StartHint, State, SyncCommand,
+};
+use crate::vrrp::priority::Adjustment;
+use crate::vrrp::sync_group::{self, SyncGroup};
+use crate::vrrp::wire::{AddrList, Auth, ChecksumMode, DropCounters, DropReason, VrrpRepr};
+
+/// Largest frame we read: VRRP frames are at most 14 + 40 + 8 + 20 * 16 bytes; anything
+/// longer than this buffer is not VRRP and is dropped as truncated.
+const RX_BUF: usize = 1536;
+/// Enough for any frame we build (an advert with 20 IPv6 addresses is 382 bytes).
+const TX_BUF: usize = 512;
+/// Sync-group reports waiting for [`Vrrp::settle_sync_groups`]: one per input a member
+/// handled. A group exchange settles after one round (`sync_group` docs), so a callback
+/// leaves a few per member at most.
+const SYNC_QUEUE: usize = 64;
+/// Reports handled per settle at most, so a bug in the group logic cannot spin the loop.
+const SYNC_ROUNDS: usize = 4 * SYNC_QUEUE;
+/// Index of the VIP lease refresh timer in the VRRP part's timer space: above any instance
+/// index (instances are bounded by the config limits far below it).
+pub const VIP_REFRESH_TIMER: u32 = 0x0FFF_FFFF;
+
+/// What the VRRP part asks the loop to queue: decoded from a frame, handled after timers
+/// and signals. An advert names its instance by the stable key (interface, VRID, family),
+/// never by position: a SIGHUP handled between the read and the handling may reorder,
+/// add or remove instances ([`Vrrp::instance_for`]).
+#[derive(Clone, Debug)]
+pub enum VrrpEvent {
+    Advert { key: InstanceKey, advert: Advert },
+}
+
+/// What identifies an instance on the wire (RFC 5798 7.1: the VRID on the interface the
+/// advert arrived on, per address family). Interface indices into `Vrrp::ifaces` are stable:
+/// that table only grows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InstanceKey {
+    pub iface: u16,
+    pub vrid: u8,
+    pub family: Family,
+}
+
+/// Who a dropped frame is counted for: an instance, or an interface when no instance could
+/// be told (malformed, tagged, unknown VRID).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DropOwner {
+    Inst(u16),
+    Iface(u16),
+}
+
+/// A member's state after it handled an input, for its sync group.
+#[derive(Clone, Copy, Debug)]
+struct SyncReport {
+    inst: u16,
+    state: State,
+    own_fault: bool,
+}
+
+/// A transition, kept for the parts that react to it (notify scripts, status).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transition {
+    pub inst: u16,
+    pub to: State,
+    pub priority: u8,
+}
+
+/// Link facts of one interface, refreshed from the kernel, and its listener.
+struct Iface<L> {
+    name: String,
+    /// `None` while the interface does not exist.
+    ifindex: Option<u32>,
+    up: bool,
+    mac: [u8; 6],
+    primary4: Option<Ipv4Addr>,
+    link_local6: Option<Ipv6Addr>,
+    listener: Option<L>,
+    /// IPv4 identification of our adverts: counts up from 1 as keepalived's does.
+    ip_ident: u16,
+    /// Frames dropped before they could be matched to an instance (malformed, tagged, for
+    /// another host, unknown VRID).
+    drops: DropCounters,
+    /// The kernel's counts (`Southbound::take_kernel_stats`), summed over reads and re-opens.
+    kernel: KernelStats,
+}
+
+impl<L> Iface<L> {
+    fn new(name: &str) -> Iface<L> {
+        Iface {
+            name: name.to_string(),
+            ifindex: None,
+            up: false,
+            mac: [0; 6],
+            primary4: None,
+            link_local6: None,
+            listener: None,
+            ip_ident: 0,
+            drops: DropCounters::new(),
+            kernel: KernelStats::default(),
+        }
+    }
+}
+
+struct Inst<U> {
+    cfg: model::Instance,
+    fsm: Instance,
+    iface: usize,
+    /// The advertisement this instance sends (its priority is set per send); received ones
+    /// are checked against it (RFC 5798 7.1).
+    own: VrrpRepr,
+    checksum: ChecksumMode,
+    /// ifindex of our macvlan (use_vmac) while it exists.
+    vmac: Option<u32>,
+    unicast: Option<U>,
+    /// Whether the VIPs are on the interface now (so we never remove what we did not add).
+    vips_installed: bool,
+    /// When the VIPs were last (re)installed with a finite lifetime; `None` while they are
+    /// not installed or are permanent (`vip_lifetime 0`).
+    vip_refreshed: Option<Instant>,
+    /// The interface was usable (up with a source address) when last told to the fsm.
+    link_ok: bool,
+    adj: Adjustment,
+    /// Adverts for this instance dropped by the receive policy, per reason.
+    drops: DropCounters,
+}
+
+/// All VRRP instances of the running configuration, on the kernel `S`.
+pub struct Vrrp<S: Southbound = Linux> {
+    south: S,
+    ifaces: Vec<Iface<S::Listener>>,
+    insts: Vec<Inst<S::Unicast>>,
+    /// Sync groups: the pure group logic and its members' instance indices.
+    groups: Vec<(SyncGroup, Vec<usize>)>,
+    /// One warning per (instance or interface, drop reason) per interval, so one noisy
+    /// reason cannot hide another.
+    drop_log: RateLimiter<(DropOwner, DropReason), 64>,
+    rx: Box<[u8; RX_BUF]>,
+    tx: [u8; TX_BUF],
+    transitions: heapless::Deque<Transition, 64>,
+    sync_reports: heapless::Deque<SyncReport, SYNC_QUEUE>,
+    /// globals.startup_delay, and the instant it ends once `start` has run: instances
+    /// started before it (at daemon start) stay in INIT until then, later ones (reload) not.
+    startup_delay: Duration,
+    startup_until: Option<Instant>,
+}
+
+/// Parameters of the pure state machine from the configuration and the interface's
+/// source address (`primary`).
+fn params(cfg: &model::Instance, primary: IpAddr) -> Params {
+    let clamp_u8 = |v: u32| v.min(u8::MAX as u32) as u8;
+    Params {
+        version: cfg.version,
+        priority: cfg.priority,
+        advert_int: cfg.advert_int,
+        preempt: cfg.preempt,
+        preempt_delay: cfg.preempt_delay,
+        primary,
+        start: match cfg.initial_state {
+            model::InitialState::Master => StartHint::Master,
+            model::InitialState::Backup => StartHint::Backup,
+        },
+        garp_repeat: clamp_u8(cfg.garp_repeat),
+        garp_delay: cfg.garp_delay,
+        garp_refresh: cfg.garp_refresh.unwrap_or(Duration::ZERO),
+        garp_refresh_repeat: 1,
+        // Set only for the daemon's first start (Vrrp::start_inst).
+        startup_delay: Duration::ZERO,
+        link_down_delay: cfg.link_down_delay,
+        link_up_delay: cfg.link_up_delay,
+    }
+}
+
+fn unspecified(f: Family) -> IpAddr {
+    match f {
+        Family::Ipv4 => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        Family::Ipv6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    }
+}
+
+/// What changed between two configurations of one instance decides how a reload applies it.
+fn needs_restart(old: &model::Instance, new: &model::Instance) -> bool {
+    old.interface != new.interface
+        || old.vrid != new.vrid
+        || old.family != new.family
+        || old.version != new.version
+        || old.vips != new.vips
+        || old.use_vmac != new.use_vmac
+        || old.vmac_name != new.vmac_name
+        || old.unicast_peers != new.unicast_peers
+        || old.unicast_src != new.unicast_src
+}
+
+impl Vrrp<Linux> {
+    /// The daemon's VRRP part, on the Linux kernel.
+    pub fn open(cfg: &Config) -> Result<Vrrp<Linux>, String> {
+        let south = Linux::open().map_err(|e| format!("rtnetlink: {e}"))?;
+        Ok(Vrrp::new(cfg, south))
+    }
+}
+
+impl<S: Southbound> Vrrp<S> {
+    /// The instances of `cfg` on `south`, not started yet ([`Self::start`]).
+    pub fn new(cfg: &Config, south: S) -> Vrrp<S> {
+        let mut v = Vrrp {
+            south,
+            ifaces: Vec::new(),
+            insts: Vec::new(),
+            groups: Vec::new(),
+            drop_log: RateLimiter::new(Duration::from_secs(
+                cfg.globals.log_suppress.as_secs().max(1),
+            )),
+            rx: Box::new([0; RX_BUF]),
+            tx: [0; TX_BUF],
+            transitions: heapless::Deque::new(),
+            sync_reports: heapless::Deque::new(),
+            startup_delay: cfg.globals.startup_delay,
+            startup_until: None,
+        };
+        for c in &cfg.instances {
+            let inst = v.make_inst(c);
+            v.insts.push(inst);
+        }
+        v.build_groups(cfg);
+        v
+    }
+
+    fn build_groups(&mut self, cfg: &Config) {
+        self.groups = cfg
+            .sync_groups
+            .iter()
+            .map(|g| (SyncGroup::new(g.members.len()), g.members.clone()))
+            .collect();
+    }
+
+    fn iface_index(&mut self, name: &str) -> usize {
+        match self.ifaces.iter().position(|i| i.name == name) {
+            Some(i) => i,
+            None => {
+                self.ifaces.push(Iface::new(name));
+                self.ifaces.len() - 1
+            }
+        }
+    }
+
+    fn make_inst(&mut self, c: &model::Instance) -> Inst<S::Unicast> {
+        let iface = self.iface_index(&c.interface);
+        let mut addrs = AddrList::new();
+        // Excluded VIPs are installed on the master but never advertised.
+        for vip in c.vips.iter().filter(|v| !v.excluded) {
+            // The config layer caps VIPs at MAX_VIPS = wire::MAX_ADDRS.
+            let _ = addrs.push(vip.addr);
+        }
+        let auth = match (&c.auth, c.version) {
+            // RFC 5798 removed authentication: v3 adverts carry none.
+            (model::Auth::Pass(p), VrrpVersion::V2) => {
+                Auth::simple(p.as_bytes()).unwrap_or(Auth::None)
+            }
+            _ => Auth::None,
+        };
+        let own = VrrpRepr {
+            version: c.version,
+            vrid: c.vrid,
+            priority: c.priority,
+            // The field's unit: v2 whole seconds (RFC 3768 5.3.7), v3 centiseconds (RFC 5798
+            // 5.2.7); validation keeps advert_int within both.
+            adver_int: match c.version {
+                VrrpVersion::V2 => c.advert_int.as_secs() as u16,
+                VrrpVersion::V3 => c.advert_int_centis(),
+            },
+            auth,
+            addrs,
+        };
+        let checksum = match c.v3_checksum {
+            model::V3Checksum::Pseudo => ChecksumMode::PseudoHeader,
+            model::V3Checksum::Rfc9568 => ChecksumMode::VrrpOnly,
+        };
+        Inst {
+            fsm: Instance::new(params(c, unspecified(c.family))),
+            cfg: c.clone(),
+            iface,
+            own,
+            checksum,
+            vmac: None,
+            unicast: None,
+            vips_installed: false,
+            vip_refreshed: None,
+            link_ok: false,
+            adj: Adjustment::default(),
+            drops: DropCounters::new(),
+        }
+    }
+
+    /// Open sockets, clear what a crashed earlier run left behind, start every instance.
+    pub fn start(&mut self, ctx: &mut Ctx, now: Instant) {
+        if !self.startup_delay.is_zero() {
+            info!(
+                "startup_delay: instances stay in INIT for {}",
+                crate::config::schema::format_duration(self.startup_delay)
+            );
+        }
+        self.startup_until = Some(now + self.startup_delay);
+        for i in 0..self.ifaces.len() {
+            self.refresh_iface(ctx, i);
+        }
+        for i in 0..self.insts.len() {
+            self.start_inst(ctx, i, now);
+        }
+    }
+
+    fn start_inst(&mut self, ctx: &mut Ctx, i: usize, now: Instant) {
+        self.remove_stale_vips(i);
+        self.setup_inst_sockets(i);
+        let primary = self.source_addr(i);
+        let inst = &mut self.insts[i];
+        inst.link_ok = primary.is_some() && self.ifaces[inst.iface].up;
+        let mut prm = match primary {
+            Some(p) => params(&inst.cfg, p),
+            None => *inst.fsm.params(),
+        };
+        prm.startup_delay = self
+            .startup_until
+            .map_or(Duration::ZERO, |t| t.saturating_duration_since(now));
+        inst.fsm = Instance::new(prm);
+        if inst.adj != Adjustment::default() {
+            let adj = inst.adj;
+            self.feed(ctx, i, Input::Trackers(adj), now);
+        }
+        self.feed(ctx, i, Input::Startup, now);
+        if !self.insts[i].link_ok {
+            self.feed(ctx, i, Input::InterfaceDown, now);
+        }
+    }
+
+    /// Feed one input to instance `i` and carry out what it asks (adverts, VIPs, GARPs, in
+    /// the order the state machine returns them); then keep its loop timer at its next
+    /// deadline, and leave its new state for its sync group ([`Self::settle_sync_groups`]).
+    pub fn feed(&mut self, ctx: &mut Ctx, i: usize, input: Input, now: Instant) {
+        let Some(inst) = self.insts.get_mut(i) else {
+            return;
+        };
+        let actions = inst.fsm.handle(now, input);
+        for a in actions {
+            self.act(i, a, now);
+        }
+        let inst = &self.insts[i];
+        let timer = Part::Vrrp.timer(i as u32);
+        match inst.fsm.next_deadline() {
+            Some(at) => {
+                if let Err(e) = ctx.arm(timer, at) {
+                    error!("{}: {e}", inst.cfg.name);
+                }
+            }
+            None => {
+                ctx.cancel(timer);
+            }
+        }
+        if inst.cfg.sync_group.is_some() && !matches!(input, Input::Shutdown) {
+            let report = SyncReport {
+                inst: i as u16,
+                state: inst.fsm.state(),
+                own_fault: inst.fsm.own_fault(),
+            };
+            if self.sync_reports.push_back(report).is_err() {
+                warn!(target: &inst.cfg.name, "sync group backlog full: state change not shared");
+            }
+        }
+        self.arm_vip_refresh(ctx);
+    }
+
+    /// keepalived's sync groups (no RFC): members move together. Each member report (in the
+    /// order the inputs were handled) goes to its group, which answers with commands for the
+    /// other members; feeding those adds their reports, until the group is quiet.
+    pub fn settle_sync_groups(&mut self, ctx: &mut Ctx, now: Instant) {
+        for _ in 0..SYNC_ROUNDS {
+            let Some(r) = self.sync_reports.pop_front() else {
+                return;
+            };
+            let i = usize::from(r.inst);
+            let Some(g) = self.insts.get(i).and_then(|s| s.cfg.sync_group) else {
+                continue;
+            };
+            let Some((group, members)) = self.groups.get_mut(g) else {
+                continue;
+            };
+            let Some(k) = members.iter().position(|&m| m == i) else {
+                continue;
+            };
+            // Resolve the group's member positions to instance indices before feeding them
+            // (feeding borrows self mutably); fixed-size, so the steady state stays
+            // allocation-free.
+            let targets: heapless::Vec<(usize, SyncCommand), { sync_group::MAX_MEMBERS }> = group
+                .update(k, r.state, r.own_fault)
+                .into_iter()
+                .filter_map(|(m, cmd)| members.get(m).map(|&t| (t, cmd)))
+                .collect();
+            for (target, cmd) in targets {
+                self.feed(ctx, target, Input::Sync(cmd), now);
+            }
+        }
+        if !self.sync_reports.is_empty() {
+            warn!("sync groups did not settle after {SYNC_ROUNDS} reports; dropping the rest");
+            self.sync_reports.clear();
+        }
+    }
+
+    fn act(&mut self, i: usize, a: Action, now: Instant) {
+        match a {
+            Action::SendAdvert { priority } => self.send_advert(i, priority),
+            Action::AddVips => self.add_vips(i, now),
+            Action::RemoveVips => self.remove_vips(i),
+            Action::Announce { count } => self.announce(i, count),
+            Action::Notify(state) => {
+                let inst = &self.insts[i];
+                let t = Transition {
+                    inst: i as u16,
+                    to: state,
+                    priority: inst.fsm.priority(),
+                };
+                if self.transitions.is_full() {
+                    self.transitions.pop_front();
+                }
+                let _ = self.transitions.push_back(t);
+            }
+            Action::Transition { from, to, reason } => {
+                info!(target: &self.insts[i].cfg.name, "{from} -> {to} ({reason})");
+            }
+        }
+    }
+
+    pub fn on_event(&mut self, ctx: &mut Ctx, ev: VrrpEvent, now: Instant) {
+        match ev {
+            // Matched now, not when read: a reload in between may have moved it.
+            VrrpEvent::Advert { key, advert } => match self.instance_for(key) {
+                Some(i) => self.feed(ctx, i, Input::AdvertReceived(advert), now),
+                // Its instance left with a reload.
+                None => self.count_drop(
+                    DropOwner::Iface(key.iface),
+                    DropReason::VridMismatch,
+                    Some(advert.src),
+                ),
+            },
+        }
+    }
+
+    /// The instance with this key in the current table.
+    fn instance_for(&self, key: InstanceKey) -> Option<usize> {
+        self.insts.iter().position(|s| {
+            s.iface == usize::from(key.iface)
+                && s.cfg.vrid == key.vrid
+                && s.cfg.family == key.family
+        })
+    }
+
+    pub fn on_timer(&mut self, ctx: &mut Ctx, i: usize, now: Instant) {
+        if i == VIP_REFRESH_TIMER as usize {
+            return self.vip_refresh(ctx, now);
+        }
+        self.feed(ctx, i, Input::Timer, now);
+    }
+
+    /// Tracker results for instance `i` (effective priority or FAULT).
+    pub fn set_trackers(&mut self, ctx: &mut Ctx, i: usize, adj: Adjustment, now: Instant) {
+        let Some(inst) = self.insts.get_mut(i) else {
+            return;
+        };
+        if inst.adj == adj {
+            return;
+        }
+        inst.adj = adj;
+        self.feed(ctx, i, Input::Trackers(adj), now);
+    }
+
+    /// Graceful stop (RFC 5798 6.4.3 Shutdown): a master sends priority 0 and removes its
+    /// VIPs, so a backup takes over after Skew_Time instead of Master_Down_Interval.
+    pub fn shutdown(&mut self, ctx: &mut Ctx, now: Instant) {
+        for i in 0..self.insts.len() {
+            self.stop_inst(ctx, i, now);
+        }
+    }
+
+    fn stop_inst(&mut self, ctx: &mut Ctx, i: usize, now: Instant) {
+        // A member that stops does not take its group along (`feed` files no report).
+        self.feed(ctx, i, Input::Shutdown, now);
+        self.remove_vips(i);
+        ctx.cancel(Part::Vrrp.timer(i as u32));
+        if let Some(v) = self.insts[i].vmac.take() {
+            let _ = self.south.delete_link(v);
+        }
+    }
+
+    /// Apply a new, already validated configuration. Instances whose settings did not change
+    /// keep their state, timers and VIPs untouched; changes that the state machine can take
+    /// (priority, interval, preemption...) are applied in place; the rest restart.
+    pub fn reload(&mut self, ctx: &mut Ctx, cfg: &Config, now: Instant) {
+        let mut old: Vec<Option<Inst<S::Unicast>>> = core::mem::take(&mut self.insts)
+            .into_iter()
+            .map(Some)
+            .collect();
+        // Timers are re-armed below for the new indices.
+        for i in 0..old.len() {
+            ctx.cancel(Part::Vrrp.timer(i as u32));
+        }
+        let mut fresh: Vec<usize> = Vec::new();
+        let mut changed: Vec<usize> = Vec::new();
+        for c in &cfg.instances {
+            let prev = old
+                .iter_mut()
+                .find(|o| {
+                    o.as_ref()
+                        .is_some_and(|o| o.cfg.name == c.name && !needs_restart(&o.cfg, c))
+                })
+                .and_then(Option::take);
+            match prev {
+                Some(mut inst) => {
+                    if inst.cfg != *c {
+                        let new = self.make_inst(c);
+                        inst.own = new.own;
+                        inst.checksum = new.checksum;
+                        inst.cfg = c.clone();
+                        changed.push(self.insts.len());
+                    }
+                    inst.iface = self.iface_index(&c.interface);
+                    self.insts.push(inst);
+                }
+                None => {
+                    let inst = self.make_inst(c);
+                    fresh.push(self.insts.len());
+                    self.insts.push(inst);
+                }
+            }
+        }
+        // Instances gone from the config (or restarting with new identity) leave gracefully.
+        let mut leaving: Vec<Inst<S::Unicast>> = old.into_iter().flatten().collect();
+        for inst in leaving.iter_mut() {
+            info!(target: &inst.cfg.name, "removed by reload");
+        }
+        self.retire(ctx, leaving, now);
+        self.build_groups(cfg);
+        for i in 0..self.insts.len() {
+            if let Some(at) = self.insts[i].fsm.next_deadline() {
+                let _ = ctx.arm(Part::Vrrp.timer(i as u32), at);
+            }
+        }
+        self.arm_vip_refresh(ctx);
+        for i in changed {
+            if let Some(src) = self.source_addr(i) {
+                let p = params(&self.insts[i].cfg, src);
+                if p != *self.insts[i].fsm.params() {
+                    info!(target: &self.insts[i].cfg.name, "reconfigured in place");
+                    self.feed(ctx, i, Input::ConfigChange(p), now);
+                }
+            }
+        }
+        for idx in 0..self.ifaces.len() {
+            if self.ifaces[idx].listener.is_none() {
+                self.refresh_iface(ctx, idx);
+            }
+        }
+        for i in fresh {
+            self.start_inst(ctx, i, now);
+        }
+        self.close_unused_ifaces(ctx);
+        self.refresh_rx_filters();
+    }
+
+    fn retire(&mut self, ctx: &mut Ctx, leaving: Vec<Inst<S::Unicast>>, now: Instant) {
+        // Run them through the normal path at the end of the table, then drop them.
+        let base = self.insts.len();
+        let n = leaving.len();
+        for mut inst in leaving {
+            inst.cfg.sync_group = None;
+            self.insts.push(inst);
+        }
+        for i in base..base + n {
+            self.stop_inst(ctx, i, now);
+        }
+        self.insts.truncate(base);
+        // Their last transitions name table positions that now belong to other instances
+        // (or to none): notify would run the wrong instance's scripts. They leave unannounced,
+        // their notify settings went with the old configuration.
+        for _ in 0..self.transitions.len() {
+            if let Some(t) = self.transitions.pop_front() {
+                if usize::from(t.inst) < base {
+                    let _ = self.transitions.push_back(t);
+                }
+            }
+        }
+    }
+
+    /// Transitions since the last call, oldest first (for notify scripts).
+    pub fn take_transition(&mut self) -> Option<Transition> {
+        self.transitions.pop_front()
+    }
+
+    pub fn instance_name(&self, i: usize) -> &str {
+        self.insts
+            .get(i)
+            .map(|s| s.cfg.name.as_str())
+            .unwrap_or("?")
+    }
+
+    /// The kernel side, for a test that drives the part on a fake.
+    pub fn southbound_mut(&mut self) -> &mut S {
+        &mut self.south
+    }
+
+    pub fn instance_count(&self) -> usize {
+        self.insts.len()
+    }
+
+    /// SIGUSR1: one line per instance and one per interface, each with its drop counters
+    /// (the interface's: frames no instance could be told, and the kernel's own counts).
+    pub fn dump(&mut self) {
+        for inst in &self.insts {
+            let c = inst.fsm.counters();
+            info!(target: &inst.cfg.name,
+                "{} prio {} on {} vrid {} vips {} master_adver_int {} ms rx {} tx {} discarded {} transitions {} dropped:{}",
+                inst.fsm.state(), inst.fsm.priority(), inst.cfg.interface, inst.cfg.vrid,
+                inst.cfg.vips.len(), inst.fsm.master_adver_interval().as_millis(),
+                c.adverts_rx, c.adverts_tx, c.adverts_discarded, c.transitions,
+                drop_list(&inst.drops).as_str());
+        }
+        for idx in 0..self.ifaces.len() {
+            self.add_kernel_stats(idx);
+            let ifc = &self.ifaces[idx];
+            info!(target: &ifc.name,
+                "kernel_delivered {} kernel_overflow {} dropped:{}",
+                ifc.kernel.delivered, ifc.kernel.overflow, drop_list(&ifc.drops).as_str());
+        }
+    }
+
+    /// One instance as `minivrrp status` shows it (daemon/control.rs).
+    pub fn instance_view(&self, i: usize) -> Option<InstanceView<'_>> {
+        self.insts.get(i).map(|s| InstanceView {
+            cfg: &s.cfg,
+            fsm: &s.fsm,
+            vips_installed: s.vips_installed,
+            drops: &s.drops,
+        })
+    }
+
+    /// Frames that reached no instance (malformed, unknown VRID, our own...), by reason,
+    /// summed over interfaces.
+    pub fn iface_drops(&self) -> DropCounters {
+        let mut drops = DropCounters::new();
+        for ifc in &self.ifaces {
+            drops.add(&ifc.drops);
+        }
+        drops
+    }
+}
+
+/// One instance as `minivrrp status` shows it.
+pub struct InstanceView<'a> {
+    pub cfg: &'a model::Instance,
+    pub fsm: &'a Instance,
+    /// The VIPs are on the interface now (added by us).
+    pub vips_installed: bool,
+    /// Adverts for this instance dropped by the receive policy, by reason.
+    pub drops: &'a DropCounters,
+}
+
+/// ` reason=n ...` for the non-zero counters, or ` none`.
+fn drop_list(d: &DropCounters) -> heapless::String<512> {
+    let mut line = heapless::String::<512>::new();
+    for (reason, n) in d.iter().filter(|(_, n)| *n > 0) {
+        let _ = core::fmt::Write::write_fmt(&mut line, format_args!(" {}={}", reason.as_str(), n));
+    }
+    if line.is_empty() {
+        let _ = line.push_str(" none");
+    }
+    line
+}

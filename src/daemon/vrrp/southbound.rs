@@ -1,0 +1,316 @@
+//! What the VRRP part asks of the kernel, as one trait: link facts, addresses, the macvlan of
+//! `use_vmac`, and the sockets adverts come and go through. [`Linux`] is the real thing
+//! (rtnetlink, AF_PACKET, raw IP sockets, sysctls); a test can put a recording fake in its
+//! place and drive reloads, sync groups, link events and VIP handling without namespaces
+//! (`tests/daemon_conformance.rs`), the way `lvs::IpvsTable` stands between IPVS and genl.
+//!
+//! Errors are returned as the kernel gave them; what is worth a log line is decided by the
+//! caller, except for the best-effort details a method documents (socket options, sysctls).
+
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::fd::{AsRawFd, RawFd};
+
+use log::{debug, warn};
+use nix::errno::Errno;
+
+use crate::base::Family;
+use crate::sys::bpf;
+use crate::sys::packet::{KernelStats, McastJoin, PacketSocket, RawIpSocket, RecvFrame};
+use crate::sys::rtnl::{self, AddrAttrs, MacvlanMode, Rtnl};
+
+/// An interface as the VRRP part needs to know it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinkFacts {
+    pub ifindex: u32,
+    /// Administratively and operationally up.
+    pub up: bool,
+    pub mac: [u8; 6],
+    /// The first IPv4 address: the v4 advert source (RFC 5798 5.1.1.2).
+    pub primary4: Option<Ipv4Addr>,
+    /// The IPv6 link-local address: the v6 advert source (RFC 5798 5.1.2.1).
+    pub link_local6: Option<Ipv6Addr>,
+}
+
+/// The kernel side of the VRRP part.
+pub trait Southbound {
+    /// An interface's listening socket (and its multicast memberships): registered with the
+    /// loop, read for adverts, and the socket whole frames (adverts, GARPs) are sent on.
+    type Listener: AsRawFd;
+    /// An instance's socket for adverts to unicast peers.
+    type Unicast;
+
+    /// The interface called `name`, `Ok(None)` if it does not exist.
+    fn link(&mut self, name: &str) -> Result<Option<LinkFacts>, Errno>;
+    /// The addresses on `ifindex` with their prefix lengths (at most `MAX_ADDRS` are
+    /// looked at by the caller).
+    fn addresses(&mut self, ifindex: u32, each: &mut dyn FnMut(IpAddr, u8)) -> Result<(), Errno>;
+    /// Add `addr/prefix`, or replace it when present, with its scope and label; with a
+    /// lifetime it expires unless added again in time (the dead-man VIPs of
+    /// `vrrp::vip_lease`).
+    fn add_address(
+        &mut self,
+        ifindex: u32,
+        addr: IpAddr,
+        prefix: u8,
+        opts: &AddrAttrs<'_>,
+    ) -> Result<(), Errno>;
+    fn del_address(&mut self, ifindex: u32, addr: IpAddr, prefix: u8) -> Result<(), Errno>;
+    /// Create the `use_vmac` macvlan `name` on `parent` with the virtual MAC, and set the
+    /// ARP sysctls that keep the parent from answering for the VIP (best effort, logged).
+    /// Returns the new interface's index.
+    fn create_vmac(
+        &mut self,
+        name: &str,
+        parent: u32,
+        parent_name: &str,
+        mac: [u8; 6],
+    ) -> Result<u32, Errno>;
+    fn delete_link(&mut self, ifindex: u32) -> Result<(), Errno>;
+
+    /// Listen for adverts on interface `ifindex` (called `name`) through the kernel filter
+    /// `filter` (`sys::bpf`), with a receive buffer of `rcvbuf` bytes; the VRRP multicast
+    /// MACs and groups joined (best effort, logged).
+    fn open_listener(
+        &mut self,
+        ifindex: u32,
+        name: &str,
+        filter: &[bpf::Insn],
+        rcvbuf: usize,
+    ) -> Result<Self::Listener, Errno>;
+    /// Swap a listener's kernel filter and receive buffer (the VRIDs on its interface changed
+    /// with a reload).
+    fn set_filter(
+        &mut self,
+        listener: &Self::Listener,
+        filter: &[bpf::Insn],
+        rcvbuf: usize,
+    ) -> Result<(), Errno>;
+    /// What the kernel counted on the listener since the last call (frames delivered,
+    /// frames lost to a full buffer).
+    fn take_kernel_stats(&mut self, listener: &Self::Listener) -> Result<KernelStats, Errno>;
+    /// One received frame into `buf`; `Ok(None)` when nothing is pending.
+    fn recv(
+        &mut self,
+        listener: &mut Self::Listener,
+        buf: &mut [u8],
+    ) -> Result<Option<RecvFrame>, Errno>;
+    /// Send one whole Ethernet frame; `Ok(None)` when the socket buffer is full.
+    fn send_frame(
+        &mut self,
+        listener: &Self::Listener,
+        frame: &[u8],
+    ) -> Result<Option<usize>, Errno>;
+    /// Send one frame `count` times out of an interface nobody listens on (the GARPs of a VIP
+    /// with its own `dev`).
+    fn send_frame_on(&mut self, ifindex: u32, frame: &[u8], count: u8) -> Result<(), Errno>;
+
+    /// A socket for VRRP messages to unicast peers, bound to `device` and, if given, to
+    /// the source address `src` (binding failures are logged; the socket is still used).
+    fn open_unicast(
+        &mut self,
+        family: Family,
+        device: &str,
+        src: Option<IpAddr>,
+    ) -> Result<Self::Unicast, Errno>;
+    /// Send one VRRP message (the kernel adds the IP header) to `peer` out of `ifindex`.
+    fn send_unicast(
+        &mut self,
+        sock: &Self::Unicast,
+        msg: &[u8],
+        peer: IpAddr,
+        ifindex: u32,
+    ) -> Result<Option<usize>, Errno>;
+}
+
+/// The Linux kernel: rtnetlink, AF_PACKET with the BPF filter, raw IP sockets, sysctls.
+pub struct Linux {
+    rtnl: Rtnl,
+}
+
+impl Linux {
+    pub fn open() -> Result<Linux, Errno> {
+        Ok(Linux {
+            rtnl: Rtnl::open()?,
+        })
+    }
+}
+
+/// A packet socket and the IP-level group joins that make IGMP/MLD snooping switches forward
+/// adverts to us (kept alive for their membership, never read).
+pub struct LinuxListener {
+    sock: PacketSocket,
+    _join4: Option<McastJoin>,
+    _join6: Option<McastJoin>,
+}
+
+impl AsRawFd for LinuxListener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.sock.as_raw_fd()
+    }
+}
+
+impl Southbound for Linux {
+    type Listener = LinuxListener;
+    type Unicast = RawIpSocket;
+
+    fn link(&mut self, name: &str) -> Result<Option<LinkFacts>, Errno> {
+        let link = match self.rtnl.link_by_name(name) {
+            Ok(l) => l,
+            Err(Errno::ENODEV) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        Ok(Some(LinkFacts {
+            ifindex: link.ifindex,
+            up: link.is_up(),
+            mac: link.mac.unwrap_or([0; 6]),
+            primary4: self.rtnl.primary_ipv4(link.ifindex).ok().flatten(),
+            link_local6: self.rtnl.ipv6_link_local(link.ifindex).ok().flatten(),
+        }))
+    }
+
+    fn addresses(&mut self, ifindex: u32, each: &mut dyn FnMut(IpAddr, u8)) -> Result<(), Errno> {
+        self.rtnl
+            .for_each_address(Some(ifindex), |a| each(a.addr, a.prefix))
+    }
+
+    fn add_address(
+        &mut self,
+        ifindex: u32,
+        addr: IpAddr,
+        prefix: u8,
+        opts: &AddrAttrs<'_>,
+    ) -> Result<(), Errno> {
+        self.rtnl.add_address_with(ifindex, addr, prefix, *opts)
+    }
+
+    fn del_address(&mut self, ifindex: u32, addr: IpAddr, prefix: u8) -> Result<(), Errno> {
+        self.rtnl.del_address(ifindex, addr, prefix)
+    }
+
+    fn create_vmac(
+        &mut self,
+        name: &str,
+        parent: u32,
+        parent_name: &str,
+        mac: [u8; 6],
+    ) -> Result<u32, Errno> {
+        let ifindex = self
+            .rtnl
+            .create_macvlan(name, parent, mac, MacvlanMode::Private)?;
+        // The parent must not answer ARP for the VIP with its own MAC, and the macvlan must
+        // not answer for the parent's addresses (see sys::rtnl).
+        if let Err(e) = rtnl::write_vmac_arp_sysctls(name, parent_name) {
+            warn!("{name}: arp sysctls: {e:?}");
+        }
+        // Replies from the VIP to a host on the VIP's subnet leave through the parent (its
+        // prefix route came first); the parent's ARP request for that host would carry the
+        // VIP as sender with the parent's MAC, and the host would rebind the VIP to the
+        // parent's MAC. arp_announce=2 makes the parent use its own address.
+        if let Err(e) = rtnl::write_ipv4_conf(parent_name, "arp_announce", "2") {
+            warn!("{parent_name}: arp_announce: {e:?}");
+        }
+        Ok(ifindex)
+    }
+
+    fn delete_link(&mut self, ifindex: u32) -> Result<(), Errno> {
+        self.rtnl.delete_link(ifindex)
+    }
+
+    fn open_listener(
+        &mut self,
+        ifindex: u32,
+        name: &str,
+        filter: &[bpf::Insn],
+        rcvbuf: usize,
+    ) -> Result<LinuxListener, Errno> {
+        let sock = PacketSocket::open(ifindex, filter)?;
+        if let Err(e) = sock.set_rcvbuf(rcvbuf) {
+            debug!("{name}: receive buffer {rcvbuf}: {e}");
+        }
+        if let Err(e) = sock.join_vrrp_multicast() {
+            warn!("{name}: VRRP multicast MACs: {e}");
+        }
+        let _join4 = McastJoin::ipv4(ifindex)
+            .map_err(|e| warn!("{name}: join 224.0.0.18: {e}"))
+            .ok();
+        let _join6 = McastJoin::ipv6(ifindex)
+            .map_err(|e| debug!("{name}: join ff02::12: {e}"))
+            .ok();
+        Ok(LinuxListener {
+            sock,
+            _join4,
+            _join6,
+        })
+    }
+
+    fn set_filter(
+        &mut self,
+        listener: &LinuxListener,
+        filter: &[bpf::Insn],
+        rcvbuf: usize,
+    ) -> Result<(), Errno> {
+        listener.sock.set_filter(filter)?;
+        let _ = listener.sock.set_rcvbuf(rcvbuf);
+        Ok(())
+    }
+
+    fn take_kernel_stats(&mut self, listener: &LinuxListener) -> Result<KernelStats, Errno> {
+        listener.sock.take_kernel_stats()
+    }
+
+    fn recv(
+        &mut self,
+        listener: &mut LinuxListener,
+        buf: &mut [u8],
+    ) -> Result<Option<RecvFrame>, Errno> {
+        listener.sock.recv(buf)
+    }
+
+    fn send_frame(
+        &mut self,
+        listener: &LinuxListener,
+        frame: &[u8],
+    ) -> Result<Option<usize>, Errno> {
+        listener.sock.send(frame)
+    }
+
+    fn send_frame_on(&mut self, ifindex: u32, frame: &[u8], count: u8) -> Result<(), Errno> {
+        // Transmit only: its filter admits nothing, so nothing queues on it.
+        let sock = PacketSocket::open(ifindex, &bpf::DROP_ALL)?;
+        for _ in 0..count {
+            sock.send(frame)?;
+        }
+        Ok(())
+    }
+
+    fn open_unicast(
+        &mut self,
+        family: Family,
+        device: &str,
+        src: Option<IpAddr>,
+    ) -> Result<RawIpSocket, Errno> {
+        let s = match family {
+            Family::Ipv4 => RawIpSocket::ipv4(),
+            Family::Ipv6 => RawIpSocket::ipv6(),
+        }?;
+        if let Err(e) = s.bind_device(device) {
+            warn!("unicast socket: bind to {device}: {e}");
+        }
+        if let Some(src) = src {
+            if let Err(e) = s.bind_source(src) {
+                warn!("unicast socket: source {src}: {e}");
+            }
+        }
+        Ok(s)
+    }
+
+    fn send_unicast(
+        &mut self,
+        sock: &RawIpSocket,
+        msg: &[u8],
+        peer: IpAddr,
+        ifindex: u32,
+    ) -> Result<Option<usize>, Errno> {
+        sock.send_to(msg, peer, ifindex)
+    }
+}
