@@ -51,7 +51,7 @@ pub fn raise_nofile(want: u64) -> Result<u64, Errno> {
         // SAFETY: as above.
         Errno::result(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) })?;
     }
-    Ok(lim.rlim_cur as u64)
+    Ok(u64::from(lim.rlim_cur))
 }
 
 /// The raw number of an fd, for registering it with the loop.
