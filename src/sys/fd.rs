@@ -51,7 +51,9 @@ pub fn raise_nofile(want: u64) -> Result<u64, Errno> {
         // SAFETY: as above.
         Errno::result(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) })?;
     }
-    Ok(u64::from(lim.rlim_cur))
+    // rlim_t is 32-bit on some 32-bit targets, 64-bit here.
+    #[allow(clippy::unnecessary_cast)]
+    Ok(lim.rlim_cur as u64)
 }
 
 /// The raw number of an fd, for registering it with the loop.
