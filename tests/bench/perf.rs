@@ -485,6 +485,58 @@ fn part_handover(lab: &Lab, k: &Knobs, table: &mut Table) {
             table.set(imp, figure, "ms", goal, med, text);
         }
     }
+    // SIGTERM of a master of N instances: how long its priority-0 adverts take to be out.
+    let n = k.instances;
+    for imp in &k.impls {
+        let master = many(n, 150, 3, 0.1);
+        let backup = many(n, 100, 3, 0.1);
+        clear_vips(lab, &master);
+        let mut r1 = lab.spawn_vrrp(imp, "r1", &master);
+        let r2 = lab.spawn_vrrp(imp, "r2", &backup);
+        let t = master[0].master_down_interval() * 2 + Duration::from_secs(10);
+        if let Err(e) = wait_master(lab, &mut r1, "r1", &master, t) {
+            println!("  {:<10} SIGTERM of {n} masters: FAILED: {e}", imp.name());
+            continue;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+        let r1_mac = lab.node("r1").mac;
+        let t0 = r1.terminate();
+        r1.wait_exit(Duration::from_secs(5));
+        std::thread::sleep(Duration::from_millis(300));
+        let zero: Vec<Duration> = cap
+            .seen()
+            .iter()
+            .filter(|s| s.ts >= t0)
+            .filter(|s| matches!(&s.kind, Kind::Vrrp(a) if a.src_mac == r1_mac && a.priority == 0))
+            .map(|s| s.ts - t0)
+            .collect();
+        drop(r1);
+        drop(r2);
+        clear_vips(lab, &master);
+        let (Some(first), Some(last)) = (zero.first(), zero.last()) else {
+            println!(
+                "  {:<10} SIGTERM of {n} masters: no priority-0 advert seen",
+                imp.name()
+            );
+            continue;
+        };
+        let f = |d: &Duration| d.as_secs_f64() * 1e3;
+        println!(
+            "  {:<10} SIGTERM of {n} masters: {} priority-0 adverts, first {:.2} ms, last {:.2} ms after the signal",
+            imp.name(),
+            zero.len(),
+            f(first),
+            f(last)
+        );
+        table.set(
+            imp,
+            &format!("SIGTERM of {n} masters: signal -> last priority-0 advert"),
+            "ms",
+            "",
+            Some(f(last)),
+            Some(format!("{:.2} ms (first {:.2})", f(last), f(first))),
+        );
+    }
     drop(cap);
 }
 
