@@ -38,6 +38,7 @@ pub mod timers;
 pub mod tracking;
 pub mod vrrp;
 
+use crate::config::limits;
 pub use crate::sys::poll::{Interest, Ready};
 pub use crate::sys::signal::Signal;
 pub use event_loop::{Ctx, Handler, Inbox, Loop, LoopStats, Read};
@@ -49,13 +50,21 @@ pub use timers::TimerQueue;
 pub const EVENT_QUEUE_CAP: usize = 64;
 /// Armed timers at once: one per VRRP instance plus one per daemon part (the check engine
 /// keeps its own per-check deadlines and arms a single loop timer for the earliest).
-pub const TIMER_CAP: usize = 256;
+/// 24 bytes each.
+pub const TIMER_CAP: usize = limits::MAX_INSTANCES + 32;
 /// Registered fds (packet sockets, netlink, checks...), not counting the loop's signalfd.
-/// Sized for the worst case of every one of `config::limits::MAX_CHECKS` (1024) checks
-/// having its socket or script pipe open at once, plus the VRRP and netlink sockets.
-pub const MAX_FDS: usize = 1152;
+/// Sized for the worst case of every script, tracked check and checked real server having
+/// its socket or pipe open at once, plus a packet socket per interface, netlink and the
+/// control socket. About 44 bytes each over the loop's three fd tables.
+pub const MAX_FDS: usize = limits::MAX_SCRIPTS
+    + limits::MAX_CHECKS
+    + limits::MAX_REAL_SERVERS
+    + limits::MAX_INSTANCES
+    + 32;
 // One poll call must take every registered fd plus the signalfd and the timerfd.
 const _: () = assert!(MAX_FDS + 2 <= crate::sys::poll::POLL_MAX);
+// ...and not far more, or its stack array is waste.
+const _: () = assert!(MAX_FDS + 2 + 64 > crate::sys::poll::POLL_MAX);
 /// At most this many reads per readable fd per loop iteration, so one flooded socket cannot
 /// starve timers or other sockets: after K frames the loop goes on to due timers.
 pub const READ_BUDGET: usize = 8;

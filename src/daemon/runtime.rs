@@ -485,6 +485,17 @@ pub fn run(path: &Path, cfg: Config, socket: &Path) -> i32 {
             return 3;
         }
     };
+    // Room for every fd the loop's tables allow (probes of thousands of real servers), plus
+    // stdio, the signalfd, the timerfd and a reload's second config read.
+    let want = super::MAX_FDS as u64 + 64;
+    match crate::sys::fd::raise_nofile(want) {
+        Ok(got) if (got as usize) < required(&cfg).fds + 16 => warn!(
+            "open files limited to {got} (hard RLIMIT_NOFILE); this configuration may need {}",
+            required(&cfg).fds + 16
+        ),
+        Ok(_) => {}
+        Err(e) => warn!("RLIMIT_NOFILE: {e}"),
+    }
     let mut d = match Daemon::new(path, cfg, socket) {
         Ok(d) => d,
         Err(e) => {
@@ -503,5 +514,41 @@ pub fn run(path: &Path, cfg: Config, socket: &Path) -> i32 {
             error!("event loop: {e}");
             3
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 255 instances on one interface (every VRID) and 4096 TCP-checked real servers load,
+    /// and the loop's fixed tables take what they need.
+    #[test]
+    fn capacity_takes_every_vrid_on_one_interface_and_4096_checked_real_servers() {
+        use crate::config::limits::{MAX_INSTANCES, MAX_REAL_SERVERS};
+        let mut text = String::from(
+            "config check 'tcp'\n\toption type 'tcp'\n\toption interval '1'\n\n\
+             config virtual_server 'vs'\n\toption address '10.0.0.200'\n\toption port '80'\n\toption check 'tcp'\n\n",
+        );
+        for v in 1..=255 {
+            text.push_str(&format!(
+                "config instance 'vi{v}'\n\toption interface 'br-lan'\n\toption vrid '{v}'\n\tlist vip '10.0.{}.{}'\n\n",
+                1 + v / 250,
+                1 + v % 250
+            ));
+        }
+        for i in 0..4096 {
+            text.push_str(&format!(
+                "config real_server\n\toption virtual_server 'vs'\n\toption address '10.1.{}.{}'\n\toption port '8080'\n\n",
+                1 + i / 250,
+                1 + i % 250
+            ));
+        }
+        let cfg = Config::parse_str("t", &text).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(cfg.instances.len(), 255);
+        assert!(MAX_INSTANCES >= 255 && MAX_REAL_SERVERS >= 4096);
+        let req = required(&cfg);
+        assert!(req.fds >= 4096, "one fd per checked real server: {req:?}");
+        check_capacity(req).unwrap_or_else(|e| panic!("{e}"));
     }
 }

@@ -178,6 +178,8 @@ pub struct Vrrp<S: Southbound = Linux> {
     tx: [u8; TX_BUF],
     transitions: heapless::Deque<Transition, 64>,
     sync_reports: heapless::Deque<SyncReport, SYNC_QUEUE>,
+    /// Set while `stop_insts` sends the priority-0 adverts; it removes the VIPs after.
+    vip_removal_deferred: bool,
     /// globals.startup_delay, and the instant it ends once `start` has run: instances
     /// started before it (at daemon start) stay in INIT until then, later ones (reload) not.
     startup_delay: Duration,
@@ -253,6 +255,7 @@ impl<S: Southbound> Vrrp<S> {
             tx: [0; TX_BUF],
             transitions: heapless::Deque::new(),
             sync_reports: heapless::Deque::new(),
+            vip_removal_deferred: false,
             startup_delay: cfg.globals.startup_delay,
             startup_until: None,
         };
@@ -447,6 +450,8 @@ impl<S: Southbound> Vrrp<S> {
         match a {
             Action::SendAdvert { priority } => self.send_advert(i, priority),
             Action::AddVips => self.add_vips(i, now),
+            // While stopping, after every instance's priority-0 advert (`stop_insts`).
+            Action::RemoveVips if self.vip_removal_deferred => {}
             Action::RemoveVips => self.remove_vips(i),
             Action::Announce { count } => self.announce(i, count),
             Action::Notify(state) => {
@@ -512,19 +517,28 @@ impl<S: Southbound> Vrrp<S> {
 
     /// Graceful stop (RFC 5798 6.4.3 Shutdown): a master sends priority 0 and removes its
     /// VIPs, so a backup takes over after Skew_Time instead of Master_Down_Interval.
+    ///
+    /// Every master's priority-0 advert goes out before any VIP is removed: a backup's
+    /// Skew_Time counts from that advert, and removing an instance's VIPs first (a netlink
+    /// round trip per address) would hold back the adverts of the instances after it.
     pub fn shutdown(&mut self, ctx: &mut Ctx, now: Instant) {
-        for i in 0..self.insts.len() {
-            self.stop_inst(ctx, i, now);
-        }
+        let all = 0..self.insts.len();
+        self.stop_insts(ctx, all, now);
     }
 
-    fn stop_inst(&mut self, ctx: &mut Ctx, i: usize, now: Instant) {
-        // A member that stops does not take its group along (`feed` files no report).
-        self.feed(ctx, i, Input::Shutdown, now);
-        self.remove_vips(i);
-        ctx.cancel(Part::Vrrp.timer(i as u32));
-        if let Some(v) = self.insts[i].vmac.take() {
-            let _ = self.south.delete_link(v);
+    fn stop_insts(&mut self, ctx: &mut Ctx, which: core::ops::Range<usize>, now: Instant) {
+        self.vip_removal_deferred = true;
+        for i in which.clone() {
+            // A member that stops does not take its group along (`feed` files no report).
+            self.feed(ctx, i, Input::Shutdown, now);
+        }
+        self.vip_removal_deferred = false;
+        for i in which {
+            self.remove_vips(i);
+            ctx.cancel(Part::Vrrp.timer(i as u32));
+            if let Some(v) = self.insts[i].vmac.take() {
+                let _ = self.south.delete_link(v);
+            }
         }
     }
 
@@ -611,9 +625,7 @@ impl<S: Southbound> Vrrp<S> {
             inst.cfg.sync_group = None;
             self.insts.push(inst);
         }
-        for i in base..base + n {
-            self.stop_inst(ctx, i, now);
-        }
+        self.stop_insts(ctx, base..base + n, now);
         self.insts.truncate(base);
         // Their last transitions name table positions that now belong to other instances
         // (or to none): notify would run the wrong instance's scripts. They leave unannounced,
