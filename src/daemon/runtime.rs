@@ -181,9 +181,9 @@ impl Daemon {
                 t.priority
             );
             let i = t.inst as usize;
-            self.notifier.instance_transition(i, t.to, t.priority);
+            self.notifier.instance_transition(&t);
             if let Some(g) = self.cfg.instances.get(i).and_then(|c| c.sync_group) {
-                self.notifier.group_transition(g, t.to);
+                self.notifier.group_transition(g, t.to, t.reason);
             }
         }
         // Start queued notify jobs (bounded) and keep their timeout timer.
