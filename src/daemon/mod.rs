@@ -31,6 +31,7 @@
 pub mod checks;
 pub mod event_loop;
 pub mod ids;
+pub mod link_sync;
 pub mod lvs;
 pub mod notify;
 pub mod runtime;

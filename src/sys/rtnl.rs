@@ -469,30 +469,33 @@ impl Rtnl {
     /// The primary (first non-secondary) IPv4 address of `ifindex`: the source of VRRPv2/v3
     /// IPv4 adverts (RFC 5798 5.1.1.1).
     pub fn primary_ipv4(&mut self, ifindex: u32) -> Result<Option<Ipv4Addr>, Errno> {
-        let mut found = None;
-        self.for_each_address(Some(ifindex), |a| {
-            if let (IpAddr::V4(v4), None) = (a.addr, found) {
-                if a.flags & IFA_F_SECONDARY == 0 {
-                    found = Some(v4);
-                }
-            }
-        })?;
-        Ok(found)
+        Ok(self.source_addresses(ifindex)?.0)
     }
 
     /// A usable (not tentative, not DAD-failed) IPv6 link-local address of `ifindex`: the
     /// source of IPv6 adverts (RFC 5798 5.1.2.1).
     pub fn ipv6_link_local(&mut self, ifindex: u32) -> Result<Option<Ipv6Addr>, Errno> {
-        let mut found = None;
-        self.for_each_address(Some(ifindex), |a| {
-            if let (IpAddr::V6(v6), None) = (a.addr, found) {
-                let ll = v6.segments()[0] & 0xffc0 == 0xfe80;
+        Ok(self.source_addresses(ifindex)?.1)
+    }
+
+    /// Both advert source candidates of `ifindex` ([`primary_ipv4`](Self::primary_ipv4),
+    /// [`ipv6_link_local`](Self::ipv6_link_local)) from one address dump.
+    pub fn source_addresses(
+        &mut self,
+        ifindex: u32,
+    ) -> Result<(Option<Ipv4Addr>, Option<Ipv6Addr>), Errno> {
+        let (mut v4, mut v6) = (None, None);
+        self.for_each_address(Some(ifindex), |a| match a.addr {
+            IpAddr::V4(a4) if v4.is_none() && a.flags & IFA_F_SECONDARY == 0 => v4 = Some(a4),
+            IpAddr::V6(a6) if v6.is_none() => {
+                let ll = a6.segments()[0] & 0xffc0 == 0xfe80;
                 if ll && a.flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED) == 0 {
-                    found = Some(v6);
+                    v6 = Some(a6);
                 }
             }
+            _ => {}
         })?;
-        Ok(found)
+        Ok((v4, v6))
     }
 
     /// Create macvlan `name` on `parent` with `mac` (for use_vmac: the VMAC
