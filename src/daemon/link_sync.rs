@@ -11,8 +11,10 @@
 //! "up"), so the resync waits until the last link event that was queued has been handled.
 //! Events read after the dump are newer than it and are applied as usual.
 
-/// Bookkeeping for one event source (the rtnetlink event socket). Pure: fed by the
-/// runtime as events are queued, dropped and handled.
+use super::event_loop::Inbox;
+
+/// Bookkeeping for one event source (the rtnetlink event socket), fed by the runtime as
+/// events are queued ([`Self::push`]), lost and handled; no I/O of its own.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LinkSync {
     /// Link events in the loop's queue, not yet handled.
@@ -27,6 +29,16 @@ pub struct LinkSync {
 impl LinkSync {
     pub fn new() -> LinkSync {
         LinkSync::default()
+    }
+
+    /// Queue a link event read from the socket; when the queue is full it is dropped (the
+    /// loop counts it against the fd) and a resync is scheduled instead.
+    pub fn push<I>(&mut self, inbox: &mut Inbox<'_, I>, ev: I) {
+        if inbox.push(ev) {
+            self.queued();
+        } else {
+            self.lost();
+        }
     }
 
     /// An event was put in the queue.

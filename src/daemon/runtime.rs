@@ -437,14 +437,8 @@ impl Handler for Daemon {
             Some((Part::Control, idx)) => self.control_readable(ctx, inbox, idx, ready, now),
             Some((Part::Links, _)) => {
                 let sync = &mut self.link_sync;
-                let r = self.links.recv(|ev| {
-                    // A dropped event is not lost for good: it schedules a resync.
-                    if inbox.push(Event::Link(ev)) {
-                        sync.queued();
-                    } else {
-                        sync.lost();
-                    }
-                });
+                // A dropped event is not lost for good: it schedules a resync.
+                let r = self.links.recv(|ev| sync.push(inbox, Event::Link(ev)));
                 match r {
                     Ok(true) => Read::Again,
                     Ok(false) => Read::Drained,
