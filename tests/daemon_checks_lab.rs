@@ -485,3 +485,71 @@ fn notify_scripts_and_hotplug_get_previous_state_reason_master_and_priority() {
         ]
     );
 }
+
+#[test]
+fn link_events_lost_while_frozen_are_made_good_by_a_resync() {
+    if !common::require_root("link_events_lost_while_frozen_are_made_good_by_a_resync") {
+        return;
+    }
+    let lab = Lab::with_routers("dcl-lost", 2);
+    let ns1 = lab.node("r1").ns.clone();
+    let ip = |args: &[&str]| {
+        assert!(std::process::Command::new("ip")
+            .args(["-n", &ns1])
+            .args(args)
+            .status()
+            .unwrap()
+            .success())
+    };
+    ip(&[
+        "link", "add", "trk0", "type", "veth", "peer", "name", "trk0p",
+    ]);
+    ip(&["link", "set", "trk0p", "up"]);
+    ip(&["link", "set", "trk0", "up"]);
+    let (hp, _) = hotplug_standin(&lab.dir, "r1");
+    let (hp2, _) = hotplug_standin(&lab.dir, "r2");
+    let r1_cfg = format!(
+        "{}{}",
+        globals("r1"),
+        instance("vi1", 1, 150, true, "\tlist track_interface 'trk0'\n")
+    );
+    let r2_cfg = format!("{}{}", globals("r2"), instance("vi1", 1, 100, true, ""));
+    let r1 = start(&lab, "r1", &r1_cfg, &hp);
+    let _r2 = start(&lab, "r2", &r2_cfg, &hp2);
+    let vip = "10.0.0.251";
+    let (h, _) = lab.wait_holders(vip, &["r1"], Duration::from_secs(10));
+    assert_eq!(h, ["r1"], "r1 log:\n{}", r1.log_text());
+
+    // Frozen, r1 cannot read its rtnetlink socket: 3000 link changes overflow its buffer,
+    // so the kernel drops the newest events, the tracked link going down among them.
+    let batch = lab.dir.join("flood.batch");
+    let mut text = String::new();
+    for k in 0..3000 {
+        text.push_str(&format!("link set trk0p mtu {}\n", 1280 + k % 200));
+    }
+    text.push_str("link set trk0 down\n");
+    std::fs::write(&batch, text).unwrap();
+    r1.signal(libc::SIGSTOP);
+    ip(&["-batch", batch.to_str().unwrap()]);
+    r1.signal(libc::SIGCONT);
+
+    // Resumed, r1 learns that events were lost, re-reads its links, finds trk0 down and
+    // goes to FAULT: r2 keeps (or takes) the VIP. Without the resync r1 would believe trk0
+    // is up and hold the VIP at priority 150.
+    assert!(
+        wait_for(Duration::from_secs(5), || r1
+            .log_text()
+            .contains("link events were lost")),
+        "r1 log:\n{}",
+        r1.log_text()
+    );
+    let (h, _) = lab.wait_holders(vip, &["r2"], Duration::from_secs(10));
+    assert_eq!(h, ["r2"], "r1 log:\n{}", r1.log_text());
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(lab.holders(vip), ["r2"], "r1 log:\n{}", r1.log_text());
+    assert!(
+        r1.log_text().contains("FAULT"),
+        "r1 log:\n{}",
+        r1.log_text()
+    );
+}
