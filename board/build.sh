@@ -15,7 +15,8 @@
 # BOARD is a file name in board/ without .env; aliases: aarch64 = aarch64_cortex-a53,
 # armv7 = arm_cortex-a7_neon-vfpv4, mipsel = mipsel_24kc. Profiles marked BUILD=cross
 # (armv7, mipsel) have no prebuilt Rust std: nightly builds std from source and Debian's
-# multiarch musl-dev:<arch> is the C runtime (tests/setup.sh installs both).
+# multiarch musl-dev:<arch> is the C runtime (tests/setup.sh installs both). A profile's
+# CARGO_FEATURES picks its cargo features: the router boards build without `import`.
 set -eu
 
 BOARD_DIR=$(cd "$(dirname "$0")" && pwd)
@@ -36,13 +37,15 @@ resolve_board() {
 	esac
 }
 
-# Load one profile into OPENWRT_ARCH, OPENWRT_TARGET, RUST_TARGET, BUILD, LINKER, RUNNER
-# (and CROSS_CC, GCC_TRIPLE for BUILD=cross).
+# Load one profile into OPENWRT_ARCH, OPENWRT_TARGET, RUST_TARGET, BUILD, LINKER, RUNNER,
+# CARGO_FEATURES (cargo's feature arguments; empty = the default features) and CROSS_CC,
+# GCC_TRIPLE for BUILD=cross.
 load_board() {
 	name=$(resolve_board "$1")
 	file="$BOARD_DIR/$name.env"
 	[ -f "$file" ] || die "unknown board '$1' (try: board/build.sh list)"
 	OPENWRT_ARCH= OPENWRT_TARGET= RUST_TARGET= BUILD= LINKER= RUNNER= CROSS_CC= GCC_TRIPLE=
+	CARGO_FEATURES=
 	. "$file"
 	BOARD=$name
 }
@@ -60,9 +63,11 @@ report_header() {
 	printf '%-26s %-32s %10s %10s %10s\n' board rust-target stripped gzip-9 xz-9e
 }
 
-build_release() { # rust-target
-	cargo build --release --locked --target "$1" >&2
-	echo "target/$1/release/minivrrp"
+build_release() { # rust-target [cargo feature arguments]
+	target=$1
+	shift
+	cargo build --release --locked --target "$target" "$@" >&2
+	echo "target/$target/release/minivrrp"
 }
 
 # RUSTFLAGS for a BUILD=cross profile (load_board first). Rust's musl targets link their
@@ -98,9 +103,18 @@ build_cross() { # board
 	load_board "$1"
 	# panic=immediate-abort: a panic (a bug; input never panics) aborts without its message,
 	# which drops std's panic formatting: about 40 % of the binary on these boards.
-	flags="$(cross_rustflags) -Zunstable-options -Cpanic=immediate-abort"
+	# -Cforce-unwind-tables=no: with nothing ever unwinding (immediate-abort), .eh_frame and
+	# .eh_frame_hdr are dead weight (47 KB on mipsel). GNU ld cannot discard them the way
+	# board/build.rs does for rust-lld, so they are not emitted for Rust code (std included).
+	# -z max-page-size=4096: GNU ld aligns the data segment for 64 KB pages on MIPS and ARM,
+	# which left up to 64 KB of zero padding in the file. The kernels of these routers use
+	# 4 KB pages (OpenWrt's ramips and ipq40xx, and every ARMv7 Linux), so a 4 KB alignment
+	# loads the same way and saves that padding.
+	flags="$(cross_rustflags) -Zunstable-options -Cpanic=immediate-abort -Cforce-unwind-tables=no"
+	flags="$flags -Clink-arg=-Wl,-z,max-page-size=4096 -Clink-arg=-Wl,-z,common-page-size=4096"
+	# shellcheck disable=SC2086 # CARGO_FEATURES is a list of arguments
 	RUSTFLAGS="$flags" cargo +nightly build --release --locked --target "$RUST_TARGET" \
-		-Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size >&2
+		$CARGO_FEATURES -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size >&2
 	echo "target/$RUST_TARGET/release/minivrrp"
 }
 
@@ -123,14 +137,19 @@ build_board() {
 		report_line "$BOARD" "$RUST_TARGET" "$bin"
 		return
 	fi
-	bin=$(build_release "$RUST_TARGET")
+	# shellcheck disable=SC2086
+	bin=$(build_release "$RUST_TARGET" $CARGO_FEATURES)
 	report_header
 	report_line "$BOARD" "$RUST_TARGET" "$bin"
 }
 
 build_all() {
-	x86=$(build_release x86_64-unknown-linux-musl)
-	arm=$(build_release aarch64-unknown-linux-musl)
+	load_board x86_64
+	# shellcheck disable=SC2086 # CARGO_FEATURES is a list of arguments
+	x86=$(build_release "$RUST_TARGET" $CARGO_FEATURES)
+	load_board aarch64_cortex-a53
+	# shellcheck disable=SC2086
+	arm=$(build_release "$RUST_TARGET" $CARGO_FEATURES)
 	report_header
 	report_line x86_64 x86_64-unknown-linux-musl "$x86"
 	report_line aarch64_cortex-a53 aarch64-unknown-linux-musl "$arm"
@@ -233,7 +252,8 @@ case "$1" in
 list)
 	for f in "$BOARD_DIR"/*.env; do
 		load_board "$(basename "$f" .env)"
-		printf '%-26s %-32s %-18s %s\n' "$BOARD" "$RUST_TARGET" "$OPENWRT_TARGET" "$BUILD"
+		printf '%-26s %-32s %-18s %-6s %s\n' "$BOARD" "$RUST_TARGET" "$OPENWRT_TARGET" "$BUILD" \
+			"${CARGO_FEATURES:-default features}"
 	done
 	;;
 all) build_all ;;

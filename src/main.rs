@@ -183,7 +183,12 @@ fn print_errors(errors: &[ConfigError]) {
 
 #[cfg(not(feature = "import"))]
 fn import(_path: &Path) -> u8 {
-    eprintln!("this minivrrp was built without the import feature");
+    // Router builds leave the converter out for size (board/README.md): say where it is.
+    eprintln!(
+        "this minivrrp was built without the import feature (router builds leave it out): \
+         run `minivrrp import FILE` with a PC build (x86_64, or cargo's default features) \
+         and copy its output to /etc/config/minivrrp"
+    );
     EXIT_USAGE
 }
 

@@ -16,7 +16,9 @@
 //!   dropping it (e.g. a packet socket of an interface that disappeared);
 //! - in `on_readable`, read one frame/datagram, decode it and `inbox.push(input)`; return
 //!   `Read::Drained` on EAGAIN or error. Reading never changes another part's state: what
-//!   was read is handled after the due timers, as queued input;
+//!   was read is handled after the due timers, as queued input. A full queue drops the
+//!   event (counted per fd); a source whose dropped events would leave a wrong picture
+//!   pushes through `link_sync::LinkSync`, which schedules a resync from a dump instead;
 //! - in `on_input` / `on_timer`, feed the pure layer with `(now, input)` and carry out the
 //!   actions it returns (send a frame, add a VIP, arm a timer); what other parts must learn
 //!   (a health change, a transition) is left in the part's outbox for the runtime's one
@@ -31,6 +33,7 @@
 pub mod checks;
 pub mod event_loop;
 pub mod ids;
+pub mod link_sync;
 pub mod lvs;
 pub mod notify;
 pub mod runtime;

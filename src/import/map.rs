@@ -7,7 +7,6 @@
 //! `nopreempt` beside `state MASTER` is cleared, `auth_pass` is cut to 8 characters) is carried
 //! as keepalived runs it.
 
-use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 use super::conf::{Node, Pos};
@@ -33,17 +32,63 @@ struct TrackFile {
     weight: i64,
 }
 
+/// keepalived name -> value, for the few scripts, instances and track files a config names.
+/// A linear search over a handful of entries costs nothing here, while std's `HashMap`
+/// (hashbrown, SipHash and its random seed) cost about 8 KB of every binary with `import`.
+struct ByName<V>(Vec<(String, V)>);
+
+impl<V> ByName<V> {
+    fn new() -> Self {
+        Self(Vec::new())
+    }
+
+    /// Sets the value of `name`, replacing an earlier one (a later definition wins).
+    fn insert(&mut self, name: String, value: V) {
+        match self.0.iter_mut().find(|(n, _)| *n == name) {
+            Some(e) => e.1 = value,
+            None => self.0.push((name, value)),
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<&V> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
 struct Mapper<'n> {
     notes: &'n mut Vec<Note>,
     out: Vec<OutSection>,
-    used_names: HashSet<String>,
+    /// Section names already given out (each output section name is unique).
+    used_names: Vec<String>,
     defaults: GlobalDefaults,
     /// keepalived name -> minivrrp section name.
-    scripts: HashMap<String, String>,
-    instances: HashMap<String, String>,
-    track_files: HashMap<String, TrackFile>,
+    scripts: ByName<String>,
+    instances: ByName<String>,
+    track_files: ByName<TrackFile>,
     /// `interface_up_down_delays`: interface -> (down, up, statement, used by an instance).
     link_delays: Vec<(String, String, String, Node, bool)>,
+}
+
+/// Whether `v` is a decimal number equal to zero ("0", "0.000", "-0", "0e3"), the forms
+/// of keepalived's seconds values. Written out instead of `v.parse::<f64>()`, which links
+/// std's float parser and its tables (about 16 KB) for this one comparison.
+fn is_zero_number(v: &str) -> bool {
+    let v = v.strip_prefix(['+', '-']).unwrap_or(v);
+    let (mantissa, exponent) = match v.split_once(['e', 'E']) {
+        Some((m, e)) => (m, Some(e.strip_prefix(['+', '-']).unwrap_or(e))),
+        None => (v, None),
+    };
+    let digits = mantissa.bytes().filter(u8::is_ascii_digit).count();
+    let dots = mantissa.bytes().filter(|&b| b == b'.').count();
+    digits > 0
+        && digits + dots == mantissa.len()
+        && dots <= 1
+        && mantissa.bytes().all(|b| b == b'0' || b == b'.')
+        && exponent.is_none_or(|e| !e.is_empty() && e.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// A UCI section name (`[A-Za-z0-9_]+`) for a keepalived name, unique in the output.
@@ -76,7 +121,7 @@ impl Mapper<'_> {
             name = format!("{base}_{i}");
             i += 1;
         }
-        self.used_names.insert(name.clone());
+        self.used_names.push(name.clone());
         name
     }
 
@@ -688,7 +733,7 @@ impl Mapper<'_> {
                 self.link_delays[k].4 = true;
                 let (_, down, up, e, _) = self.link_delays[k].clone();
                 for (opt, v) in [("link_down_delay", down), ("link_up_delay", up)] {
-                    if v.parse::<f64>().is_ok_and(|x| x == 0.0) {
+                    if is_zero_number(&v) {
                         continue;
                     }
                     match check_value("instance", opt, &v) {
@@ -1061,11 +1106,11 @@ pub fn map(nodes: &[Node], notes: &mut Vec<Note>) -> Vec<OutSection> {
     let mut m = Mapper {
         notes,
         out: Vec::new(),
-        used_names: HashSet::from(["globals".to_string()]),
+        used_names: vec!["globals".to_string()],
         defaults: GlobalDefaults::default(),
-        scripts: HashMap::new(),
-        instances: HashMap::new(),
-        track_files: HashMap::new(),
+        scripts: ByName::new(),
+        instances: ByName::new(),
+        track_files: ByName::new(),
         link_delays: Vec::new(),
     };
     let first = nodes.first().map(|n| n.pos.clone()).unwrap_or(Pos {
@@ -1132,4 +1177,23 @@ pub fn map(nodes: &[Node], notes: &mut Vec<Note>) -> Vec<OutSection> {
         m.out.insert(0, globals);
     }
     m.out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_zero_number;
+
+    /// The hand-written test agrees with `parse::<f64>() == 0.0` on the forms a keepalived
+    /// delay takes, and on the malformed ones around them.
+    #[test]
+    fn zero_number_agrees_with_float_parse() {
+        for v in [
+            "0", "00", "0.0", "0.", ".0", "+0", "-0", "-0.000", "0e0", "0E+5", "0.0e-3", "1",
+            "0.1", "10", "1e0", "", ".", "+", "-", "e", "0e", "0.0.0", "0x0", " 0", "0 ", "0s",
+            "inf", "nan", "--0", "0e+-1", "5e-1",
+        ] {
+            let float = v.parse::<f64>().is_ok_and(|x| x == 0.0);
+            assert_eq!(is_zero_number(v), float, "{v:?}");
+        }
+    }
 }

@@ -41,7 +41,7 @@ use crate::base::{Duration, Family, Instant};
 use crate::config::model::{self, Config, VrrpVersion};
 use crate::sys::packet::KernelStats;
 use crate::vrrp::instance::{
-    Action, Advert, Input, Instance, Params, StartHint, State, SyncCommand,
+    Action, Advert, Input, Instance, Params, Reason, StartHint, State, SyncCommand,
 };
 use crate::vrrp::priority::Adjustment;
 use crate::vrrp::sync_group::{self, SyncGroup};
@@ -101,8 +101,13 @@ struct SyncReport {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Transition {
     pub inst: u16,
+    pub from: State,
     pub to: State,
+    pub reason: Reason,
+    /// The effective priority after the transition.
     pub priority: u8,
+    /// The current master's address after the transition (ours as MASTER), if known.
+    pub master: Option<IpAddr>,
 }
 
 /// Link facts of one interface, refreshed from the kernel, and its listener.
@@ -454,20 +459,25 @@ impl<S: Southbound> Vrrp<S> {
             Action::RemoveVips if self.vip_removal_deferred => {}
             Action::RemoveVips => self.remove_vips(i),
             Action::Announce { count } => self.announce(i, count),
-            Action::Notify(state) => {
+            // The state machine pushes Notify right after the Transition it announces; the
+            // transition carries what the scripts get besides the state, so it is queued
+            // here and Notify has nothing left to add.
+            Action::Notify(_) => {}
+            Action::Transition { from, to, reason } => {
                 let inst = &self.insts[i];
+                info!(target: &inst.cfg.name, "{from} -> {to} ({reason})");
                 let t = Transition {
                     inst: i as u16,
-                    to: state,
+                    from,
+                    to,
+                    reason,
                     priority: inst.fsm.priority(),
+                    master: inst.fsm.master_address(),
                 };
                 if self.transitions.is_full() {
                     self.transitions.pop_front();
                 }
                 let _ = self.transitions.push_back(t);
-            }
-            Action::Transition { from, to, reason } => {
-                info!(target: &self.insts[i].cfg.name, "{from} -> {to} ({reason})");
             }
         }
     }
