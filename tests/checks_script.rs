@@ -217,7 +217,7 @@ fn notify_commands_run_one_at_a_time_in_transition_order() {
         (NotifyState::Fault, 0),
         (NotifyState::Stop, 0),
     ] {
-        q.push_transition(&cfg, NotifyEvent { state, priority });
+        q.push_transition(&cfg, NotifyEvent::new(state, priority));
     }
     run_queue(&cfg, &mut q);
     let got = std::fs::read_to_string(&log).unwrap();

@@ -17,9 +17,10 @@ use minivrrp::daemon::checks::{CheckEngine, ProbeId};
 use minivrrp::daemon::ids::{timer_owner, Part};
 use minivrrp::daemon::notify::Notifier;
 use minivrrp::daemon::tracking::Tracking;
+use minivrrp::daemon::vrrp::Transition;
 use minivrrp::daemon::{Ctx, Handler, Inbox, Loop, Read, Ready, Signal, TimerId, Token};
 use minivrrp::sys::{clock, process};
-use minivrrp::vrrp::instance::State;
+use minivrrp::vrrp::instance::{Reason, State};
 use minivrrp::vrrp::priority::Adjustment;
 use std::path::{Path, PathBuf};
 
@@ -408,7 +409,7 @@ fn notify_scripts_run_in_transition_order_with_keepalived_arguments() {
     std::fs::write(
         &hp,
         format!(
-            "#!/bin/sh\necho \"HOTPLUG $ACTION $TYPE $NAME\" >> {}\n",
+            "#!/bin/sh\necho \"HOTPLUG $ACTION $TYPE $NAME|$MINIVRRP_PREV_STATE|$MINIVRRP_REASON|$MINIVRRP_MASTER|$MINIVRRP_PRIORITY\" >> {}\n",
             log.display()
         ),
     )
@@ -429,9 +430,35 @@ config instance 'vi1'
         l = log.display()
     ));
     let mut n = Notifier::new(&c, Some(hp.display().to_string())).unwrap();
-    n.instance_transition(0, State::Backup, 100);
-    n.instance_transition(0, State::Master, 150);
-    n.instance_transition(0, State::Fault, 0);
+    let r1: core::net::IpAddr = [10, 0, 0, 1].into();
+    for (from, to, reason, priority, master) in [
+        (State::Init, State::Backup, Reason::Startup, 100, None),
+        (
+            State::Backup,
+            State::Master,
+            Reason::MasterDown {
+                interval: Duration::from_millis(3609),
+            },
+            150,
+            Some(r1),
+        ),
+        (
+            State::Master,
+            State::Fault,
+            Reason::Fault(minivrrp::vrrp::instance::FaultCause::InterfaceDown),
+            0,
+            None,
+        ),
+    ] {
+        n.instance_transition(&Transition {
+            inst: 0,
+            from,
+            to,
+            reason,
+            priority,
+            master,
+        });
+    }
     let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while std::time::Instant::now() < end {
         // What the daemon's settle step does after every event: start what may start.
@@ -457,14 +484,15 @@ config instance 'vi1'
         lines,
         [
             "INSTANCE vi1 BACKUP 100",
-            "HOTPLUG NOTIFY_BACKUP INSTANCE vi1",
+            "HOTPLUG NOTIFY_BACKUP INSTANCE vi1|INIT|startup||100",
             "master",
             "INSTANCE vi1 MASTER 150",
-            "HOTPLUG NOTIFY_MASTER INSTANCE vi1",
+            "HOTPLUG NOTIFY_MASTER INSTANCE vi1|BACKUP|master down timer expired (3.61 s)|10.0.0.1|150",
             "INSTANCE vi1 FAULT 0",
-            "HOTPLUG NOTIFY_FAULT INSTANCE vi1",
+            "HOTPLUG NOTIFY_FAULT INSTANCE vi1|MASTER|interface down||0",
             "INSTANCE vi1 STOP 0",
-            "HOTPLUG NOTIFY_STOP INSTANCE vi1",
+            // The daemon stops: STOP follows the last announced state.
+            "HOTPLUG NOTIFY_STOP INSTANCE vi1|FAULT|shutdown||0",
         ]
     );
     let _ = std::fs::remove_dir_all(&dir);

@@ -392,3 +392,164 @@ fn reload_with_new_script_weight_applies_it_and_keeps_the_probe_state() {
     assert_eq!(count(&log, "other: UP"), 1, "{log}");
     assert_eq!(count(&log, "chk: DOWN"), 1, "{log}");
 }
+
+/// A command that appends `ARGS|PREV|REASON|MASTER|PRIORITY` (its arguments and the
+/// `MINIVRRP_*` context variables) to `out`; used as notify_* / notify and as the hotplug
+/// stand-in (whose `ACTION` stands in front).
+fn context_recorder(dir: &Path, name: &str, out: &Path) -> PathBuf {
+    let script = dir.join(name);
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"${{ACTION:+$ACTION }}$*|$MINIVRRP_PREV_STATE|$MINIVRRP_REASON|\
+             $MINIVRRP_MASTER|$MINIVRRP_PRIORITY\" >> {}\n",
+            out.display()
+        ),
+    )
+    .unwrap();
+    std::process::Command::new("chmod")
+        .args(["+x", script.to_str().unwrap()])
+        .status()
+        .unwrap();
+    script
+}
+
+#[test]
+fn notify_scripts_and_hotplug_get_previous_state_reason_master_and_priority() {
+    if !common::require_root(
+        "notify_scripts_and_hotplug_get_previous_state_reason_master_and_priority",
+    ) {
+        return;
+    }
+    let lab = Lab::with_routers("dcl-ctx", 2);
+    let out = lab.dir.join("r2-context");
+    let rec = context_recorder(&lab.dir, "record.sh", &out);
+    let hp_out = lab.dir.join("r2-hotplug-context");
+    let hp = context_recorder(&lab.dir, "hotplug.sh", &hp_out);
+    let (hp1, _) = hotplug_standin(&lab.dir, "r1");
+    let r = rec.display();
+    let r2_cfg = format!(
+        "{}{}",
+        globals("r2"),
+        instance(
+            "vi1",
+            1,
+            100,
+            true,
+            &format!(
+                "\toption notify_master '{r} specific-master'\n\
+                 \toption notify_backup '{r} specific-backup'\n\toption notify '{r} generic'\n"
+            )
+        )
+    );
+    // r2 alone: BACKUP at startup, MASTER when its Master_Down_Timer fires.
+    let r2 = start(&lab, "r2", &r2_cfg, &hp);
+    let vip = "10.0.0.251";
+    let (h, _) = lab.wait_holders(vip, &["r2"], Duration::from_secs(10));
+    assert_eq!(h, ["r2"], "r2 log:\n{}", r2.log_text());
+    // r1 (150, preempt) comes up and takes over: r2 goes back to BACKUP for r1's advert.
+    let r1_cfg = format!("{}{}", globals("r1"), instance("vi1", 1, 150, true, ""));
+    let _r1 = start(&lab, "r1", &r1_cfg, &hp1);
+    let (h, _) = lab.wait_holders(vip, &["r1"], Duration::from_secs(10));
+    assert_eq!(h, ["r1"], "r2 log:\n{}", r2.log_text());
+    assert!(
+        wait_for(Duration::from_secs(5), || lines(&out).len() == 6
+            && lines(&hp_out).len() == 3),
+        "r2 log:\n{}\nnotify:\n{:?}\nhotplug:\n{:?}",
+        r2.log_text(),
+        lines(&out),
+        lines(&hp_out)
+    );
+    // Master_Down_Interval at 0.1 s adverts, priority 100 (v3): 3 * 0.1 + skew 0.06 s.
+    let down = "master down timer expired (0.36 s)";
+    let higher = "higher priority 150 from 10.0.0.1";
+    assert_eq!(
+        lines(&out),
+        [
+            "specific-backup|INIT|startup||100".to_string(),
+            "generic INSTANCE vi1 BACKUP 100|INIT|startup||100".to_string(),
+            format!("specific-master|BACKUP|{down}|10.0.0.2|100"),
+            format!("generic INSTANCE vi1 MASTER 100|BACKUP|{down}|10.0.0.2|100"),
+            format!("specific-backup|MASTER|{higher}|10.0.0.1|100"),
+            format!("generic INSTANCE vi1 BACKUP 100|MASTER|{higher}|10.0.0.1|100"),
+        ],
+        "r2 log:\n{}",
+        r2.log_text()
+    );
+    assert_eq!(
+        lines(&hp_out),
+        [
+            "NOTIFY_BACKUP minivrrp|INIT|startup||100".to_string(),
+            format!("NOTIFY_MASTER minivrrp|BACKUP|{down}|10.0.0.2|100"),
+            format!("NOTIFY_BACKUP minivrrp|MASTER|{higher}|10.0.0.1|100"),
+        ]
+    );
+}
+
+#[test]
+fn link_events_lost_while_frozen_are_made_good_by_a_resync() {
+    if !common::require_root("link_events_lost_while_frozen_are_made_good_by_a_resync") {
+        return;
+    }
+    let lab = Lab::with_routers("dcl-lost", 2);
+    let ns1 = lab.node("r1").ns.clone();
+    let ip = |args: &[&str]| {
+        assert!(std::process::Command::new("ip")
+            .args(["-n", &ns1])
+            .args(args)
+            .status()
+            .unwrap()
+            .success())
+    };
+    ip(&[
+        "link", "add", "trk0", "type", "veth", "peer", "name", "trk0p",
+    ]);
+    ip(&["link", "set", "trk0p", "up"]);
+    ip(&["link", "set", "trk0", "up"]);
+    let (hp, _) = hotplug_standin(&lab.dir, "r1");
+    let (hp2, _) = hotplug_standin(&lab.dir, "r2");
+    let r1_cfg = format!(
+        "{}{}",
+        globals("r1"),
+        instance("vi1", 1, 150, true, "\tlist track_interface 'trk0'\n")
+    );
+    let r2_cfg = format!("{}{}", globals("r2"), instance("vi1", 1, 100, true, ""));
+    let r1 = start(&lab, "r1", &r1_cfg, &hp);
+    let _r2 = start(&lab, "r2", &r2_cfg, &hp2);
+    let vip = "10.0.0.251";
+    let (h, _) = lab.wait_holders(vip, &["r1"], Duration::from_secs(10));
+    assert_eq!(h, ["r1"], "r1 log:\n{}", r1.log_text());
+
+    // Frozen, r1 cannot read its rtnetlink socket: 3000 link changes overflow its buffer,
+    // so the kernel drops the newest events, the tracked link going down among them.
+    let batch = lab.dir.join("flood.batch");
+    let mut text = String::new();
+    for k in 0..3000 {
+        text.push_str(&format!("link set trk0p mtu {}\n", 1280 + k % 200));
+    }
+    text.push_str("link set trk0 down\n");
+    std::fs::write(&batch, text).unwrap();
+    r1.signal(libc::SIGSTOP);
+    ip(&["-batch", batch.to_str().unwrap()]);
+    r1.signal(libc::SIGCONT);
+
+    // Resumed, r1 learns that events were lost, re-reads its links, finds trk0 down and
+    // goes to FAULT: r2 keeps (or takes) the VIP. Without the resync r1 would believe trk0
+    // is up and hold the VIP at priority 150.
+    assert!(
+        wait_for(Duration::from_secs(5), || r1
+            .log_text()
+            .contains("link events were lost")),
+        "r1 log:\n{}",
+        r1.log_text()
+    );
+    let (h, _) = lab.wait_holders(vip, &["r2"], Duration::from_secs(10));
+    assert_eq!(h, ["r2"], "r1 log:\n{}", r1.log_text());
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(lab.holders(vip), ["r2"], "r1 log:\n{}", r1.log_text());
+    assert!(
+        r1.log_text().contains("FAULT"),
+        "r1 log:\n{}",
+        r1.log_text()
+    );
+}

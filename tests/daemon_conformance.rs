@@ -17,7 +17,7 @@ use minivrrp::daemon::ids::Part;
 use minivrrp::daemon::vrrp::{LinkFacts, Southbound, Vrrp, VIP_REFRESH_TIMER};
 use minivrrp::sys::bpf;
 use minivrrp::sys::packet::{KernelStats, PktType, RecvFrame};
-use minivrrp::sys::rtnl::{AddrAttrs, IfName, RtnlEvent};
+use minivrrp::sys::rtnl::{AddrAttrs, AddrInfo, IfName, RtnlEvent};
 use minivrrp::vrrp::frame::{emit_advert_v4, emit_advert_v6, parse_frame, RxContext};
 use minivrrp::vrrp::priority::Adjustment;
 use minivrrp::vrrp::wire::{AddrList, Auth, ChecksumMode, Packet, Version, VrrpRepr};
@@ -46,6 +46,9 @@ struct Fake {
     rx: Vec<(u32, Vec<u8>)>,
     log: Vec<Value>,
     next_ifindex: u32,
+    /// Record reads of link facts and addresses too (only around `address` and
+    /// `events_lost` events, so the other scenarios list changes only).
+    log_reads: bool,
 }
 
 /// Listener and unicast socket stand-ins: the loop never polls them (the runner calls the
@@ -132,7 +135,22 @@ impl Southbound for Fake {
     type Unicast = FakeUnicast;
 
     fn link(&mut self, name: &str) -> Result<Option<LinkFacts>, Errno> {
+        if self.log_reads {
+            self.record(json!({"kernel": "read_link", "link": name}));
+        }
         Ok(self.links.iter().find(|l| l.name == name).map(|l| l.facts))
+    }
+
+    fn source_addresses(
+        &mut self,
+        ifindex: u32,
+    ) -> Result<(Option<Ipv4Addr>, Option<Ipv6Addr>), Errno> {
+        if self.log_reads {
+            let link = self.name_of(ifindex);
+            self.record(json!({"kernel": "read_addresses", "link": link}));
+        }
+        let f = self.link_mut(ifindex)?.facts;
+        Ok((f.primary4, f.link_local6))
     }
 
     fn addresses(&mut self, ifindex: u32, each: &mut dyn FnMut(IpAddr, u8)) -> Result<(), Errno> {
@@ -479,6 +497,45 @@ impl Run {
         }
     }
 
+    /// An address came or went on `link` (`addr`, `removed`); `ipv4` is the link's primary
+    /// IPv4 address after it (absent: none), as the kernel would report it.
+    fn address_event(&mut self, ev: &Value, now: Instant) -> Result<(), String> {
+        let name = str_of(ev, "link")?;
+        let (addr, prefix) = str_of(ev, "addr")?
+            .split_once('/')
+            .ok_or("address: addr is ADDR/PREFIX")?;
+        let addr: IpAddr = addr.parse().map_err(|e| format!("addr: {e}"))?;
+        let prefix: u8 = prefix.parse().map_err(|e| format!("prefix: {e}"))?;
+        let primary4 = match ev["ipv4"].as_str() {
+            Some(a) => Some(a.parse().map_err(|e| format!("ipv4: {e}"))?),
+            None => None,
+        };
+        let fake = self.fake();
+        let l = fake
+            .links
+            .iter_mut()
+            .find(|l| l.name == name)
+            .ok_or("no such link")?;
+        l.facts.primary4 = primary4;
+        let info = AddrInfo {
+            ifindex: l.facts.ifindex,
+            addr,
+            prefix,
+            flags: 0,
+            scope: 0,
+        };
+        let rtnl = if ev["removed"].as_bool().unwrap_or(false) {
+            RtnlEvent::AddrRemoved(info)
+        } else {
+            RtnlEvent::AddrAdded(info)
+        };
+        fake.log_reads = true;
+        let ctx = self.lp.ctx();
+        self.vrrp.on_link_event(ctx, &rtnl, now);
+        self.fake().log_reads = false;
+        Ok(())
+    }
+
     fn link_event(&mut self, ev: &Value, now: Instant) -> Result<(), String> {
         let name = str_of(ev, "link")?;
         let ifname = IfName::try_from(name).map_err(|_| "link name too long")?;
@@ -521,6 +578,11 @@ impl Run {
             }
             other => return Err(format!("unknown link event {other}")),
         };
+        if ev["lost"].as_bool().unwrap_or(false) {
+            // The kernel changed, the event never reached the part (an `events_lost`
+            // event, the runtime's resync, follows).
+            return Ok(());
+        }
         let ctx = self.lp.ctx();
         self.vrrp.on_link_event(ctx, &rtnl, now);
         Ok(())
@@ -604,6 +666,14 @@ fn run_scenario(dir: &Path) -> Result<Vec<Value>, String> {
                 run.read_all(now);
             }
             "link_down" | "link_up" | "link_gone" | "link_new" => run.link_event(&ev, now)?,
+            "address" => run.address_event(&ev, now)?,
+            "events_lost" => {
+                // What the runtime does once link events were lost (`daemon::link_sync`).
+                run.fake().log_reads = true;
+                let ctx = run.lp.ctx();
+                run.vrrp.resync_links(ctx, now);
+                run.fake().log_reads = false;
+            }
             "trackers" => {
                 let i = run.instance(str_of(&ev, "instance")?)?;
                 let adj = Adjustment {

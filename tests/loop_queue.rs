@@ -1,6 +1,7 @@
 //! Event-queue overflow accounting and fairness under an input flood.
 
 use minivrrp::base::{Duration, Instant};
+use minivrrp::daemon::link_sync::LinkSync;
 use minivrrp::daemon::{
     Ctx, Handler, Inbox, Interest, Loop, Read, Ready, Signal, TimerId, Token, EVENT_QUEUE_CAP,
     READ_BUDGET,
@@ -175,4 +176,129 @@ fn deregistered_fd_is_no_longer_read() {
     assert!(l.ctx().deregister(Token(0)));
     l.turn(&mut h, Some(Duration::ZERO)).unwrap();
     assert_eq!(h.reads, 0);
+}
+
+/// The daemon's picture of one link, fed from a "link events" socket read after flood
+/// sockets, the way the runtime feeds `Event::Link` through `LinkSync`.
+struct LinkPicture {
+    floods: Vec<UnixDatagram>,
+    links: UnixDatagram,
+    /// What the kernel says now (what a dump would read).
+    kernel_up: bool,
+    /// What the daemon believes.
+    picture_up: Option<bool>,
+    sync: LinkSync,
+    /// The picture each resync found, and whether it came after every queued link event.
+    resyncs: Vec<bool>,
+    link_events_handled: usize,
+}
+
+#[derive(Debug)]
+enum Ev {
+    Flood,
+    Link(bool),
+}
+
+const LINKS: Token = Token(1000);
+
+impl Handler for LinkPicture {
+    type Input = Ev;
+    fn on_readable(
+        &mut self,
+        _: &mut Ctx,
+        inbox: &mut Inbox<Ev>,
+        token: Token,
+        _: Ready,
+        _: Instant,
+    ) -> Read {
+        let mut buf = [0u8; 8];
+        if token == LINKS {
+            return match self.links.recv(&mut buf) {
+                Ok(_) => {
+                    self.sync.push(inbox, Ev::Link(buf[0] == b'U'));
+                    Read::Again
+                }
+                Err(_) => Read::Drained,
+            };
+        }
+        match self.floods[token.0 as usize].recv(&mut buf) {
+            Ok(_) => {
+                inbox.push(Ev::Flood);
+                Read::Again
+            }
+            Err(_) => Read::Drained,
+        }
+    }
+    fn on_input(&mut self, _: &mut Ctx, _: Token, input: Ev, _: Instant) {
+        if let Ev::Link(up) = input {
+            self.sync.handled();
+            self.picture_up = Some(up);
+            self.link_events_handled += 1;
+        }
+        // The runtime's settle step, stage 0.
+        if self.sync.take_resync() {
+            self.picture_up = Some(self.kernel_up);
+            self.resyncs.push(self.kernel_up);
+        }
+    }
+    fn on_timer(&mut self, _: &mut Ctx, _: TimerId, _: Instant) {}
+    fn on_signal(&mut self, _: &mut Ctx, _: Signal, _: Instant) {}
+}
+
+#[test]
+fn dropped_link_event_is_made_good_by_a_resync_after_the_older_queued_ones() {
+    // Flood sockets registered first fill the queue to one short of full; then the link
+    // socket gives "down" (queued, the last slot) and "up" (dropped). The kernel says up.
+    let nflood = EVENT_QUEUE_CAP / READ_BUDGET;
+    let mut floods = vec![];
+    let mut writers = vec![];
+    for i in 0..nflood {
+        let (r, w) = pair();
+        let n = if i + 1 == nflood {
+            READ_BUDGET - 1
+        } else {
+            READ_BUDGET
+        };
+        for _ in 0..n {
+            w.send(b"f").unwrap();
+        }
+        floods.push(r);
+        writers.push(w);
+    }
+    let (links, lw) = pair();
+    lw.send(b"D").unwrap();
+    lw.send(b"U").unwrap();
+    let mut h = LinkPicture {
+        floods,
+        links,
+        kernel_up: true,
+        picture_up: None,
+        sync: LinkSync::new(),
+        resyncs: vec![],
+        link_events_handled: 0,
+    };
+    let mut l: Loop<Ev> = Loop::new();
+    for i in 0..nflood {
+        l.ctx()
+            .register(Token(i as u32), &h.floods[i], Interest::READABLE)
+            .unwrap();
+    }
+    l.ctx()
+        .register(LINKS, &h.links, Interest::READABLE)
+        .unwrap();
+    l.turn(&mut h, Some(Duration::ZERO)).unwrap();
+
+    assert_eq!(l.ctx().dropped(LINKS), 1, "the 'up' event was dropped");
+    assert_eq!(h.link_events_handled, 1, "the 'down' event was handled");
+    // Without the resync the daemon would believe the link is down until its next event.
+    assert_eq!(h.picture_up, Some(true), "resynced to the kernel's state");
+    assert_eq!(h.resyncs, [true], "one resync, after the queued 'down'");
+    assert_eq!(h.sync.stats(), (1, 1));
+    // Nothing more lost: the next turn does not resync again.
+    lw.send(b"D").unwrap();
+    h.kernel_up = false;
+    l.turn(&mut h, Some(Duration::ZERO)).unwrap();
+    assert_eq!(h.picture_up, Some(false));
+    assert_eq!(h.resyncs.len(), 1);
+    drop(writers);
 }

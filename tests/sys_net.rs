@@ -479,3 +479,50 @@ fn raw_ipv6_socket_sends_unicast_with_hop_limit_255() {
         Ok(())
     });
 }
+
+#[test]
+fn rtnl_reads_one_interfaces_addresses_in_one_dump_of_that_interface_only() {
+    if !common::require_root(
+        "rtnl_reads_one_interfaces_addresses_in_one_dump_of_that_interface_only",
+    ) {
+        return;
+    }
+    let t = Topo::new("srcs");
+    in_child(|| {
+        enter(&t.a)?;
+        // 1000 addresses on another interface: a host-wide dump would carry them all.
+        let batch = std::env::temp_dir().join(format!("mv-srcs-{}.batch", std::process::id()));
+        let text: String = (0..1000)
+            .map(|k| format!("addr add 10.99.{}.{}/32 dev lo\n", k / 250, k % 250 + 1))
+            .collect();
+        std::fs::write(&batch, text).map_err(|e| e.to_string())?;
+        let ran = run(&["ip", "-batch", batch.to_str().unwrap_or("")]);
+        let _ = std::fs::remove_file(&batch);
+        ran?;
+        run(&["ip", "addr", "add", "10.77.0.9/24", "dev", "e0"])?;
+        let mut nl = Rtnl::open().map_err(|e| e.to_string())?;
+        let e0 = ifindex("e0")?;
+        let start = std::time::Instant::now();
+        let (v4, _v6) = nl.source_addresses(e0).map_err(|e| e.to_string())?;
+        let one = start.elapsed();
+        let msgs = nl.last_reply_messages();
+        check(
+            v4 == Some(Ipv4Addr::new(10, 77, 0, 1)),
+            &format!("primary IPv4, not the secondary 10.77.0.9: {v4:?}"),
+        )?;
+        let start = std::time::Instant::now();
+        nl.for_each_address(None, |_| {})
+            .map_err(|e| e.to_string())?;
+        let all = start.elapsed();
+        let all_msgs = nl.last_reply_messages();
+        eprintln!(
+            "addresses of e0: {msgs} messages in {one:?}; every address: {all_msgs} messages in {all:?}"
+        );
+        check(all_msgs > 1000, "the host-wide dump carries lo's 1000")?;
+        // e0: 2 IPv4 + its IPv6 addresses; the kernel filtered the rest (strict checking).
+        check(
+            msgs < 10,
+            &format!("one interface's dump carried {msgs} messages"),
+        )
+    });
+}

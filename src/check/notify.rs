@@ -8,8 +8,14 @@
 //!    e.g. `INSTANCE vi1 MASTER 150`;
 //! 3. OpenWrt: `/sbin/hotplug-call minivrrp` (when it exists) with `ACTION=NOTIFY_MASTER`…,
 //!    `TYPE=INSTANCE|GROUP`, `NAME=<section>` added to the environment.
+//!
+//! Every one of them also gets the transition's context in the environment
+//! ([`NotifyContext`]): `MINIVRRP_PREV_STATE`, `MINIVRRP_REASON`, `MINIVRRP_MASTER`,
+//! `MINIVRRP_PRIORITY`. They are always set (empty when unknown), so a value inherited from
+//! the daemon's own environment can never pass for the transition's.
 
-use core::fmt::Write;
+use core::fmt::{self, Write};
+use core::net::IpAddr;
 use heapless::{Deque, String, Vec};
 
 /// The hotplug program and its one argument (the hotplug.d subdirectory).
@@ -51,11 +57,94 @@ impl NotifyState {
     }
 }
 
+/// Longest reason given in `MINIVRRP_REASON`; a longer sentence is cut at a character
+/// boundary. The longest the state machine writes (an IPv6 address in "equal priority ...
+/// from higher address ...") is under 80 bytes.
+pub const REASON_LEN: usize = 96;
+
+/// The reason of a transition as text, fixed-size so that a queued job stays `Copy` and
+/// queueing never allocates.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct ReasonText {
+    len: u8,
+    buf: [u8; REASON_LEN],
+}
+
+impl ReasonText {
+    /// The `Display` of `reason`, cut to [`REASON_LEN`] bytes.
+    pub fn new(reason: impl fmt::Display) -> ReasonText {
+        let mut t = ReasonText::default();
+        // A full buffer ends the write early; what fits is kept.
+        let _ = write!(t, "{reason}");
+        t
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only whole UTF-8 characters are ever copied in (`write_str`).
+        core::str::from_utf8(&self.buf[..usize::from(self.len)]).unwrap_or("")
+    }
+}
+
+impl Default for ReasonText {
+    fn default() -> Self {
+        ReasonText {
+            len: 0,
+            buf: [0; REASON_LEN],
+        }
+    }
+}
+
+impl fmt::Write for ReasonText {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for c in s.chars() {
+            let at = usize::from(self.len);
+            let end = at + c.len_utf8();
+            if end > REASON_LEN {
+                return Err(fmt::Error);
+            }
+            c.encode_utf8(&mut self.buf[at..end]);
+            self.len = end as u8;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for ReasonText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+/// What a script needs to know about a transition besides its new state: where it came
+/// from, why, and who is master now.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NotifyContext {
+    /// The state before the transition; `None` is INIT (never announced by itself).
+    pub prev: Option<NotifyState>,
+    pub reason: ReasonText,
+    /// The current master's address (ours as MASTER); `None` when unknown (FAULT, STOP, a
+    /// backup that has not heard the master yet) and for sync groups.
+    pub master: Option<IpAddr>,
+}
+
 /// One transition to announce.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NotifyEvent {
     pub state: NotifyState,
+    /// The effective priority (after trackers); 0 for a sync group.
     pub priority: u8,
+    pub context: NotifyContext,
+}
+
+impl NotifyEvent {
+    /// An event without context (previous state INIT, no reason, master unknown).
+    pub fn new(state: NotifyState, priority: u8) -> NotifyEvent {
+        NotifyEvent {
+            state,
+            priority,
+            context: NotifyContext::default(),
+        }
+    }
 }
 
 /// Which of the configured commands a job runs.
@@ -97,6 +186,10 @@ pub const ENV_LEN: usize = 64;
 /// Longest instance or group name: the hotplug hook gets it as `NAME=<name>` in one
 /// [`ENV_LEN`] entry (config load refuses longer names).
 pub const MAX_NAME: usize = ENV_LEN - "NAME=".len();
+/// Capacity of one environment entry: `MINIVRRP_REASON=` and a [`REASON_LEN`] reason fit.
+pub const ENV_ENTRY_LEN: usize = 128;
+/// Environment entries of one command: ACTION, TYPE, NAME (hotplug) and the 4 context ones.
+pub const MAX_ENV: usize = 7;
 
 /// A command ready for `sys::process::spawn(&cmd.argv(), &cmd.env(), ..)`, borrowing the
 /// configured strings.
@@ -104,7 +197,7 @@ pub const MAX_NAME: usize = ENV_LEN - "NAME=".len();
 pub struct CommandLine<'a> {
     configured: Vec<&'a str, MAX_ARGS>,
     extra: Vec<String<ENV_LEN>, 4>,
-    env: Vec<String<ENV_LEN>, 3>,
+    env: Vec<String<ENV_ENTRY_LEN>, MAX_ENV>,
 }
 
 impl<'a> CommandLine<'a> {
@@ -122,7 +215,7 @@ impl<'a> CommandLine<'a> {
     }
 
     /// Variables to add to the inherited environment.
-    pub fn env(&self) -> Vec<&str, 3> {
+    pub fn env(&self) -> Vec<&str, MAX_ENV> {
         self.env.iter().map(|s| s.as_str()).collect()
     }
 }
@@ -210,19 +303,39 @@ impl NotifyConfig {
             Slot::Hotplug => {
                 cl.configured.push(self.hotplug.as_deref()?).ok()?;
                 cl.configured.push(HOTPLUG_SUBSYSTEM).ok()?;
-                let mut e: String<ENV_LEN> = String::new();
-                write!(e, "ACTION=NOTIFY_{state}").ok()?;
-                cl.env.push(e).ok()?;
-                let mut e: String<ENV_LEN> = String::new();
-                write!(e, "TYPE={kind}").ok()?;
-                cl.env.push(e).ok()?;
-                let mut e: String<ENV_LEN> = String::new();
-                write!(e, "NAME={}", self.name).ok()?;
-                cl.env.push(e).ok()?;
+                env(&mut cl, format_args!("ACTION=NOTIFY_{state}"))?;
+                env(&mut cl, format_args!("TYPE={kind}"))?;
+                env(&mut cl, format_args!("NAME={}", self.name))?;
             }
         }
+        self.context_env(&mut cl, job.event)?;
         Some(cl)
     }
+
+    /// The `MINIVRRP_*` context variables, every one set (empty when not known).
+    fn context_env(&self, cl: &mut CommandLine<'_>, ev: NotifyEvent) -> Option<()> {
+        let c = &ev.context;
+        let prev = c.prev.map_or("INIT", NotifyState::as_str);
+        env(cl, format_args!("MINIVRRP_PREV_STATE={prev}"))?;
+        env(cl, format_args!("MINIVRRP_REASON={}", c.reason.as_str()))?;
+        match c.master {
+            Some(a) => env(cl, format_args!("MINIVRRP_MASTER={a}"))?,
+            None => env(cl, format_args!("MINIVRRP_MASTER="))?,
+        }
+        // A sync group has no priority of its own (its generic notify gets none either).
+        if self.group {
+            env(cl, format_args!("MINIVRRP_PRIORITY="))
+        } else {
+            env(cl, format_args!("MINIVRRP_PRIORITY={}", ev.priority))
+        }
+    }
+}
+
+/// Add one `KEY=value` entry to a command's environment; `None` if it does not fit.
+fn env(cl: &mut CommandLine<'_>, entry: fmt::Arguments<'_>) -> Option<()> {
+    let mut e: String<ENV_ENTRY_LEN> = String::new();
+    e.write_fmt(entry).ok()?;
+    cl.env.push(e).ok()
 }
 
 /// Per-instance queue: jobs run strictly one after another in transition order, so a slow
@@ -344,10 +457,7 @@ mod tests {
     #[test]
     fn generic_notify_gets_type_name_state_priority() {
         let c = cfg();
-        let ev = NotifyEvent {
-            state: NotifyState::Master,
-            priority: 150,
-        };
+        let ev = NotifyEvent::new(NotifyState::Master, 150);
         let jobs = c.jobs(ev);
         assert_eq!(
             jobs.iter().map(|j| j.slot).collect::<std::vec::Vec<_>>(),
@@ -363,24 +473,75 @@ mod tests {
         let cmd = c.command(jobs[2]).unwrap();
         assert_eq!(&cmd.argv()[..], ["/sbin/hotplug-call", "minivrrp"]);
         assert_eq!(
-            &cmd.env()[..],
+            &cmd.env()[..3],
             ["ACTION=NOTIFY_MASTER", "TYPE=INSTANCE", "NAME=vi1"]
         );
+    }
+
+    #[test]
+    fn every_command_gets_the_transition_context_in_its_environment() {
+        let c = cfg();
+        let ev = NotifyEvent {
+            state: NotifyState::Backup,
+            priority: 90,
+            context: NotifyContext {
+                prev: Some(NotifyState::Master),
+                reason: ReasonText::new(format_args!(
+                    "higher priority {} from {}",
+                    200, "10.0.0.2"
+                )),
+                master: Some(IpAddr::from([10, 0, 0, 2])),
+            },
+        };
+        let want = [
+            "MINIVRRP_PREV_STATE=MASTER",
+            "MINIVRRP_REASON=higher priority 200 from 10.0.0.2",
+            "MINIVRRP_MASTER=10.0.0.2",
+            "MINIVRRP_PRIORITY=90",
+        ];
+        let mut c2 = c.clone();
+        c2.backup = split_command("/etc/b.sh");
+        let jobs = c2.jobs(ev);
+        assert_eq!(jobs.len(), 3);
+        for (job, skip) in jobs.iter().zip([0, 0, 3]) {
+            let cmd = c2.command(*job).unwrap();
+            assert_eq!(&cmd.env()[skip..], want, "{:?}", job.slot);
+        }
+        // Unknown values are set empty (never inherited); INIT is the state before the first.
+        let first = NotifyEvent::new(NotifyState::Fault, 0);
+        let cmd = c.command(c.jobs(first)[0]).unwrap();
+        assert_eq!(
+            &cmd.env()[..],
+            [
+                "MINIVRRP_PREV_STATE=INIT",
+                "MINIVRRP_REASON=",
+                "MINIVRRP_MASTER=",
+                "MINIVRRP_PRIORITY=0"
+            ]
+        );
+        // A sync group has no priority or master of its own.
+        let mut g = c.clone();
+        g.group = true;
+        let cmd = g.command(g.jobs(ev)[0]).unwrap();
+        assert_eq!(cmd.env()[3], "MINIVRRP_PRIORITY=");
+    }
+
+    #[test]
+    fn reason_text_is_cut_at_a_character_boundary() {
+        let long = "é".repeat(REASON_LEN);
+        let t = ReasonText::new(&long);
+        assert_eq!(t.as_str(), "é".repeat(REASON_LEN / 2));
+        let v6 = "equal priority 255 from higher address ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff";
+        assert_eq!(ReasonText::new(v6).as_str(), v6);
     }
 
     #[test]
     fn group_has_no_stop_and_unset_scripts_are_skipped() {
         let mut c = cfg();
         c.group = true;
-        let stop = NotifyEvent {
-            state: NotifyState::Stop,
-            priority: 0,
-        };
+        let stop = NotifyEvent::new(NotifyState::Stop, 0);
         assert!(c.jobs(stop).is_empty());
-        let backup = NotifyEvent {
-            state: NotifyState::Backup,
-            priority: 100,
-        };
+        let backup = NotifyEvent::new(NotifyState::Backup, 100);
         let jobs = c.jobs(backup);
         assert_eq!(jobs.len(), 2);
         assert_eq!(
@@ -393,14 +554,8 @@ mod tests {
     fn queue_runs_one_at_a_time_in_order() {
         let c = cfg();
         let mut q: NotifyQueue<8> = NotifyQueue::new();
-        let m = NotifyEvent {
-            state: NotifyState::Master,
-            priority: 150,
-        };
-        let f = NotifyEvent {
-            state: NotifyState::Fault,
-            priority: 0,
-        };
+        let m = NotifyEvent::new(NotifyState::Master, 150);
+        let f = NotifyEvent::new(NotifyState::Fault, 0);
         q.push_transition(&c, m);
         q.push_transition(&c, f);
         let mut order = std::vec::Vec::new();
@@ -429,13 +584,7 @@ mod tests {
     fn full_queue_drops_oldest() {
         let c = cfg();
         let mut q: NotifyQueue<2> = NotifyQueue::new();
-        q.push_transition(
-            &c,
-            NotifyEvent {
-                state: NotifyState::Master,
-                priority: 1,
-            },
-        );
+        q.push_transition(&c, NotifyEvent::new(NotifyState::Master, 1));
         assert_eq!(q.dropped(), 1);
         assert_eq!(q.start_next().map(|j| j.slot), Some(Slot::Generic));
     }

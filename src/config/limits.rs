@@ -1,8 +1,8 @@
 //! Capacities, checked when the config is loaded so the daemon can size its fixed (heapless)
 //! tables once and never fail for lack of room at run time.
 
-/// VRRP instances (`config instance`).
-pub const MAX_INSTANCES: usize = 64;
+/// VRRP instances (`config instance`): every VRID of one address family on one interface.
+pub const MAX_INSTANCES: usize = 255;
 /// Virtual addresses per instance (`list vip`). One VRRP advert carries them all; 20 IPv6
 /// addresses still fit a 1500-byte frame.
 pub const MAX_VIPS: usize = 20;
@@ -20,5 +20,6 @@ pub const MAX_SYNC_GROUPS: usize = 16;
 pub const MAX_SYNC_MEMBERS: usize = crate::vrrp::sync_group::MAX_MEMBERS;
 /// `config virtual_server` sections.
 pub const MAX_VIRTUAL_SERVERS: usize = 64;
-/// `config real_server` sections, over all virtual servers.
-pub const MAX_REAL_SERVERS: usize = 1024;
+/// `config real_server` sections, over all virtual servers. Each checked one may hold a
+/// socket while its check runs, so the loop's fd table (`daemon::MAX_FDS`) is sized for it.
+pub const MAX_REAL_SERVERS: usize = 4096;

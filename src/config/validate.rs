@@ -1713,7 +1713,7 @@ config instance 'c'\n\toption interface 'wan'\n\toption vrid '5'\n\tlist vip '10
         }
         let e = one_error(&many);
         assert!(
-            e.contains("too many instance sections: 65 (at most 64, MAX_INSTANCES)"),
+            e.contains("too many instance sections: 256 (at most 255, MAX_INSTANCES)"),
             "{e}"
         );
 

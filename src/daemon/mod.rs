@@ -16,7 +16,9 @@
 //!   dropping it (e.g. a packet socket of an interface that disappeared);
 //! - in `on_readable`, read one frame/datagram, decode it and `inbox.push(input)`; return
 //!   `Read::Drained` on EAGAIN or error. Reading never changes another part's state: what
-//!   was read is handled after the due timers, as queued input;
+//!   was read is handled after the due timers, as queued input. A full queue drops the
+//!   event (counted per fd); a source whose dropped events would leave a wrong picture
+//!   pushes through `link_sync::LinkSync`, which schedules a resync from a dump instead;
 //! - in `on_input` / `on_timer`, feed the pure layer with `(now, input)` and carry out the
 //!   actions it returns (send a frame, add a VIP, arm a timer); what other parts must learn
 //!   (a health change, a transition) is left in the part's outbox for the runtime's one
@@ -31,6 +33,7 @@
 pub mod checks;
 pub mod event_loop;
 pub mod ids;
+pub mod link_sync;
 pub mod lvs;
 pub mod notify;
 pub mod runtime;
@@ -38,6 +41,7 @@ pub mod timers;
 pub mod tracking;
 pub mod vrrp;
 
+use crate::config::limits;
 pub use crate::sys::poll::{Interest, Ready};
 pub use crate::sys::signal::Signal;
 pub use event_loop::{Ctx, Handler, Inbox, Loop, LoopStats, Read};
@@ -49,13 +53,21 @@ pub use timers::TimerQueue;
 pub const EVENT_QUEUE_CAP: usize = 64;
 /// Armed timers at once: one per VRRP instance plus one per daemon part (the check engine
 /// keeps its own per-check deadlines and arms a single loop timer for the earliest).
-pub const TIMER_CAP: usize = 256;
+/// 24 bytes each.
+pub const TIMER_CAP: usize = limits::MAX_INSTANCES + 32;
 /// Registered fds (packet sockets, netlink, checks...), not counting the loop's signalfd.
-/// Sized for the worst case of every one of `config::limits::MAX_CHECKS` (1024) checks
-/// having its socket or script pipe open at once, plus the VRRP and netlink sockets.
-pub const MAX_FDS: usize = 1152;
+/// Sized for the worst case of every script, tracked check and checked real server having
+/// its socket or pipe open at once, plus a packet socket per interface, netlink and the
+/// control socket. About 44 bytes each over the loop's three fd tables.
+pub const MAX_FDS: usize = limits::MAX_SCRIPTS
+    + limits::MAX_CHECKS
+    + limits::MAX_REAL_SERVERS
+    + limits::MAX_INSTANCES
+    + 32;
 // One poll call must take every registered fd plus the signalfd and the timerfd.
 const _: () = assert!(MAX_FDS + 2 <= crate::sys::poll::POLL_MAX);
+// ...and not far more, or its stack array is waste.
+const _: () = assert!(MAX_FDS + 2 + 64 > crate::sys::poll::POLL_MAX);
 /// At most this many reads per readable fd per loop iteration, so one flooded socket cannot
 /// starve timers or other sockets: after K frames the loop goes on to due timers.
 pub const READ_BUDGET: usize = 8;
@@ -157,5 +169,19 @@ mod tests {
         })
         .unwrap_err();
         assert!(e.to_string().contains("TIMER_CAP"));
+    }
+}
+
+#[cfg(test)]
+mod footprint_tests {
+    use super::*;
+
+    /// The fd tables (`MAX_FDS` entries, about 240 KB) live on the heap, reserved once: kept
+    /// inline they were copied whole with every move of the loop, which made them resident
+    /// (600 kB more RSS for every router, whatever its configuration).
+    #[test]
+    fn the_loop_struct_stays_small_whatever_max_fds_is() {
+        let size = core::mem::size_of::<Loop<()>>();
+        assert!(size < 16 * 1024, "Loop is {size} bytes");
     }
 }

@@ -16,14 +16,16 @@
 
 use super::event_loop::Ctx;
 use super::ids::Part;
+use super::vrrp::Transition;
 use crate::base::{Duration, Instant};
 use crate::check::notify::{
-    split_command, NotifyConfig, NotifyEvent, NotifyQueue, NotifyState, Slot, HOTPLUG_CALL,
+    split_command, NotifyConfig, NotifyContext, NotifyEvent, NotifyQueue, NotifyState, ReasonText,
+    Slot, HOTPLUG_CALL,
 };
 use crate::check::ExitStatus;
 use crate::config::{Config, Notify};
 use crate::sys::{file, poll, process};
-use crate::vrrp::instance::State;
+use crate::vrrp::instance::{Reason, State};
 
 /// Environment variable overriding the hotplug program (tests; empty = none).
 pub const HOTPLUG_ENV: &str = "MINIVRRP_HOTPLUG_CALL";
@@ -206,34 +208,49 @@ impl Notifier {
         Ok(())
     }
 
-    /// Instance `idx` entered `state` (INIT is not announced) with `priority`.
-    pub fn instance_transition(&mut self, idx: usize, state: State, priority: u8) {
-        let Some(e) = self.instances.get_mut(idx) else {
+    /// Instance `t.inst` made transition `t` (INIT is not announced).
+    pub fn instance_transition(&mut self, t: &Transition) {
+        let Some(e) = self.instances.get_mut(usize::from(t.inst)) else {
             return;
         };
-        if let Some(s) = map_state(state) {
-            Self::push(e, s, priority);
+        if let Some(s) = map_state(t.to) {
+            let context = NotifyContext {
+                prev: map_state(t.from),
+                reason: ReasonText::new(t.reason),
+                master: t.master,
+            };
+            Self::push(e, s, t.priority, context);
         }
     }
 
-    /// Sync group `idx` entered `state` (its generic notify gets `GROUP NAME STATE`).
-    pub fn group_transition(&mut self, idx: usize, state: State) {
+    /// Sync group `idx` entered `state` because of a member's transition (`why`); its
+    /// generic notify gets `GROUP NAME STATE`, its previous state is the last announced one.
+    pub fn group_transition(&mut self, idx: usize, state: State, why: Reason) {
         let Some(e) = self.groups.get_mut(idx) else {
             return;
         };
         if let Some(s) = map_state(state) {
-            Self::push(e, s, 0);
+            let context = NotifyContext {
+                prev: e.last,
+                reason: ReasonText::new(why),
+                master: None,
+            };
+            Self::push(e, s, 0, context);
         }
     }
 
-    fn push(e: &mut Entry, s: NotifyState, priority: u8) {
+    fn push(e: &mut Entry, s: NotifyState, priority: u8, context: NotifyContext) {
         if e.last == Some(s) {
             return;
         }
         e.last = Some(s);
         e.priority = priority;
-        e.queue
-            .push_transition(&e.cfg, NotifyEvent { state: s, priority });
+        let event = NotifyEvent {
+            state: s,
+            priority,
+            context,
+        };
+        e.queue.push_transition(&e.cfg, event);
     }
 
     fn running(&self) -> usize {
@@ -433,8 +450,13 @@ impl Notifier {
     /// most [`STOP_WAIT`] in total (reaping our own children: the loop no longer runs).
     pub fn shutdown(&mut self) {
         for e in self.instances.iter_mut() {
+            let context = NotifyContext {
+                prev: e.last,
+                reason: ReasonText::new(Reason::Shutdown),
+                master: None,
+            };
             let p = e.priority;
-            Self::push(e, NotifyState::Stop, p);
+            Self::push(e, NotifyState::Stop, p, context);
         }
         let start = crate::sys::clock::now();
         loop {
@@ -465,6 +487,18 @@ impl Notifier {
 mod tests {
     use super::*;
 
+    /// Instance `i` moved to `to` from INIT at startup, master unknown.
+    fn moved(i: usize, to: State, priority: u8) -> Transition {
+        Transition {
+            inst: i as u16,
+            from: State::Init,
+            to,
+            reason: Reason::Startup,
+            priority,
+            master: None,
+        }
+    }
+
     #[test]
     fn init_is_not_announced_and_repeats_are_dropped() {
         let c = Config::parse_str(
@@ -479,10 +513,10 @@ config instance 'vi1'
         .unwrap_or_else(|e| panic!("{e:?}"));
         // No commands configured, no hotplug: nothing is spawned, but states are tracked.
         let mut n = Notifier::new(&c, None).unwrap();
-        n.instance_transition(0, State::Init, 100);
+        n.instance_transition(&moved(0, State::Init, 100));
         assert_eq!(n.instances[0].last, None);
-        n.instance_transition(0, State::Backup, 100);
-        n.instance_transition(0, State::Backup, 100);
+        n.instance_transition(&moved(0, State::Backup, 100));
+        n.instance_transition(&moved(0, State::Backup, 100));
         assert_eq!(n.instances[0].last, Some(NotifyState::Backup));
         assert_eq!(n.stats(), (0, 0));
         assert_eq!(n.children().count(), 0);
@@ -546,13 +580,13 @@ config instance 'vi2'
         ));
         let mut n = Notifier::new(&c, None).unwrap();
         let t0 = Instant::from_secs(100);
-        n.instance_transition(0, State::Backup, 100);
+        n.instance_transition(&moved(0, State::Backup, 100));
         assert_eq!(n.pump(t0), Some(t0 + Duration::from_secs(2)));
         let hung = child_of(&n, 0).expect("notify_backup of vi1 runs");
         // Later: vi1 and vi2 become master. vi2's script runs at once beside the hung one;
         // vi1's waits for its own notify_backup (order per instance).
-        n.instance_transition(0, State::Master, 100);
-        n.instance_transition(1, State::Master, 100);
+        n.instance_transition(&moved(0, State::Master, 100));
+        n.instance_transition(&moved(1, State::Master, 100));
         n.pump(t0 + Duration::from_millis(500));
         let pid2 = child_of(&n, 1).expect("vi2's notify_master started beside the hung script");
         assert_eq!(child_of(&n, 0), Some(hung));
@@ -589,7 +623,7 @@ config instance 'vi2'
         let mut n = Notifier::new(&config(&text), None).unwrap();
         let now = Instant::from_secs(1);
         for i in 0..4 {
-            n.instance_transition(i, State::Backup, 100);
+            n.instance_transition(&moved(i, State::Backup, 100));
         }
         n.pump(now);
         let running: Vec<usize> = (0..4).filter(|&i| child_of(&n, i).is_some()).collect();
@@ -598,7 +632,7 @@ config instance 'vi2'
         let p0 = child_of(&n, 0).unwrap();
         process::kill(p0).unwrap();
         reap_until(&mut n, p0);
-        n.instance_transition(0, State::Master, 100);
+        n.instance_transition(&moved(0, State::Master, 100));
         n.pump(now);
         let running: Vec<usize> = (0..4).filter(|&i| child_of(&n, i).is_some()).collect();
         assert_eq!(running, [1, 2]);
@@ -645,7 +679,7 @@ config instance 'vi1'
             out.display()
         ));
         let mut n = Notifier::new(&c, None).unwrap();
-        n.instance_transition(0, State::Master, 100);
+        n.instance_transition(&moved(0, State::Master, 100));
         n.pump(Instant::from_secs(1));
         let pid = child_of(&n, 0).unwrap();
         assert_eq!(reap_until(&mut n, pid), ExitStatus::Code(0));

@@ -22,6 +22,10 @@
 //!    then its sync group's; then the notifier starts what its limits allow
 //!    (`Notifier::settle`).
 //!
+//! Before stage 1, a resync of links and addresses when link events were lost (the queue was
+//! full or the kernel dropped some) and no older link event is still queued
+//! ([`super::link_sync`]).
+//!
 //! Reading an fd never reaches past its own part: adverts, link events, control requests and
 //! the health changes a probe read produced are queued as input events, handled after due
 //! timers like everything else read.
@@ -33,6 +37,7 @@ use log::{error, info, warn};
 use super::checks::{CheckEngine, ProbeId};
 use super::event_loop::{Ctx, Handler, Inbox, Loop, Read};
 use super::ids::{timer_owner, token_owner, Part};
+use super::link_sync::LinkSync;
 use super::lvs::{self, Lvs};
 use super::notify::Notifier;
 use super::tracking::Tracking;
@@ -64,6 +69,8 @@ pub struct Daemon {
     cfg: Config,
     vrrp: Vrrp,
     links: RtnlEvents,
+    /// Lost link events and when to resync from dumps.
+    link_sync: LinkSync,
     /// IPVS (lvs.rs); None without virtual servers.
     lvs: Option<Lvs>,
     checks: CheckEngine,
@@ -107,6 +114,7 @@ impl Daemon {
             cfg,
             vrrp,
             links,
+            link_sync: LinkSync::new(),
             lvs,
             checks,
             tracking,
@@ -155,6 +163,10 @@ impl Daemon {
     /// Drain every part's outbox in the one order of the module docs. Called after every
     /// callback; a stage only feeds later stages, so one pass leaves every outbox empty.
     fn settle(&mut self, ctx: &mut Ctx, now: Instant) {
+        // 0. Lost link events -> links and addresses re-read (feeds instances and trackers).
+        if self.link_sync.take_resync() {
+            self.resync_links(ctx, now);
+        }
         // 1. Checks -> trackers' probe state and IPVS real servers.
         while let Some((p, h)) = self.checks.take_change() {
             self.apply_health(ctx, p, h, now);
@@ -181,9 +193,9 @@ impl Daemon {
                 t.priority
             );
             let i = t.inst as usize;
-            self.notifier.instance_transition(i, t.to, t.priority);
+            self.notifier.instance_transition(&t);
             if let Some(g) = self.cfg.instances.get(i).and_then(|c| c.sync_group) {
-                self.notifier.group_transition(g, t.to);
+                self.notifier.group_transition(g, t.to, t.reason);
             }
         }
         // Start queued notify jobs (bounded) and keep their timeout timer.
@@ -222,12 +234,37 @@ impl Daemon {
             RtnlEvent::LinkDown { name, .. } | RtnlEvent::LinkGone { name, .. } => {
                 self.tracking.set_link(name.as_str(), false)
             }
-            RtnlEvent::Overrun => {
-                let mut r = crate::sys::rtnl::Rtnl::open().ok();
-                self.seed_tracked_links(r.as_mut());
-            }
-            RtnlEvent::AddrAdded(_) | RtnlEvent::AddrRemoved(_) => {}
+            // Lost events are made good by `resync_links`.
+            RtnlEvent::Overrun | RtnlEvent::AddrAdded(_) | RtnlEvent::AddrRemoved(_) => {}
         }
+    }
+
+    /// Link events were lost: re-read every link once (the event tracker's picture, so later
+    /// events are told against the kernel's state, and tracked interfaces), then the VRRP
+    /// interfaces with their addresses.
+    fn resync_links(&mut self, ctx: &mut Ctx, now: Instant) {
+        let (lost, resyncs) = self.link_sync.stats();
+        warn!("link events were lost ({lost} so far): re-reading links and addresses (resync {resyncs})");
+        let names: Vec<String> = self.tracking.tracked_links().map(String::from).collect();
+        for n in &names {
+            self.tracking.set_link(n, false);
+        }
+        match crate::sys::rtnl::Rtnl::open() {
+            Ok(mut r) => {
+                let (tracker, tracking) = (&mut self.links.tracker, &mut self.tracking);
+                let dumped = r.for_each_link(|l| {
+                    tracker.seed(l);
+                    if names.iter().any(|n| n.as_str() == l.name.as_str()) {
+                        tracking.set_link(l.name.as_str(), l.is_up());
+                    }
+                });
+                if let Err(e) = dumped {
+                    error!("rtnetlink link dump: {e}");
+                }
+            }
+            Err(e) => error!("rtnetlink: {e}"),
+        }
+        self.vrrp.resync_links(ctx, now);
     }
 
     /// Returns the line to report, or every reason the new configuration was refused
@@ -399,9 +436,9 @@ impl Handler for Daemon {
             }
             Some((Part::Control, idx)) => self.control_readable(ctx, inbox, idx, ready, now),
             Some((Part::Links, _)) => {
-                let r = self.links.recv(|ev| {
-                    inbox.push(Event::Link(ev));
-                });
+                let sync = &mut self.link_sync;
+                // A dropped event is not lost for good: it schedules a resync.
+                let r = self.links.recv(|ev| sync.push(inbox, Event::Link(ev)));
                 match r {
                     Ok(true) => Read::Again,
                     Ok(false) => Read::Drained,
@@ -419,9 +456,15 @@ impl Handler for Daemon {
         match input {
             Event::Vrrp(ev) => self.vrrp.on_event(ctx, ev, now),
             Event::Link(ev) => {
-                // RFC 5798 6.4 interface events for the instances on it, and track_interface.
-                self.vrrp.on_link_event(ctx, &ev, now);
-                self.track_link_event(&ev);
+                self.link_sync.handled();
+                if ev == RtnlEvent::Overrun {
+                    // The kernel dropped events: resync once the older queued ones are handled.
+                    self.link_sync.lost();
+                } else {
+                    // RFC 5798 6.4 interface events for the instances on it, and track_interface.
+                    self.vrrp.on_link_event(ctx, &ev, now);
+                    self.track_link_event(&ev);
+                }
             }
             Event::Health(p, h) => self.apply_health(ctx, p, h, now),
             Event::Control(p) => self.control_input(ctx, p, now),
@@ -485,6 +528,17 @@ pub fn run(path: &Path, cfg: Config, socket: &Path) -> i32 {
             return 3;
         }
     };
+    // Room for every fd the loop's tables allow (probes of thousands of real servers), plus
+    // stdio, the signalfd, the timerfd and a reload's second config read.
+    let want = super::MAX_FDS as u64 + 64;
+    match crate::sys::fd::raise_nofile(want) {
+        Ok(got) if (got as usize) < required(&cfg).fds + 16 => warn!(
+            "open files limited to {got} (hard RLIMIT_NOFILE); this configuration may need {}",
+            required(&cfg).fds + 16
+        ),
+        Ok(_) => {}
+        Err(e) => warn!("RLIMIT_NOFILE: {e}"),
+    }
     let mut d = match Daemon::new(path, cfg, socket) {
         Ok(d) => d,
         Err(e) => {
@@ -503,5 +557,41 @@ pub fn run(path: &Path, cfg: Config, socket: &Path) -> i32 {
             error!("event loop: {e}");
             3
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 255 instances on one interface (every VRID) and 4096 TCP-checked real servers load,
+    /// and the loop's fixed tables take what they need.
+    #[test]
+    fn capacity_takes_every_vrid_on_one_interface_and_4096_checked_real_servers() {
+        use crate::config::limits::{MAX_INSTANCES, MAX_REAL_SERVERS};
+        let mut text = String::from(
+            "config check 'tcp'\n\toption type 'tcp'\n\toption interval '1'\n\n\
+             config virtual_server 'vs'\n\toption address '10.0.0.200'\n\toption port '80'\n\toption check 'tcp'\n\n",
+        );
+        for v in 1..=255 {
+            text.push_str(&format!(
+                "config instance 'vi{v}'\n\toption interface 'br-lan'\n\toption vrid '{v}'\n\tlist vip '10.0.{}.{}'\n\n",
+                1 + v / 250,
+                1 + v % 250
+            ));
+        }
+        for i in 0..4096 {
+            text.push_str(&format!(
+                "config real_server\n\toption virtual_server 'vs'\n\toption address '10.1.{}.{}'\n\toption port '8080'\n\n",
+                1 + i / 250,
+                1 + i % 250
+            ));
+        }
+        let cfg = Config::parse_str("t", &text).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(cfg.instances.len(), 255);
+        assert!(MAX_INSTANCES >= 255 && MAX_REAL_SERVERS >= 4096);
+        let req = required(&cfg);
+        assert!(req.fds >= 4096, "one fd per checked real server: {req:?}");
+        check_capacity(req).unwrap_or_else(|e| panic!("{e}"));
     }
 }

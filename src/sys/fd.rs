@@ -34,6 +34,28 @@ pub fn write_nb(fd: BorrowedFd<'_>, buf: &[u8]) -> Result<Option<usize>, Errno> 
     }
 }
 
+/// Raise the soft limit on open files to `want` (at most the hard limit; never lowers it).
+/// Returns the soft limit in force afterwards. The loop sizes its tables for one fd per
+/// health-check probe; procd and many shells start daemons with a soft limit of 1024, which
+/// thousands of real servers checked at once would run into (EMFILE) long before the tables.
+pub fn raise_nofile(want: u64) -> Result<u64, Errno> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid rlimit struct.
+    Errno::result(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) })?;
+    let target = (want as libc::rlim_t).min(lim.rlim_max);
+    if target > lim.rlim_cur {
+        lim.rlim_cur = target;
+        // SAFETY: as above.
+        Errno::result(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) })?;
+    }
+    // rlim_t is 32-bit on some 32-bit targets, 64-bit here.
+    #[allow(clippy::unnecessary_cast)]
+    Ok(lim.rlim_cur as u64)
+}
+
 /// The raw number of an fd, for registering it with the loop.
 pub fn raw(fd: &impl AsRawFd) -> RawFd {
     fd.as_raw_fd()
@@ -57,4 +79,30 @@ pub(crate) fn setsockopt_raw<T>(
         )
     };
     Errno::result(rc).map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raise_nofile_raises_the_soft_limit_up_to_the_hard_one_and_never_lowers_it() {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit/setrlimit with a valid struct; this test process owns its limits.
+        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+        let hard = lim.rlim_max as u64;
+        if hard < 600 {
+            return;
+        }
+        lim.rlim_cur = 256;
+        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
+        assert_eq!(raise_nofile(512).unwrap(), 512);
+        // Lower than now: unchanged.
+        assert_eq!(raise_nofile(300).unwrap(), 512);
+        // Above the hard limit: the hard limit.
+        assert_eq!(raise_nofile(u64::MAX >> 1).unwrap(), hard);
+    }
 }

@@ -34,12 +34,28 @@ impl DeadlineTimer {
         Ok(DeadlineTimer { fd, armed: None })
     }
 
-    /// Fire (become readable) at `at` on the monotonic clock; `None` disarms. A syscall only
-    /// when the deadline changed.
+    /// Become readable no later than `at` on the monotonic clock (`None`: no deadline).
+    ///
+    /// A deadline that only moved later keeps the earlier expiry armed, without a syscall:
+    /// the early wake-up finds nothing due, is drained, and the next `set` arms the real
+    /// deadline. A backup that receives an advert resets its Master_Down timer to later, so
+    /// re-arming on every move cost one `timerfd_settime` per advert; this costs one wake-up
+    /// per Master_Down_Interval instead. A deadline moved earlier always re-arms.
     pub fn set(&mut self, at: Option<Instant>) -> Result<(), Errno> {
-        if self.armed == at {
-            return Ok(());
+        match (self.armed, at) {
+            (Some(armed), Some(at)) if armed <= at => return Ok(()),
+            (Some(_), None) | (None, None) => return Ok(()),
+            _ => {}
         }
+        self.arm(at)
+    }
+
+    /// The expiry the timerfd holds now (None: disarmed or already drained).
+    pub fn armed(&self) -> Option<Instant> {
+        self.armed
+    }
+
+    fn arm(&mut self, at: Option<Instant>) -> Result<(), Errno> {
         // An all-zero it_value disarms; a deadline at 0 would too, so use 1 ns for it.
         let us = at.map_or(0, |t| t.total_micros());
         let mut value = libc::timespec {
@@ -121,5 +137,37 @@ mod tests {
         t.drain();
         t.set(None).unwrap();
         assert!(!wait(&t, Duration::from_millis(20)), "disarmed timer fired");
+    }
+
+    #[test]
+    fn a_deadline_moved_later_keeps_the_earlier_expiry_and_one_moved_earlier_rearms() {
+        let mut t = DeadlineTimer::new().unwrap();
+        let start = crate::sys::clock::now();
+        let early = start + Duration::from_millis(30);
+        t.set(Some(early)).unwrap();
+        // Later deadlines (an advert resetting Master_Down) leave the armed expiry alone.
+        t.set(Some(start + Duration::from_secs(5))).unwrap();
+        t.set(None).unwrap();
+        assert_eq!(t.armed(), Some(early));
+        // The early expiry still wakes the loop (which then finds nothing due).
+        assert!(
+            wait(&t, Duration::from_secs(2)),
+            "the kept expiry never fired"
+        );
+        t.drain();
+        assert_eq!(t.armed(), None);
+        // After the wake-up the real deadline is armed.
+        let later = start + Duration::from_secs(5);
+        t.set(Some(later)).unwrap();
+        assert_eq!(t.armed(), Some(later));
+        // An earlier deadline re-arms at once and fires on time.
+        let sooner = crate::sys::clock::now() + Duration::from_millis(20);
+        t.set(Some(sooner)).unwrap();
+        assert_eq!(t.armed(), Some(sooner));
+        assert!(
+            wait(&t, Duration::from_secs(2)),
+            "the earlier deadline never fired"
+        );
+        assert!(crate::sys::clock::now() >= sooner);
     }
 }

@@ -474,9 +474,19 @@ impl Lab {
 
     /// Starts keepalived (VRRP only) with `instances` in a node.
     pub fn spawn_keepalived(&self, node: &str, instances: &[VrrpSpec]) -> Proc {
-        let conf = self.dir.join(format!("{node}-keepalived.conf"));
-        std::fs::write(&conf, keepalived_conf(node, instances))
-            .expect("lab: write keepalived.conf");
+        self.spawn_keepalived_text(node, &keepalived_conf(node, instances))
+    }
+
+    /// Where [`spawn_keepalived`](Self::spawn_keepalived) writes a node's keepalived.conf
+    /// (rewrite it and send SIGHUP to test reloads).
+    pub fn keepalived_conf_path(&self, node: &str) -> PathBuf {
+        self.dir.join(format!("{node}-keepalived.conf"))
+    }
+
+    /// Starts keepalived (VRRP only) in a node on a config given as text.
+    pub fn spawn_keepalived_text(&self, node: &str, text: &str) -> Proc {
+        let conf = self.keepalived_conf_path(node);
+        std::fs::write(&conf, text).expect("lab: write keepalived.conf");
         let pid = self.dir.join(format!("{node}-keepalived.pid"));
         let vpid = self.dir.join(format!("{node}-keepalived-vrrp.pid"));
         let (c, p, v) = (

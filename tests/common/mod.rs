@@ -33,6 +33,7 @@ pub fn require_tool(test: &str, tool: &str) -> bool {
 pub mod alloc;
 pub mod attack;
 pub mod faults;
+pub mod handover;
 pub mod lab;
 pub mod pcap;
 pub mod vm;

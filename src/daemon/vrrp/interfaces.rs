@@ -117,16 +117,13 @@ impl<S: Southbound> Vrrp<S> {
                         .iter()
                         .any(|s| s.cfg.vips.iter().any(|v| v.addr == a.addr))
                     {
-                        self.refresh_and_update(ctx, idx, now);
+                        self.refresh_sources(ctx, idx, now);
                     }
                 }
                 return;
             }
             RtnlEvent::Overrun => {
-                warn!("rtnetlink events overran: re-reading interfaces");
-                for idx in 0..self.ifaces.len() {
-                    self.refresh_and_update(ctx, idx, now);
-                }
+                self.resync_links(ctx, now);
                 return;
             }
         };
@@ -136,8 +133,42 @@ impl<S: Southbound> Vrrp<S> {
         }
     }
 
+    /// An address on interface `idx` came or went: only the advert source can have changed,
+    /// so one address dump, not the whole link (a link read and two dumps). The link itself
+    /// is re-read only when that dump fails.
+    fn refresh_sources(&mut self, ctx: &mut Ctx, idx: usize, now: Instant) {
+        let Some(ifindex) = self.ifaces[idx].ifindex else {
+            return;
+        };
+        match self.south.source_addresses(ifindex) {
+            Ok((v4, v6)) => {
+                let ifc = &mut self.ifaces[idx];
+                ifc.primary4 = v4;
+                ifc.link_local6 = v6;
+                self.update_insts(ctx, idx, now);
+            }
+            Err(e) => {
+                warn!("{}: cannot read addresses: {e}", self.ifaces[idx].name);
+                self.refresh_and_update(ctx, idx, now);
+            }
+        }
+    }
+
+    /// Link events were lost: re-read every interface and its addresses.
+    pub fn resync_links(&mut self, ctx: &mut Ctx, now: Instant) {
+        for idx in 0..self.ifaces.len() {
+            self.refresh_and_update(ctx, idx, now);
+        }
+    }
+
     pub(super) fn refresh_and_update(&mut self, ctx: &mut Ctx, idx: usize, now: Instant) {
         self.refresh_iface(ctx, idx);
+        self.update_insts(ctx, idx, now);
+    }
+
+    /// Tell the instances on interface `idx` what its facts now mean for them: a new
+    /// advert source address, the interface usable or not (RFC 5798 6.4).
+    fn update_insts(&mut self, ctx: &mut Ctx, idx: usize, now: Instant) {
         for i in 0..self.insts.len() {
             if self.insts[i].iface != idx {
                 continue;

@@ -41,7 +41,7 @@ use crate::base::{Duration, Family, Instant};
 use crate::config::model::{self, Config, VrrpVersion};
 use crate::sys::packet::KernelStats;
 use crate::vrrp::instance::{
-    Action, Advert, Input, Instance, Params, StartHint, State, SyncCommand,
+    Action, Advert, Input, Instance, Params, Reason, StartHint, State, SyncCommand,
 };
 use crate::vrrp::priority::Adjustment;
 use crate::vrrp::sync_group::{self, SyncGroup};
@@ -101,8 +101,13 @@ struct SyncReport {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Transition {
     pub inst: u16,
+    pub from: State,
     pub to: State,
+    pub reason: Reason,
+    /// The effective priority after the transition.
     pub priority: u8,
+    /// The current master's address after the transition (ours as MASTER), if known.
+    pub master: Option<IpAddr>,
 }
 
 /// Link facts of one interface, refreshed from the kernel, and its listener.
@@ -178,6 +183,8 @@ pub struct Vrrp<S: Southbound = Linux> {
     tx: [u8; TX_BUF],
     transitions: heapless::Deque<Transition, 64>,
     sync_reports: heapless::Deque<SyncReport, SYNC_QUEUE>,
+    /// Set while `stop_insts` sends the priority-0 adverts; it removes the VIPs after.
+    vip_removal_deferred: bool,
     /// globals.startup_delay, and the instant it ends once `start` has run: instances
     /// started before it (at daemon start) stay in INIT until then, later ones (reload) not.
     startup_delay: Duration,
@@ -253,6 +260,7 @@ impl<S: Southbound> Vrrp<S> {
             tx: [0; TX_BUF],
             transitions: heapless::Deque::new(),
             sync_reports: heapless::Deque::new(),
+            vip_removal_deferred: false,
             startup_delay: cfg.globals.startup_delay,
             startup_until: None,
         };
@@ -447,22 +455,29 @@ impl<S: Southbound> Vrrp<S> {
         match a {
             Action::SendAdvert { priority } => self.send_advert(i, priority),
             Action::AddVips => self.add_vips(i, now),
+            // While stopping, after every instance's priority-0 advert (`stop_insts`).
+            Action::RemoveVips if self.vip_removal_deferred => {}
             Action::RemoveVips => self.remove_vips(i),
             Action::Announce { count } => self.announce(i, count),
-            Action::Notify(state) => {
+            // The state machine pushes Notify right after the Transition it announces; the
+            // transition carries what the scripts get besides the state, so it is queued
+            // here and Notify has nothing left to add.
+            Action::Notify(_) => {}
+            Action::Transition { from, to, reason } => {
                 let inst = &self.insts[i];
+                info!(target: &inst.cfg.name, "{from} -> {to} ({reason})");
                 let t = Transition {
                     inst: i as u16,
-                    to: state,
+                    from,
+                    to,
+                    reason,
                     priority: inst.fsm.priority(),
+                    master: inst.fsm.master_address(),
                 };
                 if self.transitions.is_full() {
                     self.transitions.pop_front();
                 }
                 let _ = self.transitions.push_back(t);
-            }
-            Action::Transition { from, to, reason } => {
-                info!(target: &self.insts[i].cfg.name, "{from} -> {to} ({reason})");
             }
         }
     }
@@ -512,19 +527,28 @@ impl<S: Southbound> Vrrp<S> {
 
     /// Graceful stop (RFC 5798 6.4.3 Shutdown): a master sends priority 0 and removes its
     /// VIPs, so a backup takes over after Skew_Time instead of Master_Down_Interval.
+    ///
+    /// Every master's priority-0 advert goes out before any VIP is removed: a backup's
+    /// Skew_Time counts from that advert, and removing an instance's VIPs first (a netlink
+    /// round trip per address) would hold back the adverts of the instances after it.
     pub fn shutdown(&mut self, ctx: &mut Ctx, now: Instant) {
-        for i in 0..self.insts.len() {
-            self.stop_inst(ctx, i, now);
-        }
+        let all = 0..self.insts.len();
+        self.stop_insts(ctx, all, now);
     }
 
-    fn stop_inst(&mut self, ctx: &mut Ctx, i: usize, now: Instant) {
-        // A member that stops does not take its group along (`feed` files no report).
-        self.feed(ctx, i, Input::Shutdown, now);
-        self.remove_vips(i);
-        ctx.cancel(Part::Vrrp.timer(i as u32));
-        if let Some(v) = self.insts[i].vmac.take() {
-            let _ = self.south.delete_link(v);
+    fn stop_insts(&mut self, ctx: &mut Ctx, which: core::ops::Range<usize>, now: Instant) {
+        self.vip_removal_deferred = true;
+        for i in which.clone() {
+            // A member that stops does not take its group along (`feed` files no report).
+            self.feed(ctx, i, Input::Shutdown, now);
+        }
+        self.vip_removal_deferred = false;
+        for i in which {
+            self.remove_vips(i);
+            ctx.cancel(Part::Vrrp.timer(i as u32));
+            if let Some(v) = self.insts[i].vmac.take() {
+                let _ = self.south.delete_link(v);
+            }
         }
     }
 
@@ -611,9 +635,7 @@ impl<S: Southbound> Vrrp<S> {
             inst.cfg.sync_group = None;
             self.insts.push(inst);
         }
-        for i in base..base + n {
-            self.stop_inst(ctx, i, now);
-        }
+        self.stop_insts(ctx, base..base + n, now);
         self.insts.truncate(base);
         // Their last transitions name table positions that now belong to other instances
         // (or to none): notify would run the wrong instance's scripts. They leave unannounced,

@@ -41,6 +41,13 @@ pub trait Southbound {
 
     /// The interface called `name`, `Ok(None)` if it does not exist.
     fn link(&mut self, name: &str) -> Result<Option<LinkFacts>, Errno>;
+    /// The advert source candidates of `ifindex`: its primary IPv4 address and usable IPv6
+    /// link-local address (as in [`LinkFacts`]), from one address dump. All an address
+    /// event can change.
+    fn source_addresses(
+        &mut self,
+        ifindex: u32,
+    ) -> Result<(Option<Ipv4Addr>, Option<Ipv6Addr>), Errno>;
     /// The addresses on `ifindex` with their prefix lengths (at most `MAX_ADDRS` are
     /// looked at by the caller).
     fn addresses(&mut self, ifindex: u32, each: &mut dyn FnMut(IpAddr, u8)) -> Result<(), Errno>;
@@ -159,13 +166,21 @@ impl Southbound for Linux {
             Err(Errno::ENODEV) => return Ok(None),
             Err(e) => return Err(e),
         };
+        let (primary4, link_local6) = self.source_addresses(link.ifindex).unwrap_or_default();
         Ok(Some(LinkFacts {
             ifindex: link.ifindex,
             up: link.is_up(),
             mac: link.mac.unwrap_or([0; 6]),
-            primary4: self.rtnl.primary_ipv4(link.ifindex).ok().flatten(),
-            link_local6: self.rtnl.ipv6_link_local(link.ifindex).ok().flatten(),
+            primary4,
+            link_local6,
         }))
+    }
+
+    fn source_addresses(
+        &mut self,
+        ifindex: u32,
+    ) -> Result<(Option<Ipv4Addr>, Option<Ipv6Addr>), Errno> {
+        self.rtnl.source_addresses(ifindex)
     }
 
     fn addresses(&mut self, ifindex: u32, each: &mut dyn FnMut(IpAddr, u8)) -> Result<(), Errno> {
