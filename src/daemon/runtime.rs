@@ -589,7 +589,7 @@ mod tests {
         }
         let cfg = Config::parse_str("t", &text).unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(cfg.instances.len(), 255);
-        assert!(MAX_INSTANCES >= 255 && MAX_REAL_SERVERS >= 4096);
+        const _: () = assert!(MAX_INSTANCES >= 255 && MAX_REAL_SERVERS >= 4096);
         let req = required(&cfg);
         assert!(req.fds >= 4096, "one fd per checked real server: {req:?}");
         check_capacity(req).unwrap_or_else(|e| panic!("{e}"));

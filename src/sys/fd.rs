@@ -93,6 +93,7 @@ mod tests {
         };
         // SAFETY: getrlimit/setrlimit with a valid struct; this test process owns its limits.
         unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+        #[allow(clippy::unnecessary_cast)]
         let hard = lim.rlim_max as u64;
         if hard < 600 {
             return;
