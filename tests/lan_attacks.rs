@@ -16,9 +16,9 @@
 mod common;
 
 use common::attack::{self, Advert, Attacker};
+use common::knobs::minivrrp_bin;
 use common::lab::{self, Lab, Proc, VrrpSpec, LAN_IF};
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 const VRID: u8 = 50;
@@ -31,12 +31,6 @@ const ATTACKER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 100);
 /// Master_Down_Interval (0.66 s), so an accepted advert keeps the master out of MASTER.
 const ADVERTS: usize = 60;
 const GAP: Duration = Duration::from_millis(25);
-
-fn bin() -> PathBuf {
-    std::env::var_os("MINIVRRP_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_minivrrp")))
-}
 
 fn prereqs(name: &str) -> bool {
     common::require_root(name) && common::require_tool(name, "keepalived")
@@ -116,7 +110,7 @@ fn start(lab: &Lab, daemon: Daemon, s: &VrrpSpec) -> Proc {
         Daemon::Minivrrp { kernel_filter } => {
             let conf = lab.dir.join(format!("r1-{kernel_filter}.uci"));
             std::fs::write(&conf, lab::minivrrp_uci("r1", std::slice::from_ref(s))).unwrap();
-            let (b, c) = (bin(), conf);
+            let (b, c) = (minivrrp_bin(), conf);
             let (b, c) = (b.to_string_lossy(), c.to_string_lossy());
             let mut cmd = vec!["env"];
             if !kernel_filter {

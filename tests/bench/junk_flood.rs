@@ -20,6 +20,7 @@
 mod common;
 
 use common::attack::{self, Advert, Attacker};
+use common::knobs::{env_num, minivrrp_bin};
 use common::lab::{self, Lab, Proc, VrrpSpec, LAN_IF};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -32,13 +33,6 @@ const MASTER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const ATTACKER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 100);
 const ATTACKER_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x64];
 const R1_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
-
-fn env_f64(name: &str, default: f64) -> f64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 #[derive(Clone, Debug, PartialEq)]
 enum Daemon {
@@ -295,11 +289,9 @@ fn main() {
     if !common::require_root("junk_flood") || !common::require_tool("junk_flood", "keepalived") {
         return;
     }
-    let secs = env_f64("BENCH_FLOOD_SECS", 3.0);
-    let interval = env_f64("BENCH_ADVERT_INT", 0.1);
-    let bin = std::env::var_os("MINIVRRP_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_minivrrp")));
+    let secs = env_num("BENCH_FLOOD_SECS", 3.0);
+    let interval = env_num("BENCH_ADVERT_INT", 0.1);
+    let bin = minivrrp_bin();
     let wanted = std::env::var("BENCH_IMPLS")
         .unwrap_or_else(|_| "keepalived,minivrrp,minivrrp-nofilter".to_string());
     let daemons: Vec<Daemon> = [

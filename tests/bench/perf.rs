@@ -37,6 +37,7 @@
 mod common;
 
 use common::handover::{self, median, tail, Case, Trigger};
+use common::knobs::{env_list, env_num, minivrrp_bin};
 use common::lab::{self, Impl, Lab, Proc, VrrpSpec};
 use common::pcap::Kind;
 use std::collections::BTreeSet;
@@ -44,22 +45,6 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn env_list(name: &str, default: &str) -> Vec<String> {
-    std::env::var(name)
-        .unwrap_or_else(|_| default.to_string())
-        .split(',')
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect()
-}
-
-fn env_num(name: &str, default: f64) -> f64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 struct Knobs {
     impls: Vec<Impl>,
@@ -76,9 +61,7 @@ struct Knobs {
 }
 
 fn knobs() -> Knobs {
-    let bin = std::env::var_os("MINIVRRP_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_minivrrp")));
+    let bin = minivrrp_bin();
     let want = env_list("PERF_IMPLS", "keepalived,minivrrp");
     let mut impls = Vec::new();
     if want.iter().any(|s| s == "minivrrp") {
