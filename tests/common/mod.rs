@@ -37,4 +37,5 @@ pub mod handover;
 pub mod knobs;
 pub mod lab;
 pub mod pcap;
+pub mod scenarios;
 pub mod vm;
