@@ -83,19 +83,6 @@ fn counter(line: &str, name: &str) -> u64 {
     0
 }
 
-/// Transition lines: minivrrp `vi50: BACKUP -> MASTER (...)`, keepalived `Entering MASTER
-/// STATE`.
-fn transitions(log: &str) -> usize {
-    log.lines()
-        .filter(|l| {
-            (l.contains(" -> ") && (l.contains("MASTER") || l.contains("BACKUP")))
-                || l.contains("Entering MASTER STATE")
-                || l.contains("Entering BACKUP STATE")
-                || l.contains("Entering FAULT STATE")
-        })
-        .count()
-}
-
 fn spec(unicast: bool) -> VrrpSpec {
     let mut s = VrrpSpec::new(VRID, 200, 3, 0.2, VIP_CIDR);
     if unicast {
@@ -143,7 +130,7 @@ fn run(
     );
     // Let the start-up settle (keepalived logs its transition a moment after the VIP).
     std::thread::sleep(Duration::from_millis(500));
-    let before = transitions(&p.log_text());
+    let before = lab::transitions(&p.log_text());
     let client = lab.node("client");
     let att = Attacker::open(&client.ns, LAN_IF, client.mac);
     let mut kept = true;
@@ -182,7 +169,7 @@ fn run(
             .to_string();
     }
     let log = p.log_text();
-    let later_transitions = transitions(&log).saturating_sub(before);
+    let later_transitions = lab::transitions(&log).saturating_sub(before);
     p.terminate();
     p.wait_exit(Duration::from_secs(5));
     // The next run starts clean (keepalived may leave its VIP on a hard exit).

@@ -152,17 +152,6 @@ fn kinds() -> Vec<(&'static str, FrameFn)> {
     ]
 }
 
-fn transitions(log: &str) -> usize {
-    log.lines()
-        .filter(|l| {
-            (l.contains(" -> ") && (l.contains("MASTER") || l.contains("BACKUP")))
-                || l.contains("Entering MASTER STATE")
-                || l.contains("Entering BACKUP STATE")
-                || l.contains("Entering FAULT STATE")
-        })
-        .count()
-}
-
 fn start(lab: &Lab, d: &Daemon, s: &VrrpSpec) -> Proc {
     match d {
         Daemon::Keepalived => lab.spawn_keepalived("r1", std::slice::from_ref(s)),
@@ -240,7 +229,7 @@ fn flood(t: &Target<'_>, frames: &[Vec<u8>], secs: f64, name: &str) -> Figures {
     let (mut cap, file) = capture_master_adverts(lab, name);
     // Adverts on both sides of the flood bound the first and last gap.
     std::thread::sleep(Duration::from_secs_f64(interval * 3.0));
-    let before = transitions(&p.log_text());
+    let before = lab::transitions(&p.log_text());
     let c0 = p.cpu_ns();
     let t0 = Instant::now();
     let rt0 = lab::now_realtime();
@@ -277,7 +266,7 @@ fn flood(t: &Target<'_>, frames: &[Vec<u8>], secs: f64, name: &str) -> Figures {
     Figures {
         frames: n,
         kpps: n as f64 / took.as_secs_f64() / 1000.0,
-        transitions: transitions(&p.log_text()).saturating_sub(before),
+        transitions: lab::transitions(&p.log_text()).saturating_sub(before),
         max_gap,
         ns_per_frame: busy.max(0.0) / n.max(1) as f64,
         kept_vip: kept,

@@ -847,6 +847,19 @@ impl Capture {
     }
 }
 
+/// How many VRRP state transitions a daemon log reports: minivrrp's `vi50: BACKUP -> MASTER
+/// (...)`, keepalived's `Entering MASTER STATE`.
+pub fn transitions(log: &str) -> usize {
+    log.lines()
+        .filter(|l| {
+            (l.contains(" -> ") && (l.contains("MASTER") || l.contains("BACKUP")))
+                || l.contains("Entering MASTER STATE")
+                || l.contains("Entering BACKUP STATE")
+                || l.contains("Entering FAULT STATE")
+        })
+        .count()
+}
+
 /// The logs of `procs`, each under a `--- name ---` line, for assertion messages.
 pub fn logs(procs: &[&Proc]) -> String {
     procs
