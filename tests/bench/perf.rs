@@ -571,6 +571,19 @@ fn short_error(line: &str) -> String {
     }
 }
 
+/// The reason a figure is missing, for the table: from a daemon's log tail (lines joined by
+/// ` | `), the line naming a limit ("at most") or else the last one, shortened to `max` chars.
+fn table_reason(why: &str, max: usize) -> String {
+    why.split(" | ")
+        .find(|l| l.contains("at most"))
+        .or_else(|| why.rsplit(" | ").next())
+        .map(short_error)
+        .unwrap_or_default()
+        .chars()
+        .take(max)
+        .collect()
+}
+
 fn part_scale(lab: &Lab, k: &Knobs, table: &mut Table) {
     let n = k.scale;
     println!("== scale: {n} VRRPv3 1 s instances priority 255 (address owner: master at once, RFC 5798 6.4.1) on one interface");
@@ -619,15 +632,7 @@ fn part_scale(lab: &Lab, k: &Knobs, table: &mut Table) {
         if !p.running() || first.is_none() {
             let why = tail(&p.log_text());
             println!("  {:<10} FAILED: {why}", imp.name());
-            let short = why
-                .split(" | ")
-                .find(|l| l.contains("at most"))
-                .or_else(|| why.rsplit(" | ").next())
-                .map(short_error)
-                .unwrap_or_default()
-                .chars()
-                .take(90)
-                .collect::<String>();
+            let short = table_reason(&why, 90);
             table.set(
                 imp,
                 &format!("RSS, {n} instances"),
@@ -838,15 +843,7 @@ fn part_checks(lab: &Lab, k: &Knobs, table: &mut Table) {
         if !ready {
             let why = tail(&p.log_text());
             println!("  {n}: not measured: {why}");
-            let short = why
-                .split(" | ")
-                .find(|l| l.contains("at most"))
-                .or_else(|| why.rsplit(" | ").next())
-                .map(short_error)
-                .unwrap_or_default()
-                .chars()
-                .take(100)
-                .collect::<String>();
+            let short = table_reason(&why, 100);
             table.set(
                 imp,
                 &figure,
