@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::lab::{self, Lab, Proc, VrrpSpec};
+use common::lab::{self, logs, Lab, Proc, VrrpSpec};
 use common::pcap::Kind;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -64,14 +64,6 @@ fn spec(priority: u8) -> VrrpSpec {
         "option garp_repeat '1'".into(),
     ];
     s
-}
-
-fn logs(procs: &[&Proc]) -> String {
-    procs
-        .iter()
-        .map(|p| format!("--- {} ---\n{}", p.name, p.log_text()))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// r1 (150) master, r2 (100) backup, both up and settled. With `tracker`, r2 tracks a

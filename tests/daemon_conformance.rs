@@ -5,6 +5,9 @@
 //! the file formats. Run one scenario with
 //! `DAEMON_CONFORMANCE=<name> cargo test --test daemon_conformance -- --nocapture`.
 
+mod common;
+
+use common::scenarios::{differ, jsonl, replay_all};
 use std::fs;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, RawFd};
@@ -339,14 +342,6 @@ impl Southbound for Fake {
 
 // ---------------------------------------------------------------------------------------
 // The runner.
-
-fn jsonl(path: &Path) -> Result<Vec<Value>, String> {
-    let text = fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).map_err(|e| format!("{}: {e}: {l}", path.display())))
-        .collect()
-}
 
 fn at(t: f64) -> Instant {
     Instant::from_micros((t * 1e6).round() as u64)
@@ -723,27 +718,12 @@ fn normalise(v: &Value) -> Value {
 
 #[test]
 fn daemon_conformance_scenarios_replay() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/daemon_conformance");
-    let only = std::env::var("DAEMON_CONFORMANCE").ok();
-    let mut dirs: Vec<_> = fs::read_dir(&root)
-        .expect("tests/daemon_conformance exists")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join("events.jsonl").is_file())
-        .collect();
-    dirs.sort();
-    let mut failed = Vec::new();
-    let mut ran = 0;
-    for dir in &dirs {
-        let name = dir
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .to_string();
-        if only.as_deref().is_some_and(|o| o != name) {
-            continue;
-        }
-        ran += 1;
-        let result = run_scenario(dir).and_then(|actual| {
+    replay_all(
+        "daemon_conformance",
+        "events.jsonl",
+        "DAEMON_CONFORMANCE",
+        |dir| {
+            let actual = run_scenario(dir)?;
             if std::env::var_os("DAEMON_CONFORMANCE_WRITE").is_some() {
                 // Writes what ran as the expectation, for a new scenario: read it against the
                 // RFC before committing it.
@@ -756,24 +736,7 @@ fn daemon_conformance_scenarios_replay() {
             if a == e {
                 return Ok(());
             }
-            let mut msg = String::from("kernel calls differ\n--- expected\n");
-            for v in &e {
-                msg += &format!("{v}\n");
-            }
-            msg += "--- actual\n";
-            for v in &a {
-                msg += &format!("{v}\n");
-            }
-            Err(msg)
-        });
-        match result {
-            Ok(()) => eprintln!("ok   {name}"),
-            Err(e) => {
-                eprintln!("FAIL {name}: {e}");
-                failed.push(name);
-            }
-        }
-    }
-    assert!(ran > 0, "no daemon conformance scenario found");
-    assert!(failed.is_empty(), "failed scenarios: {failed:?}");
+            Err(differ("kernel calls", &e, &a))
+        },
+    );
 }

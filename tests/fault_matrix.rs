@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::lab::{Lab, Proc, VrrpSpec};
+use common::lab::{logs, Lab, VrrpSpec};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -23,23 +23,6 @@ fn bin() -> PathBuf {
 
 fn prereqs(name: &str) -> bool {
     common::require_root(name) && common::require_tool(name, "ping")
-}
-
-fn logs(procs: &[&Proc]) -> String {
-    procs
-        .iter()
-        .map(|p| format!("--- {} ---\n{}", p.name, p.log_text()))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-fn ping(lab: &Lab, addr: &str) -> bool {
-    let mut args = vec!["ping"];
-    if addr.contains(':') {
-        args.push("-6");
-    }
-    args.extend(["-c", "2", "-i", "0.2", "-w", "5", addr]);
-    lab.exec("client", &args).status.success()
 }
 
 /// The default `vip_lifetime` (src/vrrp/vip_lease.rs): max(2, ⌈1.5 × (3 × advert_int +
@@ -104,8 +87,11 @@ fn kill9_master_with_link_up_loses_its_vips_within_the_lifetime() {
         let (h, _) = lab.wait_holders(vip, &["r2"], bound);
         assert_eq!(h, ["r2"], "{vip}: takeover\n{}", logs(&[&r2]));
     }
-    assert!(ping(&lab, VIP), "client cannot reach the VIP on r2");
-    assert!(ping(&lab, VIP6), "client cannot reach the IPv6 VIP on r2");
+    assert!(lab.client_pings(VIP), "client cannot reach the VIP on r2");
+    assert!(
+        lab.client_pings(VIP6),
+        "client cannot reach the IPv6 VIP on r2"
+    );
     let (mac, _) = lab
         .neigh("client", VIP)
         .expect("client has no ARP entry for the VIP");

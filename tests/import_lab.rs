@@ -68,33 +68,7 @@ fn spawn(lab: &Lab, side: Side, node: &str, file: &str) -> Proc {
             let bin = Path::new(env!("CARGO_BIN_EXE_minivrrp"));
             lab.spawn_minivrrp_text(node, bin, &uci, "minivrrp")
         }
-        Side::Keepalived => {
-            let conf = lab.dir.join(format!("{node}-keepalived.conf"));
-            std::fs::write(&conf, &text).unwrap();
-            let pid = lab.dir.join(format!("{node}-keepalived.pid"));
-            let vpid = lab.dir.join(format!("{node}-keepalived-vrrp.pid"));
-            let _ = std::fs::remove_file(&pid);
-            let _ = std::fs::remove_file(&vpid);
-            lab.spawn(
-                node,
-                "keepalived",
-                &[
-                    "keepalived",
-                    "--dont-fork",
-                    "--log-console",
-                    "--log-detail",
-                    "--no-syslog",
-                    "--vrrp",
-                    "--dont-respawn",
-                    "--use-file",
-                    conf.to_str().unwrap(),
-                    "--pid",
-                    pid.to_str().unwrap(),
-                    "--vrrp_pid",
-                    vpid.to_str().unwrap(),
-                ],
-            )
-        }
+        Side::Keepalived => lab.spawn_keepalived_text(node, &text),
     }
 }
 

@@ -16,9 +16,9 @@
 mod common;
 
 use common::attack::{self, Advert, Attacker};
+use common::knobs::minivrrp_bin;
 use common::lab::{self, Lab, Proc, VrrpSpec, LAN_IF};
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 const VRID: u8 = 50;
@@ -31,12 +31,6 @@ const ATTACKER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 100);
 /// Master_Down_Interval (0.66 s), so an accepted advert keeps the master out of MASTER.
 const ADVERTS: usize = 60;
 const GAP: Duration = Duration::from_millis(25);
-
-fn bin() -> PathBuf {
-    std::env::var_os("MINIVRRP_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_minivrrp")))
-}
 
 fn prereqs(name: &str) -> bool {
     common::require_root(name) && common::require_tool(name, "keepalived")
@@ -89,19 +83,6 @@ fn counter(line: &str, name: &str) -> u64 {
     0
 }
 
-/// Transition lines: minivrrp `vi50: BACKUP -> MASTER (...)`, keepalived `Entering MASTER
-/// STATE`.
-fn transitions(log: &str) -> usize {
-    log.lines()
-        .filter(|l| {
-            (l.contains(" -> ") && (l.contains("MASTER") || l.contains("BACKUP")))
-                || l.contains("Entering MASTER STATE")
-                || l.contains("Entering BACKUP STATE")
-                || l.contains("Entering FAULT STATE")
-        })
-        .count()
-}
-
 fn spec(unicast: bool) -> VrrpSpec {
     let mut s = VrrpSpec::new(VRID, 200, 3, 0.2, VIP_CIDR);
     if unicast {
@@ -116,7 +97,7 @@ fn start(lab: &Lab, daemon: Daemon, s: &VrrpSpec) -> Proc {
         Daemon::Minivrrp { kernel_filter } => {
             let conf = lab.dir.join(format!("r1-{kernel_filter}.uci"));
             std::fs::write(&conf, lab::minivrrp_uci("r1", std::slice::from_ref(s))).unwrap();
-            let (b, c) = (bin(), conf);
+            let (b, c) = (minivrrp_bin(), conf);
             let (b, c) = (b.to_string_lossy(), c.to_string_lossy());
             let mut cmd = vec!["env"];
             if !kernel_filter {
@@ -149,7 +130,7 @@ fn run(
     );
     // Let the start-up settle (keepalived logs its transition a moment after the VIP).
     std::thread::sleep(Duration::from_millis(500));
-    let before = transitions(&p.log_text());
+    let before = lab::transitions(&p.log_text());
     let client = lab.node("client");
     let att = Attacker::open(&client.ns, LAN_IF, client.mac);
     let mut kept = true;
@@ -188,7 +169,7 @@ fn run(
             .to_string();
     }
     let log = p.log_text();
-    let later_transitions = transitions(&log).saturating_sub(before);
+    let later_transitions = lab::transitions(&log).saturating_sub(before);
     p.terminate();
     p.wait_exit(Duration::from_secs(5));
     // The next run starts clean (keepalived may leave its VIP on a hard exit).

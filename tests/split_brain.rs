@@ -10,19 +10,13 @@
 
 mod common;
 
+use common::knobs::minivrrp_bin;
 use common::lab::{Impl, Lab, VrrpSpec, BRIDGE};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 const VIP: &str = "10.0.0.254";
 const VIP_CIDR: &str = "10.0.0.254/24";
 const TRIALS: usize = 3;
-
-fn bin() -> PathBuf {
-    std::env::var_os("MINIVRRP_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_minivrrp")))
-}
 
 /// Detach (`partition`) or re-attach r2's port on the switch.
 fn partition(lab: &Lab, on: bool) {
@@ -91,7 +85,7 @@ fn split_brain_heals_within_one_advert_interval_6_4_3() {
     if !common::require_root(name) || !common::require_tool(name, "keepalived") {
         return;
     }
-    let mini = heal_times(&Impl::Minivrrp(bin()), "sbmini");
+    let mini = heal_times(&Impl::Minivrrp(minivrrp_bin()), "sbmini");
     let ka = heal_times(&Impl::Keepalived, "sbka");
     let median = |v: &[f64]| {
         let mut v = v.to_vec();

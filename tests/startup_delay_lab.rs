@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::lab::{self, keepalived_conf, minivrrp_uci, Lab, Proc, VrrpSpec};
+use common::lab::{self, keepalived_conf, minivrrp_uci, Lab, VrrpSpec};
 use std::path::Path;
 use std::time::Duration;
 
@@ -18,34 +18,6 @@ const DELAY: f64 = 4.0;
 
 fn spec(priority: u8) -> VrrpSpec {
     VrrpSpec::new(60, priority, 2, 1.0, "10.0.0.254/24")
-}
-
-fn spawn_keepalived_text(lab: &Lab, node: &str, text: &str) -> Proc {
-    let conf = lab.dir.join(format!("{node}-keepalived.conf"));
-    std::fs::write(&conf, text).unwrap();
-    let pid = lab.dir.join(format!("{node}-keepalived.pid"));
-    let vpid = lab.dir.join(format!("{node}-keepalived-vrrp.pid"));
-    let _ = std::fs::remove_file(&pid);
-    let _ = std::fs::remove_file(&vpid);
-    lab.spawn(
-        node,
-        "keepalived",
-        &[
-            "keepalived",
-            "--dont-fork",
-            "--log-console",
-            "--log-detail",
-            "--no-syslog",
-            "--vrrp",
-            "--dont-respawn",
-            "--use-file",
-            conf.to_str().unwrap(),
-            "--pid",
-            pid.to_str().unwrap(),
-            "--vrrp_pid",
-            vpid.to_str().unwrap(),
-        ],
-    )
 }
 
 /// Starts r1 with the delay after r2 is master; returns (first r1 advert, r1 holds the VIP),
@@ -76,7 +48,7 @@ fn run(tag: &str, r1_minivrrp: bool) -> (Duration, Duration) {
             &format!("global_defs {{\n    vrrp_startup_delay {DELAY}\n"),
             1,
         );
-        spawn_keepalived_text(&lab, "r1", &text)
+        lab.spawn_keepalived_text("r1", &text)
     };
     let r1_mac = lab.node("r1").mac;
     // Just before the delay ends: r1 has said nothing, r2 still holds the VIP.

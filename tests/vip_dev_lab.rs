@@ -105,28 +105,7 @@ fn vips_on_another_dev_with_label_and_scope_match_keepalived() {
         .expect("tcpdump");
     std::thread::sleep(Duration::from_millis(700));
 
-    let conf = lab.dir.join("r2-keepalived.conf");
-    std::fs::write(&conf, KEEPALIVED).unwrap();
-    let (pid, vpid) = (lab.dir.join("r2-k.pid"), lab.dir.join("r2-kv.pid"));
-    let r2 = lab.spawn(
-        "r2",
-        "keepalived",
-        &[
-            "keepalived",
-            "--dont-fork",
-            "--log-console",
-            "--log-detail",
-            "--no-syslog",
-            "--vrrp",
-            "--dont-respawn",
-            "--use-file",
-            conf.to_str().unwrap(),
-            "--pid",
-            pid.to_str().unwrap(),
-            "--vrrp_pid",
-            vpid.to_str().unwrap(),
-        ],
-    );
+    let r2 = lab.spawn_keepalived_text("r2", KEEPALIVED);
     let bin = Path::new(env!("CARGO_BIN_EXE_minivrrp"));
     let r1 = lab.spawn_minivrrp_text("r1", bin, MINIVRRP, "minivrrp");
     let (h, _) = lab.wait_holders(LAN_VIP, &["r1"], Duration::from_secs(15));
@@ -190,9 +169,8 @@ fn excluded_vips_are_installed_but_not_advertised() {
     }
     let lab = Lab::with_routers("vipexc", 2);
     let cap = lab.capture("vipexc");
-    let conf = lab.dir.join("r2-keepalived.conf");
-    std::fs::write(
-        &conf,
+    let r2 = lab.spawn_keepalived_text(
+        "r2",
         "vrrp_instance vi63 {
     state BACKUP
     interface br-lan
@@ -207,27 +185,6 @@ fn excluded_vips_are_installed_but_not_advertised() {
     }
 }
 ",
-    )
-    .unwrap();
-    let (pid, vpid) = (lab.dir.join("r2-k.pid"), lab.dir.join("r2-kv.pid"));
-    let r2 = lab.spawn(
-        "r2",
-        "keepalived",
-        &[
-            "keepalived",
-            "--dont-fork",
-            "--log-console",
-            "--log-detail",
-            "--no-syslog",
-            "--vrrp",
-            "--dont-respawn",
-            "--use-file",
-            conf.to_str().unwrap(),
-            "--pid",
-            pid.to_str().unwrap(),
-            "--vrrp_pid",
-            vpid.to_str().unwrap(),
-        ],
     );
     let bin = Path::new(env!("CARGO_BIN_EXE_minivrrp"));
     let r1 = lab.spawn_minivrrp_text(

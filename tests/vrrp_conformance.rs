@@ -10,6 +10,9 @@
 //! `{"input":"end"}` just runs the clock). Run one scenario with
 //! `CONFORMANCE=<name> cargo test --test vrrp_conformance -- --nocapture`.
 
+mod common;
+
+use common::scenarios::{differ, jsonl, replay_all};
 use std::fs;
 use std::net::IpAddr;
 use std::path::Path;
@@ -151,14 +154,6 @@ fn action_json(t: Instant, a: &Action) -> Value {
     }
 }
 
-fn jsonl(path: &Path) -> Result<Vec<Value>, String> {
-    let text = fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).map_err(|e| format!("{}: {e}: {l}", path.display())))
-        .collect()
-}
-
 /// Normalise times to whole microseconds so 3.609375 and 3.6093750 compare equal.
 fn normalise(v: &Value) -> Value {
     let mut v = v.clone();
@@ -210,49 +205,12 @@ fn run_scenario(dir: &Path) -> Result<(), String> {
     let a: Vec<Value> = actual.iter().map(normalise).collect();
     let e: Vec<Value> = expected.iter().map(normalise).collect();
     if a != e {
-        let mut msg = String::from("actions differ\n--- expected\n");
-        for v in &expected {
-            msg += &format!("{v}\n");
-        }
-        msg += "--- actual\n";
-        for v in &actual {
-            msg += &format!("{v}\n");
-        }
-        return Err(msg);
+        return Err(differ("actions", &expected, &actual));
     }
     Ok(())
 }
 
 #[test]
 fn conformance_scenarios_replay() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance");
-    let only = std::env::var("CONFORMANCE").ok();
-    let mut dirs: Vec<_> = fs::read_dir(&root)
-        .expect("tests/conformance exists")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join("params.json").is_file())
-        .collect();
-    dirs.sort();
-    let mut failed = Vec::new();
-    let mut ran = 0;
-    for dir in &dirs {
-        let name = dir
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .to_string();
-        if only.as_deref().is_some_and(|o| o != name) {
-            continue;
-        }
-        ran += 1;
-        match run_scenario(dir) {
-            Ok(()) => eprintln!("ok   {name}"),
-            Err(e) => {
-                eprintln!("FAIL {name}: {e}");
-                failed.push(name);
-            }
-        }
-    }
-    assert!(ran > 0, "no conformance scenario found");
-    assert!(failed.is_empty(), "failed scenarios: {failed:?}");
+    replay_all("conformance", "params.json", "CONFORMANCE", run_scenario);
 }

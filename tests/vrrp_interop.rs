@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::lab::{self, Impl, Lab, Proc, VrrpSpec};
+use common::lab::{self, logs, Impl, Lab, Proc, VrrpSpec};
 use common::pcap::Kind;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -25,14 +25,6 @@ fn prereqs(name: &str) -> bool {
     common::require_root(name)
         && common::require_tool(name, "keepalived")
         && common::require_tool(name, "tcpdump")
-}
-
-fn logs(procs: &[&Proc]) -> String {
-    procs
-        .iter()
-        .map(|p| format!("--- {} ---\n{}", p.name, p.log_text()))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 fn sorted(h: Vec<String>) -> Vec<String> {

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::lab::{self, Lab, Proc, VrrpSpec};
+use common::lab::{self, logs, Lab, Proc, VrrpSpec};
 use common::pcap::{self, Advert, Kind};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
@@ -44,14 +44,6 @@ fn takeover_bound(s: &VrrpSpec) -> Duration {
 
 fn start(lab: &Lab, node: &str, specs: &[VrrpSpec]) -> Proc {
     lab.spawn_minivrrp(node, &bin(), specs)
-}
-
-fn logs(procs: &[&Proc]) -> String {
-    procs
-        .iter()
-        .map(|p| format!("--- {} ---\n{}", p.name, p.log_text()))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// Waits until exactly `want` hold `addr`; panics with the daemons' logs otherwise.
@@ -93,16 +85,6 @@ fn adverts_from(cap: &lab::Capture, mac: [u8; 6], since: Duration) -> Vec<(Durat
         .filter(|(_, a, _)| a.src_mac == mac)
         .map(|(t, a, _)| (t, a))
         .collect()
-}
-
-fn ping(lab: &Lab, addr: &str) -> bool {
-    let v6 = addr.contains(':');
-    let mut args = vec!["ping"];
-    if v6 {
-        args.push("-6");
-    }
-    args.extend(["-c", "2", "-i", "0.2", "-w", "5", addr]);
-    lab.exec("client", &args).status.success()
 }
 
 /// Lines of a daemon log that report a VRRP state transition (`I vi1: BACKUP -> MASTER (...)`);
@@ -160,7 +142,7 @@ fn highest_priority_becomes_the_only_master_6_4_1() {
     for f in r1_frames {
         assert_eq!(f.data[14 + 8], 255, "advert TTL");
     }
-    assert!(ping(&lab, VIP), "client cannot ping the VIP");
+    assert!(lab.client_pings(VIP), "client cannot ping the VIP");
 }
 
 /// RFC 5798 6.4.2: after `kill -9` of the master the backup takes over within
@@ -188,7 +170,7 @@ fn backup_takes_over_after_master_kill_and_restart_removes_stale_vip_then_preemp
     let r2 = start(&lab, "r2", &[s(100)]);
     expect_holders(&lab, VIP, &["r1"], election_bound(&s(100)), &[&r1, &r2]);
     std::thread::sleep(Duration::from_secs(1));
-    assert!(ping(&lab, VIP), "client cannot ping the VIP on r1");
+    assert!(lab.client_pings(VIP), "client cannot ping the VIP on r1");
     let (mac, _) = lab
         .neigh("client", VIP)
         .expect("client has no ARP entry for the VIP");
@@ -238,7 +220,10 @@ fn backup_takes_over_after_master_kill_and_restart_removes_stale_vip_then_preemp
         lab.node("r2").mac_str(),
         "client ARP entry not updated ({state})"
     );
-    assert!(ping(&lab, VIP), "client cannot ping the VIP after failover");
+    assert!(
+        lab.client_pings(VIP),
+        "client cannot ping the VIP after failover"
+    );
     let (mac, _) = lab.neigh("client", VIP).unwrap();
     assert_eq!(mac, lab.node("r2").mac_str());
 
@@ -263,7 +248,7 @@ fn backup_takes_over_after_master_kill_and_restart_removes_stale_vip_then_preemp
         lab.node("r1").mac_str(),
         "client not pointed back to r1"
     );
-    assert!(ping(&lab, VIP));
+    assert!(lab.client_pings(VIP));
 }
 
 /// RFC 3768 (VRRPv2, 1 s) link failure: the master's interface goes down, the backup takes over;
@@ -292,12 +277,12 @@ fn v2_backup_takes_over_on_master_link_down_and_master_preempts_after_link_up_37
         took.unwrap(),
         lab.node_has_addr("r1", VIP)
     );
-    assert!(ping(&lab, VIP), "VIP unreachable with r1's link down");
+    assert!(lab.client_pings(VIP), "VIP unreachable with r1's link down");
     lab.set_link("r1", true);
     assert!(lab.wait_oper_up("r1", Duration::from_secs(5)));
     expect_holders(&lab, VIP, &["r1"], election_bound(&s(100)), &all);
     holders_stay(&lab, VIP, &["r1"], Duration::from_secs(2), &all);
-    assert!(ping(&lab, VIP));
+    assert!(lab.client_pings(VIP));
 }
 
 /// RFC 5798 6.4.2 with Preempt_Mode false: a higher-priority router that starts while another
@@ -389,7 +374,7 @@ fn sigterm_sends_priority_zero_and_backup_takes_over_after_skew_time_6_4_3() {
         "r2 took {after:?} after the priority-0 advert (Skew_Time {skew:?})"
     );
     expect_holders(&lab, VIP, &["r2"], Duration::from_secs(3), &[&r2]);
-    assert!(ping(&lab, VIP));
+    assert!(lab.client_pings(VIP));
 }
 
 /// RFC 5798 with an IPv6 VIP: adverts come from the router's link-local address, the new master
@@ -408,7 +393,7 @@ fn ipv6_vip_fails_over_with_unsolicited_neighbor_advertisement_5798_6_4_2() {
     let r2 = start(&lab, "r2", &[s(100)]);
     expect_holders(&lab, VIP6, &["r1"], election_bound(&s(100)), &[&r1, &r2]);
     std::thread::sleep(Duration::from_secs(1));
-    assert!(ping(&lab, VIP6), "client cannot ping the IPv6 VIP");
+    assert!(lab.client_pings(VIP6), "client cannot ping the IPv6 VIP");
     let (r1_mac, r2_mac) = (lab.node("r1").mac, lab.node("r2").mac);
     let ads = adverts_from(&cap, r1_mac, Duration::ZERO);
     let (_, a) = ads.last().expect("no IPv6 advert from r1");
@@ -440,7 +425,10 @@ fn ipv6_vip_fails_over_with_unsolicited_neighbor_advertisement_5798_6_4_2() {
         })
         .expect("no unsolicited NA for the VIP from r2");
     eprintln!("IPv6 kill -9: r2 unsolicited NA +{:?}", na.ts - t);
-    assert!(ping(&lab, VIP6), "IPv6 VIP unreachable after failover");
+    assert!(
+        lab.client_pings(VIP6),
+        "IPv6 VIP unreachable after failover"
+    );
     let (mac, _) = lab
         .neigh("client", VIP6)
         .expect("client has no neighbour entry");
@@ -487,7 +475,7 @@ fn vmac_mode_uses_the_virtual_router_mac_7_3() {
     for (_, a, _) in &from_r1 {
         assert_eq!(a.src_mac, vmac, "advert not from the VMAC: {a:?}");
     }
-    assert!(ping(&lab, VIP), "client cannot ping the VIP");
+    assert!(lab.client_pings(VIP), "client cannot ping the VIP");
     let (mac, _) = lab.neigh("client", VIP).unwrap();
     assert_eq!(
         mac,
@@ -514,7 +502,10 @@ fn vmac_mode_uses_the_virtual_router_mac_7_3() {
         unreachable!()
     };
     assert_eq!(a.src_mac, vmac, "r2's advert not from the VMAC");
-    assert!(ping(&lab, VIP), "VIP unreachable after the VMAC handover");
+    assert!(
+        lab.client_pings(VIP),
+        "VIP unreachable after the VMAC handover"
+    );
     let (mac, _) = lab.neigh("client", VIP).unwrap();
     assert_eq!(mac, pcap::mac_str(&vmac));
 }
@@ -807,11 +798,11 @@ fn vmac_restart_after_kill_clears_the_stale_vip_and_preempts_back() {
     let r2 = start(&lab, "r2", &[s(100)]);
     expect_holders(&lab, VIP, &["r1"], election_bound(&s(100)), &[&r1, &r2]);
     std::thread::sleep(Duration::from_secs(1));
-    assert!(ping(&lab, VIP));
+    assert!(lab.client_pings(VIP));
     r1.kill_hard();
     let took = lab::wait_until(takeover_bound(&s(100)), || lab.node_has_addr("r2", VIP));
     assert!(took.is_some(), "r2 did not take over\n{}", r2.log_text());
-    assert!(ping(&lab, VIP), "VIP unreachable after the kill");
+    assert!(lab.client_pings(VIP), "VIP unreachable after the kill");
     let r1b = lab.spawn_minivrrp_text(
         "r1",
         &bin(),
@@ -823,7 +814,10 @@ fn vmac_restart_after_kill_clears_the_stale_vip_and_preempts_back() {
     });
     assert!(gone.is_some(), "stale VIP kept\n{}", r1b.log_text());
     expect_holders(&lab, VIP, &["r1"], election_bound(&s(100)), &[&r1b, &r2]);
-    assert!(ping(&lab, VIP), "VIP unreachable after preempting back");
+    assert!(
+        lab.client_pings(VIP),
+        "VIP unreachable after preempting back"
+    );
     let (mac, _) = lab.neigh("client", VIP).unwrap();
     assert_eq!(mac, vmac);
     let links =
@@ -908,5 +902,8 @@ fn interface_recreated_with_a_new_ifindex_is_picked_up_again() {
         log.contains(&format!("listening (ifindex {new})")),
         "r1 did not reopen its socket on ifindex {new}\n{log}"
     );
-    assert!(ping(&lab, VIP), "VIP unreachable after r1 preempted back");
+    assert!(
+        lab.client_pings(VIP),
+        "VIP unreachable after r1 preempted back"
+    );
 }

@@ -144,9 +144,7 @@ fn settle(lab: &Lab, procs: &[&lab::Proc]) {
 }
 
 fn minivrrp_cases(secs: u64) {
-    let bin = std::env::var_os("MINIVRRP_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_minivrrp")));
+    let bin = common::knobs::minivrrp_bin();
     let lab = Lab::with_routers("ctlbench", 1);
     let cap = lab.capture("flood");
     let spec = VrrpSpec::new(50, 150, 3, INTERVAL, "10.0.0.254/24");

@@ -35,6 +35,7 @@
 mod common;
 
 use common::handover::{median, secs, spec, tail, trial, Case, Trigger, CASES};
+use common::knobs::{env_list, env_num, minivrrp_bin};
 use common::lab::{self, Impl, Lab, VrrpSpec};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -49,22 +50,6 @@ struct Knobs {
     impls: Vec<Impl>,
 }
 
-fn env_list(name: &str, default: &str) -> Vec<String> {
-    std::env::var(name)
-        .unwrap_or_else(|_| default.to_string())
-        .split(',')
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect()
-}
-
-fn env_num(name: &str, default: f64) -> f64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn knobs() -> Knobs {
     let cases = env_list("BENCH_CASES", "v2,v3");
     let triggers = env_list("BENCH_TRIGGERS", "kill9,linkdown,sigterm");
@@ -77,10 +62,7 @@ fn knobs() -> Knobs {
     }
     if want_impls.iter().any(|s| s == "minivrrp") {
         // Default: the binary cargo built for this bench (same profile as the bench itself).
-        let bin = std::env::var_os("MINIVRRP_BIN")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_minivrrp")));
-        impls.push(Impl::Minivrrp(bin));
+        impls.push(Impl::Minivrrp(minivrrp_bin()));
     }
     Knobs {
         trials: env_num("BENCH_TRIALS", 5.0) as usize,

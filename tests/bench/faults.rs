@@ -27,31 +27,9 @@
 mod common;
 
 use common::faults;
+use common::knobs::{env_list, env_num, minivrrp_bin};
 use common::lab::{Impl, Lab};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
-
-fn env_list(name: &str, default: &str) -> Vec<String> {
-    std::env::var(name)
-        .unwrap_or_else(|_| default.to_string())
-        .split(',')
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect()
-}
-
-fn env_num(name: &str, default: f64) -> f64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn minivrrp_bin() -> PathBuf {
-    std::env::var_os("MINIVRRP_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_minivrrp")))
-}
 
 fn s(d: Duration) -> String {
     format!("{:.2} s", d.as_secs_f64())

@@ -20,6 +20,7 @@
 mod common;
 
 use common::attack::{self, Advert, Attacker};
+use common::knobs::{env_num, minivrrp_bin};
 use common::lab::{self, Lab, Proc, VrrpSpec, LAN_IF};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -32,13 +33,6 @@ const MASTER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const ATTACKER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 100);
 const ATTACKER_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x64];
 const R1_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
-
-fn env_f64(name: &str, default: f64) -> f64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 #[derive(Clone, Debug, PartialEq)]
 enum Daemon {
@@ -158,17 +152,6 @@ fn kinds() -> Vec<(&'static str, FrameFn)> {
     ]
 }
 
-fn transitions(log: &str) -> usize {
-    log.lines()
-        .filter(|l| {
-            (l.contains(" -> ") && (l.contains("MASTER") || l.contains("BACKUP")))
-                || l.contains("Entering MASTER STATE")
-                || l.contains("Entering BACKUP STATE")
-                || l.contains("Entering FAULT STATE")
-        })
-        .count()
-}
-
 fn start(lab: &Lab, d: &Daemon, s: &VrrpSpec) -> Proc {
     match d {
         Daemon::Keepalived => lab.spawn_keepalived("r1", std::slice::from_ref(s)),
@@ -246,7 +229,7 @@ fn flood(t: &Target<'_>, frames: &[Vec<u8>], secs: f64, name: &str) -> Figures {
     let (mut cap, file) = capture_master_adverts(lab, name);
     // Adverts on both sides of the flood bound the first and last gap.
     std::thread::sleep(Duration::from_secs_f64(interval * 3.0));
-    let before = transitions(&p.log_text());
+    let before = lab::transitions(&p.log_text());
     let c0 = p.cpu_ns();
     let t0 = Instant::now();
     let rt0 = lab::now_realtime();
@@ -283,7 +266,7 @@ fn flood(t: &Target<'_>, frames: &[Vec<u8>], secs: f64, name: &str) -> Figures {
     Figures {
         frames: n,
         kpps: n as f64 / took.as_secs_f64() / 1000.0,
-        transitions: transitions(&p.log_text()).saturating_sub(before),
+        transitions: lab::transitions(&p.log_text()).saturating_sub(before),
         max_gap,
         ns_per_frame: busy.max(0.0) / n.max(1) as f64,
         kept_vip: kept,
@@ -295,11 +278,9 @@ fn main() {
     if !common::require_root("junk_flood") || !common::require_tool("junk_flood", "keepalived") {
         return;
     }
-    let secs = env_f64("BENCH_FLOOD_SECS", 3.0);
-    let interval = env_f64("BENCH_ADVERT_INT", 0.1);
-    let bin = std::env::var_os("MINIVRRP_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_minivrrp")));
+    let secs = env_num("BENCH_FLOOD_SECS", 3.0);
+    let interval = env_num("BENCH_ADVERT_INT", 0.1);
+    let bin = minivrrp_bin();
     let wanted = std::env::var("BENCH_IMPLS")
         .unwrap_or_else(|_| "keepalived,minivrrp,minivrrp-nofilter".to_string());
     let daemons: Vec<Daemon> = [

@@ -38,6 +38,7 @@
 mod common;
 
 use common::handover::{self, median, tail, Case, Trigger};
+use common::knobs::{env_list, env_num, minivrrp_bin};
 use common::lab::{self, Impl, Lab, Proc, VrrpSpec};
 use common::pcap::Kind;
 use std::collections::BTreeSet;
@@ -45,22 +46,6 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn env_list(name: &str, default: &str) -> Vec<String> {
-    std::env::var(name)
-        .unwrap_or_else(|_| default.to_string())
-        .split(',')
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect()
-}
-
-fn env_num(name: &str, default: f64) -> f64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 struct Knobs {
     impls: Vec<Impl>,
@@ -77,9 +62,7 @@ struct Knobs {
 }
 
 fn knobs() -> Knobs {
-    let bin = std::env::var_os("MINIVRRP_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_minivrrp")));
+    let bin = minivrrp_bin();
     let want = env_list("PERF_IMPLS", "keepalived,minivrrp");
     let mut impls = Vec::new();
     if want.iter().any(|s| s == "minivrrp") {
@@ -589,6 +572,19 @@ fn short_error(line: &str) -> String {
     }
 }
 
+/// The reason a figure is missing, for the table: from a daemon's log tail (lines joined by
+/// ` | `), the line naming a limit ("at most") or else the last one, shortened to `max` chars.
+fn table_reason(why: &str, max: usize) -> String {
+    why.split(" | ")
+        .find(|l| l.contains("at most"))
+        .or_else(|| why.rsplit(" | ").next())
+        .map(short_error)
+        .unwrap_or_default()
+        .chars()
+        .take(max)
+        .collect()
+}
+
 fn part_scale(lab: &Lab, k: &Knobs, table: &mut Table) {
     let n = k.scale;
     println!("== scale: {n} VRRPv3 1 s instances priority 255 (address owner: master at once, RFC 5798 6.4.1) on one interface");
@@ -637,15 +633,7 @@ fn part_scale(lab: &Lab, k: &Knobs, table: &mut Table) {
         if !p.running() || first.is_none() {
             let why = tail(&p.log_text());
             println!("  {:<10} FAILED: {why}", imp.name());
-            let short = why
-                .split(" | ")
-                .find(|l| l.contains("at most"))
-                .or_else(|| why.rsplit(" | ").next())
-                .map(short_error)
-                .unwrap_or_default()
-                .chars()
-                .take(90)
-                .collect::<String>();
+            let short = table_reason(&why, 90);
             table.set(
                 imp,
                 &format!("RSS, {n} instances"),
@@ -856,15 +844,7 @@ fn part_checks(lab: &Lab, k: &Knobs, table: &mut Table) {
         if !ready {
             let why = tail(&p.log_text());
             println!("  {n}: not measured: {why}");
-            let short = why
-                .split(" | ")
-                .find(|l| l.contains("at most"))
-                .or_else(|| why.rsplit(" | ").next())
-                .map(short_error)
-                .unwrap_or_default()
-                .chars()
-                .take(100)
-                .collect::<String>();
+            let short = table_reason(&why, 100);
             table.set(
                 imp,
                 &figure,

@@ -106,13 +106,13 @@ pub fn kill9(lab: &Lab, imp: &Impl, advert_int: f64, watch: Duration) -> Result<
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    let out = lab.exec("client", &["ping", "-c", "2", "-i", "0.2", "-w", "5", VIP]);
+    let reachable = lab.client_pings(VIP);
     lab.del_addr("r1", VIP_CIDR);
     Ok(Kill9 {
         vip_gone,
         watched: t0.elapsed(),
         takeover,
-        reachable: out.status.success(),
+        reachable,
     })
 }
 

@@ -430,6 +430,17 @@ impl Lab {
         }
     }
 
+    /// Whether the `client` node reaches `addr` (IPv4, or IPv6 when it has a colon): two
+    /// echoes 0.2 s apart, giving up after 5 s.
+    pub fn client_pings(&self, addr: &str) -> bool {
+        let mut args = vec!["ping"];
+        if addr.contains(':') {
+            args.push("-6");
+        }
+        args.extend(["-c", "2", "-i", "0.2", "-w", "5", addr]);
+        self.exec("client", &args).status.success()
+    }
+
     /// Removes `addr` from a node's `br-lan` if present (e.g. a VIP a SIGKILLed daemon left).
     pub fn del_addr(&self, node: &str, addr_with_len: &str) {
         let ns = &self.node(node).ns;
@@ -834,6 +845,28 @@ impl Capture {
         self.proc.wait_exit(Duration::from_secs(5));
         self.read()
     }
+}
+
+/// How many VRRP state transitions a daemon log reports: minivrrp's `vi50: BACKUP -> MASTER
+/// (...)`, keepalived's `Entering MASTER STATE`.
+pub fn transitions(log: &str) -> usize {
+    log.lines()
+        .filter(|l| {
+            (l.contains(" -> ") && (l.contains("MASTER") || l.contains("BACKUP")))
+                || l.contains("Entering MASTER STATE")
+                || l.contains("Entering BACKUP STATE")
+                || l.contains("Entering FAULT STATE")
+        })
+        .count()
+}
+
+/// The logs of `procs`, each under a `--- name ---` line, for assertion messages.
+pub fn logs(procs: &[&Proc]) -> String {
+    procs
+        .iter()
+        .map(|p| format!("--- {} ---\n{}", p.name, p.log_text()))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Polls `f` every 20 ms until it returns true or `timeout` passes; returns the elapsed time

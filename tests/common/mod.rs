@@ -34,6 +34,8 @@ pub mod alloc;
 pub mod attack;
 pub mod faults;
 pub mod handover;
+pub mod knobs;
 pub mod lab;
 pub mod pcap;
+pub mod scenarios;
 pub mod vm;
