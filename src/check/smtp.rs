@@ -257,6 +257,11 @@ impl SmtpSession {
             return self.status;
         }
         if self.status != Status::Running {
+            if matches!(input, Input::IoFailed | Input::Closed) {
+                // Delivered but QUIT cannot be written any more: nothing is left to send.
+                self.tx.clear();
+                self.tx_off = 0;
+            }
             return self.status;
         }
         match input {
@@ -616,7 +621,9 @@ mod tests {
         );
         let mut s = at_stage(Stage::Message);
         assert_eq!(reply(&mut s, "250 ok\r\n"), Status::Delivered);
+        assert!(!s.finished());
         assert_eq!(s.handle(T0, Input::IoFailed), Status::Delivered);
+        assert!(s.finished(), "QUIT is dropped with the connection");
     }
 
     #[test]
