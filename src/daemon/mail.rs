@@ -319,3 +319,87 @@ impl Mailer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vrrp::instance::{Reason, State};
+
+    fn config(alert: &str) -> Config {
+        let text = format!(
+            "config globals 'globals'\n\toption router_id 'r9'\n\
+             \tlist notification_email 'noc@x'\n\toption smtp_server '10.0.0.25'\n\
+             \toption smtp_alert '{alert}'\n\
+             config instance 'a'\n\toption interface 'br-lan'\n\toption vrid '1'\n\tlist vip '10.0.0.1'\n\
+             config instance 'b'\n\toption interface 'br-lan'\n\toption vrid '2'\n\
+             \toption smtp_alert '0'\n\tlist vip '10.0.0.2'\n"
+        );
+        Config::parse_str("test", &text).unwrap_or_else(|e| panic!("{e:?}"))
+    }
+
+    fn moved(inst: u16, from: State, to: State) -> Transition {
+        Transition {
+            inst,
+            from,
+            to,
+            reason: Reason::Startup,
+            priority: 100,
+            master: None,
+        }
+    }
+
+    #[test]
+    fn one_mail_per_transition_of_an_alerting_instance_with_states_and_reason() {
+        let mut m = Mailer::new(&config("1"));
+        m.instance_transition(&moved(0, State::Init, State::Backup), "a");
+        m.instance_transition(&moved(0, State::Backup, State::Master), "a");
+        m.instance_transition(&moved(0, State::Master, State::Init), "a");
+        m.instance_transition(&moved(1, State::Backup, State::Master), "b");
+        assert_eq!(
+            m.queue.len(),
+            2,
+            "INIT and instance b (smtp_alert 0) are not mailed"
+        );
+        let mail = &m.queue[1];
+        assert_eq!(mail.subject, "[r9] VRRP Instance a - Entering MASTER state");
+        assert_eq!(mail.to, ["noc@x"]);
+        assert_eq!(mail.from, "minivrrp@localhost");
+        for want in [
+            "router_id: r9\n",
+            "instance: a\n",
+            "old state: BACKUP\n",
+            "new state: MASTER\n",
+        ] {
+            assert!(mail.body.contains(want), "{want:?} in {}", mail.body);
+        }
+        let reason = format!("reason: {}\n", Reason::Startup);
+        assert!(mail.body.contains(&reason), "{}", mail.body);
+    }
+
+    #[test]
+    fn queue_holds_sixteen_mails_and_counts_what_overflows() {
+        let mut m = Mailer::new(&config("1"));
+        for k in 0..MAIL_QUEUE + 3 {
+            let (from, to) = if k % 2 == 0 {
+                (State::Backup, State::Master)
+            } else {
+                (State::Master, State::Backup)
+            };
+            m.instance_transition(&moved(0, from, to), "a");
+        }
+        assert_eq!(m.queue.len(), MAIL_QUEUE);
+        assert_eq!(m.stats().dropped, 3);
+    }
+
+    #[test]
+    fn no_alerts_without_smtp_alert_server_or_recipients() {
+        let mut m = Mailer::new(&config("0"));
+        m.instance_transition(&moved(0, State::Backup, State::Master), "a");
+        assert!(m.queue.is_empty());
+        let mut c = config("1");
+        c.globals.smtp_server = None;
+        let mut m = Mailer::new(&c);
+        m.instance_transition(&moved(0, State::Backup, State::Master), "a");
+        assert!(m.queue.is_empty());
+    }
+}

@@ -524,6 +524,11 @@ impl Handler for Daemon {
                 for line in text.lines() {
                     info!("{line}");
                 }
+                let m = self.mailer.stats();
+                info!(
+                    "e-mail alerts: {} delivered, {} failed, {} dropped (queue full)",
+                    m.delivered, m.failed, m.dropped
+                );
             }
             Signal::Child => self.reap_children(ctx, now),
         }
