@@ -3,7 +3,7 @@
 # Idempotent and quick when everything is present: apt runs only for missing packages.
 set -eu
 
-PKGS="keepalived tcpdump iproute2 iputils-ping procps python3 binutils xz-utils
+PKGS="keepalived tcpdump iproute2 iputils-ping procps python3 python3-aiosmtpd binutils xz-utils
       qemu-user-static qemu-system-x86 linux-image-amd64 busybox-static ipvsadm cpio kmod
       musl-dev:mipsel musl-dev:armhf"
 

@@ -41,6 +41,7 @@ pub mod icmp;
 pub mod notify;
 pub mod schedule;
 pub mod script;
+pub mod smtp;
 pub mod track;
 
 pub use conn::{ConnCheck, HttpSpec, Interest, TcpSpec};

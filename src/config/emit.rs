@@ -56,6 +56,15 @@ fn globals_values(g: &Globals, opt: &str) -> Vec<String> {
         "script_user" => g.script_user.iter().cloned().collect(),
         "enable_script_security" => bool_val(g.enable_script_security),
         "startup_delay" => one(format_duration(g.startup_delay)),
+        "notification_email" => g.notification_email.clone(),
+        "notification_email_from" => one(&g.notification_email_from),
+        "smtp_server" => g
+            .smtp_server
+            .iter()
+            .map(|a| host_port(a.ip(), Some(a.port())))
+            .collect(),
+        "smtp_connect_timeout" => one(format_duration(g.smtp_connect_timeout)),
+        "smtp_alert" => bool_val(g.smtp_alert),
         _ => Vec::new(),
     }
 }
@@ -74,6 +83,7 @@ fn instance_values(c: &Config, i: &Instance, opt: &str) -> Vec<String> {
         }),
         "advert_int" => one(format_duration(i.advert_int)),
         "preempt" => bool_val(i.preempt),
+        "smtp_alert" => bool_val(i.smtp_alert),
         "preempt_delay" => one(format_duration(i.preempt_delay)),
         "link_down_delay" => one(format_duration(i.link_down_delay)),
         "link_up_delay" => one(format_duration(i.link_up_delay)),

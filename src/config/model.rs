@@ -70,6 +70,15 @@ pub struct Globals {
     /// How long instances stay in INIT after the daemon starts (keepalived
     /// `vrrp_startup_delay`); not applied again on reload.
     pub startup_delay: Duration,
+    /// Recipients of e-mail alerts.
+    pub notification_email: Vec<String>,
+    pub notification_email_from: String,
+    /// SMTP relay (port 25 when not given).
+    pub smtp_server: Option<std::net::SocketAddr>,
+    /// Connect timeout of the SMTP client; a whole mail gets twice this.
+    pub smtp_connect_timeout: Duration,
+    /// Default of `Instance::smtp_alert`.
+    pub smtp_alert: bool,
 }
 
 pub use crate::vrrp::wire::Version as VrrpVersion;
@@ -202,6 +211,8 @@ pub struct Instance {
     pub vip_lifetime: u32,
     pub v3_checksum: V3Checksum,
     pub notify: Notify,
+    /// Send an e-mail alert on each state change (the global `smtp_alert` when not set).
+    pub smtp_alert: bool,
     /// Index into `Config::sync_groups`.
     pub sync_group: Option<usize>,
 }

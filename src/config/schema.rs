@@ -509,6 +509,36 @@ const GLOBALS: &[OptionSpec] = &[
         Dv("0"),
         "After minivrrp starts, its instances stay in INIT this long (no adverts, no VIPs, others' adverts ignored), so a booting router does not take mastership before its links and services are up (keepalived `vrrp_startup_delay`).",
     ),
+    list(
+        "notification_email",
+        text(254),
+        NONE,
+        "Recipient of e-mail alerts (keepalived `notification_email`); one mail per state change of an instance with `smtp_alert`.",
+    ),
+    opt(
+        "notification_email_from",
+        text(254),
+        Dv("minivrrp@localhost"),
+        "Sender address of e-mail alerts (envelope and `From:`).",
+    ),
+    opt(
+        "smtp_server",
+        Kind::HostPort,
+        NONE,
+        "SMTP server that relays e-mail alerts, `ADDR[:PORT]` (port 25 by default). Plain SMTP without authentication or TLS, as keepalived; a local relay is the usual choice.",
+    ),
+    opt(
+        "smtp_connect_timeout",
+        secs(100, 3_600_000),
+        Dv("30"),
+        "An SMTP connection not established within this time fails, and so does a mail whose whole exchange takes longer than 2 × this; the mail is counted as failed and dropped (the poll loop never waits for the server).",
+    ),
+    opt(
+        "smtp_alert",
+        Kind::Bool,
+        Dv("0"),
+        "Send an e-mail alert on every state change of every instance (default of the instance option `smtp_alert`); needs `smtp_server` and `notification_email`. At most 16 mails wait; more are dropped and counted.",
+    ),
 ];
 
 const INSTANCE: &[OptionSpec] = &[
@@ -544,6 +574,7 @@ const INSTANCE: &[OptionSpec] = &[
     opt("notify_fault", CMD, NONE, "Command run on entering FAULT."),
     opt("notify_stop", CMD, NONE, "Command run when the instance stops."),
     opt("notify", CMD, NONE, "Command run on every change with arguments `INSTANCE NAME STATE PRIORITY` (keepalived style)."),
+    opt("smtp_alert", Kind::Bool, Derived("globals `smtp_alert`"), "Send an e-mail alert on every state change of this instance (router id, instance, old and new state, reason)."),
 ];
 
 const SCRIPT: &[OptionSpec] = &[

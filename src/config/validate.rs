@@ -367,6 +367,13 @@ pub fn validate(file: &str, uci: &UciFile) -> Result<Config, Vec<ConfigError>> {
             },
             &mut errs,
         ));
+        if let Some(i) = instances.last_mut() {
+            // An instance without its own `smtp_alert` follows the global one (keepalived).
+            i.smtp_alert = match s.val("smtp_alert") {
+                Some(Val::Bool(b)) => b,
+                _ => globals.smtp_alert,
+            };
+        }
     }
     check_vrid_uniqueness(&instance_secs, &instances, &mut errs);
     let sync_groups = build_sync_groups(&group_secs, &mut instances, &resolve, &mut errs);
@@ -689,6 +696,21 @@ fn build_globals(secs: &[Sec], errs: &mut Errors) -> Globals {
         script_user: s.string("script_user"),
         enable_script_security: s.d_bool("enable_script_security"),
         startup_delay: s.d_secs("startup_delay"),
+        notification_email: s
+            .vals("notification_email")
+            .into_iter()
+            .filter_map(|(v, _)| match v {
+                Val::Str(m) => Some(m),
+                _ => None,
+            })
+            .collect(),
+        notification_email_from: s.d_string("notification_email_from"),
+        smtp_server: match s.val("smtp_server") {
+            Some(Val::HostPort(a, p)) => Some(core::net::SocketAddr::new(a, p.unwrap_or(25))),
+            _ => None,
+        },
+        smtp_connect_timeout: s.d_secs("smtp_connect_timeout"),
+        smtp_alert: s.d_bool("smtp_alert"),
     }
 }
 
@@ -872,6 +894,7 @@ fn build_instance(
             _ => V3Checksum::Pseudo,
         },
         notify: notify_of(s, errs),
+        smtp_alert: false,
         sync_group: None,
     }
 }
@@ -1500,6 +1523,36 @@ mod tests {
             }]
         );
         assert_eq!(c.globals.router_id, "openwrt");
+    }
+
+    #[test]
+    fn smtp_options_parse_with_keepalived_defaults_and_instance_inherits_global_alert() {
+        let c = ok(&instance("\tlist vip '10.0.0.1'\n"));
+        assert_eq!(c.globals.smtp_server, None);
+        assert_eq!(c.globals.smtp_connect_timeout, Duration::from_secs(30));
+        assert!(!c.globals.smtp_alert && !c.instances[0].smtp_alert);
+        let text = format!(
+            "config globals 'globals'\n\tlist notification_email 'a@x'\n\tlist notification_email 'b@x'\n\
+             \toption notification_email_from 'r1@x'\n\toption smtp_server '10.0.0.25'\n\
+             \toption smtp_alert '1'\n{}\tlist vip '10.0.0.1'\n\
+             config instance 'vi2'\n\toption interface 'br-lan'\n\toption vrid '51'\n\
+             \toption smtp_alert '0'\n\tlist vip '10.0.0.2'\n",
+            instance("")
+        );
+        let c = ok(&text);
+        assert_eq!(c.globals.notification_email, vec!["a@x", "b@x"]);
+        assert_eq!(c.globals.notification_email_from, "r1@x");
+        assert_eq!(c.globals.smtp_server, Some("10.0.0.25:25".parse().unwrap()));
+        assert!(c.instances[0].smtp_alert, "inherits the global smtp_alert");
+        assert!(!c.instances[1].smtp_alert, "its own smtp_alert wins");
+        let c = ok(&format!(
+            "config globals 'globals'\n\toption smtp_server '[fd00::25]:2525'\n{}",
+            instance("\tlist vip '10.0.0.1'\n")
+        ));
+        assert_eq!(
+            c.globals.smtp_server,
+            Some("[fd00::25]:2525".parse().unwrap())
+        );
     }
 
     #[test]

@@ -35,6 +35,7 @@ pub mod event_loop;
 pub mod ids;
 pub mod link_sync;
 pub mod lvs;
+pub mod mail;
 pub mod notify;
 pub mod runtime;
 pub mod timers;

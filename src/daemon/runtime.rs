@@ -76,6 +76,8 @@ pub struct Daemon {
     checks: CheckEngine,
     tracking: Tracking,
     notifier: Notifier,
+    /// E-mail alerts (mail.rs).
+    mailer: super::mail::Mailer,
     /// Control socket and operator state (control.rs).
     control: control::Control,
 }
@@ -90,7 +92,9 @@ fn required(cfg: &Config) -> Required {
         // + one fd per health-check probe (its connection, ICMP socket or script pipe).
         fds: ifaces.len() + 1 + super::checks::fds_needed(cfg)
             // control socket listener and clients (control.rs)
-            + 1 + crate::control::server::MAX_CLIENTS,
+            + 1 + crate::control::server::MAX_CLIENTS
+            // the e-mail alert connection (mail.rs)
+            + 1,
         timers: cfg.instances.len() + 8,
     }
 }
@@ -109,6 +113,7 @@ impl Daemon {
         super::notify::check_security(&cfg)?;
         let notifier = Notifier::new(&cfg, super::notify::hotplug_from_env())?;
         let control = control::Control::bind(socket, now)?;
+        let mailer = super::mail::Mailer::new(&cfg);
         Ok(Daemon {
             path: path.to_path_buf(),
             cfg,
@@ -119,6 +124,7 @@ impl Daemon {
             checks,
             tracking,
             notifier,
+            mailer,
             control,
         })
     }
@@ -194,12 +200,16 @@ impl Daemon {
             );
             let i = t.inst as usize;
             self.notifier.instance_transition(&t);
+            self.mailer
+                .instance_transition(&t, self.vrrp.instance_name(i));
             if let Some(g) = self.cfg.instances.get(i).and_then(|c| c.sync_group) {
                 self.notifier.group_transition(g, t.to, t.reason);
             }
         }
         // Start queued notify jobs (bounded) and keep their timeout timer.
         self.notifier.settle(ctx, now);
+        // Start or finish e-mail alerts (one connection, never waited for).
+        self.mailer.settle(ctx, now);
     }
 
     /// One probe's new health, to its two consumers: the trackers of `track_script` /
@@ -317,6 +327,7 @@ impl Daemon {
         }
         self.tracking.reload(ctx, &new, &self.checks, now);
         self.notifier.reload(&new);
+        self.mailer.reload(&new);
         let mut r = crate::sys::rtnl::Rtnl::open().ok();
         self.seed_tracked_links(r.as_mut());
         // IPVS (lvs.rs): after the check engine, whose probe ids follow the new config.
@@ -435,6 +446,8 @@ impl Handler for Daemon {
                 r
             }
             Some((Part::Control, idx)) => self.control_readable(ctx, inbox, idx, ready, now),
+            // The e-mail alert connection (mail.rs) settles itself.
+            Some((Part::Notify, _)) => self.mailer.on_readable(ctx, now),
             Some((Part::Links, _)) => {
                 let sync = &mut self.link_sync;
                 // A dropped event is not lost for good: it schedules a resync.
@@ -482,6 +495,7 @@ impl Handler for Daemon {
             }
             Some((Part::Control, _)) => self.control_timer(ctx, now),
             // Notify jobs past notify_timeout.
+            Some((Part::Notify, 1)) => self.mailer.on_timer(now),
             Some((Part::Notify, _)) => self.notifier.on_timer(now),
             // IPVS (lvs.rs): debounced sync / periodic resync.
             Some((Part::Lvs, _)) => {
@@ -510,6 +524,11 @@ impl Handler for Daemon {
                 for line in text.lines() {
                     info!("{line}");
                 }
+                let m = self.mailer.stats();
+                info!(
+                    "e-mail alerts: {} delivered, {} failed, {} dropped (queue full)",
+                    m.delivered, m.failed, m.dropped
+                );
             }
             Signal::Child => self.reap_children(ctx, now),
         }

@@ -14,7 +14,8 @@ use super::out::OutSection;
 use super::Note;
 use crate::config::validate::check_value;
 
-const EMAIL: &str = "e-mail alerts are not supported by minivrrp; ignored";
+const CHECKER_EMAIL: &str =
+    "minivrrp sends e-mail alerts for VRRP state changes only, not for checkers; ignored";
 const UNSUPPORTED: &str = "not supported by minivrrp; ignored";
 
 /// Settings of `global_defs` that are defaults for every instance or script.
@@ -216,14 +217,43 @@ impl Mapper<'_> {
                         self.note(c, "needs a user name; ignored");
                     }
                 }
-                "notification_email"
-                | "notification_email_from"
-                | "smtp_server"
-                | "smtp_connect_timeout"
-                | "smtp_helo_name"
-                | "smtp_alert"
-                | "smtp_alert_vrrp"
-                | "smtp_alert_checker" => self.note(c, EMAIL),
+                "notification_email" => {
+                    // `notification_email { a@x b@x }`: each address is a statement of the
+                    // block (and its words, when several share a line).
+                    for item in c.children() {
+                        for addr in core::iter::once(&item.key).chain(&item.args) {
+                            self.put(globals, "notification_email", addr, item);
+                        }
+                    }
+                    for addr in &c.args {
+                        self.put(globals, "notification_email", addr, c);
+                    }
+                }
+                "notification_email_from" => self.put_arg(globals, "notification_email_from", c),
+                "smtp_server" => match c.args.as_slice() {
+                    [addr] => {
+                        self.put(globals, "smtp_server", addr, c);
+                    }
+                    [addr, port] => {
+                        let v = if addr.contains(':') {
+                            format!("[{addr}]:{port}")
+                        } else {
+                            format!("{addr}:{port}")
+                        };
+                        self.put(globals, "smtp_server", &v, c);
+                    }
+                    _ => self.note(c, "needs an address and an optional port; ignored"),
+                },
+                "smtp_connect_timeout" => self.put_arg(globals, "smtp_connect_timeout", c),
+                "smtp_alert" | "smtp_alert_vrrp" => {
+                    if let Some(b) = self.bool_arg(c) {
+                        self.put(globals, "smtp_alert", if b { "1" } else { "0" }, c);
+                    }
+                }
+                "smtp_helo_name" => {
+                    self.note(c, "minivrrp announces its router_id in HELO; ignored")
+                }
+                "smtp_alert_checker" => self.note(c, CHECKER_EMAIL),
                 "enable_script_security" => self.note(
                     c,
                     "minivrrp does not refuse scripts writable by other users; ignored",
@@ -637,7 +667,11 @@ impl Mapper<'_> {
                     c,
                     "Accept_Mode is not supported by minivrrp (as master, traffic to the VIPs is accepted); ignored",
                 ),
-                "smtp_alert" => self.note(c, EMAIL),
+                "smtp_alert" => {
+                    if let Some(b) = self.bool_arg(c) {
+                        self.put(&mut sec, "smtp_alert", if b { "1" } else { "0" }, c);
+                    }
+                }
                 "virtual_routes"
                 | "virtual_rules"
                 | "track_process"
@@ -801,7 +835,10 @@ impl Mapper<'_> {
                         self.put(&mut sec, opt, &join(&c.args), c);
                     }
                 }
-                "smtp_alert" => self.note(c, EMAIL),
+                "smtp_alert" => self.note(
+                    c,
+                    "a sync group sends no alerts of its own: set smtp_alert on its instances; ignored",
+                ),
                 "track_script" | "track_interface" | "track_file" | "track_process" | "track_bfd" => {
                     self.note(c, "trackers on a sync group are not supported by minivrrp (track them in each instance); ignored")
                 }
@@ -907,7 +944,7 @@ impl Mapper<'_> {
                     checker_defaults.push(c)
                 }
                 "real_server" => reals.push(c),
-                "smtp_alert" => self.note(c, EMAIL),
+                "smtp_alert" => self.note(c, CHECKER_EMAIL),
                 _ => self.unsupported(c),
             }
         }
@@ -986,7 +1023,7 @@ impl Mapper<'_> {
                 | "SMTP_CHECK" | "DNS_CHECK" | "UDP_CHECK" | "BFD_CHECK" | "FILE_CHECK" => {
                     checkers.push(c)
                 }
-                "smtp_alert" => self.note(c, EMAIL),
+                "smtp_alert" => self.note(c, CHECKER_EMAIL),
                 "notify_up" | "notify_down" => self.note(
                     c,
                     "real server notify scripts are not supported by minivrrp; ignored",

@@ -17,6 +17,14 @@ pub fn now() -> Instant {
     }
 }
 
+/// Wall-clock seconds since the Unix epoch, for the `Date:` of e-mail alerts only (timers
+/// never use it: the wall clock may be stepped).
+pub fn unix_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
