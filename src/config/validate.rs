@@ -820,6 +820,8 @@ fn build_instance(
     let advert_int = check_advert_int(s, version, errs);
     let auth = build_auth(s, version, errs);
     let (unicast_src, unicast_peers) = build_unicast(s, family, errs);
+    let routes = build_routes(s, "route", family, errs);
+    let backup_routes = build_routes(s, "backup_route", family, errs);
     let Trackers {
         track_scripts,
         track_interfaces,
@@ -851,6 +853,8 @@ fn build_instance(
         auth,
         family,
         vips,
+        routes,
+        backup_routes,
         unicast_src,
         unicast_peers,
         track_scripts,
@@ -874,6 +878,40 @@ fn build_instance(
         notify: notify_of(s, errs),
         sync_group: None,
     }
+}
+
+/// Routes that follow the instance's state (`route`, `backup_route`): a `default` without
+/// `via` takes the instance's family; the same route twice is an error (the second add would
+/// replace the first, the first delete remove both).
+fn build_routes(s: &Sec, option: &str, family: Family, errs: &mut Errors) -> Vec<Route> {
+    let mut routes: Vec<Route> = Vec::new();
+    for (v, line) in s.vals(option) {
+        let Val::Route(mut r) = v else {
+            continue;
+        };
+        if r.prefix_len == 0 && r.via.is_none() && family == Family::Ipv6 {
+            r.dest = IpAddr::from([0u16; 8]);
+        }
+        let same = |x: &Route| {
+            x.dest == r.dest
+                && x.prefix_len == r.prefix_len
+                && x.table == r.table
+                && x.metric == r.metric
+        };
+        if routes.iter().any(same) {
+            errs.at(
+                line,
+                s.path(option),
+                format!(
+                    "{}/{} (table {}, metric {}) is listed twice",
+                    r.dest, r.prefix_len, r.table, r.metric
+                ),
+            );
+            continue;
+        }
+        routes.push(r);
+    }
+    routes
 }
 
 /// VIPs: one family, no duplicates, at most MAX_VIPS; version 2 is IPv4 only.
