@@ -199,6 +199,19 @@ fn group_values(c: &Config, g: &SyncGroup, opt: &str) -> Vec<String> {
             .iter()
             .map(|m| c.instances[*m].name.clone())
             .collect(),
+        // Weight 0 always (fault only): the bare name says it.
+        "track_script" => g
+            .track_scripts
+            .iter()
+            .map(|t| c.scripts[t.script].name.clone())
+            .collect(),
+        "track_interface" => g.track_interfaces.iter().map(|t| t.name.clone()).collect(),
+        "track_file" => g.track_files.iter().map(|t| t.path.clone()).collect(),
+        "track_check" => g
+            .track_checks
+            .iter()
+            .map(|t| c.checks[t.check].name.clone())
+            .collect(),
         _ => Vec::new(),
     }
 }

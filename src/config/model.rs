@@ -331,6 +331,11 @@ pub struct SyncGroup {
     /// Indices into `Config::instances`.
     pub members: Vec<usize>,
     pub notify: Notify,
+    /// Trackers of the whole group (weight always 0): one down puts every member in FAULT.
+    pub track_scripts: Vec<TrackScript>,
+    pub track_interfaces: Vec<TrackInterface>,
+    pub track_files: Vec<TrackFile>,
+    pub track_checks: Vec<TrackCheck>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -753,6 +753,11 @@ const SYNC_GROUP: &[OptionSpec] = &[
     opt("notify_backup", CMD, NONE, "Command run when the group becomes BACKUP."),
     opt("notify_fault", CMD, NONE, "Command run when the group enters FAULT."),
     opt("notify", CMD, NONE, "Command run on every group change with arguments `GROUP NAME STATE`."),
+    // Trackers of the whole group.
+    list("track_script", Kind::Tracked, NONE, "`script` section whose failure puts every member in FAULT (keepalived `track_script` in a `vrrp_sync_group`). Only faults: a `weight` other than 0 is an error."),
+    list("track_interface", Kind::Tracked, NONE, "Interface whose link down puts every member in FAULT."),
+    list("track_file", Kind::Tracked, NONE, "File holding an integer; any value other than 0 puts every member in FAULT."),
+    list("track_check", Kind::Tracked, NONE, "Native `check` section whose failure puts every member in FAULT."),
 ];
 
 const VIRTUAL_SERVER: &[OptionSpec] = &[

@@ -369,7 +369,18 @@ pub fn validate(file: &str, uci: &UciFile) -> Result<Config, Vec<ConfigError>> {
         ));
     }
     check_vrid_uniqueness(&instance_secs, &instances, &mut errs);
-    let sync_groups = build_sync_groups(&group_secs, &mut instances, &resolve, &mut errs);
+    let mut sync_groups = build_sync_groups(&group_secs, &mut instances, &resolve, &mut errs);
+    build_group_trackers(
+        &group_secs,
+        &mut sync_groups,
+        &scripts,
+        &checks,
+        &|kind, name| match kind {
+            "script" => resolve(&script_names, "script", name),
+            _ => resolve(&check_names, "check", name),
+        },
+        &mut errs,
+    );
 
     let mut virtual_servers: Vec<VirtualServer> = vs_secs
         .iter()
@@ -513,9 +524,64 @@ fn build_sync_groups(
             anonymous: s.raw.name.is_none(),
             members,
             notify: notify_of(s, errs),
+            track_scripts: Vec::new(),
+            track_interfaces: Vec::new(),
+            track_files: Vec::new(),
+            track_checks: Vec::new(),
         });
     }
     sync_groups
+}
+
+/// Trackers on a sync group (keepalived `track_script` / `track_interface` / `track_file` in a
+/// `vrrp_sync_group`): each one only faults, so every tracker's weight is 0 and a weight
+/// written there is an error (a priority change of the whole group has no meaning: each
+/// member is elected on its own interface).
+fn build_group_trackers(
+    group_secs: &[Sec],
+    groups: &mut [SyncGroup],
+    scripts: &[Script],
+    checks: &[Check],
+    resolve: &Resolver,
+    errs: &mut Errors,
+) {
+    for (s, g) in group_secs.iter().zip(groups.iter_mut()) {
+        for opt in [
+            "track_script",
+            "track_interface",
+            "track_file",
+            "track_check",
+        ] {
+            for (v, line) in s.vals(opt) {
+                if let Val::Tracked(name, Some(w)) = v {
+                    if w != 0 {
+                        errs.at(
+                            line,
+                            s.path(opt),
+                            format!("{name}: a sync group's tracker only faults the group; remove `weight {w}` (or track it on the members)"),
+                        );
+                    }
+                }
+            }
+        }
+        let t = build_trackers(s, scripts, checks, resolve, errs);
+        g.track_scripts = t.track_scripts;
+        g.track_interfaces = t.track_interfaces;
+        g.track_files = t.track_files;
+        g.track_checks = t.track_checks;
+        for w in g.track_scripts.iter_mut().map(|t| &mut t.weight) {
+            *w = 0;
+        }
+        for w in g.track_interfaces.iter_mut().map(|t| &mut t.weight) {
+            *w = 0;
+        }
+        for w in g.track_files.iter_mut().map(|t| &mut t.weight) {
+            *w = 0;
+        }
+        for w in g.track_checks.iter_mut().map(|t| &mut t.weight) {
+            *w = 0;
+        }
+    }
 }
 
 /// Two sections for one kernel service cannot both be honoured (IPVS keys services by
@@ -1478,6 +1544,28 @@ mod tests {
                     .join("\n")
             )
         })
+    }
+
+    #[test]
+    fn sync_group_trackers_fault_only_and_routes_once() {
+        let base = "config script 'chk'\n option command 'true'\n option weight '-5'\n\
+            config instance 'lan'\n option interface 'eth0'\n option vrid '1'\n list vip '10.0.0.10'\n\
+            list route 'default via 10.0.0.1'\n";
+        let c = ok(&format!(
+            "{base}config sync_group 'g'\n list member 'lan'\n list track_script 'chk'\n list track_interface 'wan weight 0'\n"
+        ));
+        let g = &c.sync_groups[0];
+        assert_eq!(
+            (g.track_scripts[0].script, g.track_scripts[0].weight),
+            (0, 0)
+        );
+        assert_eq!(g.track_interfaces[0].name, "wan");
+        let e = errors(&format!(
+            "{base}config sync_group 'g'\n list member 'lan'\n list track_script 'chk weight -10'\n"
+        ));
+        assert!(e[0].contains("only faults the group"), "{e:?}");
+        let e = errors(&format!("{base} list route 'default via 10.0.0.2'\n"));
+        assert!(e[0].contains("listed twice"), "{e:?}");
     }
 
     fn errors(text: &str) -> Vec<String> {
