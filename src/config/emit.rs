@@ -247,6 +247,8 @@ fn vs_values(c: &Config, v: &VirtualServer, opt: &str) -> Vec<String> {
             .collect(),
         "check" => v.check.iter().map(|i| c.checks[*i].name.clone()).collect(),
         "cleanup" => bool_val(v.cleanup),
+        "quorum_up" => opt_str(&v.quorum_up),
+        "quorum_down" => opt_str(&v.quorum_down),
         _ => Vec::new(),
     }
 }
@@ -263,6 +265,8 @@ fn rs_values(c: &Config, v: &VirtualServer, r: &RealServer, opt: &str) -> Vec<St
         "weight" => one(r.weight),
         "check" => r.check.iter().map(|i| c.checks[*i].name.clone()).collect(),
         "inhibit_on_failure" => bool_val(r.inhibit_on_failure),
+        "notify_up" => opt_str(&r.notify_up),
+        "notify_down" => opt_str(&r.notify_down),
         "forwarding" => one(r.forwarding.word()),
         _ => Vec::new(),
     }

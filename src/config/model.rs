@@ -425,6 +425,9 @@ pub struct VirtualServer {
     /// Index into `Config::checks`.
     pub check: Option<usize>,
     pub cleanup: bool,
+    /// Commands run when quorum is regained / lost.
+    pub quorum_up: Option<String>,
+    pub quorum_down: Option<String>,
     pub real_servers: Vec<RealServer>,
 }
 
@@ -441,4 +444,7 @@ pub struct RealServer {
     pub inhibit_on_failure: bool,
     /// Resolved: own, else the virtual server's.
     pub forwarding: Forwarding,
+    /// Commands run when the server's check passes / fails.
+    pub notify_up: Option<String>,
+    pub notify_down: Option<String>,
 }

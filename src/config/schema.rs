@@ -834,6 +834,9 @@ const VIRTUAL_SERVER: &[OptionSpec] = &[
         Dv("1"),
         "Remove the service from the kernel when minivrrp stops.",
     ),
+    // Commands on quorum changes.
+    opt("quorum_up", CMD, NONE, "Command run, as written, when the alive real servers' weights reach quorum again (keepalived `quorum_up`); the hotplug hook also gets `ACTION=NOTIFY_UP TYPE=VIRTUAL_SERVER`."),
+    opt("quorum_down", CMD, NONE, "Command run, as written, when quorum is lost (keepalived `quorum_down`); hotplug `ACTION=NOTIFY_DOWN`."),
 ];
 
 const REAL_SERVER: &[OptionSpec] = &[
@@ -874,6 +877,9 @@ const REAL_SERVER: &[OptionSpec] = &[
         Derived("the virtual server's `forwarding`"),
         "Forwarding method for this server.",
     ),
+    // Commands on health changes.
+    opt("notify_up", CMD, NONE, "Command run, as written, when this server's check passes after failing (keepalived `notify_up`); the hotplug hook also gets `ACTION=NOTIFY_UP TYPE=REAL_SERVER`."),
+    opt("notify_down", CMD, NONE, "Command run, as written, when this server's check fails (keepalived `notify_down`); hotplug `ACTION=NOTIFY_DOWN`."),
 ];
 
 /// The globals section's spec (first in [`SCHEMA`]), for a file without a globals section.

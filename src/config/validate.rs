@@ -865,6 +865,24 @@ fn notify_of(s: &Sec, errs: &mut Errors) -> Notify {
     }
 }
 
+/// A command run as configured (nothing appended: real server `notify_up`, virtual server
+/// `quorum_up`...), checked the way the notifier splits it.
+fn command_of(s: &Sec, o: &str, errs: &mut Errors) -> Option<String> {
+    use crate::check::notify::{split_command, MAX_ARGS};
+    let line = s.string(o)?;
+    match split_command(&line) {
+        None => errs.at(s.line(o), s.path(o), "unbalanced quote".into()),
+        Some(v) if v.is_empty() => errs.at(s.line(o), s.path(o), "empty command".into()),
+        Some(v) if v.len() > MAX_ARGS => errs.at(
+            s.line(o),
+            s.path(o),
+            format!("{} arguments, at most {MAX_ARGS}", v.len()),
+        ),
+        Some(_) => {}
+    }
+    Some(line)
+}
+
 /// Finds a section of a type by name in a list of built names: `(names, type, name)`.
 type NameResolver<'r> = dyn Fn(&[String], &str, &str) -> Result<usize, String> + 'r;
 
@@ -1459,6 +1477,8 @@ fn build_virtual_server(
         sorry_server,
         check,
         cleanup: s.d_bool("cleanup"),
+        quorum_up: command_of(s, "quorum_up", errs),
+        quorum_down: command_of(s, "quorum_down", errs),
         real_servers: Vec::new(),
     }
 }
@@ -1508,6 +1528,8 @@ fn build_real_server(
         weight: s.d_uint("weight") as u32,
         check,
         inhibit_on_failure: s.d_bool("inhibit_on_failure"),
+        notify_up: command_of(s, "notify_up", errs),
+        notify_down: command_of(s, "notify_down", errs),
         forwarding: s
             .word("forwarding")
             .and_then(Forwarding::from_word)

@@ -157,6 +157,27 @@ impl Mapper<'_> {
         }
     }
 
+    /// A command statement (`notify_up "/bin/x arg"`): keepalived's optional user and group
+    /// after the quoted command are noted, not carried (minivrrp runs commands as
+    /// `script_user`).
+    fn command(&mut self, sec: &mut OutSection, opt: &'static str, n: &Node) {
+        match n.args.as_slice() {
+            [] => self.note(n, "needs a command; ignored"),
+            [cmd, user @ ..] => {
+                if !user.is_empty() {
+                    self.note(
+                        n,
+                        format!(
+                            "user '{}' is not carried (commands run as script_user)",
+                            join(user)
+                        ),
+                    );
+                }
+                self.put(sec, opt, cmd, n);
+            }
+        }
+    }
+
     fn put_arg(&mut self, sec: &mut OutSection, opt: &'static str, n: &Node) {
         if let Some(v) = self.one_arg(n) {
             self.put(sec, opt, v, n);
@@ -1002,6 +1023,14 @@ impl Mapper<'_> {
                 }
                 "persistence_granularity" => self.put_arg(&mut sec, "persistence_netmask", c),
                 "quorum" => self.put_arg(&mut sec, "quorum", c),
+                "quorum_up" | "quorum_down" => {
+                    let opt = if c.key == "quorum_up" {
+                        "quorum_up"
+                    } else {
+                        "quorum_down"
+                    };
+                    self.command(&mut sec, opt, c);
+                }
                 "hysteresis" => self.put_arg(&mut sec, "hysteresis", c),
                 "sorry_server" => match c.args.as_slice() {
                     [a] => {
@@ -1103,10 +1132,14 @@ impl Mapper<'_> {
                     checkers.push(c)
                 }
                 "smtp_alert" => self.note(c, EMAIL),
-                "notify_up" | "notify_down" => self.note(
-                    c,
-                    "real server notify scripts are not supported by minivrrp; ignored",
-                ),
+                "notify_up" | "notify_down" => {
+                    let opt = if c.key == "notify_up" {
+                        "notify_up"
+                    } else {
+                        "notify_down"
+                    };
+                    self.command(&mut sec, opt, c);
+                }
                 _ => self.unsupported(c),
             }
         }
