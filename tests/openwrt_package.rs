@@ -1641,3 +1641,45 @@ fn apk_package_installs_upgrades_and_removes_with_apk_tools_when_given() {
         "apk del removed an edited config"
     );
 }
+
+/// The router boards and the SDK feed package are built the same way: without the `import`
+/// feature (size; the converter runs on a PC build), while x86_64 keeps every feature. A
+/// profile or Makefile that drifts from the other would ship a binary of another size and
+/// feature set than board/README.md describes.
+#[test]
+fn router_profiles_and_feed_makefile_leave_out_import_and_x86_64_keeps_it() {
+    let features = |board: &str| {
+        let env = fs::read_to_string(Path::new(ROOT).join(format!("board/{board}.env"))).unwrap();
+        let lines: Vec<&str> = env
+            .lines()
+            .filter_map(|l| l.strip_prefix("CARGO_FEATURES="))
+            .collect();
+        assert_eq!(lines.len(), 1, "{board}.env: one CARGO_FEATURES line");
+        lines[0].to_string()
+    };
+    for board in [
+        "mipsel_24kc",
+        "arm_cortex-a7_neon-vfpv4",
+        "aarch64_cortex-a53",
+        "aarch64_generic",
+    ] {
+        assert_eq!(features(board), "--no-default-features", "{board}");
+    }
+    assert_eq!(features("x86_64"), "");
+    let mk = fs::read_to_string(Path::new(ROOT).join("openwrt/minivrrp/Makefile")).unwrap();
+    assert!(
+        mk.contains("$(call Build/Compile/Cargo,,--no-default-features)"),
+        "the feed Makefile builds without default features"
+    );
+    let cargo = fs::read_to_string(Path::new(ROOT).join("Cargo.toml")).unwrap();
+    assert!(
+        cargo.contains("default = [\"import\"]"),
+        "import is the only default feature (so --no-default-features drops just it)"
+    );
+    // board/build.sh passes the profile's features to every build path.
+    let sh = fs::read_to_string(Path::new(ROOT).join("board/build.sh")).unwrap();
+    assert!(
+        sh.matches("$CARGO_FEATURES").count() >= 3,
+        "build_release, build_cross, build_all"
+    );
+}

@@ -256,7 +256,8 @@ pub struct Instance {
 impl Instance {
     /// Advertisement interval in centiseconds, the unit of the VRRPv3 header (RFC 5798 5.2.7).
     pub fn advert_int_centis(&self) -> u16 {
-        (self.advert_int.as_millis() / 10) as u16
+        // as_secs/subsec_millis, not as_millis (u128): no 128-bit division on 32-bit routers.
+        (self.advert_int.as_secs() * 100 + u64::from(self.advert_int.subsec_millis() / 10)) as u16
     }
 }
 

@@ -635,7 +635,11 @@ impl CheckEngine {
             p.fail_attempts = 0;
             p.fail_rounds = 0;
             p.ok_rounds = p.ok_rounds.saturating_add(1);
-            log::debug!("{}: attempt ok ({} us)", p.name, a.elapsed.as_micros());
+            log::debug!(
+                "{}: attempt ok ({} us)",
+                p.name,
+                a.elapsed.as_micros() as u64
+            );
         } else {
             self.stats.failed_attempts += 1;
             p.fail_attempts = p.fail_attempts.saturating_add(1);
@@ -711,7 +715,7 @@ impl CheckEngine {
                         log::warn!(
                             "{}: still running after {} ms, killed",
                             p.name,
-                            p.spec.schedule().timeout.as_millis()
+                            p.spec.schedule().timeout.as_millis() as u64
                         );
                         let _ = process::kill(pid);
                     }

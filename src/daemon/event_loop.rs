@@ -117,7 +117,10 @@ pub struct LoopStats {
 /// The part of the loop handlers may change while being called.
 pub struct Ctx {
     timers: TimerQueue<TIMER_CAP>,
-    regs: heapless::Vec<Registration, MAX_FDS>,
+    /// Reserved for `MAX_FDS` at start and never grown (so registering never allocates), on
+    /// the heap rather than inline: the pages of entries never used stay untouched, where an
+    /// inline table would be copied whole with every move of the loop and so made resident.
+    regs: Vec<Registration>,
     stop: bool,
 }
 
@@ -125,7 +128,7 @@ impl Ctx {
     fn new() -> Self {
         Ctx {
             timers: TimerQueue::new(),
-            regs: heapless::Vec::new(),
+            regs: Vec::with_capacity(MAX_FDS),
             stop: false,
         }
     }
@@ -180,17 +183,19 @@ impl Ctx {
         if self.regs.iter().any(|r| r.token == token) {
             return Err(CapacityError::DuplicateToken(token));
         }
-        self.regs
-            .push(Registration {
-                token,
-                fd: fd.as_raw_fd(),
-                interest,
-                dropped: 0,
-            })
-            .map_err(|_| CapacityError::TooManyFds {
+        if self.regs.len() >= MAX_FDS {
+            return Err(CapacityError::TooManyFds {
                 needed: MAX_FDS + 1,
                 max: MAX_FDS,
-            })
+            });
+        }
+        self.regs.push(Registration {
+            token,
+            fd: fd.as_raw_fd(),
+            interest,
+            dropped: 0,
+        });
+        Ok(())
     }
 
     /// Stop watching `token`; returns whether it was registered.
@@ -251,8 +256,9 @@ pub struct Loop<I> {
     pending_signals: u8,
     // Rebuilt every turn from `ctx.regs` (handlers may register/deregister at any time);
     // kept here so the storage is reused, not because the contents persist.
-    poll_set: heapless::Vec<PollEntry, { MAX_FDS + 2 }>,
-    slots: heapless::Vec<Slot, { MAX_FDS + 2 }>,
+    // Reserved for MAX_FDS + 2 at start, never grown (see `Ctx::regs`).
+    poll_set: Vec<PollEntry>,
+    slots: Vec<Slot>,
     stats: LoopStats,
 }
 
@@ -271,8 +277,8 @@ impl<I> Loop<I> {
             signals: None,
             deadline: DeadlineTimer::new().ok(),
             pending_signals: 0,
-            poll_set: heapless::Vec::new(),
-            slots: heapless::Vec::new(),
+            poll_set: Vec::with_capacity(MAX_FDS + 2),
+            slots: Vec::with_capacity(MAX_FDS + 2),
             stats: LoopStats::default(),
         }
     }
@@ -336,28 +342,28 @@ impl<I> Loop<I> {
         self.slots.clear();
         for r in self.ctx.regs.iter() {
             // Both vectors have room for MAX_FDS + 2 and regs holds at most MAX_FDS.
-            let _ = self.poll_set.push(PollEntry {
+            self.poll_set.push(PollEntry {
                 fd: r.fd,
                 interest: r.interest,
                 ready: Ready::default(),
             });
-            let _ = self.slots.push(Slot::Fd(r.token));
+            self.slots.push(Slot::Fd(r.token));
         }
         if let Some(s) = &self.signals {
-            let _ = self.poll_set.push(PollEntry {
+            self.poll_set.push(PollEntry {
                 fd: s.as_raw_fd(),
                 interest: Interest::READABLE,
                 ready: Ready::default(),
             });
-            let _ = self.slots.push(Slot::Signals);
+            self.slots.push(Slot::Signals);
         }
         if let Some(t) = &self.deadline {
-            let _ = self.poll_set.push(PollEntry {
+            self.poll_set.push(PollEntry {
                 fd: t.as_raw_fd(),
                 interest: Interest::READABLE,
                 ready: Ready::default(),
             });
-            let _ = self.slots.push(Slot::Timer);
+            self.slots.push(Slot::Timer);
         }
         let n = poll(&mut self.poll_set, timeout)?;
         let now = clock::now();

@@ -496,7 +496,8 @@ impl Notifier {
             log::warn!(
                 "{}: notify command (pid {pid}) still running after {} s: killed",
                 e.cfg.name,
-                timeout.as_secs_f32()
+                // Decimal text, not as_secs_f32(): float formatting costs 12 KB on the routers.
+                crate::config::schema::format_duration(timeout)
             );
             if let Err(err) = process::kill(pid) {
                 log::warn!("{}: kill {pid}: {err}", e.cfg.name);

@@ -84,8 +84,13 @@ pub fn poll(entries: &mut [PollEntry], timeout: Option<Duration>) -> Result<usiz
     let timeout = match timeout {
         None => PollTimeout::NONE,
         Some(d) => {
-            let ms = d.as_micros().div_ceil(1000);
-            PollTimeout::try_from(ms.min(i32::MAX as u128) as u64).unwrap_or(PollTimeout::MAX)
+            // Whole milliseconds, rounded up so a timer is never polled for too early. In
+            // u64 (not as_micros' u128): 128-bit division costs 2 KB of code on 32-bit routers.
+            let ms = d
+                .as_secs()
+                .saturating_mul(1000)
+                .saturating_add(u64::from(d.subsec_micros().div_ceil(1000)));
+            PollTimeout::try_from(ms.min(i32::MAX as u64)).unwrap_or(PollTimeout::MAX)
         }
     };
     let n = match nix::poll::poll(&mut fds, timeout) {

@@ -226,7 +226,9 @@ struct Secs(Duration);
 
 impl fmt::Display for Secs {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let cs = (self.0.as_micros() + 5_000) / 10_000;
+        // In u64 (as_micros is u128, whose division and Display cost 3 KB on 32-bit routers).
+        let rounded = u64::from((self.0.subsec_micros() + 5_000) / 10_000);
+        let cs = self.0.as_secs().saturating_mul(100).saturating_add(rounded);
         write!(f, "{}.{:02} s", cs / 100, cs % 100)
     }
 }
@@ -1028,6 +1030,26 @@ impl Instance {
             State::Init | State::Fault => {
                 self.master_adver_int = p.advert_int;
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Secs;
+    use core::time::Duration;
+
+    /// Two decimals, rounded half up, carrying into the whole seconds.
+    #[test]
+    fn seconds_with_two_decimals() {
+        for (d, text) in [
+            (Duration::from_micros(3_609_375), "3.61 s"),
+            (Duration::from_micros(994_999), "0.99 s"),
+            (Duration::from_micros(995_000), "1.00 s"),
+            (Duration::from_secs(0), "0.00 s"),
+            (Duration::from_millis(40_950), "40.95 s"),
+        ] {
+            assert_eq!(Secs(d).to_string(), text);
         }
     }
 }

@@ -43,7 +43,11 @@ pub const REFRESHES_PER_LIFETIME: u32 = 3;
 pub fn lifetime_for(version: Version, advert_int: Duration) -> u32 {
     let mdi_max = master_down_interval(version, 1, advert_int);
     // ⌈1.5 × mdi⌉ in whole seconds, computed in milliseconds to stay exact.
-    let ms = mdi_max.as_millis().saturating_mul(3) / 2;
+    // u64, not as_millis' u128: 128-bit division costs 2 KB of code on 32-bit routers.
+    let ms = u64::try_from(mdi_max.as_millis())
+        .unwrap_or(u64::MAX)
+        .saturating_mul(3)
+        / 2;
     let secs = ms.div_ceil(1000);
     u32::try_from(secs).unwrap_or(u32::MAX).max(MIN_LIFETIME_S)
 }

@@ -17,7 +17,7 @@
 //!   start -> first advert and -> every instance's first advert (bridge capture), VmRSS, and a
 //!   reload (SIGHUP after adding a VIP to the last instance) -> the new address appears in the
 //!   kernel (`ip -ts monitor address`), with the reload's CPU time.
-//! * `checks` (minivrrp only: keepalived's checker needs IPVS): the daemon with 1000 and 10,000
+//! * `checks` (minivrrp only: keepalived's checker needs IPVS): the daemon with 1000, 4096, 10,000
 //!   real servers, each TCP-checked every second (one listener in the client namespace answers
 //!   for 10.1.0.0/16 through a local route); CPU per second of wall time, and the latency of
 //!   the checks' attempts from `minivrrp status --json` (IPVS may be missing on this kernel:
@@ -30,7 +30,8 @@
 //! * `PERF_TRIALS` (5) handover trials per trigger.
 //! * `PERF_SCALE` (255) instances of the scale part.
 //! * `PERF_MINIVRRP_UCI`: UCI lines added to every minivrrp instance (`;`-separated).
-//! * `PERF_SERVERS` (`1000,10000`) real servers, `PERF_CHECK_SECS` (10) CPU window,
+//! * `PERF_SERVERS` (`1000,4096,10000`) real servers (10,000 is above `MAX_REAL_SERVERS`: the
+//!   table shows the refusal), `PERF_CHECK_SECS` (10) CPU window,
 //!   `PERF_CHECK_POLLS` (5) status samples for the latency percentiles.
 
 #[path = "../common/mod.rs"]
@@ -95,7 +96,7 @@ fn knobs() -> Knobs {
         windows: (env_num("PERF_IDLE_WINDOWS", 1.0) as usize).max(1),
         trials: (env_num("PERF_TRIALS", 5.0) as usize).max(1),
         scale: (env_num("PERF_SCALE", 255.0) as usize).clamp(1, 255),
-        servers: env_list("PERF_SERVERS", "1000,10000")
+        servers: env_list("PERF_SERVERS", "1000,4096,10000")
             .iter()
             .filter_map(|s| s.parse().ok())
             .collect(),

@@ -155,7 +155,7 @@ impl<S: Southbound> Vrrp<S> {
             if now >= lease.expires(last) {
                 warn!(target: &inst.cfg.name,
                     "VIP lease ran out {} ms ago (the daemon was stalled): adding the VIPs back",
-                    (now - lease.expires(last)).as_millis());
+                    (now - lease.expires(last)).as_millis() as u64);
             }
             self.add_vips(i, now);
         }

@@ -705,7 +705,7 @@ impl<S: Southbound> Vrrp<S> {
             info!(target: &inst.cfg.name,
                 "{} prio {} on {} vrid {} vips {} master_adver_int {} ms rx {} tx {} discarded {} transitions {} dropped:{}",
                 inst.fsm.state(), inst.fsm.priority(), inst.cfg.interface, inst.cfg.vrid,
-                inst.cfg.vips.len(), inst.fsm.master_adver_interval().as_millis(),
+                inst.cfg.vips.len(), inst.fsm.master_adver_interval().as_millis() as u64,
                 c.adverts_rx, c.adverts_tx, c.adverts_discarded, c.transitions,
                 drop_list(&inst.drops).as_str());
         }
