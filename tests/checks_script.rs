@@ -5,7 +5,7 @@ mod common;
 
 use checks_support::{Driver, Kind};
 use minivrrp::base::Duration;
-use minivrrp::check::notify::{split_command, NotifyState};
+use minivrrp::check::notify::{split_command, NotifyKind, NotifyState};
 use minivrrp::check::{
     ExitStatus, Health, NotifyConfig, NotifyEvent, NotifyQueue, Reason, Schedule, ScriptCheck,
     ScriptSpec,
@@ -184,7 +184,7 @@ fn notify_commands_run_one_at_a_time_in_transition_order() {
     // notify_master sleeps first: were jobs run in parallel, later lines would overtake it.
     let cfg = NotifyConfig {
         name: "vi1".into(),
-        group: false,
+        kind: NotifyKind::Instance,
         master: Some(vec![
             "/bin/sh".into(),
             "-c".into(),
@@ -199,6 +199,7 @@ fn notify_commands_run_one_at_a_time_in_transition_order() {
         stop: None,
         generic: split_command(&format!("/bin/sh -c 'echo notify \"$@\" >> {l}' notify")),
         hotplug: Some(dir.join("hotplug-call").display().to_string()),
+        ..NotifyConfig::default()
     };
     std::fs::write(
         dir.join("hotplug-call"),

@@ -336,6 +336,84 @@ fn sync_group_follows_member_faulted_by_track_interface() {
     );
 }
 
+/// A tracker on the sync group itself (keepalived `track_interface` in a `vrrp_sync_group`):
+/// its link going down puts every member in FAULT (each member says so itself), and the
+/// group moves to r2 and back with it.
+#[test]
+fn sync_group_tracker_faults_every_member() {
+    if !common::require_root("sync_group_tracker_faults_every_member") {
+        return;
+    }
+    let lab = Lab::with_routers("dcl-gtrk", 2);
+    let ns1 = lab.node("r1").ns.clone();
+    for cmd in [
+        vec![
+            "ip", "-n", &ns1, "link", "add", "trk0", "type", "veth", "peer", "name", "trk0p",
+        ],
+        vec!["ip", "-n", &ns1, "link", "set", "trk0p", "up"],
+        vec!["ip", "-n", &ns1, "link", "set", "trk0", "up"],
+    ] {
+        assert!(std::process::Command::new(cmd[0])
+            .args(&cmd[1..])
+            .status()
+            .unwrap()
+            .success());
+    }
+    let (hp, hp_out) = hotplug_standin(&lab.dir, "r1");
+    let (hp2, _) = hotplug_standin(&lab.dir, "r2");
+    let group =
+        |n: &str| format!("config sync_group 'g'\n\tlist member 'vi1'\n\tlist member 'vi2'\n{n}\n");
+    let r1_cfg = format!(
+        "{}{}{}{}",
+        globals("r1"),
+        instance("vi1", 1, 150, true, ""),
+        instance("vi2", 2, 150, true, ""),
+        group("\tlist track_interface 'trk0'\n")
+    );
+    let r2_cfg = format!(
+        "{}{}{}{}",
+        globals("r2"),
+        instance("vi1", 1, 100, true, ""),
+        instance("vi2", 2, 100, true, ""),
+        group("")
+    );
+    let r1 = start(&lab, "r1", &r1_cfg, &hp);
+    let _r2 = start(&lab, "r2", &r2_cfg, &hp2);
+    for vip in ["10.0.0.251", "10.0.0.252"] {
+        let (h, _) = lab.wait_holders(vip, &["r1"], Duration::from_secs(10));
+        assert_eq!(h, ["r1"], "{vip}; r1 log:\n{}", r1.log_text());
+    }
+    let run = |up: &str| {
+        assert!(std::process::Command::new("ip")
+            .args(["-n", &ns1, "link", "set", "trk0", up])
+            .status()
+            .unwrap()
+            .success())
+    };
+    run("down");
+    for vip in ["10.0.0.251", "10.0.0.252"] {
+        let (h, _) = lab.wait_holders(vip, &["r2"], Duration::from_secs(10));
+        assert_eq!(h, ["r2"], "{vip}; r1 log:\n{}", r1.log_text());
+    }
+    run("up");
+    for vip in ["10.0.0.251", "10.0.0.252"] {
+        let (h, _) = lab.wait_holders(vip, &["r1"], Duration::from_secs(10));
+        assert_eq!(h, ["r1"], "{vip}; r1 log:\n{}", r1.log_text());
+    }
+    let hp_lines = lines(&hp_out);
+    for want in [
+        "NOTIFY_FAULT INSTANCE vi1",
+        "NOTIFY_FAULT INSTANCE vi2",
+        "NOTIFY_FAULT GROUP g",
+    ] {
+        assert!(
+            hp_lines.iter().any(|l| l == want),
+            "no {want}: {hp_lines:?}\nr1 log:\n{}",
+            r1.log_text()
+        );
+    }
+}
+
 #[test]
 fn reload_with_new_script_weight_applies_it_and_keeps_the_probe_state() {
     if !common::require_root("reload_with_new_script_weight_applies_it_and_keeps_the_probe_state") {

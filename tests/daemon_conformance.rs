@@ -20,7 +20,7 @@ use minivrrp::daemon::ids::Part;
 use minivrrp::daemon::vrrp::{LinkFacts, Southbound, Vrrp, VIP_REFRESH_TIMER};
 use minivrrp::sys::bpf;
 use minivrrp::sys::packet::{KernelStats, PktType, RecvFrame};
-use minivrrp::sys::rtnl::{AddrAttrs, AddrInfo, IfName, RtnlEvent};
+use minivrrp::sys::rtnl::{AddrAttrs, AddrInfo, IfName, RouteAttrs, RtnlEvent};
 use minivrrp::vrrp::frame::{emit_advert_v4, emit_advert_v6, parse_frame, RxContext};
 use minivrrp::vrrp::priority::Adjustment;
 use minivrrp::vrrp::wire::{AddrList, Auth, ChecksumMode, Packet, Version, VrrpRepr};
@@ -52,6 +52,8 @@ struct Fake {
     /// Record reads of link facts and addresses too (only around `address` and
     /// `events_lost` events, so the other scenarios list changes only).
     log_reads: bool,
+    /// The routing table: added and not yet deleted routes.
+    routes: Vec<RouteAttrs>,
 }
 
 /// Listener and unicast socket stand-ins: the loop never polls them (the runner calls the
@@ -133,6 +135,27 @@ impl Fake {
     }
 }
 
+impl Fake {
+    /// A route as a record: `route` `DEST/PREFIX`, `via`, `link` (the output interface when
+    /// given), `metric` and `table` when not 0 and main.
+    fn route_json(&self, kernel: &str, r: &RouteAttrs) -> Value {
+        let mut v = json!({"kernel": kernel, "route": format!("{}/{}", r.dest, r.prefix)});
+        if let Some(g) = r.gateway {
+            v["via"] = json!(g.to_string());
+        }
+        if let Some(oif) = r.oif {
+            v["link"] = json!(self.name_of(oif));
+        }
+        if r.metric != 0 {
+            v["metric"] = json!(r.metric);
+        }
+        if r.table != 254 {
+            v["table"] = json!(r.table);
+        }
+        v
+    }
+}
+
 impl Southbound for Fake {
     type Listener = FakeListener;
     type Unicast = FakeUnicast;
@@ -201,6 +224,28 @@ impl Southbound for Fake {
         self.record(
             json!({"kernel": "del_address", "link": name, "addr": format!("{addr}/{prefix}")}),
         );
+        Ok(())
+    }
+
+    fn add_route(&mut self, r: &RouteAttrs) -> Result<(), Errno> {
+        // Create or replace by destination, table and metric, as RTM_NEWROUTE with
+        // NLM_F_REPLACE does.
+        self.routes.retain(|x| {
+            (x.dest, x.prefix, x.table, x.metric) != (r.dest, r.prefix, r.table, r.metric)
+        });
+        self.routes.push(*r);
+        let v = self.route_json("add_route", r);
+        self.record(v);
+        Ok(())
+    }
+
+    fn del_route(&mut self, r: &RouteAttrs) -> Result<(), Errno> {
+        let Some(k) = self.routes.iter().position(|x| x == r) else {
+            return Err(Errno::ESRCH);
+        };
+        self.routes.remove(k);
+        let v = self.route_json("del_route", r);
+        self.record(v);
         Ok(())
     }
 

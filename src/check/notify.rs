@@ -1,5 +1,9 @@
 //! Notify commands on VRRP transitions (keepalived's convention) and the OpenWrt hotplug hook,
-//! plus the queue that runs them one at a time, in transition order.
+//! plus the queue that runs them one at a time, in transition order. Real servers going up or
+//! down (`notify_up` / `notify_down`) and virtual servers gaining or losing quorum
+//! (`quorum_up` / `quorum_down`) run through the same queues: their command as configured
+//! (keepalived appends nothing), then the hotplug hook with `ACTION=NOTIFY_UP|NOTIFY_DOWN`
+//! and `TYPE=REAL_SERVER|VIRTUAL_SERVER`.
 //!
 //! For each transition of an instance or group, in this order (keepalived.conf(5): the
 //! generic `notify` runs AFTER the `notify_*` script):
@@ -22,10 +26,15 @@ use heapless::{Deque, String, Vec};
 pub const HOTPLUG_CALL: &str = "/sbin/hotplug-call";
 pub const HOTPLUG_SUBSYSTEM: &str = "minivrrp";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum NotifyKind {
+    #[default]
     Instance,
     Group,
+    /// A real server's health (`notify_up` / `notify_down`).
+    RealServer,
+    /// A virtual server's quorum (`quorum_up` / `quorum_down`).
+    VirtualServer,
 }
 
 impl NotifyKind {
@@ -33,6 +42,8 @@ impl NotifyKind {
         match self {
             NotifyKind::Instance => "INSTANCE",
             NotifyKind::Group => "GROUP",
+            NotifyKind::RealServer => "REAL_SERVER",
+            NotifyKind::VirtualServer => "VIRTUAL_SERVER",
         }
     }
 }
@@ -44,6 +55,10 @@ pub enum NotifyState {
     Fault,
     /// The instance stopped (daemon shutdown or instance removed).
     Stop,
+    /// A real server passed its check / a virtual server regained quorum.
+    Up,
+    /// A real server failed its check / a virtual server lost quorum.
+    Down,
 }
 
 impl NotifyState {
@@ -53,6 +68,8 @@ impl NotifyState {
             NotifyState::Backup => "BACKUP",
             NotifyState::Fault => "FAULT",
             NotifyState::Stop => "STOP",
+            NotifyState::Up => "UP",
+            NotifyState::Down => "DOWN",
         }
     }
 }
@@ -168,12 +185,15 @@ pub struct NotifyJob {
 pub struct NotifyConfig {
     /// Section name, passed as NAME.
     pub name: std::string::String,
-    pub group: bool,
+    pub kind: NotifyKind,
     pub master: Option<std::vec::Vec<std::string::String>>,
     pub backup: Option<std::vec::Vec<std::string::String>>,
     pub fault: Option<std::vec::Vec<std::string::String>>,
     pub stop: Option<std::vec::Vec<std::string::String>>,
     pub generic: Option<std::vec::Vec<std::string::String>>,
+    /// `notify_up` / `quorum_up` and `notify_down` / `quorum_down` of a real or virtual server.
+    pub up: Option<std::vec::Vec<std::string::String>>,
+    pub down: Option<std::vec::Vec<std::string::String>>,
     /// The hotplug program: the daemon sets `Some(HOTPLUG_CALL)` when it exists
     /// (`sys::file::is_executable`), `None` otherwise.
     pub hotplug: Option<std::string::String>,
@@ -222,11 +242,7 @@ impl<'a> CommandLine<'a> {
 
 impl NotifyConfig {
     pub fn kind(&self) -> NotifyKind {
-        if self.group {
-            NotifyKind::Group
-        } else {
-            NotifyKind::Instance
-        }
+        self.kind
     }
 
     fn specific(&self, state: NotifyState) -> Option<&std::vec::Vec<std::string::String>> {
@@ -235,6 +251,8 @@ impl NotifyConfig {
             NotifyState::Backup => self.backup.as_ref(),
             NotifyState::Fault => self.fault.as_ref(),
             NotifyState::Stop => self.stop.as_ref(),
+            NotifyState::Up => self.up.as_ref(),
+            NotifyState::Down => self.down.as_ref(),
         }
         .filter(|v| !v.is_empty())
     }
@@ -243,7 +261,7 @@ impl NotifyConfig {
     pub fn jobs(&self, event: NotifyEvent) -> Vec<NotifyJob, 3> {
         let mut v = Vec::new();
         // keepalived.conf(5): STOP only applies to instances.
-        if self.group && event.state == NotifyState::Stop {
+        if self.kind != NotifyKind::Instance && event.state == NotifyState::Stop {
             return v;
         }
         if self.specific(event.state).is_some() {
@@ -322,11 +340,11 @@ impl NotifyConfig {
             Some(a) => env(cl, format_args!("MINIVRRP_MASTER={a}"))?,
             None => env(cl, format_args!("MINIVRRP_MASTER="))?,
         }
-        // A sync group has no priority of its own (its generic notify gets none either).
-        if self.group {
-            env(cl, format_args!("MINIVRRP_PRIORITY="))
-        } else {
+        // Only an instance has a priority (a group's generic notify gets none either).
+        if self.kind == NotifyKind::Instance {
             env(cl, format_args!("MINIVRRP_PRIORITY={}", ev.priority))
+        } else {
+            env(cl, format_args!("MINIVRRP_PRIORITY="))
         }
     }
 }
@@ -444,12 +462,14 @@ mod tests {
     fn cfg() -> NotifyConfig {
         NotifyConfig {
             name: "vi1".into(),
-            group: false,
+            kind: NotifyKind::Instance,
             master: split_command("/etc/m.sh 'a b'"),
             backup: None,
             fault: None,
             stop: None,
             generic: split_command("/etc/notify.sh"),
+            up: None,
+            down: None,
             hotplug: Some(HOTPLUG_CALL.into()),
         }
     }
@@ -521,7 +541,7 @@ mod tests {
         );
         // A sync group has no priority or master of its own.
         let mut g = c.clone();
-        g.group = true;
+        g.kind = NotifyKind::Group;
         let cmd = g.command(g.jobs(ev)[0]).unwrap();
         assert_eq!(cmd.env()[3], "MINIVRRP_PRIORITY=");
     }
@@ -538,7 +558,7 @@ mod tests {
     #[test]
     fn group_has_no_stop_and_unset_scripts_are_skipped() {
         let mut c = cfg();
-        c.group = true;
+        c.kind = NotifyKind::Group;
         let stop = NotifyEvent::new(NotifyState::Stop, 0);
         assert!(c.jobs(stop).is_empty());
         let backup = NotifyEvent::new(NotifyState::Backup, 100);
@@ -597,5 +617,35 @@ mod tests {
         );
         assert!(split_command("'open").is_none());
         assert!(split_command("  ").unwrap().is_empty());
+    }
+
+    #[test]
+    fn real_server_command_as_written_then_hotplug_up_down() {
+        let c = NotifyConfig {
+            name: "web1".into(),
+            kind: NotifyKind::RealServer,
+            up: split_command("/etc/rs.sh up"),
+            hotplug: Some(HOTPLUG_CALL.into()),
+            ..NotifyConfig::default()
+        };
+        let up = NotifyEvent::new(NotifyState::Up, 0);
+        let jobs = c.jobs(up);
+        assert_eq!(jobs.len(), 2);
+        assert_eq!(
+            &c.command(jobs[0]).unwrap().argv()[..],
+            ["/etc/rs.sh", "up"]
+        );
+        let h = c.command(jobs[1]).unwrap();
+        assert_eq!(&h.argv()[..], [HOTPLUG_CALL, HOTPLUG_SUBSYSTEM]);
+        assert_eq!(
+            &h.env()[..3],
+            ["ACTION=NOTIFY_UP", "TYPE=REAL_SERVER", "NAME=web1"]
+        );
+        assert_eq!(h.env()[6], "MINIVRRP_PRIORITY=");
+        // No notify_down: only the hook hears it.
+        let down = c.jobs(NotifyEvent::new(NotifyState::Down, 0));
+        assert_eq!(down.len(), 1);
+        assert_eq!(down[0].slot, Slot::Hotplug);
+        assert_eq!(c.command(down[0]).unwrap().env()[0], "ACTION=NOTIFY_DOWN");
     }
 }

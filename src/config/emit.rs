@@ -117,6 +117,8 @@ fn instance_values(c: &Config, i: &Instance, opt: &str) -> Vec<String> {
                 s
             })
             .collect(),
+        "route" => i.routes.iter().map(|r| r.to_string()).collect(),
+        "backup_route" => i.backup_routes.iter().map(|r| r.to_string()).collect(),
         "unicast_src" => i.unicast_src.iter().map(|a| a.to_string()).collect(),
         "unicast_peer" => i.unicast_peers.iter().map(|a| a.to_string()).collect(),
         "track_script" => i
@@ -207,6 +209,19 @@ fn group_values(c: &Config, g: &SyncGroup, opt: &str) -> Vec<String> {
             .iter()
             .map(|m| c.instances[*m].name.clone())
             .collect(),
+        // Weight 0 always (fault only): the bare name says it.
+        "track_script" => g
+            .track_scripts
+            .iter()
+            .map(|t| c.scripts[t.script].name.clone())
+            .collect(),
+        "track_interface" => g.track_interfaces.iter().map(|t| t.name.clone()).collect(),
+        "track_file" => g.track_files.iter().map(|t| t.path.clone()).collect(),
+        "track_check" => g
+            .track_checks
+            .iter()
+            .map(|t| c.checks[t.check].name.clone())
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -242,6 +257,8 @@ fn vs_values(c: &Config, v: &VirtualServer, opt: &str) -> Vec<String> {
             .collect(),
         "check" => v.check.iter().map(|i| c.checks[*i].name.clone()).collect(),
         "cleanup" => bool_val(v.cleanup),
+        "quorum_up" => opt_str(&v.quorum_up),
+        "quorum_down" => opt_str(&v.quorum_down),
         _ => Vec::new(),
     }
 }
@@ -258,6 +275,8 @@ fn rs_values(c: &Config, v: &VirtualServer, r: &RealServer, opt: &str) -> Vec<St
         "weight" => one(r.weight),
         "check" => r.check.iter().map(|i| c.checks[*i].name.clone()).collect(),
         "inhibit_on_failure" => bool_val(r.inhibit_on_failure),
+        "notify_up" => opt_str(&r.notify_up),
+        "notify_down" => opt_str(&r.notify_down),
         "forwarding" => one(r.forwarding.word()),
         _ => Vec::new(),
     }

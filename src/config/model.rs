@@ -125,6 +125,50 @@ pub struct Vip {
     pub excluded: bool,
 }
 
+/// A route that follows the instance's state (keepalived `virtual_routes`): `route` is
+/// installed while master, `backup_route` while backup.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    /// `default` is 0.0.0.0/0 or ::/0 (the family of `via`, else of the instance).
+    pub dest: IpAddr,
+    pub prefix_len: u8,
+    pub via: Option<IpAddr>,
+    /// Output interface by name; `None`: found from `via`, or the instance's interface
+    /// when there is no `via`.
+    pub dev: Option<String>,
+    /// `ip route` `metric`; 0 when not given.
+    pub metric: u32,
+    /// Routing table id; 254 (main) when not given.
+    pub table: u32,
+}
+
+/// In `ip route` words, as configured: `10.9.0.0/16 via 10.0.0.9 metric 10 table 100`.
+impl core::fmt::Display for Route {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        if self.prefix_len == 0 {
+            f.write_str("default")?;
+        } else {
+            write!(f, "{}/{}", self.dest, self.prefix_len)?;
+        }
+        if let Some(g) = self.via {
+            write!(f, " via {g}")?;
+        }
+        if let Some(d) = &self.dev {
+            write!(f, " dev {d}")?;
+        }
+        if self.metric != 0 {
+            write!(f, " metric {}", self.metric)?;
+        }
+        if self.table != ROUTE_TABLE_MAIN {
+            write!(f, " table {}", self.table)?;
+        }
+        Ok(())
+    }
+}
+
+/// Routing table of a route without `table`: main.
+pub const ROUTE_TABLE_MAIN: u32 = 254;
+
 /// Address scopes by name, as `ip addr` and keepalived write them.
 pub const VIP_SCOPES: &[(&str, u8)] = &[("global", 0), ("site", 200), ("link", 253), ("host", 254)];
 
@@ -194,6 +238,9 @@ pub struct Instance {
     /// Family of every VIP, unicast_src and unicast_peer.
     pub family: Family,
     pub vips: Vec<Vip>,
+    /// Installed while master (`route`), and while backup (`backup_route`).
+    pub routes: Vec<Route>,
+    pub backup_routes: Vec<Route>,
     pub unicast_src: Option<IpAddr>,
     pub unicast_peers: Vec<IpAddr>,
     pub track_scripts: Vec<TrackScript>,
@@ -296,6 +343,11 @@ pub struct SyncGroup {
     /// Indices into `Config::instances`.
     pub members: Vec<usize>,
     pub notify: Notify,
+    /// Trackers of the whole group (weight always 0): one down puts every member in FAULT.
+    pub track_scripts: Vec<TrackScript>,
+    pub track_interfaces: Vec<TrackInterface>,
+    pub track_files: Vec<TrackFile>,
+    pub track_checks: Vec<TrackCheck>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -385,6 +437,9 @@ pub struct VirtualServer {
     /// Index into `Config::checks`.
     pub check: Option<usize>,
     pub cleanup: bool,
+    /// Commands run when quorum is regained / lost.
+    pub quorum_up: Option<String>,
+    pub quorum_down: Option<String>,
     pub real_servers: Vec<RealServer>,
 }
 
@@ -401,4 +456,7 @@ pub struct RealServer {
     pub inhibit_on_failure: bool,
     /// Resolved: own, else the virtual server's.
     pub forwarding: Forwarding,
+    /// Commands run when the server's check passes / fails.
+    pub notify_up: Option<String>,
+    pub notify_down: Option<String>,
 }

@@ -26,6 +26,8 @@ pub enum Kind {
     IpPrefix,
     /// A VIP: `ADDR[/PREFIX] [dev IF] [label LABEL] [scope global|site|link|host]`.
     Vip,
+    /// A route: `DEST[/PREFIX]|default [via GW] [dev IF] [metric N] [table T]`.
+    Route,
     /// A netmask: dotted IPv4 mask or a prefix length.
     Netmask,
     /// Free text of `min..=max` characters.
@@ -93,6 +95,7 @@ pub enum Val {
     IpPrefix(IpAddr, Option<u8>),
     /// Address, prefix, dev, label, scope.
     Vip(IpAddr, Option<u8>, Option<String>, Option<String>, u8),
+    Route(super::model::Route),
     /// Prefix length.
     Netmask(u8),
     Str(String),
@@ -112,6 +115,99 @@ fn parse_uint(s: &str) -> Option<u64> {
         return None;
     }
     s.parse().ok()
+}
+
+/// `DEST[/PREFIX]|default [via GW] [dev IF] [metric N] [table T]`, the words of `ip route`.
+/// `default` takes the family of `via` (IPv4 without one; validation matches it to the
+/// instance).
+fn parse_route(s: &str) -> Result<super::model::Route, String> {
+    use super::model::{Route, ROUTE_TABLE_MAIN};
+    let mut words = s.split_whitespace();
+    let first = words.next().unwrap_or("");
+    let (dest, prefix) = if first == "default" {
+        (IpAddr::from([0u8; 4]), Some(0))
+    } else {
+        match Kind::IpPrefix.parse(first)? {
+            Val::IpPrefix(a, p) => (a, p),
+            _ => return Err(format!("'{first}' is not a destination")),
+        }
+    };
+    let mut r = Route {
+        dest,
+        prefix_len: prefix.unwrap_or_else(|| max_prefix(&dest)),
+        via: None,
+        dev: None,
+        metric: 0,
+        table: ROUTE_TABLE_MAIN,
+    };
+    while let Some(w) = words.next() {
+        let Some(v) = words.next() else {
+            return Err(format!("'{w}' needs a value"));
+        };
+        match w {
+            "via" => {
+                r.via = Some(
+                    v.parse()
+                        .map_err(|_| format!("via '{v}' is not an IPv4 or IPv6 address"))?,
+                )
+            }
+            "dev" if (1..=15).contains(&v.len()) && !v.contains(['/', ':']) => {
+                r.dev = Some(v.to_string())
+            }
+            "dev" => return Err(format!("'{v}' is not an interface name")),
+            "metric" => {
+                r.metric = parse_uint(v)
+                    .and_then(|m| u32::try_from(m).ok())
+                    .ok_or_else(|| format!("metric '{v}' is not an integer 0..4294967295"))?
+            }
+            // 0 (unspec), 253 (default), 255 (local) are the kernel's own tables.
+            "table" => {
+                r.table = match v {
+                    "main" => ROUTE_TABLE_MAIN,
+                    _ => parse_uint(v)
+                        .and_then(|t| u32::try_from(t).ok())
+                        .filter(|t| !matches!(t, 0 | 253 | 255))
+                        .ok_or_else(|| {
+                            format!("table '{v}' is not `main` or an id 1..4294967295 other than 253 and 255")
+                        })?,
+                }
+            }
+            _ => {
+                return Err(format!(
+                    "'{w}' is not via, dev, metric or table (DEST[/PREFIX] [via GW] [dev IF] [metric N] [table T])"
+                ))
+            }
+        }
+    }
+    match r.via {
+        Some(g) if first == "default" && g.is_ipv6() => r.dest = IpAddr::from([0u16; 8]),
+        Some(g) if g.is_ipv6() != r.dest.is_ipv6() => {
+            return Err(format!("via {g} is not of the family of {}", r.dest))
+        }
+        _ => {}
+    }
+    // The kernel refuses a destination with host bits set (`ip route` says "Invalid prefix").
+    let host_bits = match r.dest {
+        IpAddr::V4(a) => {
+            u32::from(a)
+                .checked_shl(u32::from(r.prefix_len))
+                .unwrap_or(0)
+                != 0
+        }
+        IpAddr::V6(a) => {
+            u128::from(a)
+                .checked_shl(u32::from(r.prefix_len))
+                .unwrap_or(0)
+                != 0
+        }
+    };
+    if host_bits {
+        return Err(format!(
+            "{}/{} has host bits set (write the network address)",
+            r.dest, r.prefix_len
+        ));
+    }
+    Ok(r)
 }
 
 fn parse_int(s: &str) -> Option<i64> {
@@ -280,6 +376,7 @@ impl Kind {
                 }
                 Ok(Val::Vip(addr, prefix, dev, label, scope))
             }
+            Kind::Route => parse_route(s).map(Val::Route),
             Kind::Netmask => {
                 if let Some(v) = parse_uint(s) {
                     return if v <= 128 {
@@ -385,6 +482,9 @@ impl Kind {
             Kind::Ip => "IP address".into(),
             Kind::IpPrefix => "IP address[/prefix]".into(),
             Kind::Vip => "`ADDR[/PREFIX] [dev IF] [label L] [scope S]`".into(),
+            Kind::Route => {
+                "`DEST[/PREFIX]\\|default [via GW] [dev IF] [metric N] [table T]`".into()
+            }
             Kind::Netmask => "netmask or prefix length".into(),
             Kind::Str { min, max } => format!("string ({min}..{max} chars)"),
             Kind::Enum(words) => words.join(" \\| "),
@@ -556,6 +656,9 @@ const INSTANCE: &[OptionSpec] = &[
     opt("auth_pass", text(8), NONE, "Password for `auth_type pass` (version 2 only), 1..8 characters."),
     list("vip", Kind::Vip, Required, "Virtual address, IPv4 or IPv6 with optional `/prefix` (default /32 or /128). All addresses of an instance are one family. `dev IF` puts it on another interface than the instance's (one instance moves WAN and LAN addresses together; its GARPs go out there), `label L` (IPv4, must start with the interface's name) and `scope global|site|link|host` as in `ip addr`."),
     list("vip_excluded", Kind::Vip, NONE, "Address configured on the master like a `vip` but not carried in adverts (keepalived `virtual_ipaddress_excluded`): more addresses than an advert holds, or the other address family (e.g. IPv6 addresses on a version 2 instance)."),
+    // Routes that follow the instance's state.
+    list("route", Kind::Route, NONE, "Route installed while this instance is MASTER and removed when it leaves MASTER or stops (keepalived `virtual_routes`), in `ip route` words: `default via 192.0.2.1 dev wan`, `10.9.0.0/16 via 10.0.0.9 metric 10 table 100`. Without `via` the destination is on the link (`dev`, default the instance's interface). IPv4 or IPv6, whatever the VIPs' family."),
+    list("backup_route", Kind::Route, NONE, "Route installed while this instance is BACKUP and removed when it leaves BACKUP (becomes MASTER, goes to FAULT or stops), e.g. a default route via the master's LAN address so a backup router still reaches the Internet. Same syntax as `route`."),
     opt("unicast_src", Kind::Ip, NONE, "Source address for unicast adverts (default: the interface's primary address)."),
     list("unicast_peer", Kind::Ip, NONE, "Send adverts to this peer by unicast instead of multicast; same family as the VIPs."),
     list("track_script", Kind::Tracked, NONE, "`script` section to track, optionally `weight W` to override the script's weight."),
@@ -681,6 +784,11 @@ const SYNC_GROUP: &[OptionSpec] = &[
     opt("notify_backup", CMD, NONE, "Command run when the group becomes BACKUP."),
     opt("notify_fault", CMD, NONE, "Command run when the group enters FAULT."),
     opt("notify", CMD, NONE, "Command run on every group change with arguments `GROUP NAME STATE`."),
+    // Trackers of the whole group.
+    list("track_script", Kind::Tracked, NONE, "`script` section whose failure puts every member in FAULT (keepalived `track_script` in a `vrrp_sync_group`). Only faults: a `weight` other than 0 is an error."),
+    list("track_interface", Kind::Tracked, NONE, "Interface whose link down puts every member in FAULT."),
+    list("track_file", Kind::Tracked, NONE, "File holding an integer; any value other than 0 puts every member in FAULT."),
+    list("track_check", Kind::Tracked, NONE, "Native `check` section whose failure puts every member in FAULT."),
 ];
 
 const VIRTUAL_SERVER: &[OptionSpec] = &[
@@ -757,6 +865,9 @@ const VIRTUAL_SERVER: &[OptionSpec] = &[
         Dv("1"),
         "Remove the service from the kernel when minivrrp stops.",
     ),
+    // Commands on quorum changes.
+    opt("quorum_up", CMD, NONE, "Command run, as written, when the alive real servers' weights reach quorum again (keepalived `quorum_up`); the hotplug hook also gets `ACTION=NOTIFY_UP TYPE=VIRTUAL_SERVER`."),
+    opt("quorum_down", CMD, NONE, "Command run, as written, when quorum is lost (keepalived `quorum_down`); hotplug `ACTION=NOTIFY_DOWN`."),
 ];
 
 const REAL_SERVER: &[OptionSpec] = &[
@@ -797,6 +908,9 @@ const REAL_SERVER: &[OptionSpec] = &[
         Derived("the virtual server's `forwarding`"),
         "Forwarding method for this server.",
     ),
+    // Commands on health changes.
+    opt("notify_up", CMD, NONE, "Command run, as written, when this server's check passes after failing (keepalived `notify_up`); the hotplug hook also gets `ACTION=NOTIFY_UP TYPE=REAL_SERVER`."),
+    opt("notify_down", CMD, NONE, "Command run, as written, when this server's check fails (keepalived `notify_down`); hotplug `ACTION=NOTIFY_DOWN`."),
 ];
 
 /// The globals section's spec (first in [`SCHEMA`]), for a file without a globals section.
@@ -989,6 +1103,53 @@ mod tests {
     #[test]
     fn globals_spec_is_the_globals_section() {
         assert_eq!(globals_spec().stype, "globals");
+    }
+
+    #[test]
+    fn route_in_ip_route_words() {
+        use crate::config::model::Route;
+        let Ok(Val::Route(r)) = Kind::Route.parse("default via 10.1.0.9 dev wan") else {
+            panic!("default route")
+        };
+        assert_eq!(
+            r,
+            Route {
+                dest: "0.0.0.0".parse().unwrap(),
+                prefix_len: 0,
+                via: Some("10.1.0.9".parse().unwrap()),
+                dev: Some("wan".into()),
+                metric: 0,
+                table: 254,
+            }
+        );
+        let Ok(Val::Route(r)) = Kind::Route.parse("default via fe80::1 dev wan") else {
+            panic!("IPv6 default")
+        };
+        assert_eq!(r.dest, "::".parse::<IpAddr>().unwrap());
+        let Ok(Val::Route(r)) = Kind::Route.parse("10.9.0.0/16 via 10.0.0.9 metric 10 table 100")
+        else {
+            panic!("metric and table")
+        };
+        assert_eq!((r.prefix_len, r.metric, r.table), (16, 10, 100));
+        let Ok(Val::Route(r)) = Kind::Route.parse("192.0.2.7 dev lan table main") else {
+            panic!("host route")
+        };
+        assert_eq!((r.prefix_len, r.via, r.table), (32, None, 254));
+        assert!(
+            Kind::Route.parse("10.9.0.1/16 via 10.0.0.9").is_err(),
+            "host bits"
+        );
+        assert!(
+            Kind::Route.parse("10.9.0.0/16 via fd00::1").is_err(),
+            "family"
+        );
+        assert!(Kind::Route.parse("default via").is_err());
+        assert!(
+            Kind::Route.parse("default table 255").is_err(),
+            "local table"
+        );
+        assert!(Kind::Route.parse("default proto kernel").is_err());
+        assert!(Kind::Route.parse("default metric -1").is_err());
     }
 
     #[test]

@@ -376,7 +376,18 @@ pub fn validate(file: &str, uci: &UciFile) -> Result<Config, Vec<ConfigError>> {
         }
     }
     check_vrid_uniqueness(&instance_secs, &instances, &mut errs);
-    let sync_groups = build_sync_groups(&group_secs, &mut instances, &resolve, &mut errs);
+    let mut sync_groups = build_sync_groups(&group_secs, &mut instances, &resolve, &mut errs);
+    build_group_trackers(
+        &group_secs,
+        &mut sync_groups,
+        &scripts,
+        &checks,
+        &|kind, name| match kind {
+            "script" => resolve(&script_names, "script", name),
+            _ => resolve(&check_names, "check", name),
+        },
+        &mut errs,
+    );
 
     let mut virtual_servers: Vec<VirtualServer> = vs_secs
         .iter()
@@ -520,9 +531,64 @@ fn build_sync_groups(
             anonymous: s.raw.name.is_none(),
             members,
             notify: notify_of(s, errs),
+            track_scripts: Vec::new(),
+            track_interfaces: Vec::new(),
+            track_files: Vec::new(),
+            track_checks: Vec::new(),
         });
     }
     sync_groups
+}
+
+/// Trackers on a sync group (keepalived `track_script` / `track_interface` / `track_file` in a
+/// `vrrp_sync_group`): each one only faults, so every tracker's weight is 0 and a weight
+/// written there is an error (a priority change of the whole group has no meaning: each
+/// member is elected on its own interface).
+fn build_group_trackers(
+    group_secs: &[Sec],
+    groups: &mut [SyncGroup],
+    scripts: &[Script],
+    checks: &[Check],
+    resolve: &Resolver,
+    errs: &mut Errors,
+) {
+    for (s, g) in group_secs.iter().zip(groups.iter_mut()) {
+        for opt in [
+            "track_script",
+            "track_interface",
+            "track_file",
+            "track_check",
+        ] {
+            for (v, line) in s.vals(opt) {
+                if let Val::Tracked(name, Some(w)) = v {
+                    if w != 0 {
+                        errs.at(
+                            line,
+                            s.path(opt),
+                            format!("{name}: a sync group's tracker only faults the group; remove `weight {w}` (or track it on the members)"),
+                        );
+                    }
+                }
+            }
+        }
+        let t = build_trackers(s, scripts, checks, resolve, errs);
+        g.track_scripts = t.track_scripts;
+        g.track_interfaces = t.track_interfaces;
+        g.track_files = t.track_files;
+        g.track_checks = t.track_checks;
+        for w in g.track_scripts.iter_mut().map(|t| &mut t.weight) {
+            *w = 0;
+        }
+        for w in g.track_interfaces.iter_mut().map(|t| &mut t.weight) {
+            *w = 0;
+        }
+        for w in g.track_files.iter_mut().map(|t| &mut t.weight) {
+            *w = 0;
+        }
+        for w in g.track_checks.iter_mut().map(|t| &mut t.weight) {
+            *w = 0;
+        }
+    }
 }
 
 /// Two sections for one kernel service cannot both be honoured (IPVS keys services by
@@ -821,6 +887,24 @@ fn notify_of(s: &Sec, errs: &mut Errors) -> Notify {
     }
 }
 
+/// A command run as configured (nothing appended: real server `notify_up`, virtual server
+/// `quorum_up`...), checked the way the notifier splits it.
+fn command_of(s: &Sec, o: &str, errs: &mut Errors) -> Option<String> {
+    use crate::check::notify::{split_command, MAX_ARGS};
+    let line = s.string(o)?;
+    match split_command(&line) {
+        None => errs.at(s.line(o), s.path(o), "unbalanced quote".into()),
+        Some(v) if v.is_empty() => errs.at(s.line(o), s.path(o), "empty command".into()),
+        Some(v) if v.len() > MAX_ARGS => errs.at(
+            s.line(o),
+            s.path(o),
+            format!("{} arguments, at most {MAX_ARGS}", v.len()),
+        ),
+        Some(_) => {}
+    }
+    Some(line)
+}
+
 /// Finds a section of a type by name in a list of built names: `(names, type, name)`.
 type NameResolver<'r> = dyn Fn(&[String], &str, &str) -> Result<usize, String> + 'r;
 
@@ -842,6 +926,8 @@ fn build_instance(
     let advert_int = check_advert_int(s, version, errs);
     let auth = build_auth(s, version, errs);
     let (unicast_src, unicast_peers) = build_unicast(s, family, errs);
+    let routes = build_routes(s, "route", family, errs);
+    let backup_routes = build_routes(s, "backup_route", family, errs);
     let Trackers {
         track_scripts,
         track_interfaces,
@@ -873,6 +959,8 @@ fn build_instance(
         auth,
         family,
         vips,
+        routes,
+        backup_routes,
         unicast_src,
         unicast_peers,
         track_scripts,
@@ -897,6 +985,40 @@ fn build_instance(
         smtp_alert: false,
         sync_group: None,
     }
+}
+
+/// Routes that follow the instance's state (`route`, `backup_route`): a `default` without
+/// `via` takes the instance's family; the same route twice is an error (the second add would
+/// replace the first, the first delete remove both).
+fn build_routes(s: &Sec, option: &str, family: Family, errs: &mut Errors) -> Vec<Route> {
+    let mut routes: Vec<Route> = Vec::new();
+    for (v, line) in s.vals(option) {
+        let Val::Route(mut r) = v else {
+            continue;
+        };
+        if r.prefix_len == 0 && r.via.is_none() && family == Family::Ipv6 {
+            r.dest = IpAddr::from([0u16; 8]);
+        }
+        let same = |x: &Route| {
+            x.dest == r.dest
+                && x.prefix_len == r.prefix_len
+                && x.table == r.table
+                && x.metric == r.metric
+        };
+        if routes.iter().any(same) {
+            errs.at(
+                line,
+                s.path(option),
+                format!(
+                    "{}/{} (table {}, metric {}) is listed twice",
+                    r.dest, r.prefix_len, r.table, r.metric
+                ),
+            );
+            continue;
+        }
+        routes.push(r);
+    }
+    routes
 }
 
 /// VIPs: one family, no duplicates, at most MAX_VIPS; version 2 is IPv4 only.
@@ -1378,6 +1500,8 @@ fn build_virtual_server(
         sorry_server,
         check,
         cleanup: s.d_bool("cleanup"),
+        quorum_up: command_of(s, "quorum_up", errs),
+        quorum_down: command_of(s, "quorum_down", errs),
         real_servers: Vec::new(),
     }
 }
@@ -1427,6 +1551,8 @@ fn build_real_server(
         weight: s.d_uint("weight") as u32,
         check,
         inhibit_on_failure: s.d_bool("inhibit_on_failure"),
+        notify_up: command_of(s, "notify_up", errs),
+        notify_down: command_of(s, "notify_down", errs),
         forwarding: s
             .word("forwarding")
             .and_then(Forwarding::from_word)
@@ -1463,6 +1589,28 @@ mod tests {
                     .join("\n")
             )
         })
+    }
+
+    #[test]
+    fn sync_group_trackers_fault_only_and_routes_once() {
+        let base = "config script 'chk'\n option command 'true'\n option weight '-5'\n\
+            config instance 'lan'\n option interface 'eth0'\n option vrid '1'\n list vip '10.0.0.10'\n\
+            list route 'default via 10.0.0.1'\n";
+        let c = ok(&format!(
+            "{base}config sync_group 'g'\n list member 'lan'\n list track_script 'chk'\n list track_interface 'wan weight 0'\n"
+        ));
+        let g = &c.sync_groups[0];
+        assert_eq!(
+            (g.track_scripts[0].script, g.track_scripts[0].weight),
+            (0, 0)
+        );
+        assert_eq!(g.track_interfaces[0].name, "wan");
+        let e = errors(&format!(
+            "{base}config sync_group 'g'\n list member 'lan'\n list track_script 'chk weight -10'\n"
+        ));
+        assert!(e[0].contains("only faults the group"), "{e:?}");
+        let e = errors(&format!("{base} list route 'default via 10.0.0.2'\n"));
+        assert!(e[0].contains("listed twice"), "{e:?}");
     }
 
     fn errors(text: &str) -> Vec<String> {

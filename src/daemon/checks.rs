@@ -267,12 +267,8 @@ fn build(cfg: &Config, seed: u64, now: Instant) -> Result<Vec<(ProbeId, String, 
             Spec::Script(spec),
         ));
     }
-    // Checks tracked by an instance get a probe of their own.
-    let mut tracked: Vec<usize> = cfg
-        .instances
-        .iter()
-        .flat_map(|inst| inst.track_checks.iter().map(|t| t.check))
-        .collect();
+    // Checks tracked by an instance or a sync group get a probe of their own.
+    let mut tracked: Vec<usize> = tracked_checks(cfg).collect();
     tracked.sort_unstable();
     tracked.dedup();
     for ci in tracked {
@@ -312,14 +308,17 @@ fn build(cfg: &Config, seed: u64, now: Instant) -> Result<Vec<(ProbeId, String, 
     Ok(out)
 }
 
+/// The checks an instance or a sync group tracks (with repeats).
+fn tracked_checks(cfg: &Config) -> impl Iterator<Item = usize> + '_ {
+    let by_instances = cfg.instances.iter().flat_map(|i| &i.track_checks);
+    let by_groups = cfg.sync_groups.iter().flat_map(|g| &g.track_checks);
+    by_instances.chain(by_groups).map(|t| t.check)
+}
+
 /// Loop fds the probes of `cfg` may hold at once (one each: connection, ICMP socket or
 /// script output pipe), for the runtime's `check_capacity` call.
 pub fn fds_needed(cfg: &Config) -> usize {
-    let mut tracked: Vec<usize> = cfg
-        .instances
-        .iter()
-        .flat_map(|i| i.track_checks.iter().map(|t| t.check))
-        .collect();
+    let mut tracked: Vec<usize> = tracked_checks(cfg).collect();
     tracked.sort_unstable();
     tracked.dedup();
     let rs = cfg

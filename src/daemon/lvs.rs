@@ -30,7 +30,7 @@ use crate::check::Health;
 use crate::config::model as cfg;
 use crate::daemon::ids::Part;
 use crate::daemon::{Ctx, TimerId};
-use crate::ipvs::reconcile::{self, Change, KernelService, Reconciler};
+use crate::ipvs::reconcile::{self, Change, KernelService, QuorumEvent, Reconciler};
 use crate::ipvs::{
     Family, IpvsError, Op, Persistence, RealServer, Service, ServiceKey, SorryServer, VirtualServer,
 };
@@ -177,6 +177,19 @@ pub struct LvsStats {
     pub errors: u64,
 }
 
+/// What the notifier must hear (`notify_up` / `notify_down`, `quorum_up` / `quorum_down`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LvsEvent {
+    /// Real server `rs` of virtual server `vs` passed or failed its check.
+    RealServer { vs: u16, rs: u16, up: bool },
+    /// Virtual server `vs` regained or lost quorum.
+    Quorum { vs: u16, event: QuorumEvent },
+}
+
+/// Events kept for the notifier between two settles; past that the oldest go (the newest
+/// state is the one a script must end up seeing).
+const MAX_EVENTS: usize = 64;
+
 /// The IPVS part of the daemon.
 pub struct Lvs {
     servers: Vec<VirtualServer>,
@@ -192,6 +205,8 @@ pub struct Lvs {
     stats: LvsStats,
     /// Opens the kernel table: [`IpvsClient::open`]; tests substitute a simulated table.
     open: Opener,
+    /// For the notifier, oldest first ([`Lvs::take_event`]).
+    events: heapless::Deque<LvsEvent, MAX_EVENTS>,
 }
 
 /// How the part opens the kernel table.
@@ -221,6 +236,7 @@ impl Lvs {
             errors: RateLimiter::new(ERROR_LOG_INTERVAL),
             stats: LvsStats::default(),
             open: Box::new(open_client),
+            events: heapless::Deque::new(),
         }))
     }
 
@@ -350,7 +366,20 @@ impl Lvs {
             vs_cfg.service.key,
             if up { "up" } else { "down" }
         );
+        self.push_event(LvsEvent::RealServer { vs, rs, up });
         self.mark_dirty(ctx, now);
+    }
+
+    fn push_event(&mut self, e: LvsEvent) {
+        if self.events.is_full() {
+            let _ = self.events.pop_front();
+        }
+        let _ = self.events.push_back(e);
+    }
+
+    /// The next health or quorum change for the notifier, oldest first.
+    pub fn take_event(&mut self) -> Option<LvsEvent> {
+        self.events.pop_front()
     }
 
     /// [`set_health`](Self::set_health) from a `check::Health`.
@@ -395,6 +424,15 @@ impl Lvs {
                 log::info!(target: LOG, "{e}");
             } else {
                 log::warn!(target: LOG, "{e}");
+            }
+            if let Some(vs) = self.servers.iter().position(|v| v.service.key == e.key) {
+                if self.events.is_full() {
+                    let _ = self.events.pop_front();
+                }
+                let _ = self.events.push_back(LvsEvent::Quorum {
+                    vs: vs as u16,
+                    event: *e,
+                });
             }
         }
         let kernel = match table.table() {
@@ -1061,5 +1099,47 @@ config real_server 'm1'
             }
         ));
         assert_eq!(lp.ctx().deadline(TIMER), None);
+    }
+
+    #[test]
+    fn health_and_quorum_changes_are_events_for_the_notifier() {
+        let (mut lvs, _sim, mut lp) = started(CONFIG);
+        while lvs.take_event().is_some() {}
+        let t = Instant::from_secs(5);
+        lvs.set_health(lp.ctx(), 0, 0, false, t);
+        lvs.set_health(lp.ctx(), 0, 0, false, t); // no change, no event
+        lvs.set_health(lp.ctx(), 0, 1, false, t);
+        assert_eq!(
+            lvs.take_event(),
+            Some(LvsEvent::RealServer {
+                vs: 0,
+                rs: 0,
+                up: false
+            })
+        );
+        assert_eq!(
+            lvs.take_event(),
+            Some(LvsEvent::RealServer {
+                vs: 0,
+                rs: 1,
+                up: false
+            })
+        );
+        assert_eq!(lvs.take_event(), None);
+        // The sync computes the quorum: lost.
+        lvs.on_timer(lp.ctx(), TIMER, t);
+        match lvs.take_event() {
+            Some(LvsEvent::Quorum { vs: 0, event }) => assert!(!event.up, "{event}"),
+            e => panic!("expected the quorum loss, got {e:?}"),
+        }
+        assert_eq!(lvs.take_event(), None);
+        lvs.set_health(lp.ctx(), 0, 0, true, t);
+        lvs.set_health(lp.ctx(), 0, 1, true, t);
+        lvs.on_timer(lp.ctx(), TIMER, t);
+        let events: Vec<LvsEvent> = core::iter::from_fn(|| lvs.take_event()).collect();
+        assert!(
+            matches!(events.last(), Some(LvsEvent::Quorum { vs: 0, event }) if event.up),
+            "{events:?}"
+        );
     }
 }

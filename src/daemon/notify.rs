@@ -2,6 +2,9 @@
 //! generic `notify` (`TYPE NAME STATE PRIORITY` appended, keepalived's convention) and the
 //! OpenWrt hook `/sbin/hotplug-call minivrrp` with `ACTION`/`TYPE`/`NAME` in the environment.
 //!
+//! Real servers' `notify_up` / `notify_down` and virtual servers' `quorum_up` / `quorum_down`
+//! (and their hotplug events) run the same way, each server with a queue of its own.
+//!
 //! Non-blocking: each instance and each sync group has a `check::NotifyQueue`; a job is
 //! spawned only after the previous one of the same queue was reaped, so scripts see the
 //! transitions strictly in order. Output goes to /dev/null (nothing to register); the
@@ -19,8 +22,8 @@ use super::ids::Part;
 use super::vrrp::Transition;
 use crate::base::{Duration, Instant};
 use crate::check::notify::{
-    split_command, NotifyConfig, NotifyContext, NotifyEvent, NotifyQueue, NotifyState, ReasonText,
-    Slot, HOTPLUG_CALL,
+    split_command, NotifyConfig, NotifyContext, NotifyEvent, NotifyKind, NotifyQueue, NotifyState,
+    ReasonText, Slot, HOTPLUG_CALL,
 };
 use crate::check::ExitStatus;
 use crate::config::{Config, Notify};
@@ -49,6 +52,11 @@ struct Entry {
 pub struct Notifier {
     instances: Vec<Entry>,
     groups: Vec<Entry>,
+    /// Virtual and real servers with a command or the hotplug hook.
+    services: Vec<Entry>,
+    /// Per virtual server: its entry in `services`, and per real server its entry.
+    vs_entry: Vec<Option<usize>>,
+    rs_entry: Vec<Vec<Option<usize>>>,
     hotplug: Option<String>,
     timeout: Duration,
     max_running: usize,
@@ -100,6 +108,16 @@ pub fn check_security(cfg: &Config) -> Result<(), String> {
                 cmds.push((name.clone(), line));
             }
         }
+        for vs in &cfg.virtual_servers {
+            for line in [&vs.quorum_up, &vs.quorum_down].into_iter().flatten() {
+                cmds.push((vs.name.clone(), line));
+            }
+            for rs in &vs.real_servers {
+                for line in [&rs.notify_up, &rs.notify_down].into_iter().flatten() {
+                    cmds.push((rs.name.clone(), line));
+                }
+            }
+        }
     }
     for s in cfg.scripts.iter().filter(|s| as_root(&s.user)) {
         cmds.push((s.name.clone(), &s.command));
@@ -138,17 +156,46 @@ fn argv(what: &str, line: &Option<String>) -> Option<Vec<String>> {
     }
 }
 
-fn notify_config(name: &str, group: bool, n: &Notify, hotplug: &Option<String>) -> NotifyConfig {
+fn notify_config(
+    name: &str,
+    kind: NotifyKind,
+    n: &Notify,
+    hotplug: &Option<String>,
+) -> NotifyConfig {
     NotifyConfig {
         name: name.to_string(),
-        group,
+        kind,
         master: argv(name, &n.master),
         backup: argv(name, &n.backup),
         fault: argv(name, &n.fault),
         stop: argv(name, &n.stop),
         generic: argv(name, &n.any),
+        up: None,
+        down: None,
         hotplug: hotplug.clone(),
     }
+}
+
+/// A real or virtual server's notifier: `Some` when it has a command or there is a hotplug
+/// hook to tell.
+fn service_config(
+    name: &str,
+    kind: NotifyKind,
+    up: &Option<String>,
+    down: &Option<String>,
+    hotplug: &Option<String>,
+) -> Option<NotifyConfig> {
+    if up.is_none() && down.is_none() && hotplug.is_none() {
+        return None;
+    }
+    Some(NotifyConfig {
+        name: name.to_string(),
+        kind,
+        up: argv(name, up),
+        down: argv(name, down),
+        hotplug: hotplug.clone(),
+        ..NotifyConfig::default()
+    })
 }
 
 fn entry(cfg: NotifyConfig) -> Entry {
@@ -178,6 +225,9 @@ impl Notifier {
         let mut n = Notifier {
             instances: Vec::new(),
             groups: Vec::new(),
+            services: Vec::new(),
+            vs_entry: Vec::new(),
+            rs_entry: Vec::new(),
             hotplug,
             timeout: cfg.globals.notify_timeout,
             max_running: 1,
@@ -198,13 +248,61 @@ impl Notifier {
         self.instances = cfg
             .instances
             .iter()
-            .map(|i| entry(notify_config(&i.name, false, &i.notify, &self.hotplug)))
+            .map(|i| {
+                entry(notify_config(
+                    &i.name,
+                    NotifyKind::Instance,
+                    &i.notify,
+                    &self.hotplug,
+                ))
+            })
             .collect();
         self.groups = cfg
             .sync_groups
             .iter()
-            .map(|g| entry(notify_config(&g.name, true, &g.notify, &self.hotplug)))
+            .map(|g| {
+                entry(notify_config(
+                    &g.name,
+                    NotifyKind::Group,
+                    &g.notify,
+                    &self.hotplug,
+                ))
+            })
             .collect();
+        self.services.clear();
+        self.vs_entry.clear();
+        self.rs_entry.clear();
+        for vs in &cfg.virtual_servers {
+            let c = service_config(
+                &vs.name,
+                NotifyKind::VirtualServer,
+                &vs.quorum_up,
+                &vs.quorum_down,
+                &self.hotplug,
+            );
+            self.vs_entry.push(c.map(|c| {
+                self.services.push(entry(c));
+                self.services.len() - 1
+            }));
+            let mut rs_entries = Vec::with_capacity(vs.real_servers.len());
+            for rs in &vs.real_servers {
+                // Only a checked server changes health.
+                let c = rs.check.and_then(|_| {
+                    service_config(
+                        &rs.name,
+                        NotifyKind::RealServer,
+                        &rs.notify_up,
+                        &rs.notify_down,
+                        &self.hotplug,
+                    )
+                });
+                rs_entries.push(c.map(|c| {
+                    self.services.push(entry(c));
+                    self.services.len() - 1
+                }));
+            }
+            self.rs_entry.push(rs_entries);
+        }
         Ok(())
     }
 
@@ -239,6 +337,56 @@ impl Notifier {
         }
     }
 
+    /// Real server `rs` of virtual server `vs` passed (`up`) or failed its check.
+    pub fn real_server_change(&mut self, vs: usize, rs: usize, up: bool) {
+        let k = self
+            .rs_entry
+            .get(vs)
+            .and_then(|v| v.get(rs))
+            .copied()
+            .flatten();
+        let why = if up { "check passed" } else { "check failed" };
+        self.service_change(k, up, why);
+    }
+
+    /// Virtual server `vs` regained (`up`) or lost quorum; `why` says with which weights.
+    pub fn quorum_change(&mut self, vs: usize, up: bool, why: impl core::fmt::Display) {
+        let k = self.vs_entry.get(vs).copied().flatten();
+        self.service_change(k, up, why);
+    }
+
+    fn service_change(&mut self, k: Option<usize>, up: bool, why: impl core::fmt::Display) {
+        let Some(e) = k.and_then(|k| self.services.get_mut(k)) else {
+            return;
+        };
+        let s = if up {
+            NotifyState::Up
+        } else {
+            NotifyState::Down
+        };
+        let context = NotifyContext {
+            prev: e.last,
+            reason: ReasonText::new(why),
+            master: None,
+        };
+        Self::push(e, s, 0, context);
+    }
+
+    /// Every queue: instances, groups, then servers (the pump's order).
+    fn entries(&self) -> impl Iterator<Item = &Entry> + '_ {
+        self.instances
+            .iter()
+            .chain(self.groups.iter())
+            .chain(self.services.iter())
+    }
+
+    fn entries_mut(&mut self) -> impl Iterator<Item = &mut Entry> + '_ {
+        self.instances
+            .iter_mut()
+            .chain(self.groups.iter_mut())
+            .chain(self.services.iter_mut())
+    }
+
     fn push(e: &mut Entry, s: NotifyState, priority: u8, context: NotifyContext) {
         if e.last == Some(s) {
             return;
@@ -260,7 +408,7 @@ impl Notifier {
     /// Start queued jobs, at most `notify_max_running` children at once, taking the queues
     /// round robin from where the last pump stopped; returns the earliest kill deadline.
     pub fn pump(&mut self, now: Instant) -> Option<Instant> {
-        let n = self.instances.len() + self.groups.len();
+        let n = self.instances.len() + self.groups.len() + self.services.len();
         let mut running = self.running();
         // Each pass either starts a child or consumes a job that cannot run: bounded.
         let mut idle_in_a_row = 0;
@@ -280,11 +428,13 @@ impl Notifier {
     /// Start the next job of queue `k` if it has none running; true if a child started.
     fn spawn_next(&mut self, k: usize, now: Instant) -> bool {
         let (timeout, user) = (self.timeout, self.user);
-        let ni = self.instances.len();
+        let (ni, ng) = (self.instances.len(), self.groups.len());
         let e = if k < ni {
             self.instances.get_mut(k)
-        } else {
+        } else if k < ni + ng {
             self.groups.get_mut(k - ni)
+        } else {
+            self.services.get_mut(k - ni - ng)
         };
         let Some(e) = e else {
             return false;
@@ -299,7 +449,7 @@ impl Notifier {
                 continue;
             };
             let mut argv = cmd.argv();
-            if e.cfg.group && job.slot == Slot::Generic {
+            if e.cfg.kind == NotifyKind::Group && job.slot == Slot::Generic {
                 // keepalived passes `GROUP NAME STATE` to a group's notify: no priority.
                 argv.pop();
             }
@@ -327,11 +477,7 @@ impl Notifier {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        self.instances
-            .iter()
-            .chain(self.groups.iter())
-            .filter_map(|e| e.deadline)
-            .min()
+        self.entries().filter_map(|e| e.deadline).min()
     }
 
     /// Kill every job past its `notify_timeout` (with its process group). Its queue moves on
@@ -339,7 +485,7 @@ impl Notifier {
     pub fn expire(&mut self, now: Instant) -> Option<Instant> {
         let timeout = self.timeout;
         let mut killed = 0;
-        for e in self.instances.iter_mut().chain(self.groups.iter_mut()) {
+        for e in self.entries_mut() {
             let (Some(pid), Some(at)) = (e.child, e.deadline) else {
                 continue;
             };
@@ -385,24 +531,16 @@ impl Notifier {
 
     /// A child was reaped; `true` if it was a notify job (the queue's next job starts).
     pub fn on_child_exit(&mut self, pid: i32, status: ExitStatus) -> bool {
-        for group in [false, true] {
-            let list = if group {
-                &mut self.groups
-            } else {
-                &mut self.instances
-            };
-            if let Some(idx) = list.iter().position(|e| e.child == Some(pid)) {
-                let e = &mut list[idx];
-                e.child = None;
-                e.deadline = None;
-                e.queue.finished();
-                if status != ExitStatus::Code(0) {
-                    log::warn!("{}: notify command ended with {status:?}", e.cfg.name);
-                }
-                return true;
-            }
+        let Some(e) = self.entries_mut().find(|e| e.child == Some(pid)) else {
+            return false;
+        };
+        e.child = None;
+        e.deadline = None;
+        e.queue.finished();
+        if status != ExitStatus::Code(0) {
+            log::warn!("{}: notify command ended with {status:?}", e.cfg.name);
         }
-        false
+        true
     }
 
     /// New configuration. Queues keep running; instances and groups are matched by name so
@@ -410,14 +548,20 @@ impl Notifier {
     pub fn reload(&mut self, cfg: &Config) {
         let old_i = core::mem::take(&mut self.instances);
         let old_g = core::mem::take(&mut self.groups);
+        let old_s = core::mem::take(&mut self.services);
         // The runtime checked `script_user` before the swap ([`script_user`]).
         if let Err(e) = self.build(cfg) {
             log::error!("notify: {e}");
         }
-        for (new, old) in [(&mut self.instances, old_i), (&mut self.groups, old_g)] {
+        for (new, old) in [
+            (&mut self.instances, old_i),
+            (&mut self.groups, old_g),
+            (&mut self.services, old_s),
+        ] {
             for o in old {
                 // A removed one's running child is reaped by the runtime and is no longer ours.
-                if let Some(n) = new.iter_mut().find(|n| n.cfg.name == o.cfg.name) {
+                let same = |n: &&mut Entry| n.cfg.name == o.cfg.name && n.cfg.kind == o.cfg.kind;
+                if let Some(n) = new.iter_mut().find(same) {
                     n.queue = o.queue;
                     n.child = o.child;
                     n.deadline = o.deadline;
@@ -430,10 +574,7 @@ impl Notifier {
 
     /// Pids of running notify jobs.
     pub fn children(&self) -> impl Iterator<Item = i32> + '_ {
-        self.instances
-            .iter()
-            .chain(self.groups.iter())
-            .filter_map(|e| e.child)
+        self.entries().filter_map(|e| e.child)
     }
 
     /// (spawned, failed to spawn).
@@ -760,5 +901,67 @@ config instance 'vi1'
         let _ = std::fs::remove_file(&p);
         let _ = std::fs::remove_dir_all(&safe);
         let _ = std::fs::remove_dir_all(&open);
+    }
+
+    #[test]
+    fn real_server_and_quorum_commands_run_as_written_in_order() {
+        let dir = std::env::temp_dir().join(format!("mv-notify-lvs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("log");
+        let c = config(&format!(
+            "
+config check 'tcp'
+    option type 'tcp'
+config virtual_server 'web'
+    option address '10.0.0.254'
+    option port '80'
+    option check 'tcp'
+    option quorum_up \"sh -c 'echo quorum up >> {l}'\"
+    option quorum_down \"sh -c 'echo quorum down >> {l}'\"
+config real_server 'web1'
+    option virtual_server 'web'
+    option address '10.0.0.11'
+    option notify_up \"sh -c 'echo web1 up >> {l}'\"
+    option notify_down \"sh -c 'echo web1 down >> {l}'\"
+config real_server 'web2'
+    option virtual_server 'web'
+    option address '10.0.0.12'
+",
+            l = log.display()
+        ));
+        let mut n = Notifier::new(&c, None).unwrap();
+        // web2 has no command and there is no hotplug hook: no queue for it.
+        assert_eq!(n.services.len(), 2);
+        let now = Instant::from_secs(1);
+        n.real_server_change(0, 0, false);
+        n.real_server_change(0, 0, false); // a repeat is dropped
+        n.quorum_change(0, false, "lost");
+        n.real_server_change(0, 1, false); // web2: nothing to run
+        n.real_server_change(0, 0, true);
+        let mut ran = 0;
+        while ran < 3 {
+            n.pump(now);
+            let pids: Vec<i32> = n.children().collect();
+            assert!(!pids.is_empty(), "only {ran} commands ran");
+            for pid in pids {
+                assert_eq!(reap_until(&mut n, pid), ExitStatus::Code(0));
+                ran += 1;
+            }
+        }
+        n.pump(now);
+        assert_eq!(n.children().count(), 0);
+        let text = std::fs::read_to_string(&log).unwrap();
+        let mut lines: Vec<&str> = text.lines().collect();
+        // Per server in order; the two servers' queues run side by side.
+        let web1: Vec<&str> = lines
+            .iter()
+            .copied()
+            .filter(|l| l.starts_with("web1"))
+            .collect();
+        assert_eq!(web1, ["web1 down", "web1 up"]);
+        lines.sort_unstable();
+        assert_eq!(lines, ["quorum down", "web1 down", "web1 up"]);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -19,7 +19,8 @@
 //! 3. sync groups: each member's new state -> commands to the other members
 //!    (`Vrrp::settle_sync_groups`), until the groups are quiet;
 //! 4. transitions (`Vrrp::take_transition`) -> notify scripts and hotplug, the instance's
-//!    then its sync group's; then the notifier starts what its limits allow
+//!    then its sync group's; real servers' health and virtual servers' quorum changes
+//!    (`Lvs::take_event`) -> their notify commands; then the notifier starts what its limits allow
 //!    (`Notifier::settle`).
 //!
 //! Before stage 1, a resync of links and addresses when link events were lost (the queue was
@@ -38,7 +39,7 @@ use super::checks::{CheckEngine, ProbeId};
 use super::event_loop::{Ctx, Handler, Inbox, Loop, Read};
 use super::ids::{timer_owner, token_owner, Part};
 use super::link_sync::LinkSync;
-use super::lvs::{self, Lvs};
+use super::lvs::{self, Lvs, LvsEvent};
 use super::notify::Notifier;
 use super::tracking::Tracking;
 use super::vrrp::{Vrrp, VrrpEvent};
@@ -204,6 +205,21 @@ impl Daemon {
                 .instance_transition(&t, self.vrrp.instance_name(i));
             if let Some(g) = self.cfg.instances.get(i).and_then(|c| c.sync_group) {
                 self.notifier.group_transition(g, t.to, t.reason);
+            }
+        }
+        // Real servers' health and virtual servers' quorum -> their notify commands.
+        if let Some(l) = self.lvs.as_mut() {
+            while let Some(e) = l.take_event() {
+                match e {
+                    LvsEvent::RealServer { vs, rs, up } => {
+                        self.notifier
+                            .real_server_change(usize::from(vs), usize::from(rs), up)
+                    }
+                    LvsEvent::Quorum { vs, event } => {
+                        self.notifier
+                            .quorum_change(usize::from(vs), event.up, event)
+                    }
+                }
             }
         }
         // Start queued notify jobs (bounded) and keep their timeout timer.

@@ -101,19 +101,38 @@ impl Tracking {
         let mut insts = Vec::with_capacity(cfg.instances.len());
         for inst in &cfg.instances {
             let mut trackers = Vec::new();
-            for s in &inst.track_scripts {
+            // A sync group's trackers are every member's, with weight 0 (validated): one
+            // down faults each member, and the group holds them all in FAULT.
+            let group = inst.sync_group.and_then(|g| cfg.sync_groups.get(g));
+            let track_scripts = inst
+                .track_scripts
+                .iter()
+                .chain(group.into_iter().flat_map(|g| &g.track_scripts));
+            let track_checks = inst
+                .track_checks
+                .iter()
+                .chain(group.into_iter().flat_map(|g| &g.track_checks));
+            let track_interfaces = inst
+                .track_interfaces
+                .iter()
+                .chain(group.into_iter().flat_map(|g| &g.track_interfaces));
+            let track_files = inst
+                .track_files
+                .iter()
+                .chain(group.into_iter().flat_map(|g| &g.track_files));
+            for s in track_scripts {
                 trackers.push(Tracker {
                     source: Source::Script(s.script),
                     weight: s.weight,
                 });
             }
-            for c in &inst.track_checks {
+            for c in track_checks {
                 trackers.push(Tracker {
                     source: Source::Check(c.check),
                     weight: c.weight,
                 });
             }
-            for l in &inst.track_interfaces {
+            for l in track_interfaces {
                 let k = match self.links.iter().position(|x| x.name == l.name) {
                     Some(k) => k,
                     None => {
@@ -133,7 +152,7 @@ impl Tracking {
                     weight: l.weight,
                 });
             }
-            for f in &inst.track_files {
+            for f in track_files {
                 let k = match self.files.iter().position(|x| x.path == f.path) {
                     Some(k) => k,
                     None => {
@@ -472,5 +491,62 @@ config instance 'vi2'
         assert!(!t.adjustment(0).fault);
         t.set_link("nope", false);
         assert_eq!(&t.take_changed()[..], [0]);
+    }
+
+    const GROUP_CFG: &str = "
+config script 'chk'
+    option command 'true'
+    option weight '-60'
+
+config instance 'lan'
+    option interface 'eth0'
+    option vrid '1'
+    list vip '10.0.0.10'
+
+config instance 'wan'
+    option interface 'eth1'
+    option vrid '2'
+    list vip '10.1.0.10'
+    list track_interface 'eth3 weight -20'
+
+config instance 'other'
+    option interface 'eth0'
+    option vrid '3'
+    list vip '10.0.0.11'
+
+config sync_group 'g'
+    list member 'lan'
+    list member 'wan'
+    list track_interface 'eth9'
+    list track_script 'chk'
+";
+
+    #[test]
+    fn sync_group_tracker_faults_every_member_and_only_them() {
+        let c = Config::parse_str("t", GROUP_CFG).unwrap_or_else(|e| panic!("{e:?}"));
+        let e = CheckEngine::new(&c, 1, Instant::from_secs(1)).unwrap();
+        let mut t = Tracking::new(&c, &e);
+        t.set_link("eth9", false);
+        assert!(t.adjustment(0).fault && t.adjustment(1).fault);
+        assert!(!t.adjustment(2).fault, "not a member");
+        assert_eq!(&t.take_changed()[..], [0, 1]);
+        t.set_link("eth9", true);
+        assert!(!t.adjustment(0).fault && !t.adjustment(1).fault);
+        // A member's own weighted tracker still only changes its priority.
+        t.set_link("eth3", false);
+        assert_eq!(
+            t.adjustment(1),
+            Adjustment {
+                delta: -20,
+                fault: false
+            }
+        );
+        assert!(!t.adjustment(0).fault);
+        // The script's own weight (-60) does not apply in the group: it faults.
+        t.take_changed();
+        t.on_probe(ProbeId::Script(0), Health::Down);
+        assert!(t.adjustment(0).fault && t.adjustment(1).fault);
+        assert_eq!(t.adjustment(0).delta, 0);
+        assert!(!t.adjustment(2).fault);
     }
 }

@@ -158,6 +158,27 @@ impl Mapper<'_> {
         }
     }
 
+    /// A command statement (`notify_up "/bin/x arg"`): keepalived's optional user and group
+    /// after the quoted command are noted, not carried (minivrrp runs commands as
+    /// `script_user`).
+    fn command(&mut self, sec: &mut OutSection, opt: &'static str, n: &Node) {
+        match n.args.as_slice() {
+            [] => self.note(n, "needs a command; ignored"),
+            [cmd, user @ ..] => {
+                if !user.is_empty() {
+                    self.note(
+                        n,
+                        format!(
+                            "user '{}' is not carried (commands run as script_user)",
+                            join(user)
+                        ),
+                    );
+                }
+                self.put(sec, opt, cmd, n);
+            }
+        }
+    }
+
     fn put_arg(&mut self, sec: &mut OutSection, opt: &'static str, n: &Node) {
         if let Some(v) = self.one_arg(n) {
             self.put(sec, opt, v, n);
@@ -672,8 +693,12 @@ impl Mapper<'_> {
                         self.put(&mut sec, "smtp_alert", if b { "1" } else { "0" }, c);
                     }
                 }
-                "virtual_routes"
-                | "virtual_rules"
+                "virtual_routes" => {
+                    for e in c.children() {
+                        self.virtual_route(&mut sec, c, e);
+                    }
+                }
+                "virtual_rules"
                 | "track_process"
                 | "track_bfd"
                 | "mcast_src_ip"
@@ -802,6 +827,67 @@ impl Mapper<'_> {
         self.out.push(sec);
     }
 
+    /// One line of `virtual_routes`: `[src IP] [to] DEST via|gw GW [or GW2] [dev IF]
+    /// [metric N] [table T] ...` becomes a `route` in `ip route` words; a route type other
+    /// than unicast (blackhole...) is left out, a word minivrrp does not take is noted.
+    fn virtual_route(&mut self, sec: &mut OutSection, c: &Node, e: &Node) {
+        let words: Vec<&str> = core::iter::once(e.key.as_str())
+            .chain(e.args.iter().map(String::as_str))
+            .collect();
+        let mut note = |m: String| self.notes.push(Note::new(&e.pos, &c.key, m));
+        let mut k = 0;
+        let mut dest = None;
+        let mut spec = String::new();
+        while k < words.len() {
+            let w = words[k];
+            let v = words.get(k + 1).copied();
+            k += 2;
+            match (w, v) {
+                ("unicast", _) | ("to", _) if dest.is_none() => k -= 1,
+                (t @ ("blackhole" | "unreachable" | "prohibit" | "throw"), _) if dest.is_none() => {
+                    note(format!(
+                        "{} route '{}' is not supported by minivrrp (unicast routes only); left out",
+                        t,
+                        words.join(" ")
+                    ));
+                    return;
+                }
+                ("src", Some(a)) if dest.is_none() => {
+                    note(format!("{}: src {a} is not carried", words.join(" ")))
+                }
+                (d, _) if dest.is_none() => {
+                    k -= 1;
+                    dest = Some(d);
+                    spec.push_str(if d == "0.0.0.0/0" || d == "::/0" {
+                        "default"
+                    } else {
+                        d
+                    });
+                }
+                ("via" | "gw", Some(g)) => spec.push_str(&format!(" via {g}")),
+                ("dev", Some(d)) => spec.push_str(&format!(" dev {d}")),
+                ("metric" | "preference" | "priority", Some(m)) => {
+                    spec.push_str(&format!(" metric {m}"))
+                }
+                ("table", Some(t)) => spec.push_str(&format!(" table {t}")),
+                ("no_track", _) => {
+                    k -= 1;
+                    note(format!("{}: no_track is not carried", words.join(" ")));
+                }
+                (w, Some(v)) => note(format!("{}: '{w} {v}' is not carried", words.join(" "))),
+                (w, None) => note(format!("{}: '{w}' is not carried", words.join(" "))),
+            }
+        }
+        match check_value("instance", "route", &spec) {
+            Ok(()) => sec.set("route", spec, &e.pos, &c.key),
+            Err(err) => self.notes.push(Note::new(
+                &e.pos,
+                &c.key,
+                format!("'{}': {err}; left out", words.join(" ")),
+            )),
+        }
+    }
+
     // ---- vrrp_sync_group -------------------------------------------------------------------
 
     fn vrrp_sync_group(&mut self, n: &Node) {
@@ -817,7 +903,11 @@ impl Mapper<'_> {
                         for m in members {
                             match self.instances.get(&m).cloned() {
                                 Some(i) => sec.set("member", i, &e.pos, &c.key),
-                                None => self.notes.push(Note::new(&e.pos, &c.key, format!("{m}: no vrrp_instance of that name; ignored"))),
+                                None => self.notes.push(Note::new(
+                                    &e.pos,
+                                    &c.key,
+                                    format!("{m}: no vrrp_instance of that name; ignored"),
+                                )),
                             }
                         }
                     }
@@ -839,10 +929,15 @@ impl Mapper<'_> {
                     c,
                     "a sync group sends no alerts of its own: set smtp_alert on its instances; ignored",
                 ),
-                "track_script" | "track_interface" | "track_file" | "track_process" | "track_bfd" => {
-                    self.note(c, "trackers on a sync group are not supported by minivrrp (track them in each instance); ignored")
+                "track_script" | "track_interface" | "track_file" => {
+                    for e in c.children() {
+                        self.group_tracker(&mut sec, c, e);
+                    }
                 }
-                "global_tracking" | "sync_group_tracking_weight" | "notify_stop" => self.unsupported(c),
+                "track_process" | "track_bfd" => self.unsupported(c),
+                "global_tracking" | "sync_group_tracking_weight" | "notify_stop" => {
+                    self.unsupported(c)
+                }
                 _ => self.unknown(c),
             }
         }
@@ -851,6 +946,48 @@ impl Mapper<'_> {
             return;
         }
         self.out.push(sec);
+    }
+
+    /// A tracker of a sync group: minivrrp's only faults the group, as keepalived's does
+    /// without `sync_group_tracking_weight` (a weight there is ignored, with a warning).
+    fn group_tracker(&mut self, sec: &mut OutSection, c: &Node, e: &Node) {
+        let Some((kname, w)) = self.tracked(c, e) else {
+            return;
+        };
+        if let Some(w) = w.filter(|w| w != "0") {
+            self.notes.push(Note::new(
+                &e.pos,
+                &c.key,
+                format!("{kname}: weight {w} is not carried (a sync group's tracker only faults the group, as in keepalived without sync_group_tracking_weight)"),
+            ));
+        }
+        let (opt, value) = match c.key.as_str() {
+            "track_script" => match self.scripts.get(&kname).cloned() {
+                Some(name) => ("track_script", name),
+                None => {
+                    let m = format!("{kname}: no vrrp_script of that name; ignored");
+                    self.notes.push(Note::new(&e.pos, &c.key, m));
+                    return;
+                }
+            },
+            "track_file" => match self.track_files.get(&kname) {
+                Some(t) => ("track_file", t.path.clone()),
+                None => {
+                    let m = format!("{kname}: no vrrp_track_file of that name; ignored");
+                    self.notes.push(Note::new(&e.pos, &c.key, m));
+                    return;
+                }
+            },
+            _ => ("track_interface", kname),
+        };
+        match check_value("sync_group", opt, &value) {
+            Ok(()) => sec.set(opt, value, &e.pos, &c.key),
+            Err(err) => self.notes.push(Note::new(
+                &e.pos,
+                &c.key,
+                format!("'{value}': {err}; left out"),
+            )),
+        }
     }
 
     // ---- virtual_server / real_server ------------------------------------------------------
@@ -923,6 +1060,14 @@ impl Mapper<'_> {
                 }
                 "persistence_granularity" => self.put_arg(&mut sec, "persistence_netmask", c),
                 "quorum" => self.put_arg(&mut sec, "quorum", c),
+                "quorum_up" | "quorum_down" => {
+                    let opt = if c.key == "quorum_up" {
+                        "quorum_up"
+                    } else {
+                        "quorum_down"
+                    };
+                    self.command(&mut sec, opt, c);
+                }
                 "hysteresis" => self.put_arg(&mut sec, "hysteresis", c),
                 "sorry_server" => match c.args.as_slice() {
                     [a] => {
@@ -1024,10 +1169,14 @@ impl Mapper<'_> {
                     checkers.push(c)
                 }
                 "smtp_alert" => self.note(c, CHECKER_EMAIL),
-                "notify_up" | "notify_down" => self.note(
-                    c,
-                    "real server notify scripts are not supported by minivrrp; ignored",
-                ),
+                "notify_up" | "notify_down" => {
+                    let opt = if c.key == "notify_up" {
+                        "notify_up"
+                    } else {
+                        "notify_down"
+                    };
+                    self.command(&mut sec, opt, c);
+                }
                 _ => self.unsupported(c),
             }
         }

@@ -57,6 +57,35 @@ pub struct AddrAttrs<'a> {
     pub lifetime_s: Option<u32>,
 }
 pub const IFF_LOWER_UP: u32 = 0x10000;
+const RTM_NEWROUTE: u16 = 24;
+const RTM_DELROUTE: u16 = 25;
+const RTMSG_LEN: usize = 12;
+const RTA_DST: u16 = 1;
+const RTA_OIF: u16 = 4;
+const RTA_GATEWAY: u16 = 5;
+const RTA_PRIORITY: u16 = 6;
+const RTA_TABLE: u16 = 15;
+/// `proto static` in `ip route`: a route an administrator (here: the config) asked for.
+const RTPROT_STATIC: u8 = 4;
+const RT_SCOPE_UNIVERSE: u8 = 0;
+const RT_SCOPE_LINK: u8 = 253;
+/// On delete: match a route of any scope.
+const RT_SCOPE_NOWHERE: u8 = 255;
+const RTN_UNICAST: u8 = 1;
+
+/// A route as `ip route add DEST/PREFIX [via GW] [dev IF] [metric N] [table T]` gives it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RouteAttrs {
+    pub dest: IpAddr,
+    pub prefix: u8,
+    pub gateway: Option<IpAddr>,
+    /// Output interface; `None` lets the kernel find it from the gateway.
+    pub oif: Option<u32>,
+    /// `metric` (RTA_PRIORITY); 0 when not given, as in `ip route`.
+    pub metric: u32,
+    /// Routing table id (254 = main).
+    pub table: u32,
+}
 const RTMGRP_LINK: u32 = 0x1;
 const RTMGRP_IPV4_IFADDR: u32 = 0x10;
 const RTMGRP_IPV6_IFADDR: u32 = 0x100;
@@ -573,6 +602,65 @@ impl Rtnl {
         m.header(&ifinfomsg(ifindex, if up { IFF_UP } else { 0 }, IFF_UP));
         let len = finish(m)?;
         self.transact(&buf[..len], seq, |_| {})
+    }
+
+    /// `RTM_NEWROUTE` / `RTM_DELROUTE` for `r`. A delete matches any scope and protocol but
+    /// the same gateway, interface, metric and table, so it never takes a route that only
+    /// shares the destination with ours.
+    fn route_msg(&mut self, ty: u16, flags: u16, r: &RouteAttrs) -> Result<(), Errno> {
+        let seq = self.next_seq();
+        let mut buf = [0u8; REQ_BUF];
+        let mut m = MsgWriter::new(&mut buf, ty, NLM_F_REQUEST | NLM_F_ACK | flags, seq);
+        let family = match r.dest {
+            IpAddr::V4(_) => libc::AF_INET as u8,
+            IpAddr::V6(_) => libc::AF_INET6 as u8,
+        };
+        let (protocol, scope) = match (ty, r.gateway) {
+            (RTM_DELROUTE, _) => (0, RT_SCOPE_NOWHERE),
+            (_, Some(_)) => (RTPROT_STATIC, RT_SCOPE_UNIVERSE),
+            // No gateway: the destination is on the link (`ip route add X dev IF`).
+            (_, None) => (RTPROT_STATIC, RT_SCOPE_LINK),
+        };
+        // struct rtmsg (linux/rtnetlink.h); tables above 255 only fit in RTA_TABLE.
+        let mut hdr = [0u8; RTMSG_LEN];
+        hdr[0] = family;
+        hdr[1] = r.prefix;
+        hdr[4] = u8::try_from(r.table).unwrap_or(0);
+        hdr[5] = protocol;
+        hdr[6] = scope;
+        hdr[7] = RTN_UNICAST;
+        m.header(&hdr);
+        m.attr(RTA_TABLE, &r.table.to_ne_bytes());
+        if r.prefix > 0 {
+            match r.dest {
+                IpAddr::V4(a) => m.attr(RTA_DST, &a.octets()),
+                IpAddr::V6(a) => m.attr(RTA_DST, &a.octets()),
+            }
+        }
+        match r.gateway {
+            Some(IpAddr::V4(g)) => m.attr(RTA_GATEWAY, &g.octets()),
+            Some(IpAddr::V6(g)) => m.attr(RTA_GATEWAY, &g.octets()),
+            None => {}
+        }
+        if let Some(oif) = r.oif {
+            m.attr(RTA_OIF, &oif.to_ne_bytes());
+        }
+        if r.metric != 0 {
+            m.attr(RTA_PRIORITY, &r.metric.to_ne_bytes());
+        }
+        let len = finish(m)?;
+        self.transact(&buf[..len], seq, |_| {})
+    }
+
+    /// Add `r`, or replace the route with its destination, table and metric (so adding it
+    /// again is not an error).
+    pub fn add_route(&mut self, r: &RouteAttrs) -> Result<(), Errno> {
+        self.route_msg(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, r)
+    }
+
+    /// Remove `r`. `Err(ESRCH)` if it was not there.
+    pub fn del_route(&mut self, r: &RouteAttrs) -> Result<(), Errno> {
+        self.route_msg(RTM_DELROUTE, 0, r)
     }
 
     /// Delete a link (a macvlan we created).

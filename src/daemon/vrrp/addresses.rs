@@ -1,6 +1,7 @@
 //! Virtual addresses: added and removed as the state machine says, on the interface or on
 //! the `use_vmac` macvlan (created on demand), leased and renewed when `vip_lifetime` is set
-//! (dead-man VIPs), and stale ones of a crashed run cleared.
+//! (dead-man VIPs), and stale ones of a crashed run cleared. The routes that follow the
+//! state (`route` while master, `backup_route` while backup) go with them.
 
 use core::net::IpAddr;
 
@@ -13,7 +14,7 @@ use crate::base::Instant;
 use crate::config::model;
 use crate::daemon::event_loop::Ctx;
 use crate::daemon::ids::Part;
-use crate::sys::rtnl::AddrAttrs;
+use crate::sys::rtnl::{AddrAttrs, RouteAttrs};
 use crate::vrrp::frame::virtual_mac;
 use crate::vrrp::vip_lease::VipLease;
 use crate::vrrp::wire;
@@ -22,6 +23,16 @@ impl<S: Southbound> Vrrp<S> {
     /// A crashed run (kill -9, power loss with a persistent config) may have left our VIPs
     /// configured: remove them so no stale VIP answers while we are not master.
     pub(super) fn remove_stale_vips(&mut self, i: usize) {
+        // Master routes of that run would send traffic to its gateway while we are backup.
+        let inst = &self.insts[i];
+        let default = self.ifaces[inst.iface].ifindex;
+        for r in &inst.cfg.routes {
+            if let Some(attrs) = route_attrs(&mut self.south, r, default) {
+                if self.south.del_route(&attrs).is_ok() {
+                    info!(target: &inst.cfg.name, "removing stale route {} left by an earlier run", r);
+                }
+            }
+        }
         let inst = &self.insts[i];
         let Some(ifindex) = self.ifaces[inst.iface].ifindex else {
             return;
@@ -89,6 +100,12 @@ impl<S: Southbound> Vrrp<S> {
     /// of a present address only resets its lifetime, and one that the kernel already
     /// expired (the loop stalled past the lifetime) is added back.
     pub(super) fn add_vips(&mut self, i: usize, now: Instant) {
+        if !self.insts[i].vips_installed {
+            // Backup routes first: one with the destination of a master route would
+            // otherwise be replaced by it and then not found to remove.
+            self.remove_routes(i, RouteSet::Backup);
+            self.install_routes(i, RouteSet::Master);
+        }
         let default = self.vip_ifindex(i);
         let inst = &mut self.insts[i];
         let lease = VipLease::new(inst.cfg.vip_lifetime);
@@ -181,6 +198,8 @@ impl<S: Southbound> Vrrp<S> {
         }
         inst.vips_installed = false;
         inst.vip_refreshed = None;
+        self.remove_routes(i, RouteSet::Master);
+        let inst = &mut self.insts[i];
         let ifindex = if inst.cfg.use_vmac {
             inst.vmac
         } else {
@@ -196,6 +215,127 @@ impl<S: Southbound> Vrrp<S> {
             }
         }
     }
+}
+
+/// Which of an instance's route lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum RouteSet {
+    /// `route`: installed while master (with the VIPs).
+    Master,
+    /// `backup_route`: installed while backup.
+    Backup,
+}
+
+impl<S: Southbound> Vrrp<S> {
+    fn routes_installed(&mut self, i: usize, set: RouteSet) -> &mut bool {
+        let inst = &mut self.insts[i];
+        match set {
+            RouteSet::Master => &mut inst.routes_installed,
+            RouteSet::Backup => &mut inst.backup_routes_installed,
+        }
+    }
+
+    /// Add the routes of `set` (once: a second call while they are installed does nothing).
+    pub(super) fn install_routes(&mut self, i: usize, set: RouteSet) {
+        let installed = self.routes_installed(i, set);
+        if *installed {
+            return;
+        }
+        *installed = true;
+        let inst = &self.insts[i];
+        let default = self.ifaces[inst.iface].ifindex;
+        let routes = match set {
+            RouteSet::Master => &inst.cfg.routes,
+            RouteSet::Backup => &inst.cfg.backup_routes,
+        };
+        for r in routes {
+            let Some(attrs) = route_attrs(&mut self.south, r, default) else {
+                error!(target: &inst.cfg.name, "add route {}: no interface", r);
+                continue;
+            };
+            if let Err(e) = self.south.add_route(&attrs) {
+                error!(target: &inst.cfg.name, "add route {}: {e}", r);
+            }
+        }
+    }
+
+    /// A reload changed the routes of a running instance: take the old ones (`routes`,
+    /// `backup_routes`, what is in the kernel) out and put the new ones in, for the sets
+    /// installed now.
+    pub(super) fn replace_routes(
+        &mut self,
+        i: usize,
+        routes: Vec<model::Route>,
+        backup_routes: Vec<model::Route>,
+    ) {
+        for (set, old) in [
+            (RouteSet::Master, routes),
+            (RouteSet::Backup, backup_routes),
+        ] {
+            if !*self.routes_installed(i, set) {
+                continue;
+            }
+            let new = match set {
+                RouteSet::Master => core::mem::replace(&mut self.insts[i].cfg.routes, old),
+                RouteSet::Backup => core::mem::replace(&mut self.insts[i].cfg.backup_routes, old),
+            };
+            self.remove_routes(i, set);
+            match set {
+                RouteSet::Master => self.insts[i].cfg.routes = new,
+                RouteSet::Backup => self.insts[i].cfg.backup_routes = new,
+            }
+            self.install_routes(i, set);
+        }
+    }
+
+    /// Remove the routes of `set`, only if we installed them.
+    pub(super) fn remove_routes(&mut self, i: usize, set: RouteSet) {
+        let installed = self.routes_installed(i, set);
+        if !*installed {
+            return;
+        }
+        *installed = false;
+        let inst = &self.insts[i];
+        let default = self.ifaces[inst.iface].ifindex;
+        let routes = match set {
+            RouteSet::Master => &inst.cfg.routes,
+            RouteSet::Backup => &inst.cfg.backup_routes,
+        };
+        for r in routes {
+            let Some(attrs) = route_attrs(&mut self.south, r, default) else {
+                continue;
+            };
+            match self.south.del_route(&attrs) {
+                // Gone already: its interface went away, or a route with the same
+                // destination replaced it.
+                Ok(()) | Err(Errno::ESRCH) | Err(Errno::ENODEV) => {}
+                Err(e) => warn!(target: &inst.cfg.name, "remove route {}: {e}", r),
+            }
+        }
+    }
+}
+
+/// A configured route as the kernel takes it: `dev` looked up by name; without `dev` and
+/// `via` the route is on `default` (the instance's interface). `None` when an interface
+/// named is missing.
+fn route_attrs<S: Southbound>(
+    south: &mut S,
+    r: &model::Route,
+    default: Option<u32>,
+) -> Option<RouteAttrs> {
+    let oif = match (&r.dev, r.via) {
+        (Some(d), _) => Some(south.link(d).ok().flatten()?.ifindex),
+        (None, Some(_)) => None,
+        (None, None) => Some(default?),
+    };
+    Some(RouteAttrs {
+        dest: r.dest,
+        prefix: r.prefix_len,
+        gateway: r.via,
+        oif,
+        metric: r.metric,
+        table: r.table,
+    })
 }
 
 /// The interface a VIP goes on: its own `dev` (looked up when needed: VIPs move rarely),

@@ -23,6 +23,7 @@
 //! (`vrrp::vip_lease`, in [`addresses`]).
 
 mod addresses;
+use addresses::RouteSet;
 mod interfaces;
 mod receive;
 pub mod southbound;
@@ -159,6 +160,9 @@ struct Inst<U> {
     unicast: Option<U>,
     /// Whether the VIPs are on the interface now (so we never remove what we did not add).
     vips_installed: bool,
+    /// Whether the `route`s (with the VIPs) and the `backup_route`s are in the kernel now.
+    routes_installed: bool,
+    backup_routes_installed: bool,
     /// When the VIPs were last (re)installed with a finite lifetime; `None` while they are
     /// not installed or are permanent (`vip_lifetime 0`).
     vip_refreshed: Option<Instant>,
@@ -331,6 +335,8 @@ impl<S: Southbound> Vrrp<S> {
             vmac: None,
             unicast: None,
             vips_installed: false,
+            routes_installed: false,
+            backup_routes_installed: false,
             vip_refreshed: None,
             link_ok: false,
             adj: Adjustment::default(),
@@ -464,6 +470,13 @@ impl<S: Southbound> Vrrp<S> {
             // here and Notify has nothing left to add.
             Action::Notify(_) => {}
             Action::Transition { from, to, reason } => {
+                // Backup routes follow the state; while stopping, `stop_insts` removes them
+                // after every priority-0 advert is out.
+                if to == State::Backup {
+                    self.install_routes(i, RouteSet::Backup);
+                } else if !self.vip_removal_deferred {
+                    self.remove_routes(i, RouteSet::Backup);
+                }
                 let inst = &self.insts[i];
                 info!(target: &inst.cfg.name, "{from} -> {to} ({reason})");
                 let t = Transition {
@@ -545,6 +558,7 @@ impl<S: Southbound> Vrrp<S> {
         self.vip_removal_deferred = false;
         for i in which {
             self.remove_vips(i);
+            self.remove_routes(i, RouteSet::Backup);
             ctx.cancel(Part::Vrrp.timer(i as u32));
             if let Some(v) = self.insts[i].vmac.take() {
                 let _ = self.south.delete_link(v);
@@ -566,6 +580,8 @@ impl<S: Southbound> Vrrp<S> {
         }
         let mut fresh: Vec<usize> = Vec::new();
         let mut changed: Vec<usize> = Vec::new();
+        // Instances kept whose routes changed, with the routes now in the kernel.
+        let mut rerouted: Vec<(usize, Vec<model::Route>, Vec<model::Route>)> = Vec::new();
         for c in &cfg.instances {
             let prev = old
                 .iter_mut()
@@ -580,6 +596,14 @@ impl<S: Southbound> Vrrp<S> {
                         let new = self.make_inst(c);
                         inst.own = new.own;
                         inst.checksum = new.checksum;
+                        if inst.cfg.routes != c.routes || inst.cfg.backup_routes != c.backup_routes
+                        {
+                            rerouted.push((
+                                self.insts.len(),
+                                inst.cfg.routes.clone(),
+                                inst.cfg.backup_routes.clone(),
+                            ));
+                        }
                         inst.cfg = c.clone();
                         changed.push(self.insts.len());
                     }
@@ -606,6 +630,9 @@ impl<S: Southbound> Vrrp<S> {
             }
         }
         self.arm_vip_refresh(ctx);
+        for (i, routes, backup_routes) in rerouted {
+            self.replace_routes(i, routes, backup_routes);
+        }
         for i in changed {
             if let Some(src) = self.source_addr(i) {
                 let p = params(&self.insts[i].cfg, src);

@@ -1,4 +1,4 @@
-//! What the VRRP part asks of the kernel, as one trait: link facts, addresses, the macvlan of
+//! What the VRRP part asks of the kernel, as one trait: link facts, addresses, routes, the macvlan of
 //! `use_vmac`, and the sockets adverts come and go through. [`Linux`] is the real thing
 //! (rtnetlink, AF_PACKET, raw IP sockets, sysctls); a test can put a recording fake in its
 //! place and drive reloads, sync groups, link events and VIP handling without namespaces
@@ -16,7 +16,7 @@ use nix::errno::Errno;
 use crate::base::Family;
 use crate::sys::bpf;
 use crate::sys::packet::{KernelStats, McastJoin, PacketSocket, RawIpSocket, RecvFrame};
-use crate::sys::rtnl::{self, AddrAttrs, MacvlanMode, Rtnl};
+use crate::sys::rtnl::{self, AddrAttrs, MacvlanMode, RouteAttrs, Rtnl};
 
 /// An interface as the VRRP part needs to know it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,6 +62,10 @@ pub trait Southbound {
         opts: &AddrAttrs<'_>,
     ) -> Result<(), Errno>;
     fn del_address(&mut self, ifindex: u32, addr: IpAddr, prefix: u8) -> Result<(), Errno>;
+    /// Add a route, or replace the one with its destination, table and metric.
+    fn add_route(&mut self, route: &RouteAttrs) -> Result<(), Errno>;
+    /// Remove a route (same gateway, interface, metric and table); `Err(ESRCH)` if absent.
+    fn del_route(&mut self, route: &RouteAttrs) -> Result<(), Errno>;
     /// Create the `use_vmac` macvlan `name` on `parent` with the virtual MAC, and set the
     /// ARP sysctls that keep the parent from answering for the VIP (best effort, logged).
     /// Returns the new interface's index.
@@ -200,6 +204,14 @@ impl Southbound for Linux {
 
     fn del_address(&mut self, ifindex: u32, addr: IpAddr, prefix: u8) -> Result<(), Errno> {
         self.rtnl.del_address(ifindex, addr, prefix)
+    }
+
+    fn add_route(&mut self, route: &RouteAttrs) -> Result<(), Errno> {
+        self.rtnl.add_route(route)
+    }
+
+    fn del_route(&mut self, route: &RouteAttrs) -> Result<(), Errno> {
+        self.rtnl.del_route(route)
     }
 
     fn create_vmac(
