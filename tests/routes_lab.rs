@@ -141,28 +141,7 @@ fn default_route_follows_mastership_and_matches_keepalived() {
     assert_eq!(lab.holders(VIP), ["r2"]);
 
     // keepalived on r1 with the same route preempts r2 (priority 150 > 100).
-    let conf = lab.dir.join("r1-keepalived.conf");
-    std::fs::write(&conf, KEEPALIVED).unwrap();
-    let (pid, vpid) = (lab.dir.join("r1-k.pid"), lab.dir.join("r1-kv.pid"));
-    let k1 = lab.spawn(
-        "r1",
-        "keepalived",
-        &[
-            "keepalived",
-            "--dont-fork",
-            "--log-console",
-            "--log-detail",
-            "--no-syslog",
-            "--vrrp",
-            "--dont-respawn",
-            "--use-file",
-            conf.to_str().unwrap(),
-            "--pid",
-            pid.to_str().unwrap(),
-            "--vrrp_pid",
-            vpid.to_str().unwrap(),
-        ],
-    );
+    let k1 = lab.spawn_keepalived_text("r1", KEEPALIVED);
     let (h, _) = lab.wait_holders(VIP, &["r1"], Duration::from_secs(15));
     assert_eq!(h, ["r1"], "keepalived did not preempt\n{}", k1.log_text());
     assert!(
