@@ -835,7 +835,7 @@ fn build_check(s: &Sec) -> Check {
 /// that does not split (open quote), one with more arguments than the notifier carries, and
 /// a section name longer than the `NAME=` environment entry of the hotplug hook holds.
 fn notify_of(s: &Sec, errs: &mut Errors) -> Notify {
-    use crate::check::notify::{split_command, MAX_ARGS, MAX_NAME};
+    use crate::check::notify::{MAX_ARGS, MAX_NAME};
     let get = |o: &str| {
         if s.spec.option(o).is_some() {
             s.string(o)
@@ -867,16 +867,7 @@ fn notify_of(s: &Sec, errs: &mut Errors) -> Notify {
         } else {
             MAX_ARGS
         };
-        match split_command(&line) {
-            None => errs.at(s.line(o), s.path(o), "unbalanced quote".into()),
-            Some(v) if v.is_empty() => errs.at(s.line(o), s.path(o), "empty command".into()),
-            Some(v) if v.len() > room => errs.at(
-                s.line(o),
-                s.path(o),
-                format!("{} arguments, at most {room}", v.len()),
-            ),
-            Some(_) => {}
-        }
+        check_command(s, o, &line, room, errs);
     }
     Notify {
         master: get("notify_master"),
@@ -890,19 +881,24 @@ fn notify_of(s: &Sec, errs: &mut Errors) -> Notify {
 /// A command run as configured (nothing appended: real server `notify_up`, virtual server
 /// `quorum_up`...), checked the way the notifier splits it.
 fn command_of(s: &Sec, o: &str, errs: &mut Errors) -> Option<String> {
-    use crate::check::notify::{split_command, MAX_ARGS};
     let line = s.string(o)?;
-    match split_command(&line) {
+    check_command(s, o, &line, crate::check::notify::MAX_ARGS, errs);
+    Some(line)
+}
+
+/// Option `o` holds `line`: it must split the way the notifier splits it, into 1..=`room`
+/// arguments.
+fn check_command(s: &Sec, o: &str, line: &str, room: usize, errs: &mut Errors) {
+    match crate::check::notify::split_command(line) {
         None => errs.at(s.line(o), s.path(o), "unbalanced quote".into()),
         Some(v) if v.is_empty() => errs.at(s.line(o), s.path(o), "empty command".into()),
-        Some(v) if v.len() > MAX_ARGS => errs.at(
+        Some(v) if v.len() > room => errs.at(
             s.line(o),
             s.path(o),
-            format!("{} arguments, at most {MAX_ARGS}", v.len()),
+            format!("{} arguments, at most {room}", v.len()),
         ),
         Some(_) => {}
     }
-    Some(line)
 }
 
 /// Finds a section of a type by name in a list of built names: `(names, type, name)`.
