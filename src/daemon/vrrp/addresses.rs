@@ -226,6 +226,23 @@ pub(super) enum RouteSet {
     Backup,
 }
 
+impl RouteSet {
+    /// This set's routes in an instance's config.
+    fn of(self, cfg: &model::Instance) -> &Vec<model::Route> {
+        match self {
+            RouteSet::Master => &cfg.routes,
+            RouteSet::Backup => &cfg.backup_routes,
+        }
+    }
+
+    fn of_mut(self, cfg: &mut model::Instance) -> &mut Vec<model::Route> {
+        match self {
+            RouteSet::Master => &mut cfg.routes,
+            RouteSet::Backup => &mut cfg.backup_routes,
+        }
+    }
+}
+
 impl<S: Southbound> Vrrp<S> {
     fn routes_installed(&mut self, i: usize, set: RouteSet) -> &mut bool {
         let inst = &mut self.insts[i];
@@ -244,10 +261,7 @@ impl<S: Southbound> Vrrp<S> {
         *installed = true;
         let inst = &self.insts[i];
         let default = self.ifaces[inst.iface].ifindex;
-        let routes = match set {
-            RouteSet::Master => &inst.cfg.routes,
-            RouteSet::Backup => &inst.cfg.backup_routes,
-        };
+        let routes = set.of(&inst.cfg);
         for r in routes {
             let Some(attrs) = route_attrs(&mut self.south, r, default) else {
                 error!(target: &inst.cfg.name, "add route {}: no interface", r);
@@ -275,15 +289,10 @@ impl<S: Southbound> Vrrp<S> {
             if !*self.routes_installed(i, set) {
                 continue;
             }
-            let new = match set {
-                RouteSet::Master => core::mem::replace(&mut self.insts[i].cfg.routes, old),
-                RouteSet::Backup => core::mem::replace(&mut self.insts[i].cfg.backup_routes, old),
-            };
+            // Remove what the kernel has (the old routes), then install the new ones.
+            let new = core::mem::replace(set.of_mut(&mut self.insts[i].cfg), old);
             self.remove_routes(i, set);
-            match set {
-                RouteSet::Master => self.insts[i].cfg.routes = new,
-                RouteSet::Backup => self.insts[i].cfg.backup_routes = new,
-            }
+            *set.of_mut(&mut self.insts[i].cfg) = new;
             self.install_routes(i, set);
         }
     }
@@ -297,10 +306,7 @@ impl<S: Southbound> Vrrp<S> {
         *installed = false;
         let inst = &self.insts[i];
         let default = self.ifaces[inst.iface].ifindex;
-        let routes = match set {
-            RouteSet::Master => &inst.cfg.routes,
-            RouteSet::Backup => &inst.cfg.backup_routes,
-        };
+        let routes = set.of(&inst.cfg);
         for r in routes {
             let Some(attrs) = route_attrs(&mut self.south, r, default) else {
                 continue;
