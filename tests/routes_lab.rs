@@ -74,24 +74,6 @@ fn defaults(lab: &Lab, node: &str) -> Vec<String> {
     v
 }
 
-fn add_wan0(lab: &Lab, node: &str) {
-    for cmd in [
-        &[
-            "ip", "link", "add", "wan0", "type", "veth", "peer", "name", "wan0p",
-        ][..],
-        &["ip", "addr", "add", "10.9.0.2/24", "dev", "wan0"][..],
-        &["ip", "link", "set", "wan0p", "up"][..],
-        &["ip", "link", "set", "wan0", "up"][..],
-    ] {
-        let out = lab.exec(node, cmd);
-        assert!(
-            out.status.success(),
-            "{node}: {cmd:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-}
-
 fn wait_defaults(lab: &Lab, node: &str, want: &[&str]) -> bool {
     lab::wait_until(Duration::from_secs(10), || defaults(lab, node) == want).is_some()
 }
@@ -103,8 +85,8 @@ fn default_route_follows_mastership_and_matches_keepalived() {
         return;
     }
     let lab = Lab::with_routers("routes", 2);
-    add_wan0(&lab, "r1");
-    add_wan0(&lab, "r2");
+    lab.add_wan0("r1");
+    lab.add_wan0("r2");
     let bin = Path::new(env!("CARGO_BIN_EXE_minivrrp"));
     let r2 = lab.spawn_minivrrp_text("r2", bin, &minivrrp_conf(100), "minivrrp");
     assert!(

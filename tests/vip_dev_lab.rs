@@ -61,24 +61,6 @@ fn vip_lines(lab: &Lab, node: &str) -> Vec<String> {
     v
 }
 
-fn add_wan0(lab: &Lab, node: &str) {
-    for cmd in [
-        &[
-            "ip", "link", "add", "wan0", "type", "veth", "peer", "name", "wan0p",
-        ][..],
-        &["ip", "addr", "add", "10.9.0.2/24", "dev", "wan0"][..],
-        &["ip", "link", "set", "wan0p", "up"][..],
-        &["ip", "link", "set", "wan0", "up"][..],
-    ] {
-        let out = lab.exec(node, cmd);
-        assert!(
-            out.status.success(),
-            "{node}: {cmd:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-}
-
 #[test]
 fn vips_on_another_dev_with_label_and_scope_match_keepalived() {
     let name = "vips_on_another_dev_with_label_and_scope_match_keepalived";
@@ -89,8 +71,8 @@ fn vips_on_another_dev_with_label_and_scope_match_keepalived() {
         return;
     }
     let lab = Lab::with_routers("vipdev", 2);
-    add_wan0(&lab, "r1");
-    add_wan0(&lab, "r2");
+    lab.add_wan0("r1");
+    lab.add_wan0("r2");
     // Listen on r1's wan0 for the announcement of the wan0 VIP before r1 starts.
     let ns = lab.node("r1").ns.clone();
     let garp_file = lab.dir.join("r1-wan0.txt");

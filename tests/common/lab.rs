@@ -495,6 +495,26 @@ impl Lab {
     }
 
     /// Starts keepalived (VRRP only) in a node on a config given as text.
+    /// A second link `wan0` on `node` (10.9.0.2/24, a veth whose peer `wan0p` stays in the
+    /// node, up), for VIPs and routes on another interface than the LAN.
+    pub fn add_wan0(&self, node: &str) {
+        for cmd in [
+            &[
+                "ip", "link", "add", "wan0", "type", "veth", "peer", "name", "wan0p",
+            ][..],
+            &["ip", "addr", "add", "10.9.0.2/24", "dev", "wan0"][..],
+            &["ip", "link", "set", "wan0p", "up"][..],
+            &["ip", "link", "set", "wan0", "up"][..],
+        ] {
+            let out = self.exec(node, cmd);
+            assert!(
+                out.status.success(),
+                "{node}: {cmd:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+
     pub fn spawn_keepalived_text(&self, node: &str, text: &str) -> Proc {
         let conf = self.keepalived_conf_path(node);
         std::fs::write(&conf, text).expect("lab: write keepalived.conf");
