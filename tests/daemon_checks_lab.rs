@@ -34,6 +34,14 @@ fn hotplug_standin(dir: &Path, node: &str) -> (PathBuf, PathBuf) {
 }
 
 /// Start minivrrp in `node` with `uci` (written to the lab dir) and the hotplug stand-in.
+/// Both VIPs of the sync-group tests (vi1 and vi2) end up on `node` within 10 s.
+fn group_vips_on(lab: &Lab, node: &str, r1: &Proc) {
+    for vip in ["10.0.0.251", "10.0.0.252"] {
+        let (h, _) = lab.wait_holders(vip, &[node], Duration::from_secs(10));
+        assert_eq!(h, [node], "{vip}; r1 log:\n{}", r1.log_text());
+    }
+}
+
 fn start(lab: &Lab, node: &str, uci: &str, hotplug: &Path) -> Proc {
     let conf = lab.dir.join(format!("{node}.uci"));
     std::fs::write(&conf, uci).unwrap();
@@ -297,10 +305,7 @@ fn sync_group_follows_member_faulted_by_track_interface() {
     );
     let r1 = start(&lab, "r1", &r1_cfg, &hp);
     let _r2 = start(&lab, "r2", &r2_cfg, &hp2);
-    for vip in ["10.0.0.251", "10.0.0.252"] {
-        let (h, _) = lab.wait_holders(vip, &["r1"], Duration::from_secs(10));
-        assert_eq!(h, ["r1"], "{vip}; r1 log:\n{}", r1.log_text());
-    }
+    group_vips_on(&lab, "r1", &r1);
     // The tracked link goes down: vi1 FAULT (weight 0), vi2 follows through the group.
     let run = |up: &str| {
         assert!(std::process::Command::new("ip")
@@ -310,15 +315,9 @@ fn sync_group_follows_member_faulted_by_track_interface() {
             .success())
     };
     run("down");
-    for vip in ["10.0.0.251", "10.0.0.252"] {
-        let (h, _) = lab.wait_holders(vip, &["r2"], Duration::from_secs(10));
-        assert_eq!(h, ["r2"], "{vip}; r1 log:\n{}", r1.log_text());
-    }
+    group_vips_on(&lab, "r2", &r1);
     run("up");
-    for vip in ["10.0.0.251", "10.0.0.252"] {
-        let (h, _) = lab.wait_holders(vip, &["r1"], Duration::from_secs(10));
-        assert_eq!(h, ["r1"], "{vip}; r1 log:\n{}", r1.log_text());
-    }
+    group_vips_on(&lab, "r1", &r1);
     let got = lines(&notify);
     let want = [
         "GROUP g BACKUP",
@@ -379,10 +378,7 @@ fn sync_group_tracker_faults_every_member() {
     );
     let r1 = start(&lab, "r1", &r1_cfg, &hp);
     let _r2 = start(&lab, "r2", &r2_cfg, &hp2);
-    for vip in ["10.0.0.251", "10.0.0.252"] {
-        let (h, _) = lab.wait_holders(vip, &["r1"], Duration::from_secs(10));
-        assert_eq!(h, ["r1"], "{vip}; r1 log:\n{}", r1.log_text());
-    }
+    group_vips_on(&lab, "r1", &r1);
     let run = |up: &str| {
         assert!(std::process::Command::new("ip")
             .args(["-n", &ns1, "link", "set", "trk0", up])
@@ -391,15 +387,9 @@ fn sync_group_tracker_faults_every_member() {
             .success())
     };
     run("down");
-    for vip in ["10.0.0.251", "10.0.0.252"] {
-        let (h, _) = lab.wait_holders(vip, &["r2"], Duration::from_secs(10));
-        assert_eq!(h, ["r2"], "{vip}; r1 log:\n{}", r1.log_text());
-    }
+    group_vips_on(&lab, "r2", &r1);
     run("up");
-    for vip in ["10.0.0.251", "10.0.0.252"] {
-        let (h, _) = lab.wait_holders(vip, &["r1"], Duration::from_secs(10));
-        assert_eq!(h, ["r1"], "{vip}; r1 log:\n{}", r1.log_text());
-    }
+    group_vips_on(&lab, "r1", &r1);
     let hp_lines = lines(&hp_out);
     for want in [
         "NOTIFY_FAULT INSTANCE vi1",
