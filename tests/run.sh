@@ -39,3 +39,6 @@ cargo test --quiet --lib --target aarch64-unknown-linux-musl
 
 echo "== unit tests for mipsel_24kc and arm_cortex-a7 under qemu-user"
 ./board/build.sh test-cross
+
+echo "== fuzzing, 10 s per target from the committed seeds (longer runs: tests/bench/all.sh)"
+./tests/fuzz/run.sh 10
