@@ -186,6 +186,7 @@ impl Daemon {
                 .map(|a| format!("{}/{}", a.addr, a.prefix_len))
                 .collect(),
             vips_installed: v.vips_installed,
+            pre_master_running: v.pre_master_running,
             advert_int_ms: ms(v.cfg.advert_int) as u32,
             master_advert_int_ms: ms(v.fsm.master_adver_interval()) as u32,
             drops: drop_list(v.drops),

@@ -108,6 +108,11 @@ pub fn check_security(cfg: &Config) -> Result<(), String> {
                 cmds.push((name.clone(), line));
             }
         }
+        for i in &cfg.instances {
+            if let Some(line) = &i.notify_pre_master {
+                cmds.push((i.name.clone(), line));
+            }
+        }
         for vs in &cfg.virtual_servers {
             for line in [&vs.quorum_up, &vs.quorum_down].into_iter().flatten() {
                 cmds.push((vs.name.clone(), line));

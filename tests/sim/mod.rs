@@ -328,6 +328,11 @@ impl Sim {
             }
             Action::Announce { .. } => self.routers[r].announces += 1,
             Action::Notify(_) => {}
+            // The simulated routers have no pre-master hook (`Params::new`).
+            Action::RunPreMaster | Action::StopPreMaster => {
+                self.violations
+                    .push(format!("{now}: r{r} pre-master action without a hook"));
+            }
             Action::Transition { from, to, reason } => {
                 if !legal(from, to) {
                     self.violations
