@@ -123,7 +123,12 @@ fn pre_master_hook_holds_vip_and_garp_until_it_exits_while_adverts_start_at_once
         "option notify_pre_master \"sh -c 'sleep 2; touch {}'\"",
         done.display()
     );
-    let r2 = start(&lab, "r2", spec(100, &[hook]));
+    let notified = lab.dir.join("notify-master");
+    let notify = format!(
+        "option notify_master \"sh -c 'echo $MINIVRRP_PREV_STATE > {}'\"",
+        notified.display()
+    );
+    let r2 = start(&lab, "r2", spec(100, &[hook, notify]));
     // r2 is BACKUP once it has heard r1.
     assert!(
         wait_state(&lab, "r2", "BACKUP", Duration::from_secs(10)),
@@ -211,6 +216,11 @@ fn pre_master_hook_holds_vip_and_garp_until_it_exits_while_adverts_start_at_once
         "{}",
         r2.log_text()
     );
+    // notify_master ran after the hook, and was told where the instance came from.
+    lab::wait_until(Duration::from_secs(5), || notified.exists()).expect("no notify_master");
+    assert!(mtime(&notified).unwrap() >= touched);
+    let prev = std::fs::read_to_string(&notified).unwrap();
+    assert_eq!(prev.trim(), "BACKUP");
 }
 
 #[test]
@@ -297,6 +307,14 @@ fn pre_master_hook_killed_and_vip_never_installed_when_a_higher_priority_returns
         "option notify_pre_master \"sh -c 'echo $$ > {}; exec sleep 1000'\"",
         pidfile.display()
     );
+    let notified = lab.dir.join("notified");
+    let notify = |state: &str| {
+        format!(
+            "option notify_{} \"sh -c 'echo {state} $MINIVRRP_PREV_STATE >> {}'\"",
+            state.to_lowercase(),
+            notified.display()
+        )
+    };
     let r2 = start(
         &lab,
         "r2",
@@ -306,6 +324,8 @@ fn pre_master_hook_killed_and_vip_never_installed_when_a_higher_priority_returns
                 hook,
                 "option pre_master_timeout '10'".into(),
                 "option state 'MASTER'".into(),
+                notify("MASTER"),
+                notify("BACKUP"),
             ],
         ),
     );
@@ -345,4 +365,8 @@ fn pre_master_hook_killed_and_vip_never_installed_when_a_higher_priority_returns
     assert!(g.is_empty(), "r2 sent GARPs for the VIP: {g:?}");
     let log = r2.log_text();
     assert!(log.contains("VIPs never installed"), "{log}");
+    // The scripts never heard of the MASTER that never took its VIPs: one BACKUP, coming
+    // from INIT (the last state they were told).
+    let text = std::fs::read_to_string(&notified).unwrap_or_default();
+    assert_eq!(text, "BACKUP INIT\n", "notify scripts saw: {text:?}");
 }

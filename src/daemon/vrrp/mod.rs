@@ -181,6 +181,10 @@ struct Inst<U> {
     /// The last transition, announced to the notify stage when the state machine says
     /// `Notify` (at once, or for a held MASTER when the hold ends).
     last_transition: Option<Transition>,
+    /// The state the notify stage was last told (INIT before the first): a MASTER whose
+    /// pre-master hold was cut short was never announced, so what follows it is announced
+    /// as coming from this state, and scripts and mails never hear of a MASTER they missed.
+    announced: State,
 }
 
 /// All VRRP instances of the running configuration, on the kernel `S`.
@@ -362,6 +366,7 @@ impl<S: Southbound> Vrrp<S> {
             hook: None,
             hook_failed: false,
             last_transition: None,
+            announced: State::Init,
         }
     }
 
@@ -495,7 +500,10 @@ impl<S: Southbound> Vrrp<S> {
             // for a held MASTER when the pre-master hold ends: the transition recorded then
             // (what the scripts get besides the state) goes to the notify stage now.
             Action::Notify(_) => {
-                if let Some(t) = self.insts[i].last_transition {
+                let inst = &mut self.insts[i];
+                if let Some(mut t) = inst.last_transition {
+                    t.from = inst.announced;
+                    inst.announced = t.to;
                     if self.transitions.is_full() {
                         self.transitions.pop_front();
                     }
