@@ -168,6 +168,15 @@ fn pre_master_hook_holds_vip_and_garp_until_it_exits_while_adverts_start_at_once
         text.contains("vips (held: pre_master running)"),
         "status text: {text}"
     );
+    // The operator's `garp` has nothing to announce yet, and says so.
+    let o = Command::new(bin())
+        .args(["garp", "vi70", "--socket"])
+        .arg(lab.control_socket("r2"))
+        .output()
+        .expect("garp");
+    let out = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "garp during the hold: {out}");
+    assert!(out.contains("held until notify_pre_master ends"), "{out}");
 
     // The hook ends after about 2 s; then the VIP and its GARPs.
     lab::wait_until(Duration::from_secs(10), || lab.node_has_addr("r2", VIP))

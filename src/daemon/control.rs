@@ -346,7 +346,13 @@ impl Controlled<Ctx> for Daemon {
         let Some(i) = self.instance_index(name) else {
             return Response::Refused(format!("no instance '{name}'"));
         };
-        let state = self.vrrp.instance_view(i).map(|v| v.fsm.state());
+        let view = self.vrrp.instance_view(i);
+        let state = view.as_ref().map(|v| v.fsm.state());
+        if view.is_some_and(|v| v.pre_master_running) {
+            return Response::Refused(format!(
+                "{name} is MASTER but its VIPs are held until notify_pre_master ends: nothing to announce yet"
+            ));
+        }
         if state != Some(crate::vrrp::instance::State::Master) {
             return Response::Refused(format!(
                 "{name} is {}, only a MASTER announces its addresses",
