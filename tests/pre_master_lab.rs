@@ -239,7 +239,15 @@ fn pre_master_hook_that_never_exits_is_killed_at_its_timeout_and_the_vip_follows
         return;
     }
     let lab = Lab::with_routers("pmto", 1);
-    let pidfile = lab.dir.join("hook.pid");
+    // The hook runs as script_user (nobody): give it a directory it may write.
+    let hookdir = lab.dir.join("hook");
+    std::fs::create_dir_all(&hookdir).unwrap();
+    std::fs::set_permissions(
+        &hookdir,
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let pidfile = hookdir.join("hook.pid");
     let cap = lab.capture("pmto");
     let r1_mac = lab.node("r1").mac;
     let t0 = lab::now_realtime();
@@ -248,18 +256,18 @@ fn pre_master_hook_that_never_exits_is_killed_at_its_timeout_and_the_vip_follows
         pidfile.display()
     );
     // `state MASTER`: master at start, no Master_Down_Interval to wait.
-    let r1 = start(
-        &lab,
+    let uci = minivrrp_uci(
         "r1",
-        spec(
+        &[spec(
             100,
             &[
                 hook,
                 "option pre_master_timeout '1'".into(),
                 "option state 'MASTER'".into(),
             ],
-        ),
-    );
+        )],
+    ) + "config globals 'globals'\n\toption script_user 'nobody'\n";
+    let r1 = lab.spawn_minivrrp_text("r1", bin(), &uci, "minivrrp");
     let mut first = None;
     lab::wait_until(Duration::from_secs(5), || {
         first = first_advert(&cap, t0, r1_mac);
@@ -271,6 +279,16 @@ fn pre_master_hook_that_never_exits_is_killed_at_its_timeout_and_the_vip_follows
         .and_then(|_| read_pid(&pidfile))
         .expect("the hook did not start");
     assert!(!gone(pid), "hook {pid} is not running");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().next().map(String::from));
+    assert_eq!(
+        uid.as_deref(),
+        Some("65534"),
+        "hook not run as script_user nobody"
+    );
     assert!(
         !lab.node_has_addr("r1", VIP),
         "VIP installed while the hook runs"
