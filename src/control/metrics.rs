@@ -313,6 +313,7 @@ mod tests {
     fn one_state_is_set_and_labels_are_escaped() {
         let t = render(&sample());
         assert!(t.contains("minivrrp_instance_state{instance=\"vi1\",state=\"MASTER\"} 1\n"));
+        assert!(t.contains("minivrrp_pre_master_running{instance=\"vi1\"} 0\n"));
         assert!(t.contains("minivrrp_instance_state{instance=\"vi1\",state=\"BACKUP\"} 0\n"));
         assert!(t.contains("tracker=\"chk\\nx\"} -10\n"), "{t}");
         assert!(

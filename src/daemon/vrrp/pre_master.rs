@@ -32,7 +32,7 @@ pub(super) struct Hook {
 /// The hook's environment: the notify commands' context of the MASTER transition, plus
 /// `TYPE` and `NAME` as the hotplug hook gets them.
 fn hook_env(name: &str, t: Option<&Transition>) -> Vec<String> {
-    let mut env = vec![format!("TYPE=INSTANCE"), format!("NAME={name}")];
+    let mut env = vec!["TYPE=INSTANCE".to_string(), format!("NAME={name}")];
     let prev = match t.map(|t| t.from) {
         Some(State::Backup) => "BACKUP",
         Some(State::Master) => "MASTER",
