@@ -456,7 +456,6 @@ fn sync_group_scenario(seed: u64, trace: bool) -> Outcome {
     };
     let quiet = quiet_period(&setup) * 2;
     // A pre-master hook on some members (a stream of its own, as in the chaos scenario).
-    let mut params = params;
     let mut hook_rng = Rng::new(seed ^ 0x7072_655f_6d61);
     for p in &mut params {
         if hook_rng.chance(300) {
