@@ -14,6 +14,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path;
 
 use minivrrp::base::{Family, Instant};
+use minivrrp::check::ExitStatus;
 use minivrrp::config::Config;
 use minivrrp::daemon::event_loop::{Ctx, Loop, Read};
 use minivrrp::daemon::ids::Part;
@@ -54,6 +55,11 @@ struct Fake {
     log_reads: bool,
     /// The routing table: added and not yet deleted routes.
     routes: Vec<RouteAttrs>,
+    /// Pre-master hooks started and neither killed nor reported ended: (pid, instance).
+    hooks: Vec<(i32, String)>,
+    next_pid: i32,
+    /// A hook command whose spawn fails (`kernel.json` `"spawn_fails"`), as exec would.
+    spawn_fails: Option<String>,
 }
 
 /// Listener and unicast socket stand-ins: the loop never polls them (the runner calls the
@@ -383,6 +389,36 @@ impl Southbound for Fake {
         }));
         Ok(Some(msg.len()))
     }
+
+    /// Recorded with the hook's command and the `MINIVRRP_*` / `NAME` context it gets.
+    fn spawn_hook(
+        &mut self,
+        name: &str,
+        argv: &[&str],
+        env: &[&str],
+        _user: Option<(u32, u32)>,
+    ) -> Result<i32, Errno> {
+        self.record(
+            json!({"kernel": "run_pre_master", "instance": name, "argv": argv, "env": env}),
+        );
+        if self.spawn_fails.as_deref() == argv.first().copied() {
+            return Err(Errno::ENOENT);
+        }
+        self.next_pid += 1;
+        self.hooks.push((self.next_pid, name.to_string()));
+        Ok(self.next_pid)
+    }
+
+    fn kill_hook(&mut self, pid: i32) -> Result<(), Errno> {
+        let k = self
+            .hooks
+            .iter()
+            .position(|(p, _)| *p == pid)
+            .ok_or(Errno::ESRCH)?;
+        let (_, name) = self.hooks.remove(k);
+        self.record(json!({"kernel": "kill_pre_master", "instance": name}));
+        Ok(())
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -425,6 +461,8 @@ fn load_kernel(dir: &Path) -> Result<Fake, String> {
     let v: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
     let mut fake = Fake {
         next_ifindex: 100,
+        next_pid: 1000,
+        spawn_fails: v["spawn_fails"].as_str().map(String::from),
         ..Fake::default()
     };
     for l in v["links"].as_array().ok_or("kernel.json: links")? {
@@ -731,6 +769,22 @@ fn run_scenario(dir: &Path) -> Result<Vec<Value>, String> {
             "shutdown" => {
                 let ctx = run.lp.ctx();
                 run.vrrp.shutdown(ctx, now);
+            }
+            "pre_master_exit" => {
+                // The runtime reaped the instance's running hook (SIGCHLD).
+                let name = str_of(&ev, "instance")?;
+                let fake = run.fake();
+                let k = fake
+                    .hooks
+                    .iter()
+                    .position(|(_, n)| n == name)
+                    .ok_or("pre_master_exit: no hook running for that instance")?;
+                let (pid, _) = fake.hooks.remove(k);
+                let status = ExitStatus::Code(ev["code"].as_i64().unwrap_or(0) as i32);
+                let ctx = run.lp.ctx();
+                if !run.vrrp.on_child_exit(ctx, pid, status, now) {
+                    return Err("pre_master_exit: the part did not claim its hook".into());
+                }
             }
             "end" => {}
             other => return Err(format!("unknown event {other}")),

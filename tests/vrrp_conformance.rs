@@ -78,6 +78,10 @@ fn apply_params(p: &mut Params, obj: &Map<String, Value>) -> Result<(), String> 
             "startup_delay" => p.startup_delay = secs(v)?,
             "link_down_delay" => p.link_down_delay = secs(v)?,
             "link_up_delay" => p.link_up_delay = secs(v)?,
+            // null: no pre-master hook.
+            "pre_master_timeout" => {
+                p.pre_master_timeout = if v.is_null() { None } else { Some(secs(v)?) }
+            }
             "garp_refresh_repeat" => {
                 p.garp_refresh_repeat = v
                     .as_u64()
@@ -112,6 +116,8 @@ fn parse_input(ev: &Value, current: &Params) -> Result<Option<Input>, String> {
             advert_int: secs(&ev["advert_int"])?,
         }),
         "interface_up" => Input::InterfaceUp,
+        "pre_master_done" => Input::PreMasterDone,
+        "announce" => Input::Announce,
         "interface_down" => Input::InterfaceDown,
         "trackers" => Input::Trackers(Adjustment {
             delta: ev["delta"].as_i64().unwrap_or(0) as i32,
@@ -147,6 +153,8 @@ fn action_json(t: Instant, a: &Action) -> Value {
         Action::RemoveVips => json!({"t": t_json(t), "action": "remove_vips"}),
         Action::Announce { count } => json!({"t": t_json(t), "action": "announce", "count": count}),
         Action::Notify(s) => json!({"t": t_json(t), "action": "notify", "state": state_str(*s)}),
+        Action::RunPreMaster => json!({"t": t_json(t), "action": "run_pre_master"}),
+        Action::StopPreMaster => json!({"t": t_json(t), "action": "stop_pre_master"}),
         Action::Transition { from, to, reason } => json!({
             "t": t_json(t), "action": "transition",
             "from": state_str(*from), "to": state_str(*to), "reason": reason.to_string()

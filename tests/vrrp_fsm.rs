@@ -635,3 +635,105 @@ fn announce_only_as_master() {
     let mut b = started(params(100));
     assert!(b.handle(at(1.0), Input::Announce).is_empty());
 }
+
+fn held_master(timeout: f64) -> Instance {
+    let mut p = params(100);
+    p.start = StartHint::Master;
+    p.pre_master_timeout = Some(secs_f(timeout));
+    let i = started(p);
+    assert_eq!(i.state(), State::Master);
+    assert!(i.pre_master_held());
+    i
+}
+
+fn has(a: &[Action], x: Action) -> bool {
+    a.contains(&x)
+}
+
+/// RFC 5798 6.4.2: a new master advertises at once, even while its addresses wait for the
+/// pre-master hook (otherwise a second backup's Master_Down_Timer would fire too); the
+/// VIPs, GARPs and notify wait for the hook.
+#[test]
+fn held_master_advertises_at_once_and_takes_vips_when_hook_exits_6_4_2() {
+    let mut p = params(100);
+    p.start = StartHint::Master;
+    p.pre_master_timeout = Some(Duration::from_secs(5));
+    let mut i = Instance::new(p);
+    let a = i.handle(Instant::ZERO, Input::Startup);
+    assert_eq!(sends(&a), [100]);
+    assert!(has(&a, Action::RunPreMaster));
+    assert!(!has(&a, Action::AddVips));
+    assert!(!a.iter().any(|x| matches!(x, Action::Announce { .. })));
+    assert!(!has(&a, Action::Notify(State::Master)));
+    // Adverts keep their rhythm during the hold.
+    let timers = run(&mut i, at(2.5));
+    let adverts: Vec<Instant> = timers
+        .iter()
+        .filter(|(_, x)| matches!(x, Action::SendAdvert { .. }))
+        .map(|(t, _)| *t)
+        .collect();
+    assert_eq!(adverts, [at(1.0), at(2.0)]);
+    assert!(timers.iter().all(|(_, x)| !has(&[*x], Action::AddVips)));
+    let a = i.handle(at(2.5), Input::PreMasterDone);
+    assert_eq!(
+        &a[..],
+        [
+            Action::AddVips,
+            Action::Announce { count: 5 },
+            Action::Notify(State::Master)
+        ]
+    );
+    assert!(!i.pre_master_held());
+}
+
+#[test]
+fn hook_removed_by_reload_during_the_hold_ends_it_at_once() {
+    let mut i = held_master(5.0);
+    let mut p = *i.params();
+    p.pre_master_timeout = None;
+    let a = i.handle(at(1.5), Input::ConfigChange(p));
+    assert_eq!(
+        &a[..],
+        [
+            Action::StopPreMaster,
+            Action::AddVips,
+            Action::Announce { count: 5 },
+            Action::Notify(State::Master)
+        ]
+    );
+    assert!(!i.pre_master_held());
+}
+
+#[test]
+fn new_pre_master_timeout_counts_from_the_start_of_the_hold() {
+    let mut i = held_master(5.0);
+    let mut p = *i.params();
+    p.pre_master_timeout = Some(Duration::from_secs(2));
+    assert!(i.handle(at(1.5), Input::ConfigChange(p)).is_empty());
+    let timers = run(&mut i, at(2.0));
+    assert!(timers.contains(&(at(2.0), Action::StopPreMaster)));
+    assert!(timers.contains(&(at(2.0), Action::AddVips)));
+}
+
+/// A fault (tracker, link) during the hold: RFC 5798 6.4.3 leave-master path, with the hook
+/// killed instead of VIPs removed.
+#[test]
+fn fault_during_the_hold_kills_the_hook_and_installs_nothing_6_4_3() {
+    let mut i = held_master(5.0);
+    let a = i.handle(
+        at(0.5),
+        Input::Trackers(Adjustment {
+            delta: 0,
+            fault: true,
+        }),
+    );
+    assert_eq!(sends(&a), [0]);
+    assert!(has(&a, Action::StopPreMaster));
+    assert!(!has(&a, Action::RemoveVips));
+    assert_eq!(i.state(), State::Fault);
+    assert!(!i.pre_master_held());
+    // The hold's deadline went with it: no late StopPreMaster / AddVips.
+    assert!(run(&mut i, at(10.0))
+        .iter()
+        .all(|(_, x)| !matches!(x, Action::StopPreMaster | Action::AddVips)));
+}

@@ -1,4 +1,5 @@
-//! Property tests over thousands of seeded simulator scenarios (tests/sim).
+//! Property tests over thousands of seeded simulator scenarios (tests/sim). About 30 % of the
+//! routers of the chaos and sync-group scenarios run a pre-master hook on every takeover.
 //!
 //! Replay one seed with its trace: `SIM_SEED=1234 cargo test --test vrrp_sim -- --nocapture`.
 //! Change the count: `SIM_SCENARIOS=10000 cargo test --test vrrp_sim`.
@@ -192,7 +193,16 @@ fn chaos_scenario(seed: u64, trace: bool) -> Outcome {
     let n = setup.params.len();
     let adv = setup.adv;
     let tick = setup.net.max_delay() + Duration::from_micros(1);
-    let mut sim = Sim::new(rng.next_u64(), setup.params.clone(), setup.net);
+    // A pre-master hook on some routers, from a stream of its own (the other draws stay as
+    // they were for every seed).
+    let mut params = setup.params.clone();
+    let mut hook_rng = Rng::new(seed ^ 0x7072_655f_6d61);
+    for p in &mut params {
+        if hook_rng.chance(300) {
+            p.pre_master_timeout = Some(adv.saturating_mul(hook_rng.range(1, 4) as u32));
+        }
+    }
+    let mut sim = Sim::new(rng.next_u64(), params, setup.net);
     sim.trace = trace;
 
     // Rolling invariant: once nothing has been disturbed for a quiet period and the network
@@ -445,6 +455,13 @@ fn sync_group_scenario(seed: u64, trace: bool) -> Outcome {
         version: Version::V3,
     };
     let quiet = quiet_period(&setup) * 2;
+    // A pre-master hook on some members (a stream of its own, as in the chaos scenario).
+    let mut hook_rng = Rng::new(seed ^ 0x7072_655f_6d61);
+    for p in &mut params {
+        if hook_rng.chance(300) {
+            p.pre_master_timeout = Some(adv.saturating_mul(hook_rng.range(1, 4) as u32));
+        }
+    }
     let mut sim = Sim::new(rng.next_u64(), params, net);
     sim.trace = trace;
     for k in 0..boxes {

@@ -67,6 +67,9 @@ pub struct Globals {
     /// Default user of notify commands and track scripts.
     pub script_user: Option<String>,
     pub enable_script_security: bool,
+    /// Defaults of `Instance::notify_pre_master` / `Instance::pre_master_timeout`.
+    pub notify_pre_master: Option<String>,
+    pub pre_master_timeout: Duration,
     /// How long instances stay in INIT after the daemon starts (keepalived
     /// `vrrp_startup_delay`); not applied again on reload.
     pub startup_delay: Duration,
@@ -258,6 +261,10 @@ pub struct Instance {
     pub vip_lifetime: u32,
     pub v3_checksum: V3Checksum,
     pub notify: Notify,
+    /// The pre-master hook: run on becoming MASTER, the VIPs wait for it to exit or for
+    /// `pre_master_timeout` (the global ones when not set).
+    pub notify_pre_master: Option<String>,
+    pub pre_master_timeout: Duration,
     /// Send an e-mail alert on each state change (the global `smtp_alert` when not set).
     pub smtp_alert: bool,
     /// Index into `Config::sync_groups`.

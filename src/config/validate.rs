@@ -373,6 +373,13 @@ pub fn validate(file: &str, uci: &UciFile) -> Result<Config, Vec<ConfigError>> {
                 Some(Val::Bool(b)) => b,
                 _ => globals.smtp_alert,
             };
+            // The pre-master hook and its timeout, the global ones when not set.
+            if s.val("notify_pre_master").is_none() {
+                i.notify_pre_master = globals.notify_pre_master.clone();
+            }
+            if s.val("pre_master_timeout").is_none() {
+                i.pre_master_timeout = globals.pre_master_timeout;
+            }
         }
     }
     check_vrid_uniqueness(&instance_secs, &instances, &mut errs);
@@ -761,6 +768,8 @@ fn build_globals(secs: &[Sec], errs: &mut Errors) -> Globals {
         notify_max_running: s.d_uint("notify_max_running") as u32,
         script_user: s.string("script_user"),
         enable_script_security: s.d_bool("enable_script_security"),
+        notify_pre_master: command_of(s, "notify_pre_master", errs),
+        pre_master_timeout: s.d_secs("pre_master_timeout"),
         startup_delay: s.d_secs("startup_delay"),
         notification_email: s
             .vals("notification_email")
@@ -978,6 +987,9 @@ fn build_instance(
             _ => V3Checksum::Pseudo,
         },
         notify: notify_of(s, errs),
+        notify_pre_master: command_of(s, "notify_pre_master", errs),
+        // Schema: `Derived` from globals (set by the caller when absent).
+        pre_master_timeout: s.secs("pre_master_timeout").unwrap_or_default(),
         smtp_alert: false,
         sync_group: None,
     }
@@ -1667,6 +1679,41 @@ mod tests {
             }]
         );
         assert_eq!(c.globals.router_id, "openwrt");
+    }
+
+    #[test]
+    fn pre_master_hook_and_timeout_default_from_globals_and_are_bounded() {
+        let c = ok(&instance("\tlist vip '10.0.0.1'\n"));
+        assert_eq!(c.instances[0].notify_pre_master, None);
+        assert_eq!(c.instances[0].pre_master_timeout, Duration::from_secs(5));
+        let text = format!(
+            "config globals 'globals'\n\toption notify_pre_master 'conntrackd -c'\n\
+             \toption pre_master_timeout '2.5'\n{}\tlist vip '10.0.0.1'\n\
+             config instance 'vi2'\n\toption interface 'br-lan'\n\toption vrid '51'\n\
+             \toption notify_pre_master 'true'\n\toption pre_master_timeout '0.5'\n\
+             \tlist vip '10.0.0.2'\n",
+            instance("")
+        );
+        let c = ok(&text);
+        let (a, b) = (&c.instances[0], &c.instances[1]);
+        assert_eq!(a.notify_pre_master.as_deref(), Some("conntrackd -c"));
+        assert_eq!(a.pre_master_timeout, Duration::from_millis(2500));
+        assert_eq!(b.notify_pre_master.as_deref(), Some("true"));
+        assert_eq!(b.pre_master_timeout, Duration::from_millis(500));
+        // The printed effective config loads back to the same instances.
+        let again = ok(&c.to_uci());
+        assert_eq!(again.instances, c.instances);
+        for bad in ["0", "301"] {
+            let text = instance(&format!(
+                "\toption pre_master_timeout '{bad}'\n\tlist vip '10.0.0.1'\n"
+            ));
+            assert!(Config::parse_str("t", &text).is_err(), "{bad} accepted");
+        }
+        let text = instance("\toption notify_pre_master 'a \"b'\n\tlist vip '10.0.0.1'\n");
+        assert!(
+            Config::parse_str("t", &text).is_err(),
+            "unbalanced quote accepted"
+        );
     }
 
     #[test]

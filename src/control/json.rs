@@ -136,6 +136,7 @@ fn instance(out: &mut String, i: &InstanceStatus) {
     });
     o.array("vips", &i.vips, |out, v| string(out, v));
     o.bool("vips_installed", i.vips_installed);
+    o.bool("pre_master_running", i.pre_master_running);
     o.num("advert_int_ms", i.advert_int_ms);
     drops(o.key("drops"), &i.drops);
     o.num("master_advert_int_ms", i.master_advert_int_ms);
@@ -233,6 +234,7 @@ pub(crate) mod tests {
                 }],
                 vips: vec!["10.0.0.254/24".into()],
                 vips_installed: true,
+                pre_master_running: false,
                 advert_int_ms: 1000,
                 master_advert_int_ms: 1000,
                 counters: InstanceCounters {

@@ -162,6 +162,19 @@ pub fn render(doc: &StatusDoc) -> String {
     }
     let mut f = family(
         &mut out,
+        "minivrrp_pre_master_running",
+        "gauge",
+        "1 while the instance is MASTER with its virtual addresses held for notify_pre_master.",
+    );
+    for i in &doc.instances {
+        f.sample(
+            "minivrrp_pre_master_running",
+            &[("instance", &i.name)],
+            u8::from(i.pre_master_running),
+        );
+    }
+    let mut f = family(
+        &mut out,
         "minivrrp_tracker_contribution",
         "gauge",
         "Priority change a tracked object applies now.",
@@ -300,6 +313,7 @@ mod tests {
     fn one_state_is_set_and_labels_are_escaped() {
         let t = render(&sample());
         assert!(t.contains("minivrrp_instance_state{instance=\"vi1\",state=\"MASTER\"} 1\n"));
+        assert!(t.contains("minivrrp_pre_master_running{instance=\"vi1\"} 0\n"));
         assert!(t.contains("minivrrp_instance_state{instance=\"vi1\",state=\"BACKUP\"} 0\n"));
         assert!(t.contains("tracker=\"chk\\nx\"} -10\n"), "{t}");
         assert!(

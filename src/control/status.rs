@@ -52,6 +52,9 @@ pub struct InstanceStatus {
     pub vips: Vec<String>,
     /// The VIPs are configured on the interface now (by us).
     pub vips_installed: bool,
+    /// MASTER with the VIPs held until the pre-master hook (`notify_pre_master`) exits or
+    /// times out: why a master has no VIP yet.
+    pub pre_master_running: bool,
     /// Configured advert interval, milliseconds.
     pub advert_int_ms: u32,
     /// Master_Adver_Interval in use (learned from the master in v3 BACKUP), milliseconds.

@@ -83,6 +83,8 @@ fn instance(out: &mut String, i: &InstanceStatus) {
         "  vips ({}):",
         if i.vips_installed {
             "installed"
+        } else if i.pre_master_running {
+            "held: pre_master running"
         } else {
             "not installed"
         }

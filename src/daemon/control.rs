@@ -186,6 +186,7 @@ impl Daemon {
                 .map(|a| format!("{}/{}", a.addr, a.prefix_len))
                 .collect(),
             vips_installed: v.vips_installed,
+            pre_master_running: v.pre_master_running,
             advert_int_ms: ms(v.cfg.advert_int) as u32,
             master_advert_int_ms: ms(v.fsm.master_adver_interval()) as u32,
             drops: drop_list(v.drops),
@@ -345,7 +346,13 @@ impl Controlled<Ctx> for Daemon {
         let Some(i) = self.instance_index(name) else {
             return Response::Refused(format!("no instance '{name}'"));
         };
-        let state = self.vrrp.instance_view(i).map(|v| v.fsm.state());
+        let view = self.vrrp.instance_view(i);
+        let state = view.as_ref().map(|v| v.fsm.state());
+        if view.is_some_and(|v| v.pre_master_running) {
+            return Response::Refused(format!(
+                "{name} is MASTER but its VIPs are held until notify_pre_master ends: nothing to announce yet"
+            ));
+        }
         if state != Some(crate::vrrp::instance::State::Master) {
             return Response::Refused(format!(
                 "{name} is {}, only a MASTER announces its addresses",

@@ -108,6 +108,11 @@ pub fn check_security(cfg: &Config) -> Result<(), String> {
                 cmds.push((name.clone(), line));
             }
         }
+        for i in &cfg.instances {
+            if let Some(line) = &i.notify_pre_master {
+                cmds.push((i.name.clone(), line));
+            }
+        }
         for vs in &cfg.virtual_servers {
             for line in [&vs.quorum_up, &vs.quorum_down].into_iter().flatten() {
                 cmds.push((vs.name.clone(), line));
@@ -891,6 +896,13 @@ config instance 'vi1'
             world_writable.display()
         );
         assert!(check_security(&config(&t)).is_err());
+        // So is the pre-master hook, also when it comes from globals.
+        let t = format!(
+            "config globals 'globals'\n    option enable_script_security '1'\n    option notify_pre_master '{}'\nconfig instance 'vi1'\n    option interface 'eth0'\n    option vrid '1'\n    list vip '10.0.0.10'\n",
+            world_writable.display()
+        );
+        let e = check_security(&config(&t)).unwrap_err();
+        assert!(e.starts_with("vi1: script"), "{e}");
         // /tmp itself is sticky: a root-owned 0755 script there is fine.
         let p = std::env::temp_dir().join(format!("mv-sec-sticky-{}.sh", std::process::id()));
         std::fs::write(&p, "#!/bin/sh\n").unwrap();

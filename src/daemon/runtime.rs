@@ -424,6 +424,7 @@ impl Daemon {
             // Offer the exit to the part that spawned it.
             if !self.checks.on_child_exit(ctx, pid, st, now)
                 && !self.notifier.on_child_exit(pid, st)
+                && !self.vrrp.on_child_exit(ctx, pid, st, now)
             {
                 log::debug!("reaped unknown child {pid} ({st:?})");
             }

@@ -14,6 +14,18 @@
 //! that is due at `now`. Calling `Input::Timer` early is harmless (nothing is due, nothing
 //! happens); calling it late runs the overdue timers once.
 //!
+//! # The pre-master hold
+//! With [`Params::pre_master_timeout`] set (the daemon's `notify_pre_master` hook, e.g.
+//! `conntrackd -c`), becoming MASTER is split in two. At once: the advert (RFC 5798 6.4.2:
+//! a master that stayed silent would let a second backup take over too), Adver_Timer, the
+//! transition, and [`Action::RunPreMaster`]. Held back until [`Input::PreMasterDone`] (the
+//! hook exited) or the timeout: the VIPs, the gratuitous ARPs / unsolicited NAs and their
+//! timers, and the `Notify(Master)` that runs notify_master. At the timeout the instance asks
+//! for [`Action::StopPreMaster`] first. Leaving MASTER during the hold asks for
+//! `StopPreMaster` instead of `RemoveVips`: nothing was installed. The hold is a sub-state
+//! of MASTER (see [`Instance::pre_master_held`]) rather than a fifth state, because towards
+//! the network it is MASTER in every respect the RFC defines.
+//!
 //! # Inputs the daemon converts
 //! The wire layer's parsed advertisement is converted by the daemon into the minimal
 //! [`Advert`] defined here (source address, priority, advertisement interval), so this file
@@ -95,6 +107,9 @@ pub struct Params {
     /// the delay causes no transition at all.
     pub link_down_delay: Duration,
     pub link_up_delay: Duration,
+    /// With a pre-master hook: the longest the VIPs wait for it after becoming MASTER (see
+    /// the module docs). `None`: no hook, the VIPs go on at once.
+    pub pre_master_timeout: Option<Duration>,
 }
 
 impl Params {
@@ -115,6 +130,7 @@ impl Params {
             startup_delay: Duration::ZERO,
             link_down_delay: Duration::ZERO,
             link_up_delay: Duration::ZERO,
+            pre_master_timeout: None,
         }
     }
 }
@@ -166,6 +182,9 @@ pub enum Input {
     PriorityOverride(Option<u8>),
     /// Operator asks for the gratuitous ARPs / unsolicited NAs now (only a MASTER sends).
     Announce,
+    /// The pre-master hook exited (whatever its status): a held MASTER takes its addresses.
+    /// Ignored when nothing is held (a late report after the instance moved on).
+    PreMasterDone,
 }
 
 /// Why the instance is (or was put) in FAULT.
@@ -280,8 +299,14 @@ pub enum Action {
     RemoveVips,
     /// Send `count` gratuitous ARPs (IPv4) / unsolicited NAs (IPv6) for every VIP.
     Announce { count: u8 },
-    /// Run notify scripts / update status for the new state.
+    /// Run notify scripts / update status for the new state (the last `Transition`'s; for a
+    /// held MASTER it comes when the hold ends).
     Notify(State),
+    /// Start the pre-master hook; the VIPs are held until [`Input::PreMasterDone`] or the
+    /// timeout (module docs).
+    RunPreMaster,
+    /// Kill the pre-master hook: it ran past its timeout, or the instance left MASTER.
+    StopPreMaster,
     Transition {
         from: State,
         to: State,
@@ -333,6 +358,8 @@ pub struct Instance {
     answered_at: Option<Instant>,
     garp_second_at: Option<Instant>,
     garp_refresh_at: Option<Instant>,
+    /// While MASTER with the pre-master hook running: when the hold ends by timeout.
+    held_until: Option<Instant>,
     /// Started but held in Initialize until then (`Params::startup_delay`).
     init_until: Option<Instant>,
     /// A link change not believed yet: the new state and when it will be
@@ -403,6 +430,7 @@ impl Instance {
             answered_at: None,
             garp_second_at: None,
             garp_refresh_at: None,
+            held_until: None,
             init_until: None,
             link_pending: None,
             counters: Counters::default(),
@@ -439,6 +467,11 @@ impl Instance {
     /// The current master's primary address (ours as MASTER), if known.
     pub fn master_address(&self) -> Option<IpAddr> {
         self.master
+    }
+
+    /// MASTER, advertising, with the VIPs held for the pre-master hook (module docs).
+    pub fn pre_master_held(&self) -> bool {
+        self.held_until.is_some()
     }
 
     pub fn in_maintenance(&self) -> bool {
@@ -482,6 +515,7 @@ impl Instance {
             self.down_at,
             self.garp_second_at,
             self.garp_refresh_at,
+            self.held_until,
             self.init_until,
             self.link_pending.map(|(_, at)| at),
         ]
@@ -497,8 +531,14 @@ impl Instance {
             Input::Startup => self.startup(now, &mut out),
             Input::Maintenance(on) => self.set_maintenance(now, on, &mut out),
             Input::PriorityOverride(p) => self.set_override(now, p, &mut out),
+            Input::PreMasterDone => {
+                if self.state == State::Master && self.held_until.is_some() {
+                    self.end_hold(now, &mut out);
+                }
+            }
+            // A held master has no addresses to announce yet.
             Input::Announce => {
-                if self.state == State::Master {
+                if self.state == State::Master && self.held_until.is_none() {
                     let count = self.params.garp_repeat.max(1);
                     push(&mut out, Action::Announce { count });
                 }
@@ -586,7 +626,10 @@ impl Instance {
         }
         self.counters.transitions = self.counters.transitions.wrapping_add(1);
         push(out, Action::Transition { from, to, reason });
-        push(out, Action::Notify(to));
+        // A held master announces itself to the scripts when the hold ends (`end_hold`).
+        if self.held_until.is_none() {
+            push(out, Action::Notify(to));
+        }
     }
 
     fn send_advert(&mut self, priority: u8, out: &mut Actions) {
@@ -607,10 +650,29 @@ impl Instance {
     }
 
     /// RFC 5798 6.4.1 (owner) / 6.4.2 (Master_Down_Timer fires): send an advertisement,
-    /// announce the addresses, arm Adver_Timer, become MASTER.
+    /// announce the addresses, arm Adver_Timer, become MASTER. With a pre-master hook the
+    /// advert and Adver_Timer come at once and the addresses when the hold ends (module docs).
     fn become_master(&mut self, now: Instant, reason: Reason, out: &mut Actions) {
         self.clear_timers();
         self.send_advert(self.priority, out);
+        self.adver_at = Some(now + self.params.advert_int);
+        match self.params.pre_master_timeout {
+            Some(timeout) => {
+                self.held_until = Some(now + timeout);
+                self.transition(State::Master, reason, out);
+                // After the transition, so the hook gets its context.
+                push(out, Action::RunPreMaster);
+            }
+            None => {
+                self.take_addresses(now, out);
+                self.transition(State::Master, reason, out);
+            }
+        }
+    }
+
+    /// The addresses of a new master: VIPs, the first gratuitous ARP / NA burst, and the
+    /// timers of the second burst and the refresh (RFC 5798 6.4.2 "transition to Master").
+    fn take_addresses(&mut self, now: Instant, out: &mut Actions) {
         push(out, Action::AddVips);
         if self.params.garp_repeat > 0 {
             push(
@@ -620,14 +682,30 @@ impl Instance {
                 },
             );
         }
-        self.adver_at = Some(now + self.params.advert_int);
         if !self.params.garp_delay.is_zero() && self.params.garp_repeat > 0 {
             self.garp_second_at = Some(now + self.params.garp_delay);
         }
         if !self.params.garp_refresh.is_zero() {
             self.garp_refresh_at = Some(now + self.params.garp_refresh);
         }
-        self.transition(State::Master, reason, out);
+    }
+
+    /// The pre-master hold ends (the hook exited, timed out, or was unconfigured): the
+    /// addresses go on now and the scripts learn of the MASTER transition.
+    fn end_hold(&mut self, now: Instant, out: &mut Actions) {
+        self.held_until = None;
+        self.take_addresses(now, out);
+        push(out, Action::Notify(State::Master));
+    }
+
+    /// Leaving MASTER (RFC 5798 6.4.3): the VIPs come off, or, while they are still held
+    /// for the pre-master hook, the hook is killed and nothing was installed.
+    fn give_up_addresses(&mut self, out: &mut Actions) {
+        if self.held_until.take().is_some() {
+            push(out, Action::StopPreMaster);
+        } else {
+            push(out, Action::RemoveVips);
+        }
     }
 
     /// RFC 5798 6.4.1 (non-owner startup) and 6.4.3 (master yields): Master_Adver_Interval
@@ -645,7 +723,7 @@ impl Instance {
         self.down_at = Some(now + self.master_down_interval());
         self.down_cause = DownCause::Interval;
         if was_master {
-            push(out, Action::RemoveVips);
+            self.give_up_addresses(out);
         }
         self.transition(State::Backup, reason, out);
     }
@@ -701,7 +779,7 @@ impl Instance {
         self.started = false;
         if self.state == State::Master {
             self.send_advert(0, out);
-            push(out, Action::RemoveVips);
+            self.give_up_addresses(out);
         }
         self.clear_timers();
         if self.state != State::Init {
@@ -721,7 +799,7 @@ impl Instance {
                     if self.iface_up {
                         self.send_advert(0, out);
                     }
-                    push(out, Action::RemoveVips);
+                    self.give_up_addresses(out);
                 }
                 self.clear_timers();
                 self.transition(State::Fault, Reason::Fault(cause), out);
@@ -860,6 +938,11 @@ impl Instance {
                 if self.adver_at.is_some_and(|t| t <= now) {
                     self.send_advert(self.priority, out);
                     self.adver_at = Some(now + self.params.advert_int);
+                }
+                if self.held_until.is_some_and(|t| t <= now) {
+                    // The hook ran past pre_master_timeout: kill it and take over anyway.
+                    push(out, Action::StopPreMaster);
+                    self.end_hold(now, out);
                 }
                 if self.garp_second_at.is_some_and(|t| t <= now) {
                     self.garp_second_at = None;
@@ -1010,7 +1093,21 @@ impl Instance {
                     self.send_advert(self.priority, out);
                     self.adver_at = Some(now + p.advert_int);
                 }
-                if p.garp_refresh != old.garp_refresh {
+                if self.held_until.is_some() {
+                    match p.pre_master_timeout {
+                        // The hook left the configuration: stop waiting for it.
+                        None => {
+                            push(out, Action::StopPreMaster);
+                            self.end_hold(now, out);
+                        }
+                        // A new timeout counts from the start of the hold.
+                        Some(t) if Some(t) != old.pre_master_timeout => {
+                            let since = self.held_until.zip(old.pre_master_timeout);
+                            self.held_until = since.map(|(until, was)| until - was + t);
+                        }
+                        Some(_) => {}
+                    }
+                } else if p.garp_refresh != old.garp_refresh {
                     self.garp_refresh_at =
                         (!p.garp_refresh.is_zero()).then(|| now + p.garp_refresh);
                 }

@@ -4,8 +4,9 @@
 //! The network delivers every advertisement to every other router on the same side of a
 //! partition, after `delay + U(0, jitter)`, unless a loss roll drops it. Routers can crash
 //! (silently), shut down gracefully (priority-0 advert), restart, flap their interface, and
-//! change priority (tracker adjustments). Nothing here reads a real clock, so a seed replays
-//! exactly.
+//! change priority (tracker adjustments). Routers with a pre-master hook
+//! (`Params::pre_master_timeout`) run one on every takeover; it exits after a random time,
+//! sometimes after its timeout. Nothing here reads a real clock, so a seed replays exactly.
 #![allow(dead_code)]
 
 use std::cmp::Ordering;
@@ -79,6 +80,9 @@ pub struct Router {
     pub master_since: Option<Instant>,
     pub last_advert_tx: Option<Instant>,
     pub announces: u32,
+    /// The pre-master hook runs (between `RunPreMaster` and its exit or `StopPreMaster`).
+    pub hook_running: bool,
+    hook_gen: u64,
 }
 
 impl Router {
@@ -90,8 +94,20 @@ impl Router {
 
 #[derive(Clone, Debug)]
 enum Event {
-    Deliver { to: usize, from: usize, adv: Advert },
-    Timer { r: usize, gen: u64 },
+    Deliver {
+        to: usize,
+        from: usize,
+        adv: Advert,
+    },
+    Timer {
+        r: usize,
+        gen: u64,
+    },
+    /// Router `r`'s pre-master hook exits by itself (unless killed since: `gen`).
+    HookExit {
+        r: usize,
+        gen: u64,
+    },
 }
 
 #[derive(Debug)]
@@ -150,6 +166,8 @@ pub struct Sim {
     pub groups: Vec<(SyncGroup, Vec<usize>)>,
     member_of: Vec<Option<(usize, usize)>>,
     depth: u32,
+    /// How long hooks run: a stream of its own, so seeds without hooks replay as before.
+    hook_rng: Rng,
 }
 
 fn legal(from: State, to: State) -> bool {
@@ -181,6 +199,8 @@ impl Sim {
                 master_since: None,
                 last_advert_tx: None,
                 announces: 0,
+                hook_running: false,
+                hook_gen: 0,
             })
             .collect();
         Sim {
@@ -200,6 +220,7 @@ impl Sim {
             groups: Vec::new(),
             member_of: vec![None; n],
             depth: 0,
+            hook_rng: Rng::new(seed ^ 0x686f_6f6b),
         }
     }
 
@@ -328,6 +349,36 @@ impl Sim {
             }
             Action::Announce { .. } => self.routers[r].announces += 1,
             Action::Notify(_) => {}
+            Action::RunPreMaster => {
+                let Some(timeout) = self.routers[r].params.pre_master_timeout else {
+                    self.violations
+                        .push(format!("{now}: r{r} RunPreMaster without a hook"));
+                    return;
+                };
+                if self.routers[r].hook_running {
+                    self.violations
+                        .push(format!("{now}: r{r} RunPreMaster while its hook runs"));
+                }
+                // Up to twice the timeout: about half the hooks are killed at it.
+                let runs = self.hook_rng.below(2 * timeout.as_micros() as u64 + 1);
+                let router = &mut self.routers[r];
+                router.hook_running = true;
+                router.hook_gen += 1;
+                let gen = router.hook_gen;
+                self.push(
+                    now + Duration::from_micros(runs),
+                    Event::HookExit { r, gen },
+                );
+            }
+            Action::StopPreMaster => {
+                let router = &mut self.routers[r];
+                if !router.hook_running {
+                    self.violations
+                        .push(format!("{now}: r{r} StopPreMaster without a running hook"));
+                }
+                router.hook_running = false;
+                router.hook_gen += 1;
+            }
             Action::Transition { from, to, reason } => {
                 if !legal(from, to) {
                     self.violations
@@ -390,6 +441,13 @@ impl Sim {
                         self.input(r, Input::Timer);
                     }
                 }
+                Event::HookExit { r, gen } => {
+                    let router = &mut self.routers[r];
+                    if router.alive && router.hook_gen == gen && router.hook_running {
+                        router.hook_running = false;
+                        self.input(r, Input::PreMasterDone);
+                    }
+                }
                 Event::Deliver { to, from, adv } => {
                     let (a, b) = (&self.routers[to], &self.routers[from]);
                     // Dropped if the receiver is gone, its link is down, or a partition
@@ -416,10 +474,17 @@ impl Sim {
                 continue;
             }
             let st = r.inst.state();
-            if r.vips != (st == State::Master) {
+            let held = r.inst.pre_master_held();
+            if r.vips != (st == State::Master && !held) {
                 return Err(format!(
-                    "{}: r{i} in {st} with vips={} (VIPs must follow MASTER)",
+                    "{}: r{i} in {st} (held {held}) with vips={} (VIPs must follow MASTER, after the hook)",
                     self.now, r.vips
+                ));
+            }
+            if held != r.hook_running || (held && st != State::Master) {
+                return Err(format!(
+                    "{}: r{i} in {st}: held {held} but hook running {}",
+                    self.now, r.hook_running
                 ));
             }
             if st == State::Master {
@@ -456,6 +521,9 @@ impl Sim {
         router.vips = false;
         router.master_since = None;
         router.timer_gen += 1;
+        // The hook dies with the box.
+        router.hook_running = false;
+        router.hook_gen += 1;
         self.disturbed();
     }
 

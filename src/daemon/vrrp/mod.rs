@@ -9,6 +9,8 @@
 //! - [`receive`]: a frame through the RFC 5798 7.1 checks to an input event;
 //! - [`transmit`]: adverts and gratuitous ARPs / unsolicited NAs;
 //! - [`addresses`]: VIPs on the interface or the `use_vmac` macvlan;
+//! - [`pre_master`]: the `notify_pre_master` hook's process, which the state machine's
+//!   hold waits for before the VIPs go on;
 //! - [`southbound`]: everything that crosses into the kernel, behind the [`Southbound`]
 //!   trait ([`Linux`] in the daemon, a recording fake in `tests/daemon_conformance.rs`).
 //!
@@ -25,6 +27,7 @@
 mod addresses;
 use addresses::RouteSet;
 mod interfaces;
+mod pre_master;
 mod receive;
 pub mod southbound;
 mod transmit;
@@ -171,6 +174,17 @@ struct Inst<U> {
     adj: Adjustment,
     /// Adverts for this instance dropped by the receive policy, per reason.
     drops: DropCounters,
+    /// The pre-master hook while it runs (`pre_master`).
+    hook: Option<pre_master::Hook>,
+    /// The hook could not start: the hold ends once the current input is handled.
+    hook_failed: bool,
+    /// The last transition, announced to the notify stage when the state machine says
+    /// `Notify` (at once, or for a held MASTER when the hold ends).
+    last_transition: Option<Transition>,
+    /// The state the notify stage was last told (INIT before the first): a MASTER whose
+    /// pre-master hold was cut short was never announced, so what follows it is announced
+    /// as coming from this state, and scripts and mails never hear of a MASTER they missed.
+    announced: State,
 }
 
 /// All VRRP instances of the running configuration, on the kernel `S`.
@@ -193,6 +207,9 @@ pub struct Vrrp<S: Southbound = Linux> {
     /// started before it (at daemon start) stay in INIT until then, later ones (reload) not.
     startup_delay: Duration,
     startup_until: Option<Instant>,
+    /// uid/gid of `script_user`, for the pre-master hook (the runtime refuses a
+    /// configuration whose user does not exist).
+    script_user: Option<(u32, u32)>,
 }
 
 /// Parameters of the pure state machine from the configuration and the interface's
@@ -218,6 +235,10 @@ fn params(cfg: &model::Instance, primary: IpAddr) -> Params {
         startup_delay: Duration::ZERO,
         link_down_delay: cfg.link_down_delay,
         link_up_delay: cfg.link_up_delay,
+        pre_master_timeout: cfg
+            .notify_pre_master
+            .as_ref()
+            .map(|_| cfg.pre_master_timeout),
     }
 }
 
@@ -267,6 +288,7 @@ impl<S: Southbound> Vrrp<S> {
             vip_removal_deferred: false,
             startup_delay: cfg.globals.startup_delay,
             startup_until: None,
+            script_user: crate::daemon::notify::script_user(cfg).ok().flatten(),
         };
         for c in &cfg.instances {
             let inst = v.make_inst(c);
@@ -341,6 +363,10 @@ impl<S: Southbound> Vrrp<S> {
             link_ok: false,
             adj: Adjustment::default(),
             drops: DropCounters::new(),
+            hook: None,
+            hook_failed: false,
+            last_transition: None,
+            announced: State::Init,
         }
     }
 
@@ -419,6 +445,9 @@ impl<S: Southbound> Vrrp<S> {
             }
         }
         self.arm_vip_refresh(ctx);
+        if core::mem::take(&mut self.insts[i].hook_failed) {
+            self.feed(ctx, i, Input::PreMasterDone, now);
+        }
     }
 
     /// keepalived's sync groups (no RFC): members move together. Each member report (in the
@@ -465,10 +494,22 @@ impl<S: Southbound> Vrrp<S> {
             Action::RemoveVips if self.vip_removal_deferred => {}
             Action::RemoveVips => self.remove_vips(i),
             Action::Announce { count } => self.announce(i, count),
-            // The state machine pushes Notify right after the Transition it announces; the
-            // transition carries what the scripts get besides the state, so it is queued
-            // here and Notify has nothing left to add.
-            Action::Notify(_) => {}
+            Action::RunPreMaster => self.run_pre_master(i, now),
+            Action::StopPreMaster => self.stop_pre_master(i, now),
+            // The state machine pushes Notify right after the Transition it announces, or
+            // for a held MASTER when the pre-master hold ends: the transition recorded then
+            // (what the scripts get besides the state) goes to the notify stage now.
+            Action::Notify(_) => {
+                let inst = &mut self.insts[i];
+                if let Some(mut t) = inst.last_transition {
+                    t.from = inst.announced;
+                    inst.announced = t.to;
+                    if self.transitions.is_full() {
+                        self.transitions.pop_front();
+                    }
+                    let _ = self.transitions.push_back(t);
+                }
+            }
             Action::Transition { from, to, reason } => {
                 // Backup routes follow the state; while stopping, `stop_insts` removes them
                 // after every priority-0 advert is out.
@@ -487,10 +528,7 @@ impl<S: Southbound> Vrrp<S> {
                     priority: inst.fsm.priority(),
                     master: inst.fsm.master_address(),
                 };
-                if self.transitions.is_full() {
-                    self.transitions.pop_front();
-                }
-                let _ = self.transitions.push_back(t);
+                self.insts[i].last_transition = Some(t);
             }
         }
     }
@@ -570,6 +608,7 @@ impl<S: Southbound> Vrrp<S> {
     /// keep their state, timers and VIPs untouched; changes that the state machine can take
     /// (priority, interval, preemption...) are applied in place; the rest restart.
     pub fn reload(&mut self, ctx: &mut Ctx, cfg: &Config, now: Instant) {
+        self.script_user = crate::daemon::notify::script_user(cfg).ok().flatten();
         let mut old: Vec<Option<Inst<S::Unicast>>> = core::mem::take(&mut self.insts)
             .into_iter()
             .map(Some)
@@ -724,6 +763,7 @@ impl<S: Southbound> Vrrp<S> {
             cfg: &s.cfg,
             fsm: &s.fsm,
             vips_installed: s.vips_installed,
+            pre_master_running: s.fsm.pre_master_held(),
             drops: &s.drops,
         })
     }
@@ -745,6 +785,8 @@ pub struct InstanceView<'a> {
     pub fsm: &'a Instance,
     /// The VIPs are on the interface now (added by us).
     pub vips_installed: bool,
+    /// MASTER with the VIPs held for the pre-master hook, which is still running.
+    pub pre_master_running: bool,
     /// Adverts for this instance dropped by the receive policy, by reason.
     pub drops: &'a DropCounters,
 }

@@ -1,5 +1,5 @@
 //! What the VRRP part asks of the kernel, as one trait: link facts, addresses, routes, the macvlan of
-//! `use_vmac`, and the sockets adverts come and go through. [`Linux`] is the real thing
+//! `use_vmac`, the sockets adverts come and go through, and the pre-master hook's process. [`Linux`] is the real thing
 //! (rtnetlink, AF_PACKET, raw IP sockets, sysctls); a test can put a recording fake in its
 //! place and drive reloads, sync groups, link events and VIP handling without namespaces
 //! (`tests/daemon_conformance.rs`), the way `lvs::IpvsTable` stands between IPVS and genl.
@@ -14,9 +14,9 @@ use log::{debug, warn};
 use nix::errno::Errno;
 
 use crate::base::Family;
-use crate::sys::bpf;
 use crate::sys::packet::{KernelStats, McastJoin, PacketSocket, RawIpSocket, RecvFrame};
 use crate::sys::rtnl::{self, AddrAttrs, MacvlanMode, RouteAttrs, Rtnl};
+use crate::sys::{bpf, process};
 
 /// An interface as the VRRP part needs to know it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,6 +131,19 @@ pub trait Southbound {
         peer: IpAddr,
         ifindex: u32,
     ) -> Result<Option<usize>, Errno>;
+
+    /// Start instance `name`'s pre-master hook `argv` with `env` added to the environment,
+    /// as `user` when set, in a session of its own; never waits for it. Returns its pid, whose
+    /// exit the runtime reaps and hands to `Vrrp::on_child_exit`.
+    fn spawn_hook(
+        &mut self,
+        name: &str,
+        argv: &[&str],
+        env: &[&str],
+        user: Option<(u32, u32)>,
+    ) -> Result<i32, Errno>;
+    /// Kill a hook started by [`Self::spawn_hook`] with its whole process group.
+    fn kill_hook(&mut self, pid: i32) -> Result<(), Errno>;
 }
 
 /// The Linux kernel: rtnetlink, AF_PACKET with the BPF filter, raw IP sockets, sysctls.
@@ -339,5 +352,24 @@ impl Southbound for Linux {
         ifindex: u32,
     ) -> Result<Option<usize>, Errno> {
         sock.send_to(msg, peer, ifindex)
+    }
+
+    /// The notify commands' spawner (`sys::process`): output to /dev/null, own session.
+    fn spawn_hook(
+        &mut self,
+        _name: &str,
+        argv: &[&str],
+        env: &[&str],
+        user: Option<(u32, u32)>,
+    ) -> Result<i32, Errno> {
+        let opts = process::SpawnOptions {
+            capture_output: false,
+            user,
+        };
+        process::spawn(argv, env, &opts).map(|c| c.pid)
+    }
+
+    fn kill_hook(&mut self, pid: i32) -> Result<(), Errno> {
+        process::kill(pid)
     }
 }
