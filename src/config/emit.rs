@@ -119,6 +119,8 @@ fn instance_values(c: &Config, i: &Instance, opt: &str) -> Vec<String> {
             .collect(),
         "route" => i.routes.iter().map(|r| r.to_string()).collect(),
         "backup_route" => i.backup_routes.iter().map(|r| r.to_string()).collect(),
+        "rule" => i.rules.iter().map(|r| r.to_string()).collect(),
+        "backup_rule" => i.backup_rules.iter().map(|r| r.to_string()).collect(),
         "unicast_src" => i.unicast_src.iter().map(|a| a.to_string()).collect(),
         "unicast_peer" => i.unicast_peers.iter().map(|a| a.to_string()).collect(),
         "track_script" => i

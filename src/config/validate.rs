@@ -924,6 +924,8 @@ fn build_instance(
     let (unicast_src, unicast_peers) = build_unicast(s, family, errs);
     let routes = build_routes(s, "route", family, errs);
     let backup_routes = build_routes(s, "backup_route", family, errs);
+    let rules = build_rules(s, "rule", family, errs);
+    let backup_rules = build_rules(s, "backup_rule", family, errs);
     let Trackers {
         track_scripts,
         track_interfaces,
@@ -957,6 +959,8 @@ fn build_instance(
         vips,
         routes,
         backup_routes,
+        rules,
+        backup_rules,
         unicast_src,
         unicast_peers,
         track_scripts,
@@ -1015,6 +1019,27 @@ fn build_routes(s: &Sec, option: &str, family: Family, errs: &mut Errors) -> Vec
         routes.push(r);
     }
     routes
+}
+
+/// Policy rules that follow the instance's state (`rule`, `backup_rule`): a rule without
+/// `from`, `to`, `inet` or `inet6` takes the instance's family; the same rule twice is an
+/// error (the kernel keeps one copy, so the first removal would take the other's too).
+fn build_rules(s: &Sec, option: &str, family: Family, errs: &mut Errors) -> Vec<Rule> {
+    let mut rules: Vec<Rule> = Vec::new();
+    for (v, line) in s.vals(option) {
+        let Val::Rule(mut r, family_given) = v else {
+            continue;
+        };
+        if !family_given {
+            r.family = family;
+        }
+        if rules.contains(&r) {
+            errs.at(line, s.path(option), format!("'{r}' is listed twice"));
+            continue;
+        }
+        rules.push(r);
+    }
+    rules
 }
 
 /// VIPs: one family, no duplicates, at most MAX_VIPS; version 2 is IPv4 only.
@@ -1607,6 +1632,47 @@ mod tests {
         assert!(e[0].contains("only faults the group"), "{e:?}");
         let e = errors(&format!("{base} list route 'default via 10.0.0.2'\n"));
         assert!(e[0].contains("listed twice"), "{e:?}");
+    }
+
+    #[test]
+    fn rules_take_the_instance_family_and_are_listed_once() {
+        let v6 = "config instance 'lan6'\n option interface 'eth0'\n option vrid '1'\n option version '3'\n list vip 'fd00::10'\n\
+            list rule 'iif eth0 priority 10 table 100'\n list rule 'from 10.0.0.0/24 priority 11 table 100'\n\
+            list backup_rule 'inet iif eth0 priority 10 table 101'\n";
+        let c = ok(v6);
+        let i = &c.instances[0];
+        assert_eq!(
+            (
+                i.rules[0].family,
+                i.rules[1].family,
+                i.backup_rules[0].family
+            ),
+            (Family::Ipv6, Family::Ipv4, Family::Ipv4)
+        );
+        // `check` prints what reads back to the same model.
+        let printed = c.to_uci();
+        assert!(
+            printed.contains("list rule 'inet6 iif eth0 priority 10 table 100'"),
+            "{printed}"
+        );
+        assert_eq!(ok(&printed), c);
+        let e = errors(&format!(
+            "{v6} list rule 'inet6 iif eth0 pref 10 lookup 100'\n"
+        ));
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].starts_with(
+                "f:9: lan6.rule: 'inet6 iif eth0 priority 10 table 100' is listed twice"
+            ),
+            "{e:?}"
+        );
+        let e = errors(&format!(
+            "{v6} list backup_rule 'from 10.0.0.0/24 table 5'\n"
+        ));
+        assert!(
+            e[0].starts_with("f:9: lan6.backup_rule: needs `priority N`"),
+            "{e:?}"
+        );
     }
 
     fn errors(text: &str) -> Vec<String> {
