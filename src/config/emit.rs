@@ -194,6 +194,11 @@ fn check_values(k: &Check, opt: &str) -> Vec<String> {
         "retry" => one(k.retry),
         "delay_before_retry" => one(format_duration(k.delay_before_retry)),
         "interval" => one(format_duration(k.interval)),
+        // The script options only where they apply (elsewhere they are errors).
+        "command" => opt_str(&k.command),
+        "timeout" if k.kind == CheckKind::Script => one(format_duration(k.timeout)),
+        "dynamic" if k.kind == CheckKind::Script => bool_val(k.dynamic),
+        "user" => opt_str(&k.user),
         "weight" => one(k.weight),
         "fall" => one(k.fall),
         "rise" => one(k.rise),

@@ -357,6 +357,8 @@ pub enum CheckKind {
     Tcp,
     Http,
     Icmp,
+    /// A command's exit code (keepalived `MISC_CHECK`); real servers only.
+    Script,
 }
 
 impl CheckKind {
@@ -365,6 +367,7 @@ impl CheckKind {
             CheckKind::Tcp => "tcp",
             CheckKind::Http => "http",
             CheckKind::Icmp => "icmp",
+            CheckKind::Script => "script",
         }
     }
 }
@@ -399,6 +402,12 @@ pub struct Check {
     pub retry: u32,
     pub delay_before_retry: Duration,
     pub interval: Duration,
+    /// `script` checks: the command (`/bin/sh -c`), its timeout, whether its exit code sets
+    /// the weight (keepalived `misc_dynamic`), and its user (else globals `script_user`).
+    pub command: Option<String>,
+    pub timeout: Duration,
+    pub dynamic: bool,
+    pub user: Option<String>,
     pub weight: i32,
     pub fall: u32,
     pub rise: u32,

@@ -844,9 +844,9 @@ const SCRIPT: &[OptionSpec] = &[
 const CHECK: &[OptionSpec] = &[
     opt(
         "type",
-        Kind::Enum(&["tcp", "http", "icmp"]),
+        Kind::Enum(&["tcp", "http", "icmp", "script"]),
         Required,
-        "`tcp` connects, `http` sends a GET and checks the status, `icmp` pings.",
+        "`tcp` connects, `http` sends a GET and checks the status, `icmp` pings, `script` runs `command` (real servers only: keepalived `MISC_CHECK`).",
     ),
     opt(
         "address",
@@ -908,6 +908,30 @@ const CHECK: &[OptionSpec] = &[
         secs(100, 3_600_000),
         Dv("5"),
         "Seconds between runs.",
+    ),
+    opt(
+        "command",
+        CMD,
+        NONE,
+        "`script` checks (required there): command run through `/bin/sh -c` every `interval` (keepalived `misc_path`); exit 0 means up, anything else down, unless `dynamic`.",
+    ),
+    opt(
+        "timeout",
+        secs(100, 3_600_000),
+        Derived("`interval`"),
+        "`script` checks: a run taking longer is killed with its process group and counts as a failure (keepalived `misc_timeout`).",
+    ),
+    opt(
+        "dynamic",
+        Kind::Bool,
+        Dv("0"),
+        "`script` checks: the exit code also sets the real server's weight (keepalived `misc_dynamic`): 0 = up, weight unchanged; 1 = down; 2..255 = up with weight code - 2.",
+    ),
+    opt(
+        "user",
+        text(32),
+        NONE,
+        "`script` checks: run the command as this user and its primary group (keepalived MISC_CHECK `user`; default: globals `script_user`, else the daemon's user).",
     ),
     opt(
         "weight",

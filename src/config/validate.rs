@@ -352,7 +352,10 @@ pub fn validate(file: &str, uci: &UciFile) -> Result<Config, Vec<ConfigError>> {
     let globals = build_globals(&globals_secs, &mut errs);
     let scripts: Vec<Script> = script_secs.iter().map(build_script).collect();
     let script_names: Vec<String> = scripts.iter().map(|s| s.name.clone()).collect();
-    let checks: Vec<Check> = check_secs.iter().map(build_check).collect();
+    let checks: Vec<Check> = check_secs
+        .iter()
+        .map(|s| build_check(s, &mut errs))
+        .collect();
     let check_names: Vec<String> = checks.iter().map(|c| c.name.clone()).collect();
 
     let mut instances = Vec::new();
@@ -695,7 +698,10 @@ fn check_real_server_ports(
         for (ri, rs) in vs.real_servers.iter().enumerate() {
             let Some(ci) = rs.check else { continue };
             let c = &checks[ci];
-            if c.kind != CheckKind::Icmp && c.port.is_none() && rs.port == 0 {
+            if !matches!(c.kind, CheckKind::Icmp | CheckKind::Script)
+                && c.port.is_none()
+                && rs.port == 0
+            {
                 errs.at(
                     vs_secs[vi].raw.line,
                     vs.name.clone(),
@@ -796,12 +802,32 @@ fn build_script(s: &Sec) -> Script {
     }
 }
 
-fn build_check(s: &Sec) -> Check {
+fn build_check(s: &Sec, errs: &mut Errors) -> Check {
     let kind = match s.word("type") {
         Some("http") => CheckKind::Http,
         Some("icmp") => CheckKind::Icmp,
+        Some("script") => CheckKind::Script,
         _ => CheckKind::Tcp,
     };
+    // The script options mean nothing to a network check, and a script check without a
+    // command has nothing to run: both are mistakes worth a line number.
+    for o in ["command", "timeout", "dynamic", "user"] {
+        if s.is_set(o) && kind != CheckKind::Script {
+            errs.at(
+                s.line(o),
+                s.path(o),
+                format!("only for `type script` (this check is {})", kind.as_str()),
+            );
+        }
+    }
+    if kind == CheckKind::Script && !s.is_set("command") {
+        errs.at(
+            s.line("type"),
+            s.path("command"),
+            "a script check needs `command`".into(),
+        );
+    }
+    let interval = s.d_secs("interval");
     let status = s
         .vals("status")
         .into_iter()
@@ -823,7 +849,12 @@ fn build_check(s: &Sec) -> Check {
         connect_timeout: s.d_secs("connect_timeout"),
         retry: s.d_uint("retry") as u32,
         delay_before_retry: s.d_secs("delay_before_retry"),
-        interval: s.d_secs("interval"),
+        interval,
+        command: s.string("command"),
+        // Schema: `Derived("interval")`.
+        timeout: s.secs("timeout").unwrap_or(interval),
+        dynamic: s.d_bool("dynamic"),
+        user: s.string("user"),
         weight: s.d_int("weight") as i32,
         fall: s.d_uint("fall") as u32,
         rise: s.d_uint("rise") as u32,
@@ -1339,7 +1370,13 @@ fn build_trackers(
         match resolve("check", &name) {
             Ok(i) => {
                 let c = &checks[i];
-                if c.address.is_none() {
+                if c.kind == CheckKind::Script {
+                    errs.at(
+                        line,
+                        s.path("track_check"),
+                        format!("check '{name}' is a script check, for real servers; track a `script` section instead"),
+                    );
+                } else if c.address.is_none() {
                     errs.at(
                         line,
                         s.path("track_check"),
@@ -1632,6 +1669,40 @@ mod tests {
         assert!(e[0].contains("only faults the group"), "{e:?}");
         let e = errors(&format!("{base} list route 'default via 10.0.0.2'\n"));
         assert!(e[0].contains("listed twice"), "{e:?}");
+    }
+
+    #[test]
+    fn script_checks_are_for_real_servers_with_a_command() {
+        let base = "config check 'misc'\n option type 'script'\n option command '/usr/bin/chk.sh 10.0.1.1'\n option dynamic '1'\n option interval '2'\n\
+            config virtual_server 'web'\n option address '10.0.0.1'\n option port '80'\n\
+            config real_server\n option virtual_server 'web'\n option address '10.0.1.1'\n option check 'misc'\n";
+        let c = ok(base);
+        let k = &c.checks[0];
+        assert_eq!(k.kind, CheckKind::Script);
+        assert_eq!(k.command.as_deref(), Some("/usr/bin/chk.sh 10.0.1.1"));
+        assert_eq!(
+            (k.timeout, k.dynamic, k.user.as_deref()),
+            (Duration::from_secs(2), true, None)
+        );
+        // `check` prints it back the same.
+        assert_eq!(ok(&c.to_uci()), c);
+        let e = errors("config check 'misc'\n option type 'script'\n");
+        assert_eq!(e, ["f:2: misc.command: a script check needs `command`"]);
+        let e = errors("config check 'c'\n option type 'tcp'\n option port '80'\n option dynamic '1'\n option user 'nobody'\n");
+        assert_eq!(
+            e,
+            [
+                "f:4: c.dynamic: only for `type script` (this check is tcp)",
+                "f:5: c.user: only for `type script` (this check is tcp)"
+            ]
+        );
+        let e = errors(&format!(
+            "{base}config instance 'vi1'\n option interface 'eth0'\n option vrid '1'\n list vip '10.0.0.10'\n list track_check 'misc'\n"
+        ));
+        assert!(
+            e[0].contains("is a script check, for real servers"),
+            "{e:?}"
+        );
     }
 
     #[test]
