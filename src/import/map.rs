@@ -1324,10 +1324,7 @@ impl Mapper<'_> {
                 "TCP_CHECK" => "tcp",
                 "HTTP_GET" => "http",
                 "PING_CHECK" => "icmp",
-                "MISC_CHECK" => {
-                    self.note(k, "script checks of real servers are not supported by minivrrp; the server is added unchecked");
-                    continue;
-                }
+                "MISC_CHECK" => "script",
                 "SSL_GET" => {
                     self.note(k, "minivrrp has no TLS; the server is added unchecked");
                     continue;
@@ -1351,8 +1348,36 @@ impl Mapper<'_> {
             options.extend(k.children());
             let mut urls: Vec<&Node> = Vec::new();
             let mut retry_delay_set = false;
+            let mut retry_set = false;
             for o in options {
                 match o.key.as_str() {
+                    "misc_path" if kind == "script" => {
+                        if o.args.is_empty() {
+                            self.note(o, "needs a command; ignored");
+                        } else {
+                            self.put(&mut chk, "command", &join(&o.args), o);
+                        }
+                    }
+                    "misc_timeout" if kind == "script" => self.put_arg(&mut chk, "timeout", o),
+                    "misc_dynamic" if kind == "script" => chk.set("dynamic", "1", &o.pos, &o.key),
+                    "user" if kind == "script" => match o.args.as_slice() {
+                        [u] => {
+                            self.put(&mut chk, "user", u, o);
+                        }
+                        [u, g, ..] => {
+                            self.put(&mut chk, "user", u, o);
+                            self.note(o, format!("group {g} is not carried: the script runs with {u}'s primary group"));
+                        }
+                        [] => self.note(o, "needs a user name; ignored"),
+                    },
+                    "connect_timeout" if kind == "script" => self.note(
+                        o,
+                        "a script check is timed by misc_timeout (option timeout); ignored",
+                    ),
+                    "retry" | "nb_get_retry" if kind == "script" => {
+                        retry_set = true;
+                        self.put_arg(&mut chk, "retry", o);
+                    }
                     "connect_ip" => self.put_arg(&mut chk, "address", o),
                     "connect_port" => self.put_arg(&mut chk, "port", o),
                     "connect_timeout" => self.put_arg(&mut chk, "connect_timeout", o),
@@ -1378,6 +1403,17 @@ impl Mapper<'_> {
                     "delay_loop",
                     format!("'{interval}': {e}; left out"),
                 )),
+            }
+            if kind == "script" {
+                // keepalived's MISC_CHECK does not retry unless told; minivrrp's checks
+                // retry once.
+                if !retry_set {
+                    chk.set("retry", "0", &k.pos, &k.key);
+                }
+                if chk.get("command").is_none() {
+                    self.note(k, "has no misc_path; the server is added unchecked");
+                    continue;
+                }
             }
             if kind == "http" {
                 if !retry_delay_set {
