@@ -397,13 +397,7 @@ pub fn validate(file: &str, uci: &UciFile) -> Result<Config, Vec<ConfigError>> {
         .map(|s| build_virtual_server(s, &check_names, &resolve, &mut errs))
         .collect();
     check_duplicate_services(&vs_secs, &virtual_servers, &mut errs);
-    attach_real_servers(
-        &rs_secs,
-        &mut virtual_servers,
-        &check_names,
-        &resolve,
-        &mut errs,
-    );
+    attach_real_servers(&rs_secs, &mut virtual_servers, &checks, &resolve, &mut errs);
     check_fwmark_families(&vs_secs, &virtual_servers, &mut errs);
     check_real_server_ports(&vs_secs, &virtual_servers, &checks, &mut errs);
     set_fwmark_families(&mut virtual_servers);
@@ -625,11 +619,14 @@ fn check_duplicate_services(vs_secs: &[Sec], virtual_servers: &[VirtualServer], 
 fn attach_real_servers(
     rs_secs: &[Sec],
     virtual_servers: &mut [VirtualServer],
-    check_names: &[String],
+    checks: &[Check],
     resolve: &NameResolver,
     errs: &mut Errors,
 ) {
+    let check_names: Vec<String> = checks.iter().map(|c| c.name.clone()).collect();
+    let check_names = &check_names[..];
     let vs_names: Vec<String> = virtual_servers.iter().map(|v| v.name.clone()).collect();
+    let mut script_checked = 0;
     for s in rs_secs {
         let Some(Val::Ref(vs_name)) = s.val("virtual_server") else {
             continue;
@@ -645,6 +642,24 @@ fn attach_real_servers(
         else {
             continue;
         };
+        if rs
+            .check
+            .is_some_and(|c| checks[c].kind == CheckKind::Script)
+        {
+            script_checked += 1;
+            if script_checked == MAX_SCRIPT_CHECKED_SERVERS + 1 {
+                let line = if s.is_set("check") {
+                    s.line("check")
+                } else {
+                    s.raw.line
+                };
+                errs.at(
+                    line,
+                    s.path("check"),
+                    format!("more than {MAX_SCRIPT_CHECKED_SERVERS} real servers with a script check (MAX_SCRIPT_CHECKED_SERVERS)"),
+                );
+            }
+        }
         let vs = &mut virtual_servers[vi];
         if vs
             .real_servers
@@ -2056,6 +2071,31 @@ config instance 'c'\n\toption interface 'wan'\n\toption vrid '5'\n\tlist vip '10
             tr.push_str(&format!("\tlist track_interface 'eth{n}'\n"));
         }
         assert!(one_error(&instance(&tr)).contains("MAX_TRACKERS"));
+
+        // Script-checked real servers: one child each, so a bounded number.
+        let mut rs = String::from(
+            "config check 'misc'\n\toption type 'script'\n\toption command 'true'\n\
+             config virtual_server 'web'\n\toption address '10.0.0.1'\n\toption port '80'\n\toption check 'misc'\n",
+        );
+        for n in 0..=MAX_SCRIPT_CHECKED_SERVERS {
+            rs.push_str(&format!(
+                "config real_server\n\toption virtual_server 'web'\n\toption address '10.0.{}.{}'\n",
+                n / 200,
+                n % 200 + 1
+            ));
+        }
+        let e = one_error(&rs);
+        assert!(
+            e.contains(
+                "more than 64 real servers with a script check (MAX_SCRIPT_CHECKED_SERVERS)"
+            ),
+            "{e}"
+        );
+        // The 65th section starts after 7 lines of check and virtual server, 3 lines each.
+        assert!(
+            e.starts_with(&format!("f:{}:", 8 + 3 * MAX_SCRIPT_CHECKED_SERVERS)),
+            "{e}"
+        );
     }
 
     #[test]
