@@ -298,6 +298,7 @@ fn script_spec(fall: u8, rise: u8) -> ScriptSpec {
         user: None,
         schedule: sched(fall, rise, 0),
         weight: 5,
+        dynamic: false,
     }
 }
 

@@ -34,6 +34,7 @@ fn spec(argv: &[&str], interval_ms: u64, timeout_ms: u64, fall: u8, rise: u8) ->
             warmup: Duration::from_secs(1),
         },
         weight: -20,
+        dynamic: false,
     }
 }
 

@@ -717,3 +717,90 @@ config real_server
     assert!(max_timers <= 2, "{max_timers} loop timers armed");
     assert!(attempts > 3 * u64::from(CLOSED));
 }
+
+/// A real server's script check (keepalived MISC_CHECK) with `dynamic`: the exit code read
+/// from a file sets health and weight as keepalived's `misc_dynamic` does; a check without
+/// `dynamic` takes any code but 0 as down.
+#[test]
+fn misc_check_flips_a_real_server_and_its_dynamic_weight() {
+    let dir = tmpdir("misc");
+    let d = dir.display();
+    std::fs::write(dir.join("code"), b"12").unwrap();
+    let c = cfg(&format!(
+        "
+config check 'misc'
+    option type 'script'
+    option command 'echo run >> {d}/runs; exit $(cat {d}/code)'
+    option dynamic '1'
+    option interval '0.1'
+    option timeout '2'
+
+config check 'plain'
+    option type 'script'
+    option command 'exit 12'
+    option interval '0.1'
+
+config virtual_server 'web'
+    option address '10.0.0.1'
+    option port '80'
+
+config real_server 'w1'
+    option virtual_server 'web'
+    option address '10.0.1.1'
+    option weight '5'
+    option check 'misc'
+
+config real_server 'w2'
+    option virtual_server 'web'
+    option address '10.0.1.2'
+    option check 'plain'
+"
+    ));
+    let mut l: Loop<()> = Loop::new();
+    let mut h = H::new(&c, l.ctx(), clock::now());
+    let w1 = ProbeId::RealServer { vs: 0, rs: 0 };
+    let w2 = ProbeId::RealServer { vs: 0, rs: 1 };
+    let limit = std::time::Duration::from_secs(5);
+    // Exit 12: up (as it started) with weight 10; the plain check's 12 is a failure.
+    assert!(run_until(&mut l, &mut h, limit, |h| {
+        h.engine.weight_set(w1) == Some(10) && h.engine.health(w2) == Health::Down
+    }));
+    assert_eq!(h.engine.health(w1), Health::Up);
+    assert_eq!(
+        h.engine.weight_set(w2),
+        None,
+        "no dynamic weight without `dynamic`"
+    );
+    assert!(
+        h.changes.iter().any(|c| c.0 == w1),
+        "a weight change is handed on like a health change"
+    );
+    // Exit 1: down; the weight stays what the script set.
+    std::fs::write(dir.join("code"), b"1").unwrap();
+    assert!(run_until(&mut l, &mut h, limit, |h| h.engine.health(w1)
+        == Health::Down));
+    assert_eq!(h.engine.weight_set(w1), Some(10));
+    // Exit 0: up, weight unchanged.
+    std::fs::write(dir.join("code"), b"0").unwrap();
+    assert!(run_until(&mut l, &mut h, limit, |h| h.engine.health(w1) == Health::Up));
+    let runs_at_up = runs(&dir);
+    assert!(run_until(&mut l, &mut h, limit, |_| runs(&dir) >= runs_at_up + 3));
+    assert_eq!(h.engine.weight_set(w1), Some(10));
+    // Exit 255: weight 253 (keepalived's example).
+    std::fs::write(dir.join("code"), b"255").unwrap();
+    assert!(run_until(&mut l, &mut h, limit, |h| h
+        .engine
+        .weight_set(w1)
+        == Some(253)));
+    assert_eq!(
+        h.health_seq(w1)
+            .iter()
+            .filter(|x| **x == Health::Down)
+            .count(),
+        1,
+        "one down between the ups: {:?}",
+        h.health_seq(w1)
+    );
+    stop(&mut l, &mut h);
+    let _ = std::fs::remove_dir_all(&dir);
+}

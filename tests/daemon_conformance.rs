@@ -21,7 +21,7 @@ use minivrrp::daemon::ids::Part;
 use minivrrp::daemon::vrrp::{LinkFacts, Southbound, Vrrp, VIP_REFRESH_TIMER};
 use minivrrp::sys::bpf;
 use minivrrp::sys::packet::{KernelStats, PktType, RecvFrame};
-use minivrrp::sys::rtnl::{AddrAttrs, AddrInfo, IfName, RouteAttrs, RtnlEvent};
+use minivrrp::sys::rtnl::{AddrAttrs, AddrInfo, IfName, RouteAttrs, RtnlEvent, RuleAttrs};
 use minivrrp::vrrp::frame::{emit_advert_v4, emit_advert_v6, parse_frame, RxContext};
 use minivrrp::vrrp::priority::Adjustment;
 use minivrrp::vrrp::wire::{AddrList, Auth, ChecksumMode, Packet, Version, VrrpRepr};
@@ -60,6 +60,39 @@ struct Fake {
     next_pid: i32,
     /// A hook command whose spawn fails (`kernel.json` `"spawn_fails"`), as exec would.
     spawn_fails: Option<String>,
+    /// The policy rules added and not yet deleted, in `ip rule` words.
+    rules: Vec<String>,
+}
+
+/// A rule in `ip rule` words, as `expected.jsonl` lists it.
+fn rule_text(r: &RuleAttrs<'_>) -> String {
+    let mut w: Vec<String> = Vec::new();
+    if r.ipv6 {
+        w.push("inet6".into());
+    }
+    if r.invert {
+        w.push("not".into());
+    }
+    if let Some((a, p)) = r.src {
+        w.push(format!("from {a}/{p}"));
+    }
+    if let Some((a, p)) = r.dst {
+        w.push(format!("to {a}/{p}"));
+    }
+    if let Some(i) = r.iif {
+        w.push(format!("iif {i}"));
+    }
+    if let Some(o) = r.oif {
+        w.push(format!("oif {o}"));
+    }
+    if let Some(m) = r.fwmark {
+        w.push(format!("fwmark {m:#x}"));
+    }
+    if let Some(k) = r.fwmask {
+        w.push(format!("fwmask {k:#x}"));
+    }
+    w.push(format!("priority {} table {}", r.priority, r.table));
+    w.join(" ")
 }
 
 /// Listener and unicast socket stand-ins: the loop never polls them (the runner calls the
@@ -252,6 +285,27 @@ impl Southbound for Fake {
         self.routes.remove(k);
         let v = self.route_json("del_route", r);
         self.record(v);
+        Ok(())
+    }
+
+    fn add_rule(&mut self, r: &RuleAttrs<'_>) -> Result<(), Errno> {
+        // NLM_F_EXCL: the same rule twice is refused.
+        let text = rule_text(r);
+        if self.rules.contains(&text) {
+            return Err(Errno::EEXIST);
+        }
+        self.record(json!({"kernel": "add_rule", "rule": text}));
+        self.rules.push(text);
+        Ok(())
+    }
+
+    fn del_rule(&mut self, r: &RuleAttrs<'_>) -> Result<(), Errno> {
+        let text = rule_text(r);
+        let Some(k) = self.rules.iter().position(|x| *x == text) else {
+            return Err(Errno::ENOENT);
+        };
+        self.rules.remove(k);
+        self.record(json!({"kernel": "del_rule", "rule": text}));
         Ok(())
     }
 

@@ -53,7 +53,8 @@ pub use script::{ScriptCheck, ScriptSpec};
 
 use core::net::{IpAddr, SocketAddr};
 
-/// Longest action list one `handle` call can return (e.g. Close + Report, or Kill + Report).
+/// Longest action list one `handle` call can return (e.g. Close + Report, Kill + Report, or
+/// SetWeight + Report).
 pub const MAX_ACTIONS: usize = 4;
 /// What `handle` returns: fixed size, no allocation.
 pub type Actions = heapless::Vec<Action, MAX_ACTIONS>;
@@ -112,6 +113,8 @@ pub enum Action {
     Kill,
     /// The check's health changed.
     Report(Report),
+    /// A `dynamic` script's exit code set a new weight (keepalived `misc_dynamic`).
+    SetWeight(u32),
 }
 
 /// Why an attempt failed (or `Ok`). Small and `Copy` so reports never allocate.

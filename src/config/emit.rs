@@ -123,6 +123,8 @@ fn instance_values(c: &Config, i: &Instance, opt: &str) -> Vec<String> {
             .collect(),
         "route" => i.routes.iter().map(|r| r.to_string()).collect(),
         "backup_route" => i.backup_routes.iter().map(|r| r.to_string()).collect(),
+        "rule" => i.rules.iter().map(|r| r.to_string()).collect(),
+        "backup_rule" => i.backup_rules.iter().map(|r| r.to_string()).collect(),
         "unicast_src" => i.unicast_src.iter().map(|a| a.to_string()).collect(),
         "unicast_peer" => i.unicast_peers.iter().map(|a| a.to_string()).collect(),
         "track_script" => i
@@ -196,6 +198,11 @@ fn check_values(k: &Check, opt: &str) -> Vec<String> {
         "retry" => one(k.retry),
         "delay_before_retry" => one(format_duration(k.delay_before_retry)),
         "interval" => one(format_duration(k.interval)),
+        // The script options only where they apply (elsewhere they are errors).
+        "command" => opt_str(&k.command),
+        "timeout" if k.kind == CheckKind::Script => one(format_duration(k.timeout)),
+        "dynamic" if k.kind == CheckKind::Script => bool_val(k.dynamic),
+        "user" => opt_str(&k.user),
         "weight" => one(k.weight),
         "fall" => one(k.fall),
         "rise" => one(k.rise),

@@ -23,3 +23,6 @@ pub const MAX_VIRTUAL_SERVERS: usize = 64;
 /// `config real_server` sections, over all virtual servers. Each checked one may hold a
 /// socket while its check runs, so the loop's fd table (`daemon::MAX_FDS`) is sized for it.
 pub const MAX_REAL_SERVERS: usize = 4096;
+/// Real servers checked by a `type script` check. Each runs at most one child at a time, so
+/// with the track scripts at most `MAX_SCRIPTS` + this many check processes run at once.
+pub const MAX_SCRIPT_CHECKED_SERVERS: usize = 64;

@@ -172,6 +172,71 @@ impl core::fmt::Display for Route {
 /// Routing table of a route without `table`: main.
 pub const ROUTE_TABLE_MAIN: u32 = 254;
 
+/// A policy routing rule that follows the instance's state (keepalived `virtual_rules`):
+/// `rule` is installed while master, `backup_rule` while backup. Always a table lookup.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rule {
+    /// From `from` / `to`, else `inet` / `inet6`, else the instance's family.
+    pub family: Family,
+    /// `not`: the rule matches what the selectors do not.
+    pub invert: bool,
+    /// Source prefix (`from`); `None` = `from all`.
+    pub from: Option<(IpAddr, u8)>,
+    /// Destination prefix (`to`); `None` = any.
+    pub to: Option<(IpAddr, u8)>,
+    /// Input interface by name (`iif`); the kernel matches names, so it may not exist yet.
+    pub iif: Option<String>,
+    /// Output interface by name (`oif`, for sockets bound to a device).
+    pub oif: Option<String>,
+    /// Firewall mark and mask (`fwmark M[/MASK]`); mask `None` = all bits.
+    pub fwmark: Option<(u32, Option<u32>)>,
+    /// `priority` (the rule's place in the list); always configured, see `config::schema`.
+    pub priority: u32,
+    /// Routing table looked up (`table`).
+    pub table: u32,
+}
+
+/// In `ip rule` words, as `check` prints them and the config reads them back:
+/// `from 10.0.1.0/24 iif lan fwmark 0x1/0xff priority 100 table 100`.
+impl core::fmt::Display for Rule {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let mut words: Vec<String> = Vec::new();
+        if self.from.is_none() && self.to.is_none() {
+            words.push(match self.family {
+                Family::Ipv4 => "inet".into(),
+                Family::Ipv6 => "inet6".into(),
+            });
+        }
+        if self.invert {
+            words.push("not".into());
+        }
+        if let Some((a, p)) = self.from {
+            words.push(format!("from {a}/{p}"));
+        }
+        if let Some((a, p)) = self.to {
+            words.push(format!("to {a}/{p}"));
+        }
+        if let Some(d) = &self.iif {
+            words.push(format!("iif {d}"));
+        }
+        if let Some(d) = &self.oif {
+            words.push(format!("oif {d}"));
+        }
+        match self.fwmark {
+            Some((m, Some(k))) => words.push(format!("fwmark {m:#x}/{k:#x}")),
+            Some((m, None)) => words.push(format!("fwmark {m:#x}")),
+            None => {}
+        }
+        words.push(format!("priority {}", self.priority));
+        if self.table == ROUTE_TABLE_MAIN {
+            words.push("table main".into());
+        } else {
+            words.push(format!("table {}", self.table));
+        }
+        f.write_str(&words.join(" "))
+    }
+}
+
 /// Address scopes by name, as `ip addr` and keepalived write them.
 pub const VIP_SCOPES: &[(&str, u8)] = &[("global", 0), ("site", 200), ("link", 253), ("host", 254)];
 
@@ -244,6 +309,9 @@ pub struct Instance {
     /// Installed while master (`route`), and while backup (`backup_route`).
     pub routes: Vec<Route>,
     pub backup_routes: Vec<Route>,
+    /// Policy rules installed while master (`rule`), and while backup (`backup_rule`).
+    pub rules: Vec<Rule>,
+    pub backup_rules: Vec<Rule>,
     pub unicast_src: Option<IpAddr>,
     pub unicast_peers: Vec<IpAddr>,
     pub track_scripts: Vec<TrackScript>,
@@ -296,6 +364,8 @@ pub enum CheckKind {
     Tcp,
     Http,
     Icmp,
+    /// A command's exit code (keepalived `MISC_CHECK`); real servers only.
+    Script,
 }
 
 impl CheckKind {
@@ -304,6 +374,7 @@ impl CheckKind {
             CheckKind::Tcp => "tcp",
             CheckKind::Http => "http",
             CheckKind::Icmp => "icmp",
+            CheckKind::Script => "script",
         }
     }
 }
@@ -338,6 +409,12 @@ pub struct Check {
     pub retry: u32,
     pub delay_before_retry: Duration,
     pub interval: Duration,
+    /// `script` checks: the command (`/bin/sh -c`), its timeout, whether its exit code sets
+    /// the weight (keepalived `misc_dynamic`), and its user (else globals `script_user`).
+    pub command: Option<String>,
+    pub timeout: Duration,
+    pub dynamic: bool,
+    pub user: Option<String>,
     pub weight: i32,
     pub fall: u32,
     pub rise: u32,

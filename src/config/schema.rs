@@ -28,6 +28,8 @@ pub enum Kind {
     Vip,
     /// A route: `DEST[/PREFIX]|default [via GW] [dev IF] [metric N] [table T]`.
     Route,
+    /// A policy rule: `[not] [from P] [to P] [iif IF] [oif IF] [fwmark M[/K]] priority N table T`.
+    Rule,
     /// A netmask: dotted IPv4 mask or a prefix length.
     Netmask,
     /// Free text of `min..=max` characters.
@@ -96,6 +98,9 @@ pub enum Val {
     /// Address, prefix, dev, label, scope.
     Vip(IpAddr, Option<u8>, Option<String>, Option<String>, u8),
     Route(super::model::Route),
+    /// The rule, and whether its family was given (`from`, `to`, `inet`, `inet6`); when not,
+    /// validation gives it the instance's family.
+    Rule(super::model::Rule, bool),
     /// Prefix length.
     Netmask(u8),
     Str(String),
@@ -187,27 +192,167 @@ fn parse_route(s: &str) -> Result<super::model::Route, String> {
         _ => {}
     }
     // The kernel refuses a destination with host bits set (`ip route` says "Invalid prefix").
-    let host_bits = match r.dest {
-        IpAddr::V4(a) => {
-            u32::from(a)
-                .checked_shl(u32::from(r.prefix_len))
-                .unwrap_or(0)
-                != 0
-        }
-        IpAddr::V6(a) => {
-            u128::from(a)
-                .checked_shl(u32::from(r.prefix_len))
-                .unwrap_or(0)
-                != 0
-        }
-    };
-    if host_bits {
+    if host_bits_set(r.dest, r.prefix_len) {
         return Err(format!(
             "{}/{} has host bits set (write the network address)",
             r.dest, r.prefix_len
         ));
     }
     Ok(r)
+}
+
+/// Whether `addr/prefix` has bits set below the prefix: the kernel would mask them (rules) or
+/// refuse them (routes), so a config that writes them does not say what it means.
+fn host_bits_set(addr: IpAddr, prefix: u8) -> bool {
+    match addr {
+        IpAddr::V4(a) => u32::from(a).checked_shl(u32::from(prefix)).unwrap_or(0) != 0,
+        IpAddr::V6(a) => u128::from(a).checked_shl(u32::from(prefix)).unwrap_or(0) != 0,
+    }
+}
+
+/// A 32-bit number in decimal or `0x` hex (firewall marks are usually written in hex).
+fn parse_u32_any(s: &str) -> Option<u32> {
+    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(h) if !h.is_empty() && h.len() <= 8 => u32::from_str_radix(h, 16).ok(),
+        Some(_) => None,
+        None => parse_uint(s).and_then(|v| u32::try_from(v).ok()),
+    }
+}
+
+/// `[inet|inet6] [not] [from PREFIX|all] [to PREFIX|all] [iif IF] [oif IF] [fwmark M[/MASK]]
+/// priority N table T`, the words of `ip rule` (and keepalived's `virtual_rules`: `lookup`,
+/// `pref`, `preference`, `order` and `dev` are accepted as their synonyms).
+///
+/// `priority` is required: without it the kernel numbers the rule itself, so adding it again
+/// after a crash would make a second copy instead of finding the first.
+fn parse_rule(s: &str) -> Result<(super::model::Rule, bool), String> {
+    use super::model::{Family, Rule, ROUTE_TABLE_MAIN};
+    const SYNTAX: &str =
+        "[not] [from P] [to P] [iif IF] [oif IF] [fwmark M[/MASK]] priority N table T";
+    let mut family: Option<Family> = None;
+    let mut r = Rule {
+        family: Family::Ipv4,
+        invert: false,
+        from: None,
+        to: None,
+        iif: None,
+        oif: None,
+        fwmark: None,
+        priority: 0,
+        table: 0,
+    };
+    let (mut priority, mut table) = (None, None);
+    let mut set_family = |f: Family, why: &str| -> Result<(), String> {
+        match family {
+            Some(g) if g != f => Err(format!(
+                "{why} is {} but the rule is already {}",
+                f.name(),
+                g.name()
+            )),
+            _ => {
+                family = Some(f);
+                Ok(())
+            }
+        }
+    };
+    let mut words = s.split_whitespace();
+    while let Some(w) = words.next() {
+        match w {
+            "not" => {
+                r.invert = true;
+                continue;
+            }
+            "inet" => {
+                set_family(Family::Ipv4, "inet")?;
+                continue;
+            }
+            "inet6" => {
+                set_family(Family::Ipv6, "inet6")?;
+                continue;
+            }
+            _ => {}
+        }
+        let Some(v) = words.next() else {
+            return Err(format!("'{w}' needs a value"));
+        };
+        let ifname = |v: &str| {
+            if (1..=15).contains(&v.len()) && !v.contains(['/', ':']) {
+                Ok(Some(v.to_string()))
+            } else {
+                Err(format!("'{v}' is not an interface name"))
+            }
+        };
+        match w {
+            "from" | "to" => {
+                let sel = if v == "all" {
+                    None
+                } else {
+                    let Val::IpPrefix(a, p) = Kind::IpPrefix.parse(v)? else {
+                        return Err(format!("{w} '{v}' is not an address"));
+                    };
+                    let p = p.unwrap_or_else(|| max_prefix(&a));
+                    if host_bits_set(a, p) {
+                        return Err(format!("{w} {a}/{p} has host bits set (write the network address)"));
+                    }
+                    set_family(Family::of(&a), &format!("{w} {a}"))?;
+                    Some((a, p))
+                };
+                if w == "from" {
+                    r.from = sel;
+                } else {
+                    r.to = sel;
+                }
+            }
+            "iif" | "dev" => r.iif = ifname(v)?,
+            "oif" => r.oif = ifname(v)?,
+            "fwmark" => {
+                let (m, k) = match v.split_once('/') {
+                    Some((m, k)) => (m, Some(k)),
+                    None => (v, None),
+                };
+                let bad = || format!("fwmark '{v}' is not MARK or MARK/MASK (decimal or 0x hex, 32 bits)");
+                let m = parse_u32_any(m).ok_or_else(bad)?;
+                let k = match k {
+                    Some(k) => Some(parse_u32_any(k).ok_or_else(bad)?),
+                    None => None,
+                };
+                r.fwmark = Some((m, k));
+            }
+            "priority" | "preference" | "pref" | "order" => {
+                priority = Some(
+                    parse_uint(v)
+                        .and_then(|p| u32::try_from(p).ok())
+                        .filter(|p| *p != 0)
+                        .ok_or_else(|| {
+                            format!("priority '{v}' is not an integer 1..4294967295 (0 is the kernel's local rule)")
+                        })?,
+                )
+            }
+            "table" | "lookup" => {
+                table = Some(match v {
+                    "main" => ROUTE_TABLE_MAIN,
+                    "default" => 253,
+                    "local" => 255,
+                    _ => parse_uint(v)
+                        .and_then(|t| u32::try_from(t).ok())
+                        .filter(|t| *t != 0)
+                        .ok_or_else(|| {
+                            format!("table '{v}' is not main, default, local or an id 1..4294967295")
+                        })?,
+                })
+            }
+            _ => return Err(format!("'{w}' is not a rule word ({SYNTAX})")),
+        }
+    }
+    r.priority = priority.ok_or_else(|| {
+        format!("needs `priority N`: without one the kernel numbers the rule itself, and adding it again would make a second copy ({SYNTAX})")
+    })?;
+    r.table =
+        table.ok_or_else(|| format!("needs `table T`, the table the rule looks up ({SYNTAX})"))?;
+    if let Some(f) = family {
+        r.family = f;
+    }
+    Ok((r, family.is_some()))
 }
 
 fn parse_int(s: &str) -> Option<i64> {
@@ -377,6 +522,7 @@ impl Kind {
                 Ok(Val::Vip(addr, prefix, dev, label, scope))
             }
             Kind::Route => parse_route(s).map(Val::Route),
+            Kind::Rule => parse_rule(s).map(|(r, given)| Val::Rule(r, given)),
             Kind::Netmask => {
                 if let Some(v) = parse_uint(s) {
                     return if v <= 128 {
@@ -484,6 +630,9 @@ impl Kind {
             Kind::Vip => "`ADDR[/PREFIX] [dev IF] [label L] [scope S]`".into(),
             Kind::Route => {
                 "`DEST[/PREFIX]\\|default [via GW] [dev IF] [metric N] [table T]`".into()
+            }
+            Kind::Rule => {
+                "`[not] [from P] [to P] [iif IF] [oif IF] [fwmark M[/K]] priority N table T`".into()
             }
             Kind::Netmask => "netmask or prefix length".into(),
             Kind::Str { min, max } => format!("string ({min}..{max} chars)"),
@@ -671,6 +820,8 @@ const INSTANCE: &[OptionSpec] = &[
     // Routes that follow the instance's state.
     list("route", Kind::Route, NONE, "Route installed while this instance is MASTER and removed when it leaves MASTER or stops (keepalived `virtual_routes`), in `ip route` words: `default via 192.0.2.1 dev wan`, `10.9.0.0/16 via 10.0.0.9 metric 10 table 100`. Without `via` the destination is on the link (`dev`, default the instance's interface). IPv4 or IPv6, whatever the VIPs' family."),
     list("backup_route", Kind::Route, NONE, "Route installed while this instance is BACKUP and removed when it leaves BACKUP (becomes MASTER, goes to FAULT or stops), e.g. a default route via the master's LAN address so a backup router still reaches the Internet. Same syntax as `route`."),
+    list("rule", Kind::Rule, NONE, "Policy routing rule installed while this instance is MASTER and removed when it leaves MASTER or stops (keepalived `virtual_rules`), in `ip rule` words: `from 10.0.1.0/24 priority 100 table 100`, `iif lan fwmark 0x1/0xff priority 101 table 200`. `from`/`to` take `PREFIX` or `all`; `lookup`, `pref` and `dev` are accepted for `table`, `priority` and `iif`. `priority` (1..4294967295) and `table` (`main`, `default`, `local` or an id) are required. The family comes from `from`/`to`, else `inet`/`inet6`, else the instance's."),
+    list("backup_rule", Kind::Rule, NONE, "Policy routing rule installed while this instance is BACKUP and removed when it leaves BACKUP. Same syntax as `rule`."),
     opt("unicast_src", Kind::Ip, NONE, "Source address for unicast adverts (default: the interface's primary address)."),
     list("unicast_peer", Kind::Ip, NONE, "Send adverts to this peer by unicast instead of multicast; same family as the VIPs."),
     list("track_script", Kind::Tracked, NONE, "`script` section to track, optionally `weight W` to override the script's weight."),
@@ -707,9 +858,9 @@ const SCRIPT: &[OptionSpec] = &[
 const CHECK: &[OptionSpec] = &[
     opt(
         "type",
-        Kind::Enum(&["tcp", "http", "icmp"]),
+        Kind::Enum(&["tcp", "http", "icmp", "script"]),
         Required,
-        "`tcp` connects, `http` sends a GET and checks the status, `icmp` pings.",
+        "`tcp` connects, `http` sends a GET and checks the status, `icmp` pings, `script` runs `command` (real servers only: keepalived `MISC_CHECK`).",
     ),
     opt(
         "address",
@@ -771,6 +922,30 @@ const CHECK: &[OptionSpec] = &[
         secs(100, 3_600_000),
         Dv("5"),
         "Seconds between runs.",
+    ),
+    opt(
+        "command",
+        CMD,
+        NONE,
+        "`script` checks (required there): command run through `/bin/sh -c` every `interval` (keepalived `misc_path`); exit 0 means up, anything else down, unless `dynamic`.",
+    ),
+    opt(
+        "timeout",
+        secs(100, 3_600_000),
+        Derived("`interval`"),
+        "`script` checks: a run taking longer is killed with its process group and counts as a failure (keepalived `misc_timeout`).",
+    ),
+    opt(
+        "dynamic",
+        Kind::Bool,
+        Dv("0"),
+        "`script` checks: the exit code also sets the real server's weight (keepalived `misc_dynamic`): 0 = up, weight unchanged; 1 = down; 2..255 = up with weight code - 2.",
+    ),
+    opt(
+        "user",
+        text(32),
+        NONE,
+        "`script` checks: run the command as this user and its primary group (keepalived MISC_CHECK `user`; default: globals `script_user`, else the daemon's user).",
     ),
     opt(
         "weight",
@@ -1164,6 +1339,82 @@ mod tests {
         );
         assert!(Kind::Route.parse("default proto kernel").is_err());
         assert!(Kind::Route.parse("default metric -1").is_err());
+    }
+
+    #[test]
+    fn rule_in_ip_rule_words() {
+        use crate::config::model::{Family, Rule};
+        let Ok(Val::Rule(r, given)) = Kind::Rule
+            .parse("not from 10.1.0.0/16 to all iif lan fwmark 0x10/0xff pref 100 lookup main")
+        else {
+            panic!("full rule")
+        };
+        assert!(given);
+        assert_eq!(
+            r,
+            Rule {
+                family: Family::Ipv4,
+                invert: true,
+                from: Some(("10.1.0.0".parse().unwrap(), 16)),
+                to: None,
+                iif: Some("lan".into()),
+                oif: None,
+                fwmark: Some((16, Some(255))),
+                priority: 100,
+                table: 254,
+            }
+        );
+        // Printed the way it reads back.
+        assert_eq!(
+            r.to_string(),
+            "not from 10.1.0.0/16 iif lan fwmark 0x10/0xff priority 100 table main"
+        );
+        assert_eq!(Kind::Rule.parse(&r.to_string()), Ok(Val::Rule(r, true)));
+        let Ok(Val::Rule(r, given)) = Kind::Rule.parse("oif wan priority 5 table 300") else {
+            panic!("no family")
+        };
+        assert!(!given, "the instance gives the family");
+        assert_eq!((r.oif.as_deref(), r.table), (Some("wan"), 300));
+        let Ok(Val::Rule(r, true)) = Kind::Rule.parse("to fd00:9::/64 priority 7 table 10") else {
+            panic!("IPv6 by its address")
+        };
+        assert_eq!(r.family, Family::Ipv6);
+        assert_eq!(r.to_string(), "to fd00:9::/64 priority 7 table 10");
+        let Ok(Val::Rule(r, true)) = Kind::Rule.parse("inet6 iif lan priority 7 table 10") else {
+            panic!("inet6")
+        };
+        assert_eq!(r.to_string(), "inet6 iif lan priority 7 table 10");
+        for (bad, why) in [
+            ("from 10.0.0.0/24 table 100", "needs `priority N`"),
+            ("from 10.0.0.0/24 priority 100", "needs `table T`"),
+            ("from 10.0.0.1/24 priority 1 table 1", "host bits"),
+            (
+                "from 10.0.0.0/24 to fd00::/64 priority 1 table 1",
+                "IPv6 but the rule is already IPv4",
+            ),
+            (
+                "inet6 from 10.0.0.0/8 priority 1 table 1",
+                "IPv4 but the rule is already IPv6",
+            ),
+            ("from all priority 0 table 1", "priority '0'"),
+            ("from all priority 1 table 0", "table '0'"),
+            ("fwmark 0x1/zz priority 1 table 1", "fwmark '0x1/zz'"),
+            (
+                "from all priority 1 table 1 blackhole",
+                "'blackhole' needs a value",
+            ),
+            (
+                "from all priority 1 table 1 tos 4",
+                "'tos' is not a rule word",
+            ),
+            (
+                "iif a-very-long-ifname priority 1 table 1",
+                "not an interface name",
+            ),
+        ] {
+            let e = Kind::Rule.parse(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
     }
 
     #[test]

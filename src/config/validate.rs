@@ -352,7 +352,10 @@ pub fn validate(file: &str, uci: &UciFile) -> Result<Config, Vec<ConfigError>> {
     let globals = build_globals(&globals_secs, &mut errs);
     let scripts: Vec<Script> = script_secs.iter().map(build_script).collect();
     let script_names: Vec<String> = scripts.iter().map(|s| s.name.clone()).collect();
-    let checks: Vec<Check> = check_secs.iter().map(build_check).collect();
+    let checks: Vec<Check> = check_secs
+        .iter()
+        .map(|s| build_check(s, &mut errs))
+        .collect();
     let check_names: Vec<String> = checks.iter().map(|c| c.name.clone()).collect();
 
     let mut instances = Vec::new();
@@ -401,13 +404,7 @@ pub fn validate(file: &str, uci: &UciFile) -> Result<Config, Vec<ConfigError>> {
         .map(|s| build_virtual_server(s, &check_names, &resolve, &mut errs))
         .collect();
     check_duplicate_services(&vs_secs, &virtual_servers, &mut errs);
-    attach_real_servers(
-        &rs_secs,
-        &mut virtual_servers,
-        &check_names,
-        &resolve,
-        &mut errs,
-    );
+    attach_real_servers(&rs_secs, &mut virtual_servers, &checks, &resolve, &mut errs);
     check_fwmark_families(&vs_secs, &virtual_servers, &mut errs);
     check_real_server_ports(&vs_secs, &virtual_servers, &checks, &mut errs);
     set_fwmark_families(&mut virtual_servers);
@@ -629,11 +626,14 @@ fn check_duplicate_services(vs_secs: &[Sec], virtual_servers: &[VirtualServer], 
 fn attach_real_servers(
     rs_secs: &[Sec],
     virtual_servers: &mut [VirtualServer],
-    check_names: &[String],
+    checks: &[Check],
     resolve: &NameResolver,
     errs: &mut Errors,
 ) {
+    let check_names: Vec<String> = checks.iter().map(|c| c.name.clone()).collect();
+    let check_names = &check_names[..];
     let vs_names: Vec<String> = virtual_servers.iter().map(|v| v.name.clone()).collect();
+    let mut script_checked = 0;
     for s in rs_secs {
         let Some(Val::Ref(vs_name)) = s.val("virtual_server") else {
             continue;
@@ -649,6 +649,24 @@ fn attach_real_servers(
         else {
             continue;
         };
+        if rs
+            .check
+            .is_some_and(|c| checks[c].kind == CheckKind::Script)
+        {
+            script_checked += 1;
+            if script_checked == MAX_SCRIPT_CHECKED_SERVERS + 1 {
+                let line = if s.is_set("check") {
+                    s.line("check")
+                } else {
+                    s.raw.line
+                };
+                errs.at(
+                    line,
+                    s.path("check"),
+                    format!("more than {MAX_SCRIPT_CHECKED_SERVERS} real servers with a script check (MAX_SCRIPT_CHECKED_SERVERS)"),
+                );
+            }
+        }
         let vs = &mut virtual_servers[vi];
         if vs
             .real_servers
@@ -702,7 +720,10 @@ fn check_real_server_ports(
         for (ri, rs) in vs.real_servers.iter().enumerate() {
             let Some(ci) = rs.check else { continue };
             let c = &checks[ci];
-            if c.kind != CheckKind::Icmp && c.port.is_none() && rs.port == 0 {
+            if !matches!(c.kind, CheckKind::Icmp | CheckKind::Script)
+                && c.port.is_none()
+                && rs.port == 0
+            {
                 errs.at(
                     vs_secs[vi].raw.line,
                     vs.name.clone(),
@@ -805,12 +826,32 @@ fn build_script(s: &Sec) -> Script {
     }
 }
 
-fn build_check(s: &Sec) -> Check {
+fn build_check(s: &Sec, errs: &mut Errors) -> Check {
     let kind = match s.word("type") {
         Some("http") => CheckKind::Http,
         Some("icmp") => CheckKind::Icmp,
+        Some("script") => CheckKind::Script,
         _ => CheckKind::Tcp,
     };
+    // The script options mean nothing to a network check, and a script check without a
+    // command has nothing to run: both are mistakes worth a line number.
+    for o in ["command", "timeout", "dynamic", "user"] {
+        if s.is_set(o) && kind != CheckKind::Script {
+            errs.at(
+                s.line(o),
+                s.path(o),
+                format!("only for `type script` (this check is {})", kind.as_str()),
+            );
+        }
+    }
+    if kind == CheckKind::Script && !s.is_set("command") {
+        errs.at(
+            s.line("type"),
+            s.path("command"),
+            "a script check needs `command`".into(),
+        );
+    }
+    let interval = s.d_secs("interval");
     let status = s
         .vals("status")
         .into_iter()
@@ -832,7 +873,12 @@ fn build_check(s: &Sec) -> Check {
         connect_timeout: s.d_secs("connect_timeout"),
         retry: s.d_uint("retry") as u32,
         delay_before_retry: s.d_secs("delay_before_retry"),
-        interval: s.d_secs("interval"),
+        interval,
+        command: s.string("command"),
+        // Schema: `Derived("interval")`.
+        timeout: s.secs("timeout").unwrap_or(interval),
+        dynamic: s.d_bool("dynamic"),
+        user: s.string("user"),
         weight: s.d_int("weight") as i32,
         fall: s.d_uint("fall") as u32,
         rise: s.d_uint("rise") as u32,
@@ -933,6 +979,8 @@ fn build_instance(
     let (unicast_src, unicast_peers) = build_unicast(s, family, errs);
     let routes = build_routes(s, "route", family, errs);
     let backup_routes = build_routes(s, "backup_route", family, errs);
+    let rules = build_rules(s, "rule", family, errs);
+    let backup_rules = build_rules(s, "backup_rule", family, errs);
     let Trackers {
         track_scripts,
         track_interfaces,
@@ -966,6 +1014,8 @@ fn build_instance(
         vips,
         routes,
         backup_routes,
+        rules,
+        backup_rules,
         unicast_src,
         unicast_peers,
         track_scripts,
@@ -1027,6 +1077,27 @@ fn build_routes(s: &Sec, option: &str, family: Family, errs: &mut Errors) -> Vec
         routes.push(r);
     }
     routes
+}
+
+/// Policy rules that follow the instance's state (`rule`, `backup_rule`): a rule without
+/// `from`, `to`, `inet` or `inet6` takes the instance's family; the same rule twice is an
+/// error (the kernel keeps one copy, so the first removal would take the other's too).
+fn build_rules(s: &Sec, option: &str, family: Family, errs: &mut Errors) -> Vec<Rule> {
+    let mut rules: Vec<Rule> = Vec::new();
+    for (v, line) in s.vals(option) {
+        let Val::Rule(mut r, family_given) = v else {
+            continue;
+        };
+        if !family_given {
+            r.family = family;
+        }
+        if rules.contains(&r) {
+            errs.at(line, s.path(option), format!("'{r}' is listed twice"));
+            continue;
+        }
+        rules.push(r);
+    }
+    rules
 }
 
 /// VIPs: one family, no duplicates, at most MAX_VIPS; version 2 is IPv4 only.
@@ -1326,7 +1397,13 @@ fn build_trackers(
         match resolve("check", &name) {
             Ok(i) => {
                 let c = &checks[i];
-                if c.address.is_none() {
+                if c.kind == CheckKind::Script {
+                    errs.at(
+                        line,
+                        s.path("track_check"),
+                        format!("check '{name}' is a script check, for real servers; track a `script` section instead"),
+                    );
+                } else if c.address.is_none() {
                     errs.at(
                         line,
                         s.path("track_check"),
@@ -1619,6 +1696,81 @@ mod tests {
         assert!(e[0].contains("only faults the group"), "{e:?}");
         let e = errors(&format!("{base} list route 'default via 10.0.0.2'\n"));
         assert!(e[0].contains("listed twice"), "{e:?}");
+    }
+
+    #[test]
+    fn script_checks_are_for_real_servers_with_a_command() {
+        let base = "config check 'misc'\n option type 'script'\n option command '/usr/bin/chk.sh 10.0.1.1'\n option dynamic '1'\n option interval '2'\n\
+            config virtual_server 'web'\n option address '10.0.0.1'\n option port '80'\n\
+            config real_server\n option virtual_server 'web'\n option address '10.0.1.1'\n option check 'misc'\n";
+        let c = ok(base);
+        let k = &c.checks[0];
+        assert_eq!(k.kind, CheckKind::Script);
+        assert_eq!(k.command.as_deref(), Some("/usr/bin/chk.sh 10.0.1.1"));
+        assert_eq!(
+            (k.timeout, k.dynamic, k.user.as_deref()),
+            (Duration::from_secs(2), true, None)
+        );
+        // `check` prints it back the same.
+        assert_eq!(ok(&c.to_uci()), c);
+        let e = errors("config check 'misc'\n option type 'script'\n");
+        assert_eq!(e, ["f:2: misc.command: a script check needs `command`"]);
+        let e = errors("config check 'c'\n option type 'tcp'\n option port '80'\n option dynamic '1'\n option user 'nobody'\n");
+        assert_eq!(
+            e,
+            [
+                "f:4: c.dynamic: only for `type script` (this check is tcp)",
+                "f:5: c.user: only for `type script` (this check is tcp)"
+            ]
+        );
+        let e = errors(&format!(
+            "{base}config instance 'vi1'\n option interface 'eth0'\n option vrid '1'\n list vip '10.0.0.10'\n list track_check 'misc'\n"
+        ));
+        assert!(
+            e[0].contains("is a script check, for real servers"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn rules_take_the_instance_family_and_are_listed_once() {
+        let v6 = "config instance 'lan6'\n option interface 'eth0'\n option vrid '1'\n option version '3'\n list vip 'fd00::10'\n\
+            list rule 'iif eth0 priority 10 table 100'\n list rule 'from 10.0.0.0/24 priority 11 table 100'\n\
+            list backup_rule 'inet iif eth0 priority 10 table 101'\n";
+        let c = ok(v6);
+        let i = &c.instances[0];
+        assert_eq!(
+            (
+                i.rules[0].family,
+                i.rules[1].family,
+                i.backup_rules[0].family
+            ),
+            (Family::Ipv6, Family::Ipv4, Family::Ipv4)
+        );
+        // `check` prints what reads back to the same model.
+        let printed = c.to_uci();
+        assert!(
+            printed.contains("list rule 'inet6 iif eth0 priority 10 table 100'"),
+            "{printed}"
+        );
+        assert_eq!(ok(&printed), c);
+        let e = errors(&format!(
+            "{v6} list rule 'inet6 iif eth0 pref 10 lookup 100'\n"
+        ));
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].starts_with(
+                "f:9: lan6.rule: 'inet6 iif eth0 priority 10 table 100' is listed twice"
+            ),
+            "{e:?}"
+        );
+        let e = errors(&format!(
+            "{v6} list backup_rule 'from 10.0.0.0/24 table 5'\n"
+        ));
+        assert!(
+            e[0].starts_with("f:9: lan6.backup_rule: needs `priority N`"),
+            "{e:?}"
+        );
     }
 
     fn errors(text: &str) -> Vec<String> {
@@ -1966,6 +2118,31 @@ config instance 'c'\n\toption interface 'wan'\n\toption vrid '5'\n\tlist vip '10
             tr.push_str(&format!("\tlist track_interface 'eth{n}'\n"));
         }
         assert!(one_error(&instance(&tr)).contains("MAX_TRACKERS"));
+
+        // Script-checked real servers: one child each, so a bounded number.
+        let mut rs = String::from(
+            "config check 'misc'\n\toption type 'script'\n\toption command 'true'\n\
+             config virtual_server 'web'\n\toption address '10.0.0.1'\n\toption port '80'\n\toption check 'misc'\n",
+        );
+        for n in 0..=MAX_SCRIPT_CHECKED_SERVERS {
+            rs.push_str(&format!(
+                "config real_server\n\toption virtual_server 'web'\n\toption address '10.0.{}.{}'\n",
+                n / 200,
+                n % 200 + 1
+            ));
+        }
+        let e = one_error(&rs);
+        assert!(
+            e.contains(
+                "more than 64 real servers with a script check (MAX_SCRIPT_CHECKED_SERVERS)"
+            ),
+            "{e}"
+        );
+        // The 65th section starts after 7 lines of check and virtual server, 3 lines each.
+        assert!(
+            e.starts_with(&format!("f:{}:", 8 + 3 * MAX_SCRIPT_CHECKED_SERVERS)),
+            "{e}"
+        );
     }
 
     #[test]

@@ -152,6 +152,7 @@ fn check(out: &mut String, c: &CheckStatus) {
     o.opt_str("last_result", c.last_result.as_deref());
     o.opt_num("latency_us", c.latency_us);
     o.opt_num("last_ms_ago", c.last_ms_ago);
+    o.opt_num("weight", c.weight.map(u64::from));
     o.end();
 }
 
@@ -257,6 +258,7 @@ pub(crate) mod tests {
                 last_result: Some("ok".into()),
                 latency_us: Some(190),
                 last_ms_ago: Some(400),
+                weight: Some(12),
             }],
             virtual_servers: vec![VirtualServerStatus {
                 name: "vs1".into(),
@@ -293,6 +295,7 @@ pub(crate) mod tests {
         assert_eq!(i["counters"]["adverts_sent"], 7);
         assert_eq!(i["vips"][0], "10.0.0.254/24");
         assert_eq!(v["checks"][0]["latency_us"], 190);
+        assert_eq!(v["checks"][0]["weight"], 12);
         assert_eq!(v["virtual_servers"][0]["real_servers"][0]["weight"], 1);
         assert_eq!(v["drops"]["bad_ttl"], 3);
         assert_eq!(v["instances"][0]["drops"]["not-a-peer"], 4);

@@ -102,6 +102,9 @@ pub struct CheckStatus {
     pub latency_us: Option<u64>,
     /// Milliseconds since the last attempt started.
     pub last_ms_ago: Option<u64>,
+    /// The weight a real server's `dynamic` script check set last (keepalived
+    /// `misc_dynamic`); None for other checks and before one was set.
+    pub weight: Option<u32>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -164,6 +164,9 @@ pub fn render(doc: &StatusDoc) -> String {
         if let Some(ms) = c.last_ms_ago {
             let _ = write!(l, ", {} ago", ago(ms));
         }
+        if let Some(w) = c.weight {
+            let _ = write!(l, ", weight {w}");
+        }
         line(&mut out, &l);
     }
     for v in &doc.virtual_servers {

@@ -257,6 +257,7 @@ fn build(cfg: &Config, seed: u64, now: Instant) -> Result<Vec<(ProbeId, String, 
             argv: vec!["/bin/sh".into(), "-c".into(), s.command.clone()],
             user,
             schedule,
+            dynamic: false,
             // Weights are the trackers' business (`Tracking`, with per-instance overrides):
             // leaving them out of the spec lets a weight-only reload keep the probe's state.
             weight: 0,
@@ -287,7 +288,10 @@ fn build(cfg: &Config, seed: u64, now: Instant) -> Result<Vec<(ProbeId, String, 
             let port = c.port.unwrap_or(rs.port);
             // keepalived: a real server counts as up until its checker says otherwise
             // (no `alpha`), so a start does not empty the pool.
-            let spec = check_spec(c, addr, port, Health::Up, out.len(), seed)?;
+            let spec = match c.kind {
+                CheckKind::Script => misc_spec(cfg, c)?,
+                _ => check_spec(c, addr, port, Health::Up, out.len(), seed)?,
+            };
             let name = format!(
                 "{}/{} ({})",
                 vs.name,
@@ -330,6 +334,38 @@ pub fn fds_needed(cfg: &Config) -> usize {
     cfg.scripts.len() + tracked.len() + rs
 }
 
+/// A real server's `script` check (keepalived MISC_CHECK): the command through `/bin/sh -c`,
+/// as the check's `user`, else globals `script_user`, like a track script.
+fn misc_spec(cfg: &Config, c: &crate::config::Check) -> Result<Spec, String> {
+    let user = match c.user.as_ref().or(cfg.globals.script_user.as_ref()) {
+        Some(u) => Some(
+            process::lookup_user(u)
+                .ok_or_else(|| format!("check '{}': unknown user '{u}'", c.name))?,
+        ),
+        None => None,
+    };
+    let Some(command) = &c.command else {
+        return Err(format!("check '{}': no command", c.name));
+    };
+    Ok(Spec::Script(ScriptSpec {
+        argv: vec!["/bin/sh".into(), "-c".into(), command.clone()],
+        user,
+        schedule: check::Schedule {
+            interval: c.interval,
+            timeout: c.timeout,
+            fall: u8::try_from(c.fall).unwrap_or(u8::MAX),
+            rise: u8::try_from(c.rise).unwrap_or(u8::MAX),
+            retry: u8::try_from(c.retry).unwrap_or(u8::MAX),
+            delay_before_retry: c.delay_before_retry,
+            initial: Health::Up,
+            // As for track scripts: the first runs spread over at most one second.
+            warmup: c.interval.min(Duration::from_secs(1)),
+        },
+        weight: 0,
+        dynamic: c.dynamic,
+    }))
+}
+
 fn check_spec(
     c: &crate::config::Check,
     addr: IpAddr,
@@ -350,6 +386,13 @@ fn check_spec(
     };
     let sa = SocketAddr::new(addr, port);
     Ok(match c.kind {
+        // Validation refuses tracking one; real servers build theirs with `misc_spec`.
+        CheckKind::Script => {
+            return Err(format!(
+                "check '{}': a script check is for real servers only",
+                c.name
+            ))
+        }
         CheckKind::Tcp => Spec::Tcp(TcpSpec {
             addr: sa,
             schedule,
@@ -721,6 +764,16 @@ impl CheckEngine {
                     }
                 }
                 Action::Report(r) => self.report(i, r.health, r.reason),
+                Action::SetWeight(w) => {
+                    // Logged and handed on like a health change: IPVS reads the weight
+                    // with the health (`weight_set`).
+                    let p = &mut self.probes[i];
+                    log::info!("{}: weight {w} (exit code {})", p.name, w + 2);
+                    if !p.changed {
+                        p.changed = true;
+                        self.changes.push(i as u32);
+                    }
+                }
             }
         }
     }
@@ -1082,6 +1135,18 @@ fn first_line(o: &[u8]) -> &str {
 // --- Operator control (daemon/control.rs): a read-only view for status. ---
 impl CheckEngine {
     /// Every probe: id, name, verdict and its last attempt (result, start, latency).
+    /// The weight a `dynamic` script check of this probe set last (keepalived
+    /// `misc_dynamic`); `None` for other probes and before the script set one.
+    pub fn weight_set(&self, p: ProbeId) -> Option<u32> {
+        self.probes
+            .iter()
+            .find(|x| x.id == p)
+            .and_then(|x| match &x.kind {
+                Kind::Script { check, .. } => check.weight_set(),
+                _ => None,
+            })
+    }
+
     pub fn probe_views(
         &self,
     ) -> impl Iterator<Item = (ProbeId, &str, Health, Option<check::Attempt>)> + '_ {

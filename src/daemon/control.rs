@@ -232,7 +232,12 @@ impl Daemon {
                         let alive = up.unwrap_or(false);
                         RealServerStatus {
                             address: core::net::SocketAddr::new(rs.address, rs.port).to_string(),
-                            weight: if alive { rs.weight } else { 0 },
+                            // The dynamic check's weight once it set one.
+                            weight: if alive {
+                                lvs.and_then(|l| l.weight(vi, ri)).unwrap_or(rs.weight)
+                            } else {
+                                0
+                            },
                             up,
                             in_kernel: active && (alive || rs.inhibit_on_failure),
                         }
@@ -268,6 +273,7 @@ impl Controlled<Ctx> for Daemon {
                 last_result: last.map(|a| a.reason.to_string()),
                 latency_us: last.map(|a| a.elapsed.as_micros() as u64),
                 last_ms_ago: last.map(|a| ms(now.saturating_duration_since(a.started))),
+                weight: self.checks.weight_set(id),
             })
             .collect();
         let drops = drop_list(&self.vrrp.iface_drops());

@@ -370,6 +370,46 @@ impl Lvs {
         self.mark_dirty(ctx, now);
     }
 
+    /// The weight a `dynamic` script check set for real server `rs` of `vs` (keepalived
+    /// `misc_dynamic`): programmed on the next sync in place of the configured one. `None`
+    /// (no weight set yet) leaves the weight as it is. Lasts until a reload rebuilds the
+    /// servers; the runtime then hands the check engine's current weights back.
+    pub fn set_weight(
+        &mut self,
+        ctx: &mut Ctx,
+        vs: u16,
+        rs: u16,
+        weight: Option<u32>,
+        now: Instant,
+    ) {
+        let (vi, ri) = (usize::from(vs), usize::from(rs));
+        let (Some(w), Some(rs_cfg)) = (
+            weight,
+            self.servers
+                .get_mut(vi)
+                .and_then(|v| v.real_servers.get_mut(ri)),
+        ) else {
+            return;
+        };
+        if rs_cfg.weight == w {
+            return;
+        }
+        rs_cfg.weight = w;
+        log::info!(
+            target: LOG,
+            "real server {} of {}: weight {w} (check)",
+            crate::ipvs::SockAddr(rs_cfg.addr, rs_cfg.port),
+            self.servers[vi].service.key,
+        );
+        self.mark_dirty(ctx, now);
+    }
+
+    /// The weight real server `rs` of `vs` is programmed with while up: the configured one,
+    /// or the one its dynamic check set.
+    pub fn weight(&self, vs: usize, rs: usize) -> Option<u32> {
+        Some(self.servers.get(vs)?.real_servers.get(rs)?.weight)
+    }
+
     fn push_event(&mut self, e: LvsEvent) {
         if self.events.is_full() {
             let _ = self.events.pop_front();
@@ -987,6 +1027,35 @@ config real_server 'm1'
             vec![("10.0.1.1:80".into(), 2), ("10.0.1.2:8080".into(), 1)]
         );
         assert_eq!(lvs.quorum_up(0), Some(true));
+    }
+
+    #[test]
+    fn a_dynamic_check_weight_is_programmed_on_the_next_sync() {
+        let (mut lvs, sim, mut lp) = started(CONFIG);
+        let t = Instant::from_secs(5);
+        assert_eq!(lvs.weight(0, 0), Some(2), "configured");
+        lvs.set_weight(lp.ctx(), 0, 0, Some(10), t);
+        assert_eq!(lp.ctx().deadline(TIMER), Some(t), "a sync is due");
+        lvs.on_timer(lp.ctx(), TIMER, t);
+        assert_eq!(
+            dests(&sim, web_key()),
+            vec![("10.0.1.1:80".into(), 10), ("10.0.1.2:8080".into(), 1)]
+        );
+        // `None` (the script has set nothing) and the same weight change nothing.
+        let dumps = sim.borrow().dumps;
+        lvs.set_weight(lp.ctx(), 0, 0, None, t);
+        lvs.set_weight(lp.ctx(), 0, 0, Some(10), t);
+        lvs.on_timer(lp.ctx(), TIMER, t + RESYNC_INTERVAL);
+        assert_eq!(lvs.weight(0, 0), Some(10));
+        assert_eq!(sim.borrow().dumps, dumps + 1, "only the periodic resync");
+        // Down still takes the server out (inhibit: weight 0), whatever its weight.
+        lvs.set_health(lp.ctx(), 0, 0, false, t);
+        lvs.on_timer(lp.ctx(), TIMER, t);
+        assert!(!dests(&sim, web_key())
+            .iter()
+            .any(|d| d == &("10.0.1.1:80".to_string(), 10)));
+        // Out of range is ignored.
+        lvs.set_weight(lp.ctx(), 7, 7, Some(3), t);
     }
 
     #[test]

@@ -127,6 +127,12 @@ pub fn check_security(cfg: &Config) -> Result<(), String> {
     for s in cfg.scripts.iter().filter(|s| as_root(&s.user)) {
         cmds.push((s.name.clone(), &s.command));
     }
+    // Real servers' script checks (keepalived MISC_CHECK) under the same rule.
+    for c in cfg.checks.iter().filter(|c| as_root(&c.user)) {
+        if let Some(line) = &c.command {
+            cmds.push((c.name.clone(), line));
+        }
+    }
     for (name, line) in cmds {
         let Some(prog) = split_command(line).and_then(|v| v.into_iter().next()) else {
             continue;
@@ -903,6 +909,19 @@ config instance 'vi1'
         );
         let e = check_security(&config(&t)).unwrap_err();
         assert!(e.starts_with("vi1: script"), "{e}");
+        // So is a real server's script check, unless it runs as its own non-root user.
+        let misc = |user: &str| {
+            format!(
+                "config globals 'globals'\n    option enable_script_security '1'\nconfig check 'misc'\n    option type 'script'\n    option command '{} 10.0.1.1'\n{user}",
+                world_writable.display()
+            )
+        };
+        let e = check_security(&config(&misc(""))).unwrap_err();
+        assert!(e.starts_with("misc: script"), "{e}");
+        assert_eq!(
+            check_security(&config(&misc("    option user 'nobody'\n"))),
+            Ok(())
+        );
         // /tmp itself is sticky: a root-owned 0755 script there is fine.
         let p = std::env::temp_dir().join(format!("mv-sec-sticky-{}.sh", std::process::id()));
         std::fs::write(&p, "#!/bin/sh\n").unwrap();

@@ -229,10 +229,12 @@ impl Daemon {
     }
 
     /// One probe's new health, to its two consumers: the trackers of `track_script` /
-    /// `track_check`, and IPVS for a real server's check.
+    /// `track_check`, and IPVS for a real server's check (with the weight a dynamic script
+    /// check set).
     fn apply_health(&mut self, ctx: &mut Ctx, p: ProbeId, h: Health, now: Instant) {
         self.tracking.on_probe(p, h);
         if let (ProbeId::RealServer { vs, rs }, Some(l)) = (p, self.lvs.as_mut()) {
+            l.set_weight(ctx, vs, rs, self.checks.weight_set(p), now);
             l.set_check_health(ctx, vs, rs, h, now);
         }
     }
@@ -386,6 +388,7 @@ impl Daemon {
         let Some(l) = self.lvs.as_mut() else { return };
         for p in self.checks.ids() {
             if let ProbeId::RealServer { vs, rs } = p {
+                l.set_weight(ctx, vs, rs, self.checks.weight_set(p), now);
                 l.set_check_health(ctx, vs, rs, self.checks.health(p), now);
             }
         }

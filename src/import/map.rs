@@ -72,7 +72,13 @@ struct Mapper<'n> {
     track_files: ByName<TrackFile>,
     /// `interface_up_down_delays`: interface -> (down, up, statement, used by an instance).
     link_delays: Vec<(String, String, String, Node, bool)>,
+    /// The priorities keepalived gives the next IPv4 / IPv6 rule without one.
+    next_rule_priority: (u32, u32),
 }
+
+/// keepalived numbers rules without a priority from here down, per family, in file order
+/// (vrrp_iprule.c `RULE_START_PRIORITY`).
+const KEEPALIVED_RULE_START_PRIORITY: u32 = 16384;
 
 /// Whether `v` is a decimal number equal to zero ("0", "0.000", "-0", "0e3"), the forms
 /// of keepalived's seconds values. Written out instead of `v.parse::<f64>()`, which links
@@ -698,8 +704,12 @@ impl Mapper<'_> {
                         self.virtual_route(&mut sec, c, e);
                     }
                 }
-                "virtual_rules"
-                | "track_process"
+                "virtual_rules" => {
+                    for e in c.children() {
+                        self.virtual_rule(&mut sec, c, e);
+                    }
+                }
+                "track_process"
                 | "track_bfd"
                 | "mcast_src_ip"
                 | "dont_track_primary"
@@ -884,6 +894,127 @@ impl Mapper<'_> {
                 &e.pos,
                 &c.key,
                 format!("'{}': {err}; left out", words.join(" ")),
+            )),
+        }
+    }
+
+    /// One line of `virtual_rules`: `[inet|inet6] [not] [from P] [to P] [iif|dev IF] [oif IF]
+    /// [fwmark M[/K]] [priority|preference|order N] table|lookup T [no_track]` becomes a
+    /// `rule`. A rule without a priority gets the one keepalived gives it (16384 counting
+    /// down, per family); without `table`, or with a word minivrrp does not take (another
+    /// action, `tos`, `uidrange`...), the rule is left out: carrying it without that word
+    /// would match other traffic or do something else with it.
+    fn virtual_rule(&mut self, sec: &mut OutSection, c: &Node, e: &Node) {
+        let words: Vec<&str> = core::iter::once(e.key.as_str())
+            .chain(e.args.iter().map(String::as_str))
+            .collect();
+        let line = words.join(" ");
+        let mut spec: Vec<String> = Vec::new();
+        let (mut ipv6, mut family_given, mut priority, mut table) = (false, false, false, false);
+        // keepalived 2.2.7 steps over the word after `inet` / `inet6` and then refuses the
+        // rule ("Unknown rule option"): measured, it installs nothing for such a line.
+        let mut keepalived_refuses = false;
+        let mut k = 0;
+        while k < words.len() {
+            let w = words[k];
+            let v = words.get(k + 1).copied();
+            match (w, v) {
+                ("not", _) => {
+                    spec.push("not".into());
+                    k += 1;
+                    continue;
+                }
+                ("inet" | "inet6", _) => {
+                    ipv6 = w == "inet6";
+                    family_given = true;
+                    keepalived_refuses = true;
+                    spec.push(w.into());
+                    k += 1;
+                    continue;
+                }
+                ("no_track", _) => {
+                    self.notes.push(Note::new(
+                        &e.pos,
+                        &c.key,
+                        format!("{line}: no_track is not carried"),
+                    ));
+                    k += 1;
+                    continue;
+                }
+                ("from" | "to", Some(a)) => {
+                    if a.contains(':') {
+                        ipv6 = true;
+                    }
+                    family_given |= a != "all" && a != "any" && a != "default";
+                    let a = if matches!(a, "any" | "default") {
+                        "all"
+                    } else {
+                        a
+                    };
+                    spec.push(format!("{w} {a}"));
+                }
+                ("iif" | "dev", Some(i)) => spec.push(format!("iif {i}")),
+                ("oif", Some(o)) => spec.push(format!("oif {o}")),
+                ("fwmark", Some(m)) => spec.push(format!("fwmark {m}")),
+                ("priority" | "preference" | "order" | "pref", Some(p)) => {
+                    priority = true;
+                    spec.push(format!("priority {p}"));
+                }
+                ("table" | "lookup", Some(t)) => {
+                    table = true;
+                    spec.push(format!("table {t}"));
+                }
+                _ => {
+                    self.notes.push(Note::new(
+                        &e.pos,
+                        &c.key,
+                        format!("'{line}': '{w}' is not supported by minivrrp rules (table lookups by from/to/iif/oif/fwmark only); left out"),
+                    ));
+                    return;
+                }
+            }
+            k += 2;
+        }
+        if !table {
+            self.notes.push(Note::new(
+                &e.pos,
+                &c.key,
+                format!(
+                    "'{line}': minivrrp rules look up a table, and this one names none; left out"
+                ),
+            ));
+            return;
+        }
+        // keepalived's family when nothing says: IPv4, whatever the instance's.
+        if !family_given {
+            spec.insert(0, "inet".into());
+        }
+        if !priority {
+            let next = if ipv6 {
+                &mut self.next_rule_priority.1
+            } else {
+                &mut self.next_rule_priority.0
+            };
+            spec.push(format!("priority {next}"));
+            // A rule keepalived refuses takes no number from the rules after it.
+            if !keepalived_refuses {
+                *next = next.saturating_sub(1);
+            }
+        }
+        if keepalived_refuses {
+            self.notes.push(Note::new(
+                &e.pos,
+                &c.key,
+                format!("'{line}': keepalived 2.2.7 refuses a rule with inet/inet6 (it skips the word after it) and installs nothing; minivrrp installs it as written"),
+            ));
+        }
+        let spec = spec.join(" ");
+        match check_value("instance", "rule", &spec) {
+            Ok(()) => sec.set("rule", spec, &e.pos, &c.key),
+            Err(err) => self.notes.push(Note::new(
+                &e.pos,
+                &c.key,
+                format!("'{line}': {err}; left out"),
             )),
         }
     }
@@ -1193,10 +1324,7 @@ impl Mapper<'_> {
                 "TCP_CHECK" => "tcp",
                 "HTTP_GET" => "http",
                 "PING_CHECK" => "icmp",
-                "MISC_CHECK" => {
-                    self.note(k, "script checks of real servers are not supported by minivrrp; the server is added unchecked");
-                    continue;
-                }
+                "MISC_CHECK" => "script",
                 "SSL_GET" => {
                     self.note(k, "minivrrp has no TLS; the server is added unchecked");
                     continue;
@@ -1220,8 +1348,36 @@ impl Mapper<'_> {
             options.extend(k.children());
             let mut urls: Vec<&Node> = Vec::new();
             let mut retry_delay_set = false;
+            let mut retry_set = false;
             for o in options {
                 match o.key.as_str() {
+                    "misc_path" if kind == "script" => {
+                        if o.args.is_empty() {
+                            self.note(o, "needs a command; ignored");
+                        } else {
+                            self.put(&mut chk, "command", &join(&o.args), o);
+                        }
+                    }
+                    "misc_timeout" if kind == "script" => self.put_arg(&mut chk, "timeout", o),
+                    "misc_dynamic" if kind == "script" => chk.set("dynamic", "1", &o.pos, &o.key),
+                    "user" if kind == "script" => match o.args.as_slice() {
+                        [u] => {
+                            self.put(&mut chk, "user", u, o);
+                        }
+                        [u, g, ..] => {
+                            self.put(&mut chk, "user", u, o);
+                            self.note(o, format!("group {g} is not carried: the script runs with {u}'s primary group"));
+                        }
+                        [] => self.note(o, "needs a user name; ignored"),
+                    },
+                    "connect_timeout" if kind == "script" => self.note(
+                        o,
+                        "a script check is timed by misc_timeout (option timeout); ignored",
+                    ),
+                    "retry" | "nb_get_retry" if kind == "script" => {
+                        retry_set = true;
+                        self.put_arg(&mut chk, "retry", o);
+                    }
                     "connect_ip" => self.put_arg(&mut chk, "address", o),
                     "connect_port" => self.put_arg(&mut chk, "port", o),
                     "connect_timeout" => self.put_arg(&mut chk, "connect_timeout", o),
@@ -1247,6 +1403,17 @@ impl Mapper<'_> {
                     "delay_loop",
                     format!("'{interval}': {e}; left out"),
                 )),
+            }
+            if kind == "script" {
+                // keepalived's MISC_CHECK does not retry unless told; minivrrp's checks
+                // retry once.
+                if !retry_set {
+                    chk.set("retry", "0", &k.pos, &k.key);
+                }
+                if chk.get("command").is_none() {
+                    self.note(k, "has no misc_path; the server is added unchecked");
+                    continue;
+                }
             }
             if kind == "http" {
                 if !retry_delay_set {
@@ -1298,6 +1465,10 @@ pub fn map(nodes: &[Node], notes: &mut Vec<Note>) -> Vec<OutSection> {
         instances: ByName::new(),
         track_files: ByName::new(),
         link_delays: Vec::new(),
+        next_rule_priority: (
+            KEEPALIVED_RULE_START_PRIORITY,
+            KEEPALIVED_RULE_START_PRIORITY,
+        ),
     };
     let first = nodes.first().map(|n| n.pos.clone()).unwrap_or(Pos {
         file: String::new(),

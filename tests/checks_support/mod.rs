@@ -28,6 +28,8 @@ pub struct Slot {
     fd: Option<OwnedFd>,
     child: Option<process::Child>,
     pub reports: Vec<Report>,
+    /// Weights a dynamic script set (`Action::SetWeight`), in order.
+    pub weights: Vec<u32>,
     /// (ok, elapsed) of every finished attempt.
     pub attempts: Vec<(minivrrp::check::Reason, Duration)>,
     last_seen: Option<(Instant, Duration)>,
@@ -74,6 +76,7 @@ impl Driver {
             fd: None,
             child: None,
             reports: Vec::new(),
+            weights: Vec::new(),
             attempts: Vec::new(),
             last_seen: None,
             armed: None,
@@ -170,6 +173,7 @@ impl Driver {
                     }
                 }
                 Action::Report(r) => self.slots[i].reports.push(r),
+                Action::SetWeight(w) => self.slots[i].weights.push(w),
             }
         }
     }

@@ -1,7 +1,8 @@
 //! Virtual addresses: added and removed as the state machine says, on the interface or on
 //! the `use_vmac` macvlan (created on demand), leased and renewed when `vip_lifetime` is set
-//! (dead-man VIPs), and stale ones of a crashed run cleared. The routes that follow the
-//! state (`route` while master, `backup_route` while backup) go with them.
+//! (dead-man VIPs), and stale ones of a crashed run cleared. The routes and policy rules
+//! that follow the state (`route` / `rule` while master, `backup_route` / `backup_rule`
+//! while backup) go with them.
 
 use core::net::IpAddr;
 
@@ -14,7 +15,7 @@ use crate::base::Instant;
 use crate::config::model;
 use crate::daemon::event_loop::Ctx;
 use crate::daemon::ids::Part;
-use crate::sys::rtnl::{AddrAttrs, RouteAttrs};
+use crate::sys::rtnl::{AddrAttrs, RouteAttrs, RuleAttrs};
 use crate::vrrp::frame::virtual_mac;
 use crate::vrrp::vip_lease::VipLease;
 use crate::vrrp::wire;
@@ -31,6 +32,12 @@ impl<S: Southbound> Vrrp<S> {
                 if self.south.del_route(&attrs).is_ok() {
                     info!(target: &inst.cfg.name, "removing stale route {} left by an earlier run", r);
                 }
+            }
+        }
+        // Rules of either set: the instance starts in neither state.
+        for r in inst.cfg.rules.iter().chain(&inst.cfg.backup_rules) {
+            if self.south.del_rule(&rule_attrs(r)).is_ok() {
+                info!(target: &inst.cfg.name, "removing stale rule {} left by an earlier run", r);
             }
         }
         let inst = &self.insts[i];
@@ -217,12 +224,12 @@ impl<S: Southbound> Vrrp<S> {
     }
 }
 
-/// Which of an instance's route lists.
+/// Which of an instance's route and rule lists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum RouteSet {
-    /// `route`: installed while master (with the VIPs).
+    /// `route` and `rule`: installed while master (with the VIPs).
     Master,
-    /// `backup_route`: installed while backup.
+    /// `backup_route` and `backup_rule`: installed while backup.
     Backup,
 }
 
@@ -235,10 +242,11 @@ impl RouteSet {
         }
     }
 
-    fn of_mut(self, cfg: &mut model::Instance) -> &mut Vec<model::Route> {
+    /// This set's policy rules.
+    fn rules(self, cfg: &model::Instance) -> &Vec<model::Rule> {
         match self {
-            RouteSet::Master => &mut cfg.routes,
-            RouteSet::Backup => &mut cfg.backup_routes,
+            RouteSet::Master => &cfg.rules,
+            RouteSet::Backup => &cfg.backup_rules,
         }
     }
 }
@@ -252,7 +260,8 @@ impl<S: Southbound> Vrrp<S> {
         }
     }
 
-    /// Add the routes of `set` (once: a second call while they are installed does nothing).
+    /// Add the routes and rules of `set` (once: a second call while they are installed does
+    /// nothing).
     pub(super) fn install_routes(&mut self, i: usize, set: RouteSet) {
         let installed = self.routes_installed(i, set);
         if *installed {
@@ -261,43 +270,43 @@ impl<S: Southbound> Vrrp<S> {
         *installed = true;
         let inst = &self.insts[i];
         let default = self.ifaces[inst.iface].ifindex;
-        let routes = set.of(&inst.cfg);
-        for r in routes {
-            let Some(attrs) = route_attrs(&mut self.south, r, default) else {
-                error!(target: &inst.cfg.name, "add route {}: no interface", r);
-                continue;
-            };
-            if let Err(e) = self.south.add_route(&attrs) {
-                error!(target: &inst.cfg.name, "add route {}: {e}", r);
-            }
+        for r in set.of(&inst.cfg) {
+            add_route(&mut self.south, &inst.cfg.name, r, default);
+        }
+        for r in set.rules(&inst.cfg) {
+            add_rule(&mut self.south, &inst.cfg.name, r);
         }
     }
 
-    /// A reload changed the routes of a running instance: take the old ones (`routes`,
-    /// `backup_routes`, what is in the kernel) out and put the new ones in, for the sets
-    /// installed now.
-    pub(super) fn replace_routes(
-        &mut self,
-        i: usize,
-        routes: Vec<model::Route>,
-        backup_routes: Vec<model::Route>,
-    ) {
-        for (set, old) in [
-            (RouteSet::Master, routes),
-            (RouteSet::Backup, backup_routes),
-        ] {
+    /// A reload changed the routes or rules of a running instance (`old` is the config
+    /// those in the kernel came from): for the sets installed now, the ones no longer
+    /// configured come out and the new ones go in; the ones in both stay untouched, so
+    /// their traffic never sees a gap.
+    pub(super) fn replace_routes(&mut self, i: usize, old: model::Instance) {
+        for set in [RouteSet::Master, RouteSet::Backup] {
             if !*self.routes_installed(i, set) {
                 continue;
             }
-            // Remove what the kernel has (the old routes), then install the new ones.
-            let new = core::mem::replace(set.of_mut(&mut self.insts[i].cfg), old);
-            self.remove_routes(i, set);
-            *set.of_mut(&mut self.insts[i].cfg) = new;
-            self.install_routes(i, set);
+            let inst = &self.insts[i];
+            let (name, default) = (&inst.cfg.name, self.ifaces[inst.iface].ifindex);
+            let (now_rules, old_rules) = (set.rules(&inst.cfg), set.rules(&old));
+            for r in old_rules.iter().filter(|r| !now_rules.contains(r)) {
+                del_rule(&mut self.south, name, r);
+            }
+            let (now_routes, old_routes) = (set.of(&inst.cfg), set.of(&old));
+            for r in old_routes.iter().filter(|r| !now_routes.contains(r)) {
+                del_route(&mut self.south, name, r, default);
+            }
+            for r in now_routes.iter().filter(|r| !old_routes.contains(r)) {
+                add_route(&mut self.south, name, r, default);
+            }
+            for r in now_rules.iter().filter(|r| !old_rules.contains(r)) {
+                add_rule(&mut self.south, name, r);
+            }
         }
     }
 
-    /// Remove the routes of `set`, only if we installed them.
+    /// Remove the rules and routes of `set`, only if we installed them.
     pub(super) fn remove_routes(&mut self, i: usize, set: RouteSet) {
         let installed = self.routes_installed(i, set);
         if !*installed {
@@ -305,19 +314,54 @@ impl<S: Southbound> Vrrp<S> {
         }
         *installed = false;
         let inst = &self.insts[i];
-        let default = self.ifaces[inst.iface].ifindex;
-        let routes = set.of(&inst.cfg);
-        for r in routes {
-            let Some(attrs) = route_attrs(&mut self.south, r, default) else {
-                continue;
-            };
-            match self.south.del_route(&attrs) {
-                // Gone already: its interface went away, or a route with the same
-                // destination replaced it.
-                Ok(()) | Err(Errno::ESRCH) | Err(Errno::ENODEV) => {}
-                Err(e) => warn!(target: &inst.cfg.name, "remove route {}: {e}", r),
-            }
+        for r in set.rules(&inst.cfg) {
+            del_rule(&mut self.south, &inst.cfg.name, r);
         }
+        let default = self.ifaces[inst.iface].ifindex;
+        for r in set.of(&inst.cfg) {
+            del_route(&mut self.south, &inst.cfg.name, r, default);
+        }
+    }
+}
+
+/// Add route `r` of instance `name`, logging a failure (`default`: the instance's interface).
+fn add_route<S: Southbound>(south: &mut S, name: &str, r: &model::Route, default: Option<u32>) {
+    let Some(attrs) = route_attrs(south, r, default) else {
+        error!(target: name, "add route {}: no interface", r);
+        return;
+    };
+    if let Err(e) = south.add_route(&attrs) {
+        error!(target: name, "add route {}: {e}", r);
+    }
+}
+
+/// Remove route `r` of instance `name`; one already gone is fine.
+fn del_route<S: Southbound>(south: &mut S, name: &str, r: &model::Route, default: Option<u32>) {
+    let Some(attrs) = route_attrs(south, r, default) else {
+        return;
+    };
+    match south.del_route(&attrs) {
+        // Gone already: its interface went away, or a route with the same destination
+        // replaced it.
+        Ok(()) | Err(Errno::ESRCH) | Err(Errno::ENODEV) => {}
+        Err(e) => warn!(target: name, "remove route {}: {e}", r),
+    }
+}
+
+/// Add rule `r` of instance `name`, logging a failure.
+fn add_rule<S: Southbound>(south: &mut S, name: &str, r: &model::Rule) {
+    match south.add_rule(&rule_attrs(r)) {
+        // Left by a run that crashed after adding it: it is the same rule.
+        Ok(()) | Err(Errno::EEXIST) => {}
+        Err(e) => error!(target: name, "add rule {}: {e}", r),
+    }
+}
+
+/// Remove rule `r` of instance `name`; one already gone (removed by hand) is fine.
+fn del_rule<S: Southbound>(south: &mut S, name: &str, r: &model::Rule) {
+    match south.del_rule(&rule_attrs(r)) {
+        Ok(()) | Err(Errno::ENOENT) => {}
+        Err(e) => warn!(target: name, "remove rule {}: {e}", r),
     }
 }
 
@@ -342,6 +386,22 @@ fn route_attrs<S: Southbound>(
         metric: r.metric,
         table: r.table,
     })
+}
+
+/// A configured rule as the kernel takes it (interfaces stay names: rules match by name).
+fn rule_attrs(r: &model::Rule) -> RuleAttrs<'_> {
+    RuleAttrs {
+        ipv6: r.family == model::Family::Ipv6,
+        invert: r.invert,
+        src: r.from,
+        dst: r.to,
+        iif: r.iif.as_deref(),
+        oif: r.oif.as_deref(),
+        fwmark: r.fwmark.map(|(m, _)| m),
+        fwmask: r.fwmark.and_then(|(_, k)| k),
+        priority: r.priority,
+        table: r.table,
+    }
 }
 
 /// The interface a VIP goes on: its own `dev` (looked up when needed: VIPs move rarely),

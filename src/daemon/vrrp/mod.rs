@@ -163,7 +163,8 @@ struct Inst<U> {
     unicast: Option<U>,
     /// Whether the VIPs are on the interface now (so we never remove what we did not add).
     vips_installed: bool,
-    /// Whether the `route`s (with the VIPs) and the `backup_route`s are in the kernel now.
+    /// Whether the `route`s and `rule`s (with the VIPs) and the `backup_route`s and
+    /// `backup_rule`s are in the kernel now.
     routes_installed: bool,
     backup_routes_installed: bool,
     /// When the VIPs were last (re)installed with a finite lifetime; `None` while they are
@@ -619,8 +620,9 @@ impl<S: Southbound> Vrrp<S> {
         }
         let mut fresh: Vec<usize> = Vec::new();
         let mut changed: Vec<usize> = Vec::new();
-        // Instances kept whose routes changed, with the routes now in the kernel.
-        let mut rerouted: Vec<(usize, Vec<model::Route>, Vec<model::Route>)> = Vec::new();
+        // Instances kept whose routes or rules changed, with the config of those now in
+        // the kernel.
+        let mut rerouted: Vec<(usize, model::Instance)> = Vec::new();
         for c in &cfg.instances {
             let prev = old
                 .iter_mut()
@@ -635,13 +637,12 @@ impl<S: Southbound> Vrrp<S> {
                         let new = self.make_inst(c);
                         inst.own = new.own;
                         inst.checksum = new.checksum;
-                        if inst.cfg.routes != c.routes || inst.cfg.backup_routes != c.backup_routes
+                        if inst.cfg.routes != c.routes
+                            || inst.cfg.backup_routes != c.backup_routes
+                            || inst.cfg.rules != c.rules
+                            || inst.cfg.backup_rules != c.backup_rules
                         {
-                            rerouted.push((
-                                self.insts.len(),
-                                inst.cfg.routes.clone(),
-                                inst.cfg.backup_routes.clone(),
-                            ));
+                            rerouted.push((self.insts.len(), inst.cfg.clone()));
                         }
                         inst.cfg = c.clone();
                         changed.push(self.insts.len());
@@ -669,8 +670,8 @@ impl<S: Southbound> Vrrp<S> {
             }
         }
         self.arm_vip_refresh(ctx);
-        for (i, routes, backup_routes) in rerouted {
-            self.replace_routes(i, routes, backup_routes);
+        for (i, old) in rerouted {
+            self.replace_routes(i, old);
         }
         for i in changed {
             if let Some(src) = self.source_addr(i) {

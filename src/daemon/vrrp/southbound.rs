@@ -1,4 +1,4 @@
-//! What the VRRP part asks of the kernel, as one trait: link facts, addresses, routes, the macvlan of
+//! What the VRRP part asks of the kernel, as one trait: link facts, addresses, routes and rules, the macvlan of
 //! `use_vmac`, the sockets adverts come and go through, and the pre-master hook's process. [`Linux`] is the real thing
 //! (rtnetlink, AF_PACKET, raw IP sockets, sysctls); a test can put a recording fake in its
 //! place and drive reloads, sync groups, link events and VIP handling without namespaces
@@ -15,7 +15,7 @@ use nix::errno::Errno;
 
 use crate::base::Family;
 use crate::sys::packet::{KernelStats, McastJoin, PacketSocket, RawIpSocket, RecvFrame};
-use crate::sys::rtnl::{self, AddrAttrs, MacvlanMode, RouteAttrs, Rtnl};
+use crate::sys::rtnl::{self, AddrAttrs, MacvlanMode, RouteAttrs, Rtnl, RuleAttrs};
 use crate::sys::{bpf, process};
 
 /// An interface as the VRRP part needs to know it.
@@ -66,6 +66,10 @@ pub trait Southbound {
     fn add_route(&mut self, route: &RouteAttrs) -> Result<(), Errno>;
     /// Remove a route (same gateway, interface, metric and table); `Err(ESRCH)` if absent.
     fn del_route(&mut self, route: &RouteAttrs) -> Result<(), Errno>;
+    /// Add a policy rule; `Err(EEXIST)` when the same rule is there already.
+    fn add_rule(&mut self, rule: &RuleAttrs<'_>) -> Result<(), Errno>;
+    /// Remove a policy rule (same selectors, priority and table); `Err(ENOENT)` if absent.
+    fn del_rule(&mut self, rule: &RuleAttrs<'_>) -> Result<(), Errno>;
     /// Create the `use_vmac` macvlan `name` on `parent` with the virtual MAC, and set the
     /// ARP sysctls that keep the parent from answering for the VIP (best effort, logged).
     /// Returns the new interface's index.
@@ -225,6 +229,14 @@ impl Southbound for Linux {
 
     fn del_route(&mut self, route: &RouteAttrs) -> Result<(), Errno> {
         self.rtnl.del_route(route)
+    }
+
+    fn add_rule(&mut self, rule: &RuleAttrs<'_>) -> Result<(), Errno> {
+        self.rtnl.add_rule(rule)
+    }
+
+    fn del_rule(&mut self, rule: &RuleAttrs<'_>) -> Result<(), Errno> {
+        self.rtnl.del_rule(rule)
     }
 
     fn create_vmac(
