@@ -200,40 +200,40 @@ pub struct Rule {
 /// `from 10.0.1.0/24 iif lan fwmark 0x1/0xff priority 100 table 100`.
 impl core::fmt::Display for Rule {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let mut words: Vec<String> = Vec::new();
         if self.from.is_none() && self.to.is_none() {
-            words.push(match self.family {
-                Family::Ipv4 => "inet".into(),
-                Family::Ipv6 => "inet6".into(),
-            });
+            f.write_str(match self.family {
+                Family::Ipv4 => "inet ",
+                Family::Ipv6 => "inet6 ",
+            })?;
         }
         if self.invert {
-            words.push("not".into());
+            f.write_str("not ")?;
         }
         if let Some((a, p)) = self.from {
-            words.push(format!("from {a}/{p}"));
+            write!(f, "from {a}/{p} ")?;
         }
         if let Some((a, p)) = self.to {
-            words.push(format!("to {a}/{p}"));
+            write!(f, "to {a}/{p} ")?;
         }
         if let Some(d) = &self.iif {
-            words.push(format!("iif {d}"));
+            write!(f, "iif {d} ")?;
         }
         if let Some(d) = &self.oif {
-            words.push(format!("oif {d}"));
+            write!(f, "oif {d} ")?;
         }
-        match self.fwmark {
-            Some((m, Some(k))) => words.push(format!("fwmark {m:#x}/{k:#x}")),
-            Some((m, None)) => words.push(format!("fwmark {m:#x}")),
-            None => {}
+        if let Some((m, k)) = self.fwmark {
+            write!(f, "fwmark {m:#x}")?;
+            if let Some(k) = k {
+                write!(f, "/{k:#x}")?;
+            }
+            f.write_str(" ")?;
         }
-        words.push(format!("priority {}", self.priority));
+        write!(f, "priority {} table ", self.priority)?;
         if self.table == ROUTE_TABLE_MAIN {
-            words.push("table main".into());
+            f.write_str("main")
         } else {
-            words.push(format!("table {}", self.table));
+            write!(f, "{}", self.table)
         }
-        f.write_str(&words.join(" "))
     }
 }
 
