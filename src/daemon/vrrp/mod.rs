@@ -824,6 +824,12 @@ impl<S: Southbound> Vrrp<S> {
         self.configured.min(self.insts.len())
     }
 
+    /// Family routers (a dual-stack instance has two): the timers `Part::Vrrp.timer(i)`
+    /// in use are below this (and `VIP_REFRESH_TIMER`).
+    pub fn router_count(&self) -> usize {
+        self.insts.len()
+    }
+
     /// SIGUSR1: one line per instance and one per interface, each with its drop counters
     /// (the interface's: frames no instance could be told, and the kernel's own counts).
     pub fn dump(&mut self) {
