@@ -496,6 +496,8 @@ fn build_sync_groups(
     let mut sync_groups = Vec::new();
     for (gi, s) in group_secs.iter().enumerate() {
         let mut members = Vec::new();
+        // Family routers in the group: a dual-stack member brings two.
+        let mut routers = 0;
         for (v, line) in s.vals("member") {
             let Val::Ref(name) = v else { continue };
             match resolve(&instance_names, "instance", &name) {
@@ -510,15 +512,22 @@ fn build_sync_groups(
                             )
                         };
                         errs.at(line, s.path("member"), msg);
-                    } else if members.len() == MAX_SYNC_MEMBERS {
+                    } else if routers + instances[i].families().len() > MAX_SYNC_MEMBERS {
                         errs.at(
                             line,
                             s.path("member"),
-                            format!(
-                                "too many members (at most {MAX_SYNC_MEMBERS}, MAX_SYNC_MEMBERS)"
-                            ),
+                            if routers == members.len() && !instances[i].dual_stack {
+                                format!(
+                                    "too many members (at most {MAX_SYNC_MEMBERS}, MAX_SYNC_MEMBERS)"
+                                )
+                            } else {
+                                format!(
+                                    "too many members (at most {MAX_SYNC_MEMBERS}, MAX_SYNC_MEMBERS; an instance with IPv4 and IPv6 VIPs counts twice)"
+                                )
+                            },
                         );
                     } else {
+                        routers += instances[i].families().len();
                         instances[i].sync_group = Some(gi);
                         members.push(i);
                     }
@@ -1921,6 +1930,28 @@ mod tests {
             "option version '2'\n list vip '10.0.0.254/24'\n list vip 'fd00::254/64'\n",
         ));
         assert!(e.contains("set version '3'"), "{e}");
+    }
+
+    #[test]
+    fn a_dual_stack_member_counts_twice_in_a_sync_group() {
+        let mut text = String::new();
+        for n in 0..5 {
+            text.push_str(&format!(
+                "config instance 'i{n}'\n option interface 'br-lan'\n option version '3'\n option vrid '{}'\n list vip '10.0.0.{}/24'\n list vip 'fd00::{}/64'\n",
+                n + 1,
+                n + 1,
+                n + 1
+            ));
+        }
+        text.push_str("config sync_group 'g'\n");
+        for n in 0..5 {
+            text.push_str(&format!(" list member 'i{n}'\n"));
+        }
+        let e = one_error(&text);
+        assert!(e.contains("g.member") && e.contains("counts twice"), "{e}");
+        // Four of them fill the group's eight routers.
+        let four = text.replace(" list member 'i4'\n", "");
+        assert_eq!(ok(&four).sync_groups[0].members, [0, 1, 2, 3]);
     }
 
     #[test]
