@@ -310,6 +310,21 @@ fn keepalived_pair_master_then_dual_minivrrp_backup_takes_both() {
         .unwrap_or_else(|e| panic!("after SIGTERM of keepalived: {e}\n{}", r1.log_text()));
     eprintln!("keepalived SIGTERM: both VIPs on minivrrp after {t:?}");
     assert_eq!(states(&lab, "r1"), ("MASTER".to_string(), both("MASTER")));
+    // The console view: one instance, both VIPs, a line per family.
+    let o = Command::new(minivrrp_bin())
+        .args(["status", "--socket"])
+        .arg(lab.control_socket("r1"))
+        .output()
+        .expect("run minivrrp status");
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    eprintln!("{text}");
+    assert_eq!(text.matches("lan MASTER for").count(), 1, "{text}");
+    assert!(text.contains(&format!("{V4}/24")) && text.contains(&format!("{V6}/64")));
+    assert!(
+        text.contains("  ipv4 MASTER  master 10.0.0.1  vips installed"),
+        "{text}"
+    );
+    assert!(text.contains("  ipv6 MASTER  master fe80::"), "{text}");
 }
 
 #[test]

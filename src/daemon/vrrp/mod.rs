@@ -835,8 +835,15 @@ impl<S: Southbound> Vrrp<S> {
     pub fn dump(&mut self) {
         for inst in &self.insts {
             let c = inst.fsm.counters();
+            // A dual-stack instance has a line per family router.
+            let family = if inst.cfg.dual_stack {
+                inst.cfg.family.name()
+            } else {
+                ""
+            };
             info!(target: &inst.cfg.name,
-                "{} prio {} on {} vrid {} vips {} master_adver_int {} ms rx {} tx {} discarded {} transitions {} dropped:{}",
+                "{family}{}{} prio {} on {} vrid {} vips {} master_adver_int {} ms rx {} tx {} discarded {} transitions {} dropped:{}",
+                if family.is_empty() { "" } else { " " },
                 inst.fsm.state(), inst.fsm.priority(), inst.cfg.interface, inst.cfg.vrid,
                 inst.cfg.vips.len(), inst.fsm.master_adver_interval().as_millis() as u64,
                 c.adverts_rx, c.adverts_tx, c.adverts_discarded, c.transitions,
