@@ -367,6 +367,18 @@ fn ipv6_only_higher_priority_sends_both_families_to_backup() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(states(&lab, "r1"), ("BACKUP".to_string(), both("BACKUP")));
+    // The instance says why: the IPv6 router's reason (the IPv4 one only followed it), and
+    // the master it knows of, r3's link-local.
+    let i = &status_json(&lab, "r1")["instances"][0];
+    let reason = i["reason"].as_str().unwrap_or("");
+    assert!(
+        reason.starts_with("higher priority 200 from fe80::"),
+        "reason: {reason}"
+    );
+    assert!(
+        i["master"].as_str().unwrap_or("").starts_with("fe80::"),
+        "{i}"
+    );
     let sent: Vec<_> = cap
         .adverts(quiet_from)
         .into_iter()

@@ -169,7 +169,27 @@ impl Daemon {
                 });
             }
         }
-        let (since, reason) = match v.fsm.last_change() {
+        // The router that moved first into the instance's state tells why (the other
+        // followed it); for a single-family instance, its only router.
+        let lead = match &v.ipv6 {
+            Some(p) if p.fsm.state() == v.fsm.state() => {
+                let key = |f: &crate::vrrp::instance::Instance| {
+                    f.last_change()
+                        .map(|(t, r)| (t, r == crate::vrrp::instance::Reason::SyncGroup))
+                };
+                if key(p.fsm) < key(v.fsm) {
+                    p.fsm
+                } else {
+                    v.fsm
+                }
+            }
+            _ => v.fsm,
+        };
+        let master = v
+            .fsm
+            .master_address()
+            .or_else(|| v.ipv6.as_ref().and_then(|p| p.fsm.master_address()));
+        let (since, reason) = match lead.last_change() {
             Some((t, r)) => (t, r.to_string()),
             None => (self.control.started, "not started".to_string()),
         };
@@ -203,7 +223,7 @@ impl Daemon {
             state: v.fsm.state().to_string(),
             since_ms: ms(now.saturating_duration_since(since)),
             reason,
-            master: v.fsm.master_address(),
+            master,
             base_priority: v.cfg.priority,
             priority_override: v.fsm.priority_override(),
             effective_priority: v.fsm.priority(),
