@@ -478,10 +478,12 @@ impl<S: Southbound> Vrrp<S> {
         }
     }
 
-    /// Feed one input to instance `i` and carry out what it asks (adverts, VIPs, GARPs, in
-    /// the order the state machine returns them); then keep its loop timer at its next
-    /// deadline, and leave its new state for its sync group ([`Self::settle_sync_groups`]).
-    pub fn feed(&mut self, ctx: &mut Ctx, i: usize, input: Input, now: Instant) {
+    /// Feed one input to router `i` (an instance's own, or a dual-stack instance's IPv6
+    /// router; outside this part, [`Self::feed_instance`]) and carry out what it asks
+    /// (adverts, VIPs, GARPs, in the order the state machine returns them); then keep its
+    /// loop timer at its next deadline, and leave its new state for its sync group
+    /// ([`Self::settle_sync_groups`]).
+    fn feed(&mut self, ctx: &mut Ctx, i: usize, input: Input, now: Instant) {
         let Some(inst) = self.insts.get_mut(i) else {
             return;
         };
@@ -701,17 +703,31 @@ impl<S: Southbound> Vrrp<S> {
         let mut rerouted: Vec<(usize, Vec<model::Route>, Vec<model::Route>)> = Vec::new();
         let table = routers(cfg);
         self.configured = cfg.instances.len();
-        for (c, pair) in &table {
-            let prev = old
-                .iter_mut()
-                .find(|o| {
+        // Which running router each new one continues, if any.
+        let mut keep: Vec<Option<usize>> = table
+            .iter()
+            .map(|(c, _)| {
+                old.iter().position(|o| {
                     o.as_ref().is_some_and(|o| {
                         o.cfg.name == c.name
                             && o.cfg.family == c.family
                             && !needs_restart(&o.cfg, c)
                     })
                 })
-                .and_then(Option::take);
+            })
+            .collect();
+        // A dual-stack instance restarts as a whole: a fresh router beside a kept one would
+        // announce BACKUP and MASTER again while the instance stayed MASTER.
+        for (i, (_, pair)) in table.iter().enumerate() {
+            if let Some(p) = *pair {
+                if keep[i].is_none() || keep[p].is_none() {
+                    keep[i] = None;
+                    keep[p] = None;
+                }
+            }
+        }
+        for ((c, pair), kept) in table.iter().zip(keep) {
+            let prev = kept.and_then(|k| old[k].take());
             match prev {
                 Some(mut inst) => {
                     inst.pair = *pair;
