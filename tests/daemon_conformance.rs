@@ -163,10 +163,13 @@ impl Fake {
             }
             EthernetProtocol::Ipv6 => {
                 let ip = Ipv6Packet::new_checked(eth.payload()).expect("ipv6");
-                let icmp = Icmpv6Packet::new_checked(ip.payload()).expect("icmpv6");
-                // The target address of the unsolicited NA (RFC 4861 4.4).
-                let target =
-                    Ipv6Addr::from(<[u8; 16]>::try_from(&icmp.payload()[..16]).expect("target"));
+                Icmpv6Packet::new_checked(ip.payload()).expect("icmpv6");
+                // The target address of the unsolicited NA (RFC 4861 4.4: after type, code,
+                // checksum and flags), read from the bytes: smoltcp's `payload()` of an
+                // NDISC message starts after the target.
+                let target = Ipv6Addr::from(
+                    <[u8; 16]>::try_from(ip.payload().get(8..24).expect("target")).expect("target"),
+                );
                 json!({"kernel": "na", "link": link, "ip": target.to_string(), "mac": mac})
             }
             _ => json!({"kernel": "frame", "link": link, "bytes": frame.len()}),
@@ -590,7 +593,7 @@ impl Run {
     /// lease refresh), earliest first, like the loop.
     fn run_timers(&mut self, until: Instant) {
         loop {
-            let n = self.vrrp.instance_count() as u32;
+            let n = self.vrrp.router_count() as u32;
             let next = (0..n)
                 .chain([VIP_REFRESH_TIMER])
                 .filter_map(|i| self.ctx().deadline(Part::Vrrp.timer(i)).map(|d| (d, i)))

@@ -737,3 +737,182 @@ fn fault_during_the_hold_kills_the_hook_and_installs_nothing_6_4_3() {
         .iter()
         .all(|(_, x)| !matches!(x, Action::StopPreMaster | Action::AddVips)));
 }
+
+// --- One instance with IPv4 and IPv6 VIPs: two in-step routers (`Params::in_step`) and
+// their group. Not an RFC rule: RFC 5798 runs one virtual router per family; these keep the
+// two with one VRID master together, backup together, fault together.
+
+/// The IPv4 and IPv6 routers of one dual-stack instance and their group, settled the way
+/// `daemon::vrrp::settle_sync_groups` does it: every input's report goes to the group, the
+/// group's commands are fed back, until nothing more is asked.
+struct Dual {
+    r: [Instance; 2],
+    g: SyncGroup,
+    /// Transitions seen, in order: (router, from, to, reason).
+    moves: Vec<(usize, State, State, Reason)>,
+}
+
+impl Dual {
+    fn new(priority: u8) -> Dual {
+        let mk = |primary: IpAddr| {
+            let mut p = params(priority);
+            p.primary = primary;
+            p.in_step = true;
+            Instance::new(p)
+        };
+        let v6: IpAddr = "fe80::2".parse().unwrap();
+        let mut d = Dual {
+            r: [mk(ip(2)), mk(v6)],
+            g: SyncGroup::new(2),
+            moves: Vec::new(),
+        };
+        d.feed(0, Instant::ZERO, Input::Startup);
+        d.feed(1, Instant::ZERO, Input::Startup);
+        d
+    }
+
+    fn feed(&mut self, k: usize, now: Instant, input: Input) {
+        let mut queue = vec![(k, input)];
+        while let Some((k, input)) = queue.pop() {
+            let a = self.r[k].handle(now, input);
+            if let Some((from, to, reason)) = transition(&a) {
+                self.moves.push((k, from, to, reason));
+            }
+            let r = &self.r[k];
+            let cmds = self
+                .g
+                .update_wanting(k, r.state(), r.own_fault(), r.wants_master());
+            for (m, c) in cmds {
+                queue.insert(0, (m, Input::Sync(c)));
+            }
+        }
+    }
+
+    /// Fire both routers' due timers up to `until`, in deadline order.
+    fn run(&mut self, until: Instant) {
+        loop {
+            let next = (0..2)
+                .filter_map(|k| self.r[k].next_deadline().map(|t| (t, k)))
+                .min();
+            match next {
+                Some((t, k)) if t <= until => self.feed(k, t, Input::Timer),
+                _ => return,
+            }
+        }
+    }
+
+    fn states(&self) -> (State, State) {
+        (self.r[0].state(), self.r[1].state())
+    }
+}
+
+fn adv6(priority: u8) -> Input {
+    Input::AdvertReceived(Advert {
+        src: "fe80::9".parse().unwrap(),
+        priority,
+        advert_int: Duration::from_secs(1),
+    })
+}
+
+#[test]
+fn in_step_routers_take_over_together_with_the_timers_reason() {
+    let mut d = Dual::new(100);
+    assert_eq!(d.states(), (State::Backup, State::Backup));
+    let mdi = master_down_interval(Version::V3, 100, Duration::from_secs(1));
+    // Both timers are due at once; the IPv4 router's fires first and waits for the IPv6
+    // one instead of taking over alone.
+    d.run(Instant::ZERO + mdi);
+    assert_eq!(d.states(), (State::Master, State::Master));
+    let masters: Vec<_> = d
+        .moves
+        .iter()
+        .filter(|m| m.2 == State::Master)
+        .map(|m| m.3)
+        .collect();
+    assert_eq!(
+        masters,
+        [
+            Reason::MasterDown { interval: mdi },
+            Reason::MasterDown { interval: mdi }
+        ],
+        "each router keeps the reason of its own timer, not 'following sync group'"
+    );
+}
+
+#[test]
+fn in_step_router_waits_while_the_other_family_hears_a_master() {
+    let mut d = Dual::new(100);
+    // Only IPv6 adverts of a priority-200 master arrive, every second for 20 s: the IPv4
+    // router's timer fires but it never takes over, and nobody flaps.
+    for s in 0..20 {
+        d.run(at(s as f64));
+        d.feed(1, at(s as f64), adv6(200));
+    }
+    d.run(at(20.0));
+    assert_eq!(d.states(), (State::Backup, State::Backup));
+    assert!(d.r[0].wants_master() && !d.r[1].wants_master());
+    assert_eq!(d.moves.len(), 2, "only the two startups: {:?}", d.moves);
+    // The IPv6 master stops: after its Master_Down_Interval both take over at once.
+    d.run(at(30.0));
+    assert_eq!(d.states(), (State::Master, State::Master));
+}
+
+#[test]
+fn a_higher_priority_on_one_family_sends_both_to_backup() {
+    let mut d = Dual::new(150);
+    d.run(at(5.0));
+    assert_eq!(d.states(), (State::Master, State::Master));
+    d.moves.clear();
+    // A priority-200 advert on IPv6 only: the IPv6 router yields (RFC 5798 6.4.3), the
+    // IPv4 router follows at once, and stays BACKUP past its Master_Down_Interval.
+    d.feed(1, at(5.5), adv6(200));
+    assert_eq!(d.states(), (State::Backup, State::Backup));
+    assert_eq!(
+        d.moves[0],
+        (
+            1,
+            State::Master,
+            State::Backup,
+            Reason::HigherPriority {
+                priority: 200,
+                from: "fe80::9".parse().unwrap()
+            }
+        )
+    );
+    assert_eq!(d.moves[1].3, Reason::SyncGroup);
+    for s in 6..15 {
+        d.feed(1, at(s as f64), adv6(200));
+        d.run(at(s as f64 + 0.5));
+    }
+    assert_eq!(d.states(), (State::Backup, State::Backup));
+    assert_eq!(d.moves.len(), 2, "no flapping: {:?}", d.moves);
+}
+
+#[test]
+fn a_fault_on_one_family_faults_both_and_both_recover() {
+    let mut d = Dual::new(150);
+    d.run(at(5.0));
+    d.feed(0, at(5.0), Input::InterfaceDown);
+    assert_eq!(d.states(), (State::Fault, State::Fault));
+    d.feed(0, at(6.0), Input::InterfaceUp);
+    assert_eq!(d.states(), (State::Backup, State::Backup));
+    d.run(at(10.0));
+    assert_eq!(d.states(), (State::Master, State::Master));
+}
+
+#[test]
+fn preempting_needs_both_families_to_hear_only_lower_priorities() {
+    let mut d = Dual::new(200);
+    // A priority-100 master on both families: both routers discard its adverts (preempt)
+    // and take over together after Master_Down_Interval.
+    for s in 0..3 {
+        d.feed(0, at(s as f64), adv(9, 100));
+        d.feed(1, at(s as f64), adv6(100));
+    }
+    d.run(at(6.0));
+    assert_eq!(d.states(), (State::Master, State::Master));
+    assert!(matches!(
+        d.moves[2].3,
+        Reason::Preempting { priority: 100, .. }
+    ));
+}

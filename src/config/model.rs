@@ -303,8 +303,12 @@ pub struct Instance {
     pub link_up_delay: Duration,
     pub initial_state: InitialState,
     pub auth: Auth,
-    /// Family of every VIP, unicast_src and unicast_peer.
+    /// Family of every VIP, unicast_src and unicast_peer; IPv4 when `dual_stack`.
     pub family: Family,
+    /// The advertised VIPs are of both families (VRRPv3 only): the daemon runs one router
+    /// per family, IPv4 (`family`) and IPv6, with this VRID and these settings, kept in step
+    /// (master together, backup together, fault together).
+    pub dual_stack: bool,
     pub vips: Vec<Vip>,
     /// Installed while master (`route`), and while backup (`backup_route`).
     pub routes: Vec<Route>,
@@ -340,6 +344,15 @@ pub struct Instance {
 }
 
 impl Instance {
+    /// The families this instance advertises: `family`, and IPv6 too when `dual_stack`.
+    pub fn families(&self) -> &'static [Family] {
+        match (self.dual_stack, self.family) {
+            (true, _) => &[Family::Ipv4, Family::Ipv6],
+            (false, Family::Ipv4) => &[Family::Ipv4],
+            (false, Family::Ipv6) => &[Family::Ipv6],
+        }
+    }
+
     /// Advertisement interval in centiseconds, the unit of the VRRPv3 header (RFC 5798 5.2.7).
     pub fn advert_int_centis(&self) -> u16 {
         // as_secs/subsec_millis, not as_millis (u128): no 128-bit division on 32-bit routers.

@@ -500,6 +500,8 @@ fn build_sync_groups(
     let mut sync_groups = Vec::new();
     for (gi, s) in group_secs.iter().enumerate() {
         let mut members = Vec::new();
+        // Family routers in the group: a dual-stack member brings two.
+        let mut routers = 0;
         for (v, line) in s.vals("member") {
             let Val::Ref(name) = v else { continue };
             match resolve(&instance_names, "instance", &name) {
@@ -514,15 +516,22 @@ fn build_sync_groups(
                             )
                         };
                         errs.at(line, s.path("member"), msg);
-                    } else if members.len() == MAX_SYNC_MEMBERS {
+                    } else if routers + instances[i].families().len() > MAX_SYNC_MEMBERS {
                         errs.at(
                             line,
                             s.path("member"),
-                            format!(
-                                "too many members (at most {MAX_SYNC_MEMBERS}, MAX_SYNC_MEMBERS)"
-                            ),
+                            if routers == members.len() && !instances[i].dual_stack {
+                                format!(
+                                    "too many members (at most {MAX_SYNC_MEMBERS}, MAX_SYNC_MEMBERS)"
+                                )
+                            } else {
+                                format!(
+                                    "too many members (at most {MAX_SYNC_MEMBERS}, MAX_SYNC_MEMBERS; an instance with IPv4 and IPv6 VIPs counts twice)"
+                                )
+                            },
                         );
                     } else {
+                        routers += instances[i].families().len();
                         instances[i].sync_group = Some(gi);
                         members.push(i);
                     }
@@ -973,10 +982,13 @@ fn build_instance(
         _ => VrrpVersion::V2,
     };
     let vrid = s.uint("vrid").unwrap_or(0) as u8;
-    let (family, vips) = build_vips(s, version, errs);
+    let (family, dual_stack, vips) = build_vips(s, version, errs);
     let advert_int = check_advert_int(s, version, errs);
     let auth = build_auth(s, version, errs);
     let (unicast_src, unicast_peers) = build_unicast(s, family, errs);
+    if dual_stack {
+        check_dual_stack(s, errs);
+    }
     let routes = build_routes(s, "route", family, errs);
     let backup_routes = build_routes(s, "backup_route", family, errs);
     let rules = build_rules(s, "rule", family, errs);
@@ -1011,6 +1023,7 @@ fn build_instance(
         },
         auth,
         family,
+        dual_stack,
         vips,
         routes,
         backup_routes,
@@ -1100,9 +1113,31 @@ fn build_rules(s: &Sec, option: &str, family: Family, errs: &mut Errors) -> Vec<
     rules
 }
 
-/// VIPs: one family, no duplicates, at most MAX_VIPS; version 2 is IPv4 only.
-fn build_vips(s: &Sec, version: VrrpVersion, errs: &mut Errors) -> (Family, Vec<Vip>) {
-    let mut family: Option<Family> = None;
+/// What an instance with VIPs of both families cannot have: each family's router would
+/// need its own value (a unicast source, a macvlan per VMAC), so they are refused for now.
+fn check_dual_stack(s: &Sec, errs: &mut Errors) {
+    for o in ["unicast_src", "unicast_peer"] {
+        if s.is_set(o) {
+            errs.at(
+                s.line(o),
+                s.path(o),
+                "not supported on an instance with IPv4 and IPv6 VIPs (use one instance per family in a sync_group)".into(),
+            );
+        }
+    }
+    if s.d_bool("use_vmac") {
+        errs.at(
+            s.line("use_vmac"),
+            s.path("use_vmac"),
+            "not supported on an instance with IPv4 and IPv6 VIPs (each family needs its own virtual MAC; use one instance per family in a sync_group)".into(),
+        );
+    }
+}
+
+/// VIPs: no duplicates, at most MAX_VIPS; version 2 is IPv4 only. VIPs of both families
+/// make a dual-stack instance (`Instance::dual_stack`), VRRPv3 only; its `family` is IPv4.
+fn build_vips(s: &Sec, version: VrrpVersion, errs: &mut Errors) -> (Family, bool, Vec<Vip>) {
+    let mut families: Vec<Family> = Vec::new();
     let mut vips: Vec<Vip> = Vec::new();
     for (n, (v, line)) in s.vals("vip").into_iter().enumerate() {
         let Val::Vip(addr, prefix, dev, label, scope) = v else {
@@ -1130,21 +1165,8 @@ fn build_vips(s: &Sec, version: VrrpVersion, errs: &mut Errors) -> (Family, Vec<
                 format!("more than {MAX_VIPS} VIPs (MAX_VIPS)"),
             );
         }
-        match family {
-            None => family = Some(fam),
-            Some(f) if f != fam => {
-                errs.at(
-                    line,
-                    s.path("vip"),
-                    format!(
-                        "{addr} is {} but the instance's first VIP is {}; one instance is one address family (use a second instance)",
-                        fam.name(),
-                        f.name()
-                    ),
-                );
-                continue;
-            }
-            Some(_) => {}
+        if !families.contains(&fam) {
+            families.push(fam);
         }
         if vips.iter().any(|x| x.addr == addr) {
             errs.at(line, s.path("vip"), format!("{addr} is listed twice"));
@@ -1160,8 +1182,13 @@ fn build_vips(s: &Sec, version: VrrpVersion, errs: &mut Errors) -> (Family, Vec<
             excluded: false,
         });
     }
-    let family = family.unwrap_or(Family::Ipv4);
-    // Not advertised, so neither the one-family rule nor the advert's address limit applies.
+    let dual_stack = families.len() == 2;
+    let family = if dual_stack {
+        Family::Ipv4
+    } else {
+        families.first().copied().unwrap_or(Family::Ipv4)
+    };
+    // Not advertised, so neither the families rule nor the advert's address limit applies.
     for (v, line) in s.vals("vip_excluded") {
         let Val::Vip(addr, prefix, dev, label, scope) = v else {
             continue;
@@ -1184,7 +1211,13 @@ fn build_vips(s: &Sec, version: VrrpVersion, errs: &mut Errors) -> (Family, Vec<
             excluded: true,
         });
     }
-    if family == Family::Ipv6 && version == VrrpVersion::V2 {
+    if dual_stack && version == VrrpVersion::V2 {
+        errs.at(
+            s.line("version"),
+            s.path("version"),
+            "VRRP version 2 is IPv4 only (RFC 3768); an instance with IPv4 and IPv6 VIPs runs one VRRPv3 router per family: set version '3'".into(),
+        );
+    } else if family == Family::Ipv6 && version == VrrpVersion::V2 {
         errs.at(
             s.line("version"),
             s.path("version"),
@@ -1192,7 +1225,7 @@ fn build_vips(s: &Sec, version: VrrpVersion, errs: &mut Errors) -> (Family, Vec<
         );
     }
 
-    (family, vips)
+    (family, dual_stack, vips)
 }
 
 /// RFC 3768 5.3.7 (v2: whole seconds in an 8-bit field) / RFC 5798 5.2.7 (v3: 12-bit
@@ -1458,7 +1491,7 @@ fn check_vrid_uniqueness(secs: &[Sec], instances: &[Instance], errs: &mut Errors
                 && !b.vips.is_empty()
                 && b.vrid == a.vrid
                 && b.interface == a.interface
-                && b.family == a.family
+                && b.families().iter().any(|f| a.families().contains(f))
         }) {
             errs.at(
                 secs[i].line("vrid"),
@@ -1467,7 +1500,11 @@ fn check_vrid_uniqueness(secs: &[Sec], instances: &[Instance], errs: &mut Errors
                     "VRID {} is already used on {} for {} by instance '{}'",
                     a.vrid,
                     a.interface,
-                    a.family.name(),
+                    a.families()
+                        .iter()
+                        .find(|f| b.1.families().contains(f))
+                        .unwrap_or(&a.family)
+                        .name(),
                     b.1.name
                 ),
             );
@@ -2069,6 +2106,51 @@ mod tests {
             "\toption auth_type 'pass'\n\toption auth_pass '123456789'\n\tlist vip '10.0.0.1'\n",
         ));
         assert!(e.contains("1..8 characters"), "{e}");
+    }
+
+    #[test]
+    fn vips_of_both_families_make_a_dual_stack_v3_instance() {
+        let c = ok(&instance(
+            "option version '3'\n list vip '10.0.0.254/24'\n list vip 'fd00::254/64'\n",
+        ));
+        let i = &c.instances[0];
+        assert!(i.dual_stack);
+        assert_eq!(i.family, Family::Ipv4);
+        assert_eq!(i.families(), [Family::Ipv4, Family::Ipv6]);
+        let c = ok(&instance("option version '3'\n list vip 'fd00::254/64'\n"));
+        assert!(!c.instances[0].dual_stack);
+        assert_eq!(c.instances[0].families(), [Family::Ipv6]);
+        // An excluded VIP of the other family does not make it dual-stack.
+        let c = ok(&instance(
+            "list vip '10.0.0.254/24'\n list vip_excluded 'fd00::254/64'\n",
+        ));
+        assert!(!c.instances[0].dual_stack);
+        let e = one_error(&instance(
+            "option version '2'\n list vip '10.0.0.254/24'\n list vip 'fd00::254/64'\n",
+        ));
+        assert!(e.contains("set version '3'"), "{e}");
+    }
+
+    #[test]
+    fn a_dual_stack_member_counts_twice_in_a_sync_group() {
+        let mut text = String::new();
+        for n in 0..5 {
+            text.push_str(&format!(
+                "config instance 'i{n}'\n option interface 'br-lan'\n option version '3'\n option vrid '{}'\n list vip '10.0.0.{}/24'\n list vip 'fd00::{}/64'\n",
+                n + 1,
+                n + 1,
+                n + 1
+            ));
+        }
+        text.push_str("config sync_group 'g'\n");
+        for n in 0..5 {
+            text.push_str(&format!(" list member 'i{n}'\n"));
+        }
+        let e = one_error(&text);
+        assert!(e.contains("g.member") && e.contains("counts twice"), "{e}");
+        // Four of them fill the group's eight routers.
+        let four = text.replace(" list member 'i4'\n", "");
+        assert_eq!(ok(&four).sync_groups[0].members, [0, 1, 2, 3]);
     }
 
     #[test]

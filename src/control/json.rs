@@ -141,6 +141,15 @@ fn instance(out: &mut String, i: &InstanceStatus) {
     drops(o.key("drops"), &i.drops);
     o.num("master_advert_int_ms", i.master_advert_int_ms);
     counters(o.key("counters"), &i.counters);
+    o.array("families", &i.families, |out, f| {
+        let mut o = Obj::new(out);
+        o.str("family", &f.family);
+        o.str("state", &f.state);
+        let master = f.master.map(|a| a.to_string());
+        o.opt_str("master", master.as_deref());
+        o.bool("vips_installed", f.vips_installed);
+        o.end();
+    });
     o.end();
 }
 
@@ -250,6 +259,12 @@ pub(crate) mod tests {
                     name: "not-a-peer".into(),
                     value: 4,
                 }],
+                families: vec![FamilyStatus {
+                    family: "ipv6".into(),
+                    state: "BACKUP".into(),
+                    master: Some("fe80::1".parse().unwrap()),
+                    vips_installed: false,
+                }],
             }],
             checks: vec![CheckStatus {
                 name: "web".into(),
@@ -300,6 +315,10 @@ pub(crate) mod tests {
         assert_eq!(v["drops"]["bad_ttl"], 3);
         assert_eq!(v["instances"][0]["drops"]["not-a-peer"], 4);
         assert_eq!(v["control"]["refused_not_root"], 0);
+        assert_eq!(i["families"][0]["family"], "ipv6");
+        assert_eq!(i["families"][0]["state"], "BACKUP");
+        assert_eq!(i["families"][0]["master"], "fe80::1");
+        assert_eq!(i["families"][0]["vips_installed"], false);
     }
 
     #[test]

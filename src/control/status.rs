@@ -62,6 +62,20 @@ pub struct InstanceStatus {
     pub counters: InstanceCounters,
     /// Adverts for this instance dropped by the receive policy, by reason.
     pub drops: Vec<Counter>,
+    /// An instance with IPv4 and IPv6 VIPs: each family's router (they move together, so
+    /// their states differ only for the moment one follows the other); empty otherwise.
+    pub families: Vec<FamilyStatus>,
+}
+
+/// One family's router of an instance with VIPs of both families.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FamilyStatus {
+    /// `ipv4` or `ipv6`.
+    pub family: String,
+    pub state: String,
+    /// That family's master (ours when MASTER: our IPv6 link-local for `ipv6`), if known.
+    pub master: Option<IpAddr>,
+    pub vips_installed: bool,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -90,6 +90,18 @@ fn instance(out: &mut String, i: &InstanceStatus) {
         }
     );
     wrapped(out, &(vips + " "), &i.vips, 4);
+    for f in &i.families {
+        let master = f.master.map_or("-".to_string(), |a| a.to_string());
+        let vips = if f.vips_installed {
+            "installed"
+        } else {
+            "not installed"
+        };
+        line(
+            out,
+            &format!("  {} {}  master {master}  vips {vips}", f.family, f.state),
+        );
+    }
     for t in &i.trackers {
         line(
             out,

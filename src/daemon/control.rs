@@ -121,9 +121,10 @@ impl Daemon {
                 .iter()
                 .find(|(n, _)| n == name)
                 .map(|(_, p)| *p);
-            self.vrrp.feed(ctx, i, Input::PriorityOverride(o), now);
             self.vrrp
-                .feed(ctx, i, Input::Maintenance(self.control.maintenance), now);
+                .feed_instance(ctx, i, Input::PriorityOverride(o), now);
+            self.vrrp
+                .feed_instance(ctx, i, Input::Maintenance(self.control.maintenance), now);
         }
     }
 
@@ -139,8 +140,56 @@ impl Daemon {
 
     fn instance_status(&self, i: usize, now: Instant) -> Option<InstanceStatus> {
         let v = self.vrrp.instance_view(i)?;
-        let c = v.fsm.counters();
-        let (since, reason) = match v.fsm.last_change() {
+        // A dual-stack instance: its IPv4 router speaks for it, the counters, drops and
+        // VIPs are both routers', and `families` shows each router.
+        let mut c = v.fsm.counters();
+        let mut drops = v.drops.clone();
+        let mut vips: Vec<&model::Vip> = v.cfg.vips.iter().collect();
+        let mut vips_installed = v.vips_installed;
+        let mut families = Vec::new();
+        if let Some(p) = &v.ipv6 {
+            let pc = p.fsm.counters();
+            c.adverts_tx = c.adverts_tx.wrapping_add(pc.adverts_tx);
+            c.adverts_rx = c.adverts_rx.wrapping_add(pc.adverts_rx);
+            c.adverts_discarded = c.adverts_discarded.wrapping_add(pc.adverts_discarded);
+            c.priority_zero_tx = c.priority_zero_tx.wrapping_add(pc.priority_zero_tx);
+            c.priority_zero_rx = c.priority_zero_rx.wrapping_add(pc.priority_zero_rx);
+            drops.add(p.drops);
+            vips.extend(p.cfg.vips.iter());
+            vips_installed &= p.vips_installed;
+            for (family, fsm, installed) in [
+                ("ipv4", v.fsm, v.vips_installed),
+                ("ipv6", p.fsm, p.vips_installed),
+            ] {
+                families.push(FamilyStatus {
+                    family: family.to_string(),
+                    state: fsm.state().to_string(),
+                    master: fsm.master_address(),
+                    vips_installed: installed,
+                });
+            }
+        }
+        // The router that moved first into the instance's state tells why (the other
+        // followed it); for a single-family instance, its only router.
+        let lead = match &v.ipv6 {
+            Some(p) if p.fsm.state() == v.fsm.state() => {
+                let key = |f: &crate::vrrp::instance::Instance| {
+                    f.last_change()
+                        .map(|(t, r)| (t, r == crate::vrrp::instance::Reason::SyncGroup))
+                };
+                if key(p.fsm) < key(v.fsm) {
+                    p.fsm
+                } else {
+                    v.fsm
+                }
+            }
+            _ => v.fsm,
+        };
+        let master = v
+            .fsm
+            .master_address()
+            .or_else(|| v.ipv6.as_ref().and_then(|p| p.fsm.master_address()));
+        let (since, reason) = match lead.last_change() {
             Some((t, r)) => (t, r.to_string()),
             None => (self.control.started, "not started".to_string()),
         };
@@ -174,22 +223,21 @@ impl Daemon {
             state: v.fsm.state().to_string(),
             since_ms: ms(now.saturating_duration_since(since)),
             reason,
-            master: v.fsm.master_address(),
+            master,
             base_priority: v.cfg.priority,
             priority_override: v.fsm.priority_override(),
             effective_priority: v.fsm.priority(),
             trackers,
-            vips: v
-                .cfg
-                .vips
+            vips: vips
                 .iter()
                 .map(|a| format!("{}/{}", a.addr, a.prefix_len))
                 .collect(),
-            vips_installed: v.vips_installed,
+            vips_installed,
             pre_master_running: v.pre_master_running,
             advert_int_ms: ms(v.cfg.advert_int) as u32,
             master_advert_int_ms: ms(v.fsm.master_adver_interval()) as u32,
-            drops: drop_list(v.drops),
+            drops: drop_list(&drops),
+            families,
             counters: InstanceCounters {
                 adverts_sent: c.adverts_tx,
                 adverts_received: c.adverts_rx,
@@ -300,7 +348,7 @@ impl Controlled<Ctx> for Daemon {
         let was = self.control.maintenance;
         self.control.maintenance = on;
         for i in 0..self.vrrp.instance_count() {
-            self.vrrp.feed(ctx, i, Input::Maintenance(on), now);
+            self.vrrp.feed_instance(ctx, i, Input::Maintenance(on), now);
         }
         let line = match (was, on) {
             (false, true) => "maintenance on: every instance hands over and stays BACKUP",
@@ -330,7 +378,7 @@ impl Controlled<Ctx> for Daemon {
             self.control.overrides.push((name.to_string(), p));
         }
         self.vrrp
-            .feed(ctx, i, Input::PriorityOverride(priority), now);
+            .feed_instance(ctx, i, Input::PriorityOverride(priority), now);
         let effective = self.vrrp.instance_view(i).map_or(0, |v| v.fsm.priority());
         let line = match priority {
             Some(p) => format!("{name}: base priority overridden to {p} (effective {effective})"),
@@ -365,7 +413,7 @@ impl Controlled<Ctx> for Daemon {
                 state.map_or("?".to_string(), |s| s.to_string())
             ));
         }
-        self.vrrp.feed(ctx, i, Input::Announce, now);
+        self.vrrp.feed_instance(ctx, i, Input::Announce, now);
         let line = format!("{name}: gratuitous ARP / NA sent");
         info!("control: {line}");
         Response::Done(line)

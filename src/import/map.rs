@@ -1533,7 +1533,97 @@ pub fn map(nodes: &[Node], notes: &mut Vec<Note>) -> Vec<OutSection> {
     if !globals.options.is_empty() {
         m.out.insert(0, globals);
     }
+    merge_dual_stack_groups(&mut m.out);
     m.out
+}
+
+/// keepalived can only run IPv4 and IPv6 VIPs of one virtual router as two `vrrp_instance`s
+/// (one per family, the same VRID) in a `vrrp_sync_group`; minivrrp runs that as one
+/// instance with both families (its two routers kept in step). A group is merged when it
+/// is exactly that: two members and nothing else, on one interface with one VRID, VRRPv3,
+/// one's VIPs all IPv4 and the other's all IPv6, every other option equal, and no notify
+/// command (keepalived would run each member's: twice per change, minivrrp's once). The
+/// merged instance keeps the IPv4 one's name and place.
+fn merge_dual_stack_groups(out: &mut Vec<OutSection>) {
+    let families = |sec: &OutSection| -> Option<bool> {
+        let mut fam = None;
+        for o in sec.options.iter().filter(|o| o.name == "vip") {
+            let ip: IpAddr = o.value.split(['/', ' ']).next()?.parse().ok()?;
+            match fam {
+                None => fam = Some(ip.is_ipv4()),
+                Some(f) if f != ip.is_ipv4() => return None,
+                Some(_) => {}
+            }
+        }
+        fam
+    };
+    let rest = |sec: &OutSection| -> Vec<(&'static str, String)> {
+        sec.options
+            .iter()
+            .filter(|o| o.name != "vip")
+            .map(|o| (o.name, o.value.clone()))
+            .collect()
+    };
+    let mut g = 0;
+    while g < out.len() {
+        let group = &out[g];
+        let members: Vec<&str> = group
+            .options
+            .iter()
+            .filter(|o| o.name == "member")
+            .map(|o| o.value.as_str())
+            .collect();
+        let find = |name: &str| {
+            out.iter()
+                .position(|s| s.stype == "instance" && s.name == name)
+        };
+        let pair = match (group.stype, members.as_slice()) {
+            ("sync_group", [a, b]) if group.options.len() == 2 => find(a).zip(find(b)),
+            _ => None,
+        };
+        let Some((a, b)) = pair else {
+            g += 1;
+            continue;
+        };
+        let (sa, sb) = (&out[a], &out[b]);
+        let mergeable = sa.get("version") == Some("3")
+            && rest(sa) == rest(sb)
+            && !sa.options.iter().any(|o| {
+                o.name.starts_with("notify")
+                    || matches!(o.name, "unicast_src" | "unicast_peer" | "use_vmac")
+            })
+            && matches!(
+                (families(sa), families(sb)),
+                (Some(true), Some(false)) | (Some(false), Some(true))
+            );
+        if !mergeable {
+            g += 1;
+            continue;
+        }
+        let (v4, v6) = if families(sa) == Some(true) {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        let vips: Vec<_> = out[v6]
+            .options
+            .iter()
+            .filter(|o| o.name == "vip")
+            .cloned()
+            .collect();
+        // After the IPv4 VIPs (the first VIP names the instance's family in `check` output).
+        let at = out[v4]
+            .options
+            .iter()
+            .rposition(|o| o.name == "vip")
+            .map_or(out[v4].options.len(), |i| i + 1);
+        out[v4].options.splice(at..at, vips);
+        // Remove the IPv6 instance and the group, the later index first.
+        let (first, second) = if v6 < g { (v6, g) } else { (g, v6) };
+        out.remove(second);
+        out.remove(first);
+        g = first;
+    }
 }
 
 #[cfg(test)]

@@ -110,6 +110,14 @@ pub struct Params {
     /// With a pre-master hook: the longest the VIPs wait for it after becoming MASTER (see
     /// the module docs). `None`: no hook, the VIPs go on at once.
     pub pre_master_timeout: Option<Duration>,
+    /// One family's router of an instance that advertises IPv4 and IPv6 VIPs (two VRRPv3
+    /// routers with one VRID, kept in step by their group, `sync_group.rs`): when its
+    /// Master_Down_Timer fires it does not take over alone but waits in BACKUP, wanting
+    /// mastership ([`Instance::wants_master`]), until the group sends `SyncCommand::Master`
+    /// because the other family's router wants it too. A router that still hears a master
+    /// on its family so keeps both families BACKUP, instead of the pair flapping between
+    /// one family's silence and the other's master.
+    pub in_step: bool,
 }
 
 impl Params {
@@ -131,6 +139,7 @@ impl Params {
             link_down_delay: Duration::ZERO,
             link_up_delay: Duration::ZERO,
             pre_master_timeout: None,
+            in_step: false,
         }
     }
 }
@@ -154,7 +163,8 @@ pub enum SyncCommand {
     ReleaseFault,
     /// Another member left MASTER for BACKUP: follow it.
     Backup,
-    /// Another member became MASTER: follow it.
+    /// Another member became MASTER, or every member of an in-step pair wants mastership
+    /// (`Params::in_step`): take it.
     Master,
 }
 
@@ -375,6 +385,9 @@ pub struct Instance {
     last_change: Option<(Instant, Reason)>,
     /// The current master as far as we know: us as MASTER, the advertiser as BACKUP.
     master: Option<IpAddr>,
+    /// `Params::in_step` only: the Master_Down_Timer fired (with this reason) and we wait
+    /// in BACKUP for the group to let us take over.
+    wants_master: Option<Reason>,
 }
 
 /// A v3 backup's Master_Adver_Interval is at least its own advert_int divided by this.
@@ -439,6 +452,7 @@ impl Instance {
             clock: Instant::ZERO,
             last_change: None,
             master: None,
+            wants_master: None,
         }
     }
 
@@ -500,6 +514,12 @@ impl Instance {
     /// Master_Down_Interval for our current priority and Master_Adver_Interval.
     pub fn master_down_interval(&self) -> Duration {
         master_down_interval(self.params.version, self.priority, self.master_adver_int)
+    }
+
+    /// Whether an in-step router's Master_Down_Timer fired and it waits in BACKUP for the
+    /// other family's router to want mastership too (`Params::in_step`).
+    pub fn wants_master(&self) -> bool {
+        self.wants_master.is_some()
     }
 
     /// Whether this instance's own conditions (interface, trackers) are faulty, ignoring any
@@ -647,6 +667,7 @@ impl Instance {
         self.garp_refresh_at = None;
         self.lower_master = None;
         self.init_until = None;
+        self.wants_master = None;
     }
 
     /// RFC 5798 6.4.1 (owner) / 6.4.2 (Master_Down_Timer fires): send an advertisement,
@@ -862,6 +883,7 @@ impl Instance {
             // Master is leaving: take over after Skew_Time.
             self.down_at = Some(now + self.skew_time());
             self.down_cause = DownCause::Skew;
+            self.wants_master = None;
             return;
         }
         // keepalived preempt_delay: until it passes, behave as nopreempt.
@@ -871,6 +893,8 @@ impl Instance {
             self.down_at = Some(now + self.master_down_interval());
             self.down_cause = DownCause::Interval;
             self.lower_master = None;
+            // A master speaks on our family again: we no longer want to take over.
+            self.wants_master = None;
         } else {
             // Preempt_Mode True and lower priority: discard, so Master_Down_Timer fires.
             self.lower_master = Some((adv.priority, adv.src));
@@ -983,7 +1007,13 @@ impl Instance {
                             interval: self.master_down_interval(),
                         },
                     };
-                    self.become_master(now, reason, out);
+                    if self.params.in_step {
+                        // Wait for the other family's router (its group decides).
+                        self.down_at = None;
+                        self.wants_master = Some(reason);
+                    } else {
+                        self.become_master(now, reason, out);
+                    }
                 }
             }
             State::Fault => {}
@@ -1000,6 +1030,7 @@ impl Instance {
         }
         self.maintenance = on;
         if on {
+            self.wants_master = None;
             if self.state == State::Master {
                 self.send_advert(0, out);
                 self.become_backup(now, self.params.advert_int, Reason::Maintenance, out);
@@ -1048,7 +1079,10 @@ impl Instance {
             }
             SyncCommand::Master => {
                 if self.state == State::Backup && !self.maintenance {
-                    self.become_master(now, Reason::SyncGroup, out);
+                    // An in-step router that was waiting keeps its own reason (the timer
+                    // that fired), the one the operator wants to read.
+                    let reason = self.wants_master.take().unwrap_or(Reason::SyncGroup);
+                    self.become_master(now, reason, out);
                 }
             }
         }

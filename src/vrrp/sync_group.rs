@@ -3,7 +3,12 @@
 //! - one member in FAULT (by its own interface or trackers) holds every other member in FAULT
 //!   until no member has its own fault any more;
 //! - one member leaving MASTER for BACKUP takes the other masters to BACKUP;
-//! - one member becoming MASTER takes the other backups to MASTER.
+//! - one member becoming MASTER takes the other backups to MASTER;
+//! - a member that wants mastership but waits for its group (an in-step router, see
+//!   `Params::in_step`: one family of an instance with IPv4 and IPv6 VIPs) becomes MASTER
+//!   only when every other member is MASTER or wants it too. So while one family still
+//!   hears a master, both families stay BACKUP (keepalived's sync groups likewise "prefer
+//!   backup to avoid thrashing" when a member's timer fires alone).
 //!
 //! Pure. After every `Instance::handle()` of a member, the daemon calls
 //! [`SyncGroup::update`] with that member's `state()` and `own_fault()`, then feeds each
@@ -23,6 +28,8 @@ pub type Commands = heapless::Vec<(usize, SyncCommand), MAX_MEMBERS>;
 struct Member {
     state: State,
     own_fault: bool,
+    /// Its Master_Down_Timer fired and it waits for the group (`Instance::wants_master`).
+    wants_master: bool,
     /// We told this member to hold FAULT and have not released it.
     held: bool,
 }
@@ -40,6 +47,7 @@ impl SyncGroup {
             let _ = members.push(Member {
                 state: State::Init,
                 own_fault: false,
+                wants_master: false,
                 held: false,
             });
         }
@@ -62,6 +70,7 @@ impl SyncGroup {
             *m = Member {
                 state: State::Init,
                 own_fault: false,
+                wants_master: false,
                 held: false,
             };
         }
@@ -70,6 +79,18 @@ impl SyncGroup {
     /// Report member `idx`'s state after it handled an input; returns what the other
     /// members must do. Out-of-range indices are ignored.
     pub fn update(&mut self, idx: usize, state: State, own_fault: bool) -> Commands {
+        self.update_wanting(idx, state, own_fault, false)
+    }
+
+    /// [`Self::update`] for a member that may wait for the group before taking over
+    /// (`wants_master`: `Instance::wants_master`).
+    pub fn update_wanting(
+        &mut self,
+        idx: usize,
+        state: State,
+        own_fault: bool,
+        wants_master: bool,
+    ) -> Commands {
         let mut out = Commands::new();
         let Some(m) = self.members.get_mut(idx) else {
             return out;
@@ -77,6 +98,7 @@ impl SyncGroup {
         let prev = m.state;
         m.state = state;
         m.own_fault = own_fault;
+        m.wants_master = wants_master && state == State::Backup;
 
         let any_fault = self.members.iter().any(|m| m.own_fault);
         if any_fault {
@@ -110,6 +132,23 @@ impl SyncGroup {
             for (i, m) in self.members.iter().enumerate() {
                 if i != idx && m.state == from {
                     let _ = out.push((i, cmd));
+                }
+            }
+            return out;
+        }
+        // Waiting members take over together, once no member is left that neither is
+        // MASTER nor wants to be (one that still hears a master keeps them all BACKUP).
+        let wanting = self.members.iter().any(|m| m.wants_master);
+        let all_agree = self
+            .members
+            .iter()
+            .all(|m| m.wants_master || m.state == State::Master);
+        if wanting && all_agree {
+            for (i, m) in self.members.iter_mut().enumerate() {
+                if m.wants_master {
+                    // Told once; its MASTER report follows.
+                    m.wants_master = false;
+                    let _ = out.push((i, SyncCommand::Master));
                 }
             }
         }
@@ -161,6 +200,56 @@ mod tests {
             &[(0, SyncCommand::Backup)]
         );
         assert!(g.update(0, State::Backup, false).is_empty());
+    }
+
+    /// One family's router wants mastership (its Master_Down_Timer fired) while the other
+    /// still hears a master: neither moves. When the other wants it too, both are told.
+    #[test]
+    fn waiting_members_take_over_only_together() {
+        let mut g = SyncGroup::new(2);
+        g.update_wanting(0, State::Backup, false, false);
+        g.update_wanting(1, State::Backup, false, false);
+        assert!(g.update_wanting(0, State::Backup, false, true).is_empty());
+        // Member 1 hears its master again (no change): still nothing.
+        assert!(g.update_wanting(1, State::Backup, false, false).is_empty());
+        assert_eq!(
+            g.update_wanting(1, State::Backup, false, true).as_slice(),
+            &[(0, SyncCommand::Master), (1, SyncCommand::Master)]
+        );
+        // Their MASTER reports settle the exchange (member 1's record is still BACKUP when
+        // member 0 reports, so it is told again; the instance ignores it as MASTER).
+        assert_eq!(
+            g.update_wanting(0, State::Master, false, false).as_slice(),
+            &[(1, SyncCommand::Master)]
+        );
+        assert!(g.update_wanting(1, State::Master, false, false).is_empty());
+    }
+
+    /// A member that wants mastership joins a member already MASTER (e.g. one re-created by
+    /// a reload while its partner kept mastership).
+    #[test]
+    fn a_waiting_member_joins_a_master() {
+        let mut g = SyncGroup::new(2);
+        g.update_wanting(0, State::Master, false, false);
+        g.update_wanting(1, State::Backup, false, false);
+        assert_eq!(
+            g.update_wanting(1, State::Backup, false, true).as_slice(),
+            &[(1, SyncCommand::Master)]
+        );
+    }
+
+    /// Wanting is forgotten when the member leaves BACKUP (a fault), so a later master
+    /// report of the other member does not pull it along on a stale wish.
+    #[test]
+    fn wanting_counts_only_in_backup() {
+        let mut g = SyncGroup::new(2);
+        g.update_wanting(0, State::Backup, false, false);
+        g.update_wanting(1, State::Backup, false, false);
+        assert_eq!(
+            g.update_wanting(0, State::Fault, true, true).as_slice(),
+            &[(1, SyncCommand::Fault)]
+        );
+        assert!(g.update_wanting(1, State::Fault, false, false).is_empty());
     }
 
     #[test]

@@ -20,6 +20,13 @@
 //! `Southbound`; the transition itself waits in `take_transition` for the runtime's notify
 //! stage, and the member's new state in the sync-group queue (`settle_sync_groups`).
 //!
+//! An instance with VIPs of both families (`model::Instance::dual_stack`) runs two routers
+//! of the table, one per family: the IPv4 one at the instance's config index, the IPv6 one
+//! after every configured instance (`Inst::pair` links them). Their group (the instance's
+//! sync group, or one of their own) keeps them in step; the instance's transitions are
+//! announced once, by whichever router moved first (`Inst::announced`). The public methods
+//! take config indices; a router index only appears inside this part.
+//!
 //! The loop timer `Part::Vrrp.timer(i)` is always armed at instance `i`'s `next_deadline()`;
 //! one more, [`VIP_REFRESH_TIMER`], at the earliest VIP lease refresh of any master
 //! (`vrrp::vip_lease`, in [`addresses`]).
@@ -99,6 +106,7 @@ struct SyncReport {
     inst: u16,
     state: State,
     own_fault: bool,
+    wants_master: bool,
 }
 
 /// A transition, kept for the parts that react to it (notify scripts, status).
@@ -182,10 +190,19 @@ struct Inst<U> {
     /// The last transition, announced to the notify stage when the state machine says
     /// `Notify` (at once, or for a held MASTER when the hold ends).
     last_transition: Option<Transition>,
+    /// The other family's router of a dual-stack instance (see the module docs).
+    pair: Option<usize>,
+    /// Index into `Vrrp::groups` of the group keeping this router in step (its instance's
+    /// sync group, or its dual-stack pair's own group).
+    group: Option<usize>,
     /// The state the notify stage was last told (INIT before the first): a MASTER whose
     /// pre-master hold was cut short was never announced, so what follows it is announced
     /// as coming from this state, and scripts and mails never hear of a MASTER they missed.
+    /// For a dual-stack instance, the IPv4 router's field speaks for the instance.
     announced: State,
+    /// A dual-stack instance's state as either router last moved to (kept on its IPv4
+    /// router): the second router's move to the same state is not announced again.
+    moved: State,
 }
 
 /// All VRRP instances of the running configuration, on the kernel `S`.
@@ -193,7 +210,11 @@ pub struct Vrrp<S: Southbound = Linux> {
     south: S,
     ifaces: Vec<Iface<S::Listener>>,
     insts: Vec<Inst<S::Unicast>>,
-    /// Sync groups: the pure group logic and its members' instance indices.
+    /// Configured instances: `insts[..configured]` in config order, then the IPv6 routers
+    /// of dual-stack instances.
+    configured: usize,
+    /// Sync groups (config order, then one per dual-stack pair outside any sync group):
+    /// the pure group logic and its members' router indices.
     groups: Vec<(SyncGroup, Vec<usize>)>,
     /// One warning per (instance or interface, drop reason) per interval, so one noisy
     /// reason cannot hide another.
@@ -240,7 +261,45 @@ fn params(cfg: &model::Instance, primary: IpAddr) -> Params {
             .notify_pre_master
             .as_ref()
             .map(|_| cfg.pre_master_timeout),
+        in_step: cfg.dual_stack,
     }
+}
+
+/// The routers of the configured instances: each instance's own (its IPv4 one when
+/// dual-stack) in config order, then the IPv6 router of each dual-stack instance, with the
+/// index of its IPv4 router. A router's config is its instance's with the VIPs of its family:
+/// the IPv4 router also carries the excluded VIPs, the routes and the rules (one router
+/// installs them).
+fn routers(cfg: &Config) -> Vec<(model::Instance, Option<usize>)> {
+    let mut out: Vec<(model::Instance, Option<usize>)> = Vec::new();
+    let mut twins = Vec::new();
+    for (i, c) in cfg.instances.iter().enumerate() {
+        if !c.dual_stack {
+            out.push((c.clone(), None));
+            continue;
+        }
+        let mut v4 = c.clone();
+        v4.vips
+            .retain(|v| v.excluded || Family::of(&v.addr) == Family::Ipv4);
+        let mut v6 = c.clone();
+        v6.family = Family::Ipv6;
+        v6.vips
+            .retain(|v| !v.excluded && Family::of(&v.addr) == Family::Ipv6);
+        v6.routes.clear();
+        v6.backup_routes.clear();
+        v6.rules.clear();
+        v6.backup_rules.clear();
+        out.push((v4, None));
+        twins.push((v6, Some(i)));
+    }
+    let n = out.len();
+    for (k, (_, pair)) in twins.iter().enumerate() {
+        if let Some(p) = *pair {
+            out[p].1 = Some(n + k);
+        }
+    }
+    out.extend(twins);
+    out
 }
 
 fn unspecified(f: Family) -> IpAddr {
@@ -255,6 +314,7 @@ fn needs_restart(old: &model::Instance, new: &model::Instance) -> bool {
     old.interface != new.interface
         || old.vrid != new.vrid
         || old.family != new.family
+        || old.dual_stack != new.dual_stack
         || old.version != new.version
         || old.vips != new.vips
         || old.use_vmac != new.use_vmac
@@ -278,6 +338,7 @@ impl<S: Southbound> Vrrp<S> {
             south,
             ifaces: Vec::new(),
             insts: Vec::new(),
+            configured: cfg.instances.len(),
             groups: Vec::new(),
             drop_log: RateLimiter::new(Duration::from_secs(
                 cfg.globals.log_suppress.as_secs().max(1),
@@ -291,20 +352,53 @@ impl<S: Southbound> Vrrp<S> {
             startup_until: None,
             script_user: crate::daemon::notify::script_user(cfg).ok().flatten(),
         };
-        for c in &cfg.instances {
-            let inst = v.make_inst(c);
+        for (c, pair) in routers(cfg) {
+            let mut inst = v.make_inst(&c);
+            inst.pair = pair;
             v.insts.push(inst);
         }
         v.build_groups(cfg);
         v
     }
 
+    /// The sync groups of `cfg` (a dual-stack member brings both its routers), then a group
+    /// for each dual-stack pair in no sync group. Sets every router's `group`.
     fn build_groups(&mut self, cfg: &Config) {
+        let n = cfg.instances.len().min(self.insts.len());
         self.groups = cfg
             .sync_groups
             .iter()
-            .map(|g| (SyncGroup::new(g.members.len()), g.members.clone()))
+            .map(|g| {
+                let mut members = g.members.clone();
+                members.extend(g.members.iter().filter_map(|&m| self.insts.get(m)?.pair));
+                (SyncGroup::new(members.len()), members)
+            })
             .collect();
+        for i in 0..n {
+            if let (Some(p), None) = (self.insts[i].pair, cfg.instances[i].sync_group) {
+                self.groups.push((SyncGroup::new(2), vec![i, p]));
+            }
+        }
+        for inst in self.insts.iter_mut() {
+            inst.group = None;
+        }
+        for (g, (_, members)) in self.groups.iter().enumerate() {
+            for &m in members {
+                if let Some(inst) = self.insts.get_mut(m) {
+                    inst.group = Some(g);
+                }
+            }
+        }
+    }
+
+    /// The configured instance a router belongs to (the config index of a dual-stack
+    /// instance for its IPv6 router).
+    fn owner(&self, i: usize) -> usize {
+        if i < self.configured {
+            i
+        } else {
+            self.insts.get(i).and_then(|s| s.pair).unwrap_or(i)
+        }
     }
 
     fn iface_index(&mut self, name: &str) -> usize {
@@ -367,7 +461,10 @@ impl<S: Southbound> Vrrp<S> {
             hook: None,
             hook_failed: false,
             last_transition: None,
+            pair: None,
+            group: None,
             announced: State::Init,
+            moved: State::Init,
         }
     }
 
@@ -412,10 +509,12 @@ impl<S: Southbound> Vrrp<S> {
         }
     }
 
-    /// Feed one input to instance `i` and carry out what it asks (adverts, VIPs, GARPs, in
-    /// the order the state machine returns them); then keep its loop timer at its next
-    /// deadline, and leave its new state for its sync group ([`Self::settle_sync_groups`]).
-    pub fn feed(&mut self, ctx: &mut Ctx, i: usize, input: Input, now: Instant) {
+    /// Feed one input to router `i` (an instance's own, or a dual-stack instance's IPv6
+    /// router; outside this part, [`Self::feed_instance`]) and carry out what it asks
+    /// (adverts, VIPs, GARPs, in the order the state machine returns them); then keep its
+    /// loop timer at its next deadline, and leave its new state for its sync group
+    /// ([`Self::settle_sync_groups`]).
+    fn feed(&mut self, ctx: &mut Ctx, i: usize, input: Input, now: Instant) {
         let Some(inst) = self.insts.get_mut(i) else {
             return;
         };
@@ -435,11 +534,12 @@ impl<S: Southbound> Vrrp<S> {
                 ctx.cancel(timer);
             }
         }
-        if inst.cfg.sync_group.is_some() && !matches!(input, Input::Shutdown) {
+        if inst.group.is_some() && !matches!(input, Input::Shutdown) {
             let report = SyncReport {
                 inst: i as u16,
                 state: inst.fsm.state(),
                 own_fault: inst.fsm.own_fault(),
+                wants_master: inst.fsm.wants_master(),
             };
             if self.sync_reports.push_back(report).is_err() {
                 warn!(target: &inst.cfg.name, "sync group backlog full: state change not shared");
@@ -449,6 +549,7 @@ impl<S: Southbound> Vrrp<S> {
         if core::mem::take(&mut self.insts[i].hook_failed) {
             self.feed(ctx, i, Input::PreMasterDone, now);
         }
+        self.release_twin(ctx, i, now);
     }
 
     /// keepalived's sync groups (no RFC): members move together. Each member report (in the
@@ -460,7 +561,7 @@ impl<S: Southbound> Vrrp<S> {
                 return;
             };
             let i = usize::from(r.inst);
-            let Some(g) = self.insts.get(i).and_then(|s| s.cfg.sync_group) else {
+            let Some(g) = self.insts.get(i).and_then(|s| s.group) else {
                 continue;
             };
             let Some((group, members)) = self.groups.get_mut(g) else {
@@ -473,7 +574,7 @@ impl<S: Southbound> Vrrp<S> {
             // (feeding borrows self mutably); fixed-size, so the steady state stays
             // allocation-free.
             let targets: heapless::Vec<(usize, SyncCommand), { sync_group::MAX_MEMBERS }> = group
-                .update(k, r.state, r.own_fault)
+                .update_wanting(k, r.state, r.own_fault, r.wants_master)
                 .into_iter()
                 .filter_map(|(m, cmd)| members.get(m).map(|&t| (t, cmd)))
                 .collect();
@@ -501,10 +602,11 @@ impl<S: Southbound> Vrrp<S> {
             // for a held MASTER when the pre-master hold ends: the transition recorded then
             // (what the scripts get besides the state) goes to the notify stage now.
             Action::Notify(_) => {
-                let inst = &mut self.insts[i];
-                if let Some(mut t) = inst.last_transition {
-                    t.from = inst.announced;
-                    inst.announced = t.to;
+                // A dual-stack instance is told as one: its IPv4 router keeps what was told.
+                let o = self.owner(i);
+                if let Some(mut t) = self.insts[i].last_transition.take() {
+                    t.from = self.insts[o].announced;
+                    self.insts[o].announced = t.to;
                     if self.transitions.is_full() {
                         self.transitions.pop_front();
                     }
@@ -520,9 +622,22 @@ impl<S: Southbound> Vrrp<S> {
                     self.remove_routes(i, RouteSet::Backup);
                 }
                 let inst = &self.insts[i];
-                info!(target: &inst.cfg.name, "{from} -> {to} ({reason})");
+                let o = self.owner(i);
+                if self.insts[o].pair.is_some() {
+                    // A dual-stack instance: one line per family router, one announcement.
+                    info!(target: &inst.cfg.name, "{}: {from} -> {to} ({reason})", inst.cfg.family.name());
+                    if self.insts[o].moved == to {
+                        // The other family's router announced it; nothing for notify.
+                        self.insts[i].last_transition = None;
+                        return;
+                    }
+                    self.insts[o].moved = to;
+                } else {
+                    info!(target: &inst.cfg.name, "{from} -> {to} ({reason})");
+                }
+                let inst = &self.insts[i];
                 let t = Transition {
-                    inst: i as u16,
+                    inst: o as u16,
                     from,
                     to,
                     reason,
@@ -565,16 +680,28 @@ impl<S: Southbound> Vrrp<S> {
         self.feed(ctx, i, Input::Timer, now);
     }
 
-    /// Tracker results for instance `i` (effective priority or FAULT).
+    /// Tracker results for instance `i` (effective priority or FAULT), for each of its
+    /// routers.
     pub fn set_trackers(&mut self, ctx: &mut Ctx, i: usize, adj: Adjustment, now: Instant) {
-        let Some(inst) = self.insts.get_mut(i) else {
-            return;
-        };
-        if inst.adj == adj {
-            return;
+        let pair = self.insts.get(i).and_then(|s| s.pair);
+        for r in core::iter::once(i).chain(pair) {
+            let Some(inst) = self.insts.get_mut(r) else {
+                return;
+            };
+            if inst.adj == adj {
+                continue;
+            }
+            inst.adj = adj;
+            self.feed(ctx, r, Input::Trackers(adj), now);
         }
-        inst.adj = adj;
-        self.feed(ctx, i, Input::Trackers(adj), now);
+    }
+
+    /// An operator's input for configured instance `i` (both routers of a dual-stack one).
+    pub fn feed_instance(&mut self, ctx: &mut Ctx, i: usize, input: Input, now: Instant) {
+        let pair = self.insts.get(i).and_then(|s| s.pair);
+        for r in core::iter::once(i).chain(pair) {
+            self.feed(ctx, r, input, now);
+        }
     }
 
     /// Graceful stop (RFC 5798 6.4.3 Shutdown): a master sends priority 0 and removes its
@@ -623,16 +750,36 @@ impl<S: Southbound> Vrrp<S> {
         // Instances kept whose routes or rules changed, with the config of those now in
         // the kernel.
         let mut rerouted: Vec<(usize, model::Instance)> = Vec::new();
-        for c in &cfg.instances {
-            let prev = old
-                .iter_mut()
-                .find(|o| {
-                    o.as_ref()
-                        .is_some_and(|o| o.cfg.name == c.name && !needs_restart(&o.cfg, c))
+        let table = routers(cfg);
+        self.configured = cfg.instances.len();
+        // Which running router each new one continues, if any.
+        let mut keep: Vec<Option<usize>> = table
+            .iter()
+            .map(|(c, _)| {
+                old.iter().position(|o| {
+                    o.as_ref().is_some_and(|o| {
+                        o.cfg.name == c.name
+                            && o.cfg.family == c.family
+                            && !needs_restart(&o.cfg, c)
+                    })
                 })
-                .and_then(Option::take);
+            })
+            .collect();
+        // A dual-stack instance restarts as a whole: a fresh router beside a kept one would
+        // announce BACKUP and MASTER again while the instance stayed MASTER.
+        for (i, (_, pair)) in table.iter().enumerate() {
+            if let Some(p) = *pair {
+                if keep[i].is_none() || keep[p].is_none() {
+                    keep[i] = None;
+                    keep[p] = None;
+                }
+            }
+        }
+        for ((c, pair), kept) in table.iter().zip(keep) {
+            let prev = kept.and_then(|k| old[k].take());
             match prev {
                 Some(mut inst) => {
+                    inst.pair = *pair;
                     if inst.cfg != *c {
                         let new = self.make_inst(c);
                         inst.own = new.own;
@@ -651,7 +798,8 @@ impl<S: Southbound> Vrrp<S> {
                     self.insts.push(inst);
                 }
                 None => {
-                    let inst = self.make_inst(c);
+                    let mut inst = self.make_inst(c);
+                    inst.pair = *pair;
                     fresh.push(self.insts.len());
                     self.insts.push(inst);
                 }
@@ -699,7 +847,9 @@ impl<S: Southbound> Vrrp<S> {
         let base = self.insts.len();
         let n = leaving.len();
         for mut inst in leaving {
-            inst.cfg.sync_group = None;
+            // Past the table: its transitions name no configured instance (dropped below).
+            inst.group = None;
+            inst.pair = None;
             self.insts.push(inst);
         }
         self.stop_insts(ctx, base..base + n, now);
@@ -733,7 +883,14 @@ impl<S: Southbound> Vrrp<S> {
         &mut self.south
     }
 
+    /// Configured instances (a dual-stack one counts once).
     pub fn instance_count(&self) -> usize {
+        self.configured.min(self.insts.len())
+    }
+
+    /// Family routers (a dual-stack instance has two): the timers `Part::Vrrp.timer(i)`
+    /// in use are below this (and `VIP_REFRESH_TIMER`).
+    pub fn router_count(&self) -> usize {
         self.insts.len()
     }
 
@@ -742,8 +899,15 @@ impl<S: Southbound> Vrrp<S> {
     pub fn dump(&mut self) {
         for inst in &self.insts {
             let c = inst.fsm.counters();
+            // A dual-stack instance has a line per family router.
+            let family = if inst.cfg.dual_stack {
+                inst.cfg.family.name()
+            } else {
+                ""
+            };
             info!(target: &inst.cfg.name,
-                "{} prio {} on {} vrid {} vips {} master_adver_int {} ms rx {} tx {} discarded {} transitions {} dropped:{}",
+                "{family}{}{} prio {} on {} vrid {} vips {} master_adver_int {} ms rx {} tx {} discarded {} transitions {} dropped:{}",
+                if family.is_empty() { "" } else { " " },
                 inst.fsm.state(), inst.fsm.priority(), inst.cfg.interface, inst.cfg.vrid,
                 inst.cfg.vips.len(), inst.fsm.master_adver_interval().as_millis() as u64,
                 c.adverts_rx, c.adverts_tx, c.adverts_discarded, c.transitions,
@@ -760,12 +924,20 @@ impl<S: Southbound> Vrrp<S> {
 
     /// One instance as `minivrrp status` shows it (daemon/control.rs).
     pub fn instance_view(&self, i: usize) -> Option<InstanceView<'_>> {
+        let pair = self.insts.get(i)?.pair.and_then(|p| self.insts.get(p));
         self.insts.get(i).map(|s| InstanceView {
             cfg: &s.cfg,
             fsm: &s.fsm,
             vips_installed: s.vips_installed,
-            pre_master_running: s.fsm.pre_master_held(),
+            pre_master_running: s.fsm.pre_master_held()
+                || pair.is_some_and(|p| p.fsm.pre_master_held()),
             drops: &s.drops,
+            ipv6: pair.map(|p| RouterView {
+                cfg: &p.cfg,
+                fsm: &p.fsm,
+                vips_installed: p.vips_installed,
+                drops: &p.drops,
+            }),
         })
     }
 
@@ -789,6 +961,17 @@ pub struct InstanceView<'a> {
     /// MASTER with the VIPs held for the pre-master hook, which is still running.
     pub pre_master_running: bool,
     /// Adverts for this instance dropped by the receive policy, by reason.
+    pub drops: &'a DropCounters,
+    /// The IPv6 router of a dual-stack instance (the fields above are its IPv4 router's).
+    pub ipv6: Option<RouterView<'a>>,
+}
+
+/// One family's router of a dual-stack instance.
+pub struct RouterView<'a> {
+    /// The instance's config with this family's VIPs.
+    pub cfg: &'a model::Instance,
+    pub fsm: &'a Instance,
+    pub vips_installed: bool,
     pub drops: &'a DropCounters,
 }
 

@@ -62,6 +62,16 @@ impl<S: Southbound> Vrrp<S> {
     /// `Action::RunPreMaster`: start instance `i`'s hook. A hook that cannot start holds
     /// nothing: the hold ends as soon as this input is done ([`Self::feed`]).
     pub(super) fn run_pre_master(&mut self, i: usize, now: Instant) {
+        // A dual-stack instance runs one hook, its IPv4 router's: the IPv6 router's hold ends
+        // with that one's ([`Self::release_twin`]), or at once if it already ended.
+        let owner = self.owner(i);
+        if owner != i {
+            let o = &self.insts[owner].fsm;
+            if o.state() == State::Master && !o.pre_master_held() {
+                self.insts[i].hook_failed = true;
+            }
+            return;
+        }
         let user = self.script_user;
         let inst = &mut self.insts[i];
         let name = inst.cfg.name.as_str();
@@ -95,6 +105,23 @@ impl<S: Southbound> Vrrp<S> {
                 warn!(target: name, "pre_master hook {:?} cannot run: {e}; taking the VIPs now", &argv_ref[..]);
                 inst.hook_failed = true;
             }
+        }
+    }
+
+    /// The IPv4 router of a dual-stack instance is MASTER and its hold is over (the hook
+    /// exited, failed to start, timed out, or a reload removed it): the IPv6 router, held
+    /// for that same hook, takes its VIPs too.
+    pub(super) fn release_twin(&mut self, ctx: &mut Ctx, i: usize, now: Instant) {
+        if self.owner(i) != i {
+            return;
+        }
+        let Some(twin) = self.insts[i].pair else {
+            return;
+        };
+        let o = &self.insts[i].fsm;
+        let released = o.state() == State::Master && !o.pre_master_held();
+        if released && self.insts.get(twin).is_some_and(|t| t.fsm.pre_master_held()) {
+            self.feed(ctx, twin, Input::PreMasterDone, now);
         }
     }
 
