@@ -136,3 +136,71 @@ fn zero_delay_rearm_fires_once_per_turn_not_in_a_spin() {
         assert_eq!(h.fired, 2 * turn, "each due timer fires once per turn");
     }
 }
+
+/// `Handler::flush` (what the daemon's adverts wait for, to go out in one `sendmmsg`): once
+/// after the turn's due timers, before any input is handled, and once at the end of the turn.
+struct Flushes {
+    sock: std::os::unix::net::UnixDatagram,
+    log: Vec<String>,
+}
+
+impl Handler for Flushes {
+    type Input = u8;
+    fn on_readable(
+        &mut self,
+        _: &mut Ctx,
+        inbox: &mut Inbox<u8>,
+        _: Token,
+        _: Ready,
+        _: Instant,
+    ) -> Read {
+        let mut buf = [0u8; 8];
+        match self.sock.recv(&mut buf) {
+            Ok(_) => {
+                inbox.push(buf[0]);
+                Read::Again
+            }
+            Err(_) => Read::Drained,
+        }
+    }
+    fn on_input(&mut self, _: &mut Ctx, _: Token, b: u8, _: Instant) {
+        self.log.push(format!("input {b}"));
+    }
+    fn on_timer(&mut self, _: &mut Ctx, id: TimerId, _: Instant) {
+        self.log.push(format!("timer {}", id.0));
+    }
+    fn on_signal(&mut self, _: &mut Ctx, _: Signal, _: Instant) {}
+    fn flush(&mut self, _: &mut Ctx, _: Instant) {
+        self.log.push("flush".into());
+    }
+}
+
+#[test]
+fn flush_follows_the_due_timers_and_again_the_input_of_a_turn() {
+    let (r, w) = std::os::unix::net::UnixDatagram::pair().unwrap();
+    r.set_nonblocking(true).unwrap();
+    w.send(&[7]).unwrap();
+    w.send(&[8]).unwrap();
+    let mut h = Flushes {
+        sock: r,
+        log: vec![],
+    };
+    let mut l: Loop<u8> = Loop::new();
+    let now = clock::now();
+    let ctx = l.ctx();
+    ctx.register(Token(0), &h.sock, minivrrp::daemon::Interest::READABLE)
+        .unwrap();
+    ctx.arm(TimerId(1), now).unwrap();
+    ctx.arm(TimerId(2), now).unwrap();
+    l.turn(&mut h, Some(Duration::from_millis(50))).unwrap();
+    assert_eq!(
+        h.log,
+        ["timer 1", "timer 2", "flush", "input 7", "input 8", "flush"],
+        "one turn"
+    );
+    // A turn without due timers flushes once, at its end.
+    h.log.clear();
+    w.send(&[9]).unwrap();
+    l.turn(&mut h, Some(Duration::from_millis(50))).unwrap();
+    assert_eq!(h.log, ["input 9", "flush"], "a turn of input only");
+}

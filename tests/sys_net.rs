@@ -611,3 +611,46 @@ fn packet_ring_hands_frames_over_in_blocks_in_order_with_arrival_times() {
         Ok(())
     });
 }
+
+/// `send_batch` (one `sendmmsg`): every frame leaves, in order, each to its own destination
+/// MAC; more than `SEND_BATCH_MAX` are cut to it.
+#[test]
+fn packet_socket_sends_a_batch_of_frames_in_order() {
+    if !common::require_root("packet_socket_sends_a_batch_of_frames_in_order") {
+        return;
+    }
+    let t = Topo::new("mmsg");
+    in_child(|| {
+        use minivrrp::sys::packet::SEND_BATCH_MAX;
+        enter(&t.a)?;
+        let mut rx = PacketSocket::open(ifindex("e0")?, &minivrrp::sys::bpf::VRRP_FILTER, None)
+            .map_err(|e| e.to_string())?;
+        rx.join_vrrp_multicast().map_err(|e| e.to_string())?;
+        enter(&t.b)?;
+        let tx = PacketSocket::open(ifindex("e0")?, &minivrrp::sys::bpf::VRRP_FILTER, None)
+            .map_err(|e| e.to_string())?;
+        let frames: Vec<Vec<u8>> = (0..SEND_BATCH_MAX + 3)
+            .map(|i| {
+                ipv4_frame(
+                    MCAST_V4,
+                    VMAC1,
+                    112,
+                    [10, 77, 0, i as u8 + 2],
+                    [224, 0, 0, 18],
+                )
+            })
+            .collect();
+        let refs: Vec<&[u8]> = frames.iter().map(|f| f.as_slice()).collect();
+        let sent = tx.send_batch(&refs).map_err(|e| e.to_string())?;
+        check(sent == SEND_BATCH_MAX, &format!("{sent} sent"))?;
+        for (i, f) in frames.iter().take(SEND_BATCH_MAX).enumerate() {
+            let (_, got) = recv_within(&mut rx, 2000).ok_or(format!("frame {i} missing"))?;
+            check(&got == f, &format!("frame {i} in order and intact"))?;
+        }
+        check(
+            recv_within(&mut rx, 300).is_none(),
+            "nothing past the batch",
+        )?;
+        Ok(())
+    });
+}

@@ -377,6 +377,72 @@ impl PacketSocket {
     }
 }
 
+/// Frames one [`PacketSocket::send_batch`] call takes at most.
+pub const SEND_BATCH_MAX: usize = 32;
+
+impl PacketSocket {
+    /// Send whole Ethernet frames in one `sendmmsg` (each as [`Self::send`] would). Returns
+    /// how many went out: fewer than given when the socket buffer filled up (the rest are
+    /// lost, as with `send`'s `Ok(None)`), or when more than [`SEND_BATCH_MAX`] were given.
+    /// An error on the first frame is returned as the error.
+    pub fn send_batch(&self, frames: &[&[u8]]) -> Result<usize, Errno> {
+        let n = frames.len().min(SEND_BATCH_MAX);
+        if frames[..n].iter().any(|f| f.len() < 14) {
+            return Err(Errno::EINVAL);
+        }
+        // SAFETY: plain old data; all-zero is valid for each.
+        let mut sas: [libc::sockaddr_ll; SEND_BATCH_MAX] = unsafe { core::mem::zeroed() };
+        let mut iovs: [libc::iovec; SEND_BATCH_MAX] = unsafe { core::mem::zeroed() };
+        let mut msgs: [libc::mmsghdr; SEND_BATCH_MAX] = unsafe { core::mem::zeroed() };
+        for (k, f) in frames[..n].iter().enumerate() {
+            let mut dst = [0u8; 6];
+            dst.copy_from_slice(&f[..6]);
+            sas[k] = sockaddr_ll(self.ifindex, u16::from_be_bytes([f[12], f[13]]), Some(dst));
+            iovs[k] = libc::iovec {
+                iov_base: f.as_ptr() as *mut libc::c_void,
+                iov_len: f.len(),
+            };
+            let h = &mut msgs[k].msg_hdr;
+            h.msg_name = &mut sas[k] as *mut libc::sockaddr_ll as *mut libc::c_void;
+            h.msg_namelen = core::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+            h.msg_iov = &mut iovs[k];
+            h.msg_iovlen = 1;
+        }
+        let mut sent = 0;
+        while sent < n {
+            // The system call itself: musl's 64-bit sendmmsg() is a loop of sendmsg() (its
+            // msghdr has 32-bit msg_iovlen/msg_controllen with padding where the kernel reads
+            // 64-bit fields), which would cost one syscall per frame again. The headers are
+            // zeroed, so the padding reads as the high half of the kernel's fields, and there
+            // is no control message whose layout would differ.
+            // SAFETY: msgs[sent..n] point into sas/iovs and the frames, all alive and of the
+            // lengths given; the kernel only reads them (and writes msg_len).
+            let rc = unsafe {
+                libc::syscall(
+                    libc::SYS_sendmmsg,
+                    self.fd.as_raw_fd(),
+                    msgs[sent..].as_mut_ptr(),
+                    (n - sent) as libc::c_uint,
+                    libc::MSG_DONTWAIT as libc::c_uint,
+                )
+            };
+            if rc < 0 {
+                return match Errno::last() {
+                    Errno::EAGAIN | Errno::ENOBUFS => Ok(sent),
+                    e if sent == 0 => Err(e),
+                    _ => Ok(sent),
+                };
+            }
+            if rc == 0 {
+                break;
+            }
+            // The kernel stops a batch early on an error it then reports on the next call.
+            sent += rc as usize;
+        }
+        Ok(sent)
+    }
+}
+
 /// Whether the PACKET_AUXDATA message of a received frame reports a VLAN tag: a valid TCI,
 /// or a valid TPID (VLAN 0 with priority 0 has TCI 0 but still was tagged).
 fn vlan_tagged(msg: &libc::msghdr) -> bool {
