@@ -360,13 +360,6 @@ impl Southbound for Fake {
         Ok(Some(frame.len()))
     }
 
-    fn send_frames(&mut self, listener: &FakeListener, frames: &[&[u8]]) -> Result<usize, Errno> {
-        for f in frames {
-            self.send_frame(listener, f)?;
-        }
-        Ok(frames.len())
-    }
-
     fn send_frame_on(&mut self, ifindex: u32, frame: &[u8], count: u8) -> Result<(), Errno> {
         let link = self.name_of(ifindex);
         for _ in 0..count {
@@ -505,8 +498,6 @@ impl Run {
     fn settle(&mut self, now: Instant) {
         let ctx = self.lp.ctx();
         self.vrrp.settle_sync_groups(ctx, now);
-        // Where the loop would (`Handler::flush`): adverts held in the callback go out.
-        self.vrrp.flush_adverts();
         while let Some(t) = self.vrrp.take_transition() {
             let name = self.vrrp.instance_name(usize::from(t.inst)).to_string();
             let line = json!({"instance": name, "state": t.to.to_string(), "priority": t.priority});

@@ -5,9 +5,9 @@
 //! 2. for every ready fd, let the handler read at most [`READ_BUDGET`] times; each read may push
 //!    input events to the [`Inbox`] (dropped and counted per fd when the queue is full); the
 //!    signalfd is drained into a pending-signal set that cannot overflow;
-//! 3. fire every due timer (before any queued input is handled), then [`Handler::flush`];
+//! 3. fire every due timer (before any queued input is handled);
 //! 4. deliver pending signals;
-//! 5. handle the queued input events, then [`Handler::flush`] again.
+//! 5. handle the queued input events.
 //!
 //! So a flood on one socket costs at most `READ_BUDGET` reads before due timers run, and the
 //! steady state touches only fixed-size storage: no allocation per turn.
@@ -92,11 +92,6 @@ pub trait Handler {
     /// A signal arrived. `Signal::Reload` is where a handler parses the new config and swaps
     /// it in only if it is valid, so a failing reload leaves the running state untouched.
     fn on_signal(&mut self, ctx: &mut Ctx, sig: Signal, now: Instant);
-
-    /// The turn's due timers have fired (and, called again, its input is handled): send
-    /// what the callbacks held back to send together (the VRRP part's adverts: timers due
-    /// in one turn send theirs in one `sendmmsg` per interface). Default: nothing held.
-    fn flush(&mut self, _ctx: &mut Ctx, _now: Instant) {}
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -461,9 +456,6 @@ impl<I> Loop<I> {
                 None => break,
             }
         }
-        if due > 0 {
-            h.flush(&mut self.ctx, now);
-        }
         // Signals next, in a fixed order: Terminate first so a stop is never delayed by a
         // reload that was pending at the same moment.
         let pending = core::mem::take(&mut self.pending_signals);
@@ -482,6 +474,5 @@ impl<I> Loop<I> {
                 None => break,
             }
         }
-        h.flush(&mut self.ctx, now);
     }
 }

@@ -153,8 +153,6 @@ impl Daemon {
         self.seed_tracked_links(rtnl.as_mut());
         self.settle(ctx, now);
         self.vrrp.start(ctx, now);
-        // The address owners' first adverts: out now, not after the loop's first wait.
-        self.vrrp.flush_adverts();
         // IPVS (lvs.rs): opens genl, reconciles at once; without ip_vs it logs once and idles.
         if let Some(l) = self.lvs.as_mut() {
             l.start(ctx, now);
@@ -527,10 +525,6 @@ impl Handler for Daemon {
             _ => {}
         }
         self.settle(ctx, now);
-    }
-
-    fn flush(&mut self, _ctx: &mut Ctx, _now: Instant) {
-        self.vrrp.flush_adverts();
     }
 
     fn on_signal(&mut self, ctx: &mut Ctx, sig: Signal, now: Instant) {

@@ -52,7 +52,7 @@ use crate::vrrp::wire::{AddrList, Auth, ChecksumMode, DropCounters, DropReason, 
 /// longer than this buffer is not VRRP and is dropped as truncated.
 const RX_BUF: usize = 1536;
 /// Enough for any frame we build (an advert with 20 IPv6 addresses is 382 bytes).
-pub(super) const TX_BUF: usize = 512;
+const TX_BUF: usize = 512;
 /// Sync-group reports waiting for [`Vrrp::settle_sync_groups`]: one per input a member
 /// handled. A group exchange settles after one round (`sync_group` docs), so a callback
 /// leaves a few per member at most.
@@ -194,7 +194,6 @@ pub struct Vrrp<S: Southbound = Linux> {
     drop_log: RateLimiter<(DropOwner, DropReason), 64>,
     rx: Box<[u8; RX_BUF]>,
     tx: [u8; TX_BUF],
-    tx_batch: transmit::TxBatch,
     transitions: heapless::Deque<Transition, 64>,
     sync_reports: heapless::Deque<SyncReport, SYNC_QUEUE>,
     /// Set while `stop_insts` sends the priority-0 adverts; it removes the VIPs after.
@@ -272,7 +271,6 @@ impl<S: Southbound> Vrrp<S> {
             )),
             rx: Box::new([0; RX_BUF]),
             tx: [0; TX_BUF],
-            tx_batch: transmit::TxBatch::new(),
             transitions: heapless::Deque::new(),
             sync_reports: heapless::Deque::new(),
             vip_removal_deferred: false,
@@ -469,9 +467,6 @@ impl<S: Southbound> Vrrp<S> {
     }
 
     fn act(&mut self, i: usize, a: Action, now: Instant) {
-        if !matches!(a, Action::SendAdvert { .. } | Action::Notify(_)) {
-            self.flush_adverts();
-        }
         match a {
             Action::SendAdvert { priority } => self.send_advert(i, priority),
             Action::AddVips => self.add_vips(i, now),
@@ -575,8 +570,6 @@ impl<S: Southbound> Vrrp<S> {
             self.feed(ctx, i, Input::Shutdown, now);
         }
         self.vip_removal_deferred = false;
-        // Every priority-0 advert on the wire before the first VIP comes off.
-        self.flush_adverts();
         for i in which {
             self.remove_vips(i);
             self.remove_routes(i, RouteSet::Backup);
@@ -591,8 +584,6 @@ impl<S: Southbound> Vrrp<S> {
     /// keep their state, timers and VIPs untouched; changes that the state machine can take
     /// (priority, interval, preemption...) are applied in place; the rest restart.
     pub fn reload(&mut self, ctx: &mut Ctx, cfg: &Config, now: Instant) {
-        // Held adverts go out on the interfaces and with the identities they were built for.
-        self.flush_adverts();
         let mut old: Vec<Option<Inst<S::Unicast>>> = core::mem::take(&mut self.insts)
             .into_iter()
             .map(Some)

@@ -121,9 +121,6 @@ pub trait Southbound {
         listener: &Self::Listener,
         frame: &[u8],
     ) -> Result<Option<usize>, Errno>;
-    /// Send whole Ethernet frames (at most `sys::packet::SEND_BATCH_MAX`) in one go; how
-    /// many went out (the rest found the socket buffer full).
-    fn send_frames(&mut self, listener: &Self::Listener, frames: &[&[u8]]) -> Result<usize, Errno>;
     /// Send one frame `count` times out of an interface nobody listens on (the GARPs of a VIP
     /// with its own `dev`).
     fn send_frame_on(&mut self, ifindex: u32, frame: &[u8], count: u8) -> Result<(), Errno>;
@@ -332,10 +329,6 @@ impl Southbound for Linux {
         frame: &[u8],
     ) -> Result<Option<usize>, Errno> {
         listener.sock.send(frame)
-    }
-
-    fn send_frames(&mut self, listener: &LinuxListener, frames: &[&[u8]]) -> Result<usize, Errno> {
-        listener.sock.send_batch(frames)
     }
 
     fn send_frame_on(&mut self, ifindex: u32, frame: &[u8], count: u8) -> Result<(), Errno> {

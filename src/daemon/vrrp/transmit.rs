@@ -7,76 +7,12 @@ use log::{error, warn};
 use smoltcp::wire::EthernetAddress;
 
 use super::southbound::Southbound;
-use super::{Vrrp, TX_BUF};
-use crate::sys::packet::SEND_BATCH_MAX;
+use super::Vrrp;
 use crate::vrrp::announce::{emit_garp, emit_unsolicited_na};
 use crate::vrrp::frame::{emit_advert_v4, emit_advert_v6, emit_vrrp, virtual_mac};
 use crate::vrrp::wire::{self, ChecksumMode, VrrpRepr};
 
-/// Adverts to the group built within one turn for one interface, sent together by
-/// [`Vrrp::flush_adverts`] in one `sendmmsg`: a master's instances with one interval fall
-/// due in the same turns, and 50 of them cost one syscall instead of 50.
-pub(super) struct TxBatch {
-    iface: usize,
-    lens: heapless::Vec<u16, SEND_BATCH_MAX>,
-    /// `SEND_BATCH_MAX` slots of `TX_BUF` bytes; on the heap, touched only as far as used.
-    buf: Box<[u8]>,
-}
-
-impl TxBatch {
-    pub(super) fn new() -> TxBatch {
-        TxBatch {
-            iface: 0,
-            lens: heapless::Vec::new(),
-            buf: vec![0; SEND_BATCH_MAX * TX_BUF].into_boxed_slice(),
-        }
-    }
-}
-
 impl<S: Southbound> Vrrp<S> {
-    /// Send the adverts held in the batch. Called at the end of the loop's timers and of its
-    /// turn (`Handler::flush`), and before anything whose order after an advert matters:
-    /// every state machine action other than an advert (VIPs after the advert of a new
-    /// master, RFC 5798 6.4.2), the VIP removal of a shutdown.
-    pub fn flush_adverts(&mut self) {
-        let b = &mut self.tx_batch;
-        if b.lens.is_empty() {
-            return;
-        }
-        let ifc = &self.ifaces[b.iface];
-        let mut frames: heapless::Vec<&[u8], SEND_BATCH_MAX> = heapless::Vec::new();
-        for (k, &len) in b.lens.iter().enumerate() {
-            let _ = frames.push(&b.buf[k * TX_BUF..][..usize::from(len)]);
-        }
-        // The listener went away with its interface since: the adverts go nowhere, as
-        // they would have then.
-        if let Some(listener) = &ifc.listener {
-            match self.south.send_frames(listener, &frames) {
-                Ok(sent) if sent == frames.len() => {}
-                Ok(sent) => warn!(
-                    "{}: {} advert(s) lost: socket buffer full",
-                    ifc.name,
-                    frames.len() - sent
-                ),
-                Err(e) => warn!("{}: {} advert(s): {e}", ifc.name, frames.len()),
-            }
-        }
-        b.lens.clear();
-    }
-
-    /// Hold the frame built in `self.tx[..n]` for interface `iface`'s batch.
-    fn hold_advert(&mut self, iface: usize, n: usize) {
-        if self.tx_batch.iface != iface || self.tx_batch.lens.is_full() {
-            self.flush_adverts();
-            self.tx_batch.iface = iface;
-        }
-        let b = &mut self.tx_batch;
-        let k = b.lens.len();
-        b.buf[k * TX_BUF..][..n].copy_from_slice(&self.tx[..n]);
-        // Not full (flushed above); n <= TX_BUF fits u16.
-        let _ = b.lens.push(n as u16);
-    }
-
     /// The MAC the VIPs answer with: the virtual MAC (RFC 5798 7.3) with `use_vmac`, else
     /// the interface's own (keepalived's default).
     fn src_mac(&self, i: usize) -> EthernetAddress {
@@ -88,8 +24,8 @@ impl<S: Southbound> Vrrp<S> {
         }
     }
 
-    /// RFC 5798 6.4.3 / RFC 3768 6.4.3: send one advertisement, multicast (held for the
-    /// turn's batch, [`Self::flush_adverts`]) or to each unicast peer.
+    /// RFC 5798 6.4.3 / RFC 3768 6.4.3: send one advertisement, multicast or to each
+    /// unicast peer.
     pub(super) fn send_advert(&mut self, i: usize, priority: u8) {
         let Some(src) = self.source_addr(i) else {
             return;
@@ -122,11 +58,10 @@ impl<S: Southbound> Vrrp<S> {
             }
             return;
         }
-        let iface = inst.iface;
-        let ifc = &mut self.ifaces[iface];
-        if ifc.listener.is_none() {
+        let ifc = &mut self.ifaces[inst.iface];
+        let Some(listener) = &ifc.listener else {
             return;
-        }
+        };
         let built = match src {
             IpAddr::V4(s) => {
                 ifc.ip_ident = ifc.ip_ident.wrapping_add(1);
@@ -135,8 +70,11 @@ impl<S: Southbound> Vrrp<S> {
             IpAddr::V6(s) => emit_advert_v6(&mut self.tx, &repr, src_mac, s, 0),
         };
         match built {
-            Ok(n) if n <= TX_BUF => self.hold_advert(iface, n),
-            Ok(n) => error!(target: name, "advert: {n} bytes"),
+            Ok(n) => match self.south.send_frame(listener, &self.tx[..n]) {
+                Ok(Some(_)) => {}
+                Ok(None) => warn!(target: name, "advert lost: socket buffer full"),
+                Err(e) => warn!(target: name, "advert on {}: {e}", ifc.name),
+            },
             Err(e) => error!(target: name, "advert: {e:?}"),
         }
     }
