@@ -608,6 +608,25 @@ fn packet_ring_hands_frames_over_in_blocks_in_order_with_arrival_times() {
             wakeups <= N / 2,
             &format!("{wakeups} wake-ups for {N} frames 1 ms apart with a 4 ms hold"),
         )?;
+        // A reload may change the hold or drop the ring: the same socket keeps receiving,
+        // through a new ring and then one frame at a time.
+        let tx = PacketSocket::open(ifindex("e0")?, &minivrrp::sys::bpf::VRRP_FILTER, None)
+            .map_err(|e| e.to_string())?;
+        for (delay, ring) in [
+            (Some(std::time::Duration::from_millis(2)), true),
+            (None, false),
+        ] {
+            rx.set_rx_delay(delay)
+                .map_err(|e| format!("set_rx_delay({delay:?}): {e}"))?;
+            check(rx.has_ring() == ring, "ring as asked")?;
+            let f = ipv4_frame(MCAST_V4, VMAC1, 112, [10, 77, 0, 99], [224, 0, 0, 18]);
+            check(tx.send(&f) == Ok(Some(f.len())), "send after the change")?;
+            let (m, got) = recv_within(&mut rx, 2000)
+                .ok_or(format!("nothing received with hold {delay:?}"))?;
+            check(got == f, "the frame intact")?;
+            check(m.at.is_some() == ring, "arrival time only from the ring")?;
+            check(recv_within(&mut rx, 100).is_none(), "nothing else")?;
+        }
         Ok(())
     });
 }
