@@ -32,10 +32,15 @@ const RCVBUF_MIN: usize = 64 * 1024;
 /// per-interface kernel filter would have dropped first.
 const RX_FILTER_ENV: &str = "MINIVRRP_RX_FILTER";
 /// Longest time the kernel may hold received frames back to hand several over in one
-/// wake-up (`sys::packet_ring`). 50 instances at 0.1 s send 500 adverts a second; held for
-/// up to this long they wake a backup at most 250 times a second, about once per master's
-/// sending burst, instead of once or twice per frame.
-const RX_DELAY_MAX: Duration = Duration::from_millis(4);
+/// wake-up (`sys::packet_ring`): what a master that must yield to a better advert (RFC 5798
+/// 6.4.3) may be late by.
+const RX_DELAY_MAX: Duration = Duration::from_millis(20);
+/// The hold is at most this share of the shortest advert interval on the interface. The
+/// kernel's block timer runs every hold, adverts or not (250 times a second per interface at
+/// 4 ms), so the hold is as long as the protocol allows: 50 instances at 0.1 s (500 adverts
+/// a second) held up to 4 ms wake a backup about once per master's sending burst instead of
+/// once or twice per frame; at 1 s the timer runs 50 times a second, not 250.
+const RX_DELAY_INTERVAL_SHARE: u32 = 25;
 /// The hold must stay well below the Skew_Time of every backup on the interface: a backup
 /// that gets a priority-0 advert takes over Skew_Time after its arrival (RFC 5798 6.4.2),
 /// and the advert must be read before then. The hold is at most this share of the smallest.
@@ -119,9 +124,10 @@ impl<S: Southbound> Vrrp<S> {
     }
 
     /// How long the kernel may hold interface `idx`'s frames back: [`RX_DELAY_MAX`], or
-    /// less so that it stays below 1/[`RX_DELAY_SKEW_SHARE`] of the Skew_Time of each
-    /// instance there that can be a backup (its configured priority and interval); `None`
-    /// (frames one by one) when that is under a millisecond, the kernel's unit.
+    /// less, to stay below 1/[`RX_DELAY_INTERVAL_SHARE`] of the advert interval and
+    /// 1/[`RX_DELAY_SKEW_SHARE`] of the Skew_Time (configured priority and interval) of each
+    /// instance there that can be a backup; `None` (frames one by one) when that is under
+    /// a millisecond, the kernel's unit.
     pub(super) fn rx_delay_for(&self, idx: usize) -> Option<Duration> {
         if let Ok(v) = std::env::var(RX_DELAY_ENV) {
             if let Ok(ms) = v.trim().parse::<u64>() {
@@ -135,7 +141,9 @@ impl<S: Southbound> Vrrp<S> {
                 continue;
             }
             let skew = skew_time(inst.cfg.version, inst.cfg.priority, inst.cfg.advert_int);
-            delay = delay.min(skew / RX_DELAY_SKEW_SHARE);
+            delay = delay
+                .min(skew / RX_DELAY_SKEW_SHARE)
+                .min(inst.cfg.advert_int / RX_DELAY_INTERVAL_SHARE);
         }
         let ms = delay.as_millis() as u64;
         (ms >= 1).then(|| Duration::from_millis(ms))
