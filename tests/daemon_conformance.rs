@@ -13,7 +13,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path;
 
-use minivrrp::base::{Family, Instant};
+use minivrrp::base::{Duration, Family, Instant};
 use minivrrp::check::ExitStatus;
 use minivrrp::config::Config;
 use minivrrp::daemon::event_loop::{Ctx, Loop, Read};
@@ -357,6 +357,7 @@ impl Southbound for Fake {
         name: &str,
         _filter: &[bpf::Insn],
         _rcvbuf: usize,
+        _rx_delay: Option<Duration>,
     ) -> Result<FakeListener, Errno> {
         self.link_mut(ifindex)?;
         self.record(json!({"kernel": "listen", "link": name}));
@@ -370,6 +371,15 @@ impl Southbound for Fake {
         _listener: &FakeListener,
         _filter: &[bpf::Insn],
         _rcvbuf: usize,
+    ) -> Result<(), Errno> {
+        Ok(())
+    }
+
+    /// Not recorded: the fake hands frames over as a scenario sends them.
+    fn set_rx_delay(
+        &mut self,
+        _listener: &mut FakeListener,
+        _rx_delay: Option<Duration>,
     ) -> Result<(), Errno> {
         Ok(())
     }
@@ -398,6 +408,7 @@ impl Southbound for Fake {
             ifindex: listener.ifindex,
             src_mac,
             vlan_tagged: false,
+            at: None,
         }))
     }
 
@@ -621,7 +632,11 @@ impl Run {
         // Interface indices are small and dense (one per configured interface).
         for idx in 0..64 {
             for _ in 0..64 {
-                if self.vrrp.on_readable(idx, |ev| queued.push(ev)) == Read::Drained {
+                let more = |ev| {
+                    queued.push(ev);
+                    true
+                };
+                if self.vrrp.on_readable(idx, more) == Read::Drained {
                     break;
                 }
             }

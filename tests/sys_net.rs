@@ -24,13 +24,13 @@ fn packet_socket_receives_vrrp_only_and_never_its_own_frames() {
     let t = Topo::new("pkt");
     in_child(|| {
         enter(&t.a)?;
-        let mut rx_a = PacketSocket::open(ifindex("e0")?, &minivrrp::sys::bpf::VRRP_FILTER)
+        let mut rx_a = PacketSocket::open(ifindex("e0")?, &minivrrp::sys::bpf::VRRP_FILTER, None)
             .map_err(|e| e.to_string())?;
         rx_a.join_vrrp_multicast().map_err(|e| e.to_string())?;
         enter(&t.b)?;
-        let mut rx_b = PacketSocket::open(ifindex("e0")?, &minivrrp::sys::bpf::VRRP_FILTER)
+        let mut rx_b = PacketSocket::open(ifindex("e0")?, &minivrrp::sys::bpf::VRRP_FILTER, None)
             .map_err(|e| e.to_string())?;
-        let tx_b = PacketSocket::open(ifindex("e0")?, &minivrrp::sys::bpf::VRRP_FILTER)
+        let tx_b = PacketSocket::open(ifindex("e0")?, &minivrrp::sys::bpf::VRRP_FILTER, None)
             .map_err(|e| e.to_string())?;
 
         let icmp = ipv4_frame(MCAST_V4, VMAC1, 1, [10, 77, 0, 2], [224, 0, 0, 18]);
@@ -86,7 +86,7 @@ fn raw_ip_socket_sends_unicast_with_ttl_255_and_tos_c0() {
     let t = Topo::new("raw");
     in_child(|| {
         enter(&t.a)?;
-        let mut rx_a = PacketSocket::open(ifindex("e0")?, &minivrrp::sys::bpf::VRRP_FILTER)
+        let mut rx_a = PacketSocket::open(ifindex("e0")?, &minivrrp::sys::bpf::VRRP_FILTER, None)
             .map_err(|e| e.to_string())?;
         enter(&t.b)?;
         let raw = RawIpSocket::ipv4().map_err(|e| e.to_string())?;
@@ -457,7 +457,7 @@ fn raw_ipv6_socket_sends_unicast_with_hop_limit_255() {
     .unwrap();
     in_child(|| {
         enter(&t.a)?;
-        let mut rx_a = PacketSocket::open(ifindex("e0")?, &minivrrp::sys::bpf::VRRP_FILTER)
+        let mut rx_a = PacketSocket::open(ifindex("e0")?, &minivrrp::sys::bpf::VRRP_FILTER, None)
             .map_err(|e| e.to_string())?;
         enter(&t.b)?;
         let raw = RawIpSocket::ipv6().map_err(|e| e.to_string())?;
@@ -524,5 +524,109 @@ fn rtnl_reads_one_interfaces_addresses_in_one_dump_of_that_interface_only() {
             msgs < 10,
             &format!("one interface's dump carried {msgs} messages"),
         )
+    });
+}
+
+/// The receive ring (`sys::packet_ring`): frames sent 1 ms apart reach the reader in blocks,
+/// so it wakes up far fewer times than there are frames, every frame arrives once and in
+/// order, and each carries its arrival time on the monotonic clock, though it was read up to
+/// the ring's hold later.
+#[test]
+fn packet_ring_hands_frames_over_in_blocks_in_order_with_arrival_times() {
+    if !common::require_root("packet_ring_hands_frames_over_in_blocks_in_order_with_arrival_times")
+    {
+        return;
+    }
+    const N: usize = 40;
+    let hold = std::time::Duration::from_millis(4);
+    let t = Topo::new("ring");
+    in_child(|| {
+        use minivrrp::sys::clock;
+        enter(&t.a)?;
+        let mut rx =
+            PacketSocket::open(ifindex("e0")?, &minivrrp::sys::bpf::VRRP_FILTER, Some(hold))
+                .map_err(|e| format!("ring: {e}"))?;
+        check(rx.has_ring(), "ring set up")?;
+        rx.join_vrrp_multicast().map_err(|e| e.to_string())?;
+        enter(&t.b)?;
+        let tx = PacketSocket::open(ifindex("e0")?, &minivrrp::sys::bpf::VRRP_FILTER, None)
+            .map_err(|e| e.to_string())?;
+        let sender = std::thread::spawn(move || {
+            let mut sent = Vec::new();
+            for i in 0..N {
+                // The last address byte numbers the frame.
+                let f = ipv4_frame(
+                    MCAST_V4,
+                    VMAC1,
+                    112,
+                    [10, 77, 0, i as u8 + 2],
+                    [224, 0, 0, 18],
+                );
+                sent.push(clock::now());
+                let _ = tx.send(&f);
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            sent
+        });
+        let mut buf = [0u8; 2048];
+        let mut got = Vec::new();
+        let mut wakeups = 0;
+        while got.len() < N && readable(&rx, 3000) {
+            wakeups += 1;
+            let read_at = clock::now();
+            while let Some(f) = rx.recv(&mut buf).map_err(|e| e.to_string())? {
+                got.push((buf[14 + 15], f.at, read_at));
+            }
+        }
+        let sent = sender.join().map_err(|_| "sender panicked")?;
+        check(got.len() == N, &format!("{} of {N} frames", got.len()))?;
+        for (i, (num, at, read_at)) in got.iter().enumerate() {
+            check(*num as usize == i + 2, &format!("frame {i} in order"))?;
+            let at = at.ok_or("ring frames carry their arrival time")?;
+            let (lo, hi) = (
+                sent[i] - std::time::Duration::from_millis(1),
+                sent[i] + std::time::Duration::from_millis(5),
+            );
+            check(
+                at >= lo && at <= hi && at <= *read_at,
+                &format!(
+                    "frame {i}: arrival {at} near its send {} (read {read_at})",
+                    sent[i]
+                ),
+            )?;
+        }
+        let held = got
+            .iter()
+            .map(|(_, at, read_at)| read_at.saturating_duration_since(at.unwrap_or(*read_at)))
+            .max()
+            .unwrap_or_default();
+        check(
+            held >= std::time::Duration::from_millis(1),
+            &format!("frames were held (longest {held:?}), yet count from their arrival"),
+        )?;
+        check(
+            wakeups <= N / 2,
+            &format!("{wakeups} wake-ups for {N} frames 1 ms apart with a 4 ms hold"),
+        )?;
+        // A reload may change the hold or drop the ring: the same socket keeps receiving,
+        // through a new ring and then one frame at a time.
+        let tx = PacketSocket::open(ifindex("e0")?, &minivrrp::sys::bpf::VRRP_FILTER, None)
+            .map_err(|e| e.to_string())?;
+        for (delay, ring) in [
+            (Some(std::time::Duration::from_millis(2)), true),
+            (None, false),
+        ] {
+            rx.set_rx_delay(delay)
+                .map_err(|e| format!("set_rx_delay({delay:?}): {e}"))?;
+            check(rx.has_ring() == ring, "ring as asked")?;
+            let f = ipv4_frame(MCAST_V4, VMAC1, 112, [10, 77, 0, 99], [224, 0, 0, 18]);
+            check(tx.send(&f) == Ok(Some(f.len())), "send after the change")?;
+            let (m, got) = recv_within(&mut rx, 2000)
+                .ok_or(format!("nothing received with hold {delay:?}"))?;
+            check(got == f, "the frame intact")?;
+            check(m.at.is_some() == ring, "arrival time only from the ring")?;
+            check(recv_within(&mut rx, 100).is_none(), "nothing else")?;
+        }
+        Ok(())
     });
 }

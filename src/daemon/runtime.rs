@@ -449,8 +449,11 @@ impl Handler for Daemon {
         now: Instant,
     ) -> Read {
         match token_owner(token) {
+            // Frames wait in the kernel while the queue is full, rather than being read
+            // and dropped.
+            Some((Part::Vrrp, _)) if inbox.is_full() => Read::Drained,
             Some((Part::Vrrp, idx)) => self.vrrp.on_readable(idx as usize, |ev| {
-                inbox.push(Event::Vrrp(ev));
+                inbox.push(Event::Vrrp(ev)) && !inbox.is_full()
             }),
             // A probe's own state machine takes what its fd gave at once (the probe is the
             // part being read); a health change that results is queued like an advert. With

@@ -17,6 +17,20 @@ pub fn now() -> Instant {
     }
 }
 
+/// The wall clock (`CLOCK_REALTIME`) in microseconds since the Unix epoch, read right
+/// after [`now`]: the pair converts a kernel packet timestamp (which is on the wall clock)
+/// to the monotonic clock. Zero if the clock cannot be read.
+pub fn now_with_wall_micros() -> (Instant, u64) {
+    let mono = now();
+    let wall = match clock_gettime(ClockId::CLOCK_REALTIME) {
+        Ok(ts) => (ts.tv_sec().max(0) as u64)
+            .saturating_mul(1_000_000)
+            .saturating_add(ts.tv_nsec().max(0) as u64 / 1000),
+        Err(_) => 0,
+    };
+    (mono, wall)
+}
+
 /// Wall-clock seconds since the Unix epoch, for the `Date:` of e-mail alerts only (timers
 /// never use it: the wall clock may be stepped).
 pub fn unix_seconds() -> u64 {

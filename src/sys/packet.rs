@@ -6,8 +6,10 @@
 //! which only a hand-built Ethernet frame can do; and receiving on the packet socket gives
 //! the source MAC and the interface of every advert.
 
+use crate::base::{Duration, Instant};
 use crate::sys::bpf;
 use crate::sys::fd::setsockopt_raw;
+use crate::sys::packet_ring::RxRing;
 use nix::errno::Errno;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
@@ -58,6 +60,9 @@ pub struct RecvFrame {
     /// The frame carried a VLAN tag, which the kernel stripped (PACKET_AUXDATA
     /// `TP_STATUS_VLAN_VALID`): the BPF filter drops these first, this is the second line.
     pub vlan_tagged: bool,
+    /// When the frame arrived, if the receive path knows (the ring's kernel timestamp);
+    /// `None` when it was read as it arrived (`recvmsg`), so the reading time is its arrival.
+    pub at: Option<Instant>,
 }
 
 /// `struct tpacket_auxdata` (linux/if_packet.h), the PACKET_AUXDATA control message.
@@ -122,8 +127,12 @@ fn sockaddr_ll(ifindex: u32, protocol: u16, mac: Option<[u8; 6]>) -> libc::socka
     sa
 }
 
-/// One AF_PACKET SOCK_RAW socket bound to one interface, VRRP filter attached.
+/// One AF_PACKET SOCK_RAW socket bound to one interface, VRRP filter attached; received
+/// frames come through its receive queue (`recvmsg`), or through a mapped ring
+/// ([`PacketSocket::set_rx_delay`]).
 pub struct PacketSocket {
+    // Declared before `fd`: unmapped before the socket closes.
+    ring: Option<RxRing>,
     fd: OwnedFd,
     ifindex: u32,
 }
@@ -133,8 +142,13 @@ impl PacketSocket {
     ///
     /// The socket is created with protocol 0 (receives nothing), the filter is attached, and
     /// only then is it bound to ETH_P_ALL on the interface: so no unfiltered frame can be
-    /// queued in the window between socket() and attaching the filter.
-    pub fn open(ifindex: u32, filter: &[bpf::Insn]) -> Result<Self, Errno> {
+    /// queued in the window between socket() and attaching the filter. With `rx_delay` the
+    /// receive ring is set up before the bind too (see [`Self::set_rx_delay`]).
+    pub fn open(
+        ifindex: u32,
+        filter: &[bpf::Insn],
+        rx_delay: Option<Duration>,
+    ) -> Result<Self, Errno> {
         // SAFETY: plain socket(2) call.
         let fd = cvt_fd(unsafe {
             libc::socket(
@@ -155,17 +169,47 @@ impl PacketSocket {
             libc::PACKET_IGNORE_OUTGOING,
             &1i32,
         );
+        let mut sock = PacketSocket {
+            ring: None,
+            fd,
+            ifindex,
+        };
+        sock.set_rx_delay(rx_delay)?;
         let sa = sockaddr_ll(ifindex, libc::ETH_P_ALL as u16, None);
         // SAFETY: `sa` is a valid sockaddr_ll of the size passed.
         let rc = unsafe {
             libc::bind(
-                fd.as_raw_fd(),
+                sock.fd.as_raw_fd(),
                 &sa as *const libc::sockaddr_ll as *const libc::sockaddr,
                 core::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
             )
         };
         Errno::result(rc)?;
-        Ok(PacketSocket { fd, ifindex })
+        Ok(sock)
+    }
+
+    /// Receive through a TPACKET_V3 ring (`sys::packet_ring`) that hands frames over at the
+    /// latest `delay` after the first of them arrived, each with its arrival time; `None`:
+    /// through the receive queue, one `recvmsg` per frame, as they arrive. Replacing a ring
+    /// drops the frames still in it.
+    pub fn set_rx_delay(&mut self, delay: Option<Duration>) -> Result<(), Errno> {
+        if let Some(old) = self.ring.take() {
+            old.unmap()?;
+        }
+        if let Some(d) = delay {
+            self.ring = Some(RxRing::map(self.fd.as_raw_fd(), d)?);
+            // Frames queued before the ring stay in the receive queue, which the ring's
+            // reader never looks at, and would keep poll reporting the socket readable:
+            // drop them (new frames go to the ring). Bounded: nothing joins the queue now.
+            let mut scratch = [0u8; 64];
+            while let Ok(Some(_)) = self.recv_any(&mut scratch) {}
+        }
+        Ok(())
+    }
+
+    /// Whether frames come through a ring.
+    pub fn has_ring(&self) -> bool {
+        self.ring.is_some()
     }
 
     pub fn ifindex(&self) -> u32 {
@@ -240,7 +284,11 @@ impl PacketSocket {
     pub fn recv(&mut self, buf: &mut [u8]) -> Result<Option<RecvFrame>, Errno> {
         const OWN_SKIP_MAX: usize = 8;
         for _ in 0..OWN_SKIP_MAX {
-            match self.recv_any(buf)? {
+            let next = match self.ring.as_mut() {
+                Some(ring) => ring.next(buf),
+                None => self.recv_any(buf)?,
+            };
+            match next {
                 Some(f) if f.is_own() => {}
                 other => return Ok(other),
             }
@@ -248,7 +296,8 @@ impl PacketSocket {
         Ok(None)
     }
 
-    /// Receive one frame, whoever sent it (including our own, `RecvFrame::is_own`).
+    /// Receive one frame from the receive queue, whoever sent it (including our own,
+    /// `RecvFrame::is_own`). With a ring, frames go there instead: see [`Self::recv`].
     pub fn recv_any(&self, buf: &mut [u8]) -> Result<Option<RecvFrame>, Errno> {
         // SAFETY: sockaddr_ll and msghdr are plain old data.
         let mut sa: libc::sockaddr_ll = unsafe { core::mem::zeroed() };
@@ -293,6 +342,7 @@ impl PacketSocket {
             ifindex: sa.sll_ifindex.max(0) as u32,
             src_mac,
             vlan_tagged: vlan_tagged(&msg),
+            at: None,
         }))
     }
 

@@ -81,16 +81,25 @@ impl<S: Southbound> Vrrp<S> {
         self.ifaces[idx].ifindex = Some(link.ifindex);
         let filter = self.rx_filter(idx);
         let rcvbuf = self.rcvbuf_for(idx);
+        let rx_delay = self.rx_delay_for(idx);
+        self.ifaces[idx].rx_delay = rx_delay;
         match self
             .south
-            .open_listener(link.ifindex, &name, &filter, rcvbuf)
+            .open_listener(link.ifindex, &name, &filter, rcvbuf, rx_delay)
         {
             Ok(l) => {
                 if let Err(e) = ctx.register(token, &l, Interest::READABLE) {
                     error!("{name}: {e}");
                 }
                 self.ifaces[idx].listener = Some(l);
-                info!("{name}: listening (ifindex {})", link.ifindex);
+                match rx_delay {
+                    Some(d) => info!(
+                        "{name}: listening (ifindex {}), frames handed over within {} ms",
+                        link.ifindex,
+                        d.as_millis()
+                    ),
+                    None => info!("{name}: listening (ifindex {})", link.ifindex),
+                }
             }
             Err(e) => error!("{name}: packet socket: {e}"),
         }

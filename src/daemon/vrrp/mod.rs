@@ -79,7 +79,13 @@ pub const VIP_REFRESH_TIMER: u32 = 0x0FFF_FFFF;
 /// add or remove instances ([`Vrrp::instance_for`]).
 #[derive(Clone, Debug)]
 pub enum VrrpEvent {
-    Advert { key: InstanceKey, advert: Advert },
+    /// `at`: when the frame arrived, if the receive path knows it (a frame held back in the
+    /// kernel's ring is read later than it arrived).
+    Advert {
+        key: InstanceKey,
+        advert: Advert,
+        at: Option<Instant>,
+    },
 }
 
 /// What identifies an instance on the wire (RFC 5798 7.1: the VRID on the interface the
@@ -132,6 +138,8 @@ struct Iface<L> {
     primary4: Option<Ipv4Addr>,
     link_local6: Option<Ipv6Addr>,
     listener: Option<L>,
+    /// How long the kernel may hold the listener's frames back (`Vrrp::rx_delay_for`).
+    rx_delay: Option<Duration>,
     /// IPv4 identification of our adverts: counts up from 1 as keepalived's does.
     ip_ident: u16,
     /// Frames dropped before they could be matched to an instance (malformed, tagged, for
@@ -151,6 +159,7 @@ impl<L> Iface<L> {
             primary4: None,
             link_local6: None,
             listener: None,
+            rx_delay: None,
             ip_ident: 0,
             drops: DropCounters::new(),
             kernel: KernelStats::default(),
@@ -652,8 +661,13 @@ impl<S: Southbound> Vrrp<S> {
     pub fn on_event(&mut self, ctx: &mut Ctx, ev: VrrpEvent, now: Instant) {
         match ev {
             // Matched now, not when read: a reload in between may have moved it.
-            VrrpEvent::Advert { key, advert } => match self.instance_for(key) {
-                Some(i) => self.feed(ctx, i, Input::AdvertReceived(advert), now),
+            // RFC 5798 6.4.2 / 6.4.3: the timers an advert restarts count from its arrival.
+            // Never later than `now`, the time of this turn.
+            VrrpEvent::Advert { key, advert, at } => match self.instance_for(key) {
+                Some(i) => {
+                    let at = at.map_or(now, |t| t.min(now));
+                    self.feed(ctx, i, Input::AdvertReceived(advert), at)
+                }
                 // Its instance left with a reload.
                 None => self.count_drop(
                     DropOwner::Iface(key.iface),

@@ -13,11 +13,12 @@ use log::{debug, error, warn};
 use super::southbound::Southbound;
 use super::{DropOwner, InstanceKey, Vrrp, VrrpEvent};
 use crate::base::ratelimit::Verdict;
-use crate::base::{Family, Instant};
+use crate::base::{Duration, Family, Instant};
 use crate::daemon::event_loop::Read;
 use crate::sys::bpf;
 use crate::sys::packet::{PktType, RecvFrame};
 use crate::vrrp::frame::{parse_frame, RxContext};
+use crate::vrrp::instance::skew_time;
 use crate::vrrp::rx_policy::{self, Delivery, FrameMeta, Policy};
 use crate::vrrp::wire::DropReason;
 
@@ -30,23 +31,58 @@ const RCVBUF_MIN: usize = 64 * 1024;
 /// a lab test can show that the user-space receive policy (the second line) drops what the
 /// per-interface kernel filter would have dropped first.
 const RX_FILTER_ENV: &str = "MINIVRRP_RX_FILTER";
+/// Longest time the kernel may hold received frames back to hand several over in one
+/// wake-up (`sys::packet_ring`): what a master that must yield to a better advert (RFC 5798
+/// 6.4.3) may be late by.
+const RX_DELAY_MAX: Duration = Duration::from_millis(20);
+/// The hold is at most this share of the shortest advert interval on the interface. The
+/// kernel's block timer runs every hold, adverts or not (250 times a second per interface at
+/// 4 ms), so the hold is as long as the protocol allows: 50 instances at 0.1 s (500 adverts
+/// a second) held up to 4 ms wake a backup about once per master's sending burst instead of
+/// once or twice per frame; at 1 s the timer runs 50 times a second, not 250.
+const RX_DELAY_INTERVAL_SHARE: u32 = 25;
+/// The hold must stay well below the Skew_Time of every backup on the interface: a backup
+/// that gets a priority-0 advert takes over Skew_Time after its arrival (RFC 5798 6.4.2),
+/// and the advert must be read before then. The hold is at most this share of the smallest.
+const RX_DELAY_SKEW_SHARE: u32 = 8;
+/// Frames read per call at most (each one a copy out of the ring, or a `recvmsg`): with the
+/// loop's read budget, this bounds the reading done before due timers fire.
+const RX_BATCH: usize = 16;
+/// Test and bench hook: `MINIVRRP_RX_DELAY_MS=0` reads frames one by one as they arrive
+/// (no ring); another value holds them up to that many milliseconds whatever the Skew_Time.
+const RX_DELAY_ENV: &str = "MINIVRRP_RX_DELAY_MS";
 
 impl<S: Southbound> Vrrp<S> {
-    /// Read one frame from interface `idx`'s listener. `queue` takes the decoded advert: it
-    /// is handled after the due timers, as input.
-    pub fn on_readable(&mut self, idx: usize, mut queue: impl FnMut(VrrpEvent)) -> Read {
-        let Some(ifc) = self.ifaces.get_mut(idx) else {
-            return Read::Drained;
-        };
-        let Some(listener) = ifc.listener.as_mut() else {
-            return Read::Drained;
-        };
+    /// Read up to [`RX_BATCH`] frames from interface `idx`'s listener (all the ring handed
+    /// over in one wake-up, typically). `queue` takes each decoded advert (handled after
+    /// the due timers, as input) and says whether it has room for another; reading stops
+    /// when it has not, and the frames left wait in the kernel for the next turn.
+    pub fn on_readable(&mut self, idx: usize, mut queue: impl FnMut(VrrpEvent) -> bool) -> Read {
+        for _ in 0..RX_BATCH {
+            match self.read_frame(idx) {
+                None => return Read::Drained,
+                Some(Some(ev)) => {
+                    if !queue(ev) {
+                        return Read::Again;
+                    }
+                }
+                Some(None) => {}
+            }
+        }
+        Read::Again
+    }
+
+    /// One frame from interface `idx`'s listener: `None` when nothing is pending, else the
+    /// advert it carries (`None` inside when it was dropped, and counted).
+    fn read_frame(&mut self, idx: usize) -> Option<Option<VrrpEvent>> {
+        let ifc = self.ifaces.get_mut(idx)?;
+        let listener = ifc.listener.as_mut()?;
         let frame = match self.south.recv(listener, &mut self.rx[..]) {
             Ok(Some(m)) => m,
-            Ok(None) => return Read::Drained,
+            Ok(None) => return None,
             Err(e) => {
                 debug!("{}: recv: {e}", ifc.name);
-                return Read::Drained;
+                return None;
             }
         };
         let meta = frame_meta(&frame);
@@ -60,7 +96,7 @@ impl<S: Southbound> Vrrp<S> {
             Ok(a) => a,
             Err(reason) => {
                 self.count_drop(DropOwner::Iface(idx as u16), reason, None);
-                return Read::Again;
+                return Some(None);
             }
         };
         let key = InstanceKey {
@@ -74,17 +110,43 @@ impl<S: Southbound> Vrrp<S> {
                 DropReason::VridMismatch,
                 Some(adv.ip.src),
             );
-            return Read::Again;
+            return Some(None);
         };
         if let Err(reason) = rx_policy::check(&self.rx_rules(i), &meta, &adv) {
             self.count_drop(DropOwner::Inst(i as u16), reason, Some(adv.ip.src));
-            return Read::Again;
+            return Some(None);
         }
-        queue(VrrpEvent::Advert {
+        Some(Some(VrrpEvent::Advert {
             key,
             advert: adv.advert(),
-        });
-        Read::Again
+            at: frame.at,
+        }))
+    }
+
+    /// How long the kernel may hold interface `idx`'s frames back: [`RX_DELAY_MAX`], or
+    /// less, to stay below 1/[`RX_DELAY_INTERVAL_SHARE`] of the advert interval and
+    /// 1/[`RX_DELAY_SKEW_SHARE`] of the Skew_Time (configured priority and interval) of each
+    /// instance there that can be a backup; `None` (frames one by one) when that is under
+    /// a millisecond, the kernel's unit.
+    pub(super) fn rx_delay_for(&self, idx: usize) -> Option<Duration> {
+        if let Ok(v) = std::env::var(RX_DELAY_ENV) {
+            if let Ok(ms) = v.trim().parse::<u64>() {
+                return (ms > 0).then(|| Duration::from_millis(ms));
+            }
+        }
+        let mut delay = RX_DELAY_MAX;
+        for inst in self.insts.iter().filter(|s| s.iface == idx) {
+            // The address owner (255) is never a backup (RFC 5798 6.4.1).
+            if inst.cfg.priority == 255 {
+                continue;
+            }
+            let skew = skew_time(inst.cfg.version, inst.cfg.priority, inst.cfg.advert_int);
+            delay = delay
+                .min(skew / RX_DELAY_SKEW_SHARE)
+                .min(inst.cfg.advert_int / RX_DELAY_INTERVAL_SHARE);
+        }
+        let ms = delay.as_millis() as u64;
+        (ms >= 1).then(|| Duration::from_millis(ms))
     }
 
     /// Instance `i`'s receive policy: the advert it sends (its wire identity), our own source
@@ -153,14 +215,23 @@ impl<S: Southbound> Vrrp<S> {
         (n * RCVBUF_PER_INSTANCE).max(RCVBUF_MIN)
     }
 
-    /// After a reload the VRIDs on an interface may have changed: swap its filter and size.
+    /// After a reload the VRIDs on an interface may have changed: swap its filter and size,
+    /// and its receive hold if the instances' Skew_Times ask for another.
     pub(super) fn refresh_rx_filters(&mut self) {
         for idx in 0..self.ifaces.len() {
             let (filter, rcvbuf) = (self.rx_filter(idx), self.rcvbuf_for(idx));
-            let ifc = &self.ifaces[idx];
-            if let Some(l) = &ifc.listener {
+            let rx_delay = self.rx_delay_for(idx);
+            let ifc = &mut self.ifaces[idx];
+            if let Some(l) = &mut ifc.listener {
                 if let Err(e) = self.south.set_filter(l, &filter, rcvbuf) {
                     error!("{}: receive filter: {e}", ifc.name);
+                }
+                if ifc.rx_delay != rx_delay {
+                    ifc.rx_delay = rx_delay;
+                    if let Err(e) = self.south.set_rx_delay(l, rx_delay) {
+                        ifc.rx_delay = None;
+                        warn!("{}: receive ring: {e}; reading frames one by one", ifc.name);
+                    }
                 }
             }
         }

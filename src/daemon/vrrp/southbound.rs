@@ -13,7 +13,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use log::{debug, warn};
 use nix::errno::Errno;
 
-use crate::base::Family;
+use crate::base::{Duration, Family};
 use crate::sys::packet::{KernelStats, McastJoin, PacketSocket, RawIpSocket, RecvFrame};
 use crate::sys::rtnl::{self, AddrAttrs, MacvlanMode, RouteAttrs, Rtnl, RuleAttrs};
 use crate::sys::{bpf, process};
@@ -84,13 +84,16 @@ pub trait Southbound {
 
     /// Listen for adverts on interface `ifindex` (called `name`) through the kernel filter
     /// `filter` (`sys::bpf`), with a receive buffer of `rcvbuf` bytes; the VRRP multicast
-    /// MACs and groups joined (best effort, logged).
+    /// MACs and groups joined (best effort, logged). With `rx_delay`, the kernel may hold
+    /// frames back up to that long to hand several over in one wake-up, each with its
+    /// arrival time ([`RecvFrame::at`]); where it cannot, frames come one by one (logged).
     fn open_listener(
         &mut self,
         ifindex: u32,
         name: &str,
         filter: &[bpf::Insn],
         rcvbuf: usize,
+        rx_delay: Option<Duration>,
     ) -> Result<Self::Listener, Errno>;
     /// Swap a listener's kernel filter and receive buffer (the VRIDs on its interface changed
     /// with a reload).
@@ -99,6 +102,13 @@ pub trait Southbound {
         listener: &Self::Listener,
         filter: &[bpf::Insn],
         rcvbuf: usize,
+    ) -> Result<(), Errno>;
+    /// Change how long the kernel may hold frames back (see [`Self::open_listener`]); frames
+    /// held at that moment may be lost.
+    fn set_rx_delay(
+        &mut self,
+        listener: &mut Self::Listener,
+        rx_delay: Option<Duration>,
     ) -> Result<(), Errno>;
     /// What the kernel counted on the listener since the last call (frames delivered,
     /// frames lost to a full buffer).
@@ -274,8 +284,16 @@ impl Southbound for Linux {
         name: &str,
         filter: &[bpf::Insn],
         rcvbuf: usize,
+        rx_delay: Option<Duration>,
     ) -> Result<LinuxListener, Errno> {
-        let sock = PacketSocket::open(ifindex, filter)?;
+        // Without a ring (an old kernel, no memory for it) frames come one by one.
+        let sock = match PacketSocket::open(ifindex, filter, rx_delay) {
+            Err(e) if rx_delay.is_some() => {
+                warn!("{name}: receive ring: {e}; reading frames one by one");
+                PacketSocket::open(ifindex, filter, None)?
+            }
+            r => r?,
+        };
         if let Err(e) = sock.set_rcvbuf(rcvbuf) {
             debug!("{name}: receive buffer {rcvbuf}: {e}");
         }
@@ -306,6 +324,18 @@ impl Southbound for Linux {
         Ok(())
     }
 
+    fn set_rx_delay(
+        &mut self,
+        listener: &mut LinuxListener,
+        rx_delay: Option<Duration>,
+    ) -> Result<(), Errno> {
+        listener.sock.set_rx_delay(rx_delay).or_else(|e| {
+            // Back to frames one by one rather than a socket that receives nothing.
+            listener.sock.set_rx_delay(None)?;
+            Err(e)
+        })
+    }
+
     fn take_kernel_stats(&mut self, listener: &LinuxListener) -> Result<KernelStats, Errno> {
         listener.sock.take_kernel_stats()
     }
@@ -328,7 +358,7 @@ impl Southbound for Linux {
 
     fn send_frame_on(&mut self, ifindex: u32, frame: &[u8], count: u8) -> Result<(), Errno> {
         // Transmit only: its filter admits nothing, so nothing queues on it.
-        let sock = PacketSocket::open(ifindex, &bpf::DROP_ALL)?;
+        let sock = PacketSocket::open(ifindex, &bpf::DROP_ALL, None)?;
         for _ in 0..count {
             sock.send(frame)?;
         }
