@@ -6,9 +6,14 @@ use nix::poll::{PollFd, PollFlags, PollTimeout};
 use std::os::fd::{BorrowedFd, RawFd};
 
 /// Largest set of fds one `poll` call handles: the loop's `MAX_FDS` plus its signalfd and
-/// timerfd (`daemon` asserts this at compile time). Reserves about 43 KiB of stack per call,
-/// of which only the entries in use are touched.
+/// timerfd (`daemon` asserts this at compile time).
 pub const POLL_MAX: usize = 5473;
+
+/// Sets up to this size are passed to the kernel from a stack array, larger ones (thousands
+/// of health-check connections) from the heap. Not a `POLL_MAX` array on the stack: the
+/// stack probes of a 43 KiB frame touch every page of it, which then stays resident for the
+/// daemon's life whatever the set's size.
+const STACK_FDS: usize = 32;
 
 /// What to wait for on one fd.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -63,24 +68,46 @@ pub fn poll(entries: &mut [PollEntry], timeout: Option<Duration>) -> Result<usiz
     if entries.len() > POLL_MAX {
         return Err(Errno::EINVAL);
     }
-    let mut fds: heapless::Vec<PollFd<'_>, POLL_MAX> = heapless::Vec::new();
-    for e in entries.iter() {
-        let mut flags = PollFlags::empty();
-        if e.interest.readable {
-            flags |= PollFlags::POLLIN;
+    if entries.len() <= STACK_FDS {
+        let mut fds: heapless::Vec<PollFd<'_>, STACK_FDS> = heapless::Vec::new();
+        for e in entries.iter() {
+            // Capacity was checked above, so push cannot fail.
+            let _ = fds.push(poll_fd(e)?);
         }
-        if e.interest.writable {
-            flags |= PollFlags::POLLOUT;
+        poll_fds(entries, &mut fds, timeout)
+    } else {
+        let mut fds = Vec::with_capacity(entries.len());
+        for e in entries.iter() {
+            fds.push(poll_fd(e)?);
         }
-        if e.fd < 0 {
-            return Err(Errno::EBADF);
-        }
-        // SAFETY: the fd is registered by its owner, who must deregister before closing it
-        // (documented on `Loop::register`); it is only borrowed for the duration of this call.
-        let bfd = unsafe { BorrowedFd::borrow_raw(e.fd) };
-        // Capacity was checked above, so push cannot fail.
-        let _ = fds.push(PollFd::new(bfd, flags));
+        poll_fds(entries, &mut fds, timeout)
     }
+}
+
+/// The kernel's view of one entry.
+fn poll_fd<'a>(e: &PollEntry) -> Result<PollFd<'a>, Errno> {
+    let mut flags = PollFlags::empty();
+    if e.interest.readable {
+        flags |= PollFlags::POLLIN;
+    }
+    if e.interest.writable {
+        flags |= PollFlags::POLLOUT;
+    }
+    if e.fd < 0 {
+        return Err(Errno::EBADF);
+    }
+    // SAFETY: the fd is registered by its owner, who must deregister before closing it
+    // (documented on `Loop::register`); it is only borrowed for the duration of the call.
+    let bfd = unsafe { BorrowedFd::borrow_raw(e.fd) };
+    Ok(PollFd::new(bfd, flags))
+}
+
+/// `poll` over `fds` (built from `entries`, in order); readiness back into `entries`.
+fn poll_fds(
+    entries: &mut [PollEntry],
+    fds: &mut [PollFd<'_>],
+    timeout: Option<Duration>,
+) -> Result<usize, Errno> {
     let timeout = match timeout {
         None => PollTimeout::NONE,
         Some(d) => {
@@ -93,7 +120,7 @@ pub fn poll(entries: &mut [PollEntry], timeout: Option<Duration>) -> Result<usiz
             PollTimeout::try_from(ms.min(i32::MAX as u64)).unwrap_or(PollTimeout::MAX)
         }
     };
-    let n = match nix::poll::poll(&mut fds, timeout) {
+    let n = match nix::poll::poll(fds, timeout) {
         Ok(n) => n as usize,
         Err(Errno::EINTR) => 0,
         Err(e) => return Err(e),
@@ -108,4 +135,41 @@ pub fn poll(entries: &mut [PollEntry], timeout: Option<Duration>) -> Result<usiz
         };
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+
+    /// Readiness comes back to the entry it belongs to, for a set small enough for the stack
+    /// array and for one that goes through the heap.
+    #[test]
+    fn readiness_lands_on_its_entry_for_small_and_large_sets() {
+        for n in [3, STACK_FDS, STACK_FDS + 1, 200] {
+            let pipes: Vec<_> = (0..n)
+                .map(|_| crate::sys::fd::pipe().unwrap_or_else(|e| panic!("pipe: {e}")))
+                .collect();
+            let ready = n - 2;
+            let w = &pipes[ready].1;
+            // SAFETY: writing one byte from a valid buffer to an open pipe.
+            assert_eq!(
+                unsafe { libc::write(w.as_raw_fd(), b"x".as_ptr().cast(), 1) },
+                1
+            );
+            let mut entries: Vec<PollEntry> = pipes
+                .iter()
+                .map(|(r, _)| PollEntry {
+                    fd: r.as_raw_fd(),
+                    interest: Interest::READABLE,
+                    ready: Ready::default(),
+                })
+                .collect();
+            let got = poll(&mut entries, Some(Duration::ZERO)).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(got, 1, "{n} fds");
+            for (i, e) in entries.iter().enumerate() {
+                assert_eq!(e.ready.readable, i == ready, "{n} fds, entry {i}");
+            }
+        }
+    }
 }

@@ -760,3 +760,18 @@ fn drop_list(d: &DropCounters) -> heapless::String<512> {
     }
     line
 }
+
+#[cfg(test)]
+mod size_budget {
+    /// Memory per instance: 255 instances on one interface are a supported configuration,
+    /// and each costs this entry (plus its config). The budget pins today's size so that a
+    /// new inline table or counter block cannot make every instance heavier unnoticed.
+    #[test]
+    fn an_instance_stays_within_its_per_instance_budget() {
+        let size = core::mem::size_of::<super::Inst<crate::sys::packet::RawIpSocket>>();
+        assert!(
+            size <= 1536,
+            "daemon Inst grew to {size} bytes (budget 1536)"
+        );
+    }
+}
