@@ -18,6 +18,7 @@ use crate::sys::rtnl::{AddrAttrs, RouteAttrs};
 use crate::vrrp::frame::virtual_mac;
 use crate::vrrp::vip_lease::VipLease;
 use crate::vrrp::wire;
+use std::sync::Arc;
 
 impl<S: Southbound> Vrrp<S> {
     /// A crashed run (kill -9, power loss with a persistent config) may have left our VIPs
@@ -290,9 +291,9 @@ impl<S: Southbound> Vrrp<S> {
                 continue;
             }
             // Remove what the kernel has (the old routes), then install the new ones.
-            let new = core::mem::replace(set.of_mut(&mut self.insts[i].cfg), old);
+            let new = core::mem::replace(set.of_mut(Arc::make_mut(&mut self.insts[i].cfg)), old);
             self.remove_routes(i, set);
-            *set.of_mut(&mut self.insts[i].cfg) = new;
+            *set.of_mut(Arc::make_mut(&mut self.insts[i].cfg)) = new;
             self.install_routes(i, set);
         }
     }
