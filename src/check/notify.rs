@@ -20,7 +20,7 @@
 
 use core::fmt::{self, Write};
 use core::net::IpAddr;
-use heapless::{Deque, String, Vec};
+use heapless::{String, Vec};
 
 /// The hotplug program and its one argument (the hotplug.d subdirectory).
 pub const HOTPLUG_CALL: &str = "/sbin/hotplug-call";

@@ -106,6 +106,12 @@ impl Daemon {
         let vrrp = Vrrp::open(&cfg)?;
         let lvs = Lvs::new(&cfg)?;
         let links = RtnlEvents::open().map_err(|e| format!("rtnetlink events: {e}"))?;
+        // The kernel's echo of our own VIP adds (every lease refresh) is news to nobody.
+        if let Some(port) = vrrp.netlink_port() {
+            if let Err(e) = links.ignore_address_echoes(port) {
+                warn!("rtnetlink events: filter for our own address changes: {e}");
+            }
+        }
         let now = crate::sys::clock::now();
         // Warm-up spread: differs between routers and restarts (no getrandom dependency).
         let seed = now.total_micros() ^ (u64::from(std::process::id()) << 32);

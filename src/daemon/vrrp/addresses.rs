@@ -14,7 +14,7 @@ use crate::base::Instant;
 use crate::config::model;
 use crate::daemon::event_loop::Ctx;
 use crate::daemon::ids::Part;
-use crate::sys::rtnl::{AddrAttrs, RouteAttrs};
+use crate::sys::rtnl::{AddrAttrs, AddrReq, RouteAttrs};
 use crate::vrrp::frame::virtual_mac;
 use crate::vrrp::vip_lease::VipLease;
 use crate::vrrp::wire;
@@ -136,9 +136,12 @@ impl<S: Southbound> Vrrp<S> {
     }
 
     /// Dead-man VIPs (`vrrp::vip_lease`): renew the lease of every master whose refresh is
-    /// due. Runs from [`VIP_REFRESH_TIMER`]; the loop fires due timers before it reads more
-    /// packets, so a flood cannot push a refresh past its lifetime.
+    /// due, taking along those past half-way to theirs ([`VipLease::due`]), so all masters
+    /// renew in one wake-up and one netlink batch. Runs from [`VIP_REFRESH_TIMER`]; the loop
+    /// fires due timers before it reads more packets, so a flood cannot push a refresh past
+    /// its lifetime.
     pub(super) fn vip_refresh(&mut self, ctx: &mut Ctx, now: Instant) {
+        let mut due = Vec::new();
         for i in 0..self.insts.len() {
             let inst = &self.insts[i];
             let (Some(last), Some(lease)) =
@@ -150,7 +153,7 @@ impl<S: Southbound> Vrrp<S> {
                 }
                 continue;
             };
-            if lease.next_refresh(last) > now {
+            if !lease.due(last, now) {
                 continue;
             }
             if now >= lease.expires(last) {
@@ -158,9 +161,57 @@ impl<S: Southbound> Vrrp<S> {
                     "VIP lease ran out {} ms ago (the daemon was stalled): adding the VIPs back",
                     (now - lease.expires(last)).as_millis() as u64);
             }
-            self.add_vips(i, now);
+            due.push(i);
         }
+        self.renew_leases(&due, now);
         self.arm_vip_refresh(ctx);
+    }
+
+    /// Renew the VIPs of the masters `due` (already installed, with a lease) in one batch: a
+    /// create + replace of a present address only resets its lifetime, one that the kernel
+    /// already expired (the loop stalled past the lifetime) is added back.
+    fn renew_leases(&mut self, due: &[usize], now: Instant) {
+        if due.is_empty() {
+            return;
+        }
+        let defaults: Vec<Option<u32>> = due.iter().map(|&i| self.vip_ifindex(i)).collect();
+        let (insts, south) = (&self.insts, &mut self.south);
+        // Sized once: growing them step by step cost an mmap and munmap per round.
+        let n: usize = due.iter().map(|&i| insts[i].cfg.vips.len()).sum();
+        let mut reqs = Vec::with_capacity(n);
+        let mut whose = Vec::with_capacity(n);
+        for (&i, &default) in due.iter().zip(&defaults) {
+            let inst = &insts[i];
+            let lease = VipLease::new(inst.cfg.vip_lifetime);
+            for vip in &inst.cfg.vips {
+                let Some(ifindex) = vip_dev_ifindex(south, vip, default) else {
+                    if let Some(d) = &vip.dev {
+                        error!(target: &inst.cfg.name, "add VIP {}: no interface {d}", vip.addr);
+                    }
+                    continue;
+                };
+                reqs.push(AddrReq {
+                    ifindex,
+                    addr: vip.addr,
+                    prefix: vip.prefix_len,
+                    attrs: AddrAttrs {
+                        scope: vip.scope,
+                        label: vip.label.as_deref(),
+                        lifetime_s: lease.map(|l| l.lifetime_s),
+                    },
+                });
+                whose.push(i);
+            }
+        }
+        south.add_addresses(&reqs, &mut |k, e| {
+            if e != Errno::EEXIST {
+                let name = &insts[whose[k]].cfg.name;
+                error!(target: name, "add VIP {}: {e}", reqs[k].addr);
+            }
+        });
+        for &i in due {
+            self.insts[i].vip_refreshed = Some(now);
+        }
     }
 
     /// Keep [`VIP_REFRESH_TIMER`] at the earliest lease refresh due (none: cancelled).

@@ -695,6 +695,11 @@ impl<S: Southbound> Vrrp<S> {
         &mut self.south
     }
 
+    /// The netlink port our address requests come from ([`Southbound::netlink_port`]).
+    pub fn netlink_port(&self) -> Option<u32> {
+        self.south.netlink_port()
+    }
+
     pub fn instance_count(&self) -> usize {
         self.insts.len()
     }

@@ -16,7 +16,7 @@ use nix::errno::Errno;
 use crate::base::Family;
 use crate::sys::bpf;
 use crate::sys::packet::{KernelStats, McastJoin, PacketSocket, RawIpSocket, RecvFrame};
-use crate::sys::rtnl::{self, AddrAttrs, MacvlanMode, RouteAttrs, Rtnl};
+use crate::sys::rtnl::{self, AddrAttrs, AddrReq, MacvlanMode, RouteAttrs, Rtnl};
 
 /// An interface as the VRRP part needs to know it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,6 +62,20 @@ pub trait Southbound {
         opts: &AddrAttrs<'_>,
     ) -> Result<(), Errno>;
     fn del_address(&mut self, ifindex: u32, addr: IpAddr, prefix: u8) -> Result<(), Errno>;
+    /// [`Self::add_address`] for many addresses (the dead-man lease refresh of every due
+    /// master at once); `failed(i, errno)` for each of `reqs[i]` the kernel refused.
+    fn add_addresses(&mut self, reqs: &[AddrReq<'_>], failed: &mut dyn FnMut(usize, Errno)) {
+        for (i, r) in reqs.iter().enumerate() {
+            if let Err(e) = self.add_address(r.ifindex, r.addr, r.prefix, &r.attrs) {
+                failed(i, e);
+            }
+        }
+    }
+    /// The netlink port address requests are sent from, so the daemon's event socket can
+    /// leave out the kernel's echo of them; `None` when there is none.
+    fn netlink_port(&self) -> Option<u32> {
+        None
+    }
     /// Add a route, or replace the one with its destination, table and metric.
     fn add_route(&mut self, route: &RouteAttrs) -> Result<(), Errno>;
     /// Remove a route (same gateway, interface, metric and table); `Err(ESRCH)` if absent.
@@ -204,6 +218,23 @@ impl Southbound for Linux {
 
     fn del_address(&mut self, ifindex: u32, addr: IpAddr, prefix: u8) -> Result<(), Errno> {
         self.rtnl.del_address(ifindex, addr, prefix)
+    }
+
+    fn add_addresses(&mut self, reqs: &[AddrReq<'_>], failed: &mut dyn FnMut(usize, Errno)) {
+        if let Err(e) = self.rtnl.add_addresses(reqs, failed) {
+            // The batch itself failed (send or read): which requests took effect is unknown,
+            // so each is sent again on its own (a replace is harmless when repeated).
+            debug!("address batch: {e}; sending one by one");
+            for (i, r) in reqs.iter().enumerate() {
+                if let Err(e) = self.add_address(r.ifindex, r.addr, r.prefix, &r.attrs) {
+                    failed(i, e);
+                }
+            }
+        }
+    }
+
+    fn netlink_port(&self) -> Option<u32> {
+        self.rtnl.port_id().ok()
     }
 
     fn add_route(&mut self, route: &RouteAttrs) -> Result<(), Errno> {
