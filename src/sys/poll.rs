@@ -2,8 +2,7 @@
 
 use crate::base::Duration;
 use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags, PollTimeout};
-use std::os::fd::{BorrowedFd, RawFd};
+use std::os::fd::RawFd;
 
 /// Largest set of fds one `poll` call handles: the loop's `MAX_FDS` plus its signalfd and
 /// timerfd (`daemon` asserts this at compile time).
@@ -69,47 +68,61 @@ pub fn poll(entries: &mut [PollEntry], timeout: Option<Duration>) -> Result<usiz
         return Err(Errno::EINVAL);
     }
     if entries.len() <= STACK_FDS {
-        let mut fds: heapless::Vec<PollFd<'_>, STACK_FDS> = heapless::Vec::new();
+        let mut fds: heapless::Vec<libc::pollfd, STACK_FDS> = heapless::Vec::new();
         for e in entries.iter() {
             // Capacity was checked above, so push cannot fail.
             let _ = fds.push(poll_fd(e)?);
         }
         poll_fds(entries, &mut fds, timeout)
     } else {
-        let mut fds = Vec::with_capacity(entries.len());
-        for e in entries.iter() {
-            fds.push(poll_fd(e)?);
-        }
-        poll_fds(entries, &mut fds, timeout)
+        LARGE.with(|large| {
+            let mut fds = large.borrow_mut();
+            fds.clear();
+            for e in entries.iter() {
+                fds.push(poll_fd(e)?);
+            }
+            poll_fds(entries, &mut fds, timeout)
+        })
     }
 }
 
+thread_local! {
+    /// The kernel's array for sets larger than [`STACK_FDS`]: grown to the largest set seen
+    /// and kept, so the loop's steady state allocates nothing (one per thread: tests run
+    /// loops side by side; the daemon has one thread).
+    static LARGE: core::cell::RefCell<Vec<libc::pollfd>> =
+        const { core::cell::RefCell::new(Vec::new()) };
+}
+
 /// The kernel's view of one entry.
-fn poll_fd<'a>(e: &PollEntry) -> Result<PollFd<'a>, Errno> {
-    let mut flags = PollFlags::empty();
+fn poll_fd(e: &PollEntry) -> Result<libc::pollfd, Errno> {
+    let mut events = 0;
     if e.interest.readable {
-        flags |= PollFlags::POLLIN;
+        events |= libc::POLLIN;
     }
     if e.interest.writable {
-        flags |= PollFlags::POLLOUT;
+        events |= libc::POLLOUT;
     }
     if e.fd < 0 {
         return Err(Errno::EBADF);
     }
-    // SAFETY: the fd is registered by its owner, who must deregister before closing it
-    // (documented on `Loop::register`); it is only borrowed for the duration of the call.
-    let bfd = unsafe { BorrowedFd::borrow_raw(e.fd) };
-    Ok(PollFd::new(bfd, flags))
+    // The fd is registered by its owner, who must deregister before closing it (documented
+    // on `Loop::register`); the kernel only looks at it for the duration of the call.
+    Ok(libc::pollfd {
+        fd: e.fd,
+        events,
+        revents: 0,
+    })
 }
 
 /// `poll` over `fds` (built from `entries`, in order); readiness back into `entries`.
 fn poll_fds(
     entries: &mut [PollEntry],
-    fds: &mut [PollFd<'_>],
+    fds: &mut [libc::pollfd],
     timeout: Option<Duration>,
 ) -> Result<usize, Errno> {
-    let timeout = match timeout {
-        None => PollTimeout::NONE,
+    let timeout_ms: libc::c_int = match timeout {
+        None => -1,
         Some(d) => {
             // Whole milliseconds, rounded up so a timer is never polled for too early. In
             // u64 (not as_micros' u128): 128-bit division costs 2 KB of code on 32-bit routers.
@@ -117,21 +130,26 @@ fn poll_fds(
                 .as_secs()
                 .saturating_mul(1000)
                 .saturating_add(u64::from(d.subsec_micros().div_ceil(1000)));
-            PollTimeout::try_from(ms.min(i32::MAX as u64)).unwrap_or(PollTimeout::MAX)
+            ms.min(i32::MAX as u64) as libc::c_int
         }
     };
-    let n = match nix::poll::poll(fds, timeout) {
-        Ok(n) => n as usize,
-        Err(Errno::EINTR) => 0,
-        Err(e) => return Err(e),
+    // SAFETY: fds is a valid array of fds.len() pollfd structs for the duration of the call.
+    let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+    let n = if r < 0 {
+        match Errno::last() {
+            Errno::EINTR => 0,
+            e => return Err(e),
+        }
+    } else {
+        r as usize
     };
     for (e, p) in entries.iter_mut().zip(fds.iter()) {
-        let r = p.revents().unwrap_or(PollFlags::empty());
+        let r = p.revents;
         e.ready = Ready {
-            readable: r.intersects(PollFlags::POLLIN | PollFlags::POLLPRI),
-            writable: r.contains(PollFlags::POLLOUT),
-            error: r.intersects(PollFlags::POLLERR | PollFlags::POLLNVAL),
-            hangup: r.contains(PollFlags::POLLHUP),
+            readable: r & (libc::POLLIN | libc::POLLPRI) != 0,
+            writable: r & libc::POLLOUT != 0,
+            error: r & (libc::POLLERR | libc::POLLNVAL) != 0,
+            hangup: r & libc::POLLHUP != 0,
         };
     }
     Ok(n)

@@ -463,33 +463,36 @@ impl Rtnl {
         self.transact(&buf[..len], seq, |_| {})
     }
 
-    /// [`add_address_with`](Self::add_address_with) for many addresses in one netlink
-    /// round trip per [`ADDR_BATCH`] of them: one `sendmsg` carrying every request, of
+    /// [`add_address_with`](Self::add_address_with) for `n` addresses (the `i`-th is
+    /// `req(i)`) in one netlink round trip per [`ADDR_BATCH`] of them: one `sendmsg` carrying every request, of
     /// which only the last asks for an ACK (the kernel answers a request without
     /// `NLM_F_ACK` only when it fails), then reads until that ACK. The dead-man lease
     /// refresh of every master's VIPs at once costs one send and one read, not two system
-    /// calls per VIP. `failed(i, errno)` for each request `reqs[i]` the kernel refused.
-    pub fn add_addresses(
+    /// calls per VIP. `failed(i, errno)` for each request the kernel refused.
+    pub fn add_addresses<'a>(
         &mut self,
-        reqs: &[AddrReq<'_>],
+        n: usize,
+        req: &dyn Fn(usize) -> AddrReq<'a>,
         failed: &mut dyn FnMut(usize, Errno),
     ) -> Result<(), Errno> {
         // Kept between batches (as large as the largest batch so far, about 64 bytes a
         // request): a fresh buffer each round cost an mmap and munmap of its own.
         let mut buf = core::mem::take(&mut self.batch);
-        let r = self.add_address_batches(reqs, &mut buf, failed);
+        let r = self.add_address_batches(n, req, &mut buf, failed);
         self.batch = buf;
         r
     }
 
-    fn add_address_batches(
+    fn add_address_batches<'a>(
         &mut self,
-        reqs: &[AddrReq<'_>],
+        n: usize,
+        req: &dyn Fn(usize) -> AddrReq<'a>,
         buf: &mut Vec<u8>,
         failed: &mut dyn FnMut(usize, Errno),
     ) -> Result<(), Errno> {
         let mut one = [0u8; REQ_BUF];
-        for (c, chunk) in reqs.chunks(ADDR_BATCH).enumerate() {
+        for base in (0..n).step_by(ADDR_BATCH) {
+            let chunk = base..n.min(base + ADDR_BATCH);
             // One batch's sequence numbers must not wrap: replies are told apart by them.
             if self.seq > u32::MAX - 2 * ADDR_BATCH as u32 {
                 self.seq = 0;
@@ -497,17 +500,16 @@ impl Rtnl {
             let first = self.seq + 1;
             let mut last_seq = 0;
             buf.clear();
-            for (k, req) in chunk.iter().enumerate() {
+            for i in chunk.clone() {
                 let seq = self.next_seq();
-                let ack = if k + 1 == chunk.len() { NLM_F_ACK } else { 0 };
+                let ack = if i + 1 == chunk.end { NLM_F_ACK } else { 0 };
                 let flags = NLM_F_CREATE | NLM_F_REPLACE | ack;
                 // Message lengths are multiples of 4 (attributes are padded), so they can
                 // follow one another as written.
-                let n = write_addr_msg(&mut one, RTM_NEWADDR, flags, seq, req)?;
-                buf.extend_from_slice(&one[..n]);
+                let len = write_addr_msg(&mut one, RTM_NEWADDR, flags, seq, &req(i))?;
+                buf.extend_from_slice(&one[..len]);
                 last_seq = seq;
             }
-            let base = c * ADDR_BATCH;
             self.transact_batch(buf, first, last_seq, &mut |k, e| failed(base + k, e))?;
         }
         Ok(())

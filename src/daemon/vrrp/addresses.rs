@@ -141,7 +141,8 @@ impl<S: Southbound> Vrrp<S> {
     /// fires due timers before it reads more packets, so a flood cannot push a refresh past
     /// its lifetime.
     pub(super) fn vip_refresh(&mut self, ctx: &mut Ctx, now: Instant) {
-        let mut due = Vec::new();
+        let mut batch = core::mem::take(&mut self.lease_batch);
+        batch.clear();
         for i in 0..self.insts.len() {
             let inst = &self.insts[i];
             let (Some(last), Some(lease)) =
@@ -161,57 +162,55 @@ impl<S: Southbound> Vrrp<S> {
                     "VIP lease ran out {} ms ago (the daemon was stalled): adding the VIPs back",
                     (now - lease.expires(last)).as_millis() as u64);
             }
-            due.push(i);
+            let default = self.vip_ifindex(i);
+            let inst = &self.insts[i];
+            for (k, vip) in inst.cfg.vips.iter().enumerate() {
+                match vip_dev_ifindex(&mut self.south, vip, default) {
+                    Some(ifindex) => batch.push((i, k, ifindex)),
+                    None => {
+                        if let Some(d) = &vip.dev {
+                            error!(target: &inst.cfg.name, "add VIP {}: no interface {d}", vip.addr);
+                        }
+                    }
+                }
+            }
+            self.insts[i].vip_refreshed = Some(now);
         }
-        self.renew_leases(&due, now);
+        self.renew_leases(&batch);
+        self.lease_batch = batch;
         self.arm_vip_refresh(ctx);
     }
 
-    /// Renew the VIPs of the masters `due` (already installed, with a lease) in one batch: a
+    /// Renew the VIPs of a refresh round in one batch ((instance, VIP, ifindex) each): a
     /// create + replace of a present address only resets its lifetime, one that the kernel
     /// already expired (the loop stalled past the lifetime) is added back.
-    fn renew_leases(&mut self, due: &[usize], now: Instant) {
-        if due.is_empty() {
+    fn renew_leases(&mut self, batch: &[(usize, usize, u32)]) {
+        if batch.is_empty() {
             return;
         }
-        let defaults: Vec<Option<u32>> = due.iter().map(|&i| self.vip_ifindex(i)).collect();
-        let (insts, south) = (&self.insts, &mut self.south);
-        // Sized once: growing them step by step cost an mmap and munmap per round.
-        let n: usize = due.iter().map(|&i| insts[i].cfg.vips.len()).sum();
-        let mut reqs = Vec::with_capacity(n);
-        let mut whose = Vec::with_capacity(n);
-        for (&i, &default) in due.iter().zip(&defaults) {
+        let insts = &self.insts;
+        let req = |k: usize| {
+            let (i, v, ifindex) = batch[k];
             let inst = &insts[i];
-            let lease = VipLease::new(inst.cfg.vip_lifetime);
-            for vip in &inst.cfg.vips {
-                let Some(ifindex) = vip_dev_ifindex(south, vip, default) else {
-                    if let Some(d) = &vip.dev {
-                        error!(target: &inst.cfg.name, "add VIP {}: no interface {d}", vip.addr);
-                    }
-                    continue;
-                };
-                reqs.push(AddrReq {
-                    ifindex,
-                    addr: vip.addr,
-                    prefix: vip.prefix_len,
-                    attrs: AddrAttrs {
-                        scope: vip.scope,
-                        label: vip.label.as_deref(),
-                        lifetime_s: lease.map(|l| l.lifetime_s),
-                    },
-                });
-                whose.push(i);
+            let vip = &inst.cfg.vips[v];
+            AddrReq {
+                ifindex,
+                addr: vip.addr,
+                prefix: vip.prefix_len,
+                attrs: AddrAttrs {
+                    scope: vip.scope,
+                    label: vip.label.as_deref(),
+                    lifetime_s: VipLease::new(inst.cfg.vip_lifetime).map(|l| l.lifetime_s),
+                },
             }
-        }
-        south.add_addresses(&reqs, &mut |k, e| {
+        };
+        self.south.add_addresses(batch.len(), &req, &mut |k, e| {
             if e != Errno::EEXIST {
-                let name = &insts[whose[k]].cfg.name;
-                error!(target: name, "add VIP {}: {e}", reqs[k].addr);
+                let (i, v, _) = batch[k];
+                let inst = &insts[i];
+                error!(target: &inst.cfg.name, "add VIP {}: {e}", inst.cfg.vips[v].addr);
             }
         });
-        for &i in due {
-            self.insts[i].vip_refreshed = Some(now);
-        }
     }
 
     /// Keep [`VIP_REFRESH_TIMER`] at the earliest lease refresh due (none: cancelled).

@@ -190,6 +190,9 @@ pub struct Vrrp<S: Southbound = Linux> {
     sync_reports: heapless::Deque<SyncReport, SYNC_QUEUE>,
     /// Set while `stop_insts` sends the priority-0 adverts; it removes the VIPs after.
     vip_removal_deferred: bool,
+    /// A lease refresh round's VIPs: (instance, VIP index, ifindex). Kept between rounds so
+    /// a master's steady state allocates nothing.
+    lease_batch: Vec<(usize, usize, u32)>,
     /// globals.startup_delay, and the instant it ends once `start` has run: instances
     /// started before it (at daemon start) stay in INIT until then, later ones (reload) not.
     startup_delay: Duration,
@@ -266,6 +269,7 @@ impl<S: Southbound> Vrrp<S> {
             transitions: heapless::Deque::new(),
             sync_reports: heapless::Deque::new(),
             vip_removal_deferred: false,
+            lease_batch: Vec::new(),
             startup_delay: cfg.globals.startup_delay,
             startup_until: None,
         };

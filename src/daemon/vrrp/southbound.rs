@@ -62,10 +62,17 @@ pub trait Southbound {
         opts: &AddrAttrs<'_>,
     ) -> Result<(), Errno>;
     fn del_address(&mut self, ifindex: u32, addr: IpAddr, prefix: u8) -> Result<(), Errno>;
-    /// [`Self::add_address`] for many addresses (the dead-man lease refresh of every due
-    /// master at once); `failed(i, errno)` for each of `reqs[i]` the kernel refused.
-    fn add_addresses(&mut self, reqs: &[AddrReq<'_>], failed: &mut dyn FnMut(usize, Errno)) {
-        for (i, r) in reqs.iter().enumerate() {
+    /// [`Self::add_address`] for `n` addresses, the `i`-th being `req(i)` (the dead-man
+    /// lease refresh of every due master at once; a function rather than a slice so the
+    /// caller builds nothing per round); `failed(i, errno)` for each one the kernel refused.
+    fn add_addresses<'a>(
+        &mut self,
+        n: usize,
+        req: &dyn Fn(usize) -> AddrReq<'a>,
+        failed: &mut dyn FnMut(usize, Errno),
+    ) {
+        for i in 0..n {
+            let r = req(i);
             if let Err(e) = self.add_address(r.ifindex, r.addr, r.prefix, &r.attrs) {
                 failed(i, e);
             }
@@ -220,12 +227,18 @@ impl Southbound for Linux {
         self.rtnl.del_address(ifindex, addr, prefix)
     }
 
-    fn add_addresses(&mut self, reqs: &[AddrReq<'_>], failed: &mut dyn FnMut(usize, Errno)) {
-        if let Err(e) = self.rtnl.add_addresses(reqs, failed) {
+    fn add_addresses<'a>(
+        &mut self,
+        n: usize,
+        req: &dyn Fn(usize) -> AddrReq<'a>,
+        failed: &mut dyn FnMut(usize, Errno),
+    ) {
+        if let Err(e) = self.rtnl.add_addresses(n, req, failed) {
             // The batch itself failed (send or read): which requests took effect is unknown,
             // so each is sent again on its own (a replace is harmless when repeated).
             debug!("address batch: {e}; sending one by one");
-            for (i, r) in reqs.iter().enumerate() {
+            for i in 0..n {
+                let r = req(i);
                 if let Err(e) = self.add_address(r.ifindex, r.addr, r.prefix, &r.attrs) {
                     failed(i, e);
                 }
