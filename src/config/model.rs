@@ -8,11 +8,14 @@ use std::net::IpAddr;
 pub use super::validate::ConfigError;
 /// One set of IPVS types from config to kernel: the config names them as IPVS does.
 pub use crate::ipvs::model::{Forwarding, Protocol, Scheduler};
+use std::sync::Arc;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     pub globals: Globals,
-    pub instances: Vec<Instance>,
+    /// Shared with the daemon's running instances (`daemon::vrrp`), which keep their settings
+    /// next to their state: one copy in memory instead of two (560 bytes plus strings each).
+    pub instances: Vec<Arc<Instance>>,
     pub scripts: Vec<Script>,
     pub checks: Vec<Check>,
     pub sync_groups: Vec<SyncGroup>,

@@ -996,3 +996,20 @@ config real_server 'web2'
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+#[cfg(test)]
+mod size_budget {
+    /// Memory per instance: the daemon keeps one notify entry for every instance, group and
+    /// real server (255 instances, 4096 servers). The waiting jobs live on the heap only while
+    /// a transition is pending (`NotifyQueue`); an inline queue made this entry 3240 bytes, 800
+    /// KB at 255 instances. The budget is the entry without any queue storage: growing it back
+    /// must be a decision, not an accident.
+    #[test]
+    fn a_notify_entry_stays_within_its_per_instance_budget() {
+        let size = core::mem::size_of::<super::Entry>();
+        assert!(
+            size <= 320,
+            "notify Entry grew to {size} bytes (budget 320)"
+        );
+    }
+}

@@ -269,6 +269,30 @@ pub fn vrrp_filter(spec: &VrrpFilterSpec<'_>) -> Program {
 /// every VRRP packet the host receives, a second copy nobody reads).
 pub const DROP_ALL: [Insn; 1] = [stmt(BPF_RET | BPF_K, 0)];
 
+/// `RTM_NEWADDR` (linux/rtnetlink.h).
+const RTM_NEWADDR: u16 = 20;
+
+/// For the rtnetlink event socket: drop the kernel's echo of our own address requests
+/// (`RTM_NEWADDR` whose `nlmsg_pid` is our request socket's port `portid`), keep the rest.
+///
+/// The only addresses the daemon adds are its VIPs, and it ignores news of them; the echo
+/// of a dead-man lease refresh (one per VIP, every third of the lifetime) would otherwise
+/// wake the daemon and cost a read per VIP for nothing. Netlink fields are in host byte
+/// order while BPF loads are big-endian, hence the byte swaps of the constants. A
+/// notification carries one message, whose header is at offset 0 (type at 4, pid at 12).
+pub fn address_echo_filter(portid: u32) -> [Insn; 6] {
+    let ty = u32::from(u16::from_be_bytes(RTM_NEWADDR.to_ne_bytes()));
+    let pid = u32::from_be_bytes(portid.to_ne_bytes());
+    [
+        stmt(BPF_LD | BPF_H | BPF_ABS, 4),
+        jump(BPF_JMP | BPF_JEQ | BPF_K, ty, 0, 2),
+        stmt(BPF_LD | BPF_W | BPF_ABS, 12),
+        jump(BPF_JMP | BPF_JEQ | BPF_K, pid, 1, 0),
+        stmt(BPF_RET | BPF_K, u32::MAX),
+        stmt(BPF_RET | BPF_K, 0),
+    ]
+}
+
 /// Attach `prog` to `fd` (SO_ATTACH_FILTER). The kernel copies the program.
 pub fn attach(fd: RawFd, prog: &[Insn]) -> Result<(), Errno> {
     let fprog = libc::sock_fprog {
@@ -339,6 +363,40 @@ mod tests {
 
     const HOST: u32 = 0;
     const MULTICAST: u32 = 2;
+
+    /// A netlink header (host byte order, as the kernel writes it) and a few payload bytes.
+    fn nlmsg(ty: u16, pid: u32) -> Vec<u8> {
+        let mut m = Vec::new();
+        m.extend_from_slice(&24u32.to_ne_bytes());
+        m.extend_from_slice(&ty.to_ne_bytes());
+        m.extend_from_slice(&0u16.to_ne_bytes());
+        m.extend_from_slice(&7u32.to_ne_bytes());
+        m.extend_from_slice(&pid.to_ne_bytes());
+        m.extend_from_slice(&[2, 32, 0, 0, 3, 0, 0, 0]);
+        m
+    }
+
+    #[test]
+    fn address_echo_filter_drops_only_our_own_address_adds() {
+        const RTM_DELADDR: u16 = 21;
+        const RTM_NEWLINK: u16 = 16;
+        let ours = 0x1234_5678;
+        let prog = address_echo_filter(ours);
+        assert_eq!(run(&prog, &nlmsg(RTM_NEWADDR, ours), HOST), 0, "our echo");
+        for (ty, pid) in [
+            (RTM_NEWADDR, 0),      // added by the kernel (e.g. an IPv6 link-local)
+            (RTM_NEWADDR, 0x1234), // added by another process (`ip addr add`)
+            (RTM_DELADDR, ours),   // our removal: kept, as before
+            (RTM_NEWLINK, ours),   // links always pass
+            (RTM_NEWLINK, 0),
+        ] {
+            assert_eq!(
+                run(&prog, &nlmsg(ty, pid), HOST),
+                u32::MAX,
+                "type {ty} pid {pid:#x}"
+            );
+        }
+    }
 
     fn v4(proto: u8, frag: u16) -> Vec<u8> {
         let mut f = vec![

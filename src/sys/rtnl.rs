@@ -46,6 +46,71 @@ pub const IFA_F_TENTATIVE: u32 = 0x40;
 pub const IFF_UP: u32 = 0x1;
 pub const IFF_RUNNING: u32 = 0x40;
 
+/// Address requests per netlink batch ([`Rtnl::add_addresses`]): 64 KB of requests at
+/// most, far below the socket's send buffer.
+pub const ADDR_BATCH: usize = 128;
+
+/// One address to add, for [`Rtnl::add_addresses`].
+#[derive(Clone, Copy, Debug)]
+pub struct AddrReq<'a> {
+    pub ifindex: u32,
+    pub addr: IpAddr,
+    pub prefix: u8,
+    pub attrs: AddrAttrs<'a>,
+}
+
+/// Write one address request (`RTM_NEWADDR` / `RTM_DELADDR` with `flags` besides
+/// `NLM_F_REQUEST`) at the start of `buf`; returns its length.
+fn write_addr_msg(
+    buf: &mut [u8],
+    ty: u16,
+    flags: u16,
+    seq: u32,
+    req: &AddrReq<'_>,
+) -> Result<usize, Errno> {
+    let AddrAttrs {
+        scope,
+        label,
+        lifetime_s,
+    } = req.attrs;
+    let mut m = MsgWriter::new(buf, ty, NLM_F_REQUEST | flags, seq);
+    let (family, ifa_flags) = match req.addr {
+        IpAddr::V4(_) => (libc::AF_INET as u8, 0u32),
+        // A VIP moves between routers: duplicate address detection would keep it
+        // tentative (unusable) for a second or more after each takeover.
+        IpAddr::V6(_) => (libc::AF_INET6 as u8, IFA_F_NODAD),
+    };
+    let mut hdr = [0u8; IFADDRMSG_LEN];
+    hdr[0] = family;
+    hdr[1] = req.prefix;
+    hdr[2] = ifa_flags as u8;
+    hdr[3] = scope; // 0 = RT_SCOPE_UNIVERSE
+    hdr[4..8].copy_from_slice(&req.ifindex.to_ne_bytes());
+    m.header(&hdr);
+    match req.addr {
+        IpAddr::V4(a) => {
+            // No IFA_BROADCAST: a VIP must not add a broadcast address.
+            m.attr(IFA_LOCAL, &a.octets());
+            m.attr(IFA_ADDRESS, &a.octets());
+            if let Some(l) = label {
+                // A C string: the kernel copies it into a NUL-terminated IFNAMSIZ buffer.
+                let mut b = [0u8; 16];
+                let n = l.len().min(15);
+                b[..n].copy_from_slice(&l.as_bytes()[..n]);
+                m.attr(IFA_LABEL, &b[..n + 1]);
+            }
+        }
+        IpAddr::V6(a) => {
+            m.attr(IFA_ADDRESS, &a.octets());
+            m.attr(IFA_FLAGS, &ifa_flags.to_ne_bytes());
+        }
+    }
+    if let Some(secs) = lifetime_s {
+        m.attr(IFA_CACHEINFO, &cacheinfo(secs));
+    }
+    finish(m)
+}
+
 /// Optional attributes of an address being added (VIPs).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct AddrAttrs<'a> {
@@ -361,6 +426,8 @@ pub struct Rtnl {
     buf: Box<[u8]>,
     /// Data messages the kernel sent for the last request (what a dump cost).
     last_reply_messages: usize,
+    /// The requests of the last address batch ([`Self::add_addresses`]), reused.
+    batch: Vec<u8>,
 }
 
 impl Rtnl {
@@ -382,7 +449,28 @@ impl Rtnl {
             seq: 1,
             buf: vec![0u8; RECV_BUF].into_boxed_slice(),
             last_reply_messages: 0,
+            batch: Vec::new(),
         })
+    }
+
+    /// This socket's netlink port: the `nlmsg_pid` of the kernel's notifications about
+    /// changes it requested ([`RtnlEvents::ignore_address_echoes`]).
+    pub fn port_id(&self) -> Result<u32, Errno> {
+        // SAFETY: sockaddr_nl is plain data, filled by the kernel.
+        let mut sa: libc::sockaddr_nl = unsafe { core::mem::zeroed() };
+        let mut len = core::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t;
+        // SAFETY: sa is valid for len bytes.
+        let r = unsafe {
+            libc::getsockname(
+                self.fd.as_raw_fd(),
+                &mut sa as *mut libc::sockaddr_nl as *mut libc::sockaddr,
+                &mut len,
+            )
+        };
+        if r < 0 {
+            return Err(Errno::last());
+        }
+        Ok(sa.nl_pid)
     }
 
     /// Data messages the kernel sent in reply to the last request: a dump's cost.
@@ -445,50 +533,103 @@ impl Rtnl {
         prefix: u8,
         attrs: AddrAttrs<'_>,
     ) -> Result<(), Errno> {
-        let AddrAttrs {
-            scope,
-            label,
-            lifetime_s,
-        } = attrs;
         let seq = self.next_seq();
         let mut buf = [0u8; REQ_BUF];
-        let mut m = MsgWriter::new(&mut buf, ty, NLM_F_REQUEST | NLM_F_ACK | flags, seq);
-        let (family, ifa_flags) = match addr {
-            IpAddr::V4(_) => (libc::AF_INET as u8, 0u32),
-            // A VIP moves between routers: duplicate address detection would keep it
-            // tentative (unusable) for a second or more after each takeover.
-            IpAddr::V6(_) => (libc::AF_INET6 as u8, IFA_F_NODAD),
+        let req = AddrReq {
+            ifindex,
+            addr,
+            prefix,
+            attrs,
         };
-        let mut hdr = [0u8; IFADDRMSG_LEN];
-        hdr[0] = family;
-        hdr[1] = prefix;
-        hdr[2] = ifa_flags as u8;
-        hdr[3] = scope; // 0 = RT_SCOPE_UNIVERSE
-        hdr[4..8].copy_from_slice(&ifindex.to_ne_bytes());
-        m.header(&hdr);
-        match addr {
-            IpAddr::V4(a) => {
-                // No IFA_BROADCAST: a VIP must not add a broadcast address.
-                m.attr(IFA_LOCAL, &a.octets());
-                m.attr(IFA_ADDRESS, &a.octets());
-                if let Some(l) = label {
-                    // A C string: the kernel copies it into a NUL-terminated IFNAMSIZ buffer.
-                    let mut b = [0u8; 16];
-                    let n = l.len().min(15);
-                    b[..n].copy_from_slice(&l.as_bytes()[..n]);
-                    m.attr(IFA_LABEL, &b[..n + 1]);
+        let len = write_addr_msg(&mut buf, ty, NLM_F_ACK | flags, seq, &req)?;
+        self.transact(&buf[..len], seq, |_| {})
+    }
+
+    /// [`add_address_with`](Self::add_address_with) for `n` addresses (the `i`-th is
+    /// `req(i)`) in one netlink round trip per [`ADDR_BATCH`] of them: one `sendmsg` carrying every request, of
+    /// which only the last asks for an ACK (the kernel answers a request without
+    /// `NLM_F_ACK` only when it fails), then reads until that ACK. The dead-man lease
+    /// refresh of every master's VIPs at once costs one send and one read, not two system
+    /// calls per VIP. `failed(i, errno)` for each request the kernel refused.
+    pub fn add_addresses<'a>(
+        &mut self,
+        n: usize,
+        req: &dyn Fn(usize) -> AddrReq<'a>,
+        failed: &mut dyn FnMut(usize, Errno),
+    ) -> Result<(), Errno> {
+        // Kept between batches (as large as the largest batch so far, about 64 bytes a
+        // request): a fresh buffer each round cost an mmap and munmap of its own.
+        let mut buf = core::mem::take(&mut self.batch);
+        let r = self.add_address_batches(n, req, &mut buf, failed);
+        self.batch = buf;
+        r
+    }
+
+    fn add_address_batches<'a>(
+        &mut self,
+        n: usize,
+        req: &dyn Fn(usize) -> AddrReq<'a>,
+        buf: &mut Vec<u8>,
+        failed: &mut dyn FnMut(usize, Errno),
+    ) -> Result<(), Errno> {
+        let mut one = [0u8; REQ_BUF];
+        for base in (0..n).step_by(ADDR_BATCH) {
+            let chunk = base..n.min(base + ADDR_BATCH);
+            // One batch's sequence numbers must not wrap: replies are told apart by them.
+            if self.seq > u32::MAX - 2 * ADDR_BATCH as u32 {
+                self.seq = 0;
+            }
+            let first = self.seq + 1;
+            let mut last_seq = 0;
+            buf.clear();
+            for i in chunk.clone() {
+                let seq = self.next_seq();
+                let ack = if i + 1 == chunk.end { NLM_F_ACK } else { 0 };
+                let flags = NLM_F_CREATE | NLM_F_REPLACE | ack;
+                // Message lengths are multiples of 4 (attributes are padded), so they can
+                // follow one another as written.
+                let len = write_addr_msg(&mut one, RTM_NEWADDR, flags, seq, &req(i))?;
+                buf.extend_from_slice(&one[..len]);
+                last_seq = seq;
+            }
+            self.transact_batch(buf, first, last_seq, &mut |k, e| failed(base + k, e))?;
+        }
+        Ok(())
+    }
+
+    /// Send a batch whose requests carry the sequence numbers `first..=last` (only the last
+    /// with `NLM_F_ACK`) and read until the last one's ACK; errors of earlier ones are told
+    /// to `failed` by their position in the batch.
+    fn transact_batch(
+        &mut self,
+        msg: &[u8],
+        first: u32,
+        last: u32,
+        failed: &mut dyn FnMut(usize, Errno),
+    ) -> Result<(), Errno> {
+        nlsock::send_to_kernel(self.fd.as_fd(), msg)?;
+        let count = last.wrapping_sub(first);
+        loop {
+            let n = match nlsock::recv_from_kernel(self.fd.as_fd(), &mut self.buf, 0) {
+                Ok(n) => n,
+                Err(Errno::EAGAIN) => return Err(Errno::ETIMEDOUT),
+                Err(e) => return Err(e),
+            };
+            for m in messages(&self.buf[..n]) {
+                let k = m.seq.wrapping_sub(first);
+                // Replies to an earlier request that timed out: not ours, skip.
+                if k > count || m.nl_type != NLMSG_ERROR {
+                    continue;
+                }
+                let code = m.error_code().map_err(|_| Errno::EBADMSG)?;
+                if code != 0 {
+                    failed(k as usize, Errno::from_raw(code.saturating_neg()));
+                }
+                if m.seq == last {
+                    return Ok(());
                 }
             }
-            IpAddr::V6(a) => {
-                m.attr(IFA_ADDRESS, &a.octets());
-                m.attr(IFA_FLAGS, &ifa_flags.to_ne_bytes());
-            }
         }
-        if let Some(secs) = lifetime_s {
-            m.attr(IFA_CACHEINFO, &cacheinfo(secs));
-        }
-        let len = finish(m)?;
-        self.transact(&buf[..len], seq, |_| {})
     }
 
     /// Add `addr/prefix` to `ifindex` (replacing an identical one, so re-adding is not an
@@ -927,6 +1068,16 @@ impl RtnlEvents {
             buf: vec![0u8; RECV_BUF].into_boxed_slice(),
             tracker: LinkTracker::new(),
         })
+    }
+
+    /// Have the kernel drop its echo of the addresses added through the request socket
+    /// with port `portid` (`sys::bpf::address_echo_filter`): the daemon's own VIPs, whose
+    /// news it ignores anyway, so a lease refresh no longer wakes it once per VIP.
+    pub fn ignore_address_echoes(&self, portid: u32) -> Result<(), Errno> {
+        super::bpf::attach(
+            self.fd.as_raw_fd(),
+            &super::bpf::address_echo_filter(portid),
+        )
     }
 
     /// Read one datagram and report its events. `Ok(false)` when nothing is pending.

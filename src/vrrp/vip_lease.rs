@@ -78,6 +78,17 @@ impl VipLease {
         last + self.refresh_every()
     }
 
+    /// Whether the addresses refreshed at `last` are renewed in a refresh round at `now`:
+    /// when their refresh is due within half a refresh period. A round then takes along
+    /// every master whose lease is at least half-way to its next refresh, so masters that
+    /// came up at different moments fall into the same round after their first refresh
+    /// (one wake-up and one netlink batch for all of them) instead of each waking the
+    /// daemon on its own. Renewing early only shortens a period (to between half and one
+    /// [`Self::refresh_every`]), so the dead-man bound and the no-lapse margin hold as before.
+    pub fn due(self, last: Instant, now: Instant) -> bool {
+        now + self.refresh_every() / 2 >= self.next_refresh(last)
+    }
+
     /// When the kernel may remove the addresses refreshed at `last` at the earliest.
     pub fn expires(self, last: Instant) -> Instant {
         last + self.lifetime()
@@ -106,6 +117,40 @@ mod tests {
         assert_eq!(lifetime_for(Version::V2, ms(10_000)), 47);
         // v2 255 s does not overflow.
         assert_eq!(lifetime_for(Version::V2, ms(255_000)), 1149);
+    }
+
+    #[test]
+    fn a_refresh_round_takes_along_leases_past_half_way_and_keeps_them_in_step() {
+        // 2 s lifetime: a refresh every 666.666 ms, so a round at t takes along every lease
+        // due before t + 333.333 ms.
+        let lease = VipLease::new(2).unwrap();
+        let t0 = Instant::from_millis(10_000);
+        let every = lease.refresh_every();
+        // Three masters that came up 0, 200 and 500 ms apart.
+        let mut last = [t0, t0 + ms(200), t0 + ms(500)];
+        let mut rounds = Vec::new();
+        let mut now = t0;
+        for _ in 0..8 {
+            // The refresh timer fires at the earliest refresh due.
+            now = last.iter().map(|&l| lease.next_refresh(l)).min().unwrap();
+            let mut taken = 0;
+            for l in last.iter_mut() {
+                if lease.due(*l, now) {
+                    // Never later than a whole period, never earlier than half of one.
+                    assert!(now - *l <= every && now - *l >= every / 2, "{:?}", now - *l);
+                    *l = now;
+                    taken += 1;
+                }
+            }
+            rounds.push(taken);
+        }
+        // First round: the first two (the third is not half-way yet); the third's round
+        // takes the other two along, and from then on all three go in one round.
+        assert_eq!(rounds, [2, 3, 3, 3, 3, 3, 3, 3]);
+        assert!(last.iter().all(|&l| l == now));
+        // A lease just renewed is not due; one at its refresh time is.
+        assert!(!lease.due(now, now));
+        assert!(lease.due(now, lease.next_refresh(now)));
     }
 
     #[test]

@@ -649,8 +649,9 @@ fn part_scale(lab: &Lab, k: &Knobs, table: &mut Table) {
         let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1e3);
         std::thread::sleep(Duration::from_secs(2));
         let rss = p.rss_kb();
+        let anon = p.rss_anon_kb();
         println!(
-            "  {:<10} start -> first advert {:.1} ms, -> all {n} instances' first adverts {} ms, VmRSS {rss} kB",
+            "  {:<10} start -> first advert {:.1} ms, -> all {n} instances' first adverts {} ms, VmRSS {rss} kB (RssAnon {anon} kB)",
             imp.name(),
             ms(first).unwrap_or(f64::NAN),
             ms(all).map(|v| format!("{v:.1}")).unwrap_or_else(|| "- (not all seen)".into())
@@ -661,6 +662,16 @@ fn part_scale(lab: &Lab, k: &Knobs, table: &mut Table) {
             "kB",
             "<= 1 MB",
             Some(rss as f64),
+            None,
+        );
+        // What the daemon itself owns: VmRSS less the mapped executable and libraries
+        // (RssFile, pages shared with the page cache).
+        table.set(
+            imp,
+            &format!("RSS without the mapped binary and libraries (RssAnon), {n} instances"),
+            "kB",
+            "",
+            Some(anon as f64),
             None,
         );
         table.set(

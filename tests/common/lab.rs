@@ -708,6 +708,15 @@ impl Proc {
         self.pids().iter().filter_map(|&p| vm_rss_kb(p)).sum()
     }
 
+    /// Sum of RssAnon over the group: the memory the processes own, without the mapped
+    /// executable and libraries.
+    pub fn rss_anon_kb(&self) -> u64 {
+        self.pids()
+            .iter()
+            .filter_map(|&p| status_kb(p, "RssAnon:"))
+            .sum()
+    }
+
     /// Sum of on-CPU time from /proc/PID/task/*/schedstat (nanoseconds) over the group: finer
     /// than utime+stime, whose 10 ms ticks round an idle daemon's minute down to zero.
     pub fn cpu_ns(&self) -> u64 {
@@ -774,9 +783,15 @@ pub fn schedstat_ns(pid: i32) -> u64 {
 
 /// VmRSS of a process in kB.
 pub fn vm_rss_kb(pid: i32) -> Option<u64> {
+    status_kb(pid, "VmRSS:")
+}
+
+/// A `/proc/PID/status` line in kB, e.g. `RssAnon:` (private memory: heap, stack, data),
+/// as opposed to `RssFile:` (the mapped executable and libraries, shared with the page cache).
+pub fn status_kb(pid: i32, key: &str) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     s.lines()
-        .find(|l| l.starts_with("VmRSS:"))?
+        .find(|l| l.starts_with(key))?
         .split_whitespace()
         .nth(1)?
         .parse()

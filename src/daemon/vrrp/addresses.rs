@@ -15,10 +15,11 @@ use crate::base::Instant;
 use crate::config::model;
 use crate::daemon::event_loop::Ctx;
 use crate::daemon::ids::Part;
-use crate::sys::rtnl::{AddrAttrs, RouteAttrs, RuleAttrs};
+use crate::sys::rtnl::{AddrAttrs, AddrReq, RouteAttrs, RuleAttrs};
 use crate::vrrp::frame::virtual_mac;
 use crate::vrrp::vip_lease::VipLease;
 use crate::vrrp::wire;
+use std::sync::Arc;
 
 impl<S: Southbound> Vrrp<S> {
     /// A crashed run (kill -9, power loss with a persistent config) may have left our VIPs
@@ -142,9 +143,13 @@ impl<S: Southbound> Vrrp<S> {
     }
 
     /// Dead-man VIPs (`vrrp::vip_lease`): renew the lease of every master whose refresh is
-    /// due. Runs from [`VIP_REFRESH_TIMER`]; the loop fires due timers before it reads more
-    /// packets, so a flood cannot push a refresh past its lifetime.
+    /// due, taking along those past half-way to theirs ([`VipLease::due`]), so all masters
+    /// renew in one wake-up and one netlink batch. Runs from [`VIP_REFRESH_TIMER`]; the loop
+    /// fires due timers before it reads more packets, so a flood cannot push a refresh past
+    /// its lifetime.
     pub(super) fn vip_refresh(&mut self, ctx: &mut Ctx, now: Instant) {
+        let mut batch = core::mem::take(&mut self.lease_batch);
+        batch.clear();
         for i in 0..self.insts.len() {
             let inst = &self.insts[i];
             let (Some(last), Some(lease)) =
@@ -156,7 +161,7 @@ impl<S: Southbound> Vrrp<S> {
                 }
                 continue;
             };
-            if lease.next_refresh(last) > now {
+            if !lease.due(last, now) {
                 continue;
             }
             if now >= lease.expires(last) {
@@ -164,9 +169,55 @@ impl<S: Southbound> Vrrp<S> {
                     "VIP lease ran out {} ms ago (the daemon was stalled): adding the VIPs back",
                     (now - lease.expires(last)).as_millis() as u64);
             }
-            self.add_vips(i, now);
+            let default = self.vip_ifindex(i);
+            let inst = &self.insts[i];
+            for (k, vip) in inst.cfg.vips.iter().enumerate() {
+                match vip_dev_ifindex(&mut self.south, vip, default) {
+                    Some(ifindex) => batch.push((i, k, ifindex)),
+                    None => {
+                        if let Some(d) = &vip.dev {
+                            error!(target: &inst.cfg.name, "add VIP {}: no interface {d}", vip.addr);
+                        }
+                    }
+                }
+            }
+            self.insts[i].vip_refreshed = Some(now);
         }
+        self.renew_leases(&batch);
+        self.lease_batch = batch;
         self.arm_vip_refresh(ctx);
+    }
+
+    /// Renew the VIPs of a refresh round in one batch ((instance, VIP, ifindex) each): a
+    /// create + replace of a present address only resets its lifetime, one that the kernel
+    /// already expired (the loop stalled past the lifetime) is added back.
+    fn renew_leases(&mut self, batch: &[(usize, usize, u32)]) {
+        if batch.is_empty() {
+            return;
+        }
+        let insts = &self.insts;
+        let req = |k: usize| {
+            let (i, v, ifindex) = batch[k];
+            let inst = &insts[i];
+            let vip = &inst.cfg.vips[v];
+            AddrReq {
+                ifindex,
+                addr: vip.addr,
+                prefix: vip.prefix_len,
+                attrs: AddrAttrs {
+                    scope: vip.scope,
+                    label: vip.label.as_deref(),
+                    lifetime_s: VipLease::new(inst.cfg.vip_lifetime).map(|l| l.lifetime_s),
+                },
+            }
+        };
+        self.south.add_addresses(batch.len(), &req, &mut |k, e| {
+            if e != Errno::EEXIST {
+                let (i, v, _) = batch[k];
+                let inst = &insts[i];
+                error!(target: &inst.cfg.name, "add VIP {}: {e}", inst.cfg.vips[v].addr);
+            }
+        });
     }
 
     /// Keep [`VIP_REFRESH_TIMER`] at the earliest lease refresh due (none: cancelled).
@@ -282,7 +333,7 @@ impl<S: Southbound> Vrrp<S> {
     /// those in the kernel came from): for the sets installed now, the ones no longer
     /// configured come out and the new ones go in; the ones in both stay untouched, so
     /// their traffic never sees a gap.
-    pub(super) fn replace_routes(&mut self, i: usize, old: model::Instance) {
+    pub(super) fn replace_routes(&mut self, i: usize, old: Arc<model::Instance>) {
         for set in [RouteSet::Master, RouteSet::Backup] {
             if !*self.routes_installed(i, set) {
                 continue;

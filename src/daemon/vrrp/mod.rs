@@ -41,6 +41,8 @@ mod transmit;
 
 pub use southbound::{LinkFacts, Linux, Southbound};
 
+use std::sync::Arc;
+
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use log::{error, info, warn};
@@ -168,7 +170,8 @@ impl<L> Iface<L> {
 }
 
 struct Inst<U> {
-    cfg: model::Instance,
+    /// Shared with the running `Config` (no second copy per instance).
+    cfg: Arc<model::Instance>,
     fsm: Instance,
     iface: usize,
     /// The advertisement this instance sends (its priority is set per send); received ones
@@ -234,6 +237,9 @@ pub struct Vrrp<S: Southbound = Linux> {
     sync_reports: heapless::Deque<SyncReport, SYNC_QUEUE>,
     /// Set while `stop_insts` sends the priority-0 adverts; it removes the VIPs after.
     vip_removal_deferred: bool,
+    /// A lease refresh round's VIPs: (instance, VIP index, ifindex). Kept between rounds so
+    /// a master's steady state allocates nothing.
+    lease_batch: Vec<(usize, usize, u32)>,
     /// globals.startup_delay, and the instant it ends once `start` has run: instances
     /// started before it (at daemon start) stay in INIT until then, later ones (reload) not.
     startup_delay: Duration,
@@ -279,18 +285,18 @@ fn params(cfg: &model::Instance, primary: IpAddr) -> Params {
 /// index of its IPv4 router. A router's config is its instance's with the VIPs of its family:
 /// the IPv4 router also carries the excluded VIPs, the routes and the rules (one router
 /// installs them).
-fn routers(cfg: &Config) -> Vec<(model::Instance, Option<usize>)> {
-    let mut out: Vec<(model::Instance, Option<usize>)> = Vec::new();
+fn routers(cfg: &Config) -> Vec<(Arc<model::Instance>, Option<usize>)> {
+    let mut out: Vec<(Arc<model::Instance>, Option<usize>)> = Vec::new();
     let mut twins = Vec::new();
     for (i, c) in cfg.instances.iter().enumerate() {
         if !c.dual_stack {
             out.push((c.clone(), None));
             continue;
         }
-        let mut v4 = c.clone();
+        let mut v4 = model::Instance::clone(c);
         v4.vips
             .retain(|v| v.excluded || Family::of(&v.addr) == Family::Ipv4);
-        let mut v6 = c.clone();
+        let mut v6 = model::Instance::clone(c);
         v6.family = Family::Ipv6;
         v6.vips
             .retain(|v| !v.excluded && Family::of(&v.addr) == Family::Ipv6);
@@ -298,8 +304,8 @@ fn routers(cfg: &Config) -> Vec<(model::Instance, Option<usize>)> {
         v6.backup_routes.clear();
         v6.rules.clear();
         v6.backup_rules.clear();
-        out.push((v4, None));
-        twins.push((v6, Some(i)));
+        out.push((Arc::new(v4), None));
+        twins.push((Arc::new(v6), Some(i)));
     }
     let n = out.len();
     for (k, (_, pair)) in twins.iter().enumerate() {
@@ -357,6 +363,7 @@ impl<S: Southbound> Vrrp<S> {
             transitions: heapless::Deque::new(),
             sync_reports: heapless::Deque::new(),
             vip_removal_deferred: false,
+            lease_batch: Vec::new(),
             startup_delay: cfg.globals.startup_delay,
             startup_until: None,
             script_user: crate::daemon::notify::script_user(cfg).ok().flatten(),
@@ -420,7 +427,7 @@ impl<S: Southbound> Vrrp<S> {
         }
     }
 
-    fn make_inst(&mut self, c: &model::Instance) -> Inst<S::Unicast> {
+    fn make_inst(&mut self, c: &std::sync::Arc<model::Instance>) -> Inst<S::Unicast> {
         let iface = self.iface_index(&c.interface);
         let mut addrs = AddrList::new();
         // Excluded VIPs are installed on the master but never advertised.
@@ -454,7 +461,7 @@ impl<S: Southbound> Vrrp<S> {
         };
         Inst {
             fsm: Instance::new(params(c, unspecified(c.family))),
-            cfg: c.clone(),
+            cfg: std::sync::Arc::clone(c),
             iface,
             own,
             checksum,
@@ -763,7 +770,7 @@ impl<S: Southbound> Vrrp<S> {
         let mut changed: Vec<usize> = Vec::new();
         // Instances kept whose routes or rules changed, with the config of those now in
         // the kernel.
-        let mut rerouted: Vec<(usize, model::Instance)> = Vec::new();
+        let mut rerouted: Vec<(usize, Arc<model::Instance>)> = Vec::new();
         let table = routers(cfg);
         self.configured = cfg.instances.len();
         // Which running router each new one continues, if any.
@@ -897,6 +904,11 @@ impl<S: Southbound> Vrrp<S> {
         &mut self.south
     }
 
+    /// The netlink port our address requests come from ([`Southbound::netlink_port`]).
+    pub fn netlink_port(&self) -> Option<u32> {
+        self.south.netlink_port()
+    }
+
     /// Configured instances (a dual-stack one counts once).
     pub fn instance_count(&self) -> usize {
         self.configured.min(self.insts.len())
@@ -999,4 +1011,21 @@ fn drop_list(d: &DropCounters) -> heapless::String<512> {
         let _ = line.push_str(" none");
     }
     line
+}
+
+#[cfg(test)]
+mod size_budget {
+    /// Memory per instance: 255 instances on one interface are a supported configuration,
+    /// and each costs this entry (its settings are shared with the running config, not
+    /// copied: that was 560 more bytes). The budget pins today's size (936 bytes on 64-bit)
+    /// so that a new inline table or counter block cannot make every instance heavier
+    /// unnoticed.
+    #[test]
+    fn an_instance_stays_within_its_per_instance_budget() {
+        let size = core::mem::size_of::<super::Inst<crate::sys::packet::RawIpSocket>>();
+        assert!(
+            size <= 1024,
+            "daemon Inst grew to {size} bytes (budget 1024)"
+        );
+    }
 }

@@ -120,7 +120,12 @@ impl<S: Southbound> Vrrp<S> {
         };
         let o = &self.insts[i].fsm;
         let released = o.state() == State::Master && !o.pre_master_held();
-        if released && self.insts.get(twin).is_some_and(|t| t.fsm.pre_master_held()) {
+        if released
+            && self
+                .insts
+                .get(twin)
+                .is_some_and(|t| t.fsm.pre_master_held())
+        {
             self.feed(ctx, twin, Input::PreMasterDone, now);
         }
     }

@@ -15,7 +15,7 @@ use nix::errno::Errno;
 
 use crate::base::{Duration, Family};
 use crate::sys::packet::{KernelStats, McastJoin, PacketSocket, RawIpSocket, RecvFrame};
-use crate::sys::rtnl::{self, AddrAttrs, MacvlanMode, RouteAttrs, Rtnl, RuleAttrs};
+use crate::sys::rtnl::{self, AddrAttrs, AddrReq, MacvlanMode, RouteAttrs, Rtnl, RuleAttrs};
 use crate::sys::{bpf, process};
 
 /// An interface as the VRRP part needs to know it.
@@ -62,6 +62,27 @@ pub trait Southbound {
         opts: &AddrAttrs<'_>,
     ) -> Result<(), Errno>;
     fn del_address(&mut self, ifindex: u32, addr: IpAddr, prefix: u8) -> Result<(), Errno>;
+    /// [`Self::add_address`] for `n` addresses, the `i`-th being `req(i)` (the dead-man
+    /// lease refresh of every due master at once; a function rather than a slice so the
+    /// caller builds nothing per round); `failed(i, errno)` for each one the kernel refused.
+    fn add_addresses<'a>(
+        &mut self,
+        n: usize,
+        req: &dyn Fn(usize) -> AddrReq<'a>,
+        failed: &mut dyn FnMut(usize, Errno),
+    ) {
+        for i in 0..n {
+            let r = req(i);
+            if let Err(e) = self.add_address(r.ifindex, r.addr, r.prefix, &r.attrs) {
+                failed(i, e);
+            }
+        }
+    }
+    /// The netlink port address requests are sent from, so the daemon's event socket can
+    /// leave out the kernel's echo of them; `None` when there is none.
+    fn netlink_port(&self) -> Option<u32> {
+        None
+    }
     /// Add a route, or replace the one with its destination, table and metric.
     fn add_route(&mut self, route: &RouteAttrs) -> Result<(), Errno>;
     /// Remove a route (same gateway, interface, metric and table); `Err(ESRCH)` if absent.
@@ -231,6 +252,29 @@ impl Southbound for Linux {
 
     fn del_address(&mut self, ifindex: u32, addr: IpAddr, prefix: u8) -> Result<(), Errno> {
         self.rtnl.del_address(ifindex, addr, prefix)
+    }
+
+    fn add_addresses<'a>(
+        &mut self,
+        n: usize,
+        req: &dyn Fn(usize) -> AddrReq<'a>,
+        failed: &mut dyn FnMut(usize, Errno),
+    ) {
+        if let Err(e) = self.rtnl.add_addresses(n, req, failed) {
+            // The batch itself failed (send or read): which requests took effect is unknown,
+            // so each is sent again on its own (a replace is harmless when repeated).
+            debug!("address batch: {e}; sending one by one");
+            for i in 0..n {
+                let r = req(i);
+                if let Err(e) = self.add_address(r.ifindex, r.addr, r.prefix, &r.attrs) {
+                    failed(i, e);
+                }
+            }
+        }
+    }
+
+    fn netlink_port(&self) -> Option<u32> {
+        self.rtnl.port_id().ok()
     }
 
     fn add_route(&mut self, route: &RouteAttrs) -> Result<(), Errno> {
