@@ -87,7 +87,7 @@ impl<S: Southbound> Vrrp<S> {
             // leave one behind if it does.
             let _ = self.south.kill_hook(old.pid);
         }
-        let env = hook_env(name, inst.last_transition.as_ref());
+        let env = hook_env(name, inst.last_transition.as_deref());
         let argv_ref: Vec<&str> = argv.iter().map(String::as_str).collect();
         let env_ref: Vec<&str> = env.iter().map(String::as_str).collect();
         if argv_ref.is_empty() {
