@@ -64,6 +64,10 @@ pub struct Notifier {
     user: Option<(u32, u32)>,
     /// Round robin: the queue (instances, then groups) looked at first by the next pump.
     cursor: usize,
+    /// A job may be queued or running. Cleared by a pump that found every queue empty and
+    /// no child running, so the pump after each advert of an idle daemon costs nothing
+    /// instead of a walk over every instance's queue (a fifth of an idle backup's time).
+    busy: bool,
     spawned: u64,
     failed: u64,
     timed_out: u64,
@@ -244,6 +248,7 @@ impl Notifier {
             max_running: 1,
             user: None,
             cursor: 0,
+            busy: false,
             spawned: 0,
             failed: 0,
             timed_out: 0,
@@ -329,6 +334,7 @@ impl Notifier {
                 master: t.master,
             };
             Self::push(e, s, t.priority, context);
+            self.busy = true;
         }
     }
 
@@ -345,6 +351,7 @@ impl Notifier {
                 master: None,
             };
             Self::push(e, s, 0, context);
+            self.busy = true;
         }
     }
 
@@ -381,6 +388,7 @@ impl Notifier {
             master: None,
         };
         Self::push(e, s, 0, context);
+        self.busy = true;
     }
 
     /// Every queue: instances, groups, then servers (the pump's order).
@@ -419,6 +427,9 @@ impl Notifier {
     /// Start queued jobs, at most `notify_max_running` children at once, taking the queues
     /// round robin from where the last pump stopped; returns the earliest kill deadline.
     pub fn pump(&mut self, now: Instant) -> Option<Instant> {
+        if !self.busy {
+            return None;
+        }
         let n = self.instances.len() + self.groups.len() + self.services.len();
         let mut running = self.running();
         // Each pass either starts a child or consumes a job that cannot run: bounded.
@@ -432,6 +443,10 @@ impl Notifier {
             } else {
                 idle_in_a_row += 1;
             }
+        }
+        // No child and no queue could start one: with nothing running, every queue is empty.
+        if running == 0 {
+            self.busy = false;
         }
         self.next_deadline()
     }
@@ -551,6 +566,7 @@ impl Notifier {
         if status != ExitStatus::Code(0) {
             log::warn!("{}: notify command ended with {status:?}", e.cfg.name);
         }
+        self.busy = true;
         true
     }
 
@@ -560,6 +576,7 @@ impl Notifier {
         let old_i = core::mem::take(&mut self.instances);
         let old_g = core::mem::take(&mut self.groups);
         let old_s = core::mem::take(&mut self.services);
+        self.busy = true;
         // The runtime checked `script_user` before the swap ([`script_user`]).
         if let Err(e) = self.build(cfg) {
             log::error!("notify: {e}");
@@ -610,6 +627,7 @@ impl Notifier {
             let p = e.priority;
             Self::push(e, NotifyState::Stop, p, context);
         }
+        self.busy = true;
         let start = crate::sys::clock::now();
         loop {
             self.pump(crate::sys::clock::now());
@@ -760,6 +778,37 @@ config instance 'vi2'
         let pid1 = child_of(&n, 0).expect("vi1's notify_master runs after the kill");
         reap_until(&mut n, pid1);
         assert!(wait_file(&m1));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The pump skips its walk while nothing is queued or running (an idle daemon pumps
+    /// after every advert); a transition after idle pumps still starts its command, and the
+    /// queue goes idle again once the command was reaped.
+    #[test]
+    fn idle_pumps_skip_the_walk_and_a_later_job_still_starts() {
+        let dir = std::env::temp_dir().join(format!("mv-notify-idle-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let m = dir.join("master");
+        let c = config(&format!(
+            "config instance 'vi1'\n    option interface 'eth0'\n    option vrid '1'\n    list vip '10.0.0.10'\n    option notify_master 'touch {}'\n",
+            m.display()
+        ));
+        let mut n = Notifier::new(&c, None).unwrap();
+        let now = Instant::from_secs(1);
+        assert_eq!(n.pump(now), None);
+        assert!(!n.busy, "an empty pump leaves the notifier idle");
+        assert_eq!(n.pump(now), None);
+        n.instance_transition(&moved(0, State::Master, 100));
+        assert!(n.busy);
+        assert!(
+            n.pump(now).is_some(),
+            "the kill deadline of the started job"
+        );
+        let pid = child_of(&n, 0).expect("notify_master runs after idle pumps");
+        reap_until(&mut n, pid);
+        assert!(wait_file(&m));
+        assert_eq!(n.pump(now), None);
+        assert!(!n.busy, "idle again once the job was reaped");
         let _ = std::fs::remove_dir_all(&dir);
     }
 
