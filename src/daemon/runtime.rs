@@ -617,10 +617,10 @@ pub fn run(path: &Path, cfg: Config, socket: &Path) -> i32 {
 mod tests {
     use super::*;
 
-    /// 255 instances on one interface (every VRID) and 4096 TCP-checked real servers load,
+    /// 255 instances on one interface (every VRID) and 10,000 TCP-checked real servers load,
     /// and the loop's fixed tables take what they need.
     #[test]
-    fn capacity_takes_every_vrid_on_one_interface_and_4096_checked_real_servers() {
+    fn capacity_takes_every_vrid_on_one_interface_and_10000_checked_real_servers() {
         use crate::config::limits::{MAX_INSTANCES, MAX_REAL_SERVERS};
         let mut text = String::from(
             "config check 'tcp'\n\toption type 'tcp'\n\toption interval '1'\n\n\
@@ -633,18 +633,19 @@ mod tests {
                 1 + v % 250
             ));
         }
-        for i in 0..4096 {
+        for i in 0..10_000 {
             text.push_str(&format!(
-                "config real_server\n\toption virtual_server 'vs'\n\toption address '10.1.{}.{}'\n\toption port '8080'\n\n",
-                1 + i / 250,
+                "config real_server\n\toption virtual_server 'vs'\n\toption address '10.{}.{}.{}'\n\toption port '8080'\n\n",
+                1 + i / 62_500,
+                1 + (i / 250) % 250,
                 1 + i % 250
             ));
         }
         let cfg = Config::parse_str("t", &text).unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(cfg.instances.len(), 255);
-        const _: () = assert!(MAX_INSTANCES >= 255 && MAX_REAL_SERVERS >= 4096);
+        const _: () = assert!(MAX_INSTANCES >= 255 && MAX_REAL_SERVERS >= 10_000);
         let req = required(&cfg);
-        assert!(req.fds >= 4096, "one fd per checked real server: {req:?}");
+        assert!(req.fds >= 10_000, "one fd per checked real server: {req:?}");
         check_capacity(req).unwrap_or_else(|e| panic!("{e}"));
     }
 }

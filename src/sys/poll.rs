@@ -6,7 +6,7 @@ use std::os::fd::RawFd;
 
 /// Largest set of fds one `poll` call handles: the loop's `MAX_FDS` plus its signalfd and
 /// timerfd (`daemon` asserts this at compile time).
-pub const POLL_MAX: usize = 5473;
+pub const POLL_MAX: usize = 11617;
 
 /// Sets up to this size are passed to the kernel from a stack array, larger ones (thousands
 /// of health-check connections) from the heap. Not a `POLL_MAX` array on the stack: the

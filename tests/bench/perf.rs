@@ -30,8 +30,8 @@
 //! * `PERF_TRIALS` (5) handover trials per trigger.
 //! * `PERF_SCALE` (255) instances of the scale part.
 //! * `PERF_MINIVRRP_UCI`: UCI lines added to every minivrrp instance (`;`-separated).
-//! * `PERF_SERVERS` (`1000,4096,10000`) real servers (10,000 is above `MAX_REAL_SERVERS`: the
-//!   table shows the refusal), `PERF_CHECK_SECS` (10) CPU window,
+//! * `PERF_SERVERS` (`1000,4096,10000`) real servers (a count above `MAX_REAL_SERVERS` shows
+//!   the refusal in the table), `PERF_CHECK_SECS` (10) CPU window,
 //!   `PERF_CHECK_POLLS` (5) status samples for the latency percentiles.
 
 #[path = "../common/mod.rs"]
