@@ -117,6 +117,13 @@ build_cross() { # board
 	# loads the same way and saves that padding.
 	flags="$(cross_rustflags) -Zunstable-options -Cpanic=immediate-abort -Cforce-unwind-tables=no"
 	flags="$flags -Clink-arg=-Wl,-z,max-page-size=4096 -Clink-arg=-Wl,-z,common-page-size=4096"
+	# -z norelro: GNU ld starts the data segment so that its RELRO part ends on a page
+	# boundary, which left 3 KB of padding after the code on mipsel. Only a dynamic loader
+	# makes RELRO read-only (musl does it in ldso/dynlink.c); a static musl executable never
+	# does, so the padding bought nothing.
+	# -Zlocation-detail=none: immediate-abort never prints a panic's file and line, so their
+	# strings are dead weight (armv7 -4 KB).
+	flags="$flags -Clink-arg=-Wl,-z,norelro -Zlocation-detail=none"
 	# shellcheck disable=SC2086 # CARGO_FEATURES is a list of arguments
 	RUSTFLAGS="$flags" cargo +nightly build --release --locked --target "$RUST_TARGET" \
 		$CARGO_FEATURES -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size >&2
