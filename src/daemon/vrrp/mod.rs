@@ -197,8 +197,9 @@ struct Inst<U> {
     drops: DropCounters,
     /// The pre-master hook while it runs (`pre_master`).
     hook: Option<pre_master::Hook>,
-    /// The hook could not start: the hold ends once the current input is handled.
-    hook_failed: bool,
+    /// The hold ends once the current input is handled: the hook could not start, or this
+    /// is a dual-stack instance's IPv6 router whose IPv4 router's hold is already over.
+    end_hold: bool,
     /// The last transition, announced to the notify stage when the state machine says
     /// `Notify` (at once, or for a held MASTER when the hold ends). Boxed: it lives only
     /// from a transition to its announcement, and inline it made every instance 56 bytes
@@ -477,7 +478,7 @@ impl<S: Southbound> Vrrp<S> {
             adj: Adjustment::default(),
             drops: DropCounters::new(),
             hook: None,
-            hook_failed: false,
+            end_hold: false,
             last_transition: None,
             pair: None,
             group: None,
@@ -564,7 +565,7 @@ impl<S: Southbound> Vrrp<S> {
             }
         }
         self.arm_vip_refresh(ctx);
-        if core::mem::take(&mut self.insts[i].hook_failed) {
+        if core::mem::take(&mut self.insts[i].end_hold) {
             self.feed(ctx, i, Input::PreMasterDone, now);
         }
         self.release_twin(ctx, i, now);

@@ -68,7 +68,7 @@ impl<S: Southbound> Vrrp<S> {
         if owner != i {
             let o = &self.insts[owner].fsm;
             if o.state() == State::Master && !o.pre_master_held() {
-                self.insts[i].hook_failed = true;
+                self.insts[i].end_hold = true;
             }
             return;
         }
@@ -91,7 +91,7 @@ impl<S: Southbound> Vrrp<S> {
         let argv_ref: Vec<&str> = argv.iter().map(String::as_str).collect();
         let env_ref: Vec<&str> = env.iter().map(String::as_str).collect();
         if argv_ref.is_empty() {
-            inst.hook_failed = true;
+            inst.end_hold = true;
             return;
         }
         match self.south.spawn_hook(name, &argv_ref, &env_ref, user) {
@@ -103,7 +103,7 @@ impl<S: Southbound> Vrrp<S> {
             }
             Err(e) => {
                 warn!(target: name, "pre_master hook {:?} cannot run: {e}; taking the VIPs now", &argv_ref[..]);
-                inst.hook_failed = true;
+                inst.end_hold = true;
             }
         }
     }
