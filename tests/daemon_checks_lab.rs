@@ -263,6 +263,31 @@ fn nopreempt_master_stays_backup_after_recovery_and_hung_script_is_killed() {
     assert_eq!(lab.holders(vip), ["r2"], "r1 log:\n{}", r1.log_text());
 }
 
+/// `ip -n NS ARGS...`, which must succeed.
+fn ip_in(ns: &str, args: &[&str]) {
+    let ok = std::process::Command::new("ip")
+        .args(["-n", ns])
+        .args(args)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "ip -n {ns} {args:?}");
+}
+
+/// A second veth `trk0` (peer `trk0p`), up, in r1 for `track_interface`; r1's namespace.
+fn add_tracked_link(lab: &Lab) -> String {
+    let ns = lab.node("r1").ns.clone();
+    ip_in(
+        &ns,
+        &[
+            "link", "add", "trk0", "type", "veth", "peer", "name", "trk0p",
+        ],
+    );
+    ip_in(&ns, &["link", "set", "trk0p", "up"]);
+    ip_in(&ns, &["link", "set", "trk0", "up"]);
+    ns
+}
+
 #[test]
 fn sync_group_follows_member_faulted_by_track_interface() {
     if !common::require_root("sync_group_follows_member_faulted_by_track_interface") {
@@ -270,20 +295,7 @@ fn sync_group_follows_member_faulted_by_track_interface() {
     }
     let lab = Lab::with_routers("dcl-sync", 2);
     // A second veth in r1 that vi1 tracks.
-    let ns1 = lab.node("r1").ns.clone();
-    for cmd in [
-        vec![
-            "ip", "-n", &ns1, "link", "add", "trk0", "type", "veth", "peer", "name", "trk0p",
-        ],
-        vec!["ip", "-n", &ns1, "link", "set", "trk0p", "up"],
-        vec!["ip", "-n", &ns1, "link", "set", "trk0", "up"],
-    ] {
-        assert!(std::process::Command::new(cmd[0])
-            .args(&cmd[1..])
-            .status()
-            .unwrap()
-            .success());
-    }
+    let ns1 = add_tracked_link(&lab);
     let notify = lab.dir.join("r1-notify");
     let (hp, hp_out) = hotplug_standin(&lab.dir, "r1");
     let (hp2, _) = hotplug_standin(&lab.dir, "r2");
@@ -307,13 +319,7 @@ fn sync_group_follows_member_faulted_by_track_interface() {
     let _r2 = start(&lab, "r2", &r2_cfg, &hp2);
     group_vips_on(&lab, "r1", &r1);
     // The tracked link goes down: vi1 FAULT (weight 0), vi2 follows through the group.
-    let run = |up: &str| {
-        assert!(std::process::Command::new("ip")
-            .args(["-n", &ns1, "link", "set", "trk0", up])
-            .status()
-            .unwrap()
-            .success())
-    };
+    let run = |up: &str| ip_in(&ns1, &["link", "set", "trk0", up]);
     run("down");
     group_vips_on(&lab, "r2", &r1);
     run("up");
@@ -344,20 +350,7 @@ fn sync_group_tracker_faults_every_member() {
         return;
     }
     let lab = Lab::with_routers("dcl-gtrk", 2);
-    let ns1 = lab.node("r1").ns.clone();
-    for cmd in [
-        vec![
-            "ip", "-n", &ns1, "link", "add", "trk0", "type", "veth", "peer", "name", "trk0p",
-        ],
-        vec!["ip", "-n", &ns1, "link", "set", "trk0p", "up"],
-        vec!["ip", "-n", &ns1, "link", "set", "trk0", "up"],
-    ] {
-        assert!(std::process::Command::new(cmd[0])
-            .args(&cmd[1..])
-            .status()
-            .unwrap()
-            .success());
-    }
+    let ns1 = add_tracked_link(&lab);
     let (hp, hp_out) = hotplug_standin(&lab.dir, "r1");
     let (hp2, _) = hotplug_standin(&lab.dir, "r2");
     let group =
@@ -379,13 +372,7 @@ fn sync_group_tracker_faults_every_member() {
     let r1 = start(&lab, "r1", &r1_cfg, &hp);
     let _r2 = start(&lab, "r2", &r2_cfg, &hp2);
     group_vips_on(&lab, "r1", &r1);
-    let run = |up: &str| {
-        assert!(std::process::Command::new("ip")
-            .args(["-n", &ns1, "link", "set", "trk0", up])
-            .status()
-            .unwrap()
-            .success())
-    };
+    let run = |up: &str| ip_in(&ns1, &["link", "set", "trk0", up]);
     run("down");
     group_vips_on(&lab, "r2", &r1);
     run("up");
@@ -560,20 +547,8 @@ fn link_events_lost_while_frozen_are_made_good_by_a_resync() {
         return;
     }
     let lab = Lab::with_routers("dcl-lost", 2);
-    let ns1 = lab.node("r1").ns.clone();
-    let ip = |args: &[&str]| {
-        assert!(std::process::Command::new("ip")
-            .args(["-n", &ns1])
-            .args(args)
-            .status()
-            .unwrap()
-            .success())
-    };
-    ip(&[
-        "link", "add", "trk0", "type", "veth", "peer", "name", "trk0p",
-    ]);
-    ip(&["link", "set", "trk0p", "up"]);
-    ip(&["link", "set", "trk0", "up"]);
+    let ns1 = add_tracked_link(&lab);
+    let ip = |args: &[&str]| ip_in(&ns1, args);
     let (hp, _) = hotplug_standin(&lab.dir, "r1");
     let (hp2, _) = hotplug_standin(&lab.dir, "r2");
     let r1_cfg = format!(
