@@ -54,20 +54,7 @@ fn defaults(lab: &Lab, node: &str) -> Vec<String> {
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     let mut v: Vec<String> = text
         .lines()
-        .map(|l| {
-            let w: Vec<&str> = l.split_whitespace().collect();
-            let mut keep = Vec::new();
-            let mut k = 0;
-            while k < w.len() {
-                if w[k] == "proto" {
-                    k += 2;
-                    continue;
-                }
-                keep.push(w[k]);
-                k += 1;
-            }
-            keep.join(" ")
-        })
+        .map(lab::without_proto)
         .filter(|l| !l.is_empty())
         .collect();
     v.sort();

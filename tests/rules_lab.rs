@@ -63,17 +63,7 @@ fn rules(lab: &Lab, node: &str) -> Vec<String> {
             if w.is_empty() || matches!(w[0], "0:" | "32766:" | "32767:") {
                 continue;
             }
-            let mut keep = Vec::new();
-            let mut k = 0;
-            while k < w.len() {
-                if w[k] == "proto" {
-                    k += 2;
-                    continue;
-                }
-                keep.push(w[k]);
-                k += 1;
-            }
-            v.push(keep.join(" "));
+            v.push(lab::without_proto(l));
         }
     }
     v.sort();

@@ -904,6 +904,21 @@ pub fn logs(procs: &[&Proc]) -> String {
         .join("\n")
 }
 
+/// An `ip route` / `ip rule` line without its `proto X` words (which `ip` prints for some
+/// origins and not others) and with single blanks, so minivrrp's and keepalived's lines compare.
+pub fn without_proto(line: &str) -> String {
+    let mut keep = Vec::new();
+    let mut words = line.split_whitespace();
+    while let Some(w) = words.next() {
+        if w == "proto" {
+            words.next();
+        } else {
+            keep.push(w);
+        }
+    }
+    keep.join(" ")
+}
+
 /// Polls `f` every 20 ms until it returns true or `timeout` passes; returns the elapsed time
 /// when it did, None on timeout.
 pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
