@@ -36,6 +36,7 @@ pub mod faults;
 pub mod handover;
 pub mod knobs;
 pub mod lab;
+pub mod owrt;
 pub mod pcap;
 pub mod scenarios;
 pub mod vm;
