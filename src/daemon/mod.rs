@@ -31,6 +31,7 @@
 //!   with WNOHANG until none is left (signals coalesce: one SIGCHLD may mean many exits).
 
 pub mod checks;
+pub mod control_server;
 pub mod event_loop;
 pub mod ids;
 pub mod link_sync;

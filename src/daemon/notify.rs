@@ -19,7 +19,6 @@
 
 use super::event_loop::Ctx;
 use super::ids::Part;
-use super::vrrp::Transition;
 use crate::base::{Duration, Instant};
 use crate::check::notify::{
     split_command, NotifyConfig, NotifyContext, NotifyEvent, NotifyKind, NotifyQueue, NotifyState,
@@ -28,7 +27,7 @@ use crate::check::notify::{
 use crate::check::ExitStatus;
 use crate::config::{Config, Notify};
 use crate::sys::{file, poll, process};
-use crate::vrrp::instance::{Reason, State};
+use crate::vrrp::instance::{Reason, State, Transition};
 
 /// Environment variable overriding the hotplug program (tests; empty = none).
 pub const HOTPLUG_ENV: &str = "MINIVRRP_HOTPLUG_CALL";

@@ -49,9 +49,8 @@ use crate::check::Health;
 use crate::config::Config;
 use crate::sys::rtnl::{RtnlEvent, RtnlEvents};
 
-// Operator control (status, maintenance, priority, reload, garp) lives in its own file; a
-// child module so it can read the parts this struct owns.
-#[path = "control.rs"]
+// Operator control (status, maintenance, priority, reload, garp): a child module so it can
+// read the parts this struct owns.
 mod control;
 
 /// Everything the loop queues between reading an fd and handling what was read.
@@ -62,7 +61,7 @@ pub enum Event {
     /// A probe's health changed while its fd was read.
     Health(ProbeId, Health),
     /// A complete control-socket request (control.rs), carried out after due timers.
-    Control(crate::control::server::Pending),
+    Control(crate::daemon::control_server::Pending),
 }
 
 pub struct Daemon {
@@ -93,7 +92,7 @@ fn required(cfg: &Config) -> Required {
         // + one fd per health-check probe (its connection, ICMP socket or script pipe).
         fds: ifaces.len() + 1 + super::checks::fds_needed(cfg)
             // control socket listener and clients (control.rs)
-            + 1 + crate::control::server::MAX_CLIENTS
+            + 1 + crate::daemon::control_server::MAX_CLIENTS
             // the e-mail alert connection (mail.rs)
             + 1,
         timers: cfg.instances.len() + 8,

@@ -54,7 +54,7 @@ use crate::base::{Duration, Family, Instant};
 use crate::config::model::{self, Config, VrrpVersion};
 use crate::sys::packet::KernelStats;
 use crate::vrrp::instance::{
-    Action, Advert, Input, Instance, Params, Reason, StartHint, State, SyncCommand,
+    Action, Advert, Input, Instance, Params, StartHint, State, SyncCommand, Transition,
 };
 use crate::vrrp::priority::Adjustment;
 use crate::vrrp::sync_group::{self, SyncGroup};
@@ -115,19 +115,6 @@ struct SyncReport {
     state: State,
     own_fault: bool,
     wants_master: bool,
-}
-
-/// A transition, kept for the parts that react to it (notify scripts, status).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Transition {
-    pub inst: u16,
-    pub from: State,
-    pub to: State,
-    pub reason: Reason,
-    /// The effective priority after the transition.
-    pub priority: u8,
-    /// The current master's address after the transition (ours as MASTER), if known.
-    pub master: Option<IpAddr>,
 }
 
 /// Link facts of one interface, refreshed from the kernel, and its listener.

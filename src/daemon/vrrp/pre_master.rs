@@ -14,13 +14,13 @@ use core::fmt::Write;
 use log::{info, warn};
 
 use super::southbound::Southbound;
-use super::{Transition, Vrrp};
+use super::Vrrp;
 use crate::base::Instant;
 use crate::check::notify::split_command;
 use crate::check::ExitStatus;
 use crate::config::schema::format_duration;
 use crate::daemon::event_loop::Ctx;
-use crate::vrrp::instance::{Input, State};
+use crate::vrrp::instance::{Input, State, Transition};
 
 /// A running hook: its process and when it started (for the log).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
