@@ -17,7 +17,7 @@ use minivrrp::daemon::checks::{CheckEngine, ProbeId};
 use minivrrp::daemon::ids::{timer_owner, Part};
 use minivrrp::daemon::notify::Notifier;
 use minivrrp::daemon::tracking::Tracking;
-use minivrrp::daemon::vrrp::Transition;
+use minivrrp::vrrp::instance::Transition;
 use minivrrp::daemon::{Ctx, Handler, Inbox, Loop, Read, Ready, Signal, TimerId, Token};
 use minivrrp::sys::{clock, process};
 use minivrrp::vrrp::instance::{Reason, State};

@@ -8,7 +8,6 @@ pub mod genl;
 pub mod icmp;
 pub mod nlsock;
 pub mod packet;
-pub mod packet_ring;
 pub mod poll;
 pub mod process;
 pub mod rtnl;
