@@ -32,10 +32,11 @@
 //! (`vrrp::vip_lease`, in [`addresses`]).
 
 mod addresses;
-use addresses::RouteSet;
+use route_set::RouteSet;
 mod interfaces;
 mod pre_master;
 mod receive;
+mod route_set;
 pub mod southbound;
 mod transmit;
 
