@@ -5,7 +5,7 @@
 use core::time::Duration;
 use std::net::IpAddr;
 
-pub use super::validate::ConfigError;
+pub use super::error::ConfigError;
 /// One set of IPVS types from config to kernel: the config names them as IPVS does.
 pub use crate::ipvs::model::{Forwarding, Protocol, Scheduler};
 use std::sync::Arc;

@@ -6,45 +6,13 @@
 //! address families, duplicate VRIDs, version-specific rules and capacities.
 
 use core::time::Duration;
-use std::fmt;
 use std::net::IpAddr;
 
+use super::error::ConfigError;
 use super::limits::*;
 use super::model::*;
 use super::schema::{self, DefaultValue as Dflt, Kind, SectionSpec, Val};
 use super::uci::{Section, UciFile};
-
-/// One configuration problem, displayed as `FILE:LINE: SECTION.OPTION: message`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigError {
-    pub file: String,
-    /// 1-based; 0 when the error concerns the whole file (e.g. it can't be read).
-    pub line: usize,
-    /// Column, for syntax errors.
-    pub col: Option<usize>,
-    /// `vi1.priority`, `@instance[0].vip` or just the section; `None` for syntax errors.
-    pub path: Option<String>,
-    pub message: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file)?;
-        if self.line > 0 {
-            write!(f, ":{}", self.line)?;
-        }
-        if let Some(c) = self.col {
-            write!(f, ":{c}")?;
-        }
-        write!(f, ": ")?;
-        if let Some(p) = &self.path {
-            write!(f, "{p}: ")?;
-        }
-        write!(f, "{}", self.message)
-    }
-}
-
-impl std::error::Error for ConfigError {}
 
 struct Errors<'f> {
     file: &'f str,
