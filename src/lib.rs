@@ -7,8 +7,9 @@
 //! - [`base`]: explicit time (`Instant`, no clock reads) and small shared helpers.
 //! - [`vrrp`]: VRRP wire format (RFC 3768 / RFC 5798 / RFC 9568) and the instance state machine.
 //! - [`check`]: health-check and tracker state machines (TCP, HTTP, ICMP, script, file).
-//! - [`netlink`]: the netlink / generic-netlink codec (headers, attributes, bounds-checked
-//!   parsing) shared by rtnetlink in `sys` and IPVS; builds into caller buffers.
+//! - [`netlink`]: the netlink / generic-netlink framing (headers, attributes, bounds-checked
+//!   parsing) and the rtnetlink codec (`netlink::route`: requests, decoders, link-event
+//!   tracking); builds into caller buffers. The sockets are in `sys`.
 //! - [`ipvs`]: IPVS generic-netlink messages and the desired-vs-kernel reconciler.
 //! - [`config`]: the UCI parser, the one schema table, the typed model and its validation
 //!   (pure but for reading the file it is given).
