@@ -23,6 +23,14 @@
 //! - [`daemon`]: the single poll loop and its parts (VRRP, checks, LVS, notify, mail, the
 //!   control socket server), connecting the pure layers to `sys`.
 
+// The promises the layers make, kept by the compiler for the shipped code (the library and the
+// binary; integration tests are crates of their own and may unwrap): only `sys` talks to the
+// kernel, so only `sys` may use `unsafe` (it allows it in `sys/mod.rs`), and every unsafe
+// block says why it is sound; nothing panics on input, so no `unwrap`/`expect` outside tests
+// (`cargo clippy` checks these; `tests/run.sh` runs it).
+#![deny(unsafe_code, clippy::undocumented_unsafe_blocks)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod base;
 pub mod check;
 pub mod config;

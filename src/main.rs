@@ -3,6 +3,9 @@
 //! Exit codes: 0 ok, 1 config invalid or command refused by the daemon, 2 usage error,
 //! 3 runtime failure or daemon unreachable.
 
+#![deny(unsafe_code, clippy::undocumented_unsafe_blocks)]
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

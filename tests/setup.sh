@@ -36,6 +36,8 @@ fi
 # Debian starts keepalived as a service on install on some systems; the tests run their own.
 if command -v systemctl >/dev/null 2>&1; then systemctl disable --now keepalived >/dev/null 2>&1 || true; fi
 
+# The suite lints the shipped code with clippy (tests/run.sh).
+rustup component list --installed | grep -q '^clippy' || rustup component add clippy
 installed=$(rustup target list --installed)
 for t in x86_64-unknown-linux-musl aarch64-unknown-linux-musl; do
     echo "$installed" | grep -qx "$t" || rustup target add "$t"

@@ -87,8 +87,7 @@ pub fn script_user(cfg: &Config) -> Result<Option<(u32, u32)>, String> {
 /// start and before a reload is applied; an insecure script is a config error, so the
 /// running configuration stays.
 pub fn check_security(cfg: &Config) -> Result<(), String> {
-    // SAFETY: geteuid has no failure mode.
-    if !cfg.globals.enable_script_security || unsafe { libc::geteuid() } != 0 {
+    if !cfg.globals.enable_script_security || crate::sys::unix::effective_uid() != 0 {
         return Ok(());
     }
     let as_root = |user: &Option<String>| {
@@ -844,8 +843,7 @@ config instance 'vi2'
     }
 
     fn is_root() -> bool {
-        // SAFETY: geteuid has no failure mode.
-        unsafe { libc::geteuid() == 0 }
+        crate::sys::unix::effective_uid() == 0
     }
 
     fn scratch(tag: &str, mode: u32) -> std::path::PathBuf {

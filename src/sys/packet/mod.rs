@@ -350,10 +350,12 @@ fn vlan_tagged(msg: &libc::msghdr) -> bool {
             // SAFETY: the kernel wrote a whole tpacket_auxdata after the header (length
             // checked); read_unaligned because cmsg data promises no alignment for it.
             if (h.cmsg_len as usize)
+                // SAFETY: CMSG_LEN only computes a length.
                 < unsafe { libc::CMSG_LEN(core::mem::size_of::<TpacketAuxdata>() as u32) } as usize
             {
                 return false;
             }
+            // SAFETY: the length was checked just above.
             let aux: TpacketAuxdata = unsafe {
                 core::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const TpacketAuxdata)
             };
