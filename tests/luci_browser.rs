@@ -6,7 +6,8 @@
 //! maintenance (BACKUP, the peer MASTER), a priority override, the Overview include, a
 //! configuration change applied with Save & Apply (reloaded in place: same pid, new value in
 //! `minivrrp status --json`), an invalid value refused on the form by the daemon's own parser
-//! with nothing applied, and a read-only ACL user (status shown, rpcd refuses the controls).
+//! with nothing applied, GARP, a Reload refused with the daemon's `FILE:LINE` errors shown,
+//! and a read-only ACL user (status shown, rpcd refuses the controls).
 //! Screenshots go to `target/tmp/luci-app/`. "not run" without the kit.
 
 mod common;
@@ -151,6 +152,8 @@ fn luci_app_in_a_real_browser() {
         .arg(format!("{} minivrrp status --json", run_in.display()))
         .arg("--config-cmd")
         .arg(format!("{} cat /etc/config/minivrrp", run_in.display()))
+        .arg("--sh-cmd")
+        .arg(format!("{} sh -c", run_in.display()))
         .arg("--peer-cmd")
         .arg(&peer_cmd)
         .args(["--vip", VIP, "--ro-user", "viewer", "--ro-password", "viewerpw"])
@@ -167,5 +170,5 @@ fn luci_app_in_a_real_browser() {
         owrt.logread()
     );
     // Every step ran (the script stops at nothing, so count them).
-    assert_eq!(text.matches("\nok: ").count() + usize::from(text.starts_with("ok: ")), 8, "{text}");
+    assert_eq!(text.matches("\nok: ").count() + usize::from(text.starts_with("ok: ")), 9, "{text}");
 }

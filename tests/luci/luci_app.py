@@ -5,7 +5,7 @@
 # every step passed. The daemon's side is read with the shell commands given (they print
 # `minivrrp status --json` of the router under test and of its peer, and the router's
 # /etc/config/minivrrp).
-import argparse, json, os, shutil, subprocess, sys, tempfile, time
+import argparse, json, os, shlex, shutil, subprocess, sys, tempfile, time
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -18,6 +18,7 @@ ap.add_argument('--out', required=True)
 ap.add_argument('--status-cmd', required=True)
 ap.add_argument('--peer-cmd', required=True)
 ap.add_argument('--config-cmd', required=True)
+ap.add_argument('--sh-cmd', required=True, help='runs its argument with the router\'s shell')
 ap.add_argument('--instance', default='lan')
 ap.add_argument('--vip', required=True)
 ap.add_argument('--password', default='minivrrp')
@@ -38,6 +39,9 @@ def sh_json(cmd):
         return json.loads(out.stdout)
     except ValueError:
         return {'error': out.stdout + out.stderr}
+
+def router_sh(script):
+    subprocess.run(a.sh_cmd + ' ' + shlex.quote(script), shell=True, check=True)
 
 def inst(st):
     for i in st.get('instances', []):
@@ -153,6 +157,7 @@ def overview():
     drv.get(a.url + 'admin/status/overview')
     until('VRRP include with the instance MASTER', lambda: page_state() == 'MASTER', 30)
     drv.execute_script("document.querySelector('tr[data-instance]').scrollIntoView()")
+    time.sleep(1.5)
     shot('luci-overview.png')
 
 def config_page():
@@ -206,6 +211,23 @@ def config_invalid():
     st = sh_json(a.status_cmd)
     assert st.get('pid') == pid and inst(st).get('advert_int_ms') == 1000, st
 
+def garp_and_refused_reload():
+    drv.get(a.url + 'admin/status/minivrrp')
+    until('status page', lambda: page_state() == 'MASTER', 30)
+    click('tr[data-instance="%s"] .minivrrp-garp' % a.instance)
+    until('GARP notice', lambda: 'GARP for %s:' % a.instance in body(), 10)
+    # A config broken behind LuCI's back: Reload shows the daemon's FILE:LINE errors.
+    router_sh("cp /etc/config/minivrrp /tmp/good && sed -i \"s/option vrid .*/option vrid '300'/\" /etc/config/minivrrp")
+    try:
+        click('.minivrrp-reload')
+        err = until('refusal with FILE:LINE', lambda: [e.text for e in drv.find_elements(By.CSS_SELECTOR, '.minivrrp-result') if '/etc/config/minivrrp:' in e.text], 10)
+        assert 'vrid' in err[0] and '300' in err[0], err
+        print('  reload refused: ' + err[0].replace('\n', ' | '))
+        shot('luci-vrrp-reload-refused.png')
+        assert inst(sh_json(a.status_cmd)).get('state') == 'MASTER'
+    finally:
+        router_sh('cp /tmp/good /etc/config/minivrrp')
+
 def readonly():
     login(a.ro_user, a.ro_password)
     drv.get(a.url + 'admin/status/minivrrp')
@@ -235,6 +257,7 @@ try:
     step('overview include shows the instance', overview)
     step('config page: priority 160, Save & Apply, reloaded in place', config_apply)
     step('config page: advert_int 0.5 on VRRPv2 refused by the daemon on the form, nothing applied', config_invalid)
+    step('GARP; Reload refused with the daemon\'s FILE:LINE errors', garp_and_refused_reload)
     step('read-only user: status shown, controls disabled, rpcd refuses', readonly)
 finally:
     drv.quit()
