@@ -150,6 +150,8 @@ def priority():
     assert st.get('priority_override') == 201 and st.get('effective_priority') == 201, st
     assert 'override 201' in row().text
     shot('luci-vrrp-priority.png')
+    # The page alone, for the README.
+    drv.find_element(By.ID, 'maincontent').screenshot(os.path.join(a.out, 'luci-vrrp-status-page.png'))
     click('tr[data-instance="%s"] .minivrrp-prio-reset' % a.instance)
     until('override reset', lambda: inst(sh_json(a.status_cmd)).get('priority_override', 0) is None, 10)
 
@@ -204,6 +206,7 @@ def config_invalid():
     assert row_el.find_elements(By.CSS_SELECTOR, '.minivrrp-check-error'), row_el.text
     drv.execute_script("arguments[0].scrollIntoView({block:'center'})", row_el)
     shot('luci-vrrp-invalid.png')
+    row_el.screenshot(os.path.join(a.out, 'luci-vrrp-invalid-option.png'))
     print('  form says: ' + text)
     time.sleep(2)
     cfg_after = subprocess.run(a.config_cmd, shell=True, capture_output=True, text=True).stdout
