@@ -539,7 +539,10 @@ fn rpcd_plugin_answers_list_and_call_with_json() {
             r#"{ "name": "vi50", "priority": 201, "ubus_rpc_session": "0123abcd" }"#,
         );
         assert_eq!(r["ok"], true, "{sh:?}: {r}");
-        assert_eq!(status_json(&lab, "r1")["instances"][0]["effective_priority"], 201);
+        assert_eq!(
+            status_json(&lab, "r1")["instances"][0]["effective_priority"],
+            201
+        );
         let r = rpcd(&lab, sh, &["call", "priority_reset"], r#"{"name":"vi50"}"#);
         assert_eq!(r["ok"], true, "{sh:?}: {r}");
         assert_eq!(
@@ -559,7 +562,12 @@ fn rpcd_plugin_answers_list_and_call_with_json() {
             assert_eq!(r["ok"], false, "{sh:?} {m} {args}: {r}");
             assert_eq!(r["code"], 2, "{sh:?} {m} {args}: {r}");
         }
-        let r = rpcd(&lab, sh, &["call", "priority"], r#"{"name":"vi50","priority":0}"#);
+        let r = rpcd(
+            &lab,
+            sh,
+            &["call", "priority"],
+            r#"{"name":"vi50","priority":0}"#,
+        );
         assert_eq!(r["ok"], false, "{sh:?}: {r}");
         let s = rpcd(&lab, sh, &["call", "status"], "{}");
         assert_eq!(s["instances"][0]["name"], "vi50", "{s}");

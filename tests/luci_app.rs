@@ -57,7 +57,11 @@ fn option_json(s: &SectionSpec, o: &OptionSpec) -> Value {
         ),
         Kind::Seconds { min_ms, max_ms } => (
             "seconds",
-            Some(format!("and(ufloat,range({},{}))", secs(min_ms), secs(max_ms))),
+            Some(format!(
+                "and(ufloat,range({},{}))",
+                secs(min_ms),
+                secs(max_ms)
+            )),
             json!({"min": secs(min_ms), "max": secs(max_ms)}),
         ),
         Kind::Ip => ("ip", Some("ipaddr(\"nomask\")".into()), json!({})),
@@ -155,7 +159,11 @@ fn committed_schema() -> Value {
 fn every_option_on_the_pages_is_in_the_schema_with_its_type_and_range() {
     let pages = committed_schema();
     let pages = pages.as_array().expect("an array of sections");
-    assert_eq!(pages.len(), SCHEMA.len(), "one form section per section type");
+    assert_eq!(
+        pages.len(),
+        SCHEMA.len(),
+        "one form section per section type"
+    );
     for (page, spec) in pages.iter().zip(SCHEMA) {
         assert_eq!(page["type"], spec.stype);
         let opts = page["options"].as_array().expect("options");
@@ -229,13 +237,19 @@ fn every_option_on_the_pages_is_in_the_schema_with_its_type_and_range() {
 #[test]
 fn the_config_view_names_no_option_itself() {
     let view = std::fs::read_to_string(resources().join("view/minivrrp/config.js")).unwrap();
-    assert!(view.contains("'require minivrrp.schema as schema'"), "{view}");
+    assert!(
+        view.contains("'require minivrrp.schema as schema'"),
+        "{view}"
+    );
     for s in SCHEMA {
         for o in s.options {
             for q in ['\'', '"'] {
                 let quoted = format!("{q}{}{q}", o.name);
                 // Words of LuCI's own API, and `check`, the rpcd method.
-                if matches!(o.name, "interface" | "type" | "enabled" | "status" | "name" | "check") {
+                if matches!(
+                    o.name,
+                    "interface" | "type" | "enabled" | "status" | "name" | "check"
+                ) {
                     continue;
                 }
                 assert!(
@@ -262,7 +276,9 @@ fn declared_methods() -> Vec<(String, String)> {
             for decl in text.split("rpc.declare(").skip(1) {
                 let body = &decl[..decl.find('}').expect("declare body")];
                 let field = |k: &str| {
-                    let at = body.find(&format!("{k}:")).unwrap_or_else(|| panic!("{k} in {body}"));
+                    let at = body
+                        .find(&format!("{k}:"))
+                        .unwrap_or_else(|| panic!("{k} in {body}"));
                     let rest = &body[at + k.len() + 1..];
                     let q = rest.find('\'').expect("a quoted value");
                     let rest = &rest[q + 1..];
@@ -297,7 +313,11 @@ fn every_declared_call_is_granted_and_listed_by_the_plugin() {
     assert_eq!(read, vec!["status"], "read grants status only");
     assert!(!write.contains(&"status".to_string()) || read.contains(&"status".to_string()));
     let plugin = Path::new(env!("CARGO_MANIFEST_DIR")).join("rootfs/usr/libexec/rpcd/minivrrp");
-    let out = Command::new("sh").arg(&plugin).arg("list").output().unwrap();
+    let out = Command::new("sh")
+        .arg(&plugin)
+        .arg("list")
+        .output()
+        .unwrap();
     let listed: Value = serde_json::from_slice(&out.stdout).expect("the plugin lists JSON");
     let decls = declared_methods();
     assert!(decls.len() >= 8, "{decls:?}");
@@ -310,14 +330,23 @@ fn every_declared_call_is_granted_and_listed_by_the_plugin() {
             read.iter().chain(&write).any(|g| g == method),
             "{file}: {m} is not granted by the ACL"
         );
-        assert!(listed[method].is_object(), "{file}: {m} not listed: {listed}");
+        assert!(
+            listed[method].is_object(),
+            "{file}: {m} not listed: {listed}"
+        );
     }
     // Nothing granted that the plugin does not have, nothing listed that is not granted.
     for m in read.iter().chain(&write) {
-        assert!(listed[m.as_str()].is_object(), "ACL grants {m}, plugin lacks it");
+        assert!(
+            listed[m.as_str()].is_object(),
+            "ACL grants {m}, plugin lacks it"
+        );
     }
     for m in listed.as_object().unwrap().keys() {
-        assert!(read.contains(m) || write.contains(m), "{m} listed but not granted");
+        assert!(
+            read.contains(m) || write.contains(m),
+            "{m} listed but not granted"
+        );
     }
     assert_eq!(group["read"]["uci"], json!(["minivrrp"]));
     assert_eq!(group["write"]["uci"], json!(["minivrrp"]));
@@ -331,7 +360,10 @@ fn the_menu_has_a_page_per_section_type() {
             .unwrap(),
     )
     .expect("the menu is JSON");
-    assert_eq!(menu["admin/status/minivrrp"]["action"]["path"], "minivrrp/status");
+    assert_eq!(
+        menu["admin/status/minivrrp"]["action"]["path"],
+        "minivrrp/status"
+    );
     for s in SCHEMA {
         let node = &menu[format!("admin/services/minivrrp/{}", s.stype)];
         assert_eq!(node["action"]["path"], "minivrrp/config", "{}", s.stype);

@@ -51,7 +51,10 @@ fn browser_kit() -> bool {
 
 fn build(args: &[&str]) -> PathBuf {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("openwrt/build-ipk.sh");
-    let out = Command::new(&script).args(args).output().expect("run build-ipk.sh");
+    let out = Command::new(&script)
+        .args(args)
+        .output()
+        .expect("run build-ipk.sh");
     assert!(out.status.success(), "build-ipk.sh {args:?}: {out:?}");
     PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
 }
@@ -85,7 +88,10 @@ fn luci_app_in_a_real_browser() {
         daemon.file_name().unwrap().to_string_lossy(),
         app.file_name().unwrap().to_string_lossy()
     ));
-    assert!(installed.contains("Configuring luci-app-minivrrp"), "{installed}");
+    assert!(
+        installed.contains("Configuring luci-app-minivrrp"),
+        "{installed}"
+    );
 
     // A reader: rpcd login with the read half of every ACL group, no write.
     let hash = Command::new("openssl")
@@ -156,7 +162,14 @@ fn luci_app_in_a_real_browser() {
         .arg(format!("{} sh -c", run_in.display()))
         .arg("--peer-cmd")
         .arg(&peer_cmd)
-        .args(["--vip", VIP, "--ro-user", "viewer", "--ro-password", "viewerpw"])
+        .args([
+            "--vip",
+            VIP,
+            "--ro-user",
+            "viewer",
+            "--ro-password",
+            "viewerpw",
+        ])
         .env("OWRT_ROOT", &owrt.root)
         .output()
         .expect("run the selenium script");
@@ -170,5 +183,9 @@ fn luci_app_in_a_real_browser() {
         owrt.logread()
     );
     // Every step ran (the script stops at nothing, so count them).
-    assert_eq!(text.matches("\nok: ").count() + usize::from(text.starts_with("ok: ")), 9, "{text}");
+    assert_eq!(
+        text.matches("\nok: ").count() + usize::from(text.starts_with("ok: ")),
+        9,
+        "{text}"
+    );
 }

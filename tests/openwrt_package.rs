@@ -1697,7 +1697,11 @@ fn luci_app_files() -> BTreeMap<String, PathBuf> {
                 if p.is_dir() {
                     stack.push(p);
                 } else {
-                    let rel = p.strip_prefix(app.join(sub)).unwrap().to_string_lossy().to_string();
+                    let rel = p
+                        .strip_prefix(app.join(sub))
+                        .unwrap()
+                        .to_string_lossy()
+                        .to_string();
                     out.insert(format!("{prefix}/{rel}"), p);
                 }
             }
@@ -1718,7 +1722,8 @@ fn luci_app_package_ipk_and_apk_hold_the_app_tree_for_architecture_all() {
     let s = Scratch::new(test);
     let build = |out: &Path, apk: bool| {
         let mut c = Command::new("sh");
-        c.arg(Path::new(ROOT).join("openwrt/build-ipk.sh")).arg("--luci");
+        c.arg(Path::new(ROOT).join("openwrt/build-ipk.sh"))
+            .arg("--luci");
         if apk {
             c.arg("--apk");
         }
@@ -1742,25 +1747,39 @@ fn luci_app_package_ipk_and_apk_hold_the_app_tree_for_architecture_all() {
     assert_eq!(control["Depends"], "libc, luci-base, minivrrp");
     assert_eq!(control["Section"], "luci");
     assert_eq!(control["Version"], version());
-    assert!(!s.path("u/control/conffiles").exists(), "the app has no conffiles");
+    assert!(
+        !s.path("u/control/conffiles").exists(),
+        "the app has no conffiles"
+    );
     let postinst = fs::read_to_string(s.path("u/control/postinst")).unwrap();
     assert!(postinst.contains("/etc/init.d/rpcd reload"), "{postinst}");
-    let check = run(Command::new("sh").arg("-n").arg(s.path("u/control/postinst")));
+    let check = run(Command::new("sh")
+        .arg("-n")
+        .arg(s.path("u/control/postinst")));
     assert!(check.status.success(), "{check:?}");
 
     let want = luci_app_files();
     assert!(want.contains_key("/www/luci-static/resources/view/minivrrp/status.js"));
     assert!(want.contains_key("/usr/share/rpcd/acl.d/luci-app-minivrrp.json"));
     let listing = tar_listing(&s.path("u/outer/data.tar.gz"));
-    let files: Vec<&(String, String, String)> =
-        listing.iter().filter(|(p, m, _)| !m.starts_with('d') && !p.ends_with('/')).collect();
+    let files: Vec<&(String, String, String)> = listing
+        .iter()
+        .filter(|(p, m, _)| !m.starts_with('d') && !p.ends_with('/'))
+        .collect();
     assert_eq!(
-        files.iter().map(|(p, _, _)| p.trim_start_matches('.').to_string()).collect::<Vec<_>>(),
+        files
+            .iter()
+            .map(|(p, _, _)| p.trim_start_matches('.').to_string())
+            .collect::<Vec<_>>(),
         want.keys().cloned().collect::<Vec<_>>()
     );
     for (p, mode, owner) in &listing {
         assert_eq!(owner, "0/0", "{p}");
-        let want_mode = if mode.starts_with('d') { "drwxr-xr-x" } else { "-rw-r--r--" };
+        let want_mode = if mode.starts_with('d') {
+            "drwxr-xr-x"
+        } else {
+            "-rw-r--r--"
+        };
         assert_eq!(mode, want_mode, "{p}");
     }
     for (path, src) in &want {
@@ -1771,7 +1790,11 @@ fn luci_app_package_ipk_and_apk_hold_the_app_tree_for_architecture_all() {
         );
     }
     let again = build(&s.path("again"), false);
-    assert_eq!(fs::read(&ipk).unwrap(), fs::read(&again).unwrap(), "reproducible");
+    assert_eq!(
+        fs::read(&ipk).unwrap(),
+        fs::read(&again).unwrap(),
+        "reproducible"
+    );
 
     let apk = build(&s.path("apk"), true);
     assert_eq!(
