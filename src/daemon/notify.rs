@@ -22,8 +22,9 @@ use super::ids::Part;
 use super::vrrp::Transition;
 use crate::base::{Duration, Instant};
 use crate::check::notify::{
-    split_command, NotifyConfig, NotifyContext, NotifyEvent, NotifyKind, NotifyQueue, NotifyState,
-    ReasonText, Slot, HOTPLUG_CALL,
+    conntrackd_steps, split_command, NotifyConfig, NotifyContext, NotifyEvent, NotifyJob,
+    NotifyKind, NotifyQueue, NotifyState, ReasonText, RoleAct, RoleChange, Roles, Slot,
+    HOTPLUG_CALL, RECONCILED, UBUS_EVENT,
 };
 use crate::check::ExitStatus;
 use crate::config::{Config, Notify};
@@ -32,13 +33,19 @@ use crate::vrrp::instance::{Reason, State};
 
 /// Environment variable overriding the hotplug program (tests; empty = none).
 pub const HOTPLUG_ENV: &str = "MINIVRRP_HOTPLUG_CALL";
-/// Pending jobs per instance/group (3 per transition).
-const QUEUE: usize = 24;
+/// Environment variable overriding the `ubus` program (tests; empty = none).
+pub const UBUS_ENV: &str = "MINIVRRP_UBUS";
+/// Pending jobs per instance/group: up to 3 notify commands, 8 + 8 services, 8 interfaces,
+/// 3 conntrackd steps and the event per transition, and room for the next transition.
+const QUEUE: usize = 64;
 /// How long `shutdown` waits for the notify_stop jobs.
 pub const STOP_WAIT: Duration = Duration::from_secs(1);
 
 struct Entry {
     cfg: NotifyConfig,
+    /// The role services and interfaces were last set to (MASTER or not); `None` until the
+    /// first transition, which reconciles.
+    role_master: Option<bool>,
     queue: NotifyQueue<QUEUE>,
     /// The running job's child.
     child: Option<i32>,
@@ -58,6 +65,8 @@ pub struct Notifier {
     vs_entry: Vec<Option<usize>>,
     rs_entry: Vec<Vec<Option<usize>>>,
     hotplug: Option<String>,
+    /// The `ubus` program for `minivrrp.instance` events ([`ubus_from_env`]).
+    ubus: Option<String>,
     timeout: Duration,
     max_running: usize,
     /// uid/gid of `script_user`.
@@ -150,6 +159,115 @@ pub fn check_security(cfg: &Config) -> Result<(), String> {
     Ok(())
 }
 
+/// The `ubus` program: `$MINIVRRP_UBUS` when set (empty: none), else `ubus` found in PATH
+/// (OpenWrt: /bin/ubus). Without it no `minivrrp.instance` events are sent.
+pub fn ubus_from_env() -> Option<String> {
+    match std::env::var(UBUS_ENV) {
+        Ok(p) if p.is_empty() => None,
+        Ok(p) => Some(p),
+        Err(_) => {
+            let path =
+                std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into());
+            path.split(':')
+                .filter(|d| !d.is_empty())
+                .map(|d| format!("{d}/ubus"))
+                .find(|p| file::is_executable(p))
+        }
+    }
+}
+
+/// What `minivrrp check` (and the daemon at start) warns about in the role settings, one
+/// line each: a listed service without an init script, or one enabled at boot (procd would
+/// start it behind our back on every router); an interface netifd's config does not have;
+/// conntrackd or its config file missing. `root` is `/` (tests: another tree).
+pub fn role_warnings(cfg: &Config, root: &str) -> Vec<String> {
+    let at = |p: &str| format!("{}{p}", root.trim_end_matches('/'));
+    let rc_d: Vec<String> = std::fs::read_dir(at("/etc/rc.d"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let network = std::fs::read_to_string(at("/etc/config/network")).ok();
+    let interfaces: Option<Vec<String>> = network.map(|t| {
+        crate::config::uci::parse(&t)
+            .map(|f| {
+                f.sections
+                    .into_iter()
+                    .filter(|s| s.stype == "interface")
+                    .filter_map(|s| s.name)
+                    .collect()
+            })
+            .unwrap_or_default()
+    });
+    let mut out = Vec::new();
+    let sections = cfg
+        .instances
+        .iter()
+        .map(|i| ("instance", &i.name, &i.notify))
+        .chain(
+            cfg.sync_groups
+                .iter()
+                .map(|g| ("sync_group", &g.name, &g.notify)),
+        );
+    for (kind, name, n) in sections {
+        for (opt, list) in [
+            ("master_service", &n.master_services),
+            ("backup_service", &n.backup_services),
+        ] {
+            for svc in list {
+                let init = at(&format!("/etc/init.d/{svc}"));
+                if !file::is_executable(&init) {
+                    out.push(format!(
+                        "{kind} {name}: {opt} '{svc}': no init script {init}"
+                    ));
+                }
+                // rc.d links are S<NN><name> (procd's enable).
+                if let Some(link) = rc_d.iter().find(|l| {
+                    l.len() == svc.len() + 3
+                        && l.starts_with('S')
+                        && l.ends_with(svc.as_str())
+                        && l.as_bytes()[1..3].iter().all(u8::is_ascii_digit)
+                }) {
+                    out.push(format!(
+                        "{kind} {name}: {opt} '{svc}' is enabled at boot (/etc/rc.d/{link}): \
+                         run /etc/init.d/{svc} disable so that only minivrrp starts it"
+                    ));
+                }
+            }
+        }
+        for ifname in &n.master_interfaces {
+            match &interfaces {
+                Some(known) if !known.contains(ifname) => out.push(format!(
+                    "{kind} {name}: master_interface '{ifname}': no such interface in /etc/config/network"
+                )),
+                _ => {}
+            }
+        }
+    }
+    if let Some(i) = cfg.instances.iter().find(|i| i.conntrackd.is_some()) {
+        let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into());
+        if !path
+            .split(':')
+            .any(|d| file::is_executable(&format!("{d}/conntrackd")))
+        {
+            out.push(format!(
+                "instance {}: conntrackd is set but no conntrackd program is in PATH",
+                i.name
+            ));
+        }
+        let conf = &cfg.globals.conntrackd_config;
+        if !std::path::Path::new(&at(conf)).is_file() {
+            out.push(format!(
+                "instance {}: conntrackd is set but {conf} does not exist",
+                i.name
+            ));
+        }
+    }
+    out
+}
+
 /// The hotplug program to run: `$MINIVRRP_HOTPLUG_CALL` when set (empty: none), else
 /// `/sbin/hotplug-call` when it exists and is executable.
 pub fn hotplug_from_env() -> Option<String> {
@@ -171,6 +289,18 @@ fn argv(what: &str, line: &Option<String>) -> Option<Vec<String>> {
     }
 }
 
+/// The boxed role settings, `None` when there is nothing to follow the role.
+fn roles(n: &Notify, conntrackd: Option<String>, ubus: Option<String>) -> Option<Box<Roles>> {
+    let r = Roles {
+        master_services: n.master_services.clone(),
+        backup_services: n.backup_services.clone(),
+        master_interfaces: n.master_interfaces.clone(),
+        conntrackd,
+        ubus,
+    };
+    (r != Roles::default()).then(|| Box::new(r))
+}
+
 fn notify_config(
     name: &str,
     kind: NotifyKind,
@@ -178,6 +308,7 @@ fn notify_config(
     hotplug: &Option<String>,
 ) -> NotifyConfig {
     NotifyConfig {
+        roles: roles(n, None, None),
         name: name.to_string(),
         kind,
         master: argv(name, &n.master),
@@ -216,11 +347,145 @@ fn service_config(
 fn entry(cfg: NotifyConfig) -> Entry {
     Entry {
         cfg,
+        role_master: None,
         queue: NotifyQueue::new(),
         child: None,
         deadline: None,
         last: None,
         priority: 0,
+    }
+}
+
+fn is_role(slot: Slot) -> bool {
+    matches!(
+        slot,
+        Slot::Service { .. } | Slot::Interface { .. } | Slot::Conntrackd { .. }
+    )
+}
+
+/// A job as a log line names it: `service dnsmasq start`, `interface wg0 down`...
+struct JobText<'a>(&'a NotifyConfig, NotifyJob);
+
+impl core::fmt::Display for JobText<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let name = self.0.role_name(self.1.slot).unwrap_or("?");
+        let verb = |act: RoleAct, on: &'static str, off: &'static str| match act {
+            RoleAct::Start => on,
+            RoleAct::Stop | RoleAct::StopIfRunning => off,
+        };
+        match self.1.slot {
+            Slot::Service { act, .. } => write!(f, "service {name} {}", verb(act, "start", "stop")),
+            Slot::Interface { act, .. } => {
+                write!(f, "interface {name} {}", verb(act, "up", "down"))
+            }
+            Slot::Conntrackd { step } => write!(
+                f,
+                "conntrackd {:?} for {}",
+                conntrackd_steps(self.1.event.state)
+                    .get(usize::from(step))
+                    .copied()
+                    .unwrap_or(&[]),
+                self.1.event.state.as_str()
+            ),
+            Slot::Event { .. } => write!(f, "ubus event {UBUS_EVENT}"),
+            _ => write!(f, "notify command"),
+        }
+    }
+}
+
+/// After a reload: waiting role jobs follow their service or interface to its place in the
+/// new lists (dropped when it is no longer listed), and a name the reload added is brought
+/// to the current role (stopped only if it runs where it must not); a removed one is left
+/// as it is, no longer managed.
+fn reconcile_roles(n: &mut Entry, old: &NotifyConfig) {
+    let new = &n.cfg;
+    // The job's name in the old lists, found in the same list of the new configuration.
+    let lists = |c: &NotifyConfig, slot: Slot| -> Option<usize> {
+        let name = c.role_name(slot)?;
+        let list = match slot {
+            Slot::Service { backup: false, .. } => &new.roles().master_services,
+            Slot::Service { backup: true, .. } => &new.roles().backup_services,
+            _ => &new.roles().master_interfaces,
+        };
+        list.iter().position(|x| x == name)
+    };
+    n.queue.retain_map(|mut job| {
+        let slot = job.slot;
+        if let Slot::Service { idx, .. } | Slot::Interface { idx, .. } = &mut job.slot {
+            *idx = lists(old, slot)? as u8;
+        }
+        Some(job)
+    });
+    let Some(to_master) = n.role_master else {
+        return;
+    };
+    let added = |o: &[String], nw: &[String]| -> Vec<usize> {
+        (0..nw.len()).filter(|&i| !o.contains(&nw[i])).collect()
+    };
+    let mut slots: Vec<Slot> = Vec::new();
+    for (backup, o, nw) in [
+        (
+            false,
+            &old.roles().master_services,
+            &new.roles().master_services,
+        ),
+        (
+            true,
+            &old.roles().backup_services,
+            &new.roles().backup_services,
+        ),
+    ] {
+        for idx in added(o, nw) {
+            let run = to_master != backup;
+            let act = if run {
+                RoleAct::Start
+            } else {
+                RoleAct::StopIfRunning
+            };
+            slots.push(Slot::Service {
+                backup,
+                idx: idx as u8,
+                act,
+            });
+        }
+        for gone in o.iter().filter(|x| !nw.contains(x)) {
+            log::info!(
+                "{}: service {gone} no longer follows the role: left as it is",
+                new.name
+            );
+        }
+    }
+    for idx in added(
+        &old.roles().master_interfaces,
+        &new.roles().master_interfaces,
+    ) {
+        let act = if to_master {
+            RoleAct::Start
+        } else {
+            RoleAct::StopIfRunning
+        };
+        slots.push(Slot::Interface {
+            idx: idx as u8,
+            act,
+        });
+    }
+    for gone in old
+        .roles()
+        .master_interfaces
+        .iter()
+        .filter(|x| !new.roles().master_interfaces.contains(x))
+    {
+        log::info!(
+            "{}: interface {gone} no longer follows the role: left as it is",
+            new.name
+        );
+    }
+    let state = n.last.unwrap_or(NotifyState::Backup);
+    for slot in slots {
+        n.queue.push(NotifyJob {
+            slot,
+            event: NotifyEvent::new(state, n.priority),
+        });
     }
 }
 
@@ -244,6 +509,7 @@ impl Notifier {
             vs_entry: Vec::new(),
             rs_entry: Vec::new(),
             hotplug,
+            ubus: ubus_from_env(),
             timeout: cfg.globals.notify_timeout,
             max_running: 1,
             user: None,
@@ -253,6 +519,9 @@ impl Notifier {
             failed: 0,
             timed_out: 0,
         };
+        if n.ubus.is_none() {
+            log::info!("ubus not found: no minivrrp.instance events are sent");
+        }
         n.build(cfg)?;
         Ok(n)
     }
@@ -265,12 +534,9 @@ impl Notifier {
             .instances
             .iter()
             .map(|i| {
-                entry(notify_config(
-                    &i.name,
-                    NotifyKind::Instance,
-                    &i.notify,
-                    &self.hotplug,
-                ))
+                let mut c = notify_config(&i.name, NotifyKind::Instance, &i.notify, &self.hotplug);
+                c.roles = roles(&i.notify, i.conntrackd.clone(), self.ubus.clone());
+                entry(c)
             })
             .collect();
         self.groups = cfg
@@ -417,7 +683,58 @@ impl Notifier {
             priority,
             context,
         };
-        e.queue.push_transition(&e.cfg, event);
+        // Services and interfaces follow the role (MASTER or not), once per change of it:
+        // BACKUP -> FAULT stops nothing twice. UP/DOWN (servers) have no role.
+        let roles = match s {
+            NotifyState::Up | NotifyState::Down => None,
+            _ => {
+                let to_master = s == NotifyState::Master;
+                let change = (e.role_master != Some(to_master)).then_some(RoleChange {
+                    to_master,
+                    reconcile: e.role_master.is_none(),
+                });
+                e.role_master = Some(to_master);
+                change
+            }
+        };
+        e.queue.push_transition_roles(&e.cfg, event, roles);
+    }
+
+    /// Instance `inst`'s effective priority is now `priority` without a transition
+    /// (trackers, an operator override): one `minivrrp.instance` event, when ubus is there
+    /// and the instance was announced (a transition already carried a priority it had).
+    pub fn priority_change(
+        &mut self,
+        inst: usize,
+        priority: u8,
+        master: Option<core::net::IpAddr>,
+    ) {
+        let Some(e) = self.instances.get_mut(inst) else {
+            return;
+        };
+        let Some(state) = e.last else { return };
+        if e.priority == priority || e.cfg.roles().ubus.is_none() {
+            e.priority = priority;
+            return;
+        }
+        let old = e.priority;
+        e.priority = priority;
+        let event = NotifyEvent {
+            state,
+            priority,
+            context: NotifyContext {
+                prev: Some(state),
+                reason: ReasonText::new(format_args!("effective priority {old} -> {priority}")),
+                master,
+            },
+        };
+        e.queue.push(NotifyJob {
+            slot: Slot::Event {
+                priority_only: true,
+            },
+            event,
+        });
+        self.busy = true;
     }
 
     fn running(&self) -> usize {
@@ -471,6 +788,7 @@ impl Notifier {
                 return false;
             };
             let Some(cmd) = e.cfg.command(job) else {
+                log::error!("{}: {} cannot be run", e.cfg.name, JobText(&e.cfg, job));
                 e.queue.finished();
                 continue;
             };
@@ -491,6 +809,16 @@ impl Notifier {
                     e.deadline = Some(now + timeout);
                     self.spawned += 1;
                     return true;
+                }
+                Err(err) if is_role(job.slot) => {
+                    log::error!(
+                        "{}: {}: cannot run {:?}: {err}",
+                        e.cfg.name,
+                        JobText(&e.cfg, job),
+                        &argv[..]
+                    );
+                    e.queue.finished();
+                    self.failed += 1;
                 }
                 Err(err) => {
                     log::warn!("{}: cannot run {:?}: {err}", e.cfg.name, &argv[..]);
@@ -562,9 +890,21 @@ impl Notifier {
         };
         e.child = None;
         e.deadline = None;
+        let job = e.queue.running();
         e.queue.finished();
-        if status != ExitStatus::Code(0) {
-            log::warn!("{}: notify command ended with {status:?}", e.cfg.name);
+        match (job, status) {
+            (_, ExitStatus::Code(0)) | (None, _) => {}
+            (Some(j), ExitStatus::Code(RECONCILED)) if is_role(j.slot) => {
+                log::info!(
+                    "{}: {}: found where it must not run, stopped",
+                    e.cfg.name,
+                    JobText(&e.cfg, j)
+                );
+            }
+            (Some(j), _) if is_role(j.slot) => {
+                log::error!("{}: {} failed ({status:?})", e.cfg.name, JobText(&e.cfg, j));
+            }
+            (Some(_), _) => log::warn!("{}: notify command ended with {status:?}", e.cfg.name),
         }
         self.busy = true;
         true
@@ -595,6 +935,8 @@ impl Notifier {
                     n.deadline = o.deadline;
                     n.last = o.last;
                     n.priority = o.priority;
+                    n.role_master = o.role_master;
+                    reconcile_roles(n, &o.cfg);
                 }
             }
         }
@@ -626,6 +968,15 @@ impl Notifier {
             };
             let p = e.priority;
             Self::push(e, NotifyState::Stop, p, context);
+        }
+        // A group runs no notify_stop (keepalived), but its services leave the role too.
+        for e in self.groups.iter_mut() {
+            let context = NotifyContext {
+                prev: e.last,
+                reason: ReasonText::new(Reason::Shutdown),
+                master: None,
+            };
+            Self::push(e, NotifyState::Stop, 0, context);
         }
         self.busy = true;
         let start = crate::sys::clock::now();

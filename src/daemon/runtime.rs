@@ -119,6 +119,9 @@ impl Daemon {
         let tracking = Tracking::new(&cfg, &checks);
         super::notify::check_security(&cfg)?;
         let notifier = Notifier::new(&cfg, super::notify::hotplug_from_env())?;
+        for w in super::notify::role_warnings(&cfg, "/") {
+            warn!("{w}");
+        }
         let control = control::Control::bind(socket, now)?;
         let mailer = super::mail::Mailer::new(&cfg);
         Ok(Daemon {
@@ -212,6 +215,10 @@ impl Daemon {
             if let Some(g) = self.cfg.instances.get(i).and_then(|c| c.sync_group) {
                 self.notifier.group_transition(g, t.to, t.reason);
             }
+        }
+        // Effective priority changes -> the ubus event (a transition told the new one).
+        while let Some((i, p, master)) = self.vrrp.take_priority_change() {
+            self.notifier.priority_change(i, p, master);
         }
         // Real servers' health and virtual servers' quorum -> their notify commands.
         if let Some(l) = self.lvs.as_mut() {

@@ -78,7 +78,7 @@ impl<S: Southbound> Vrrp<S> {
         // Validation split it the same way, so only a reload race could leave it unsplittable.
         let argv = inst
             .cfg
-            .notify_pre_master
+            .pre_master_command()
             .as_deref()
             .and_then(split_command)
             .unwrap_or_default();
