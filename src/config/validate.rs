@@ -1945,6 +1945,48 @@ mod tests {
     }
 
     #[test]
+    fn role_names_are_checked_and_conntrackd_owns_the_pre_master_hook() {
+        let inst = "config instance 'vi1'\n\toption interface 'eth0'\n\toption vrid '1'\n\tlist vip '10.0.0.1'\n";
+        let err = |extra: &str| {
+            let e = Config::parse_str("t", &format!("{inst}{extra}")).unwrap_err();
+            e.iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert!(
+            err("\tlist master_service '../x'\n").contains("is not a service or interface name")
+        );
+        assert!(
+            err("\tlist master_service 'a'\n\tlist master_service 'a'\n").contains("listed twice")
+        );
+        assert!(
+            err("\tlist master_service 'a'\n\tlist backup_service 'a'\n")
+                .contains("also a master_service")
+        );
+        assert!(
+            err("\toption conntrackd '1'\n\toption notify_pre_master 'true'\n")
+                .contains("conntrackd is set")
+        );
+        // The global hook is not inherited by a conntrackd instance.
+        let c = Config::parse_str(
+            "t",
+            &format!("config globals 'globals'\n\toption notify_pre_master 'true'\n{inst}\toption conntrackd '1'\n\tlist master_service 'dnsmasq'\n\tlist master_interface 'wg0'\n"),
+        )
+        .unwrap();
+        let i = &c.instances[0];
+        assert_eq!(i.notify_pre_master, None);
+        assert_eq!(
+            i.conntrackd.as_deref(),
+            Some("/etc/conntrackd/conntrackd.conf")
+        );
+        assert_eq!(i.notify.master_services, ["dnsmasq"]);
+        assert_eq!(i.notify.master_interfaces, ["wg0"]);
+        // The effective config loads back to the same.
+        assert_eq!(Config::parse_str("t", &c.to_uci()).unwrap(), c);
+    }
+
+    #[test]
     fn pre_master_hook_and_timeout_default_from_globals_and_are_bounded() {
         let c = ok(&instance("\tlist vip '10.0.0.1'\n"));
         assert_eq!(c.instances[0].notify_pre_master, None);

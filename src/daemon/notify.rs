@@ -957,9 +957,13 @@ impl Notifier {
         self.timed_out
     }
 
-    /// Daemon stop: announce STOP for every instance, run the queues and wait for them at
-    /// most [`STOP_WAIT`] in total (reaping our own children: the loop no longer runs).
-    pub fn shutdown(&mut self) {
+    #[cfg(test)]
+    fn shutdown_push_for_test(&mut self) {
+        self.push_stop();
+    }
+
+    /// STOP for every instance and group (their last jobs).
+    fn push_stop(&mut self) {
         for e in self.instances.iter_mut() {
             let context = NotifyContext {
                 prev: e.last,
@@ -979,6 +983,12 @@ impl Notifier {
             Self::push(e, NotifyState::Stop, 0, context);
         }
         self.busy = true;
+    }
+
+    /// Daemon stop: announce STOP for every instance, run the queues and wait for them at
+    /// most [`STOP_WAIT`] in total (reaping our own children: the loop no longer runs).
+    pub fn shutdown(&mut self) {
+        self.push_stop();
         let start = crate::sys::clock::now();
         loop {
             self.pump(crate::sys::clock::now());
@@ -1394,6 +1404,212 @@ config real_server 'web2'
         lines.sort_unstable();
         assert_eq!(lines, ["quorum down", "web1 down", "web1 up"]);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[cfg(test)]
+mod roles_tests {
+    use super::*;
+
+    fn config(text: &str) -> Config {
+        Config::parse_str("t", text).unwrap_or_else(|e| panic!("{e:?}"))
+    }
+
+    fn moved(from: State, to: State) -> Transition {
+        Transition {
+            inst: 0,
+            from,
+            to,
+            reason: Reason::Startup,
+            priority: 100,
+            master: None,
+        }
+    }
+
+    /// The waiting jobs of instance 0's queue as command lines, consumed without running.
+    fn drain(n: &mut Notifier) -> Vec<String> {
+        let e = &mut n.instances[0];
+        let mut out = Vec::new();
+        while let Some(job) = e.queue.start_next() {
+            let cmd = e.cfg.command(job).expect("a command");
+            out.push(cmd.argv().join(" "));
+            e.queue.finished();
+        }
+        out
+    }
+
+    const VI1: &str = "config instance 'vi1'\n    option interface 'eth0'\n    option vrid '1'\n    list vip '10.0.0.10'\n";
+
+    #[test]
+    fn services_and_interfaces_follow_the_role_once_per_change_and_reconcile_first() {
+        let c = config(&format!(
+            "{VI1}    list master_service 'dnsmasq'\n    list backup_service 'relay'\n    list master_interface 'wg0'\n    option notify_master '/bin/true'\n"
+        ));
+        let mut n = Notifier::new(&c, None).unwrap();
+        n.instance_transition(&moved(State::Init, State::Backup));
+        let first = drain(&mut n);
+        // The first role reconciles: what must not run is stopped only if it runs.
+        assert_eq!(first.len(), 3, "{first:?}");
+        assert!(
+            first[0].starts_with("/bin/sh -c /etc/init.d/\"$0\" running")
+                && first[0].ends_with(" dnsmasq"),
+            "{first:?}"
+        );
+        assert_eq!(first[1], "/etc/init.d/relay start");
+        assert!(first[2].contains("network.interface.$0\" status") && first[2].ends_with(" wg0"));
+        n.instance_transition(&moved(State::Backup, State::Master));
+        assert_eq!(
+            drain(&mut n),
+            [
+                "/etc/init.d/relay stop",
+                "/etc/init.d/dnsmasq start",
+                "ubus call network.interface.wg0 up",
+                "/bin/true"
+            ]
+        );
+        n.instance_transition(&moved(State::Master, State::Fault));
+        assert_eq!(
+            drain(&mut n),
+            [
+                "/etc/init.d/dnsmasq stop",
+                "/etc/init.d/relay start",
+                "ubus call network.interface.wg0 down"
+            ]
+        );
+        // FAULT -> BACKUP: the role did not change, nothing runs twice.
+        n.instance_transition(&moved(State::Fault, State::Backup));
+        assert!(drain(&mut n).is_empty());
+        // Daemon stop leaves MASTER's role too: from MASTER, dnsmasq stops once.
+        n.instance_transition(&moved(State::Backup, State::Master));
+        drain(&mut n);
+        n.shutdown_push_for_test();
+        assert_eq!(
+            drain(&mut n),
+            [
+                "/etc/init.d/dnsmasq stop",
+                "/etc/init.d/relay start",
+                "ubus call network.interface.wg0 down"
+            ]
+        );
+    }
+
+    #[test]
+    fn conntrackd_runs_its_primary_backup_steps_and_events_go_last() {
+        let c = config(&format!(
+            "config globals 'globals'\n    option conntrackd_config '/etc/ct.conf'\n{VI1}    option conntrackd '1'\n    list master_service 'dnsmasq'\n"
+        ));
+        assert_eq!(
+            c.instances[0].pre_master_command().as_deref(),
+            Some("conntrackd -C '/etc/ct.conf' -c")
+        );
+        let mut n = Notifier::new(&c, None).unwrap();
+        n.instances[0].cfg.roles.as_mut().unwrap().ubus = Some("/bin/ubus".into());
+        n.instance_transition(&Transition {
+            master: Some("10.0.0.1".parse().unwrap()),
+            ..moved(State::Init, State::Master)
+        });
+        let jobs = drain(&mut n);
+        assert_eq!(
+            jobs,
+            [
+                "conntrackd -C /etc/ct.conf -f",
+                "conntrackd -C /etc/ct.conf -R",
+                "conntrackd -C /etc/ct.conf -B",
+                "/etc/init.d/dnsmasq start",
+                "/bin/ubus send minivrrp.instance {\"name\":\"vi1\",\"state\":\"MASTER\",\"previous\":\"INIT\",\"reason\":\"startup\",\"priority\":100,\"master\":\"10.0.0.1\"}"
+            ]
+        );
+        n.instance_transition(&moved(State::Master, State::Backup));
+        let jobs = drain(&mut n);
+        assert_eq!(
+            &jobs[..4],
+            [
+                "/etc/init.d/dnsmasq stop",
+                "conntrackd -C /etc/ct.conf -t",
+                "conntrackd -C /etc/ct.conf -f external",
+                "conntrackd -C /etc/ct.conf -n"
+            ]
+        );
+        assert!(jobs[4].contains("\"state\":\"BACKUP\",\"previous\":\"MASTER\""));
+        // A priority change is one event; the same priority again is none.
+        n.priority_change(0, 90, None);
+        n.priority_change(0, 90, None);
+        let jobs = drain(&mut n);
+        assert_eq!(jobs.len(), 1);
+        assert!(jobs[0].contains("\"state\":\"BACKUP\",\"previous\":\"BACKUP\",\"reason\":\"effective priority 100 -> 90\",\"priority\":90"), "{jobs:?}");
+        // Without ubus: no event at all.
+        n.instances[0].cfg.roles.as_mut().unwrap().ubus = None;
+        n.priority_change(0, 80, None);
+        assert!(drain(&mut n).is_empty());
+    }
+
+    #[test]
+    fn a_reload_reconciles_added_names_and_moves_waiting_jobs_by_name() {
+        let c1 = config(&format!(
+            "{VI1}    list master_service 'a'\n    list master_service 'b'\n"
+        ));
+        let mut n = Notifier::new(&c1, None).unwrap();
+        n.instance_transition(&moved(State::Init, State::Master));
+        // Still waiting at the reload: start a, start b.
+        let c2 = config(&format!(
+            "{VI1}    list master_service 'b'\n    list master_service 'c'\n"
+        ));
+        n.reload(&c2);
+        // `a` left the list (its job dropped), `b` moved to index 0, `c` is new: started
+        // because the role is MASTER.
+        assert_eq!(
+            drain(&mut n),
+            ["/etc/init.d/b start", "/etc/init.d/c start"]
+        );
+        n.instance_transition(&moved(State::Master, State::Backup));
+        assert_eq!(drain(&mut n), ["/etc/init.d/b stop", "/etc/init.d/c stop"]);
+        let c3 = config(&format!("{VI1}    list master_service 'b'\n    list master_service 'c'\n    list master_service 'd'\n"));
+        n.reload(&c3);
+        let jobs = drain(&mut n);
+        assert_eq!(jobs.len(), 1);
+        assert!(
+            jobs[0].starts_with("/bin/sh -c") && jobs[0].ends_with(" d"),
+            "{jobs:?}"
+        );
+    }
+
+    #[test]
+    fn check_warns_about_missing_and_boot_enabled_services_and_unknown_interfaces() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = std::env::temp_dir().join(format!("mv-roles-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        for d in ["etc/init.d", "etc/rc.d", "etc/config"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        for svc in ["dnsmasq", "odhcpd"] {
+            let p = root.join("etc/init.d").join(svc);
+            std::fs::write(&p, "#!/bin/sh\n").unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        std::os::unix::fs::symlink("../init.d/dnsmasq", root.join("etc/rc.d/S19dnsmasq")).unwrap();
+        std::fs::write(
+            root.join("etc/config/network"),
+            "config interface 'wg0'\n\toption proto 'wireguard'\n",
+        )
+        .unwrap();
+        let c = config(&format!(
+            "{VI1}    list master_service 'dnsmasq'\n    list master_service 'odhcpd'\n    list backup_service 'nosuch'\n    list master_interface 'wg0'\n    list master_interface 'vpn9'\n"
+        ));
+        let w = role_warnings(&c, root.to_str().unwrap());
+        assert_eq!(w.len(), 3, "{w:#?}");
+        assert!(
+            w[0].contains("master_service 'dnsmasq' is enabled at boot (/etc/rc.d/S19dnsmasq)"),
+            "{w:?}"
+        );
+        assert!(
+            w[1].contains("backup_service 'nosuch': no init script"),
+            "{w:?}"
+        );
+        assert!(
+            w[2].contains("master_interface 'vpn9': no such interface"),
+            "{w:?}"
+        );
+        let _ = std::fs::remove_dir_all(&root);
     }
 }
 
