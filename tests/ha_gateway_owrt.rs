@@ -53,6 +53,12 @@ impl Router {
         for svc in ["toy", "toy2"] {
             r.toy(svc);
         }
+        // A service whose start never returns (bad input: the notify timeout kills it).
+        r.install(
+            "/etc/init.d/hang",
+            "#!/bin/sh /etc/rc.common\nUSE_PROCD=1\nstart_service() {\n\tsleep 60\n}\n",
+            true,
+        );
         // The recording stand-in for netifd's interface object.
         let s = r.stage.display();
         let plugin = format!(
@@ -90,16 +96,19 @@ impl Router {
         self.install(&format!("/etc/init.d/{name}"), &init, true);
     }
 
-    fn config(&self, priority: u8, service: &str) {
-        let text = format!(
-            "config globals 'globals'\n\toption notify_timeout '5'\n\
+    fn config(&self, priority: u8, services: &[&str]) {
+        let mut text = format!(
+            "config globals 'globals'\n\toption notify_timeout '1'\n\
              config instance 'vi1'\n\toption interface 'br-lan'\n\toption vrid '61'\n\
              \toption version '3'\n\toption advert_int '0.2'\n\toption priority '{priority}'\n\
              \tlist vip '{VIP}/24'\n\toption garp_delay '0'\n\
-             \tlist master_service '{service}'\n\tlist master_interface 'wg0'\n\
+             \tlist master_interface 'wg0'\n\
              \tlist track_file '{} weight 1'\n",
             self.stage.join("prio").display()
         );
+        for s in services {
+            text.push_str(&format!("\tlist master_service '{s}'\n"));
+        }
         self.install("/etc/config/minivrrp", &text, false);
     }
 
@@ -288,8 +297,8 @@ fn ha_gateway_services_follow_the_master_under_procd() {
     let Some(r2) = Router::start("r2", "hagw2", 62, &lab, 2) else {
         return;
     };
-    r1.config(150, "toy");
-    r2.config(100, "toy");
+    r1.config(150, &["toy"]);
+    r2.config(100, &["toy"]);
     r1.owrt.sh(&format!(
         "(stdbuf -oL ubus listen minivrrp.instance > {}/events.log 2>&1 &)",
         r1.stage.display()
@@ -441,8 +450,21 @@ fn ha_gateway_services_follow_the_master_under_procd() {
 
     // A reload replaces toy by toy2: toy2 starts on the master only; toy is left as it is.
     sampler.phase("reload");
-    r1.config(150, "toy2");
-    r2.config(100, "toy2");
+    // r2 also lists a service that does not exist and one whose start hangs (bad input).
+    r1.config(150, &["toy2"]);
+    r2.config(100, &["toy2", "ghost", "hang"]);
+    let check = r2.owrt.run(&format!(
+        "{} check -f /etc/config/minivrrp >/dev/null",
+        r2.stage.join("minivrrp").display()
+    ));
+    let warnings = String::from_utf8_lossy(&check.stderr).into_owned();
+    assert!(check.status.success(), "warnings leave the config valid");
+    assert!(
+        warnings.contains(
+            "warning: instance vi1: master_service 'ghost': no init script /etc/init.d/ghost"
+        ),
+        "{warnings}"
+    );
     r1.daemon("reload");
     r2.daemon("reload");
     *sampler.service.lock().unwrap() = "toy2".into();
@@ -468,6 +490,22 @@ fn ha_gateway_services_follow_the_master_under_procd() {
     let samples = std::mem::take(&mut *sampler.out.lock().unwrap());
     drop(sampler);
     assert_eq!(r1.log("toy.log").len(), toy_before, "toy no longer managed");
+    // The missing service is one error line and the hanging one is killed at the notify
+    // timeout; the transition went on (toy2 runs, the VIP is there).
+    wait_until("the hanging start killed", Duration::from_secs(5), || {
+        r2.owrt
+            .logread()
+            .contains("still running after 1 s: killed")
+    });
+    let log2 = r2.owrt.logread();
+    let count = |pat: &str| log2.lines().filter(|l| l.contains(pat)).count();
+    assert_eq!(count("service ghost start: cannot run"), 1, "{log2}");
+    assert_eq!(count("still running after 1 s: killed"), 1, "{log2}");
+    assert_eq!(
+        count("master_service 'ghost': no init script"),
+        1,
+        "warned at reload: {log2}"
+    );
     assert_eq!(r2.log("toy2.log"), ["start"], "toy2 started once on r2");
     for (phase, gap) in &samples.gaps {
         println!("{TEST}: {phase}: longest time with the service on neither router {gap:?}");

@@ -358,6 +358,9 @@ impl Daemon {
         }
         self.tracking.reload(ctx, &new, &self.checks, now);
         self.notifier.reload(&new);
+        for w in super::notify::role_warnings(&new, "/") {
+            warn!("{w}");
+        }
         self.mailer.reload(&new);
         let mut r = crate::sys::rtnl::Rtnl::open().ok();
         self.seed_tracked_links(r.as_mut());
