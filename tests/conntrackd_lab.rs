@@ -146,7 +146,19 @@ struct Outcome {
     gap: Option<Duration>,
 }
 
-fn run(tag: &str, integration: bool) -> Outcome {
+/// How r2's side is set up for the failover.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// `option conntrackd '1'`, conntrackd running on both.
+    Integration,
+    /// `option conntrackd '0'` (conntrackd still running and syncing).
+    Without,
+    /// `option conntrackd '1'` but r2's conntrackd is dead before the failover (bad input).
+    DeadDaemon,
+}
+
+fn run(tag: &str, mode: Mode) -> Outcome {
+    let integration = mode != Mode::Without;
     let lab = Lab::with_routers(tag, 2);
     let (r1, r2) = (lab.node("r1").ns.clone(), lab.node("r2").ns.clone());
     let srv = Ns(format!("{}-srv", lab.prefix));
@@ -302,6 +314,9 @@ fn run(tag: &str, integration: bool) -> Outcome {
     );
 
     // r1 dies: its daemons are killed, its links go down.
+    if mode == Mode::DeadDaemon {
+        ct[1].kill_hard();
+    }
     let before = total(&lines());
     let killed = Instant::now();
     let killed_wall = std::time::SystemTime::now()
@@ -359,12 +374,24 @@ fn run(tag: &str, integration: bool) -> Outcome {
     let r2_log = procs[1].log_text();
     println!(
         "conntrackd integration {}: r2 took the VIPs {took:?} after r1 died; flow: {} bytes echoed after the failover, longest pause {:?}, {}",
-        if integration { "on" } else { "off" },
+        match mode {
+            Mode::Integration => "on",
+            Mode::Without => "off",
+            Mode::DeadDaemon => "on, r2's conntrackd dead",
+        },
         outcome.bytes_after,
         outcome.gap,
         outcome.error.as_deref().unwrap_or("no error (same connection)")
     );
-    if integration {
+    if mode == Mode::DeadDaemon {
+        // One line says the commit failed; the VIPs were taken anyway (above).
+        let failed: Vec<&str> = r2_log
+            .lines()
+            .filter(|l| l.contains("pre_master hook ended with"))
+            .collect();
+        assert_eq!(failed.len(), 1, "{r2_log}");
+        assert!(failed[0].contains("taking the VIPs anyway"), "{r2_log}");
+    } else if integration {
         assert!(
             r2_log.contains("pre_master hook done"),
             "r2 committed conntrackd's cache before its VIPs:\n{r2_log}"
@@ -384,14 +411,21 @@ fn a_tcp_flow_survives_the_masters_death_with_conntrackd_and_dies_without() {
     {
         return;
     }
-    let with = run("hagwct1", true);
-    let without = run("hagwct0", false);
+    let with = run("hagwct1", Mode::Integration);
+    let without = run("hagwct0", Mode::Without);
+    // Bad input: the commit fails at once, the takeover is not held back.
+    let dead = run("hagwct2", Mode::DeadDaemon);
     println!(
         "figures: with conntrackd {} bytes after the failover ({}); without {} bytes ({})",
         with.bytes_after,
         with.error.as_deref().unwrap_or("connection alive"),
         without.bytes_after,
         without.error.as_deref().unwrap_or("no error seen")
+    );
+    println!(
+        "figures: r2's conntrackd dead: {} bytes after the failover ({})",
+        dead.bytes_after,
+        dead.error.as_deref().unwrap_or("no error seen")
     );
     assert!(
         with.error.is_none() && with.bytes_after >= 6000,
