@@ -10,6 +10,12 @@
 //! transitions strictly in order. Output goes to /dev/null (nothing to register); the
 //! runtime reaps children and offers them to [`Notifier::on_child_exit`].
 //!
+//! The same queues carry what follows an instance's or group's role (MASTER or not): its
+//! `master_service` / `backup_service` procd services, `master_interface` netifd interfaces
+//! and conntrackd's primary-backup steps, once per change of role and reconciled by the first
+//! role after start or a reload; and each instance's `minivrrp.instance` ubus event, for
+//! every transition and every change of effective priority (see `check::notify`).
+//!
 //! Nothing a script does can stall the daemon or another instance's notifications: queues
 //! run side by side (up to `notify_max_running` children over all of them, taken round
 //! robin so one busy queue cannot starve the others), and a job still running after
@@ -800,7 +806,13 @@ impl Notifier {
             let env = cmd.env();
             let opts = process::SpawnOptions {
                 capture_output: false,
-                user,
+                // procd, netifd and conntrackd take orders from root only: `script_user` is
+                // for the user's scripts, not for the daemon's own fixed commands.
+                user: if is_role(job.slot) || matches!(job.slot, Slot::Event { .. }) {
+                    None
+                } else {
+                    user
+                },
             };
             match process::spawn(&argv, &env, &opts) {
                 Ok(c) => {
