@@ -1001,11 +1001,64 @@ impl Notifier {
     /// most [`STOP_WAIT`] in total (reaping our own children: the loop no longer runs).
     pub fn shutdown(&mut self) {
         self.push_stop();
+        self.wait(|_| false);
+    }
+
+    /// Daemon stop, before the priority-0 adverts: the services and interfaces of every
+    /// MASTER role stop first (waited for at most [`STOP_WAIT`]), so the backup that takes
+    /// over on those adverts never finds them still running here. The STOP that follows has
+    /// no role left to change.
+    pub fn leave_roles(&mut self) {
+        let mut waiting: Vec<usize> = Vec::new();
+        let ni = self.instances.len();
+        for (k, e) in self
+            .instances
+            .iter_mut()
+            .chain(self.groups.iter_mut())
+            .enumerate()
+        {
+            if e.role_master != Some(true) {
+                continue;
+            }
+            e.role_master = Some(false);
+            let event = NotifyEvent::new(NotifyState::Stop, e.priority);
+            let queue = &mut e.queue;
+            let before = queue.pending();
+            let change = RoleChange {
+                to_master: false,
+                reconcile: false,
+            };
+            e.cfg
+                .role_jobs(change, &mut |slot| queue.push(NotifyJob { slot, event }));
+            if queue.pending() > before {
+                waiting.push(k);
+            }
+        }
+        if waiting.is_empty() {
+            return;
+        }
+        self.busy = true;
+        // Done when those queues are empty; other queues' jobs are not waited for here.
+        self.wait(|n| {
+            waiting.iter().all(|&k| {
+                let e = if k < ni {
+                    n.instances.get(k)
+                } else {
+                    n.groups.get(k - ni)
+                };
+                e.is_none_or(|e| e.child.is_none() && e.queue.pending() == 0)
+            })
+        });
+    }
+
+    /// Runs the queues, reaping our own children (the loop no longer runs), until nothing
+    /// runs, `done` says so, or [`STOP_WAIT`] passed.
+    fn wait(&mut self, done: impl Fn(&Notifier) -> bool) {
         let start = crate::sys::clock::now();
         loop {
             self.pump(crate::sys::clock::now());
             let running: heapless::Vec<i32, 128> = self.children().take(128).collect();
-            if running.is_empty() {
+            if running.is_empty() || done(self) {
                 return;
             }
             for pid in running {
@@ -1503,6 +1556,25 @@ mod roles_tests {
                 "ubus call network.interface.wg0 down"
             ]
         );
+    }
+
+    /// Daemon stop: the master's services stop before the priority-0 adverts (leave_roles),
+    /// so the STOP after them has nothing left to stop.
+    #[test]
+    fn leaving_stops_master_services_first_and_once() {
+        let dir = std::env::temp_dir().join(format!("mv-leave-{}", std::process::id()));
+        let c = config(&format!(
+            "{VI1}    list master_service 'mv-no-such-service'\n"
+        ));
+        let mut n = Notifier::new(&c, None).unwrap();
+        n.instance_transition(&moved(State::Init, State::Master));
+        drain(&mut n);
+        // No such init script: the stop fails at spawn (an error line) and is consumed.
+        n.leave_roles();
+        assert_eq!(n.instances[0].role_master, Some(false));
+        assert_eq!(n.stats().1, 1, "the stop was tried once");
+        n.shutdown_push_for_test();
+        assert!(drain(&mut n).is_empty(), "STOP has no role left to change");
     }
 
     #[test]

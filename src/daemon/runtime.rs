@@ -414,6 +414,8 @@ impl Daemon {
         info!("stopping");
         self.checks.shutdown(ctx, now);
         self.tracking.shutdown(ctx);
+        // Master services and interfaces stop before the priority-0 adverts hand over.
+        self.notifier.leave_roles();
         self.vrrp.shutdown(ctx, now);
         // IPVS (lvs.rs): delete our services that have cleanup set.
         if let Some(l) = self.lvs.as_mut() {
