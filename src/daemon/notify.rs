@@ -1562,7 +1562,6 @@ mod roles_tests {
     /// so the STOP after them has nothing left to stop.
     #[test]
     fn leaving_stops_master_services_first_and_once() {
-        let dir = std::env::temp_dir().join(format!("mv-leave-{}", std::process::id()));
         let c = config(&format!(
             "{VI1}    list master_service 'mv-no-such-service'\n"
         ));
