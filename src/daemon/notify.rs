@@ -1491,6 +1491,14 @@ mod roles_tests {
         }
     }
 
+    /// A notifier without ubus, whatever this machine has (events are tested on their own).
+    fn notifier(c: &Config) -> Notifier {
+        let mut n = Notifier::new(c, None).unwrap();
+        n.ubus = None;
+        n.build(c).unwrap();
+        n
+    }
+
     /// The waiting jobs of instance 0's queue as command lines, consumed without running.
     fn drain(n: &mut Notifier) -> Vec<String> {
         let e = &mut n.instances[0];
@@ -1510,7 +1518,7 @@ mod roles_tests {
         let c = config(&format!(
             "{VI1}    list master_service 'dnsmasq'\n    list backup_service 'relay'\n    list master_interface 'wg0'\n    option notify_master '/bin/true'\n"
         ));
-        let mut n = Notifier::new(&c, None).unwrap();
+        let mut n = notifier(&c);
         n.instance_transition(&moved(State::Init, State::Backup));
         let first = drain(&mut n);
         // The first role reconciles: what must not run is stopped only if it runs.
@@ -1565,7 +1573,7 @@ mod roles_tests {
         let c = config(&format!(
             "{VI1}    list master_service 'mv-no-such-service'\n"
         ));
-        let mut n = Notifier::new(&c, None).unwrap();
+        let mut n = notifier(&c);
         n.instance_transition(&moved(State::Init, State::Master));
         drain(&mut n);
         // No such init script: the stop fails at spawn (an error line) and is consumed.
@@ -1585,7 +1593,7 @@ mod roles_tests {
             c.instances[0].pre_master_command().as_deref(),
             Some("conntrackd -C '/etc/ct.conf' -c")
         );
-        let mut n = Notifier::new(&c, None).unwrap();
+        let mut n = notifier(&c);
         n.instances[0].cfg.roles.as_mut().unwrap().ubus = Some("/bin/ubus".into());
         n.instance_transition(&Transition {
             master: Some("10.0.0.1".parse().unwrap()),
@@ -1631,7 +1639,7 @@ mod roles_tests {
         let c1 = config(&format!(
             "{VI1}    list master_service 'a'\n    list master_service 'b'\n"
         ));
-        let mut n = Notifier::new(&c1, None).unwrap();
+        let mut n = notifier(&c1);
         n.instance_transition(&moved(State::Init, State::Master));
         // Still waiting at the reload: start a, start b.
         let c2 = config(&format!(
