@@ -100,7 +100,7 @@ impl Router {
         let mut text = format!(
             "config globals 'globals'\n\toption notify_timeout '1'\n\
              config instance 'vi1'\n\toption interface 'br-lan'\n\toption vrid '61'\n\
-             \toption version '3'\n\toption advert_int '0.2'\n\toption priority '{priority}'\n\
+             \toption version '3'\n\toption advert_int '0.5'\n\toption priority '{priority}'\n\
              \tlist vip '{VIP}/24'\n\toption garp_delay '0'\n\
              \tlist master_interface 'wg0'\n\
              \tlist track_file '{} weight 1'\n",
