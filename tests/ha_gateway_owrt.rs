@@ -7,9 +7,10 @@
 //!
 //! A sampler looks every 50 ms at which router runs the toy service. Through preemption,
 //! SIGTERM handover, FAULT by link down, maintenance on and off, a reload that replaces the
-//! listed service and kill -9 of the whole master router, the service runs on exactly the
-//! router holding the VIP (never on both; the longest time on neither is printed per
-//! handover), each start and stop happens once per change of role (counted by the toy),
+//! listed service and kill -9 of the whole master router, the service settles on exactly the
+//! router holding the VIP, never runs on both during a handover away from the master (the
+//! longest time on neither is printed per handover; a preemption's overlap is printed), each
+//! start and stop happens once per change of role (counted by the toy),
 //! the service found running on r2 at its start is stopped once with one log line, and
 //! `ubus listen minivrrp.instance` on r1 shows one event per transition and per priority
 //! change. Needs the kit (`../shared/owrt`); prints "not run" without it.
