@@ -1566,6 +1566,44 @@ mod roles_tests {
         );
     }
 
+    #[test]
+    fn a_sync_groups_services_follow_the_group() {
+        let c = config(&format!(
+            "{VI1}config sync_group 'g'\n    list member 'vi1'\n    list master_service 'dnsmasq'\n    list master_interface 'wan6'\n"
+        ));
+        let mut n = notifier(&c);
+        let jobs = |n: &mut Notifier| {
+            let e = &mut n.groups[0];
+            let mut out = Vec::new();
+            while let Some(job) = e.queue.start_next() {
+                out.push(e.cfg.command(job).expect("a command").argv().join(" "));
+                e.queue.finished();
+            }
+            out
+        };
+        n.group_transition(0, State::Master, Reason::Startup);
+        // First role MASTER: started (no reconciliation needed for what must run).
+        assert_eq!(
+            jobs(&mut n),
+            [
+                "/etc/init.d/dnsmasq start",
+                "ubus call network.interface.wan6 up"
+            ]
+        );
+        n.group_transition(0, State::Fault, Reason::Startup);
+        n.group_transition(0, State::Backup, Reason::Startup);
+        assert_eq!(
+            jobs(&mut n),
+            [
+                "/etc/init.d/dnsmasq stop",
+                "ubus call network.interface.wan6 down"
+            ]
+        );
+        // The instance itself lists nothing: its queue stays empty.
+        n.instance_transition(&moved(State::Init, State::Master));
+        assert!(drain(&mut n).is_empty());
+    }
+
     /// Daemon stop: the master's services stop before the priority-0 adverts (leave_roles),
     /// so the STOP after them has nothing left to stop.
     #[test]
