@@ -225,6 +225,10 @@ fn check(path: &Path) -> u8 {
                 path.display()
             ));
             out(&cfg.to_uci());
+            // Warnings do not make the config invalid: the init script reads stdout only.
+            for w in minivrrp::daemon::notify::role_warnings(&cfg, "/") {
+                eprintln!("warning: {w}");
+            }
             EXIT_OK
         }
         Err(errors) => {

@@ -76,6 +76,16 @@ fn code_only(text: &str) -> String {
             }
             i += 1;
             out.push_str("\"\"");
+        } else if b[i] == b'\'' && b.get(i + 2) == Some(&b'\'') {
+            // A char literal such as '"' or '{' (a lifetime has no closing quote there).
+            i += 3;
+        } else if b[i] == b'\'' && b.get(i + 1) == Some(&b'\\') {
+            // An escaped char literal: '\'', '\\', '\n', '\u{..}'.
+            i += 2;
+            while i < b.len() && b[i] != b'\'' {
+                i += 1;
+            }
+            i += 1;
         } else if b[i] == b'r' && b[i..].starts_with(b"r#\"") {
             let end = text[i + 3..].find("\"#").map_or(b.len(), |e| i + 3 + e + 2);
             i = end;
@@ -189,7 +199,8 @@ fn expand_use(s: &str) -> Vec<String> {
         None => vec![s.to_string()],
         Some(open) => {
             let prefix = &s[..open];
-            let inner = &s[open + 1..s.rfind('}').unwrap_or(s.len())];
+            let close = s.rfind('}').filter(|&c| c > open).unwrap_or(s.len());
+            let inner = &s[open + 1..close];
             let mut parts = Vec::new();
             let (mut depth, mut start) = (0, 0);
             for (k, ch) in inner.char_indices() {
@@ -197,13 +208,13 @@ fn expand_use(s: &str) -> Vec<String> {
                     '{' => depth += 1,
                     '}' => depth -= 1,
                     ',' if depth == 0 => {
-                        parts.push(&inner[start..k]);
+                        parts.push(inner.get(start..k).unwrap_or(""));
                         start = k + 1;
                     }
                     _ => {}
                 }
             }
-            parts.push(&inner[start..]);
+            parts.push(inner.get(start..).unwrap_or(""));
             parts
                 .into_iter()
                 .map(str::trim)

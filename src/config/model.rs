@@ -76,6 +76,8 @@ pub struct Globals {
     /// How long instances stay in INIT after the daemon starts (keepalived
     /// `vrrp_startup_delay`); not applied again on reload.
     pub startup_delay: Duration,
+    /// `-C` of the conntrackd commands (`Instance::conntrackd`).
+    pub conntrackd_config: String,
     /// Recipients of e-mail alerts.
     pub notification_email: Vec<String>,
     pub notification_email_from: String,
@@ -251,6 +253,11 @@ pub struct Notify {
     pub stop: Option<String>,
     /// Run on every change with `INSTANCE|GROUP NAME STATE [PRIORITY]`.
     pub any: Option<String>,
+    /// procd services that run while MASTER (`master_service`) / while not MASTER
+    /// (`backup_service`), and netifd interfaces up while MASTER (`master_interface`).
+    pub master_services: Vec<String>,
+    pub backup_services: Vec<String>,
+    pub master_interfaces: Vec<String>,
 }
 
 /// `list track_script 'NAME [weight W]'`.
@@ -340,6 +347,9 @@ pub struct Instance {
     /// `pre_master_timeout` (the global ones when not set).
     pub notify_pre_master: Option<String>,
     pub pre_master_timeout: Duration,
+    /// conntrackd's configuration file when `conntrackd` is on: its primary-backup sequence
+    /// runs on transitions, its commit as the pre-master hook.
+    pub conntrackd: Option<String>,
     /// Send an e-mail alert on each state change (the global `smtp_alert` when not set).
     pub smtp_alert: bool,
     /// Index into `Config::sync_groups`.
@@ -347,6 +357,15 @@ pub struct Instance {
 }
 
 impl Instance {
+    /// The pre-master hook's command line: conntrackd's commit when `conntrackd` is on, else
+    /// `notify_pre_master`.
+    pub fn pre_master_command(&self) -> Option<String> {
+        match &self.conntrackd {
+            Some(conf) => Some(format!("conntrackd -C '{conf}' -c")),
+            None => self.notify_pre_master.clone(),
+        }
+    }
+
     /// The families this instance advertises: `family`, and IPv6 too when `dual_stack`.
     pub fn families(&self) -> &'static [Family] {
         match (self.dual_stack, self.family) {

@@ -118,6 +118,9 @@ impl Daemon {
         let tracking = Tracking::new(&cfg, &checks);
         super::notify::check_security(&cfg)?;
         let notifier = Notifier::new(&cfg, super::notify::hotplug_from_env())?;
+        for w in super::notify::role_warnings(&cfg, "/") {
+            warn!("{w}");
+        }
         let control = control::Control::bind(socket, now)?;
         let mailer = super::mail::Mailer::new(&cfg);
         Ok(Daemon {
@@ -211,6 +214,10 @@ impl Daemon {
             if let Some(g) = self.cfg.instances.get(i).and_then(|c| c.sync_group) {
                 self.notifier.group_transition(g, t.to, t.reason);
             }
+        }
+        // Effective priority changes -> the ubus event (a transition told the new one).
+        while let Some((i, p, master)) = self.vrrp.take_priority_change() {
+            self.notifier.priority_change(i, p, master);
         }
         // Real servers' health and virtual servers' quorum -> their notify commands.
         if let Some(l) = self.lvs.as_mut() {
@@ -350,6 +357,9 @@ impl Daemon {
         }
         self.tracking.reload(ctx, &new, &self.checks, now);
         self.notifier.reload(&new);
+        for w in super::notify::role_warnings(&new, "/") {
+            warn!("{w}");
+        }
         self.mailer.reload(&new);
         let mut r = crate::sys::rtnl::Rtnl::open().ok();
         self.seed_tracked_links(r.as_mut());
@@ -403,6 +413,8 @@ impl Daemon {
         info!("stopping");
         self.checks.shutdown(ctx, now);
         self.tracking.shutdown(ctx);
+        // Master services and interfaces stop before the priority-0 adverts hand over.
+        self.notifier.leave_roles();
         self.vrrp.shutdown(ctx, now);
         // IPVS (lvs.rs): delete our services that have cleanup set.
         if let Some(l) = self.lvs.as_mut() {
