@@ -1,0 +1,194 @@
+//! A router owner's day one, with OpenWrt's own tools (procd, ubusd, logd, uci, opkg and
+//! `reload_config`, from the kit in `../shared/owrt/`, see tests/common/owrt.rs): install the
+//! package, enable it with the README's command exactly as written, change the priority,
+//! upgrade to a new release, remove it. Prints "not run" where the kit is absent.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::owrt::Owrt;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// The binary to package: the static release build when tests/run.sh built one first
+/// (MINIVRRP_RELEASE_BIN), else the debug binary of this test run (the kit is a glibc
+/// userland, so both run inside).
+fn package_bin() -> PathBuf {
+    std::env::var("MINIVRRP_RELEASE_BIN")
+        .ok()
+        .map(PathBuf::from)
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_minivrrp")))
+}
+
+/// openwrt/build-ipk.sh for x86_64 (the kit's architecture) with `bin` as release `release`.
+fn build_package(bin: &Path, release: u32, out: &Path, extra: &[&str]) -> PathBuf {
+    let o = Command::new("sh")
+        .arg(Path::new(ROOT).join("openwrt/build-ipk.sh"))
+        .args(extra)
+        .arg("--bin")
+        .arg(bin)
+        .args(["--release", &release.to_string(), "--out"])
+        .arg(out)
+        .arg("x86_64")
+        .output()
+        .expect("run build-ipk.sh");
+    assert!(o.status.success(), "build-ipk.sh: {o:?}");
+    PathBuf::from(String::from_utf8_lossy(&o.stdout).trim())
+}
+
+/// The README's first enable, as a user copies it from the install section.
+fn readme_enable_line() -> String {
+    let readme = std::fs::read_to_string(Path::new(ROOT).join("README.md")).expect("README");
+    readme
+        .lines()
+        .find(|l| l.starts_with("uci set minivrrp.globals.enabled=1"))
+        .expect("README has the enable command on a line of its own")
+        .to_string()
+}
+
+/// procd's pid and instance name for the minivrrp service, if it runs one.
+fn procd_instance(r: &Owrt) -> Option<(String, u32)> {
+    let out = r.run("ubus call service list '{\"name\":\"minivrrp\"}'");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    // The instances object: {"bin_<md5>": {"running": true, "pid": N, ...}}.
+    let name = text.split('"').find(|w| w.starts_with("bin_"))?.to_string();
+    let pid = text
+        .split("\"pid\":")
+        .nth(1)?
+        .trim_start()
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()?;
+    text.contains("\"running\": true").then_some((name, pid))
+}
+
+/// Polls `f` until it gives Some, for at most `secs` seconds.
+fn wait_for<T>(secs: u64, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let end = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() > end {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `minivrrp status` inside, when the daemon answers.
+fn status(r: &Owrt) -> String {
+    String::from_utf8_lossy(&r.run("minivrrp status 2>&1").stdout).into_owned()
+}
+
+fn master_with_priority(r: &Owrt, prio: u32) -> Option<String> {
+    let s = status(r);
+    (s.contains("vi1 MASTER") && s.contains(&format!("priority {prio} (base {prio})"))).then_some(s)
+}
+
+fn md5_of(path: &Path) -> String {
+    let o = Command::new("md5sum").arg(path).output().expect("md5sum");
+    String::from_utf8_lossy(&o.stdout)[..12].to_string()
+}
+
+#[test]
+fn ipk_day_one_install_enable_edit_upgrade_remove_with_opkg_procd_and_reload_config() {
+    let test = "ipk_day_one";
+    let Some(r) = Owrt::start(test, "day1", 61, false) else {
+        return;
+    };
+    let out = r.root.join("pkgs");
+    std::fs::create_dir_all(&out).unwrap();
+    let bin1 = package_bin();
+    let ipk1 = build_package(&bin1, 1, &out.join("r1"), &[]);
+    // Release 2 carries another binary: the same program with a trailer, so its checksum (and
+    // procd's instance name, which the init script derives from it) differs.
+    let bin2 = out.join("minivrrp-r2");
+    let mut b = std::fs::read(&bin1).unwrap();
+    b.extend_from_slice(b"\nminivrrp release 2\n");
+    std::fs::write(&bin2, b).unwrap();
+    let ipk2 = build_package(&bin2, 2, &out.join("r2"), &[]);
+    let (ipk1, ipk2) = (r.stage(&ipk1), r.stage(&ipk2));
+
+    // 1. Install: enabled as a service, shipped disabled, so nothing runs.
+    r.sh(&format!("cd /tmp && opkg install {ipk1}"));
+    assert!(
+        r.run("/etc/init.d/minivrrp enabled").status.success(),
+        "opkg install did not enable the init script"
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        procd_instance(&r),
+        None,
+        "the shipped config started a daemon"
+    );
+
+    // 2. The README's enable, exactly as written.
+    let enable = readme_enable_line();
+    r.sh(&enable);
+    let (name1, pid1) = wait_for(10, || procd_instance(&r)).unwrap_or_else(|| {
+        panic!(
+            "`{enable}` after a fresh install started nothing:\n{}",
+            r.logread()
+        )
+    });
+    assert_eq!(name1, format!("bin_{}", md5_of(&bin1)));
+    let s = wait_for(10, || master_with_priority(&r, 100))
+        .unwrap_or_else(|| panic!("not MASTER on br-lan:\n{}\n{}", status(&r), r.logread()));
+    assert!(s.contains("br-lan vrid 50"), "{s}");
+    assert!(r.sh("ip -br addr show br-lan").contains("10.0.0.254/24"));
+
+    // 3. A later edit reloads in place: same process, new priority.
+    r.sh("uci set minivrrp.vi1.priority=120; uci commit minivrrp; reload_config");
+    wait_for(10, || master_with_priority(&r, 120))
+        .unwrap_or_else(|| panic!("priority 120 not applied:\n{}\n{}", status(&r), r.logread()));
+    assert_eq!(
+        procd_instance(&r),
+        Some((name1.clone(), pid1)),
+        "not reloaded in place"
+    );
+
+    // 4. Upgrade to release 2: the new binary runs, the edit stays.
+    r.sh(&format!("cd /tmp && opkg install {ipk2}"));
+    let want = format!("bin_{}", md5_of(&bin2));
+    let (name2, pid2) = wait_for(10, || procd_instance(&r).filter(|(n, _)| *n == want))
+        .unwrap_or_else(|| {
+            panic!(
+                "the upgrade left {:?} running, not {want}:\n{}",
+                procd_instance(&r),
+                r.logread()
+            )
+        });
+    assert_ne!(pid2, pid1);
+    assert_eq!(name2, want);
+    let exe = r.sh(&format!("md5sum /proc/{pid2}/exe"));
+    assert_eq!(
+        &exe[..12],
+        &want[4..],
+        "the running process is not the new binary"
+    );
+    assert_eq!(r.sh("uci get minivrrp.vi1.priority").trim(), "120");
+    assert_eq!(r.sh("uci get minivrrp.globals.enabled").trim(), "1");
+    wait_for(10, || master_with_priority(&r, 120))
+        .unwrap_or_else(|| panic!("not MASTER after the upgrade:\n{}", status(&r)));
+
+    // 5. Remove: the daemon stops, its VIP goes, the edited config stays.
+    r.sh("opkg remove minivrrp");
+    assert_eq!(
+        procd_instance(&r),
+        None,
+        "opkg remove left the daemon running"
+    );
+    assert!(
+        !r.run(&format!("kill -0 {pid2}")).status.success(),
+        "pid {pid2} still alive"
+    );
+    assert!(!r.sh("ip -br addr show br-lan").contains("10.0.0.254"));
+    assert!(r.run("[ -e /usr/sbin/minivrrp ]").status.code() == Some(1));
+    assert_eq!(r.sh("uci get minivrrp.vi1.priority").trim(), "120");
+}
