@@ -382,6 +382,24 @@ fn walk(w: &Walk) {
         ctx(&frr, &[&mv, &mv2])
     );
     assert!(frr.show().unwrap()["stats"]["adverRx"].as_u64() > rx0);
+    // Only the master answers ARP for the VIP: FRR's backup macvlan is protodown, and its
+    // base interface has arp_ignore=1 (with 0 the client learned FRR's base MAC for the VIP).
+    if !v6 {
+        exec_ok(&lab, "client", &["ip", "neigh", "flush", "dev", LAN_IF]);
+        assert!(lab.client_pings("10.0.0.254"), "{}: VIP unreachable", w.tag);
+        let want = if w.use_vmac {
+            format!("00:00:5e:00:01:{VRID:02x}")
+        } else {
+            lab.node("r1").mac_str()
+        };
+        let got = lab.neigh("client", "10.0.0.254").map(|(m, _)| m);
+        assert_eq!(
+            got.as_deref(),
+            Some(want.as_str()),
+            "{}: client's ARP entry",
+            w.tag
+        );
+    }
 
     // An address event on minivrrp's interface while it is master and holds its link-local
     // VIP: the advert source must stay the interface's own link-local.
@@ -546,4 +564,52 @@ fn ipv6_advert_source_stays_the_own_link_local_when_an_address_is_added_on_a_mas
         "{}",
         mv.log_text()
     );
+}
+
+/// `v3_checksum 'rfc9568'` (the VRRPv3-over-IPv4 checksum without the pseudo-header) does not
+/// interoperate with FRR 8.4 either: FRR checks the pseudo-header checksum of RFC 5798 5.2.8,
+/// drops every advert of minivrrp in that mode, and as the lower priority becomes master too.
+/// minivrrp, hearing FRR's lower priority, stays master: two masters. (The default, `pseudo`,
+/// is what the walks above run.)
+#[test]
+fn frr_ignores_v3_checksum_rfc9568_two_masters() {
+    let name = "frr_ignores_v3_checksum_rfc9568_two_masters";
+    if !prereqs(name) {
+        return;
+    }
+    let vips = ["10.0.0.254/24"];
+    let lab = Lab::with_routers("frr9568", 2);
+    let mut frr = Frr::start(&lab, "r2", &vips, 500);
+    let mut spec = VrrpSpec::new(VRID, 150, 3, 0.5, vips[0]);
+    spec.v3_checksum = Some("rfc9568".into());
+    let mv = lab.spawn_minivrrp("r1", &PathBuf::from(BIN), &[spec]);
+    frr.start_vrrpd(100, &vips);
+    let both = wait_for(Duration::from_secs(10), || {
+        let s = mv_status(&lab, "r1")?;
+        let f = frr.show()?;
+        (s["state"] == "MASTER" && f["status"] == "Master").then_some((s, f))
+    });
+    let (_, f) = both.unwrap_or_else(|| {
+        panic!(
+            "FRR accepted rfc9568 checksums after all? FRR {:?}, minivrrp {:?}\n{}\n{}",
+            frr.show(),
+            mv_status(&lab, "r1"),
+            frr.log(),
+            mv.log_text()
+        )
+    });
+    // Both stay master while minivrrp keeps advertising at priority 150.
+    std::thread::sleep(Duration::from_secs(2));
+    let s = mv_status(&lab, "r1").unwrap();
+    assert_eq!(s["state"], "MASTER");
+    assert_eq!(frr.status(), "Master");
+    assert!(s["counters"]["adverts_sent"].as_u64() >= Some(4), "{s}");
+    // FRR counted none of them as received: dropped at the checksum, before its counters
+    // (8.4 says so only at debug level). minivrrp hears FRR's pseudo-header checksums.
+    assert_eq!(
+        frr.show().unwrap()["stats"]["adverRx"].as_u64(),
+        Some(0),
+        "{f}"
+    );
+    assert!(s["counters"]["adverts_received"].as_u64() >= Some(1), "{s}");
 }
