@@ -96,30 +96,99 @@ fn md5_of(path: &Path) -> String {
     String::from_utf8_lossy(&o.stdout)[..12].to_string()
 }
 
-#[test]
-fn ipk_day_one_install_enable_edit_upgrade_remove_with_opkg_procd_and_reload_config() {
-    let test = "ipk_day_one";
-    let Some(r) = Owrt::start(test, "day1", 61, false) else {
+/// The package manager a walk uses.
+enum Manager {
+    Opkg,
+    /// apk-tools 3 (OpenWrt 25.12), the binary named by MINIVRRP_APK.
+    Apk(PathBuf),
+}
+
+impl Manager {
+    fn ext(&self) -> &'static str {
+        match self {
+            Manager::Opkg => "ipk",
+            Manager::Apk(_) => "apk",
+        }
+    }
+
+    /// What a router owner types to install or upgrade from a file in the current folder.
+    fn install(&self, file: &str) -> String {
+        match self {
+            Manager::Opkg => format!("opkg install ./{file}"),
+            Manager::Apk(_) => format!("apk add --allow-untrusted ./{file}"),
+        }
+    }
+
+    fn remove(&self) -> &'static str {
+        match self {
+            Manager::Opkg => "opkg remove minivrrp",
+            Manager::Apk(_) => "apk del minivrrp",
+        }
+    }
+}
+
+/// A router owner's day one with `m`: install, the README's enable, a priority edit, an
+/// upgrade to a release with another binary, removal.
+fn day_one(test: &str, tag: &str, subnet: u8, m: Manager) {
+    let Some(r) = Owrt::start(test, tag, subnet, false) else {
         return;
     };
     let out = r.root.join("pkgs");
     std::fs::create_dir_all(&out).unwrap();
+    let extra: &[&str] = match m {
+        Manager::Opkg => &[],
+        Manager::Apk(_) => &["--apk"],
+    };
     let bin1 = package_bin();
-    let ipk1 = build_package(&bin1, 1, &out.join("r1"), &[]);
+    let pkg1 = build_package(&bin1, 1, &out.join("r1"), extra);
     // Release 2 carries another binary: the same program with a trailer, so its checksum (and
     // procd's instance name, which the init script derives from it) differs.
     let bin2 = out.join("minivrrp-r2");
     let mut b = std::fs::read(&bin1).unwrap();
     b.extend_from_slice(b"\nminivrrp release 2\n");
     std::fs::write(&bin2, b).unwrap();
-    let ipk2 = build_package(&bin2, 2, &out.join("r2"), &[]);
-    let (ipk1, ipk2) = (r.stage(&ipk1), r.stage(&ipk2));
+    let pkg2 = build_package(&bin2, 2, &out.join("r2"), extra);
+    let (pkg1, pkg2) = (r.stage(&pkg1), r.stage(&pkg2));
+    let dir = Path::new(&pkg1).parent().unwrap().display().to_string();
+    let name = |p: &str| {
+        Path::new(p)
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
+    };
+    assert!(pkg1.ends_with(m.ext()) && pkg2.ends_with(m.ext()));
+    if let Manager::Apk(tool) = &m {
+        // What an OpenWrt 25.12 image has before the owner's first command: apk on PATH and
+        // a package database holding libc (here a stub without files). The kit's root is a
+        // tmpfs, where apk refuses a package from a file ("would be lost on next reboot")
+        // unless a package cache is set up; a router's flash overlay is not a tmpfs.
+        let apk = r.stage(tool);
+        let libc = out.join("libc.apk");
+        let empty = out.join("empty");
+        std::fs::create_dir_all(&empty).unwrap();
+        let o = Command::new("python3")
+            .arg(Path::new(ROOT).join("openwrt/apk-mkpkg.py"))
+            .args(["--info", "name:libc", "--info", "version:1.2.5-r4"])
+            .args(["--info", "arch:x86_64", "--files"])
+            .arg(&empty)
+            .arg("--output")
+            .arg(&libc)
+            .output()
+            .expect("run apk-mkpkg.py");
+        assert!(o.status.success(), "apk-mkpkg.py: {o:?}");
+        let libc = r.stage(&libc);
+        r.sh(&format!(
+            "cp {apk} /usr/bin/apk && mkdir -p /etc/apk/cache && \
+             apk add --initdb --allow-untrusted --no-network --arch x86_64 {libc}"
+        ));
+    }
 
     // 1. Install: enabled as a service, shipped disabled, so nothing runs.
-    r.sh(&format!("cd /tmp && opkg install {ipk1}"));
+    r.sh(&format!("cd {dir} && {}", m.install(&name(&pkg1))));
     assert!(
         r.run("/etc/init.d/minivrrp enabled").status.success(),
-        "opkg install did not enable the init script"
+        "the install did not enable the init script"
     );
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(
@@ -154,7 +223,7 @@ fn ipk_day_one_install_enable_edit_upgrade_remove_with_opkg_procd_and_reload_con
     );
 
     // 4. Upgrade to release 2: the new binary runs, the edit stays.
-    r.sh(&format!("cd /tmp && opkg install {ipk2}"));
+    r.sh(&format!("cd {dir} && {}", m.install(&name(&pkg2))));
     let want = format!("bin_{}", md5_of(&bin2));
     let (name2, pid2) = wait_for(10, || procd_instance(&r).filter(|(n, _)| *n == want))
         .unwrap_or_else(|| {
@@ -174,15 +243,20 @@ fn ipk_day_one_install_enable_edit_upgrade_remove_with_opkg_procd_and_reload_con
     );
     assert_eq!(r.sh("uci get minivrrp.vi1.priority").trim(), "120");
     assert_eq!(r.sh("uci get minivrrp.globals.enabled").trim(), "1");
-    wait_for(10, || master_with_priority(&r, 120))
-        .unwrap_or_else(|| panic!("not MASTER after the upgrade:\n{}", status(&r)));
+    wait_for(10, || master_with_priority(&r, 120)).unwrap_or_else(|| {
+        panic!(
+            "not MASTER after the upgrade:\n{}\n{}",
+            status(&r),
+            r.logread()
+        )
+    });
 
     // 5. Remove: the daemon stops, its VIP goes, the edited config stays.
-    r.sh("opkg remove minivrrp");
+    r.sh(m.remove());
     assert_eq!(
         procd_instance(&r),
         None,
-        "opkg remove left the daemon running"
+        "the removal left the daemon running"
     );
     assert!(
         !r.run(&format!("kill -0 {pid2}")).status.success(),
@@ -191,4 +265,21 @@ fn ipk_day_one_install_enable_edit_upgrade_remove_with_opkg_procd_and_reload_con
     assert!(!r.sh("ip -br addr show br-lan").contains("10.0.0.254"));
     assert!(r.run("[ -e /usr/sbin/minivrrp ]").status.code() == Some(1));
     assert_eq!(r.sh("uci get minivrrp.vi1.priority").trim(), "120");
+}
+
+#[test]
+fn ipk_day_one_install_enable_edit_upgrade_remove_with_opkg_procd_and_reload_config() {
+    day_one("ipk_day_one", "day1", 61, Manager::Opkg);
+}
+
+/// The same walk with apk-tools 3, as on OpenWrt 25.12. Debian 12 has no apk-tools package:
+/// it runs when MINIVRRP_APK names an apk binary (openwrt/README.md says how to build one).
+#[test]
+fn apk_day_one_install_enable_edit_upgrade_remove_with_apk_procd_and_reload_config() {
+    let test = "apk_day_one";
+    let Some(tool) = std::env::var_os("MINIVRRP_APK").map(PathBuf::from) else {
+        eprintln!("{test}: not run: set MINIVRRP_APK to an apk-tools 3 binary");
+        return;
+    };
+    day_one(test, "day1apk", 62, Manager::Apk(tool));
 }
