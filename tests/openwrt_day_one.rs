@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::lab::{Lab, VrrpSpec};
 use common::owrt::Owrt;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -133,6 +134,38 @@ fn day_one(test: &str, tag: &str, subnet: u8, m: Manager) {
     let Some(r) = Owrt::start(test, tag, subnet, false) else {
         return;
     };
+    // A peer on the router's LAN: a lab router running the shipped instance (VRID 50,
+    // 10.0.0.254) at priority 50, so mastership is what the wire says, not only the daemon.
+    // Its 0.3 s adverts (learned by the router as a backup) keep the takeovers short.
+    let lab = Lab::with_routers(tag, 1);
+    r.join_lab(&lab, 7);
+    let mut peer_spec = VrrpSpec::new(50, 50, 3, 0.3, "10.0.0.254/24");
+    peer_spec.name = "vi1".into();
+    let peer = lab.spawn_minivrrp(
+        "r1",
+        Path::new(env!("CARGO_BIN_EXE_minivrrp")),
+        &[peer_spec],
+    );
+    let peer_state = || {
+        let o = Command::new(env!("CARGO_BIN_EXE_minivrrp"))
+            .args(["status", "--json", "--socket"])
+            .arg(lab.control_socket("r1"))
+            .output()
+            .ok()?;
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).ok()?;
+        Some((
+            v["instances"][0]["state"].as_str()?.to_string(),
+            v["instances"][0]["master"]
+                .as_str()
+                .unwrap_or("")
+                .to_string(),
+        ))
+    };
+    assert!(
+        wait_for(10, || peer_state().filter(|(s, _)| s == "MASTER")).is_some(),
+        "the peer did not become master alone\n{}",
+        peer.log_text()
+    );
     let out = r.root.join("pkgs");
     std::fs::create_dir_all(&out).unwrap();
     let extra: &[&str] = match m {
@@ -211,6 +244,20 @@ fn day_one(test: &str, tag: &str, subnet: u8, m: Manager) {
         .unwrap_or_else(|| panic!("not MASTER on br-lan:\n{}\n{}", status(&r), r.logread()));
     assert!(s.contains("br-lan vrid 50"), "{s}");
     assert!(r.sh("ip -br addr show br-lan").contains("10.0.0.254/24"));
+    // The peer heard it: BACKUP under the router (advertising from br-lan's first address).
+    let router_src = format!("10.88.{subnet}.1");
+    assert!(
+        wait_for(10, || peer_state()
+            .filter(|(s, m)| s == "BACKUP" && *m == router_src))
+        .is_some(),
+        "the peer is {:?}\n{}",
+        peer_state(),
+        peer.log_text()
+    );
+    assert!(
+        lab.client_pings("10.0.0.254"),
+        "the LAN's client cannot reach the VIP"
+    );
 
     // 3. A later edit reloads in place: same process, new priority.
     r.sh("uci set minivrrp.vi1.priority=120; uci commit minivrrp; reload_config");
@@ -250,21 +297,38 @@ fn day_one(test: &str, tag: &str, subnet: u8, m: Manager) {
             r.logread()
         )
     });
+    assert!(
+        wait_for(10, || peer_state()
+            .filter(|(s, m)| s == "BACKUP" && *m == router_src))
+        .is_some(),
+        "the peer is {:?} after the upgrade\n{}",
+        peer_state(),
+        peer.log_text()
+    );
 
     // 5. Remove: the daemon stops, its VIP goes, the edited config stays.
     r.sh(m.remove());
-    assert_eq!(
-        procd_instance(&r),
-        None,
-        "the removal left the daemon running"
-    );
+    // procd stops the instance asynchronously (SIGTERM, the daemon's goodbye, its exit).
+    let gone = wait_for(10, || {
+        (procd_instance(&r).is_none() && !r.run(&format!("kill -0 {pid2}")).status.success())
+            .then_some(())
+    });
     assert!(
-        !r.run(&format!("kill -0 {pid2}")).status.success(),
-        "pid {pid2} still alive"
+        gone.is_some(),
+        "the removal left the daemon running: {:?}\n{}",
+        procd_instance(&r),
+        r.logread()
     );
     assert!(!r.sh("ip -br addr show br-lan").contains("10.0.0.254"));
     assert!(r.run("[ -e /usr/sbin/minivrrp ]").status.code() == Some(1));
     assert_eq!(r.sh("uci get minivrrp.vi1.priority").trim(), "120");
+    // The leaving router's priority-0 advert handed the VIP to the peer.
+    assert!(
+        wait_for(10, || peer_state().filter(|(s, _)| s == "MASTER")).is_some(),
+        "the peer did not take over after the removal: {:?}\n{}",
+        peer_state(),
+        peer.log_text()
+    );
 }
 
 #[test]
