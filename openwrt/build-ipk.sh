@@ -91,6 +91,11 @@ license=$(sed -n 's/^license *= *"\([^"]*\)".*/\1/p' "$ROOT/Cargo.toml" | head -
 # The feed Makefile is the one place the maintainer is written.
 maintainer=$(sed -n 's/^PKG_MAINTAINER:=//p' "$ROOT/openwrt/minivrrp/Makefile" | head -n 1)
 [ -n "$maintainer" ] || die "no PKG_MAINTAINER in openwrt/minivrrp/Makefile"
+# The package's own post-install step (Package/minivrrp/postinst) is also written once, in
+# the feed Makefile: make's $$ is the shell's $.
+postinst_pkg=$(sed -n '/^define Package\/minivrrp\/postinst$/,/^endef$/{/^define /d;/^endef$/d;s/\$\$/$/g;p}' \
+	"$ROOT/openwrt/minivrrp/Makefile")
+[ -n "$postinst_pkg" ] || die "no Package/minivrrp/postinst in openwrt/minivrrp/Makefile"
 
 if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
 	SOURCE_DATE_EPOCH=$(git -C "$ROOT" log -1 --format=%ct 2>/dev/null || true)
@@ -112,6 +117,8 @@ description=" VRRP (v2/v3, IPv4/IPv6) with link/script tracking, TCP/ICMP/HTTP h
  and kernel IPVS in one small binary, configured by UCI (/etc/config/minivrrp)."
 if [ -n "$luci" ]; then
 	pkg=luci-app-minivrrp
+	# The daemon's install step (its config's checksum) is not the app's.
+	postinst_pkg=
 	depends="libc, luci-base, minivrrp"
 	section=luci
 	conffiles=
@@ -169,10 +176,12 @@ if [ "$format" = apk ]; then
 . ${IPKG_INSTROOT}/lib/functions.sh
 export root="${IPKG_INSTROOT}"
 export pkgname="'"$pkg"'"'
-	printf '#!/bin/sh\n[ "${IPKG_NO_SCRIPT}" = "1" ] && exit 0\n%s\nadd_group_and_user\ndefault_postinst\n' \
-		"$head" >"$ctrl/post-install"
-	printf '#!/bin/sh\nexport PKG_UPGRADE=1\n[ "${IPKG_NO_SCRIPT}" = "1" ] && exit 0\n%s\nadd_group_and_user\ndefault_postinst\n' \
-		"$head" >"$ctrl/post-upgrade"
+	# The package's own step follows default_postinst, without its #! line.
+	pkg_step=$(printf '%s\n' "$postinst_pkg" | sed '/^[[:space:]]*#!/d')
+	printf '#!/bin/sh\n[ "${IPKG_NO_SCRIPT}" = "1" ] && exit 0\n%s\nadd_group_and_user\ndefault_postinst\n%s\n' \
+		"$head" "$pkg_step" >"$ctrl/post-install"
+	printf '#!/bin/sh\nexport PKG_UPGRADE=1\n[ "${IPKG_NO_SCRIPT}" = "1" ] && exit 0\n%s\nadd_group_and_user\ndefault_postinst\n%s\n' \
+		"$head" "$pkg_step" >"$ctrl/post-upgrade"
 	printf '#!/bin/sh\n%s\ndefault_prerm\n' "$head" >"$ctrl/pre-deinstall"
 	if [ -n "$luci" ]; then
 		cat "$SCRIPT_DIR/luci-app-minivrrp/postinst-luci" >>"$ctrl/post-install"
@@ -241,6 +250,12 @@ default_prerm $0 $@
 EOF
 if [ -n "$luci" ]; then
 	cat "$SCRIPT_DIR/luci-app-minivrrp/postinst-luci" >>"$ctrl/postinst"
+fi
+# The package's own step, which default_postinst sources (as the SDK ships Package/*/postinst).
+if [ -n "$postinst_pkg" ]; then
+	printf '%s
+' "$postinst_pkg" >"$ctrl/postinst-pkg"
+	chmod 0755 "$ctrl/postinst-pkg"
 fi
 chmod 0644 "$ctrl/control" "$ctrl/conffiles"
 [ -s "$ctrl/conffiles" ] || rm "$ctrl/conffiles"

@@ -606,3 +606,56 @@ fn rpcd_plugin_answers_list_and_call_with_json() {
     let r = rpcd(&lab, &["/bin/sh"], &["call", "status"], "{}");
     assert_eq!(r["ok"], false, "{r}");
 }
+
+/// A package upgrade: procd starts the new binary while the old daemon is still leaving, so
+/// the new one finds the control socket held. It takes the socket over as soon as the old
+/// one has gone, and the old one's exit does not remove the new one's socket file (before,
+/// the new daemon ran without a socket, and `minivrrp status` / `ubus call minivrrp status`
+/// failed until its next restart).
+#[test]
+fn a_daemon_started_while_the_old_one_leaves_takes_the_control_socket_over() {
+    let name = "a_daemon_started_while_the_old_one_leaves_takes_the_control_socket_over";
+    if !prereqs(name) {
+        return;
+    }
+    let lab = Lab::with_routers("ctlup", 1);
+    let uci = |vrid: u8| {
+        let mut s = spec(150);
+        s.vrid = vrid;
+        s.name = format!("vi{vrid}");
+        lab::minivrrp_uci("r1", &[s])
+    };
+    let mut old = lab.spawn_minivrrp_text("r1", &bin(), &uci(50), "old");
+    assert!(
+        lab::wait_until(Duration::from_secs(5), || cli(&lab, "r1", &["status"])
+            .status
+            .success())
+        .is_some(),
+        "{}",
+        old.log_text()
+    );
+    let new = lab.spawn_minivrrp_text("r1", &bin(), &uci(51), "new");
+    assert!(
+        lab::wait_until(Duration::from_secs(5), || new
+            .log_text()
+            .contains("taking it over when that daemon leaves"))
+        .is_some(),
+        "{}",
+        new.log_text()
+    );
+    assert_eq!(status_json(&lab, "r1")["pid"], old.pid());
+    old.terminate();
+    assert!(old.wait_exit(Duration::from_secs(5)));
+    let took = lab::wait_until(Duration::from_secs(3), || {
+        let o = cli(&lab, "r1", &["status", "--json"]);
+        o.status.success()
+            && serde_json::from_slice::<serde_json::Value>(&o.stdout)
+                .is_ok_and(|v| v["pid"] == new.pid())
+    });
+    assert!(took.is_some(), "{}", logs(&[&old, &new]));
+    // And it stays: the old daemon's exit left the file alone.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(lab.control_socket("r1").exists());
+    assert_eq!(status_json(&lab, "r1")["pid"], new.pid());
+    assert_eq!(status_json(&lab, "r1")["instances"][0]["name"], "vi51");
+}

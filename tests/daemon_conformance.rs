@@ -21,7 +21,9 @@ use minivrrp::daemon::ids::Part;
 use minivrrp::daemon::vrrp::{LinkFacts, Southbound, Vrrp, VIP_REFRESH_TIMER};
 use minivrrp::sys::bpf;
 use minivrrp::sys::packet::{KernelStats, PktType, RecvFrame};
-use minivrrp::sys::rtnl::{AddrAttrs, AddrInfo, IfName, RouteAttrs, RtnlEvent, RuleAttrs};
+use minivrrp::sys::rtnl::{
+    AddrAttrs, AddrInfo, IfName, RouteAttrs, RtnlEvent, RuleAttrs, SourceRule,
+};
 use minivrrp::vrrp::frame::{emit_advert_v4, emit_advert_v6, parse_frame, RxContext};
 use minivrrp::vrrp::priority::Adjustment;
 use minivrrp::vrrp::wire::{AddrList, Auth, ChecksumMode, Packet, Version, VrrpRepr};
@@ -202,23 +204,38 @@ impl Southbound for Fake {
     type Listener = FakeListener;
     type Unicast = FakeUnicast;
 
-    fn link(&mut self, name: &str) -> Result<Option<LinkFacts>, Errno> {
+    fn link_facts(
+        &mut self,
+        name: &str,
+        rule: &SourceRule<'_>,
+    ) -> Result<Option<LinkFacts>, Errno> {
         if self.log_reads {
             self.record(json!({"kernel": "read_link", "link": name}));
         }
-        Ok(self.links.iter().find(|l| l.name == name).map(|l| l.facts))
+        // The link's facts are what the kernel's dump yields as sources; a VIP never is one.
+        Ok(self.links.iter().find(|l| l.name == name).map(|l| {
+            let mut f = l.facts;
+            f.primary4 = f.primary4.filter(|a| !(rule.skip)(IpAddr::V4(*a)));
+            f.link_local6 = f.link_local6.filter(|a| !(rule.skip)(IpAddr::V6(*a)));
+            f
+        }))
     }
 
     fn source_addresses(
         &mut self,
         ifindex: u32,
+        rule: &SourceRule<'_>,
     ) -> Result<(Option<Ipv4Addr>, Option<Ipv6Addr>), Errno> {
         if self.log_reads {
             let link = self.name_of(ifindex);
             self.record(json!({"kernel": "read_addresses", "link": link}));
         }
+        // The link's facts are what the kernel's dump yields as sources; a VIP never is one.
         let f = self.link_mut(ifindex)?.facts;
-        Ok((f.primary4, f.link_local6))
+        Ok((
+            f.primary4.filter(|a| !(rule.skip)(IpAddr::V4(*a))),
+            f.link_local6.filter(|a| !(rule.skip)(IpAddr::V6(*a))),
+        ))
     }
 
     fn addresses(&mut self, ifindex: u32, each: &mut dyn FnMut(IpAddr, u8)) -> Result<(), Errno> {

@@ -218,7 +218,13 @@ fn ipk_control_has_opkg_fields_conffiles_and_default_maintainer_scripts() {
     assert!(postinst.contains("default_postinst $0 $@"));
     let prerm = fs::read_to_string(s.path("control/prerm")).unwrap();
     assert!(prerm.contains("default_prerm $0 $@"));
-    for script in ["postinst", "prerm"] {
+    // The package's own step, which default_postinst sources: it records the config's
+    // checksum for reload_config (the day-one walk in tests/openwrt_day_one.rs runs it).
+    let step = fs::read_to_string(s.path("control/postinst-pkg")).unwrap();
+    assert!(step.starts_with("#!/bin/sh\n"), "{step}");
+    assert!(step.contains("uci show minivrrp"), "{step}");
+    assert!(!step.contains("$$"), "make's $$ left in: {step}");
+    for script in ["postinst", "prerm", "postinst-pkg"] {
         run_ok(
             Command::new("sh")
                 .arg("-n")
@@ -235,6 +241,7 @@ fn ipk_control_has_opkg_fields_conffiles_and_default_maintainer_scripts() {
     assert_eq!(modes["./conffiles"], ("-rw-r--r--", "0/0"));
     assert_eq!(modes["./postinst"], ("-rwxr-xr-x", "0/0"));
     assert_eq!(modes["./prerm"], ("-rwxr-xr-x", "0/0"));
+    assert_eq!(modes["./postinst-pkg"], ("-rwxr-xr-x", "0/0"));
 }
 
 #[test]
@@ -1567,7 +1574,17 @@ fn apk_package_reads_back_with_info_files_conffiles_and_openwrt_scripts() {
         fs::write(&p, script).unwrap();
         run_ok(Command::new("sh").arg("-n").arg(&p));
     }
-    assert!(pkg.scripts["post-install"].ends_with("default_postinst\n"));
+    // After default_postinst, the package's own step (the feed Makefile's
+    // Package/minivrrp/postinst without its #! line), as package-pack.mk appends it.
+    let step = "default_postinst\nif [ -z \"${IPKG_INSTROOT}\" ] && command -v uci";
+    for k in ["post-install", "post-upgrade"] {
+        assert!(pkg.scripts[k].contains(step), "{k}: {}", pkg.scripts[k]);
+        assert!(
+            pkg.scripts[k].ends_with("  /var/run/config.check/minivrrp\"\n\t} >\"$md5file.minivrrp\" && mv \"$md5file.minivrrp\" \"$md5file\"\nfi\n"),
+            "{k}: {}",
+            pkg.scripts[k]
+        );
+    }
     assert!(pkg.scripts["post-upgrade"].starts_with("#!/bin/sh\nexport PKG_UPGRADE=1\n"));
     assert!(pkg.scripts["pre-deinstall"].ends_with("default_prerm\n"));
 

@@ -5,7 +5,7 @@ set -eu
 
 PKGS="keepalived tcpdump iproute2 iputils-ping procps python3 python3-aiosmtpd binutils xz-utils
       qemu-user-static qemu-system-x86 linux-image-amd64 busybox-static ipvsadm cpio kmod
-      musl-dev:mipsel musl-dev:armhf conntrackd conntrack nftables
+      musl-dev:mipsel musl-dev:armhf conntrackd conntrack nftables frr
       chromium chromium-driver python3-selenium curl"
 
 # The mipsel_24kc and arm_cortex-a7 builds (board/build.sh cross) link against Debian's
@@ -36,6 +36,14 @@ if [ -n "$missing" ]; then
 fi
 # Debian starts keepalived as a service on install on some systems; the tests run their own.
 if command -v systemctl >/dev/null 2>&1; then systemctl disable --now keepalived >/dev/null 2>&1 || true; fi
+# The same for FRR (the interop tests start zebra and vrrpd by hand, in their namespaces, with
+# their own vty/pid/config paths): no system frr may keep running.
+if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    systemctl disable --now frr >/dev/null 2>&1 || true
+elif [ -x /etc/init.d/frr ]; then
+    /etc/init.d/frr stop >/dev/null 2>&1 || true
+    update-rc.d frr disable >/dev/null 2>&1 || true
+fi
 
 # The suite lints the shipped code with clippy (tests/run.sh).
 rustup component list --installed | grep -q '^clippy' || rustup component add clippy

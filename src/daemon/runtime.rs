@@ -171,7 +171,7 @@ impl Daemon {
             self.vrrp.instance_count(),
             self.path.display()
         );
-        self.control_start(ctx);
+        self.control_start(ctx, now);
         self.settle(ctx, now);
     }
 
@@ -533,7 +533,7 @@ impl Handler for Daemon {
                 self.checks.on_timer(ctx, id, now);
                 self.tracking.on_timer(ctx, id, now);
             }
-            Some((Part::Control, _)) => self.control_timer(ctx, now),
+            Some((Part::Control, _)) => self.control_timer(ctx, id, now),
             // Notify jobs past notify_timeout.
             Some((Part::Notify, 1)) => self.mailer.on_timer(now),
             Some((Part::Notify, _)) => self.notifier.on_timer(now),

@@ -304,6 +304,71 @@ impl LinkInfo {
     }
 }
 
+/// How an interface's advert source is chosen among its addresses: the primary IPv4 address
+/// (RFC 5798 5.1.1.1) and a usable IPv6 link-local address (5.1.2.1: the link-local address of
+/// the interface the advert is sent from, never a virtual address). `skip` names addresses
+/// that are never a source: the router's VIPs. The kernel lists the newest IPv6 address
+/// first, so without it a master's link-local VIP became its source at the next address event,
+/// and a peer advertising from its own copy of that VIP (FRR sends from its macvlan) was then
+/// dropped as ourselves. `keep4`/`keep6` are the sources in use: they stay while the interface
+/// still has them, so unrelated address events never move the source.
+#[derive(Clone, Copy)]
+pub struct SourceRule<'a> {
+    pub keep4: Option<Ipv4Addr>,
+    pub keep6: Option<Ipv6Addr>,
+    pub skip: &'a dyn Fn(IpAddr) -> bool,
+}
+
+impl SourceRule<'_> {
+    /// No source in use, nothing skipped.
+    pub const ANY: SourceRule<'static> = SourceRule {
+        keep4: None,
+        keep6: None,
+        skip: &|_| false,
+    };
+}
+
+/// [`SourceRule`] applied to one address dump, address by address.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SourcePick {
+    v4: Option<Ipv4Addr>,
+    v6: Option<Ipv6Addr>,
+    kept4: bool,
+    kept6: bool,
+}
+
+impl SourcePick {
+    /// One address of the dump, in the kernel's order.
+    pub fn offer(&mut self, rule: &SourceRule<'_>, a: &AddrInfo) {
+        if (rule.skip)(a.addr) {
+            return;
+        }
+        match a.addr {
+            IpAddr::V4(a4) if a.flags & IFA_F_SECONDARY == 0 => {
+                self.kept4 |= rule.keep4 == Some(a4);
+                self.v4 = self.v4.or(Some(a4));
+            }
+            IpAddr::V6(a6) => {
+                let ll = a6.segments()[0] & 0xffc0 == 0xfe80;
+                if ll && a.flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED) == 0 {
+                    self.kept6 |= rule.keep6 == Some(a6);
+                    // The last one listed: the oldest, normally the kernel's own from link-up.
+                    self.v6 = Some(a6);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The sources: the ones in use when still present, else the dump's choice.
+    pub fn result(self, rule: &SourceRule<'_>) -> (Option<Ipv4Addr>, Option<Ipv6Addr>) {
+        (
+            if self.kept4 { rule.keep4 } else { self.v4 },
+            if self.kept6 { rule.keep6 } else { self.v6 },
+        )
+    }
+}
+
 /// One address of an interface.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AddrInfo {
@@ -674,6 +739,73 @@ impl LinkTracker {
 mod tests {
     use super::*;
     use crate::netlink::consts::NLMSG_HDRLEN;
+
+    fn addr(a: &str, flags: u32) -> AddrInfo {
+        AddrInfo {
+            ifindex: 2,
+            addr: a.parse().unwrap(),
+            prefix: 64,
+            flags,
+            scope: 0,
+        }
+    }
+
+    /// One dump, newest IPv6 address first as the kernel lists them.
+    fn pick(dump: &[AddrInfo], rule: &SourceRule<'_>) -> (Option<Ipv4Addr>, Option<Ipv6Addr>) {
+        let mut p = SourcePick::default();
+        for a in dump {
+            p.offer(rule, a);
+        }
+        p.result(rule)
+    }
+
+    /// RFC 5798 5.1.2.1: the source is the interface's own link-local, never a link-local VIP,
+    /// even when the VIP is listed first (it is the newer address), and it stays put when a
+    /// later address event lists another link-local.
+    #[test]
+    fn source_is_never_a_vip_and_stays_while_present() {
+        let vip: IpAddr = "fe80::254".parse().unwrap();
+        let skip = move |a: IpAddr| a == vip;
+        let dump = [
+            addr("fd77::99", 0),
+            addr("fe80::254", 0),
+            addr("fe80::1:2ff:fe03:405", 0),
+            addr("10.0.0.1", 0),
+            addr("10.0.0.254", IFA_F_SECONDARY),
+        ];
+        let rule = SourceRule {
+            keep4: None,
+            keep6: None,
+            skip: &skip,
+        };
+        let ll: Ipv6Addr = "fe80::1:2ff:fe03:405".parse().unwrap();
+        let v4: Ipv4Addr = "10.0.0.1".parse().unwrap();
+        assert_eq!(pick(&dump, &rule), (Some(v4), Some(ll)));
+        // Without the rule the VIP would have been chosen only if it were the sole one; with
+        // ANY the oldest link-local (listed last) wins over a newer one.
+        let newer = [addr("fe80::99", 0), addr("fe80::1:2ff:fe03:405", 0)];
+        assert_eq!(pick(&newer, &SourceRule::ANY).1, Some(ll));
+        // The source in use stays while listed, wherever the dump puts it.
+        let keep: Ipv6Addr = "fe80::99".parse().unwrap();
+        let sticky = SourceRule {
+            keep4: Some(v4),
+            keep6: Some(keep),
+            skip: &skip,
+        };
+        assert_eq!(pick(&newer, &sticky).1, Some(keep));
+        // Gone: the dump's choice.
+        assert_eq!(pick(&dump, &sticky), (Some(v4), Some(ll)));
+        // A VIP is never kept, even if it was the source before.
+        let was_vip = SourceRule {
+            keep4: None,
+            keep6: Some("fe80::254".parse().unwrap()),
+            skip: &skip,
+        };
+        assert_eq!(pick(&dump, &was_vip).1, Some(ll));
+        // Only the VIP, or only tentative link-locals: no source.
+        assert_eq!(pick(&[addr("fe80::254", 0)], &rule).1, None);
+        assert_eq!(pick(&[addr("fe80::7", IFA_F_TENTATIVE)], &rule).1, None);
+    }
 
     /// `not from 10.1.0.0/16 iif lan fwmark 0x1/0xff priority 100 table 300` as
     /// linux/fib_rules.h lays it out: the header, then one FRA_* attribute per word. The

@@ -16,9 +16,9 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 pub use crate::netlink::route::{
     decode_addr, decode_link, AddrAttrs, AddrInfo, AddrReq, IfName, LinkInfo, LinkTracker,
-    MacvlanMode, RouteAttrs, RtnlEvent, RuleAttrs, ADDR_BATCH, IFA_F_DADFAILED, IFA_F_NODAD,
-    IFA_F_SECONDARY, IFA_F_TENTATIVE, IFF_LOWER_UP, IFF_RUNNING, IFF_UP, MAX_LINKS, RTM_DELADDR,
-    RTM_DELLINK, RTM_NEWADDR, RTM_NEWLINK,
+    MacvlanMode, RouteAttrs, RtnlEvent, RuleAttrs, SourcePick, SourceRule, ADDR_BATCH,
+    IFA_F_DADFAILED, IFA_F_NODAD, IFA_F_SECONDARY, IFA_F_TENTATIVE, IFF_LOWER_UP, IFF_RUNNING,
+    IFF_UP, MAX_LINKS, RTM_DELADDR, RTM_DELLINK, RTM_NEWADDR, RTM_NEWLINK,
 };
 
 use super::nlsock;
@@ -351,33 +351,25 @@ impl Rtnl {
     /// The primary (first non-secondary) IPv4 address of `ifindex`: the source of VRRPv2/v3
     /// IPv4 adverts (RFC 5798 5.1.1.1).
     pub fn primary_ipv4(&mut self, ifindex: u32) -> Result<Option<Ipv4Addr>, Errno> {
-        Ok(self.source_addresses(ifindex)?.0)
+        Ok(self.source_addresses(ifindex, &SourceRule::ANY)?.0)
     }
 
     /// A usable (not tentative, not DAD-failed) IPv6 link-local address of `ifindex`: the
     /// source of IPv6 adverts (RFC 5798 5.1.2.1).
     pub fn ipv6_link_local(&mut self, ifindex: u32) -> Result<Option<Ipv6Addr>, Errno> {
-        Ok(self.source_addresses(ifindex)?.1)
+        Ok(self.source_addresses(ifindex, &SourceRule::ANY)?.1)
     }
 
-    /// Both advert source candidates of `ifindex` ([`primary_ipv4`](Self::primary_ipv4),
-    /// [`ipv6_link_local`](Self::ipv6_link_local)) from one address dump.
+    /// Both advert sources of `ifindex` ([`primary_ipv4`](Self::primary_ipv4),
+    /// [`ipv6_link_local`](Self::ipv6_link_local)) from one address dump, chosen by `rule`.
     pub fn source_addresses(
         &mut self,
         ifindex: u32,
+        rule: &SourceRule<'_>,
     ) -> Result<(Option<Ipv4Addr>, Option<Ipv6Addr>), Errno> {
-        let (mut v4, mut v6) = (None, None);
-        self.for_each_address(Some(ifindex), |a| match a.addr {
-            IpAddr::V4(a4) if v4.is_none() && a.flags & IFA_F_SECONDARY == 0 => v4 = Some(a4),
-            IpAddr::V6(a6) if v6.is_none() => {
-                let ll = a6.segments()[0] & 0xffc0 == 0xfe80;
-                if ll && a.flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED) == 0 {
-                    v6 = Some(a6);
-                }
-            }
-            _ => {}
-        })?;
-        Ok((v4, v6))
+        let mut pick = SourcePick::default();
+        self.for_each_address(Some(ifindex), |a| pick.offer(rule, a))?;
+        Ok(pick.result(rule))
     }
 
     /// Create macvlan `name` on `parent` with `mac` (for use_vmac: the VMAC

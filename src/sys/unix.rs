@@ -9,10 +9,21 @@ use std::path::{Path, PathBuf};
 use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 use nix::sys::stat::{umask, Mode};
 
-/// The daemon's end: a bound, listening, non-blocking socket, unlinked when dropped.
+/// The daemon's end: a bound, listening, non-blocking socket, unlinked when dropped (unless
+/// the path names another daemon's socket by then).
 pub struct ControlListener {
     inner: UnixListener,
     path: PathBuf,
+    /// The socket file's (device, inode) right after bind.
+    file: Option<(u64, u64)>,
+}
+
+/// (device, inode) of `path` itself, if it exists.
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path)
+        .ok()
+        .map(|m| (m.dev(), m.ino()))
 }
 
 impl ControlListener {
@@ -40,6 +51,7 @@ impl ControlListener {
         Ok(ControlListener {
             inner,
             path: path.to_path_buf(),
+            file: file_id(path),
         })
     }
 
@@ -68,7 +80,12 @@ impl AsRawFd for ControlListener {
 
 impl Drop for ControlListener {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        // A package upgrade starts the new daemon while this one is still leaving (procd
+        // starts the new instance as it stops the old one); the new one may have bound the
+        // path again by now, and its socket must stay.
+        if self.file.is_some() && file_id(&self.path) == self.file {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 //! "not run: no OpenWrt userland at ../shared/owrt" and pass; CI has the kit and runs them.
 //!
 //! Each [`Owrt`] is a private copy of the kit (one kit root serves one test at a time) started in
-//! its own network namespace `mv<pid>-<tag>-owrt` (so `tests/run.sh` removes it if a run is
+//! its own network namespace `mv<pid>-<tag>owrt` (so `tests/run.sh` removes it if a run is
 //! killed), with bridge `br-lan` and one port `lan1` whose peer `lan1-peer` the test wires where
 //! it wants (see [`Owrt::join_lab`]). `Drop` stops everything inside and deletes the namespace
 //! and the copy, also while a failing test unwinds.
@@ -51,7 +51,8 @@ impl Owrt {
         };
         let pid = std::process::id();
         let root = PathBuf::from(format!("/tmp/mvowrt-{pid}-{tag}"));
-        let netns = format!("{NS_PREFIX}{pid}-{tag}-owrt");
+        // Not `mv<pid>-<tag>-...`: a Lab with the same tag deletes those as its leftovers.
+        let netns = format!("{NS_PREFIX}{pid}-{tag}owrt");
         let ip = format!("10.88.{subnet}.1");
         // Leftovers of an earlier run with the same pid and tag.
         let _ = Command::new("ip").args(["netns", "del", &netns]).output();

@@ -22,9 +22,20 @@ use crate::daemon::Ready;
 use crate::vrrp::instance::Input;
 use crate::vrrp::wire::DropCounters;
 
+/// How long a daemon started while another one still listens on the socket path keeps trying
+/// to take it over (a package upgrade: procd starts the new binary while the old one sends its
+/// priority-0 adverts and removes its VIPs), and how often. The old one leaves within its
+/// term_timeout (10 s in the init script).
+const TAKEOVER_FOR: crate::base::Duration = crate::base::Duration::from_secs(30);
+const TAKEOVER_EVERY: crate::base::Duration = crate::base::Duration::from_millis(250);
+/// The takeover retries' timer (the server's own is timer 0).
+const TAKEOVER_TIMER: crate::daemon::TimerId = crate::daemon::ids::Part::Control.timer(1);
+
 /// What the operator has set, plus the socket.
 pub struct Control {
     server: Option<ControlServer>,
+    /// The socket path while another daemon holds it, and until when to retry.
+    takeover: Option<(std::path::PathBuf, Instant)>,
     started: Instant,
     maintenance: bool,
     /// `priority NAME PRIO` overrides by instance name.
@@ -35,8 +46,17 @@ impl Control {
     /// Create the socket. Failing to is logged, not fatal: the addresses matter more than
     /// the operator's view of them (e.g. a second daemon started on the same socket path).
     pub fn bind(socket: &Path, now: Instant) -> Result<Control, String> {
+        let mut takeover = None;
         let server = match ControlServer::bind(socket) {
             Ok(s) => Some(s),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                warn!(
+                    "control socket {}: {e}; taking it over when that daemon leaves",
+                    socket.display()
+                );
+                takeover = Some((socket.to_path_buf(), now + TAKEOVER_FOR));
+                None
+            }
             Err(e) => {
                 log::error!(
                     "control socket {}: {e}; running without it",
@@ -47,6 +67,7 @@ impl Control {
         };
         Ok(Control {
             server,
+            takeover,
             started: now,
             maintenance: false,
             overrides: Vec::new(),
@@ -59,12 +80,33 @@ fn ms(d: crate::base::Duration) -> u64 {
 }
 
 impl Daemon {
-    pub(super) fn control_start(&mut self, ctx: &mut Ctx) {
+    pub(super) fn control_start(&mut self, ctx: &mut Ctx, now: Instant) {
         if let Some(s) = self.control.server.as_mut() {
             match s.start(ctx) {
                 Ok(()) => info!("control socket {}", s.path().display()),
                 Err(e) => warn!("control socket: {e}"),
             }
+        } else if self.control.takeover.is_some() {
+            let _ = ctx.arm(TAKEOVER_TIMER, now + TAKEOVER_EVERY);
+        }
+    }
+
+    /// Another daemon held the socket path at start: bind it once that one has left, or
+    /// give up after [`TAKEOVER_FOR`].
+    fn control_takeover(&mut self, ctx: &mut Ctx, now: Instant) {
+        let Some((path, until)) = self.control.takeover.take() else {
+            return;
+        };
+        match ControlServer::bind(&path) {
+            Ok(s) => {
+                self.control.server = Some(s);
+                self.control_start(ctx, now);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && now < until => {
+                self.control.takeover = Some((path, until));
+                let _ = ctx.arm(TAKEOVER_TIMER, now + TAKEOVER_EVERY);
+            }
+            Err(e) => log::error!("control socket {}: {e}; running without it", path.display()),
         }
     }
 
@@ -73,6 +115,8 @@ impl Daemon {
         if let Some(mut s) = self.control.server.take() {
             s.stop(ctx);
         }
+        self.control.takeover = None;
+        ctx.cancel(TAKEOVER_TIMER);
     }
 
     pub(super) fn control_readable(
@@ -101,8 +145,15 @@ impl Daemon {
         }
     }
 
-    pub(super) fn control_timer(&mut self, ctx: &mut Ctx, now: Instant) {
-        if let Some(s) = self.control.server.as_mut() {
+    pub(super) fn control_timer(
+        &mut self,
+        ctx: &mut Ctx,
+        id: crate::daemon::TimerId,
+        now: Instant,
+    ) {
+        if id == TAKEOVER_TIMER {
+            self.control_takeover(ctx, now);
+        } else if let Some(s) = self.control.server.as_mut() {
             s.on_timer(ctx, now);
         }
     }

@@ -11,7 +11,7 @@ use crate::base::{Family, Instant};
 use crate::daemon::event_loop::Ctx;
 use crate::daemon::ids::Part;
 use crate::sys::poll::Interest;
-use crate::sys::rtnl::RtnlEvent;
+use crate::sys::rtnl::{RtnlEvent, SourceRule};
 use crate::vrrp::instance::Input;
 
 impl<S: Southbound> Vrrp<S> {
@@ -50,7 +50,14 @@ impl<S: Southbound> Vrrp<S> {
     /// and (re)open its listener if its ifindex changed.
     pub(super) fn refresh_iface(&mut self, ctx: &mut Ctx, idx: usize) {
         let name = self.ifaces[idx].name.clone();
-        let link = self.south.link(&name).unwrap_or_else(|e| {
+        let insts = &self.insts;
+        let is_vip = |a: IpAddr| insts.iter().any(|s| s.cfg.vips.iter().any(|v| v.addr == a));
+        let rule = SourceRule {
+            keep4: self.ifaces[idx].primary4,
+            keep6: self.ifaces[idx].link_local6,
+            skip: &is_vip,
+        };
+        let link = self.south.link_facts(&name, &rule).unwrap_or_else(|e| {
             warn!("{name}: cannot read link: {e}");
             None
         });
@@ -68,11 +75,10 @@ impl<S: Southbound> Vrrp<S> {
             ifc.up = false;
             return;
         };
+        self.set_sources(idx, link.primary4, link.link_local6);
         let ifc = &mut self.ifaces[idx];
         ifc.up = link.up;
         ifc.mac = link.mac;
-        ifc.primary4 = link.primary4;
-        ifc.link_local6 = link.link_local6;
         if ifc.ifindex == Some(link.ifindex) && ifc.listener.is_some() {
             return;
         }
@@ -149,11 +155,9 @@ impl<S: Southbound> Vrrp<S> {
         let Some(ifindex) = self.ifaces[idx].ifindex else {
             return;
         };
-        match self.south.source_addresses(ifindex) {
+        match self.read_sources(idx, ifindex) {
             Ok((v4, v6)) => {
-                let ifc = &mut self.ifaces[idx];
-                ifc.primary4 = v4;
-                ifc.link_local6 = v6;
+                self.set_sources(idx, v4, v6);
                 self.update_insts(ctx, idx, now);
             }
             Err(e) => {
@@ -161,6 +165,43 @@ impl<S: Southbound> Vrrp<S> {
                 self.refresh_and_update(ctx, idx, now);
             }
         }
+    }
+
+    /// Interface `idx`'s advert sources from one address dump (RFC 5798 5.1.1.1, 5.1.2.1):
+    /// never one of our VIPs (a link-local VIP is listed before the interface's own address
+    /// once installed), and the ones in use kept while the interface still has them.
+    fn read_sources(
+        &mut self,
+        idx: usize,
+        ifindex: u32,
+    ) -> Result<(Option<core::net::Ipv4Addr>, Option<core::net::Ipv6Addr>), nix::errno::Errno> {
+        let insts = &self.insts;
+        let is_vip = |a: IpAddr| insts.iter().any(|s| s.cfg.vips.iter().any(|v| v.addr == a));
+        let ifc = &self.ifaces[idx];
+        let rule = SourceRule {
+            keep4: ifc.primary4,
+            keep6: ifc.link_local6,
+            skip: &is_vip,
+        };
+        self.south.source_addresses(ifindex, &rule)
+    }
+
+    /// Store interface `idx`'s advert sources, logging a change once for the interface (the
+    /// instances on it then log their new source once each, in `update_insts`).
+    fn set_sources(
+        &mut self,
+        idx: usize,
+        v4: Option<core::net::Ipv4Addr>,
+        v6: Option<core::net::Ipv6Addr>,
+    ) {
+        let ifc = &mut self.ifaces[idx];
+        if let (Some(old), Some(new)) = (ifc.link_local6, v6) {
+            if old != new {
+                info!("{}: IPv6 link-local source {old} -> {new}", ifc.name);
+            }
+        }
+        ifc.primary4 = v4;
+        ifc.link_local6 = v6;
     }
 
     /// Link events were lost: re-read every interface and its addresses.

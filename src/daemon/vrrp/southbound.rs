@@ -15,7 +15,9 @@ use nix::errno::Errno;
 
 use crate::base::{Duration, Family};
 use crate::sys::packet::{KernelStats, McastJoin, PacketSocket, RawIpSocket, RecvFrame};
-use crate::sys::rtnl::{self, AddrAttrs, AddrReq, MacvlanMode, RouteAttrs, Rtnl, RuleAttrs};
+use crate::sys::rtnl::{
+    self, AddrAttrs, AddrReq, MacvlanMode, RouteAttrs, Rtnl, RuleAttrs, SourceRule,
+};
 use crate::sys::{bpf, process};
 
 /// An interface as the VRRP part needs to know it.
@@ -40,13 +42,20 @@ pub trait Southbound {
     type Unicast;
 
     /// The interface called `name`, `Ok(None)` if it does not exist.
-    fn link(&mut self, name: &str) -> Result<Option<LinkFacts>, Errno>;
-    /// The advert source candidates of `ifindex`: its primary IPv4 address and usable IPv6
-    /// link-local address (as in [`LinkFacts`]), from one address dump. All an address
-    /// event can change.
+    fn link(&mut self, name: &str) -> Result<Option<LinkFacts>, Errno> {
+        self.link_facts(name, &SourceRule::ANY)
+    }
+    /// [`Self::link`] with the advert sources chosen by `rule` (see
+    /// [`Self::source_addresses`]): one link read and one address dump.
+    fn link_facts(&mut self, name: &str, rule: &SourceRule<'_>)
+        -> Result<Option<LinkFacts>, Errno>;
+    /// The advert sources of `ifindex`: its primary IPv4 address and usable IPv6 link-local
+    /// address (as in [`LinkFacts`]), from one address dump, chosen by `rule` (never a VIP;
+    /// the ones in use kept while present). All an address event can change.
     fn source_addresses(
         &mut self,
         ifindex: u32,
+        rule: &SourceRule<'_>,
     ) -> Result<(Option<Ipv4Addr>, Option<Ipv6Addr>), Errno>;
     /// The addresses on `ifindex` with their prefix lengths (at most `MAX_ADDRS` are
     /// looked at by the caller).
@@ -212,13 +221,19 @@ impl Southbound for Linux {
     type Listener = LinuxListener;
     type Unicast = RawIpSocket;
 
-    fn link(&mut self, name: &str) -> Result<Option<LinkFacts>, Errno> {
+    fn link_facts(
+        &mut self,
+        name: &str,
+        rule: &SourceRule<'_>,
+    ) -> Result<Option<LinkFacts>, Errno> {
         let link = match self.rtnl.link_by_name(name) {
             Ok(l) => l,
             Err(Errno::ENODEV) => return Ok(None),
             Err(e) => return Err(e),
         };
-        let (primary4, link_local6) = self.source_addresses(link.ifindex).unwrap_or_default();
+        let (primary4, link_local6) = self
+            .source_addresses(link.ifindex, rule)
+            .unwrap_or_default();
         Ok(Some(LinkFacts {
             ifindex: link.ifindex,
             up: link.is_up(),
@@ -231,8 +246,9 @@ impl Southbound for Linux {
     fn source_addresses(
         &mut self,
         ifindex: u32,
+        rule: &SourceRule<'_>,
     ) -> Result<(Option<Ipv4Addr>, Option<Ipv6Addr>), Errno> {
-        self.rtnl.source_addresses(ifindex)
+        self.rtnl.source_addresses(ifindex, rule)
     }
 
     fn addresses(&mut self, ifindex: u32, each: &mut dyn FnMut(IpAddr, u8)) -> Result<(), Errno> {
