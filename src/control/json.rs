@@ -107,6 +107,7 @@ fn counters(out: &mut String, c: &InstanceCounters) {
     o.num("priority_zero_sent", c.priority_zero_sent);
     o.num("priority_zero_received", c.priority_zero_received);
     o.num("transitions", c.transitions);
+    o.num("vips_restored", c.vips_restored);
     o.end();
 }
 
@@ -254,6 +255,7 @@ pub(crate) mod tests {
                     priority_zero_sent: 0,
                     priority_zero_received: 0,
                     transitions: 2,
+                    vips_restored: 0,
                 },
                 drops: vec![Counter {
                     name: "not-a-peer".into(),

@@ -57,7 +57,7 @@ fn seconds(us: u64) -> String {
 
 /// Per-instance counter families: (metric name, help, field).
 type CounterField = fn(&InstanceCounters) -> u32;
-const INSTANCE_COUNTERS: [(&str, &str, CounterField); 6] = [
+const INSTANCE_COUNTERS: [(&str, &str, CounterField); 7] = [
     (
         "minivrrp_adverts_sent_total",
         "VRRP advertisements sent.",
@@ -87,6 +87,11 @@ const INSTANCE_COUNTERS: [(&str, &str, CounterField); 6] = [
         "minivrrp_transitions_total",
         "State transitions of the instance.",
         |c| c.transitions,
+    ),
+    (
+        "minivrrp_vips_restored_total",
+        "VIPs deleted under the master by another process or the kernel and added back.",
+        |c| c.vips_restored,
     ),
 ];
 

@@ -87,6 +87,8 @@ pub struct InstanceCounters {
     pub priority_zero_sent: u32,
     pub priority_zero_received: u32,
     pub transitions: u32,
+    /// VIPs deleted under the master (by another process or the kernel) and added back.
+    pub vips_restored: u32,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

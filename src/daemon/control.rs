@@ -245,6 +245,9 @@ impl Daemon {
                 priority_zero_sent: c.priority_zero_tx,
                 priority_zero_received: c.priority_zero_rx,
                 transitions: c.transitions,
+                vips_restored: v
+                    .vips_restored
+                    .saturating_add(v.ipv6.as_ref().map_or(0, |p| p.vips_restored)),
             },
         })
     }

@@ -113,6 +113,9 @@ impl<S: Southbound> Vrrp<S> {
             | RtnlEvent::LinkUp { name, .. }
             | RtnlEvent::LinkDown { name, .. }
             | RtnlEvent::LinkGone { name, .. } => Some(name.as_str()),
+            RtnlEvent::AddrRemoved(a) if self.note_vip_deleted(ctx, a.addr, false, now) => {
+                return;
+            }
             RtnlEvent::AddrAdded(a) | RtnlEvent::AddrRemoved(a) => {
                 // Only our interfaces' own addresses matter (the source address may change);
                 // our VIPs coming and going are our own doing.
@@ -132,6 +135,7 @@ impl<S: Southbound> Vrrp<S> {
                 return;
             }
             RtnlEvent::Overrun => {
+                self.note_events_lost(ctx, now);
                 self.resync_links(ctx, now);
                 return;
             }

@@ -74,6 +74,15 @@ const SYNC_ROUNDS: usize = 4 * SYNC_QUEUE;
 /// Index of the VIP lease refresh timer in the VRRP part's timer space: above any instance
 /// index (instances are bounded by the config limits far below it).
 pub const VIP_REFRESH_TIMER: u32 = 0x0FFF_FFFF;
+/// The timer that adds back VIPs deleted under a master ([`Vrrp::restore_vips`]), just
+/// below [`VIP_REFRESH_TIMER`].
+pub const VIP_RESTORE_TIMER: u32 = 0x0FFF_FFFE;
+/// Rounds of adding deleted VIPs back are at least this far apart: the first deletion is
+/// undone in the wake-up after its news, a script deleting a VIP 1000 times a second costs
+/// 10 rounds (and 10 announcements) a second, not 1000.
+const VIP_RESTORE_GAP: Duration = Duration::from_millis(100);
+/// One log line per instance this often at most about its VIPs deleted under it.
+const VIP_RESTORE_LOG: Duration = Duration::from_secs(10);
 
 /// What the VRRP part asks the loop to queue: decoded from a frame, handled after timers
 /// and signals. An advert names its instance by the stable key (interface, VRID, family),
@@ -218,6 +227,10 @@ struct Inst<U> {
     /// A dual-stack instance's state as either router last moved to (kept on its IPv4
     /// router): the second router's move to the same state is not announced again.
     moved: State,
+    /// Netlink said one of our installed VIPs was deleted: [`VIP_RESTORE_TIMER`] looks.
+    restore_pending: bool,
+    /// VIPs deleted under us (by another process or the kernel) and added back.
+    vips_restored: u32,
 }
 
 /// All VRRP instances of the running configuration, on the kernel `S`.
@@ -247,6 +260,10 @@ pub struct Vrrp<S: Southbound = Linux> {
     /// started before it (at daemon start) stay in INIT until then, later ones (reload) not.
     startup_delay: Duration,
     startup_until: Option<Instant>,
+    /// When deleted VIPs were last added back ([`VIP_RESTORE_GAP`]).
+    last_restore: Option<Instant>,
+    /// One line per instance per [`VIP_RESTORE_LOG`] about VIPs deleted under it.
+    restore_log: RateLimiter<usize, 16>,
     /// uid/gid of `script_user`, for the pre-master hook (the runtime refuses a
     /// configuration whose user does not exist).
     script_user: Option<(u32, u32)>,
@@ -369,6 +386,8 @@ impl<S: Southbound> Vrrp<S> {
             lease_batch: Vec::new(),
             startup_delay: cfg.globals.startup_delay,
             startup_until: None,
+            last_restore: None,
+            restore_log: RateLimiter::new(VIP_RESTORE_LOG),
             script_user: crate::daemon::notify::script_user(cfg).ok().flatten(),
         };
         for (c, pair) in routers(cfg) {
@@ -484,6 +503,8 @@ impl<S: Southbound> Vrrp<S> {
             group: None,
             announced: State::Init,
             moved: State::Init,
+            restore_pending: false,
+            vips_restored: 0,
         }
     }
 
@@ -700,6 +721,9 @@ impl<S: Southbound> Vrrp<S> {
     pub fn on_timer(&mut self, ctx: &mut Ctx, i: usize, now: Instant) {
         if i == VIP_REFRESH_TIMER as usize {
             return self.vip_refresh(ctx, now);
+        }
+        if i == VIP_RESTORE_TIMER as usize {
+            return self.restore_vips(now);
         }
         self.feed(ctx, i, Input::Timer, now);
     }
@@ -958,6 +982,7 @@ impl<S: Southbound> Vrrp<S> {
             cfg: &s.cfg,
             fsm: &s.fsm,
             vips_installed: s.vips_installed,
+            vips_restored: s.vips_restored,
             pre_master_running: s.fsm.pre_master_held()
                 || pair.is_some_and(|p| p.fsm.pre_master_held()),
             drops: &s.drops,
@@ -965,6 +990,7 @@ impl<S: Southbound> Vrrp<S> {
                 cfg: &p.cfg,
                 fsm: &p.fsm,
                 vips_installed: p.vips_installed,
+                vips_restored: p.vips_restored,
                 drops: &p.drops,
             }),
         })
@@ -987,6 +1013,8 @@ pub struct InstanceView<'a> {
     pub fsm: &'a Instance,
     /// The VIPs are on the interface now (added by us).
     pub vips_installed: bool,
+    /// VIPs deleted under this master and added back.
+    pub vips_restored: u32,
     /// MASTER with the VIPs held for the pre-master hook, which is still running.
     pub pre_master_running: bool,
     /// Adverts for this instance dropped by the receive policy, by reason.
@@ -1001,6 +1029,7 @@ pub struct RouterView<'a> {
     pub cfg: &'a model::Instance,
     pub fsm: &'a Instance,
     pub vips_installed: bool,
+    pub vips_restored: u32,
     pub drops: &'a DropCounters,
 }
 

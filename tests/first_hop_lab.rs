@@ -1,0 +1,260 @@
+//! The IPv6 (and IPv4) first hop kept through what happens to a master's VIPs, in the
+//! namespace lab:
+//!
+//! - a VIP deleted under the master (`ip addr del`, as netifd restarting the interface or a
+//!   DHCP client would) is back and announced (GARP / unsolicited NA, RFC 5798 6.4.2) within
+//!   one advert interval, with one log line naming it and a counter in `status --json`, also
+//!   with `vip_lifetime 0` (permanent VIPs, no lease refresh to bring it back);
+//! - a script deleting the VIP as fast as it can (1000s a second) gets bounded re-adds and
+//!   rate-limited log lines while adverts keep their pace;
+//! - the NAs carry the Router flag on a router that forwards IPv6 (as the kernel's own
+//!   answers for the VIP do), so hosts keep the VIP in their Default Router List (RFC 4861
+//!   7.2.5).
+//!
+//! Run as root: `cargo test --test first_hop_lab` (needs tcpdump, ip).
+
+mod common;
+
+use common::knobs::minivrrp_bin;
+use common::lab::{now_realtime, Lab, Proc, LAN_IF};
+use common::pcap;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const V4: &str = "10.0.0.254";
+const V6: &str = "fd00::254";
+const VRID: u8 = 61;
+/// The advert interval: a deleted VIP must be back within it.
+const ADVERT_INT: Duration = Duration::from_secs(1);
+
+fn prereqs(name: &str) -> bool {
+    common::require_root(name) && common::require_tool(name, "tcpdump")
+}
+
+/// One dual-stack instance (so its IPv6 half is the second router of the table).
+fn uci(lifetime: Option<&str>) -> String {
+    let mut c = format!(
+        "config instance 'fh'\n\toption interface '{LAN_IF}'\n\toption vrid '{VRID}'\n\
+         \toption priority '150'\n\toption version '3'\n\toption advert_int '1'\n\
+         \toption garp_delay '0'\n\tlist vip '{V4}/24'\n\tlist vip '{V6}/64'\n"
+    );
+    if let Some(l) = lifetime {
+        c.push_str(&format!("\toption vip_lifetime '{l}'\n"));
+    }
+    c
+}
+
+fn status_json(lab: &Lab, node: &str) -> serde_json::Value {
+    let o = Command::new(minivrrp_bin())
+        .args(["status", "--json", "--socket"])
+        .arg(lab.control_socket(node))
+        .output()
+        .expect("run minivrrp status");
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stdout)))
+}
+
+fn restored(lab: &Lab, node: &str) -> u64 {
+    status_json(lab, node)["instances"][0]["counters"]["vips_restored"]
+        .as_u64()
+        .expect("counters.vips_restored in status --json")
+}
+
+/// Log lines about VIPs deleted under the master.
+fn restore_lines(p: &Proc) -> Vec<String> {
+    p.log_text()
+        .lines()
+        .filter(|l| l.contains("deleted under the master"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Flags byte (R = 0x80, S = 0x40, O = 0x20) of the unsolicited NAs for `target` captured
+/// at or after `since`.
+fn na_flags(cap: &common::lab::Capture, target: &str, since: Duration) -> Vec<u8> {
+    let target: std::net::Ipv6Addr = target.parse().unwrap();
+    cap.read()
+        .frames
+        .iter()
+        .filter(|f| f.ts >= since)
+        .filter_map(|f| {
+            let d = &f.data;
+            // Ethernet IPv6, next header ICMPv6, type 136 (RFC 4861 4.4).
+            if d.len() < 78 || d[12..14] != [0x86, 0xdd] || d[20] != 58 || d[54] != 136 {
+                return None;
+            }
+            let t: [u8; 16] = d[62..78].try_into().ok()?;
+            (std::net::Ipv6Addr::from(t) == target).then_some(d[58])
+        })
+        .collect()
+}
+
+/// Delete `addr` on r1's br-lan and measure until it is back; the deletion's realtime.
+fn delete_and_wait(lab: &Lab, addr: &str) -> (Duration, Option<Duration>) {
+    let t0 = now_realtime();
+    let out = lab.exec("r1", &["ip", "addr", "del", addr, "dev", LAN_IF]);
+    assert!(out.status.success(), "ip addr del {addr}: {out:?}");
+    let bare = addr.split('/').next().unwrap();
+    let back = common::lab::wait_until(Duration::from_secs(3), || lab.node_has_addr("r1", bare));
+    (t0, back)
+}
+
+fn one_run(tag: &str, lifetime: Option<&str>, flood: bool) {
+    let lab = Lab::with_routers(tag, 1);
+    // A router: IPv6 forwarding on, so its NAs claim a router.
+    lab.exec(
+        "r1",
+        &["sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1"],
+    );
+    let r1 = lab.spawn_minivrrp_text("r1", &minivrrp_bin(), &uci(lifetime), "fh");
+    let (h, _) = lab.wait_holders(V6, &["r1"], Duration::from_secs(8));
+    assert_eq!(h, ["r1"], "r1 never became master: {}", r1.log_text());
+    assert!(lab.node_has_addr("r1", V4));
+    let cap = lab.capture(tag);
+    std::thread::sleep(Duration::from_millis(300));
+    let label = lifetime.map_or("default vip_lifetime".to_string(), |l| {
+        format!("vip_lifetime {l}")
+    });
+
+    // IPv4: back within one advert interval, with a GARP.
+    let (t4, back4) = delete_and_wait(&lab, &format!("{V4}/24"));
+    let back4 = back4.unwrap_or_else(|| panic!("{label}: {V4} not back: {}", r1.log_text()));
+    assert!(back4 < ADVERT_INT, "{label}: {V4} back after {back4:?}");
+    let garp = cap.wait_for(
+        t4,
+        Duration::from_secs(2),
+        |k| matches!(k, pcap::Kind::Garp { sender_ip, .. } if sender_ip.to_string() == V4),
+    );
+    let garp = garp.unwrap_or_else(|| panic!("{label}: no GARP for {V4} after its deletion"));
+    assert!(
+        garp.ts - t4 < ADVERT_INT,
+        "{label}: GARP {:?} late",
+        garp.ts - t4
+    );
+
+    // IPv6: the same with an unsolicited NA, Router and Override set.
+    let (t6, back6) = delete_and_wait(&lab, &format!("{V6}/64"));
+    let back6 = back6.unwrap_or_else(|| panic!("{label}: {V6} not back: {}", r1.log_text()));
+    assert!(back6 < ADVERT_INT, "{label}: {V6} back after {back6:?}");
+    let na = cap.wait_for(
+        t6,
+        Duration::from_secs(2),
+        |k| matches!(k, pcap::Kind::UnsolicitedNa { target, .. } if target.to_string() == V6),
+    );
+    let na = na.unwrap_or_else(|| panic!("{label}: no NA for {V6} after its deletion"));
+    assert!(na.ts - t6 < ADVERT_INT, "{label}: NA {:?} late", na.ts - t6);
+    let flags = na_flags(&cap, V6, t6);
+    assert!(
+        !flags.is_empty() && flags.iter().all(|f| *f == 0xa0),
+        "{label}: NA flags {flags:02x?}, wanted Router|Override (0xa0) on a forwarding router"
+    );
+
+    // One line per deletion, naming what was lost; the counter.
+    let lines = restore_lines(&r1);
+    assert_eq!(lines.len(), 2, "{label}: {lines:#?}");
+    assert!(lines[0].contains(&format!("{V4}/24")), "{}", lines[0]);
+    assert!(lines[1].contains(&format!("{V6}/64")), "{}", lines[1]);
+    assert_eq!(restored(&lab, "r1"), 2, "{label}");
+    println!("{}", lines.join("\n"));
+    println!(
+        "{label}: {V4} back in {back4:?} (GARP {:?}), {V6} back in {back6:?} (NA {:?})",
+        garp.ts - t4,
+        na.ts - t6
+    );
+
+    if !flood {
+        return;
+    }
+    // A script gone mad: `ip -force -batch` deleting the IPv4 VIP for 2 s (thousands of
+    // attempts a second; most find it already gone).
+    let before = restored(&lab, "r1");
+    let adverts_before = cap.adverts(now_realtime()).len();
+    assert_eq!(adverts_before, 0);
+    let flood_start = now_realtime();
+    let batch: String = (0..2000)
+        .map(|_| format!("address del {V4}/24 dev {LAN_IF}\n"))
+        .collect();
+    let mut attempts = 0u64;
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(2) {
+        let mut child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &lab.node("r1").ns,
+                "ip",
+                "-force",
+                "-batch",
+                "-",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ip -batch");
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(batch.as_bytes())
+            .unwrap();
+        child.wait().unwrap();
+        attempts += 2000;
+    }
+    let flood_secs = start.elapsed().as_secs_f64();
+    let flood_end = now_realtime();
+    let back = common::lab::wait_until(Duration::from_secs(3), || lab.node_has_addr("r1", V4));
+    assert!(
+        back.is_some_and(|b| b < ADVERT_INT),
+        "{V4} not back after the flood: {back:?}"
+    );
+    let re_adds = restored(&lab, "r1") - before;
+    // Rounds are 100 ms apart at least: 10 a second, plus the one after the flood.
+    let bound = (flood_secs * 10.0).ceil() as u64 + 2;
+    assert!(
+        (1..=bound).contains(&re_adds),
+        "{re_adds} re-adds in {flood_secs:.1} s (bound {bound})"
+    );
+    // Adverts kept their pace through the flood (r1's own, one a second).
+    let adverts: Vec<_> = cap
+        .adverts(flood_start)
+        .into_iter()
+        .filter(|(ts, a, _)| *ts <= flood_end && a.vrid == VRID)
+        .collect();
+    let expected = (flood_secs / ADVERT_INT.as_secs_f64()).floor() as usize;
+    // Two routers (IPv4 and IPv6 half) each advertise once a second.
+    assert!(
+        adverts.len() + 2 >= 2 * expected,
+        "{} adverts in {flood_secs:.1} s of flood",
+        adverts.len()
+    );
+    // The log: the flood's deletions fall in the same 10 s window as the first one, so at
+    // most one more line for the IPv4 router.
+    let lines = restore_lines(&r1);
+    assert!(lines.len() <= 3, "{lines:#?}");
+    println!(
+        "flood: {attempts} deletion attempts in {flood_secs:.1} s -> {re_adds} re-adds, \
+         {} log lines in all, {} adverts",
+        lines.len(),
+        adverts.len()
+    );
+}
+
+#[test]
+fn deleted_vip_is_back_and_announced_within_one_advert_interval_6_4_2() {
+    let name = "deleted_vip_is_back_and_announced_within_one_advert_interval_6_4_2";
+    if !prereqs(name) {
+        return;
+    }
+    one_run("fhdel", None, true);
+}
+
+#[test]
+fn deleted_permanent_vip_is_back_too() {
+    let name = "deleted_permanent_vip_is_back_too";
+    if !prereqs(name) {
+        return;
+    }
+    one_run("fhdel0", Some("0"), false);
+}
