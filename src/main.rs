@@ -222,6 +222,10 @@ fn check(path: &Path) -> u8 {
                 path.display()
             ));
             out(&cfg.to_uci());
+            let mut e = std::io::stderr().lock();
+            for w in cfg.warnings() {
+                let _ = writeln!(e, "{}: warning: {w}", path.display());
+            }
             EXIT_OK
         }
         Err(errors) => {
@@ -287,6 +291,9 @@ fn daemon(path: &Path, verbose: u8, quiet: u8, socket: &Path) -> u8 {
         env!("CARGO_PKG_VERSION"),
         config.globals.router_id
     );
+    for w in config.warnings() {
+        log::warn!("{w}");
+    }
     let code = run_daemon(path, config, socket);
     u8::try_from(code).unwrap_or(EXIT_RUNTIME)
 }

@@ -5,7 +5,7 @@ set -eu
 
 PKGS="keepalived tcpdump iproute2 iputils-ping procps python3 python3-aiosmtpd binutils xz-utils
       qemu-user-static qemu-system-x86 linux-image-amd64 busybox-static ipvsadm cpio kmod
-      musl-dev:mipsel musl-dev:armhf"
+      musl-dev:mipsel musl-dev:armhf ndisc6 radvd python3-scapy"
 
 # The mipsel_24kc and arm_cortex-a7 builds (board/build.sh cross) link against Debian's
 # musl for those architectures, installed as multiarch packages.
@@ -35,6 +35,8 @@ if [ -n "$missing" ]; then
 fi
 # Debian starts keepalived as a service on install on some systems; the tests run their own.
 if command -v systemctl >/dev/null 2>&1; then systemctl disable --now keepalived >/dev/null 2>&1 || true; fi
+# The same for radvd (the first-hop tests run it inside their namespaces).
+if command -v systemctl >/dev/null 2>&1; then systemctl disable --now radvd >/dev/null 2>&1 || true; fi
 
 installed=$(rustup target list --installed)
 for t in x86_64-unknown-linux-musl aarch64-unknown-linux-musl; do

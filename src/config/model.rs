@@ -334,6 +334,8 @@ pub struct Instance {
     pub garp_refresh: Option<Duration>,
     /// Kernel lifetime of the VIPs in seconds while master (0 = permanent addresses).
     pub vip_lifetime: u32,
+    /// Router Advertisements from the virtual router while master (`option ra`).
+    pub ra: Option<RaConfig>,
     pub v3_checksum: V3Checksum,
     pub notify: Notify,
     /// The pre-master hook: run on becoming MASTER, the VIPs wait for it to exit or for
@@ -344,6 +346,24 @@ pub struct Instance {
     pub smtp_alert: bool,
     /// Index into `Config::sync_groups`.
     pub sync_group: Option<usize>,
+}
+
+/// What the virtual router advertises (RFC 4861 6.2.1 AdvXxx variables), sent from the
+/// instance's first IPv6 VIP, which validation keeps link-local.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RaConfig {
+    /// `ra_prefix`: /64 prefixes for SLAAC (Prefix Information options, L and A set).
+    pub prefixes: Vec<core::net::Ipv6Addr>,
+    /// MaxRtrAdvInterval; MinRtrAdvInterval is a third of it (RFC 4861 6.2.1 default).
+    pub interval: Duration,
+    /// AdvDefaultLifetime in seconds (0: not a default router).
+    pub router_lifetime: u16,
+    /// AdvValidLifetime / AdvPreferredLifetime of every prefix, seconds (0xffffffff: infinity).
+    pub valid_lifetime: u32,
+    pub preferred_lifetime: u32,
+    /// AdvManagedFlag / AdvOtherConfigFlag.
+    pub managed: bool,
+    pub other: bool,
 }
 
 impl Instance {
