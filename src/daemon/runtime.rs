@@ -96,7 +96,8 @@ fn required(cfg: &Config) -> Required {
             + 1 + crate::control::server::MAX_CLIENTS
             // the e-mail alert connection (mail.rs)
             + 1,
-        timers: cfg.instances.len() + 8,
+        // + the VRRP part's own (VIP refresh, VIP restore, RAs).
+        timers: cfg.instances.len() + 8 + 2,
     }
 }
 

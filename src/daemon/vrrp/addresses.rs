@@ -111,6 +111,10 @@ impl<S: Southbound> Vrrp<S> {
     /// expired (the loop stalled past the lifetime) is added back.
     pub(super) fn add_vips(&mut self, i: usize, now: Instant) {
         if !self.insts[i].vips_installed {
+            // The virtual router's RAs start with its link-local address (RFC 4861 6.2.4).
+            if let Some(ra) = &mut self.insts[i].ra {
+                ra.start(now);
+            }
             // Backup routes first: one with the destination of a master route would
             // otherwise be replaced by it and then not found to remove.
             self.remove_routes(i, RouteSet::Backup);
@@ -386,6 +390,11 @@ impl<S: Southbound> Vrrp<S> {
         }
         inst.vips_installed = false;
         inst.vip_refreshed = None;
+        // No RA after the address is gone; none with lifetime 0 either: the next master
+        // advertises from the same address (`router_adverts`).
+        if let Some(ra) = &mut inst.ra {
+            ra.stop();
+        }
         self.remove_routes(i, RouteSet::Master);
         let inst = &mut self.insts[i];
         let ifindex = if inst.cfg.use_vmac {

@@ -36,6 +36,7 @@ use addresses::RouteSet;
 mod interfaces;
 mod pre_master;
 mod receive;
+mod router_adverts;
 pub mod southbound;
 mod transmit;
 
@@ -77,6 +78,9 @@ pub const VIP_REFRESH_TIMER: u32 = 0x0FFF_FFFF;
 /// The timer that adds back VIPs deleted under a master ([`Vrrp::restore_vips`]), just
 /// below [`VIP_REFRESH_TIMER`].
 pub const VIP_RESTORE_TIMER: u32 = 0x0FFF_FFFE;
+/// The timer of the Router Advertisements (`router_adverts`), at the earliest due of any
+/// master's.
+pub const RA_TIMER: u32 = 0x0FFF_FFFD;
 /// Rounds of adding deleted VIPs back are at least this far apart: the first deletion is
 /// undone in the wake-up after its news, a script deleting a VIP 1000 times a second costs
 /// 10 rounds (and 10 announcements) a second, not 1000.
@@ -97,6 +101,9 @@ pub enum VrrpEvent {
         advert: Advert,
         at: Option<Instant>,
     },
+    /// Router Solicitations arrived on interface `iface` (counted there, `Iface::rs_waiting`:
+    /// a flood queues one event, not one per frame).
+    RouterSolicit { iface: u16 },
 }
 
 /// What identifies an instance on the wire (RFC 5798 7.1: the VRID on the interface the
@@ -158,6 +165,8 @@ struct Iface<L> {
     drops: DropCounters,
     /// The kernel's counts (`Southbound::take_kernel_stats`), summed over reads and re-opens.
     kernel: KernelStats,
+    /// Router Solicitations read and not yet handled (`VrrpEvent::RouterSolicit`).
+    rs_waiting: u32,
 }
 
 impl<L> Iface<L> {
@@ -174,6 +183,7 @@ impl<L> Iface<L> {
             ip_ident: 0,
             drops: DropCounters::new(),
             kernel: KernelStats::default(),
+            rs_waiting: 0,
         }
     }
 }
@@ -231,6 +241,9 @@ struct Inst<U> {
     restore_pending: bool,
     /// VIPs deleted under us (by another process or the kernel) and added back.
     vips_restored: u32,
+    /// The Router Advertisement schedule of an IPv6 router with `option ra` (boxed: most
+    /// instances have none).
+    ra: Option<Box<crate::vrrp::ra::RaTimer>>,
 }
 
 /// All VRRP instances of the running configuration, on the kernel `S`.
@@ -264,6 +277,8 @@ pub struct Vrrp<S: Southbound = Linux> {
     last_restore: Option<Instant>,
     /// One line per instance per [`VIP_RESTORE_LOG`] about VIPs deleted under it.
     restore_log: RateLimiter<usize, 16>,
+    /// xorshift state for the RAs' random intervals and delays (RFC 4861 6.2.4, 6.2.6).
+    rng: u64,
     /// uid/gid of `script_user`, for the pre-master hook (the runtime refuses a
     /// configuration whose user does not exist).
     script_user: Option<(u32, u32)>,
@@ -388,6 +403,8 @@ impl<S: Southbound> Vrrp<S> {
             startup_until: None,
             last_restore: None,
             restore_log: RateLimiter::new(VIP_RESTORE_LOG),
+            rng: crate::sys::clock::now().total_micros() ^ (u64::from(std::process::id()) << 32)
+                | 1,
             script_user: crate::daemon::notify::script_user(cfg).ok().flatten(),
         };
         for (c, pair) in routers(cfg) {
@@ -505,6 +522,7 @@ impl<S: Southbound> Vrrp<S> {
             moved: State::Init,
             restore_pending: false,
             vips_restored: 0,
+            ra: (c.ra.is_some() && c.family == Family::Ipv6).then(Box::default),
         }
     }
 
@@ -561,6 +579,9 @@ impl<S: Southbound> Vrrp<S> {
         let actions = inst.fsm.handle(now, input);
         for a in actions {
             self.act(i, a, now);
+        }
+        if self.insts[i].ra.is_some() {
+            self.arm_ra(ctx);
         }
         let inst = &self.insts[i];
         let timer = Part::Vrrp.timer(i as u32);
@@ -706,6 +727,7 @@ impl<S: Southbound> Vrrp<S> {
                     Some(advert.src),
                 ),
             },
+            VrrpEvent::RouterSolicit { iface } => self.on_router_solicit(ctx, iface, now),
         }
     }
 
@@ -724,6 +746,9 @@ impl<S: Southbound> Vrrp<S> {
         }
         if i == VIP_RESTORE_TIMER as usize {
             return self.restore_vips(now);
+        }
+        if i == RA_TIMER as usize {
+            return self.ra_round(ctx, now);
         }
         self.feed(ctx, i, Input::Timer, now);
     }
@@ -983,6 +1008,7 @@ impl<S: Southbound> Vrrp<S> {
             fsm: &s.fsm,
             vips_installed: s.vips_installed,
             vips_restored: s.vips_restored,
+            ra: s.ra.as_deref(),
             pre_master_running: s.fsm.pre_master_held()
                 || pair.is_some_and(|p| p.fsm.pre_master_held()),
             drops: &s.drops,
@@ -991,6 +1017,7 @@ impl<S: Southbound> Vrrp<S> {
                 fsm: &p.fsm,
                 vips_installed: p.vips_installed,
                 vips_restored: p.vips_restored,
+                ra: p.ra.as_deref(),
                 drops: &p.drops,
             }),
         })
@@ -1015,6 +1042,8 @@ pub struct InstanceView<'a> {
     pub vips_installed: bool,
     /// VIPs deleted under this master and added back.
     pub vips_restored: u32,
+    /// Its Router Advertisements (`option ra`), with their counters.
+    pub ra: Option<&'a crate::vrrp::ra::RaTimer>,
     /// MASTER with the VIPs held for the pre-master hook, which is still running.
     pub pre_master_running: bool,
     /// Adverts for this instance dropped by the receive policy, by reason.
@@ -1030,6 +1059,7 @@ pub struct RouterView<'a> {
     pub fsm: &'a Instance,
     pub vips_installed: bool,
     pub vips_restored: u32,
+    pub ra: Option<&'a crate::vrrp::ra::RaTimer>,
     pub drops: &'a DropCounters,
 }
 

@@ -15,7 +15,7 @@ use crate::vrrp::wire::{self, ChecksumMode, VrrpRepr};
 impl<S: Southbound> Vrrp<S> {
     /// The MAC the VIPs answer with: the virtual MAC (RFC 5798 7.3) with `use_vmac`, else
     /// the interface's own (keepalived's default).
-    fn src_mac(&self, i: usize) -> EthernetAddress {
+    pub(super) fn src_mac(&self, i: usize) -> EthernetAddress {
         let inst = &self.insts[i];
         if inst.cfg.use_vmac {
             virtual_mac(inst.cfg.vrid, inst.cfg.family)
