@@ -258,3 +258,348 @@ fn deleted_permanent_vip_is_back_too() {
     }
     one_run("fhdel0", Some("0"), false);
 }
+
+// ---------------------------------------------------------------------------------------
+// The client's default router through failovers.
+
+/// The virtual router's link-local address: the first IPv6 VIP (RFC 5798 5.2.9).
+const LL: &str = "fe80::77";
+/// A host behind the routers: each router has it on its loopback, so whichever gets the
+/// client's packets (the master, by the VIP's MAC) answers.
+const BEHIND: &str = "fd99::1";
+
+/// Who runs VRRP and who sends the RAs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Setup {
+    /// minivrrp with `option ra '1'`, one dual-stack instance (its IPv6 half sends the RAs).
+    MinivrrpRa,
+    /// minivrrp (IPv6 only) and radvd on r1 with `AdvRASrcAddress fe80::77`.
+    MinivrrpRadvd,
+    /// keepalived 2.2 and the same radvd.
+    KeepalivedRadvd,
+}
+
+impl Setup {
+    fn name(self) -> &'static str {
+        match self {
+            Setup::MinivrrpRa => "minivrrp ra",
+            Setup::MinivrrpRadvd => "minivrrp + radvd",
+            Setup::KeepalivedRadvd => "keepalived + radvd",
+        }
+    }
+}
+
+fn fh_uci(setup: Setup, priority: u8) -> String {
+    let mut c = format!(
+        "config instance 'fh6'\n\toption interface '{LAN_IF}'\n\toption vrid '{VRID}'\n\
+         \toption priority '{priority}'\n\toption version '3'\n\toption advert_int '0.2'\n\
+         \toption garp_delay '0'\n\tlist vip '{LL}/64'\n\tlist vip '{V6}/64'\n"
+    );
+    if setup == Setup::MinivrrpRa {
+        c.push_str(&format!(
+            "\tlist vip '{V4}/24'\n\toption ra '1'\n\tlist ra_prefix 'fd00::/64'\n\
+             \toption ra_interval '4'\n"
+        ));
+    }
+    c
+}
+
+fn fh_keepalived(priority: u8) -> String {
+    format!(
+        "global_defs {{\n    router_id r{priority}\n}}\n\
+         vrrp_instance fh6 {{\n    state BACKUP\n    interface {LAN_IF}\n    \
+         virtual_router_id {VRID}\n    priority {priority}\n    version 3\n    \
+         advert_int 0.2\n    virtual_ipaddress {{\n        {LL}/64 dev {LAN_IF}\n        \
+         {V6}/64 dev {LAN_IF}\n    }}\n}}\n"
+    )
+}
+
+fn spawn_router(lab: &Lab, setup: Setup, node: &str, priority: u8, log: &str) -> Proc {
+    match setup {
+        Setup::KeepalivedRadvd => lab.spawn_keepalived_text(node, &fh_keepalived(priority)),
+        _ => lab.spawn_minivrrp_text(node, &minivrrp_bin(), &fh_uci(setup, priority), log),
+    }
+}
+
+/// What the client's tables said at one poll.
+#[derive(Clone, Debug)]
+struct Sample {
+    at: Duration,
+    /// `default via fe80::77` is in `ip -6 route`.
+    route: bool,
+    /// The neighbour entry of fe80::77 exists and has the `router` flag (None: no entry).
+    router: Option<bool>,
+    /// Other default routers the client has.
+    others: Vec<String>,
+}
+
+fn sample(lab: &Lab, t0: Instant) -> Sample {
+    let routes = lab.exec("client", &["ip", "-6", "route", "show", "default"]);
+    let routes = String::from_utf8_lossy(&routes.stdout).to_string();
+    let neigh = lab.exec("client", &["ip", "-6", "neigh", "show", LL, "dev", LAN_IF]);
+    let neigh = String::from_utf8_lossy(&neigh.stdout).to_string();
+    let vias: Vec<String> = routes
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .windows(2)
+        .filter(|w| w[0] == "via")
+        .map(|w| w[1].to_string())
+        .collect();
+    Sample {
+        at: t0.elapsed(),
+        route: vias.iter().any(|v| v == LL),
+        router: neigh
+            .lines()
+            .next()
+            .filter(|l| l.contains("lladdr"))
+            .map(|l| l.split_whitespace().any(|w| w == "router")),
+        others: vias.into_iter().filter(|v| v != LL).collect(),
+    }
+}
+
+/// The figures of one run: the longest time the client had no default route via the
+/// virtual link-local, how often its neighbour entry lost the router flag, other default
+/// routers it learnt, and the pings to the host behind the routers lost over the run.
+#[derive(Debug)]
+struct Figures {
+    route_gap: Duration,
+    route_lost: usize,
+    router_flag_lost: usize,
+    others: Vec<String>,
+    pings: (u64, u64),
+}
+
+fn ping_counts(log: &str) -> (u64, u64) {
+    // "N packets transmitted, M received"
+    let line = log
+        .lines()
+        .find(|l| l.contains("packets transmitted"))
+        .unwrap_or("");
+    let nums: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .take(2)
+        .collect();
+    (*nums.first().unwrap_or(&0), *nums.get(1).unwrap_or(&0))
+}
+
+/// The client's and r1's IPv6 tables, for a failure message.
+fn diag(lab: &Lab) -> String {
+    let mut out = String::new();
+    for node in ["client", "r1"] {
+        for cmd in [
+            &["ip", "-6", "addr"][..],
+            &["ip", "-6", "route"],
+            &["ip", "-6", "neigh"],
+        ] {
+            let o = lab.exec(node, cmd);
+            out.push_str(&format!(
+                "{node} {cmd:?}:\n{}",
+                String::from_utf8_lossy(&o.stdout)
+            ));
+        }
+    }
+    out
+}
+
+fn first_hop_run(setup: Setup, tag: &str) -> Figures {
+    let lab = Lab::with_routers(tag, 2);
+    for r in ["r1", "r2"] {
+        // Routers: forwarding on (so NAs and radvd speak as routers), the host behind.
+        lab.exec(r, &["sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1"]);
+        lab.exec(
+            r,
+            &["ip", "addr", "add", &format!("{BEHIND}/128"), "dev", "lo"],
+        );
+    }
+    // The client learns its router from RAs only (the lab gives it no route).
+    lab.exec(
+        "client",
+        &["sysctl", "-q", "-w", "net.ipv6.conf.br-lan.accept_ra=2"],
+    );
+    let mut r2 = spawn_router(&lab, setup, "r2", 100, "fh-r2");
+    let mut r1 = spawn_router(&lab, setup, "r1", 150, "fh-r1");
+    let (h, _) = lab.wait_holders(LL, &["r1"], Duration::from_secs(8));
+    assert_eq!(
+        h,
+        ["r1"],
+        "{}: r1 never became master: {}",
+        setup.name(),
+        r1.log_text()
+    );
+    let mut radvd = None;
+    if setup != Setup::MinivrrpRa {
+        // radvd on the master, advertising from the virtual link-local address.
+        let conf = lab.dir.join("radvd.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "interface {LAN_IF} {{\n  AdvSendAdvert on;\n  MinRtrAdvInterval 3;\n  \
+                 MaxRtrAdvInterval 4;\n  AdvRASrcAddress {{\n    {LL};\n  }};\n  \
+                 prefix fd00::/64 {{\n  }};\n}};\n"
+            ),
+        )
+        .unwrap();
+        let pid = lab.dir.join("radvd.pid");
+        radvd = Some(lab.spawn(
+            "r1",
+            "radvd",
+            &[
+                "radvd",
+                "-n",
+                "-m",
+                "stderr",
+                "-C",
+                &conf.to_string_lossy(),
+                "-p",
+                &pid.to_string_lossy(),
+            ],
+        ));
+    }
+    let t0 = Instant::now();
+    let learnt = common::lab::wait_until(Duration::from_secs(10), || sample(&lab, t0).route);
+    assert!(
+        learnt.is_some(),
+        "{}: the client never learnt default via {LL}: {:?}\n{}",
+        setup.name(),
+        sample(&lab, t0),
+        radvd.as_ref().map(|p| p.log_text()).unwrap_or_default()
+    );
+    // The client reaches the host behind: its neighbour entry of the VIP exists now.
+    assert!(
+        lab.exec("client", &["ping", "-6", "-c", "1", "-W", "2", BEHIND])
+            .status
+            .success(),
+        "{}: no ping to {BEHIND}:\n{}",
+        setup.name(),
+        diag(&lab)
+    );
+    let ping = lab.spawn("client", "ping", &["ping", "-6", "-i", "0.05", BEHIND]);
+
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let samples = std::thread::scope(|s| {
+        let watcher = s.spawn(|| {
+            let mut v = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                v.push(sample(&lab, t0));
+                std::thread::sleep(Duration::from_millis(30));
+            }
+            v
+        });
+        let settle = Duration::from_millis(2500);
+        // 1. SIGTERM: r2 takes over.
+        r1.terminate();
+        r1.wait_exit(Duration::from_secs(5));
+        let (h, _) = lab.wait_holders(LL, &["r2"], Duration::from_secs(5));
+        assert_eq!(h, ["r2"], "{}: after SIGTERM", setup.name());
+        std::thread::sleep(settle);
+        // 2. r1 back: preemption.
+        r1 = spawn_router(&lab, setup, "r1", 150, "fh-r1b");
+        let (h, _) = lab.wait_holders(LL, &["r1"], Duration::from_secs(8));
+        assert_eq!(h, ["r1"], "{}: no preemption back", setup.name());
+        std::thread::sleep(settle);
+        // 3. kill -9 of the master.
+        r1.kill_hard();
+        let _ = lab.wait_holders(LL, &["r1", "r2"], Duration::from_secs(3));
+        std::thread::sleep(settle);
+        // 4. And back once more.
+        if setup == Setup::KeepalivedRadvd {
+            // keepalived left its VIPs behind (no lease): the restarted one would find them.
+            lab.del_addr("r1", &format!("{LL}/64"));
+            lab.del_addr("r1", &format!("{V6}/64"));
+        }
+        r1 = spawn_router(&lab, setup, "r1", 150, "fh-r1c");
+        let (h, _) = lab.wait_holders(LL, &["r1"], Duration::from_secs(8));
+        assert_eq!(h, ["r1"], "{}: no preemption after kill -9", setup.name());
+        std::thread::sleep(settle);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        watcher.join().unwrap()
+    });
+    ping.signal(libc::SIGINT);
+    let mut ping = ping;
+    ping.wait_exit(Duration::from_secs(3));
+    let pings = ping_counts(&ping.log_text());
+    r1.terminate();
+    r2.terminate();
+    r1.wait_exit(Duration::from_secs(3));
+    r2.wait_exit(Duration::from_secs(3));
+    if let Some(mut p) = radvd {
+        p.terminate();
+        p.wait_exit(Duration::from_secs(3));
+    }
+
+    let mut gap = Duration::ZERO;
+    let mut lost = 0;
+    let mut since: Option<Duration> = None;
+    let mut flag_lost = 0;
+    let mut others: Vec<String> = Vec::new();
+    for s in &samples {
+        match (s.route, since) {
+            (false, None) => {
+                since = Some(s.at);
+                lost += 1;
+            }
+            (true, Some(a)) => {
+                gap = gap.max(s.at - a);
+                since = None;
+            }
+            _ => {}
+        }
+        flag_lost += usize::from(s.router == Some(false));
+        for o in &s.others {
+            if !others.contains(o) {
+                others.push(o.clone());
+            }
+        }
+    }
+    if let (Some(a), Some(last)) = (since, samples.last()) {
+        gap = gap.max(last.at - a);
+    }
+    Figures {
+        route_gap: gap,
+        route_lost: lost,
+        router_flag_lost: flag_lost,
+        others,
+        pings,
+    }
+}
+
+fn report(setup: Setup, f: &Figures) {
+    println!(
+        "{:<20} default via {LL} lost {} times (longest {:?}), router flag cleared in {} \
+         samples, other default routers {:?}, pings {}/{} answered",
+        setup.name(),
+        f.route_lost,
+        f.route_gap,
+        f.router_flag_lost,
+        f.others,
+        f.pings.1,
+        f.pings.0
+    );
+}
+
+/// Through SIGTERM handover, preemption back, kill -9 of the master and preemption again,
+/// the client keeps `default via fe80::77` and the router flag of its neighbour entry, with
+/// RAs from minivrrp itself (a dual-stack instance: its IPv6 half takes over each time) and
+/// from radvd with `AdvRASrcAddress`; keepalived with the same radvd beside it.
+#[test]
+fn client_keeps_its_default_router_through_every_failover() {
+    let name = "client_keeps_its_default_router_through_every_failover";
+    if !(common::require_root(name)
+        && common::require_tool(name, "radvd")
+        && common::require_tool(name, "keepalived"))
+    {
+        return;
+    }
+    let ours = first_hop_run(Setup::MinivrrpRa, "fhra");
+    report(Setup::MinivrrpRa, &ours);
+    let radvd = first_hop_run(Setup::MinivrrpRadvd, "fhrd");
+    report(Setup::MinivrrpRadvd, &radvd);
+    let theirs = first_hop_run(Setup::KeepalivedRadvd, "fhka");
+    report(Setup::KeepalivedRadvd, &theirs);
+    for (setup, f) in [(Setup::MinivrrpRa, &ours), (Setup::MinivrrpRadvd, &radvd)] {
+        assert_eq!(f.route_lost, 0, "{}: {f:?}", setup.name());
+        assert_eq!(f.router_flag_lost, 0, "{}: {f:?}", setup.name());
+        assert!(f.others.is_empty(), "{}: {f:?}", setup.name());
+    }
+}
