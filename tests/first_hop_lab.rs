@@ -603,3 +603,167 @@ fn client_keeps_its_default_router_through_every_failover() {
         assert!(f.others.is_empty(), "{}: {f:?}", setup.name());
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// The RA on the wire, read by independent parsers; Router Solicitations answered.
+
+/// scapy reads every RA of a capture: one JSON object per RA.
+const SCAPY_RA: &str = r#"
+import json, sys
+from scapy.all import rdpcap, Ether, IPv6, ICMPv6ND_RA, ICMPv6NDOptPrefixInfo, ICMPv6NDOptSrcLLAddr
+for p in rdpcap(sys.argv[1]):
+    if ICMPv6ND_RA not in p:
+        continue
+    ra = p[ICMPv6ND_RA]
+    given = ra.cksum
+    q = Ether(bytes(p)); del q[ICMPv6ND_RA].cksum
+    good = Ether(bytes(q))[ICMPv6ND_RA].cksum == given
+    pi = p[ICMPv6NDOptPrefixInfo] if ICMPv6NDOptPrefixInfo in p else None
+    print(json.dumps({
+        "src": p[IPv6].src, "dst": p[IPv6].dst, "hlim": p[IPv6].hlim, "mac": p[Ether].src,
+        "chlim": ra.chlim, "M": ra.M, "O": ra.O, "routerlifetime": ra.routerlifetime,
+        "cksum_ok": good,
+        "lladdr": p[ICMPv6NDOptSrcLLAddr].lladdr if ICMPv6NDOptSrcLLAddr in p else None,
+        "prefix": pi.prefix if pi else None, "prefixlen": pi.prefixlen if pi else None,
+        "L": pi.L if pi else None, "A": pi.A if pi else None,
+        "valid": pi.validlifetime if pi else None, "preferred": pi.preferredlifetime if pi else None,
+    }))
+"#;
+
+#[test]
+fn ra_bytes_read_by_scapy_and_rdisc6_and_solicitations_answered_6_2_6() {
+    let name = "ra_bytes_read_by_scapy_and_rdisc6_and_solicitations_answered_6_2_6";
+    let scapy_ok = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", "import scapy.all"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !(prereqs(name) && common::require_tool(name, "rdisc6")) {
+        return;
+    }
+    if !scapy_ok {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("{name}: needs python3-scapy, and CI=true forbids skipping");
+        }
+        eprintln!("SKIP {name}: python3-scapy is not installed (tests/setup.sh installs it)");
+        return;
+    }
+    let lab = Lab::with_routers("fhrs", 1);
+    lab.exec(
+        "r1",
+        &["sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1"],
+    );
+    // The client's kernel solicits on its own after link up: only rdisc6's count here.
+    lab.exec(
+        "client",
+        &[
+            "sysctl",
+            "-q",
+            "-w",
+            "net.ipv6.conf.br-lan.router_solicitations=0",
+        ],
+    );
+    let cap = lab.capture("fhrs");
+    // ra_interval 400: after the takeover RA the initial ones come 16 s apart, so an RA
+    // within a second of a solicitation is its answer.
+    let uci = format!(
+        "config instance 'fh6'\n\toption interface '{LAN_IF}'\n\toption vrid '{VRID}'\n\
+         \toption priority '150'\n\toption version '3'\n\toption advert_int '0.2'\n\
+         \toption garp_delay '0'\n\tlist vip '{LL}/64'\n\tlist vip '{V6}/64'\n\
+         \toption ra '1'\n\tlist ra_prefix 'fd00::/64'\n\toption ra_interval '400'\n\
+         \toption ra_lifetime '1200'\n\toption ra_other '1'\n"
+    );
+    let r1 = lab.spawn_minivrrp_text("r1", &minivrrp_bin(), &uci, "rs");
+    let (h, _) = lab.wait_holders(LL, &["r1"], Duration::from_secs(8));
+    assert_eq!(h, ["r1"], "r1 never became master: {}", r1.log_text());
+    // Past MIN_DELAY_BETWEEN_RAS after the last RA (the takeover one, or one answering the
+    // client kernel's own solicitations after its link came up).
+    let last_ra = || {
+        cap.read()
+            .frames
+            .iter()
+            .filter(|f| f.data.len() > 54 && f.data[12..14] == [0x86, 0xdd] && f.data[54] == 134)
+            .map(|f| f.ts)
+            .max()
+    };
+    let quiet = common::lab::wait_until(Duration::from_secs(15), || {
+        last_ra().is_some_and(|t| now_realtime().saturating_sub(t) > Duration::from_millis(3200))
+    });
+    assert!(quiet.is_some(), "no RA, or never 3 s without one");
+    let before = status_json(&lab, "r1")["instances"][0]["counters"].clone();
+    let asked = Instant::now();
+    let out = lab.exec(
+        "client",
+        &["rdisc6", "-1", "-n", "-r", "1", "-w", "1500", LAN_IF],
+    );
+    let answered_in = asked.elapsed();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "rdisc6 got no answer: {text}\n{}\n{}",
+        r1.log_text(),
+        status_json(&lab, "r1")["instances"][0]["counters"]
+    );
+    let after = status_json(&lab, "r1")["instances"][0]["counters"].clone();
+    println!("rdisc6 (answered in {answered_in:?}):\n{text}");
+    // Compared with runs of blanks as one space (rdisc6 aligns its columns).
+    let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let flat = words(&text);
+    for want in [
+        "Hop limit : 64",
+        "Stateful address conf. : No",
+        "Stateful other conf. : Yes",
+        "Router lifetime : 1200",
+        "Source link-layer address: 02:00:00:00:00:01",
+        "Prefix : fd00::/64 On-link : Yes Autonomous address conf.: Yes",
+        "Valid time : 2592000",
+        "Pref. time : 604800",
+        "from fe80::77",
+    ] {
+        assert!(flat.contains(want), "rdisc6 output lacks {want:?}:\n{text}");
+    }
+    let n = |v: &serde_json::Value, k: &str| v[k].as_u64().unwrap_or(0);
+    assert_eq!(
+        n(&after, "rs_received") - n(&before, "rs_received"),
+        1,
+        "{after}"
+    );
+    assert_eq!(n(&after, "ra_sent") - n(&before, "ra_sent"), 1, "{after}");
+
+    // Every RA captured so far, through scapy.
+    std::thread::sleep(Duration::from_millis(200));
+    let out = lab.exec_switch(&[
+        "/usr/bin/python3",
+        "-c",
+        SCAPY_RA,
+        &cap.file.to_string_lossy(),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "scapy: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ras: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // The takeover RA and the answer to rdisc6 at least.
+    assert!(ras.len() >= 2, "{text}");
+    for ra in &ras {
+        assert_eq!(ra["src"], LL, "{ra}");
+        assert_eq!(ra["dst"], "ff02::1", "{ra}");
+        assert_eq!(ra["hlim"], 255, "{ra}");
+        assert_eq!(ra["mac"], "02:00:00:00:00:01", "{ra}");
+        assert_eq!(ra["lladdr"], "02:00:00:00:00:01", "{ra}");
+        assert_eq!(ra["chlim"], 64, "{ra}");
+        assert_eq!((&ra["M"], &ra["O"]), (&0.into(), &1.into()), "{ra}");
+        assert_eq!(ra["routerlifetime"], 1200, "{ra}");
+        assert_eq!(ra["cksum_ok"], true, "{ra}");
+        assert_eq!(ra["prefix"], "fd00::", "{ra}");
+        assert_eq!(ra["prefixlen"], 64, "{ra}");
+        assert_eq!((&ra["L"], &ra["A"]), (&1.into(), &1.into()), "{ra}");
+        assert_eq!(ra["valid"], 2_592_000, "{ra}");
+        assert_eq!(ra["preferred"], 604_800, "{ra}");
+    }
+    println!("scapy: {text}");
+}
