@@ -766,4 +766,39 @@ fn ra_bytes_read_by_scapy_and_rdisc6_and_solicitations_answered_6_2_6() {
         assert_eq!(ra["preferred"], 604_800, "{ra}");
     }
     println!("scapy: {text}");
+
+    // The client uses the virtual router; a reload switching `ra` off takes it away for
+    // good: one RA with router lifetime 0 (RFC 4861 6.2.5), and the client drops it.
+    let has_default = || {
+        let o = lab.exec("client", &["ip", "-6", "route", "show", "default"]);
+        String::from_utf8_lossy(&o.stdout).contains(LL)
+    };
+    assert!(has_default(), "the client has no default via {LL}");
+    let off: String = uci
+        .lines()
+        .filter(|l| !l.contains("option ra") && !l.contains("ra_prefix"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(lab.dir.join("r1-rs.uci"), off).unwrap();
+    r1.signal(libc::SIGHUP);
+    let gone = common::lab::wait_until(Duration::from_secs(3), || !has_default());
+    assert!(
+        gone.is_some(),
+        "default via {LL} stayed after ra was switched off: {}",
+        r1.log_text()
+    );
+    let out = lab.exec_switch(&[
+        "/usr/bin/python3",
+        "-c",
+        SCAPY_RA,
+        &cap.file.to_string_lossy(),
+    ]);
+    let last: serde_json::Value = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .unwrap();
+    assert_eq!(last["routerlifetime"], 0, "{last}");
+    assert_eq!(last["src"], LL, "{last}");
+    assert!(r1.log_text().contains("final RA with router lifetime 0"));
 }

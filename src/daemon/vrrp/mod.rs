@@ -823,6 +823,8 @@ impl<S: Southbound> Vrrp<S> {
         // Instances kept whose routes or rules changed, with the config of those now in
         // the kernel.
         let mut rerouted: Vec<(usize, Arc<model::Instance>)> = Vec::new();
+        // Kept routers whose RAs the new config switches off, with the config they had.
+        let mut ra_off: Vec<(usize, Arc<model::Instance>)> = Vec::new();
         let table = routers(cfg);
         self.configured = cfg.instances.len();
         // Which running router each new one continues, if any.
@@ -864,6 +866,16 @@ impl<S: Southbound> Vrrp<S> {
                         {
                             rerouted.push((self.insts.len(), inst.cfg.clone()));
                         }
+                        if c.ra.is_none() && inst.ra.is_some() {
+                            ra_off.push((self.insts.len(), inst.cfg.clone()));
+                        }
+                        if c.ra.is_some() && c.family == Family::Ipv6 && inst.ra.is_none() {
+                            let mut ra = Box::<crate::vrrp::ra::RaTimer>::default();
+                            if inst.vips_installed {
+                                ra.start(now);
+                            }
+                            inst.ra = Some(ra);
+                        }
                         inst.cfg = c.clone();
                         changed.push(self.insts.len());
                     }
@@ -877,6 +889,10 @@ impl<S: Southbound> Vrrp<S> {
                     self.insts.push(inst);
                 }
             }
+        }
+        for (i, was) in ra_off {
+            self.final_ra(i, &was, self.insts.len());
+            self.insts[i].ra = None;
         }
         // Instances gone from the config (or restarting with new identity) leave gracefully.
         let mut leaving: Vec<Inst<S::Unicast>> = old.into_iter().flatten().collect();
@@ -913,6 +929,7 @@ impl<S: Southbound> Vrrp<S> {
         }
         self.close_unused_ifaces(ctx);
         self.refresh_rx_filters();
+        self.arm_ra(ctx);
     }
 
     fn retire(&mut self, ctx: &mut Ctx, leaving: Vec<Inst<S::Unicast>>, now: Instant) {
@@ -924,6 +941,10 @@ impl<S: Southbound> Vrrp<S> {
             inst.group = None;
             inst.pair = None;
             self.insts.push(inst);
+        }
+        for i in base..base + n {
+            let was = Arc::clone(&self.insts[i].cfg);
+            self.final_ra(i, &was, base);
         }
         self.stop_insts(ctx, base..base + n, now);
         self.insts.truncate(base);

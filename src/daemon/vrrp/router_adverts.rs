@@ -7,15 +7,19 @@
 //! No RA with router lifetime 0 is sent when a master stops or hands over: the next master
 //! advertises from the same link-local address, so hosts must keep it as their default
 //! router (RFC 4861 6.2.5's final RAs are for an interface that stops being a router, which
-//! the virtual router does not while any router of its group runs).
+//! the virtual router does not while any router of its group runs). The one final RA goes
+//! out when a reload takes the virtual router away for good while it advertises: its
+//! instance removed, or `ra` switched off ([`Vrrp::final_ra`]).
 
-use core::net::IpAddr;
+use core::net::{IpAddr, Ipv6Addr};
+use std::sync::Arc;
 
-use log::{error, warn};
+use log::{error, info, warn};
 
 use super::southbound::Southbound;
 use super::{Vrrp, RA_TIMER};
 use crate::base::Instant;
+use crate::config::model;
 use crate::daemon::event_loop::Ctx;
 use crate::daemon::ids::Part;
 use crate::vrrp::ra::emit_ra;
@@ -94,20 +98,47 @@ impl<S: Southbound> Vrrp<S> {
 
     /// One RA of instance `i` to all-nodes, with its configured router lifetime.
     fn send_ra(&mut self, i: usize) {
+        let cfg = Arc::clone(&self.insts[i].cfg);
+        self.send_ra_as(i, &cfg, None);
+    }
+
+    /// A reload takes router `i`'s RAs away (it leaves the config, or `ra` went off):
+    /// while it advertises, and no router of the new config advertises from the same
+    /// link-local address on that interface, one RA with router lifetime 0 (RFC 4861 6.2.5)
+    /// tells hosts to stop using it, with the settings it advertised (`was`).
+    pub(super) fn final_ra(&mut self, i: usize, was: &model::Instance, configured: usize) {
+        if !self.insts[i].ra.as_ref().is_some_and(|r| r.running()) {
+            return;
+        }
+        let iface = self.insts[i].iface;
+        let src = first_ipv6(was);
+        let taken_over = self.insts[..configured].iter().enumerate().any(|(k, s)| {
+            k != i && s.iface == iface && s.cfg.ra.is_some() && first_ipv6(&s.cfg) == src
+        });
+        if !taken_over {
+            info!(target: &was.name, "no longer a router: final RA with router lifetime 0");
+            self.send_ra_as(i, was, Some(0));
+        }
+        if let Some(ra) = &mut self.insts[i].ra {
+            ra.stop();
+        }
+    }
+
+    /// One RA from router `i`'s interface and MAC with the settings of `cfg`; its router
+    /// lifetime is `lifetime`, or the configured one.
+    fn send_ra_as(&mut self, i: usize, cfg: &model::Instance, lifetime: Option<u16>) {
         let src_mac = self.src_mac(i);
         let inst = &self.insts[i];
-        let (Some(ra), Some(IpAddr::V6(src))) = (
-            inst.cfg.ra.as_ref(),
-            inst.cfg.vips.iter().map(|v| v.addr).find(IpAddr::is_ipv6),
-        ) else {
+        let (Some(ra), Some(src)) = (cfg.ra.as_ref(), first_ipv6(cfg)) else {
             return;
         };
-        let name = &inst.cfg.name;
+        let name = &cfg.name;
         let ifc = &self.ifaces[inst.iface];
         let Some(listener) = &ifc.listener else {
             return;
         };
-        match emit_ra(&mut self.tx, src_mac, src, ra, ra.router_lifetime) {
+        let lifetime = lifetime.unwrap_or(ra.router_lifetime);
+        match emit_ra(&mut self.tx, src_mac, src, ra, lifetime) {
             Ok(n) => match self.south.send_frame(listener, &self.tx[..n]) {
                 Ok(Some(_)) => {}
                 Ok(None) => warn!(target: name, "RA lost: socket buffer full"),
@@ -116,4 +147,12 @@ impl<S: Southbound> Vrrp<S> {
             Err(e) => error!(target: name, "RA: {e:?}"),
         }
     }
+}
+
+/// The RAs' source: the instance's first IPv6 VIP (link-local, by validation).
+fn first_ipv6(cfg: &model::Instance) -> Option<Ipv6Addr> {
+    cfg.vips.iter().find_map(|v| match v.addr {
+        IpAddr::V6(a) => Some(a),
+        IpAddr::V4(_) => None,
+    })
 }
