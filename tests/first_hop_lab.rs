@@ -802,3 +802,72 @@ fn ra_bytes_read_by_scapy_and_rdisc6_and_solicitations_answered_6_2_6() {
     assert_eq!(last["src"], LL, "{last}");
     assert!(r1.log_text().contains("final RA with router lifetime 0"));
 }
+
+/// Only the master advertises, from the virtual link-local address and, with `use_vmac`,
+/// the IPv6 virtual MAC (RFC 5798 7.3: 00-00-5E-00-02-{VRID}); a SIGTERM handover sends no
+/// RA with router lifetime 0: the new master's RAs come from the same address and MAC.
+#[test]
+fn ras_only_from_the_master_with_the_virtual_mac_and_none_with_lifetime_0_on_handover() {
+    let name = "ras_only_from_the_master_with_the_virtual_mac_and_none_with_lifetime_0_on_handover";
+    if !prereqs(name) {
+        return;
+    }
+    let lab = Lab::with_routers("fhvm", 2);
+    for r in ["r1", "r2"] {
+        lab.exec(r, &["sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1"]);
+    }
+    let cap = lab.capture("fhvm");
+    let uci = |priority: u8| {
+        format!(
+            "config instance 'fh6'\n\toption interface '{LAN_IF}'\n\toption vrid '{VRID}'\n\
+             \toption priority '{priority}'\n\toption version '3'\n\toption advert_int '0.2'\n\
+             \toption garp_delay '0'\n\toption use_vmac '1'\n\tlist vip '{LL}/64'\n\
+             \tlist vip '{V6}/64'\n\toption ra '1'\n\tlist ra_prefix 'fd00::/64'\n\
+             \toption ra_interval '4'\n"
+        )
+    };
+    // r1 first, so r2 is never master before the handover.
+    let mut r1 = lab.spawn_minivrrp_text("r1", &minivrrp_bin(), &uci(150), "vm");
+    let (h, _) = lab.wait_holders(LL, &["r1"], Duration::from_secs(8));
+    assert_eq!(h, ["r1"], "r1 never became master: {}", r1.log_text());
+    let r2 = lab.spawn_minivrrp_text("r2", &minivrrp_bin(), &uci(100), "vm");
+    std::thread::sleep(Duration::from_secs(4));
+    let ra_sent = |node: &str| {
+        status_json(&lab, node)["instances"][0]["counters"]["ra_sent"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    assert!(ra_sent("r1") >= 2, "r1 sent {} RAs", ra_sent("r1"));
+    assert_eq!(ra_sent("r2"), 0, "a backup sent RAs");
+    let handover = r1.terminate();
+    r1.wait_exit(Duration::from_secs(5));
+    let (h, _) = lab.wait_holders(LL, &["r2"], Duration::from_secs(5));
+    assert_eq!(h, ["r2"], "no takeover: {}", r2.log_text());
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(ra_sent("r2") >= 1, "the new master sent no RA");
+
+    let vmac = [0x00, 0x00, 0x5e, 0x00, 0x02, VRID];
+    let ras: Vec<(Duration, Vec<u8>)> = cap
+        .read()
+        .frames
+        .into_iter()
+        .filter(|f| f.data.len() > 62 && f.data[12..14] == [0x86, 0xdd] && f.data[54] == 134)
+        .map(|f| (f.ts, f.data))
+        .collect();
+    let ll: std::net::Ipv6Addr = LL.parse().unwrap();
+    assert!(
+        ras.iter().any(|(ts, _)| *ts > handover),
+        "no RA after the handover"
+    );
+    for (ts, f) in &ras {
+        assert_eq!(f[6..12], vmac, "RA at {ts:?} from {:02x?}", &f[6..12]);
+        assert_eq!(f[22..38], ll.octets(), "RA at {ts:?} not from {LL}");
+        // Router lifetime (RA bytes 6-7): never 0.
+        assert_ne!(
+            u16::from_be_bytes([f[60], f[61]]),
+            0,
+            "RA with lifetime 0 at {ts:?}"
+        );
+    }
+    println!("{} RAs, all from {LL} at the virtual MAC", ras.len());
+}
