@@ -353,6 +353,9 @@ impl<S: Southbound> Vrrp<S> {
                         n += 1;
                         let sep = if lost.is_empty() { "" } else { " " };
                         let _ = write!(lost, "{sep}{}/{}", vip.addr, vip.prefix_len);
+                        if let Some(d) = &vip.dev {
+                            let _ = write!(lost, " (dev {d})");
+                        }
                     }
                     Err(e) => error!(target: &inst.cfg.name, "add VIP {} back: {e}", vip.addr),
                 }
