@@ -18,7 +18,7 @@ use common::attack::Attacker;
 use common::knobs::{env_num, minivrrp_bin};
 use common::lab::{self, Lab, Proc, LAN_IF};
 use smoltcp::wire::{Icmpv6Packet, Ipv6Address};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -72,7 +72,7 @@ fn capture(lab: &Lab, name: &str, filter: &str) -> (Proc, PathBuf) {
     (p, file)
 }
 
-fn timestamps(mut p: Proc, file: &PathBuf) -> Vec<Duration> {
+fn timestamps(mut p: Proc, file: &Path) -> Vec<Duration> {
     p.signal(libc::SIGINT);
     p.wait_exit(Duration::from_secs(5));
     common::pcap::read_file(file)
