@@ -11,8 +11,8 @@ use core::net::Ipv6Addr;
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::time::Duration as WireDuration;
 use smoltcp::wire::{
-    EthernetAddress, EthernetFrame, EthernetProtocol, Icmpv6Packet, Icmpv6Repr, IpProtocol,
-    Ipv6Packet, Ipv6Repr, NdiscOption, NdiscOptionRepr, NdiscPrefixInfoFlags,
+    EthernetAddress, EthernetFrame, EthernetProtocol, Icmpv6Message, Icmpv6Packet, Icmpv6Repr,
+    IpProtocol, Ipv6Packet, Ipv6Repr, NdiscOption, NdiscOptionRepr, NdiscPrefixInfoFlags,
     NdiscPrefixInformation, NdiscRepr, NdiscRouterFlags, RawHardwareAddress, ETHERNET_HEADER_LEN,
     IPV6_HEADER_LEN,
 };
@@ -145,7 +145,13 @@ pub struct RaTimer {
 /// the maximum (RFC 4861 6.2.1 default 0.33 × Max), never below 3 s.
 fn periodic(max: Duration, jitter: u16) -> Duration {
     let min = (max / 3).max(MIN_DELAY_BETWEEN_RAS).min(max);
-    min + (max - min).mul_f64(f64::from(jitter) / f64::from(u16::MAX))
+    min + scaled(max - min, jitter)
+}
+
+/// `d` × `jitter` / 65535, in integer milliseconds (no float code on the router).
+fn scaled(d: Duration, jitter: u16) -> Duration {
+    let ms = d.as_millis() as u64;
+    Duration::from_millis(ms.saturating_mul(u64::from(jitter)) / u64::from(u16::MAX))
 }
 
 impl RaTimer {
@@ -200,7 +206,7 @@ impl RaTimer {
             return;
         };
         self.rs_received = self.rs_received.wrapping_add(1);
-        let delay = MAX_RA_DELAY_TIME.mul_f64(f64::from(jitter) / f64::from(u16::MAX));
+        let delay = scaled(MAX_RA_DELAY_TIME, jitter);
         let mut at = now + delay;
         let mut limited = false;
         if let Some(last) = self.last_sent {
@@ -221,8 +227,9 @@ impl RaTimer {
 }
 
 /// Whether `frame` (Ethernet) is a Router Solicitation (RFC 4861 4.1) that passes the
-/// validity checks of RFC 4861 6.1.1: hop limit 255, ICMPv6 checksum and code 0, and a
-/// source link-layer address option only with a source address.
+/// validity checks of RFC 4861 6.1.1 a router can make from the bytes: hop limit 255,
+/// ICMPv6 checksum, code 0, at least 8 octets. (The options are not read: the answer is a
+/// multicast RA whatever they say.)
 pub fn is_router_solicitation(frame: &[u8]) -> bool {
     let Ok(eth) = EthernetFrame::new_checked(frame) else {
         return false;
@@ -239,13 +246,10 @@ pub fn is_router_solicitation(frame: &[u8]) -> bool {
     let Ok(icmp) = Icmpv6Packet::new_checked(ip.payload()) else {
         return false;
     };
-    let (src, dst) = (ip.src_addr(), ip.dst_addr());
-    match Icmpv6Repr::parse(&src, &dst, &icmp, &ChecksumCapabilities::default()) {
-        Ok(Icmpv6Repr::Ndisc(NdiscRepr::RouterSolicit { lladdr })) => {
-            icmp.msg_code() == 0 && !(src.is_unspecified() && lladdr.is_some())
-        }
-        _ => false,
-    }
+    icmp.msg_type() == Icmpv6Message::RouterSolicit
+        && icmp.msg_code() == 0
+        && ip.payload().len() >= 8
+        && icmp.verify_checksum(&ip.src_addr(), &ip.dst_addr())
 }
 
 #[cfg(test)]
