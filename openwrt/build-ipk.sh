@@ -3,6 +3,7 @@
 # without the OpenWrt SDK.
 #
 #   openwrt/build-ipk.sh [--apk] [--bin PATH] [--out DIR] [--release N] BOARD
+#   openwrt/build-ipk.sh --luci [--apk] [--out DIR] [--release N]
 #
 #   --apk      an .apk for OpenWrt 25.12 and snapshots (apk-tools 3) instead of an .ipk:
 #              build/minivrrp-<version>_<arch>.apk, written by openwrt/apk-mkpkg.py
@@ -12,6 +13,8 @@
 #              as left by board/build.sh BOARD), or one the OpenWrt SDK built
 #   --out      output directory (default: build/)
 #   --release  package release number (default 1): Version is <Cargo.toml version>-r<N>
+#   --luci     the LuCI app instead (openwrt/luci-app-minivrrp, Architecture all, no BOARD):
+#              build/luci-app-minivrrp_<version>_all.ipk (or .apk)
 #
 # Layout (as OpenWrt's scripts/ipkg-build makes it, and the only outer format opkg-lede
 # reads): a gzip'd tar of debian-binary ("2.0"), data.tar.gz, control.tar.gz.
@@ -34,39 +37,46 @@ format=ipk
 out="$ROOT/build"
 release=1
 board=
+luci=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--apk) format=apk ;;
+	--luci) luci=1 ;;
 	--bin) [ $# -ge 2 ] || die "--bin needs a path"; bin=$2; shift ;;
 	--out) [ $# -ge 2 ] || die "--out needs a directory"; out=$2; shift ;;
 	--release) [ $# -ge 2 ] || die "--release needs a number"; release=$2; shift ;;
-	-h | --help) sed -n '2,23s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,26s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	-*) die "unknown option $1" ;;
 	*) [ -z "$board" ] || die "one BOARD only"; board=$1 ;;
 	esac
 	shift
 done
-[ -n "$board" ] || die "usage: build-ipk.sh [--apk] [--bin PATH] [--out DIR] [--release N] BOARD"
+[ -n "$board$luci" ] || die "usage: build-ipk.sh [--apk] [--bin PATH] [--out DIR] [--release N] BOARD | --luci"
 case "$release" in '' | *[!0-9]*) die "--release must be a number" ;; esac
 
-case "$board" in
-aarch64) board=aarch64_cortex-a53 ;;
-armv7) board=arm_cortex-a7_neon-vfpv4 ;;
-mipsel) board=mipsel_24kc ;;
-esac
-profile="$ROOT/board/$board.env"
-[ -f "$profile" ] || die "unknown board '$board' (see board/*.env)"
-OPENWRT_ARCH= RUST_TARGET= BUILD=
-. "$profile"
-[ -n "$OPENWRT_ARCH" ] || die "$profile sets no OPENWRT_ARCH"
+if [ -n "$luci" ]; then
+	[ -z "$board$bin" ] || die "--luci takes no BOARD and no --bin (the app is Architecture all)"
+	OPENWRT_ARCH=all
+else
+	case "$board" in
+	aarch64) board=aarch64_cortex-a53 ;;
+	armv7) board=arm_cortex-a7_neon-vfpv4 ;;
+	mipsel) board=mipsel_24kc ;;
+	esac
+	profile="$ROOT/board/$board.env"
+	[ -f "$profile" ] || die "unknown board '$board' (see board/*.env)"
+	OPENWRT_ARCH= RUST_TARGET= BUILD=
+	. "$profile"
+	[ -n "$OPENWRT_ARCH" ] || die "$profile sets no OPENWRT_ARCH"
 
-if [ -z "$bin" ]; then
-	bin="$ROOT/target/$RUST_TARGET/release/minivrrp"
-	if [ ! -f "$bin" ]; then
-		die "no $bin: run board/build.sh $board first, or pass --bin"
+	if [ -z "$bin" ]; then
+		bin="$ROOT/target/$RUST_TARGET/release/minivrrp"
+		if [ ! -f "$bin" ]; then
+			die "no $bin: run board/build.sh $board first, or pass --bin"
+		fi
 	fi
+	[ -f "$bin" ] || die "no such binary: $bin"
 fi
-[ -f "$bin" ] || die "no such binary: $bin"
 
 for tool in tar gzip sed; do
 	command -v "$tool" >/dev/null 2>&1 || die "needs $tool"
@@ -93,23 +103,47 @@ data="$work/data"
 ctrl="$work/control"
 mkdir "$data" "$ctrl" "$work/outer"
 
-# data: exactly the files the package owns, with their modes spelled out (the checkout's
-# modes and the umask must not leak into the package). The config is 0600 like the SDK's
-# INSTALL_CONF makes it: it may hold VRRPv2 auth_pass secrets.
-install -d -m 0755 "$data/usr/sbin" "$data/etc/config" "$data/etc/init.d" \
-	"$data/etc/hotplug.d/minivrrp" "$data/lib/upgrade/keep.d"
-install -m 0755 "$bin" "$data/usr/sbin/minivrrp"
-install -m 0600 "$ROOT/rootfs/etc/config/minivrrp" "$data/etc/config/minivrrp"
-install -m 0755 "$ROOT/rootfs/etc/init.d/minivrrp" "$data/etc/init.d/minivrrp"
-install -m 0644 "$ROOT/rootfs/etc/hotplug.d/minivrrp/50-example" \
-	"$data/etc/hotplug.d/minivrrp/50-example"
-# rpcd plugin: `ubus call minivrrp status`.
-install -d -m 0755 "$data/usr/libexec/rpcd"
-install -m 0755 "$ROOT/rootfs/usr/libexec/rpcd/minivrrp" "$data/usr/libexec/rpcd/minivrrp"
-# sysupgrade keeps what keep.d lists: the users' hooks.
-install -m 0644 "$ROOT/rootfs/lib/upgrade/keep.d/minivrrp" "$data/lib/upgrade/keep.d/minivrrp"
-chmod 0755 "$data" "$ctrl" "$data/usr" "$data/etc" "$data/etc/hotplug.d" "$data/usr/libexec" "$data/lib" \
-	"$data/lib/upgrade"
+# The package's identity; the LuCI app has its own.
+depends=libc
+section=net
+conffiles="/etc/config/minivrrp /etc/hotplug.d/minivrrp/50-example"
+summary="VRRP (v2/v3, IPv4/IPv6), health checks and IPVS in one small binary, configured by UCI"
+description=" VRRP (v2/v3, IPv4/IPv6) with link/script tracking, TCP/ICMP/HTTP health checks
+ and kernel IPVS in one small binary, configured by UCI (/etc/config/minivrrp)."
+if [ -n "$luci" ]; then
+	pkg=luci-app-minivrrp
+	depends="libc, luci-base, minivrrp"
+	section=luci
+	conffiles=
+	summary="LuCI pages for minivrrp: Status > VRRP, Services > VRRP configuration"
+	description=" LuCI support for minivrrp: a Status > VRRP page and an Overview include with the
+ daemon's state and controls, and configuration pages generated from its schema."
+	# As LuCI apps are laid out: htdocs/ is served from /www, root/ is the file system.
+	app="$ROOT/openwrt/luci-app-minivrrp"
+	install -d -m 0755 "$data/www"
+	cp -R "$app/htdocs/." "$data/www/"
+	cp -R "$app/root/." "$data/"
+	find "$data" -type d -exec chmod 0755 {} +
+	find "$data" -type f -exec chmod 0644 {} +
+else
+	# data: exactly the files the package owns, with their modes spelled out (the checkout's
+	# modes and the umask must not leak into the package). The config is 0600 like the SDK's
+	# INSTALL_CONF makes it: it may hold VRRPv2 auth_pass secrets.
+	install -d -m 0755 "$data/usr/sbin" "$data/etc/config" "$data/etc/init.d" \
+		"$data/etc/hotplug.d/minivrrp" "$data/lib/upgrade/keep.d"
+	install -m 0755 "$bin" "$data/usr/sbin/minivrrp"
+	install -m 0600 "$ROOT/rootfs/etc/config/minivrrp" "$data/etc/config/minivrrp"
+	install -m 0755 "$ROOT/rootfs/etc/init.d/minivrrp" "$data/etc/init.d/minivrrp"
+	install -m 0644 "$ROOT/rootfs/etc/hotplug.d/minivrrp/50-example" \
+		"$data/etc/hotplug.d/minivrrp/50-example"
+	# rpcd plugin: `ubus call minivrrp status`.
+	install -d -m 0755 "$data/usr/libexec/rpcd"
+	install -m 0755 "$ROOT/rootfs/usr/libexec/rpcd/minivrrp" "$data/usr/libexec/rpcd/minivrrp"
+	# sysupgrade keeps what keep.d lists: the users' hooks.
+	install -m 0644 "$ROOT/rootfs/lib/upgrade/keep.d/minivrrp" "$data/lib/upgrade/keep.d/minivrrp"
+	chmod 0755 "$data" "$ctrl" "$data/usr" "$data/etc" "$data/etc/hotplug.d" "$data/usr/libexec" "$data/lib" \
+		"$data/lib/upgrade"
+fi
 
 if [ "$format" = apk ]; then
 	command -v python3 >/dev/null 2>&1 || die "--apk needs python3"
@@ -118,7 +152,8 @@ if [ "$format" = apk ]; then
 	# package's file list.
 	meta="$data/lib/apk/packages"
 	install -d -m 0755 "$meta" "$data/lib/apk"
-	printf '%s\n' /etc/config/minivrrp /etc/hotplug.d/minivrrp/50-example >"$meta/$pkg.conffiles"
+	: >"$meta/$pkg.conffiles"
+	for f in $conffiles; do echo "$f" >>"$meta/$pkg.conffiles"; done
 	: >"$meta/$pkg.conffiles_static"
 	while read -r f; do
 		echo "$f $(sha256sum "$data$f" | cut -d ' ' -f 1)" >>"$meta/$pkg.conffiles_static"
@@ -139,13 +174,17 @@ export pkgname="'"$pkg"'"'
 	printf '#!/bin/sh\nexport PKG_UPGRADE=1\n[ "${IPKG_NO_SCRIPT}" = "1" ] && exit 0\n%s\nadd_group_and_user\ndefault_postinst\n' \
 		"$head" >"$ctrl/post-upgrade"
 	printf '#!/bin/sh\n%s\ndefault_prerm\n' "$head" >"$ctrl/pre-deinstall"
+	if [ -n "$luci" ]; then
+		cat "$SCRIPT_DIR/luci-app-minivrrp/postinst-luci" >>"$ctrl/post-install"
+		cat "$SCRIPT_DIR/luci-app-minivrrp/postinst-luci" >>"$ctrl/post-upgrade"
+	fi
 	mkdir -p "$out"
 	apk="$out/$pkg-${version}_$OPENWRT_ARCH.apk"
 	SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH python3 "$SCRIPT_DIR/apk-mkpkg.py" \
 		--info "name:$pkg" --info "version:$version" --info "arch:$OPENWRT_ARCH" \
 		--info "license:$license" --info "origin:$pkg" --info "maintainer:$maintainer" \
-		--info "description:VRRP (v2/v3, IPv4/IPv6), health checks and IPVS in one small binary, configured by UCI" \
-		--info "depends:libc" \
+		--info "description:$summary" \
+		--info "depends:$(echo "$depends" | tr -d ,)" \
 		--script "post-install:$ctrl/post-install" --script "post-upgrade:$ctrl/post-upgrade" \
 		--script "pre-deinstall:$ctrl/pre-deinstall" \
 		--files "$data" --output "$apk"
@@ -167,22 +206,22 @@ installed_size=$(gzip -dc "$work/outer/data.tar.gz" | wc -c | tr -d ' ')
 cat >"$ctrl/control" <<EOF
 Package: $pkg
 Version: $version
-Depends: libc
-Source: feeds/minivrrp/minivrrp
+Depends: $depends
+Source: feeds/minivrrp/$pkg
 SourceName: $pkg
 License: $license
 LicenseFiles: LICENSE
-Section: net
+Section: $section
 SourceDateEpoch: $SOURCE_DATE_EPOCH
 Maintainer: $maintainer
 Architecture: $OPENWRT_ARCH
 Installed-Size: $installed_size
-Description:  VRRP (v2/v3, IPv4/IPv6) with link/script tracking, TCP/ICMP/HTTP health checks
- and kernel IPVS in one small binary, configured by UCI (/etc/config/minivrrp).
+Description: $description
 EOF
 # opkg keeps a locally modified conffile on upgrade (and saves the new one as -opkg).
 # The same list as the feed Makefile's Package/minivrrp/conffiles.
-printf '%s\n' /etc/config/minivrrp /etc/hotplug.d/minivrrp/50-example >"$ctrl/conffiles"
+: >"$ctrl/conffiles"
+for f in $conffiles; do echo "$f" >>"$ctrl/conffiles"; done
 # The maintainer scripts every SDK-built OpenWrt package gets: functions.sh's
 # default_postinst enables and starts the init scripts the package installs (only
 # enables when IPKG_INSTROOT says we are building an image), default_prerm stops and
@@ -200,7 +239,11 @@ cat >"$ctrl/prerm" <<'EOF'
 . ${IPKG_INSTROOT}/lib/functions.sh
 default_prerm $0 $@
 EOF
+if [ -n "$luci" ]; then
+	cat "$SCRIPT_DIR/luci-app-minivrrp/postinst-luci" >>"$ctrl/postinst"
+fi
 chmod 0644 "$ctrl/control" "$ctrl/conffiles"
+[ -s "$ctrl/conffiles" ] || rm "$ctrl/conffiles"
 chmod 0755 "$ctrl/postinst" "$ctrl/prerm"
 det_tar "$ctrl" . >"$work/outer/control.tar.gz"
 

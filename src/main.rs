@@ -3,6 +3,9 @@
 //! Exit codes: 0 ok, 1 config invalid or command refused by the daemon, 2 usage error,
 //! 3 runtime failure or daemon unreachable.
 
+#![deny(unsafe_code, clippy::undocumented_unsafe_blocks)]
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -222,9 +225,12 @@ fn check(path: &Path) -> u8 {
                 path.display()
             ));
             out(&cfg.to_uci());
-            let mut e = std::io::stderr().lock();
+            // Warnings do not make the config invalid: the init script reads stdout only.
+            for w in minivrrp::daemon::notify::role_warnings(&cfg, "/") {
+                eprintln!("warning: {w}");
+            }
             for w in cfg.warnings() {
-                let _ = writeln!(e, "{}: warning: {w}", path.display());
+                eprintln!("{}: warning: {w}", path.display());
             }
             EXIT_OK
         }

@@ -519,9 +519,56 @@ fn rpcd_plugin_answers_list_and_call_with_json() {
     }
     for sh in &shells {
         let l = rpcd(&lab, sh, &["list"], "");
-        for m in ["status", "maintenance_on", "maintenance_off", "reload"] {
+        for m in [
+            "status",
+            "maintenance_on",
+            "maintenance_off",
+            "reload",
+            "priority",
+            "priority_reset",
+            "garp",
+            "check",
+        ] {
             assert!(l[m].is_object(), "{sh:?}: {l}");
         }
+        // Arguments as rpcd writes them (spaces after colons) and as uhttpd adds the session.
+        let r = rpcd(
+            &lab,
+            sh,
+            &["call", "priority"],
+            r#"{ "name": "vi50", "priority": 201, "ubus_rpc_session": "0123abcd" }"#,
+        );
+        assert_eq!(r["ok"], true, "{sh:?}: {r}");
+        assert_eq!(
+            status_json(&lab, "r1")["instances"][0]["effective_priority"],
+            201
+        );
+        let r = rpcd(&lab, sh, &["call", "priority_reset"], r#"{"name":"vi50"}"#);
+        assert_eq!(r["ok"], true, "{sh:?}: {r}");
+        assert_eq!(
+            status_json(&lab, "r1")["instances"][0]["priority_override"],
+            serde_json::Value::Null
+        );
+        let r = rpcd(&lab, sh, &["call", "garp"], r#"{"name":"vi50"}"#);
+        assert_eq!(r["ok"], true, "{sh:?}: {r}");
+        // Names and priorities are checked before anything runs.
+        for (m, args) in [
+            ("garp", r#"{"name":"-x"}"#),
+            ("garp", r#"{"name":"a;reboot"}"#),
+            ("priority", r#"{"name":"vi50","priority":"1;x"}"#),
+            ("priority", r#"{"name":"vi50"}"#),
+        ] {
+            let r = rpcd(&lab, sh, &["call", m], args);
+            assert_eq!(r["ok"], false, "{sh:?} {m} {args}: {r}");
+            assert_eq!(r["code"], 2, "{sh:?} {m} {args}: {r}");
+        }
+        let r = rpcd(
+            &lab,
+            sh,
+            &["call", "priority"],
+            r#"{"name":"vi50","priority":0}"#,
+        );
+        assert_eq!(r["ok"], false, "{sh:?}: {r}");
         let s = rpcd(&lab, sh, &["call", "status"], "{}");
         assert_eq!(s["instances"][0]["name"], "vi50", "{s}");
         assert_eq!(s["instances"][0]["state"], "MASTER", "{s}");
@@ -548,6 +595,12 @@ fn rpcd_plugin_answers_list_and_call_with_json() {
     let r = rpcd(&lab, &["/bin/sh"], &["call", "reload"], "{}");
     assert_eq!(r["ok"], false, "{r}");
     assert_eq!(r["code"], 1, "{r}");
+    // ...and as objects LuCI shows under the option they name.
+    let e = &r["errors"][0];
+    assert_eq!(e["file"], conf.to_string_lossy().as_ref(), "{r}");
+    assert!(e["line"].as_u64().unwrap() > 0, "{r}");
+    assert_eq!(e["section"], "vi50", "{r}");
+    assert_eq!(e["option"], "vrid", "{r}");
     // Daemon down: status answers a JSON error, not nothing.
     drop(r1);
     let r = rpcd(&lab, &["/bin/sh"], &["call", "status"], "{}");

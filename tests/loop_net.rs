@@ -188,7 +188,7 @@ fn loop_delivers_a_vrrp_frame_then_link_down_and_up_events() {
     });
 }
 
-/// A listener with a receive ring (`sys::packet_ring`) read through the loop: frames held
+/// A listener with a receive ring (`sys::packet::ring`) read through the loop: frames held
 /// in the kernel and handed over together are all delivered, in order, each with the time
 /// it arrived, though the loop reads them later; and a timer that fell due meanwhile still
 /// fires before any of them is handled (the loop's rule: due timers first).

@@ -1683,3 +1683,130 @@ fn router_profiles_and_feed_makefile_leave_out_import_and_x86_64_keeps_it() {
         "build_release, build_cross, build_all"
     );
 }
+
+/// Every file of the LuCI app as the package installs it: `htdocs/` under `/www`, `root/` as
+/// is (how OpenWrt's luci.mk installs an app), with its source file.
+fn luci_app_files() -> BTreeMap<String, PathBuf> {
+    let app = Path::new(ROOT).join("openwrt/luci-app-minivrrp");
+    let mut out = BTreeMap::new();
+    for (sub, prefix) in [("htdocs", "/www"), ("root", "")] {
+        let mut stack = vec![app.join(sub)];
+        while let Some(dir) = stack.pop() {
+            for e in fs::read_dir(&dir).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    let rel = p
+                        .strip_prefix(app.join(sub))
+                        .unwrap()
+                        .to_string_lossy()
+                        .to_string();
+                    out.insert(format!("{prefix}/{rel}"), p);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `build-ipk.sh --luci`: the LuCI app as a second package, Architecture all, no board and no
+/// binary; the app's files and nothing else, no conffiles, a postinst that makes rpcd read the
+/// new ACL; reproducible; and the same as an apk.
+#[test]
+fn luci_app_package_ipk_and_apk_hold_the_app_tree_for_architecture_all() {
+    let test = "luci_app_package";
+    if !tools_present(test, &["tar", "gzip", "python3", "sha256sum", "sh"]) {
+        return;
+    }
+    let s = Scratch::new(test);
+    let build = |out: &Path, apk: bool| {
+        let mut c = Command::new("sh");
+        c.arg(Path::new(ROOT).join("openwrt/build-ipk.sh"))
+            .arg("--luci");
+        if apk {
+            c.arg("--apk");
+        }
+        PathBuf::from(run_ok(c.arg("--out").arg(out)).trim())
+    };
+    let ipk = build(&s.path("out"), false);
+    assert_eq!(
+        ipk.file_name().unwrap().to_string_lossy(),
+        format!("luci-app-minivrrp_{}_all.ipk", version())
+    );
+    // A board or a binary makes no sense for it.
+    let refused = run(Command::new("sh")
+        .arg(Path::new(ROOT).join("openwrt/build-ipk.sh"))
+        .args(["--luci", "x86_64"]));
+    assert!(!refused.status.success());
+
+    unpack_ipk(&ipk, &s.path("u"));
+    let control = parse_control(&fs::read_to_string(s.path("u/control/control")).unwrap());
+    assert_eq!(control["Package"], "luci-app-minivrrp");
+    assert_eq!(control["Architecture"], "all");
+    assert_eq!(control["Depends"], "libc, luci-base, minivrrp");
+    assert_eq!(control["Section"], "luci");
+    assert_eq!(control["Version"], version());
+    assert!(
+        !s.path("u/control/conffiles").exists(),
+        "the app has no conffiles"
+    );
+    let postinst = fs::read_to_string(s.path("u/control/postinst")).unwrap();
+    assert!(postinst.contains("/etc/init.d/rpcd reload"), "{postinst}");
+    let check = run(Command::new("sh")
+        .arg("-n")
+        .arg(s.path("u/control/postinst")));
+    assert!(check.status.success(), "{check:?}");
+
+    let want = luci_app_files();
+    assert!(want.contains_key("/www/luci-static/resources/view/minivrrp/status.js"));
+    assert!(want.contains_key("/usr/share/rpcd/acl.d/luci-app-minivrrp.json"));
+    let listing = tar_listing(&s.path("u/outer/data.tar.gz"));
+    let files: Vec<&(String, String, String)> = listing
+        .iter()
+        .filter(|(p, m, _)| !m.starts_with('d') && !p.ends_with('/'))
+        .collect();
+    assert_eq!(
+        files
+            .iter()
+            .map(|(p, _, _)| p.trim_start_matches('.').to_string())
+            .collect::<Vec<_>>(),
+        want.keys().cloned().collect::<Vec<_>>()
+    );
+    for (p, mode, owner) in &listing {
+        assert_eq!(owner, "0/0", "{p}");
+        let want_mode = if mode.starts_with('d') {
+            "drwxr-xr-x"
+        } else {
+            "-rw-r--r--"
+        };
+        assert_eq!(mode, want_mode, "{p}");
+    }
+    for (path, src) in &want {
+        assert_eq!(
+            fs::read(s.path(&format!("u/data{path}"))).unwrap(),
+            fs::read(src).unwrap(),
+            "{path}"
+        );
+    }
+    let again = build(&s.path("again"), false);
+    assert_eq!(
+        fs::read(&ipk).unwrap(),
+        fs::read(&again).unwrap(),
+        "reproducible"
+    );
+
+    let apk = build(&s.path("apk"), true);
+    assert_eq!(
+        apk.file_name().unwrap().to_string_lossy(),
+        format!("luci-app-minivrrp-{}_all.apk", version())
+    );
+    let pkg = read_apk(&fs::read(&apk).unwrap());
+    assert_eq!(pkg.info["name"], "luci-app-minivrrp");
+    assert_eq!(pkg.info["arch"], "all");
+    assert_eq!(pkg.depends, ["libc", "luci-base", "minivrrp"]);
+    let mut paths: Vec<String> = pkg.files.iter().map(|f| f.path.clone()).collect();
+    paths.retain(|p| !p.starts_with("/lib/apk/packages/"));
+    assert_eq!(paths, want.keys().cloned().collect::<Vec<_>>());
+    assert!(pkg.scripts["post-install"].contains("/etc/init.d/rpcd reload"));
+}

@@ -14,6 +14,8 @@ for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^mv[0-9]+-/ {print $1}'); do
     [ -d "/proc/$pid" ] || ip netns del "$ns" || true
 done
 
+echo "== lints of the shipped code (unsafe only in sys, documented; no unwrap/expect outside tests)"
+cargo clippy --quiet --lib --bins
 echo "== release builds (static musl, x86_64 + aarch64) and their sizes"
 ./board/build.sh all
 echo "== mipsel_24kc + arm_cortex-a7 (nightly -Zbuild-std, Debian multiarch musl), run under qemu"

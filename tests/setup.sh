@@ -5,7 +5,8 @@ set -eu
 
 PKGS="keepalived tcpdump iproute2 iputils-ping procps python3 python3-aiosmtpd binutils xz-utils
       qemu-user-static qemu-system-x86 linux-image-amd64 busybox-static ipvsadm cpio kmod
-      musl-dev:mipsel musl-dev:armhf ndisc6 radvd python3-scapy"
+      musl-dev:mipsel musl-dev:armhf conntrackd conntrack nftables
+      chromium chromium-driver python3-selenium curl ndisc6 radvd python3-scapy"
 
 # The mipsel_24kc and arm_cortex-a7 builds (board/build.sh cross) link against Debian's
 # musl for those architectures, installed as multiarch packages.
@@ -38,6 +39,8 @@ if command -v systemctl >/dev/null 2>&1; then systemctl disable --now keepalived
 # The same for radvd (the first-hop tests run it inside their namespaces).
 if command -v systemctl >/dev/null 2>&1; then systemctl disable --now radvd >/dev/null 2>&1 || true; fi
 
+# The suite lints the shipped code with clippy (tests/run.sh).
+rustup component list --installed | grep -q '^clippy' || rustup component add clippy
 installed=$(rustup target list --installed)
 for t in x86_64-unknown-linux-musl aarch64-unknown-linux-musl; do
     echo "$installed" | grep -qx "$t" || rustup target add "$t"

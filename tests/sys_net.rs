@@ -527,7 +527,7 @@ fn rtnl_reads_one_interfaces_addresses_in_one_dump_of_that_interface_only() {
     });
 }
 
-/// The receive ring (`sys::packet_ring`): frames sent 1 ms apart reach the reader in blocks,
+/// The receive ring (`sys::packet::ring`): frames sent 1 ms apart reach the reader in blocks,
 /// so it wakes up far fewer times than there are frames, every frame arrives once and in
 /// order, and each carries its arrival time on the monotonic clock, though it was read up to
 /// the ring's hold later.

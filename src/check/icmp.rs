@@ -17,29 +17,10 @@ use super::schedule::{Attempt, Health, Runner, Schedule};
 use super::{push, Action, Actions, Input, Reason};
 use crate::base::Instant;
 use core::net::IpAddr;
+use smoltcp::wire::{Icmpv4Message, Icmpv4Packet, Icmpv6Message};
 
-pub const ICMPV4_ECHO_REQUEST: u8 = 8;
-pub const ICMPV4_ECHO_REPLY: u8 = 0;
-pub const ICMPV6_ECHO_REQUEST: u8 = 128;
-pub const ICMPV6_ECHO_REPLY: u8 = 129;
 /// Echo header length.
 pub const HEADER_LEN: usize = 8;
-
-/// RFC 1071 Internet checksum of `data` (complemented, ready to store).
-pub fn checksum(data: &[u8]) -> u16 {
-    let mut sum: u32 = 0;
-    let mut chunks = data.chunks_exact(2);
-    for c in &mut chunks {
-        sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
-    }
-    if let [b] = chunks.remainder() {
-        sum += u32::from(*b) << 8;
-    }
-    while sum >> 16 != 0 {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
 
 /// Write an echo request into `buf`; returns its length, or `None` if `buf` is too small.
 /// For IPv6 the checksum is left 0: it covers a pseudo-header with the source address, which
@@ -54,9 +35,9 @@ pub fn build_echo_request(
     let len = HEADER_LEN + payload.len();
     let pkt = buf.get_mut(..len)?;
     pkt[0] = if v6 {
-        ICMPV6_ECHO_REQUEST
+        u8::from(Icmpv6Message::EchoRequest)
     } else {
-        ICMPV4_ECHO_REQUEST
+        u8::from(Icmpv4Message::EchoRequest)
     };
     pkt[1] = 0;
     pkt[2..4].copy_from_slice(&[0, 0]);
@@ -64,8 +45,7 @@ pub fn build_echo_request(
     pkt[6..8].copy_from_slice(&seq.to_be_bytes());
     pkt[8..].copy_from_slice(payload);
     if !v6 {
-        let c = checksum(pkt);
-        pkt[2..4].copy_from_slice(&c.to_be_bytes());
+        Icmpv4Packet::new_unchecked(pkt).fill_checksum();
     }
     Some(len)
 }
@@ -93,19 +73,21 @@ pub fn parse_echo_reply(msg: &[u8], v6: bool) -> Result<EchoReply, EchoParseErro
         return Err(EchoParseError::TooShort);
     }
     let want = if v6 {
-        ICMPV6_ECHO_REPLY
+        u8::from(Icmpv6Message::EchoReply)
     } else {
-        ICMPV4_ECHO_REPLY
+        u8::from(Icmpv4Message::EchoReply)
     };
     if msg[0] != want || msg[1] != 0 {
         return Err(EchoParseError::NotEchoReply(msg[0]));
     }
-    if !v6 && checksum(msg) != 0 {
+    // The echo fields sit at the same offsets in both versions.
+    let p = Icmpv4Packet::new_unchecked(msg);
+    if !v6 && !p.verify_checksum() {
         return Err(EchoParseError::BadChecksum);
     }
     Ok(EchoReply {
-        ident: u16::from_be_bytes([msg[4], msg[5]]),
-        seq: u16::from_be_bytes([msg[6], msg[7]]),
+        ident: p.echo_ident(),
+        seq: p.echo_seq_no(),
     })
 }
 
@@ -211,12 +193,25 @@ impl IcmpCheck {
 mod tests {
     use super::*;
 
+    /// RFC 1071, written out as the oracle the encoder is checked against.
+    fn checksum(data: &[u8]) -> u16 {
+        let mut sum: u32 = 0;
+        for c in data.chunks(2) {
+            sum += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+        }
+        while sum >> 16 != 0 {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        !(sum as u16)
+    }
+
     #[test]
     fn echo_request_v4_has_valid_checksum_and_roundtrips_as_reply() {
         let mut buf = [0u8; 64];
         let n = build_echo_request(&mut buf, false, 0x1234, 7, b"minivrrp").unwrap();
         assert_eq!(n, 16);
-        assert_eq!(buf[0], 8);
+        assert_eq!(&buf[..8], &[8, 0, buf[2], buf[3], 0x12, 0x34, 0, 7]);
+        assert_eq!(&buf[8..n], b"minivrrp");
         assert_eq!(checksum(&buf[..n]), 0);
         // Turn it into the reply a host would send: type 0, checksum fixed up.
         buf[0] = 0;

@@ -171,6 +171,81 @@ pub enum Slot {
     Specific,
     Generic,
     Hotplug,
+    /// `master_service` (or `backup_service` when `backup`) number `idx`, through its procd
+    /// init script.
+    Service {
+        backup: bool,
+        idx: u8,
+        act: RoleAct,
+    },
+    /// `master_interface` number `idx`, through netifd's ubus object.
+    Interface {
+        idx: u8,
+        act: RoleAct,
+    },
+    /// Step `step` of conntrackd's primary-backup sequence for `event.state`
+    /// ([`conntrackd_steps`]).
+    Conntrackd {
+        step: u8,
+    },
+    /// The `minivrrp.instance` ubus event: a transition, or (`priority_only`) a change of
+    /// effective priority within a state.
+    Event {
+        priority_only: bool,
+    },
+}
+
+/// What a role job does to a service or interface.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RoleAct {
+    /// `start` / `up`.
+    Start,
+    /// `stop` / `down`.
+    Stop,
+    /// Reconciliation (daemon start, a name added by a reload): stop it only if it runs;
+    /// exit status [`RECONCILED`] says it did.
+    StopIfRunning,
+}
+
+/// Exit status of a [`RoleAct::StopIfRunning`] job that found the service running (or the
+/// interface up) and stopped it; 0 means there was nothing to do.
+pub const RECONCILED: i32 = 3;
+
+/// Where procd services' init scripts are.
+pub const INIT_D: &str = "/etc/init.d/";
+/// netifd's ubus object of an interface is this prefix and the interface's name.
+pub const NETIFD_OBJECT: &str = "network.interface.";
+/// The ubus event every transition and priority change is sent as.
+pub const UBUS_EVENT: &str = "minivrrp.instance";
+
+/// `/bin/sh -c` scripts of [`RoleAct::StopIfRunning`] (`$0` is the name): procd's `running`
+/// command, netifd's `status` (`"up": true`).
+const STOP_SERVICE_IF_RUNNING: &str =
+    "/etc/init.d/\"$0\" running 2>/dev/null || exit 0; /etc/init.d/\"$0\" stop && exit 3; exit 4";
+const DOWN_IF_UP: &str = "ubus call \"network.interface.$0\" status 2>/dev/null | grep -q '\"up\": *true' || exit 0; ubus call \"network.interface.$0\" down && exit 3; exit 4";
+
+/// conntrackd's primary-backup sequence (as its `primary-backup.sh`), the arguments after
+/// `-C FILE` for each step. MASTER: after the commit of the external cache (`-c`, the
+/// pre-master hook, before the VIPs), flush both caches, resync the internal one from the
+/// kernel and bulk-send it to the backup. BACKUP: shorten the kernel's timers of the
+/// entries the new master now owns, flush the external cache and ask the master for a full
+/// resync. FAULT: shorten the timers.
+pub fn conntrackd_steps(state: NotifyState) -> &'static [&'static [&'static str]] {
+    match state {
+        NotifyState::Master => &[&["-f"], &["-R"], &["-B"]],
+        NotifyState::Backup => &[&["-t"], &["-f", "external"], &["-n"]],
+        NotifyState::Fault => &[&["-t"]],
+        _ => &[],
+    }
+}
+
+/// A change of role for the role jobs of one transition: services and interfaces are
+/// started or stopped only when the role (MASTER or not) changed, never twice for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RoleChange {
+    pub to_master: bool,
+    /// The first role since the daemon started: what must not run is stopped only if it runs.
+    pub reconcile: bool,
 }
 
 /// One command to run: small and `Copy`, so queueing never allocates.
@@ -197,7 +272,32 @@ pub struct NotifyConfig {
     /// The hotplug program: the daemon sets `Some(HOTPLUG_CALL)` when it exists
     /// (`sys::file::is_executable`), `None` otherwise.
     pub hotplug: Option<std::string::String>,
+    /// Services, interfaces, conntrackd and ubus; boxed, and only when there is any, so
+    /// the queue of an instance without them stays small.
+    pub roles: Option<Box<Roles>>,
 }
+
+/// What follows an instance's or group's role besides the notify commands.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Roles {
+    /// `master_service`, `backup_service`, `master_interface`.
+    pub master_services: std::vec::Vec<std::string::String>,
+    pub backup_services: std::vec::Vec<std::string::String>,
+    pub master_interfaces: std::vec::Vec<std::string::String>,
+    /// conntrackd's config file when its sequence runs on this queue's transitions.
+    pub conntrackd: Option<std::string::String>,
+    /// The `ubus` program when events are sent (instances only); interfaces are called
+    /// through it too (`ubus` from PATH when `None`).
+    pub ubus: Option<std::string::String>,
+}
+
+static NO_ROLES: Roles = Roles {
+    master_services: std::vec::Vec::new(),
+    backup_services: std::vec::Vec::new(),
+    master_interfaces: std::vec::Vec::new(),
+    conntrackd: None,
+    ubus: None,
+};
 
 /// Most arguments of one notify command (configured ones plus the 4 appended).
 pub const MAX_ARGS: usize = 16;
@@ -217,8 +317,13 @@ pub const MAX_ENV: usize = 7;
 pub struct CommandLine<'a> {
     configured: Vec<&'a str, MAX_ARGS>,
     extra: Vec<String<ENV_LEN>, 4>,
+    /// The event's JSON message, the last argument of `ubus send`.
+    json: String<EVENT_LEN>,
     env: Vec<String<ENV_ENTRY_LEN>, MAX_ENV>,
 }
+
+/// Room for one event's JSON: a name, a reason with every byte escaped, an IPv6 address.
+pub const EVENT_LEN: usize = 448;
 
 impl<'a> CommandLine<'a> {
     pub fn argv(&self) -> Vec<&str, MAX_ARGS> {
@@ -230,6 +335,9 @@ impl<'a> CommandLine<'a> {
             .chain(self.extra.iter().map(|s| s.as_str()))
         {
             let _ = v.push(a);
+        }
+        if !self.json.is_empty() {
+            let _ = v.push(self.json.as_str());
         }
         v
     }
@@ -285,18 +393,165 @@ impl NotifyConfig {
         v
     }
 
+    /// Services, interfaces, conntrackd, ubus (none when not configured).
+    pub fn roles(&self) -> &Roles {
+        self.roles.as_deref().unwrap_or(&NO_ROLES)
+    }
+
+    /// Every job of one transition, in the order they run: on becoming MASTER conntrackd's
+    /// sequence (the backup waits for its bulk update), then services and interfaces, then
+    /// the notify commands; on leaving MASTER services and interfaces first (a backup must
+    /// stop serving DHCP at once), then conntrackd and the commands. The ubus event comes
+    /// last, when what it announces is in place. `roles` is `None` when the role did not
+    /// change (BACKUP -> FAULT): services are left alone.
+    pub fn transition_jobs(
+        &self,
+        event: NotifyEvent,
+        roles: Option<RoleChange>,
+        mut each: impl FnMut(NotifyJob),
+    ) {
+        let mut job = |slot| each(NotifyJob { slot, event });
+        let conntrackd = |job: &mut dyn FnMut(Slot)| {
+            if self.roles().conntrackd.is_some() {
+                for step in 0..conntrackd_steps(event.state).len() {
+                    job(Slot::Conntrackd { step: step as u8 });
+                }
+            }
+        };
+        let master = event.state == NotifyState::Master;
+        if master {
+            conntrackd(&mut job);
+        }
+        if let Some(r) = roles {
+            self.role_jobs(r, &mut job);
+        }
+        if !master {
+            conntrackd(&mut job);
+        }
+        for j in self.jobs(event) {
+            job(j.slot);
+        }
+        if self.roles().ubus.is_some() && self.kind == NotifyKind::Instance {
+            job(Slot::Event {
+                priority_only: false,
+            });
+        }
+    }
+
+    /// The service and interface jobs of a change of role, services first (what stops
+    /// stops before what starts).
+    pub fn role_jobs(&self, r: RoleChange, job: &mut dyn FnMut(Slot)) {
+        let act = |run: bool| match (run, r.reconcile) {
+            (true, _) => RoleAct::Start,
+            (false, false) => RoleAct::Stop,
+            (false, true) => RoleAct::StopIfRunning,
+        };
+        let (first, second) = if r.to_master {
+            (true, false)
+        } else {
+            (false, true)
+        };
+        // Lists run in the order stop-then-start: leaving MASTER stops master services
+        // before backup services start, becoming MASTER the reverse.
+        for backup in [first, second] {
+            let list = if backup {
+                &self.roles().backup_services
+            } else {
+                &self.roles().master_services
+            };
+            for idx in 0..list.len() {
+                let run = r.to_master != backup;
+                job(Slot::Service {
+                    backup,
+                    idx: idx as u8,
+                    act: act(run),
+                });
+            }
+        }
+        for idx in 0..self.roles().master_interfaces.len() {
+            job(Slot::Interface {
+                idx: idx as u8,
+                act: act(r.to_master),
+            });
+        }
+    }
+
+    /// The name a role job acts on.
+    pub fn role_name(&self, slot: Slot) -> Option<&str> {
+        match slot {
+            Slot::Service {
+                backup: false, idx, ..
+            } => self.roles().master_services.get(usize::from(idx)),
+            Slot::Service {
+                backup: true, idx, ..
+            } => self.roles().backup_services.get(usize::from(idx)),
+            Slot::Interface { idx, .. } => self.roles().master_interfaces.get(usize::from(idx)),
+            _ => None,
+        }
+        .map(|s| s.as_str())
+    }
+
     /// The command of a job; `None` if the job's script is no longer configured or has
     /// more than [`MAX_ARGS`] arguments.
     pub fn command(&self, job: NotifyJob) -> Option<CommandLine<'_>> {
         let mut cl = CommandLine {
             configured: Vec::new(),
             extra: Vec::new(),
+            json: String::new(),
             env: Vec::new(),
         };
+        let ubus = self.roles().ubus.as_deref().unwrap_or("ubus");
         let base: &[std::string::String] = match job.slot {
             Slot::Specific => self.specific(job.event.state)?,
             Slot::Generic => self.generic.as_ref()?,
             Slot::Hotplug => &[],
+            Slot::Service { act, .. } => {
+                let name = self.role_name(job.slot)?;
+                if act == RoleAct::StopIfRunning {
+                    for a in ["/bin/sh", "-c", STOP_SERVICE_IF_RUNNING, name] {
+                        cl.configured.push(a).ok()?;
+                    }
+                } else {
+                    cl.extra.push(joined(INIT_D, name)?).ok()?;
+                    let verb = if act == RoleAct::Start {
+                        "start"
+                    } else {
+                        "stop"
+                    };
+                    cl.extra.push(String::try_from(verb).ok()?).ok()?;
+                }
+                &[]
+            }
+            Slot::Interface { act, .. } => {
+                let name = self.role_name(job.slot)?;
+                if act == RoleAct::StopIfRunning {
+                    for a in ["/bin/sh", "-c", DOWN_IF_UP, name] {
+                        cl.configured.push(a).ok()?;
+                    }
+                } else {
+                    cl.configured.push(ubus).ok()?;
+                    cl.configured.push("call").ok()?;
+                    cl.extra.push(joined(NETIFD_OBJECT, name)?).ok()?;
+                    let verb = if act == RoleAct::Start { "up" } else { "down" };
+                    cl.extra.push(String::try_from(verb).ok()?).ok()?;
+                }
+                &[]
+            }
+            Slot::Conntrackd { step } => {
+                let conf = self.roles().conntrackd.as_deref()?;
+                let args = conntrackd_steps(job.event.state).get(usize::from(step))?;
+                for a in ["conntrackd", "-C", conf].iter().chain(args.iter()) {
+                    cl.configured.push(a).ok()?;
+                }
+                &[]
+            }
+            Slot::Event { priority_only } => {
+                for a in [ubus, "send", UBUS_EVENT] {
+                    cl.configured.push(a).ok()?;
+                }
+                event_json(&mut cl.json, &self.name, job.event, priority_only).ok()?;
+                &[]
+            }
         };
         for a in base {
             cl.configured.push(a.as_str()).ok()?;
@@ -304,7 +559,11 @@ impl NotifyConfig {
         let kind = self.kind().as_str();
         let state = job.event.state.as_str();
         match job.slot {
-            Slot::Specific => {}
+            Slot::Specific
+            | Slot::Service { .. }
+            | Slot::Interface { .. }
+            | Slot::Conntrackd { .. }
+            | Slot::Event { .. } => {}
             Slot::Generic => {
                 if cl.configured.len() + 4 > MAX_ARGS {
                     return None;
@@ -349,6 +608,58 @@ impl NotifyConfig {
     }
 }
 
+/// `prefix` and `name` as one argument.
+fn joined(prefix: &str, name: &str) -> Option<String<ENV_LEN>> {
+    let mut s: String<ENV_LEN> = String::new();
+    s.push_str(prefix).ok()?;
+    s.push_str(name).ok()?;
+    Some(s)
+}
+
+/// The `minivrrp.instance` message: `{"name":..,"state":..,"previous":..,"reason":..,
+/// "priority":N,"master":".."}` (master empty when unknown). A priority change within a
+/// state has the state as its previous one.
+fn event_json(
+    out: &mut String<EVENT_LEN>,
+    name: &str,
+    ev: NotifyEvent,
+    priority_only: bool,
+) -> fmt::Result {
+    let c = &ev.context;
+    let prev = if priority_only {
+        ev.state.as_str()
+    } else {
+        c.prev.map_or("INIT", NotifyState::as_str)
+    };
+    out.push_str("{\"name\":").map_err(|_| fmt::Error)?;
+    json_str(out, name)?;
+    write!(
+        out,
+        ",\"state\":\"{}\",\"previous\":\"{prev}\",\"reason\":",
+        ev.state.as_str()
+    )?;
+    json_str(out, c.reason.as_str())?;
+    write!(out, ",\"priority\":{},\"master\":\"", ev.priority)?;
+    if let Some(m) = c.master {
+        write!(out, "{m}")?;
+    }
+    out.push_str("\"}").map_err(|_| fmt::Error)
+}
+
+/// `s` as a JSON string (quotes, backslashes and control characters escaped).
+fn json_str(out: &mut String<EVENT_LEN>, s: &str) -> fmt::Result {
+    out.push('"').map_err(|_| fmt::Error)?;
+    for ch in s.chars() {
+        match ch {
+            '"' => out.push_str("\\\"").map_err(|_| fmt::Error)?,
+            '\\' => out.push_str("\\\\").map_err(|_| fmt::Error)?,
+            c if (c as u32) < 0x20 => write!(out, "\\u{:04x}", c as u32)?,
+            c => out.push(c).map_err(|_| fmt::Error)?,
+        }
+    }
+    out.push('"').map_err(|_| fmt::Error)
+}
+
 /// Add one `KEY=value` entry to a command's environment; `None` if it does not fit.
 fn env(cl: &mut CommandLine<'_>, entry: fmt::Arguments<'_>) -> Option<()> {
     let mut e: String<ENV_ENTRY_LEN> = String::new();
@@ -383,18 +694,40 @@ impl<const N: usize> NotifyQueue<N> {
     /// Queue the jobs of one transition. When the queue is full the oldest pending job is
     /// dropped (counted): the newest state is the one scripts must end up seeing.
     pub fn push_transition(&mut self, cfg: &NotifyConfig, event: NotifyEvent) {
-        for job in cfg.jobs(event) {
-            if self.pending() >= N {
-                // The oldest waiting job: the running one (at the front) stays.
-                let _ = self.jobs.remove(usize::from(self.running));
-                self.dropped = self.dropped.saturating_add(1);
-            }
-            if self.jobs.capacity() == 0 {
-                // One transition's jobs at once, not the default growth from 4.
-                self.jobs.reserve_exact(3);
-            }
-            self.jobs.push_back(job);
+        self.push_transition_roles(cfg, event, None);
+    }
+
+    /// Queue the jobs of one transition with its change of role, if any
+    /// ([`NotifyConfig::transition_jobs`]).
+    pub fn push_transition_roles(
+        &mut self,
+        cfg: &NotifyConfig,
+        event: NotifyEvent,
+        roles: Option<RoleChange>,
+    ) {
+        cfg.transition_jobs(event, roles, |job| self.push(job));
+    }
+
+    /// Queue one job (the oldest pending one is dropped when full).
+    pub fn push(&mut self, job: NotifyJob) {
+        if self.pending() >= N {
+            // The oldest waiting job: the running one (at the front) stays.
+            let _ = self.jobs.remove(usize::from(self.running));
+            self.dropped = self.dropped.saturating_add(1);
         }
+        if self.jobs.capacity() == 0 {
+            // One transition's jobs at once, not the default growth from 4.
+            self.jobs.reserve_exact(3);
+        }
+        self.jobs.push_back(job);
+    }
+
+    /// Rewrite (or drop, `None`) every waiting job; the running one stays as it is. A reload
+    /// uses it to carry role jobs over to the new lists by name.
+    pub fn retain_map(&mut self, mut f: impl FnMut(NotifyJob) -> Option<NotifyJob>) {
+        let skip = usize::from(self.running);
+        let old: std::vec::Vec<NotifyJob> = self.jobs.drain(skip..).collect();
+        self.jobs.extend(old.into_iter().filter_map(&mut f));
     }
 
     /// The next job to spawn, if none is running. The daemon must call [`Self::finished`]
@@ -494,6 +827,7 @@ mod tests {
             up: None,
             down: None,
             hotplug: Some(HOTPLUG_CALL.into()),
+            ..NotifyConfig::default()
         }
     }
 

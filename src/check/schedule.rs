@@ -7,7 +7,7 @@
 //! rounds. From `Health::Unknown` the first finished round decides at once, so a daemon
 //! start does not wait `rise` intervals before it knows anything.
 
-use super::Reason;
+use super::reason::Reason;
 use crate::base::{Duration, Instant};
 
 /// The check's health as the rest of the daemon sees it.

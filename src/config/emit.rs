@@ -41,6 +41,9 @@ fn notify_values(n: &Notify, opt: &str) -> Option<Vec<String>> {
         "notify_fault" => opt_str(&n.fault),
         "notify_stop" => opt_str(&n.stop),
         "notify" => opt_str(&n.any),
+        "master_service" => n.master_services.clone(),
+        "backup_service" => n.backup_services.clone(),
+        "master_interface" => n.master_interfaces.clone(),
         _ => return None,
     })
 }
@@ -58,6 +61,7 @@ fn globals_values(g: &Globals, opt: &str) -> Vec<String> {
         "notify_pre_master" => opt_str(&g.notify_pre_master),
         "pre_master_timeout" => one(format_duration(g.pre_master_timeout)),
         "startup_delay" => one(format_duration(g.startup_delay)),
+        "conntrackd_config" => one(&g.conntrackd_config),
         "notification_email" => g.notification_email.clone(),
         "notification_email_from" => one(&g.notification_email_from),
         "smtp_server" => g
@@ -87,6 +91,7 @@ fn instance_values(c: &Config, i: &Instance, opt: &str) -> Vec<String> {
         "preempt" => bool_val(i.preempt),
         "smtp_alert" => bool_val(i.smtp_alert),
         "notify_pre_master" => opt_str(&i.notify_pre_master),
+        "conntrackd" => bool_val(i.conntrackd.is_some()),
         "pre_master_timeout" => one(format_duration(i.pre_master_timeout)),
         "preempt_delay" => one(format_duration(i.preempt_delay)),
         "link_down_delay" => one(format_duration(i.link_down_delay)),

@@ -4,14 +4,15 @@
 //! and builds the typed `model::Config`, `emit` prints the effective config back as UCI.
 
 pub mod emit;
+mod error;
 pub mod limits;
 pub mod model;
 pub mod schema;
 pub mod uci;
 pub mod validate;
 
+pub use error::ConfigError;
 pub use model::*;
-pub use validate::ConfigError;
 
 use std::path::Path;
 

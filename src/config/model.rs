@@ -5,7 +5,7 @@
 use core::time::Duration;
 use std::net::IpAddr;
 
-pub use super::validate::ConfigError;
+pub use super::error::ConfigError;
 /// One set of IPVS types from config to kernel: the config names them as IPVS does.
 pub use crate::ipvs::model::{Forwarding, Protocol, Scheduler};
 use std::sync::Arc;
@@ -76,6 +76,8 @@ pub struct Globals {
     /// How long instances stay in INIT after the daemon starts (keepalived
     /// `vrrp_startup_delay`); not applied again on reload.
     pub startup_delay: Duration,
+    /// `-C` of the conntrackd commands (`Instance::conntrackd`).
+    pub conntrackd_config: String,
     /// Recipients of e-mail alerts.
     pub notification_email: Vec<String>,
     pub notification_email_from: String,
@@ -251,6 +253,11 @@ pub struct Notify {
     pub stop: Option<String>,
     /// Run on every change with `INSTANCE|GROUP NAME STATE [PRIORITY]`.
     pub any: Option<String>,
+    /// procd services that run while MASTER (`master_service`) / while not MASTER
+    /// (`backup_service`), and netifd interfaces up while MASTER (`master_interface`).
+    pub master_services: Vec<String>,
+    pub backup_services: Vec<String>,
+    pub master_interfaces: Vec<String>,
 }
 
 /// `list track_script 'NAME [weight W]'`.
@@ -342,31 +349,28 @@ pub struct Instance {
     /// `pre_master_timeout` (the global ones when not set).
     pub notify_pre_master: Option<String>,
     pub pre_master_timeout: Duration,
+    /// conntrackd's configuration file when `conntrackd` is on: its primary-backup sequence
+    /// runs on transitions, its commit as the pre-master hook.
+    pub conntrackd: Option<String>,
     /// Send an e-mail alert on each state change (the global `smtp_alert` when not set).
     pub smtp_alert: bool,
     /// Index into `Config::sync_groups`.
     pub sync_group: Option<usize>,
 }
 
-/// What the virtual router advertises (RFC 4861 6.2.1 AdvXxx variables), sent from the
-/// instance's first IPv6 VIP, which validation keeps link-local.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RaConfig {
-    /// `ra_prefix`: /64 prefixes for SLAAC (Prefix Information options, L and A set).
-    pub prefixes: Vec<core::net::Ipv6Addr>,
-    /// MaxRtrAdvInterval; MinRtrAdvInterval is a third of it (RFC 4861 6.2.1 default).
-    pub interval: Duration,
-    /// AdvDefaultLifetime in seconds (0: not a default router).
-    pub router_lifetime: u16,
-    /// AdvValidLifetime / AdvPreferredLifetime of every prefix, seconds (0xffffffff: infinity).
-    pub valid_lifetime: u32,
-    pub preferred_lifetime: u32,
-    /// AdvManagedFlag / AdvOtherConfigFlag.
-    pub managed: bool,
-    pub other: bool,
-}
+/// What the virtual router advertises (`option ra` and the `ra_*` options).
+pub use crate::vrrp::ra::RaConfig;
 
 impl Instance {
+    /// The pre-master hook's command line: conntrackd's commit when `conntrackd` is on, else
+    /// `notify_pre_master`.
+    pub fn pre_master_command(&self) -> Option<String> {
+        match &self.conntrackd {
+            Some(conf) => Some(format!("conntrackd -C '{conf}' -c")),
+            None => self.notify_pre_master.clone(),
+        }
+    }
+
     /// The families this instance advertises: `family`, and IPv6 too when `dual_stack`.
     pub fn families(&self) -> &'static [Family] {
         match (self.dual_stack, self.family) {

@@ -690,6 +690,8 @@ const fn text(max: usize) -> Kind {
 use DefaultValue::{Derived, Required, Value as Dv};
 
 const CMD: Kind = text(1024);
+/// A procd service or netifd interface name (`master_service`...): letters, digits, `_.-`.
+const ROLE_NAME: Kind = text(32);
 const WEIGHT: Kind = Kind::Int {
     min: TRACK_WEIGHT_MIN,
     max: TRACK_WEIGHT_MAX,
@@ -763,6 +765,12 @@ const GLOBALS: &[OptionSpec] = &[
         secs(100, 300_000),
         Dv("5"),
         "Default of the instance option `pre_master_timeout`.",
+    ),
+    opt(
+        "conntrackd_config",
+        text(255),
+        Dv("/etc/conntrackd/conntrackd.conf"),
+        "conntrackd's configuration, passed as `-C` to the commands of instances with `conntrackd` set.",
     ),
     opt(
         "startup_delay",
@@ -850,6 +858,10 @@ const INSTANCE: &[OptionSpec] = &[
     opt("notify_fault", CMD, NONE, "Command run on entering FAULT."),
     opt("notify_stop", CMD, NONE, "Command run when the instance stops."),
     opt("notify", CMD, NONE, "Command run on every change with arguments `INSTANCE NAME STATE PRIORITY` (keepalived style)."),
+    list("master_service", ROLE_NAME, NONE, "procd service (`/etc/init.d/NAME`) started when this instance becomes MASTER and stopped when it leaves MASTER (BACKUP, FAULT, maintenance, daemon stop), e.g. `dnsmasq`. Runs in the instance's notify queue (in order, `notify_timeout` applies) once per change of role, before the notify commands; at start and after a reload a service found running where it must not is stopped once. Disable it at boot (`/etc/init.d/NAME disable`) so only minivrrp starts it. At most 8."),
+    list("backup_service", ROLE_NAME, NONE, "procd service that runs exactly when this instance is not MASTER (the reverse of `master_service`): started in BACKUP, FAULT and at daemon stop, stopped on becoming MASTER. At most 8."),
+    list("master_interface", ROLE_NAME, NONE, "netifd interface (a WireGuard tunnel, a PPPoE WAN) brought up with `ubus call network.interface.NAME up` when this instance becomes MASTER and down when it leaves MASTER, reconciled like `master_service` (an interface found up where it must not be is brought down once). At most 8."),
+    opt("conntrackd", Kind::Bool, Dv("0"), "Connection-tracking sync with conntrackd (its primary-backup sequence, `globals.conntrackd_config`): on becoming MASTER the external cache is committed to the kernel (`conntrackd -c`) as the pre-master hook, so the VIPs appear only after it (bounded by `pre_master_timeout`; the global `notify_pre_master` is not used, an own one is an error), then the caches are flushed, resynchronised from the kernel and bulk-sent to the backup (`-f`, `-R`, `-B`); on becoming BACKUP the kernel's timers are shortened, the external cache flushed and a resync requested (`-t`, `-f external`, `-n`); in FAULT `-t`. Set it on one instance per router (e.g. one member of a sync group)."),
     opt("smtp_alert", Kind::Bool, Derived("globals `smtp_alert`"), "Send an e-mail alert on every state change of this instance (router id, instance, old and new state, reason)."),
 ];
 
@@ -981,6 +993,9 @@ const SYNC_GROUP: &[OptionSpec] = &[
     opt("notify_backup", CMD, NONE, "Command run when the group becomes BACKUP."),
     opt("notify_fault", CMD, NONE, "Command run when the group enters FAULT."),
     opt("notify", CMD, NONE, "Command run on every group change with arguments `GROUP NAME STATE`."),
+    list("master_service", ROLE_NAME, NONE, "procd service started when the group becomes MASTER and stopped when it leaves MASTER, as the instance option."),
+    list("backup_service", ROLE_NAME, NONE, "procd service that runs exactly when the group is not MASTER, as the instance option."),
+    list("master_interface", ROLE_NAME, NONE, "netifd interface up while the group is MASTER and down otherwise, as the instance option."),
     // Trackers of the whole group.
     list("track_script", Kind::Tracked, NONE, "`script` section whose failure puts every member in FAULT (keepalived `track_script` in a `vrrp_sync_group`). Only faults: a `weight` other than 0 is an error."),
     list("track_interface", Kind::Tracked, NONE, "Interface whose link down puts every member in FAULT."),

@@ -6,45 +6,13 @@
 //! address families, duplicate VRIDs, version-specific rules and capacities.
 
 use core::time::Duration;
-use std::fmt;
 use std::net::IpAddr;
 
+use super::error::ConfigError;
 use super::limits::*;
 use super::model::*;
 use super::schema::{self, DefaultValue as Dflt, Kind, SectionSpec, Val};
 use super::uci::{Section, UciFile};
-
-/// One configuration problem, displayed as `FILE:LINE: SECTION.OPTION: message`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigError {
-    pub file: String,
-    /// 1-based; 0 when the error concerns the whole file (e.g. it can't be read).
-    pub line: usize,
-    /// Column, for syntax errors.
-    pub col: Option<usize>,
-    /// `vi1.priority`, `@instance[0].vip` or just the section; `None` for syntax errors.
-    pub path: Option<String>,
-    pub message: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file)?;
-        if self.line > 0 {
-            write!(f, ":{}", self.line)?;
-        }
-        if let Some(c) = self.col {
-            write!(f, ":{c}")?;
-        }
-        write!(f, ": ")?;
-        if let Some(p) = &self.path {
-            write!(f, "{p}: ")?;
-        }
-        write!(f, "{}", self.message)
-    }
-}
-
-impl std::error::Error for ConfigError {}
 
 struct Errors<'f> {
     file: &'f str,
@@ -376,8 +344,18 @@ pub fn validate(file: &str, uci: &UciFile) -> Result<Config, Vec<ConfigError>> {
                 Some(Val::Bool(b)) => b,
                 _ => globals.smtp_alert,
             };
-            // The pre-master hook and its timeout, the global ones when not set.
-            if s.val("notify_pre_master").is_none() {
+            // The pre-master hook and its timeout, the global ones when not set; with
+            // `conntrackd` the hook is conntrackd's commit (Instance::pre_master_command).
+            if i.conntrackd.is_some() {
+                i.conntrackd = Some(globals.conntrackd_config.clone());
+                if s.val("notify_pre_master").is_some() {
+                    errs.at(
+                        s.line("notify_pre_master"),
+                        s.path("notify_pre_master"),
+                        "conntrackd is set: its commit is the pre-master hook; run other work in notify_master".into(),
+                    );
+                }
+            } else if s.val("notify_pre_master").is_none() {
                 i.notify_pre_master = globals.notify_pre_master.clone();
             }
             if s.val("pre_master_timeout").is_none() {
@@ -807,6 +785,17 @@ fn build_globals(secs: &[Sec], errs: &mut Errors) -> Globals {
         notify_pre_master: command_of(s, "notify_pre_master", errs),
         pre_master_timeout: s.d_secs("pre_master_timeout"),
         startup_delay: s.d_secs("startup_delay"),
+        conntrackd_config: {
+            let c = s.d_string("conntrackd_config");
+            if c.contains(|ch: char| ch.is_whitespace() || ch == '\'' || ch == '"') {
+                errs.at(
+                    s.line("conntrackd_config"),
+                    s.path("conntrackd_config"),
+                    "a path without blanks or quotes".into(),
+                );
+            }
+            c
+        },
         notification_email: s
             .vals("notification_email")
             .into_iter()
@@ -945,7 +934,52 @@ fn notify_of(s: &Sec, errs: &mut Errors) -> Notify {
         fault: get("notify_fault"),
         stop: get("notify_stop"),
         any: get("notify"),
+        master_services: role_names(s, "master_service", errs),
+        backup_services: role_names(s, "backup_service", errs),
+        master_interfaces: role_names(s, "master_interface", errs),
     }
+}
+
+/// Most names in one `master_service` / `backup_service` / `master_interface` list: each
+/// costs a job per change of role in the instance's notify queue.
+pub const MAX_ROLE_NAMES: usize = 8;
+
+/// A list of procd service or netifd interface names. They become a path
+/// (`/etc/init.d/NAME`) and a ubus object (`network.interface.NAME`): only letters, digits,
+/// `_`, `.` and `-`, not starting with `.` or `-`; each once, one service not in both lists.
+fn role_names(s: &Sec, o: &str, errs: &mut Errors) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (v, line) in s.vals(o) {
+        let Val::Str(name) = v else { continue };
+        let ok = name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+            && !name.starts_with(['.', '-']);
+        if !ok {
+            errs.at(
+                line,
+                s.path(o),
+                format!("'{name}' is not a service or interface name (letters, digits, _ . -)"),
+            );
+        } else if out.contains(&name) {
+            errs.at(line, s.path(o), format!("'{name}' is listed twice"));
+        } else if out.len() == MAX_ROLE_NAMES {
+            errs.at(line, s.path(o), format!("at most {MAX_ROLE_NAMES} names"));
+        } else if o == "backup_service"
+            && s.vals("master_service")
+                .iter()
+                .any(|(v, _)| *v == Val::Str(name.clone()))
+        {
+            errs.at(
+                line,
+                s.path(o),
+                format!("'{name}' is also a master_service: it cannot follow both roles"),
+            );
+        } else {
+            out.push(name);
+        }
+    }
+    out
 }
 
 /// A command run as configured (nothing appended: real server `notify_up`, virtual server
@@ -1059,6 +1093,8 @@ fn build_instance(
         },
         notify: notify_of(s, errs),
         notify_pre_master: command_of(s, "notify_pre_master", errs),
+        // The file comes from globals (set by the caller).
+        conntrackd: s.d_bool("conntrackd").then(String::new),
         // Schema: `Derived` from globals (set by the caller when absent).
         pre_master_timeout: s.secs("pre_master_timeout").unwrap_or_default(),
         smtp_alert: false,
@@ -2080,6 +2116,48 @@ mod tests {
             }]
         );
         assert_eq!(c.globals.router_id, "openwrt");
+    }
+
+    #[test]
+    fn role_names_are_checked_and_conntrackd_owns_the_pre_master_hook() {
+        let inst = "config instance 'vi1'\n\toption interface 'eth0'\n\toption vrid '1'\n\tlist vip '10.0.0.1'\n";
+        let err = |extra: &str| {
+            let e = Config::parse_str("t", &format!("{inst}{extra}")).unwrap_err();
+            e.iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert!(
+            err("\tlist master_service '../x'\n").contains("is not a service or interface name")
+        );
+        assert!(
+            err("\tlist master_service 'a'\n\tlist master_service 'a'\n").contains("listed twice")
+        );
+        assert!(
+            err("\tlist master_service 'a'\n\tlist backup_service 'a'\n")
+                .contains("also a master_service")
+        );
+        assert!(
+            err("\toption conntrackd '1'\n\toption notify_pre_master 'true'\n")
+                .contains("conntrackd is set")
+        );
+        // The global hook is not inherited by a conntrackd instance.
+        let c = Config::parse_str(
+            "t",
+            &format!("config globals 'globals'\n\toption notify_pre_master 'true'\n{inst}\toption conntrackd '1'\n\tlist master_service 'dnsmasq'\n\tlist master_interface 'wg0'\n"),
+        )
+        .unwrap();
+        let i = &c.instances[0];
+        assert_eq!(i.notify_pre_master, None);
+        assert_eq!(
+            i.conntrackd.as_deref(),
+            Some("/etc/conntrackd/conntrackd.conf")
+        );
+        assert_eq!(i.notify.master_services, ["dnsmasq"]);
+        assert_eq!(i.notify.master_interfaces, ["wg0"]);
+        // The effective config loads back to the same.
+        assert_eq!(Config::parse_str("t", &c.to_uci()).unwrap(), c);
     }
 
     #[test]

@@ -1,18 +1,18 @@
 //! The operator's side: the control socket's protocol, the status document and its three
-//! renderings (JSON, 80-column text, Prometheus), the poll-loop server and the CLI's client.
+//! renderings (JSON, 80-column text, Prometheus), and the CLI's client. The socket server is a
+//! loop part (`daemon::control_server`).
 //!
 //! A request is one frame, answered by one frame, then the daemon closes the connection.
 //! The daemon renders the status itself (JSON, text or metrics) and sends text: the status
 //! model then needs no (de)serialisation code, which is most of what postcard would cost in
 //! flash; only the small request/answer enums below are postcard-encoded.
 //! Nothing here blocks the daemon: the server reads and writes only what the socket takes
-//! now, with a budget per loop turn (see `server.rs`).
+//! now, with a budget per loop turn (see `daemon/control_server.rs`).
 
 pub mod client;
 pub mod frame;
 pub mod json;
 pub mod metrics;
-pub mod server;
 pub mod status;
 pub mod text;
 

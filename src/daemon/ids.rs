@@ -2,7 +2,13 @@
 //! [`Token`] or [`TimerId`] name the owning part, the low 28 bits are the part's own index.
 //! One table, so two parts can never collide and a dump can say who owns an fd or timer.
 
-use super::{TimerId, Token};
+/// Handle of a registered fd, chosen by the handler.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Token(pub u32);
+
+/// Identity of a timer, chosen by the handler. One timer per id: arming an armed id moves it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TimerId(pub u32);
 
 /// Owners of tokens/timers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

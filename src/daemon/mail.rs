@@ -9,13 +9,13 @@
 
 use super::event_loop::Ctx;
 use super::ids::Part;
-use super::vrrp::Transition;
 use super::{Interest, Read};
 use crate::base::{Duration, Instant};
 use crate::check::notify::ReasonText;
 use crate::check::smtp::{rfc5322_date, Input, Mail, SmtpSession, Status};
 use crate::config::Config;
 use crate::sys::tcp;
+use crate::vrrp::instance::Transition;
 use core::net::SocketAddr;
 use nix::errno::Errno;
 use std::collections::VecDeque;

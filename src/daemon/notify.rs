@@ -10,6 +10,12 @@
 //! transitions strictly in order. Output goes to /dev/null (nothing to register); the
 //! runtime reaps children and offers them to [`Notifier::on_child_exit`].
 //!
+//! The same queues carry what follows an instance's or group's role (MASTER or not): its
+//! `master_service` / `backup_service` procd services, `master_interface` netifd interfaces
+//! and conntrackd's primary-backup steps, once per change of role and reconciled by the first
+//! role after start or a reload; and each instance's `minivrrp.instance` ubus event, for
+//! every transition and every change of effective priority (see `check::notify`).
+//!
 //! Nothing a script does can stall the daemon or another instance's notifications: queues
 //! run side by side (up to `notify_max_running` children over all of them, taken round
 //! robin so one busy queue cannot starve the others), and a job still running after
@@ -19,26 +25,32 @@
 
 use super::event_loop::Ctx;
 use super::ids::Part;
-use super::vrrp::Transition;
 use crate::base::{Duration, Instant};
 use crate::check::notify::{
-    split_command, NotifyConfig, NotifyContext, NotifyEvent, NotifyKind, NotifyQueue, NotifyState,
-    ReasonText, Slot, HOTPLUG_CALL,
+    conntrackd_steps, split_command, NotifyConfig, NotifyContext, NotifyEvent, NotifyJob,
+    NotifyKind, NotifyQueue, NotifyState, ReasonText, RoleAct, RoleChange, Roles, Slot,
+    HOTPLUG_CALL, RECONCILED, UBUS_EVENT,
 };
 use crate::check::ExitStatus;
 use crate::config::{Config, Notify};
 use crate::sys::{file, poll, process};
-use crate::vrrp::instance::{Reason, State};
+use crate::vrrp::instance::{Reason, State, Transition};
 
 /// Environment variable overriding the hotplug program (tests; empty = none).
 pub const HOTPLUG_ENV: &str = "MINIVRRP_HOTPLUG_CALL";
-/// Pending jobs per instance/group (3 per transition).
-const QUEUE: usize = 24;
+/// Environment variable overriding the `ubus` program (tests; empty = none).
+pub const UBUS_ENV: &str = "MINIVRRP_UBUS";
+/// Pending jobs per instance/group: up to 3 notify commands, 8 + 8 services, 8 interfaces,
+/// 3 conntrackd steps and the event per transition, and room for the next transition.
+const QUEUE: usize = 64;
 /// How long `shutdown` waits for the notify_stop jobs.
 pub const STOP_WAIT: Duration = Duration::from_secs(1);
 
 struct Entry {
     cfg: NotifyConfig,
+    /// The role services and interfaces were last set to (MASTER or not); `None` until the
+    /// first transition, which reconciles.
+    role_master: Option<bool>,
     queue: NotifyQueue<QUEUE>,
     /// The running job's child.
     child: Option<i32>,
@@ -58,6 +70,8 @@ pub struct Notifier {
     vs_entry: Vec<Option<usize>>,
     rs_entry: Vec<Vec<Option<usize>>>,
     hotplug: Option<String>,
+    /// The `ubus` program for `minivrrp.instance` events ([`ubus_from_env`]).
+    ubus: Option<String>,
     timeout: Duration,
     max_running: usize,
     /// uid/gid of `script_user`.
@@ -88,8 +102,7 @@ pub fn script_user(cfg: &Config) -> Result<Option<(u32, u32)>, String> {
 /// start and before a reload is applied; an insecure script is a config error, so the
 /// running configuration stays.
 pub fn check_security(cfg: &Config) -> Result<(), String> {
-    // SAFETY: geteuid has no failure mode.
-    if !cfg.globals.enable_script_security || unsafe { libc::geteuid() } != 0 {
+    if !cfg.globals.enable_script_security || crate::sys::unix::effective_uid() != 0 {
         return Ok(());
     }
     let as_root = |user: &Option<String>| {
@@ -150,6 +163,115 @@ pub fn check_security(cfg: &Config) -> Result<(), String> {
     Ok(())
 }
 
+/// The `ubus` program: `$MINIVRRP_UBUS` when set (empty: none), else `ubus` found in PATH
+/// (OpenWrt: /bin/ubus). Without it no `minivrrp.instance` events are sent.
+pub fn ubus_from_env() -> Option<String> {
+    match std::env::var(UBUS_ENV) {
+        Ok(p) if p.is_empty() => None,
+        Ok(p) => Some(p),
+        Err(_) => {
+            let path =
+                std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into());
+            path.split(':')
+                .filter(|d| !d.is_empty())
+                .map(|d| format!("{d}/ubus"))
+                .find(|p| file::is_executable(p))
+        }
+    }
+}
+
+/// What `minivrrp check` (and the daemon at start) warns about in the role settings, one
+/// line each: a listed service without an init script, or one enabled at boot (procd would
+/// start it behind our back on every router); an interface netifd's config does not have;
+/// conntrackd or its config file missing. `root` is `/` (tests: another tree).
+pub fn role_warnings(cfg: &Config, root: &str) -> Vec<String> {
+    let at = |p: &str| format!("{}{p}", root.trim_end_matches('/'));
+    let rc_d: Vec<String> = std::fs::read_dir(at("/etc/rc.d"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let network = std::fs::read_to_string(at("/etc/config/network")).ok();
+    let interfaces: Option<Vec<String>> = network.map(|t| {
+        crate::config::uci::parse(&t)
+            .map(|f| {
+                f.sections
+                    .into_iter()
+                    .filter(|s| s.stype == "interface")
+                    .filter_map(|s| s.name)
+                    .collect()
+            })
+            .unwrap_or_default()
+    });
+    let mut out = Vec::new();
+    let sections = cfg
+        .instances
+        .iter()
+        .map(|i| ("instance", &i.name, &i.notify))
+        .chain(
+            cfg.sync_groups
+                .iter()
+                .map(|g| ("sync_group", &g.name, &g.notify)),
+        );
+    for (kind, name, n) in sections {
+        for (opt, list) in [
+            ("master_service", &n.master_services),
+            ("backup_service", &n.backup_services),
+        ] {
+            for svc in list {
+                let init = at(&format!("/etc/init.d/{svc}"));
+                if !file::is_executable(&init) {
+                    out.push(format!(
+                        "{kind} {name}: {opt} '{svc}': no init script {init}"
+                    ));
+                }
+                // rc.d links are S<NN><name> (procd's enable).
+                if let Some(link) = rc_d.iter().find(|l| {
+                    l.len() == svc.len() + 3
+                        && l.starts_with('S')
+                        && l.ends_with(svc.as_str())
+                        && l.as_bytes()[1..3].iter().all(u8::is_ascii_digit)
+                }) {
+                    out.push(format!(
+                        "{kind} {name}: {opt} '{svc}' is enabled at boot (/etc/rc.d/{link}): \
+                         run /etc/init.d/{svc} disable so that only minivrrp starts it"
+                    ));
+                }
+            }
+        }
+        for ifname in &n.master_interfaces {
+            match &interfaces {
+                Some(known) if !known.contains(ifname) => out.push(format!(
+                    "{kind} {name}: master_interface '{ifname}': no such interface in /etc/config/network"
+                )),
+                _ => {}
+            }
+        }
+    }
+    if let Some(i) = cfg.instances.iter().find(|i| i.conntrackd.is_some()) {
+        let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into());
+        if !path
+            .split(':')
+            .any(|d| file::is_executable(&format!("{d}/conntrackd")))
+        {
+            out.push(format!(
+                "instance {}: conntrackd is set but no conntrackd program is in PATH",
+                i.name
+            ));
+        }
+        let conf = &cfg.globals.conntrackd_config;
+        if !std::path::Path::new(&at(conf)).is_file() {
+            out.push(format!(
+                "instance {}: conntrackd is set but {conf} does not exist",
+                i.name
+            ));
+        }
+    }
+    out
+}
+
 /// The hotplug program to run: `$MINIVRRP_HOTPLUG_CALL` when set (empty: none), else
 /// `/sbin/hotplug-call` when it exists and is executable.
 pub fn hotplug_from_env() -> Option<String> {
@@ -171,6 +293,18 @@ fn argv(what: &str, line: &Option<String>) -> Option<Vec<String>> {
     }
 }
 
+/// The boxed role settings, `None` when there is nothing to follow the role.
+fn roles(n: &Notify, conntrackd: Option<String>, ubus: Option<String>) -> Option<Box<Roles>> {
+    let r = Roles {
+        master_services: n.master_services.clone(),
+        backup_services: n.backup_services.clone(),
+        master_interfaces: n.master_interfaces.clone(),
+        conntrackd,
+        ubus,
+    };
+    (r != Roles::default()).then(|| Box::new(r))
+}
+
 fn notify_config(
     name: &str,
     kind: NotifyKind,
@@ -178,6 +312,7 @@ fn notify_config(
     hotplug: &Option<String>,
 ) -> NotifyConfig {
     NotifyConfig {
+        roles: roles(n, None, None),
         name: name.to_string(),
         kind,
         master: argv(name, &n.master),
@@ -216,11 +351,145 @@ fn service_config(
 fn entry(cfg: NotifyConfig) -> Entry {
     Entry {
         cfg,
+        role_master: None,
         queue: NotifyQueue::new(),
         child: None,
         deadline: None,
         last: None,
         priority: 0,
+    }
+}
+
+fn is_role(slot: Slot) -> bool {
+    matches!(
+        slot,
+        Slot::Service { .. } | Slot::Interface { .. } | Slot::Conntrackd { .. }
+    )
+}
+
+/// A job as a log line names it: `service dnsmasq start`, `interface wg0 down`...
+struct JobText<'a>(&'a NotifyConfig, NotifyJob);
+
+impl core::fmt::Display for JobText<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let name = self.0.role_name(self.1.slot).unwrap_or("?");
+        let verb = |act: RoleAct, on: &'static str, off: &'static str| match act {
+            RoleAct::Start => on,
+            RoleAct::Stop | RoleAct::StopIfRunning => off,
+        };
+        match self.1.slot {
+            Slot::Service { act, .. } => write!(f, "service {name} {}", verb(act, "start", "stop")),
+            Slot::Interface { act, .. } => {
+                write!(f, "interface {name} {}", verb(act, "up", "down"))
+            }
+            Slot::Conntrackd { step } => write!(
+                f,
+                "conntrackd {:?} for {}",
+                conntrackd_steps(self.1.event.state)
+                    .get(usize::from(step))
+                    .copied()
+                    .unwrap_or(&[]),
+                self.1.event.state.as_str()
+            ),
+            Slot::Event { .. } => write!(f, "ubus event {UBUS_EVENT}"),
+            _ => write!(f, "notify command"),
+        }
+    }
+}
+
+/// After a reload: waiting role jobs follow their service or interface to its place in the
+/// new lists (dropped when it is no longer listed), and a name the reload added is brought
+/// to the current role (stopped only if it runs where it must not); a removed one is left
+/// as it is, no longer managed.
+fn reconcile_roles(n: &mut Entry, old: &NotifyConfig) {
+    let new = &n.cfg;
+    // The job's name in the old lists, found in the same list of the new configuration.
+    let lists = |c: &NotifyConfig, slot: Slot| -> Option<usize> {
+        let name = c.role_name(slot)?;
+        let list = match slot {
+            Slot::Service { backup: false, .. } => &new.roles().master_services,
+            Slot::Service { backup: true, .. } => &new.roles().backup_services,
+            _ => &new.roles().master_interfaces,
+        };
+        list.iter().position(|x| x == name)
+    };
+    n.queue.retain_map(|mut job| {
+        let slot = job.slot;
+        if let Slot::Service { idx, .. } | Slot::Interface { idx, .. } = &mut job.slot {
+            *idx = lists(old, slot)? as u8;
+        }
+        Some(job)
+    });
+    let Some(to_master) = n.role_master else {
+        return;
+    };
+    let added = |o: &[String], nw: &[String]| -> Vec<usize> {
+        (0..nw.len()).filter(|&i| !o.contains(&nw[i])).collect()
+    };
+    let mut slots: Vec<Slot> = Vec::new();
+    for (backup, o, nw) in [
+        (
+            false,
+            &old.roles().master_services,
+            &new.roles().master_services,
+        ),
+        (
+            true,
+            &old.roles().backup_services,
+            &new.roles().backup_services,
+        ),
+    ] {
+        for idx in added(o, nw) {
+            let run = to_master != backup;
+            let act = if run {
+                RoleAct::Start
+            } else {
+                RoleAct::StopIfRunning
+            };
+            slots.push(Slot::Service {
+                backup,
+                idx: idx as u8,
+                act,
+            });
+        }
+        for gone in o.iter().filter(|x| !nw.contains(x)) {
+            log::info!(
+                "{}: service {gone} no longer follows the role: left as it is",
+                new.name
+            );
+        }
+    }
+    for idx in added(
+        &old.roles().master_interfaces,
+        &new.roles().master_interfaces,
+    ) {
+        let act = if to_master {
+            RoleAct::Start
+        } else {
+            RoleAct::StopIfRunning
+        };
+        slots.push(Slot::Interface {
+            idx: idx as u8,
+            act,
+        });
+    }
+    for gone in old
+        .roles()
+        .master_interfaces
+        .iter()
+        .filter(|x| !new.roles().master_interfaces.contains(x))
+    {
+        log::info!(
+            "{}: interface {gone} no longer follows the role: left as it is",
+            new.name
+        );
+    }
+    let state = n.last.unwrap_or(NotifyState::Backup);
+    for slot in slots {
+        n.queue.push(NotifyJob {
+            slot,
+            event: NotifyEvent::new(state, n.priority),
+        });
     }
 }
 
@@ -244,6 +513,7 @@ impl Notifier {
             vs_entry: Vec::new(),
             rs_entry: Vec::new(),
             hotplug,
+            ubus: ubus_from_env(),
             timeout: cfg.globals.notify_timeout,
             max_running: 1,
             user: None,
@@ -253,6 +523,9 @@ impl Notifier {
             failed: 0,
             timed_out: 0,
         };
+        if n.ubus.is_none() {
+            log::info!("ubus not found: no minivrrp.instance events are sent");
+        }
         n.build(cfg)?;
         Ok(n)
     }
@@ -265,12 +538,9 @@ impl Notifier {
             .instances
             .iter()
             .map(|i| {
-                entry(notify_config(
-                    &i.name,
-                    NotifyKind::Instance,
-                    &i.notify,
-                    &self.hotplug,
-                ))
+                let mut c = notify_config(&i.name, NotifyKind::Instance, &i.notify, &self.hotplug);
+                c.roles = roles(&i.notify, i.conntrackd.clone(), self.ubus.clone());
+                entry(c)
             })
             .collect();
         self.groups = cfg
@@ -417,7 +687,58 @@ impl Notifier {
             priority,
             context,
         };
-        e.queue.push_transition(&e.cfg, event);
+        // Services and interfaces follow the role (MASTER or not), once per change of it:
+        // BACKUP -> FAULT stops nothing twice. UP/DOWN (servers) have no role.
+        let roles = match s {
+            NotifyState::Up | NotifyState::Down => None,
+            _ => {
+                let to_master = s == NotifyState::Master;
+                let change = (e.role_master != Some(to_master)).then_some(RoleChange {
+                    to_master,
+                    reconcile: e.role_master.is_none(),
+                });
+                e.role_master = Some(to_master);
+                change
+            }
+        };
+        e.queue.push_transition_roles(&e.cfg, event, roles);
+    }
+
+    /// Instance `inst`'s effective priority is now `priority` without a transition
+    /// (trackers, an operator override): one `minivrrp.instance` event, when ubus is there
+    /// and the instance was announced (a transition already carried a priority it had).
+    pub fn priority_change(
+        &mut self,
+        inst: usize,
+        priority: u8,
+        master: Option<core::net::IpAddr>,
+    ) {
+        let Some(e) = self.instances.get_mut(inst) else {
+            return;
+        };
+        let Some(state) = e.last else { return };
+        if e.priority == priority || e.cfg.roles().ubus.is_none() {
+            e.priority = priority;
+            return;
+        }
+        let old = e.priority;
+        e.priority = priority;
+        let event = NotifyEvent {
+            state,
+            priority,
+            context: NotifyContext {
+                prev: Some(state),
+                reason: ReasonText::new(format_args!("effective priority {old} -> {priority}")),
+                master,
+            },
+        };
+        e.queue.push(NotifyJob {
+            slot: Slot::Event {
+                priority_only: true,
+            },
+            event,
+        });
+        self.busy = true;
     }
 
     fn running(&self) -> usize {
@@ -471,6 +792,7 @@ impl Notifier {
                 return false;
             };
             let Some(cmd) = e.cfg.command(job) else {
+                log::error!("{}: {} cannot be run", e.cfg.name, JobText(&e.cfg, job));
                 e.queue.finished();
                 continue;
             };
@@ -482,7 +804,13 @@ impl Notifier {
             let env = cmd.env();
             let opts = process::SpawnOptions {
                 capture_output: false,
-                user,
+                // procd, netifd and conntrackd take orders from root only: `script_user` is
+                // for the user's scripts, not for the daemon's own fixed commands.
+                user: if is_role(job.slot) || matches!(job.slot, Slot::Event { .. }) {
+                    None
+                } else {
+                    user
+                },
             };
             match process::spawn(&argv, &env, &opts) {
                 Ok(c) => {
@@ -491,6 +819,16 @@ impl Notifier {
                     e.deadline = Some(now + timeout);
                     self.spawned += 1;
                     return true;
+                }
+                Err(err) if is_role(job.slot) => {
+                    log::error!(
+                        "{}: {}: cannot run {:?}: {err}",
+                        e.cfg.name,
+                        JobText(&e.cfg, job),
+                        &argv[..]
+                    );
+                    e.queue.finished();
+                    self.failed += 1;
                 }
                 Err(err) => {
                     log::warn!("{}: cannot run {:?}: {err}", e.cfg.name, &argv[..]);
@@ -562,9 +900,21 @@ impl Notifier {
         };
         e.child = None;
         e.deadline = None;
+        let job = e.queue.running();
         e.queue.finished();
-        if status != ExitStatus::Code(0) {
-            log::warn!("{}: notify command ended with {status:?}", e.cfg.name);
+        match (job, status) {
+            (_, ExitStatus::Code(0)) | (None, _) => {}
+            (Some(j), ExitStatus::Code(RECONCILED)) if is_role(j.slot) => {
+                log::info!(
+                    "{}: {}: found where it must not run, stopped",
+                    e.cfg.name,
+                    JobText(&e.cfg, j)
+                );
+            }
+            (Some(j), _) if is_role(j.slot) => {
+                log::error!("{}: {} failed ({status:?})", e.cfg.name, JobText(&e.cfg, j));
+            }
+            (Some(_), _) => log::warn!("{}: notify command ended with {status:?}", e.cfg.name),
         }
         self.busy = true;
         true
@@ -595,6 +945,8 @@ impl Notifier {
                     n.deadline = o.deadline;
                     n.last = o.last;
                     n.priority = o.priority;
+                    n.role_master = o.role_master;
+                    reconcile_roles(n, &o.cfg);
                 }
             }
         }
@@ -615,9 +967,13 @@ impl Notifier {
         self.timed_out
     }
 
-    /// Daemon stop: announce STOP for every instance, run the queues and wait for them at
-    /// most [`STOP_WAIT`] in total (reaping our own children: the loop no longer runs).
-    pub fn shutdown(&mut self) {
+    #[cfg(test)]
+    fn shutdown_push_for_test(&mut self) {
+        self.push_stop();
+    }
+
+    /// STOP for every instance and group (their last jobs).
+    fn push_stop(&mut self) {
         for e in self.instances.iter_mut() {
             let context = NotifyContext {
                 prev: e.last,
@@ -627,12 +983,80 @@ impl Notifier {
             let p = e.priority;
             Self::push(e, NotifyState::Stop, p, context);
         }
+        // A group runs no notify_stop (keepalived), but its services leave the role too.
+        for e in self.groups.iter_mut() {
+            let context = NotifyContext {
+                prev: e.last,
+                reason: ReasonText::new(Reason::Shutdown),
+                master: None,
+            };
+            Self::push(e, NotifyState::Stop, 0, context);
+        }
         self.busy = true;
+    }
+
+    /// Daemon stop: announce STOP for every instance, run the queues and wait for them at
+    /// most [`STOP_WAIT`] in total (reaping our own children: the loop no longer runs).
+    pub fn shutdown(&mut self) {
+        self.push_stop();
+        self.wait(|_| false);
+    }
+
+    /// Daemon stop, before the priority-0 adverts: the services and interfaces of every
+    /// MASTER role stop first (waited for at most [`STOP_WAIT`]), so the backup that takes
+    /// over on those adverts never finds them still running here. The STOP that follows has
+    /// no role left to change.
+    pub fn leave_roles(&mut self) {
+        let mut waiting: Vec<usize> = Vec::new();
+        let ni = self.instances.len();
+        for (k, e) in self
+            .instances
+            .iter_mut()
+            .chain(self.groups.iter_mut())
+            .enumerate()
+        {
+            if e.role_master != Some(true) {
+                continue;
+            }
+            e.role_master = Some(false);
+            let event = NotifyEvent::new(NotifyState::Stop, e.priority);
+            let queue = &mut e.queue;
+            let before = queue.pending();
+            let change = RoleChange {
+                to_master: false,
+                reconcile: false,
+            };
+            e.cfg
+                .role_jobs(change, &mut |slot| queue.push(NotifyJob { slot, event }));
+            if queue.pending() > before {
+                waiting.push(k);
+            }
+        }
+        if waiting.is_empty() {
+            return;
+        }
+        self.busy = true;
+        // Done when those queues are empty; other queues' jobs are not waited for here.
+        self.wait(|n| {
+            waiting.iter().all(|&k| {
+                let e = if k < ni {
+                    n.instances.get(k)
+                } else {
+                    n.groups.get(k - ni)
+                };
+                e.is_none_or(|e| e.child.is_none() && e.queue.pending() == 0)
+            })
+        });
+    }
+
+    /// Runs the queues, reaping our own children (the loop no longer runs), until nothing
+    /// runs, `done` says so, or [`STOP_WAIT`] passed.
+    fn wait(&mut self, done: impl Fn(&Notifier) -> bool) {
         let start = crate::sys::clock::now();
         loop {
             self.pump(crate::sys::clock::now());
             let running: heapless::Vec<i32, 128> = self.children().take(128).collect();
-            if running.is_empty() {
+            if running.is_empty() || done(self) {
                 return;
             }
             for pid in running {
@@ -845,8 +1269,7 @@ config instance 'vi2'
     }
 
     fn is_root() -> bool {
-        // SAFETY: geteuid has no failure mode.
-        unsafe { libc::geteuid() == 0 }
+        crate::sys::unix::effective_uid() == 0
     }
 
     fn scratch(tag: &str, mode: u32) -> std::path::PathBuf {
@@ -1043,6 +1466,276 @@ config real_server 'web2'
         lines.sort_unstable();
         assert_eq!(lines, ["quorum down", "web1 down", "web1 up"]);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[cfg(test)]
+mod roles_tests {
+    use super::*;
+
+    fn config(text: &str) -> Config {
+        Config::parse_str("t", text).unwrap_or_else(|e| panic!("{e:?}"))
+    }
+
+    fn moved(from: State, to: State) -> Transition {
+        Transition {
+            inst: 0,
+            from,
+            to,
+            reason: Reason::Startup,
+            priority: 100,
+            master: None,
+        }
+    }
+
+    /// A notifier without ubus, whatever this machine has (events are tested on their own).
+    fn notifier(c: &Config) -> Notifier {
+        let mut n = Notifier::new(c, None).unwrap();
+        n.ubus = None;
+        n.build(c).unwrap();
+        n
+    }
+
+    /// The waiting jobs of instance 0's queue as command lines, consumed without running.
+    fn drain(n: &mut Notifier) -> Vec<String> {
+        let e = &mut n.instances[0];
+        let mut out = Vec::new();
+        while let Some(job) = e.queue.start_next() {
+            let cmd = e.cfg.command(job).expect("a command");
+            out.push(cmd.argv().join(" "));
+            e.queue.finished();
+        }
+        out
+    }
+
+    const VI1: &str = "config instance 'vi1'\n    option interface 'eth0'\n    option vrid '1'\n    list vip '10.0.0.10'\n";
+
+    #[test]
+    fn services_and_interfaces_follow_the_role_once_per_change_and_reconcile_first() {
+        let c = config(&format!(
+            "{VI1}    list master_service 'dnsmasq'\n    list backup_service 'relay'\n    list master_interface 'wg0'\n    option notify_master '/bin/true'\n"
+        ));
+        let mut n = notifier(&c);
+        n.instance_transition(&moved(State::Init, State::Backup));
+        let first = drain(&mut n);
+        // The first role reconciles: what must not run is stopped only if it runs.
+        assert_eq!(first.len(), 3, "{first:?}");
+        assert!(
+            first[0].starts_with("/bin/sh -c /etc/init.d/\"$0\" running")
+                && first[0].ends_with(" dnsmasq"),
+            "{first:?}"
+        );
+        assert_eq!(first[1], "/etc/init.d/relay start");
+        assert!(first[2].contains("network.interface.$0\" status") && first[2].ends_with(" wg0"));
+        n.instance_transition(&moved(State::Backup, State::Master));
+        assert_eq!(
+            drain(&mut n),
+            [
+                "/etc/init.d/relay stop",
+                "/etc/init.d/dnsmasq start",
+                "ubus call network.interface.wg0 up",
+                "/bin/true"
+            ]
+        );
+        n.instance_transition(&moved(State::Master, State::Fault));
+        assert_eq!(
+            drain(&mut n),
+            [
+                "/etc/init.d/dnsmasq stop",
+                "/etc/init.d/relay start",
+                "ubus call network.interface.wg0 down"
+            ]
+        );
+        // FAULT -> BACKUP: the role did not change, nothing runs twice.
+        n.instance_transition(&moved(State::Fault, State::Backup));
+        assert!(drain(&mut n).is_empty());
+        // Daemon stop leaves MASTER's role too: from MASTER, dnsmasq stops once.
+        n.instance_transition(&moved(State::Backup, State::Master));
+        drain(&mut n);
+        n.shutdown_push_for_test();
+        assert_eq!(
+            drain(&mut n),
+            [
+                "/etc/init.d/dnsmasq stop",
+                "/etc/init.d/relay start",
+                "ubus call network.interface.wg0 down"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_sync_groups_services_follow_the_group() {
+        let c = config(&format!(
+            "{VI1}config sync_group 'g'\n    list member 'vi1'\n    list master_service 'dnsmasq'\n    list master_interface 'wan6'\n"
+        ));
+        let mut n = notifier(&c);
+        let jobs = |n: &mut Notifier| {
+            let e = &mut n.groups[0];
+            let mut out = Vec::new();
+            while let Some(job) = e.queue.start_next() {
+                out.push(e.cfg.command(job).expect("a command").argv().join(" "));
+                e.queue.finished();
+            }
+            out
+        };
+        n.group_transition(0, State::Master, Reason::Startup);
+        // First role MASTER: started (no reconciliation needed for what must run).
+        assert_eq!(
+            jobs(&mut n),
+            [
+                "/etc/init.d/dnsmasq start",
+                "ubus call network.interface.wan6 up"
+            ]
+        );
+        n.group_transition(0, State::Fault, Reason::Startup);
+        n.group_transition(0, State::Backup, Reason::Startup);
+        assert_eq!(
+            jobs(&mut n),
+            [
+                "/etc/init.d/dnsmasq stop",
+                "ubus call network.interface.wan6 down"
+            ]
+        );
+        // The instance itself lists nothing: its queue stays empty.
+        n.instance_transition(&moved(State::Init, State::Master));
+        assert!(drain(&mut n).is_empty());
+    }
+
+    /// Daemon stop: the master's services stop before the priority-0 adverts (leave_roles),
+    /// so the STOP after them has nothing left to stop.
+    #[test]
+    fn leaving_stops_master_services_first_and_once() {
+        let c = config(&format!(
+            "{VI1}    list master_service 'mv-no-such-service'\n"
+        ));
+        let mut n = notifier(&c);
+        n.instance_transition(&moved(State::Init, State::Master));
+        drain(&mut n);
+        // No such init script: the stop fails at spawn (an error line) and is consumed.
+        n.leave_roles();
+        assert_eq!(n.instances[0].role_master, Some(false));
+        assert_eq!(n.stats().1, 1, "the stop was tried once");
+        n.shutdown_push_for_test();
+        assert!(drain(&mut n).is_empty(), "STOP has no role left to change");
+    }
+
+    #[test]
+    fn conntrackd_runs_its_primary_backup_steps_and_events_go_last() {
+        let c = config(&format!(
+            "config globals 'globals'\n    option conntrackd_config '/etc/ct.conf'\n{VI1}    option conntrackd '1'\n    list master_service 'dnsmasq'\n"
+        ));
+        assert_eq!(
+            c.instances[0].pre_master_command().as_deref(),
+            Some("conntrackd -C '/etc/ct.conf' -c")
+        );
+        let mut n = notifier(&c);
+        n.instances[0].cfg.roles.as_mut().unwrap().ubus = Some("/bin/ubus".into());
+        n.instance_transition(&Transition {
+            master: Some("10.0.0.1".parse().unwrap()),
+            ..moved(State::Init, State::Master)
+        });
+        let jobs = drain(&mut n);
+        assert_eq!(
+            jobs,
+            [
+                "conntrackd -C /etc/ct.conf -f",
+                "conntrackd -C /etc/ct.conf -R",
+                "conntrackd -C /etc/ct.conf -B",
+                "/etc/init.d/dnsmasq start",
+                "/bin/ubus send minivrrp.instance {\"name\":\"vi1\",\"state\":\"MASTER\",\"previous\":\"INIT\",\"reason\":\"startup\",\"priority\":100,\"master\":\"10.0.0.1\"}"
+            ]
+        );
+        n.instance_transition(&moved(State::Master, State::Backup));
+        let jobs = drain(&mut n);
+        assert_eq!(
+            &jobs[..4],
+            [
+                "/etc/init.d/dnsmasq stop",
+                "conntrackd -C /etc/ct.conf -t",
+                "conntrackd -C /etc/ct.conf -f external",
+                "conntrackd -C /etc/ct.conf -n"
+            ]
+        );
+        assert!(jobs[4].contains("\"state\":\"BACKUP\",\"previous\":\"MASTER\""));
+        // A priority change is one event; the same priority again is none.
+        n.priority_change(0, 90, None);
+        n.priority_change(0, 90, None);
+        let jobs = drain(&mut n);
+        assert_eq!(jobs.len(), 1);
+        assert!(jobs[0].contains("\"state\":\"BACKUP\",\"previous\":\"BACKUP\",\"reason\":\"effective priority 100 -> 90\",\"priority\":90"), "{jobs:?}");
+        // Without ubus: no event at all.
+        n.instances[0].cfg.roles.as_mut().unwrap().ubus = None;
+        n.priority_change(0, 80, None);
+        assert!(drain(&mut n).is_empty());
+    }
+
+    #[test]
+    fn a_reload_reconciles_added_names_and_moves_waiting_jobs_by_name() {
+        let c1 = config(&format!(
+            "{VI1}    list master_service 'a'\n    list master_service 'b'\n"
+        ));
+        let mut n = notifier(&c1);
+        n.instance_transition(&moved(State::Init, State::Master));
+        // Still waiting at the reload: start a, start b.
+        let c2 = config(&format!(
+            "{VI1}    list master_service 'b'\n    list master_service 'c'\n"
+        ));
+        n.reload(&c2);
+        // `a` left the list (its job dropped), `b` moved to index 0, `c` is new: started
+        // because the role is MASTER.
+        assert_eq!(
+            drain(&mut n),
+            ["/etc/init.d/b start", "/etc/init.d/c start"]
+        );
+        n.instance_transition(&moved(State::Master, State::Backup));
+        assert_eq!(drain(&mut n), ["/etc/init.d/b stop", "/etc/init.d/c stop"]);
+        let c3 = config(&format!("{VI1}    list master_service 'b'\n    list master_service 'c'\n    list master_service 'd'\n"));
+        n.reload(&c3);
+        let jobs = drain(&mut n);
+        assert_eq!(jobs.len(), 1);
+        assert!(
+            jobs[0].starts_with("/bin/sh -c") && jobs[0].ends_with(" d"),
+            "{jobs:?}"
+        );
+    }
+
+    #[test]
+    fn check_warns_about_missing_and_boot_enabled_services_and_unknown_interfaces() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = std::env::temp_dir().join(format!("mv-roles-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        for d in ["etc/init.d", "etc/rc.d", "etc/config"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        for svc in ["dnsmasq", "odhcpd"] {
+            let p = root.join("etc/init.d").join(svc);
+            std::fs::write(&p, "#!/bin/sh\n").unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        std::os::unix::fs::symlink("../init.d/dnsmasq", root.join("etc/rc.d/S19dnsmasq")).unwrap();
+        std::fs::write(
+            root.join("etc/config/network"),
+            "config interface 'wg0'\n\toption proto 'wireguard'\n",
+        )
+        .unwrap();
+        let c = config(&format!(
+            "{VI1}    list master_service 'dnsmasq'\n    list master_service 'odhcpd'\n    list backup_service 'nosuch'\n    list master_interface 'wg0'\n    list master_interface 'vpn9'\n"
+        ));
+        let w = role_warnings(&c, root.to_str().unwrap());
+        assert_eq!(w.len(), 3, "{w:#?}");
+        assert!(
+            w[0].contains("master_service 'dnsmasq' is enabled at boot (/etc/rc.d/S19dnsmasq)"),
+            "{w:?}"
+        );
+        assert!(
+            w[1].contains("backup_service 'nosuch': no init script"),
+            "{w:?}"
+        );
+        assert!(
+            w[2].contains("master_interface 'vpn9': no such interface"),
+            "{w:?}"
+        );
+        let _ = std::fs::remove_dir_all(&root);
     }
 }
 

@@ -49,9 +49,8 @@ use crate::check::Health;
 use crate::config::Config;
 use crate::sys::rtnl::{RtnlEvent, RtnlEvents};
 
-// Operator control (status, maintenance, priority, reload, garp) lives in its own file; a
-// child module so it can read the parts this struct owns.
-#[path = "control.rs"]
+// Operator control (status, maintenance, priority, reload, garp): a child module so it can
+// read the parts this struct owns.
 mod control;
 
 /// Everything the loop queues between reading an fd and handling what was read.
@@ -62,7 +61,7 @@ pub enum Event {
     /// A probe's health changed while its fd was read.
     Health(ProbeId, Health),
     /// A complete control-socket request (control.rs), carried out after due timers.
-    Control(crate::control::server::Pending),
+    Control(crate::daemon::control_server::Pending),
 }
 
 pub struct Daemon {
@@ -93,7 +92,7 @@ fn required(cfg: &Config) -> Required {
         // + one fd per health-check probe (its connection, ICMP socket or script pipe).
         fds: ifaces.len() + 1 + super::checks::fds_needed(cfg)
             // control socket listener and clients (control.rs)
-            + 1 + crate::control::server::MAX_CLIENTS
+            + 1 + crate::daemon::control_server::MAX_CLIENTS
             // the e-mail alert connection (mail.rs)
             + 1,
         // + the VRRP part's own (VIP refresh, VIP restore, RAs).
@@ -120,6 +119,9 @@ impl Daemon {
         let tracking = Tracking::new(&cfg, &checks);
         super::notify::check_security(&cfg)?;
         let notifier = Notifier::new(&cfg, super::notify::hotplug_from_env())?;
+        for w in super::notify::role_warnings(&cfg, "/") {
+            warn!("{w}");
+        }
         let control = control::Control::bind(socket, now)?;
         let mailer = super::mail::Mailer::new(&cfg);
         Ok(Daemon {
@@ -213,6 +215,10 @@ impl Daemon {
             if let Some(g) = self.cfg.instances.get(i).and_then(|c| c.sync_group) {
                 self.notifier.group_transition(g, t.to, t.reason);
             }
+        }
+        // Effective priority changes -> the ubus event (a transition told the new one).
+        while let Some((i, p, master)) = self.vrrp.take_priority_change() {
+            self.notifier.priority_change(i, p, master);
         }
         // Real servers' health and virtual servers' quorum -> their notify commands.
         if let Some(l) = self.lvs.as_mut() {
@@ -352,6 +358,9 @@ impl Daemon {
         }
         self.tracking.reload(ctx, &new, &self.checks, now);
         self.notifier.reload(&new);
+        for w in super::notify::role_warnings(&new, "/") {
+            warn!("{w}");
+        }
         self.mailer.reload(&new);
         let mut r = crate::sys::rtnl::Rtnl::open().ok();
         self.seed_tracked_links(r.as_mut());
@@ -405,6 +414,8 @@ impl Daemon {
         info!("stopping");
         self.checks.shutdown(ctx, now);
         self.tracking.shutdown(ctx);
+        // Master services and interfaces stop before the priority-0 adverts hand over.
+        self.notifier.leave_roles();
         self.vrrp.shutdown(ctx, now);
         // IPVS (lvs.rs): delete our services that have cleanup set.
         if let Some(l) = self.lvs.as_mut() {

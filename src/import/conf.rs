@@ -9,14 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::Note;
-
-/// Where a statement was written.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Pos {
-    pub file: String,
-    pub line: usize,
-}
+use super::note::{Note, Pos};
 
 /// One statement: `key args...` with an optional `{ ... }` block.
 #[derive(Clone, Debug, PartialEq, Eq)]

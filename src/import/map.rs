@@ -9,7 +9,8 @@
 
 use std::net::IpAddr;
 
-use super::conf::{Node, Pos};
+use super::conf::Node;
+use super::note::Pos;
 use super::out::OutSection;
 use super::Note;
 use crate::config::validate::check_value;

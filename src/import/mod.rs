@@ -10,42 +10,14 @@
 
 pub mod conf;
 pub mod map;
+mod note;
 pub mod openwrt;
 pub mod out;
 
-use std::fmt;
 use std::path::Path;
 
 use crate::config::Config;
-use conf::Pos;
-
-/// One keyword that was not carried exactly: `FILE:LINE: keyword: what happened`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Note {
-    pub pos: Pos,
-    pub keyword: String,
-    pub message: String,
-}
-
-impl Note {
-    pub fn new(pos: &Pos, keyword: &str, message: impl Into<String>) -> Note {
-        Note {
-            pos: pos.clone(),
-            keyword: keyword.to_string(),
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for Note {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}: {}: {}",
-            self.pos.file, self.pos.line, self.keyword, self.message
-        )
-    }
-}
+pub use note::{Note, Pos};
 
 /// The imported configuration and what could not be carried.
 #[derive(Debug)]

@@ -8,7 +8,8 @@
 //! `real_server` and `url` sections by name) follow the same pattern. Statements carry the
 //! line of the UCI option they came from.
 
-use super::conf::{Node, Pos};
+use super::conf::Node;
+use super::note::Pos;
 use super::Note;
 use crate::config::uci::{self, Section};
 

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::conf::Pos;
+use super::note::Pos;
 use crate::config::schema::SCHEMA;
 use crate::config::uci::quote;
 

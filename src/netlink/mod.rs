@@ -1,6 +1,7 @@
 //! Netlink and generic-netlink framing, written directly (no libnl). Pure: no syscalls. Used by
-//! `sys::rtnl` (rtnetlink: a fixed ifinfomsg/ifaddrmsg header, then attributes) and by IPVS
-//! (generic netlink: genlmsghdr, then attributes).
+//! the rtnetlink codec [`route`] (a fixed ifinfomsg/ifaddrmsg header, then attributes; its
+//! socket is `sys::rtnl`) and by IPVS (generic netlink: genlmsghdr, then attributes; its socket
+//! is `sys::genl`).
 //!
 //! ```text
 //!  nlmsghdr (16)                          genlmsghdr (4)    attributes
@@ -18,6 +19,7 @@
 //! length checked against the bytes actually present.
 
 pub mod consts;
+pub mod route;
 
 use consts::*;
 

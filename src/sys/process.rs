@@ -268,6 +268,7 @@ pub fn read_output(fd: &OwnedFd, buf: &mut [u8]) -> Result<usize, Errno> {
 
 /// Resolve a user name to (uid, gid) at config load.
 pub fn lookup_user(name: &str) -> Option<(u32, u32)> {
+    // SAFETY: passwd is plain data (integers and pointers); all-zero is a valid value.
     let mut pwd: libc::passwd = unsafe { core::mem::zeroed() };
     let mut buf = [0 as libc::c_char; 2048];
     let mut result: *mut libc::passwd = core::ptr::null_mut();

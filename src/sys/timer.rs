@@ -5,32 +5,26 @@
 //! could fire 3.6 ms late. A timerfd is an hrtimer with only the process's timer slack
 //! (50 us by default), so failover starts when the RFC says, not some milliseconds later.
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use nix::errno::Errno;
+use nix::sys::time::TimeSpec;
+use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
 
 use crate::base::Instant;
 
 pub struct DeadlineTimer {
-    fd: OwnedFd,
+    fd: TimerFd,
     armed: Option<Instant>,
 }
 
 impl DeadlineTimer {
     /// A non-blocking CLOCK_MONOTONIC timerfd (the clock `sys::clock::now` reads).
     pub fn new() -> Result<DeadlineTimer, Errno> {
-        // SAFETY: plain timerfd_create(2).
-        let rc = unsafe {
-            libc::timerfd_create(
-                libc::CLOCK_MONOTONIC,
-                libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
-            )
-        };
-        if rc < 0 {
-            return Err(Errno::last());
-        }
-        // SAFETY: a fresh fd owned by nobody else.
-        let fd = unsafe { OwnedFd::from_raw_fd(rc) };
+        let fd = TimerFd::new(
+            ClockId::CLOCK_MONOTONIC,
+            TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
+        )?;
         Ok(DeadlineTimer { fd, armed: None })
     }
 
@@ -56,44 +50,26 @@ impl DeadlineTimer {
     }
 
     fn arm(&mut self, at: Option<Instant>) -> Result<(), Errno> {
-        // An all-zero it_value disarms; a deadline at 0 would too, so use 1 ns for it.
-        let us = at.map_or(0, |t| t.total_micros());
-        let mut value = libc::timespec {
-            tv_sec: (us / 1_000_000) as _,
-            tv_nsec: ((us % 1_000_000) * 1000) as libc::c_long,
-        };
-        if at.is_some() && us == 0 {
-            value.tv_nsec = 1;
-        }
-        let spec = libc::itimerspec {
-            it_interval: libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            },
-            it_value: value,
-        };
-        // SAFETY: valid fd and itimerspec; the old value is not requested.
-        let rc = unsafe {
-            libc::timerfd_settime(
-                self.fd.as_raw_fd(),
-                libc::TFD_TIMER_ABSTIME,
-                &spec,
-                core::ptr::null_mut(),
-            )
-        };
-        if rc < 0 {
-            return Err(Errno::last());
+        match at {
+            None => self.fd.unset()?,
+            Some(t) => {
+                // An all-zero expiry disarms; a deadline at 0 would too, so use 1 ns for it.
+                let us = t.total_micros();
+                let ns = (us % 1_000_000) * 1000;
+                let value = TimeSpec::new((us / 1_000_000) as _, if us == 0 { 1 } else { ns as _ });
+                self.fd.set(
+                    Expiration::OneShot(value),
+                    TimerSetTimeFlags::TFD_TIMER_ABSTIME,
+                )?;
+            }
         }
         self.armed = at;
         Ok(())
     }
 
-    /// Consume an expiry so the fd stops being readable.
+    /// Consume an expiry so the fd stops being readable (EAGAIN when it has not expired).
     pub fn drain(&mut self) {
-        let mut buf = [0u8; 8];
-        // SAFETY: reading 8 bytes into a valid buffer; EAGAIN when not expired is fine.
-        let n = unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-        if n == 8 {
+        if self.fd.wait().is_ok() {
             self.armed = None;
         }
     }
@@ -107,7 +83,7 @@ impl AsFd for DeadlineTimer {
 
 impl AsRawFd for DeadlineTimer {
     fn as_raw_fd(&self) -> std::os::fd::RawFd {
-        self.fd.as_raw_fd()
+        self.fd.as_fd().as_raw_fd()
     }
 }
 

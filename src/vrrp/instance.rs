@@ -324,6 +324,20 @@ pub enum Action {
     },
 }
 
+/// A transition as the daemon records it for the parts that react to it (notify scripts,
+/// e-mail, status): `inst` is the instance's index in the running configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transition {
+    pub inst: u16,
+    pub from: State,
+    pub to: State,
+    pub reason: Reason,
+    /// The effective priority after the transition.
+    pub priority: u8,
+    /// The current master's address after the transition (ours as MASTER), if known.
+    pub master: Option<IpAddr>,
+}
+
 /// Counters for status output; wrapping u32 (no 64-bit atomics anywhere).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {

@@ -20,7 +20,24 @@ use smoltcp::wire::{
 use super::announce::{ALL_NODES, ALL_NODES_MAC};
 use super::wire::EmitError;
 use crate::base::{Duration, Instant};
-use crate::config::model::RaConfig;
+
+/// What the virtual router advertises (RFC 4861 6.2.1 AdvXxx variables), sent from the
+/// instance's first IPv6 VIP, which validation keeps link-local.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RaConfig {
+    /// `ra_prefix`: /64 prefixes for SLAAC (Prefix Information options, L and A set).
+    pub prefixes: Vec<Ipv6Addr>,
+    /// MaxRtrAdvInterval; MinRtrAdvInterval is a third of it (RFC 4861 6.2.1 default).
+    pub interval: Duration,
+    /// AdvDefaultLifetime in seconds (0: not a default router).
+    pub router_lifetime: u16,
+    /// AdvValidLifetime / AdvPreferredLifetime of every prefix, seconds (0xffffffff: infinity).
+    pub valid_lifetime: u32,
+    pub preferred_lifetime: u32,
+    /// AdvManagedFlag / AdvOtherConfigFlag.
+    pub managed: bool,
+    pub other: bool,
+}
 
 /// RFC 4861 7.1.2: ND messages go out (and must arrive) with hop limit 255.
 const ND_HOP_LIMIT: u8 = 255;

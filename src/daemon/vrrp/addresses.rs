@@ -10,6 +10,7 @@ use core::net::IpAddr;
 use log::{error, info, warn};
 use nix::errno::Errno;
 
+use super::route_set::RouteSet;
 use super::southbound::Southbound;
 use super::{Vrrp, VIP_REFRESH_TIMER, VIP_RESTORE_GAP, VIP_RESTORE_TIMER};
 use crate::base::ratelimit::Verdict;
@@ -413,33 +414,6 @@ impl<S: Southbound> Vrrp<S> {
                 Ok(()) | Err(Errno::EADDRNOTAVAIL) | Err(Errno::ENODEV) => {}
                 Err(e) => warn!(target: &inst.cfg.name, "remove VIP {}: {e}", vip.addr),
             }
-        }
-    }
-}
-
-/// Which of an instance's route and rule lists.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum RouteSet {
-    /// `route` and `rule`: installed while master (with the VIPs).
-    Master,
-    /// `backup_route` and `backup_rule`: installed while backup.
-    Backup,
-}
-
-impl RouteSet {
-    /// This set's routes in an instance's config.
-    fn of(self, cfg: &model::Instance) -> &Vec<model::Route> {
-        match self {
-            RouteSet::Master => &cfg.routes,
-            RouteSet::Backup => &cfg.backup_routes,
-        }
-    }
-
-    /// This set's policy rules.
-    fn rules(self, cfg: &model::Instance) -> &Vec<model::Rule> {
-        match self {
-            RouteSet::Master => &cfg.rules,
-            RouteSet::Backup => &cfg.backup_rules,
         }
     }
 }

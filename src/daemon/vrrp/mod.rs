@@ -32,10 +32,11 @@
 //! (`vrrp::vip_lease`, in [`addresses`]).
 
 mod addresses;
-use addresses::RouteSet;
+use route_set::RouteSet;
 mod interfaces;
 mod pre_master;
 mod receive;
+mod route_set;
 mod router_adverts;
 pub mod southbound;
 mod transmit;
@@ -55,7 +56,7 @@ use crate::base::{Duration, Family, Instant};
 use crate::config::model::{self, Config, VrrpVersion};
 use crate::sys::packet::KernelStats;
 use crate::vrrp::instance::{
-    Action, Advert, Input, Instance, Params, Reason, StartHint, State, SyncCommand,
+    Action, Advert, Input, Instance, Params, StartHint, State, SyncCommand, Transition,
 };
 use crate::vrrp::priority::Adjustment;
 use crate::vrrp::sync_group::{self, SyncGroup};
@@ -131,19 +132,6 @@ struct SyncReport {
     state: State,
     own_fault: bool,
     wants_master: bool,
-}
-
-/// A transition, kept for the parts that react to it (notify scripts, status).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Transition {
-    pub inst: u16,
-    pub from: State,
-    pub to: State,
-    pub reason: Reason,
-    /// The effective priority after the transition.
-    pub priority: u8,
-    /// The current master's address after the transition (ours as MASTER), if known.
-    pub master: Option<IpAddr>,
 }
 
 /// Link facts of one interface, refreshed from the kernel, and its listener.
@@ -263,6 +251,9 @@ pub struct Vrrp<S: Southbound = Linux> {
     rx: Box<[u8; RX_BUF]>,
     tx: [u8; TX_BUF],
     transitions: heapless::Deque<Transition, 64>,
+    /// Changes of effective priority (instance, new priority), oldest first, for the ubus
+    /// event; a full queue drops the oldest.
+    priority_changes: heapless::Deque<(u16, u8), 64>,
     sync_reports: heapless::Deque<SyncReport, SYNC_QUEUE>,
     /// Set while `stop_insts` sends the priority-0 adverts; it removes the VIPs after.
     vip_removal_deferred: bool,
@@ -307,10 +298,7 @@ fn params(cfg: &model::Instance, primary: IpAddr) -> Params {
         startup_delay: Duration::ZERO,
         link_down_delay: cfg.link_down_delay,
         link_up_delay: cfg.link_up_delay,
-        pre_master_timeout: cfg
-            .notify_pre_master
-            .as_ref()
-            .map(|_| cfg.pre_master_timeout),
+        pre_master_timeout: cfg.pre_master_command().map(|_| cfg.pre_master_timeout),
         in_step: cfg.dual_stack,
     }
 }
@@ -396,6 +384,7 @@ impl<S: Southbound> Vrrp<S> {
             rx: Box::new([0; RX_BUF]),
             tx: [0; TX_BUF],
             transitions: heapless::Deque::new(),
+            priority_changes: heapless::Deque::new(),
             sync_reports: heapless::Deque::new(),
             vip_removal_deferred: false,
             lease_batch: Vec::new(),
@@ -576,7 +565,17 @@ impl<S: Southbound> Vrrp<S> {
         let Some(inst) = self.insts.get_mut(i) else {
             return;
         };
+        let before = inst.fsm.priority();
         let actions = inst.fsm.handle(now, input);
+        let after = inst.fsm.priority();
+        // Told once per configured instance: a dual-stack one by its owner router.
+        if after != before
+            && i < self.configured
+            && self.priority_changes.push_back((i as u16, after)).is_err()
+        {
+            let _ = self.priority_changes.pop_front();
+            let _ = self.priority_changes.push_back((i as u16, after));
+        }
         for a in actions {
             self.act(i, a, now);
         }
@@ -958,11 +957,28 @@ impl<S: Southbound> Vrrp<S> {
                 }
             }
         }
+        for _ in 0..self.priority_changes.len() {
+            if let Some(c) = self.priority_changes.pop_front() {
+                if usize::from(c.0) < base {
+                    let _ = self.priority_changes.push_back(c);
+                }
+            }
+        }
     }
 
     /// Transitions since the last call, oldest first (for notify scripts).
     pub fn take_transition(&mut self) -> Option<Transition> {
         self.transitions.pop_front()
+    }
+
+    /// The next change of effective priority: instance, priority, the master it knows.
+    pub fn take_priority_change(&mut self) -> Option<(usize, u8, Option<IpAddr>)> {
+        let (i, p) = self.priority_changes.pop_front()?;
+        let master = self
+            .insts
+            .get(usize::from(i))
+            .and_then(|s| s.fsm.master_address());
+        Some((usize::from(i), p, master))
     }
 
     pub fn instance_name(&self, i: usize) -> &str {

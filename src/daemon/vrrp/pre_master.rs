@@ -14,13 +14,13 @@ use core::fmt::Write;
 use log::{info, warn};
 
 use super::southbound::Southbound;
-use super::{Transition, Vrrp};
+use super::Vrrp;
 use crate::base::Instant;
 use crate::check::notify::split_command;
 use crate::check::ExitStatus;
 use crate::config::schema::format_duration;
 use crate::daemon::event_loop::Ctx;
-use crate::vrrp::instance::{Input, State};
+use crate::vrrp::instance::{Input, State, Transition};
 
 /// A running hook: its process and when it started (for the log).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,13 +72,19 @@ impl<S: Southbound> Vrrp<S> {
             }
             return;
         }
-        let user = self.script_user;
         let inst = &mut self.insts[i];
+        // conntrackd's commit is the daemon's own command, run as the daemon's user (root):
+        // `script_user` is for the user's hook.
+        let user = if inst.cfg.conntrackd.is_some() {
+            None
+        } else {
+            self.script_user
+        };
         let name = inst.cfg.name.as_str();
         // Validation split it the same way, so only a reload race could leave it unsplittable.
         let argv = inst
             .cfg
-            .notify_pre_master
+            .pre_master_command()
             .as_deref()
             .and_then(split_command)
             .unwrap_or_default();

@@ -32,7 +32,7 @@ const RCVBUF_MIN: usize = 64 * 1024;
 /// per-interface kernel filter would have dropped first.
 const RX_FILTER_ENV: &str = "MINIVRRP_RX_FILTER";
 /// Longest time the kernel may hold received frames back to hand several over in one
-/// wake-up (`sys::packet_ring`): what a master that must yield to a better advert (RFC 5798
+/// wake-up (`sys::packet::ring`): what a master that must yield to a better advert (RFC 5798
 /// 6.4.3) may be late by.
 const RX_DELAY_MAX: Duration = Duration::from_millis(20);
 /// The hold is at most this share of the shortest advert interval on the interface. The

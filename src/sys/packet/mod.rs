@@ -6,12 +6,17 @@
 //! which only a hand-built Ethernet frame can do; and receiving on the packet socket gives
 //! the source MAC and the interface of every advert.
 
-use crate::base::{Duration, Instant};
+use crate::base::Duration;
 use crate::sys::bpf;
 use crate::sys::fd::setsockopt_raw;
-use crate::sys::packet_ring::RxRing;
 use nix::errno::Errno;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+mod frame;
+mod ring;
+
+pub use frame::{PktType, RecvFrame};
+use ring::RxRing;
 
 use crate::vrrp::wire::{
     IPPROTO_VRRP, VRRP_GROUP_V4, VRRP_GROUP_V6, VRRP_MAC_V4, VRRP_MAC_V6, VRRP_TOS, VRRP_TTL,
@@ -20,50 +25,6 @@ use crate::vrrp::wire::{
 /// linux/if_packet.h socket options (not exported by libc for every target).
 const PACKET_STATISTICS: libc::c_int = 6;
 const PACKET_AUXDATA: libc::c_int = 8;
-
-/// `sll_pkttype` of a received frame.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PktType {
-    Host,
-    Broadcast,
-    Multicast,
-    OtherHost,
-    /// A frame this host sent, looped back by the packet tap. Never an advert from a peer.
-    Outgoing,
-    Other(u8),
-}
-
-impl PktType {
-    pub fn from_raw(t: u8) -> PktType {
-        match t {
-            0 => PktType::Host,
-            1 => PktType::Broadcast,
-            2 => PktType::Multicast,
-            3 => PktType::OtherHost,
-            4 => PktType::Outgoing,
-            x => PktType::Other(x),
-        }
-    }
-}
-
-/// Metadata of one received frame; the bytes are in the caller's buffer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RecvFrame {
-    /// Bytes stored in the buffer.
-    pub len: usize,
-    /// The frame was longer than the buffer (and is cut to `len`): drop it.
-    pub truncated: bool,
-    pub pkttype: PktType,
-    pub ifindex: u32,
-    /// Link-layer source address.
-    pub src_mac: [u8; 6],
-    /// The frame carried a VLAN tag, which the kernel stripped (PACKET_AUXDATA
-    /// `TP_STATUS_VLAN_VALID`): the BPF filter drops these first, this is the second line.
-    pub vlan_tagged: bool,
-    /// When the frame arrived, if the receive path knows (the ring's kernel timestamp);
-    /// `None` when it was read as it arrived (`recvmsg`), so the reading time is its arrival.
-    pub at: Option<Instant>,
-}
 
 /// `struct tpacket_auxdata` (linux/if_packet.h), the PACKET_AUXDATA control message.
 #[repr(C)]
@@ -188,7 +149,7 @@ impl PacketSocket {
         Ok(sock)
     }
 
-    /// Receive through a TPACKET_V3 ring (`sys::packet_ring`) that hands frames over at the
+    /// Receive through a TPACKET_V3 ring (`sys::packet::ring`) that hands frames over at the
     /// latest `delay` after the first of them arrived, each with its arrival time; `None`:
     /// through the receive queue, one `recvmsg` per frame, as they arrive. Replacing a ring
     /// drops the frames still in it.
@@ -389,10 +350,12 @@ fn vlan_tagged(msg: &libc::msghdr) -> bool {
             // SAFETY: the kernel wrote a whole tpacket_auxdata after the header (length
             // checked); read_unaligned because cmsg data promises no alignment for it.
             if (h.cmsg_len as usize)
+                // SAFETY: CMSG_LEN only computes a length.
                 < unsafe { libc::CMSG_LEN(core::mem::size_of::<TpacketAuxdata>() as u32) } as usize
             {
                 return false;
             }
+            // SAFETY: the length was checked just above.
             let aux: TpacketAuxdata = unsafe {
                 core::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const TpacketAuxdata)
             };

@@ -21,12 +21,12 @@
 use std::io;
 use std::path::Path;
 
-use super::frame::{self, FrameError, MAX_REQUEST, MAX_RESPONSE, OVERHEAD};
-use super::status::ControlStats;
-use super::{Request, Response};
+use super::ids::Part;
+use super::{Ctx, Interest, Read, Ready, TimerId, Token};
 use crate::base::{Duration, Instant};
-use crate::daemon::ids::Part;
-use crate::daemon::{Ctx, Interest, Read, Ready, TimerId, Token};
+use crate::control::frame::{self, FrameError, MAX_REQUEST, MAX_RESPONSE, OVERHEAD};
+use crate::control::status::ControlStats;
+use crate::control::{Request, Response};
 use crate::sys::unix::{ControlConn, ControlListener, Io};
 
 pub const MAX_CLIENTS: usize = 8;

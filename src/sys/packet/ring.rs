@@ -19,10 +19,10 @@ use std::os::fd::RawFd;
 
 use nix::errno::Errno;
 
+use super::frame::{PktType, RecvFrame};
 use crate::base::{Duration, Instant};
 use crate::sys::clock;
 use crate::sys::fd::setsockopt_raw;
-use crate::sys::packet::{PktType, RecvFrame};
 
 const PACKET_RX_RING: libc::c_int = 5;
 const PACKET_VERSION: libc::c_int = 10;
