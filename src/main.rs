@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use argh::FromArgs;
 use minivrrp::base::logging;
-use minivrrp::config::{Config, ConfigError, DEFAULT_CONFIG, DEFAULT_PATH};
+use minivrrp::config::{schema, Config, ConfigError, DEFAULT_CONFIG, DEFAULT_PATH};
 use minivrrp::control::{client, Format, Request, Response, DEFAULT_SOCKET};
 
 const EXIT_OK: u8 = 0;
@@ -54,6 +54,7 @@ struct Cli {
 enum Command {
     Check(CheckCmd),
     Defaults(DefaultsCmd),
+    Options(OptionsCmd),
     Status(StatusCmd),
     Maintenance(MaintenanceCmd),
     Priority(PriorityCmd),
@@ -154,6 +155,17 @@ struct CheckCmd {
 #[derive(FromArgs)]
 #[argh(subcommand, name = "defaults")]
 struct DefaultsCmd {}
+
+/// Print the options reference (every section type and option with its type, range, default
+/// and help), or only that of section type SECTION (globals, instance, script, check,
+/// sync_group, virtual_server, real_server).
+#[derive(FromArgs)]
+#[argh(subcommand, name = "options")]
+struct OptionsCmd {
+    /// section type
+    #[argh(positional)]
+    section: Option<String>,
+}
 
 /// Convert a keepalived configuration (keepalived.conf or OpenWrt's /etc/config/keepalived)
 /// to a minivrrp config on stdout; every keyword not carried exactly is listed on stderr as
@@ -342,6 +354,16 @@ fn main() -> ExitCode {
             out(DEFAULT_CONFIG);
             EXIT_OK
         }
+        Some(Command::Options(c)) => match schema::options_text(c.section.as_deref()) {
+            Ok(text) => {
+                out(&text);
+                EXIT_OK
+            }
+            Err(e) => {
+                eprintln!("minivrrp options: {e}");
+                EXIT_USAGE
+            }
+        },
         Some(Command::Status(c)) => {
             let format = if c.json { Format::Json } else { Format::Text };
             let req = Request::Status {

@@ -201,3 +201,37 @@ fn check_warns_when_the_first_ipv6_vip_is_not_link_local() {
         String::from_utf8_lossy(&good.stderr)
     );
 }
+
+/// `minivrrp options` is the reference on a router (no man pages on OpenWrt): every section
+/// type and option of the schema, in the schema's order, every line within 80 columns for a
+/// serial console; `options SECTION` only that section; an unknown one is a usage error.
+#[test]
+fn options_prints_every_section_and_option_of_the_schema_within_80_columns() {
+    use minivrrp::config::schema::SCHEMA;
+    let all = minivrrp(&["options"]);
+    assert!(all.status.success(), "{all:?}");
+    let text = String::from_utf8(all.stdout).unwrap();
+    assert!(
+        text.lines().all(|l| l.len() <= 80),
+        "a line over 80 columns"
+    );
+    let mut at = 0;
+    for s in SCHEMA {
+        let head = format!("config {}\n", s.stype);
+        at += text[at..]
+            .find(&head)
+            .unwrap_or_else(|| panic!("{head} missing or out of order"));
+        for o in s.options {
+            let line = format!("  {} {}\n", if o.list { "list" } else { "option" }, o.name);
+            at += text[at..]
+                .find(&line)
+                .unwrap_or_else(|| panic!("{}.{} missing or out of order", s.stype, o.name));
+        }
+    }
+    let one = minivrrp(&["options", "real_server"]);
+    let one = String::from_utf8(one.stdout).unwrap();
+    assert!(one.starts_with("config real_server\n") && !one.contains("config instance"));
+    let bad = minivrrp(&["options", "instanc"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("did you mean 'instance'?"));
+}

@@ -1265,6 +1265,65 @@ fn md_escape(s: &str) -> String {
     s.replace('|', "\\|")
 }
 
+/// Appends `text` to `out` wrapped at 78 columns, every line indented by `indent` spaces.
+fn push_wrapped(out: &mut String, text: &str, indent: usize) {
+    let mut col = 0;
+    for word in text.split_whitespace() {
+        if col > indent && col + 1 + word.len() > 78 {
+            out.push('\n');
+            col = 0;
+        }
+        if col == 0 {
+            out.extend(core::iter::repeat_n(' ', indent));
+            col = indent;
+        } else {
+            out.push(' ');
+            col += 1;
+        }
+        out.push_str(word);
+        col += word.len();
+    }
+    out.push('\n');
+}
+
+/// The option reference for a console (`minivrrp options [SECTION]`, 80 columns), generated
+/// from [`SCHEMA`] like the README's; `Err` names the known section types.
+pub fn options_text(stype: Option<&str>) -> Result<String, String> {
+    let sections: Vec<&SectionSpec> = match stype {
+        None => SCHEMA.iter().collect(),
+        Some(t) => match section(t) {
+            Some(s) => vec![s],
+            None => {
+                let known: Vec<&str> = SCHEMA.iter().map(|s| s.stype).collect();
+                return Err(format!(
+                    "unknown section type '{t}': {}",
+                    suggest(t, &known)
+                ));
+            }
+        },
+    };
+    let mut out = String::new();
+    for s in sections {
+        let _ = writeln!(out, "config {}", s.stype);
+        push_wrapped(&mut out, &s.help.replace('`', ""), 2);
+        for o in s.options {
+            let word = if o.list { "list" } else { "option" };
+            let default = match o.default {
+                DefaultValue::None => String::new(),
+                DefaultValue::Required => ", required".to_string(),
+                DefaultValue::Value(v) => format!(", default {v}"),
+                DefaultValue::Derived(d) => format!(", default: {d}"),
+            };
+            let _ = writeln!(out, "  {word} {}", o.name);
+            // The README table's text without its Markdown.
+            let text = format!("{}{default}. {}", o.kind.describe(), o.help);
+            push_wrapped(&mut out, &text.replace("\\|", "|").replace('`', ""), 6);
+        }
+        out.push('\n');
+    }
+    Ok(out)
+}
+
 /// The option reference of README.md, generated from [`SCHEMA`].
 pub fn options_markdown() -> String {
     let mut out = String::new();
