@@ -325,6 +325,9 @@ impl Daemon {
                 return Err(errors.iter().map(|e| e.to_string()).collect());
             }
         };
+        for w in new.warnings() {
+            warn!("{w}");
+        }
         if let Err(e) = check_capacity(required(&new)) {
             error!("reload: {e}; keeping the running configuration");
             return Err(vec![e.to_string()]);
