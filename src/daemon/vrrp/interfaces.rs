@@ -113,10 +113,13 @@ impl<S: Southbound> Vrrp<S> {
             | RtnlEvent::LinkUp { name, .. }
             | RtnlEvent::LinkDown { name, .. }
             | RtnlEvent::LinkGone { name, .. } => Some(name.as_str()),
-            RtnlEvent::AddrRemoved(a) if self.note_vip_deleted(ctx, a.addr, false, now) => {
-                return;
-            }
             RtnlEvent::AddrAdded(a) | RtnlEvent::AddrRemoved(a) => {
+                // A VIP deleted under a master comes back (`addresses::restore_vips`).
+                if matches!(ev, RtnlEvent::AddrRemoved(_))
+                    && self.note_vip_deleted(ctx, a.addr, false, now)
+                {
+                    return;
+                }
                 // Only our interfaces' own addresses matter (the source address may change);
                 // our VIPs coming and going are our own doing.
                 let idx = self
