@@ -633,13 +633,13 @@ for p in rdpcap(sys.argv[1]):
 #[test]
 fn ra_bytes_read_by_scapy_and_rdisc6_and_solicitations_answered_6_2_6() {
     let name = "ra_bytes_read_by_scapy_and_rdisc6_and_solicitations_answered_6_2_6";
+    if !(prereqs(name) && common::require_tool(name, "rdisc6")) {
+        return;
+    }
     let scapy_ok = std::process::Command::new("/usr/bin/python3")
         .args(["-c", "import scapy.all"])
         .output()
         .is_ok_and(|o| o.status.success());
-    if !(prereqs(name) && common::require_tool(name, "rdisc6")) {
-        return;
-    }
     if !scapy_ok {
         if std::env::var("CI").as_deref() == Ok("true") {
             panic!("{name}: needs python3-scapy, and CI=true forbids skipping");
