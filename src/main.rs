@@ -241,6 +241,9 @@ fn check(path: &Path) -> u8 {
             for w in minivrrp::daemon::notify::role_warnings(&cfg, "/") {
                 eprintln!("warning: {w}");
             }
+            for w in cfg.warnings() {
+                eprintln!("{}: warning: {w}", path.display());
+            }
             EXIT_OK
         }
         Err(errors) => {
@@ -306,6 +309,9 @@ fn daemon(path: &Path, verbose: u8, quiet: u8, socket: &Path) -> u8 {
         env!("CARGO_PKG_VERSION"),
         config.globals.router_id
     );
+    for w in config.warnings() {
+        log::warn!("{w}");
+    }
     let code = run_daemon(path, config, socket);
     u8::try_from(code).unwrap_or(EXIT_RUNTIME)
 }

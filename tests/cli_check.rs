@@ -168,6 +168,40 @@ fn all_errors_are_reported_not_just_the_first() {
     assert!(stderr.contains("3 errors in the configuration"), "{stderr}");
 }
 
+/// RFC 5798 5.2.9: for IPv6 the first address is the virtual router's link-local one.
+/// `check` accepts the config (exit 0) and warns on stderr, naming the file and instance;
+/// with the link-local address first, no warning.
+#[test]
+fn check_warns_when_the_first_ipv6_vip_is_not_link_local() {
+    let dir = std::env::temp_dir().join(format!("minivrrp-cli-ll-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let body = |first: &str, second: &str| {
+        format!(
+            "config instance 'lan6'\n\toption interface 'br-lan'\n\toption vrid '77'\n\
+             \toption version '3'\n\tlist vip '{first}'\n\tlist vip '{second}'\n"
+        )
+    };
+    let f = dir.join("ula-first.uci");
+    std::fs::write(&f, body("fd77::254/64", "fe80::77/64")).expect("write");
+    let out = minivrrp(&["check", "-f", f.to_str().expect("utf-8")]);
+    let g = dir.join("ll-first.uci");
+    std::fs::write(&g, body("fe80::77/64", "fd77::254/64")).expect("write");
+    let good = minivrrp(&["check", "-f", g.to_str().expect("utf-8")]);
+    let _ = std::fs::remove_dir_all(&dir);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("ula-first.uci: warning: instance 'lan6': the first IPv6 VIP fd77::254 is not link-local"),
+        "{stderr}"
+    );
+    assert_eq!(good.status.code(), Some(0));
+    assert!(
+        good.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
+}
+
 /// `minivrrp options` is the reference on a router (no man pages on OpenWrt): every section
 /// type and option of the schema, in the schema's order, every line within 80 columns for a
 /// serial console; `options SECTION` only that section; an unknown one is a usage error.

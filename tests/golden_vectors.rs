@@ -156,7 +156,9 @@ fn every_announcement_vector_reemits_byte_identical() {
                 let IpAddr::V6(vip) = ip(&f.v["target"]) else {
                     panic!("target")
                 };
-                emit_unsolicited_na(&mut buf, mac(&f.v["smac"]), vip).unwrap()
+                // Captured with forwarding off: keepalived's Router flag follows it.
+                let router = f.v["na_router"].as_bool().unwrap();
+                emit_unsolicited_na(&mut buf, mac(&f.v["smac"]), vip, router).unwrap()
             }
             _ => continue,
         };

@@ -6,7 +6,7 @@ set -eu
 PKGS="keepalived tcpdump iproute2 iputils-ping procps python3 python3-aiosmtpd binutils xz-utils
       qemu-user-static qemu-system-x86 linux-image-amd64 busybox-static ipvsadm cpio kmod
       musl-dev:mipsel musl-dev:armhf conntrackd conntrack nftables frr
-      chromium chromium-driver python3-selenium curl"
+      chromium chromium-driver python3-selenium curl ndisc6 radvd python3-scapy"
 
 # The mipsel_24kc and arm_cortex-a7 builds (board/build.sh cross) link against Debian's
 # musl for those architectures, installed as multiarch packages.
@@ -44,6 +44,8 @@ elif [ -x /etc/init.d/frr ]; then
     /etc/init.d/frr stop >/dev/null 2>&1 || true
     update-rc.d frr disable >/dev/null 2>&1 || true
 fi
+# The same for radvd (the first-hop tests run it inside their namespaces).
+if command -v systemctl >/dev/null 2>&1; then systemctl disable --now radvd >/dev/null 2>&1 || true; fi
 
 # The suite lints the shipped code with clippy (tests/run.sh).
 rustup component list --installed | grep -q '^clippy' || rustup component add clippy

@@ -158,10 +158,25 @@ fn instance_values(c: &Config, i: &Instance, opt: &str) -> Vec<String> {
         "garp_delay" => one(format_duration(i.garp_delay)),
         "garp_refresh" => one(i.garp_refresh.map_or("0".into(), format_duration)),
         "vip_lifetime" => one(i.vip_lifetime),
+        "ra" => bool_val(i.ra.is_some()),
+        _ if opt.starts_with("ra_") => i.ra.as_ref().map_or_else(Vec::new, |r| ra_values(r, opt)),
         "v3_checksum" => one(match i.v3_checksum {
             V3Checksum::Pseudo => "pseudo",
             V3Checksum::Rfc9568 => "rfc9568",
         }),
+        _ => Vec::new(),
+    }
+}
+
+fn ra_values(r: &RaConfig, opt: &str) -> Vec<String> {
+    match opt {
+        "ra_prefix" => r.prefixes.iter().map(|p| format!("{p}/64")).collect(),
+        "ra_interval" => one(format_duration(r.interval)),
+        "ra_lifetime" => one(r.router_lifetime),
+        "ra_valid_lifetime" => one(r.valid_lifetime),
+        "ra_preferred_lifetime" => one(r.preferred_lifetime),
+        "ra_managed" => bool_val(r.managed),
+        "ra_other" => bool_val(r.other),
         _ => Vec::new(),
     }
 }

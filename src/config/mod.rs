@@ -40,6 +40,31 @@ impl Config {
         validate::validate(file_name, &tree)
     }
 
+    /// What is valid but likely wrong, one sentence each (`minivrrp check` prints them, the
+    /// daemon logs them at start): an IPv6 instance whose first IPv6 VIP is not link-local
+    /// (RFC 5798 5.2.9: for IPv6 the first address is the virtual router's link-local
+    /// address, which hosts learn as their router from RAs; keepalived logs the same).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        for i in &self.instances {
+            let first6 = i
+                .vips
+                .iter()
+                .filter(|v| !v.excluded)
+                .find_map(|v| match v.addr {
+                    std::net::IpAddr::V6(a) => Some(a),
+                    std::net::IpAddr::V4(_) => None,
+                });
+            if let Some(a) = first6.filter(|a| !a.is_unicast_link_local()) {
+                w.push(format!(
+                    "instance '{}': the first IPv6 VIP {a} is not link-local; RFC 5798 5.2.9 wants the virtual router's link-local address first (hosts that learn their router from RAs need it)",
+                    i.name
+                ));
+            }
+        }
+        w
+    }
+
     /// Reads and validates a config file. Reading a file is the one I/O the config layer does:
     /// it happens once at start (and on reload), before the pure layers run.
     pub fn load(path: &Path) -> Result<Config, Vec<ConfigError>> {

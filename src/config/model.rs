@@ -341,6 +341,8 @@ pub struct Instance {
     pub garp_refresh: Option<Duration>,
     /// Kernel lifetime of the VIPs in seconds while master (0 = permanent addresses).
     pub vip_lifetime: u32,
+    /// Router Advertisements from the virtual router while master (`option ra`).
+    pub ra: Option<RaConfig>,
     pub v3_checksum: V3Checksum,
     pub notify: Notify,
     /// The pre-master hook: run on becoming MASTER, the VIPs wait for it to exit or for
@@ -355,6 +357,9 @@ pub struct Instance {
     /// Index into `Config::sync_groups`.
     pub sync_group: Option<usize>,
 }
+
+/// What the virtual router advertises (`option ra` and the `ra_*` options).
+pub use crate::vrrp::ra::RaConfig;
 
 impl Instance {
     /// The pre-master hook's command line: conntrackd's commit when `conntrackd` is on, else

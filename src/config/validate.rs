@@ -1044,6 +1044,7 @@ fn build_instance(
         .string("vmac_name")
         .unwrap_or_else(|| format!("vrrp.{vrid}"));
     let garp_refresh = Some(s.d_secs("garp_refresh")).filter(|d| !d.is_zero());
+    let ra = build_ra(s, &vips, errs);
 
     Instance {
         name: s.name.clone(),
@@ -1085,6 +1086,7 @@ fn build_instance(
             || crate::vrrp::vip_lease::lifetime_for(version, advert_int),
             |v| v as u32,
         ),
+        ra,
         v3_checksum: match s.d_word("v3_checksum") {
             "rfc9568" => V3Checksum::Rfc9568,
             _ => V3Checksum::Pseudo,
@@ -1098,6 +1100,121 @@ fn build_instance(
         smtp_alert: false,
         sync_group: None,
     }
+}
+
+/// `ra` and its `ra_*` options (RFC 4861 6.2.1): the RAs come from the first IPv6 VIP, so
+/// it must be link-local (RFC 4861 4.2: "Source Address MUST be the link-local address");
+/// prefixes are /64s a host can form addresses in (RFC 4862 5.5.3), neither link-local nor
+/// multicast; the router lifetime is 0 or MaxRtrAdvInterval..9000; preferred <= valid.
+fn build_ra(s: &Sec, vips: &[Vip], errs: &mut Errors) -> Option<RaConfig> {
+    if !s.d_bool("ra") {
+        for o in [
+            "ra_prefix",
+            "ra_interval",
+            "ra_lifetime",
+            "ra_valid_lifetime",
+            "ra_preferred_lifetime",
+            "ra_managed",
+            "ra_other",
+        ] {
+            if s.is_set(o) {
+                errs.at(s.line(o), s.path(o), "needs `option ra '1'`".into());
+            }
+        }
+        return None;
+    }
+    let first6 = vips.iter().find_map(|v| match v.addr {
+        IpAddr::V6(a) => Some(a),
+        IpAddr::V4(_) => None,
+    });
+    match first6 {
+        Some(a) if a.is_unicast_link_local() => {}
+        Some(a) => errs.at(
+            s.line("ra"),
+            s.path("ra"),
+            format!("RAs are sent from the first IPv6 VIP, which must be link-local (list it first, e.g. 'fe80::1/64'); {a} is not"),
+        ),
+        None => errs.at(
+            s.line("ra"),
+            s.path("ra"),
+            "needs a link-local IPv6 VIP as the first IPv6 `vip` (the RAs' source address)".into(),
+        ),
+    }
+    let mut prefixes = Vec::new();
+    for (v, line) in s.vals("ra_prefix") {
+        let Val::IpPrefix(addr, len) = v else {
+            continue;
+        };
+        let IpAddr::V6(p) = addr else {
+            errs.at(line, s.path("ra_prefix"), format!("{addr} is not IPv6"));
+            continue;
+        };
+        let bad = if len != Some(64) {
+            Some("must be a /64 (SLAAC, RFC 4862 5.5.3)".to_string())
+        } else if p.is_multicast() {
+            Some("is multicast".into())
+        } else if p.is_unicast_link_local() {
+            Some("is link-local".into())
+        } else if u128::from(p) & u128::from(u64::MAX) != 0 {
+            Some(format!(
+                "has host bits set (the prefix is {}/64)",
+                core::net::Ipv6Addr::from(u128::from(p) & !u128::from(u64::MAX))
+            ))
+        } else if prefixes.contains(&p) {
+            Some("is listed twice".into())
+        } else if prefixes.len() == crate::vrrp::ra::MAX_RA_PREFIXES {
+            Some(format!(
+                "is one more than {} prefixes",
+                crate::vrrp::ra::MAX_RA_PREFIXES
+            ))
+        } else {
+            None
+        };
+        match bad {
+            Some(why) => errs.at(
+                line,
+                s.path("ra_prefix"),
+                format!("{p}/{} {why}", len.unwrap_or(128)),
+            ),
+            None => prefixes.push(p),
+        }
+    }
+    let interval = s.d_secs("ra_interval");
+    let max_s = interval.as_secs();
+    // Schema: `Derived` 3 x MaxRtrAdvInterval, capped at 9000 (RFC 4861 6.2.1).
+    let router_lifetime = s.uint("ra_lifetime").unwrap_or((3 * max_s).min(9_000));
+    if router_lifetime != 0 && router_lifetime < interval.as_millis().div_ceil(1000) as u64 {
+        errs.at(
+            s.line("ra_lifetime"),
+            s.path("ra_lifetime"),
+            format!(
+                "{router_lifetime} is below ra_interval; 0 or ra_interval..9000 (RFC 4861 6.2.1)"
+            ),
+        );
+    }
+    let valid = s.d_uint("ra_valid_lifetime") as u32;
+    let preferred = s.d_uint("ra_preferred_lifetime") as u32;
+    if preferred > valid {
+        let o = if s.is_set("ra_preferred_lifetime") {
+            "ra_preferred_lifetime"
+        } else {
+            "ra_valid_lifetime"
+        };
+        errs.at(
+            s.line(o),
+            s.path(o),
+            format!("ra_preferred_lifetime {preferred} exceeds ra_valid_lifetime {valid} (RFC 4861 6.2.1)"),
+        );
+    }
+    Some(RaConfig {
+        prefixes,
+        interval,
+        router_lifetime: router_lifetime as u16,
+        valid_lifetime: valid,
+        preferred_lifetime: preferred,
+        managed: s.d_bool("ra_managed"),
+        other: s.d_bool("ra_other"),
+    })
 }
 
 /// Routes that follow the instance's state (`route`, `backup_route`): a `default` without
@@ -1850,6 +1967,95 @@ mod tests {
             e[0].starts_with("f:9: lan6.backup_rule: needs `priority N`"),
             "{e:?}"
         );
+    }
+
+    #[test]
+    fn router_advertisement_options_rfc_4861_6_2_1() {
+        let v6 = "\toption version '3'\n\tlist vip 'fe80::77/64'\n\tlist vip 'fd77::254/64'\n\toption ra '1'\n";
+        let c = ok(&instance(&format!("{v6}\tlist ra_prefix 'fd77::/64'\n")));
+        let ra = c.instances[0].ra.clone().expect("ra");
+        assert_eq!(
+            ra.prefixes,
+            vec!["fd77::".parse::<core::net::Ipv6Addr>().unwrap()]
+        );
+        assert_eq!(ra.interval, Duration::from_secs(600));
+        assert_eq!(ra.router_lifetime, 1800, "3 x ra_interval");
+        assert_eq!(
+            (ra.valid_lifetime, ra.preferred_lifetime),
+            (2_592_000, 604_800)
+        );
+        assert!(!ra.managed && !ra.other);
+        assert!(c.warnings().is_empty(), "{:?}", c.warnings());
+        // The effective config loads back to the same.
+        assert_eq!(ok(&c.to_uci()).instances[0].ra, Some(ra));
+
+        // Errors name file:line, section and option.
+        for (extra, want) in [
+            (
+                "\tlist ra_prefix 'fd77::/48'\n",
+                "f:8: vi1.ra_prefix: fd77::/48 must be a /64",
+            ),
+            (
+                "\tlist ra_prefix 'fe80::/64'\n",
+                "f:8: vi1.ra_prefix: fe80::/64 is link-local",
+            ),
+            (
+                "\tlist ra_prefix 'ff02::/64'\n",
+                "f:8: vi1.ra_prefix: ff02::/64 is multicast",
+            ),
+            (
+                "\tlist ra_prefix 'fd77::1/64'\n",
+                "f:8: vi1.ra_prefix: fd77::1/64 has host bits set",
+            ),
+            ("\toption ra_interval '3'\n", "f:8: vi1.ra_interval:"),
+            ("\toption ra_lifetime '9001'\n", "f:8: vi1.ra_lifetime:"),
+            (
+                "\toption ra_lifetime '100'\n",
+                "f:8: vi1.ra_lifetime: 100 is below ra_interval",
+            ),
+            (
+                "\toption ra_valid_lifetime '100'\n",
+                "f:8: vi1.ra_valid_lifetime: ra_preferred_lifetime 604800 exceeds ra_valid_lifetime 100",
+            ),
+        ] {
+            let e = one_error(&instance(&format!("{v6}{extra}")));
+            assert!(e.starts_with(want), "{extra}: {e}");
+        }
+        // `ra` needs a link-local first IPv6 VIP; the `ra_*` options need `ra`.
+        let e = one_error(&instance(
+            "\toption version '3'\n\tlist vip 'fd77::254/64'\n\tlist vip 'fe80::77/64'\n\toption ra '1'\n",
+        ));
+        assert!(
+            e.starts_with("f:7: vi1.ra: RAs are sent from the first IPv6 VIP"),
+            "{e}"
+        );
+        let e = one_error(&instance("\tlist vip '10.0.0.1'\n\toption ra '1'\n"));
+        assert!(
+            e.starts_with("f:5: vi1.ra: needs a link-local IPv6 VIP"),
+            "{e}"
+        );
+        let e = one_error(&instance(
+            "\tlist vip '10.0.0.1'\n\tlist ra_prefix 'fd77::/64'\n",
+        ));
+        assert!(
+            e.starts_with("f:5: vi1.ra_prefix: needs `option ra '1'`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn check_warns_when_the_first_ipv6_vip_is_not_link_local_rfc_5798_5_2_9() {
+        let c = ok(&instance(
+            "\toption version '3'\n\tlist vip 'fd77::254/64'\n\tlist vip 'fe80::77/64'\n",
+        ));
+        let w = c.warnings();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].contains("first IPv6 VIP fd77::254 is not link-local"),
+            "{w:?}"
+        );
+        let c = ok(&instance("\tlist vip '10.0.0.1'\n"));
+        assert!(c.warnings().is_empty());
     }
 
     fn errors(text: &str) -> Vec<String> {

@@ -107,6 +107,10 @@ fn counters(out: &mut String, c: &InstanceCounters) {
     o.num("priority_zero_sent", c.priority_zero_sent);
     o.num("priority_zero_received", c.priority_zero_received);
     o.num("transitions", c.transitions);
+    o.num("vips_restored", c.vips_restored);
+    o.num("ra_sent", c.ra_sent);
+    o.num("rs_received", c.rs_received);
+    o.num("rs_rate_limited", c.rs_rate_limited);
     o.end();
 }
 
@@ -254,6 +258,7 @@ pub(crate) mod tests {
                     priority_zero_sent: 0,
                     priority_zero_received: 0,
                     transitions: 2,
+                    ..Default::default()
                 },
                 drops: vec![Counter {
                     name: "not-a-peer".into(),

@@ -57,7 +57,7 @@ fn seconds(us: u64) -> String {
 
 /// Per-instance counter families: (metric name, help, field).
 type CounterField = fn(&InstanceCounters) -> u32;
-const INSTANCE_COUNTERS: [(&str, &str, CounterField); 6] = [
+const INSTANCE_COUNTERS: [(&str, &str, CounterField); 10] = [
     (
         "minivrrp_adverts_sent_total",
         "VRRP advertisements sent.",
@@ -87,6 +87,26 @@ const INSTANCE_COUNTERS: [(&str, &str, CounterField); 6] = [
         "minivrrp_transitions_total",
         "State transitions of the instance.",
         |c| c.transitions,
+    ),
+    (
+        "minivrrp_vips_restored_total",
+        "VIPs deleted under the master by another process or the kernel and added back.",
+        |c| c.vips_restored,
+    ),
+    (
+        "minivrrp_ra_sent_total",
+        "Router Advertisements sent by the virtual router (option ra).",
+        |c| c.ra_sent,
+    ),
+    (
+        "minivrrp_rs_received_total",
+        "Router Solicitations received while advertising.",
+        |c| c.rs_received,
+    ),
+    (
+        "minivrrp_rs_rate_limited_total",
+        "Router Solicitations the RFC 4861 6.2.6 rate limit answered later or not at all.",
+        |c| c.rs_rate_limited,
     ),
 ];
 

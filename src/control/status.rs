@@ -87,6 +87,14 @@ pub struct InstanceCounters {
     pub priority_zero_sent: u32,
     pub priority_zero_received: u32,
     pub transitions: u32,
+    /// VIPs deleted under the master (by another process or the kernel) and added back.
+    pub vips_restored: u32,
+    /// Router Advertisements sent (`option ra`), Router Solicitations received while
+    /// advertising, and those of them the RFC 4861 6.2.6 rate limit answered later or not
+    /// at all.
+    pub ra_sent: u32,
+    pub rs_received: u32,
+    pub rs_rate_limited: u32,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -95,7 +95,8 @@ fn required(cfg: &Config) -> Required {
             + 1 + crate::daemon::control_server::MAX_CLIENTS
             // the e-mail alert connection (mail.rs)
             + 1,
-        timers: cfg.instances.len() + 8,
+        // + the VRRP part's own (VIP refresh, VIP restore, RAs).
+        timers: cfg.instances.len() + 8 + 2,
     }
 }
 
@@ -324,6 +325,9 @@ impl Daemon {
                 return Err(errors.iter().map(|e| e.to_string()).collect());
             }
         };
+        for w in new.warnings() {
+            warn!("{w}");
+        }
         if let Err(e) = check_capacity(required(&new)) {
             error!("reload: {e}; keeping the running configuration");
             return Err(vec![e.to_string()]);

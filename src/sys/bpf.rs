@@ -106,7 +106,14 @@ pub struct VrrpFilterSpec<'a> {
     pub v6_vrids: &'a [u8],
     pub v4_unicast: bool,
     pub v6_unicast: bool,
+    /// An instance there sends Router Advertisements (`option ra`): Router Solicitations
+    /// (ICMPv6 type 133 with hop limit 255, RFC 4861 6.1.1) are admitted too.
+    pub router_solicit: bool,
 }
+
+const IPPROTO_ICMPV6: u32 = 58;
+/// ICMPv6 Router Solicitation (RFC 4861 4.1).
+const ND_ROUTER_SOLICIT: u32 = 133;
 
 /// Longest VRID list checked in the kernel per family; an interface with more instances of
 /// one family admits every VRID of it (user space still drops unknown ones). Keeps every
@@ -135,8 +142,9 @@ enum Label {
     Vrid4,
     Ttl6,
     Vrid6,
+    Solicit,
 }
-const LABELS: usize = 8;
+const LABELS: usize = 9;
 
 /// A tiny assembler: instructions with symbolic jump targets, resolved at the end.
 struct Asm {
@@ -243,7 +251,8 @@ pub fn vrrp_filter(spec: &VrrpFilterSpec<'_>) -> Program {
     a.label(Ipv6);
     a.jump(BPF_JEQ, ETH_P_IPV6, Next, Drop);
     a.stmt(BPF_LD | BPF_B | BPF_ABS, 14 + 6);
-    a.jump(BPF_JEQ, IPPROTO_VRRP, Next, Drop);
+    let not_vrrp = if spec.router_solicit { Solicit } else { Drop };
+    a.jump(BPF_JEQ, IPPROTO_VRRP, Next, not_vrrp);
     let not_group = if spec.v6_unicast { Vrid6 } else { Drop };
     let g = wire::VRRP_GROUP_V6.octets();
     for w in 0..4 {
@@ -257,6 +266,17 @@ pub fn vrrp_filter(spec: &VrrpFilterSpec<'_>) -> Program {
     a.label(Vrid6);
     a.stmt(BPF_LD | BPF_B | BPF_ABS, 14 + 40 + 1);
     vrid_chain(&mut a, spec.v6_vrids);
+
+    // A Router Solicitation (RFC 4861 4.1, 6.1.1): next header ICMPv6 (A still holds it),
+    // type 133, hop limit 255. User space checks the rest (`vrrp::ra`).
+    if spec.router_solicit {
+        a.label(Solicit);
+        a.jump(BPF_JEQ, IPPROTO_ICMPV6, Next, Drop);
+        a.stmt(BPF_LD | BPF_B | BPF_ABS, 14 + 40);
+        a.jump(BPF_JEQ, ND_ROUTER_SOLICIT, Next, Drop);
+        a.stmt(BPF_LD | BPF_B | BPF_ABS, 14 + 7);
+        a.jump(BPF_JEQ, VRRP_TTL, Accept, Drop);
+    }
 
     a.label(Accept);
     a.stmt(BPF_RET | BPF_K, ACCEPT_LEN);
@@ -524,7 +544,45 @@ mod tests {
         v6_vrids: &[50],
         v4_unicast: false,
         v6_unicast: false,
+        router_solicit: false,
     };
+
+    /// fe80::100 -> ff02::2, a Router Solicitation with hop limit `hops`.
+    fn router_solicit(hops: u8) -> Vec<u8> {
+        let mut f = vec![0u8; 14 + 40 + 16];
+        f[0..6].copy_from_slice(&[0x33, 0x33, 0, 0, 0, 2]);
+        f[12..14].copy_from_slice(&[0x86, 0xdd]);
+        f[14] = 0x60;
+        f[14 + 5] = 16;
+        f[14 + 6] = 58;
+        f[14 + 7] = hops;
+        f[14 + 8] = 0xfe;
+        f[14 + 9] = 0x80;
+        f[14 + 23] = 1;
+        f[14 + 24] = 0xff;
+        f[14 + 25] = 0x02;
+        f[14 + 39] = 2;
+        f[14 + 40] = 133;
+        f
+    }
+
+    #[test]
+    fn built_filter_admits_router_solicitations_only_with_ra() {
+        let p = vrrp_filter(&MULTICAST_ONLY);
+        assert_eq!(run(&p, &router_solicit(255), MULTICAST), 0);
+        let p = vrrp_filter(&VrrpFilterSpec {
+            router_solicit: true,
+            ..MULTICAST_ONLY
+        });
+        assert_eq!(run(&p, &router_solicit(255), MULTICAST), ACCEPT_LEN);
+        assert_eq!(run(&p, &router_solicit(64), MULTICAST), 0, "RFC 4861 6.1.1");
+        let mut na = router_solicit(255);
+        na[14 + 40] = 136;
+        assert_eq!(run(&p, &na, MULTICAST), 0);
+        // Adverts as before.
+        assert_eq!(run(&p, &v6_advert(50, 255, 0x12), MULTICAST), ACCEPT_LEN);
+        assert_eq!(run(&p, &v6_advert(51, 255, 0x12), MULTICAST), 0);
+    }
 
     #[test]
     fn built_filter_admits_configured_vrids_to_the_group_with_ttl_255() {
@@ -548,6 +606,7 @@ mod tests {
         let uni = VrrpFilterSpec {
             v4_unicast: true,
             v6_unicast: true,
+            router_solicit: false,
             ..MULTICAST_ONLY
         };
         let p = vrrp_filter(&uni);
@@ -613,6 +672,7 @@ mod tests {
             v6_vrids: &all,
             v4_unicast: true,
             v6_unicast: true,
+            router_solicit: false,
         });
         assert!(p.len() < MAX_PROGRAM, "{} instructions", p.len());
         for (pc, i) in p.iter().enumerate() {

@@ -518,8 +518,9 @@ impl core::fmt::Display for SysctlError {
     }
 }
 
-/// Write `value` to `/proc/sys/net/ipv4/conf/<ifname>/<key>`.
-pub fn write_ipv4_conf(ifname: &str, key: &str, value: &str) -> Result<(), SysctlError> {
+/// `/proc/sys/net/<proto>/conf/<ifname>/<key>`, or `EINVAL` for a name that would leave
+/// the directory.
+fn conf_path(proto: &str, ifname: &str, key: &str) -> Result<heapless::String<64>, SysctlError> {
     use core::fmt::Write as _;
     let mut path = heapless::String::<64>::new();
     // Interface names may contain '.' (vrrp.50), but "." and ".." would leave the directory.
@@ -529,13 +530,31 @@ pub fn write_ipv4_conf(ifname: &str, key: &str, value: &str) -> Result<(), Sysct
         && ifname != "."
         && ifname != ".."
         && !key.contains('/');
-    let built = write!(path, "/proc/sys/net/ipv4/conf/{ifname}/{key}").is_ok();
+    let built = write!(path, "/proc/sys/net/{proto}/conf/{ifname}/{key}").is_ok();
     if !ok_name || !built {
         return Err(SysctlError {
             path,
             errno: Errno::EINVAL,
         });
     }
+    Ok(path)
+}
+
+/// Whether `ifname` forwards IPv6 (`/proc/sys/net/ipv6/conf/<ifname>/forwarding` is not
+/// 0): the kernel sets the Router flag of its Neighbor Advertisements on that interface by
+/// it (RFC 4861 7.2.4).
+pub fn ipv6_forwarding(ifname: &str) -> Result<bool, SysctlError> {
+    let path = conf_path("ipv6", ifname, "forwarding")?;
+    let mut buf = [0u8; 8];
+    match super::file::read_head(path.as_str(), &mut buf) {
+        Ok(n) => Ok(buf[..n].first().is_some_and(|&b| b != b'0')),
+        Err(errno) => Err(SysctlError { path, errno }),
+    }
+}
+
+/// Write `value` to `/proc/sys/net/ipv4/conf/<ifname>/<key>`.
+pub fn write_ipv4_conf(ifname: &str, key: &str, value: &str) -> Result<(), SysctlError> {
+    let path = conf_path("ipv4", ifname, key)?;
     std::fs::write(path.as_str(), value.as_bytes()).map_err(|e| SysctlError {
         path: path.clone(),
         errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),

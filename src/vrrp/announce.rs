@@ -49,14 +49,20 @@ pub fn emit_garp(
     Ok(GARP_LEN)
 }
 
-/// An unsolicited Neighbor Advertisement for `vip` at `src_mac` (RFC 5798 6.4.2, RFC 4861
-/// 7.2.6): from the VIP itself to ff02::1, hop limit 255, Override set and Router/Solicited
-/// clear (the virtual router's address is not claimed as a router here, as keepalived does),
-/// with a target link-layer address option. Returns the length written ([`UNA_LEN`]).
+/// An unsolicited Neighbor Advertisement for `vip` at `src_mac` (RFC 5798 6.4.1 / 6.4.2,
+/// RFC 4861 7.2.6): from the VIP itself to ff02::1, hop limit 255, Override set, Solicited
+/// clear, with a target link-layer address option. Returns the length written ([`UNA_LEN`]).
+///
+/// `router` is the Router flag. RFC 5798 asks for it set; the caller sets it when the
+/// interface forwards IPv6 (as keepalived does), because the kernel's own answers to
+/// Neighbor Solicitations for the VIP carry the flag by that same sysctl: a host that saw
+/// IsRouter go from TRUE to FALSE drops the VIP from its Default Router List (RFC 4861
+/// 7.2.5), so our NAs must never disagree with the kernel's.
 pub fn emit_unsolicited_na(
     buf: &mut [u8],
     src_mac: EthernetAddress,
     vip: Ipv6Addr,
+    router: bool,
 ) -> Result<usize, EmitError> {
     let out = buf.get_mut(..UNA_LEN).ok_or(EmitError::BufferTooSmall)?;
     let mut eth = EthernetFrame::new_unchecked(out);
@@ -64,7 +70,11 @@ pub fn emit_unsolicited_na(
     eth.set_src_addr(src_mac);
     eth.set_ethertype(EthernetProtocol::Ipv6);
     let icmp = Icmpv6Repr::Ndisc(NdiscRepr::NeighborAdvert {
-        flags: NdiscNeighborFlags::OVERRIDE,
+        flags: if router {
+            NdiscNeighborFlags::ROUTER | NdiscNeighborFlags::OVERRIDE
+        } else {
+            NdiscNeighborFlags::OVERRIDE
+        },
         target_addr: vip,
         lladdr: Some(RawHardwareAddress::from(src_mac)),
     });
@@ -121,9 +131,48 @@ mod tests {
     fn unsolicited_na_override_only_matches_keepalived_6_4_2() {
         let mut buf = [0u8; 128];
         let vip = Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, 0x254);
-        let n = emit_unsolicited_na(&mut buf, R1_MAC, vip).unwrap();
+        let n = emit_unsolicited_na(&mut buf, R1_MAC, vip, false).unwrap();
         assert_eq!(n, UNA_LEN);
         assert_eq!(&buf[..n], &UNA_FRAME[..]);
+    }
+
+    /// keepalived 2.2.7 on a forwarding interface: the same NA with the Router flag
+    /// (byte 58: 0x20 -> 0xa0), so its ICMPv6 checksum is 0x8000 less (0x5480 -> 0xd47f in
+    /// ones' complement).
+    #[test]
+    fn unsolicited_na_router_flag_set_on_forwarding_interface_6_4_2() {
+        let mut expected = UNA_FRAME;
+        expected[56] = 0xd4;
+        expected[57] = 0x7f;
+        expected[58] = 0xa0;
+        let mut buf = [0u8; 128];
+        let vip = Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, 0x254);
+        let n = emit_unsolicited_na(&mut buf, R1_MAC, vip, true).unwrap();
+        assert_eq!(&buf[..n], &expected[..]);
+
+        // And smoltcp's parser (checksum checked) reads R and O set, S clear.
+        let eth = EthernetFrame::new_checked(&buf[..n]).unwrap();
+        let ip = Ipv6Packet::new_checked(eth.payload()).unwrap();
+        let icmp = Icmpv6Packet::new_checked(ip.payload()).unwrap();
+        let repr = Icmpv6Repr::parse(
+            &ip.src_addr(),
+            &ip.dst_addr(),
+            &icmp,
+            &ChecksumCapabilities::default(),
+        )
+        .unwrap();
+        match repr {
+            Icmpv6Repr::Ndisc(NdiscRepr::NeighborAdvert {
+                flags, target_addr, ..
+            }) => {
+                assert_eq!(
+                    flags,
+                    NdiscNeighborFlags::ROUTER | NdiscNeighborFlags::OVERRIDE
+                );
+                assert_eq!(target_addr, vip);
+            }
+            other => panic!("not an NA: {other:?}"),
+        }
     }
 
     #[test]
@@ -135,7 +184,7 @@ mod tests {
         );
         let mut buf = [0u8; 85];
         assert_eq!(
-            emit_unsolicited_na(&mut buf, R1_MAC, Ipv6Addr::LOCALHOST),
+            emit_unsolicited_na(&mut buf, R1_MAC, Ipv6Addr::LOCALHOST, true),
             Err(EmitError::BufferTooSmall)
         );
     }

@@ -1,6 +1,7 @@
 //! VRRP: wire format and the per-instance state machine.
 pub mod announce;
 pub mod frame;
+pub mod ra;
 pub mod rx_policy;
 pub mod wire;
 

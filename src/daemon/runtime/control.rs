@@ -194,6 +194,8 @@ impl Daemon {
         // A dual-stack instance: its IPv4 router speaks for it, the counters, drops and
         // VIPs are both routers', and `families` shows each router.
         let mut c = v.fsm.counters();
+        // The RAs are the IPv6 router's.
+        let ra = v.ra.or(v.ipv6.as_ref().and_then(|p| p.ra));
         let mut drops = v.drops.clone();
         let mut vips: Vec<&model::Vip> = v.cfg.vips.iter().collect();
         let mut vips_installed = v.vips_installed;
@@ -296,6 +298,12 @@ impl Daemon {
                 priority_zero_sent: c.priority_zero_tx,
                 priority_zero_received: c.priority_zero_rx,
                 transitions: c.transitions,
+                vips_restored: v
+                    .vips_restored
+                    .saturating_add(v.ipv6.as_ref().map_or(0, |p| p.vips_restored)),
+                ra_sent: ra.map_or(0, |r| r.sent),
+                rs_received: ra.map_or(0, |r| r.rs_received),
+                rs_rate_limited: ra.map_or(0, |r| r.rs_rate_limited),
             },
         })
     }

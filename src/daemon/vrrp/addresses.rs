@@ -4,6 +4,7 @@
 //! that follow the state (`route` / `rule` while master, `backup_route` / `backup_rule`
 //! while backup) go with them.
 
+use core::fmt::Write as _;
 use core::net::IpAddr;
 
 use log::{error, info, warn};
@@ -11,7 +12,8 @@ use nix::errno::Errno;
 
 use super::route_set::RouteSet;
 use super::southbound::Southbound;
-use super::{Vrrp, VIP_REFRESH_TIMER};
+use super::{Vrrp, VIP_REFRESH_TIMER, VIP_RESTORE_GAP, VIP_RESTORE_TIMER};
+use crate::base::ratelimit::Verdict;
 use crate::base::Instant;
 use crate::config::model;
 use crate::daemon::event_loop::Ctx;
@@ -110,6 +112,10 @@ impl<S: Southbound> Vrrp<S> {
     /// expired (the loop stalled past the lifetime) is added back.
     pub(super) fn add_vips(&mut self, i: usize, now: Instant) {
         if !self.insts[i].vips_installed {
+            // The virtual router's RAs start with its link-local address (RFC 4861 6.2.4).
+            if let Some(ra) = &mut self.insts[i].ra {
+                ra.start(now);
+            }
             // Backup routes first: one with the destination of a master route would
             // otherwise be replaced by it and then not found to remove.
             self.remove_routes(i, RouteSet::Backup);
@@ -249,6 +255,137 @@ impl<S: Southbound> Vrrp<S> {
         }
     }
 
+    /// Netlink says `addr` left `ifindex`. If it is an installed VIP of ours (netifd
+    /// restarting the interface, `ip addr flush`, a DHCP client, a lease that ran out), its
+    /// instance is marked for [`Self::restore_vips`], due at once or [`VIP_RESTORE_GAP`]
+    /// after the last round. Our own removals are not marked: `remove_vips` clears
+    /// `vips_installed` before the kernel's news of them arrives. `ifindex` is not
+    /// compared (the VIP may be on a macvlan or its own `dev`): the round looks at the
+    /// interfaces themselves. Returns whether it was one of our VIPs.
+    pub(super) fn note_vip_deleted(
+        &mut self,
+        ctx: &mut Ctx,
+        addr: IpAddr,
+        any: bool,
+        now: Instant,
+    ) -> bool {
+        let mut ours = false;
+        for inst in &mut self.insts {
+            if inst.vips_installed && (any || inst.cfg.vips.iter().any(|v| v.addr == addr)) {
+                inst.restore_pending = true;
+                ours = true;
+            }
+        }
+        if ours {
+            let at = match self.last_restore {
+                Some(last) if last + VIP_RESTORE_GAP > now => last + VIP_RESTORE_GAP,
+                _ => now,
+            };
+            if let Err(e) = ctx.arm(Part::Vrrp.timer(VIP_RESTORE_TIMER), at) {
+                error!("VIP restore timer: {e}");
+            }
+        }
+        ours
+    }
+
+    /// Rtnetlink events were lost: any installed VIP may have been deleted meanwhile.
+    pub(super) fn note_events_lost(&mut self, ctx: &mut Ctx, now: Instant) {
+        self.note_vip_deleted(ctx, IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED), true, now);
+    }
+
+    /// Add back the VIPs deleted under a master (marked by [`Self::note_vip_deleted`]):
+    /// one address dump per interface says which are gone, those are added again (with the
+    /// instance's lease, as [`Self::add_vips`]), counted, named in one log line per instance
+    /// per `VIP_RESTORE_LOG`, and the instance's VIPs announced again (RFC 5798 6.4.2), so
+    /// hosts that flushed their neighbour entry with the address learn it back now.
+    pub(super) fn restore_vips(&mut self, now: Instant) {
+        self.last_restore = Some(now);
+        for i in 0..self.insts.len() {
+            let inst = &mut self.insts[i];
+            if !core::mem::take(&mut inst.restore_pending)
+                || !inst.vips_installed
+                || inst.fsm.state() != crate::vrrp::instance::State::Master
+            {
+                continue;
+            }
+            let default = self.vip_ifindex(i);
+            let inst = &self.insts[i];
+            let lease = VipLease::new(inst.cfg.vip_lifetime);
+            let mut lost: heapless::String<256> = heapless::String::new();
+            let mut n = 0u32;
+            // One dump for the VIPs on the instance's interface, one per VIP with a `dev`.
+            let mut on_default: heapless::Vec<IpAddr, { wire::MAX_ADDRS }> = heapless::Vec::new();
+            let dumped = default.is_some_and(|d| {
+                self.south
+                    .addresses(d, &mut |a, _| {
+                        if inst.cfg.vips.iter().any(|v| v.addr == a) {
+                            let _ = on_default.push(a);
+                        }
+                    })
+                    .is_ok()
+            });
+            for vip in &inst.cfg.vips {
+                let Some(ifindex) = vip_dev_ifindex(&mut self.south, vip, default) else {
+                    continue;
+                };
+                let present = if vip.dev.is_none() {
+                    !dumped || on_default.contains(&vip.addr)
+                } else {
+                    let mut seen = false;
+                    let ok = self
+                        .south
+                        .addresses(ifindex, &mut |a, _| seen |= a == vip.addr)
+                        .is_ok();
+                    !ok || seen
+                };
+                if present {
+                    continue;
+                }
+                let opts = AddrAttrs {
+                    scope: vip.scope,
+                    label: vip.label.as_deref(),
+                    lifetime_s: lease.map(|l| l.lifetime_s),
+                };
+                match self
+                    .south
+                    .add_address(ifindex, vip.addr, vip.prefix_len, &opts)
+                {
+                    Ok(()) | Err(Errno::EEXIST) => {
+                        n += 1;
+                        let sep = if lost.is_empty() { "" } else { " " };
+                        let _ = write!(lost, "{sep}{}/{}", vip.addr, vip.prefix_len);
+                        if let Some(d) = &vip.dev {
+                            let _ = write!(lost, " (dev {d})");
+                        }
+                    }
+                    Err(e) => error!(target: &inst.cfg.name, "add VIP {} back: {e}", vip.addr),
+                }
+            }
+            if n == 0 {
+                continue;
+            }
+            let name = inst.cfg.name.clone();
+            let ifname = match (inst.cfg.use_vmac, &inst.cfg.vmac_name) {
+                (true, v) => v.clone(),
+                _ => inst.cfg.interface.clone(),
+            };
+            let repeat = u8::try_from(inst.cfg.garp_repeat.max(1)).unwrap_or(u8::MAX);
+            let inst = &mut self.insts[i];
+            inst.vips_restored = inst.vips_restored.saturating_add(n);
+            let total = inst.vips_restored;
+            if let Verdict::Allow { suppressed } = self.restore_log.check(i, now) {
+                let more = if suppressed > 0 {
+                    format!(" ({suppressed} more rounds since the last line)")
+                } else {
+                    String::new()
+                };
+                warn!(target: &name,
+                    "VIP deleted under the master by another process or the kernel: {lost} on {ifname}; added back and announced ({total} in all){more}");
+            }
+            self.announce(i, repeat);
+        }
+    }
+
     /// Leaving Master (RFC 5798 6.4.3): the VIPs come off, only if we put them there.
     pub(super) fn remove_vips(&mut self, i: usize) {
         let inst = &mut self.insts[i];
@@ -257,6 +394,11 @@ impl<S: Southbound> Vrrp<S> {
         }
         inst.vips_installed = false;
         inst.vip_refreshed = None;
+        // No RA after the address is gone; none with lifetime 0 either: the next master
+        // advertises from the same address (`router_adverts`).
+        if let Some(ra) = &mut inst.ra {
+            ra.stop();
+        }
         self.remove_routes(i, RouteSet::Master);
         let inst = &mut self.insts[i];
         let ifindex = if inst.cfg.use_vmac {

@@ -120,6 +120,12 @@ impl<S: Southbound> Vrrp<S> {
             | RtnlEvent::LinkDown { name, .. }
             | RtnlEvent::LinkGone { name, .. } => Some(name.as_str()),
             RtnlEvent::AddrAdded(a) | RtnlEvent::AddrRemoved(a) => {
+                // A VIP deleted under a master comes back (`addresses::restore_vips`).
+                if matches!(ev, RtnlEvent::AddrRemoved(_))
+                    && self.note_vip_deleted(ctx, a.addr, false, now)
+                {
+                    return;
+                }
                 // Only our interfaces' own addresses matter (the source address may change);
                 // our VIPs coming and going are our own doing.
                 let idx = self
@@ -138,6 +144,7 @@ impl<S: Southbound> Vrrp<S> {
                 return;
             }
             RtnlEvent::Overrun => {
+                self.note_events_lost(ctx, now);
                 self.resync_links(ctx, now);
                 return;
             }

@@ -37,6 +37,7 @@ mod interfaces;
 mod pre_master;
 mod receive;
 mod route_set;
+mod router_adverts;
 pub mod southbound;
 mod transmit;
 
@@ -75,6 +76,18 @@ const SYNC_ROUNDS: usize = 4 * SYNC_QUEUE;
 /// Index of the VIP lease refresh timer in the VRRP part's timer space: above any instance
 /// index (instances are bounded by the config limits far below it).
 pub const VIP_REFRESH_TIMER: u32 = 0x0FFF_FFFF;
+/// The timer that adds back VIPs deleted under a master ([`Vrrp::restore_vips`]), just
+/// below [`VIP_REFRESH_TIMER`].
+pub const VIP_RESTORE_TIMER: u32 = 0x0FFF_FFFE;
+/// The timer of the Router Advertisements (`router_adverts`), at the earliest due of any
+/// master's.
+pub const RA_TIMER: u32 = 0x0FFF_FFFD;
+/// Rounds of adding deleted VIPs back are at least this far apart: the first deletion is
+/// undone in the wake-up after its news, a script deleting a VIP 1000 times a second costs
+/// 10 rounds (and 10 announcements) a second, not 1000.
+const VIP_RESTORE_GAP: Duration = Duration::from_millis(100);
+/// One log line per instance this often at most about its VIPs deleted under it.
+const VIP_RESTORE_LOG: Duration = Duration::from_secs(10);
 
 /// What the VRRP part asks the loop to queue: decoded from a frame, handled after timers
 /// and signals. An advert names its instance by the stable key (interface, VRID, family),
@@ -89,6 +102,9 @@ pub enum VrrpEvent {
         advert: Advert,
         at: Option<Instant>,
     },
+    /// Router Solicitations arrived on interface `iface` (counted there, `Iface::rs_waiting`:
+    /// a flood queues one event, not one per frame).
+    RouterSolicit { iface: u16 },
 }
 
 /// What identifies an instance on the wire (RFC 5798 7.1: the VRID on the interface the
@@ -137,6 +153,8 @@ struct Iface<L> {
     drops: DropCounters,
     /// The kernel's counts (`Southbound::take_kernel_stats`), summed over reads and re-opens.
     kernel: KernelStats,
+    /// Router Solicitations read and not yet handled (`VrrpEvent::RouterSolicit`).
+    rs_waiting: u32,
 }
 
 impl<L> Iface<L> {
@@ -153,6 +171,7 @@ impl<L> Iface<L> {
             ip_ident: 0,
             drops: DropCounters::new(),
             kernel: KernelStats::default(),
+            rs_waiting: 0,
         }
     }
 }
@@ -206,6 +225,13 @@ struct Inst<U> {
     /// A dual-stack instance's state as either router last moved to (kept on its IPv4
     /// router): the second router's move to the same state is not announced again.
     moved: State,
+    /// Netlink said one of our installed VIPs was deleted: [`VIP_RESTORE_TIMER`] looks.
+    restore_pending: bool,
+    /// VIPs deleted under us (by another process or the kernel) and added back.
+    vips_restored: u32,
+    /// The Router Advertisement schedule of an IPv6 router with `option ra` (boxed: most
+    /// instances have none).
+    ra: Option<Box<crate::vrrp::ra::RaTimer>>,
 }
 
 /// All VRRP instances of the running configuration, on the kernel `S`.
@@ -238,6 +264,12 @@ pub struct Vrrp<S: Southbound = Linux> {
     /// started before it (at daemon start) stay in INIT until then, later ones (reload) not.
     startup_delay: Duration,
     startup_until: Option<Instant>,
+    /// When deleted VIPs were last added back ([`VIP_RESTORE_GAP`]).
+    last_restore: Option<Instant>,
+    /// One line per instance per [`VIP_RESTORE_LOG`] about VIPs deleted under it.
+    restore_log: RateLimiter<usize, 16>,
+    /// xorshift state for the RAs' random intervals and delays (RFC 4861 6.2.4, 6.2.6).
+    rng: u64,
     /// uid/gid of `script_user`, for the pre-master hook (the runtime refuses a
     /// configuration whose user does not exist).
     script_user: Option<(u32, u32)>,
@@ -358,6 +390,10 @@ impl<S: Southbound> Vrrp<S> {
             lease_batch: Vec::new(),
             startup_delay: cfg.globals.startup_delay,
             startup_until: None,
+            last_restore: None,
+            restore_log: RateLimiter::new(VIP_RESTORE_LOG),
+            rng: crate::sys::clock::now().total_micros() ^ (u64::from(std::process::id()) << 32)
+                | 1,
             script_user: crate::daemon::notify::script_user(cfg).ok().flatten(),
         };
         for (c, pair) in routers(cfg) {
@@ -473,6 +509,9 @@ impl<S: Southbound> Vrrp<S> {
             group: None,
             announced: State::Init,
             moved: State::Init,
+            restore_pending: false,
+            vips_restored: 0,
+            ra: (c.ra.is_some() && c.family == Family::Ipv6).then(Box::default),
         }
     }
 
@@ -539,6 +578,9 @@ impl<S: Southbound> Vrrp<S> {
         }
         for a in actions {
             self.act(i, a, now);
+        }
+        if self.insts[i].ra.is_some() {
+            self.arm_ra(ctx);
         }
         let inst = &self.insts[i];
         let timer = Part::Vrrp.timer(i as u32);
@@ -684,6 +726,7 @@ impl<S: Southbound> Vrrp<S> {
                     Some(advert.src),
                 ),
             },
+            VrrpEvent::RouterSolicit { iface } => self.on_router_solicit(ctx, iface, now),
         }
     }
 
@@ -699,6 +742,12 @@ impl<S: Southbound> Vrrp<S> {
     pub fn on_timer(&mut self, ctx: &mut Ctx, i: usize, now: Instant) {
         if i == VIP_REFRESH_TIMER as usize {
             return self.vip_refresh(ctx, now);
+        }
+        if i == VIP_RESTORE_TIMER as usize {
+            return self.restore_vips(now);
+        }
+        if i == RA_TIMER as usize {
+            return self.ra_round(ctx, now);
         }
         self.feed(ctx, i, Input::Timer, now);
     }
@@ -773,6 +822,8 @@ impl<S: Southbound> Vrrp<S> {
         // Instances kept whose routes or rules changed, with the config of those now in
         // the kernel.
         let mut rerouted: Vec<(usize, Arc<model::Instance>)> = Vec::new();
+        // Kept routers whose RAs the new config switches off, with the config they had.
+        let mut ra_off: Vec<(usize, Arc<model::Instance>)> = Vec::new();
         let table = routers(cfg);
         self.configured = cfg.instances.len();
         // Which running router each new one continues, if any.
@@ -814,6 +865,16 @@ impl<S: Southbound> Vrrp<S> {
                         {
                             rerouted.push((self.insts.len(), inst.cfg.clone()));
                         }
+                        if c.ra.is_none() && inst.ra.is_some() {
+                            ra_off.push((self.insts.len(), inst.cfg.clone()));
+                        }
+                        if c.ra.is_some() && c.family == Family::Ipv6 && inst.ra.is_none() {
+                            let mut ra = Box::<crate::vrrp::ra::RaTimer>::default();
+                            if inst.vips_installed {
+                                ra.start(now);
+                            }
+                            inst.ra = Some(ra);
+                        }
                         inst.cfg = c.clone();
                         changed.push(self.insts.len());
                     }
@@ -827,6 +888,10 @@ impl<S: Southbound> Vrrp<S> {
                     self.insts.push(inst);
                 }
             }
+        }
+        for (i, was) in ra_off {
+            self.final_ra(i, &was, self.insts.len());
+            self.insts[i].ra = None;
         }
         // Instances gone from the config (or restarting with new identity) leave gracefully.
         let mut leaving: Vec<Inst<S::Unicast>> = old.into_iter().flatten().collect();
@@ -863,6 +928,7 @@ impl<S: Southbound> Vrrp<S> {
         }
         self.close_unused_ifaces(ctx);
         self.refresh_rx_filters();
+        self.arm_ra(ctx);
     }
 
     fn retire(&mut self, ctx: &mut Ctx, leaving: Vec<Inst<S::Unicast>>, now: Instant) {
@@ -874,6 +940,10 @@ impl<S: Southbound> Vrrp<S> {
             inst.group = None;
             inst.pair = None;
             self.insts.push(inst);
+        }
+        for i in base..base + n {
+            let was = Arc::clone(&self.insts[i].cfg);
+            self.final_ra(i, &was, base);
         }
         self.stop_insts(ctx, base..base + n, now);
         self.insts.truncate(base);
@@ -974,6 +1044,8 @@ impl<S: Southbound> Vrrp<S> {
             cfg: &s.cfg,
             fsm: &s.fsm,
             vips_installed: s.vips_installed,
+            vips_restored: s.vips_restored,
+            ra: s.ra.as_deref(),
             pre_master_running: s.fsm.pre_master_held()
                 || pair.is_some_and(|p| p.fsm.pre_master_held()),
             drops: &s.drops,
@@ -981,6 +1053,8 @@ impl<S: Southbound> Vrrp<S> {
                 cfg: &p.cfg,
                 fsm: &p.fsm,
                 vips_installed: p.vips_installed,
+                vips_restored: p.vips_restored,
+                ra: p.ra.as_deref(),
                 drops: &p.drops,
             }),
         })
@@ -1003,6 +1077,10 @@ pub struct InstanceView<'a> {
     pub fsm: &'a Instance,
     /// The VIPs are on the interface now (added by us).
     pub vips_installed: bool,
+    /// VIPs deleted under this master and added back.
+    pub vips_restored: u32,
+    /// Its Router Advertisements (`option ra`), with their counters.
+    pub ra: Option<&'a crate::vrrp::ra::RaTimer>,
     /// MASTER with the VIPs held for the pre-master hook, which is still running.
     pub pre_master_running: bool,
     /// Adverts for this instance dropped by the receive policy, by reason.
@@ -1017,6 +1095,8 @@ pub struct RouterView<'a> {
     pub cfg: &'a model::Instance,
     pub fsm: &'a Instance,
     pub vips_installed: bool,
+    pub vips_restored: u32,
+    pub ra: Option<&'a crate::vrrp::ra::RaTimer>,
     pub drops: &'a DropCounters,
 }
 

@@ -86,6 +86,15 @@ impl<S: Southbound> Vrrp<S> {
             }
         };
         let meta = frame_meta(&frame);
+        // The filter admits Router Solicitations where an instance sends RAs: counted on the
+        // interface, one event for however many arrive before it is handled.
+        if !frame.truncated && crate::vrrp::ra::is_router_solicitation(&self.rx[..frame.len]) {
+            let ifc = &mut self.ifaces[idx];
+            ifc.rs_waiting = ifc.rs_waiting.saturating_add(1);
+            return Some(
+                (ifc.rs_waiting == 1).then_some(VrrpEvent::RouterSolicit { iface: idx as u16 }),
+            );
+        }
         let parsed = if frame.truncated {
             Err(DropReason::FrameTruncated)
         } else {
@@ -191,6 +200,7 @@ impl<S: Southbound> Vrrp<S> {
         let mut v4: heapless::Vec<u8, 256> = heapless::Vec::new();
         let mut v6: heapless::Vec<u8, 256> = heapless::Vec::new();
         let (mut uni4, mut uni6) = (false, false);
+        let mut rs = false;
         for inst in self.insts.iter().filter(|s| s.iface == idx) {
             let (list, uni) = match inst.cfg.family {
                 Family::Ipv4 => (&mut v4, &mut uni4),
@@ -200,12 +210,14 @@ impl<S: Southbound> Vrrp<S> {
                 let _ = list.push(inst.cfg.vrid);
             }
             *uni |= !inst.cfg.unicast_peers.is_empty();
+            rs |= inst.ra.is_some();
         }
         bpf::vrrp_filter(&bpf::VrrpFilterSpec {
             v4_vrids: &v4,
             v6_vrids: &v6,
             v4_unicast: uni4,
             v6_unicast: uni6,
+            router_solicit: rs,
         })
     }
 

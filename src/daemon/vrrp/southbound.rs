@@ -111,6 +111,13 @@ pub trait Southbound {
         mac: [u8; 6],
     ) -> Result<u32, Errno>;
     fn delete_link(&mut self, ifindex: u32) -> Result<(), Errno>;
+    /// Whether interface `name` forwards IPv6: the Router flag of the unsolicited NAs
+    /// (`vrrp::announce::emit_unsolicited_na`). `true` (as RFC 5798 6.4.2 says) when it
+    /// cannot be read.
+    fn ipv6_forwarding(&mut self, name: &str) -> bool {
+        let _ = name;
+        true
+    }
 
     /// Listen for adverts on interface `ifindex` (called `name`) through the kernel filter
     /// `filter` (`sys::bpf`), with a receive buffer of `rcvbuf` bytes; the VRRP multicast
@@ -307,6 +314,13 @@ impl Southbound for Linux {
 
     fn del_rule(&mut self, rule: &RuleAttrs<'_>) -> Result<(), Errno> {
         self.rtnl.del_rule(rule)
+    }
+
+    fn ipv6_forwarding(&mut self, name: &str) -> bool {
+        rtnl::ipv6_forwarding(name).unwrap_or_else(|e| {
+            debug!("{name}: {e}; NAs claim a router as RFC 5798 6.4.2 says");
+            true
+        })
     }
 
     fn create_vmac(

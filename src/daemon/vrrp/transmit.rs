@@ -15,7 +15,7 @@ use crate::vrrp::wire::{self, ChecksumMode, VrrpRepr};
 impl<S: Southbound> Vrrp<S> {
     /// The MAC the VIPs answer with: the virtual MAC (RFC 5798 7.3) with `use_vmac`, else
     /// the interface's own (keepalived's default).
-    fn src_mac(&self, i: usize) -> EthernetAddress {
+    pub(super) fn src_mac(&self, i: usize) -> EthernetAddress {
         let inst = &self.insts[i];
         if inst.cfg.use_vmac {
             virtual_mac(inst.cfg.vrid, inst.cfg.family)
@@ -82,9 +82,19 @@ impl<S: Southbound> Vrrp<S> {
     /// RFC 5798 6.4.2: gratuitous ARP (IPv4) or unsolicited NA (IPv6) for every VIP, from
     /// the MAC the VIPs answer with; a VIP with its own `dev` is announced there, from that
     /// interface's MAC.
+    ///
+    /// The NAs' Router flag is the forwarding sysctl of the interface the VIP lives on
+    /// (the macvlan with `use_vmac`), read now: the kernel answers solicitations for the
+    /// VIP with that flag, and ours must agree (`emit_unsolicited_na`).
     pub(super) fn announce(&mut self, i: usize, count: u8) {
         let src_mac = self.src_mac(i);
         let inst = &self.insts[i];
+        let home = if inst.cfg.use_vmac {
+            &inst.cfg.vmac_name
+        } else {
+            &inst.cfg.interface
+        };
+        let mut router = None;
         for vip in &inst.cfg.vips {
             let (on, mac) = match &vip.dev {
                 Some(dev) => match self.south.link(dev) {
@@ -95,7 +105,13 @@ impl<S: Southbound> Vrrp<S> {
             };
             let built = match vip.addr {
                 IpAddr::V4(a) => emit_garp(&mut self.tx, mac, a),
-                IpAddr::V6(a) => emit_unsolicited_na(&mut self.tx, mac, a),
+                IpAddr::V6(a) => {
+                    let forwarding = match &vip.dev {
+                        Some(dev) => self.south.ipv6_forwarding(dev),
+                        None => *router.get_or_insert_with(|| self.south.ipv6_forwarding(home)),
+                    };
+                    emit_unsolicited_na(&mut self.tx, mac, a, forwarding)
+                }
             };
             let Ok(n) = built else {
                 continue;
