@@ -19,11 +19,11 @@ struct Source {
     code: BTreeMap<Module, String>,
 }
 
-fn collect(dir: &Path, root: &Path, out: &mut Vec<PathBuf>) {
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
     for e in std::fs::read_dir(dir).expect("read src/") {
         let p = e.expect("dir entry").path();
         if p.is_dir() {
-            collect(&p, root, out);
+            collect(&p, out);
         } else if p.extension().is_some_and(|x| x == "rs") {
             out.push(p);
         }
@@ -101,7 +101,7 @@ fn code_only(text: &str) -> String {
 impl Source {
     fn load(src: &Path) -> Source {
         let mut files = Vec::new();
-        collect(src, src, &mut files);
+        collect(src, &mut files);
         let mut code = BTreeMap::new();
         for f in files {
             let rel = f.strip_prefix(src).expect("under src/");

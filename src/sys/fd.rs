@@ -99,6 +99,7 @@ mod tests {
             return;
         }
         lim.rlim_cur = 256;
+        // SAFETY: a valid rlimit struct for setrlimit(2).
         unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
         assert_eq!(raise_nofile(512).unwrap(), 512);
         // Lower than now: unchanged.

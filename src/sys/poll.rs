@@ -170,8 +170,8 @@ mod tests {
                 .collect();
             let ready = n - 2;
             let w = &pipes[ready].1;
-            // SAFETY: writing one byte from a valid buffer to an open pipe.
             assert_eq!(
+                // SAFETY: writing one byte from a valid buffer to an open pipe.
                 unsafe { libc::write(w.as_raw_fd(), b"x".as_ptr().cast(), 1) },
                 1
             );
