@@ -97,10 +97,22 @@ fn script_output_is_captured_and_truncated() {
     assert!(out.starts_with(b"abcdefgh\nabcdefgh\n"));
 }
 
+/// Spawning does not wait for the exec: a program that cannot run is reported when its child
+/// is reaped, with the errno. A bare name nobody pinned is never looked up in PATH.
 #[test]
 fn missing_program_is_a_spawn_failure_not_a_panic() {
-    let r = process::spawn(&["/nonexistent/minivrrp-x"], &[], &Default::default());
-    assert_eq!(r.err(), Some(nix::errno::Errno::ENOENT));
+    let c = process::spawn(&["/nonexistent/minivrrp-x"], &[], &Default::default())
+        .expect("forked without waiting for the exec");
+    let st = (0..500)
+        .find_map(|_| {
+            let st = process::reap_pid(c.pid);
+            if st.is_none() {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            st
+        })
+        .expect("child ended");
+    assert_eq!(st, ExitStatus::ExecFailed(nix::errno::Errno::ENOENT as i32));
     let r = process::spawn(&["no-such-minivrrp-cmd"], &[], &Default::default());
     assert_eq!(r.err(), Some(nix::errno::Errno::ENOENT));
 }

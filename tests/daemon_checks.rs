@@ -157,15 +157,18 @@ fn tmpdir(tag: &str) -> PathBuf {
     d
 }
 
+/// A configuration as the daemon accepts it: parsed, its programs pinned.
 fn cfg(text: &str) -> Config {
-    Config::parse_str("test", text).unwrap_or_else(|e| panic!("{e:?}"))
+    let c = Config::parse_str("test", text).unwrap_or_else(|e| panic!("{e:?}"));
+    minivrrp::sys::process::pin(minivrrp::daemon::scripts::prepare(&c, None).expect("pin"));
+    c
 }
 
 fn script_cfg(dir: &Path, fall: u32, rise: u32) -> String {
     format!(
         "
 config script 'chk'
-    option command 'echo run >> {d}/runs; test ! -e {d}/fail'
+    option command '/bin/sh -c \"echo run >> {d}/runs; test ! -e {d}/fail\"'
     option interval '0.1'
     option timeout '2'
     option weight '-60'
@@ -261,7 +264,7 @@ fn hung_script_is_killed_at_its_timeout_and_counts_as_failure() {
     let c = cfg(&format!(
         "
 config script 'hang'
-    option command 'echo $$ > {d}/pid; exec sleep 30'
+    option command '/bin/sh -c \"echo $$ > {d}/pid; exec sleep 30\"'
     option interval '1'
     option timeout '0.3'
 
@@ -730,14 +733,14 @@ fn misc_check_flips_a_real_server_and_its_dynamic_weight() {
         "
 config check 'misc'
     option type 'script'
-    option command 'echo run >> {d}/runs; exit $(cat {d}/code)'
+    option command '/bin/sh -c \"echo run >> {d}/runs; exit $(cat {d}/code)\"'
     option dynamic '1'
     option interval '0.1'
     option timeout '2'
 
 config check 'plain'
     option type 'script'
-    option command 'exit 12'
+    option command '/bin/sh -c \"exit 12\"'
     option interval '0.1'
 
 config virtual_server 'web'

@@ -846,7 +846,7 @@ const INSTANCE: &[OptionSpec] = &[
 ];
 
 const SCRIPT: &[OptionSpec] = &[
-    opt("command", CMD, Required, "Command run through `/bin/sh -c`; exit 0 means up."),
+    opt("command", CMD, Required, "Command split into words like keepalived's (quotes, backslashes; no shell, so `&&` or `|` are plain arguments: write `/bin/sh -c '...'` for a shell); exit 0 means up."),
     opt("interval", secs(100, 3_600_000), Dv("1"), "Seconds between runs."),
     opt("timeout", secs(100, 3_600_000), Derived("`interval`"), "A run taking longer is killed and counts as a failure."),
     opt("weight", WEIGHT, Dv("0"), "Priority change: W > 0 adds W while up, W < 0 subtracts |W| while down; 0 means down = FAULT."),
@@ -927,7 +927,7 @@ const CHECK: &[OptionSpec] = &[
         "command",
         CMD,
         NONE,
-        "`script` checks (required there): command run through `/bin/sh -c` every `interval` (keepalived `misc_path`); exit 0 means up, anything else down, unless `dynamic`.",
+        "`script` checks (required there): command (split into words, no shell, like `script`) run every `interval` (keepalived `misc_path`); exit 0 means up, anything else down, unless `dynamic`.",
     ),
     opt(
         "timeout",

@@ -350,7 +350,10 @@ pub fn validate(file: &str, uci: &UciFile) -> Result<Config, Vec<ConfigError>> {
     let resolve = |names: &[String], want: &str, name: &str| resolve_name(uci, names, want, name);
 
     let globals = build_globals(&globals_secs, &mut errs);
-    let scripts: Vec<Script> = script_secs.iter().map(build_script).collect();
+    let scripts: Vec<Script> = script_secs
+        .iter()
+        .map(|s| build_script(s, &mut errs))
+        .collect();
     let script_names: Vec<String> = scripts.iter().map(|s| s.name.clone()).collect();
     let checks: Vec<Check> = check_secs
         .iter()
@@ -825,12 +828,12 @@ fn build_globals(secs: &[Sec], errs: &mut Errors) -> Globals {
     }
 }
 
-fn build_script(s: &Sec) -> Script {
+fn build_script(s: &Sec, errs: &mut Errors) -> Script {
     let interval = s.d_secs("interval");
     Script {
         name: s.name.clone(),
-        // Required: absent only in a config already rejected.
-        command: s.string("command").unwrap_or_default(),
+        // Required: absent only in a config already rejected. Split into words, no shell.
+        command: command_of(s, "command", errs).unwrap_or_default(),
         interval,
         // Schema: `Derived("interval")`.
         timeout: s.secs("timeout").unwrap_or(interval),
@@ -889,7 +892,7 @@ fn build_check(s: &Sec, errs: &mut Errors) -> Check {
         retry: s.d_uint("retry") as u32,
         delay_before_retry: s.d_secs("delay_before_retry"),
         interval,
-        command: s.string("command"),
+        command: command_of(s, "command", errs),
         // Schema: `Derived("interval")`.
         timeout: s.secs("timeout").unwrap_or(interval),
         dynamic: s.d_bool("dynamic"),
