@@ -57,8 +57,9 @@ pub struct RecvFrame {
     pub ifindex: u32,
     /// Link-layer source address.
     pub src_mac: [u8; 6],
-    /// The frame carried a VLAN tag, which the kernel stripped (PACKET_AUXDATA
-    /// `TP_STATUS_VLAN_VALID`): the BPF filter drops these first, this is the second line.
+    /// The frame carried a VLAN tag with a VLAN ID (not a priority tag), which the kernel
+    /// stripped (PACKET_AUXDATA `TP_STATUS_VLAN_VALID`): the BPF filter drops these first,
+    /// this is the second line.
     pub vlan_tagged: bool,
     /// When the frame arrived, if the receive path knows (the ring's kernel timestamp);
     /// `None` when it was read as it arrived (`recvmsg`), so the reading time is its arrival.
@@ -79,6 +80,13 @@ struct TpacketAuxdata {
 }
 const TP_STATUS_VLAN_VALID: u32 = 1 << 4;
 const TP_STATUS_VLAN_TPID_VALID: u32 = 1 << 6;
+
+/// A frame whose stripped tag (`tp_status`, `tp_vlan_tci` of PACKET_AUXDATA or the ring's
+/// header) names a VLAN: tagged, and not a priority tag (VLAN ID 0).
+pub(crate) fn foreign_vlan(tp_status: u32, tci: u32) -> bool {
+    let tagged = tp_status & (TP_STATUS_VLAN_VALID | TP_STATUS_VLAN_TPID_VALID) != 0 || tci != 0;
+    tagged && tci & super::bpf::VLAN_VID_MASK != 0
+}
 
 /// `struct tpacket_stats` (linux/if_packet.h), read by PACKET_STATISTICS.
 #[repr(C)]
@@ -377,8 +385,9 @@ impl PacketSocket {
     }
 }
 
-/// Whether the PACKET_AUXDATA message of a received frame reports a VLAN tag: a valid TCI,
-/// or a valid TPID (VLAN 0 with priority 0 has TCI 0 but still was tagged).
+/// Whether the PACKET_AUXDATA message of a received frame reports a tag with a VLAN ID: the
+/// frame belongs to another VLAN. A priority tag (VLAN ID 0, 802.1Q 9.6) is this link's: the
+/// kernel hands such frames to IP untagged, and so do we.
 fn vlan_tagged(msg: &libc::msghdr) -> bool {
     // SAFETY: msg was filled by recvmsg; the CMSG_* helpers walk within msg_controllen.
     let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(msg) };
@@ -396,8 +405,7 @@ fn vlan_tagged(msg: &libc::msghdr) -> bool {
             let aux: TpacketAuxdata = unsafe {
                 core::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const TpacketAuxdata)
             };
-            return aux.tp_status & (TP_STATUS_VLAN_VALID | TP_STATUS_VLAN_TPID_VALID) != 0
-                || aux.tp_vlan_tci != 0;
+            return foreign_vlan(aux.tp_status, u32::from(aux.tp_vlan_tci));
         }
         // SAFETY: as above.
         cmsg = unsafe { libc::CMSG_NXTHDR(msg, cmsg) };
@@ -625,6 +633,25 @@ impl AsRawFd for RawIpSocket {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// 802.1Q 9.6: VLAN ID 0 is a priority tag (this link's); any VLAN ID is another VLAN.
+    #[test]
+    fn priority_tags_are_untagged_vlan_ids_are_foreign() {
+        let valid = TP_STATUS_VLAN_VALID;
+        assert!(!foreign_vlan(0, 0), "untagged");
+        assert!(!foreign_vlan(valid, 0), "VID 0, priority 0");
+        assert!(
+            !foreign_vlan(valid | TP_STATUS_VLAN_TPID_VALID, 0xe000),
+            "VID 0, priority 7"
+        );
+        assert!(
+            !foreign_vlan(0, 0xa000),
+            "old kernel: TCI without status, VID 0"
+        );
+        assert!(foreign_vlan(valid, 10), "VLAN 10");
+        assert!(foreign_vlan(valid, 0xe00a), "VLAN 10, priority 7");
+        assert!(foreign_vlan(0, 0x0fff), "old kernel: TCI without status");
+    }
 
     #[test]
     fn group_macs_follow_the_ip_to_mac_mappings() {
