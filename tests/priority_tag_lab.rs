@@ -124,7 +124,7 @@ fn start_tagger(lab: &Lab, ports: &[&str]) -> Tagger {
                     &mut sl,
                 )
             };
-            if n <= 0 || sa.sll_pkttype == libc::PACKET_OUTGOING as u8 {
+            if n <= 0 || sa.sll_pkttype == libc::PACKET_OUTGOING {
                 continue;
             }
             let f = &buf[..n as usize];
