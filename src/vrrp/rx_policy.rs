@@ -120,7 +120,7 @@ fn check_source(policy: &Policy<'_>, advert: &RxAdvert) -> Result<(), DropReason
     // RFC 5798 3: the address owner (priority 255) advertises from the VIP, its own address,
     // and resigns from it with priority 0.
     let owner = matches!(advert.vrrp.priority, 0 | 255);
-    if !owner && policy.wire.addrs.iter().any(|a| *a == src) {
+    if !owner && policy.wire.addrs.contains(&src) {
         return Err(DropReason::OwnVipSource);
     }
     Ok(())
