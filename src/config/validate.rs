@@ -1836,6 +1836,62 @@ mod tests {
         e[0].clone()
     }
 
+    /// CR/LF in a string would add SMTP commands to an alert or forge a log line: refused in
+    /// every value with file and line, whatever the option.
+    #[test]
+    fn control_characters_are_refused_in_every_value() {
+        for (opt, value) in [
+            ("router_id", "r1\r\nRCPT TO:<x@evil>"),
+            ("notification_email_from", "a@x\r\nDATA"),
+            ("notify_pre_master", "/bin/true\narg"),
+            ("startup_delay", "1\u{1}"),
+        ] {
+            let text = format!("config globals 'globals'\n\toption {opt} '{value}'\n");
+            let e = one_error(&text);
+            assert!(
+                e.starts_with("f:2: ") && e.contains(opt) && e.contains("control character"),
+                "{opt}: {e}"
+            );
+        }
+        let text = instance("\tlist vip '10.0.0.1'\n\toption notify_master 'logger\tx'\n");
+        assert!(one_error(&text).contains("control character (U+0009)"));
+    }
+
+    /// SMTP addresses are addresses: nothing else reaches the envelope or `From:`.
+    #[test]
+    fn smtp_addresses_must_be_addresses() {
+        for good in [
+            "a@x",
+            "root@router.lan",
+            "first.last+vrrp@example.org",
+            "ops@[10.0.0.1]",
+            "ops@[IPv6:fd00::1]",
+        ] {
+            let t = format!("config globals 'globals'\n\toption notification_email_from '{good}'\n\tlist notification_email '{good}'\n");
+            assert!(Config::parse_str("f", &t).is_ok(), "{good}");
+        }
+        for bad in [
+            "nobody",
+            "a@",
+            "@x",
+            "a b@x",
+            "<a@x>",
+            "a@x>",
+            "a..b@x",
+            "a@-x.org",
+            "a@x_y.org",
+            "\"a\"@x",
+            "a@[1.2.3]",
+        ] {
+            let t = format!("config globals 'globals'\n\tlist notification_email '{bad}'\n");
+            let e = one_error(&t);
+            assert!(
+                e.starts_with("f:2: ") && e.contains("not an e-mail address"),
+                "{bad}: {e}"
+            );
+        }
+    }
+
     #[test]
     fn enum_words_map_to_the_model() {
         use crate::config::model::UciWord;
