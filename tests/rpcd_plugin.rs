@@ -39,7 +39,10 @@ fn reply_messages_are_valid_json_whatever_they_hold() {
         let v: serde_json::Value = serde_json::from_str(&text)
             .unwrap_or_else(|e| panic!("{method}: not JSON ({e}): {text:?}"));
         assert_eq!(v["ok"], false, "{method}");
-        assert_eq!(v["message"], message, "{method}: the message survives intact");
+        assert_eq!(
+            v["message"], message,
+            "{method}: the message survives intact"
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
