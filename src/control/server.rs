@@ -43,9 +43,9 @@ pub const CLIENT_DEADLINE: Duration = Duration::from_secs(2);
 /// after this is idle or hostile.
 pub const REQUEST_DEADLINE: Duration = Duration::from_millis(500);
 /// While others wait, a client still reading its request after this long gives way.
-pub const IDLE_GRACE: Duration = Duration::from_millis(10);
+pub const IDLE_GRACE: Duration = Duration::from_millis(5);
 /// Connections accepted per loop turn.
-pub const ACCEPTS_PER_TURN: u32 = 8;
+pub const ACCEPTS_PER_TURN: u32 = 16;
 /// The answer to a request that found the daemon's input queue full.
 pub const BUSY: &str = "busy, try again";
 /// Bytes read from one client per loop callback.
