@@ -807,3 +807,46 @@ config real_server 'w2'
     stop(&mut l, &mut h);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A program that cannot be executed fails its check with the errno, counted as a spawn
+/// error, whether it was missing at load (a bare name PATH did not find: nothing is looked up
+/// again) or disappeared after (the exec fails in the child; spawning did not wait for it).
+#[test]
+fn a_program_that_cannot_run_fails_its_check_as_a_spawn_error() {
+    let dir = tmpdir("noexec");
+    let prog = dir.join("gone.sh");
+    std::fs::write(&prog, "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(&prog, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let c = cfg(&format!(
+        "
+config script 'gone'
+    option command '{}'
+    option interval '0.2'
+
+config script 'missing'
+    option command 'no-such-minivrrp-program --flag'
+    option interval '0.2'
+
+config instance 'vi1'
+    option interface 'eth0'
+    option vrid '1'
+    list vip '10.0.0.10'
+    list track_script 'gone'
+    list track_script 'missing'
+",
+        prog.display()
+    ));
+    std::fs::remove_file(&prog).unwrap();
+    let mut l: Loop<()> = Loop::new();
+    let mut h = H::new(&c, l.ctx(), clock::now());
+    assert!(run_until(
+        &mut l,
+        &mut h,
+        std::time::Duration::from_secs(5),
+        |h| h.engine.health(ProbeId::Script(0)) == Health::Down
+            && h.engine.health(ProbeId::Script(1)) == Health::Down
+    ));
+    assert!(h.engine.stats().spawn_errors >= 2, "{:?}", h.engine.stats());
+    stop(&mut l, &mut h);
+    let _ = std::fs::remove_dir_all(&dir);
+}

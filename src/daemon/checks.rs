@@ -1007,6 +1007,10 @@ impl CheckEngine {
         if let Kind::Script { child, .. } = &mut self.probes[i].kind {
             *child = None;
         }
+        // Spawning does not wait for the exec: a program that could not run ends here.
+        if matches!(status, check::ExitStatus::ExecFailed(_)) {
+            self.stats.spawn_errors += 1;
+        }
         self.feed(ctx, i, now, Input::Exited(status));
         self.arm(ctx, now);
         true
