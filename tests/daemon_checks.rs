@@ -157,15 +157,18 @@ fn tmpdir(tag: &str) -> PathBuf {
     d
 }
 
+/// A configuration as the daemon accepts it: parsed, its programs pinned.
 fn cfg(text: &str) -> Config {
-    Config::parse_str("test", text).unwrap_or_else(|e| panic!("{e:?}"))
+    let c = Config::parse_str("test", text).unwrap_or_else(|e| panic!("{e:?}"));
+    minivrrp::sys::process::pin(minivrrp::daemon::scripts::prepare(&c, None).expect("pin"));
+    c
 }
 
 fn script_cfg(dir: &Path, fall: u32, rise: u32) -> String {
     format!(
         "
 config script 'chk'
-    option command 'echo run >> {d}/runs; test ! -e {d}/fail'
+    option command '/bin/sh -c \"echo run >> {d}/runs; test ! -e {d}/fail\"'
     option interval '0.1'
     option timeout '2'
     option weight '-60'
@@ -261,7 +264,7 @@ fn hung_script_is_killed_at_its_timeout_and_counts_as_failure() {
     let c = cfg(&format!(
         "
 config script 'hang'
-    option command 'echo $$ > {d}/pid; exec sleep 30'
+    option command '/bin/sh -c \"echo $$ > {d}/pid; exec sleep 30\"'
     option interval '1'
     option timeout '0.3'
 
@@ -730,14 +733,14 @@ fn misc_check_flips_a_real_server_and_its_dynamic_weight() {
         "
 config check 'misc'
     option type 'script'
-    option command 'echo run >> {d}/runs; exit $(cat {d}/code)'
+    option command '/bin/sh -c \"echo run >> {d}/runs; exit $(cat {d}/code)\"'
     option dynamic '1'
     option interval '0.1'
     option timeout '2'
 
 config check 'plain'
     option type 'script'
-    option command 'exit 12'
+    option command '/bin/sh -c \"exit 12\"'
     option interval '0.1'
 
 config virtual_server 'web'
@@ -801,6 +804,49 @@ config real_server 'w2'
         "one down between the ups: {:?}",
         h.health_seq(w1)
     );
+    stop(&mut l, &mut h);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A program that cannot be executed fails its check with the errno, counted as a spawn
+/// error, whether it was missing at load (a bare name PATH did not find: nothing is looked up
+/// again) or disappeared after (the exec fails in the child; spawning did not wait for it).
+#[test]
+fn a_program_that_cannot_run_fails_its_check_as_a_spawn_error() {
+    let dir = tmpdir("noexec");
+    let prog = dir.join("gone.sh");
+    std::fs::write(&prog, "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(&prog, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let c = cfg(&format!(
+        "
+config script 'gone'
+    option command '{}'
+    option interval '0.2'
+
+config script 'missing'
+    option command 'no-such-minivrrp-program --flag'
+    option interval '0.2'
+
+config instance 'vi1'
+    option interface 'eth0'
+    option vrid '1'
+    list vip '10.0.0.10'
+    list track_script 'gone'
+    list track_script 'missing'
+",
+        prog.display()
+    ));
+    std::fs::remove_file(&prog).unwrap();
+    let mut l: Loop<()> = Loop::new();
+    let mut h = H::new(&c, l.ctx(), clock::now());
+    assert!(run_until(
+        &mut l,
+        &mut h,
+        std::time::Duration::from_secs(5),
+        |h| h.engine.health(ProbeId::Script(0)) == Health::Down
+            && h.engine.health(ProbeId::Script(1)) == Health::Down
+    ));
+    assert!(h.engine.stats().spawn_errors >= 2, "{:?}", h.engine.stats());
     stop(&mut l, &mut h);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -111,6 +111,8 @@ config instance 'vi1'
         v = file.display()
     );
     let cfg = Config::parse_str("t", &text).unwrap_or_else(|e| panic!("{e:?}"));
+    // What the daemon does with an accepted configuration: pin its programs.
+    minivrrp::sys::process::pin(minivrrp::daemon::scripts::prepare(&cfg, None).expect("pin"));
     let mut l: Loop<()> = Loop::new();
     let now = clock::now();
     let mut engine = CheckEngine::new(&cfg, 3, now).unwrap();

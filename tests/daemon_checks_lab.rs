@@ -212,7 +212,7 @@ fn nopreempt_master_stays_backup_after_recovery_and_hung_script_is_killed() {
         // Hangs every run: killed at 0.3 s, down, costs 1 priority point.
         script_section(
             "hang",
-            "exec sleep 47",
+            "sleep 47",
             "\toption interval '1'\n\toption timeout '0.3'\n\toption weight '-1'\n"
         ),
         instance(

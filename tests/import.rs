@@ -113,3 +113,57 @@ fn usage_errors_exit_2() {
     let extra = minivrrp(dir, &["import", "a", "b"]);
     assert_eq!(extra.status.code(), Some(2));
 }
+
+/// Inputs too large for the corpus: 100,000 nested blocks (overflowed the stack), a file over
+/// the 1 MiB limit, top level or included, and a FIFO. Each is refused with its file (and line
+/// for an include) instead of crashing or reading forever.
+#[test]
+fn hostile_inputs_are_refused_with_file_and_line() {
+    let dir = std::env::temp_dir().join(format!("minivrrp-import-limits-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let deep = dir.join("deep.conf");
+    std::fs::write(&deep, "x {\n".repeat(100_000)).unwrap();
+    let out = minivrrp(&dir, &["import", "deep.conf"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("deep.conf:33: {: blocks nested deeper than 32"),
+        "{}",
+        &err[..err.len().min(2000)]
+    );
+
+    let big = dir.join("big.conf");
+    let mut text = "! padding\n".repeat(110_000);
+    text.push_str("global_defs {\n router_id big\n}\n");
+    std::fs::write(&big, &text).unwrap();
+    let out = minivrrp(&dir, &["import", "big.conf"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("big.conf: larger than 1048576 bytes"), "{err}");
+    std::fs::write(
+        dir.join("main.conf"),
+        "global_defs {\n}\ninclude big.conf\n",
+    )
+    .unwrap();
+    let out = minivrrp(&dir, &["import", "main.conf"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("main.conf:3: include: ")
+            && err.contains("big.conf: larger than 1048576 bytes; skipped"),
+        "{err}"
+    );
+
+    let fifo = dir.join("fifo.conf");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo on a fresh path in our own temp dir.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    std::fs::write(dir.join("f.conf"), "include fifo.conf\n").unwrap();
+    let out = minivrrp(&dir, &["import", "f.conf"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("f.conf:1: include: ") && err.contains("fifo.conf: not a regular file"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

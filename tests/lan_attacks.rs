@@ -119,9 +119,22 @@ fn run(
     gap: Duration,
     frame: &dyn Fn(usize) -> Vec<u8>,
 ) -> Outcome {
-    let s = spec(unicast);
-    let mut p = start(lab, daemon, &s);
-    let (h, _) = lab.wait_holders(&VIP.to_string(), &["r1"], Duration::from_secs(15));
+    run_spec(lab, daemon, &spec(unicast), frames, gap, frame)
+}
+
+/// [`run`] for any instance: `s`'s first VIP is the one watched.
+fn run_spec(
+    lab: &Lab,
+    daemon: Daemon,
+    s: &VrrpSpec,
+    frames: usize,
+    gap: Duration,
+    frame: &dyn Fn(usize) -> Vec<u8>,
+) -> Outcome {
+    let vip_cidr = s.vips[0].clone();
+    let vip = vip_cidr.split('/').next().unwrap_or("").to_string();
+    let mut p = start(lab, daemon, s);
+    let (h, _) = lab.wait_holders(&vip, &["r1"], Duration::from_secs(15));
     assert_eq!(
         h,
         ["r1"],
@@ -141,15 +154,15 @@ fn run(
             std::thread::sleep(gap);
         }
         if i % 10 == 9 && !gap.is_zero() {
-            kept &= lab.holders(&VIP.to_string()) == ["r1"];
+            kept &= lab.holders(&vip) == ["r1"];
         }
     }
     let sent_in = start.elapsed();
     // An accepted advert makes the master yield at once; after the attack it would take
     // Master_Down_Interval to come back. Look once more right away and after a while.
-    kept &= lab.holders(&VIP.to_string()) == ["r1"];
+    kept &= lab.holders(&vip) == ["r1"];
     std::thread::sleep(Duration::from_millis(300));
-    kept &= lab.holders(&VIP.to_string()) == ["r1"];
+    kept &= lab.holders(&vip) == ["r1"];
     let (mut inst_line, mut iface_line) = (String::new(), String::new());
     if let Daemon::Minivrrp { .. } = daemon {
         p.signal(libc::SIGUSR1);
@@ -173,7 +186,7 @@ fn run(
     p.terminate();
     p.wait_exit(Duration::from_secs(5));
     // The next run starts clean (keepalived may leave its VIP on a hard exit).
-    lab.del_addr("r1", VIP_CIDR);
+    lab.del_addr("r1", &vip_cidr);
     eprintln!(
         "  {daemon:?}: {frames} frames in {sent_in:.2?}, kept VIP {kept}, transitions after attack {later_transitions}"
     );
@@ -398,6 +411,108 @@ fn advert_from_our_own_address_is_dropped() {
         },
     );
     keepalived_defends(k, true);
+}
+
+/// One frame builder per source kind, with the reason minivrrp must count it under.
+type SourceKinds = Vec<(&'static str, Box<dyn Fn() -> Vec<u8>>)>;
+
+/// Adverts from sources no router on the link can have, or from the instance's own VIP, sent
+/// in turn (each kind `ADVERTS / kinds` times): the master keeps its VIP and each kind is
+/// counted under its own reason. keepalived, as observed: it ignores every kind but those in
+/// `keepalived_yields`, to each of which its master yields (checked one kind per run).
+fn impossible_sources(tag: &str, s: &VrrpSpec, kinds: SourceKinds, keepalived_yields: &[&str]) {
+    if !prereqs(tag) {
+        return;
+    }
+    let lab = Lab::with_routers(tag, 2);
+    eprintln!("attack {tag}:");
+    let each = ADVERTS / kinds.len();
+    let frame = |i: usize| (kinds[i % kinds.len()].1)();
+    let d = Daemon::Minivrrp {
+        kernel_filter: true,
+    };
+    let o = run_spec(&lab, d, s, each * kinds.len(), GAP, &frame);
+    let ctx = format!("{tag}\n{}\n--- log ---\n{}", o.inst_line, o.log);
+    assert!(o.kept_vip, "master lost the VIP: {ctx}");
+    assert_eq!(o.later_transitions, 0, "master changed state: {ctx}");
+    for (reason, _) in &kinds {
+        assert_eq!(
+            counter(&o.inst_line, reason),
+            each as u64,
+            "{reason}: {ctx}"
+        );
+    }
+    let others: Vec<usize> = (0..kinds.len())
+        .filter(|k| !keepalived_yields.contains(&kinds[*k].0))
+        .collect();
+    let frame = |i: usize| (kinds[others[i % others.len()]].1)();
+    let k = run_spec(&lab, Daemon::Keepalived, s, ADVERTS, GAP, &frame);
+    keepalived_defends(Some(k), true);
+    for (name, build) in kinds.iter().filter(|k| keepalived_yields.contains(&k.0)) {
+        eprintln!("  keepalived, {name} alone:");
+        let k = run_spec(&lab, Daemon::Keepalived, s, ADVERTS, GAP, &|_| build());
+        keepalived_defends(Some(k), false);
+    }
+}
+
+/// 0.0.0.0, 127.0.0.1, 224.0.0.5, 255.255.255.255 and the instance's own VIP as the source
+/// of a priority-254 advert: minivrrp made a healthy master yield to each and reported the
+/// bogus address as the master.
+#[test]
+fn adverts_from_impossible_ipv4_sources_are_dropped() {
+    let src = |a: Ipv4Addr| -> Box<dyn Fn() -> Vec<u8>> {
+        Box::new(move || {
+            Advert {
+                src: a,
+                ..winning()
+            }
+            .frame()
+        })
+    };
+    impossible_sources(
+        "martian4",
+        &spec(false),
+        vec![
+            ("unspecified-source", src(Ipv4Addr::UNSPECIFIED)),
+            ("loopback-source", src(Ipv4Addr::LOCALHOST)),
+            ("multicast-source", src(Ipv4Addr::new(224, 0, 0, 5))),
+            ("broadcast-source", src(Ipv4Addr::BROADCAST)),
+            ("own-vip-source", src(VIP)),
+        ],
+        &["unspecified-source"],
+    );
+}
+
+/// The same over IPv6 (VRRPv3, ff02::12): `::`, `::1`, ff02::5, the master's own link-local
+/// address and its VIP.
+#[test]
+fn adverts_from_impossible_ipv6_sources_are_dropped() {
+    use attack::Advert6;
+    use std::net::Ipv6Addr;
+    let vip: Ipv6Addr = "fd00::254".parse().unwrap();
+    // r1's link-local address (EUI-64 of 02:00:00:00:00:01), the source of its adverts.
+    let own: Ipv6Addr = "fe80::ff:fe00:1".parse().unwrap();
+    let src = move |a: Ipv6Addr| -> Box<dyn Fn() -> Vec<u8>> {
+        Box::new(move || {
+            Advert6 {
+                src: a,
+                ..Advert6::winning([0x02, 0, 0, 0, 0, 0x64], a, VRID, vip)
+            }
+            .frame()
+        })
+    };
+    impossible_sources(
+        "martian6",
+        &VrrpSpec::v6(VRID, 200, 0.2, "fd00::254/64"),
+        vec![
+            ("unspecified-source", src(Ipv6Addr::UNSPECIFIED)),
+            ("loopback-source", src(Ipv6Addr::LOCALHOST)),
+            ("multicast-source", src("ff02::5".parse().unwrap())),
+            ("own-address", src(own)),
+            ("own-vip-source", src(vip)),
+        ],
+        &["unspecified-source", "own-address", "own-vip-source"],
+    );
 }
 
 /// A frame to another host's MAC reaches the packet socket (PACKET_OTHERHOST) on veth,

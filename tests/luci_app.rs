@@ -73,6 +73,8 @@ fn option_json(s: &SectionSpec, o: &OptionSpec) -> Value {
         ),
         Kind::Enum(words) => ("enum", None, json!({"values": words})),
         Kind::Ref(t) => ("ref", None, json!({"ref": t})),
+        // The daemon's parser checks the address (the staged config is checked before apply).
+        Kind::Email => ("email", None, json!({})),
         Kind::Tracked => ("tracked", None, json!({})),
         Kind::Vip => ("vip", None, json!({})),
         Kind::Route => ("route", None, json!({})),

@@ -70,7 +70,7 @@ fn misc_check_moves_a_real_server_and_its_weight_in_the_daemon() {
 
 config check 'misc'
 	option type 'script'
-	option command 'exit $(cat {d}/code)'
+	option command '/bin/sh -c \"exit $(cat {d}/code)\"'
 	option dynamic '1'
 	option interval '0.2'
 	option timeout '2'

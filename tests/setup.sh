@@ -5,6 +5,7 @@ set -eu
 
 PKGS="keepalived tcpdump iproute2 iputils-ping procps python3 python3-aiosmtpd binutils xz-utils
       qemu-user-static qemu-system-x86 linux-image-amd64 busybox-static ipvsadm cpio kmod
+      strace util-linux
       musl-dev:mipsel musl-dev:armhf conntrackd conntrack nftables frr
       chromium chromium-driver python3-selenium curl ndisc6 radvd python3-scapy"
 

@@ -18,6 +18,9 @@ pub enum ExitStatus {
     Code(i32),
     /// Killed by this signal.
     Signal(i32),
+    /// The program could not be executed (this errno); the child exited 127 without running
+    /// it. Reported when the child is reaped: spawning does not wait for the exec.
+    ExecFailed(i32),
 }
 
 /// What happened, as reported by the daemon to one check.

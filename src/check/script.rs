@@ -137,6 +137,7 @@ impl ScriptCheck {
                     ExitStatus::Code(0) => Reason::Ok,
                     ExitStatus::Code(c) => Reason::ExitCode(c),
                     ExitStatus::Signal(s) => Reason::Signal(s),
+                    ExitStatus::ExecFailed(e) => Reason::SpawnFailed(e),
                 };
                 self.report(now, reason, &mut out);
             }

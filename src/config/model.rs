@@ -449,7 +449,7 @@ pub struct Check {
     pub retry: u32,
     pub delay_before_retry: Duration,
     pub interval: Duration,
-    /// `script` checks: the command (`/bin/sh -c`), its timeout, whether its exit code sets
+    /// `script` checks: the command (split into words, no shell), its timeout, whether its exit code sets
     /// the weight (keepalived `misc_dynamic`), and its user (else globals `script_user`).
     pub command: Option<String>,
     pub timeout: Duration,

@@ -44,6 +44,9 @@ pub enum Kind {
     StatusRange,
     /// `ADDRESS` or `ADDRESS:PORT` (IPv6 with a port as `[ADDRESS]:PORT`).
     HostPort,
+    /// An e-mail address `local@domain` (RFC 5321 4.1.2 dot-atom local part, a host name or
+    /// an address literal `[ADDR]`), at most 254 characters.
+    Email,
 }
 
 /// A default value.
@@ -425,6 +428,14 @@ fn max_prefix(a: &IpAddr) -> u8 {
 impl Kind {
     /// Parses and range-checks one value; the error text completes "OPTION: ...".
     pub fn parse(&self, s: &str) -> Result<Val, String> {
+        // No value has a use for one, and CR/LF in a string would forge log lines or add
+        // SMTP commands to an alert.
+        if let Some(c) = s.chars().find(|c| c.is_control()) {
+            return Err(format!(
+                "contains a control character (U+{:04X}), which no value may",
+                c as u32
+            ));
+        }
         match *self {
             Kind::Bool => parse_bool(s)
                 .map(Val::Bool)
@@ -546,6 +557,7 @@ impl Kind {
                     )),
                 }
             }
+            Kind::Email => parse_email(s).map(|()| Val::Str(s.to_string())),
             Kind::Str { min, max } => {
                 let n = s.chars().count();
                 if n < min || n > max {
@@ -641,8 +653,49 @@ impl Kind {
             Kind::Tracked => "`NAME [weight W]`".into(),
             Kind::StatusRange => "status or range".into(),
             Kind::HostPort => "`ADDR[:PORT]`".into(),
+            Kind::Email => "e-mail address".into(),
         }
     }
+}
+
+/// RFC 5321 4.1.2: `Local-part "@" Domain`, with a dot-atom local part (no quoted strings)
+/// and a domain of letter/digit/hyphen labels or an address literal. Nothing else can reach
+/// the SMTP envelope or the `From:` header.
+fn parse_email(s: &str) -> Result<(), String> {
+    let bad = |why: &str| Err(format!("'{s}' is not an e-mail address ({why})"));
+    if s.len() > 254 {
+        return bad("longer than 254 characters");
+    }
+    let Some((local, domain)) = s.rsplit_once('@') else {
+        return bad("no @");
+    };
+    let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c);
+    if local.is_empty()
+        || local.len() > 64
+        || local
+            .split('.')
+            .any(|w| w.is_empty() || !w.chars().all(atext))
+    {
+        return bad("local part");
+    }
+    if let Some(lit) = domain.strip_prefix('[').and_then(|d| d.strip_suffix(']')) {
+        let ip = lit.strip_prefix("IPv6:").unwrap_or(lit);
+        return match ip.parse::<IpAddr>() {
+            Ok(_) => Ok(()),
+            Err(_) => bad("address literal"),
+        };
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    if domain.is_empty() || !domain.split('.').all(label_ok) {
+        return bad("domain");
+    }
+    Ok(())
 }
 
 const fn opt(
@@ -780,13 +833,13 @@ const GLOBALS: &[OptionSpec] = &[
     ),
     list(
         "notification_email",
-        text(254),
+        Kind::Email,
         NONE,
         "Recipient of e-mail alerts (keepalived `notification_email`); one mail per state change of an instance with `smtp_alert`.",
     ),
     opt(
         "notification_email_from",
-        text(254),
+        Kind::Email,
         Dv("minivrrp@localhost"),
         "Sender address of e-mail alerts (envelope and `From:`).",
     ),
@@ -866,7 +919,7 @@ const INSTANCE: &[OptionSpec] = &[
 ];
 
 const SCRIPT: &[OptionSpec] = &[
-    opt("command", CMD, Required, "Command run through `/bin/sh -c`; exit 0 means up."),
+    opt("command", CMD, Required, "Command split into words like keepalived's (quotes, backslashes; no shell, so `&&` or `|` are plain arguments: write `/bin/sh -c '...'` for a shell); exit 0 means up."),
     opt("interval", secs(100, 3_600_000), Dv("1"), "Seconds between runs."),
     opt("timeout", secs(100, 3_600_000), Derived("`interval`"), "A run taking longer is killed and counts as a failure."),
     opt("weight", WEIGHT, Dv("0"), "Priority change: W > 0 adds W while up, W < 0 subtracts |W| while down; 0 means down = FAULT."),
@@ -947,7 +1000,7 @@ const CHECK: &[OptionSpec] = &[
         "command",
         CMD,
         NONE,
-        "`script` checks (required there): command run through `/bin/sh -c` every `interval` (keepalived `misc_path`); exit 0 means up, anything else down, unless `dynamic`.",
+        "`script` checks (required there): command (split into words, no shell, like `script`) run every `interval` (keepalived `misc_path`); exit 0 means up, anything else down, unless `dynamic`.",
     ),
     opt(
         "timeout",

@@ -318,7 +318,10 @@ pub fn validate(file: &str, uci: &UciFile) -> Result<Config, Vec<ConfigError>> {
     let resolve = |names: &[String], want: &str, name: &str| resolve_name(uci, names, want, name);
 
     let globals = build_globals(&globals_secs, &mut errs);
-    let scripts: Vec<Script> = script_secs.iter().map(build_script).collect();
+    let scripts: Vec<Script> = script_secs
+        .iter()
+        .map(|s| build_script(s, &mut errs))
+        .collect();
     let script_names: Vec<String> = scripts.iter().map(|s| s.name.clone()).collect();
     let checks: Vec<Check> = check_secs
         .iter()
@@ -814,12 +817,12 @@ fn build_globals(secs: &[Sec], errs: &mut Errors) -> Globals {
     }
 }
 
-fn build_script(s: &Sec) -> Script {
+fn build_script(s: &Sec, errs: &mut Errors) -> Script {
     let interval = s.d_secs("interval");
     Script {
         name: s.name.clone(),
-        // Required: absent only in a config already rejected.
-        command: s.string("command").unwrap_or_default(),
+        // Required: absent only in a config already rejected. Split into words, no shell.
+        command: command_of(s, "command", errs).unwrap_or_default(),
         interval,
         // Schema: `Derived("interval")`.
         timeout: s.secs("timeout").unwrap_or(interval),
@@ -878,7 +881,7 @@ fn build_check(s: &Sec, errs: &mut Errors) -> Check {
         retry: s.d_uint("retry") as u32,
         delay_before_retry: s.d_secs("delay_before_retry"),
         interval,
-        command: s.string("command"),
+        command: command_of(s, "command", errs),
         // Schema: `Derived("interval")`.
         timeout: s.secs("timeout").unwrap_or(interval),
         dynamic: s.d_bool("dynamic"),
@@ -2073,6 +2076,62 @@ mod tests {
         let e = errors(text);
         assert_eq!(e.len(), 1, "{e:?}");
         e[0].clone()
+    }
+
+    /// CR/LF in a string would add SMTP commands to an alert or forge a log line: refused in
+    /// every value with file and line, whatever the option.
+    #[test]
+    fn control_characters_are_refused_in_every_value() {
+        for (opt, value) in [
+            ("router_id", "r1\r\nRCPT TO:<x@evil>"),
+            ("notification_email_from", "a@x\r\nDATA"),
+            ("notify_pre_master", "/bin/true\narg"),
+            ("startup_delay", "1\u{1}"),
+        ] {
+            let text = format!("config globals 'globals'\n\toption {opt} '{value}'\n");
+            let e = one_error(&text);
+            assert!(
+                e.starts_with("f:2: ") && e.contains(opt) && e.contains("control character"),
+                "{opt}: {e}"
+            );
+        }
+        let text = instance("\tlist vip '10.0.0.1'\n\toption notify_master 'logger\tx'\n");
+        assert!(one_error(&text).contains("control character (U+0009)"));
+    }
+
+    /// SMTP addresses are addresses: nothing else reaches the envelope or `From:`.
+    #[test]
+    fn smtp_addresses_must_be_addresses() {
+        for good in [
+            "a@x",
+            "root@router.lan",
+            "first.last+vrrp@example.org",
+            "ops@[10.0.0.1]",
+            "ops@[IPv6:fd00::1]",
+        ] {
+            let t = format!("config globals 'globals'\n\toption notification_email_from '{good}'\n\tlist notification_email '{good}'\n");
+            assert!(Config::parse_str("f", &t).is_ok(), "{good}");
+        }
+        for bad in [
+            "nobody",
+            "a@",
+            "@x",
+            "a b@x",
+            "<a@x>",
+            "a@x>",
+            "a..b@x",
+            "a@-x.org",
+            "a@x_y.org",
+            "\"a\"@x",
+            "a@[1.2.3]",
+        ] {
+            let t = format!("config globals 'globals'\n\tlist notification_email '{bad}'\n");
+            let e = one_error(&t);
+            assert!(
+                e.starts_with("f:2: ") && e.contains("not an e-mail address"),
+                "{bad}: {e}"
+            );
+        }
     }
 
     #[test]

@@ -16,6 +16,7 @@
 use super::ids::{token_owner, Part};
 use super::{Ctx, Interest, Read, Ready, TimerId, Token};
 use crate::base::{Duration, Instant};
+use crate::check::notify::{split_command, MAX_ARGS};
 use crate::check::{
     self, Action, Actions, Attempt, ConnCheck, Health, HttpSpec, IcmpCheck, IcmpSpec, Input,
     Reason, ScriptCheck, ScriptSpec, StatusSet, TcpSpec,
@@ -254,7 +255,8 @@ fn build(cfg: &Config, seed: u64, now: Instant) -> Result<Vec<(ProbeId, String, 
             warmup: s.interval.min(Duration::from_secs(1)),
         };
         let spec = ScriptSpec {
-            argv: vec!["/bin/sh".into(), "-c".into(), s.command.clone()],
+            // Split like keepalived, no shell (validation refused what does not split).
+            argv: split_command(&s.command).unwrap_or_default(),
             user,
             schedule,
             dynamic: false,
@@ -334,8 +336,8 @@ pub fn fds_needed(cfg: &Config) -> usize {
     cfg.scripts.len() + tracked.len() + rs
 }
 
-/// A real server's `script` check (keepalived MISC_CHECK): the command through `/bin/sh -c`,
-/// as the check's `user`, else globals `script_user`, like a track script.
+/// A real server's `script` check (keepalived MISC_CHECK): the command split into words (no
+/// shell), as the check's `user`, else globals `script_user`, like a track script.
 fn misc_spec(cfg: &Config, c: &crate::config::Check) -> Result<Spec, String> {
     let user = match c.user.as_ref().or(cfg.globals.script_user.as_ref()) {
         Some(u) => Some(
@@ -348,7 +350,7 @@ fn misc_spec(cfg: &Config, c: &crate::config::Check) -> Result<Spec, String> {
         return Err(format!("check '{}': no command", c.name));
     };
     Ok(Spec::Script(ScriptSpec {
-        argv: vec!["/bin/sh".into(), "-c".into(), command.clone()],
+        argv: split_command(command).unwrap_or_default(),
         user,
         schedule: check::Schedule {
             interval: c.interval,
@@ -727,7 +729,7 @@ impl CheckEngine {
                 Action::Spawn => {
                     let r = match &self.probes[i].spec {
                         Spec::Script(spec) => {
-                            let mut argv: heapless::Vec<&str, 8> = heapless::Vec::new();
+                            let mut argv: heapless::Vec<&str, MAX_ARGS> = heapless::Vec::new();
                             for a in &spec.argv {
                                 let _ = argv.push(a.as_str());
                             }
@@ -1005,6 +1007,10 @@ impl CheckEngine {
         if let Kind::Script { child, .. } = &mut self.probes[i].kind {
             *child = None;
         }
+        // Spawning does not wait for the exec: a program that could not run ends here.
+        if matches!(status, check::ExitStatus::ExecFailed(_)) {
+            self.stats.spawn_errors += 1;
+        }
         self.feed(ctx, i, now, Input::Exited(status));
         self.arm(ctx, now);
         true
@@ -1233,7 +1239,8 @@ config real_server
         }
         match &e.probes[0].spec {
             Spec::Script(s) => {
-                assert_eq!(s.argv, ["/bin/sh", "-c", "true"]);
+                // Split into words like keepalived: no shell.
+                assert_eq!(s.argv, ["true"]);
                 assert_eq!(s.schedule.fall, 2);
                 assert_eq!(s.schedule.interval, Duration::from_secs(2));
             }

@@ -1,8 +1,13 @@
 //! The control socket inside the poll loop. Every cost a client can cause is bounded:
 //!
-//! - at most [`MAX_CLIENTS`] connections: while all are taken the listener is not polled, so
-//!   further clients wait in the kernel's listen backlog (first come, first served) instead
-//!   of costing the loop anything (counted as `busy` each time it happens);
+//! - at most [`MAX_CLIENTS`] connections. While all are taken and more wait, a client that has
+//!   not sent its whole request within [`IDLE_GRACE`] gives its slot to the next one (closed,
+//!   counted as a timeout): held idle connections cannot keep `status` out. While every
+//!   client is busy (its request queued or its answer being written), the listener is not
+//!   polled and further clients wait in the kernel's listen backlog, first come first served
+//!   (counted as `busy` each time it happens);
+//! - at most [`ACCEPTS_PER_TURN`] connections per loop turn, so the clients already in get
+//!   their reads in the same turn however many wait;
 //! - at most [`ACCEPTS_PER_WINDOW`] connections per [`ACCEPT_WINDOW`]: past that the listener
 //!   rests until the window ends (counted as `throttled`), so a client reconnecting in a
 //!   tight loop costs a bounded share of the CPU however fast it is (and, blocked in
@@ -11,8 +16,11 @@
 //! - a request is at most `frame::MAX_REQUEST` bytes: a longer length prefix, a CRC error or
 //!   an undecodable payload closes the connection (counted) after reading at most
 //!   [`READ_CHUNK`] bytes per loop callback (the loop calls at most `READ_BUDGET` times);
-//! - a client must complete its request and take its answer within [`CLIENT_DEADLINE`];
-//!   the loop timer `Part::Control.timer(0)` closes the late ones (counted);
+//! - a client must complete its request within [`REQUEST_DEADLINE`] and take its answer
+//!   within [`CLIENT_DEADLINE`]; the loop timer `Part::Control.timer(0)` closes the late ones
+//!   (counted);
+//! - a request that finds the daemon's input queue full is answered [`BUSY`] at once, not
+//!   dropped;
 //! - one request per connection: the answer is written as the socket takes it, then closed.
 //!
 //! Requests are not carried out in the read callback: they are queued as loop input
@@ -29,8 +37,17 @@ use crate::control::status::ControlStats;
 use crate::control::{Request, Response};
 use crate::sys::unix::{ControlConn, ControlListener, Io};
 
-pub const MAX_CLIENTS: usize = 8;
+pub const MAX_CLIENTS: usize = 32;
 pub const CLIENT_DEADLINE: Duration = Duration::from_secs(2);
+/// A client sends its whole request at once (`minivrrp status` does): one still reading
+/// after this is idle or hostile.
+pub const REQUEST_DEADLINE: Duration = Duration::from_millis(500);
+/// While others wait, a client still reading its request after this long gives way.
+pub const IDLE_GRACE: Duration = Duration::from_millis(5);
+/// Connections accepted per loop turn.
+pub const ACCEPTS_PER_TURN: u32 = 16;
+/// The answer to a request that found the daemon's input queue full.
+pub const BUSY: &str = "busy, try again";
 /// Bytes read from one client per loop callback.
 pub const READ_CHUNK: usize = 512;
 /// Bytes written to one client per loop callback.
@@ -65,7 +82,19 @@ struct Client {
     buf: Vec<u8>,
     out: Vec<u8>,
     phase: Phase,
+    /// When it was accepted (its request is due [`REQUEST_DEADLINE`] later).
+    since: Instant,
     deadline: Instant,
+}
+
+impl Client {
+    /// When it is closed if nothing else happens.
+    fn due(&self) -> Instant {
+        match self.phase {
+            Phase::Reading => self.deadline.min(self.since + REQUEST_DEADLINE),
+            _ => self.deadline,
+        }
+    }
 }
 
 pub struct ControlServer {
@@ -80,6 +109,9 @@ pub struct ControlServer {
     window_accepts: u32,
     /// Accept budget of this window used up: the listener rests until then.
     throttled_until: Option<Instant>,
+    /// The loop turn (its `now`) of the last accept, and how many were accepted in it.
+    turn: Instant,
+    turn_accepts: u32,
 }
 
 fn token(slot: usize) -> Token {
@@ -100,6 +132,8 @@ impl ControlServer {
             window_start: Instant::ZERO,
             window_accepts: 0,
             throttled_until: None,
+            turn: Instant::ZERO,
+            turn_accepts: 0,
         })
     }
 
@@ -151,9 +185,28 @@ impl ControlServer {
         ctx.set_interest(Part::Control.token(LISTENER), interest);
     }
 
+    /// The client that gives way to one waiting in the backlog: the longest-connected of
+    /// those still reading their request after [`IDLE_GRACE`].
+    fn idle_client(&self, now: Instant) -> Option<usize> {
+        self.clients
+            .iter()
+            .enumerate()
+            .filter_map(|(s, c)| c.as_ref().map(|c| (s, c)))
+            .filter(|(_, c)| matches!(c.phase, Phase::Reading) && c.since + IDLE_GRACE <= now)
+            .min_by_key(|(_, c)| c.since)
+            .map(|(s, _)| s)
+    }
+
     fn rearm(&mut self, ctx: &mut Ctx) {
-        let deadlines = self.clients.iter().flatten().map(|c| c.deadline);
-        match deadlines.chain(self.throttled_until).min() {
+        let deadlines = self.clients.iter().flatten().map(|c| c.due());
+        // Paused with clients still reading: the first of them may give way at its grace.
+        let grace = self
+            .clients
+            .iter()
+            .flatten()
+            .filter(|c| self.paused && matches!(c.phase, Phase::Reading))
+            .map(|c| c.since + IDLE_GRACE);
+        match deadlines.chain(grace).chain(self.throttled_until).min() {
             Some(at) => {
                 let _ = ctx.arm(TIMER, at);
             }
@@ -194,13 +247,25 @@ impl ControlServer {
     }
 
     fn accept(&mut self, ctx: &mut Ctx, now: Instant) -> Read {
-        let Some(slot) = self.clients.iter().position(|c| c.is_none()) else {
-            // Leave the rest in the backlog; poll the listener again when a slot frees.
+        if now != self.turn {
+            self.turn = now;
+            self.turn_accepts = 0;
+        }
+        if self.turn_accepts >= ACCEPTS_PER_TURN {
+            // The rest next turn: the clients already in read theirs first.
+            return Read::Drained;
+        }
+        let free = self.clients.iter().position(|c| c.is_none());
+        let idle = self.idle_client(now);
+        if free.is_none() && idle.is_none() {
+            // Leave the rest in the backlog; poll the listener again when a slot frees or an
+            // idle client's grace ends.
             self.stats.refused_busy += 1;
             self.paused = true;
             self.update_listener(ctx);
+            self.rearm(ctx);
             return Read::Drained;
-        };
+        }
         if now >= self.window_start + ACCEPT_WINDOW {
             self.window_start = now;
             self.window_accepts = 0;
@@ -216,6 +281,7 @@ impl ControlServer {
             Ok(Some(c)) => c,
             Ok(None) | Err(_) => return Read::Drained,
         };
+        self.turn_accepts += 1;
         self.window_accepts += 1;
         self.stats.accepted += 1;
         if conn.peer_uid().ok() != Some(0) && conn.peer_uid().ok() != Some(self.allowed_uid) {
@@ -232,6 +298,16 @@ impl ControlServer {
             let _ = conn.write(&out);
             return Read::Again;
         }
+        // Someone is waiting: an idle client gives way only now.
+        let slot = match (free, idle) {
+            (Some(s), _) => s,
+            (None, Some(s)) => {
+                self.stats.dropped_timeout += 1;
+                self.close(ctx, s);
+                s
+            }
+            (None, None) => return Read::Drained,
+        };
         if ctx
             .register(token(slot), &conn, Interest::READABLE)
             .is_err()
@@ -246,6 +322,7 @@ impl ControlServer {
             buf: Vec::new(),
             out: Vec::new(),
             phase: Phase::Reading,
+            since: now,
             deadline: now + CLIENT_DEADLINE,
         });
         self.rearm(ctx);
@@ -300,6 +377,13 @@ impl ControlServer {
                 (Read::Drained, None)
             }
         }
+    }
+
+    /// `p` found the daemon's input queue full: answer [`BUSY`] now rather than close on the
+    /// client (it may retry).
+    pub fn refuse_busy(&mut self, ctx: &mut Ctx, p: &Pending) {
+        self.stats.refused_busy += 1;
+        self.respond(ctx, p, &Response::Refused(BUSY.into()));
     }
 
     /// The daemon's answer to `p`. Dropped when its client has gone meanwhile.
@@ -360,10 +444,15 @@ impl ControlServer {
             self.update_listener(ctx);
         }
         for s in 0..MAX_CLIENTS {
-            if self.clients[s].as_ref().is_some_and(|c| c.deadline <= now) {
+            if self.clients[s].as_ref().is_some_and(|c| c.due() <= now) {
                 self.stats.dropped_timeout += 1;
                 self.close(ctx, s);
             }
+        }
+        // Paused while full: a client whose grace ended can give way to a waiting one.
+        if self.paused && self.idle_client(now).is_some() {
+            self.paused = false;
+            self.update_listener(ctx);
         }
         self.rearm(ctx);
     }
@@ -383,6 +472,8 @@ mod tests {
         server: ControlServer,
         maintenance: bool,
         handled: u32,
+        /// Fill the loop's input queue before queueing a request (a flood's effect).
+        fill_inbox: bool,
     }
 
     impl crate::control::Controlled<Ctx> for Fake {
@@ -422,7 +513,12 @@ mod tests {
                 .server
                 .on_readable(ctx, token.0 & 0xfff_ffff, ready, now);
             if let Some(p) = p {
-                inbox.push(p);
+                if self.fill_inbox {
+                    while inbox.push(p.clone()) {}
+                }
+                if !inbox.push(p.clone()) {
+                    self.server.refuse_busy(ctx, &p);
+                }
             }
             r
         }
@@ -445,6 +541,7 @@ mod tests {
             server: ControlServer::bind(&path).unwrap(),
             maintenance: false,
             handled: 0,
+            fill_inbox: false,
         };
         f.server.start(lp.ctx()).unwrap();
         (lp, f, path)
@@ -550,30 +647,78 @@ mod tests {
         ));
     }
 
+    /// Clients beyond the limit wait in the backlog only while the ones in are busy: a
+    /// client idle past its grace gives its slot to a waiting one, so 100 held idle
+    /// connections do not keep a `status` out (they kept it out for 25 s: 100 / 8 slots ×
+    /// 2 s deadline, past the client's 10 s timeout).
     #[test]
-    fn clients_beyond_the_limit_wait_in_the_backlog() {
+    fn idle_clients_give_way_to_waiting_ones() {
         let (mut lp, mut f, path) = setup("busy");
-        let mut held: Vec<UnixStream> = (0..MAX_CLIENTS + 3)
+        let held: Vec<UnixStream> = (0..MAX_CLIENTS + 3)
             .map(|_| UnixStream::connect(&path).unwrap())
             .collect();
-        turns(&mut lp, &mut f, 5);
+        let start = std::time::Instant::now();
+        while f.server.stats().accepted < (MAX_CLIENTS + 3) as u64 && start.elapsed().as_secs() < 5
+        {
+            turns(&mut lp, &mut f, 1);
+        }
         let s = f.server.stats();
-        assert_eq!(s.clients as usize, MAX_CLIENTS);
-        assert_eq!(s.accepted as usize, MAX_CLIENTS);
-        assert!(s.refused_busy >= 1);
-        // The listener is not polled while full: turns do not spin on it.
-        let before = f.server.stats().refused_busy;
-        turns(&mut lp, &mut f, 5);
-        assert_eq!(f.server.stats().refused_busy, before);
-        // The first clients leave: the waiting three are accepted.
-        held.drain(..MAX_CLIENTS);
-        turns(&mut lp, &mut f, 5);
-        let s = f.server.stats();
-        assert_eq!(s.accepted as usize, MAX_CLIENTS + 3);
-        assert_eq!(s.clients, 3);
+        assert_eq!(s.accepted as usize, MAX_CLIENTS + 3, "{s:?}");
+        assert_eq!(s.clients as usize, MAX_CLIENTS, "{s:?}");
+        assert_eq!(s.dropped_timeout, 3, "three idle clients gave way: {s:?}");
         drop(held);
         turns(&mut lp, &mut f, 5);
         assert_eq!(f.server.stats().clients, 0);
+
+        // 100 idle connections held (each reconnected once closed), then a status request:
+        // answered while they are held.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (p, st) = (path.clone(), stop.clone());
+        let holder = std::thread::spawn(move || {
+            let mut conns: Vec<UnixStream> = Vec::new();
+            while !st.load(std::sync::atomic::Ordering::Relaxed) {
+                // A closed one reads EOF: replace it.
+                conns.retain(|c| {
+                    let _ = c.set_nonblocking(true);
+                    let mut b = [0u8; 1];
+                    !matches!(std::io::Read::read(&mut &*c, &mut b), Ok(0))
+                });
+                while conns.len() < 100 {
+                    match UnixStream::connect(&p) {
+                        Ok(c) => conns.push(c),
+                        Err(_) => break,
+                    }
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        });
+        turns(&mut lp, &mut f, 50);
+        let r = ask(&mut lp, &mut f, &path, Request::Reload);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        while !holder.is_finished() {
+            turns(&mut lp, &mut f, 1);
+        }
+        holder.join().unwrap();
+        assert!(matches!(r, Response::ConfigErrors(_)), "{r:?}");
+        assert!(f.server.stats().dropped_timeout > 100);
+    }
+
+    /// A request that finds the loop's input queue full is answered "busy, try again"
+    /// instead of the connection closing without an answer.
+    #[test]
+    fn a_full_input_queue_answers_busy() {
+        let (mut lp, mut f, path) = setup("full");
+        f.fill_inbox = true;
+        assert_eq!(
+            ask(&mut lp, &mut f, &path, Request::Reload),
+            Response::Refused(BUSY.into())
+        );
+        f.fill_inbox = false;
+        turns(&mut lp, &mut f, 5);
+        assert!(matches!(
+            ask(&mut lp, &mut f, &path, Request::Reload),
+            Response::ConfigErrors(_)
+        ));
     }
 
     #[test]

@@ -40,6 +40,7 @@ pub mod lvs;
 pub mod mail;
 pub mod notify;
 pub mod runtime;
+pub mod scripts;
 pub mod timers;
 pub mod tracking;
 pub mod vrrp;

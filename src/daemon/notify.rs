@@ -98,69 +98,10 @@ pub fn script_user(cfg: &Config) -> Result<Option<(u32, u32)>, String> {
 }
 
 /// keepalived `enable_script_security`: when we run as root, every script that would run as
-/// root (no `script_user`, no script `user`) must be one only root can change. Checked at
-/// start and before a reload is applied; an insecure script is a config error, so the
-/// running configuration stays.
+/// root (no `script_user`, no script `user`) must be one only root can change
+/// ([`super::scripts::prepare`], which also resolves what runs).
 pub fn check_security(cfg: &Config) -> Result<(), String> {
-    if !cfg.globals.enable_script_security || crate::sys::unix::effective_uid() != 0 {
-        return Ok(());
-    }
-    let as_root = |user: &Option<String>| {
-        let u = user.as_ref().or(cfg.globals.script_user.as_ref());
-        u.and_then(|u| process::lookup_user(u))
-            .is_none_or(|(uid, _)| uid == 0)
-    };
-    let mut cmds: Vec<(String, &str)> = Vec::new();
-    if as_root(&None) {
-        let notifies = cfg
-            .instances
-            .iter()
-            .map(|i| (&i.name, &i.notify))
-            .chain(cfg.sync_groups.iter().map(|g| (&g.name, &g.notify)));
-        for (name, n) in notifies {
-            for line in [&n.master, &n.backup, &n.fault, &n.stop, &n.any]
-                .into_iter()
-                .flatten()
-            {
-                cmds.push((name.clone(), line));
-            }
-        }
-        for i in &cfg.instances {
-            if let Some(line) = &i.notify_pre_master {
-                cmds.push((i.name.clone(), line));
-            }
-        }
-        for vs in &cfg.virtual_servers {
-            for line in [&vs.quorum_up, &vs.quorum_down].into_iter().flatten() {
-                cmds.push((vs.name.clone(), line));
-            }
-            for rs in &vs.real_servers {
-                for line in [&rs.notify_up, &rs.notify_down].into_iter().flatten() {
-                    cmds.push((rs.name.clone(), line));
-                }
-            }
-        }
-    }
-    for s in cfg.scripts.iter().filter(|s| as_root(&s.user)) {
-        cmds.push((s.name.clone(), &s.command));
-    }
-    // Real servers' script checks (keepalived MISC_CHECK) under the same rule.
-    for c in cfg.checks.iter().filter(|c| as_root(&c.user)) {
-        if let Some(line) = &c.command {
-            cmds.push((c.name.clone(), line));
-        }
-    }
-    for (name, line) in cmds {
-        let Some(prog) = split_command(line).and_then(|v| v.into_iter().next()) else {
-            continue;
-        };
-        if let Err(why) = file::only_root_can_change(&prog) {
-            return Err(format!(
-                "{name}: script {prog} refused by enable_script_security: {why}"
-            ));
-        }
-    }
-    Ok(())
+    super::scripts::prepare(cfg, None).map(|_| ())
 }
 
 /// The `ubus` program: `$MINIVRRP_UBUS` when set (empty: none), else `ubus` found in PATH
@@ -903,7 +844,18 @@ impl Notifier {
         let job = e.queue.running();
         e.queue.finished();
         match (job, status) {
-            (_, ExitStatus::Code(0)) | (None, _) => {}
+            (_, ExitStatus::Code(0)) => {}
+            (Some(j), ExitStatus::ExecFailed(err)) if is_role(j.slot) => {
+                let err = nix::errno::Errno::from_raw(err);
+                log::error!("{}: {}: cannot run: {err}", e.cfg.name, JobText(&e.cfg, j));
+                self.failed += 1;
+            }
+            (_, ExitStatus::ExecFailed(err)) => {
+                let err = nix::errno::Errno::from_raw(err);
+                log::warn!("{}: cannot run notify command: {err}", e.cfg.name);
+                self.failed += 1;
+            }
+            (None, _) => {}
             (Some(j), ExitStatus::Code(RECONCILED)) if is_role(j.slot) => {
                 log::info!(
                     "{}: {}: found where it must not run, stopped",
@@ -1117,7 +1069,12 @@ config instance 'vi1'
     }
 
     fn config(text: &str) -> Config {
-        Config::parse_str("t", text).unwrap_or_else(|e| panic!("{e:?}"))
+        let c = Config::parse_str("t", text).unwrap_or_else(|e| panic!("{e:?}"));
+        // What the daemon does with a configuration it accepted: pin its programs.
+        if let Ok(pins) = crate::daemon::scripts::prepare(&c, None) {
+            process::pin(pins);
+        }
+        c
     }
 
     /// Reap our children until `pid` ended (or 5 s): what SIGCHLD does in the daemon.

@@ -117,8 +117,9 @@ impl Daemon {
         let seed = now.total_micros() ^ (u64::from(std::process::id()) << 32);
         let checks = CheckEngine::new(&cfg, seed, now)?;
         let tracking = Tracking::new(&cfg, &checks);
-        super::notify::check_security(&cfg)?;
-        let notifier = Notifier::new(&cfg, super::notify::hotplug_from_env())?;
+        let hotplug = super::notify::hotplug_from_env();
+        crate::sys::process::pin(super::scripts::prepare(&cfg, hotplug.as_deref())?);
+        let notifier = Notifier::new(&cfg, hotplug)?;
         for w in super::notify::role_warnings(&cfg, "/") {
             warn!("{w}");
         }
@@ -341,11 +342,19 @@ impl Daemon {
             error!("reload: {e}; keeping the running configuration");
             return Err(vec![e]);
         }
-        // --- notify: script_user must exist, enable_script_security must pass.
-        if let Err(e) = super::notify::script_user(&new).and(super::notify::check_security(&new)) {
-            error!("reload: {e}; keeping the running configuration");
-            return Err(vec![e]);
-        }
+        // --- notify: script_user must exist; every program resolves (and passes
+        // enable_script_security) now, pinned below whether or not the rest changed.
+        let hotplug = super::notify::hotplug_from_env();
+        let pins = match super::notify::script_user(&new)
+            .and(super::scripts::prepare(&new, hotplug.as_deref()))
+        {
+            Ok(p) => p,
+            Err(e) => {
+                error!("reload: {e}; keeping the running configuration");
+                return Err(vec![e]);
+            }
+        };
+        crate::sys::process::pin(pins);
         if new == self.cfg {
             info!("reload: configuration unchanged");
             // IPVS (lvs.rs): a reload retries IPVS if it was missing (ip_vs loaded since).
@@ -434,16 +443,11 @@ impl Daemon {
 
     /// Reap every exited child (one SIGCHLD may stand for many exits).
     fn reap_children(&mut self, ctx: &mut Ctx, now: Instant) {
-        use crate::check::ExitStatus;
-        use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
         for _ in 0..1024 {
-            let (pid, st) = match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::StillAlive) | Err(_) => break,
-                Ok(WaitStatus::Exited(pid, code)) => (pid.as_raw(), ExitStatus::Code(code)),
-                Ok(WaitStatus::Signaled(pid, sig, _)) => {
-                    (pid.as_raw(), ExitStatus::Signal(sig as i32))
-                }
-                Ok(_) => continue,
+            // An exec failure arrives here too (`ExitStatus::ExecFailed`): spawning never
+            // waits for the exec.
+            let Some((pid, st)) = crate::sys::process::reap() else {
+                break;
             };
             // Offer the exit to the part that spawned it.
             if !self.checks.on_child_exit(ctx, pid, st, now)

@@ -28,6 +28,43 @@ impl Node {
 
 /// Nested `include`s deeper than this are refused (a file including itself would never end).
 const MAX_INCLUDE_DEPTH: usize = 8;
+/// Files read through `include` in one import, all levels together: a file including itself
+/// ten times would otherwise read 10^8 files.
+pub const MAX_INCLUDED_FILES: usize = 256;
+/// Largest file read (keepalived configurations are a few kilobytes).
+pub const MAX_FILE_SIZE: u64 = 1 << 20;
+/// Blocks nested deeper than this end the parse (the parser recurses per block).
+pub const MAX_NESTING: usize = 32;
+/// Files one `include` pattern may match.
+const MAX_GLOB_MATCHES: usize = 256;
+
+/// Reads a configuration file, refusing what keepalived refuses or what could never be a
+/// configuration: anything but a regular file (`/dev/zero`, a FIFO), or more than
+/// [`MAX_FILE_SIZE`] bytes.
+pub fn read_config(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    // Non-blocking: opening a FIFO would otherwise wait for a writer. No effect on a
+    // regular file.
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| e.to_string())?;
+    let m = f.metadata().map_err(|e| e.to_string())?;
+    if !m.is_file() {
+        return Err("not a regular file".into());
+    }
+    let mut buf = Vec::new();
+    // Bounded even if the file grows after the size check.
+    f.take(MAX_FILE_SIZE + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| e.to_string())?;
+    if buf.len() as u64 > MAX_FILE_SIZE {
+        return Err(format!("larger than {MAX_FILE_SIZE} bytes"));
+    }
+    String::from_utf8(buf).map_err(|_| "not UTF-8 text".into())
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Tok {
@@ -106,39 +143,66 @@ fn lex_line(text: &str, pos: &Pos, out: &mut Vec<Token>) -> Result<(), String> {
     Ok(())
 }
 
-/// `*`, `?` and `[...]` matching of one path component, as glob(3) does.
-fn glob_match(pattern: &[char], name: &[char]) -> bool {
-    match pattern.first() {
-        None => name.is_empty(),
-        Some('*') => (0..=name.len()).any(|i| glob_match(&pattern[1..], &name[i..])),
-        Some('?') => !name.is_empty() && glob_match(&pattern[1..], &name[1..]),
-        Some('[') => {
-            let Some(end) = pattern.iter().skip(1).position(|&c| c == ']') else {
-                return name.first() == Some(&'[') && glob_match(&pattern[1..], &name[1..]);
-            };
-            let set = &pattern[1..end + 1];
-            let (negate, set) = match set.first() {
-                Some('!' | '^') => (true, &set[1..]),
-                _ => (false, set),
-            };
-            let Some(&c) = name.first() else {
-                return false;
-            };
-            let mut hit = false;
-            let mut i = 0;
-            while i < set.len() {
-                if i + 2 < set.len() && set[i + 1] == '-' {
-                    hit |= set[i] <= c && c <= set[i + 2];
-                    i += 3;
-                } else {
-                    hit |= set[i] == c;
-                    i += 1;
-                }
-            }
-            hit != negate && glob_match(&pattern[end + 2..], &name[1..])
+/// The `[...]` class at the start of `pattern` against `c`: `(matched, pattern length)`, or
+/// `None` when the class is not closed (then `[` is a plain character).
+fn class(pattern: &[char], c: char) -> Option<(bool, usize)> {
+    let end = pattern.iter().skip(1).position(|&c| c == ']')?;
+    let set = &pattern[1..end + 1];
+    let (negate, set) = match set.first() {
+        Some('!' | '^') => (true, &set[1..]),
+        _ => (false, set),
+    };
+    let mut hit = false;
+    let mut i = 0;
+    while i < set.len() {
+        if i + 2 < set.len() && set[i + 1] == '-' {
+            hit |= set[i] <= c && c <= set[i + 2];
+            i += 3;
+        } else {
+            hit |= set[i] == c;
+            i += 1;
         }
-        Some(&p) => name.first() == Some(&p) && glob_match(&pattern[1..], &name[1..]),
     }
+    Some((hit != negate, end + 2))
+}
+
+/// `*`, `?` and `[...]` matching of one path component, as glob(3) does. Iterative, going back
+/// only to the last `*`: at most pattern × name steps, however many stars (recursion on each
+/// `*` took over a minute for 11 of them).
+fn glob_match(pattern: &[char], name: &[char]) -> bool {
+    let (mut p, mut n) = (0, 0);
+    // After the last `*`: where the pattern resumes and the name position it was tried at.
+    let mut star: Option<(usize, usize)> = None;
+    while n < name.len() {
+        let step = match pattern.get(p) {
+            Some('*') => {
+                star = Some((p + 1, n));
+                p += 1;
+                continue;
+            }
+            Some('?') => Some(1),
+            Some('[') => match class(&pattern[p..], name[n]) {
+                Some((true, len)) => Some(len),
+                Some((false, _)) => None,
+                None => (name[n] == '[').then_some(1),
+            },
+            Some(&c) => (c == name[n]).then_some(1),
+            None => None,
+        };
+        match (step, star) {
+            (Some(len), _) => {
+                p += len;
+                n += 1;
+            }
+            (None, Some((sp, sn))) => {
+                star = Some((sp, sn + 1));
+                p = sp;
+                n = sn + 1;
+            }
+            (None, None) => return false,
+        }
+    }
+    pattern[p.min(pattern.len())..].iter().all(|&c| c == '*')
 }
 
 fn has_magic(s: &str) -> bool {
@@ -184,6 +248,10 @@ fn glob(pattern: &Path) -> Vec<PathBuf> {
 
 struct Reader<'n> {
     notes: &'n mut Vec<Note>,
+    /// Files read through `include` so far.
+    included: usize,
+    /// The include depth limit was reported.
+    said_depth: bool,
 }
 
 impl Reader<'_> {
@@ -233,11 +301,15 @@ impl Reader<'_> {
             return;
         };
         if depth >= MAX_INCLUDE_DEPTH {
-            self.note(
-                pos,
-                "include",
-                format!("{pattern}: nested deeper than {MAX_INCLUDE_DEPTH} includes; skipped"),
-            );
+            // Said once: a file including itself reaches this from every copy.
+            if !self.said_depth {
+                self.said_depth = true;
+                self.note(
+                    pos,
+                    "include",
+                    format!("{pattern}: nested deeper than {MAX_INCLUDE_DEPTH} includes; this and every include as deep skipped"),
+                );
+            }
             return;
         }
         let pattern_path = Path::new(pattern);
@@ -259,10 +331,37 @@ impl Reader<'_> {
             );
             return;
         }
+        if files.len() > MAX_GLOB_MATCHES {
+            self.note(
+                pos,
+                "include",
+                format!(
+                    "{pattern}: matches {} files, more than {MAX_GLOB_MATCHES}; skipped",
+                    files.len()
+                ),
+            );
+            return;
+        }
         for f in files {
-            match std::fs::read_to_string(&f) {
+            if self.included >= MAX_INCLUDED_FILES {
+                // Said once: every later include is skipped too.
+                if self.included == MAX_INCLUDED_FILES {
+                    self.included += 1;
+                    self.note(
+                        pos,
+                        "include",
+                        format!(
+                            "{}: more than {MAX_INCLUDED_FILES} included files in all; this and every later include skipped",
+                            f.display()
+                        ),
+                    );
+                }
+                return;
+            }
+            self.included += 1;
+            match read_config(&f) {
                 Ok(text) => self.lex_file(&f, &text, depth + 1, out),
-                Err(e) => self.note(pos, "include", format!("{}: {e}", f.display())),
+                Err(e) => self.note(pos, "include", format!("{}: {e}; skipped", f.display())),
             }
         }
     }
@@ -272,12 +371,30 @@ struct Parser<'t, 'n> {
     toks: &'t [Token],
     at: usize,
     notes: &'n mut Vec<Note>,
+    /// Blocks open around the current one.
+    depth: usize,
+    /// The nesting limit ended the parse (the blocks it left open are not news).
+    stopped: bool,
 }
 
 impl Parser<'_, '_> {
     /// Statements until a `}` (when `open` is the position of the `{`) or the end.
     fn block(&mut self, open: Option<&Pos>) -> Vec<Node> {
         let mut nodes = Vec::new();
+        if self.depth > MAX_NESTING {
+            if let Some(pos) = open {
+                self.notes.push(Note::new(
+                    pos,
+                    "{",
+                    format!(
+                        "blocks nested deeper than {MAX_NESTING}; the rest of the input is ignored"
+                    ),
+                ));
+            }
+            self.at = self.toks.len();
+            self.stopped = true;
+            return nodes;
+        }
         while self.at < self.toks.len() {
             let t = &self.toks[self.at];
             match &t.tok {
@@ -297,7 +414,9 @@ impl Parser<'_, '_> {
                         "block without a keyword; its contents are ignored",
                     ));
                     let pos = t.pos.clone();
+                    self.depth += 1;
                     self.block(Some(&pos));
+                    self.depth -= 1;
                 }
                 Tok::Word(_) => {
                     let n = self.statement();
@@ -321,7 +440,7 @@ impl Parser<'_, '_> {
                 }
             }
         }
-        if let Some(pos) = open {
+        if let Some(pos) = open.filter(|_| !self.stopped) {
             self.notes.push(Note::new(
                 pos,
                 "{",
@@ -353,7 +472,10 @@ impl Parser<'_, '_> {
             }) => {
                 let p = p.clone();
                 self.at += 1;
-                Some(self.block(Some(&p)))
+                self.depth += 1;
+                let b = self.block(Some(&p));
+                self.depth -= 1;
+                Some(b)
             }
             _ => None,
         };
@@ -370,11 +492,18 @@ impl Parser<'_, '_> {
 /// Parses keepalived.conf text read from `path` (includes are read relative to it).
 pub fn parse(path: &Path, text: &str, notes: &mut Vec<Note>) -> Vec<Node> {
     let mut toks = Vec::new();
-    Reader { notes }.lex_file(path, text, 0, &mut toks);
+    Reader {
+        notes,
+        included: 0,
+        said_depth: false,
+    }
+    .lex_file(path, text, 0, &mut toks);
     Parser {
         toks: &toks,
         at: 0,
         notes,
+        depth: 0,
+        stopped: false,
     }
     .block(None)
 }

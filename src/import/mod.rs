@@ -94,6 +94,6 @@ pub fn import_str(path: &Path, text: &str) -> Imported {
 
 /// Reads and imports a file. `Err` only when the file cannot be read (a usage error).
 pub fn import_file(path: &Path) -> Result<Imported, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = conf::read_config(path).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(import_str(path, &text))
 }

@@ -37,6 +37,11 @@ pub const SKF_AD_PKTTYPE: u32 = 4;
 /// 1 when the frame carried a VLAN tag: the kernel strips 802.1Q/802.1ad tags into skb
 /// metadata before packet sockets see the frame, so the bytes alone cannot tell.
 pub const SKF_AD_VLAN_TAG_PRESENT: u32 = 48;
+/// The stripped tag's TCI (priority, DEI, VLAN ID).
+pub const SKF_AD_VLAN_TAG: u32 = 44;
+/// The VLAN ID bits of a TCI. ID 0 is a priority tag (802.1Q 9.6): the frame belongs to this
+/// link, and the kernel hands it to IP untagged.
+pub const VLAN_VID_MASK: u32 = 0x0fff;
 /// `sll_pkttype` of a frame to another host's MAC (promiscuous interface).
 pub const PACKET_OTHERHOST: u32 = 3;
 /// `sll_pkttype` of a frame we transmitted, seen by the packet tap.
@@ -143,8 +148,9 @@ enum Label {
     Ttl6,
     Vrid6,
     Solicit,
+    Untagged,
 }
-const LABELS: usize = 9;
+const LABELS: usize = 10;
 
 /// A tiny assembler: instructions with symbolic jump targets, resolved at the end.
 struct Asm {
@@ -205,7 +211,8 @@ fn vrid_chain(a: &mut Asm, vrids: &[u8]) {
 }
 
 /// The per-interface filter (RFC 5798 7.1 in the kernel, as far as a frame alone can tell):
-/// not our own frame, not for another host, no VLAN tag, a sane length; IPv4 (no options,
+/// not our own frame, not for another host, no VLAN tag other than a priority tag (VLAN ID
+/// 0: ours, as the kernel's IP stack and keepalived take it), a sane length; IPv4 (no options,
 /// not a fragment) or IPv6 (no extension headers) carrying protocol 112; to the VRRP group
 /// with TTL / hop limit 255, or to us only when unicast peers are configured; a VRID some
 /// instance on the interface runs. Everything else is dropped in softirq and never wakes
@@ -223,7 +230,12 @@ pub fn vrrp_filter(spec: &VrrpFilterSpec<'_>) -> Program {
         BPF_LD | BPF_W | BPF_ABS,
         SKF_AD_OFF + SKF_AD_VLAN_TAG_PRESENT,
     );
-    a.jump(BPF_JEQ, 0, Next, Drop);
+    a.jump(BPF_JEQ, 0, Untagged, Next);
+    a.stmt(BPF_LD | BPF_W | BPF_ABS, SKF_AD_OFF + SKF_AD_VLAN_TAG);
+    a.jump(BPF_JSET, VLAN_VID_MASK, Drop, Next);
+    // Priority-tagged: the kernel stripped the one tag; a second (802.1ad) one would now be
+    // the ethertype and fails the IPv4/IPv6 test below.
+    a.label(Untagged);
     a.stmt(BPF_LD | BPF_W | BPF_LEN, 0);
     a.jump(BPF_JGT, MAX_FRAME, Drop, Next);
     a.jump(BPF_JGE, MIN_FRAME, Next, Drop);
@@ -329,10 +341,11 @@ mod tests {
     /// A tiny interpreter for the subset of classic BPF our programs use, with the kernel's
     /// rule that a load past the end of the packet ends the program with 0 (drop).
     fn run(prog: &[Insn], pkt: &[u8], pkttype: u32) -> u32 {
-        run_meta(prog, pkt, pkttype, false)
+        run_meta(prog, pkt, pkttype, None)
     }
 
-    fn run_meta(prog: &[Insn], pkt: &[u8], pkttype: u32, vlan: bool) -> u32 {
+    /// `vlan`: the TCI of the tag the kernel stripped, if any.
+    fn run_meta(prog: &[Insn], pkt: &[u8], pkttype: u32, vlan: Option<u16>) -> u32 {
         let mut a: u32 = 0;
         let mut pc = 0usize;
         loop {
@@ -343,7 +356,9 @@ mod tests {
                     if i.k == SKF_AD_OFF + SKF_AD_PKTTYPE {
                         a = pkttype;
                     } else if i.k == SKF_AD_OFF + SKF_AD_VLAN_TAG_PRESENT {
-                        a = vlan as u32;
+                        a = vlan.is_some() as u32;
+                    } else if i.k == SKF_AD_OFF + SKF_AD_VLAN_TAG {
+                        a = u32::from(vlan.unwrap_or(0));
                     } else {
                         let k = i.k as usize;
                         let Some(b) = pkt.get(k..k + 4) else { return 0 };
@@ -638,11 +653,48 @@ mod tests {
         assert_eq!(run(&p, &v4_advert(200, 255, GROUP4), MULTICAST), ACCEPT_LEN);
     }
 
+    /// 802.1Q 9.6: VLAN ID 0 is a priority tag, the frame is this link's (the kernel hands it
+    /// to IP untagged; keepalived hears it). IPv4 and IPv6, any priority.
+    #[test]
+    fn built_filter_accepts_priority_tagged_adverts() {
+        let p = vrrp_filter(&VrrpFilterSpec {
+            v4_vrids: &[50],
+            v6_vrids: &[50],
+            ..VrrpFilterSpec::default()
+        });
+        for tci in [0x0000, 0xe000, 0x2000] {
+            let v4 = v4_advert(50, 255, GROUP4);
+            assert_eq!(
+                run_meta(&p, &v4, MULTICAST, Some(tci)),
+                ACCEPT_LEN,
+                "{tci:#x}"
+            );
+            let v6 = v6_advert(50, 255, 0x12);
+            assert_eq!(
+                run_meta(&p, &v6, MULTICAST, Some(tci)),
+                ACCEPT_LEN,
+                "{tci:#x}"
+            );
+        }
+        // A second tag inside the priority tag (QinQ) is another VLAN's frame.
+        let mut qinq = v4_advert(50, 255, GROUP4);
+        qinq[12..14].copy_from_slice(&0x8100u16.to_be_bytes());
+        assert_eq!(run_meta(&p, &qinq, MULTICAST, Some(0)), 0);
+        // A VLAN ID is still a foreign VLAN, in either family.
+        let v6 = v6_advert(50, 255, 0x12);
+        assert_eq!(run_meta(&p, &v6, MULTICAST, Some(0x0001)), 0);
+    }
+
     #[test]
     fn built_filter_drops_tagged_other_host_own_and_odd_lengths() {
         let p = vrrp_filter(&MULTICAST_ONLY);
         let f = v4_advert(50, 255, GROUP4);
-        assert_eq!(run_meta(&p, &f, MULTICAST, true), 0, "VLAN tag");
+        assert_eq!(run_meta(&p, &f, MULTICAST, Some(10)), 0, "VLAN tag");
+        assert_eq!(
+            run_meta(&p, &f, MULTICAST, Some(0xe00a)),
+            0,
+            "VLAN 10 with priority 7"
+        );
         assert_eq!(run(&p, &f, PACKET_OTHERHOST), 0, "other host");
         assert_eq!(run(&p, &f, PACKET_OUTGOING), 0, "our own");
         let mut long = f.clone();

@@ -43,36 +43,53 @@ pub fn is_executable(path: &str) -> bool {
     with_cpath(path, |p| unsafe { libc::access(p, libc::X_OK) } == 0).unwrap_or(false)
 }
 
-/// keepalived `enable_script_security`: `Ok` when only root can change what running `prog`
-/// executes. `prog` without a `/` is looked up in PATH (as `spawn` does). Refused: the file or
-/// a directory above it owned by a non-root user, or writable by a group other than root's
-/// or by everyone. A sticky world-writable directory (`/tmp`) is refused only when the
-/// entry below it is not root's: others cannot rename or replace root's entries there.
-/// Symbolic links are followed (the target is what runs; its directories are checked).
-/// Runs at config load only, so it may allocate.
-pub fn only_root_can_change(prog: &str) -> Result<(), String> {
-    use std::os::unix::fs::MetadataExt;
+/// Resolve a configured program name once, at config load: `(found, file)`, where `found` is
+/// where a name without `/` was found in PATH (else the name itself) and `file` is it with
+/// every symbolic link resolved: what will be executed. Runs at config load only, so it may
+/// allocate.
+pub fn resolve_program(name: &str) -> Result<(String, String), String> {
     use std::path::{Path, PathBuf};
-    let found: Option<PathBuf> = if prog.contains('/') {
-        Some(PathBuf::from(prog))
+    let found: Option<PathBuf> = if name.contains('/') {
+        Some(PathBuf::from(name))
     } else {
         std::env::var("PATH")
             .unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into())
             .split(':')
-            .filter(|d| !d.is_empty())
-            .map(|d| Path::new(d).join(prog))
+            // An empty or relative PATH entry would be looked up from wherever we are.
+            .filter(|d| d.starts_with('/'))
+            .map(|d| Path::new(d).join(name))
             .find(|p| is_executable(&p.to_string_lossy()))
     };
-    let Some(path) = found else {
-        return Err("not found".into());
+    let Some(found) = found else {
+        return Err("not found in PATH".into());
     };
-    let path = std::fs::canonicalize(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let file = std::fs::canonicalize(&found).map_err(|e| format!("{}: {e}", found.display()))?;
+    if !std::fs::metadata(&file).is_ok_and(|m| m.is_file()) {
+        return Err(format!("{} is not a regular file", file.display()));
+    }
+    Ok((
+        found.to_string_lossy().into_owned(),
+        file.to_string_lossy().into_owned(),
+    ))
+}
+
+/// keepalived `enable_script_security`: `Ok` when only root can change `file` (a path with
+/// no symbolic links left, from [`resolve_program`]). Refused: the file or a directory above
+/// it owned by a non-root user, or writable by a group other than root's or by everyone. A
+/// sticky world-writable directory (`/tmp`) is refused only when the entry below it is not
+/// root's: others cannot rename or replace root's entries there.
+pub fn only_root_can_change(file: &str) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let path = std::path::Path::new(file);
     // The file first, then each directory up to `/`. Every entry below a directory has been
     // found to be root's by then, so a sticky world-writable directory is no way in.
     for p in path.ancestors() {
-        let m = std::fs::metadata(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        let m = std::fs::symlink_metadata(p).map_err(|e| format!("{}: {e}", p.display()))?;
         let mode = m.mode();
         let what = p.display();
+        if m.file_type().is_symlink() {
+            return Err(format!("{what} is a symbolic link"));
+        }
         if m.uid() != 0 {
             return Err(format!("{what} is owned by uid {}", m.uid()));
         }

@@ -79,6 +79,7 @@ pub fn check(policy: &Policy<'_>, meta: &FrameMeta, advert: &RxAdvert) -> Result
     if policy.own.contains(&advert.ip.src) {
         return Err(DropReason::OwnAddress);
     }
+    check_source(policy, advert)?;
     check_transport(policy, advert)?;
     let list = advert.validate_for(policy.wire)?;
     if advert.vrrp.addrs.is_empty() {
@@ -88,6 +89,41 @@ pub fn check(policy: &Policy<'_>, meta: &FrameMeta, advert: &RxAdvert) -> Result
         AddrListMatch::Match => Ok(()),
         AddrListMatch::Mismatch => Err(DropReason::AddrListMismatch),
     }
+}
+
+/// Sources no router on the link can have (the IP stack drops these as martians before
+/// keepalived sees them), and our own VIPs: a forged source must not reach status, logs or
+/// `MINIVRRP_MASTER`, nor win an election.
+fn check_source(policy: &Policy<'_>, advert: &RxAdvert) -> Result<(), DropReason> {
+    let src = advert.ip.src;
+    let (unspecified, loopback, multicast, broadcast) = match src {
+        IpAddr::V4(a) => (
+            a.octets()[0] == 0,
+            a.is_loopback(),
+            a.is_multicast(),
+            a.is_broadcast(),
+        ),
+        IpAddr::V6(a) => (a.is_unspecified(), a.is_loopback(), a.is_multicast(), false),
+    };
+    if unspecified {
+        return Err(DropReason::UnspecifiedSource);
+    }
+    if loopback {
+        return Err(DropReason::LoopbackSource);
+    }
+    if multicast {
+        return Err(DropReason::MulticastSource);
+    }
+    if broadcast {
+        return Err(DropReason::BroadcastSource);
+    }
+    // RFC 5798 3: the address owner (priority 255) advertises from the VIP, its own address,
+    // and resigns from it with priority 0.
+    let owner = matches!(advert.vrrp.priority, 0 | 255);
+    if !owner && policy.wire.addrs.contains(&src) {
+        return Err(DropReason::OwnVipSource);
+    }
+    Ok(())
 }
 
 /// Multicast instances hear only the group, with TTL 255 (RFC 5798 7.1); unicast instances
@@ -277,6 +313,57 @@ mod tests {
             check(&multicast_policy(&own(&VIPS)), &MCAST, &a),
             Err(DropReason::OwnAddress)
         );
+    }
+
+    /// Sources no router can have, and our own VIP (unless from its owner), each under its
+    /// own reason, IPv4 and IPv6.
+    #[test]
+    fn impossible_sources_are_dropped_each_under_its_reason() {
+        let w = own(&VIPS);
+        let p = multicast_policy(&w);
+        for (src, why) in [
+            (Ipv4Addr::UNSPECIFIED, DropReason::UnspecifiedSource),
+            (Ipv4Addr::new(0, 1, 2, 3), DropReason::UnspecifiedSource),
+            (Ipv4Addr::LOCALHOST, DropReason::LoopbackSource),
+            (Ipv4Addr::new(127, 9, 9, 9), DropReason::LoopbackSource),
+            (Ipv4Addr::new(224, 0, 0, 5), DropReason::MulticastSource),
+            (Ipv4Addr::new(239, 1, 1, 1), DropReason::MulticastSource),
+            (Ipv4Addr::BROADCAST, DropReason::BroadcastSource),
+        ] {
+            let a = advert(IpAddr::V4(src), GROUP, 255, &VIPS);
+            assert_eq!(check(&p, &MCAST, &a), Err(why), "{src}");
+        }
+        assert_eq!(
+            check(&p, &MCAST, &advert(VIP, GROUP, 255, &VIPS)),
+            Err(DropReason::OwnVipSource)
+        );
+        // The address owner advertises from the VIP at 255 and resigns from it at 0.
+        for prio in [255, 0] {
+            let mut a = advert(VIP, GROUP, 255, &VIPS);
+            a.vrrp.priority = prio;
+            assert_eq!(check(&p, &MCAST, &a), Ok(()), "priority {prio}");
+        }
+        let vip6 = IpAddr::V6("fd00::254".parse().unwrap());
+        let group6 = IpAddr::V6(VRRP_GROUP_V6);
+        let vips6 = [vip6];
+        let w6 = advert(IpAddr::V6("fe80::1".parse().unwrap()), group6, 255, &vips6).vrrp;
+        let p6 = Policy {
+            wire: &w6,
+            own: &[],
+            unicast_peers: &[],
+            check_unicast_src: true,
+        };
+        for (src, why) in [
+            (Ipv6Addr::UNSPECIFIED, DropReason::UnspecifiedSource),
+            (Ipv6Addr::LOCALHOST, DropReason::LoopbackSource),
+            ("ff02::5".parse().unwrap(), DropReason::MulticastSource),
+            ("fd00::254".parse().unwrap(), DropReason::OwnVipSource),
+        ] {
+            let a = advert(IpAddr::V6(src), group6, 255, &vips6);
+            assert_eq!(check(&p6, &MCAST, &a), Err(why), "{src}");
+        }
+        let ok = advert(IpAddr::V6("fe80::2".parse().unwrap()), group6, 255, &vips6);
+        assert_eq!(check(&p6, &MCAST, &ok), Ok(()));
     }
 
     #[test]

@@ -169,6 +169,18 @@ drop_reasons! {
     OtherHost => "other-host",
     /// The IP source is our own address: a reflection or a forgery, never a peer.
     OwnAddress => "own-address",
+    /// The IP source is unspecified (0.0.0.0/8, `::`): no router sends from there.
+    UnspecifiedSource => "unspecified-source",
+    /// The IP source is a loopback address (127/8, `::1`): it never arrives on a link.
+    LoopbackSource => "loopback-source",
+    /// The IP source is a multicast address (224/4, ff00::/8): a group never sends.
+    MulticastSource => "multicast-source",
+    /// The IP source is the limited broadcast address 255.255.255.255.
+    BroadcastSource => "broadcast-source",
+    /// The IP source is one of the instance's own VIPs, at a priority other than the
+    /// address owner's (255) or a resignation (0): while we hold the VIP it is our own
+    /// address, and only its owner sends from it (RFC 5798 3).
+    OwnVipSource => "own-vip-source",
     /// Sent to one of our unicast addresses, but the instance runs multicast (no
     /// `unicast_peer`): RFC 5798 5.1.1.2 sends adverts to the group only.
     UnicastToMulticastInstance => "unicast-to-multicast-instance",
@@ -187,9 +199,15 @@ drop_reasons! {
 }
 
 /// Per-reason drop counters: plain `u32`s (no atomics: 32-bit MIPS/ARM targets), saturating.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DropCounters {
     counts: [u32; DropReason::COUNT],
+}
+
+impl Default for DropCounters {
+    fn default() -> Self {
+        DropCounters::new()
+    }
 }
 
 impl DropCounters {

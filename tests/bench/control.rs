@@ -8,7 +8,11 @@
 //! * `paced`: one thread sends 1000 `status` requests per second through the control socket
 //!   (connect, request, read the whole answer) while another makes 1000 connections a second
 //!   writing garbage (bad CRC, oversize length prefixes);
-//! * `flood`: the same, but the garbage client reconnects as fast as it can.
+//! * `flood`: the same, but the garbage client reconnects as fast as it can;
+//! * `idle100`: 100 connections held open without a request (each replaced as soon as the
+//!   daemon closes it) while `status` is asked 10 times a second.
+//!
+//! Every minivrrp case prints the `status` latency (p50 / p90 / max, ms) beside the gaps.
 //!
 //! keepalived has no control socket; its status interface is SIGUSR1 (dump the state to
 //! /tmp/keepalived.data), so its side-by-side figure is the same advert gaps while it
@@ -83,23 +87,68 @@ fn print(imp: &str, case: &str, g: &Gaps, extra: &str) {
     );
 }
 
-/// 1000 status requests per second until `stop`; returns (answered, failed).
-fn status_flood(sock: PathBuf, stop: Arc<AtomicBool>) -> (u32, u32) {
-    let (mut ok, mut failed) = (0, 0);
+/// `per_sec` status requests per second until `stop`; returns (answered, failed, the
+/// latency of each answered one in ms).
+fn status_flood(sock: PathBuf, stop: Arc<AtomicBool>, per_sec: u64) -> (u32, u32, Vec<f64>) {
+    let (mut ok, mut failed, mut lat) = (0, 0, Vec::new());
     let start = Instant::now();
-    let mut k: u32 = 0;
+    let mut k: u64 = 0;
     while !stop.load(Ordering::Relaxed) {
-        let due = start + Duration::from_micros(1000 * u64::from(k));
+        let due = start + Duration::from_micros(1_000_000 * k / per_sec);
         if let Some(w) = due.checked_duration_since(Instant::now()) {
             std::thread::sleep(w);
         }
         k += 1;
+        let t = Instant::now();
         match client::request(&sock, &status_req(Format::Json)) {
-            Ok(Response::Document(_)) => ok += 1,
+            Ok(Response::Document(_)) => {
+                ok += 1;
+                lat.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
             _ => failed += 1,
         }
     }
-    (ok, failed)
+    (ok, failed, lat)
+}
+
+/// p50 / p90 / max of latencies in ms.
+fn latency(mut l: Vec<f64>) -> String {
+    if l.is_empty() {
+        return "status latency: none answered".into();
+    }
+    l.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let q = |p: f64| l[((l.len() as f64 * p) as usize).min(l.len() - 1)];
+    format!(
+        "status latency p50 {:.1} ms p90 {:.1} ms max {:.1} ms",
+        q(0.5),
+        q(0.9),
+        l[l.len() - 1]
+    )
+}
+
+/// Holds `n` idle connections (connects and never writes), replacing each one the daemon
+/// closes, until `stop`; returns how many connections it made.
+fn idle_holder(sock: PathBuf, stop: Arc<AtomicBool>, n: usize) -> u32 {
+    let mut conns: Vec<UnixStream> = Vec::new();
+    let mut made = 0;
+    while !stop.load(Ordering::Relaxed) {
+        conns.retain(|c| {
+            let _ = c.set_nonblocking(true);
+            let mut b = [0u8; 1];
+            !matches!(std::io::Read::read(&mut &*c, &mut b), Ok(0))
+        });
+        while conns.len() < n {
+            match UnixStream::connect(&sock) {
+                Ok(c) => {
+                    conns.push(c);
+                    made += 1;
+                }
+                Err(_) => break,
+            }
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    made
 }
 
 /// Garbage connections, `per_sec` a second (0: as fast as possible): a bad-CRC frame, then
@@ -163,7 +212,7 @@ fn minivrrp_cases(secs: u64) {
         let t0 = lab::now_realtime();
         let st = {
             let (s, p) = (stop.clone(), sock.clone());
-            std::thread::spawn(move || status_flood(p, s))
+            std::thread::spawn(move || status_flood(p, s, 1000))
         };
         let gb = {
             let (s, p, n) = (stop.clone(), sock.clone(), sent.clone());
@@ -172,7 +221,7 @@ fn minivrrp_cases(secs: u64) {
         std::thread::sleep(Duration::from_secs(secs));
         stop.store(true, Ordering::Relaxed);
         let t1 = lab::now_realtime();
-        let (ok, failed) = st.join().unwrap();
+        let (ok, failed, lat) = st.join().unwrap();
         gb.join().unwrap();
         let g = gaps(&cap, t0, t1);
         let ctl: serde_json::Value = match client::request(&sock, &status_req(Format::Json)) {
@@ -186,8 +235,9 @@ fn minivrrp_cases(secs: u64) {
             case,
             &g,
             &format!(
-                "status answered {ok} ({:.0}/s) failed {failed}; garbage connections {} (daemon: garbage {} oversize {} busy {} throttled {})",
+                "status answered {ok} ({:.0}/s) failed {failed}, {}; garbage connections {} (daemon: garbage {} oversize {} busy {} throttled {})",
                 ok as f64 / secs as f64,
+                latency(lat),
                 sent.load(Ordering::Relaxed),
                 ctl["dropped_garbage"],
                 ctl["dropped_oversize"],
@@ -196,6 +246,32 @@ fn minivrrp_cases(secs: u64) {
             ),
         );
     }
+    // 100 idle connections held (each replaced when closed); status 10 times a second.
+    let stop = Arc::new(AtomicBool::new(false));
+    let t0 = lab::now_realtime();
+    let holder = {
+        let (s, p) = (stop.clone(), sock.clone());
+        std::thread::spawn(move || idle_holder(p, s, 100))
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let st = {
+        let (s, p) = (stop.clone(), sock.clone());
+        std::thread::spawn(move || status_flood(p, s, 10))
+    };
+    std::thread::sleep(Duration::from_secs(secs));
+    stop.store(true, Ordering::Relaxed);
+    let t1 = lab::now_realtime();
+    let (ok, failed, lat) = st.join().unwrap();
+    let made = holder.join().unwrap();
+    print(
+        "minivrrp",
+        "idle100",
+        &gaps(&cap, t0, t1),
+        &format!(
+            "status answered {ok} failed {failed}, {}; idle connections made {made}",
+            latency(lat)
+        ),
+    );
     drop(r1);
 }
 

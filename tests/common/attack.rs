@@ -184,6 +184,79 @@ impl Advert {
     }
 }
 
+/// ff02::12 and its MAC (RFC 5798 5.1.2.2, RFC 2464 7).
+pub const GROUP_V6: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
+pub const GROUP_MAC_V6: [u8; 6] = [0x33, 0x33, 0, 0, 0, 0x12];
+
+/// A VRRPv3 advert over IPv6, built byte by byte like [`Advert`].
+#[derive(Clone, Debug)]
+pub struct Advert6 {
+    pub dst_mac: [u8; 6],
+    pub src_mac: [u8; 6],
+    pub src: std::net::Ipv6Addr,
+    pub dst: std::net::Ipv6Addr,
+    pub hop_limit: u8,
+    pub vrid: u8,
+    pub priority: u8,
+    pub adver_int_cs: u16,
+    pub addrs: Vec<std::net::Ipv6Addr>,
+}
+
+impl Advert6 {
+    /// A priority-254 advert for `vrid` listing `vip`, to ff02::12 with hop limit 255.
+    pub fn winning(
+        src_mac: [u8; 6],
+        src: std::net::Ipv6Addr,
+        vrid: u8,
+        vip: std::net::Ipv6Addr,
+    ) -> Advert6 {
+        Advert6 {
+            dst_mac: GROUP_MAC_V6,
+            src_mac,
+            src,
+            dst: GROUP_V6,
+            hop_limit: 255,
+            vrid,
+            priority: 254,
+            adver_int_cs: 100,
+            addrs: vec![vip],
+        }
+    }
+
+    pub fn frame(&self) -> Vec<u8> {
+        let mut vrrp = vec![
+            0x31,
+            self.vrid,
+            self.priority,
+            self.addrs.len() as u8,
+            ((self.adver_int_cs >> 8) & 0x0f) as u8,
+            self.adver_int_cs as u8,
+            0,
+            0,
+        ];
+        for a in &self.addrs {
+            vrrp.extend_from_slice(&a.octets());
+        }
+        // RFC 8200 8.1 pseudo-header: source, destination, upper-layer length, next header.
+        let mut pseudo = Vec::new();
+        pseudo.extend_from_slice(&self.src.octets());
+        pseudo.extend_from_slice(&self.dst.octets());
+        pseudo.extend_from_slice(&(vrrp.len() as u32).to_be_bytes());
+        pseudo.extend_from_slice(&[0, 0, 0, 112]);
+        let ck = fold(sum16(&vrrp, sum16(&pseudo, 0)));
+        vrrp[6..8].copy_from_slice(&ck.to_be_bytes());
+        let mut f = eth_header(self.dst_mac, self.src_mac, None, 0x86dd);
+        f.extend_from_slice(&[0x60, 0, 0, 0]);
+        f.extend_from_slice(&(vrrp.len() as u16).to_be_bytes());
+        f.push(112);
+        f.push(self.hop_limit);
+        f.extend_from_slice(&self.src.octets());
+        f.extend_from_slice(&self.dst.octets());
+        f.extend_from_slice(&vrrp);
+        f
+    }
+}
+
 /// Ethernet header, with an 802.1Q tag when `vlan` is set.
 pub fn eth_header(dst: [u8; 6], src: [u8; 6], vlan: Option<u16>, ethertype: u16) -> Vec<u8> {
     let mut f = Vec::with_capacity(64);

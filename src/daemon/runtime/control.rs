@@ -132,8 +132,11 @@ impl Daemon {
         };
         let (read, pending) = s.on_readable(ctx, index, ready, now);
         if let Some(p) = pending {
-            // Carried out after this turn's due timers (the loop's order), never before.
-            inbox.push(Event::Control(p));
+            // Carried out after this turn's due timers (the loop's order), never before. A
+            // full queue (a flood on the LAN) gets the client an answer to retry on.
+            if !inbox.push(Event::Control(p.clone())) {
+                s.refuse_busy(ctx, &p);
+            }
         }
         read
     }

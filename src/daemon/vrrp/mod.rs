@@ -1116,16 +1116,17 @@ fn drop_list(d: &DropCounters) -> heapless::String<512> {
 mod size_budget {
     /// Memory per instance: 255 instances on one interface are a supported configuration,
     /// and each costs this entry (its settings are shared with the running config, not
-    /// copied: that was 560 more bytes). The budget pins today's size (1064 bytes on
+    /// copied: that was 560 more bytes). The budget pins today's size (1096 bytes on
     /// 64-bit: 936, then the dual-stack pair and group and the pre-master hook's state, with
-    /// the pending transition boxed) so that a new inline table or counter block cannot make
-    /// every instance heavier unnoticed.
+    /// the pending transition boxed, then five drop counters for impossible advert sources)
+    /// so that a new inline table or counter block cannot make every instance heavier
+    /// unnoticed.
     #[test]
     fn an_instance_stays_within_its_per_instance_budget() {
         let size = core::mem::size_of::<super::Inst<crate::sys::packet::RawIpSocket>>();
         assert!(
-            size <= 1088,
-            "daemon Inst grew to {size} bytes (budget 1088)"
+            size <= 1096,
+            "daemon Inst grew to {size} bytes (budget 1096)"
         );
     }
 }

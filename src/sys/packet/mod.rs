@@ -15,6 +15,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 mod frame;
 mod ring;
 
+use frame::foreign_vlan;
 pub use frame::{PktType, RecvFrame};
 use ring::RxRing;
 
@@ -38,9 +39,6 @@ struct TpacketAuxdata {
     tp_vlan_tci: u16,
     tp_vlan_tpid: u16,
 }
-const TP_STATUS_VLAN_VALID: u32 = 1 << 4;
-const TP_STATUS_VLAN_TPID_VALID: u32 = 1 << 6;
-
 /// `struct tpacket_stats` (linux/if_packet.h), read by PACKET_STATISTICS.
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
@@ -338,8 +336,9 @@ impl PacketSocket {
     }
 }
 
-/// Whether the PACKET_AUXDATA message of a received frame reports a VLAN tag: a valid TCI,
-/// or a valid TPID (VLAN 0 with priority 0 has TCI 0 but still was tagged).
+/// Whether the PACKET_AUXDATA message of a received frame reports a tag with a VLAN ID: the
+/// frame belongs to another VLAN. A priority tag (VLAN ID 0, 802.1Q 9.6) is this link's: the
+/// kernel hands such frames to IP untagged, and so do we.
 fn vlan_tagged(msg: &libc::msghdr) -> bool {
     // SAFETY: msg was filled by recvmsg; the CMSG_* helpers walk within msg_controllen.
     let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(msg) };
@@ -359,8 +358,7 @@ fn vlan_tagged(msg: &libc::msghdr) -> bool {
             let aux: TpacketAuxdata = unsafe {
                 core::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const TpacketAuxdata)
             };
-            return aux.tp_status & (TP_STATUS_VLAN_VALID | TP_STATUS_VLAN_TPID_VALID) != 0
-                || aux.tp_vlan_tci != 0;
+            return foreign_vlan(aux.tp_status, u32::from(aux.tp_vlan_tci));
         }
         // SAFETY: as above.
         cmsg = unsafe { libc::CMSG_NXTHDR(msg, cmsg) };
@@ -587,7 +585,27 @@ impl AsRawFd for RawIpSocket {
 
 #[cfg(test)]
 mod tests {
+    use super::frame::{TP_STATUS_VLAN_TPID_VALID, TP_STATUS_VLAN_VALID};
     use super::*;
+
+    /// 802.1Q 9.6: VLAN ID 0 is a priority tag (this link's); any VLAN ID is another VLAN.
+    #[test]
+    fn priority_tags_are_untagged_vlan_ids_are_foreign() {
+        let valid = TP_STATUS_VLAN_VALID;
+        assert!(!foreign_vlan(0, 0), "untagged");
+        assert!(!foreign_vlan(valid, 0), "VID 0, priority 0");
+        assert!(
+            !foreign_vlan(valid | TP_STATUS_VLAN_TPID_VALID, 0xe000),
+            "VID 0, priority 7"
+        );
+        assert!(
+            !foreign_vlan(0, 0xa000),
+            "old kernel: TCI without status, VID 0"
+        );
+        assert!(foreign_vlan(valid, 10), "VLAN 10");
+        assert!(foreign_vlan(valid, 0xe00a), "VLAN 10, priority 7");
+        assert!(foreign_vlan(0, 0x0fff), "old kernel: TCI without status");
+    }
 
     #[test]
     fn group_macs_follow_the_ip_to_mac_mappings() {

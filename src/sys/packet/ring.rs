@@ -30,8 +30,6 @@ const TPACKET_V3: libc::c_int = 2;
 
 const TP_STATUS_KERNEL: u32 = 0;
 const TP_STATUS_USER: u32 = 1;
-const TP_STATUS_VLAN_VALID: u32 = 1 << 4;
-const TP_STATUS_VLAN_TPID_VALID: u32 = 1 << 6;
 
 /// Block size: a multiple of the page size. 8 KiB holds about 50 small adverts with their
 /// headers, so a burst of 255 instances' adverts fills 5 blocks.
@@ -246,8 +244,7 @@ impl RxRing {
             pkttype: PktType::from_raw(sll.sll_pkttype),
             ifindex: sll.sll_ifindex.max(0) as u32,
             src_mac,
-            vlan_tagged: h.tp_status & (TP_STATUS_VLAN_VALID | TP_STATUS_VLAN_TPID_VALID) != 0
-                || h.tp_vlan_tci != 0,
+            vlan_tagged: super::frame::foreign_vlan(h.tp_status, h.tp_vlan_tci),
             at: Some(self.arrival(h.tp_sec, h.tp_nsec)),
         })
     }

@@ -181,32 +181,28 @@ return baseclass.extend({
 	        "type": "seconds 0..3600"
 	      },
 	      {
-	        "datatype": "rangelength(1,254)",
+	        "datatype": null,
 	        "default": null,
 	        "derived": null,
 	        "help": "Recipient of e-mail alerts (keepalived `notification_email`); one mail per state change of an instance with `smtp_alert`.",
-	        "kind": "string",
+	        "kind": "email",
 	        "list": true,
-	        "max": 254,
-	        "min": 1,
 	        "name": "notification_email",
 	        "picks": null,
 	        "required": false,
-	        "type": "string (1..254 chars)"
+	        "type": "e-mail address"
 	      },
 	      {
-	        "datatype": "rangelength(1,254)",
+	        "datatype": null,
 	        "default": "minivrrp@localhost",
 	        "derived": null,
 	        "help": "Sender address of e-mail alerts (envelope and `From:`).",
-	        "kind": "string",
+	        "kind": "email",
 	        "list": false,
-	        "max": 254,
-	        "min": 1,
 	        "name": "notification_email_from",
 	        "picks": null,
 	        "required": false,
-	        "type": "string (1..254 chars)"
+	        "type": "e-mail address"
 	      },
 	      {
 	        "datatype": null,
@@ -949,7 +945,7 @@ return baseclass.extend({
 	        "datatype": "rangelength(1,1024)",
 	        "default": null,
 	        "derived": null,
-	        "help": "Command run through `/bin/sh -c`; exit 0 means up.",
+	        "help": "Command split into words like keepalived's (quotes, backslashes; no shell, so `&&` or `|` are plain arguments: write `/bin/sh -c '...'` for a shell); exit 0 means up.",
 	        "kind": "string",
 	        "list": false,
 	        "max": 1024,
@@ -1223,7 +1219,7 @@ return baseclass.extend({
 	        "datatype": "rangelength(1,1024)",
 	        "default": null,
 	        "derived": null,
-	        "help": "`script` checks (required there): command run through `/bin/sh -c` every `interval` (keepalived `misc_path`); exit 0 means up, anything else down, unless `dynamic`.",
+	        "help": "`script` checks (required there): command (split into words, no shell, like `script`) run every `interval` (keepalived `misc_path`); exit 0 means up, anything else down, unless `dynamic`.",
 	        "kind": "string",
 	        "list": false,
 	        "max": 1024,
