@@ -148,6 +148,7 @@ mod tests {
                 auth: Auth::None,
                 addrs: list,
             },
+            trailer: None,
         }
     }
 
