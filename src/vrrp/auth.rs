@@ -142,6 +142,11 @@ impl HmacKey {
         self.len == 0
     }
 
+    /// Whether two keys hold the same bytes (whatever their IDs).
+    pub fn same_material(&self, other: &HmacKey) -> bool {
+        self.material() == other.material()
+    }
+
     fn material(&self) -> &[u8] {
         &self.bytes[..self.len as usize]
     }
