@@ -434,7 +434,7 @@ pub fn append_trailer_vrrp(
     let len = msg_len + TRAILER_LEN;
     let out = buf.get_mut(..len).ok_or(EmitError::BufferTooSmall)?;
     out[msg_len..].copy_from_slice(trailer);
-    if let IpAddr::V6(_) = src {
+    if src.is_ipv6() {
         Packet::new_unchecked(out).fill_checksum(src, dst, ChecksumMode::PseudoHeader);
     }
     Ok(len)

@@ -184,12 +184,22 @@ drop_reasons! {
     /// RFC 5798 7.1 / RFC 3768 7.1: the address list differs from ours (count or contents);
     /// dropped as keepalived 2.2.7 drops it.
     AddrListMismatch => "addr-list-mismatch",
+    /// `auth_hmac` refused the advert (`vrrp::auth::AuthReject`: missing trailer, malformed,
+    /// unknown key ID, bad MAC, stale, replayed; the instance's `auth_hmac` status counts
+    /// each). One reason here, so the per-instance counters stay one word larger.
+    AuthRejected => "auth-rejected",
 }
 
 /// Per-reason drop counters: plain `u32`s (no atomics: 32-bit MIPS/ARM targets), saturating.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DropCounters {
     counts: [u32; DropReason::COUNT],
+}
+
+impl Default for DropCounters {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl DropCounters {

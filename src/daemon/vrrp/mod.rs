@@ -53,6 +53,7 @@ use crate::base::ratelimit::RateLimiter;
 use crate::base::{Duration, Family, Instant};
 use crate::config::model::{self, Config, VrrpVersion};
 use crate::sys::packet::KernelStats;
+use crate::vrrp::auth::{AuthCounters, ReplayTable, SendSeq};
 use crate::vrrp::instance::{
     Action, Advert, Input, Instance, Params, Reason, StartHint, State, SyncCommand,
 };
@@ -63,6 +64,8 @@ use crate::vrrp::wire::{AddrList, Auth, ChecksumMode, DropCounters, DropReason, 
 /// Largest frame we read: VRRP frames are at most 14 + 40 + 8 + 20 * 16 bytes; anything
 /// longer than this buffer is not VRRP and is dropped as truncated.
 const RX_BUF: usize = 1536;
+/// [`Vrrp::auth_log`]'s key for the clock-skew warning (after every `AuthReject`).
+const SKEW_LOG: u8 = 0xff;
 /// Enough for any frame we build (an advert with 20 IPv6 addresses is 382 bytes).
 const TX_BUF: usize = 512;
 /// Sync-group reports waiting for [`Vrrp::settle_sync_groups`]: one per input a member
@@ -169,6 +172,14 @@ impl<L> Iface<L> {
     }
 }
 
+/// An instance's `auth_hmac` state (`vrrp::auth`).
+#[derive(Debug, Default)]
+struct AuthState {
+    send: SendSeq,
+    replay: ReplayTable,
+    counts: AuthCounters,
+}
+
 struct Inst<U> {
     /// Shared with the running `Config` (no second copy per instance).
     cfg: Arc<model::Instance>,
@@ -195,6 +206,9 @@ struct Inst<U> {
     adj: Adjustment,
     /// Adverts for this instance dropped by the receive policy, per reason.
     drops: DropCounters,
+    /// `auth_hmac` state (sequence sent, senders' sequences, outcome counters) while the
+    /// instance has it. Boxed: the replay table would make every instance heavier.
+    auth: Option<Box<AuthState>>,
     /// The pre-master hook while it runs (`pre_master`).
     hook: Option<pre_master::Hook>,
     /// The hold ends once the current input is handled: the hook could not start, or this
@@ -234,6 +248,9 @@ pub struct Vrrp<S: Southbound = Linux> {
     /// One warning per (instance or interface, drop reason) per interval, so one noisy
     /// reason cannot hide another.
     drop_log: RateLimiter<(DropOwner, DropReason), 64>,
+    /// `auth_hmac` warnings, per instance and outcome (an `AuthReject` as `u8`, or
+    /// [`SKEW_LOG`] for the clock-skew warning).
+    auth_log: RateLimiter<(u16, u8), 64>,
     rx: Box<[u8; RX_BUF]>,
     tx: [u8; TX_BUF],
     transitions: heapless::Deque<Transition, 64>,
@@ -361,6 +378,9 @@ impl<S: Southbound> Vrrp<S> {
             drop_log: RateLimiter::new(Duration::from_secs(
                 cfg.globals.log_suppress.as_secs().max(1),
             )),
+            auth_log: RateLimiter::new(Duration::from_secs(
+                cfg.globals.log_suppress.as_secs().max(1),
+            )),
             rx: Box::new([0; RX_BUF]),
             tx: [0; TX_BUF],
             transitions: heapless::Deque::new(),
@@ -477,6 +497,7 @@ impl<S: Southbound> Vrrp<S> {
             link_ok: false,
             adj: Adjustment::default(),
             drops: DropCounters::new(),
+            auth: c.auth_hmac.as_ref().map(|_| Box::default()),
             hook: None,
             end_hold: false,
             last_transition: None,
@@ -815,6 +836,13 @@ impl<S: Southbound> Vrrp<S> {
                         {
                             rerouted.push((self.insts.len(), inst.cfg.clone()));
                         }
+                        // Keys, mode and window change in place (key rotation causes no
+                        // election); the senders' sequences and the counters stay.
+                        match (&c.auth_hmac, &inst.auth) {
+                            (Some(_), None) => inst.auth = Some(Box::default()),
+                            (None, Some(_)) => inst.auth = None,
+                            _ => {}
+                        }
                         inst.cfg = c.clone();
                         changed.push(self.insts.len());
                     }
@@ -961,11 +989,13 @@ impl<S: Southbound> Vrrp<S> {
             pre_master_running: s.fsm.pre_master_held()
                 || pair.is_some_and(|p| p.fsm.pre_master_held()),
             drops: &s.drops,
+            auth: s.auth.as_deref().map(|a| &a.counts),
             ipv6: pair.map(|p| RouterView {
                 cfg: &p.cfg,
                 fsm: &p.fsm,
                 vips_installed: p.vips_installed,
                 drops: &p.drops,
+                auth: p.auth.as_deref().map(|a| &a.counts),
             }),
         })
     }
@@ -991,6 +1021,8 @@ pub struct InstanceView<'a> {
     pub pre_master_running: bool,
     /// Adverts for this instance dropped by the receive policy, by reason.
     pub drops: &'a DropCounters,
+    /// `auth_hmac` outcome counters, when the instance has it.
+    pub auth: Option<&'a AuthCounters>,
     /// The IPv6 router of a dual-stack instance (the fields above are its IPv4 router's).
     pub ipv6: Option<RouterView<'a>>,
 }
@@ -1002,6 +1034,7 @@ pub struct RouterView<'a> {
     pub fsm: &'a Instance,
     pub vips_installed: bool,
     pub drops: &'a DropCounters,
+    pub auth: Option<&'a AuthCounters>,
 }
 
 /// ` reason=n ...` for the non-zero counters, or ` none`.
