@@ -59,6 +59,12 @@ pub const WINDOW_FLOOR: u16 = 5;
 pub const REPLAY_SLOTS: usize = 8;
 /// The pseudo-header bound into the MAC.
 const PSEUDO_LEN: usize = 20;
+/// The address-count limit leaves room for the trailer: the longest advert with it (20 IPv6
+/// addresses) fits the IPv6 minimum MTU, so no configured address has to leave the advert
+/// for the trailer (keepalived, whose lists are longer, moves addresses to the excluded set
+/// near the MTU instead).
+const _: () =
+    assert!(40 + super::wire::HEADER_LEN + super::wire::MAX_ADDRS * 16 + TRAILER_LEN <= 1280);
 /// Trailer bytes before the MAC.
 const MAC_AT: usize = TRAILER_LEN - MAC_LEN;
 

@@ -66,8 +66,16 @@ use crate::vrrp::wire::{AddrList, Auth, ChecksumMode, DropCounters, DropReason, 
 const RX_BUF: usize = 1536;
 /// [`Vrrp::auth_log`]'s key for the clock-skew warning (after every `AuthReject`).
 const SKEW_LOG: u8 = 0xff;
-/// Enough for any frame we build (an advert with 20 IPv6 addresses is 382 bytes).
+/// Enough for any frame we build (an advert with 20 IPv6 addresses is 382 bytes, 410 with
+/// the `auth_hmac` trailer).
 const TX_BUF: usize = 512;
+const _: () = assert!(
+    14 + 40
+        + crate::vrrp::wire::HEADER_LEN
+        + crate::vrrp::wire::MAX_ADDRS * 16
+        + crate::vrrp::auth::TRAILER_LEN
+        <= TX_BUF
+);
 /// Sync-group reports waiting for [`Vrrp::settle_sync_groups`]: one per input a member
 /// handled. A group exchange settles after one round (`sync_group` docs), so a callback
 /// leaves a few per member at most.
