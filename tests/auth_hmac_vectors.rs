@@ -14,6 +14,12 @@ use minivrrp::vrrp::frame::{append_trailer_vrrp, emit_vrrp, parse_vrrp, RxContex
 use minivrrp::vrrp::wire::{AddrList, Auth, ChecksumMode, DropReason, Version, VrrpRepr};
 use serde_json::Value;
 
+#[path = "common/alloc.rs"]
+mod alloc;
+
+#[global_allocator]
+static GLOBAL: alloc::Counting = alloc::Counting;
+
 const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/auth-hmac.json");
 const UNICAST: RxContext = RxContext { unicast: true };
 
@@ -257,4 +263,42 @@ fn truncated_or_extended_trailers_never_verify_and_never_panic() {
             }
         }
     }
+}
+
+/// The receive path's parse and verification, and signing, allocate nothing.
+#[test]
+fn parse_verify_and_sign_allocate_nothing() {
+    let doc = doc();
+    let c = cfg(&doc, AntiReplay::Time);
+    let wall = vector_wall(&doc);
+    let images: Vec<(Value, Vec<u8>)> = doc["vectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v.clone(), hex(v["hex"].as_str().unwrap())))
+        .collect();
+    let bindings: Vec<Binding> = images.iter().map(|(v, _)| binding(v)).collect();
+    let ends: Vec<(IpAddr, IpAddr)> = images
+        .iter()
+        .map(|(v, _)| (ip(&v["src"]), ip(&v["dst"])))
+        .collect();
+    let mut rt = ReplayTable::default();
+    let mut seq = SendSeq::default();
+    let mut out = [0u8; TRAILER_LEN];
+    let mut accepted = 0;
+    alloc::ACTIVE.with(|a| a.set(true));
+    for _ in 0..100 {
+        for (((_, bytes), at), (src, dst)) in images.iter().zip(&bindings).zip(&ends) {
+            if let Ok(adv) = parse_vrrp(bytes, *src, *dst, 255, UNICAST) {
+                if let Some(t) = adv.trailer {
+                    let v = auth::verify(&c, &mut rt, wall, at, t.msg(bytes), Some(&t.bytes));
+                    accepted += usize::from(matches!(v, AuthVerdict::Accepted { .. }));
+                    let _ = auth::sign(&c, &mut seq, wall, at, t.msg(bytes), &mut out);
+                }
+            }
+        }
+    }
+    alloc::ACTIVE.with(|a| a.set(false));
+    assert_eq!(alloc::ALLOCS.load(std::sync::atomic::Ordering::Relaxed), 0);
+    assert_eq!(accepted, 2, "each image once, then replays");
 }
