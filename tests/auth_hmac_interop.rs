@@ -214,12 +214,7 @@ fn run(lab: &Lab, ka: &str, case: Case, ka_master: bool) -> String {
         lab::logs(&[&m, &b])
     );
     assert_eq!(
-        lab::transitions(&if ka_master {
-            b.log_text()
-        } else {
-            b.log_text()
-        })
-        .saturating_sub(1),
+        lab::transitions(&b.log_text()).saturating_sub(1),
         0,
         "{case:?}: the backup changed state more than once\n{}",
         lab::logs(&[&m, &b])
