@@ -40,6 +40,11 @@ fn vrrp_frame_seeds_hold_the_round_trip_and_policy_properties() {
 }
 
 #[test]
+fn auth_trailer_seeds_verify_once_and_round_trip() {
+    check("auth_trailer", props::auth_trailer);
+}
+
+#[test]
 fn http_seeds_decide_the_same_however_split() {
     check("http", props::http);
 }

@@ -108,6 +108,39 @@ fn instance_values(c: &Config, i: &Instance, opt: &str) -> Vec<String> {
             Auth::Pass(p) => one(p),
             Auth::None => Vec::new(),
         },
+        // Keys are never printed (keepalived masks its passwords the same way): a key read
+        // from a file shows the path, an inline one `***`, which does not load again.
+        "auth_hmac_key" => i
+            .auth_hmac
+            .iter()
+            .flat_map(|a| a.keys.iter())
+            .map(
+                |k| match i.auth_hmac_files.iter().find(|(id, _)| *id == k.id()) {
+                    Some((id, path)) => format!("{id} file:{path}"),
+                    None => format!("{} ***", k.id()),
+                },
+            )
+            .collect(),
+        "auth_hmac_active_key" => i
+            .auth_hmac
+            .iter()
+            .map(|a| a.active_key.to_string())
+            .collect(),
+        "auth_hmac_mode" => i
+            .auth_hmac
+            .iter()
+            .map(|a| a.mode.as_str().to_string())
+            .collect(),
+        "auth_hmac_anti_replay" => i
+            .auth_hmac
+            .iter()
+            .map(|a| a.anti_replay.as_str().to_string())
+            .collect(),
+        "auth_hmac_time_window" => i
+            .auth_hmac
+            .iter()
+            .map(|a| a.time_window.to_string())
+            .collect(),
         "vip" | "vip_excluded" => i
             .vips
             .iter()

@@ -313,6 +313,11 @@ pub struct Instance {
     pub link_up_delay: Duration,
     pub initial_state: InitialState,
     pub auth: Auth,
+    /// keepalived 2.4 `auth_hmac`: the HMAC trailer on every advert (`vrrp::auth`).
+    pub auth_hmac: Option<crate::vrrp::auth::AuthHmac>,
+    /// The keys of `auth_hmac` read from a file: ID and path (`check` prints the path;
+    /// an inline key is masked).
+    pub auth_hmac_files: Vec<(u8, String)>,
     /// Family of every VIP, unicast_src and unicast_peer; IPv4 when `dual_stack`.
     pub family: Family,
     /// The advertised VIPs are of both families (VRRPv3 only): the daemon runs one router

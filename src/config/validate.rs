@@ -1028,6 +1028,7 @@ fn build_instance(
     let (family, dual_stack, vips) = build_vips(s, version, errs);
     let advert_int = check_advert_int(s, version, errs);
     let auth = build_auth(s, version, errs);
+    let (auth_hmac, auth_hmac_files) = build_auth_hmac(s, advert_int, &auth, errs);
     let (unicast_src, unicast_peers) = build_unicast(s, family, errs);
     if dual_stack {
         check_dual_stack(s, errs);
@@ -1066,6 +1067,8 @@ fn build_instance(
             _ => InitialState::Backup,
         },
         auth,
+        auth_hmac,
+        auth_hmac_files,
         family,
         dual_stack,
         vips,
@@ -1458,6 +1461,187 @@ fn build_auth(s: &Sec, version: VrrpVersion, errs: &mut Errors) -> Auth {
         }
         _ => Auth::None,
     }
+}
+
+/// keepalived 2.4 `auth_hmac` (`vrrp::auth`): keys by ID, the active one, mode, anti-replay
+/// and window. Returns the settings and, per key read from a file, its ID and path (so
+/// `check` can print the path instead of the key).
+fn build_auth_hmac(
+    s: &Sec,
+    advert_int: Duration,
+    legacy: &Auth,
+    errs: &mut Errors,
+) -> (Option<crate::vrrp::auth::AuthHmac>, Vec<(u8, String)>) {
+    use crate::vrrp::auth::{self as va, AntiReplay, AuthHmac, AuthMode, HmacKey};
+    const KEY: &str = "auth_hmac_key";
+    let lines = s.configured(KEY).map(|v| v.to_vec()).unwrap_or_default();
+    if lines.is_empty() {
+        for o in [
+            "auth_hmac_active_key",
+            "auth_hmac_mode",
+            "auth_hmac_anti_replay",
+            "auth_hmac_time_window",
+        ] {
+            if s.is_set(o) {
+                errs.at(
+                    s.line(o),
+                    s.path(o),
+                    format!("{o} needs at least one auth_hmac_key"),
+                );
+            }
+        }
+        return (None, Vec::new());
+    }
+    if *legacy != Auth::None {
+        errs.at(
+            lines[0].1,
+            s.path(KEY),
+            "auth_hmac_key and auth_type 'pass' are mutually exclusive (the HMAC trailer replaces the clear-text password)".into(),
+        );
+    }
+    let mut keys: Vec<HmacKey> = Vec::new();
+    let mut files = Vec::new();
+    for (v, line) in &lines {
+        let Val::Str(text) = v else { continue };
+        // ID, then the value: the rest of the line, so an ASCII key may hold spaces.
+        let Some((id, value)) = text
+            .trim()
+            .split_once(char::is_whitespace)
+            .map(|(i, v)| (i, v.trim()))
+            .filter(|(_, v)| !v.is_empty())
+        else {
+            errs.at(
+                *line,
+                s.path(KEY),
+                "expected `ID VALUE` (e.g. `1 hex:00112233...`)".into(),
+            );
+            continue;
+        };
+        let Some(id) = id.parse::<u8>().ok().filter(|i| *i >= 1) else {
+            errs.at(*line, s.path(KEY), format!("key ID '{id}' must be 1..255"));
+            continue;
+        };
+        let material = match value.strip_prefix("file:") {
+            Some(path) => match read_key_file(path) {
+                Ok(text) => {
+                    files.push((id, path.to_string()));
+                    decode_key(&text)
+                }
+                Err(e) => {
+                    errs.at(*line, s.path(KEY), format!("key {id}: {path}: {e}"));
+                    continue;
+                }
+            },
+            None => decode_key(value),
+        };
+        let material = match material {
+            Ok(m) => m,
+            Err(e) => {
+                errs.at(*line, s.path(KEY), format!("key {id}: {e}"));
+                continue;
+            }
+        };
+        if keys.iter().any(|k| k.id() == id) {
+            errs.at(*line, s.path(KEY), format!("key ID {id} is given twice"));
+            continue;
+        }
+        match HmacKey::new(id, &material) {
+            Some(k) => keys.push(k),
+            None => errs.at(
+                *line,
+                s.path(KEY),
+                format!(
+                    "key {id} is {} bytes; keys are {}..{} bytes",
+                    material.len(),
+                    va::KEY_MIN,
+                    va::KEY_MAX
+                ),
+            ),
+        }
+        // The decoded copy is not a key: wipe it as the key's own drop would.
+        let mut material = material;
+        core::hint::black_box(material.as_mut_slice()).fill(0);
+    }
+    let active_key = match s.uint("auth_hmac_active_key") {
+        Some(id) => {
+            let id = id as u8;
+            if !keys.iter().any(|k| k.id() == id) && lines.len() == keys.len() {
+                errs.at(
+                    s.line("auth_hmac_active_key"),
+                    s.path("auth_hmac_active_key"),
+                    format!("no auth_hmac_key has ID {id}"),
+                );
+            }
+            id
+        }
+        None if keys.len() <= 1 => keys.first().map_or(0, |k| k.id()),
+        None => {
+            if !s.is_bad("auth_hmac_active_key") {
+                errs.at(
+                    lines[0].1,
+                    s.path("auth_hmac_active_key"),
+                    "several auth_hmac_keys: say which one signs with auth_hmac_active_key".into(),
+                );
+            }
+            0
+        }
+    };
+    let time_window = match s.secs("auth_hmac_time_window") {
+        Some(d) if d.subsec_millis() != 0 => {
+            errs.at(
+                s.line("auth_hmac_time_window"),
+                s.path("auth_hmac_time_window"),
+                "whole seconds 1..300".into(),
+            );
+            va::default_window(advert_int)
+        }
+        Some(d) => d.as_secs() as u16,
+        None => va::default_window(advert_int),
+    };
+    let cfg = AuthHmac {
+        keys,
+        active_key,
+        mode: match s.d_word("auth_hmac_mode") {
+            "permissive" => AuthMode::Permissive,
+            "receive-only" => AuthMode::ReceiveOnly,
+            _ => AuthMode::Enforce,
+        },
+        anti_replay: match s.d_word("auth_hmac_anti_replay") {
+            "monotonic" => AntiReplay::Monotonic,
+            _ => AntiReplay::Time,
+        },
+        time_window,
+    };
+    (Some(cfg), files)
+}
+
+/// A key value: `hex:` and an even number of hex digits, or ASCII text as it stands.
+fn decode_key(text: &str) -> Result<Vec<u8>, String> {
+    let Some(hex) = text.strip_prefix("hex:") else {
+        return Ok(text.as_bytes().to_vec());
+    };
+    if hex.len() % 2 != 0 || !hex.bytes().all(|c| c.is_ascii_hexdigit()) {
+        return Err("hex: wants an even number of hex digits".into());
+    }
+    Ok((0..hex.len())
+        .step_by(2)
+        .filter_map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
+        .collect())
+}
+
+/// A key file's text without its line ending; a warning when group or others may read it
+/// (keepalived warns the same way: the file holds a secret).
+fn read_key_file(path: &str) -> Result<String, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if meta.len() > 256 {
+        return Err("longer than any key file (256 bytes)".into());
+    }
+    if meta.permissions().mode() & 0o077 != 0 {
+        log::warn!("auth_hmac key file {path} is readable by group or others (chmod 600 it)");
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    Ok(text.trim_end_matches(['\n', '\r']).to_string())
 }
 
 /// Unicast source and peers: the VIPs' family, no duplicates, at most MAX_UNICAST_PEERS.
@@ -2437,6 +2621,89 @@ mod tests {
         );
         assert!(one_error(&v2("1.5")).contains("whole seconds"));
         assert!(one_error(&v2("256")).contains("out of range"));
+    }
+
+    const KEY00: &str = "hex:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+    #[test]
+    fn auth_hmac_keys_in_three_forms_with_keepalived_defaults() {
+        use crate::vrrp::auth::{AntiReplay, AuthMode};
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("mv-hmac-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("key3");
+        std::fs::write(&file, format!("{KEY00}\n")).unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let c = ok(&instance(&format!(
+            "\tlist vip '10.0.0.1'\n\tlist auth_hmac_key '1 {KEY00}'\n\tlist auth_hmac_key '2 an ASCII passphrase of 32 bytes!'\n\tlist auth_hmac_key '3 file:{}'\n\toption auth_hmac_active_key '2'\n",
+            file.display()
+        )));
+        let a = c.instances[0].auth_hmac.as_ref().unwrap();
+        assert_eq!(a.keys.iter().map(|k| k.id()).collect::<Vec<_>>(), [1, 2, 3]);
+        assert!(
+            a.keys[0].same_material(&a.keys[2]),
+            "hex inline and from a file agree"
+        );
+        assert_eq!(a.keys[1].len(), 32);
+        assert_eq!(a.active_key, 2);
+        assert_eq!(a.mode, AuthMode::Enforce);
+        assert_eq!(a.anti_replay, AntiReplay::Time);
+        assert_eq!(a.time_window, 5, "max(3 x 1 s, 5)");
+        // `check` never prints a key: inline ones are masked, a file shows its path.
+        let out = c.to_uci();
+        assert!(!out.contains("000102"), "{out}");
+        assert!(!out.contains("passphrase"), "{out}");
+        assert!(out.contains("list auth_hmac_key '1 ***'"), "{out}");
+        assert!(out.contains(&format!("list auth_hmac_key '3 file:{}'", file.display())));
+        let c = ok(&instance(&format!(
+            "\toption advert_int '4'\n\tlist vip '10.0.0.1'\n\tlist auth_hmac_key '9 {KEY00}'\n\toption auth_hmac_mode 'receive-only'\n\toption auth_hmac_anti_replay 'monotonic'\n"
+        )));
+        let a = c.instances[0].auth_hmac.as_ref().unwrap();
+        assert_eq!(
+            (a.active_key, a.mode, a.time_window),
+            (9, AuthMode::ReceiveOnly, 12)
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn auth_hmac_errors_name_their_line() {
+        let vip = "\tlist vip '10.0.0.1'\n";
+        let e = one_error(&instance(&format!(
+            "\toption auth_type 'pass'\n\toption auth_pass 'x'\n{vip}\tlist auth_hmac_key '1 {KEY00}'\n"
+        )));
+        assert!(e.starts_with("f:7: vi1.auth_hmac_key: "), "{e}");
+        assert!(e.contains("mutually exclusive"), "{e}");
+        for (key, want) in [
+            ("0 hex:00", "must be 1..255"),
+            ("1 short", "key 1 is 5 bytes; keys are 32..64 bytes"),
+            ("1 hex:0g", "even number of hex digits"),
+            ("1 file:/nonexistent/key", "/nonexistent/key"),
+            ("123", "expected `ID VALUE`"),
+        ] {
+            let e = one_error(&instance(&format!("{vip}\tlist auth_hmac_key '{key}'\n")));
+            assert!(e.contains(want), "{key}: {e}");
+        }
+        let e = one_error(&instance(&format!(
+            "{vip}\tlist auth_hmac_key '1 {KEY00}'\n\tlist auth_hmac_key '1 {KEY00}'\n"
+        )));
+        assert!(e.contains("given twice") && e.starts_with("f:6:"), "{e}");
+        let e = one_error(&instance(&format!(
+            "{vip}\tlist auth_hmac_key '1 {KEY00}'\n\tlist auth_hmac_key '2 {KEY00}'\n"
+        )));
+        assert!(e.contains("auth_hmac_active_key"), "{e}");
+        let e = one_error(&instance(&format!(
+            "{vip}\tlist auth_hmac_key '1 {KEY00}'\n\toption auth_hmac_active_key '2'\n"
+        )));
+        assert!(e.contains("no auth_hmac_key has ID 2"), "{e}");
+        let e = one_error(&instance(&format!(
+            "{vip}\toption auth_hmac_mode 'permissive'\n"
+        )));
+        assert!(e.contains("needs at least one auth_hmac_key"), "{e}");
+        let e = one_error(&instance(&format!(
+            "{vip}\tlist auth_hmac_key '1 {KEY00}'\n\toption auth_hmac_time_window '301'\n"
+        )));
+        assert!(e.contains("auth_hmac_time_window"), "{e}");
     }
 
     #[test]

@@ -145,6 +145,21 @@ fn instance(out: &mut String, i: &InstanceStatus) {
     drops(o.key("drops"), &i.drops);
     o.num("master_advert_int_ms", i.master_advert_int_ms);
     counters(o.key("counters"), &i.counters);
+    match &i.auth_hmac {
+        Some(a) => {
+            let mut h = Obj::new(o.key("auth_hmac"));
+            h.str("mode", &a.mode);
+            h.num("active_key", a.active_key);
+            h.array("key_ids", &a.key_ids, |out, id| {
+                out.push_str(&id.to_string())
+            });
+            h.str("anti_replay", &a.anti_replay);
+            h.num("time_window_s", a.time_window_s);
+            drops(h.key("outcomes"), &a.outcomes);
+            h.end();
+        }
+        None => o.key("auth_hmac").push_str("null"),
+    }
     o.array("families", &i.families, |out, f| {
         let mut o = Obj::new(out);
         o.str("family", &f.family);
@@ -264,6 +279,23 @@ pub(crate) mod tests {
                     name: "not-a-peer".into(),
                     value: 4,
                 }],
+                auth_hmac: Some(AuthStatus {
+                    mode: "enforce".into(),
+                    active_key: 2,
+                    key_ids: vec![1, 2],
+                    anti_replay: "time".into(),
+                    time_window_s: 5,
+                    outcomes: vec![
+                        Counter {
+                            name: "accepted".into(),
+                            value: 9,
+                        },
+                        Counter {
+                            name: "bad_mac".into(),
+                            value: 1,
+                        },
+                    ],
+                }),
                 families: vec![FamilyStatus {
                     family: "ipv6".into(),
                     state: "BACKUP".into(),
@@ -324,6 +356,9 @@ pub(crate) mod tests {
         assert_eq!(i["families"][0]["state"], "BACKUP");
         assert_eq!(i["families"][0]["master"], "fe80::1");
         assert_eq!(i["families"][0]["vips_installed"], false);
+        assert_eq!(i["auth_hmac"]["mode"], "enforce");
+        assert_eq!(i["auth_hmac"]["key_ids"][1], 2);
+        assert_eq!(i["auth_hmac"]["outcomes"]["bad_mac"], 1);
     }
 
     #[test]

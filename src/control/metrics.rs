@@ -232,6 +232,18 @@ pub fn render(doc: &StatusDoc) -> String {
     }
     let mut f = family(
         &mut out,
+        "minivrrp_instance_auth_hmac_total",
+        "counter",
+        "Adverts an instance with auth_hmac verified, by outcome (clock_skew: accepted ones past half the window).",
+    );
+    for i in &doc.instances {
+        for c in i.auth_hmac.iter().flat_map(|a| a.outcomes.iter()) {
+            let labels = [("instance", i.name.as_str()), ("outcome", c.name.as_str())];
+            f.sample("minivrrp_instance_auth_hmac_total", &labels, c.value);
+        }
+    }
+    let mut f = family(
+        &mut out,
         "minivrrp_drops_total",
         "counter",
         "Received VRRP frames that reached no instance, by reason.",
@@ -343,6 +355,9 @@ mod tests {
             "minivrrp_real_server_weight{virtual_server=\"vs1\",real_server=\"10.0.1.1:80\"} 1\n"
         ));
         assert!(t.contains("minivrrp_drops_total{reason=\"bad_ttl\"} 3\n"));
+        assert!(t.contains(
+            "minivrrp_instance_auth_hmac_total{instance=\"vi1\",outcome=\"bad_mac\"} 1\n"
+        ));
         assert!(t.contains(
             "minivrrp_instance_adverts_dropped_total{instance=\"vi1\",reason=\"not-a-peer\"} 4\n"
         ));

@@ -62,9 +62,24 @@ pub struct InstanceStatus {
     pub counters: InstanceCounters,
     /// Adverts for this instance dropped by the receive policy, by reason.
     pub drops: Vec<Counter>,
+    /// keepalived 2.4 `auth_hmac` settings and outcomes, when the instance has it.
+    pub auth_hmac: Option<AuthStatus>,
     /// An instance with IPv4 and IPv6 VIPs: each family's router (they move together, so
     /// their states differ only for the moment one follows the other); empty otherwise.
     pub families: Vec<FamilyStatus>,
+}
+
+/// An instance's `auth_hmac`: its settings (never a key) and what became of the adverts
+/// it verified, by outcome (`accepted`, `unsigned`, `missing`, `malformed`, `unknown_key`,
+/// `bad_mac`, `stale`, `replayed`, and `clock_skew` among the accepted).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuthStatus {
+    pub mode: String,
+    pub active_key: u8,
+    pub key_ids: Vec<u8>,
+    pub anti_replay: String,
+    pub time_window_s: u16,
+    pub outcomes: Vec<Counter>,
 }
 
 /// One family's router of an instance with VIPs of both families.

@@ -130,6 +130,26 @@ fn instance(out: &mut String, i: &InstanceStatus) {
         ),
     );
     drop_lines(out, "  dropped: ", &i.drops);
+    if let Some(a) = &i.auth_hmac {
+        let ids: Vec<String> = a.key_ids.iter().map(|k| k.to_string()).collect();
+        line(
+            out,
+            &format!(
+                "  auth_hmac {} signing with key {} (keys {}), anti_replay {} window {} s",
+                a.mode,
+                a.active_key,
+                ids.join(","),
+                a.anti_replay,
+                a.time_window_s
+            ),
+        );
+        let outcomes: Vec<String> = a
+            .outcomes
+            .iter()
+            .map(|c| format!("{} {}", c.name, c.value))
+            .collect();
+        wrapped(out, "  auth: ", &outcomes, 2);
+    }
 }
 
 /// `prefix` then `reason count` pairs, wrapped, when any is non-zero.

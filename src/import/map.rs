@@ -186,6 +186,42 @@ impl Mapper<'_> {
         }
     }
 
+    /// keepalived 2.4's `auth_hmac` block, keyword for keyword (`key ID VALUE` becomes a
+    /// `list auth_hmac_key 'ID VALUE'`). keepalived drops `authentication` beside it, so the
+    /// import does too, with a note.
+    fn auth_hmac(&mut self, sec: &mut OutSection, block: &Node) {
+        for k in block.children() {
+            let opt = match k.key.as_str() {
+                "key" => {
+                    match k.args.as_slice() {
+                        [id, value] => {
+                            self.put(sec, "auth_hmac_key", &format!("{id} {value}"), k);
+                        }
+                        _ => self.note(k, "needs an ID and a value; ignored"),
+                    }
+                    continue;
+                }
+                "active_key" => "auth_hmac_active_key",
+                "mode" => "auth_hmac_mode",
+                "anti_replay" => "auth_hmac_anti_replay",
+                "time_window" => "auth_hmac_time_window",
+                _ => {
+                    self.unknown(k);
+                    continue;
+                }
+            };
+            self.put_arg(sec, opt, k);
+        }
+        if sec.get("auth_hmac_key").is_some() && sec.get("auth_type").is_some() {
+            sec.remove("auth_type");
+            sec.remove("auth_pass");
+            self.note(
+                block,
+                "authentication dropped: auth_hmac replaces it (keepalived does the same)",
+            );
+        }
+    }
+
     fn put_arg(&mut self, sec: &mut OutSection, opt: &'static str, n: &Node) {
         if let Some(v) = self.one_arg(n) {
             self.put(sec, opt, v, n);
@@ -568,6 +604,7 @@ impl Mapper<'_> {
         let mut preempt_delay: Option<&Node> = None;
         let mut family = None;
         let mut auth: Vec<&Node> = Vec::new();
+        let mut auth_hmac: Option<&Node> = None;
         for c in n.children() {
             match c.key.as_str() {
                 "interface" => self.put_arg(&mut sec, "interface", c),
@@ -589,6 +626,7 @@ impl Mapper<'_> {
                     preempt_delay = Some(c);
                 }
                 "authentication" => auth.extend(c.children()),
+                "auth_hmac" => auth_hmac = Some(c),
                 "virtual_ipaddress" => {
                     for e in c.children() {
                         self.vip(&mut sec, iface.as_deref(), c, e, &mut family, "vip");
@@ -749,6 +787,9 @@ impl Mapper<'_> {
         }
         if sec.get("auth_type").is_none() {
             sec.remove("auth_pass");
+        }
+        if let Some(h) = auth_hmac {
+            self.auth_hmac(&mut sec, h);
         }
 
         // keepalived derives a missing priority from the state and a missing state from the

@@ -13,7 +13,7 @@
 use nix::errno::Errno;
 use std::os::fd::RawFd;
 
-use crate::vrrp::wire;
+use crate::vrrp::{auth, wire};
 
 // Classic BPF opcodes (linux/bpf_common.h, linux/filter.h). Hand-defined so the program is
 // a `const` independent of which libc exposes them.
@@ -131,10 +131,12 @@ pub type Program = heapless::Vec<Insn, MAX_PROGRAM>;
 
 /// Ethernet + IPv4 header (20, no options) + VRRP header: the shortest advert frame.
 const MIN_FRAME: u32 = 14 + 20 + wire::HEADER_LEN as u32;
-/// Ethernet + IPv6 header + VRRP header + the most addresses we accept + v2 auth data: the
-/// longest advert we would parse (shorter frames are padded to 60 bytes, which fits).
-const MAX_FRAME: u32 =
-    14 + 40 + (wire::HEADER_LEN + wire::MAX_ADDRS * 16 + wire::AUTH_DATA_LEN) as u32;
+/// Ethernet + IPv6 header + VRRP header + the most addresses we accept + v2 auth data + an
+/// authentication trailer: the longest advert we would parse (shorter frames are padded to
+/// 60 bytes, which fits).
+const MAX_FRAME: u32 = 14
+    + 40
+    + (wire::HEADER_LEN + wire::MAX_ADDRS * 16 + wire::AUTH_DATA_LEN + auth::TRAILER_LEN) as u32;
 
 /// Jump targets of the program builder.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

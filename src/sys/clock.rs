@@ -31,6 +31,15 @@ pub fn now_with_wall_micros() -> (Instant, u64) {
     (mono, wall)
 }
 
+/// The wall clock (`CLOCK_REALTIME`) since the Unix epoch, for the timestamps of
+/// authenticated adverts (`vrrp::auth`), which peers compare with their own UTC clocks.
+/// Zero if the clock cannot be read (every peer then sees a stale advert, never a panic).
+pub fn wall() -> core::time::Duration {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
 /// Wall-clock seconds since the Unix epoch, for the `Date:` of e-mail alerts only (timers
 /// never use it: the wall clock may be stepped).
 pub fn unix_seconds() -> u64 {

@@ -12,6 +12,7 @@ use smoltcp::wire::{
     ETHERNET_HEADER_LEN, IPV4_HEADER_LEN, IPV6_HEADER_LEN,
 };
 
+use super::auth::TRAILER_LEN;
 use super::instance::Advert;
 use super::wire::{
     ChecksumMode, DropReason, EmitError, Family, Packet, Version, VrrpRepr, IPPROTO_VRRP,
@@ -223,6 +224,26 @@ pub struct IpMeta {
 pub struct RxAdvert {
     pub ip: IpMeta,
     pub vrrp: VrrpRepr,
+    /// The authentication trailer after the message, when the payload is exactly
+    /// [`TRAILER_LEN`] longer than the message (`vrrp::auth`).
+    pub trailer: Option<RxTrailer>,
+}
+
+/// Where a received trailer and the message it signs are, for the instance to verify.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RxTrailer {
+    pub bytes: [u8; TRAILER_LEN],
+    /// Offset of the VRRP message in the buffer the parse function was given.
+    pub msg_at: usize,
+    pub msg_len: usize,
+}
+
+impl RxTrailer {
+    /// The signed message within `buf` (the buffer given to the parse function).
+    pub fn msg<'a>(&self, buf: &'a [u8]) -> &'a [u8] {
+        buf.get(self.msg_at..self.msg_at + self.msg_len)
+            .unwrap_or(&[])
+    }
 }
 
 /// Whether the advertised address list equals the instance's (RFC 5798 7.1).
@@ -298,6 +319,9 @@ pub fn parse_frame(frame: &[u8], rx: RxContext) -> Result<RxAdvert, DropReason> 
     }
     let mut advert = parse_ip_packet(eth.payload(), rx)?;
     advert.ip.src_mac = Some(src_mac);
+    if let Some(t) = &mut advert.trailer {
+        t.msg_at += ETHERNET_HEADER_LEN;
+    }
     Ok(advert)
 }
 
@@ -316,6 +340,7 @@ pub fn parse_ip_packet(packet: &[u8], rx: RxContext) -> Result<RxAdvert, DropRea
             if ip.next_header() != IpProtocol::Unknown(IPPROTO_VRRP) {
                 return Err(DropReason::NotVrrp);
             }
+            let at = usize::from(ip.header_len());
             parse_vrrp(
                 ip.payload(),
                 IpAddr::V4(ip.src_addr()),
@@ -323,6 +348,7 @@ pub fn parse_ip_packet(packet: &[u8], rx: RxContext) -> Result<RxAdvert, DropRea
                 ip.hop_limit(),
                 rx,
             )
+            .map(|a| shift_trailer(a, at))
         }
         Some(6) => {
             let ip = Ipv6Packet::new_checked(packet).map_err(|_| DropReason::IpMalformed)?;
@@ -336,6 +362,7 @@ pub fn parse_ip_packet(packet: &[u8], rx: RxContext) -> Result<RxAdvert, DropRea
                 ip.hop_limit(),
                 rx,
             )
+            .map(|a| shift_trailer(a, IPV6_HEADER_LEN))
         }
         Some(_) => Err(DropReason::IpMalformed),
         None => Err(DropReason::IpMalformed),
@@ -357,7 +384,23 @@ pub fn parse_vrrp(
         return Err(DropReason::BadTtl);
     }
     let packet = Packet::new_checked(payload)?;
-    let (vrrp, checksum_mode) = VrrpRepr::parse(&packet, &src, &dst)?;
+    // A payload exactly one trailer longer than its message carries one (padding never
+    // reaches 28 bytes: the IP length excludes it); any other length fails in `parse`.
+    let msg_len = packet.expected_len(Family::of(&src));
+    let (msg, tail) = if payload.len() == msg_len + TRAILER_LEN {
+        payload.split_at(msg_len)
+    } else {
+        (payload, &[][..])
+    };
+    let (vrrp, checksum_mode) =
+        VrrpRepr::parse_with_tail(&Packet::new_unchecked(msg), tail, &src, &dst)?;
+    let trailer = <[u8; TRAILER_LEN]>::try_from(tail)
+        .ok()
+        .map(|bytes| RxTrailer {
+            bytes,
+            msg_at: 0,
+            msg_len,
+        });
     Ok(RxAdvert {
         ip: IpMeta {
             src,
@@ -367,7 +410,78 @@ pub fn parse_vrrp(
             checksum_mode,
         },
         vrrp,
+        trailer,
     })
+}
+
+fn shift_trailer(mut a: RxAdvert, by: usize) -> RxAdvert {
+    if let Some(t) = &mut a.trailer {
+        t.msg_at += by;
+    }
+    a
+}
+
+/// Append a signed `trailer` to the message `emit_vrrp` wrote into `buf[..msg_len]` for
+/// `src` -> `dst`; over IPv6 the checksum is computed again, since it covers the trailer.
+/// Returns the new length.
+pub fn append_trailer_vrrp(
+    buf: &mut [u8],
+    msg_len: usize,
+    trailer: &[u8; TRAILER_LEN],
+    src: &IpAddr,
+    dst: &IpAddr,
+) -> Result<usize, EmitError> {
+    let len = msg_len + TRAILER_LEN;
+    let out = buf.get_mut(..len).ok_or(EmitError::BufferTooSmall)?;
+    out[msg_len..].copy_from_slice(trailer);
+    if src.is_ipv6() {
+        Packet::new_unchecked(out).fill_checksum(src, dst, ChecksumMode::PseudoHeader);
+    }
+    Ok(len)
+}
+
+/// The VRRP message inside a frame `emit_advert_v4` / `emit_advert_v6` wrote (what
+/// `vrrp::auth::sign` signs).
+pub fn frame_message(frame: &[u8]) -> &[u8] {
+    let at = match frame.get(ETHERNET_HEADER_LEN).map(|b| b >> 4) {
+        Some(4) => ETHERNET_HEADER_LEN + IPV4_HEADER_LEN,
+        _ => ETHERNET_HEADER_LEN + IPV6_HEADER_LEN,
+    };
+    frame.get(at..).unwrap_or(&[])
+}
+
+/// Append a signed `trailer` to the frame `emit_advert_v4` / `emit_advert_v6` wrote into
+/// `buf[..frame_len]`: the IP length grows by the trailer (IPv4 header checksum refilled);
+/// over IPv6 the VRRP checksum is computed again over message and trailer. Returns the new
+/// frame length.
+pub fn append_trailer_frame(
+    buf: &mut [u8],
+    frame_len: usize,
+    trailer: &[u8; TRAILER_LEN],
+) -> Result<usize, EmitError> {
+    let len = frame_len + TRAILER_LEN;
+    let out = buf.get_mut(..len).ok_or(EmitError::BufferTooSmall)?;
+    out[frame_len..].copy_from_slice(trailer);
+    let ip = &mut out[ETHERNET_HEADER_LEN..];
+    match ip.first().map(|b| b >> 4) {
+        Some(4) => {
+            let mut p = Ipv4Packet::new_unchecked(ip);
+            p.set_total_len(p.total_len() + TRAILER_LEN as u16);
+            p.fill_checksum();
+        }
+        Some(6) => {
+            let mut p = Ipv6Packet::new_unchecked(ip);
+            p.set_payload_len(p.payload_len() + TRAILER_LEN as u16);
+            let (src, dst) = (IpAddr::V6(p.src_addr()), IpAddr::V6(p.dst_addr()));
+            Packet::new_unchecked(p.payload_mut()).fill_checksum(
+                &src,
+                &dst,
+                ChecksumMode::PseudoHeader,
+            );
+        }
+        _ => return Err(EmitError::FamilyMismatch),
+    }
+    Ok(len)
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! VRRP: wire format and the per-instance state machine.
 pub mod announce;
+pub mod auth;
 pub mod frame;
 pub mod ra;
 pub mod rx_policy;

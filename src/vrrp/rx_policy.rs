@@ -184,6 +184,7 @@ mod tests {
                 auth: Auth::None,
                 addrs: list,
             },
+            trailer: None,
         }
     }
 

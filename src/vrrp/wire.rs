@@ -196,6 +196,10 @@ drop_reasons! {
     /// RFC 5798 7.1 / RFC 3768 7.1: the address list differs from ours (count or contents);
     /// dropped as keepalived 2.2.7 drops it.
     AddrListMismatch => "addr-list-mismatch",
+    /// `auth_hmac` refused the advert (`vrrp::auth::AuthReject`: missing trailer, malformed,
+    /// unknown key ID, bad MAC, stale, replayed; the instance's `auth_hmac` status counts
+    /// each). One reason here, so the per-instance counters stay one word larger.
+    AuthRejected => "auth-rejected",
 }
 
 /// Per-reason drop counters: plain `u32`s (no atomics: 32-bit MIPS/ARM targets), saturating.
@@ -418,8 +422,26 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// RFC 5798 5.2.8 / RFC 3768 5.3.8: the one's complement sum over the covered data,
     /// checksum field included, is all ones.
     pub fn verify_checksum(&self, src: &IpAddr, dst: &IpAddr, mode: ChecksumMode) -> bool {
+        self.verify_checksum_with(&[], src, dst, mode)
+    }
+
+    /// [`Packet::verify_checksum`] over the message followed by `tail`: an IPv6 transport
+    /// checksum covers the whole payload, an authentication trailer included
+    /// (`vrrp::auth`). The message length is even, so the two sums join without a shift.
+    pub fn verify_checksum_with(
+        &self,
+        tail: &[u8],
+        src: &IpAddr,
+        dst: &IpAddr,
+        mode: ChecksumMode,
+    ) -> bool {
         let data = self.buffer.as_ref();
-        checksum::combine(&[pseudo_sum(src, dst, data.len(), mode), checksum::data(data)]) == !0
+        let len = data.len() + tail.len();
+        checksum::combine(&[
+            pseudo_sum(src, dst, len, mode),
+            checksum::data(data),
+            checksum::data(tail),
+        ]) == !0
     }
 }
 
@@ -524,6 +546,18 @@ impl VrrpRepr {
         src: &IpAddr,
         dst: &IpAddr,
     ) -> Result<(VrrpRepr, ChecksumMode), DropReason> {
+        Self::parse_with_tail(packet, &[], src, dst)
+    }
+
+    /// [`VrrpRepr::parse`] of a message followed in the IP payload by `tail` (an
+    /// authentication trailer, `vrrp::auth`): the IPv6 checksum covers it, the IPv4 one
+    /// (both modes, both versions) does not, as keepalived 2.4 computes them.
+    pub fn parse_with_tail<T: AsRef<[u8]> + ?Sized>(
+        packet: &Packet<&T>,
+        tail: &[u8],
+        src: &IpAddr,
+        dst: &IpAddr,
+    ) -> Result<(VrrpRepr, ChecksumMode), DropReason> {
         packet.check_len()?;
         let family = Family::of(src);
         if Family::of(dst) != family {
@@ -548,7 +582,7 @@ impl VrrpRepr {
                 ChecksumMode::VrrpOnly
             }
             (Version::V3, Family::Ipv6) => {
-                if !packet.verify_checksum(src, dst, ChecksumMode::PseudoHeader) {
+                if !packet.verify_checksum_with(tail, src, dst, ChecksumMode::PseudoHeader) {
                     return Err(DropReason::BadChecksum);
                 }
                 ChecksumMode::PseudoHeader

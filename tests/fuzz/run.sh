@@ -19,7 +19,7 @@ cd "$(dirname "$0")/../.."
 ./tests/setup.sh fuzz >/dev/null
 secs=${1:-15}
 [ $# -gt 0 ] && shift
-targets=${*:-"vrrp_frame http netlink uci instance"}
+targets=${*:-"vrrp_frame auth_trailer http netlink uci instance"}
 sanitizer=${FUZZ_SANITIZER:-none}
 if [ -n "${FUZZ_RUNS:-}" ]; then
     limit="-runs=$FUZZ_RUNS"

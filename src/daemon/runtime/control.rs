@@ -293,6 +293,7 @@ impl Daemon {
             advert_int_ms: ms(v.cfg.advert_int) as u32,
             master_advert_int_ms: ms(v.fsm.master_adver_interval()) as u32,
             drops: drop_list(&drops),
+            auth_hmac: auth_status(&v),
             families,
             counters: InstanceCounters {
                 adverts_sent: c.adverts_tx,
@@ -491,4 +492,33 @@ fn drop_list(d: &DropCounters) -> Vec<Counter> {
             value: u64::from(n),
         })
         .collect()
+}
+
+/// An instance's `auth_hmac` for status: settings without key material, and the outcomes
+/// of both routers of a dual-stack instance summed.
+fn auth_status(
+    v: &crate::daemon::vrrp::InstanceView<'_>,
+) -> Option<crate::control::status::AuthStatus> {
+    let a = v.cfg.auth_hmac.as_ref()?;
+    let mut sum: [(&'static str, u64); 9] = Default::default();
+    let routers = [v.auth, v.ipv6.as_ref().and_then(|p| p.auth)];
+    for counts in routers.into_iter().flatten() {
+        for (slot, (name, n)) in sum.iter_mut().zip(counts.fields()) {
+            *slot = (name, slot.1 + u64::from(n));
+        }
+    }
+    Some(crate::control::status::AuthStatus {
+        mode: a.mode.as_str().to_string(),
+        active_key: a.active_key,
+        key_ids: a.keys.iter().map(|k| k.id()).collect(),
+        anti_replay: a.anti_replay.as_str().to_string(),
+        time_window_s: a.time_window,
+        outcomes: sum
+            .iter()
+            .map(|(name, value)| Counter {
+                name: name.to_string(),
+                value: *value,
+            })
+            .collect(),
+    })
 }

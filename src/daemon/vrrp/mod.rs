@@ -55,6 +55,7 @@ use crate::base::ratelimit::RateLimiter;
 use crate::base::{Duration, Family, Instant};
 use crate::config::model::{self, Config, VrrpVersion};
 use crate::sys::packet::KernelStats;
+use crate::vrrp::auth::{AuthCounters, ReplayTable, SendSeq};
 use crate::vrrp::instance::{
     Action, Advert, Input, Instance, Params, StartHint, State, SyncCommand, Transition,
 };
@@ -65,8 +66,18 @@ use crate::vrrp::wire::{AddrList, Auth, ChecksumMode, DropCounters, DropReason, 
 /// Largest frame we read: VRRP frames are at most 14 + 40 + 8 + 20 * 16 bytes; anything
 /// longer than this buffer is not VRRP and is dropped as truncated.
 const RX_BUF: usize = 1536;
-/// Enough for any frame we build (an advert with 20 IPv6 addresses is 382 bytes).
+/// [`Vrrp::auth_log`]'s key for the clock-skew warning (after every `AuthReject`).
+const SKEW_LOG: u8 = 0xff;
+/// Enough for any frame we build (an advert with 20 IPv6 addresses is 382 bytes, 410 with
+/// the `auth_hmac` trailer).
 const TX_BUF: usize = 512;
+const _: () = assert!(
+    14 + 40
+        + crate::vrrp::wire::HEADER_LEN
+        + crate::vrrp::wire::MAX_ADDRS * 16
+        + crate::vrrp::auth::TRAILER_LEN
+        <= TX_BUF
+);
 /// Sync-group reports waiting for [`Vrrp::settle_sync_groups`]: one per input a member
 /// handled. A group exchange settles after one round (`sync_group` docs), so a callback
 /// leaves a few per member at most.
@@ -176,6 +187,14 @@ impl<L> Iface<L> {
     }
 }
 
+/// An instance's `auth_hmac` state (`vrrp::auth`).
+#[derive(Debug, Default)]
+struct AuthState {
+    send: SendSeq,
+    replay: ReplayTable,
+    counts: AuthCounters,
+}
+
 struct Inst<U> {
     /// Shared with the running `Config` (no second copy per instance).
     cfg: Arc<model::Instance>,
@@ -202,6 +221,9 @@ struct Inst<U> {
     adj: Adjustment,
     /// Adverts for this instance dropped by the receive policy, per reason.
     drops: DropCounters,
+    /// `auth_hmac` state (sequence sent, senders' sequences, outcome counters) while the
+    /// instance has it. Boxed: the replay table would make every instance heavier.
+    auth: Option<Box<AuthState>>,
     /// The pre-master hook while it runs (`pre_master`).
     hook: Option<pre_master::Hook>,
     /// The hold ends once the current input is handled: the hook could not start, or this
@@ -248,6 +270,9 @@ pub struct Vrrp<S: Southbound = Linux> {
     /// One warning per (instance or interface, drop reason) per interval, so one noisy
     /// reason cannot hide another.
     drop_log: RateLimiter<(DropOwner, DropReason), 64>,
+    /// `auth_hmac` warnings, per instance and outcome (an `AuthReject` as `u8`, or
+    /// [`SKEW_LOG`] for the clock-skew warning).
+    auth_log: RateLimiter<(u16, u8), 64>,
     rx: Box<[u8; RX_BUF]>,
     tx: [u8; TX_BUF],
     transitions: heapless::Deque<Transition, 64>,
@@ -381,6 +406,9 @@ impl<S: Southbound> Vrrp<S> {
             drop_log: RateLimiter::new(Duration::from_secs(
                 cfg.globals.log_suppress.as_secs().max(1),
             )),
+            auth_log: RateLimiter::new(Duration::from_secs(
+                cfg.globals.log_suppress.as_secs().max(1),
+            )),
             rx: Box::new([0; RX_BUF]),
             tx: [0; TX_BUF],
             transitions: heapless::Deque::new(),
@@ -502,6 +530,7 @@ impl<S: Southbound> Vrrp<S> {
             link_ok: false,
             adj: Adjustment::default(),
             drops: DropCounters::new(),
+            auth: c.auth_hmac.as_ref().map(|_| Box::default()),
             hook: None,
             end_hold: false,
             last_transition: None,
@@ -875,6 +904,13 @@ impl<S: Southbound> Vrrp<S> {
                             }
                             inst.ra = Some(ra);
                         }
+                        // Keys, mode and window change in place (key rotation causes no
+                        // election); the senders' sequences and the counters stay.
+                        match (&c.auth_hmac, &inst.auth) {
+                            (Some(_), None) => inst.auth = Some(Box::default()),
+                            (None, Some(_)) => inst.auth = None,
+                            _ => {}
+                        }
                         inst.cfg = c.clone();
                         changed.push(self.insts.len());
                     }
@@ -1049,6 +1085,7 @@ impl<S: Southbound> Vrrp<S> {
             pre_master_running: s.fsm.pre_master_held()
                 || pair.is_some_and(|p| p.fsm.pre_master_held()),
             drops: &s.drops,
+            auth: s.auth.as_deref().map(|a| &a.counts),
             ipv6: pair.map(|p| RouterView {
                 cfg: &p.cfg,
                 fsm: &p.fsm,
@@ -1056,6 +1093,7 @@ impl<S: Southbound> Vrrp<S> {
                 vips_restored: p.vips_restored,
                 ra: p.ra.as_deref(),
                 drops: &p.drops,
+                auth: p.auth.as_deref().map(|a| &a.counts),
             }),
         })
     }
@@ -1085,6 +1123,8 @@ pub struct InstanceView<'a> {
     pub pre_master_running: bool,
     /// Adverts for this instance dropped by the receive policy, by reason.
     pub drops: &'a DropCounters,
+    /// `auth_hmac` outcome counters, when the instance has it.
+    pub auth: Option<&'a AuthCounters>,
     /// The IPv6 router of a dual-stack instance (the fields above are its IPv4 router's).
     pub ipv6: Option<RouterView<'a>>,
 }
@@ -1098,6 +1138,7 @@ pub struct RouterView<'a> {
     pub vips_restored: u32,
     pub ra: Option<&'a crate::vrrp::ra::RaTimer>,
     pub drops: &'a DropCounters,
+    pub auth: Option<&'a AuthCounters>,
 }
 
 /// ` reason=n ...` for the non-zero counters, or ` none`.
@@ -1116,17 +1157,18 @@ fn drop_list(d: &DropCounters) -> heapless::String<512> {
 mod size_budget {
     /// Memory per instance: 255 instances on one interface are a supported configuration,
     /// and each costs this entry (its settings are shared with the running config, not
-    /// copied: that was 560 more bytes). The budget pins today's size (1096 bytes on
+    /// copied: that was 560 more bytes). The budget pins today's size (1112 bytes on
     /// 64-bit: 936, then the dual-stack pair and group and the pre-master hook's state, with
-    /// the pending transition boxed, then five drop counters for impossible advert sources)
+    /// the pending transition boxed, then five drop counters for impossible advert sources,
+    /// then the boxed `auth_hmac` state and its drop counter)
     /// so that a new inline table or counter block cannot make every instance heavier
     /// unnoticed.
     #[test]
     fn an_instance_stays_within_its_per_instance_budget() {
         let size = core::mem::size_of::<super::Inst<crate::sys::packet::RawIpSocket>>();
         assert!(
-            size <= 1096,
-            "daemon Inst grew to {size} bytes (budget 1096)"
+            size <= 1112,
+            "daemon Inst grew to {size} bytes (budget 1112)"
         );
     }
 }

@@ -11,13 +11,14 @@ use core::net::IpAddr;
 use log::{debug, error, warn};
 
 use super::southbound::Southbound;
-use super::{DropOwner, InstanceKey, Vrrp, VrrpEvent};
+use super::{DropOwner, InstanceKey, Vrrp, VrrpEvent, SKEW_LOG};
 use crate::base::ratelimit::Verdict;
 use crate::base::{Duration, Family, Instant};
 use crate::daemon::event_loop::Read;
 use crate::sys::bpf;
 use crate::sys::packet::{PktType, RecvFrame};
-use crate::vrrp::frame::{parse_frame, RxContext};
+use crate::vrrp::auth::{self, AuthVerdict, Binding};
+use crate::vrrp::frame::{parse_frame, RxAdvert, RxContext};
 use crate::vrrp::instance::skew_time;
 use crate::vrrp::rx_policy::{self, Delivery, FrameMeta, Policy};
 use crate::vrrp::wire::DropReason;
@@ -125,11 +126,83 @@ impl<S: Southbound> Vrrp<S> {
             self.count_drop(DropOwner::Inst(i as u16), reason, Some(adv.ip.src));
             return Some(None);
         }
+        // Authenticated adverts: verified before the advert can reach the state machine.
+        if let Err(reason) = self.authenticate(i, &adv, frame.len) {
+            match reason {
+                Some(reason) => {
+                    self.count_drop(DropOwner::Inst(i as u16), reason, Some(adv.ip.src))
+                }
+                None => self.insts[i].drops.record(DropReason::AuthRejected),
+            }
+            return Some(None);
+        }
         Some(Some(VrrpEvent::Advert {
             key,
             advert: adv.advert(),
             at: frame.at,
         }))
+    }
+
+    /// Instance `i`'s `auth_hmac` verdict on `adv`, parsed from `self.rx[..len]`: counted in
+    /// its outcome counters, each refusal and the clock-skew warning logged at most once per
+    /// `log_suppress` per outcome. `Err(None)`: refused by `auth_hmac` (logged here, to be
+    /// counted as `AuthRejected`). Without `auth_hmac`, an advert with a trailer is as long
+    /// as keepalived without it finds it: too long (`Err(Some(LengthMismatch))`).
+    fn authenticate(
+        &mut self,
+        i: usize,
+        adv: &RxAdvert,
+        len: usize,
+    ) -> Result<(), Option<DropReason>> {
+        let inst = &mut self.insts[i];
+        let (Some(cfg), Some(state)) = (inst.cfg.auth_hmac.as_ref(), inst.auth.as_mut()) else {
+            return match adv.trailer {
+                Some(_) => Err(Some(DropReason::LengthMismatch)),
+                None => Ok(()),
+            };
+        };
+        let binding = Binding {
+            version: adv.vrrp.version,
+            vrid: adv.vrrp.vrid,
+            src: adv.ip.src,
+        };
+        let frame = &self.rx[..len];
+        let verdict = auth::verify(
+            cfg,
+            &mut state.replay,
+            crate::sys::clock::wall(),
+            &binding,
+            adv.trailer.as_ref().map_or(&[][..], |t| t.msg(frame)),
+            adv.trailer.as_ref().map(|t| &t.bytes[..]),
+        );
+        state.counts.record(&verdict, cfg.time_window);
+        match verdict {
+            AuthVerdict::Accepted { skew: Some(skew) }
+                if auth::skew_warns(skew, cfg.time_window) =>
+            {
+                let window = cfg.time_window;
+                if let Verdict::Allow { suppressed } =
+                    self.auth_log.check((i as u16, SKEW_LOG), clock_hint())
+                {
+                    warn!(target: &self.insts[i].cfg.name,
+                        "auth_hmac: clock of {} is {skew} s from ours, past half the {window} s window: check NTP ({suppressed} more suppressed)",
+                        adv.ip.src);
+                }
+                Ok(())
+            }
+            AuthVerdict::Accepted { .. } | AuthVerdict::Unsigned => Ok(()),
+            AuthVerdict::Rejected(r) => {
+                let key_id = adv.trailer.map_or(0, |t| t.bytes[1]);
+                if let Verdict::Allow { suppressed } =
+                    self.auth_log.check((i as u16, r as u8), clock_hint())
+                {
+                    warn!(target: &self.insts[i].cfg.name,
+                        "advert from {} dropped: auth_hmac {} (key id {key_id}) ({suppressed} more suppressed)",
+                        adv.ip.src, r.as_str());
+                }
+                Err(None)
+            }
+        }
     }
 
     /// How long the kernel may hold interface `idx`'s frames back: [`RX_DELAY_MAX`], or

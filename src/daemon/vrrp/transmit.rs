@@ -7,9 +7,13 @@ use log::{error, warn};
 use smoltcp::wire::EthernetAddress;
 
 use super::southbound::Southbound;
-use super::Vrrp;
+use super::{Inst, Vrrp};
 use crate::vrrp::announce::{emit_garp, emit_unsolicited_na};
-use crate::vrrp::frame::{emit_advert_v4, emit_advert_v6, emit_vrrp, virtual_mac};
+use crate::vrrp::auth::{self, Binding, TRAILER_LEN};
+use crate::vrrp::frame::{
+    append_trailer_frame, append_trailer_vrrp, emit_advert_v4, emit_advert_v6, emit_vrrp,
+    virtual_mac,
+};
 use crate::vrrp::wire::{self, ChecksumMode, VrrpRepr};
 
 impl<S: Southbound> Vrrp<S> {
@@ -41,11 +45,18 @@ impl<S: Southbound> Vrrp<S> {
             (_, IpAddr::V6(_)) => ChecksumMode::PseudoHeader,
             _ => inst.checksum,
         };
+        let trailer = self.sign(i, &repr, src);
+        let inst = &self.insts[i];
         let name = &inst.cfg.name;
         if let Some(sock) = &inst.unicast {
             let ifindex = self.ifaces[inst.iface].ifindex.unwrap_or(0);
             for peer in &inst.cfg.unicast_peers {
-                match emit_vrrp(&mut self.tx, &repr, &src, peer, mode) {
+                let built =
+                    emit_vrrp(&mut self.tx, &repr, &src, peer, mode).and_then(|n| match &trailer {
+                        Some(t) => append_trailer_vrrp(&mut self.tx, n, t, &src, peer),
+                        None => Ok(n),
+                    });
+                match built {
                     Ok(n) => match self.south.send_unicast(sock, &self.tx[..n], *peer, ifindex) {
                         Ok(Some(_)) => {}
                         Ok(None) => {
@@ -69,6 +80,10 @@ impl<S: Southbound> Vrrp<S> {
             }
             IpAddr::V6(s) => emit_advert_v6(&mut self.tx, &repr, src_mac, s, 0),
         };
+        let built = built.and_then(|n| match &trailer {
+            Some(t) => append_trailer_frame(&mut self.tx, n, t),
+            None => Ok(n),
+        });
         match built {
             Ok(n) => match self.south.send_frame(listener, &self.tx[..n]) {
                 Ok(Some(_)) => {}
@@ -76,6 +91,34 @@ impl<S: Southbound> Vrrp<S> {
                 Err(e) => warn!(target: name, "advert on {}: {e}", ifc.name),
             },
             Err(e) => error!(target: name, "advert: {e:?}"),
+        }
+    }
+
+    /// The `auth_hmac` trailer of the advert `repr` from `src`, when instance `i` signs:
+    /// one per advert, the same for every unicast peer, since the MAC leaves the IP header
+    /// and the checksum out (`vrrp::auth`).
+    fn sign(&mut self, i: usize, repr: &VrrpRepr, src: IpAddr) -> Option<[u8; TRAILER_LEN]> {
+        let Inst {
+            cfg: inst, auth, ..
+        } = &mut self.insts[i];
+        let (cfg, state) = (inst.auth_hmac.as_ref()?, auth.as_mut()?);
+        if !cfg.mode.signs() {
+            return None;
+        }
+        let n = emit_vrrp(&mut self.tx, repr, &src, &src, ChecksumMode::VrrpOnly).ok()?;
+        let at = Binding {
+            version: repr.version,
+            vrid: repr.vrid,
+            src,
+        };
+        let mut out = [0u8; TRAILER_LEN];
+        let wall = crate::sys::clock::wall();
+        match auth::sign(cfg, &mut state.send, wall, &at, &self.tx[..n], &mut out) {
+            Some(()) => Some(out),
+            None => {
+                error!(target: &inst.name, "auth_hmac: active key missing; advert not signed");
+                None
+            }
         }
     }
 

@@ -13,11 +13,17 @@ use minivrrp::ipvs::model::Family as IpvsFamily;
 use minivrrp::ipvs::msg::{classify, decode_dest, decode_service};
 use minivrrp::netlink::{decode_family_id, Attrs, Messages};
 use minivrrp::sys::rtnl::{decode_addr, decode_link};
+use minivrrp::vrrp::auth::{
+    self, AntiReplay, AuthHmac, AuthMode, AuthReject, AuthVerdict, Binding, HmacKey, ReplayTable,
+    SendSeq, Trailer, TRAILER_LEN,
+};
 use minivrrp::vrrp::frame::{
-    emit_advert_ipv4, emit_advert_ipv6, parse_frame, parse_ip_packet, RxAdvert, RxContext,
+    emit_advert_ipv4, emit_advert_ipv6, parse_frame, parse_ip_packet, parse_vrrp, RxAdvert,
+    RxContext,
 };
 use minivrrp::vrrp::rx_policy::{self, Delivery, FrameMeta, Policy};
 use minivrrp::vrrp::wire::ChecksumMode;
+use minivrrp::vrrp::wire::Version;
 
 /// VRRP frames: parse never panics; what parses re-emits and re-parses to the same advert
 /// (RFC 5798 5.1 fields, source, destination, checksum mode); the receive policy never
@@ -299,5 +305,104 @@ pub fn instance(data: &[u8]) {
         };
         let a = i.handle(now, input);
         check(&i, now, &a, "input");
+    }
+}
+
+/// The `auth_hmac` trailer (`vrrp::auth`): any 28 bytes parse and re-emit unchanged; an IP
+/// payload of either family parses without panicking, and its trailer, if any, is verified
+/// without panicking and is never accepted twice; the payload signed as a message verifies
+/// once, then is a replay, and any change to it outside the checksum field breaks the MAC.
+pub fn auth_trailer(data: &[u8]) {
+    if let Some(t) = data.get(..TRAILER_LEN).and_then(Trailer::parse) {
+        let mut out = [0u8; TRAILER_LEN];
+        t.emit(&mut out);
+        assert_eq!(&out[..], &data[..TRAILER_LEN], "trailer did not re-emit");
+    }
+    let key: Vec<u8> = (0u8..32).collect();
+    let cfg = AuthHmac {
+        keys: vec![HmacKey::new(1, &key).expect("a 32-byte key")],
+        active_key: 1,
+        mode: AuthMode::Enforce,
+        anti_replay: AntiReplay::Monotonic,
+        time_window: 5,
+    };
+    // The wall clock, from the input: the window and the sequence see every value.
+    let wall = core::time::Duration::from_nanos(
+        data.iter()
+            .take(8)
+            .fold(0u64, |a, b| (a << 8) | u64::from(*b))
+            >> 4,
+    );
+    let sources: [(IpAddr, IpAddr); 2] = [
+        ("10.0.0.2".parse().unwrap(), "224.0.0.18".parse().unwrap()),
+        ("fe80::10".parse().unwrap(), "ff02::12".parse().unwrap()),
+    ];
+    for (src, dst) in sources {
+        let Ok(adv) = parse_vrrp(data, src, dst, 255, RxContext::TTL_BY_POLICY) else {
+            continue;
+        };
+        let at = Binding {
+            version: adv.vrrp.version,
+            vrid: adv.vrrp.vrid,
+            src,
+        };
+        let Some(t) = adv.trailer else { continue };
+        assert_eq!(
+            t.msg_len + TRAILER_LEN,
+            data.len(),
+            "trailer not at the end"
+        );
+        let mut rt = ReplayTable::default();
+        let first = auth::verify(&cfg, &mut rt, wall, &at, t.msg(data), Some(&t.bytes));
+        let again = auth::verify(&cfg, &mut rt, wall, &at, t.msg(data), Some(&t.bytes));
+        if let AuthVerdict::Accepted { .. } = first {
+            assert_eq!(again, AuthVerdict::Rejected(AuthReject::Replayed));
+        }
+    }
+    if data.len() < 8 || data.len() > 400 {
+        return;
+    }
+    let at = Binding {
+        version: if data[0] & 1 == 0 {
+            Version::V2
+        } else {
+            Version::V3
+        },
+        vrid: data[1],
+        src: sources[usize::from(data[2] & 1)].0,
+    };
+    let mut seq = SendSeq::default();
+    let mut trailer = [0u8; TRAILER_LEN];
+    auth::sign(&cfg, &mut seq, wall, &at, data, &mut trailer).expect("the active key signs");
+    let mut rt = ReplayTable::default();
+    let ok = auth::verify(&cfg, &mut rt, wall, &at, data, Some(&trailer));
+    assert!(
+        matches!(ok, AuthVerdict::Accepted { .. }),
+        "own signature refused: {ok:?}"
+    );
+    let again = auth::verify(&cfg, &mut rt, wall, &at, data, Some(&trailer));
+    assert_eq!(again, AuthVerdict::Rejected(AuthReject::Replayed));
+    let i = usize::from(data[3]) % data.len();
+    let mut changed = data.to_vec();
+    changed[i] ^= 0x01;
+    let v = auth::verify(
+        &cfg,
+        &mut ReplayTable::default(),
+        wall,
+        &at,
+        &changed,
+        Some(&trailer),
+    );
+    if i == 6 || i == 7 {
+        assert!(
+            matches!(v, AuthVerdict::Accepted { .. }),
+            "checksum field in the MAC"
+        );
+    } else {
+        assert_eq!(
+            v,
+            AuthVerdict::Rejected(AuthReject::BadMac),
+            "byte {i} outside the MAC"
+        );
     }
 }

@@ -424,6 +424,81 @@ return baseclass.extend({
 	        "type": "string (1..8 chars)"
 	      },
 	      {
+	        "datatype": "rangelength(3,300)",
+	        "default": null,
+	        "derived": null,
+	        "help": "Authenticated adverts (keepalived 2.4 `auth_hmac` `key`): `ID VALUE`, ID 1..255, VALUE 32..64 bytes as `hex:...`, ASCII text, or `file:PATH` (a file holding either; a warning when group or others may read it). An advert then carries an HMAC-SHA256 trailer (28 bytes) verified by every peer with the same key under the same ID; receivers accept every configured ID, so keys rotate without an election. Not with `auth_type pass`. `check` and `status` never print a key.",
+	        "kind": "string",
+	        "list": true,
+	        "max": 300,
+	        "min": 3,
+	        "name": "auth_hmac_key",
+	        "picks": null,
+	        "required": false,
+	        "type": "string (3..300 chars)"
+	      },
+	      {
+	        "datatype": "and(uinteger,range(1,255))",
+	        "default": null,
+	        "derived": "the only `auth_hmac_key` when there is one",
+	        "help": "ID of the `auth_hmac_key` adverts are signed with (keepalived `active_key`).",
+	        "kind": "uint",
+	        "list": false,
+	        "max": 255,
+	        "min": 1,
+	        "name": "auth_hmac_active_key",
+	        "picks": null,
+	        "required": false,
+	        "type": "integer 1..255"
+	      },
+	      {
+	        "datatype": null,
+	        "default": "enforce",
+	        "derived": null,
+	        "help": "`enforce`: sign, and drop every advert without a valid trailer. `permissive`: sign, and accept adverts without a trailer too. `receive-only`: do not sign, verify a trailer when one comes. Roll out receive-only, then permissive, then enforce, one reload of every router each (keepalived `mode`).",
+	        "kind": "enum",
+	        "list": false,
+	        "name": "auth_hmac_mode",
+	        "picks": null,
+	        "required": false,
+	        "type": "enforce | permissive | receive-only",
+	        "values": [
+	          "enforce",
+	          "permissive",
+	          "receive-only"
+	        ]
+	      },
+	      {
+	        "datatype": null,
+	        "default": "time",
+	        "derived": null,
+	        "help": "`time`: an advert's timestamp must be within `auth_hmac_time_window` of this router's clock (needs NTP) and its sequence must grow; `monotonic`: only the sequence must grow (keepalived `anti_replay`).",
+	        "kind": "enum",
+	        "list": false,
+	        "name": "auth_hmac_anti_replay",
+	        "picks": null,
+	        "required": false,
+	        "type": "time | monotonic",
+	        "values": [
+	          "time",
+	          "monotonic"
+	        ]
+	      },
+	      {
+	        "datatype": "and(ufloat,range(1,300))",
+	        "default": null,
+	        "derived": "max(3 × `advert_int`, 5) seconds, at most 300",
+	        "help": "Freshness window of `anti_replay time`, whole seconds 1..300 (keepalived `time_window`). A warning is logged (rate-limited) when an accepted advert's clock is more than half the window away.",
+	        "kind": "seconds",
+	        "list": false,
+	        "max": 300,
+	        "min": 1,
+	        "name": "auth_hmac_time_window",
+	        "picks": null,
+	        "required": false,
+	        "type": "seconds 1..300"
+	      },
+	      {
 	        "datatype": null,
 	        "default": null,
 	        "derived": null,
