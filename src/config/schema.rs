@@ -2,7 +2,7 @@
 //!
 //! This table drives validation (`validate.rs` parses every value through [`Kind::parse`] and
 //! takes ranges and defaults only from here), the effective config `minivrrp check` prints
-//! (options in table order) and the option reference in README.md ([`options_markdown`]), so the
+//! (options in table order) and the option reference in docs/options.md ([`options_markdown`]), so the
 //! three cannot drift apart.
 
 use core::time::Duration;
@@ -58,7 +58,7 @@ pub enum DefaultValue {
     Required,
     /// This value (parsed like a configured one).
     Value(&'static str),
-    /// Computed from other options; the text says how (for the README).
+    /// Computed from other options; the text says how (for the options reference).
     Derived(&'static str),
 }
 
@@ -626,7 +626,7 @@ impl Kind {
         }
     }
 
-    /// The type column of the README.
+    /// The type column of the options reference.
     pub fn describe(&self) -> String {
         match *self {
             Kind::Bool => "bool".into(),
@@ -1188,7 +1188,7 @@ pub fn globals_spec() -> &'static SectionSpec {
     &SCHEMA[0]
 }
 
-/// Every section type, in the order `check` prints them and the README documents them.
+/// Every section type, in the order `check` prints them and docs/options.md documents them.
 pub static SCHEMA: &[SectionSpec] = &[
     SectionSpec {
         stype: "globals",
@@ -1346,7 +1346,7 @@ fn push_wrapped(out: &mut String, text: &str, indent: usize) {
 }
 
 /// The option reference for a console (`minivrrp options [SECTION]`, 80 columns), generated
-/// from [`SCHEMA`] like the README's; `Err` names the known section types.
+/// from [`SCHEMA`] like docs/options.md; `Err` names the known section types.
 pub fn options_text(stype: Option<&str>) -> Result<String, String> {
     let sections: Vec<&SectionSpec> = match stype {
         None => SCHEMA.iter().collect(),
@@ -1374,7 +1374,7 @@ pub fn options_text(stype: Option<&str>) -> Result<String, String> {
                 DefaultValue::Derived(d) => format!(", default: {d}"),
             };
             let _ = writeln!(out, "  {word} {}", o.name);
-            // The README table's text without its Markdown.
+            // The reference table's text without its Markdown.
             let text = format!("{}{default}. {}", o.kind.describe(), o.help);
             push_wrapped(&mut out, &text.replace("\\|", "|").replace('`', ""), 6);
         }
@@ -1383,17 +1383,16 @@ pub fn options_text(stype: Option<&str>) -> Result<String, String> {
     Ok(out)
 }
 
-/// The option reference of README.md, generated from [`SCHEMA`].
+/// The option reference of `docs/options.md`, generated from [`SCHEMA`].
 pub fn options_markdown() -> String {
     let mut out = String::new();
-    out.push_str("## Options reference\n\n");
     out.push_str("Generated from the schema table (`src/config/schema.rs`); `minivrrp check -f FILE` prints a file with every default filled in.\n");
     out.push_str(
         "Booleans accept `1/0`, `yes/no`, `on/off`, `true/false`. Seconds are decimal (`0.5`).\n",
     );
     out.push_str("Tracker lists take `NAME` or `NAME weight W` with W in -253..253, e.g. `list track_script 'chk_nginx weight -10'`.\n\n");
     for s in SCHEMA {
-        let _ = writeln!(out, "### config {}\n\n{}\n", s.stype, s.help);
+        let _ = writeln!(out, "## config {}\n\n{}\n", s.stype, s.help);
         out.push_str("| option | type | default | description |\n|---|---|---|---|\n");
         for o in s.options {
             let default = match o.default {
@@ -1417,7 +1416,7 @@ pub fn options_markdown() -> String {
         }
         out.push('\n');
     }
-    out.push_str("### Exit codes\n\n");
+    out.push_str("## Exit codes\n\n");
     out.push_str("| code | meaning |\n|---|---|\n");
     out.push_str("| 0 | success (`check`: the config is valid) |\n");
     out.push_str("| 1 | the config is invalid (every error is printed as `FILE:LINE: SECTION.OPTION: message`) |\n");
@@ -1698,26 +1697,26 @@ mod tests {
         assert_eq!(suggest("colour", &known), "known: priority, preempt, vrid");
     }
 
-    /// README.md's option reference must be exactly what the schema generates. Run with
-    /// `UPDATE_README=1` to rewrite the section after changing the table.
+    /// docs/options.md's reference must be exactly what the schema generates. Run with
+    /// `UPDATE_DOCS=1` to rewrite the section after changing the table.
     #[test]
-    fn readme_options_section_matches_schema() {
+    fn docs_options_reference_matches_schema() {
         const BEGIN: &str = "<!-- options:begin -->\n";
         const END: &str = "<!-- options:end -->";
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
-        let readme = std::fs::read_to_string(path).expect("README.md");
-        let start = readme.find(BEGIN).expect("options:begin marker") + BEGIN.len();
-        let end = readme.find(END).expect("options:end marker");
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/options.md");
+        let doc = std::fs::read_to_string(path).expect("docs/options.md");
+        let start = doc.find(BEGIN).expect("options:begin marker") + BEGIN.len();
+        let end = doc.find(END).expect("options:end marker");
         let want = options_markdown();
-        if std::env::var_os("UPDATE_README").is_some() {
-            let new = format!("{}{}{}", &readme[..start], want, &readme[end..]);
-            std::fs::write(path, new).expect("write README.md");
+        if std::env::var_os("UPDATE_DOCS").is_some() {
+            let new = format!("{}{}{}", &doc[..start], want, &doc[end..]);
+            std::fs::write(path, new).expect("write docs/options.md");
             return;
         }
         assert_eq!(
-            &readme[start..end],
+            &doc[start..end],
             want,
-            "README.md options section is stale: run UPDATE_README=1 cargo test readme"
+            "docs/options.md is stale: run UPDATE_DOCS=1 cargo test --lib options_reference"
         );
     }
 }
