@@ -16,6 +16,12 @@ pub fn pipe() -> Result<(OwnedFd, OwnedFd), Errno> {
     nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC)
 }
 
+/// A blocking pipe (read end, write end), close-on-exec: a child's output, or the error pipe
+/// its `execve` closes.
+pub fn pipe_cloexec() -> Result<(OwnedFd, OwnedFd), Errno> {
+    nix::unistd::pipe2(OFlag::O_CLOEXEC)
+}
+
 /// `read(2)` that maps EAGAIN to `Ok(None)`, so callers can tell "drained" from "error".
 pub fn read_nb(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<Option<usize>, Errno> {
     match nix::unistd::read(fd, buf) {

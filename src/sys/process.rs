@@ -22,6 +22,7 @@
 
 use crate::check::ExitStatus;
 use nix::errno::Errno;
+use nix::sys::signal::Signal;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 /// Most arguments + environment entries a spawned command can have.
@@ -65,16 +66,6 @@ impl Strings {
         self.used += s.len() + 1;
         Ok(self.space[start..].as_ptr().cast())
     }
-}
-
-fn pipe_cloexec() -> Result<(OwnedFd, OwnedFd), Errno> {
-    let mut fds = [0 as RawFd; 2];
-    // SAFETY: `fds` has room for two fds.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: both fds are fresh and ours.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
 /// Environment variables a child never inherits (keepalived drops the first three): they
@@ -218,13 +209,13 @@ pub fn spawn(argv: &[&str], env_extra: &[&str], opts: &SpawnOptions) -> Result<C
     // SAFETY: fresh fd.
     let devnull = unsafe { OwnedFd::from_raw_fd(devnull) };
     let out = if opts.capture_output {
-        Some(pipe_cloexec()?)
+        Some(super::fd::pipe_cloexec()?)
     } else {
         None
     };
-    let (err_r, err_w) = pipe_cloexec()?;
+    let (err_r, err_w) = super::fd::pipe_cloexec()?;
     // The reaper reads it without waiting; the child's 4-byte write fits an empty pipe.
-    set_nonblocking(&err_r);
+    super::fd::set_nonblocking(&err_r)?;
     let out_w = out
         .as_ref()
         .map_or(devnull.as_raw_fd(), |(_, w)| w.as_raw_fd());
@@ -282,18 +273,10 @@ pub fn spawn(argv: &[&str], env_extra: &[&str], opts: &SpawnOptions) -> Result<C
     }
     let out_r = out.map(|(r, w)| {
         drop(w);
-        set_nonblocking(&r);
+        let _ = super::fd::set_nonblocking(&r);
         r
     });
     Ok(Child { pid, output: out_r })
-}
-
-fn set_nonblocking(fd: &OwnedFd) {
-    // SAFETY: setting O_NONBLOCK on our own fd.
-    unsafe {
-        let fl = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
-        libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK);
-    }
 }
 
 /// SIGKILL the child's whole process group (it is a session leader), so grandchildren that
@@ -302,16 +285,9 @@ pub fn kill(pid: i32) -> Result<(), Errno> {
     if pid <= 0 {
         return Err(Errno::EINVAL);
     }
-    // SAFETY: kill(2) on a pid we spawned.
-    if unsafe { libc::kill(-pid, libc::SIGKILL) } == 0 {
-        return Ok(());
-    }
-    // SAFETY: as above, the single process in case the group is already gone.
-    if unsafe { libc::kill(pid, libc::SIGKILL) } == 0 {
-        Ok(())
-    } else {
-        Err(Errno::last())
-    }
+    // The single process in case the group is already gone.
+    super::signal::kill(-pid, Signal::SIGKILL)
+        .or_else(|_| super::signal::kill(pid, Signal::SIGKILL))
 }
 
 fn decode(pid: i32, status: libc::c_int) -> ExitStatus {
