@@ -5,7 +5,7 @@ set -eu
 
 PKGS="keepalived tcpdump iproute2 iputils-ping procps python3 python3-aiosmtpd binutils xz-utils
       qemu-user-static qemu-system-x86 linux-image-amd64 busybox-static ipvsadm cpio kmod
-      musl-dev:mipsel musl-dev:armhf"
+      musl-dev:mipsel musl-dev:armhf stress-ng"
 
 # The mipsel_24kc and arm_cortex-a7 builds (board/build.sh cross) link against Debian's
 # musl for those architectures, installed as multiarch packages.

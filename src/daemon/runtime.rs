@@ -356,6 +356,7 @@ impl Daemon {
         self.seed_tracked_links(r.as_mut());
         // IPVS (lvs.rs): after the check engine, whose probe ids follow the new config.
         self.reload_lvs(ctx, &new, now);
+        protect(&new.globals, Some(&self.cfg.globals));
         // Before the settle step: notify looks sync groups up in the new configuration.
         self.cfg = new;
         info!("reload: applied");
@@ -567,6 +568,51 @@ impl Handler for Daemon {
     }
 }
 
+/// Apply the load protection of `globals` (sys/sched.rs): scheduling class, locked memory, OOM
+/// score; at start (`old` None) and on a reload for what changed. A failure (no
+/// CAP_SYS_NICE in a container, a kernel without MCL_ONFAULT) is logged and the daemon runs
+/// unprotected rather than not at all.
+fn protect(g: &crate::config::model::Globals, old: Option<&crate::config::model::Globals>) {
+    use crate::sys::sched;
+    if old.is_none_or(|o| (o.sched_policy, o.sched_priority) != (g.sched_policy, g.sched_priority))
+    {
+        match sched::set_policy(g.sched_policy, g.sched_priority) {
+            Ok(()) if g.sched_policy == sched::Policy::Other => {
+                info!("scheduling: {} (no real-time)", g.sched_policy.name())
+            }
+            Ok(()) => info!(
+                "scheduling: {} priority {} (children start as SCHED_OTHER)",
+                g.sched_policy.name(),
+                g.sched_priority
+            ),
+            Err(e) => warn!(
+                "scheduling: {} priority {}: {e}; running in the normal class",
+                g.sched_policy.name(),
+                g.sched_priority
+            ),
+        }
+    }
+    if old.is_none_or(|o| o.lock_memory != g.lock_memory) {
+        if g.lock_memory {
+            match sched::lock_memory() {
+                Ok(sched::Locked::CurrentAndFuture) => info!("memory locked (current and future)"),
+                Ok(sched::Locked::CurrentOnly) => info!(
+                    "memory locked (what is mapped now; RLIMIT_MEMLOCK is finite and CAP_IPC_LOCK is missing, so not later mappings)"
+                ),
+                Err(e) => warn!("lock_memory: mlockall: {e}; memory not locked"),
+            }
+        } else if old.is_some() {
+            sched::unlock_memory();
+            info!("memory unlocked");
+        }
+    }
+    if old.is_none_or(|o| o.oom_score_adj != g.oom_score_adj) {
+        if let Err(e) = sched::set_oom_score_adj(g.oom_score_adj) {
+            warn!("oom_score_adj {}: {e}", g.oom_score_adj);
+        }
+    }
+}
+
 /// Run the daemon in the foreground until SIGTERM/SIGINT; returns the exit code.
 ///
 /// The loop and the daemon live on the heap and this function is never inlined into `main`:
@@ -599,6 +645,8 @@ pub fn run(path: &Path, cfg: Config, socket: &Path) -> i32 {
             return 3;
         }
     };
+    // After the config's tables and sockets exist, before the first timer.
+    protect(&d.cfg.globals, None);
     let now = crate::sys::clock::now();
     d.start(lp.ctx(), now);
     match lp.run(&mut *d) {

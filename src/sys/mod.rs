@@ -12,6 +12,7 @@ pub mod packet_ring;
 pub mod poll;
 pub mod process;
 pub mod rtnl;
+pub mod sched;
 pub mod signal;
 pub mod tcp;
 pub mod timer;
