@@ -156,3 +156,62 @@ fn protection_can_be_turned_off() {
         "0"
     );
 }
+
+/// A daemon frozen for 300 ms (SIGSTOP, as a starved CPU would) finds its timer late: `status
+/// --json` shows it in the histogram and as the instance's worst, `metrics` carries it, and
+/// the log has one warning saying nothing in the daemon ran long.
+#[test]
+fn a_frozen_daemon_reports_its_late_timer() {
+    if !common::require_root("a_frozen_daemon_reports_its_late_timer") {
+        return;
+    }
+    let lab = Lab::with_routers("rtlate", 1);
+    let mut s = VrrpSpec::new(62, 150, 3, 0.1, "10.0.0.254/24");
+    s.extra_uci = vec!["option state 'MASTER'".into()];
+    let r1 = lab.spawn_minivrrp_text("r1", &bin(), &lab::minivrrp_uci("r1", &[s]), "late");
+    let sock = lab.control_socket("r1");
+    let cli = |args: &[&str]| {
+        std::process::Command::new(bin())
+            .args(args)
+            .arg("--socket")
+            .arg(&sock)
+            .output()
+            .expect("run minivrrp")
+    };
+    let up = lab::wait_until(Duration::from_secs(10), || {
+        lab.node_has_addr("r1", "10.0.0.254")
+    });
+    assert!(up.is_some(), "{}", logs(&[&r1]));
+    r1.signal(libc::SIGSTOP);
+    std::thread::sleep(Duration::from_millis(300));
+    r1.signal(libc::SIGCONT);
+    let warned = lab::wait_until(Duration::from_secs(3), || {
+        r1.log_text().contains("timer fired")
+    });
+    let log = r1.log_text();
+    assert!(warned.is_some(), "no late-timer warning\n{log}");
+    assert!(
+        log.contains("nothing in the daemon ran long"),
+        "the cause is outside the daemon\n{log}"
+    );
+    let o = cli(&["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("status json");
+    let worst = v["instances"][0]["timer_late_worst_us"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(worst >= 200_000, "instance worst {worst} µs\n{v}");
+    assert!(v["timers"]["late_worst_us"].as_u64().unwrap_or(0) >= worst);
+    let over = &v["timers"]["late_us"][6];
+    assert_eq!(over["le"], 500_000, "{v}");
+    assert!(over["count"].as_u64().unwrap_or(0) >= 1, "{v}");
+    let m = String::from_utf8_lossy(&cli(&["metrics"]).stdout).to_string();
+    assert!(
+        m.contains("minivrrp_timer_lateness_seconds_bucket{le=\"+Inf\"}"),
+        "{m}"
+    );
+    assert_eq!(
+        log.matches("timer fired").count(),
+        1,
+        "one warning per log_suppress interval\n{log}"
+    );
+}

@@ -45,7 +45,7 @@ pub mod vrrp;
 use crate::config::limits;
 pub use crate::sys::poll::{Interest, Ready};
 pub use crate::sys::signal::Signal;
-pub use event_loop::{Ctx, Handler, Inbox, Loop, LoopStats, Read};
+pub use event_loop::{Busy, Ctx, Handler, Inbox, Loop, LoopStats, Read};
 pub use timers::TimerQueue;
 
 /// Input events (decoded packets, netlink events...) queued between reading and handling.

@@ -36,6 +36,7 @@ use std::path::{Path, PathBuf};
 use log::{error, info, warn};
 
 use super::checks::{CheckEngine, ProbeId};
+use super::event_loop::Busy;
 use super::event_loop::{Ctx, Handler, Inbox, Loop, Read};
 use super::ids::{timer_owner, token_owner, Part};
 use super::link_sync::LinkSync;
@@ -44,7 +45,8 @@ use super::notify::Notifier;
 use super::tracking::Tracking;
 use super::vrrp::{Vrrp, VrrpEvent};
 use super::{check_capacity, Ready, Required, Signal, TimerId, Token};
-use crate::base::Instant;
+use crate::base::lateness::{self, Histogram, LateWarn};
+use crate::base::{Duration, Instant};
 use crate::check::Health;
 use crate::config::Config;
 use crate::sys::rtnl::{RtnlEvent, RtnlEvents};
@@ -81,6 +83,11 @@ pub struct Daemon {
     mailer: super::mail::Mailer,
     /// Control socket and operator state (control.rs).
     control: control::Control,
+    /// How late timers fired (base/lateness.rs): all of them, and each VRRP router's worst
+    /// (by timer index, reset when a reload changes the instances).
+    late: Histogram,
+    late_worst: Vec<Duration>,
+    late_warn: LateWarn,
 }
 
 /// Loop resources a configuration needs: one packet socket per interface plus netlink, one
@@ -121,6 +128,8 @@ impl Daemon {
         let notifier = Notifier::new(&cfg, super::notify::hotplug_from_env())?;
         let control = control::Control::bind(socket, now)?;
         let mailer = super::mail::Mailer::new(&cfg);
+        let late_worst = vec![Duration::ZERO; vrrp.slot_count()];
+        let late_warn = LateWarn::new(cfg.globals.log_suppress);
         Ok(Daemon {
             path: path.to_path_buf(),
             cfg,
@@ -133,6 +142,9 @@ impl Daemon {
             notifier,
             mailer,
             control,
+            late: Histogram::default(),
+            late_worst,
+            late_warn,
         })
     }
 
@@ -346,6 +358,10 @@ impl Daemon {
         }
         log::set_max_level(new.globals.log_level.to_filter().max(log::max_level()));
         self.vrrp.reload(ctx, &new, now);
+        if new.instances != self.cfg.instances {
+            self.late_worst = vec![Duration::ZERO; self.vrrp.slot_count()];
+        }
+        self.late_warn = LateWarn::new(new.globals.log_suppress);
         if let Err(e) = self.checks.reload(ctx, &new, now) {
             error!("reload: checks: {e}");
         }
@@ -538,6 +554,43 @@ impl Handler for Daemon {
         self.settle(ctx, now);
     }
 
+    /// Lateness figures for `status`, and one warning per `log_suppress` interval when a VRRP
+    /// timer fires later than a tenth of its instance's Skew_Time (RFC 5798 6.1: the slack a
+    /// backup allows beyond three advert intervals), naming what kept the loop busy.
+    fn on_late(&mut self, id: TimerId, late: Duration, busy: Option<(Busy, Duration)>) {
+        self.late.record(late);
+        let Some((Part::Vrrp, i)) = timer_owner(id) else {
+            return;
+        };
+        let i = i as usize;
+        if let Some(w) = self.late_worst.get_mut(i) {
+            *w = (*w).max(late);
+        }
+        let Some(v) = self.vrrp.instance_view(i) else {
+            return;
+        };
+        let skew = v.fsm.skew_time();
+        let now = crate::sys::clock::now();
+        let Some(held) = self.late_warn.judge(late, lateness::threshold(skew), now) else {
+            return;
+        };
+        let cause = match busy {
+            Some((b, took)) => format!("{} ran {} ms", busy_name(b), took.as_millis()),
+            None => "nothing in the daemon ran long: the CPU went to other work".to_string(),
+        };
+        let held = if held > 0 {
+            format!(" ({held} more late timers since the last warning)")
+        } else {
+            String::new()
+        };
+        warn!(
+            "{}: timer fired {:.1} ms late, over a tenth of its Skew_Time ({:.1} ms); {cause}{held}",
+            v.cfg.name,
+            late.as_secs_f64() * 1e3,
+            skew.as_secs_f64() * 1e3
+        );
+    }
+
     fn on_signal(&mut self, ctx: &mut Ctx, sig: Signal, now: Instant) {
         match sig {
             Signal::Terminate => self.shutdown(ctx, now),
@@ -565,6 +618,35 @@ impl Handler for Daemon {
         if !ctx.is_stopping() {
             self.settle(ctx, now);
         }
+    }
+}
+
+/// What a loop callback was, in a late-timer warning.
+fn busy_name(b: Busy) -> &'static str {
+    let part = |p: Option<(Part, u32)>| p.map(|(p, _)| p);
+    match b {
+        Busy::Signal(Signal::Reload) => "a reload",
+        Busy::Signal(Signal::Child) => "reaping children",
+        Busy::Signal(Signal::Dump) => "a state dump",
+        Busy::Signal(Signal::Terminate) => "the shutdown",
+        Busy::Read(t) | Busy::Input(t) => match part(token_owner(t)) {
+            Some(Part::Vrrp) => "receiving adverts",
+            Some(Part::Links) => "link and address events",
+            Some(Part::Checks) => "a check",
+            Some(Part::Notify) => "an e-mail alert",
+            Some(Part::Lvs) => "IPVS",
+            Some(Part::Control) => "the control socket",
+            None => "an fd",
+        },
+        Busy::Timer(t) => match part(timer_owner(t)) {
+            Some(Part::Vrrp) => "another instance's timer",
+            Some(Part::Links) => "a link resync",
+            Some(Part::Checks) => "a check",
+            Some(Part::Notify) => "notify commands",
+            Some(Part::Lvs) => "an IPVS sync",
+            Some(Part::Control) => "the control socket",
+            None => "a timer",
+        },
     }
 }
 
