@@ -64,6 +64,16 @@ fn can_lower_oom_score() -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// CAP_SYS_RESOURCE (bit 24) in this process's effective set.
+fn has_cap_sys_resource() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .is_some_and(|m| m & (1 << 24) != 0)
+}
+
 fn first_line(p: &Path) -> Option<String> {
     std::fs::read_to_string(p)
         .ok()
@@ -214,4 +224,74 @@ fn a_frozen_daemon_reports_its_late_timer() {
         1,
         "one warning per log_suppress interval\n{log}"
     );
+}
+
+/// Under OpenWrt's real procd (the kit, `tests/common/owrt.rs`), `/etc/init.d/minivrrp start`
+/// gives the daemon the procd limits the init script asks for (memlock unlimited, rtprio its
+/// `sched_priority`) and the daemon runs SCHED_RR at that priority.
+#[test]
+fn procd_starts_the_daemon_real_time_with_matching_limits() {
+    let test = "procd_starts_the_daemon_real_time_with_matching_limits";
+    let Some(o) = common::owrt::Owrt::start(test, "rtprocd", 128, false) else {
+        return;
+    };
+    // Both files are named minivrrp and the stage keeps the name: one at a time.
+    let staged = o.stage(&bin());
+    o.sh(&format!("cp {staged} /usr/sbin/minivrrp"));
+    let init = o.stage(&Path::new(env!("CARGO_MANIFEST_DIR")).join("rootfs/etc/init.d/minivrrp"));
+    let conf = "config globals 'globals'\n\toption sched_priority '20'\n\n\
+                config instance 'lan'\n\toption interface 'br-lan'\n\toption vrid '61'\n\
+                \toption version '3'\n\toption advert_int '0.1'\n\tlist vip '10.88.128.254/24'\n";
+    o.sh(&format!(
+        "cp {init} /etc/init.d/minivrrp && \
+         chmod 755 /usr/sbin/minivrrp /etc/init.d/minivrrp && \
+         printf '%s' \"{conf}\" > /etc/config/minivrrp && /etc/init.d/minivrrp start"
+    ));
+    let mut seen = String::new();
+    let ok = lab::wait_until(Duration::from_secs(10), || {
+        seen = String::from_utf8_lossy(
+            &o.run(
+                "p=$(pidof minivrrp) && grep -E 'locked memory|realtime priority' /proc/$p/limits \
+                 && awk '$1==\"policy\"||$1==\"prio\"{print $1, $3}' /proc/$p/sched",
+            )
+            .stdout,
+        )
+        .into_owned();
+        seen.contains("policy 2")
+    });
+    assert!(ok.is_some(), "{seen}\n{}", o.logread());
+    let listed = String::from_utf8_lossy(&o.run("ubus call service list").stdout).into_owned();
+    let seen = format!("{seen}\n{listed}");
+    let words = |l: &str| l.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+    let line = |key: &str| {
+        seen.lines()
+            .find(|l| l.starts_with(key))
+            .map(words)
+            .unwrap_or_default()
+    };
+    assert_eq!(line("prio"), ["prio", "79"], "SCHED_RR priority 20\n{seen}");
+    // procd's own view of the instance.
+    let v: serde_json::Value = serde_json::from_str(&listed).unwrap_or_default();
+    let limits = v["minivrrp"]["instances"]
+        .as_object()
+        .and_then(|m| m.values().next())
+        .map(|i| i["limits"].clone())
+        .unwrap_or_default();
+    assert_eq!(limits["memlock"], "unlimited", "{seen}");
+    assert_eq!(limits["rtprio"], "20 20", "{seen}");
+    // Raising a hard limit needs CAP_SYS_RESOURCE, which containers often lack (procd's
+    // setrlimit then fails and the defaults stay).
+    if has_cap_sys_resource() {
+        // "Max locked memory  unlimited  unlimited  bytes", "Max realtime priority  20  20".
+        assert_eq!(
+            line("Max locked memory")[3..5],
+            ["unlimited", "unlimited"],
+            "{seen}"
+        );
+        assert_eq!(line("Max realtime priority")[3..5], ["20", "20"], "{seen}");
+    } else {
+        eprintln!(
+            "note: no CAP_SYS_RESOURCE here: procd cannot raise the limits; checked its parameters"
+        );
+    }
 }
