@@ -51,24 +51,31 @@ impl Policy {
     }
 }
 
+/// The kernel's `struct sched_param` (one int). musl's `libc::sched_param` carries more
+/// (the SCHED_SPORADIC fields), so the raw system call gets this one.
+#[repr(C)]
+struct KernelSchedParam {
+    sched_priority: libc::c_int,
+}
+
 /// Put the calling process in `policy` at `priority` (1..99 for the real-time classes, ignored
 /// for `Other`), always with [`SCHED_RESET_ON_FORK`]: what the daemon forks starts as a normal
 /// process.
 pub fn set_policy(policy: Policy, priority: u8) -> Result<(), Errno> {
-    let param = libc::sched_param {
+    let param = KernelSchedParam {
         sched_priority: if policy == Policy::Other {
             0
         } else {
-            i32::from(priority)
+            libc::c_int::from(priority)
         },
     };
-    // SAFETY: pid 0 is the caller; param is a valid sched_param for the call's duration.
+    // SAFETY: pid 0 is the caller; param is the kernel's sched_param, valid for the call.
     let r = unsafe {
         libc::syscall(
             libc::SYS_sched_setscheduler,
             0 as libc::pid_t,
             policy.raw() | SCHED_RESET_ON_FORK,
-            &param as *const libc::sched_param,
+            &param as *const KernelSchedParam,
         )
     };
     Errno::result(r).map(drop)
