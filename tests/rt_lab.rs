@@ -135,6 +135,16 @@ fn defaults_make_the_daemon_real_time_and_its_children_normal() {
         eprintln!("note: this machine refuses a negative oom_score_adj; checked the warning");
     }
     assert!(log.contains("scheduling: SCHED_RR priority 10"), "{log}");
+    // A reload that turns real-time off applies it.
+    let g = "\toption sched_policy 'other'\n";
+    std::fs::write(lab.dir.join("r1-rt.uci"), config(g, &notify, &check)).expect("rewrite");
+    r1.signal(libc::SIGHUP);
+    let other = lab::wait_until(Duration::from_secs(5), || sched_of(&pid).0 == "0");
+    assert!(
+        other.is_some(),
+        "still real-time after reload\n{}",
+        logs(&[&r1])
+    );
 }
 
 /// Each protection turns off: the daemon stays SCHED_OTHER, nothing locked, OOM score 0.
