@@ -130,8 +130,13 @@ fn parse_prometheus(t: &str) -> Vec<(String, String, f64)> {
             None => line.split_at(line.find(' ').expect(line)),
         };
         assert!(name_ok(name), "{line}");
+        // A histogram's samples are its name with _bucket (with `le`), _sum and _count.
         assert!(
-            types.last().is_some_and(|(n, _)| n == name),
+            types.last().is_some_and(|(n, k)| n == name
+                || (k == "histogram"
+                    && ["_bucket", "_sum", "_count"]
+                        .iter()
+                        .any(|x| name.strip_suffix(x) == Some(n.as_str())))),
             "sample outside its family: {line}"
         );
         let (labels, value) = if let Some(body) = rest.strip_prefix('{') {

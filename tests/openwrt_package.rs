@@ -519,6 +519,8 @@ fn init_start_opens_one_foreground_instance_with_respawn_file_watch_and_reload_t
         format!("set_param file {conf}"),
         "set_param reload_signal HUP".to_string(),
         "set_param term_timeout 10".to_string(),
+        // The daemon's default sched_priority (globals), read from the effective config.
+        "set_param limits memlock=unlimited rtprio=10 10".to_string(),
         "close_instance".to_string(),
         "add_reload_trigger minivrrp".to_string(),
         "close_service".to_string(),
@@ -535,6 +537,32 @@ fn init_start_opens_one_foreground_instance_with_respawn_file_watch_and_reload_t
         .collect();
     assert_eq!(got, expected.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(logger_lines(&lines).is_empty(), "{lines:#?}");
+}
+
+/// procd's rtprio limit follows globals `sched_priority`, so the daemon may take the priority
+/// it is configured for even without CAP_SYS_NICE.
+#[test]
+fn init_start_gives_procd_the_configured_real_time_priority_as_rtprio_limit() {
+    if !tools_present("init_rtprio", &["sh", "md5sum"]) {
+        return;
+    }
+    let s = Scratch::new("init_rtprio");
+    let conf = enabled_config(&s);
+    let text = fs::read_to_string(&conf).unwrap();
+    let text = text.replacen(
+        "\toption enabled '1'\n",
+        "\toption enabled '1'\n\toption sched_priority '30'\n",
+        1,
+    );
+    fs::write(&conf, text).unwrap();
+    let (code, lines) = rc("start", &s, &conf, false);
+    assert_eq!(code, Some(0), "{lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.trim_end() == "set_param limits memlock=unlimited rtprio=30 30"),
+        "{lines:#?}"
+    );
 }
 
 #[test]

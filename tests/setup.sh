@@ -7,7 +7,7 @@ PKGS="keepalived tcpdump iproute2 iputils-ping procps python3 python3-aiosmtpd b
       qemu-user-static qemu-system-x86 linux-image-amd64 busybox-static ipvsadm cpio kmod
       strace util-linux
       musl-dev:mipsel musl-dev:armhf conntrackd conntrack nftables frr
-      chromium chromium-driver python3-selenium curl ndisc6 radvd python3-scapy"
+      chromium chromium-driver python3-selenium curl ndisc6 radvd python3-scapy stress-ng"
 
 # The mipsel_24kc and arm_cortex-a7 builds (board/build.sh cross) link against Debian's
 # musl for those architectures, installed as multiarch packages.

@@ -71,6 +71,15 @@ fn globals_values(g: &Globals, opt: &str) -> Vec<String> {
             .collect(),
         "smtp_connect_timeout" => one(format_duration(g.smtp_connect_timeout)),
         "smtp_alert" => bool_val(g.smtp_alert),
+        "sched_policy" => one(match g.sched_policy {
+            crate::config::model::SchedPolicy::RoundRobin => "rr",
+            crate::config::model::SchedPolicy::Fifo => "fifo",
+            crate::config::model::SchedPolicy::Other => "other",
+        }
+        .to_string()),
+        "sched_priority" => one(g.sched_priority.to_string()),
+        "lock_memory" => bool_val(g.lock_memory),
+        "oom_score_adj" => one(g.oom_score_adj.to_string()),
         _ => Vec::new(),
     }
 }

@@ -87,7 +87,15 @@ pub struct Globals {
     pub smtp_connect_timeout: Duration,
     /// Default of `Instance::smtp_alert`.
     pub smtp_alert: bool,
+    /// Scheduling class and real-time priority of the daemon (`sys::sched`).
+    pub sched_policy: SchedPolicy,
+    pub sched_priority: u8,
+    /// mlockall at start.
+    pub lock_memory: bool,
+    pub oom_score_adj: i32,
 }
+
+pub use crate::sys::sched::Policy as SchedPolicy;
 
 pub use crate::vrrp::wire::Version as VrrpVersion;
 

@@ -757,6 +757,7 @@ pub const SCHEDULERS: &[&str] = &[
     "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh", "fo", "ovf",
 ];
 pub const FORWARDING: &[&str] = &["nat", "dr", "tun"];
+pub const SCHED_POLICIES: &[&str] = &["rr", "fifo", "other"];
 
 const GLOBALS: &[OptionSpec] = &[
     opt(
@@ -860,6 +861,30 @@ const GLOBALS: &[OptionSpec] = &[
         Kind::Bool,
         Dv("0"),
         "Send an e-mail alert on every state change of every instance (default of the instance option `smtp_alert`); needs `smtp_server` and `notification_email`. At most 16 mails wait; more are dropped and counted.",
+    ),
+    opt(
+        "sched_policy",
+        Kind::Enum(SCHED_POLICIES),
+        Dv("rr"),
+        "Scheduling class of the daemon: `rr` (SCHED_RR, keepalived's with `vrrp_rt_priority`), `fifo` (SCHED_FIFO) or `other` (the normal class, no real-time). Default `rr`: on a busy router a normal process waits behind every CPU hog and every niced-up task, and a timer that fires 100 ms late at `advert_int 0.01` is a false takeover; a real-time class runs it as soon as it is due. Children (notify commands, hooks, check scripts) never inherit it: they start in the normal class (SCHED_RESET_ON_FORK).",
+    ),
+    opt(
+        "sched_priority",
+        uint(1, 99),
+        Dv("10"),
+        "Real-time priority with `sched_policy` `rr` or `fifo` (keepalived `vrrp_rt_priority`). Default 10: above every normal process and low-priority real-time helpers, below the kernel's threaded interrupt handlers (50 on PREEMPT_RT kernels), which deliver the adverts the daemon waits for, and its watchdog and migration threads (99).",
+    ),
+    opt(
+        "lock_memory",
+        Kind::Bool,
+        Dv("1"),
+        "Lock the daemon's memory (mlockall; keepalived `vrrp_no_swap`): its code is read in whole and kept resident, its small fixed heap is locked as it is used, so a takeover never waits for swap or for code evicted to flash under memory pressure. Costs the code's size in RAM (under 1 MB); memory reserved but never used stays unlocked and unallocated.",
+    ),
+    opt(
+        "oom_score_adj",
+        Kind::Int { min: -1000, max: 1000 },
+        Dv("-900"),
+        "The kernel's OOM killer score adjustment of the daemon (`/proc/self/oom_score_adj`). Default -900: out of memory, the kernel kills the services the virtual address protects before the daemon that moves it, while -1000 (never) is left to the administrator; the daemon's own memory is fixed at load.",
     ),
 ];
 
@@ -1266,6 +1291,8 @@ pub const KEEPALIVED_HINTS: &[(&str, &str)] = &[
     ("vrrp_script", "config script"),
     ("vrrp_sync_group", "config sync_group"),
     ("global_defs", "config globals 'globals'"),
+    ("vrrp_rt_priority", "option sched_priority"),
+    ("vrrp_no_swap", "option lock_memory '1'"),
     ("virtual_router_id", "option vrid"),
     ("virtual_ipaddress", "list vip"),
     ("nopreempt", "option preempt '0'"),

@@ -814,6 +814,14 @@ fn build_globals(secs: &[Sec], errs: &mut Errors) -> Globals {
         },
         smtp_connect_timeout: s.d_secs("smtp_connect_timeout"),
         smtp_alert: s.d_bool("smtp_alert"),
+        sched_policy: match s.d_word("sched_policy") {
+            "fifo" => SchedPolicy::Fifo,
+            "other" => SchedPolicy::Other,
+            _ => SchedPolicy::RoundRobin,
+        },
+        sched_priority: s.d_uint("sched_priority") as u8,
+        lock_memory: s.d_bool("lock_memory"),
+        oom_score_adj: s.d_int("oom_score_adj") as i32,
     }
 }
 

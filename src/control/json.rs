@@ -142,6 +142,7 @@ fn instance(out: &mut String, i: &InstanceStatus) {
     o.bool("vips_installed", i.vips_installed);
     o.bool("pre_master_running", i.pre_master_running);
     o.num("advert_int_ms", i.advert_int_ms);
+    o.num("timer_late_worst_us", i.timer_late_worst_us);
     drops(o.key("drops"), &i.drops);
     o.num("master_advert_int_ms", i.master_advert_int_ms);
     counters(o.key("counters"), &i.counters);
@@ -225,6 +226,26 @@ pub fn render(doc: &StatusDoc) -> String {
     co.num("dropped_timeout", c.dropped_timeout);
     co.num("throttled", c.throttled);
     co.end();
+    // Timers fired per lateness bucket ("le_us": upper bound, "over" above the last one).
+    let t = &doc.timers;
+    let mut to = Obj::new(o.key("timers"));
+    to.num("fired", t.total());
+    to.num("late_worst_us", t.worst.as_micros() as u64);
+    to.num("late_sum_us", t.sum_us);
+    to.array(
+        "late_us",
+        &t.counts.iter().enumerate().collect::<Vec<_>>(),
+        |out, (i, c)| {
+            let mut b = Obj::new(out);
+            match crate::base::lateness::BOUNDS_US.get(*i) {
+                Some(le) => b.num("le", *le),
+                None => b.str("le", "+Inf"),
+            }
+            b.num("count", **c);
+            b.end();
+        },
+    );
+    to.end();
     o.end();
     out
 }
@@ -265,6 +286,7 @@ pub(crate) mod tests {
                 vips_installed: true,
                 pre_master_running: false,
                 advert_int_ms: 1000,
+                timer_late_worst_us: 1_500,
                 master_advert_int_ms: 1000,
                 counters: InstanceCounters {
                     adverts_sent: 7,
@@ -328,6 +350,12 @@ pub(crate) mod tests {
                 value: 3,
             }],
             control: ControlStats::default(),
+            timers: {
+                let mut h = crate::base::lateness::Histogram::default();
+                h.record(core::time::Duration::from_micros(40));
+                h.record(core::time::Duration::from_micros(1_500));
+                h
+            },
         }
     }
 
@@ -350,6 +378,16 @@ pub(crate) mod tests {
         assert_eq!(v["checks"][0]["weight"], 12);
         assert_eq!(v["virtual_servers"][0]["real_servers"][0]["weight"], 1);
         assert_eq!(v["drops"]["bad_ttl"], 3);
+        assert_eq!(i["timer_late_worst_us"], 1_500);
+        assert_eq!(v["timers"]["fired"], 2);
+        assert_eq!(v["timers"]["late_worst_us"], 1_500);
+        assert_eq!(v["timers"]["late_us"][0]["le"], 100);
+        assert_eq!(v["timers"]["late_us"][0]["count"], 1);
+        assert_eq!(
+            v["timers"]["late_us"][2]["count"], 1,
+            "1.5 ms is in the 5 ms bucket"
+        );
+        assert_eq!(v["timers"]["late_us"][8]["le"], "+Inf");
         assert_eq!(v["instances"][0]["drops"]["not-a-peer"], 4);
         assert_eq!(v["control"]["refused_not_root"], 0);
         assert_eq!(i["families"][0]["family"], "ipv6");

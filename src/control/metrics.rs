@@ -316,6 +316,39 @@ pub fn render(doc: &StatusDoc) -> String {
             }
         }
     }
+    let mut f = family(
+        &mut out,
+        "minivrrp_timer_lateness_seconds",
+        "histogram",
+        "How late the daemon's timers fired after their deadlines.",
+    );
+    for (le, n) in doc.timers.cumulative() {
+        let le = le.map_or("+Inf".to_string(), seconds);
+        f.sample("minivrrp_timer_lateness_seconds_bucket", &[("le", &le)], n);
+    }
+    f.sample(
+        "minivrrp_timer_lateness_seconds_sum",
+        &[],
+        seconds(doc.timers.sum_us),
+    );
+    f.sample(
+        "minivrrp_timer_lateness_seconds_count",
+        &[],
+        doc.timers.total(),
+    );
+    let mut f = family(
+        &mut out,
+        "minivrrp_instance_timer_late_worst_seconds",
+        "gauge",
+        "The latest the instance's timer fired after its deadline.",
+    );
+    for i in &doc.instances {
+        f.sample(
+            "minivrrp_instance_timer_late_worst_seconds",
+            &[("instance", &i.name)],
+            seconds(i.timer_late_worst_us),
+        );
+    }
     let c = doc.control;
     let mut f = family(
         &mut out,
@@ -355,6 +388,14 @@ mod tests {
             "minivrrp_real_server_weight{virtual_server=\"vs1\",real_server=\"10.0.1.1:80\"} 1\n"
         ));
         assert!(t.contains("minivrrp_drops_total{reason=\"bad_ttl\"} 3\n"));
+        // Cumulative buckets of the lateness histogram (40 µs and 1.5 ms).
+        assert!(t.contains("minivrrp_timer_lateness_seconds_bucket{le=\"0.000100\"} 1\n"));
+        assert!(t.contains("minivrrp_timer_lateness_seconds_bucket{le=\"0.005000\"} 2\n"));
+        assert!(t.contains("minivrrp_timer_lateness_seconds_bucket{le=\"+Inf\"} 2\n"));
+        assert!(t.contains("minivrrp_timer_lateness_seconds_count 2\n"));
+        assert!(
+            t.contains("minivrrp_instance_timer_late_worst_seconds{instance=\"vi1\"} 0.001500\n")
+        );
         assert!(t.contains(
             "minivrrp_instance_auth_hmac_total{instance=\"vi1\",outcome=\"bad_mac\"} 1\n"
         ));

@@ -19,6 +19,8 @@ pub struct StatusDoc {
     /// Received frames dropped before they reached an instance, by RFC rule (daemon-wide).
     pub drops: Vec<Counter>,
     pub control: ControlStats,
+    /// How late the daemon's timers fired (all of them, since start).
+    pub timers: crate::base::lateness::Histogram,
 }
 
 /// A named counter (drop reasons).
@@ -57,6 +59,9 @@ pub struct InstanceStatus {
     pub pre_master_running: bool,
     /// Configured advert interval, milliseconds.
     pub advert_int_ms: u32,
+    /// The latest this instance's timer fired after its deadline since start (or the last
+    /// reload that changed the instances), microseconds.
+    pub timer_late_worst_us: u64,
     /// Master_Adver_Interval in use (learned from the master in v3 BACKUP), milliseconds.
     pub master_advert_int_ms: u32,
     pub counters: InstanceCounters,

@@ -185,6 +185,18 @@ pub fn render(doc: &StatusDoc) -> String {
     for i in &doc.instances {
         instance(&mut out, i);
     }
+    if doc.timers.total() > 0 {
+        let w = doc.timers.worst.as_micros() as u64;
+        line(
+            &mut out,
+            &format!(
+                "timers: {} fired, worst {}.{:02} ms late",
+                doc.timers.total(),
+                w / 1000,
+                (w % 1000) / 10
+            ),
+        );
+    }
     for c in &doc.checks {
         let mut l = format!("check {} ({}): {}", c.name, c.kind, c.state);
         if let Some(r) = &c.last_result {

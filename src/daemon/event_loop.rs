@@ -14,6 +14,7 @@
 
 use super::timers::TimerQueue;
 use super::{CapacityError, TimerId, Token, EVENT_QUEUE_CAP, MAX_FDS, READ_BUDGET, TIMER_CAP};
+use crate::base::lateness::{BusyLog, BUSY_MIN};
 use crate::base::{Duration, Instant};
 use crate::sys::clock;
 use crate::sys::poll::{poll, Interest, PollEntry, Ready};
@@ -92,6 +93,26 @@ pub trait Handler {
     /// A signal arrived. `Signal::Reload` is where a handler parses the new config and swaps
     /// it in only if it is valid, so a failing reload leaves the running state untouched.
     fn on_signal(&mut self, ctx: &mut Ctx, sig: Signal, now: Instant);
+
+    /// Timer `id` is about to fire, `late` after its deadline (read from the clock just
+    /// before, so it includes the callbacks that ran before it in this turn). `busy`: the
+    /// loop's callback that ran longest while the timer was overdue, with its whole run time;
+    /// None when none ran long (the time went to other processes, or to the kernel). Called
+    /// for every fired timer, right before [`Self::on_timer`].
+    fn on_late(&mut self, id: TimerId, late: Duration, busy: Option<(Busy, Duration)>) {
+        let _ = (id, late, busy);
+    }
+}
+
+/// A callback of the loop, to name what kept it busy when a timer fired late.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Busy {
+    /// Reading fd `Token` (up to the read budget).
+    Read(Token),
+    /// A queued input from `Token`.
+    Input(Token),
+    Timer(TimerId),
+    Signal(Signal),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -260,6 +281,8 @@ pub struct Loop<I> {
     poll_set: Vec<PollEntry>,
     slots: Vec<Slot>,
     stats: LoopStats,
+    /// Callbacks that ran long lately, to blame a late timer on.
+    busy: BusyLog<Busy>,
 }
 
 impl<I> Default for Loop<I> {
@@ -280,6 +303,7 @@ impl<I> Loop<I> {
             poll_set: Vec::with_capacity(MAX_FDS + 2),
             slots: Vec::with_capacity(MAX_FDS + 2),
             stats: LoopStats::default(),
+            busy: BusyLog::new(),
         }
     }
 
@@ -381,7 +405,11 @@ impl<I> Loop<I> {
                             t.drain();
                         }
                     }
-                    Slot::Fd(token) => self.read_fd(h, token, ready, now),
+                    Slot::Fd(token) => {
+                        let start = clock::now();
+                        self.read_fd(h, token, ready, now);
+                        self.busy.record(Busy::Read(token), start, clock::now());
+                    }
                 }
             }
         }
@@ -449,9 +477,18 @@ impl<I> Loop<I> {
         let due = self.ctx.timers.due_count(now);
         for _ in 0..due {
             match self.ctx.timers.pop_due(now) {
-                Some((id, _)) => {
+                Some((id, deadline)) => {
                     self.stats.timers_fired += 1;
+                    let fired = clock::now();
+                    let late = fired.saturating_duration_since(deadline);
+                    let busy = if late >= BUSY_MIN {
+                        self.busy.blame(deadline, fired)
+                    } else {
+                        None
+                    };
+                    h.on_late(id, late, busy);
                     h.on_timer(&mut self.ctx, id, now);
+                    self.busy.record(Busy::Timer(id), fired, clock::now());
                 }
                 None => break,
             }
@@ -461,7 +498,9 @@ impl<I> Loop<I> {
         let pending = core::mem::take(&mut self.pending_signals);
         for sig in Signal::ALL {
             if pending & sig.bit() != 0 {
+                let start = clock::now();
                 h.on_signal(&mut self.ctx, sig, now);
+                self.busy.record(Busy::Signal(sig), start, clock::now());
             }
         }
         // Then queued input, only what was queued before this point (handlers cannot queue).
@@ -470,7 +509,11 @@ impl<I> Loop<I> {
                 break;
             }
             match self.queue.pop_front() {
-                Some((token, ev)) => h.on_input(&mut self.ctx, token, ev, now),
+                Some((token, ev)) => {
+                    let start = clock::now();
+                    h.on_input(&mut self.ctx, token, ev, now);
+                    self.busy.record(Busy::Input(token), start, clock::now());
+                }
                 None => break,
             }
         }

@@ -50,7 +50,7 @@ pub use crate::sys::signal::Signal;
 pub use capacity::{
     check_capacity, CapacityError, Required, EVENT_QUEUE_CAP, MAX_FDS, READ_BUDGET, TIMER_CAP,
 };
-pub use event_loop::{Ctx, Handler, Inbox, Loop, LoopStats, Read};
+pub use event_loop::{Busy, Ctx, Handler, Inbox, Loop, LoopStats, Read};
 pub use ids::{TimerId, Token};
 pub use timers::TimerQueue;
 

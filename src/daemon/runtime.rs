@@ -36,6 +36,7 @@ use std::path::{Path, PathBuf};
 use log::{error, info, warn};
 
 use super::checks::{CheckEngine, ProbeId};
+use super::event_loop::Busy;
 use super::event_loop::{Ctx, Handler, Inbox, Loop, Read};
 use super::ids::{timer_owner, token_owner, Part};
 use super::link_sync::LinkSync;
@@ -44,7 +45,8 @@ use super::notify::Notifier;
 use super::tracking::Tracking;
 use super::vrrp::{Vrrp, VrrpEvent};
 use super::{check_capacity, Ready, Required, Signal, TimerId, Token};
-use crate::base::Instant;
+use crate::base::lateness::{self, Histogram, LateWarn};
+use crate::base::{Duration, Instant};
 use crate::check::Health;
 use crate::config::Config;
 use crate::sys::rtnl::{RtnlEvent, RtnlEvents};
@@ -80,6 +82,11 @@ pub struct Daemon {
     mailer: super::mail::Mailer,
     /// Control socket and operator state (control.rs).
     control: control::Control,
+    /// How late timers fired (base/lateness.rs): all of them, and each VRRP router's worst
+    /// (by timer index, reset when a reload changes the instances).
+    late: Histogram,
+    late_worst: Vec<Duration>,
+    late_warn: LateWarn,
 }
 
 /// Loop resources a configuration needs: one packet socket per interface plus netlink, one
@@ -125,6 +132,8 @@ impl Daemon {
         }
         let control = control::Control::bind(socket, now)?;
         let mailer = super::mail::Mailer::new(&cfg);
+        let late_worst = vec![Duration::ZERO; vrrp.slot_count()];
+        let late_warn = LateWarn::new(cfg.globals.log_suppress);
         Ok(Daemon {
             path: path.to_path_buf(),
             cfg,
@@ -137,6 +146,9 @@ impl Daemon {
             notifier,
             mailer,
             control,
+            late: Histogram::default(),
+            late_worst,
+            late_warn,
         })
     }
 
@@ -365,6 +377,10 @@ impl Daemon {
         }
         log::set_max_level(new.globals.log_level.to_filter().max(log::max_level()));
         self.vrrp.reload(ctx, &new, now);
+        if new.instances != self.cfg.instances {
+            self.late_worst = vec![Duration::ZERO; self.vrrp.slot_count()];
+        }
+        self.late_warn = LateWarn::new(new.globals.log_suppress);
         if let Err(e) = self.checks.reload(ctx, &new, now) {
             error!("reload: checks: {e}");
         }
@@ -378,6 +394,7 @@ impl Daemon {
         self.seed_tracked_links(r.as_mut());
         // IPVS (lvs.rs): after the check engine, whose probe ids follow the new config.
         self.reload_lvs(ctx, &new, now);
+        protect(&new.globals, Some(&self.cfg.globals));
         // Before the settle step: notify looks sync groups up in the new configuration.
         self.cfg = new;
         info!("reload: applied");
@@ -556,6 +573,48 @@ impl Handler for Daemon {
         self.settle(ctx, now);
     }
 
+    /// Lateness figures for `status`, and one warning per `log_suppress` interval when a VRRP
+    /// timer fires later than a tenth of its instance's Skew_Time (RFC 5798 6.1: the slack a
+    /// backup allows beyond three advert intervals), naming what kept the loop busy.
+    fn on_late(&mut self, id: TimerId, late: Duration, busy: Option<(Busy, Duration)>) {
+        self.late.record(late);
+        let Some((Part::Vrrp, i)) = timer_owner(id) else {
+            return;
+        };
+        let i = i as usize;
+        if let Some(w) = self.late_worst.get_mut(i) {
+            *w = (*w).max(late);
+        }
+        let Some(v) = self.vrrp.instance_view(i) else {
+            return;
+        };
+        let skew = v.fsm.skew_time();
+        let now = crate::sys::clock::now();
+        let Some(held) = self.late_warn.judge(late, lateness::threshold(skew), now) else {
+            return;
+        };
+        let cause = match busy {
+            Some((b, took)) => format!("{} ran {} ms", busy_name(b), took.as_millis()),
+            None => "nothing in the daemon ran long: the CPU went to other work".to_string(),
+        };
+        let held = if held > 0 {
+            format!(" ({held} more late timers since the last warning)")
+        } else {
+            String::new()
+        };
+        // Decimal text by hand: float formatting costs 12 KB on the routers.
+        let ms = |d: Duration| {
+            let us = d.as_micros() as u64;
+            format!("{}.{} ms", us / 1000, (us % 1000) / 100)
+        };
+        warn!(
+            "{}: timer fired {} late, over a tenth of its Skew_Time ({}); {cause}{held}",
+            v.cfg.name,
+            ms(late),
+            ms(skew)
+        );
+    }
+
     fn on_signal(&mut self, ctx: &mut Ctx, sig: Signal, now: Instant) {
         match sig {
             Signal::Terminate => self.shutdown(ctx, now),
@@ -582,6 +641,80 @@ impl Handler for Daemon {
         }
         if !ctx.is_stopping() {
             self.settle(ctx, now);
+        }
+    }
+}
+
+/// What a loop callback was, in a late-timer warning.
+fn busy_name(b: Busy) -> &'static str {
+    let part = |p: Option<(Part, u32)>| p.map(|(p, _)| p);
+    match b {
+        Busy::Signal(Signal::Reload) => "a reload",
+        Busy::Signal(Signal::Child) => "reaping children",
+        Busy::Signal(Signal::Dump) => "a state dump",
+        Busy::Signal(Signal::Terminate) => "the shutdown",
+        Busy::Read(t) | Busy::Input(t) => match part(token_owner(t)) {
+            Some(Part::Vrrp) => "receiving adverts",
+            Some(Part::Links) => "link and address events",
+            Some(Part::Checks) => "a check",
+            Some(Part::Notify) => "an e-mail alert",
+            Some(Part::Lvs) => "IPVS",
+            Some(Part::Control) => "the control socket",
+            None => "an fd",
+        },
+        Busy::Timer(t) => match part(timer_owner(t)) {
+            Some(Part::Vrrp) => "another instance's timer",
+            Some(Part::Links) => "a link resync",
+            Some(Part::Checks) => "a check",
+            Some(Part::Notify) => "notify commands",
+            Some(Part::Lvs) => "an IPVS sync",
+            Some(Part::Control) => "the control socket",
+            None => "a timer",
+        },
+    }
+}
+
+/// Apply the load protection of `globals` (sys/sched.rs): scheduling class, locked memory, OOM
+/// score; at start (`old` None) and on a reload for what changed. A failure (no
+/// CAP_SYS_NICE in a container, a kernel without MCL_ONFAULT) is logged and the daemon runs
+/// unprotected rather than not at all.
+fn protect(g: &crate::config::model::Globals, old: Option<&crate::config::model::Globals>) {
+    use crate::sys::sched;
+    if old.is_none_or(|o| (o.sched_policy, o.sched_priority) != (g.sched_policy, g.sched_priority))
+    {
+        match sched::set_policy(g.sched_policy, g.sched_priority) {
+            Ok(()) if g.sched_policy == sched::Policy::Other => {
+                info!("scheduling: {} (no real-time)", g.sched_policy.name())
+            }
+            Ok(()) => info!(
+                "scheduling: {} priority {} (children start as SCHED_OTHER)",
+                g.sched_policy.name(),
+                g.sched_priority
+            ),
+            Err(e) => warn!(
+                "scheduling: {} priority {}: {e}; running in the normal class",
+                g.sched_policy.name(),
+                g.sched_priority
+            ),
+        }
+    }
+    if old.is_none_or(|o| o.lock_memory != g.lock_memory) {
+        if g.lock_memory {
+            match sched::lock_memory() {
+                Ok(sched::Locked::CurrentAndFuture) => info!("memory locked (current and future)"),
+                Ok(sched::Locked::CurrentOnly) => info!(
+                    "memory locked (what is mapped now; RLIMIT_MEMLOCK is finite and CAP_IPC_LOCK is missing, so not later mappings)"
+                ),
+                Err(e) => warn!("lock_memory: mlockall: {e}; memory not locked"),
+            }
+        } else if old.is_some() {
+            sched::unlock_memory();
+            info!("memory unlocked");
+        }
+    }
+    if old.is_none_or(|o| o.oom_score_adj != g.oom_score_adj) {
+        if let Err(e) = sched::set_oom_score_adj(g.oom_score_adj) {
+            warn!("oom_score_adj {}: {e}", g.oom_score_adj);
         }
     }
 }
@@ -618,6 +751,8 @@ pub fn run(path: &Path, cfg: Config, socket: &Path) -> i32 {
             return 3;
         }
     };
+    // After the config's tables and sockets exist, before the first timer.
+    protect(&d.cfg.globals, None);
     let now = crate::sys::clock::now();
     d.start(lp.ctx(), now);
     match lp.run(&mut *d) {

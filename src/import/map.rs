@@ -323,6 +323,12 @@ impl Mapper<'_> {
                     "minivrrp does not refuse scripts writable by other users; ignored",
                 ),
                 "vrrp_startup_delay" => self.put_arg(globals, "startup_delay", c),
+                // keepalived's VRRP process at SCHED_RR: minivrrp's default class.
+                "vrrp_rt_priority" => self.put_arg(globals, "sched_priority", c),
+                "vrrp_no_swap" => self.note(
+                    c,
+                    "minivrrp locks its memory by default (globals lock_memory)",
+                ),
                 _ => self.unsupported(c),
             }
         }

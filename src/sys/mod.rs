@@ -14,6 +14,7 @@ pub mod packet;
 pub mod poll;
 pub mod process;
 pub mod rtnl;
+pub mod sched;
 pub mod signal;
 pub mod tcp;
 pub mod timer;

@@ -12,7 +12,7 @@ cd "$(dirname "$0")/../.."
 MINIVRRP_BIN="$PWD/target/x86_64-unknown-linux-musl/release/minivrrp"
 export MINIVRRP_BIN
 status=0
-for bench in ${BENCHES:-failover perf faults junk_flood rs_flood control checks vrrp}; do
+for bench in ${BENCHES:-failover perf faults junk_flood rs_flood control checks vrrp load}; do
     echo "== cargo bench --bench $bench"
     cargo bench --quiet --bench "$bench" || { echo "bench $bench FAILED"; status=1; }
 done

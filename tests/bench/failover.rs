@@ -2,7 +2,8 @@
 //!
 //! `cargo bench --bench failover` as root. Prints figures, asserts nothing about timing.
 //!
-//! Per implementation and per case (VRRPv2 at 1 s, VRRPv3 at 0.1 s), r1 (priority 150) and r2
+//! Per implementation and per case (VRRPv2 at 1 s, VRRPv3 at 0.1 s; `v3fast`, VRRPv3 at 0.01 s,
+//! when asked for with `BENCH_CASES`), r1 (priority 150) and r2
 //! (priority 100) share 10.0.0.254; the trigger hits r1 and we time, on the bridge capture, the
 //! new master's (r2's) first advert and first gratuitous ARP:
 //! * `kill9`: SIGKILL of r1's daemon (a crash),
@@ -25,9 +26,10 @@
 //! * `MINIVRRP_BIN`: path of the minivrrp binary (default: the one cargo built for the bench,
 //!   `target/release/minivrrp`).
 //! * `BENCH_TRIALS` (5): trials per case and trigger.
-//! * `BENCH_CASES` (`v2,v3`): which cases to run.
+//! * `BENCH_CASES` (`v2,v3`): which cases to run (`v3fast`: 0.01 s adverts).
 //! * `BENCH_TRIGGERS` (`kill9,linkdown,sigterm`).
-//! * `BENCH_IDLE_SECS` (20): idle measurement window, scaled to a minute.
+//! * `BENCH_IDLE_SECS` (20): idle measurement window, scaled to a minute (0 skips the idle
+//!   measurement).
 //! * `BENCH_INSTANCES` (50): instance count of the "many" idle measurement (0 skips it).
 //! * `BENCH_IMPLS` (`keepalived,minivrrp`): which implementations to run.
 
@@ -207,7 +209,7 @@ fn main() {
     };
 
     println!(
-        "failover (ms, median of {} trials): trigger->advert  trigger->GARP  protocol  overhead(trigger)  overhead(last advert)",
+        "failover (ms, median of {} trials): trigger->advert  trigger->GARP  protocol  overhead(trigger)  overhead(last advert)  | worst: trigger->advert  overhead(last advert)",
         k.trials
     );
     for imp in &k.impls {
@@ -251,9 +253,11 @@ fn main() {
                 }
                 let ok = adv.len();
                 let p = secs(protocol);
+                let worst = |v: &[f64]| v.iter().copied().reduce(f64::max);
+                let (wa, wr) = (worst(&adv), worst(&from_ref));
                 let (ma, mg, mr) = (median(adv), median(garp), median(from_ref));
                 println!(
-                    "  {:<10} {} {:<8}  {:>8}  {:>8}  {:>8}  {:>8}  {:>8}   ({}/{} trials ok)",
+                    "  {:<10} {} {:<8}  {:>8}  {:>8}  {:>8}  {:>8}  {:>8}  | {:>8}  {:>8}   ({}/{} trials ok)",
                     imp.name(),
                     case.name,
                     trig.name(),
@@ -262,12 +266,22 @@ fn main() {
                     ms(Some(p)),
                     ms(ma.map(|a| a - p)),
                     ms(mr.map(|r| r - p)),
+                    ms(wa),
+                    ms(wr.map(|r| r - p)),
                     ok,
                     k.trials
                 );
                 let base = format!("{} {} ", case.name, trig.name());
                 if let Some(a) = ma {
                     put(&mut table, format!("{base}advert ms"), imp.name(), a * 1e3);
+                }
+                if let Some(a) = wa {
+                    put(
+                        &mut table,
+                        format!("{base}worst advert ms"),
+                        imp.name(),
+                        a * 1e3,
+                    );
                 }
                 if let Some(g) = mg {
                     put(&mut table, format!("{base}GARP ms"), imp.name(), g * 1e3);
@@ -289,7 +303,7 @@ fn main() {
         "idle ({} s window scaled to a minute, advert 1 s, VRRPv3):",
         k.idle.as_secs_f64()
     );
-    for imp in &k.impls {
+    for imp in k.impls.iter().filter(|_| !k.idle.is_zero()) {
         let mut counts = vec![1];
         if k.many > 1 {
             counts.push(k.many.min(255));

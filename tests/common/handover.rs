@@ -36,7 +36,7 @@ pub struct Case {
     pub advert_int: f64,
 }
 
-pub const CASES: [Case; 2] = [
+pub const CASES: [Case; 3] = [
     Case {
         name: "v2",
         version: 2,
@@ -46,6 +46,12 @@ pub const CASES: [Case; 2] = [
         name: "v3",
         version: 3,
         advert_int: 0.1,
+    },
+    // VRRPv3's shortest interval (RFC 5798 5.2.7: centiseconds): failover in tens of ms.
+    Case {
+        name: "v3fast",
+        version: 3,
+        advert_int: 0.01,
     },
 ];
 

@@ -291,6 +291,7 @@ impl Daemon {
             vips_installed,
             pre_master_running: v.pre_master_running,
             advert_int_ms: ms(v.cfg.advert_int) as u32,
+            timer_late_worst_us: self.late_worst.get(i).map_or(0, |d| d.as_micros() as u64),
             master_advert_int_ms: ms(v.fsm.master_adver_interval()) as u32,
             drops: drop_list(&drops),
             auth_hmac: auth_status(&v),
@@ -404,6 +405,7 @@ impl Controlled<Ctx> for Daemon {
                 .as_ref()
                 .map(|s| s.stats())
                 .unwrap_or_default(),
+            timers: self.late,
         }
     }
 

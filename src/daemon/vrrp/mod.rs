@@ -1035,6 +1035,11 @@ impl<S: Southbound> Vrrp<S> {
     }
 
     /// Configured instances (a dual-stack one counts once).
+    /// Routers of all instances (a dual-stack instance has two), the range of timer indexes.
+    pub fn slot_count(&self) -> usize {
+        self.insts.len()
+    }
+
     pub fn instance_count(&self) -> usize {
         self.configured.min(self.insts.len())
     }

@@ -241,6 +241,63 @@ return baseclass.extend({
 	        "picks": null,
 	        "required": false,
 	        "type": "bool"
+	      },
+	      {
+	        "datatype": null,
+	        "default": "rr",
+	        "derived": null,
+	        "help": "Scheduling class of the daemon: `rr` (SCHED_RR, keepalived's with `vrrp_rt_priority`), `fifo` (SCHED_FIFO) or `other` (the normal class, no real-time). Default `rr`: on a busy router a normal process waits behind every CPU hog and every niced-up task, and a timer that fires 100 ms late at `advert_int 0.01` is a false takeover; a real-time class runs it as soon as it is due. Children (notify commands, hooks, check scripts) never inherit it: they start in the normal class (SCHED_RESET_ON_FORK).",
+	        "kind": "enum",
+	        "list": false,
+	        "name": "sched_policy",
+	        "picks": null,
+	        "required": false,
+	        "type": "rr | fifo | other",
+	        "values": [
+	          "rr",
+	          "fifo",
+	          "other"
+	        ]
+	      },
+	      {
+	        "datatype": "and(uinteger,range(1,99))",
+	        "default": "10",
+	        "derived": null,
+	        "help": "Real-time priority with `sched_policy` `rr` or `fifo` (keepalived `vrrp_rt_priority`). Default 10: above every normal process and low-priority real-time helpers, below the kernel's threaded interrupt handlers (50 on PREEMPT_RT kernels), which deliver the adverts the daemon waits for, and its watchdog and migration threads (99).",
+	        "kind": "uint",
+	        "list": false,
+	        "max": 99,
+	        "min": 1,
+	        "name": "sched_priority",
+	        "picks": null,
+	        "required": false,
+	        "type": "integer 1..99"
+	      },
+	      {
+	        "datatype": null,
+	        "default": "1",
+	        "derived": null,
+	        "help": "Lock the daemon's memory (mlockall; keepalived `vrrp_no_swap`): its code is read in whole and kept resident, its small fixed heap is locked as it is used, so a takeover never waits for swap or for code evicted to flash under memory pressure. Costs the code's size in RAM (under 1 MB); memory reserved but never used stays unlocked and unallocated.",
+	        "kind": "bool",
+	        "list": false,
+	        "name": "lock_memory",
+	        "picks": null,
+	        "required": false,
+	        "type": "bool"
+	      },
+	      {
+	        "datatype": "and(integer,range(-1000,1000))",
+	        "default": "-900",
+	        "derived": null,
+	        "help": "The kernel's OOM killer score adjustment of the daemon (`/proc/self/oom_score_adj`). Default -900: out of memory, the kernel kills the services the virtual address protects before the daemon that moves it, while -1000 (never) is left to the administrator; the daemon's own memory is fixed at load.",
+	        "kind": "int",
+	        "list": false,
+	        "max": 1000,
+	        "min": -1000,
+	        "name": "oom_score_adj",
+	        "picks": null,
+	        "required": false,
+	        "type": "integer -1000..1000"
 	      }
 	    ],
 	    "type": "globals"
