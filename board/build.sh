@@ -1,11 +1,16 @@
 #!/bin/sh
 # board/build.sh - build minivrrp for one OpenWrt board profile and report its size.
 #
-#   board/build.sh BOARD          release build for board/BOARD.env, then a size report
-#   board/build.sh all            x86_64 + aarch64 (both aarch64 profiles share one binary)
-#   board/build.sh cross          mipsel_24kc + arm_cortex-a7_neon-vfpv4 (nightly -Zbuild-std)
-#   board/build.sh test-cross [TARGET-BOARD...]
+#   board/build.sh BOARD          release build for board/BOARD.env, qemu-user run, gates, size
+#   board/build.sh all            every profile: each distinct binary built once, run under
+#                                 qemu-user, the gates, .ipk + .apk for every profile, one table
+#   board/build.sh check BOARD [BINARY]
+#                                 the gates alone: static, ELF machine/class/byte order, float
+#                                 ABI, and on MIPS no FPU instruction
+#   board/build.sh fpu-selftest   the FPU scan against assembled FPU instructions
+#   board/build.sh test-cross [BOARD...]
 #                                 the library's unit tests for those boards under qemu-user
+#                                 (default: mips_24kc, mipsel_24kc, arm_cortex-a7_neon-vfpv4)
 #   board/build.sh tiny-x86_64    nightly -Zbuild-std + panic=immediate-abort + optimize_for_size
 #   board/build.sh tiny-aarch64   the same for aarch64 (needs nightly's rust-src component)
 #   board/build.sh check-atomics  nightly `cargo check -Zbuild-std` for mipsel and armv7:
@@ -13,10 +18,10 @@
 #   board/build.sh list           the profiles
 #
 # BOARD is a file name in board/ without .env; aliases: aarch64 = aarch64_cortex-a53,
-# armv7 = arm_cortex-a7_neon-vfpv4, mipsel = mipsel_24kc. Profiles marked BUILD=cross
-# (armv7, mipsel) have no prebuilt Rust std: nightly builds std from source and Debian's
-# multiarch musl-dev:<arch> is the C runtime (tests/setup.sh installs both). A profile's
-# CARGO_FEATURES picks its cargo features: the router boards build without `import`.
+# armv7 = arm_cortex-a7_neon-vfpv4, mipsel = mipsel_24kc, mips = mips_24kc. Profiles marked
+# BUILD=cross (every router) are built with nightly -Zbuild-std and linked by zig against
+# zig's musl for the profile's ZIG_TARGET/ZIG_CPU (tests/setup.sh installs nightly's rust-src
+# and zig). A profile's CARGO_FEATURES picks its cargo features: the routers leave out `import`.
 set -eu
 
 BOARD_DIR=$(cd "$(dirname "$0")" && pwd)
@@ -370,7 +375,7 @@ build_all() {
 	done
 }
 
-[ $# -ge 1 ] || die "usage: board/build.sh BOARD|all|check BOARD [BIN]|test-cross|tiny-x86_64|tiny-aarch64|check-atomics|list"
+[ $# -ge 1 ] || die "usage: board/build.sh BOARD|all|check BOARD [BIN]|fpu-selftest|test-cross|tiny-x86_64|tiny-aarch64|check-atomics|list"
 case "$1" in
 test-cross)
 	shift
@@ -386,7 +391,7 @@ check)
 	exit
 	;;
 esac
-[ $# -eq 1 ] || die "usage: board/build.sh BOARD|all|check BOARD [BIN]|test-cross|tiny-x86_64|tiny-aarch64|check-atomics|list"
+[ $# -eq 1 ] || die "usage: board/build.sh BOARD|all|check BOARD [BIN]|fpu-selftest|test-cross|tiny-x86_64|tiny-aarch64|check-atomics|list"
 case "$1" in
 list)
 	for f in "$BOARD_DIR"/*.env; do
