@@ -450,7 +450,10 @@ mod tests {
         let ne = |v: u16| v.to_ne_bytes();
         assert_eq!(&buf[20..24], &[ne(20), ne(1 | 0x8000)].concat()[..]);
         assert_eq!(&buf[24..32], &[ne(6), ne(1), ne(2), [0, 0]].concat()[..]);
-        assert_eq!(&buf[32..40], &[ne(7), ne(6), [b'r', b'r'], [0, 0]].concat()[..]);
+        assert_eq!(
+            &buf[32..40],
+            &[ne(7), ne(6), [b'r', b'r'], [0, 0]].concat()[..]
+        );
     }
 
     #[test]
