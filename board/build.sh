@@ -120,17 +120,18 @@ build_cross() { # board
 	# panic=immediate-abort: a panic (a bug; input never panics) aborts without its message,
 	# which drops std's panic formatting: about 40 % of the binary on these boards.
 	# -Cforce-unwind-tables=no: with nothing ever unwinding (immediate-abort), .eh_frame and
-	# .eh_frame_hdr are dead weight (47 KB on mipsel). GNU ld cannot discard them the way
-	# board/build.rs does for rust-lld, so they are not emitted for Rust code (std included).
-	# -z max-page-size=4096: GNU ld aligns the data segment for 64 KB pages on MIPS and ARM,
-	# which left up to 64 KB of zero padding in the file. The kernels of these routers use
+	# .eh_frame_hdr are dead weight (47 KB on mipsel with GNU ld, which cannot discard them);
+	# not emitting them for Rust code (std included) also leaves board/build.rs's discard
+	# little to do.
+	# -z max-page-size=4096: the linkers align the data segment for 64 KB pages on MIPS and
+	# ARM by default (GNU ld left up to 64 KB of zero padding in the file). The kernels of these routers use
 	# 4 KB pages (OpenWrt's ramips and ipq40xx, and every ARMv7 Linux), so a 4 KB alignment
 	# loads the same way and saves that padding.
 	cross_rustflags
 	flags="$CROSS_FLAGS -Zunstable-options -Cpanic=immediate-abort -Cforce-unwind-tables=no"
 	flags="$flags -Clink-arg=-Wl,-z,max-page-size=4096 -Clink-arg=-Wl,-z,common-page-size=4096"
-	# -z norelro: GNU ld starts the data segment so that its RELRO part ends on a page
-	# boundary, which left 3 KB of padding after the code on mipsel. Only a dynamic loader
+	# -z norelro: the linker starts the data segment so that its RELRO part ends on a page
+	# boundary (GNU ld: 3 KB of padding after the code on mipsel). Only a dynamic loader
 	# makes RELRO read-only (musl does it in ldso/dynlink.c); a static musl executable never
 	# does, so the padding bought nothing.
 	# -Zlocation-detail=none: immediate-abort never prints a panic's file and line, so their
