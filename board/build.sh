@@ -98,10 +98,10 @@ cross_rustflags() {
 	MINIVRRP_ZIG=$(zig_bin)
 	MINIVRRP_ZIG_TARGET=$ZIG_TARGET
 	MINIVRRP_ZIG_CPU=$ZIG_CPU
-	# zig's cache (its musl and libunwind per target, built on first use) stays with the build.
-	ZIG_GLOBAL_CACHE_DIR="$ROOT/target/zig-cache"
-	ZIG_LOCAL_CACHE_DIR="$ROOT/target/zig-cache"
-	export MINIVRRP_ZIG MINIVRRP_ZIG_TARGET MINIVRRP_ZIG_CPU ZIG_GLOBAL_CACHE_DIR ZIG_LOCAL_CACHE_DIR
+	# zig builds musl, libunwind and compiler_rt for a target on its first link there (about
+	# 45 s on 2 cores) and keeps them in its own cache (~/.cache/zig, or ZIG_GLOBAL_CACHE_DIR),
+	# outside target/, so a fresh clone on the same machine links at once.
+	export MINIVRRP_ZIG MINIVRRP_ZIG_TARGET MINIVRRP_ZIG_CPU
 	# -Crelocation-model=static: a static executable needs no position-independent code. On
 	# MIPS, PIC reaches every function and global through the GOT ($gp loads, jalr $t9);
 	# non-PIC code (CPIC, what gcc emits for executables) calls directly: mipsel 571,640 ->
