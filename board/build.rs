@@ -9,13 +9,18 @@
 //! build time to keep them (to get backtraces from a release build).
 //!
 //! Only bins (never test harnesses, which unwind), only the release profile, only musl
-//! targets linked by rust-lld (.cargo/config.toml sets it for x86_64 and aarch64). A link
-//! through cc + GNU ld (the OpenWrt SDK's linker) keeps them: GNU ld refuses to discard
-//! .eh_frame that crtbegin's frame registration refers to.
+//! targets linked by LLD: rust-lld (.cargo/config.toml sets it for x86_64) or zig's
+//! (board/cross/zig-cc, the router boards). A link through cc + GNU ld (the OpenWrt SDK's
+//! linker) keeps them: GNU ld refuses to discard .eh_frame that crtbegin's frame registration
+//! refers to.
+//!
+//! On MIPS the script also discards .pdr: LLVM writes a procedure descriptor for every
+//! function there (for the IRIX-era debuggers that read it), a non-alloc section LLD keeps
+//! even with --strip-all. It was 93,152 bytes of the 689,224-byte mipsel binary.
 
 use std::{env, fs, path::PathBuf};
 
-const SCRIPT: &str = "SECTIONS { /DISCARD/ : { *(.eh_frame) *(.eh_frame_hdr) *(.gcc_except_table*) } } INSERT AFTER .text;\n";
+const SCRIPT: &str = "SECTIONS { /DISCARD/ : { *(.eh_frame) *(.eh_frame_hdr) *(.gcc_except_table*) *(.pdr) } } INSERT AFTER .text;\n";
 
 fn main() {
     println!("cargo:rerun-if-changed=board/build.rs");
@@ -24,7 +29,7 @@ fn main() {
     let var = |k: &str| env::var(k).unwrap_or_default();
     let wanted = var("PROFILE") == "release"
         && var("CARGO_CFG_TARGET_ENV") == "musl"
-        && var("RUSTC_LINKER").ends_with("rust-lld")
+        && (var("RUSTC_LINKER").ends_with("rust-lld") || var("RUSTC_LINKER").ends_with("zig-cc"))
         && var("MINIVRRP_KEEP_EH_FRAME") != "1";
     if !wanted {
         return;

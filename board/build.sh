@@ -1,11 +1,16 @@
 #!/bin/sh
 # board/build.sh - build minivrrp for one OpenWrt board profile and report its size.
 #
-#   board/build.sh BOARD          release build for board/BOARD.env, then a size report
-#   board/build.sh all            x86_64 + aarch64 (both aarch64 profiles share one binary)
-#   board/build.sh cross          mipsel_24kc + arm_cortex-a7_neon-vfpv4 (nightly -Zbuild-std)
-#   board/build.sh test-cross [TARGET-BOARD...]
+#   board/build.sh BOARD          release build for board/BOARD.env, qemu-user run, gates, size
+#   board/build.sh all            every profile: each distinct binary built once, run under
+#                                 qemu-user, the gates, .ipk + .apk for every profile, one table
+#   board/build.sh check BOARD [BINARY]
+#                                 the gates alone: static, ELF machine/class/byte order, float
+#                                 ABI, and on MIPS no FPU instruction
+#   board/build.sh fpu-selftest   the FPU scan against assembled FPU instructions
+#   board/build.sh test-cross [BOARD...]
 #                                 the library's unit tests for those boards under qemu-user
+#                                 (default: mips_24kc, mipsel_24kc, arm_cortex-a7_neon-vfpv4)
 #   board/build.sh tiny-x86_64    nightly -Zbuild-std + panic=immediate-abort + optimize_for_size
 #   board/build.sh tiny-aarch64   the same for aarch64 (needs nightly's rust-src component)
 #   board/build.sh check-atomics  nightly `cargo check -Zbuild-std` for mipsel and armv7:
@@ -13,10 +18,10 @@
 #   board/build.sh list           the profiles
 #
 # BOARD is a file name in board/ without .env; aliases: aarch64 = aarch64_cortex-a53,
-# armv7 = arm_cortex-a7_neon-vfpv4, mipsel = mipsel_24kc. Profiles marked BUILD=cross
-# (armv7, mipsel) have no prebuilt Rust std: nightly builds std from source and Debian's
-# multiarch musl-dev:<arch> is the C runtime (tests/setup.sh installs both). A profile's
-# CARGO_FEATURES picks its cargo features: the router boards build without `import`.
+# armv7 = arm_cortex-a7_neon-vfpv4, mipsel = mipsel_24kc, mips = mips_24kc. Profiles marked
+# BUILD=cross (every router) are built with nightly -Zbuild-std and linked by zig against
+# zig's musl for the profile's ZIG_TARGET/ZIG_CPU (tests/setup.sh installs nightly's rust-src
+# and zig). A profile's CARGO_FEATURES picks its cargo features: the routers leave out `import`.
 set -eu
 
 BOARD_DIR=$(cd "$(dirname "$0")" && pwd)
@@ -33,19 +38,21 @@ resolve_board() {
 	aarch64) echo aarch64_cortex-a53 ;;
 	armv7) echo arm_cortex-a7_neon-vfpv4 ;;
 	mipsel) echo mipsel_24kc ;;
+	mips) echo mips_24kc ;;
 	*) echo "$1" ;;
 	esac
 }
 
 # Load one profile into OPENWRT_ARCH, OPENWRT_TARGET, RUST_TARGET, BUILD, LINKER, RUNNER,
-# CARGO_FEATURES (cargo's feature arguments; empty = the default features) and CROSS_CC,
-# GCC_TRIPLE for BUILD=cross.
+# CARGO_FEATURES (cargo's feature arguments; empty = the default features), and for
+# BUILD=cross ZIG_TARGET, ZIG_CPU (zig's name of the target and CPU its musl is built for) and
+# RUSTFLAGS_EXTRA.
 load_board() {
 	name=$(resolve_board "$1")
 	file="$BOARD_DIR/$name.env"
 	[ -f "$file" ] || die "unknown board '$1' (try: board/build.sh list)"
-	OPENWRT_ARCH= OPENWRT_TARGET= RUST_TARGET= BUILD= LINKER= RUNNER= CROSS_CC= GCC_TRIPLE=
-	CARGO_FEATURES=
+	OPENWRT_ARCH= OPENWRT_TARGET= RUST_TARGET= BUILD= LINKER= RUNNER= ZIG_TARGET= ZIG_CPU=
+	CARGO_FEATURES= RUSTFLAGS_EXTRA=
 	. "$file"
 	BOARD=$name
 }
@@ -70,36 +77,40 @@ build_release() { # rust-target [cargo feature arguments]
 	echo "target/$target/release/minivrrp"
 }
 
-# RUSTFLAGS for a BUILD=cross profile (load_board first). Rust's musl targets link their
-# own self-contained crt objects by default, which a build-std toolchain does not have:
-# -Clink-self-contained=no lets Debian's musl-gcc wrapper supply musl's crt1.o and libc.a.
-# std's unwind crate links -lunwind; Debian's cross libgcc_eh is that unwinder, plus
-# board/cross/dl_find_object.c where it expects glibc's _dl_find_object (mipsel; a stub).
+# zig (tests/setup.sh installs PyPI's ziglang into target/zig) is the C toolchain of the
+# cross boards: its clang driver and LLD link, its bundled musl is the C runtime, built for
+# the profile's ZIG_TARGET and ZIG_CPU (so with the board's float ABI: soft-float on MIPS).
+zig_bin() {
+	z="${MINIVRRP_ZIG:-}"
+	if [ -z "$z" ]; then
+		for z in "$ROOT"/target/zig/lib/python3*/site-packages/ziglang/zig; do :; done
+	fi
+	[ -x "$z" ] || die "no zig in $ROOT/target/zig: run tests/setup.sh (PyPI ziglang), or set MINIVRRP_ZIG"
+	echo "$z"
+}
+
+# CROSS_FLAGS, the RUSTFLAGS of a BUILD=cross profile (load_board first), and the environment of
+# board/cross/zig-cc, the linker. Rust's musl targets link their own self-contained crt
+# objects by default, which a build-std toolchain does not have: -Clink-self-contained=no
+# lets zig supply musl's crt1.o and libc.a, and LLVM's libunwind for std's `-lunwind`.
 cross_rustflags() {
 	nightly_has_rust_src || die "nightly has no rust-src: rustup component add rust-src --toolchain nightly"
-	command -v "$CROSS_CC" >/dev/null 2>&1 ||
-		die "no $CROSS_CC: run tests/setup.sh (musl-dev:<arch> through dpkg --add-architecture)"
-	eh="/usr/lib/gcc-cross/$GCC_TRIPLE/$(ls "/usr/lib/gcc-cross/$GCC_TRIPLE" 2>/dev/null | sort -n | tail -n 1)/libgcc_eh.a"
-	[ -f "$eh" ] || die "no $GCC_TRIPLE libgcc_eh.a (gcc-$GCC_TRIPLE, pulled in by musl-dev)"
-	lib="$ROOT/target/cross-lib/$RUST_TARGET"
-	mkdir -p "$lib"
-	if [ ! -f "$lib/libunwind.a" ] || [ "$eh" -nt "$lib/libunwind.a" ] ||
-		[ "$BOARD_DIR/cross/dl_find_object.c" -nt "$lib/libunwind.a" ]; then
-		cp "$eh" "$lib/libunwind.a.new"
-		if nm "$eh" 2>/dev/null | grep -q ' U _dl_find_object'; then
-			"$CROSS_CC" -Os -c "$BOARD_DIR/cross/dl_find_object.c" -o "$lib/dl_find_object.o"
-			"$GCC_TRIPLE-ar" rs "$lib/libunwind.a.new" "$lib/dl_find_object.o" 2>/dev/null
-		fi
-		mv "$lib/libunwind.a.new" "$lib/libunwind.a"
-	fi
-	# -Alinker-messages: GNU ld warns on every object that Debian's hard-float musl meets
-	# soft-float Rust code (mipsel); no float crosses that boundary (see the .env).
+	MINIVRRP_ZIG=$(zig_bin)
+	MINIVRRP_ZIG_TARGET=$ZIG_TARGET
+	MINIVRRP_ZIG_CPU=$ZIG_CPU
+	# zig builds musl, libunwind and compiler_rt for a target on its first link there (about
+	# 45 s on 2 cores) and keeps them in its own cache (~/.cache/zig, or ZIG_GLOBAL_CACHE_DIR),
+	# outside target/, so a fresh clone on the same machine links at once.
+	export MINIVRRP_ZIG MINIVRRP_ZIG_TARGET MINIVRRP_ZIG_CPU
 	# -Crelocation-model=static: a static executable needs no position-independent code. On
 	# MIPS, PIC reaches every function and global through the GOT ($gp loads, jalr $t9);
 	# non-PIC code (CPIC, what gcc emits for executables) calls directly: mipsel 571,640 ->
 	# 514,060 bytes. The unit tests under qemu (test-cross) are built the same way.
-	echo "-Ctarget-feature=+crt-static -Crelocation-model=static -Clinker=$CROSS_CC" \
-		"-Clink-self-contained=no -L$lib -Alinker-messages"
+	CROSS_FLAGS="-Ctarget-feature=+crt-static -Crelocation-model=static -Clink-self-contained=no"
+	CROSS_FLAGS="$CROSS_FLAGS $RUSTFLAGS_EXTRA"
+	# The linker as cargo's per-target setting (not -Clinker), so board/build.rs sees it in
+	# RUSTC_LINKER and discards the sections nothing reads.
+	export "CARGO_TARGET_$(echo "$RUST_TARGET" | tr 'a-z-' 'A-Z_')_LINKER=$BOARD_DIR/cross/zig-cc"
 }
 
 # Nightly build-std with std's optimize_for_size, abort on panic (as the release profile;
@@ -109,16 +120,18 @@ build_cross() { # board
 	# panic=immediate-abort: a panic (a bug; input never panics) aborts without its message,
 	# which drops std's panic formatting: about 40 % of the binary on these boards.
 	# -Cforce-unwind-tables=no: with nothing ever unwinding (immediate-abort), .eh_frame and
-	# .eh_frame_hdr are dead weight (47 KB on mipsel). GNU ld cannot discard them the way
-	# board/build.rs does for rust-lld, so they are not emitted for Rust code (std included).
-	# -z max-page-size=4096: GNU ld aligns the data segment for 64 KB pages on MIPS and ARM,
-	# which left up to 64 KB of zero padding in the file. The kernels of these routers use
+	# .eh_frame_hdr are dead weight (47 KB on mipsel with GNU ld, which cannot discard them);
+	# not emitting them for Rust code (std included) also leaves board/build.rs's discard
+	# little to do.
+	# -z max-page-size=4096: the linkers align the data segment for 64 KB pages on MIPS and
+	# ARM by default (GNU ld left up to 64 KB of zero padding in the file). The kernels of these routers use
 	# 4 KB pages (OpenWrt's ramips and ipq40xx, and every ARMv7 Linux), so a 4 KB alignment
 	# loads the same way and saves that padding.
-	flags="$(cross_rustflags) -Zunstable-options -Cpanic=immediate-abort -Cforce-unwind-tables=no"
+	cross_rustflags
+	flags="$CROSS_FLAGS -Zunstable-options -Cpanic=immediate-abort -Cforce-unwind-tables=no"
 	flags="$flags -Clink-arg=-Wl,-z,max-page-size=4096 -Clink-arg=-Wl,-z,common-page-size=4096"
-	# -z norelro: GNU ld starts the data segment so that its RELRO part ends on a page
-	# boundary, which left 3 KB of padding after the code on mipsel. Only a dynamic loader
+	# -z norelro: the linker starts the data segment so that its RELRO part ends on a page
+	# boundary (GNU ld: 3 KB of padding after the code on mipsel). Only a dynamic loader
 	# makes RELRO read-only (musl does it in ldso/dynlink.c); a static musl executable never
 	# does, so the padding bought nothing.
 	# -Zlocation-detail=none: immediate-abort never prints a panic's file and line, so their
@@ -133,7 +146,8 @@ build_cross() { # board
 # The library's unit tests compiled for the board and run under qemu-user (its RUNNER).
 test_cross() { # board
 	load_board "$1"
-	flags=$(cross_rustflags)
+	cross_rustflags
+	flags=$CROSS_FLAGS
 	runner_var="CARGO_TARGET_$(echo "$RUST_TARGET" | tr 'a-z-' 'A-Z_')_RUNNER"
 	echo "== unit tests for $BOARD ($RUST_TARGET) under $RUNNER" >&2
 	env "$runner_var=$RUNNER" RUSTFLAGS="$flags" cargo +nightly test --quiet --locked --lib \
@@ -145,27 +159,13 @@ build_board() {
 	if [ "$BUILD" = cross ]; then
 		bin=$(build_cross "$BOARD")
 		smoke_cross "$BOARD" "$bin"
-		report_header
-		report_line "$BOARD" "$RUST_TARGET" "$bin"
-		return
+	else
+		# shellcheck disable=SC2086
+		bin=$(build_release "$RUST_TARGET" $CARGO_FEATURES)
 	fi
-	# shellcheck disable=SC2086
-	bin=$(build_release "$RUST_TARGET" $CARGO_FEATURES)
+	check_binary "$BOARD" "$bin"
 	report_header
 	report_line "$BOARD" "$RUST_TARGET" "$bin"
-}
-
-build_all() {
-	load_board x86_64
-	# shellcheck disable=SC2086 # CARGO_FEATURES is a list of arguments
-	x86=$(build_release "$RUST_TARGET" $CARGO_FEATURES)
-	load_board aarch64_cortex-a53
-	# shellcheck disable=SC2086
-	arm=$(build_release "$RUST_TARGET" $CARGO_FEATURES)
-	report_header
-	report_line x86_64 x86_64-unknown-linux-musl "$x86"
-	report_line aarch64_cortex-a53 aarch64-unknown-linux-musl "$arm"
-	report_line aarch64_generic aarch64-unknown-linux-musl "$arm"
 }
 
 nightly_has_rust_src() {
@@ -231,7 +231,8 @@ smoke_cross() { # board binary
 	$RUNNER "$2" --version >&2
 	$RUNNER "$2" check -f "$ROOT/rootfs/etc/config/minivrrp" >/dev/null ||
 		die "$BOARD: check rejected the shipped config under $RUNNER"
-	bad="$ROOT/target/cross-lib/bad-vrid.uci"
+	mkdir -p "$ROOT/target/cross"
+	bad="$ROOT/target/cross/bad-vrid.uci"
 	printf "config instance 'vi1'\n\toption interface 'br-lan'\n\toption vrid '300'\n\tlist vip '10.0.0.254/24'\n" >"$bad"
 	rc=0
 	err=$($RUNNER "$2" check -f "$bad" 2>&1 >/dev/null) || rc=$?
@@ -240,26 +241,158 @@ smoke_cross() { # board binary
 	echo "$BOARD: runs under $RUNNER (--version, check ok, bad VRID refused)" >&2
 }
 
-build_cross_all() {
-	mips=$(build_cross mipsel_24kc)
-	arm=$(build_cross arm_cortex-a7_neon-vfpv4)
-	smoke_cross mipsel_24kc "$mips"
-	smoke_cross arm_cortex-a7_neon-vfpv4 "$arm"
-	report_header
-	report_line mipsel_24kc mipsel-unknown-linux-musl "$mips"
-	report_line arm_cortex-a7_neon-vfpv4 armv7-unknown-linux-musleabihf "$arm"
+# Gates on a built binary, whatever built it: a static executable (no interpreter, no
+# dynamic section) for the board's ELF class, machine and byte order, with the board's float
+# ABI; on MIPS, no FPU instruction anywhere in the code. OpenWrt's MIPS userland is
+# soft-float and its ramips/ath79 kernels have no FPU emulator (KERNEL_MIPS_FP_SUPPORT), so
+# one FPU instruction is SIGILL on a router, even if qemu or a kernel with an emulator runs it.
+check_binary() { # board binary
+	load_board "$1"
+	bin=$2
+	hdr=$(readelf -hW "$bin") || die "$BOARD: $bin is not an ELF file"
+	phdrs=$(readelf -lW "$bin")
+	fail() { die "$BOARD: $bin: $*"; }
+	echo "$hdr" | grep -q 'Type: *EXEC' || fail "not a (non-PIE) executable"
+	echo "$phdrs" | grep -Eq '^ *(INTERP|DYNAMIC) ' && fail "not static (has INTERP or DYNAMIC)"
+	case "$RUST_TARGET" in
+	x86_64-*) want="ELF64 little X86-64" ;;
+	aarch64-*) want="ELF64 little AArch64" ;;
+	armv7-*) want="ELF32 little ARM" ;;
+	mipsel-*) want="ELF32 little MIPS" ;;
+	mips-*) want="ELF32 big MIPS" ;;
+	*) fail "no gate for $RUST_TARGET" ;;
+	esac
+	set -- $want
+	echo "$hdr" | grep -q "Class: *$1\$" || fail "not $1"
+	echo "$hdr" | grep -q "Data: *2's complement, $2 endian" || fail "not $2-endian"
+	echo "$hdr" | grep -q "Machine: *.*$3" || fail "machine is not $3"
+	attrs=$(readelf -A "$bin" 2>/dev/null || true)
+	case "$RUST_TARGET" in
+	armv7-*)
+		# Hard-float EABI (VFP registers carry float arguments, as in OpenWrt's ARM userland),
+		# at most VFPv3-D16 and no NEON: the one binary for Cortex-A7, A9 (D16) and A15.
+		echo "$hdr" | grep -q 'hard-float ABI' || fail "not the hard-float EABI"
+		echo "$attrs" | grep -q 'Tag_ABI_VFP_args: VFP registers' || fail "float arguments not in VFP registers"
+		echo "$attrs" | grep -Eq 'Tag_FP_arch: (VFPv2|VFPv3-D16)$' || fail "needs more than VFPv3-D16: $(echo "$attrs" | grep Tag_FP_arch)"
+		echo "$attrs" | grep -q 'Tag_Advanced_SIMD_arch' && fail "uses NEON"
+		;;
+	mips*)
+		echo "$attrs" | grep -q 'FP ABI: Soft float' || fail "float ABI is not soft-float: $(echo "$attrs" | grep 'FP ABI')"
+		echo "$attrs" | grep -q 'ISA: MIPS32r2' || fail "not MIPS32r2 (24Kc)"
+		mips_fpu_scan "$bin"
+		;;
+	esac
+	echo "$BOARD: $(echo "$want" | tr ' ' '/') static executable${attrs:+, float ABI ok}" >&2
 }
 
-[ $# -ge 1 ] || die "usage: board/build.sh BOARD|all|cross|test-cross|tiny-x86_64|tiny-aarch64|check-atomics|list"
+# Disassembles every executable section and fails on any instruction that needs the FPU
+# (coprocessor 1), decoded from the instruction word itself: major opcodes COP1 (0x11: all
+# FPU arithmetic, compares, cvt, mtc1/mfc1/ctc1/cfc1, bc1t/bc1f), COP1X (0x13: madd.d,
+# lwxc1...), LWC1 0x31, LDC1 0x35, SWC1 0x39, SDC1 0x3d, and SPECIAL/MOVCI (movf/movt read
+# the FPU condition codes). GNU objdump for mips-linux-gnu reads both byte orders.
+mips_fpu_count() { # file: prints "<FPU lines>" then "<words> <fpu>"
+	mips-linux-gnu-objdump -d "$1" | awk '
+		$1 ~ /^[0-9a-f]+:$/ && $2 ~ /^[0-9a-f]+$/ && length($2) == 8 {
+			w = $2; n++
+			op = (index(H, substr(w, 1, 1)) - 1) * 16 + index(H, substr(w, 2, 1)) - 1
+			op = int(op / 4)
+			fn = ((index(H, substr(w, 7, 1)) - 1) * 16 + index(H, substr(w, 8, 1)) - 1) % 64
+			if (op == 17 || op == 19 || op == 49 || op == 53 || op == 57 || op == 61 || (op == 0 && fn == 1)) {
+				bad++
+				if (bad <= 10) print "FPU: " $0
+			}
+		}
+		END { printf "%d %d\n", n, bad }' H=0123456789abcdef
+}
+
+mips_fpu_scan() { # binary
+	command -v mips-linux-gnu-objdump >/dev/null 2>&1 ||
+		die "no mips-linux-gnu-objdump: run tests/setup.sh (binutils-mips-linux-gnu)"
+	mips-linux-gnu-objdump -d --no-show-raw-insn "$1" >/dev/null || die "objdump cannot read $1"
+	out=$(mips_fpu_count "$1")
+	echo "$out" | grep '^FPU: ' >&2 || true
+	set -- "$1" $(echo "$out" | tail -n 1)
+	echo "$BOARD: FPU scan: $2 instruction words, $3 FPU" >&2
+	[ "$2" -gt 0 ] || die "$BOARD: the scan found no instructions in $1"
+	[ "$3" -eq 0 ] || die "$BOARD: FPU instructions in $1 (SIGILL on a router without an FPU emulator)"
+}
+
+# The scan itself is tested: one FPU instruction of every kind it must catch, and one integer
+# instruction, assembled for both byte orders; it has to count exactly the FPU ones.
+mips_fpu_selftest() {
+	command -v mips-linux-gnu-as >/dev/null 2>&1 || die "no mips-linux-gnu-as (binutils-mips-linux-gnu)"
+	mkdir -p "$ROOT/target/cross"
+	src="$ROOT/target/cross/fpu-selftest.s"
+	printf '%s\n' .set\ mips32r2 .set\ hardfloat .set\ noreorder 'lwc1 $f0,0($a0)' 'swc1 $f0,0($a0)' \
+		'ldc1 $f0,0($a0)' 'sdc1 $f0,0($a0)' 'mtc1 $a0,$f0' 'mfc1 $a0,$f0' 'cfc1 $a0,$31' \
+		'ctc1 $a0,$31' 'add.s $f0,$f0,$f0' 'mul.d $f0,$f2,$f4' 'div.d $f0,$f2,$f4' \
+		'sqrt.d $f0,$f0' 'cvt.d.w $f0,$f0' 'c.eq.d $f0,$f2' 'bc1t 1f' 'madd.d $f0,$f2,$f4,$f6' \
+		'lwxc1 $f0,$a0($a1)' 'movf $a0,$a1,$fcc0' '1: addu $a0,$a1,$a2' 'lw $a0,0($a1)' >"$src"
+	for endian in -EB -EL; do
+		mips-linux-gnu-as "$endian" -o "$src.o" "$src" || die "cannot assemble $src"
+		got=$(mips_fpu_count "$src.o" | tail -n 1)
+		[ "$got" = "20 18" ] || die "FPU scan self-test ($endian): counted '$got' (words FPU), want '20 18'"
+	done
+	echo "FPU scan self-test: 18 of 18 FPU instructions caught, both byte orders" >&2
+}
+
+# Every profile: each distinct binary built once (the aarch64 and armv7 profiles share one
+# per Rust target), run under qemu-user, through the gates, packaged as .ipk and .apk
+# (openwrt/build-ipk.sh) for every profile; one table of sizes.
+build_all() {
+	mips_fpu_selftest
+	built=" "
+	rows=""
+	for f in "$BOARD_DIR"/x86_64.env "$BOARD_DIR"/*.env; do
+		b=$(basename "$f" .env)
+		case "$rows" in *"|$b "*) continue ;; esac
+		load_board "$b"
+		case "$built" in
+		*" $RUST_TARGET "*) ;;
+		*)
+			echo "== $BOARD ($RUST_TARGET)" >&2
+			if [ "$BUILD" = cross ]; then
+				bin=$(build_cross "$BOARD")
+				smoke_cross "$BOARD" "$bin"
+			else
+				# shellcheck disable=SC2086
+				bin=$(build_release "$RUST_TARGET" $CARGO_FEATURES)
+			fi
+			built="$built$RUST_TARGET "
+			;;
+		esac
+		bin="target/$RUST_TARGET/release/minivrrp"
+		check_binary "$BOARD" "$bin"
+		ipk=$("$ROOT/openwrt/build-ipk.sh" "$BOARD")
+		apk=$("$ROOT/openwrt/build-ipk.sh" --apk "$BOARD")
+		rows="$rows|$BOARD $RUST_TARGET $bin $(bytes "$ipk") $(bytes "$apk")
+"
+	done
+	printf '%-26s %-32s %10s %10s %10s %10s %10s\n' board rust-target stripped gzip-9 xz-9e ipk apk
+	echo "$rows" | while read -r b t p i a; do
+		[ -n "$b" ] || continue
+		printf '%-26s %-32s %10s %10s %10s %10s %10s\n' "${b#|}" "$t" "$(bytes "$p")" \
+			"$(gz_bytes "$p")" "$(xz_bytes "$p")" "$i" "$a"
+	done
+}
+
+[ $# -ge 1 ] || die "usage: board/build.sh BOARD|all|check BOARD [BIN]|fpu-selftest|test-cross|tiny-x86_64|tiny-aarch64|check-atomics|list"
 case "$1" in
 test-cross)
 	shift
-	[ $# -gt 0 ] || set -- mipsel_24kc arm_cortex-a7_neon-vfpv4
+	[ $# -gt 0 ] || set -- mips_24kc mipsel_24kc arm_cortex-a7_neon-vfpv4
 	for b in "$@"; do test_cross "$b"; done
 	exit
 	;;
+fpu-selftest) mips_fpu_selftest; exit ;;
+check)
+	[ $# -ge 2 ] || die "usage: board/build.sh check BOARD [BINARY]"
+	load_board "$2"
+	check_binary "$BOARD" "${3:-target/$RUST_TARGET/release/minivrrp}"
+	exit
+	;;
 esac
-[ $# -eq 1 ] || die "usage: board/build.sh BOARD|all|cross|test-cross|tiny-x86_64|tiny-aarch64|check-atomics|list"
+[ $# -eq 1 ] || die "usage: board/build.sh BOARD|all|check BOARD [BIN]|fpu-selftest|test-cross|tiny-x86_64|tiny-aarch64|check-atomics|list"
 case "$1" in
 list)
 	for f in "$BOARD_DIR"/*.env; do
@@ -269,7 +402,6 @@ list)
 	done
 	;;
 all) build_all ;;
-cross) build_cross_all ;;
 tiny-*) build_tiny "${1#tiny-}" ;;
 check-atomics) check_atomics ;;
 *) build_board "$1" ;;

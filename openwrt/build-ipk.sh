@@ -7,8 +7,9 @@
 #
 #   --apk      an .apk for OpenWrt 25.12 and snapshots (apk-tools 3) instead of an .ipk:
 #              build/minivrrp-<version>_<arch>.apk, written by openwrt/apk-mkpkg.py
-#   BOARD      a profile in board/ (x86_64, aarch64_cortex-a53, aarch64_generic, ...);
-#              it gives the opkg Architecture and the Rust target of the default binary
+#   BOARD      a profile in board/ (x86_64, mips_24kc, mipsel_24kc, arm_cortex-a7_neon-vfpv4,
+#              aarch64_generic, ...); it gives the opkg Architecture and the Rust target of
+#              the default binary (profiles of one Rust target share it)
 #   --bin      the minivrrp binary to package (default: target/<rust-target>/release/minivrrp,
 #              as left by board/build.sh BOARD), or one the OpenWrt SDK built
 #   --out      output directory (default: build/)
@@ -62,6 +63,7 @@ else
 	aarch64) board=aarch64_cortex-a53 ;;
 	armv7) board=arm_cortex-a7_neon-vfpv4 ;;
 	mipsel) board=mipsel_24kc ;;
+	mips) board=mips_24kc ;;
 	esac
 	profile="$ROOT/board/$board.env"
 	[ -f "$profile" ] || die "unknown board '$board' (see board/*.env)"

@@ -338,8 +338,12 @@ fn ipk_architecture_and_name_follow_the_board_profile() {
         ("x86_64", "x86_64"),
         ("aarch64_cortex-a53", "aarch64_cortex-a53"),
         ("aarch64_generic", "aarch64_generic"),
+        ("aarch64_cortex-a72", "aarch64_cortex-a72"),
         ("armv7", "arm_cortex-a7_neon-vfpv4"),
+        ("arm_cortex-a9_vfpv3-d16", "arm_cortex-a9_vfpv3-d16"),
+        ("arm_cortex-a15_neon-vfpv4", "arm_cortex-a15_neon-vfpv4"),
         ("mipsel_24kc", "mipsel_24kc"),
+        ("mips", "mips_24kc"),
     ] {
         let out = s.path(board);
         let ipk = build_ipk(board, &out, &[]);
@@ -1703,9 +1707,13 @@ fn router_profiles_and_feed_makefile_leave_out_import_and_x86_64_keeps_it() {
         lines[0].to_string()
     };
     for board in [
+        "mips_24kc",
         "mipsel_24kc",
         "arm_cortex-a7_neon-vfpv4",
+        "arm_cortex-a9_vfpv3-d16",
+        "arm_cortex-a15_neon-vfpv4",
         "aarch64_cortex-a53",
+        "aarch64_cortex-a72",
         "aarch64_generic",
     ] {
         assert_eq!(features(board), "--no-default-features", "{board}");

@@ -3,16 +3,16 @@
 # Idempotent and quick when everything is present: apt runs only for missing packages.
 set -eu
 
-PKGS="keepalived tcpdump iproute2 iputils-ping procps python3 python3-aiosmtpd binutils xz-utils
-      qemu-user-static qemu-system-x86 linux-image-amd64 busybox-static ipvsadm cpio kmod
-      strace util-linux
-      musl-dev:mipsel musl-dev:armhf conntrackd conntrack nftables frr
+PKGS="keepalived tcpdump iproute2 iputils-ping procps python3 python3-venv python3-aiosmtpd binutils
+      xz-utils qemu-user-static qemu-system-x86 linux-image-amd64 busybox-static ipvsadm cpio kmod
+      qemu-system-mips binutils-mips-linux-gnu strace util-linux conntrackd conntrack nftables frr
       chromium chromium-driver python3-selenium curl ndisc6 radvd python3-scapy stress-ng"
 
-# The mipsel_24kc and arm_cortex-a7 builds (board/build.sh cross) link against Debian's
-# musl for those architectures, installed as multiarch packages.
+# tests/malta_lab.rs boots Debian's mipsel malta kernel with busybox-static:mipsel, fetched by
+# rootfs/vm/malta.sh with `apt-get download` (never installed): apt must know the mipsel
+# architecture.
 update=""
-for arch in mipsel armhf; do
+for arch in mipsel; do
     if ! dpkg --print-foreign-architectures | grep -qx "$arch"; then
         dpkg --add-architecture "$arch"
         update=1
@@ -54,10 +54,21 @@ installed=$(rustup target list --installed)
 for t in x86_64-unknown-linux-musl aarch64-unknown-linux-musl; do
     echo "$installed" | grep -qx "$t" || rustup target add "$t"
 done
-# mipsel and armv7 have no prebuilt std: nightly builds it from its source (-Zbuild-std).
+# The router boards (board/build.sh all) build std from its source with nightly (-Zbuild-std):
+# mips and mipsel have no prebuilt std, and built that way (panic=immediate-abort) every one
+# fits 600,000 bytes.
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 [ -d "$(rustc +nightly --print sysroot)/lib/rustlib/src/rust/library" ] ||
     rustup component add rust-src --toolchain nightly
+# zig links the router boards, and its bundled musl (built for each board's CPU and float ABI:
+# soft-float on MIPS) is their C runtime: PyPI's ziglang in a virtualenv under target/.
+ZIG_VERSION=0.17.1
+zig_env="$(cd "$(dirname "$0")/.." && pwd)/target/zig"
+if ! "$zig_env/bin/python" -m ziglang version 2>/dev/null | grep -qx "$ZIG_VERSION"; then
+    rm -rf "$zig_env"
+    python3 -m venv "$zig_env"
+    "$zig_env/bin/pip" install -q "ziglang==$ZIG_VERSION"
+fi
 # Fuzzing (tests/fuzz/run.sh): nightly with rust-src and cargo-fuzz. Only when asked
 # (MINIVRRP_FUZZ=1 or `tests/setup.sh fuzz`), so the plain suite never needs nightly.
 if [ "${1:-}" = fuzz ] || [ "${MINIVRRP_FUZZ:-0}" = 1 ]; then

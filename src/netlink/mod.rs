@@ -447,9 +447,15 @@ mod tests {
         w.nest_end();
         let n = w.finish().unwrap();
         assert_eq!(n, 16 + 4 + 4 + 8 + 8);
-        assert_eq!(&buf[20..24], &[20, 0, 1, 0x80]);
-        assert_eq!(&buf[24..32], &[6, 0, 1, 0, 2, 0, 0, 0]);
-        assert_eq!(&buf[32..40], &[7, 0, 6, 0, b'r', b'r', 0, 0]);
+        // Netlink headers and integer attributes are in host byte order (the test also runs
+        // on big-endian mips_24kc under qemu).
+        let ne = |v: u16| v.to_ne_bytes();
+        assert_eq!(&buf[20..24], &[ne(20), ne(1 | 0x8000)].concat()[..]);
+        assert_eq!(&buf[24..32], &[ne(6), ne(1), ne(2), [0, 0]].concat()[..]);
+        assert_eq!(
+            &buf[32..40],
+            &[ne(7), ne(6), [b'r', b'r'], [0, 0]].concat()[..]
+        );
     }
 
     #[test]
