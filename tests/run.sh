@@ -35,7 +35,7 @@ MINIVRRP_LVS_KERNEL_TEST=$(musl_test lvs_kernel)
 export MINIVRRP_IPVS_KERNEL_TEST MINIVRRP_LVS_KERNEL_TEST
 
 echo "== cargo test (x86_64: unit, golden, simulator, conformance, namespace lab, interop, IPVS VM)"
-cargo test --quiet -- --test-threads=2
+cargo test --quiet --no-fail-fast -- --test-threads=2
 
 echo "== unit tests for aarch64 under qemu-aarch64-static"
 cargo test --quiet --lib --target aarch64-unknown-linux-musl
