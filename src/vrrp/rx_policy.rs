@@ -118,9 +118,13 @@ fn check_source(policy: &Policy<'_>, advert: &RxAdvert) -> Result<(), DropReason
         return Err(DropReason::BroadcastSource);
     }
     // RFC 5798 3: the address owner (priority 255) advertises from the VIP, its own address,
-    // and resigns from it with priority 0.
+    // and resigns from it with priority 0. And for IPv6 the first VIP is the virtual router's
+    // link-local address (5.2.9): a master that keeps its VIPs on a macvlan with the virtual
+    // MAC (FRR's vrrpd) sends its adverts from it, as 5.1.2.1 has it for the interface they
+    // leave from, so a link-local VIP is a peer's normal source, not a forgery.
     let owner = matches!(advert.vrrp.priority, 0 | 255);
-    if !owner && policy.wire.addrs.contains(&src) {
+    let link_local = matches!(src, IpAddr::V6(a) if a.segments()[0] & 0xffc0 == 0xfe80);
+    if !owner && !link_local && policy.wire.addrs.contains(&src) {
         return Err(DropReason::OwnVipSource);
     }
     Ok(())
@@ -365,6 +369,25 @@ mod tests {
         }
         let ok = advert(IpAddr::V6("fe80::2".parse().unwrap()), group6, 255, &vips6);
         assert_eq!(check(&p6, &MCAST, &ok), Ok(()));
+        // A link-local first VIP is where FRR's master advertises from (its macvlan).
+        let ll_vip = IpAddr::V6("fe80::254".parse().unwrap());
+        let vips_ll = [ll_vip, vip6];
+        let w_ll = advert(
+            IpAddr::V6("fe80::1".parse().unwrap()),
+            group6,
+            255,
+            &vips_ll,
+        )
+        .vrrp;
+        let p_ll = Policy {
+            wire: &w_ll,
+            own: &[],
+            unicast_peers: &[],
+            check_unicast_src: true,
+        };
+        let mut frr = advert(ll_vip, group6, 255, &vips_ll);
+        frr.vrrp.priority = 200;
+        assert_eq!(check(&p_ll, &MCAST, &frr), Ok(()));
     }
 
     #[test]
