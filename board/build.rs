@@ -1,4 +1,4 @@
-//! Size step for the shipped release binary (issue 7: aarch64 <= 600,000 bytes stripped).
+//! Size step for the shipped release binary (the goal: every router binary <= 600,000 bytes stripped).
 //!
 //! The release profile has `panic = "abort"`, so nothing ever unwinds: .eh_frame and
 //! .eh_frame_hdr are read only to print a `RUST_BACKTRACE` stack trace after a panic, and
