@@ -36,16 +36,16 @@ export MINIVRRP_IPVS_KERNEL_TEST MINIVRRP_LVS_KERNEL_TEST
 
 # The library's unit tests for aarch64, mips_24kc, mipsel_24kc (qemu -cpu 24Kc) and armv7 under
 # qemu-user are compiling and emulating (CPU), the x86_64 suite mostly waits on network labs and
-# timers: so they run beside it, niced, in a target directory of their own (cargo locks a
-# target directory for a whole `cargo test`). The daemons under test run SCHED_RR by default,
-# ahead of this work.
+# timers: so they run beside it in the SCHED_IDLE class (they get a CPU only when nothing of the
+# suite wants it), in a target directory of their own (cargo locks a target directory for a
+# whole `cargo test`).
 echo "== unit tests for aarch64, mips_24kc, mipsel_24kc, armv7 under qemu-user: started beside the x86_64 suite"
 cross_log="$PWD/target/cross-unit-tests.log"
 mkdir -p target
 (
     export CARGO_TARGET_DIR="$PWD/target/cross-unit"
-    nice -n 19 cargo test --quiet --lib --target aarch64-unknown-linux-musl &&
-        nice -n 19 ./board/build.sh test-cross
+    chrt --idle 0 cargo test --quiet --lib --target aarch64-unknown-linux-musl &&
+        chrt --idle 0 ./board/build.sh test-cross
 ) >"$cross_log" 2>&1 &
 cross_pid=$!
 
