@@ -14,7 +14,7 @@
 mod common;
 
 use common::knobs::minivrrp_bin;
-use common::lab::{self, Lab, Proc, VrrpSpec, LAN_IF};
+use common::lab::{self, Lab, VrrpSpec, LAN_IF};
 use std::process::Command;
 use std::time::Duration;
 
@@ -72,39 +72,6 @@ fn minivrrp_conf(lab: &Lab, case: Case, node: &str, priority: u8) -> String {
     lab::minivrrp_uci(node, std::slice::from_ref(&s))
 }
 
-fn spawn_keepalived(lab: &Lab, bin: &str, node: &str, conf: &str) -> Proc {
-    let path = lab.dir.join(format!("{node}-ka24.conf"));
-    std::fs::write(&path, conf).unwrap();
-    let pid = lab.dir.join(format!("{node}-ka24.pid"));
-    let vpid = lab.dir.join(format!("{node}-ka24-vrrp.pid"));
-    let _ = std::fs::remove_file(&pid);
-    let _ = std::fs::remove_file(&vpid);
-    let (c, p, v) = (
-        path.to_string_lossy().to_string(),
-        pid.to_string_lossy().to_string(),
-        vpid.to_string_lossy().to_string(),
-    );
-    lab.spawn(
-        node,
-        "ka24",
-        &[
-            bin,
-            "--dont-fork",
-            "--log-console",
-            "--log-detail",
-            "--no-syslog",
-            "--vrrp",
-            "--dont-respawn",
-            "--use-file",
-            &c,
-            "--pid",
-            &p,
-            "--vrrp_pid",
-            &v,
-        ],
-    )
-}
-
 fn status(lab: &Lab, node: &str) -> serde_json::Value {
     let o = Command::new(minivrrp_bin())
         .args(["status", "--json", "--socket"])
@@ -131,7 +98,7 @@ fn run(lab: &Lab, ka: &str, case: Case, ka_master: bool) -> String {
     let (vip, vip_cidr) = case.vip();
     let (ka_prio, mv_prio) = if ka_master { (200, 100) } else { (100, 200) };
     let start_ka =
-        |_: ()| spawn_keepalived(lab, ka, "r1", &keepalived_conf(lab, case, "r1", ka_prio));
+        |_: ()| lab.spawn_keepalived_bin("r1", ka, &keepalived_conf(lab, case, "r1", ka_prio));
     let start_mv = |_: ()| {
         lab.spawn_minivrrp_text(
             "r2",

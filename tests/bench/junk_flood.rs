@@ -183,34 +183,7 @@ struct Figures {
 /// A tcpdump in the switch namespace keeping only the master's adverts (the flood would
 /// swamp an unfiltered capture).
 fn capture_master_adverts(lab: &Lab, name: &str) -> (Proc, PathBuf) {
-    let file = lab.dir.join(format!("{name}.pcap"));
-    let f = file.to_string_lossy().to_string();
-    let mac = "02:00:00:00:00:01";
-    let filter = format!("ether src {mac} and ip proto 112");
-    let p = lab.spawn(
-        "r2",
-        &format!("tcpdump-{name}"),
-        &[
-            "tcpdump",
-            "-i",
-            LAN_IF,
-            "-n",
-            "-U",
-            "--immediate-mode",
-            "-Z",
-            "root",
-            "-s",
-            "128",
-            "-w",
-            &f,
-            &filter,
-        ],
-    );
-    let t = Instant::now();
-    while !p.log_text().contains("listening on") && t.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    (p, file)
+    lab.capture_filtered("r2", name, "ether src 02:00:00:00:00:01 and ip proto 112")
 }
 
 /// What a flood runs against.

@@ -235,35 +235,11 @@ struct Figures {
     note: String,
 }
 
+/// r1's and r2's adverts; r2's namespace keeps the capture off r1's CPU (the switch would see
+/// the same).
 fn capture(lab: &Lab, name: &str) -> (Proc, PathBuf) {
-    let file = lab.dir.join(format!("{name}.pcap"));
-    let f = file.to_string_lossy().to_string();
     let filter = "ip proto 112 and (ether src 02:00:00:00:00:01 or ether src 02:00:00:00:00:02)";
-    // In the switch namespace would see the same; r2's keeps the capture off r1's CPU.
-    let p = lab.spawn(
-        "r2",
-        &format!("tcpdump-{name}"),
-        &[
-            "tcpdump",
-            "-i",
-            LAN_IF,
-            "-n",
-            "-U",
-            "--immediate-mode",
-            "-Z",
-            "root",
-            "-s",
-            "128",
-            "-w",
-            &f,
-            filter,
-        ],
-    );
-    let t = Instant::now();
-    while !p.log_text().contains("listening on") && t.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    (p, file)
+    lab.capture_filtered("r2", name, filter)
 }
 
 /// Sends `pps` junk frames a second from the client until `stop`.

@@ -18,7 +18,7 @@ use common::attack::Attacker;
 use common::knobs::{env_num, minivrrp_bin};
 use common::lab::{self, Lab, Proc, LAN_IF};
 use smoltcp::wire::{Icmpv6Packet, Ipv6Address};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -41,35 +41,6 @@ fn router_solicit() -> Vec<u8> {
     let mut icmp = Icmpv6Packet::new_unchecked(&mut f[54..]);
     icmp.fill_checksum(&src, &dst);
     f
-}
-
-fn capture(lab: &Lab, name: &str, filter: &str) -> (Proc, PathBuf) {
-    let file = lab.dir.join(format!("{name}.pcap"));
-    let f = file.to_string_lossy().to_string();
-    let p = lab.spawn(
-        "r3",
-        &format!("tcpdump-{name}"),
-        &[
-            "tcpdump",
-            "-i",
-            LAN_IF,
-            "-n",
-            "-U",
-            "--immediate-mode",
-            "-Z",
-            "root",
-            "-s",
-            "128",
-            "-w",
-            &f,
-            filter,
-        ],
-    );
-    let t = Instant::now();
-    while !p.log_text().contains("listening on") && t.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    (p, file)
 }
 
 fn timestamps(mut p: Proc, file: &Path) -> Vec<Duration> {
@@ -147,12 +118,12 @@ fn main() {
     std::thread::sleep(Duration::from_secs(4));
     let idle_mv = idle_rate(&mv);
     let idle_radvd = idle_rate(&radvd);
-    let (adv_cap, adv_file) = capture(
-        &lab,
+    let (adv_cap, adv_file) = lab.capture_filtered(
+        "r3",
         "adverts",
         "ether src 02:00:00:00:00:01 and ip6 proto 112",
     );
-    let (ra_cap, ra_file) = capture(&lab, "ras", "icmp6 and ip6[40] == 134");
+    let (ra_cap, ra_file) = lab.capture_filtered("r3", "ras", "icmp6 and ip6[40] == 134");
     std::thread::sleep(Duration::from_secs_f64(INTERVAL * 3.0));
 
     let att = Attacker::open(&lab.node("client").ns, LAN_IF, CLIENT_MAC);

@@ -451,36 +451,60 @@ impl Lab {
     /// Returns once tcpdump reports it is listening.
     pub fn capture(&self, name: &str) -> Capture {
         let file = self.dir.join(format!("{name}.pcap"));
-        let file_s = file.to_string_lossy().to_string();
-        // -U: flush after every packet so the file can be read while tcpdump runs.
-        // --immediate-mode: no kernel buffering delay. -Z root: Debian's tcpdump otherwise drops
-        // to user `tcpdump`, which cannot write into our root-owned temp dir.
-        let proc = self.spawn_in(
-            &self.switch_ns.clone(),
-            &format!("tcpdump-{name}"),
-            &[
-                "tcpdump",
-                "-i",
-                BRIDGE,
-                "-n",
-                "-U",
-                "--immediate-mode",
-                "-Z",
-                "root",
-                "-s",
-                "512",
-                "-w",
-                &file_s,
-            ],
-        );
-        let start = Instant::now();
-        while !proc.log_text().contains("listening on") {
-            if start.elapsed() > Duration::from_secs(10) {
-                panic!("lab: tcpdump did not start: {}", proc.log_text());
-            }
-            std::thread::sleep(Duration::from_millis(10));
+        let sw = self.switch_ns.clone();
+        let proc = self.tcpdump(&sw, &format!("tcpdump-{name}"), BRIDGE, "512", &file, &[]);
+        if !proc.log_text().contains("listening on") {
+            panic!("lab: tcpdump did not start: {}", proc.log_text());
         }
         Capture { proc, file }
+    }
+
+    /// A tcpdump on `node`'s LAN interface keeping only what `filter` matches (the first 128
+    /// bytes of each frame) into `<name>.pcap`; the benches read the file after stopping it.
+    pub fn capture_filtered(&self, node: &str, name: &str, filter: &str) -> (Proc, PathBuf) {
+        let file = self.dir.join(format!("{name}.pcap"));
+        let ns = self.node(node).ns.clone();
+        let log = format!("{node}-tcpdump-{name}");
+        let proc = self.tcpdump(&ns, &log, LAN_IF, "128", &file, &[filter]);
+        (proc, file)
+    }
+
+    /// Starts tcpdump and waits (at most 10 s) until it listens. -U: flush after every packet
+    /// so the file can be read while tcpdump runs. --immediate-mode: no kernel buffering
+    /// delay. -Z root: Debian's tcpdump otherwise drops to user `tcpdump`, which cannot write
+    /// into our root-owned temp dir.
+    fn tcpdump(
+        &self,
+        ns: &str,
+        log: &str,
+        iface: &str,
+        snaplen: &str,
+        file: &Path,
+        filter: &[&str],
+    ) -> Proc {
+        let file_s = file.to_string_lossy().to_string();
+        let mut cmd = vec![
+            "tcpdump",
+            "-i",
+            iface,
+            "-n",
+            "-U",
+            "--immediate-mode",
+            "-Z",
+            "root",
+            "-s",
+            snaplen,
+            "-w",
+            &file_s,
+        ];
+        cmd.extend_from_slice(filter);
+        let proc = self.spawn_in(ns, log, &cmd);
+        let start = Instant::now();
+        while !proc.log_text().contains("listening on") && start.elapsed() < Duration::from_secs(10)
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        proc
     }
 
     /// Starts keepalived (VRRP only) with `instances` in a node.
@@ -516,6 +540,11 @@ impl Lab {
     }
 
     pub fn spawn_keepalived_text(&self, node: &str, text: &str) -> Proc {
+        self.spawn_keepalived_bin(node, "keepalived", text)
+    }
+
+    /// [`Lab::spawn_keepalived_text`] with another keepalived binary (a build from source).
+    pub fn spawn_keepalived_bin(&self, node: &str, bin: &str, text: &str) -> Proc {
         let conf = self.keepalived_conf_path(node);
         std::fs::write(&conf, text).expect("lab: write keepalived.conf");
         let pid = self.dir.join(format!("{node}-keepalived.pid"));
@@ -533,7 +562,7 @@ impl Lab {
             node,
             "keepalived",
             &[
-                "keepalived",
+                bin,
                 "--dont-fork",
                 "--log-console",
                 "--log-detail",
