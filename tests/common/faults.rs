@@ -205,15 +205,22 @@ pub fn flap(
     dur: Duration,
 ) -> Result<Flap, String> {
     let (mut r1, mut r2) = start_pair(lab, imp, advert_int)?;
+    // A fixed number of toggles on a fixed schedule (toggle k at t0 + k x period), so a busy
+    // machine, where each `ip link set` takes longer, still flaps the link as often as asked
+    // instead of fewer times in the same wall-clock span.
+    let count = (dur.as_nanos() / period.as_nanos().max(1)) as u32;
     let t0 = Instant::now();
     let mut up = true;
     let mut toggles = 0;
-    while t0.elapsed() < dur {
+    for k in 0..count {
+        if let Some(wait) = (t0 + period * k).checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
         up = !up;
         lab.set_link("r1", up);
         toggles += 1;
-        std::thread::sleep(period);
     }
+    std::thread::sleep(period);
     if !up {
         lab.set_link("r1", true);
     }
