@@ -8,6 +8,7 @@
 mod common;
 
 use common::scenarios::{differ, jsonl, replay_all};
+use std::collections::VecDeque;
 use std::fs;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, RawFd};
@@ -18,11 +19,14 @@ use minivrrp::check::ExitStatus;
 use minivrrp::config::Config;
 use minivrrp::daemon::event_loop::{Ctx, Loop, Read};
 use minivrrp::daemon::ids::Part;
-use minivrrp::daemon::vrrp::{LinkFacts, Southbound, Vrrp, VIP_REFRESH_TIMER};
+use minivrrp::daemon::kernel::{
+    ChildOf, KernelAddrs, KernelLinks, KernelRoutes, PacketIo, Spawner,
+};
+use minivrrp::daemon::vrrp::{LinkFacts, Vrrp, VIP_REFRESH_TIMER};
 use minivrrp::sys::bpf;
 use minivrrp::sys::packet::{KernelStats, PktType, RecvFrame};
 use minivrrp::sys::rtnl::{
-    AddrAttrs, AddrInfo, IfName, RouteAttrs, RtnlEvent, RuleAttrs, SourceRule,
+    AddrAttrs, AddrInfo, IfName, LinkInfo, RouteAttrs, RtnlEvent, RuleAttrs, SourceRule,
 };
 use minivrrp::vrrp::frame::{emit_advert_v4, emit_advert_v6, parse_frame, RxContext};
 use minivrrp::vrrp::priority::Adjustment;
@@ -57,8 +61,11 @@ struct Fake {
     log_reads: bool,
     /// The routing table: added and not yet deleted routes.
     routes: Vec<RouteAttrs>,
-    /// Pre-master hooks started and neither killed nor reported ended: (pid, instance).
-    hooks: Vec<(i32, String)>,
+    /// Children started and neither killed nor reported ended: (pid, instance or notify
+    /// entry, whether it is a pre-master hook).
+    hooks: Vec<(i32, String, bool)>,
+    /// Children that ended, waiting to be reaped (`notify_exit` events).
+    exited: VecDeque<(i32, ExitStatus)>,
     next_pid: i32,
     /// A hook command whose spawn fails (`kernel.json` `"spawn_fails"`), as exec would.
     spawn_fails: Option<String>,
@@ -95,6 +102,20 @@ fn rule_text(r: &RuleAttrs<'_>) -> String {
     }
     w.push(format!("priority {} table {}", r.priority, r.table));
     w.join(" ")
+}
+
+/// A link as the kernel's dump gives it (up: administratively up and running).
+fn link_info(l: &FakeLink) -> LinkInfo {
+    const IFF_UP: u32 = 0x1;
+    const IFF_RUNNING: u32 = 0x40;
+    LinkInfo {
+        ifindex: l.facts.ifindex,
+        name: IfName::try_from(l.name.as_str()).expect("link name"),
+        mac: Some(l.facts.mac),
+        flags: if l.facts.up { IFF_UP | IFF_RUNNING } else { 0 },
+        mtu: 1500,
+        operstate: if l.facts.up { 6 } else { 2 },
+    }
 }
 
 /// Listener and unicast socket stand-ins: the loop never polls them (the runner calls the
@@ -200,10 +221,7 @@ impl Fake {
     }
 }
 
-impl Southbound for Fake {
-    type Listener = FakeListener;
-    type Unicast = FakeUnicast;
-
+impl KernelLinks for Fake {
     fn link_facts(
         &mut self,
         name: &str,
@@ -238,6 +256,71 @@ impl Southbound for Fake {
         ))
     }
 
+    fn dump_links(&mut self, each: &mut dyn FnMut(&LinkInfo)) -> Result<(), Errno> {
+        if self.log_reads {
+            self.record(json!({"kernel": "dump_links"}));
+        }
+        for l in &self.links {
+            each(&link_info(l));
+        }
+        Ok(())
+    }
+
+    /// The runner hands link events to the runtime itself, so the event side keeps no
+    /// picture: the dump is all there is to it.
+    fn reseed_link_events(&mut self, each: &mut dyn FnMut(&LinkInfo)) -> Result<(), Errno> {
+        self.dump_links(each)
+    }
+
+    fn link_events_fd(&self) -> Option<RawFd> {
+        None
+    }
+
+    fn read_link_events(&mut self, _each: &mut dyn FnMut(RtnlEvent)) -> Result<bool, Errno> {
+        Ok(false)
+    }
+
+    fn create_vmac(
+        &mut self,
+        name: &str,
+        parent: u32,
+        parent_name: &str,
+        mac: [u8; 6],
+    ) -> Result<u32, Errno> {
+        self.link_mut(parent)?;
+        self.next_ifindex += 1;
+        let ifindex = self.next_ifindex;
+        self.links.push(FakeLink {
+            name: name.to_string(),
+            facts: LinkFacts {
+                ifindex,
+                up: true,
+                mac,
+                primary4: None,
+                link_local6: None,
+            },
+            addrs: Vec::new(),
+        });
+        self.record(json!({
+            "kernel": "create_vmac", "link": name, "parent": parent_name,
+            "mac": mac_str(mac),
+        }));
+        Ok(ifindex)
+    }
+
+    fn delete_link(&mut self, ifindex: u32) -> Result<(), Errno> {
+        let k = self
+            .links
+            .iter()
+            .position(|l| l.facts.ifindex == ifindex)
+            .ok_or(Errno::ENODEV)?;
+        let l = self.links.remove(k);
+        self.record(json!({"kernel": "delete_link", "link": l.name}));
+        Ok(())
+    }
+}
+
+impl KernelAddrs for Fake {
     fn addresses(&mut self, ifindex: u32, each: &mut dyn FnMut(IpAddr, u8)) -> Result<(), Errno> {
         for &(a, p) in &self.link_mut(ifindex)?.addrs {
             each(a, p);
@@ -285,7 +368,9 @@ impl Southbound for Fake {
         );
         Ok(())
     }
+}
 
+impl KernelRoutes for Fake {
     fn add_route(&mut self, r: &RouteAttrs) -> Result<(), Errno> {
         // Create or replace by destination, table and metric, as RTM_NEWROUTE with
         // NLM_F_REPLACE does.
@@ -328,45 +413,11 @@ impl Southbound for Fake {
         self.record(json!({"kernel": "del_rule", "rule": text}));
         Ok(())
     }
+}
 
-    fn create_vmac(
-        &mut self,
-        name: &str,
-        parent: u32,
-        parent_name: &str,
-        mac: [u8; 6],
-    ) -> Result<u32, Errno> {
-        self.link_mut(parent)?;
-        self.next_ifindex += 1;
-        let ifindex = self.next_ifindex;
-        self.links.push(FakeLink {
-            name: name.to_string(),
-            facts: LinkFacts {
-                ifindex,
-                up: true,
-                mac,
-                primary4: None,
-                link_local6: None,
-            },
-            addrs: Vec::new(),
-        });
-        self.record(json!({
-            "kernel": "create_vmac", "link": name, "parent": parent_name,
-            "mac": mac_str(mac),
-        }));
-        Ok(ifindex)
-    }
-
-    fn delete_link(&mut self, ifindex: u32) -> Result<(), Errno> {
-        let k = self
-            .links
-            .iter()
-            .position(|l| l.facts.ifindex == ifindex)
-            .ok_or(Errno::ENODEV)?;
-        let l = self.links.remove(k);
-        self.record(json!({"kernel": "delete_link", "link": l.name}));
-        Ok(())
-    }
+impl PacketIo for Fake {
+    type Listener = FakeListener;
+    type Unicast = FakeUnicast;
 
     fn open_listener(
         &mut self,
@@ -474,35 +525,65 @@ impl Southbound for Fake {
         }));
         Ok(Some(msg.len()))
     }
+}
 
-    /// Recorded with the hook's command and the `MINIVRRP_*` / `NAME` context it gets.
-    fn spawn_hook(
+impl Spawner for Fake {
+    /// Recorded with the command and, for a hook, the `MINIVRRP_*` / `NAME` context it
+    /// gets (a notify job's arguments say it all).
+    fn spawn(
         &mut self,
-        name: &str,
+        of: ChildOf<'_>,
         argv: &[&str],
         env: &[&str],
         _user: Option<(u32, u32)>,
     ) -> Result<i32, Errno> {
-        self.record(
-            json!({"kernel": "run_pre_master", "instance": name, "argv": argv, "env": env}),
-        );
+        let name = match of {
+            ChildOf::PreMaster(name) => {
+                self.record(
+                    json!({"kernel": "run_pre_master", "instance": name, "argv": argv, "env": env}),
+                );
+                name
+            }
+            ChildOf::Notify(name) => {
+                self.record(json!({"kernel": "run_notify", "for": name, "argv": argv}));
+                name
+            }
+        };
         if self.spawn_fails.as_deref() == argv.first().copied() {
             return Err(Errno::ENOENT);
         }
         self.next_pid += 1;
-        self.hooks.push((self.next_pid, name.to_string()));
+        self.hooks.push((
+            self.next_pid,
+            name.to_string(),
+            matches!(of, ChildOf::PreMaster(_)),
+        ));
         Ok(self.next_pid)
     }
 
-    fn kill_hook(&mut self, pid: i32) -> Result<(), Errno> {
+    fn kill(&mut self, pid: i32) -> Result<(), Errno> {
         let k = self
             .hooks
             .iter()
-            .position(|(p, _)| *p == pid)
+            .position(|(p, ..)| *p == pid)
             .ok_or(Errno::ESRCH)?;
-        let (_, name) = self.hooks.remove(k);
-        self.record(json!({"kernel": "kill_pre_master", "instance": name}));
+        let (_, name, hook) = self.hooks.remove(k);
+        let kind = if hook {
+            "kill_pre_master"
+        } else {
+            "kill_notify"
+        };
+        self.record(json!({"kernel": kind, "instance": name}));
         Ok(())
+    }
+
+    fn reap(&mut self) -> Option<(i32, ExitStatus)> {
+        self.exited.pop_front()
+    }
+
+    fn reap_pid(&mut self, pid: i32) -> Option<ExitStatus> {
+        let k = self.exited.iter().position(|(p, _)| *p == pid)?;
+        self.exited.remove(k).map(|(_, st)| st)
     }
 }
 
@@ -866,9 +947,9 @@ fn run_scenario(dir: &Path) -> Result<Vec<Value>, String> {
                 let k = fake
                     .hooks
                     .iter()
-                    .position(|(_, n)| n == name)
+                    .position(|(_, n, hook)| *hook && n == name)
                     .ok_or("pre_master_exit: no hook running for that instance")?;
-                let (pid, _) = fake.hooks.remove(k);
+                let (pid, ..) = fake.hooks.remove(k);
                 let status = ExitStatus::Code(ev["code"].as_i64().unwrap_or(0) as i32);
                 let ctx = run.lp.ctx();
                 if !run.vrrp.on_child_exit(ctx, pid, status, now) {

@@ -35,6 +35,7 @@ pub mod checks;
 pub mod control_server;
 pub mod event_loop;
 pub mod ids;
+pub mod kernel;
 pub mod link_sync;
 pub mod lvs;
 pub mod mail;

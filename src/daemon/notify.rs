@@ -25,6 +25,7 @@
 
 use super::event_loop::Ctx;
 use super::ids::Part;
+use super::kernel::{ChildOf, Spawner};
 use crate::base::{Duration, Instant};
 use crate::check::notify::{
     conntrackd_steps, split_command, NotifyConfig, NotifyContext, NotifyEvent, NotifyJob,
@@ -688,7 +689,7 @@ impl Notifier {
 
     /// Start queued jobs, at most `notify_max_running` children at once, taking the queues
     /// round robin from where the last pump stopped; returns the earliest kill deadline.
-    pub fn pump(&mut self, now: Instant) -> Option<Instant> {
+    pub fn pump(&mut self, now: Instant, procs: &mut dyn Spawner) -> Option<Instant> {
         if !self.busy {
             return None;
         }
@@ -699,7 +700,7 @@ impl Notifier {
         while running < self.max_running && n > 0 && idle_in_a_row < n {
             let k = self.cursor % n;
             self.cursor = (k + 1) % n;
-            if self.spawn_next(k, now) {
+            if self.spawn_next(k, now, procs) {
                 running += 1;
                 idle_in_a_row = 0;
             } else {
@@ -714,7 +715,7 @@ impl Notifier {
     }
 
     /// Start the next job of queue `k` if it has none running; true if a child started.
-    fn spawn_next(&mut self, k: usize, now: Instant) -> bool {
+    fn spawn_next(&mut self, k: usize, now: Instant, procs: &mut dyn Spawner) -> bool {
         let (timeout, user) = (self.timeout, self.user);
         let (ni, ng) = (self.instances.len(), self.groups.len());
         let e = if k < ni {
@@ -743,20 +744,17 @@ impl Notifier {
                 argv.pop();
             }
             let env = cmd.env();
-            let opts = process::SpawnOptions {
-                capture_output: false,
-                // procd, netifd and conntrackd take orders from root only: `script_user` is
-                // for the user's scripts, not for the daemon's own fixed commands.
-                user: if is_role(job.slot) || matches!(job.slot, Slot::Event { .. }) {
-                    None
-                } else {
-                    user
-                },
+            // procd, netifd and conntrackd take orders from root only: `script_user` is for
+            // the user's scripts, not for the daemon's own fixed commands.
+            let user = if is_role(job.slot) || matches!(job.slot, Slot::Event { .. }) {
+                None
+            } else {
+                user
             };
-            match process::spawn(&argv, &env, &opts) {
-                Ok(c) => {
-                    log::debug!("{}: notify {:?} pid {}", e.cfg.name, &argv[..], c.pid);
-                    e.child = Some(c.pid);
+            match procs.spawn(ChildOf::Notify(&e.cfg.name), &argv, &env, user) {
+                Ok(pid) => {
+                    log::debug!("{}: notify {:?} pid {pid}", e.cfg.name, &argv[..]);
+                    e.child = Some(pid);
                     e.deadline = Some(now + timeout);
                     self.spawned += 1;
                     return true;
@@ -787,7 +785,7 @@ impl Notifier {
 
     /// Kill every job past its `notify_timeout` (with its process group). Its queue moves on
     /// when the child is reaped; returns the next deadline.
-    pub fn expire(&mut self, now: Instant) -> Option<Instant> {
+    pub fn expire(&mut self, now: Instant, procs: &mut dyn Spawner) -> Option<Instant> {
         let timeout = self.timeout;
         let mut killed = 0;
         for e in self.entries_mut() {
@@ -804,7 +802,7 @@ impl Notifier {
                 // Decimal text, not as_secs_f32(): float formatting costs 12 KB on the routers.
                 crate::config::schema::format_duration(timeout)
             );
-            if let Err(err) = process::kill(pid) {
+            if let Err(err) = procs.kill(pid) {
                 log::warn!("{}: kill {pid}: {err}", e.cfg.name);
             }
             killed += 1;
@@ -815,9 +813,9 @@ impl Notifier {
 
     /// After anything may have queued or ended a job: start what may start and keep the
     /// notify timer at the earliest kill deadline.
-    pub fn settle(&mut self, ctx: &mut Ctx, now: Instant) {
+    pub fn settle(&mut self, ctx: &mut Ctx, now: Instant, procs: &mut dyn Spawner) {
         let timer = Part::Notify.timer(0);
-        match self.pump(now) {
+        match self.pump(now, procs) {
             Some(at) => {
                 if let Err(e) = ctx.arm(timer, at) {
                     log::error!("notify timer: {e}");
@@ -830,8 +828,8 @@ impl Notifier {
     }
 
     /// The notify timer fired: kill overdue jobs (the runtime settles afterwards).
-    pub fn on_timer(&mut self, now: Instant) {
-        self.expire(now);
+    pub fn on_timer(&mut self, now: Instant, procs: &mut dyn Spawner) {
+        self.expire(now, procs);
     }
 
     /// A child was reaped; `true` if it was a notify job (the queue's next job starts).
@@ -949,16 +947,16 @@ impl Notifier {
 
     /// Daemon stop: announce STOP for every instance, run the queues and wait for them at
     /// most [`STOP_WAIT`] in total (reaping our own children: the loop no longer runs).
-    pub fn shutdown(&mut self) {
+    pub fn shutdown(&mut self, procs: &mut dyn Spawner) {
         self.push_stop();
-        self.wait(|_| false);
+        self.wait(procs, |_| false);
     }
 
     /// Daemon stop, before the priority-0 adverts: the services and interfaces of every
     /// MASTER role stop first (waited for at most [`STOP_WAIT`]), so the backup that takes
     /// over on those adverts never finds them still running here. The STOP that follows has
     /// no role left to change.
-    pub fn leave_roles(&mut self) {
+    pub fn leave_roles(&mut self, procs: &mut dyn Spawner) {
         let mut waiting: Vec<usize> = Vec::new();
         let ni = self.instances.len();
         for (k, e) in self
@@ -989,7 +987,7 @@ impl Notifier {
         }
         self.busy = true;
         // Done when those queues are empty; other queues' jobs are not waited for here.
-        self.wait(|n| {
+        self.wait(procs, |n| {
             waiting.iter().all(|&k| {
                 let e = if k < ni {
                     n.instances.get(k)
@@ -1003,16 +1001,16 @@ impl Notifier {
 
     /// Runs the queues, reaping our own children (the loop no longer runs), until nothing
     /// runs, `done` says so, or [`STOP_WAIT`] passed.
-    fn wait(&mut self, done: impl Fn(&Notifier) -> bool) {
+    fn wait(&mut self, procs: &mut dyn Spawner, done: impl Fn(&Notifier) -> bool) {
         let start = crate::sys::clock::now();
         loop {
-            self.pump(crate::sys::clock::now());
+            self.pump(crate::sys::clock::now(), procs);
             let running: heapless::Vec<i32, 128> = self.children().take(128).collect();
             if running.is_empty() || done(self) {
                 return;
             }
             for pid in running {
-                if let Some(st) = process::reap_pid(pid) {
+                if let Some(st) = procs.reap_pid(pid) {
                     self.on_child_exit(pid, st);
                 }
             }
@@ -1032,6 +1030,7 @@ impl Notifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::daemon::kernel::Processes;
 
     /// Instance `i` moved to `to` from INIT at startup, master unknown.
     fn moved(i: usize, to: State, priority: u8) -> Transition {
@@ -1132,13 +1131,16 @@ config instance 'vi2'
         let mut n = Notifier::new(&c, None).unwrap();
         let t0 = Instant::from_secs(100);
         n.instance_transition(&moved(0, State::Backup, 100));
-        assert_eq!(n.pump(t0), Some(t0 + Duration::from_secs(2)));
+        assert_eq!(
+            n.pump(t0, &mut Processes),
+            Some(t0 + Duration::from_secs(2))
+        );
         let hung = child_of(&n, 0).expect("notify_backup of vi1 runs");
         // Later: vi1 and vi2 become master. vi2's script runs at once beside the hung one;
         // vi1's waits for its own notify_backup (order per instance).
         n.instance_transition(&moved(0, State::Master, 100));
         n.instance_transition(&moved(1, State::Master, 100));
-        n.pump(t0 + Duration::from_millis(500));
+        n.pump(t0 + Duration::from_millis(500), &mut Processes);
         let pid2 = child_of(&n, 1).expect("vi2's notify_master started beside the hung script");
         assert_eq!(child_of(&n, 0), Some(hung));
         reap_until(&mut n, pid2);
@@ -1148,14 +1150,14 @@ config instance 'vi2'
             "vi1's notify_master overtook its notify_backup"
         );
         // Not yet due: nothing is killed.
-        n.expire(t0 + Duration::from_millis(1999));
+        n.expire(t0 + Duration::from_millis(1999), &mut Processes);
         assert_eq!(n.timed_out(), 0);
         // At notify_timeout the hung script is killed and vi1's notify_master follows.
-        n.expire(t0 + Duration::from_secs(2));
+        n.expire(t0 + Duration::from_secs(2), &mut Processes);
         assert_eq!(n.timed_out(), 1);
         let st = reap_until(&mut n, hung);
         assert_eq!(st, ExitStatus::Signal(libc::SIGKILL));
-        n.pump(t0 + Duration::from_secs(2));
+        n.pump(t0 + Duration::from_secs(2), &mut Processes);
         let pid1 = child_of(&n, 0).expect("vi1's notify_master runs after the kill");
         reap_until(&mut n, pid1);
         assert!(wait_file(&m1));
@@ -1176,19 +1178,19 @@ config instance 'vi2'
         ));
         let mut n = Notifier::new(&c, None).unwrap();
         let now = Instant::from_secs(1);
-        assert_eq!(n.pump(now), None);
+        assert_eq!(n.pump(now, &mut Processes), None);
         assert!(!n.busy, "an empty pump leaves the notifier idle");
-        assert_eq!(n.pump(now), None);
+        assert_eq!(n.pump(now, &mut Processes), None);
         n.instance_transition(&moved(0, State::Master, 100));
         assert!(n.busy);
         assert!(
-            n.pump(now).is_some(),
+            n.pump(now, &mut Processes).is_some(),
             "the kill deadline of the started job"
         );
         let pid = child_of(&n, 0).expect("notify_master runs after idle pumps");
         reap_until(&mut n, pid);
         assert!(wait_file(&m));
-        assert_eq!(n.pump(now), None);
+        assert_eq!(n.pump(now, &mut Processes), None);
         assert!(!n.busy, "idle again once the job was reaped");
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -1207,7 +1209,7 @@ config instance 'vi2'
         for i in 0..4 {
             n.instance_transition(&moved(i, State::Backup, 100));
         }
-        n.pump(now);
+        n.pump(now, &mut Processes);
         let running: Vec<usize> = (0..4).filter(|&i| child_of(&n, i).is_some()).collect();
         assert_eq!(running, [0, 1]);
         // One ends: the next waiting queue (vi3), not vi1 again, gets the slot.
@@ -1215,7 +1217,7 @@ config instance 'vi2'
         process::kill(p0).unwrap();
         reap_until(&mut n, p0);
         n.instance_transition(&moved(0, State::Master, 100));
-        n.pump(now);
+        n.pump(now, &mut Processes);
         let running: Vec<usize> = (0..4).filter(|&i| child_of(&n, i).is_some()).collect();
         assert_eq!(running, [1, 2]);
         for i in [1, 2] {
@@ -1261,7 +1263,7 @@ config instance 'vi1'
         ));
         let mut n = Notifier::new(&c, None).unwrap();
         n.instance_transition(&moved(0, State::Master, 100));
-        n.pump(Instant::from_secs(1));
+        n.pump(Instant::from_secs(1), &mut Processes);
         let pid = child_of(&n, 0).unwrap();
         assert_eq!(reap_until(&mut n, pid), ExitStatus::Code(0));
         assert!(wait_file(&out));
@@ -1401,7 +1403,7 @@ config real_server 'web2'
         n.real_server_change(0, 0, true);
         let mut ran = 0;
         while ran < 3 {
-            n.pump(now);
+            n.pump(now, &mut Processes);
             let pids: Vec<i32> = n.children().collect();
             assert!(!pids.is_empty(), "only {ran} commands ran");
             for pid in pids {
@@ -1409,7 +1411,7 @@ config real_server 'web2'
                 ran += 1;
             }
         }
-        n.pump(now);
+        n.pump(now, &mut Processes);
         assert_eq!(n.children().count(), 0);
         let text = std::fs::read_to_string(&log).unwrap();
         let mut lines: Vec<&str> = text.lines().collect();
@@ -1429,6 +1431,7 @@ config real_server 'web2'
 #[cfg(test)]
 mod roles_tests {
     use super::*;
+    use crate::daemon::kernel::Processes;
 
     fn config(text: &str) -> Config {
         Config::parse_str("t", text).unwrap_or_else(|e| panic!("{e:?}"))
@@ -1569,7 +1572,7 @@ mod roles_tests {
         n.instance_transition(&moved(State::Init, State::Master));
         drain(&mut n);
         // No such init script: the stop fails at spawn (an error line) and is consumed.
-        n.leave_roles();
+        n.leave_roles(&mut Processes);
         assert_eq!(n.instances[0].role_master, Some(false));
         assert_eq!(n.stats().1, 1, "the stop was tried once");
         n.shutdown_push_for_test();

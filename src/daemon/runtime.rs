@@ -39,6 +39,7 @@ use super::checks::{CheckEngine, ProbeId};
 use super::event_loop::Busy;
 use super::event_loop::{Ctx, Handler, Inbox, Loop, Read};
 use super::ids::{timer_owner, token_owner, Part};
+use super::kernel::{Linux, Southbound};
 use super::link_sync::LinkSync;
 use super::lvs::{self, Lvs, LvsEvent};
 use super::notify::Notifier;
@@ -49,7 +50,7 @@ use crate::base::lateness::{self, Histogram, LateWarn};
 use crate::base::{Duration, Instant};
 use crate::check::Health;
 use crate::config::Config;
-use crate::sys::rtnl::{RtnlEvent, RtnlEvents};
+use crate::sys::rtnl::RtnlEvent;
 
 // Operator control (status, maintenance, priority, reload, garp): a child module so it can
 // read the parts this struct owns.
@@ -66,11 +67,13 @@ pub enum Event {
     Control(crate::daemon::control_server::Pending),
 }
 
-pub struct Daemon {
+/// The kernel seam (`kernel.rs`) is `S`: Linux in the daemon, a recording fake in
+/// `tests/daemon_conformance.rs`. It lives in the VRRP part, which uses every concern, and is
+/// lent from there to the other parts (link dumps here, the notifier's children).
+pub struct Daemon<S: Southbound = Linux> {
     path: PathBuf,
     cfg: Config,
-    vrrp: Vrrp,
-    links: RtnlEvents,
+    vrrp: Vrrp<S>,
     /// Lost link events and when to resync from dumps.
     link_sync: LinkSync,
     /// IPVS (lvs.rs); None without virtual servers.
@@ -107,18 +110,25 @@ fn required(cfg: &Config) -> Required {
     }
 }
 
-impl Daemon {
-    pub fn new(path: &Path, cfg: Config, socket: &Path) -> Result<Daemon, String> {
+impl Daemon<Linux> {
+    pub fn new(path: &Path, cfg: Config, socket: &Path) -> Result<Daemon<Linux>, String> {
         check_capacity(required(&cfg)).map_err(|e| e.to_string())?;
-        let vrrp = Vrrp::open(&cfg)?;
+        let kernel = Linux::open()?;
+        Daemon::with_kernel(path, cfg, socket, kernel)
+    }
+}
+
+impl<S: Southbound> Daemon<S> {
+    /// The daemon on kernel seam `kernel` (see [`Daemon::new`] for Linux).
+    pub fn with_kernel(
+        path: &Path,
+        cfg: Config,
+        socket: &Path,
+        kernel: S,
+    ) -> Result<Daemon<S>, String> {
+        check_capacity(required(&cfg)).map_err(|e| e.to_string())?;
+        let vrrp = Vrrp::new(&cfg, kernel);
         let lvs = Lvs::new(&cfg)?;
-        let links = RtnlEvents::open().map_err(|e| format!("rtnetlink events: {e}"))?;
-        // The kernel's echo of our own VIP adds (every lease refresh) is news to nobody.
-        if let Some(port) = vrrp.netlink_port() {
-            if let Err(e) = links.ignore_address_echoes(port) {
-                warn!("rtnetlink events: filter for our own address changes: {e}");
-            }
-        }
         let now = crate::sys::clock::now();
         // Warm-up spread: differs between routers and restarts (no getrandom dependency).
         let seed = now.total_micros() ^ (u64::from(std::process::id()) << 32);
@@ -138,7 +148,6 @@ impl Daemon {
             path: path.to_path_buf(),
             cfg,
             vrrp,
-            links,
             link_sync: LinkSync::new(),
             lvs,
             checks,
@@ -153,26 +162,18 @@ impl Daemon {
     }
 
     pub fn start(&mut self, ctx: &mut Ctx, now: Instant) {
-        if let Err(e) = ctx.register(Part::Links.token(0), &self.links, super::Interest::READABLE) {
-            error!("rtnetlink events: {e}");
-        }
-        // Seed the link tracker so that only changes from now on become events.
-        let mut rtnl = match crate::sys::rtnl::Rtnl::open() {
-            Ok(r) => Some(r),
-            Err(e) => {
-                error!("rtnetlink: {e}");
-                None
+        if let Some(fd) = self.vrrp.southbound_mut().link_events_fd() {
+            if let Err(e) = ctx.register(Part::Links.token(0), &fd, super::Interest::READABLE) {
+                error!("rtnetlink events: {e}");
             }
-        };
-        if let Some(r) = rtnl.as_mut() {
-            let tracker = &mut self.links.tracker;
-            let _ = r.for_each_link(|l| tracker.seed(l));
         }
         // Trackers are known before the instances start, so a tracked link that is down puts
         // its instance straight into FAULT.
         self.checks.start(ctx, now);
         self.tracking.start(ctx, now);
-        self.seed_tracked_links(rtnl.as_mut());
+        // One link dump: the event side's picture (only changes from now on become events)
+        // and the tracked interfaces' state.
+        self.seed_tracked_links(true);
         self.settle(ctx, now);
         self.vrrp.start(ctx, now);
         // IPVS (lvs.rs): opens genl, reconciles at once; without ip_vs it logs once and idles.
@@ -249,7 +250,7 @@ impl Daemon {
             }
         }
         // Start queued notify jobs (bounded) and keep their timeout timer.
-        self.notifier.settle(ctx, now);
+        self.notifier.settle(ctx, now, self.vrrp.southbound_mut());
         // Start or finish e-mail alerts (one connection, never waited for).
         self.mailer.settle(ctx, now);
     }
@@ -265,19 +266,28 @@ impl Daemon {
         }
     }
 
-    /// Tell tracking the current state of every tracked interface (missing = down).
-    fn seed_tracked_links(&mut self, rtnl: Option<&mut crate::sys::rtnl::Rtnl>) {
+    /// Tell tracking the current state of every tracked interface (missing = down), from
+    /// one link dump; with `events`, the link event side takes that dump as its picture too
+    /// (at start and after lost events: `KernelLinks::reseed_link_events`).
+    fn seed_tracked_links(&mut self, events: bool) {
         let names: Vec<String> = self.tracking.tracked_links().map(String::from).collect();
         for n in &names {
             self.tracking.set_link(n, false);
         }
-        if let Some(r) = rtnl {
-            let tracking = &mut self.tracking;
-            let _ = r.for_each_link(|l| {
-                if names.iter().any(|n| n.as_str() == l.name.as_str()) {
-                    tracking.set_link(l.name.as_str(), l.is_up());
-                }
-            });
+        let tracking = &mut self.tracking;
+        let mut each = |l: &crate::sys::rtnl::LinkInfo| {
+            if names.iter().any(|n| n.as_str() == l.name.as_str()) {
+                tracking.set_link(l.name.as_str(), l.is_up());
+            }
+        };
+        let kernel = self.vrrp.southbound_mut();
+        let dumped = if events {
+            kernel.reseed_link_events(&mut each)
+        } else {
+            kernel.dump_links(&mut each)
+        };
+        if let Err(e) = dumped {
+            error!("rtnetlink link dump: {e}");
         }
     }
 
@@ -299,25 +309,7 @@ impl Daemon {
     fn resync_links(&mut self, ctx: &mut Ctx, now: Instant) {
         let (lost, resyncs) = self.link_sync.stats();
         warn!("link events were lost ({lost} so far): re-reading links and addresses (resync {resyncs})");
-        let names: Vec<String> = self.tracking.tracked_links().map(String::from).collect();
-        for n in &names {
-            self.tracking.set_link(n, false);
-        }
-        match crate::sys::rtnl::Rtnl::open() {
-            Ok(mut r) => {
-                let (tracker, tracking) = (&mut self.links.tracker, &mut self.tracking);
-                let dumped = r.for_each_link(|l| {
-                    tracker.seed(l);
-                    if names.iter().any(|n| n.as_str() == l.name.as_str()) {
-                        tracking.set_link(l.name.as_str(), l.is_up());
-                    }
-                });
-                if let Err(e) = dumped {
-                    error!("rtnetlink link dump: {e}");
-                }
-            }
-            Err(e) => error!("rtnetlink: {e}"),
-        }
+        self.seed_tracked_links(true);
         self.vrrp.resync_links(ctx, now);
     }
 
@@ -390,8 +382,7 @@ impl Daemon {
             warn!("{w}");
         }
         self.mailer.reload(&new);
-        let mut r = crate::sys::rtnl::Rtnl::open().ok();
-        self.seed_tracked_links(r.as_mut());
+        self.seed_tracked_links(false);
         // IPVS (lvs.rs): after the check engine, whose probe ids follow the new config.
         self.reload_lvs(ctx, &new, now);
         protect(&new.globals, Some(&self.cfg.globals));
@@ -444,7 +435,7 @@ impl Daemon {
         self.checks.shutdown(ctx, now);
         self.tracking.shutdown(ctx);
         // Master services and interfaces stop before the priority-0 adverts hand over.
-        self.notifier.leave_roles();
+        self.notifier.leave_roles(self.vrrp.southbound_mut());
         self.vrrp.shutdown(ctx, now);
         // IPVS (lvs.rs): delete our services that have cleanup set.
         if let Some(l) = self.lvs.as_mut() {
@@ -454,7 +445,7 @@ impl Daemon {
         // instances' last transitions; then notify_stop, waited for at most STOP_WAIT.
         self.notify_transitions(ctx, now);
         self.control_stop(ctx);
-        self.notifier.shutdown();
+        self.notifier.shutdown(self.vrrp.southbound_mut());
         ctx.stop();
     }
 
@@ -463,7 +454,7 @@ impl Daemon {
         for _ in 0..1024 {
             // An exec failure arrives here too (`ExitStatus::ExecFailed`): spawning never
             // waits for the exec.
-            let Some((pid, st)) = crate::sys::process::reap() else {
+            let Some((pid, st)) = self.vrrp.southbound_mut().reap() else {
                 break;
             };
             // Offer the exit to the part that spawned it.
@@ -477,7 +468,7 @@ impl Daemon {
     }
 }
 
-impl Handler for Daemon {
+impl<S: Southbound> Handler for Daemon<S> {
     type Input = Event;
 
     /// Reads only: what was read is queued for [`Self::on_input`], never handed to another
@@ -516,7 +507,10 @@ impl Handler for Daemon {
             Some((Part::Links, _)) => {
                 let sync = &mut self.link_sync;
                 // A dropped event is not lost for good: it schedules a resync.
-                let r = self.links.recv(|ev| sync.push(inbox, Event::Link(ev)));
+                let r = self
+                    .vrrp
+                    .southbound_mut()
+                    .read_link_events(&mut |ev| sync.push(inbox, Event::Link(ev)));
                 match r {
                     Ok(true) => Read::Again,
                     Ok(false) => Read::Drained,
@@ -561,7 +555,7 @@ impl Handler for Daemon {
             Some((Part::Control, _)) => self.control_timer(ctx, id, now),
             // Notify jobs past notify_timeout.
             Some((Part::Notify, 1)) => self.mailer.on_timer(now),
-            Some((Part::Notify, _)) => self.notifier.on_timer(now),
+            Some((Part::Notify, _)) => self.notifier.on_timer(now, self.vrrp.southbound_mut()),
             // IPVS (lvs.rs): debounced sync / periodic resync.
             Some((Part::Lvs, _)) => {
                 if let Some(l) = self.lvs.as_mut() {

@@ -79,7 +79,7 @@ fn ms(d: crate::base::Duration) -> u64 {
     d.as_millis() as u64
 }
 
-impl Daemon {
+impl<S: crate::daemon::kernel::Southbound> Daemon<S> {
     pub(super) fn control_start(&mut self, ctx: &mut Ctx, now: Instant) {
         if let Some(s) = self.control.server.as_mut() {
             match s.start(ctx) {
@@ -360,7 +360,7 @@ impl Daemon {
     }
 }
 
-impl Controlled<Ctx> for Daemon {
+impl<S: crate::daemon::kernel::Southbound> Controlled<Ctx> for Daemon<S> {
     fn status(&self, now: Instant) -> StatusDoc {
         let instances = (0..self.vrrp.instance_count())
             .filter_map(|i| self.instance_status(i, now))

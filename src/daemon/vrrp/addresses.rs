@@ -11,13 +11,13 @@ use log::{error, info, warn};
 use nix::errno::Errno;
 
 use super::route_set::RouteSet;
-use super::southbound::Southbound;
 use super::{Vrrp, VIP_REFRESH_TIMER, VIP_RESTORE_GAP, VIP_RESTORE_TIMER};
 use crate::base::ratelimit::Verdict;
 use crate::base::Instant;
 use crate::config::model;
 use crate::daemon::event_loop::Ctx;
 use crate::daemon::ids::Part;
+use crate::daemon::kernel::Southbound;
 use crate::sys::rtnl::{AddrAttrs, AddrReq, RouteAttrs, RuleAttrs};
 use crate::vrrp::frame::virtual_mac;
 use crate::vrrp::vip_lease::VipLease;

@@ -5,11 +5,11 @@ use core::net::IpAddr;
 
 use log::{error, info, warn};
 
-use super::southbound::Southbound;
 use super::{params, Vrrp};
 use crate::base::{Family, Instant};
 use crate::daemon::event_loop::Ctx;
 use crate::daemon::ids::Part;
+use crate::daemon::kernel::Southbound;
 use crate::sys::poll::Interest;
 use crate::sys::rtnl::{RtnlEvent, SourceRule};
 use crate::vrrp::instance::Input;

@@ -11,7 +11,7 @@
 //! - [`addresses`]: VIPs on the interface or the `use_vmac` macvlan;
 //! - [`pre_master`]: the `notify_pre_master` hook's process, which the state machine's
 //!   hold waits for before the VIPs go on;
-//! - [`southbound`]: everything that crosses into the kernel, behind the [`Southbound`]
+//! - `daemon::kernel`: everything that crosses into the kernel, behind the [`Southbound`]
 //!   trait ([`Linux`] in the daemon, a recording fake in `tests/daemon_conformance.rs`).
 //!
 //! One advert, in: interface listener -> `receive::on_readable` (parse, match the instance by
@@ -38,10 +38,9 @@ mod pre_master;
 mod receive;
 mod route_set;
 mod router_adverts;
-pub mod southbound;
 mod transmit;
 
-pub use southbound::{LinkFacts, Linux, Southbound};
+pub use super::kernel::{LinkFacts, Linux, Southbound};
 
 use std::sync::Arc;
 
@@ -384,14 +383,6 @@ fn needs_restart(old: &model::Instance, new: &model::Instance) -> bool {
         || old.vmac_name != new.vmac_name
         || old.unicast_peers != new.unicast_peers
         || old.unicast_src != new.unicast_src
-}
-
-impl Vrrp<Linux> {
-    /// The daemon's VRRP part, on the Linux kernel.
-    pub fn open(cfg: &Config) -> Result<Vrrp<Linux>, String> {
-        let south = Linux::open().map_err(|e| format!("rtnetlink: {e}"))?;
-        Ok(Vrrp::new(cfg, south))
-    }
 }
 
 impl<S: Southbound> Vrrp<S> {

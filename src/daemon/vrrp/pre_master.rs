@@ -13,13 +13,13 @@ use core::fmt::Write;
 
 use log::{info, warn};
 
-use super::southbound::Southbound;
 use super::Vrrp;
 use crate::base::Instant;
 use crate::check::notify::split_command;
 use crate::check::ExitStatus;
 use crate::config::schema::format_duration;
 use crate::daemon::event_loop::Ctx;
+use crate::daemon::kernel::{ChildOf, Southbound};
 use crate::vrrp::instance::{Input, State, Transition};
 
 /// A running hook: its process and when it started (for the log).
@@ -91,7 +91,7 @@ impl<S: Southbound> Vrrp<S> {
         if let Some(old) = inst.hook.take() {
             // Cannot happen (the state machine stops a hook before it leaves MASTER); do not
             // leave one behind if it does.
-            let _ = self.south.kill_hook(old.pid);
+            let _ = self.south.kill(old.pid);
         }
         let env = hook_env(name, inst.last_transition.as_deref());
         let argv_ref: Vec<&str> = argv.iter().map(String::as_str).collect();
@@ -100,7 +100,10 @@ impl<S: Southbound> Vrrp<S> {
             inst.end_hold = true;
             return;
         }
-        match self.south.spawn_hook(name, &argv_ref, &env_ref, user) {
+        match self
+            .south
+            .spawn(ChildOf::PreMaster(name), &argv_ref, &env_ref, user)
+        {
             Ok(pid) => {
                 info!(target: name,
                     "pre_master hook started (pid {pid}); VIPs held until it exits or {} pass",
@@ -152,7 +155,7 @@ impl<S: Southbound> Vrrp<S> {
                 "pre_master hook (pid {}) killed after {ran} s: left MASTER ({}), VIPs never installed",
                 hook.pid, inst.fsm.state());
         }
-        if let Err(e) = self.south.kill_hook(hook.pid) {
+        if let Err(e) = self.south.kill(hook.pid) {
             warn!(target: &inst.cfg.name, "kill pre_master hook {}: {e}", hook.pid);
         }
     }

@@ -10,11 +10,11 @@ use core::net::IpAddr;
 
 use log::{debug, error, warn};
 
-use super::southbound::Southbound;
 use super::{DropOwner, InstanceKey, Vrrp, VrrpEvent, SKEW_LOG};
 use crate::base::ratelimit::Verdict;
 use crate::base::{Duration, Family, Instant};
 use crate::daemon::event_loop::Read;
+use crate::daemon::kernel::Southbound;
 use crate::sys::bpf;
 use crate::sys::packet::{PktType, RecvFrame};
 use crate::vrrp::auth::{self, AuthVerdict, Binding};

@@ -16,12 +16,12 @@ use std::sync::Arc;
 
 use log::{error, info, warn};
 
-use super::southbound::Southbound;
 use super::{Vrrp, RA_TIMER};
 use crate::base::Instant;
 use crate::config::model;
 use crate::daemon::event_loop::Ctx;
 use crate::daemon::ids::Part;
+use crate::daemon::kernel::Southbound;
 use crate::vrrp::ra::emit_ra;
 
 impl<S: Southbound> Vrrp<S> {

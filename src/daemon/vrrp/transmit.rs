@@ -6,8 +6,8 @@ use core::net::IpAddr;
 use log::{error, warn};
 use smoltcp::wire::EthernetAddress;
 
-use super::southbound::Southbound;
 use super::{Inst, Vrrp};
+use crate::daemon::kernel::Southbound;
 use crate::vrrp::announce::{emit_garp, emit_unsolicited_na};
 use crate::vrrp::auth::{self, Binding, TRAILER_LEN};
 use crate::vrrp::frame::{

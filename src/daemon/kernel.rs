@@ -1,8 +1,20 @@
-//! What the VRRP part asks of the kernel, as one trait: link facts, addresses, routes and rules, the macvlan of
-//! `use_vmac`, the sockets adverts come and go through, and the pre-master hook's process. [`Linux`] is the real thing
-//! (rtnetlink, AF_PACKET, raw IP sockets, sysctls); a test can put a recording fake in its
-//! place and drive reloads, sync groups, link events and VIP handling without namespaces
+//! The daemon's one kernel seam, narrowed by concern: links ([`KernelLinks`]: facts, the link
+//! dump, link and address events, the `use_vmac` macvlan), addresses ([`KernelAddrs`]), routes
+//! and rules ([`KernelRoutes`]), VRRP packet I/O ([`PacketIo`]) and child processes
+//! ([`Spawner`]: pre-master hooks and notify jobs, started, killed and reaped). [`Southbound`]
+//! is all five. The runtime owns one (inside its VRRP part, which uses every concern) and
+//! lends it to the parts that need one concern: the link dump at start and after lost
+//! events (`runtime.rs`), the notifier's children (`notify.rs`). [`Linux`] is the real thing
+//! (rtnetlink, AF_PACKET, raw IP sockets, sysctls, fork/exec); a test puts a recording fake
+//! in its place and replays start, link events, lost-event resyncs, reloads and the order of
+//! notify jobs among VIP changes and adverts without namespaces
 //! (`tests/daemon_conformance.rs`), the way `lvs::IpvsTable` stands between IPVS and genl.
+//!
+//! Outside the seam (they have their own): health checks' probes (`checks.rs`: TCP, ICMP
+//! and script children through `sys::{tcp, icmp, process}`), IPVS (`lvs.rs` over
+//! `sys::genl`), e-mail alerts (`mail.rs` over `sys::tcp`), the control socket
+//! (`control_server.rs`), the loop's own fds, clock and signals (`event_loop.rs`), and
+//! process-wide settings applied once (scheduling, file limits, pinned scripts).
 //!
 //! Errors are returned as the kernel gave them; what is worth a log line is decided by the
 //! caller, except for the best-effort details a method documents (socket options, sysctls).
@@ -14,9 +26,11 @@ use log::{debug, warn};
 use nix::errno::Errno;
 
 use crate::base::{Duration, Family};
+use crate::check::ExitStatus;
 use crate::sys::packet::{KernelStats, McastJoin, PacketSocket, RawIpSocket, RecvFrame};
 use crate::sys::rtnl::{
-    self, AddrAttrs, AddrReq, MacvlanMode, RouteAttrs, Rtnl, RuleAttrs, SourceRule,
+    self, AddrAttrs, AddrReq, LinkInfo, MacvlanMode, RouteAttrs, Rtnl, RtnlEvent, RtnlEvents,
+    RuleAttrs, SourceRule,
 };
 use crate::sys::{bpf, process};
 
@@ -33,14 +47,9 @@ pub struct LinkFacts {
     pub link_local6: Option<Ipv6Addr>,
 }
 
-/// The kernel side of the VRRP part.
-pub trait Southbound {
-    /// An interface's listening socket (and its multicast memberships): registered with the
-    /// loop, read for adverts, and the socket whole frames (adverts, GARPs) are sent on.
-    type Listener: AsRawFd;
-    /// An instance's socket for adverts to unicast peers.
-    type Unicast;
-
+/// Links: their facts, the dump of every link, link and address events, and the links the
+/// daemon makes (the `use_vmac` macvlan).
+pub trait KernelLinks {
     /// The interface called `name`, `Ok(None)` if it does not exist.
     fn link(&mut self, name: &str) -> Result<Option<LinkFacts>, Errno> {
         self.link_facts(name, &SourceRule::ANY)
@@ -57,6 +66,40 @@ pub trait Southbound {
         ifindex: u32,
         rule: &SourceRule<'_>,
     ) -> Result<(Option<Ipv4Addr>, Option<Ipv6Addr>), Errno>;
+    /// Every link, from one dump.
+    fn dump_links(&mut self, each: &mut dyn FnMut(&LinkInfo)) -> Result<(), Errno>;
+    /// [`Self::dump_links`], and the event side takes the dump as its new picture, so the
+    /// events read after it are told against what the dump showed: at start (only changes
+    /// from then on become events) and after events were lost.
+    fn reseed_link_events(&mut self, each: &mut dyn FnMut(&LinkInfo)) -> Result<(), Errno>;
+    /// The fd link and address events are read from, for the loop to watch; `None` when the
+    /// events are handed to the runtime some other way (a test's fake).
+    fn link_events_fd(&self) -> Option<RawFd>;
+    /// Read one batch of link and address events; `Ok(false)` when nothing was pending.
+    /// Events the kernel dropped (its buffer was full) come as one `RtnlEvent::Overrun`.
+    fn read_link_events(&mut self, each: &mut dyn FnMut(RtnlEvent)) -> Result<bool, Errno>;
+    /// Create the `use_vmac` macvlan `name` on `parent` with the virtual MAC, and set the
+    /// ARP sysctls that keep the parent from answering for the VIP (best effort, logged).
+    /// Returns the new interface's index.
+    fn create_vmac(
+        &mut self,
+        name: &str,
+        parent: u32,
+        parent_name: &str,
+        mac: [u8; 6],
+    ) -> Result<u32, Errno>;
+    fn delete_link(&mut self, ifindex: u32) -> Result<(), Errno>;
+    /// Whether interface `name` forwards IPv6: the Router flag of the unsolicited NAs
+    /// (`vrrp::announce::emit_unsolicited_na`). `true` (as RFC 5798 6.4.2 says) when it
+    /// cannot be read.
+    fn ipv6_forwarding(&mut self, name: &str) -> bool {
+        let _ = name;
+        true
+    }
+}
+
+/// Addresses on links: the VIPs, and the ones a start finds.
+pub trait KernelAddrs {
     /// The addresses on `ifindex` with their prefix lengths (at most `MAX_ADDRS` are
     /// looked at by the caller).
     fn addresses(&mut self, ifindex: u32, each: &mut dyn FnMut(IpAddr, u8)) -> Result<(), Errno>;
@@ -92,6 +135,10 @@ pub trait Southbound {
     fn netlink_port(&self) -> Option<u32> {
         None
     }
+}
+
+/// Routes and policy rules (`track_route`, `virtual_routes`, `virtual_rules`).
+pub trait KernelRoutes {
     /// Add a route, or replace the one with its destination, table and metric.
     fn add_route(&mut self, route: &RouteAttrs) -> Result<(), Errno>;
     /// Remove a route (same gateway, interface, metric and table); `Err(ESRCH)` if absent.
@@ -100,25 +147,15 @@ pub trait Southbound {
     fn add_rule(&mut self, rule: &RuleAttrs<'_>) -> Result<(), Errno>;
     /// Remove a policy rule (same selectors, priority and table); `Err(ENOENT)` if absent.
     fn del_rule(&mut self, rule: &RuleAttrs<'_>) -> Result<(), Errno>;
-    /// Create the `use_vmac` macvlan `name` on `parent` with the virtual MAC, and set the
-    /// ARP sysctls that keep the parent from answering for the VIP (best effort, logged).
-    /// Returns the new interface's index.
-    fn create_vmac(
-        &mut self,
-        name: &str,
-        parent: u32,
-        parent_name: &str,
-        mac: [u8; 6],
-    ) -> Result<u32, Errno>;
-    fn delete_link(&mut self, ifindex: u32) -> Result<(), Errno>;
-    /// Whether interface `name` forwards IPv6: the Router flag of the unsolicited NAs
-    /// (`vrrp::announce::emit_unsolicited_na`). `true` (as RFC 5798 6.4.2 says) when it
-    /// cannot be read.
-    fn ipv6_forwarding(&mut self, name: &str) -> bool {
-        let _ = name;
-        true
-    }
+}
 
+/// VRRP packet I/O: the sockets adverts come and go through.
+pub trait PacketIo {
+    /// An interface's listening socket (and its multicast memberships): registered with the
+    /// loop, read for adverts, and the socket whole frames (adverts, GARPs) are sent on.
+    type Listener: AsRawFd;
+    /// An instance's socket for adverts to unicast peers.
+    type Unicast;
     /// Listen for adverts on interface `ifindex` (called `name`) through the kernel filter
     /// `filter` (`sys::bpf`), with a receive buffer of `rcvbuf` bytes; the VRRP multicast
     /// MACs and groups joined (best effort, logged). With `rx_delay`, the kernel may hold
@@ -182,31 +219,64 @@ pub trait Southbound {
         peer: IpAddr,
         ifindex: u32,
     ) -> Result<Option<usize>, Errno>;
+}
 
-    /// Start instance `name`'s pre-master hook `argv` with `env` added to the environment,
-    /// as `user` when set, in a session of its own; never waits for it. Returns its pid, whose
-    /// exit the runtime reaps and hands to `Vrrp::on_child_exit`.
-    fn spawn_hook(
+/// Who a child is started for: Linux starts both alike, a recording fake tells them apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChildOf<'a> {
+    /// Instance `name`'s `notify_pre_master` hook.
+    PreMaster(&'a str),
+    /// A notify job (script, role service, hotplug, ubus event) of the instance, sync group,
+    /// virtual or real server `name`.
+    Notify(&'a str),
+}
+
+/// Child processes: started without waiting, killed with their process group, reaped when
+/// SIGCHLD says some exited.
+pub trait Spawner {
+    /// Start `argv` with `env` added to the environment, as `user` when set, in a session
+    /// of its own, output to /dev/null; never waits for it (an exec failure arrives as the
+    /// child's exit). Returns its pid.
+    fn spawn(
         &mut self,
-        name: &str,
+        of: ChildOf<'_>,
         argv: &[&str],
         env: &[&str],
         user: Option<(u32, u32)>,
     ) -> Result<i32, Errno>;
-    /// Kill a hook started by [`Self::spawn_hook`] with its whole process group.
-    fn kill_hook(&mut self, pid: i32) -> Result<(), Errno>;
+    /// Kill a child started by [`Self::spawn`] with its whole process group.
+    fn kill(&mut self, pid: i32) -> Result<(), Errno>;
+    /// One exited child of the daemon's (any part's), `None` when no more have exited.
+    fn reap(&mut self) -> Option<(i32, ExitStatus)>;
+    /// Child `pid`'s exit, if it exited (a shutdown waiting without the loop).
+    fn reap_pid(&mut self, pid: i32) -> Option<ExitStatus>;
 }
 
-/// The Linux kernel: rtnetlink, AF_PACKET with the BPF filter, raw IP sockets, sysctls.
+/// The kernel side of the daemon: every concern, as one object the runtime owns.
+pub trait Southbound: KernelLinks + KernelAddrs + KernelRoutes + PacketIo + Spawner {}
+
+impl<T: KernelLinks + KernelAddrs + KernelRoutes + PacketIo + Spawner> Southbound for T {}
+
+/// The Linux kernel: rtnetlink, AF_PACKET with the BPF filter, raw IP sockets, sysctls,
+/// fork/exec.
 pub struct Linux {
+    /// Requests and dumps.
     rtnl: Rtnl,
+    /// The link and address event subscription, with its picture of the links.
+    events: RtnlEvents,
 }
 
 impl Linux {
-    pub fn open() -> Result<Linux, Errno> {
-        Ok(Linux {
-            rtnl: Rtnl::open()?,
-        })
+    pub fn open() -> Result<Linux, String> {
+        let rtnl = Rtnl::open().map_err(|e| format!("rtnetlink: {e}"))?;
+        let events = RtnlEvents::open().map_err(|e| format!("rtnetlink events: {e}"))?;
+        // The kernel's echo of our own VIP adds (every lease refresh) is news to nobody.
+        if let Ok(port) = rtnl.port_id() {
+            if let Err(e) = events.ignore_address_echoes(port) {
+                warn!("rtnetlink events: filter for our own address changes: {e}");
+            }
+        }
+        Ok(Linux { rtnl, events })
     }
 }
 
@@ -224,10 +294,7 @@ impl AsRawFd for LinuxListener {
     }
 }
 
-impl Southbound for Linux {
-    type Listener = LinuxListener;
-    type Unicast = RawIpSocket;
-
+impl KernelLinks for Linux {
     fn link_facts(
         &mut self,
         name: &str,
@@ -258,6 +325,64 @@ impl Southbound for Linux {
         self.rtnl.source_addresses(ifindex, rule)
     }
 
+    fn dump_links(&mut self, each: &mut dyn FnMut(&LinkInfo)) -> Result<(), Errno> {
+        self.rtnl.for_each_link(each)
+    }
+
+    fn reseed_link_events(&mut self, each: &mut dyn FnMut(&LinkInfo)) -> Result<(), Errno> {
+        let events = &mut self.events.tracker;
+        self.rtnl.for_each_link(|l| {
+            events.seed(l);
+            each(l);
+        })
+    }
+
+    fn link_events_fd(&self) -> Option<RawFd> {
+        Some(self.events.as_raw_fd())
+    }
+
+    fn read_link_events(&mut self, each: &mut dyn FnMut(RtnlEvent)) -> Result<bool, Errno> {
+        self.events.recv(each)
+    }
+
+    fn create_vmac(
+        &mut self,
+        name: &str,
+        parent: u32,
+        parent_name: &str,
+        mac: [u8; 6],
+    ) -> Result<u32, Errno> {
+        let ifindex = self
+            .rtnl
+            .create_macvlan(name, parent, mac, MacvlanMode::Private)?;
+        // The parent must not answer ARP for the VIP with its own MAC, and the macvlan must
+        // not answer for the parent's addresses (see sys::rtnl).
+        if let Err(e) = rtnl::write_vmac_arp_sysctls(name, parent_name) {
+            warn!("{name}: arp sysctls: {e:?}");
+        }
+        // Replies from the VIP to a host on the VIP's subnet leave through the parent (its
+        // prefix route came first); the parent's ARP request for that host would carry the
+        // VIP as sender with the parent's MAC, and the host would rebind the VIP to the
+        // parent's MAC. arp_announce=2 makes the parent use its own address.
+        if let Err(e) = rtnl::write_ipv4_conf(parent_name, "arp_announce", "2") {
+            warn!("{parent_name}: arp_announce: {e:?}");
+        }
+        Ok(ifindex)
+    }
+
+    fn delete_link(&mut self, ifindex: u32) -> Result<(), Errno> {
+        self.rtnl.delete_link(ifindex)
+    }
+
+    fn ipv6_forwarding(&mut self, name: &str) -> bool {
+        rtnl::ipv6_forwarding(name).unwrap_or_else(|e| {
+            debug!("{name}: {e}; NAs claim a router as RFC 5798 6.4.2 says");
+            true
+        })
+    }
+}
+
+impl KernelAddrs for Linux {
     fn addresses(&mut self, ifindex: u32, each: &mut dyn FnMut(IpAddr, u8)) -> Result<(), Errno> {
         self.rtnl
             .for_each_address(Some(ifindex), |a| each(a.addr, a.prefix))
@@ -299,7 +424,9 @@ impl Southbound for Linux {
     fn netlink_port(&self) -> Option<u32> {
         self.rtnl.port_id().ok()
     }
+}
 
+impl KernelRoutes for Linux {
     fn add_route(&mut self, route: &RouteAttrs) -> Result<(), Errno> {
         self.rtnl.add_route(route)
     }
@@ -315,42 +442,11 @@ impl Southbound for Linux {
     fn del_rule(&mut self, rule: &RuleAttrs<'_>) -> Result<(), Errno> {
         self.rtnl.del_rule(rule)
     }
+}
 
-    fn ipv6_forwarding(&mut self, name: &str) -> bool {
-        rtnl::ipv6_forwarding(name).unwrap_or_else(|e| {
-            debug!("{name}: {e}; NAs claim a router as RFC 5798 6.4.2 says");
-            true
-        })
-    }
-
-    fn create_vmac(
-        &mut self,
-        name: &str,
-        parent: u32,
-        parent_name: &str,
-        mac: [u8; 6],
-    ) -> Result<u32, Errno> {
-        let ifindex = self
-            .rtnl
-            .create_macvlan(name, parent, mac, MacvlanMode::Private)?;
-        // The parent must not answer ARP for the VIP with its own MAC, and the macvlan must
-        // not answer for the parent's addresses (see sys::rtnl).
-        if let Err(e) = rtnl::write_vmac_arp_sysctls(name, parent_name) {
-            warn!("{name}: arp sysctls: {e:?}");
-        }
-        // Replies from the VIP to a host on the VIP's subnet leave through the parent (its
-        // prefix route came first); the parent's ARP request for that host would carry the
-        // VIP as sender with the parent's MAC, and the host would rebind the VIP to the
-        // parent's MAC. arp_announce=2 makes the parent use its own address.
-        if let Err(e) = rtnl::write_ipv4_conf(parent_name, "arp_announce", "2") {
-            warn!("{parent_name}: arp_announce: {e:?}");
-        }
-        Ok(ifindex)
-    }
-
-    fn delete_link(&mut self, ifindex: u32) -> Result<(), Errno> {
-        self.rtnl.delete_link(ifindex)
-    }
+impl PacketIo for Linux {
+    type Listener = LinuxListener;
+    type Unicast = RawIpSocket;
 
     fn open_listener(
         &mut self,
@@ -469,11 +565,40 @@ impl Southbound for Linux {
     ) -> Result<Option<usize>, Errno> {
         sock.send_to(msg, peer, ifindex)
     }
+}
 
-    /// The notify commands' spawner (`sys::process`): output to /dev/null, own session.
-    fn spawn_hook(
+/// The daemon's children (`sys::process`): output to /dev/null, own session.
+impl Spawner for Linux {
+    fn spawn(
         &mut self,
-        _name: &str,
+        of: ChildOf<'_>,
+        argv: &[&str],
+        env: &[&str],
+        user: Option<(u32, u32)>,
+    ) -> Result<i32, Errno> {
+        Processes.spawn(of, argv, env, user)
+    }
+
+    fn kill(&mut self, pid: i32) -> Result<(), Errno> {
+        Processes.kill(pid)
+    }
+
+    fn reap(&mut self) -> Option<(i32, ExitStatus)> {
+        Processes.reap()
+    }
+
+    fn reap_pid(&mut self, pid: i32) -> Option<ExitStatus> {
+        Processes.reap_pid(pid)
+    }
+}
+
+/// Real child processes alone, without the rest of [`Linux`] (the notifier's unit tests).
+pub struct Processes;
+
+impl Spawner for Processes {
+    fn spawn(
+        &mut self,
+        _of: ChildOf<'_>,
         argv: &[&str],
         env: &[&str],
         user: Option<(u32, u32)>,
@@ -485,7 +610,15 @@ impl Southbound for Linux {
         process::spawn(argv, env, &opts).map(|c| c.pid)
     }
 
-    fn kill_hook(&mut self, pid: i32) -> Result<(), Errno> {
+    fn kill(&mut self, pid: i32) -> Result<(), Errno> {
         process::kill(pid)
+    }
+
+    fn reap(&mut self) -> Option<(i32, ExitStatus)> {
+        process::reap()
+    }
+
+    fn reap_pid(&mut self, pid: i32) -> Option<ExitStatus> {
+        process::reap_pid(pid)
     }
 }
