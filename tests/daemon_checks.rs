@@ -15,6 +15,7 @@ use minivrrp::check::Health;
 use minivrrp::config::Config;
 use minivrrp::daemon::checks::{CheckEngine, ProbeId};
 use minivrrp::daemon::ids::{timer_owner, Part};
+use minivrrp::daemon::kernel::Processes;
 use minivrrp::daemon::notify::Notifier;
 use minivrrp::daemon::tracking::Tracking;
 use minivrrp::daemon::{Ctx, Handler, Inbox, Loop, Read, Ready, Signal, TimerId, Token};
@@ -465,7 +466,7 @@ config instance 'vi1'
     let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while std::time::Instant::now() < end {
         // What the daemon's settle step does after every event: start what may start.
-        n.pump(minivrrp::sys::clock::now());
+        n.pump(minivrrp::sys::clock::now(), &mut Processes);
         let pids: Vec<i32> = n.children().collect();
         if pids.is_empty() {
             break;
@@ -477,7 +478,7 @@ config instance 'vi1'
         }
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    n.shutdown();
+    n.shutdown(&mut Processes);
     let text = std::fs::read_to_string(&log).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     // The generic notify gets `TYPE NAME STATE PRIORITY` appended; under `sh -c` they are

@@ -1,7 +1,9 @@
 //! Replays every scenario in `tests/daemon_conformance/<scenario>/` against the daemon's VRRP
-//! part (`daemon::vrrp::Vrrp`) on a recording fake kernel instead of Linux, so reload
-//! diffing, sync groups, link events and VIP handling are checked without namespaces or root
-//! (the namespace tests in `vrrp_lab.rs` stay for the wire). See the folder's README.md for
+//! part (`daemon::vrrp::Vrrp`), or the whole runtime (`daemon::runtime::Daemon`, scenarios
+//! with `"runtime": true`), on a recording fake of the kernel seam (`daemon::kernel`) instead
+//! of Linux, so reload diffing, sync groups, link events, the link dump at start, the resync
+//! after lost events, VIP handling and the order of notify commands are checked without
+//! namespaces or root (the namespace tests in `vrrp_lab.rs` stay for the wire). See the folder's README.md for
 //! the file formats. Run one scenario with
 //! `DAEMON_CONFORMANCE=<name> cargo test --test daemon_conformance -- --nocapture`.
 
@@ -22,11 +24,15 @@ use minivrrp::daemon::ids::Part;
 use minivrrp::daemon::kernel::{
     ChildOf, KernelAddrs, KernelLinks, KernelRoutes, PacketIo, Spawner,
 };
+use minivrrp::daemon::notify;
+use minivrrp::daemon::runtime::{Daemon, Event};
 use minivrrp::daemon::vrrp::{LinkFacts, Vrrp, VIP_REFRESH_TIMER};
+use minivrrp::daemon::{Handler, Signal};
 use minivrrp::sys::bpf;
 use minivrrp::sys::packet::{KernelStats, PktType, RecvFrame};
 use minivrrp::sys::rtnl::{
-    AddrAttrs, AddrInfo, IfName, LinkInfo, RouteAttrs, RtnlEvent, RuleAttrs, SourceRule,
+    AddrAttrs, AddrInfo, IfName, LinkInfo, LinkTracker, RouteAttrs, RtnlEvent, RuleAttrs,
+    SourceRule, IFF_RUNNING, IFF_UP,
 };
 use minivrrp::vrrp::frame::{emit_advert_v4, emit_advert_v6, parse_frame, RxContext};
 use minivrrp::vrrp::priority::Adjustment;
@@ -66,6 +72,14 @@ struct Fake {
     hooks: Vec<(i32, String, bool)>,
     /// Children that ended, waiting to be reaped (`notify_exit` events).
     exited: VecDeque<(i32, ExitStatus)>,
+    /// Notify jobs end as soon as they start (`kernel.json` `"notify_exits_at_once"`), for
+    /// scenarios about something else that show transitions through their notify commands.
+    notify_exits_at_once: bool,
+    /// The whole runtime is driven, not only the VRRP part (`kernel.json` `"runtime"`).
+    runtime: bool,
+    /// The event side's picture of the links, as `Linux` keeps it: a link message becomes an
+    /// event only when it differs from what the last reseeding dump or event showed.
+    tracker: LinkTracker,
     next_pid: i32,
     /// A hook command whose spawn fails (`kernel.json` `"spawn_fails"`), as exec would.
     spawn_fails: Option<String>,
@@ -106,8 +120,6 @@ fn rule_text(r: &RuleAttrs<'_>) -> String {
 
 /// A link as the kernel's dump gives it (up: administratively up and running).
 fn link_info(l: &FakeLink) -> LinkInfo {
-    const IFF_UP: u32 = 0x1;
-    const IFF_RUNNING: u32 = 0x40;
     LinkInfo {
         ifindex: l.facts.ifindex,
         name: IfName::try_from(l.name.as_str()).expect("link name"),
@@ -256,20 +268,23 @@ impl KernelLinks for Fake {
         ))
     }
 
+    /// Only the runtime dumps every link, and every dump is recorded.
     fn dump_links(&mut self, each: &mut dyn FnMut(&LinkInfo)) -> Result<(), Errno> {
-        if self.log_reads {
-            self.record(json!({"kernel": "dump_links"}));
-        }
+        self.record(json!({"kernel": "dump_links"}));
         for l in &self.links {
             each(&link_info(l));
         }
         Ok(())
     }
 
-    /// The runner hands link events to the runtime itself, so the event side keeps no
-    /// picture: the dump is all there is to it.
     fn reseed_link_events(&mut self, each: &mut dyn FnMut(&LinkInfo)) -> Result<(), Errno> {
-        self.dump_links(each)
+        self.record(json!({"kernel": "dump_links", "reseed": true}));
+        for l in &self.links {
+            let info = link_info(l);
+            self.tracker.seed(&info);
+            each(&info);
+        }
+        Ok(())
     }
 
     fn link_events_fd(&self) -> Option<RawFd> {
@@ -553,11 +568,12 @@ impl Spawner for Fake {
             return Err(Errno::ENOENT);
         }
         self.next_pid += 1;
-        self.hooks.push((
-            self.next_pid,
-            name.to_string(),
-            matches!(of, ChildOf::PreMaster(_)),
-        ));
+        let hook = matches!(of, ChildOf::PreMaster(_));
+        if !hook && self.notify_exits_at_once {
+            self.exited.push_back((self.next_pid, ExitStatus::Code(0)));
+            return Ok(self.next_pid);
+        }
+        self.hooks.push((self.next_pid, name.to_string(), hook));
         Ok(self.next_pid)
     }
 
@@ -629,6 +645,8 @@ fn load_kernel(dir: &Path) -> Result<Fake, String> {
         next_ifindex: 100,
         next_pid: 1000,
         spawn_fails: v["spawn_fails"].as_str().map(String::from),
+        notify_exits_at_once: v["notify_exits_at_once"].as_bool().unwrap_or(false),
+        runtime: v["runtime"].as_bool().unwrap_or(false),
         ..Fake::default()
     };
     for l in v["links"].as_array().ok_or("kernel.json: links")? {
@@ -884,8 +902,11 @@ fn advert_frame(ev: &Value) -> Result<Vec<u8>, String> {
 }
 
 fn run_scenario(dir: &Path) -> Result<Vec<Value>, String> {
-    let cfg = load_config(dir, "config.uci")?;
     let fake = load_kernel(dir)?;
+    if fake.runtime {
+        return run_runtime_scenario(dir, fake);
+    }
+    let cfg = load_config(dir, "config.uci")?;
     let mut run = Run {
         vrrp: Vrrp::new(&cfg, fake),
         lp: Loop::new(),
@@ -962,6 +983,155 @@ fn run_scenario(dir: &Path) -> Result<Vec<Value>, String> {
         run.settle(now);
     }
     Ok(std::mem::take(&mut run.fake().log))
+}
+
+// ---------------------------------------------------------------------------------------
+// The runtime runner: scenarios with `"runtime": true` in `kernel.json` drive the whole
+// daemon (`daemon::runtime::Daemon`: the settle order, link tracking, the lost-event resync,
+// notify and reaping) on the fake, through the loop callbacks `Loop::run` would call.
+
+struct RuntimeRun {
+    d: Box<Daemon<Fake>>,
+    lp: Loop<Event>,
+}
+
+impl RuntimeRun {
+    fn fake(&mut self) -> &mut Fake {
+        self.d.kernel_mut()
+    }
+
+    /// Every timer due at or before `until`, earliest first, each handled at its deadline;
+    /// children that ended meanwhile are reaped after each, as SIGCHLD would have them.
+    fn run_timers(&mut self, until: Instant) -> Result<(), String> {
+        // A timer re-armed at its own deadline forever would be a bug: the bound says so.
+        for _ in 0..100_000 {
+            let Some((id, at)) = self.lp.ctx().pop_due(until) else {
+                return Ok(());
+            };
+            self.fake().now = at.total_micros() as f64 / 1e6;
+            self.d.on_timer(self.lp.ctx(), id, at);
+            self.reap(at);
+        }
+        Err("timers keep firing at one instant".into())
+    }
+
+    /// SIGCHLD when children ended.
+    fn reap(&mut self, now: Instant) {
+        if !self.fake().exited.is_empty() {
+            self.d.on_signal(self.lp.ctx(), Signal::Child, now);
+        }
+    }
+
+    /// A link message from the kernel: the event side's picture (the fake's tracker, as
+    /// `Linux` keeps one) turns it into the events the runtime gets, none when nothing it
+    /// tracks changed; `"lost": true` changes the kernel only (the message was dropped).
+    fn link_message(&mut self, ev: &Value, now: Instant) -> Result<(), String> {
+        let name = str_of(ev, "link")?;
+        let fake = self.fake();
+        let pos = fake.links.iter().position(|l| l.name == name);
+        let mut events = Vec::new();
+        let info = match str_of(ev, "event")? {
+            "link_down" | "link_up" => {
+                let l = &mut fake.links[pos.ok_or("no such link")?];
+                l.facts.up = ev["event"] == "link_up";
+                link_info(l)
+            }
+            // An RTM_NEWLINK that changes nothing VRRP tracks (an MTU, a counter).
+            "link_update" => link_info(&fake.links[pos.ok_or("no such link")?]),
+            "link_new" => {
+                let l = fake_link(ev)?;
+                let info = link_info(&l);
+                fake.links.push(l);
+                info
+            }
+            "link_gone" => {
+                let l = fake.links.remove(pos.ok_or("no such link")?);
+                let info = link_info(&l);
+                if !ev["lost"].as_bool().unwrap_or(false) {
+                    fake.tracker.remove(&info, |e| events.push(e));
+                }
+                self.deliver(events, now);
+                return Ok(());
+            }
+            other => return Err(format!("unknown link event {other}")),
+        };
+        if !ev["lost"].as_bool().unwrap_or(false) {
+            fake.tracker.update(&info, |e| events.push(e));
+        }
+        self.deliver(events, now);
+        Ok(())
+    }
+
+    /// Link events read from the event socket, each handled as a queued input; the reads
+    /// they cost are recorded (an event the picture should not have produced shows).
+    fn deliver(&mut self, events: Vec<RtnlEvent>, now: Instant) {
+        self.fake().log_reads = true;
+        for e in events {
+            self.d
+                .on_input(self.lp.ctx(), Part::Links.token(0), Event::Link(e), now);
+        }
+        self.fake().log_reads = false;
+    }
+
+    /// A child ended (`code`): the pre-master hook of `instance`, or the running notify
+    /// job of instance, group or server `for`.
+    fn child_exit(&mut self, ev: &Value, hook: bool) -> Result<(), String> {
+        let name = if hook {
+            str_of(ev, "instance")?
+        } else {
+            str_of(ev, "for")?
+        };
+        let fake = self.fake();
+        let k = fake
+            .hooks
+            .iter()
+            .position(|(_, n, h)| *h == hook && n == name)
+            .ok_or_else(|| format!("no child running for {name}"))?;
+        let (pid, ..) = fake.hooks.remove(k);
+        let status = ExitStatus::Code(ev["code"].as_i64().unwrap_or(0) as i32);
+        fake.exited.push_back((pid, status));
+        Ok(())
+    }
+}
+
+fn run_runtime_scenario(dir: &Path, fake: Fake) -> Result<Vec<Value>, String> {
+    // No hotplug-call or ubus of the machine running the test: only the configured commands.
+    std::env::set_var(notify::HOTPLUG_ENV, "");
+    std::env::set_var(notify::UBUS_ENV, "");
+    let path = dir.join("config.uci");
+    let cfg = load_config(dir, "config.uci")?;
+    let tag = dir.file_name().and_then(|n| n.to_str()).unwrap_or("x");
+    let socket = std::env::temp_dir().join(format!("mv-dc-{}-{tag}.sock", std::process::id()));
+    let _ = fs::remove_file(&socket);
+    let mut run = RuntimeRun {
+        d: Box::new(Daemon::with_kernel(&path, cfg, &socket, fake)?),
+        lp: Loop::new(),
+    };
+    let result = (|| {
+        for ev in jsonl(&dir.join("events.jsonl"))? {
+            let t = ev["t"].as_f64().ok_or_else(|| format!("no t in {ev}"))?;
+            let now = at(t);
+            run.run_timers(now)?;
+            run.fake().now = t;
+            match str_of(&ev, "event")? {
+                "start" => run.d.start(run.lp.ctx(), now),
+                "link_down" | "link_up" | "link_gone" | "link_new" | "link_update" => {
+                    run.link_message(&ev, now)?
+                }
+                // The event socket's read failed with ENOBUFS: the kernel dropped events.
+                "enobufs" => run.deliver(vec![RtnlEvent::Overrun], now),
+                "notify_exit" => run.child_exit(&ev, false)?,
+                "pre_master_exit" => run.child_exit(&ev, true)?,
+                "shutdown" => run.d.on_signal(run.lp.ctx(), Signal::Terminate, now),
+                "end" => {}
+                other => return Err(format!("unknown runtime event {other}")),
+            }
+            run.reap(now);
+        }
+        Ok(std::mem::take(&mut run.fake().log))
+    })();
+    let _ = fs::remove_file(&socket);
+    result
 }
 
 /// One JSON line with the time first, the way the expected files are written.

@@ -184,6 +184,12 @@ impl Ctx {
         self.timers.deadline(id)
     }
 
+    /// Disarm and return the earliest timer due at `now`, with its deadline: for a driver
+    /// that keeps its own clock instead of [`Loop::run`] (`tests/daemon_conformance.rs`).
+    pub fn pop_due(&mut self, now: Instant) -> Option<(TimerId, Instant)> {
+        self.timers.pop_due(now)
+    }
+
     /// Make [`Loop::run`] return after the current turn.
     pub fn stop(&mut self) {
         self.stop = true;

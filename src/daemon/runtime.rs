@@ -190,6 +190,11 @@ impl<S: Southbound> Daemon<S> {
         self.settle(ctx, now);
     }
 
+    /// The kernel seam, for a test that drives the daemon on a fake.
+    pub fn kernel_mut(&mut self) -> &mut S {
+        self.vrrp.southbound_mut()
+    }
+
     /// Drain every part's outbox in the one order of the module docs. Called after every
     /// callback; a stage only feeds later stages, so one pass leaves every outbox empty.
     fn settle(&mut self, ctx: &mut Ctx, now: Instant) {
