@@ -22,12 +22,13 @@ use minivrrp::config::Config;
 use minivrrp::daemon::event_loop::{Ctx, Loop, Read};
 use minivrrp::daemon::ids::Part;
 use minivrrp::daemon::kernel::{
-    ChildOf, KernelAddrs, KernelLinks, KernelRoutes, PacketIo, Spawner,
+    ChildOf, IpvsTable, KernelAddrs, KernelIpvs, KernelLinks, KernelRoutes, PacketIo, Spawner,
 };
 use minivrrp::daemon::notify;
 use minivrrp::daemon::runtime::{Daemon, Event};
 use minivrrp::daemon::vrrp::{LinkFacts, Vrrp, VIP_REFRESH_TIMER};
 use minivrrp::daemon::{Handler, Signal};
+use minivrrp::ipvs::IpvsError;
 use minivrrp::sys::bpf;
 use minivrrp::sys::packet::{KernelStats, PktType, RecvFrame};
 use minivrrp::sys::rtnl::{
@@ -539,6 +540,13 @@ impl PacketIo for Fake {
             "priority": p.priority(),
         }));
         Ok(Some(msg.len()))
+    }
+}
+
+/// No IPVS: the scenarios have no virtual servers (the IPVS part has its own tests).
+impl KernelIpvs for Fake {
+    fn open_ipvs(&mut self) -> Result<Box<dyn IpvsTable>, IpvsError> {
+        Err(IpvsError::NotAvailable)
     }
 }
 

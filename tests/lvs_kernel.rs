@@ -10,6 +10,7 @@ use std::process::Command;
 
 use minivrrp::base::{Duration, Instant};
 use minivrrp::config::Config;
+use minivrrp::daemon::kernel::Genl;
 use minivrrp::daemon::lvs::{Lvs, RESYNC_INTERVAL, TIMER};
 use minivrrp::daemon::Loop;
 use minivrrp::sys::genl::IpvsClient;
@@ -56,7 +57,7 @@ fn lvs_without_ip_vs_stays_idle() {
     }
     let mut lvs = Lvs::new(&config(CONFIG)).unwrap().expect("virtual servers");
     let mut lp: Loop<()> = Loop::new();
-    lvs.start(lp.ctx(), Instant::from_secs(1));
+    lvs.start(lp.ctx(), Instant::from_secs(1), &mut Genl);
     assert!(!lvs.is_active());
     assert_eq!(lp.ctx().deadline(TIMER), None);
     println!("lvs-absent: idle");
@@ -78,7 +79,7 @@ fn lvs_part_keeps_the_kernel_table_in_line() {
     let mut lvs = Lvs::new(&config(CONFIG)).unwrap().expect("virtual servers");
     let mut lp: Loop<()> = Loop::new();
     let t0 = Instant::from_secs(10);
-    lvs.start(lp.ctx(), t0);
+    lvs.start(lp.ctx(), t0, &mut Genl);
     assert!(lvs.is_active());
     snapshot("start");
 
@@ -103,7 +104,8 @@ fn lvs_part_keeps_the_kernel_table_in_line() {
     snapshot("repaired");
 
     // Reload: web gets lc and w1 weight 5 (w1 is still down, so it stays out), app leaves.
-    lvs.reload(lp.ctx(), &config(RELOAD), t2).expect("reload");
+    lvs.reload(lp.ctx(), &config(RELOAD), t2, &mut Genl)
+        .expect("reload");
     snapshot("reloaded");
     lvs.set_health(lp.ctx(), 0, 0, true, t2);
     lvs.on_timer(lp.ctx(), TIMER, t2);

@@ -1,18 +1,18 @@
 //! The daemon's one kernel seam, narrowed by concern: links ([`KernelLinks`]: facts, the link
 //! dump, link and address events, the `use_vmac` macvlan), addresses ([`KernelAddrs`]), routes
-//! and rules ([`KernelRoutes`]), VRRP packet I/O ([`PacketIo`]) and child processes
-//! ([`Spawner`]: pre-master hooks and notify jobs, started, killed and reaped). [`Southbound`]
-//! is all five. The runtime owns one (inside its VRRP part, which uses every concern) and
-//! lends it to the parts that need one concern: the link dump at start and after lost
-//! events (`runtime.rs`), the notifier's children (`notify.rs`). [`Linux`] is the real thing
+//! and rules ([`KernelRoutes`]), VRRP packet I/O ([`PacketIo`]), child processes
+//! ([`Spawner`]: pre-master hooks and notify jobs, started, killed and reaped) and IPVS
+//! ([`KernelIpvs`]: the table the IPVS part reconciles). [`Southbound`] is all six. The
+//! runtime owns one (inside its VRRP part, which uses most concerns) and lends it to the
+//! parts that need one concern: the link dump at start and after lost events
+//! (`runtime.rs`), the notifier's children (`notify.rs`), the IPVS table (`lvs.rs`). [`Linux`] is the real thing
 //! (rtnetlink, AF_PACKET, raw IP sockets, sysctls, fork/exec); a test puts a recording fake
 //! in its place and replays start, link events, lost-event resyncs, reloads and the order of
 //! notify jobs among VIP changes and adverts without namespaces
-//! (`tests/daemon_conformance.rs`), the way `lvs::IpvsTable` stands between IPVS and genl.
+//! (`tests/daemon_conformance.rs`).
 //!
 //! Outside the seam (they have their own): health checks' probes (`checks.rs`: TCP, ICMP
-//! and script children through `sys::{tcp, icmp, process}`), IPVS (`lvs.rs` over
-//! `sys::genl`), e-mail alerts (`mail.rs` over `sys::tcp`), the control socket
+//! and script children through `sys::{tcp, icmp, process}`), e-mail alerts (`mail.rs` over `sys::tcp`), the control socket
 //! (`control_server.rs`), the loop's own fds, clock and signals (`event_loop.rs`), and
 //! process-wide settings applied once (scheduling, file limits, pinned scripts).
 //!
@@ -27,6 +27,9 @@ use nix::errno::Errno;
 
 use crate::base::{Duration, Family};
 use crate::check::ExitStatus;
+use crate::ipvs::reconcile::KernelService;
+use crate::ipvs::{IpvsError, Op};
+use crate::sys::genl::IpvsClient;
 use crate::sys::packet::{KernelStats, McastJoin, PacketSocket, RawIpSocket, RecvFrame};
 use crate::sys::rtnl::{
     self, AddrAttrs, AddrReq, LinkInfo, MacvlanMode, RouteAttrs, Rtnl, RtnlEvent, RtnlEvents,
@@ -252,10 +255,32 @@ pub trait Spawner {
     fn reap_pid(&mut self, pid: i32) -> Option<ExitStatus>;
 }
 
-/// The kernel side of the daemon: every concern, as one object the runtime owns.
-pub trait Southbound: KernelLinks + KernelAddrs + KernelRoutes + PacketIo + Spawner {}
+/// The kernel's IPVS table as the IPVS part (`lvs.rs`) needs it. `IpvsClient` (generic
+/// netlink) is the real one; its unit tests substitute a simulated table.
+pub trait IpvsTable {
+    /// Every service with its destinations.
+    fn table(&mut self) -> Result<Vec<KernelService>, IpvsError>;
+    /// One change.
+    fn apply_one(&mut self, op: &Op) -> Result<(), IpvsError>;
+}
 
-impl<T: KernelLinks + KernelAddrs + KernelRoutes + PacketIo + Spawner> Southbound for T {}
+/// IPVS: the kernel's virtual server table, opened when the IPVS part starts and again on a
+/// reload while it was unavailable (`ip_vs` loaded since).
+pub trait KernelIpvs {
+    /// `Err(IpvsError::NotAvailable)` when the kernel has no IPVS.
+    fn open_ipvs(&mut self) -> Result<Box<dyn IpvsTable>, IpvsError>;
+}
+
+/// The kernel side of the daemon: every concern, as one object the runtime owns.
+pub trait Southbound:
+    KernelLinks + KernelAddrs + KernelRoutes + PacketIo + Spawner + KernelIpvs
+{
+}
+
+impl<T: KernelLinks + KernelAddrs + KernelRoutes + PacketIo + Spawner + KernelIpvs> Southbound
+    for T
+{
+}
 
 /// The Linux kernel: rtnetlink, AF_PACKET with the BPF filter, raw IP sockets, sysctls,
 /// fork/exec.
@@ -589,6 +614,32 @@ impl Spawner for Linux {
 
     fn reap_pid(&mut self, pid: i32) -> Option<ExitStatus> {
         Processes.reap_pid(pid)
+    }
+}
+
+impl KernelIpvs for Linux {
+    fn open_ipvs(&mut self) -> Result<Box<dyn IpvsTable>, IpvsError> {
+        Genl.open_ipvs()
+    }
+}
+
+/// IPVS over generic netlink alone, without the rest of [`Linux`] (tests of the IPVS part
+/// against a real kernel).
+pub struct Genl;
+
+impl KernelIpvs for Genl {
+    fn open_ipvs(&mut self) -> Result<Box<dyn IpvsTable>, IpvsError> {
+        IpvsClient::open().map(|c| Box::new(c) as Box<dyn IpvsTable>)
+    }
+}
+
+impl IpvsTable for IpvsClient {
+    fn table(&mut self) -> Result<Vec<KernelService>, IpvsError> {
+        IpvsClient::table(self)
+    }
+
+    fn apply_one(&mut self, op: &Op) -> Result<(), IpvsError> {
+        IpvsClient::apply_one(self, op)
     }
 }
 

@@ -30,11 +30,13 @@ use crate::check::Health;
 use crate::config::model as cfg;
 use crate::daemon::ids::Part;
 use crate::daemon::{Ctx, TimerId};
-use crate::ipvs::reconcile::{self, Change, KernelService, QuorumEvent, Reconciler};
+use crate::ipvs::reconcile::{self, Change, QuorumEvent, Reconciler};
 use crate::ipvs::{
-    Family, IpvsError, Op, Persistence, RealServer, Service, ServiceKey, SorryServer, VirtualServer,
+    Family, IpvsError, Persistence, RealServer, Service, ServiceKey, SorryServer, VirtualServer,
 };
-use crate::sys::genl::IpvsClient;
+
+pub use super::kernel::IpvsTable;
+use super::kernel::KernelIpvs;
 
 /// The part's one loop timer: the next sync (at `now` when dirty, else the periodic resync).
 pub const TIMER: TimerId = Part::Lvs.timer(0);
@@ -47,25 +49,6 @@ const ERROR_LOG_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The log target: lines read `I ipvs: ...`.
 const LOG: &str = "ipvs";
-
-/// The kernel table as the part needs it. [`IpvsClient`] is the real one; tests substitute a
-/// simulated table.
-pub trait IpvsTable {
-    /// Every service with its destinations.
-    fn table(&mut self) -> Result<Vec<KernelService>, IpvsError>;
-    /// One change.
-    fn apply_one(&mut self, op: &Op) -> Result<(), IpvsError>;
-}
-
-impl IpvsTable for IpvsClient {
-    fn table(&mut self) -> Result<Vec<KernelService>, IpvsError> {
-        IpvsClient::table(self)
-    }
-
-    fn apply_one(&mut self, op: &Op) -> Result<(), IpvsError> {
-        IpvsClient::apply_one(self, op)
-    }
-}
 
 /// Whether a check verdict puts a real server in the pool: only `Down` takes it out
 /// (keepalived without `alpha` assumes a server up until its first check fails).
@@ -203,17 +186,8 @@ pub struct Lvs {
     dirty: bool,
     errors: RateLimiter<IpvsError, 8>,
     stats: LvsStats,
-    /// Opens the kernel table: [`IpvsClient::open`]; tests substitute a simulated table.
-    open: Opener,
     /// For the notifier, oldest first ([`Lvs::take_event`]).
     events: heapless::Deque<LvsEvent, MAX_EVENTS>,
-}
-
-/// How the part opens the kernel table.
-pub type Opener = Box<dyn FnMut() -> Result<Box<dyn IpvsTable>, IpvsError>>;
-
-fn open_client() -> Result<Box<dyn IpvsTable>, IpvsError> {
-    IpvsClient::open().map(|c| Box::new(c) as Box<dyn IpvsTable>)
 }
 
 impl Lvs {
@@ -235,21 +209,14 @@ impl Lvs {
             dirty: true,
             errors: RateLimiter::new(ERROR_LOG_INTERVAL),
             stats: LvsStats::default(),
-            open: Box::new(open_client),
             events: heapless::Deque::new(),
         }))
     }
 
-    /// Opens the kernel's IPVS and reconciles at once.
-    pub fn start(&mut self, ctx: &mut Ctx, now: Instant) {
-        let table = (self.open)();
+    /// Opens the kernel's IPVS through the daemon's kernel seam and reconciles at once.
+    pub fn start(&mut self, ctx: &mut Ctx, now: Instant, kernel: &mut dyn KernelIpvs) {
+        let table = kernel.open_ipvs();
         self.start_with(ctx, now, table);
-    }
-
-    /// Replaces how the kernel table is opened (by `start`, and by a reload while IPVS is
-    /// unavailable). For tests.
-    pub fn set_opener(&mut self, open: Opener) {
-        self.open = open;
     }
 
     /// [`start`](Self::start) with the table given (tests pass a simulated one).
@@ -498,7 +465,14 @@ impl Lvs {
     /// Health of real servers that are still configured with a check is kept. On a mapping
     /// error the running state is left untouched and the error returned (the runtime checks
     /// with [`map_config`] before swapping anything, so this is a second line).
-    pub fn reload(&mut self, ctx: &mut Ctx, new: &cfg::Config, now: Instant) -> Result<(), String> {
+    /// `kernel` opens IPVS again if it was unavailable.
+    pub fn reload(
+        &mut self,
+        ctx: &mut Ctx,
+        new: &cfg::Config,
+        now: Instant,
+        kernel: &mut dyn KernelIpvs,
+    ) -> Result<(), String> {
         let servers = map_config(new)?;
         let checked = checked_map(new);
         let up: Vec<Vec<bool>> = servers
@@ -521,7 +495,7 @@ impl Lvs {
         self.servers = servers;
         self.checked = checked;
         self.up = up;
-        self.reopen();
+        self.reopen(kernel);
         if let Kernel::Open(table) = &mut self.kernel {
             if !removed.is_empty() {
                 for vs in &removed {
@@ -558,8 +532,8 @@ impl Lvs {
 
     /// A reload (even of an unchanged configuration) is the operator's way to say "ip_vs is
     /// loaded now": while IPVS is unavailable, try to open it again and reconcile at once.
-    pub fn retry_unavailable(&mut self, ctx: &mut Ctx, now: Instant) {
-        if self.reopen() {
+    pub fn retry_unavailable(&mut self, ctx: &mut Ctx, now: Instant, kernel: &mut dyn KernelIpvs) {
+        if self.reopen(kernel) {
             self.mark_dirty(ctx, now);
             self.sync(ctx, now);
         }
@@ -567,11 +541,11 @@ impl Lvs {
 
     /// Opens the kernel table again if it was unavailable; true when it just became usable.
     /// A failure is a warning: the start already logged the error.
-    fn reopen(&mut self) -> bool {
+    fn reopen(&mut self, kernel: &mut dyn KernelIpvs) -> bool {
         if !matches!(self.kernel, Kernel::Unavailable) {
             return false;
         }
-        match (self.open)() {
+        match kernel.open_ipvs() {
             Ok(t) => {
                 log::info!(target: LOG, "IPVS is available now; reconciling");
                 self.kernel = Kernel::Open(t);
@@ -702,9 +676,19 @@ fn apply(
 mod tests {
     use super::*;
     use crate::daemon::Loop;
-    use crate::ipvs::{Forwarding, Protocol, Scheduler};
+    use crate::ipvs::reconcile::KernelService;
+    use crate::ipvs::{Forwarding, Op, Protocol, Scheduler};
     use std::cell::RefCell;
     use std::rc::Rc;
+
+    /// The kernel seam's IPVS opener as a closure.
+    struct Opens<F>(F);
+
+    impl<F: FnMut() -> Result<Box<dyn IpvsTable>, IpvsError>> KernelIpvs for Opens<F> {
+        fn open_ipvs(&mut self) -> Result<Box<dyn IpvsTable>, IpvsError> {
+            (self.0)()
+        }
+    }
 
     type Refuse = fn(&Op) -> bool;
 
@@ -960,13 +944,14 @@ config real_server 'm1'
         let mut lvs = Lvs::new(&config(CONFIG)).unwrap().unwrap();
         let mut lp: Loop<()> = Loop::new();
         let now = Instant::from_secs(1);
-        lvs.set_opener(Box::new(|| Err(IpvsError::NotAvailable)));
-        lvs.start(lp.ctx(), now);
+        let mut absent = Opens(|| Err(IpvsError::NotAvailable));
+        lvs.start(lp.ctx(), now, &mut absent);
         assert!(!lvs.is_active());
         lvs.set_health(lp.ctx(), 0, 0, false, now);
         assert_eq!(lp.ctx().deadline(TIMER), None);
         // Reload and shutdown are harmless without a kernel.
-        lvs.reload(lp.ctx(), &config(CONFIG), now).unwrap();
+        lvs.reload(lp.ctx(), &config(CONFIG), now, &mut absent)
+            .unwrap();
         assert!(!lvs.is_active());
         lvs.shutdown(lp.ctx(), now);
         assert_eq!(lvs.stats().syncs, 0);
@@ -977,17 +962,16 @@ config real_server 'm1'
         let mut lvs = Lvs::new(&config(CONFIG)).unwrap().unwrap();
         let mut lp: Loop<()> = Loop::new();
         let now = Instant::from_secs(1);
-        lvs.set_opener(Box::new(|| Err(IpvsError::NotAvailable)));
-        lvs.start(lp.ctx(), now);
+        lvs.start(lp.ctx(), now, &mut Opens(|| Err(IpvsError::NotAvailable)));
         assert!(!lvs.is_active());
         // Health learnt while disabled is used once the kernel is there.
         lvs.set_health(lp.ctx(), 0, 0, false, now);
         let sim = Rc::new(RefCell::new(Sim::default()));
         let shared = sim.clone();
-        lvs.set_opener(Box::new(move || {
-            Ok(Box::new(SimTable(shared.clone())) as Box<dyn IpvsTable>)
-        }));
-        lvs.reload(lp.ctx(), &config(CONFIG), now).unwrap();
+        let mut loaded =
+            Opens(move || Ok(Box::new(SimTable(shared.clone())) as Box<dyn IpvsTable>));
+        lvs.reload(lp.ctx(), &config(CONFIG), now, &mut loaded)
+            .unwrap();
         assert!(lvs.is_active());
         assert_eq!(sim.borrow().table.len(), 3);
         // w1 down leaves alive weight 1, below the first evaluation's quorum 2 + 1: the
@@ -1138,7 +1122,13 @@ config real_server 'm1'
                 "option weight '5'\n\toption forwarding 'nat'",
             );
         let new = &new[..new.find("config virtual_server 'dns'").unwrap()];
-        lvs.reload(lp.ctx(), &config(new), t).unwrap();
+        lvs.reload(
+            lp.ctx(),
+            &config(new),
+            t,
+            &mut Opens(|| Err(IpvsError::NotAvailable)),
+        )
+        .unwrap();
         let s = sim.borrow();
         let web = s.table.iter().find(|k| k.service.key == web_key()).unwrap();
         assert_eq!(web.service.scheduler, Scheduler::Lc);

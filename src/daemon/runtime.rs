@@ -178,7 +178,7 @@ impl<S: Southbound> Daemon<S> {
         self.vrrp.start(ctx, now);
         // IPVS (lvs.rs): opens genl, reconciles at once; without ip_vs it logs once and idles.
         if let Some(l) = self.lvs.as_mut() {
-            l.start(ctx, now);
+            l.start(ctx, now, self.vrrp.southbound_mut());
         }
         self.lvs_health_from_checks(ctx, now);
         info!(
@@ -368,7 +368,7 @@ impl<S: Southbound> Daemon<S> {
             info!("reload: configuration unchanged");
             // IPVS (lvs.rs): a reload retries IPVS if it was missing (ip_vs loaded since).
             if let Some(l) = self.lvs.as_mut() {
-                l.retry_unavailable(ctx, now);
+                l.retry_unavailable(ctx, now, self.vrrp.southbound_mut());
             }
             return Ok("reload: configuration unchanged");
         }
@@ -403,7 +403,7 @@ impl<S: Southbound> Daemon<S> {
     fn reload_lvs(&mut self, ctx: &mut Ctx, new: &Config, now: Instant) {
         match self.lvs.as_mut() {
             Some(l) => {
-                if let Err(e) = l.reload(ctx, new, now) {
+                if let Err(e) = l.reload(ctx, new, now, self.vrrp.southbound_mut()) {
                     error!("reload: {e}");
                 }
                 if new.virtual_servers.is_empty() {
@@ -413,7 +413,7 @@ impl<S: Southbound> Daemon<S> {
             }
             None => match Lvs::new(new) {
                 Ok(Some(mut l)) => {
-                    l.start(ctx, now);
+                    l.start(ctx, now, self.vrrp.southbound_mut());
                     self.lvs = Some(l);
                 }
                 Ok(None) => {}
