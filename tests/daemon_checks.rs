@@ -89,7 +89,9 @@ impl Handler for H {
         ready: Ready,
         now: Instant,
     ) -> Read {
-        let r = self.engine.on_readable(ctx, token, ready, now);
+        let r = self
+            .engine
+            .on_readable(ctx, token, ready, now, &mut Processes);
         self.collect();
         r
     }
@@ -101,13 +103,13 @@ impl Handler for H {
             let pids: Vec<i32> = self.engine.children().collect();
             for pid in pids {
                 if let Some(st) = process::reap_pid(pid) {
-                    assert!(self.engine.on_child_exit(ctx, pid, st, now));
+                    assert!(self.engine.on_child_exit(ctx, pid, st, now, &mut Processes));
                 }
             }
             let _ = ctx.arm(REAP, now + Duration::from_millis(5));
         } else {
             assert_eq!(timer_owner(id).map(|x| x.0), Some(Part::Checks));
-            self.engine.on_timer(ctx, id, now);
+            self.engine.on_timer(ctx, id, now, &mut Processes);
             self.tracking.on_timer(ctx, id, now);
         }
         self.collect();
@@ -134,7 +136,7 @@ fn run_until(
 
 fn stop(l: &mut Loop<()>, h: &mut H) {
     let now = clock::now();
-    h.engine.shutdown(l.ctx(), now);
+    h.engine.shutdown(l.ctx(), now, &mut Processes);
     // Reap what shutdown killed.
     for _ in 0..200 {
         let pids: Vec<i32> = h.engine.children().collect();
@@ -143,7 +145,8 @@ fn stop(l: &mut Loop<()>, h: &mut H) {
         }
         for pid in pids {
             if let Some(st) = process::reap_pid(pid) {
-                h.engine.on_child_exit(l.ctx(), pid, st, now);
+                h.engine
+                    .on_child_exit(l.ctx(), pid, st, now, &mut Processes);
             }
         }
         std::thread::sleep(std::time::Duration::from_millis(5));
@@ -350,7 +353,7 @@ config instance 'vi1'
     assert_eq!(h.tracking.adjustment(0).delta, -30);
     let c2 = cfg(&text("true"));
     let now = clock::now();
-    h.engine.reload(l.ctx(), &c2, now).unwrap();
+    h.engine.reload(l.ctx(), &c2, now, &mut Processes).unwrap();
     h.tracking.reload(l.ctx(), &c2, &h.engine, now);
     // 'a' is unchanged: still Down at once; 'b' changed: starts Unknown.
     assert_eq!(h.engine.health(ProbeId::Script(0)), Health::Down);

@@ -10,6 +10,7 @@ use common::alloc::{Counting, ACTIVE, ALLOCS};
 use minivrrp::base::Duration;
 use minivrrp::config::Config;
 use minivrrp::daemon::checks::CheckEngine;
+use minivrrp::daemon::kernel::Processes;
 use minivrrp::daemon::tracking::Tracking;
 use minivrrp::daemon::{Ctx, Handler, Inbox, Loop, Read, Ready, Signal, TimerId, Token};
 use minivrrp::sys::{clock, process};
@@ -49,7 +50,9 @@ impl Handler for H {
         ready: Ready,
         now: minivrrp::base::Instant,
     ) -> Read {
-        let r = self.engine.on_readable(ctx, token, ready, now);
+        let r = self
+            .engine
+            .on_readable(ctx, token, ready, now, &mut Processes);
         self.collect();
         r
     }
@@ -63,12 +66,12 @@ impl Handler for H {
             for i in 0..self.pids.len() {
                 let pid = self.pids[i];
                 if let Some(st) = process::reap_pid(pid) {
-                    self.engine.on_child_exit(ctx, pid, st, now);
+                    self.engine.on_child_exit(ctx, pid, st, now, &mut Processes);
                 }
             }
             let _ = ctx.arm(REAP, now + Duration::from_millis(5));
         } else {
-            self.engine.on_timer(ctx, id, now);
+            self.engine.on_timer(ctx, id, now, &mut Processes);
             self.tracking.on_timer(ctx, id, now);
         }
         self.collect();
@@ -156,7 +159,7 @@ config instance 'vi1'
     let (changes, adjustments) = (h.changes - c0, h.adjustments - a0);
     let attempts = h.engine.stats().attempts - attempts0;
     eprintln!("steady state: {attempts} script runs, {changes} health changes, {adjustments} adjustments, {allocs} allocations");
-    h.engine.shutdown(l.ctx(), clock::now());
+    h.engine.shutdown(l.ctx(), clock::now(), &mut Processes);
     for _ in 0..200 {
         let pids: Vec<i32> = h.engine.children().collect();
         if pids.is_empty() {
@@ -164,7 +167,8 @@ config instance 'vi1'
         }
         for pid in pids {
             if let Some(st) = process::reap_pid(pid) {
-                h.engine.on_child_exit(l.ctx(), pid, st, clock::now());
+                h.engine
+                    .on_child_exit(l.ctx(), pid, st, clock::now(), &mut Processes);
             }
         }
         std::thread::sleep(std::time::Duration::from_millis(5));

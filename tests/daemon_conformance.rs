@@ -31,6 +31,7 @@ use minivrrp::daemon::{Handler, Signal};
 use minivrrp::ipvs::IpvsError;
 use minivrrp::sys::bpf;
 use minivrrp::sys::packet::{KernelStats, PktType, RecvFrame};
+use minivrrp::sys::process::Child;
 use minivrrp::sys::rtnl::{
     AddrAttrs, AddrInfo, IfName, LinkInfo, LinkTracker, RouteAttrs, RtnlEvent, RuleAttrs,
     SourceRule, IFF_RUNNING, IFF_UP,
@@ -583,6 +584,13 @@ impl Spawner for Fake {
         }
         self.hooks.push((self.next_pid, name.to_string(), hook));
         Ok(self.next_pid)
+    }
+
+    /// Recorded and refused: the scenarios have no script checks (the check engine has its
+    /// own tests, `tests/daemon_checks.rs`).
+    fn spawn_captured(&mut self, argv: &[&str], _user: Option<(u32, u32)>) -> Result<Child, Errno> {
+        self.record(json!({"kernel": "run_check", "argv": argv}));
+        Err(Errno::ENOSYS)
     }
 
     fn kill(&mut self, pid: i32) -> Result<(), Errno> {

@@ -14,6 +14,7 @@
 //! rest (from timers and child exits) in its settle step.
 
 use super::ids::{token_owner, Part};
+use super::kernel::Spawner;
 use super::{Ctx, Interest, Read, Ready, TimerId, Token};
 use crate::base::{Duration, Instant};
 use crate::check::notify::{split_command, MAX_ARGS};
@@ -634,7 +635,7 @@ impl CheckEngine {
     }
 
     /// The engine's timer fired: tick every due probe.
-    pub fn on_timer(&mut self, ctx: &mut Ctx, id: TimerId, now: Instant) {
+    pub fn on_timer(&mut self, ctx: &mut Ctx, id: TimerId, now: Instant, procs: &mut dyn Spawner) {
         if id != TIMER {
             return;
         }
@@ -648,13 +649,20 @@ impl CheckEngine {
                 continue;
             }
             self.probes[i].armed = None;
-            self.feed(ctx, i, now, Input::Tick);
+            self.feed(ctx, procs, i, now, Input::Tick);
         }
         self.arm(ctx, now);
     }
 
     /// Feed one input to probe `i`, carry out its actions, then fix its fd and deadline.
-    fn feed(&mut self, ctx: &mut Ctx, i: usize, now: Instant, input: Input<'_>) {
+    fn feed(
+        &mut self,
+        ctx: &mut Ctx,
+        procs: &mut dyn Spawner,
+        i: usize,
+        now: Instant,
+        input: Input<'_>,
+    ) {
         let p = &mut self.probes[i];
         let actions = match &mut p.kind {
             Kind::Conn { check, .. } => check.handle(now, input),
@@ -662,7 +670,7 @@ impl CheckEngine {
             Kind::Script { check, .. } => check.handle(now, input),
         };
         self.count_attempt(i);
-        self.apply(ctx, i, now, actions);
+        self.apply(ctx, procs, i, now, actions);
         self.sync(ctx, i);
         self.push_deadline(i);
     }
@@ -698,7 +706,14 @@ impl CheckEngine {
         }
     }
 
-    fn apply(&mut self, ctx: &mut Ctx, i: usize, now: Instant, actions: Actions) {
+    fn apply(
+        &mut self,
+        ctx: &mut Ctx,
+        procs: &mut dyn Spawner,
+        i: usize,
+        now: Instant,
+        actions: Actions,
+    ) {
         for a in actions {
             match a {
                 Action::Connect(addr) => match tcp::connect(addr) {
@@ -709,7 +724,7 @@ impl CheckEngine {
                         // Register now: the connect may already have finished.
                         self.sync(ctx, i);
                     }
-                    Err(e) => self.feed(ctx, i, now, Input::ConnectFailed(e as i32)),
+                    Err(e) => self.feed(ctx, procs, i, now, Input::ConnectFailed(e as i32)),
                 },
                 Action::Close => {
                     self.unregister(ctx, i);
@@ -723,7 +738,7 @@ impl CheckEngine {
                         _ => Err(Errno::EBADF),
                     };
                     if let Err(e) = r {
-                        self.feed(ctx, i, now, Input::SendFailed(e as i32));
+                        self.feed(ctx, procs, i, now, Input::SendFailed(e as i32));
                     }
                 }
                 Action::Spawn => {
@@ -733,11 +748,7 @@ impl CheckEngine {
                             for a in &spec.argv {
                                 let _ = argv.push(a.as_str());
                             }
-                            let opts = process::SpawnOptions {
-                                capture_output: true,
-                                user: spec.user,
-                            };
-                            process::spawn(&argv, &[], &opts)
+                            procs.spawn_captured(&argv, spec.user)
                         }
                         _ => Err(Errno::EINVAL),
                     };
@@ -749,7 +760,7 @@ impl CheckEngine {
                         }
                         Err(e) => {
                             self.stats.spawn_errors += 1;
-                            self.feed(ctx, i, now, Input::SpawnFailed(e as i32));
+                            self.feed(ctx, procs, i, now, Input::SpawnFailed(e as i32));
                         }
                     }
                 }
@@ -762,7 +773,7 @@ impl CheckEngine {
                             p.name,
                             p.spec.schedule().timeout.as_millis() as u64
                         );
-                        let _ = process::kill(pid);
+                        let _ = procs.kill(pid);
                     }
                 }
                 Action::Report(r) => self.report(i, r.health, r.reason),
@@ -830,14 +841,28 @@ impl CheckEngine {
     }
 
     /// Probe fd `token` is ready: read or write one unit.
-    pub fn on_readable(&mut self, ctx: &mut Ctx, token: Token, ready: Ready, now: Instant) -> Read {
-        let r = self.read_one(ctx, token, ready, now);
+    pub fn on_readable(
+        &mut self,
+        ctx: &mut Ctx,
+        token: Token,
+        ready: Ready,
+        now: Instant,
+        procs: &mut dyn Spawner,
+    ) -> Read {
+        let r = self.read_one(ctx, procs, token, ready, now);
         // A finished attempt may have scheduled a retry earlier than the armed deadline.
         self.arm(ctx, now);
         r
     }
 
-    fn read_one(&mut self, ctx: &mut Ctx, token: Token, ready: Ready, now: Instant) -> Read {
+    fn read_one(
+        &mut self,
+        ctx: &mut Ctx,
+        procs: &mut dyn Spawner,
+        token: Token,
+        ready: Ready,
+        now: Instant,
+    ) -> Read {
         let Some((Part::Checks, idx)) = token_owner(token) else {
             return Read::Drained;
         };
@@ -883,25 +908,25 @@ impl CheckEngine {
                     Ok(()) => Input::Connected,
                     Err(e) => Input::ConnectFailed(e as i32),
                 };
-                self.feed(ctx, i, now, input);
-                self.try_send(ctx, i, now);
+                self.feed(ctx, procs, i, now, input);
+                self.try_send(ctx, procs, i, now);
                 Read::Drained
             }
             Step::Send => {
-                self.try_send(ctx, i, now);
+                self.try_send(ctx, procs, i, now);
                 Read::Drained
             }
             Step::Recv(Ok(0)) => {
-                self.feed(ctx, i, now, Input::Closed);
+                self.feed(ctx, procs, i, now, Input::Closed);
                 Read::Drained
             }
             Step::Recv(Ok(n)) => {
-                self.feed(ctx, i, now, Input::Received(&buf[..n]));
+                self.feed(ctx, procs, i, now, Input::Received(&buf[..n]));
                 self.again_if_registered(i)
             }
             Step::Recv(Err(Errno::EAGAIN)) => Read::Drained,
             Step::Recv(Err(e)) => {
-                self.feed(ctx, i, now, Input::ReadFailed(e as i32));
+                self.feed(ctx, procs, i, now, Input::ReadFailed(e as i32));
                 Read::Drained
             }
             Step::Echo(Ok(Some((from, r)))) => {
@@ -910,7 +935,7 @@ impl CheckEngine {
                     ident: r.ident,
                     seq: r.seq,
                 };
-                self.feed(ctx, i, now, input);
+                self.feed(ctx, procs, i, now, input);
                 Read::Again
             }
             Step::Echo(Ok(None)) => Read::Again,
@@ -920,7 +945,7 @@ impl CheckEngine {
                 Read::Drained
             }
             Step::Output(Ok(n)) => {
-                self.feed(ctx, i, now, Input::Output(&buf[..n]));
+                self.feed(ctx, procs, i, now, Input::Output(&buf[..n]));
                 Read::Again
             }
             Step::Output(Err(Errno::EAGAIN)) => Read::Drained,
@@ -947,7 +972,7 @@ impl CheckEngine {
         }
     }
 
-    fn try_send(&mut self, ctx: &mut Ctx, i: usize, now: Instant) {
+    fn try_send(&mut self, ctx: &mut Ctx, procs: &mut dyn Spawner, i: usize, now: Instant) {
         // Bounded: the request is at most a few hundred bytes.
         for _ in 0..16 {
             let r = match &self.probes[i].kind {
@@ -958,9 +983,9 @@ impl CheckEngine {
                 _ => return,
             };
             match r {
-                Ok(n) => self.feed(ctx, i, now, Input::Sent(n)),
+                Ok(n) => self.feed(ctx, procs, i, now, Input::Sent(n)),
                 Err(Errno::EAGAIN) => return,
-                Err(e) => return self.feed(ctx, i, now, Input::SendFailed(e as i32)),
+                Err(e) => return self.feed(ctx, procs, i, now, Input::SendFailed(e as i32)),
             }
         }
     }
@@ -972,6 +997,7 @@ impl CheckEngine {
         pid: i32,
         status: check::ExitStatus,
         now: Instant,
+        procs: &mut dyn Spawner,
     ) -> bool {
         if let Some(k) = self.orphans.iter().position(|&p| p == pid) {
             self.orphans.swap_remove(k);
@@ -1011,14 +1037,20 @@ impl CheckEngine {
         if matches!(status, check::ExitStatus::ExecFailed(_)) {
             self.stats.spawn_errors += 1;
         }
-        self.feed(ctx, i, now, Input::Exited(status));
+        self.feed(ctx, procs, i, now, Input::Exited(status));
         self.arm(ctx, now);
         true
     }
 
     /// Take a new configuration: probes whose spec did not change keep their state (health,
     /// counters, a running attempt); others start afresh; removed ones are stopped.
-    pub fn reload(&mut self, ctx: &mut Ctx, new: &Config, now: Instant) -> Result<(), String> {
+    pub fn reload(
+        &mut self,
+        ctx: &mut Ctx,
+        new: &Config,
+        now: Instant,
+        procs: &mut dyn Spawner,
+    ) -> Result<(), String> {
         let specs = build(new, self.seed, now)?;
         // Token indices change with positions: deregister everything, re-register below.
         for i in 0..self.probes.len() {
@@ -1061,7 +1093,7 @@ impl CheckEngine {
         }
         for p in old.into_iter().flatten() {
             if let Some(pid) = p.pid() {
-                let _ = process::kill(pid);
+                let _ = procs.kill(pid);
                 self.orphans.push(pid);
             }
         }
@@ -1086,7 +1118,7 @@ impl CheckEngine {
     }
 
     /// Stop: kill running scripts, close every fd.
-    pub fn shutdown(&mut self, ctx: &mut Ctx, _now: Instant) {
+    pub fn shutdown(&mut self, ctx: &mut Ctx, _now: Instant, procs: &mut dyn Spawner) {
         for i in 0..self.probes.len() {
             self.unregister(ctx, i);
             let p = &mut self.probes[i];
@@ -1095,7 +1127,7 @@ impl CheckEngine {
                 Kind::Icmp { sock, .. } => *sock = None,
                 Kind::Script { child, .. } => {
                     if let Some(c) = child.take() {
-                        let _ = process::kill(c.pid);
+                        let _ = procs.kill(c.pid);
                         self.orphans.push(c.pid);
                     }
                 }

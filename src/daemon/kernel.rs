@@ -1,18 +1,20 @@
 //! The daemon's one kernel seam, narrowed by concern: links ([`KernelLinks`]: facts, the link
 //! dump, link and address events, the `use_vmac` macvlan), addresses ([`KernelAddrs`]), routes
 //! and rules ([`KernelRoutes`]), VRRP packet I/O ([`PacketIo`]), child processes
-//! ([`Spawner`]: pre-master hooks and notify jobs, started, killed and reaped) and IPVS
+//! ([`Spawner`]: pre-master hooks, notify jobs and script checks, started, killed and
+//! reaped) and IPVS
 //! ([`KernelIpvs`]: the table the IPVS part reconciles). [`Southbound`] is all six. The
 //! runtime owns one (inside its VRRP part, which uses most concerns) and lends it to the
 //! parts that need one concern: the link dump at start and after lost events
-//! (`runtime.rs`), the notifier's children (`notify.rs`), the IPVS table (`lvs.rs`). [`Linux`] is the real thing
+//! (`runtime.rs`), the children of the notifier (`notify.rs`) and of the check engine
+//! (`checks.rs`), the IPVS table (`lvs.rs`). [`Linux`] is the real thing
 //! (rtnetlink, AF_PACKET, raw IP sockets, sysctls, fork/exec); a test puts a recording fake
 //! in its place and replays start, link events, lost-event resyncs, reloads and the order of
 //! notify jobs among VIP changes and adverts without namespaces
 //! (`tests/daemon_conformance.rs`).
 //!
-//! Outside the seam (they have their own): health checks' probes (`checks.rs`: TCP, ICMP
-//! and script children through `sys::{tcp, icmp, process}`), e-mail alerts (`mail.rs` over `sys::tcp`), the control socket
+//! Outside the seam (they have their own): health checks' network probes (`checks.rs`: TCP
+//! and ICMP sockets through `sys::{tcp, icmp}`), e-mail alerts (`mail.rs` over `sys::tcp`), the control socket
 //! (`control_server.rs`), the loop's own fds, clock and signals (`event_loop.rs`), and
 //! process-wide settings applied once (scheduling, file limits, pinned scripts).
 //!
@@ -31,6 +33,7 @@ use crate::ipvs::reconcile::KernelService;
 use crate::ipvs::{IpvsError, Op};
 use crate::sys::genl::IpvsClient;
 use crate::sys::packet::{KernelStats, McastJoin, PacketSocket, RawIpSocket, RecvFrame};
+use crate::sys::process::Child;
 use crate::sys::rtnl::{
     self, AddrAttrs, AddrReq, LinkInfo, MacvlanMode, RouteAttrs, Rtnl, RtnlEvent, RtnlEvents,
     RuleAttrs, SourceRule,
@@ -247,7 +250,11 @@ pub trait Spawner {
         env: &[&str],
         user: Option<(u32, u32)>,
     ) -> Result<i32, Errno>;
-    /// Kill a child started by [`Self::spawn`] with its whole process group.
+    /// A script check's child: `argv` as `user` when set, in a session of its own, its
+    /// stdout and stderr through a non-blocking pipe ([`Child::output`]) the check reads.
+    fn spawn_captured(&mut self, argv: &[&str], user: Option<(u32, u32)>) -> Result<Child, Errno>;
+    /// Kill a child started by [`Self::spawn`] or [`Self::spawn_captured`] with its whole
+    /// process group.
     fn kill(&mut self, pid: i32) -> Result<(), Errno>;
     /// One exited child of the daemon's (any part's), `None` when no more have exited.
     fn reap(&mut self) -> Option<(i32, ExitStatus)>;
@@ -604,6 +611,10 @@ impl Spawner for Linux {
         Processes.spawn(of, argv, env, user)
     }
 
+    fn spawn_captured(&mut self, argv: &[&str], user: Option<(u32, u32)>) -> Result<Child, Errno> {
+        Processes.spawn_captured(argv, user)
+    }
+
     fn kill(&mut self, pid: i32) -> Result<(), Errno> {
         Processes.kill(pid)
     }
@@ -643,7 +654,8 @@ impl IpvsTable for IpvsClient {
     }
 }
 
-/// Real child processes alone, without the rest of [`Linux`] (the notifier's unit tests).
+/// Real child processes alone, without the rest of [`Linux`] (tests of the notifier and the
+/// check engine).
 pub struct Processes;
 
 impl Spawner for Processes {
@@ -659,6 +671,14 @@ impl Spawner for Processes {
             user,
         };
         process::spawn(argv, env, &opts).map(|c| c.pid)
+    }
+
+    fn spawn_captured(&mut self, argv: &[&str], user: Option<(u32, u32)>) -> Result<Child, Errno> {
+        let opts = process::SpawnOptions {
+            capture_output: true,
+            user,
+        };
+        process::spawn(argv, &[], &opts)
     }
 
     fn kill(&mut self, pid: i32) -> Result<(), Errno> {

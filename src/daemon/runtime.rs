@@ -378,7 +378,10 @@ impl<S: Southbound> Daemon<S> {
             self.late_worst = vec![Duration::ZERO; self.vrrp.slot_count()];
         }
         self.late_warn = LateWarn::new(new.globals.log_suppress);
-        if let Err(e) = self.checks.reload(ctx, &new, now) {
+        if let Err(e) = self
+            .checks
+            .reload(ctx, &new, now, self.vrrp.southbound_mut())
+        {
             error!("reload: checks: {e}");
         }
         self.tracking.reload(ctx, &new, &self.checks, now);
@@ -437,7 +440,7 @@ impl<S: Southbound> Daemon<S> {
 
     fn shutdown(&mut self, ctx: &mut Ctx, now: Instant) {
         info!("stopping");
-        self.checks.shutdown(ctx, now);
+        self.checks.shutdown(ctx, now, self.vrrp.southbound_mut());
         self.tracking.shutdown(ctx);
         // Master services and interfaces stop before the priority-0 adverts hand over.
         self.notifier.leave_roles(self.vrrp.southbound_mut());
@@ -463,7 +466,9 @@ impl<S: Southbound> Daemon<S> {
                 break;
             };
             // Offer the exit to the part that spawned it.
-            if !self.checks.on_child_exit(ctx, pid, st, now)
+            if !self
+                .checks
+                .on_child_exit(ctx, pid, st, now, self.vrrp.southbound_mut())
                 && !self.notifier.on_child_exit(pid, st)
                 && !self.vrrp.on_child_exit(ctx, pid, st, now)
             {
@@ -497,7 +502,9 @@ impl<S: Southbound> Handler for Daemon<S> {
             // part being read); a health change that results is queued like an advert. With
             // the queue full it stays in the engine and the next settle step takes it.
             Some((Part::Checks, _)) => {
-                let r = self.checks.on_readable(ctx, token, ready, now);
+                let r = self
+                    .checks
+                    .on_readable(ctx, token, ready, now, self.vrrp.southbound_mut());
                 while !inbox.is_full() {
                     let Some((p, h)) = self.checks.take_change() else {
                         break;
@@ -554,7 +561,8 @@ impl<S: Southbound> Handler for Daemon<S> {
             Some((Part::Vrrp, i)) => self.vrrp.on_timer(ctx, i as usize, now),
             // Timer 0 = probe deadlines, 1 = track files.
             Some((Part::Checks, _)) => {
-                self.checks.on_timer(ctx, id, now);
+                self.checks
+                    .on_timer(ctx, id, now, self.vrrp.southbound_mut());
                 self.tracking.on_timer(ctx, id, now);
             }
             Some((Part::Control, _)) => self.control_timer(ctx, id, now),
