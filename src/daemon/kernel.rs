@@ -1,21 +1,21 @@
 //! The daemon's one kernel seam, narrowed by concern: links ([`KernelLinks`]: facts, the link
-//! dump, link and address events, the `use_vmac` macvlan), addresses ([`KernelAddrs`]), routes
-//! and rules ([`KernelRoutes`]), VRRP packet I/O ([`PacketIo`]), child processes
+//! dump, link and address events, the `use_vmac` macvlan), addresses ([`KernelAddrs`]),
+//! routes and rules ([`KernelRoutes`]), VRRP packet I/O ([`PacketIo`]), child processes
 //! ([`Spawner`]: pre-master hooks, notify jobs and script checks, started, killed and
-//! reaped) and IPVS
-//! ([`KernelIpvs`]: the table the IPVS part reconciles). [`Southbound`] is all six. The
-//! runtime owns one (inside its VRRP part, which uses most concerns) and lends it to the
-//! parts that need one concern: the link dump at start and after lost events
-//! (`runtime.rs`), the children of the notifier (`notify.rs`) and of the check engine
-//! (`checks.rs`), the IPVS table (`lvs.rs`). [`Linux`] is the real thing
-//! (rtnetlink, AF_PACKET, raw IP sockets, sysctls, fork/exec); a test puts a recording fake
-//! in its place and replays start, link events, lost-event resyncs, reloads and the order of
-//! notify jobs among VIP changes and adverts without namespaces
+//! reaped) and IPVS ([`KernelIpvs`]: the table the IPVS part reconciles). [`Southbound`] is
+//! all six. The runtime owns one (inside its VRRP part, which uses most concerns) and lends
+//! it to the parts that need one concern: the link dumps at start, after lost events and on
+//! a reload, and the event reads (`runtime.rs`), the children of the notifier (`notify.rs`)
+//! and of the check engine (`checks.rs`), the IPVS table (`lvs.rs`). [`Linux`] is the real
+//! thing (rtnetlink, AF_PACKET, raw IP sockets, sysctls, fork/exec, generic netlink); a test
+//! puts a recording fake in its place and replays start, link events, lost-event resyncs,
+//! reloads and the order of notify jobs among VIP changes and adverts without namespaces
 //! (`tests/daemon_conformance.rs`).
 //!
-//! Outside the seam (they have their own): health checks' network probes (`checks.rs`: TCP
-//! and ICMP sockets through `sys::{tcp, icmp}`), e-mail alerts (`mail.rs` over `sys::tcp`), the control socket
-//! (`control_server.rs`), the loop's own fds, clock and signals (`event_loop.rs`), and
+//! Outside the seam, each with a socket or file of its own: the health checks' network
+//! probes (`checks.rs`: TCP and ICMP through `sys::{tcp, icmp}`), e-mail alerts (`mail.rs`
+//! over `sys::tcp`), the control socket (`control_server.rs`), `track_file` reads
+//! (`tracking.rs`), the loop's own fds, clock and signals (`event_loop.rs`), and
 //! process-wide settings applied once (scheduling, file limits, pinned scripts).
 //!
 //! Errors are returned as the kernel gave them; what is worth a log line is decided by the

@@ -113,6 +113,7 @@ fn required(cfg: &Config) -> Required {
 impl Daemon<Linux> {
     pub fn new(path: &Path, cfg: Config, socket: &Path) -> Result<Daemon<Linux>, String> {
         check_capacity(required(&cfg)).map_err(|e| e.to_string())?;
+        // Before the sockets: a configuration too big for the loop opens nothing.
         let kernel = Linux::open()?;
         Daemon::with_kernel(path, cfg, socket, kernel)
     }
