@@ -12,7 +12,7 @@
 //! - [`pre_master`]: the `notify_pre_master` hook's process, which the state machine's
 //!   hold waits for before the VIPs go on;
 //! - [`southbound`]: everything that crosses into the kernel, behind the [`Southbound`]
-//!   trait ([`Linux`] in the daemon, a recording fake in `tests/daemon_conformance.rs`).
+//!   trait ([`Linux`] in the daemon, a recording fake in `tests/pure/daemon_conformance.rs`).
 //!
 //! One advert, in: interface listener -> `receive::on_readable` (parse, match the instance by
 //! interface/VRID/family, validate) -> queued `VrrpEvent` -> `on_event` -> `feed` -> the

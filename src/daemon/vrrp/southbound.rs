@@ -2,7 +2,7 @@
 //! `use_vmac`, the sockets adverts come and go through, and the pre-master hook's process. [`Linux`] is the real thing
 //! (rtnetlink, AF_PACKET, raw IP sockets, sysctls); a test can put a recording fake in its
 //! place and drive reloads, sync groups, link events and VIP handling without namespaces
-//! (`tests/daemon_conformance.rs`), the way `lvs::IpvsTable` stands between IPVS and genl.
+//! (`tests/pure/daemon_conformance.rs`), the way `lvs::IpvsTable` stands between IPVS and genl.
 //!
 //! Errors are returned as the kernel gave them; what is worth a log line is decided by the
 //! caller, except for the best-effort details a method documents (socket options, sysctls).
