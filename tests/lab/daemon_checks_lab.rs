@@ -164,7 +164,14 @@ fn failing_track_script_moves_vip_to_backup_and_back_with_preempt() {
     let log = r1.log_text();
     assert_eq!(count(&log, "I chk: UP (2/2 successes)"), 1, "{log}");
 
-    // Graceful stop: notify_stop and the hotplug hook run before exit.
+    // Graceful stop: notify_stop and the hotplug hook run before exit. The stop signal goes to
+    // the whole process group (the lab's `terminate`), so first let the MASTER hook finish:
+    // a hook still running would die by that signal, not by anything the daemon did.
+    assert!(
+        wait_for(Duration::from_secs(5), || lines(&hp_out).len() == 4),
+        "hotplug hook after the preemption: {:?}",
+        lines(&hp_out)
+    );
     r1.terminate();
     let mut r1 = r1;
     assert!(r1.wait_exit(Duration::from_secs(5)));
@@ -184,7 +191,9 @@ fn failing_track_script_moves_vip_to_backup_and_back_with_preempt() {
             "NOTIFY_BACKUP INSTANCE vi1",
             "NOTIFY_MASTER INSTANCE vi1",
             "NOTIFY_STOP INSTANCE vi1",
-        ]
+        ],
+        "r1 log:\n{}",
+        r1.log_text()
     );
 }
 

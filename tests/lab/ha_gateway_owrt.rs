@@ -180,8 +180,10 @@ struct Sampler {
 }
 
 impl Sampler {
-    fn start(stages: [PathBuf; 2]) -> Sampler {
-        let phase = Arc::new(Mutex::new("start".to_string()));
+    /// Starts sampling in phase `first` (named before the first sample, so no sample falls in
+    /// a phase the test never meant).
+    fn start(stages: [PathBuf; 2], first: &str) -> Sampler {
+        let phase = Arc::new(Mutex::new(first.to_string()));
         let service = Arc::new(Mutex::new("toy".to_string()));
         let stop = Arc::new(AtomicBool::new(false));
         let out = Arc::new(Mutex::new(Samples::default()));
@@ -315,11 +317,12 @@ fn ha_gateway_services_follow_the_master_under_procd() {
     wait_until("r2 master alone", Duration::from_secs(15), || {
         r2.holds_vip() && runs(&r2.stage, "toy") && r2.wg0_up()
     });
-    let sampler = Sampler::start([r1.stage.clone(), r2.stage.clone()]);
-    let t0 = Instant::now();
-
     // r1's boot-started service runs until r1's first role (BACKUP) stops it.
-    sampler.phase("r1 starts: reconciliation, then preemption");
+    let sampler = Sampler::start(
+        [r1.stage.clone(), r2.stage.clone()],
+        "r1 starts: reconciliation, then preemption",
+    );
+    let t0 = Instant::now();
     r1.daemon("start");
     settled_on("r1 preempts", &r1, &r2, "toy");
     for r in [&r1, &r2] {
