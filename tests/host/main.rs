@@ -15,5 +15,4 @@ mod log_streams;
 mod loop_bench;
 mod loop_net;
 mod openwrt_package;
-mod script_security;
 mod sys_net;

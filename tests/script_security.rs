@@ -7,6 +7,10 @@
 //! One test function: it changes this process's environment (PATH, IFS...), which no other
 //! test of this binary may see half-changed.
 
+#[macro_use]
+#[path = "common/mod.rs"]
+mod common;
+
 use minivrrp::check::notify::split_command;
 use minivrrp::check::ExitStatus;
 use minivrrp::config::Config;
