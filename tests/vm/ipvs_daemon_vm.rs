@@ -32,6 +32,7 @@ fn mentions(sec: &[String], s: &str) -> bool {
 
 #[test]
 fn daemon_programs_ipvs_from_config_and_health_in_a_vm() {
+    let _one_vm = crate::one_vm();
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     if !common::vm::vm_ready("ipvs_daemon_vm", &repo) {
         return;

@@ -35,6 +35,7 @@ fn has(sec: &[String], line: &str) -> bool {
 
 #[test]
 fn ipvs_reconcile_against_a_real_kernel_in_a_vm() {
+    let _one_vm = crate::one_vm();
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     if !common::vm::vm_ready("ipvs_vm", &repo) {
         return;

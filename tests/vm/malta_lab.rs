@@ -210,6 +210,7 @@ fn src_is(a: &common::pcap::Advert, ip: &str) -> bool {
 
 #[test]
 fn two_mips_routers_elect_fail_over_and_preempt_on_a_real_mips_kernel() {
+    let _one_vm = crate::one_vm();
     if !common::require_root(TEST)
         || ![
             "qemu-system-mipsel",
