@@ -435,10 +435,18 @@ fn walk(w: &Walk) {
     });
     assert_eq!(s["drops"]["own-address"].as_u64(), Some(0), "{s}");
     assert_eq!(s["master_advert_int_ms"].as_u64(), Some(frr_ms), "{s}");
-    // And it stays that way (no second master).
+    // And it stays that way (no second master), through minivrrp's resign: the priority-0
+    // advert a preempted minivrrp sends as a BACKUP, which FRR answers as master.
     std::thread::sleep(Duration::from_millis(frr_ms * 3));
     assert_eq!(mv_state(&lab, "r1"), "BACKUP");
     assert_eq!(frr.status(), "Master");
+    assert!(
+        mv2.log_text()
+            .contains("services stopped: resigning with a priority-0 advert"),
+        "{}: no resign\n{}",
+        w.tag,
+        mv2.log_text()
+    );
     eprintln!(
         "{}: FRR master from {}; minivrrp backup",
         w.tag,

@@ -8,9 +8,10 @@
 //! A sampler looks every 50 ms at which router runs the toy service. Through preemption,
 //! SIGTERM handover, FAULT by link down, maintenance on and off, a reload that replaces the
 //! listed service and kill -9 of the whole master router, the service settles on exactly the
-//! router holding the VIP, never runs on both during a handover away from the master (the
-//! longest time on neither is printed per handover; a preemption's overlap is printed), each
-//! start and stop happens once per change of role (counted by the toy),
+//! router holding the VIP and never runs on both (the longest time on neither is printed per
+//! phase, and over the preemptions: the new master starts it only when the preempted one
+//! resigned with a priority-0 advert after stopping it, logged on both routers each time),
+//! each start and stop happens once per change of role (counted by the toy),
 //! the service found running on r2 at its start is stopped once with one log line, and
 //! `ubus listen minivrrp.instance` on r1 shows one event per transition and per priority
 //! change. Needs the kit (`../shared/owrt`); prints "not run" without it.
@@ -28,6 +29,9 @@ use std::time::{Duration, Instant};
 
 const VIP: &str = "10.0.0.254";
 const TEST: &str = "ha_gateway_services_follow_the_master_under_procd";
+/// The phase in which r1's boot-started service still runs beside r2's, until r1's daemon
+/// reconciles it.
+const RECONCILIATION: &str = "r1 starts: reconciliation of the boot-started service";
 
 struct Router {
     name: &'static str,
@@ -317,13 +321,15 @@ fn ha_gateway_services_follow_the_master_under_procd() {
     wait_until("r2 master alone", Duration::from_secs(15), || {
         r2.holds_vip() && runs(&r2.stage, "toy") && r2.wg0_up()
     });
-    // r1's boot-started service runs until r1's first role (BACKUP) stops it.
-    let sampler = Sampler::start(
-        [r1.stage.clone(), r2.stage.clone()],
-        "r1 starts: reconciliation, then preemption",
-    );
+    // r1's boot-started service runs beside r2's until r1's first role (BACKUP) stops it
+    // (the state reconciliation is for); from then on it must never run on both.
+    let sampler = Sampler::start([r1.stage.clone(), r2.stage.clone()], RECONCILIATION);
     let t0 = Instant::now();
     r1.daemon("start");
+    wait_until("r1 reconciled", Duration::from_secs(5), || {
+        !runs(&r1.stage, "toy")
+    });
+    sampler.phase("preemption at r1's start");
     settled_on("r1 preempts", &r1, &r2, "toy");
     for r in [&r1, &r2] {
         let found = r
@@ -475,6 +481,14 @@ fn ha_gateway_services_follow_the_master_under_procd() {
     settled_on("toy2 on r1 after the reload", &r1, &r2, "toy2");
     let toy_before = r1.log("toy.log").len();
 
+    // Every preemption went through the resign, not the fallback: r2 stopped its service and
+    // resigned, r1 started its own on that advert.
+    let (log1, log2) = (r1.owrt.logread(), r2.owrt.logread());
+    let lines = |log: &str, pat: &str| log.lines().filter(|l| l.contains(pat)).count();
+    assert_eq!(lines(&log2, "services stopped: resigning"), 4, "{log2}");
+    assert_eq!(lines(&log1, "resigned: services start"), 4, "{log1}");
+    assert_eq!(lines(&log1, "no resign from"), 0, "{log1}");
+
     // kill -9 of the whole master router (procd and everything under it).
     sampler.phase("kill -9 of r1");
     let ns_pid = std::fs::read_to_string(r1.owrt.root.join("state/ns.pid")).unwrap();
@@ -521,13 +535,22 @@ fn ha_gateway_services_follow_the_master_under_procd() {
     for (phase, d) in &samples.overlaps {
         println!("{TEST}: {phase}: service on both routers for up to {d:?}");
     }
-    // A handover away from a master (SIGTERM, FAULT, maintenance, its death) never has the
-    // service on both. A preemption starts it on the new master while the old one stops it
-    // on the same advert: both may run it for a moment (printed above, README).
+    let preempted = samples
+        .gaps
+        .iter()
+        .filter(|(p, _)| p.contains("preemption"))
+        .map(|(_, g)| *g)
+        .max();
+    println!(
+        "{TEST}: preemption: longest time with the service on neither router over the 4 preemptions {preempted:?}"
+    );
+    // Never on both once r1 reconciled its boot-started copy: not in a handover away from a
+    // master (SIGTERM, FAULT, maintenance, its death), and not in a preemption, where both
+    // routers learn of the change from the same advert.
     let both: Vec<&String> = samples
         .both
         .iter()
-        .filter(|p| !p.contains("preemption"))
+        .filter(|p| *p != RECONCILIATION)
         .collect();
     assert!(
         both.is_empty(),

@@ -11,7 +11,7 @@ use crate::common;
 
 use common::lab::{self, logs, Impl, Lab, Proc, VrrpSpec};
 use common::pcap::Kind;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 const VIP: &str = "10.0.0.254";
@@ -312,4 +312,198 @@ fn v2_unicast_minivrrp_master_keepalived_backup_takes_over() {
     if prereqs(name) {
         interop("ium", minivrrp(), v2_unicast, VIP);
     }
+}
+
+// --- Preemption with role-following services (`master_interface`) against keepalived ---
+//
+// Between two minivrrp routers a preempted master stops its services and then resigns with
+// a priority-0 advert; the new master starts its own on that advert. keepalived sends no
+// such advert, so a minivrrp router preempting it starts its services after the fallback
+// wait (Master_Down_Interval); keepalived preempting a minivrrp router gets the resign as a
+// BACKUP's priority-0 advert, answers it (RFC 5798 6.4.3) and stays master.
+
+fn preempt_spec(p: u8) -> VrrpSpec {
+    let mut s = VrrpSpec::new(74, p, 3, 0.5, "10.0.0.254/24");
+    s.extra_uci = vec![
+        "option garp_delay '0'".into(),
+        "list master_interface 'wg0'".into(),
+    ];
+    s
+}
+
+/// A stand-in for `ubus` (netifd is not here): it records each call with its time.
+fn fake_ubus(lab: &Lab, node: &str) -> (PathBuf, PathBuf) {
+    let calls = lab.dir.join(format!("{node}-ubus.calls"));
+    let bin = lab.dir.join(format!("{node}-ubus"));
+    std::fs::write(
+        &bin,
+        format!(
+            "#!/bin/sh\necho \"$(date +%s.%N) $*\" >> {}\n",
+            calls.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&bin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    (bin, calls)
+}
+
+/// minivrrp in `node` with `spec`, its role jobs calling `ubus` as `fake`.
+fn spawn_minivrrp_with_ubus(lab: &Lab, node: &str, spec: &VrrpSpec, fake: &Path) -> Proc {
+    let conf = lab.minivrrp_conf_path(node);
+    std::fs::write(&conf, lab::minivrrp_uci(node, std::slice::from_ref(spec))).unwrap();
+    let ubus = format!("MINIVRRP_UBUS={}", fake.display());
+    let bin = env!("CARGO_BIN_EXE_minivrrp");
+    let (c, s) = (conf.display().to_string(), lab.control_socket(node));
+    let s = s.display().to_string();
+    lab.spawn(
+        node,
+        "minivrrp",
+        &["env", &ubus, bin, "-f", &c, "--socket", &s],
+    )
+}
+
+/// The `network.interface.wg0` calls recorded so far: (time, `up` or `down`).
+fn wg0_calls(calls: &Path) -> Vec<(f64, String)> {
+    std::fs::read_to_string(calls)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            let t: f64 = w.next()?.parse().ok()?;
+            let rest: Vec<&str> = w.collect();
+            (rest.first() == Some(&"call") && rest.get(1) == Some(&"network.interface.wg0"))
+                .then(|| (t, rest.get(2).unwrap_or(&"").to_string()))
+        })
+        .collect()
+}
+
+fn realtime_secs() -> f64 {
+    lab::now_realtime().as_secs_f64()
+}
+
+/// minivrrp (150) preempts keepalived (100): the VIP moves at once; keepalived never
+/// resigns, so minivrrp brings `wg0` up after Master_Down_Interval (one log line says so),
+/// once, and keepalived stays BACKUP.
+#[test]
+fn preempting_keepalived_starts_role_services_after_the_fallback_wait() {
+    let name = "preempting_keepalived_starts_role_services_after_the_fallback_wait";
+    if !prereqs(name) {
+        return;
+    }
+    let lab = Lab::with_routers("ipk", 2);
+    let lo = preempt_spec(100);
+    let r2 = lab.spawn_keepalived("r2", std::slice::from_ref(&lo));
+    let bound = lo.master_down_interval() * 2 + Duration::from_secs(5);
+    let (h, _) = lab.wait_holders(VIP, &["r2"], bound);
+    assert_eq!(h, ["r2"], "keepalived alone\n{}", logs(&[&r2]));
+    let (fake, calls) = fake_ubus(&lab, "r1");
+    let hi = preempt_spec(150);
+    let r1 = spawn_minivrrp_with_ubus(&lab, "r1", &hi, &fake);
+    let (h, _) = lab.wait_holders(VIP, &["r1"], bound);
+    assert_eq!(h, ["r1"], "minivrrp did not preempt\n{}", logs(&[&r1, &r2]));
+    let moved = realtime_secs();
+    let up = lab::wait_until(Duration::from_secs(10), || {
+        wg0_calls(&calls).iter().any(|(_, v)| v == "up")
+    });
+    assert!(up.is_some(), "wg0 never brought up\n{}", logs(&[&r1, &r2]));
+    let log = r1.log_text();
+    assert!(
+        log.contains("services wait for 10.0.0.2 to resign")
+            && log.contains("no resign from 10.0.0.2: services start anyway"),
+        "{log}"
+    );
+    holders_stay(&lab, VIP, &["r1"], Duration::from_secs(2), &[&r1, &r2]);
+    let wg0 = wg0_calls(&calls);
+    assert_eq!(
+        wg0.iter().map(|(_, v)| v.as_str()).collect::<Vec<_>>(),
+        ["up"],
+        "up once"
+    );
+    let klog = r2.log_text();
+    assert_eq!(
+        klog.matches("Entering MASTER STATE").count(),
+        1,
+        "keepalived stayed BACKUP after the preemption\n{klog}"
+    );
+    eprintln!(
+        "{name}: VIP on minivrrp, then wg0 up {:.3} s later (Master_Down_Interval {:?})",
+        wg0[0].0 - moved,
+        hi.master_down_interval()
+    );
+}
+
+/// keepalived (150) preempts minivrrp (100): minivrrp takes `wg0` down, then sends its
+/// resign, a priority-0 advert from a BACKUP. keepalived, the master, answers it at once
+/// (RFC 5798 6.4.3) and stays master; minivrrp stays BACKUP.
+#[test]
+fn keepalived_preempting_minivrrp_gets_the_resign_and_stays_master() {
+    let name = "keepalived_preempting_minivrrp_gets_the_resign_and_stays_master";
+    if !prereqs(name) {
+        return;
+    }
+    let lab = Lab::with_routers("ikp", 2);
+    let cap = lab.capture("ikp");
+    let (fake, calls) = fake_ubus(&lab, "r2");
+    let lo = preempt_spec(100);
+    let r2 = spawn_minivrrp_with_ubus(&lab, "r2", &lo, &fake);
+    let bound = lo.master_down_interval() * 2 + Duration::from_secs(5);
+    let (h, _) = lab.wait_holders(VIP, &["r2"], bound);
+    assert_eq!(h, ["r2"], "minivrrp alone\n{}", logs(&[&r2]));
+    let up = lab::wait_until(Duration::from_secs(5), || {
+        wg0_calls(&calls).iter().any(|(_, v)| v == "up")
+    });
+    assert!(up.is_some(), "wg0 up on the master\n{}", logs(&[&r2]));
+    let before = lab::now_realtime();
+    let r1 = lab.spawn_keepalived("r1", &[preempt_spec(150)]);
+    let (h, _) = lab.wait_holders(VIP, &["r1"], bound);
+    assert_eq!(
+        h,
+        ["r1"],
+        "keepalived did not preempt\n{}",
+        logs(&[&r1, &r2])
+    );
+    let r2_mac = lab.node("r2").mac;
+    let r1_mac = lab.node("r1").mac;
+    let resign = cap
+        .wait_for(
+            before,
+            Duration::from_secs(5),
+            |k| matches!(k, Kind::Vrrp(a) if a.src_mac == r2_mac && a.priority == 0),
+        )
+        .unwrap_or_else(|| panic!("no resign from minivrrp\n{}", logs(&[&r1, &r2])));
+    let answer = cap
+        .wait_for(
+            resign.ts,
+            Duration::from_secs(2),
+            |k| matches!(k, Kind::Vrrp(a) if a.src_mac == r1_mac && a.priority == 150),
+        )
+        .expect("keepalived's next advert");
+    holders_stay(&lab, VIP, &["r1"], Duration::from_secs(2), &[&r1, &r2]);
+    let wg0 = wg0_calls(&calls);
+    assert_eq!(
+        wg0.iter().map(|(_, v)| v.as_str()).collect::<Vec<_>>(),
+        ["up", "down"],
+        "up as master, down once when preempted"
+    );
+    let log = r2.log_text();
+    assert!(
+        log.contains("services stopped: resigning with a priority-0 advert"),
+        "{log}"
+    );
+    assert_eq!(
+        lab::transitions(&log),
+        3,
+        "INIT->BACKUP->MASTER->BACKUP\n{log}"
+    );
+    let klog = r1.log_text();
+    assert_eq!(
+        klog.matches("Entering MASTER STATE").count(),
+        1,
+        "keepalived stayed master after the resign\n{klog}"
+    );
+    eprintln!(
+        "{name}: resign {:.3} s after wg0 down; keepalived's advert {:?} after the resign",
+        resign.ts.as_secs_f64() - wg0[1].0,
+        answer.ts.saturating_sub(resign.ts)
+    );
 }

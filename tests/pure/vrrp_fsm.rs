@@ -916,3 +916,201 @@ fn preempting_needs_both_families_to_hear_only_lower_priorities() {
         Reason::Preempting { priority: 100, .. }
     ));
 }
+
+// --- Preemption: the new master's services wait for the preempted master's resign ---
+
+/// A backup at priority 150 with `await_resign` that hears a priority-100 master (10.0.0.1)
+/// and preempts it when its Master_Down_Timer fires (RFC 5798 6.4.2); returns the actions of
+/// that takeover and its instant.
+fn preempting(await_resign: bool) -> (Instance, Actions, Instant) {
+    let mut p = params(150);
+    p.await_resign = await_resign;
+    let mut i = started(p);
+    for t in [1.0, 2.0, 3.0] {
+        assert!(i.handle(at(t), adv(1, 100)).is_empty(), "discarded");
+    }
+    let down = i.next_deadline().expect("Master_Down_Timer");
+    assert_eq!(down, Instant::ZERO + i.master_down_interval());
+    let a = i.handle(down, Input::Timer);
+    assert_eq!(
+        transition(&a),
+        Some((
+            State::Backup,
+            State::Master,
+            Reason::Preempting {
+                priority: 100,
+                from: ip(1)
+            }
+        ))
+    );
+    (i, a, down)
+}
+
+/// RFC 5798 6.4.2 "transition to Master" happens in full at once (advert, VIPs, gratuitous
+/// ARPs: the address moves now), but the notification that starts `master_service` waits
+/// until the preempted master resigns with priority 0 (6.4.3: a master answers that advert
+/// at once, so third routers keep it). A priority-0 advert from anyone else releases nothing.
+#[test]
+fn preempting_master_starts_services_when_the_preempted_master_resigns_6_4_2() {
+    let (mut i, a, down) = preempting(true);
+    assert_eq!(sends(&a), [150]);
+    assert!(has(&a, Action::AddVips));
+    assert!(!has(&a, Action::Notify(State::Master)), "{a:?}");
+    assert_eq!(
+        i.awaiting_resign(),
+        Some((ip(1), down + i.master_down_interval()))
+    );
+    // Someone else's priority 0: answered (6.4.3), nothing released.
+    let t = down + Duration::from_millis(50);
+    let a = i.handle(t, adv(3, 0));
+    assert_eq!(&a[..], [Action::SendAdvert { priority: 150 }]);
+    assert!(i.awaiting_resign().is_some());
+    // The preempted master's: answered although the last answer was 100 ms ago (third
+    // routers now run Skew_Time, 6.4.2), and released.
+    let t = down + Duration::from_millis(150);
+    let a = i.handle(t, adv(1, 0));
+    assert_eq!(
+        &a[..],
+        [
+            Action::SendAdvert { priority: 150 },
+            Action::Notify(State::Master)
+        ]
+    );
+    assert_eq!(i.awaiting_resign(), None);
+    // Nothing more is due for it: the next deadline is the Adver_Timer that answer restarted.
+    assert_eq!(i.next_deadline(), Some(t + Duration::from_secs(1)));
+    // A second priority 0 from it within the interval is rate-limited as any other.
+    assert!(i
+        .handle(t + Duration::from_millis(10), adv(1, 0))
+        .is_empty());
+}
+
+/// A preempted master that never resigns (keepalived and FRR send priority 0 only when they
+/// shut down, or the advert was lost): the services start Master_Down_Interval after the
+/// takeover, the time 6.4.2 gives a silent master.
+#[test]
+fn preempting_master_starts_services_after_master_down_interval_without_a_resign() {
+    let (mut i, _, down) = preempting(true);
+    let mdi = i.master_down_interval();
+    let timers = run(&mut i, down + mdi);
+    let notified: Vec<Instant> = timers
+        .iter()
+        .filter(|(_, a)| *a == Action::Notify(State::Master))
+        .map(|(t, _)| *t)
+        .collect();
+    assert_eq!(notified, [down + mdi]);
+    assert_eq!(i.awaiting_resign(), None);
+    assert_eq!(i.state(), State::Master);
+}
+
+/// Without `await_resign` (no `master_service` / `master_interface`), and for a takeover
+/// from a master that went silent (6.4.2 Master_Down_Interval, not a preemption), the
+/// notification comes with the transition as before.
+#[test]
+fn only_a_preemption_with_role_services_waits_for_a_resign() {
+    let (i, a, _) = preempting(false);
+    assert!(has(&a, Action::Notify(State::Master)));
+    assert_eq!(i.awaiting_resign(), None);
+    let mut p = params(150);
+    p.await_resign = true;
+    let mut i = started(p);
+    let down = i.next_deadline().unwrap();
+    let a = i.handle(down, Input::Timer);
+    assert!(matches!(
+        transition(&a),
+        Some((_, State::Master, Reason::MasterDown { .. }))
+    ));
+    assert!(has(&a, Action::Notify(State::Master)));
+}
+
+/// Leaving MASTER before the resign came: the scripts never heard of the MASTER role, so
+/// nothing was started and there is nothing to stop twice; BACKUP is told as usual.
+#[test]
+fn leaving_master_while_waiting_for_the_resign_never_notifies_master() {
+    let (mut i, _, down) = preempting(true);
+    let a = i.handle(down + Duration::from_millis(100), adv(4, 200));
+    assert!(matches!(
+        transition(&a),
+        Some((State::Master, State::Backup, _))
+    ));
+    assert!(has(&a, Action::RemoveVips));
+    assert!(has(&a, Action::Notify(State::Backup)));
+    assert!(!has(&a, Action::Notify(State::Master)));
+    assert_eq!(i.awaiting_resign(), None);
+    // A late resign is just a priority-0 advert to a backup (6.4.2: Skew_Time).
+    let a = i.handle(down + Duration::from_millis(200), adv(1, 0));
+    assert!(!has(&a, Action::Notify(State::Master)));
+}
+
+/// With a pre-master hook as well, MASTER is told when both holds are over: here the hook
+/// ends first (VIPs on), then the resign comes (notify).
+#[test]
+fn pre_master_hold_and_resign_wait_both_end_before_notify() {
+    let mut p = params(150);
+    p.await_resign = true;
+    p.pre_master_timeout = Some(Duration::from_secs(5));
+    let mut i = started(p);
+    i.handle(at(1.0), adv(1, 100));
+    let down = i.next_deadline().unwrap();
+    let a = i.handle(down, Input::Timer);
+    assert!(has(&a, Action::RunPreMaster));
+    assert!(!has(&a, Action::Notify(State::Master)));
+    let a = i.handle(down + Duration::from_millis(100), Input::PreMasterDone);
+    assert!(has(&a, Action::AddVips));
+    assert!(!has(&a, Action::Notify(State::Master)));
+    let a = i.handle(down + Duration::from_millis(200), adv(1, 0));
+    assert!(has(&a, Action::Notify(State::Master)));
+}
+
+/// RFC 5798 6.4.3: a master that sees a higher priority becomes BACKUP at once (VIPs off);
+/// once the daemon says its services are stopped it resigns with one priority-0 advert, so
+/// the new master starts its own. Only once, and only after a preemption: a master that left
+/// for FAULT or maintenance already sent priority 0 when it left.
+#[test]
+fn preempted_master_resigns_once_its_services_are_stopped_6_4_3() {
+    let mut i = master(100);
+    let a = i.handle(at(0.5), adv(3, 150));
+    assert!(matches!(
+        transition(&a),
+        Some((State::Master, State::Backup, Reason::HigherPriority { .. }))
+    ));
+    assert!(has(&a, Action::RemoveVips));
+    assert!(
+        sends(&a).is_empty(),
+        "no resign before the services stopped"
+    );
+    let a = i.handle(at(0.7), Input::ServicesStopped);
+    assert_eq!(&a[..], [Action::SendAdvert { priority: 0 }]);
+    assert_eq!(i.state(), State::Backup);
+    assert!(i.handle(at(0.8), Input::ServicesStopped).is_empty());
+    // Maintenance: priority 0 when it left, none after.
+    let mut i = master(100);
+    let a = i.handle(at(0.5), Input::Maintenance(true));
+    assert_eq!(sends(&a), [0]);
+    assert!(i.handle(at(0.6), Input::ServicesStopped).is_empty());
+    // A BACKUP that never was master owes nothing.
+    let mut i = started(params(100));
+    assert!(i.handle(at(0.5), Input::ServicesStopped).is_empty());
+}
+
+/// A third router (priority 50) sees the resign, a priority-0 advert from the router that is
+/// no longer master, and sets its Master_Down_Timer to Skew_Time (6.4.2); the new master's
+/// answer, sent at once (6.4.3), sets it back to Master_Down_Interval, so it never takes over.
+#[test]
+fn a_third_backup_keeps_the_new_master_through_the_resign_6_4_2() {
+    let mut r3 = started(params(50));
+    let new_master = 3;
+    assert!(r3.handle(at(0.5), adv(new_master, 150)).is_empty());
+    assert!(r3.handle(at(1.0), adv(1, 0)).is_empty());
+    assert_eq!(r3.next_deadline(), Some(at(1.0) + r3.skew_time()));
+    assert!(r3.handle(at(1.0005), adv(new_master, 150)).is_empty());
+    assert_eq!(
+        r3.next_deadline(),
+        Some(at(1.0005) + r3.master_down_interval())
+    );
+    for t in [2.0, 3.0, 4.0] {
+        assert!(run(&mut r3, at(t)).is_empty());
+        r3.handle(at(t), adv(new_master, 150));
+    }
+    assert_eq!(r3.state(), State::Backup);
+}
