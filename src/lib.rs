@@ -1,7 +1,7 @@
 //! minivrrp: VRRP (v2/v3, IPv4/IPv6), health checks and IPVS for routers.
 //!
 //! The folders are the layers, with no import cycle between folders or between files
-//! (`tests/import_graph.rs` prints the graph and fails on a cycle).
+//! (`tests/pure/import_graph.rs` prints the graph and fails on a cycle).
 //!
 //! Pure: take `(now, input)` and return actions, never read the clock, never touch a socket:
 //! - [`base`]: explicit time (`Instant`, no clock reads) and small shared helpers.

@@ -3,6 +3,7 @@
 //! through the real loop, with a counting allocator active only inside `Loop::turn` (and the
 //! reaping) on this test's thread.
 
+#[macro_use]
 mod common;
 
 use common::alloc::{Counting, ACTIVE, ALLOCS};

@@ -9,6 +9,7 @@
 //! Exits non-zero if the VIP did not move. Without root: prints SKIP and exits 0 (under CI=true,
 //! fails).
 
+#[macro_use]
 mod common;
 
 use common::lab::{self, Lab};
@@ -136,7 +137,7 @@ fn run() -> Result<(), String> {
     // A crashed router: its daemon dies without a goodbye (kill -9) and the box drops off the
     // LAN. With kill -9 alone r1's kernel would keep answering for the VIP it still has
     // configured until the VIP's lease runs out (`vip_lifetime`; forever with keepalived),
-    // and the client would see no outage until then (tests/fault_matrix.rs measures that).
+    // and the client would see no outage until then (tests/lab/fault_matrix.rs measures that).
     println!("r1 crashes: kill -9 of its minivrrp and its LAN link goes down ...");
     let t_kill = r1.kill_hard();
     lab.set_link("r1", false);

@@ -1,5 +1,5 @@
 //! IPVS against a real kernel. These tests only do something inside the test VM
-//! (rootfs/vm/build-image.sh, driven by tests/ipvs_vm.rs), whose /init exports
+//! (rootfs/vm/build-image.sh, driven by tests/vm/ipvs_vm.rs), whose /init exports
 //! MINIVRRP_IN_VM=1; the VM script also sets MINIVRRP_IPVS_EXPECT to `absent` (before the
 //! modules are loaded) or `present`. On a normal host every test returns at once.
 //!

@@ -1,6 +1,7 @@
 //! The steady-state loop does not allocate: a counting global allocator, active only on this
 //! test's thread, sees zero allocations over many turns after warm-up.
 
+#[macro_use]
 mod common;
 
 use common::alloc::{Counting, ACTIVE, ALLOCS};

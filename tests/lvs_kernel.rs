@@ -1,5 +1,5 @@
 //! The daemon's IPVS part (`daemon::lvs::Lvs`) against a real kernel, driven directly (no
-//! runtime): built for musl and run inside the test VM by tests/ipvs_daemon_vm.rs, whose
+//! runtime): built for musl and run inside the test VM by tests/vm/ipvs_daemon_vm.rs, whose
 //! /init exports MINIVRRP_IN_VM=1 and whose script sets MINIVRRP_IPVS_EXPECT to `absent`
 //! (before ip_vs is loaded) or `present`. On a normal host every test returns at once.
 //!

@@ -20,12 +20,12 @@ echo "== every board: static musl builds (routers: nightly -Zbuild-std, zig's mu
 echo "   qemu-user, ELF/float-ABI/FPU gates, .ipk + .apk for every package architecture, sizes"
 ./board/build.sh all
 # The packaging and VM tests use these static binaries instead of building their own;
-# tests/malta_lab.rs boots the mipsel one in two emulated MIPS routers.
+# tests/vm/malta_lab.rs boots the mipsel one in two emulated MIPS routers.
 MINIVRRP_RELEASE_BIN="$PWD/target/x86_64-unknown-linux-musl/release/minivrrp"
 MINIVRRP_MIPSEL_BIN="$PWD/target/mipsel-unknown-linux-musl/release/minivrrp"
 export MINIVRRP_RELEASE_BIN MINIVRRP_MIPSEL_BIN
 # The programs the IPVS VM tests run inside the VM: static test binaries of tests/ipvs_kernel.rs
-# (for tests/ipvs_vm.rs) and tests/lvs_kernel.rs (for tests/ipvs_daemon_vm.rs), built once here.
+# (for tests/vm/ipvs_vm.rs) and tests/lvs_kernel.rs (for tests/vm/ipvs_daemon_vm.rs), built once here.
 musl_test() {
     cargo test --quiet --target x86_64-unknown-linux-musl --test "$1" --no-run --message-format=json |
         sed -n "s/.*\"executable\":\"\([^\"]*$1[^\"]*\)\".*/\1/p" | tail -n 1

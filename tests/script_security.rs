@@ -7,6 +7,8 @@
 //! One test function: it changes this process's environment (PATH, IFS...), which no other
 //! test of this binary may see half-changed.
 
+#[macro_use]
+#[path = "common/mod.rs"]
 mod common;
 
 use minivrrp::check::notify::split_command;
@@ -72,11 +74,7 @@ fn track_script(cmd: &str) -> String {
 
 #[test]
 fn scripts_run_the_file_checked_at_load_never_a_swapped_or_planted_one() {
-    if !common::require_root("script_security")
-        || !common::require_tool("script_security", "runuser")
-    {
-        return;
-    }
+    require!(root, "runuser");
     // A root-owned tree (0755) for the genuine scripts, and beside it a directory user nobody
     // owns, where the attacker works.
     let root = PathBuf::from(format!("/tmp/mv-scriptsec-{}", std::process::id()));

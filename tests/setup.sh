@@ -8,7 +8,7 @@ PKGS="keepalived tcpdump iproute2 iputils-ping procps python3 python3-venv pytho
       qemu-system-mips binutils-mips-linux-gnu strace util-linux conntrackd conntrack nftables frr
       chromium chromium-driver python3-selenium curl ndisc6 radvd python3-scapy stress-ng"
 
-# tests/malta_lab.rs boots Debian's mipsel malta kernel with busybox-static:mipsel, fetched by
+# tests/vm/malta_lab.rs boots Debian's mipsel malta kernel with busybox-static:mipsel, fetched by
 # rootfs/vm/malta.sh with `apt-get download` (never installed): apt must know the mipsel
 # architecture.
 update=""

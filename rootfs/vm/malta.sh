@@ -1,5 +1,5 @@
 #!/bin/sh
-# Emulated MIPS 24Kc routers for tests/malta_lab.rs: QEMU's Malta board with Debian's own
+# Emulated MIPS 24Kc routers for tests/vm/malta_lab.rs: QEMU's Malta board with Debian's own
 # 32-bit little-endian MIPS kernel (linux-image-*-4kc-malta:mipsel) and a busybox initramfs.
 # The packages are fetched with `apt-get download` and unpacked with `dpkg-deb -x`: nothing is
 # installed on the host.
@@ -13,7 +13,7 @@
 #       NIC modules, brings up lo, runs /test.sh if present (its output and the kernel's go
 #       to the serial console) and powers off.
 #
-# Boot one (see tests/malta_lab.rs for the two-router lab on taps):
+# Boot one (see tests/vm/malta_lab.rs for the two-router lab on taps):
 #   qemu-system-mipsel -M malta -cpu 24Kc -m 128 -display none -no-reboot -serial stdio \
 #       -kernel DIR/vmlinux -initrd OUT -append "console=ttyS0 panic=-1"
 #

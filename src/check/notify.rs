@@ -193,6 +193,11 @@ pub enum Slot {
     Event {
         priority_only: bool,
     },
+    /// Runs nothing: the queue got past the role jobs of a MASTER -> BACKUP transition, so
+    /// the instance's services and interfaces of the MASTER role are stopped (or were killed
+    /// at `notify_timeout`). The daemon tells the instance, which resigns to the master that
+    /// preempted it (`vrrp::instance`, "Preemption").
+    Resign,
 }
 
 /// What a role job does to a service or interface.
@@ -403,7 +408,8 @@ impl NotifyConfig {
     /// the notify commands; on leaving MASTER services and interfaces first (a backup must
     /// stop serving DHCP at once), then conntrackd and the commands. The ubus event comes
     /// last, when what it announces is in place. `roles` is `None` when the role did not
-    /// change (BACKUP -> FAULT): services are left alone.
+    /// change (BACKUP -> FAULT): services are left alone. An instance going from MASTER to
+    /// BACKUP gets [`Slot::Resign`] right after its role jobs.
     pub fn transition_jobs(
         &self,
         event: NotifyEvent,
@@ -424,6 +430,11 @@ impl NotifyConfig {
         }
         if let Some(r) = roles {
             self.role_jobs(r, &mut job);
+            // Only an instance yields to a higher priority: its resign waits for these stops.
+            let yielded = !r.to_master && !r.reconcile && event.state == NotifyState::Backup;
+            if yielded && self.kind == NotifyKind::Instance {
+                job(Slot::Resign);
+            }
         }
         if !master {
             conntrackd(&mut job);
@@ -552,6 +563,7 @@ impl NotifyConfig {
                 event_json(&mut cl.json, &self.name, job.event, priority_only).ok()?;
                 &[]
             }
+            Slot::Resign => return None,
         };
         for a in base {
             cl.configured.push(a.as_str()).ok()?;
@@ -563,7 +575,8 @@ impl NotifyConfig {
             | Slot::Service { .. }
             | Slot::Interface { .. }
             | Slot::Conntrackd { .. }
-            | Slot::Event { .. } => {}
+            | Slot::Event { .. }
+            | Slot::Resign => {}
             Slot::Generic => {
                 if cl.configured.len() + 4 > MAX_ARGS {
                     return None;

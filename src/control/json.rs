@@ -1,6 +1,6 @@
 //! `status --json`: the status document as one JSON object, written by hand (a JSON library
 //! would add tens of KB to a binary whose flash budget is counted in KB, for one writer).
-//! The shape is the README's "JSON status" section; `tests/control_lab.rs` parses it.
+//! The shape is the README's "JSON status" section; `tests/lab/control_lab.rs` parses it.
 
 use core::fmt::Write;
 

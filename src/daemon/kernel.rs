@@ -10,7 +10,7 @@
 //! thing (rtnetlink, AF_PACKET, raw IP sockets, sysctls, fork/exec, generic netlink); a test
 //! puts a recording fake in its place and replays start, link events, lost-event resyncs,
 //! reloads and the order of notify jobs among VIP changes and adverts without namespaces
-//! (`tests/daemon_conformance.rs`).
+//! (`tests/pure/daemon_conformance.rs`).
 //!
 //! Outside the seam, each with a socket or file of its own: the health checks' network
 //! probes (`checks.rs`: TCP and ICMP through `sys::{tcp, icmp}`), e-mail alerts (`mail.rs`

@@ -86,7 +86,15 @@ pub struct Notifier {
     spawned: u64,
     failed: u64,
     timed_out: u64,
+    /// Instances whose queue got past the role jobs of leaving MASTER for BACKUP
+    /// (`Slot::Resign`), for the runtime to tell ([`Notifier::take_resign`]).
+    resign: heapless::Deque<u16, RESIGN_QUEUE>,
 }
+
+/// [`Notifier::resign`]'s capacity: the runtime takes them in the settle step that reached
+/// them, so a few at most wait; a full one drops the oldest (that router's new master then
+/// starts its services after Master_Down_Interval instead).
+const RESIGN_QUEUE: usize = 16;
 
 /// uid/gid of the configured `script_user`, if any.
 pub fn script_user(cfg: &Config) -> Result<Option<(u32, u32)>, String> {
@@ -464,6 +472,7 @@ impl Notifier {
             spawned: 0,
             failed: 0,
             timed_out: 0,
+            resign: heapless::Deque::new(),
         };
         if n.ubus.is_none() {
             log::info!("ubus not found: no minivrrp.instance events are sent");
@@ -733,6 +742,17 @@ impl Notifier {
             let Some(job) = e.queue.start_next() else {
                 return false;
             };
+            if job.slot == Slot::Resign {
+                // Nothing to run: the stops before it are done (module docs of `Slot`).
+                e.queue.finished();
+                if k < ni {
+                    if self.resign.is_full() {
+                        self.resign.pop_front();
+                    }
+                    let _ = self.resign.push_back(k as u16);
+                }
+                continue;
+            }
             let Some(cmd) = e.cfg.command(job) else {
                 log::error!("{}: {} cannot be run", e.cfg.name, JobText(&e.cfg, job));
                 e.queue.finished();
@@ -900,6 +920,12 @@ impl Notifier {
                 }
             }
         }
+    }
+
+    /// The next instance (config index) whose services of the MASTER role it left for
+    /// BACKUP are stopped: it may resign to the master that preempted it.
+    pub fn take_resign(&mut self) -> Option<usize> {
+        self.resign.pop_front().map(usize::from)
     }
 
     /// Pids of running notify jobs.
@@ -1456,11 +1482,17 @@ mod roles_tests {
         n
     }
 
-    /// The waiting jobs of instance 0's queue as command lines, consumed without running.
+    /// The waiting jobs of instance 0's queue as command lines, consumed without running
+    /// (the resign marker, which runs nothing, as `(resign)`).
     fn drain(n: &mut Notifier) -> Vec<String> {
         let e = &mut n.instances[0];
         let mut out = Vec::new();
         while let Some(job) = e.queue.start_next() {
+            if job.slot == Slot::Resign {
+                out.push("(resign)".to_string());
+                e.queue.finished();
+                continue;
+            }
             let cmd = e.cfg.command(job).expect("a command");
             out.push(cmd.argv().join(" "));
             e.queue.finished();
@@ -1579,6 +1611,37 @@ mod roles_tests {
         assert!(drain(&mut n).is_empty(), "STOP has no role left to change");
     }
 
+    /// Leaving MASTER for BACKUP (preempted): once the queue is past the stops (here one
+    /// that cannot even start, consumed with an error line), the instance is handed to the
+    /// runtime for its resign, once. FAULT and the first role (reconciliation) hand nothing.
+    #[test]
+    fn a_master_leaving_for_backup_resigns_after_its_stops_only() {
+        let c = config(&format!(
+            "{VI1}    list master_service 'mv-no-such-service'\n"
+        ));
+        let mut n = notifier(&c);
+        let now = Instant::ZERO;
+        n.instance_transition(&moved(State::Init, State::Backup));
+        assert!(!drain(&mut n).contains(&"(resign)".to_string()));
+        n.instance_transition(&moved(State::Backup, State::Master));
+        drain(&mut n);
+        n.instance_transition(&moved(State::Master, State::Backup));
+        n.pump(now, &mut Processes);
+        assert_eq!(n.children().count(), 1, "the stop runs");
+        assert_eq!(n.take_resign(), None, "not before the stop ended");
+        // Reaped (its exec failed: one error line), the queue moves on to the marker.
+        n.wait(&mut Processes, |_| false);
+        assert_eq!(n.stats().1, 1, "the stop was tried");
+        assert_eq!(n.take_resign(), Some(0));
+        assert_eq!(n.take_resign(), None);
+        n.instance_transition(&moved(State::Backup, State::Master));
+        drain(&mut n);
+        n.instance_transition(&moved(State::Master, State::Fault));
+        n.wait(&mut Processes, |_| false);
+        assert_eq!(n.stats().1, 2, "the stop was tried");
+        assert_eq!(n.take_resign(), None);
+    }
+
     #[test]
     fn conntrackd_runs_its_primary_backup_steps_and_events_go_last() {
         let c = config(&format!(
@@ -1608,15 +1671,16 @@ mod roles_tests {
         n.instance_transition(&moved(State::Master, State::Backup));
         let jobs = drain(&mut n);
         assert_eq!(
-            &jobs[..4],
+            &jobs[..5],
             [
                 "/etc/init.d/dnsmasq stop",
+                "(resign)",
                 "conntrackd -C /etc/ct.conf -t",
                 "conntrackd -C /etc/ct.conf -f external",
                 "conntrackd -C /etc/ct.conf -n"
             ]
         );
-        assert!(jobs[4].contains("\"state\":\"BACKUP\",\"previous\":\"MASTER\""));
+        assert!(jobs[5].contains("\"state\":\"BACKUP\",\"previous\":\"MASTER\""));
         // A priority change is one event; the same priority again is none.
         n.priority_change(0, 90, None);
         n.priority_change(0, 90, None);
@@ -1648,7 +1712,10 @@ mod roles_tests {
             ["/etc/init.d/b start", "/etc/init.d/c start"]
         );
         n.instance_transition(&moved(State::Master, State::Backup));
-        assert_eq!(drain(&mut n), ["/etc/init.d/b stop", "/etc/init.d/c stop"]);
+        assert_eq!(
+            drain(&mut n),
+            ["/etc/init.d/b stop", "/etc/init.d/c stop", "(resign)"]
+        );
         let c3 = config(&format!("{VI1}    list master_service 'b'\n    list master_service 'c'\n    list master_service 'd'\n"));
         n.reload(&c3);
         let jobs = drain(&mut n);

@@ -21,7 +21,10 @@
 //! 4. transitions (`Vrrp::take_transition`) -> notify scripts and hotplug, the instance's
 //!    then its sync group's; real servers' health and virtual servers' quorum changes
 //!    (`Lvs::take_event`) -> their notify commands; then the notifier starts what its limits allow
-//!    (`Notifier::settle`).
+//!    (`Notifier::settle`);
+//! 5. notify queues that got past the stops of an instance preempted out of MASTER
+//!    (`Notifier::take_resign`) -> `Input::ServicesStopped`, its priority-0 resign
+//!    (`vrrp::instance`, "Preemption"); it changes no state, so nothing flows back.
 //!
 //! Before stage 1, a resync of links and addresses when link events were lost (the queue was
 //! full or the kernel dropped some) and no older link event is still queued
@@ -216,6 +219,12 @@ impl<S: Southbound> Daemon<S> {
         self.vrrp.settle_sync_groups(ctx, now);
         // 4. Transitions -> notify.
         self.notify_transitions(ctx, now);
+        // 5. Notify queues past a preempted master's stops -> its resign: one advert, no
+        //    transition, so no earlier stage has news from it.
+        while let Some(i) = self.notifier.take_resign() {
+            self.vrrp
+                .feed_instance(ctx, i, crate::vrrp::instance::Input::ServicesStopped, now);
+        }
     }
 
     /// Each transition to the notify scripts. Members of a sync group move together, so the

@@ -809,7 +809,7 @@ mod tests {
 
     /// `not from 10.1.0.0/16 iif lan fwmark 0x1/0xff priority 100 table 300` as
     /// linux/fib_rules.h lays it out: the header, then one FRA_* attribute per word. The
-    /// kernel's reading of these bytes is checked by `tests/rules_lab.rs` (`ip rule show`).
+    /// kernel's reading of these bytes is checked by `tests/lab/rules_lab.rs` (`ip rule show`).
     #[test]
     fn rule_message_is_fib_rule_hdr_and_fra_attributes() {
         let r = RuleAttrs {

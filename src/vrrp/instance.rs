@@ -26,6 +26,24 @@
 //! of MASTER (see [`Instance::pre_master_held`]) rather than a fifth state, because towards
 //! the network it is MASTER in every respect the RFC defines.
 //!
+//! # Preemption: the services wait for the old master's resign
+//! A preemption moves the VIPs at once (that is VRRP's job), but what follows the role
+//! (`master_service`, `master_interface`) must not run on the new and the old master at the
+//! same time, and both learn of the change from the same advert. So, with
+//! [`Params::await_resign`], a router that preempts a lower-priority master it still heard
+//! (6.4.2, the Master_Down_Timer fires while that master's adverts were being discarded)
+//! becomes MASTER as usual (advert, VIPs, gratuitous ARPs) but holds back `Notify(Master)`
+//! until that master resigns: a priority-0 advert from its address. The preempted master
+//! sends it once its services are stopped (6.4.3: it yielded to the higher priority and is
+//! BACKUP; [`Input::ServicesStopped`] from the daemon's notify queue). A peer that does not
+//! resign (keepalived, FRR: they send priority 0 only on shutdown) is waited for at most
+//! Master_Down_Interval, the time 6.4.2 gives a silent master.
+//!
+//! A priority-0 advert from a router that is no longer master is within what 6.4.2/6.4.3
+//! already handle: the new master answers it at once with its own advert (6.4.3, as
+//! keepalived and FRR masters do), which sets any third router's Master_Down_Timer back from
+//! Skew_Time to Master_Down_Interval before it fires.
+//!
 //! # Inputs the daemon converts
 //! The wire layer's parsed advertisement is converted by the daemon into the minimal
 //! [`Advert`] defined here (source address, priority, advertisement interval), so this file
@@ -118,6 +136,12 @@ pub struct Params {
     /// on its family so keeps both families BACKUP, instead of the pair flapping between
     /// one family's silence and the other's master.
     pub in_step: bool,
+    /// After preempting a lower-priority master that was still advertising, hold
+    /// `Notify(Master)` (the role-following services and the notify commands) until that
+    /// master resigns with a priority-0 advert, at most Master_Down_Interval (module docs,
+    /// "Preemption"). The daemon sets it for instances with `master_service` or
+    /// `master_interface`.
+    pub await_resign: bool,
 }
 
 impl Params {
@@ -140,6 +164,7 @@ impl Params {
             link_up_delay: Duration::ZERO,
             pre_master_timeout: None,
             in_step: false,
+            await_resign: false,
         }
     }
 }
@@ -195,6 +220,11 @@ pub enum Input {
     /// The pre-master hook exited (whatever its status): a held MASTER takes its addresses.
     /// Ignored when nothing is held (a late report after the instance moved on).
     PreMasterDone,
+    /// The services and interfaces of the MASTER role this router left are stopped (its
+    /// notify queue got past their stop jobs, or killed them at `notify_timeout`). A router
+    /// preempted by a higher priority (6.4.3) now resigns with one priority-0 advert, so the
+    /// new master starts its own (module docs, "Preemption"). Ignored otherwise.
+    ServicesStopped,
 }
 
 /// Why the instance is (or was put) in FAULT.
@@ -402,6 +432,12 @@ pub struct Instance {
     /// `Params::in_step` only: the Master_Down_Timer fired (with this reason) and we wait
     /// in BACKUP for the group to let us take over.
     wants_master: Option<Reason>,
+    /// MASTER after preempting a live lower-priority master (`Params::await_resign`): whose
+    /// priority-0 advert releases `Notify(Master)`, and when it is released without one.
+    resign_from: Option<(IpAddr, Instant)>,
+    /// BACKUP after yielding to a higher priority (6.4.3): a priority-0 advert is owed once
+    /// our services are stopped ([`Input::ServicesStopped`]).
+    resign_owed: bool,
 }
 
 /// A v3 backup's Master_Adver_Interval is at least its own advert_int divided by this.
@@ -467,6 +503,8 @@ impl Instance {
             last_change: None,
             master: None,
             wants_master: None,
+            resign_from: None,
+            resign_owed: false,
         }
     }
 
@@ -500,6 +538,12 @@ impl Instance {
     /// MASTER, advertising, with the VIPs held for the pre-master hook (module docs).
     pub fn pre_master_held(&self) -> bool {
         self.held_until.is_some()
+    }
+
+    /// MASTER with `Notify(Master)` held until this preempted master resigns (module docs,
+    /// "Preemption"), and when the hold ends without it.
+    pub fn awaiting_resign(&self) -> Option<(IpAddr, Instant)> {
+        self.resign_from
     }
 
     pub fn in_maintenance(&self) -> bool {
@@ -550,6 +594,7 @@ impl Instance {
             self.garp_second_at,
             self.garp_refresh_at,
             self.held_until,
+            self.resign_from.map(|(_, at)| at),
             self.init_until,
             self.link_pending.map(|(_, at)| at),
         ]
@@ -568,6 +613,11 @@ impl Instance {
             Input::PreMasterDone => {
                 if self.state == State::Master && self.held_until.is_some() {
                     self.end_hold(now, &mut out);
+                }
+            }
+            Input::ServicesStopped => {
+                if self.state == State::Backup && core::mem::take(&mut self.resign_owed) {
+                    self.send_advert(0, &mut out);
                 }
             }
             // A held master has no addresses to announce yet.
@@ -660,8 +710,9 @@ impl Instance {
         }
         self.counters.transitions = self.counters.transitions.wrapping_add(1);
         push(out, Action::Transition { from, to, reason });
-        // A held master announces itself to the scripts when the hold ends (`end_hold`).
-        if self.held_until.is_none() {
+        // A held master announces itself to the scripts when the holds end (`end_hold`,
+        // `end_resign_wait`).
+        if self.held_until.is_none() && self.resign_from.is_none() {
             push(out, Action::Notify(to));
         }
     }
@@ -682,6 +733,8 @@ impl Instance {
         self.lower_master = None;
         self.init_until = None;
         self.wants_master = None;
+        self.resign_from = None;
+        self.resign_owed = false;
     }
 
     /// RFC 5798 6.4.1 (owner) / 6.4.2 (Master_Down_Timer fires): send an advertisement,
@@ -691,6 +744,10 @@ impl Instance {
         self.clear_timers();
         self.send_advert(self.priority, out);
         self.adver_at = Some(now + self.params.advert_int);
+        if let (true, Reason::Preempting { from, .. }) = (self.params.await_resign, reason) {
+            // Module docs, "Preemption": the old master stops its services on this advert.
+            self.resign_from = Some((from, now + self.master_down_interval()));
+        }
         match self.params.pre_master_timeout {
             Some(timeout) => {
                 self.held_until = Some(now + timeout);
@@ -730,7 +787,18 @@ impl Instance {
     fn end_hold(&mut self, now: Instant, out: &mut Actions) {
         self.held_until = None;
         self.take_addresses(now, out);
-        push(out, Action::Notify(State::Master));
+        if self.resign_from.is_none() {
+            push(out, Action::Notify(State::Master));
+        }
+    }
+
+    /// The preempted master resigned, or Master_Down_Interval passed without it: the scripts
+    /// and services learn of the MASTER transition (once the pre-master hold is over too).
+    fn end_resign_wait(&mut self, out: &mut Actions) {
+        self.resign_from = None;
+        if self.held_until.is_none() {
+            push(out, Action::Notify(State::Master));
+        }
     }
 
     /// Leaving MASTER (RFC 5798 6.4.3): the VIPs come off, or, while they are still held
@@ -920,7 +988,17 @@ impl Instance {
     fn master_advert(&mut self, now: Instant, adv: Advert, out: &mut Actions) {
         if adv.priority == 0 {
             // Another router released mastership: assert ours at once.
+            let resigned = self.resign_from.is_some_and(|(from, _)| from == adv.src);
+            if resigned {
+                // Once per preemption, so past the answers' rate limit: a third router's
+                // Master_Down_Timer now runs Skew_Time, shorter than our next advert.
+                self.answered_at = None;
+            }
             self.answer_out_of_turn(now, out);
+            if resigned {
+                // The master we preempted says its services are stopped: ours may start.
+                self.end_resign_wait(out);
+            }
             return;
         }
         let reason = if adv.priority > self.priority {
@@ -937,7 +1015,11 @@ impl Instance {
             None
         };
         match reason {
-            Some(r) => self.become_backup(now, adv.advert_int, r, out),
+            Some(r) => {
+                self.become_backup(now, adv.advert_int, r, out);
+                // Preempted: resign once our services are stopped (module docs).
+                self.resign_owed = true;
+            }
             None => {
                 // RFC 5798 6.4.3 discards it. Another master we win against means a
                 // partition just healed (both sides became master): like keepalived, answer
@@ -981,6 +1063,10 @@ impl Instance {
                     // The hook ran past pre_master_timeout: kill it and take over anyway.
                     push(out, Action::StopPreMaster);
                     self.end_hold(now, out);
+                }
+                if self.resign_from.is_some_and(|(_, t)| t <= now) {
+                    // No resign from the preempted master (keepalived, FRR, a lost advert).
+                    self.end_resign_wait(out);
                 }
                 if self.garp_second_at.is_some_and(|t| t <= now) {
                     self.garp_second_at = None;
@@ -1140,6 +1226,10 @@ impl Instance {
                     // Tell the backups at once: new interval / priority.
                     self.send_advert(self.priority, out);
                     self.adver_at = Some(now + p.advert_int);
+                }
+                if !p.await_resign && self.resign_from.is_some() {
+                    // The services no longer follow the role: nothing to wait for.
+                    self.end_resign_wait(out);
                 }
                 if self.held_until.is_some() {
                     match p.pre_master_timeout {

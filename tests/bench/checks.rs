@@ -6,7 +6,7 @@
 //!
 //! Run: `cargo bench --bench checks` (MINIVRRP_BENCH_SECS=N to change the duration).
 
-#[path = "../checks_support/mod.rs"]
+#[path = "../host/checks_support.rs"]
 mod checks_support;
 
 use checks_support::{Driver, Kind, Netns};

@@ -1,6 +1,6 @@
 //! Fault-matrix benchmark: keepalived vs minivrrp through the same faults in the namespace lab
 //! (tests/common/faults.rs), printed side by side. `cargo bench --bench faults` as root.
-//! Prints figures, asserts nothing (the bounds are asserted by tests/fault_matrix.rs).
+//! Prints figures, asserts nothing (the bounds are asserted by tests/lab/fault_matrix.rs).
 //!
 //! Faults (VRRPv3; r1 priority 150 is the master, r2 100 the backup, r3 50):
 //! * kill -9 of the master's daemon, link left up (1 s adverts): does the dead router keep

@@ -1,5 +1,5 @@
 //! Junk-flood benchmark: a LAN host floods a healthy master with attack and junk frames of
-//! each kind (tests/common/attack.rs, the frames of tests/lan_attacks.rs) as fast as it can
+//! each kind (tests/common/attack.rs, the frames of tests/lab/lan_attacks.rs) as fast as it can
 //! send them, and we print, for keepalived and minivrrp side by side:
 //!
 //! * transitions the master logged during the flood (should be 0),

@@ -1,7 +1,7 @@
 //! `cargo bench --bench vrrp`: prints the cost of `Instance::handle()` per advertisement and
 //! the wall time of simulated router-hours. Prints figures only; nothing timed is asserted.
 
-#[path = "../sim/mod.rs"]
+#[path = "../pure/sim.rs"]
 mod sim;
 
 use std::hint::black_box;

@@ -1,6 +1,6 @@
 //! The fault matrix as scenarios any VRRP daemon can be put through in the namespace lab: each
 //! function builds its routers with `imp` (keepalived or minivrrp), applies one fault and
-//! returns what it measured. `tests/fault_matrix.rs` asserts minivrrp's figures against the
+//! returns what it measured. `tests/lab/fault_matrix.rs` asserts minivrrp's figures against the
 //! protocol's bounds; `tests/bench/faults.rs` prints both daemons side by side.
 //!
 //! r1 is the master (priority 150), r2 the backup (100), r3 a third router (50) where used;

@@ -130,8 +130,12 @@ impl Lab {
     /// Routers r1..r`n` (n ≤ 99) and a client.
     pub fn with_routers(tag: &str, n: u8) -> Lab {
         assert!(n <= 99, "lab: at most 99 routers");
-        let prefix = format!("{NS_PREFIX}{}-{tag}", std::process::id());
-        let dir = PathBuf::from(format!("/tmp/mvlab-{}-{tag}", std::process::id()));
+        // The lab tier is one test crate whose tests run side by side in one process: a
+        // sequence number keeps two labs with the same tag apart.
+        static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let prefix = format!("{NS_PREFIX}{}-{seq}{tag}", std::process::id());
+        let dir = PathBuf::from(format!("/tmp/mvlab-{}-{seq}{tag}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("lab: create temp dir");
         let mut lab = Lab {

@@ -30,6 +30,37 @@ pub fn require_tool(test: &str, tool: &str) -> bool {
     false
 }
 
+/// The one skip prologue of privileged tests: `require!(root, "keepalived", "tcpdump");`
+/// returns from the calling test unless it runs as root and every named tool is on PATH;
+/// `require!("strace");` checks tools only. A skip prints `SKIP <test>: ...` (the test's own
+/// name); under `CI=true` it fails instead, so CI can never go green by skipping.
+#[macro_export]
+macro_rules! require {
+    (root $(, $tool:expr)* $(,)?) => {
+        if !$crate::common::require_root($crate::test_name!())
+            $(|| !$crate::common::require_tool($crate::test_name!(), $tool))*
+        {
+            return;
+        }
+    };
+    ($($tool:expr),+ $(,)?) => {
+        if false $(|| !$crate::common::require_tool($crate::test_name!(), $tool))+ {
+            return;
+        }
+    };
+}
+
+/// The name of the function this expands in (the test's name in a `#[test] fn`).
+#[macro_export]
+macro_rules! test_name {
+    () => {{
+        fn f() {}
+        let path = std::any::type_name_of_val(&f);
+        let path = path.strip_suffix("::f").unwrap_or(path);
+        path.rsplit("::").next().unwrap_or(path)
+    }};
+}
+
 pub mod alloc;
 pub mod attack;
 pub mod faults;

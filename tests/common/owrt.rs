@@ -50,9 +50,12 @@ impl Owrt {
             return None;
         };
         let pid = std::process::id();
-        let root = PathBuf::from(format!("/tmp/mvowrt-{pid}-{tag}"));
-        // Not `mv<pid>-<tag>-...`: a Lab with the same tag deletes those as its leftovers.
-        let netns = format!("{NS_PREFIX}{pid}-{tag}owrt");
+        // A sequence number as in `Lab`: tests of one crate run side by side in one process.
+        static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let root = PathBuf::from(format!("/tmp/mvowrt-{pid}-{seq}{tag}"));
+        // Not `mv<pid>-<n><tag>-...`: a Lab with the same name deletes those as its leftovers.
+        let netns = format!("{NS_PREFIX}{pid}-o{seq}{tag}owrt");
         let ip = format!("10.88.{subnet}.1");
         // Leftovers of an earlier run with the same pid and tag.
         let _ = Command::new("ip").args(["netns", "del", &netns]).output();

@@ -1,4 +1,4 @@
-//! What the IPVS VM tests (tests/ipvs_vm.rs, tests/ipvs_daemon_vm.rs) need before they boot.
+//! What the IPVS VM tests (tests/vm/ipvs_vm.rs, tests/vm/ipvs_daemon_vm.rs) need before they boot.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -4,7 +4,7 @@
 # Each input gets at most 2 s (libFuzzer -timeout), so a quadratic path in a parser shows up
 # as a timeout. Prints executions and executions per second per target; exits non-zero if a
 # target finds a failing input (saved under tests/fuzz/artifacts/<target>/: copy it to
-# tests/fuzz/seeds/<target>/crash-NAME so tests/fuzz_regressions.rs keeps it).
+# tests/fuzz/seeds/<target>/crash-NAME so tests/pure/fuzz_regressions.rs keeps it).
 #
 # Usage: tests/fuzz/run.sh [SECONDS] [TARGET...]    each target for SECONDS (default 15)
 #        FUZZ_RUNS=N tests/fuzz/run.sh 0 [TARGET...]  each target for N executions instead

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Runs inside the IPVS test VM (tests/ipvs_daemon_vm.rs boots it once). Prints compact
+# Runs inside the IPVS test VM (tests/vm/ipvs_daemon_vm.rs boots it once). Prints compact
 # `ipvsadm -Ln` snapshots between `--- ipvsadm LABEL ---` and `--- end ---` (header lines
 # dropped) and the daemon's logs between `--- log LABEL ---` and `--- end ---`; the host test
 # checks them. Waits poll the table instead of sleeping fixed times; a wait that times out

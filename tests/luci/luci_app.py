@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-# Browser half of tests/luci_browser.rs: drives luci-app-minivrrp in headless Chromium
+# Browser half of tests/lab/luci_browser.rs: drives luci-app-minivrrp in headless Chromium
 # (Debian's chromium + chromium-driver + python3-selenium) against the kit's real LuCI, inside
 # the kit's network namespace. Prints one "ok: STEP" or "FAIL: STEP" line per step; exit 0 when
 # every step passed. The daemon's side is read with the shell commands given (they print

@@ -12,7 +12,7 @@
 //! - [`pre_master`]: the `notify_pre_master` hook's process, which the state machine's
 //!   hold waits for before the VIPs go on;
 //! - `daemon::kernel`: everything that crosses into the kernel, behind the [`Southbound`]
-//!   trait ([`Linux`] in the daemon, a recording fake in `tests/daemon_conformance.rs`).
+//!   trait ([`Linux`] in the daemon, a recording fake in `tests/pure/daemon_conformance.rs`).
 //!
 //! One advert, in: interface listener -> `receive::on_readable` (parse, match the instance by
 //! interface/VRID/family, validate) -> queued `VrrpEvent` -> `on_event` -> `feed` -> the
@@ -324,6 +324,36 @@ fn params(cfg: &model::Instance, primary: IpAddr) -> Params {
         link_up_delay: cfg.link_up_delay,
         pre_master_timeout: cfg.pre_master_command().map(|_| cfg.pre_master_timeout),
         in_step: cfg.dual_stack,
+        // What must run on one router at a time waits for a preempted master's resign.
+        await_resign: !cfg.notify.master_services.is_empty()
+            || !cfg.notify.master_interfaces.is_empty(),
+    }
+}
+
+/// One line when a router starts or ends waiting for a preempted master's resign, and when
+/// it resigns itself (`vrrp::instance`, "Preemption").
+fn log_resign<U>(
+    inst: &Inst<U>,
+    awaited: Option<(IpAddr, Instant)>,
+    input: Input,
+    actions: &[Action],
+    now: Instant,
+) {
+    let name = inst.cfg.name.as_str();
+    match (awaited, inst.fsm.awaiting_resign()) {
+        (None, Some((from, until))) => info!(target: name,
+            "services wait for {from} to resign (at most {} s)",
+            crate::config::schema::format_duration(until.saturating_duration_since(now))),
+        (Some((from, _)), None) if inst.fsm.state() == State::Master => match input {
+            Input::AdvertReceived(a) if a.priority == 0 => {
+                info!(target: name, "{from} resigned: services start")
+            }
+            _ => info!(target: name, "no resign from {from}: services start anyway"),
+        },
+        _ => {}
+    }
+    if input == Input::ServicesStopped && actions.contains(&Action::SendAdvert { priority: 0 }) {
+        info!(target: name, "services stopped: resigning with a priority-0 advert");
     }
 }
 
@@ -586,8 +616,10 @@ impl<S: Southbound> Vrrp<S> {
             return;
         };
         let before = inst.fsm.priority();
+        let awaited = inst.fsm.awaiting_resign();
         let actions = inst.fsm.handle(now, input);
         let after = inst.fsm.priority();
+        log_resign(inst, awaited, input, &actions, now);
         // Told once per configured instance: a dual-stack one by its owner router.
         if after != before
             && i < self.configured
@@ -614,7 +646,8 @@ impl<S: Southbound> Vrrp<S> {
                 ctx.cancel(timer);
             }
         }
-        if inst.group.is_some() && !matches!(input, Input::Shutdown) {
+        // A resign changes no state: nothing for the group.
+        if inst.group.is_some() && !matches!(input, Input::Shutdown | Input::ServicesStopped) {
             let report = SyncReport {
                 inst: i as u16,
                 state: inst.fsm.state(),
@@ -1153,18 +1186,19 @@ fn drop_list(d: &DropCounters) -> heapless::String<512> {
 mod size_budget {
     /// Memory per instance: 255 instances on one interface are a supported configuration,
     /// and each costs this entry (its settings are shared with the running config, not
-    /// copied: that was 560 more bytes). The budget pins today's size (1112 bytes on
+    /// copied: that was 560 more bytes). The budget pins today's size (1152 bytes on
     /// 64-bit: 936, then the dual-stack pair and group and the pre-master hook's state, with
     /// the pending transition boxed, then five drop counters for impossible advert sources,
-    /// then the boxed `auth_hmac` state and its drop counter)
+    /// then the boxed `auth_hmac` state and its drop counter, then the state machine's wait
+    /// for a preempted master's resign, 40 bytes)
     /// so that a new inline table or counter block cannot make every instance heavier
     /// unnoticed.
     #[test]
     fn an_instance_stays_within_its_per_instance_budget() {
         let size = core::mem::size_of::<super::Inst<crate::sys::packet::RawIpSocket>>();
         assert!(
-            size <= 1112,
-            "daemon Inst grew to {size} bytes (budget 1112)"
+            size <= 1152,
+            "daemon Inst grew to {size} bytes (budget 1152)"
         );
     }
 }

@@ -1,6 +1,6 @@
 //! The properties the fuzz targets check, one function per target. Each takes arbitrary
 //! bytes and panics when a property fails; nothing here may panic on input otherwise.
-//! `tests/fuzz_regressions.rs` runs the same functions over the seeds committed in
+//! `tests/pure/fuzz_regressions.rs` runs the same functions over the seeds committed in
 //! `tests/fuzz/seeds/<target>/` (crash inputs found by fuzzing are added there), so plain
 //! `cargo test` on stable keeps them checked.
 

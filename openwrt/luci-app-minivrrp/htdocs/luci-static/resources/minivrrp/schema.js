@@ -1,8 +1,8 @@
 'use strict';
 'require baseclass';
 
-// Generated from src/config/schema.rs by tests/luci_app.rs; do not edit.
-// After changing the schema: UPDATE_LUCI=1 cargo test --test luci_app
+// Generated from src/config/schema.rs by tests/pure/luci_app.rs; do not edit.
+// After changing the schema: UPDATE_LUCI=1 cargo test --test pure luci_app::
 
 return baseclass.extend({
 	sections: [
