@@ -611,12 +611,14 @@ impl Spawner for Fake {
             .position(|(p, ..)| *p == pid)
             .ok_or(Errno::ESRCH)?;
         let (_, name, hook) = self.hooks.remove(k);
-        let kind = if hook {
-            "kill_pre_master"
+        let line = if hook {
+            json!({"kernel": "kill_pre_master", "instance": name})
         } else {
-            "kill_notify"
+            json!({"kernel": "kill_notify", "for": name})
         };
-        self.record(json!({"kernel": kind, "instance": name}));
+        self.record(line);
+        // Killed with SIGKILL: the runtime reaps it with the next SIGCHLD (runtime scenarios).
+        self.exited.push_back((pid, ExitStatus::Signal(9)));
         Ok(())
     }
 
