@@ -8,8 +8,11 @@
 
 #[path = "../host/checks_support.rs"]
 mod checks_support;
+#[path = "../common/mod.rs"]
+mod common;
 
-use checks_support::{cfg, run_until, stop, Netns, H};
+use checks_support::{cfg, run_until, stop, H};
+use common::netns::Netns;
 use core::net::SocketAddr;
 use minivrrp::check::{ConnCheck, Reason};
 use minivrrp::daemon::Loop;
@@ -192,19 +195,16 @@ fn main() {
         let ns = Netns::new("bench", &["c", "s"]);
         ns.link(0, "v0", "10.78.1.1/24", 1, "v1", "10.78.1.2/24");
         let stop2 = stop.clone();
-        let path = format!("/var/run/netns/{}", ns.name(1));
         let (tx, rx) = std::sync::mpsc::channel();
+        let server_ns = ns.name(1).to_string();
         let server = std::thread::spawn(move || {
-            let f = std::fs::File::open(&path).unwrap();
-            // SAFETY: setns on this thread only.
-            let rc =
-                unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&f), libc::CLONE_NEWNET) };
-            assert_eq!(rc, 0);
-            let ls: Vec<TcpListener> = (0..CHECKS)
-                .map(|i| TcpListener::bind(("10.78.1.2", 20000 + i as u16)).unwrap())
-                .collect();
-            tx.send(()).unwrap();
-            serve(ls, stop2);
+            common::netns::run_in(&server_ns, move || {
+                let ls: Vec<TcpListener> = (0..CHECKS)
+                    .map(|i| TcpListener::bind(("10.78.1.2", 20000 + i as u16)).unwrap())
+                    .collect();
+                tx.send(()).unwrap();
+                serve(ls, stop2);
+            })
         });
         rx.recv().unwrap();
         let addrs: Vec<SocketAddr> = (0..CHECKS)

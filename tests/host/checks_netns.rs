@@ -5,7 +5,8 @@
 
 use crate::checks_support;
 
-use checks_support::{cfg, run_until, stop, Netns, H};
+use crate::common::netns::Netns;
+use checks_support::{cfg, run_until, stop, H};
 use minivrrp::check::{Health, HttpError, Reason};
 use minivrrp::daemon::checks::ProbeId;
 use minivrrp::daemon::Loop;

@@ -1,7 +1,6 @@
 //! The daemon's check engine (`daemon::checks::CheckEngine`) and tracking on the real poll loop
 //! (`daemon::Loop`), driven through a small handler the way the runtime drives them, for the
-//! check tests and the checks benchmark. Also: network-namespace fixtures with Drop-guard
-//! cleanup.
+//! check tests and the checks benchmark.
 //!
 //! The handler reaps only the engine's own children (`reap_pid`, on a 5 ms timer): tests share
 //! the process with other spawners, and SIGCHLD cannot be routed to one test thread.
@@ -16,7 +15,6 @@ use minivrrp::daemon::tracking::Tracking;
 use minivrrp::daemon::{Ctx, Handler, Inbox, Loop, Read, Ready, Signal, TimerId, Token};
 use minivrrp::sys::{clock, process};
 use minivrrp::vrrp::priority::Adjustment;
-use std::process::{Command, Stdio};
 
 /// Reap timer of the test handler (the runtime reaps on SIGCHLD instead).
 /// Owned by no daemon part (owner bits 0), so it cannot collide with the engine's timers.
@@ -231,116 +229,4 @@ pub fn cfg(text: &str) -> Config {
     let c = Config::parse_str("test", text).unwrap_or_else(|e| panic!("{e:?}"));
     minivrrp::sys::process::pin(minivrrp::daemon::scripts::prepare(&c, None).expect("pin"));
     c
-}
-
-// ---------------------------------------------------------------------------------------
-// Namespaces
-
-pub fn sh(args: &[&str]) {
-    let st = Command::new(args[0])
-        .args(&args[1..])
-        .stdout(Stdio::null())
-        .status()
-        .expect("spawn");
-    assert!(st.success(), "command failed: {args:?}");
-}
-
-/// Namespaces deleted (and their server processes killed) on drop, also on panic.
-pub struct Netns {
-    pub names: Vec<String>,
-    pub servers: Vec<std::process::Child>,
-}
-
-impl Netns {
-    /// `mv<pid>-<test>-<suffix>` for each suffix.
-    pub fn new(test: &str, suffixes: &[&str]) -> Self {
-        let pid = std::process::id();
-        // A sequence number: the host tier's tests run side by side in one process.
-        static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let test = format!(
-            "c{}{test}",
-            SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        );
-        let mut ns = Netns {
-            names: Vec::new(),
-            servers: Vec::new(),
-        };
-        for s in suffixes {
-            let name = format!("mv{pid}-{test}-{s}");
-            let _ = Command::new("ip")
-                .args(["netns", "del", &name])
-                .stderr(Stdio::null())
-                .status();
-            sh(&["ip", "netns", "add", &name]);
-            ns.names.push(name.clone());
-            sh(&["ip", "-n", &name, "link", "set", "lo", "up"]);
-        }
-        ns
-    }
-
-    pub fn name(&self, i: usize) -> &str {
-        &self.names[i]
-    }
-
-    /// A veth pair between namespaces `a` and `b` (created directly inside them so interface
-    /// names never touch the host), with `addr_a`/`addr_b` (CIDR).
-    pub fn link(&self, a: usize, ifa: &str, addr_a: &str, b: usize, ifb: &str, addr_b: &str) {
-        let (na, nb) = (self.name(a), self.name(b));
-        sh(&[
-            "ip", "-n", na, "link", "add", ifa, "type", "veth", "peer", "name", ifb, "netns", nb,
-        ]);
-        sh(&["ip", "-n", na, "addr", "add", addr_a, "dev", ifa]);
-        sh(&["ip", "-n", nb, "addr", "add", addr_b, "dev", ifb]);
-        sh(&["ip", "-n", na, "link", "set", ifa, "up"]);
-        sh(&["ip", "-n", nb, "link", "set", ifb, "up"]);
-    }
-
-    pub fn exec(&self, i: usize, args: &[&str]) {
-        let mut v = vec!["ip", "netns", "exec", self.name(i)];
-        v.extend_from_slice(args);
-        sh(&v);
-    }
-
-    /// Start a long-running process in namespace `i`; waits for its first stdout line.
-    pub fn spawn_server(&mut self, i: usize, args: &[&str]) -> String {
-        use std::io::BufRead;
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", self.name(i)])
-            .args(args)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn server");
-        let out = child.stdout.take().expect("stdout");
-        self.servers.push(child);
-        let mut line = String::new();
-        let _ = std::io::BufReader::new(out).read_line(&mut line);
-        line
-    }
-
-    /// Run `f` on a thread whose network namespace is `i` (setns affects only that thread).
-    pub fn run_in<T: Send + 'static>(&self, i: usize, f: impl FnOnce() -> T + Send + 'static) -> T {
-        let path = format!("/var/run/netns/{}", self.name(i));
-        std::thread::spawn(move || {
-            let file = std::fs::File::open(&path).expect("open netns");
-            use std::os::fd::AsRawFd;
-            // SAFETY: setns on this thread with a valid namespace fd.
-            let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-            assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
-            f()
-        })
-        .join()
-        .expect("netns thread panicked")
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        for c in &mut self.servers {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        for n in &self.names {
-            let _ = Command::new("ip").args(["netns", "del", n]).status();
-        }
-    }
 }

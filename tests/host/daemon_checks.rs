@@ -9,6 +9,7 @@
 
 use crate::checks_support;
 
+use crate::common::netns::Netns;
 use checks_support::{cfg, run_until, stop, H};
 use minivrrp::base::Duration;
 use minivrrp::check::Health;
@@ -368,7 +369,7 @@ config instance 'vi1'
 #[test]
 fn tcp_and_icmp_checks_in_a_namespace_follow_the_listener() {
     require!(root);
-    let ns = checks_support::Netns::new("dchk", &["a"]);
+    let ns = Netns::new("dchk", &["a"]);
     let c = cfg("
 config check 'web'
     option type 'tcp'
@@ -458,7 +459,7 @@ s.serve_forever()
 #[test]
 fn real_server_checks_use_the_server_address_and_share_one_loop_timer() {
     require!(root, "python3");
-    let mut ns = checks_support::Netns::new("drs", &["c", "s"]);
+    let mut ns = Netns::new("drs", &["c", "s"]);
     ns.link(0, "v0", "10.77.2.1/24", 1, "v1", "10.77.2.2/24");
     let ready = ns.spawn_server(1, &["python3", "-c", HTTP_SERVER, "0.0.0.0", "8080"]);
     assert_eq!(ready.trim(), "ready");
