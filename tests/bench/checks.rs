@@ -196,15 +196,12 @@ fn main() {
         ns.link(0, "v0", "10.78.1.1/24", 1, "v1", "10.78.1.2/24");
         let stop2 = stop.clone();
         let (tx, rx) = std::sync::mpsc::channel();
-        let server_ns = ns.name(1).to_string();
-        let server = std::thread::spawn(move || {
-            common::netns::run_in(&server_ns, move || {
-                let ls: Vec<TcpListener> = (0..CHECKS)
-                    .map(|i| TcpListener::bind(("10.78.1.2", 20000 + i as u16)).unwrap())
-                    .collect();
-                tx.send(()).unwrap();
-                serve(ls, stop2);
-            })
+        let server = common::netns::spawn_in(ns.name(1), move || {
+            let ls: Vec<TcpListener> = (0..CHECKS)
+                .map(|i| TcpListener::bind(("10.78.1.2", 20000 + i as u16)).unwrap())
+                .collect();
+            tx.send(()).unwrap();
+            serve(ls, stop2);
         });
         rx.recv().unwrap();
         let addrs: Vec<SocketAddr> = (0..CHECKS)

@@ -259,16 +259,24 @@ impl Drop for Netns {
 /// Runs `f` on a thread inside network namespace `ns` (setns affects only that thread; a
 /// socket stays in the namespace it was created in, so the caller can use what `f` opens).
 pub fn run_in<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    spawn_in(ns, f).join().expect("netns thread panicked")
+}
+
+/// Starts `f` on a thread that enters network namespace `ns` first (a sender or server that
+/// runs beside the test); join it for `f`'s result.
+pub fn spawn_in<T: Send + 'static>(
+    ns: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::thread::JoinHandle<T> {
     let path = format!("/run/netns/{ns}");
     std::thread::spawn(move || {
         let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         // SAFETY: setns on this thread with a valid namespace fd.
         let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
         assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
+        drop(file);
         f()
     })
-    .join()
-    .expect("netns thread panicked")
 }
 
 /// Moves the calling (single-threaded, forked) process into namespace `ns`.
