@@ -1185,6 +1185,18 @@ impl CheckEngine {
             })
     }
 
+    /// What a script probe's last run wrote (the first `check::script::OUTPUT_CAP` bytes) and
+    /// whether it wrote more; `None` for other probes.
+    pub fn script_output(&self, p: ProbeId) -> Option<(&[u8], bool)> {
+        self.probes
+            .iter()
+            .find(|x| x.id == p)
+            .and_then(|x| match &x.kind {
+                Kind::Script { check, .. } => Some(check.output()),
+                _ => None,
+            })
+    }
+
     pub fn probe_views(
         &self,
     ) -> impl Iterator<Item = (ProbeId, &str, Health, Option<check::Attempt>)> + '_ {

@@ -1,5 +1,5 @@
-//! Benchmark: 1000 TCP checks at a 1 s interval against 1000 listening ports, driven by the
-//! test poll loop for 10 s. Prints the CPU used by the checking thread (percent of one
+//! Benchmark: 1000 TCP checks at a 1 s interval against 1000 listening ports (the real servers
+//! of one virtual server), run by the daemon's check engine on its poll loop for 10 s. Prints the CPU used by the checking thread (percent of one
 //! core, from getrusage(RUSAGE_THREAD)) and the connect latency p50/p99. As root the server
 //! and the checker live in two namespaces joined by a veth; otherwise loopback ports.
 //! Targets (printed, not asserted): < 10 % of one core, p99 < 5 ms.
@@ -8,11 +8,16 @@
 
 #[path = "../host/checks_support.rs"]
 mod checks_support;
+#[path = "../common/mod.rs"]
+mod common;
 
-use checks_support::{Driver, Kind, Netns};
+use checks_support::{cfg, run_until, stop, H};
+use common::netns::Netns;
 use core::net::SocketAddr;
-use minivrrp::base::Duration;
-use minivrrp::check::{ConnCheck, Health, Reason, Schedule, TcpSpec};
+use minivrrp::check::{ConnCheck, Reason};
+use minivrrp::daemon::Loop;
+use minivrrp::sys::clock;
+use std::fmt::Write as _;
 use std::net::TcpListener;
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -72,52 +77,75 @@ fn percentile(sorted: &[std::time::Duration], p: f64) -> std::time::Duration {
 }
 
 fn run_checks(addrs: Vec<SocketAddr>, secs: u64) {
-    let mut d = Driver::new();
-    let now = d.now();
-    let sched = Schedule {
-        interval: Duration::from_secs(1),
-        timeout: Duration::from_secs(1),
-        fall: 2,
-        rise: 1,
-        retry: 0,
-        delay_before_retry: Duration::from_secs(1),
-        initial: Health::Up,
-        warmup: Duration::from_secs(1),
-    };
-    for (i, addr) in addrs.iter().enumerate() {
-        let spec = TcpSpec {
-            addr: *addr,
-            schedule: sched,
-            weight: 0,
-        };
-        d.add(Kind::Conn(ConnCheck::tcp(&spec, i as u64, now)));
+    // What keepalived calls a TCP_CHECK per real server: up until `fall` (2) failed rounds.
+    let mut text = String::from(
+        "
+config check 'tcp'
+    option type 'tcp'
+    option interval '1'
+    option connect_timeout '1'
+    option fall '2'
+    option rise '1'
+    option retry '0'
+
+config virtual_server 'vs'
+    option address '10.78.9.1'
+    option port '80'
+    option check 'tcp'
+",
+    );
+    for addr in &addrs {
+        let _ = write!(
+            text,
+            "
+config real_server
+    option virtual_server 'vs'
+    option address '{}'
+    option port '{}'
+",
+            addr.ip(),
+            addr.port()
+        );
     }
+    let c = cfg(&text);
+    let mut l: Loop<()> = Loop::new();
+    let mut h = H::new(&c, l.ctx(), clock::now());
+    // A successful connect is seen only when its fd is read: watch just that probe.
+    h.light = true;
     // Warm-up: one interval so every check has started.
-    d.run_until(std::time::Duration::from_millis(1100), |_| false);
-    let skip: Vec<usize> = d.slots.iter().map(|s| s.attempts.len()).collect();
+    run_until(
+        &mut l,
+        &mut h,
+        std::time::Duration::from_millis(1100),
+        |_| false,
+    );
+    let skip: Vec<usize> = h.attempts.iter().map(Vec::len).collect();
+    let stats0 = h.engine.stats();
     let cpu0 = thread_cpu();
     let (u0, s0) = thread_cpu_split();
-    let steps0 = d.steps;
+    let steps0 = l.stats().turns;
     let wall0 = std::time::Instant::now();
-    d.run_until(std::time::Duration::from_secs(secs), |_| false);
+    run_until(&mut l, &mut h, std::time::Duration::from_secs(secs), |_| {
+        false
+    });
     let wall = wall0.elapsed();
     let cpu = thread_cpu() - cpu0;
     let (u1, s1) = thread_cpu_split();
-    let steps = d.steps - steps0;
+    let steps = l.stats().turns - steps0;
+    let stats = h.engine.stats();
+    stop(&mut l, &mut h);
 
     let mut lat = Vec::new();
-    let mut failed = 0usize;
-    for (s, k) in d.slots.iter().zip(&skip) {
-        for (reason, elapsed) in &s.attempts[*k..] {
+    for (a, k) in h.attempts.iter().zip(&skip) {
+        for (reason, elapsed) in &a[*k..] {
             if *reason == Reason::Ok {
-                lat.push(*elapsed);
-            } else {
-                failed += 1;
+                lat.push(std::time::Duration::from_micros(elapsed.as_micros() as u64));
             }
         }
     }
+    let attempts = (stats.attempts - stats0.attempts) as usize;
+    let failed = (stats.failed_attempts - stats0.failed_attempts) as usize;
     lat.sort();
-    let attempts = lat.len() + failed;
     println!("checks: {CHECKS} TCP checks, interval 1 s, measured over {wall:.2?}");
     println!(
         "checks: state size: ConnCheck(tcp) {} B, IcmpCheck {} B, ScriptCheck {} B",
@@ -167,14 +195,8 @@ fn main() {
         let ns = Netns::new("bench", &["c", "s"]);
         ns.link(0, "v0", "10.78.1.1/24", 1, "v1", "10.78.1.2/24");
         let stop2 = stop.clone();
-        let path = format!("/var/run/netns/{}", ns.name(1));
         let (tx, rx) = std::sync::mpsc::channel();
-        let server = std::thread::spawn(move || {
-            let f = std::fs::File::open(&path).unwrap();
-            // SAFETY: setns on this thread only.
-            let rc =
-                unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&f), libc::CLONE_NEWNET) };
-            assert_eq!(rc, 0);
+        let server = common::netns::spawn_in(ns.name(1), move || {
             let ls: Vec<TcpListener> = (0..CHECKS)
                 .map(|i| TcpListener::bind(("10.78.1.2", 20000 + i as u16)).unwrap())
                 .collect();

@@ -754,13 +754,9 @@ fn part_scale(lab: &Lab, k: &Knobs, table: &mut Table) {
 /// A TCP listener in the client namespace with a deep backlog, accepting and closing until the
 /// process exits (the lab's namespace goes with it).
 fn listener(lab: &Lab, port: u16) {
-    let path = format!("/var/run/netns/{}", lab.node("client").ns);
-    std::thread::spawn(move || {
-        use std::os::fd::AsRawFd;
-        let f = std::fs::File::open(&path).expect("open netns");
-        // SAFETY: setns/socket/bind/listen/accept/close on this thread's own fds.
+    common::netns::spawn_in(&lab.node("client").ns, move || {
+        // SAFETY: socket/bind/listen/accept/close on this thread's own fds.
         unsafe {
-            assert_eq!(libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET), 0);
             let s = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
             let one: libc::c_int = 1;
             libc::setsockopt(

@@ -9,20 +9,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 pub const GROUP_V4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
 pub const GROUP_MAC_V4: [u8; 6] = [0x01, 0x00, 0x5e, 0x00, 0x00, 0x12];
 
-/// Runs `f` on a thread inside network namespace `ns` (`/run/netns/<ns>`): a socket stays
-/// in the namespace it was created in, so the caller's thread can use what `f` opens.
-pub fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let path = format!("/run/netns/{ns}");
-    std::thread::spawn(move || {
-        let nsf = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        // SAFETY: setns affects only this short-lived thread.
-        let rc = unsafe { libc::setns(nsf.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(rc, 0, "setns {path}");
-        f()
-    })
-    .join()
-    .expect("netns thread")
-}
+/// Runs `f` on a thread inside network namespace `ns` (the namespace fixture's `run_in`).
+pub use super::netns::run_in as in_netns;
 
 /// A raw packet socket in a lab namespace, bound to one interface there.
 pub struct Attacker {

@@ -2,9 +2,11 @@
 //! namespace per node (routers r1..rN and a client) wired to it by a veth pair whose node end is
 //! called `br-lan`, so the shipped default config (`option interface 'br-lan'`) runs unchanged.
 //!
-//! Everything the lab creates lives in namespaces named `mv<pid>-<tag>-<node>` and in a temp dir
-//! `/tmp/mvlab-<pid>-<tag>`; `Drop` kills every process left in those namespaces and deletes them,
-//! also while a panicking test unwinds. `Lab::cleanup_stale` removes what crashed runs left.
+//! Everything the lab creates lives in namespaces named `mv<pid>-<n><tag>-<node>` (the switch
+//! is `-sw`), made with the one namespace fixture (`super::netns::Netns`), and in a temp dir
+//! `/tmp/mvlab-<pid>-<n><tag>`; `Drop` kills every process left in those namespaces and deletes
+//! them, also while a panicking test unwinds. `Lab::cleanup_dead_runs` removes what killed runs
+//! left.
 //!
 //! Addressing (node index i: r1=1, r2=2, r3=3, client=100):
 //! `10.0.0.i/24`, `fd00::i/64` (i in decimal digits: client = fd00::100), link-local from the
@@ -17,14 +19,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use super::netns::NS_PREFIX;
+use super::netns::{run, run_quiet, Netns};
 use super::pcap::{self, Kind};
 
 /// Name of the interface every node sees (the shipped default config uses it).
 pub const LAN_IF: &str = "br-lan";
 /// Bridge name inside the switch namespace.
 pub const BRIDGE: &str = "br0";
-/// Prefix of every namespace any lab creates (`mv<pid>-...`).
-pub const NS_PREFIX: &str = "mv";
 
 /// One node of the lab.
 #[derive(Clone, Debug)]
@@ -52,35 +54,6 @@ impl Node {
     }
 }
 
-/// Runs a command, panicking with its output if it fails (lab setup must not half-succeed).
-fn run(args: &[&str]) -> Output {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("lab: cannot run {args:?}: {e}"));
-    if !out.status.success() {
-        panic!(
-            "lab: {args:?} failed ({}): {}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    out
-}
-
-/// Runs a command and ignores failure (cleanup paths).
-fn run_quiet(args: &[&str]) -> Option<Output> {
-    Command::new(args[0])
-        .args(&args[1..])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()
-        .ok()
-}
-
 /// Current CLOCK_REALTIME as time since the epoch: the clock pcap timestamps use.
 pub fn now_realtime() -> Duration {
     SystemTime::now()
@@ -88,37 +61,14 @@ pub fn now_realtime() -> Duration {
         .unwrap_or(Duration::ZERO)
 }
 
-/// Every namespace name currently listed by `ip netns list`.
-pub fn netns_list() -> Vec<String> {
-    let out = run_quiet(&["ip", "netns", "list"]).map(|o| o.stdout);
-    String::from_utf8_lossy(&out.unwrap_or_default())
-        .lines()
-        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
-        .collect()
-}
-
-fn kill_ns_processes(ns: &str) {
-    if let Some(o) = run_quiet(&["ip", "netns", "pids", ns]) {
-        for pid in String::from_utf8_lossy(&o.stdout).split_whitespace() {
-            if let Ok(pid) = pid.parse::<i32>() {
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-        }
-    }
-}
-
-fn delete_ns(ns: &str) {
-    kill_ns_processes(ns);
-    run_quiet(&["ip", "netns", "del", ns]);
-}
-
 /// The lab. See the module docs.
 pub struct Lab {
+    /// `mv<pid>-<n><tag>`: every namespace of the lab is `<prefix>-<name>`.
     pub prefix: String,
     pub switch_ns: String,
     pub nodes: Vec<Node>,
     pub dir: PathBuf,
-    created: Vec<String>,
+    netns: Netns,
 }
 
 impl Lab {
@@ -130,12 +80,10 @@ impl Lab {
     /// Routers r1..r`n` (n ≤ 99) and a client.
     pub fn with_routers(tag: &str, n: u8) -> Lab {
         assert!(n <= 99, "lab: at most 99 routers");
-        // The lab tier is one test crate whose tests run side by side in one process: a
-        // sequence number keeps two labs with the same tag apart.
-        static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let prefix = format!("{NS_PREFIX}{}-{seq}{tag}", std::process::id());
-        let dir = PathBuf::from(format!("/tmp/mvlab-{}-{seq}{tag}", std::process::id()));
+        let netns = Netns::new(tag, &[]);
+        let prefix = netns.prefix.clone();
+        // `/tmp/mvlab-<pid>-<n><tag>`, beside the namespaces' names.
+        let dir = PathBuf::from(format!("/tmp/mvlab-{}", &prefix[NS_PREFIX.len()..]));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("lab: create temp dir");
         let mut lab = Lab {
@@ -143,29 +91,21 @@ impl Lab {
             prefix,
             nodes: Vec::new(),
             dir,
-            created: Vec::new(),
+            netns,
         };
-        // Leftovers of an earlier run with the same pid and tag would make `netns add` fail.
-        Lab::cleanup_stale(&format!("{}-", lab.prefix));
-        let sw = lab.switch_ns.clone();
-        lab.add_ns(&sw);
-        run(&[
-            "ip",
-            "-n",
+        let sw = lab.netns.add("sw");
+        lab.netns.bridge(
             &sw,
-            "link",
-            "add",
             BRIDGE,
-            "type",
-            "bridge",
-            "stp_state",
-            "0",
-            "forward_delay",
-            "0",
-            "mcast_snooping",
-            "0",
-        ]);
-        run(&["ip", "-n", &sw, "link", "set", BRIDGE, "up"]);
+            &[
+                "stp_state",
+                "0",
+                "forward_delay",
+                "0",
+                "mcast_snooping",
+                "0",
+            ],
+        );
         let mut specs: Vec<(String, u8)> = (1..=n).map(|i| (format!("r{i}"), i)).collect();
         specs.push(("client".to_string(), 100));
         for (name, index) in specs {
@@ -174,15 +114,14 @@ impl Lab {
         lab
     }
 
-    fn add_ns(&mut self, ns: &str) {
-        run(&["ip", "netns", "add", ns]);
-        self.created.push(ns.to_string());
-        run(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+    /// One more namespace `<prefix>-<suffix>` (loopback up), deleted with the lab; its name.
+    /// For a test's own hosts beside the LAN (a server network behind the routers).
+    pub fn add_ns(&mut self, suffix: &str) -> String {
+        self.netns.add(suffix)
     }
 
     fn add_node(&mut self, name: &str, index: u8) {
-        let ns = format!("{}-{name}", self.prefix);
-        self.add_ns(&ns);
+        let ns = self.netns.add(name);
         // Before the interface exists, so it inherits them: no DAD (a tentative VIP cannot be
         // used or announced for a second), and keep IPv6 addresses across link down/up so the
         // link-flap trials do not lose the node's own fd00:: address.
@@ -204,12 +143,9 @@ impl Lab {
         let mac = [0x02, 0, 0, 0, 0, index];
         let mac_s = pcap::mac_str(&mac);
         let sw = self.switch_ns.clone();
-        run(&[
-            "ip", "-n", &sw, "link", "add", port, "type", "veth", "peer", "name", LAN_IF,
-            "address", &mac_s, "netns", &ns,
-        ]);
-        run(&["ip", "-n", &sw, "link", "set", port, "master", BRIDGE]);
-        run(&["ip", "-n", &sw, "link", "set", port, "up"]);
+        self.netns
+            .veth(&sw, port, &ns, LAN_IF, &["address", &mac_s]);
+        self.netns.enslave(&sw, port, BRIDGE);
         let node = Node {
             name: name.to_string(),
             ns: ns.clone(),
@@ -242,45 +178,16 @@ impl Lab {
     }
 
     /// Deletes every namespace whose name starts with `prefix` (killing its processes first).
-    /// `cleanup_stale("mv")` clears everything any lab ever left; returns what it deleted.
+    /// `cleanup_stale("mv")` clears everything any fixture ever left; returns what it deleted.
     pub fn cleanup_stale(prefix: &str) -> Vec<String> {
-        assert!(
-            prefix.starts_with(NS_PREFIX),
-            "lab: refusing to delete namespaces outside the `{NS_PREFIX}` prefix"
-        );
-        let stale: Vec<String> = netns_list()
-            .into_iter()
-            .filter(|n| n.starts_with(prefix))
-            .collect();
-        for ns in &stale {
-            delete_ns(ns);
-        }
-        stale
+        super::netns::cleanup_stale(prefix)
     }
 
-    /// Deletes the namespaces of labs whose process is gone (`mv<pid>-...` with no live `pid`),
-    /// e.g. after a run killed by a timeout or built with panic=abort. Safe while other test
-    /// processes run labs: their pids are alive. Returns what it deleted.
+    /// Deletes the namespaces of runs whose process is gone (`mv<pid>-...` with no live
+    /// `pid`), e.g. after a run killed by a timeout or built with panic=abort. Safe while
+    /// other test processes run labs: their pids are alive. Returns what it deleted.
     pub fn cleanup_dead_runs() -> Vec<String> {
-        let dead: Vec<String> = netns_list()
-            .into_iter()
-            .filter(|n| {
-                let Some(rest) = n.strip_prefix(NS_PREFIX) else {
-                    return false;
-                };
-                let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
-                match digits.parse::<i32>() {
-                    Ok(pid) if rest[digits.len()..].starts_with('-') => {
-                        !Path::new(&format!("/proc/{pid}")).exists()
-                    }
-                    _ => false,
-                }
-            })
-            .collect();
-        for ns in &dead {
-            delete_ns(ns);
-        }
-        dead
+        super::netns::cleanup_dead_runs()
     }
 
     /// The node called `name`; panics on an unknown name (a typo in a test).
@@ -293,7 +200,16 @@ impl Lab {
 
     /// Namespaces this lab created (switch first).
     pub fn namespaces(&self) -> &[String] {
-        &self.created
+        self.netns.names()
+    }
+
+    /// Runs `f` on a thread inside a node's namespace (a socket it opens stays there).
+    pub fn run_in<T: Send + 'static>(
+        &self,
+        node: &str,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> T {
+        super::netns::run_in(&self.node(node).ns, f)
     }
 
     /// Runs a command inside a node's namespace and returns its output (does not panic on a
@@ -646,9 +562,7 @@ impl Drop for Lab {
     fn drop(&mut self) {
         // Nodes first, so their processes die before the bridge goes; deleting a node namespace
         // also destroys its veth pair (both ends).
-        for ns in self.created.iter().rev() {
-            delete_ns(ns);
-        }
+        self.netns.delete_all();
         if std::env::var_os("MVLAB_KEEP_DIR").is_none() {
             let _ = std::fs::remove_dir_all(&self.dir);
         } else {

@@ -67,6 +67,7 @@ pub mod faults;
 pub mod handover;
 pub mod knobs;
 pub mod lab;
+pub mod netns;
 pub mod owrt;
 pub mod pcap;
 pub mod scenarios;

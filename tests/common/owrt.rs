@@ -12,7 +12,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use super::lab::{Lab, BRIDGE, NS_PREFIX};
+use super::lab::{Lab, BRIDGE};
+use super::netns::NS_PREFIX;
 
 /// Where the kit is looked for when `MINIVRRP_OWRT_KIT` is not set.
 pub const KIT_DEFAULT: &str = "../shared/owrt/owrt2-kit.tar.xz";

@@ -1,28 +1,62 @@
-//! TCP, HTTP and ICMP checks against real servers in network namespaces (root only).
-//! The checks run on a thread moved into a client namespace; servers run in their own
-//! namespaces; everything is deleted by a Drop guard.
+//! TCP, HTTP and ICMP checks against real servers in network namespaces (root only), run by
+//! the daemon's check engine on the real poll loop. The engine runs on a thread moved into a
+//! client namespace; servers run in their own namespaces; everything is deleted by a Drop
+//! guard.
 
 use crate::checks_support;
 
-use checks_support::{Driver, Kind, Netns};
-use core::net::{IpAddr, SocketAddr};
-use minivrrp::base::Duration;
-use minivrrp::check::{
-    ConnCheck, Health, HttpError, HttpSpec, IcmpCheck, IcmpSpec, Reason, Schedule, TcpSpec,
-};
+use crate::common::netns::Netns;
+use checks_support::{cfg, run_until, stop, H};
+use minivrrp::check::{Health, HttpError, Reason};
+use minivrrp::daemon::checks::ProbeId;
+use minivrrp::daemon::Loop;
+use minivrrp::sys::clock;
 use minivrrp::sys::icmp::{IcmpKind, IcmpSocket};
+use std::fmt::Write as _;
 
-fn sched(timeout_ms: u64) -> Schedule {
-    Schedule {
-        interval: Duration::from_millis(500),
-        timeout: Duration::from_millis(timeout_ms),
-        fall: 1,
-        rise: 1,
-        retry: 0,
-        delay_before_retry: Duration::from_millis(100),
-        initial: Health::Unknown,
-        warmup: Duration::from_secs(1),
+/// A `check` section tracked by instance `vi1` (so the engine runs it as a tracker, which
+/// starts Unknown): one round per 0.5 s, fall 1, rise 1, no retry.
+fn check(
+    name: &str,
+    kind: &str,
+    addr: &str,
+    port: Option<u16>,
+    timeout: &str,
+    extra: &str,
+) -> String {
+    let mut s = format!(
+        "
+config check '{name}'
+    option type '{kind}'
+    option address '{addr}'
+    option interval '0.5'
+    option connect_timeout '{timeout}'
+    option retry '0'
+    option fall '1'
+    option rise '1'
+"
+    );
+    if let Some(p) = port {
+        let _ = writeln!(s, "    option port '{p}'");
     }
+    s.push_str(extra);
+    s
+}
+
+/// An instance tracking `checks` (weight 0: irrelevant here).
+fn tracking(checks: &[&str]) -> String {
+    let mut s = String::from(
+        "
+config instance 'vi1'
+    option interface 'eth0'
+    option vrid '1'
+    list vip '10.0.0.10'
+",
+    );
+    for c in checks {
+        let _ = writeln!(s, "    list track_check '{c}'");
+    }
+    s
 }
 
 fn python() -> &'static str {
@@ -62,11 +96,6 @@ print("ready", flush=True)
 s.serve_forever()
 "#;
 
-/// First finished attempt of each slot.
-fn first_reasons(d: &Driver) -> Vec<Reason> {
-    d.slots.iter().map(|s| s.attempts[0].0).collect()
-}
-
 #[test]
 fn tcp_and_http_checks_against_real_server() {
     require!(root, "python3");
@@ -83,53 +112,58 @@ fn tcp_and_http_checks_against_real_server() {
     let ready = ns.spawn_server(1, &[python(), "-c", HTTP_SERVER, "10.77.1.2", "8080"]);
     assert_eq!(ready.trim(), "ready");
 
-    let results = ns.run_in(0, || {
-        let mut d = Driver::new();
-        let now = d.now();
-        let srv: SocketAddr = "10.77.1.2:8080".parse().unwrap();
-        let tcp = |addr: &str| TcpSpec {
-            addr: addr.parse().unwrap(),
-            schedule: sched(500),
-            weight: 0,
-        };
-        // TCP: listener, closed port (RST), silent address (no ARP answer: times out),
-        // closed port over IPv6 (RST).
-        for (n, a) in [
-            "10.77.1.2:8080",
-            "10.77.1.2:8081",
-            "10.77.1.99:80",
-            "[fd00:77:1::2]:8081",
-        ]
+    // TCP: listener, closed port (RST), silent address (no ARP answer: times out), closed
+    // port over IPv6 (RST). HTTP: every path of the server, the body must say "all good".
+    let mut text = String::new();
+    let mut names = Vec::new();
+    for (n, (addr, port)) in [
+        ("10.77.1.2", 8080),
+        ("10.77.1.2", 8081),
+        ("10.77.1.99", 80),
+        ("fd00:77:1::2", 8081),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let name = format!("tcp{n}");
+        text.push_str(&check(&name, "tcp", addr, Some(*port), "0.5", ""));
+        names.push(name);
+    }
+    for (n, path) in ["/ok", "/500", "/wrong", "/close", "/hang"]
         .iter()
         .enumerate()
-        {
-            d.add(Kind::Conn(ConnCheck::tcp(&tcp(a), n as u64, now)));
-        }
-        for (n, path) in ["/ok", "/500", "/wrong", "/close", "/hang"]
-            .iter()
-            .enumerate()
-        {
-            let mut spec = HttpSpec::new(srv, path);
-            spec.schedule = sched(800);
-            spec.expect_body.push_str("all good").unwrap();
-            let c = ConnCheck::http(&spec, 100 + n as u64, now).unwrap();
-            d.add(Kind::Conn(c));
-        }
-        let done = d.run_until(std::time::Duration::from_secs(15), |d| {
-            d.slots.iter().all(|s| !s.attempts.is_empty())
+    {
+        let name = format!("http{n}");
+        let extra = format!("    option path '{path}'\n    option expect 'all good'\n");
+        text.push_str(&check(
+            &name,
+            "http",
+            "10.77.1.2",
+            Some(8080),
+            "0.8",
+            &extra,
+        ));
+        names.push(name);
+    }
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    text.push_str(&tracking(&names));
+    let c = cfg(&text);
+    let n = names.len();
+
+    let (reasons, healths) = ns.run_in(0, move || {
+        let mut l: Loop<()> = Loop::new();
+        let mut h = H::new(&c, l.ctx(), clock::now());
+        let done = run_until(&mut l, &mut h, std::time::Duration::from_secs(15), |h| {
+            h.attempts.iter().all(|a| !a.is_empty())
         });
         assert!(done, "not every check finished an attempt");
-        let healths: Vec<Health> = d
-            .slots
-            .iter()
-            .map(|s| match &s.kind {
-                Kind::Conn(c) => c.health(),
-                _ => Health::Unknown,
-            })
-            .collect();
-        (first_reasons(&d), healths)
+        // First finished attempt and health of each probe.
+        let probes: Vec<ProbeId> = (0..n as u16).map(ProbeId::Check).collect();
+        let reasons: Vec<Reason> = probes.iter().map(|p| h.attempts_of(*p)[0].0).collect();
+        let healths: Vec<Health> = probes.iter().map(|p| h.engine.health(*p)).collect();
+        stop(&mut l, &mut h);
+        (reasons, healths)
     });
-    let (reasons, healths) = results;
     assert_eq!(
         reasons,
         [
@@ -148,6 +182,28 @@ fn tcp_and_http_checks_against_real_server() {
     assert_eq!(healths, [Up, Down, Down, Down, Up, Down, Down, Down, Down]);
 }
 
+/// ICMP sockets the calling thread's namespace holds: (raw IPv4 ICMP, raw ICMPv6, ping IPv4,
+/// ping IPv6), read from `/proc/thread-self/net` (a raw socket's "port" is its protocol).
+fn icmp_sockets() -> (usize, usize, usize, usize) {
+    let rows = |file: &str, port: Option<&str>| {
+        std::fs::read_to_string(format!("/proc/thread-self/net/{file}"))
+            .unwrap_or_else(|e| panic!("{file}: {e}"))
+            .lines()
+            .skip(1)
+            .filter(|l| {
+                let local = l.split_whitespace().nth(1).unwrap_or("");
+                port.is_none_or(|p| local.rsplit(':').next() == Some(p))
+            })
+            .count()
+    };
+    (
+        rows("raw", Some("0001")),
+        rows("raw6", Some("003A")),
+        rows("icmp", None),
+        rows("icmp6", None),
+    )
+}
+
 #[test]
 fn icmp_check_up_against_answering_host_down_against_dropping_host() {
     require!(root);
@@ -163,45 +219,53 @@ fn icmp_check_up_against_answering_host_down_against_dropping_host() {
         &["ip", "addr", "add", "fd00:77:1::2/64", "dev", "v0", "nodad"],
     );
     ns.exec(2, &["sysctl", "-qw", "net.ipv4.icmp_echo_ignore_all=1"]);
-    // Allow unprivileged ping sockets for gid 0 in the client namespace only.
-    ns.exec(0, &["sysctl", "-qw", "net.ipv4.ping_group_range=0 0"]);
+    let mut text = String::new();
+    for (n, dst) in ["10.77.1.2", "10.77.2.2", "fd00:77:1::2"]
+        .iter()
+        .enumerate()
+    {
+        text.push_str(&check(&format!("ping{n}"), "icmp", dst, None, "0.5", ""));
+    }
+    text.push_str(&tracking(&["ping0", "ping1", "ping2"]));
+    let c = cfg(&text);
 
-    let got = ns.run_in(0, || {
-        let mut d = Driver::new();
-        let now = d.now();
-        let targets: [(&str, IcmpKind); 6] = [
-            ("10.77.1.2", IcmpKind::Raw),
-            ("10.77.2.2", IcmpKind::Raw),
-            ("10.77.1.2", IcmpKind::Dgram),
-            ("10.77.2.2", IcmpKind::Dgram),
-            ("fd00:77:1::2", IcmpKind::Raw),
-            ("fd00:77:1::2", IcmpKind::Dgram),
-        ];
-        for (n, (dst, kind)) in targets.iter().enumerate() {
-            let dst: IpAddr = dst.parse().unwrap();
-            let sock = IcmpSocket::open_kind(dst.is_ipv6(), *kind).expect("icmp socket");
-            assert_eq!(sock.kind(), *kind);
-            let spec = IcmpSpec {
-                dst,
-                ident: 0x4d00 + n as u16,
-                schedule: sched(500),
-                weight: 0,
-            };
-            d.add(Kind::Icmp(IcmpCheck::new(&spec, n as u64, now), sock));
+    // The engine's probes on raw sockets (a new namespace allows no ping sockets), then, with
+    // unprivileged ping sockets allowed for gid 0 in the client namespace only, on those.
+    let mut got = Vec::new();
+    for (kind, sockets) in [
+        (IcmpKind::Raw, (2, 1, 0, 0)),
+        (IcmpKind::Dgram, (0, 0, 2, 1)),
+    ] {
+        if kind == IcmpKind::Dgram {
+            ns.exec(0, &["sysctl", "-qw", "net.ipv4.ping_group_range=0 0"]);
         }
-        // Two rounds each, so a reply to one round is not mistaken for the next.
-        let done = d.run_until(std::time::Duration::from_secs(10), |d| {
-            d.slots.iter().all(|s| s.attempts.len() >= 2)
+        let c = c.clone();
+        let (open, rounds) = ns.run_in(0, move || {
+            let mut l: Loop<()> = Loop::new();
+            let mut h = H::new(&c, l.ctx(), clock::now());
+            // Two rounds each, so a reply to one round is not mistaken for the next.
+            let done = run_until(&mut l, &mut h, std::time::Duration::from_secs(10), |h| {
+                h.attempts.iter().all(|a| a.len() >= 2)
+            });
+            assert!(done);
+            // (A ping socket is listed once it has sent: it is bound then.)
+            let open = icmp_sockets();
+            let rounds: Vec<_> = (0..3u16)
+                .map(ProbeId::Check)
+                .map(|p| {
+                    let a = h.attempts_of(p);
+                    (a[0].0, a[1].0, h.health_seq(p)[0])
+                })
+                .collect();
+            stop(&mut l, &mut h);
+            (open, rounds)
         });
-        assert!(done);
-        d.slots
-            .iter()
-            .map(|s| (s.attempts[0].0, s.attempts[1].0, s.reports[0].health))
-            .collect::<Vec<_>>()
-    });
+        assert_eq!(open, sockets, "{kind:?}: (raw, raw6, ping, ping6) sockets");
+        got.push(rounds);
+    }
     let up = (Reason::Ok, Reason::Ok, Health::Up);
     let down = (Reason::Timeout, Reason::Timeout, Health::Down);
-    assert_eq!(got, [up, down, up, down, up, up]);
+    assert_eq!(got, [[up, down, up], [up, down, up]]);
 }
 
 #[test]

@@ -1,15 +1,15 @@
-//! Script checks and notify commands end to end through the test driver (real processes).
+//! Script checks (through the daemon's check engine on the real poll loop) and notify
+//! commands end to end with real processes.
 
 use crate::checks_support;
 
-use checks_support::{Driver, Kind};
-use minivrrp::base::Duration;
+use checks_support::{cfg, run_until, stop, H};
 use minivrrp::check::notify::{split_command, NotifyKind, NotifyState};
-use minivrrp::check::{
-    ExitStatus, Health, NotifyConfig, NotifyEvent, NotifyQueue, Reason, Schedule, ScriptCheck,
-    ScriptSpec,
-};
-use minivrrp::sys::process;
+use minivrrp::check::{ExitStatus, Health, NotifyConfig, NotifyEvent, NotifyQueue, Reason};
+use minivrrp::daemon::checks::ProbeId;
+use minivrrp::daemon::Loop;
+use minivrrp::sys::{clock, process};
+use minivrrp::vrrp::priority::Adjustment;
 
 fn tmpdir(test: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("mv{}-{test}", std::process::id()));
@@ -18,82 +18,88 @@ fn tmpdir(test: &str) -> std::path::PathBuf {
     d
 }
 
-fn spec(argv: &[&str], interval_ms: u64, timeout_ms: u64, fall: u8, rise: u8) -> ScriptSpec {
-    ScriptSpec {
-        argv: argv.iter().map(|s| s.to_string()).collect(),
-        user: None,
-        schedule: Schedule {
-            interval: Duration::from_millis(interval_ms),
-            timeout: Duration::from_millis(timeout_ms),
-            fall,
-            rise,
-            retry: 0,
-            delay_before_retry: Duration::from_millis(10),
-            initial: Health::Unknown,
-            warmup: Duration::from_secs(1),
-        },
-        weight: -20,
-        dynamic: false,
-    }
+/// One track script (`command` as UCI quotes it) tracked by instance `vi1` with `weight`.
+fn script(command: &str, interval: &str, timeout: &str, fall: u8, rise: u8, extra: &str) -> String {
+    format!(
+        "
+config script 'chk'
+    option command '{command}'
+    option interval '{interval}'
+    option timeout '{timeout}'
+    option fall '{fall}'
+    option rise '{rise}'
+{extra}
+config instance 'vi1'
+    option interface 'eth0'
+    option vrid '1'
+    list vip '10.0.0.10'
+    list track_script 'chk weight -20'
+"
+    )
 }
+
+const CHK: ProbeId = ProbeId::Script(0);
 
 #[test]
 fn hung_script_is_killed_at_its_timeout_and_reaped() {
-    let mut d = Driver::new();
-    let s = spec(
-        &["/bin/sh", "-c", "echo started; sleep 30"],
-        1000,
-        300,
+    let c = cfg(&script(
+        "/bin/sh -c \"echo started; sleep 30\"",
+        "1",
+        "0.3",
         1,
         1,
-    );
-    let c = ScriptCheck::new(&s, 0, d.now());
-    let i = d.add(Kind::Script(c, s));
+        "",
+    ));
+    let mut l: Loop<()> = Loop::new();
+    let mut h = H::new(&c, l.ctx(), clock::now());
     let started = std::time::Instant::now();
-    assert!(d.run_until(std::time::Duration::from_secs(10), |d| {
-        !d.slots[i].reports.is_empty()
-            && !matches!(&d.slots[i].kind, Kind::Script(c, _) if c.has_child())
-    }));
+    assert!(run_until(
+        &mut l,
+        &mut h,
+        std::time::Duration::from_secs(10),
+        |h| !h.changes.is_empty() && h.engine.children().count() == 0
+    ));
     let took = started.elapsed();
-    let r = d.slots[i].reports[0];
+    assert_eq!(h.reports(CHK)[0], (Health::Down, Some(Reason::Timeout)));
+    // The script's weight lowers the instance's priority.
     assert_eq!(
-        (r.health, r.reason, r.weight),
-        (Health::Down, Reason::Timeout, -20)
+        h.tracking.adjustment(0),
+        Adjustment {
+            delta: -20,
+            fault: false
+        }
     );
+    assert_eq!(h.engine.stats().killed, 1);
     // Killed near the 300 ms timeout (plus warm-up < 1 s interval, generous bound).
     assert!(took < std::time::Duration::from_secs(5), "took {took:?}");
-    let Kind::Script(c, _) = &d.slots[i].kind else {
-        unreachable!()
-    };
-    assert_eq!(c.output().0, b"started\n");
-    d.shutdown();
+    assert_eq!(h.engine.script_output(CHK).unwrap().0, b"started\n");
+    stop(&mut l, &mut h);
 }
 
 #[test]
 fn script_output_is_captured_and_truncated() {
-    let mut d = Driver::new();
-    let s = spec(
-        &["/bin/sh", "-c", "yes abcdefgh | head -c 5000; exit 3"],
-        1000,
-        800,
+    let c = cfg(&script(
+        "/bin/sh -c \"yes abcdefgh | head -c 5000; exit 3\"",
+        "1",
+        "0.8",
         1,
         1,
-    );
-    let c = ScriptCheck::new(&s, 0, d.now());
-    let i = d.add(Kind::Script(c, s));
-    assert!(
-        d.run_until(std::time::Duration::from_secs(12), |d| !d.slots[i]
-            .reports
-            .is_empty())
-    );
-    assert_eq!(d.slots[i].reports[0].reason, Reason::ExitCode(3));
-    let Kind::Script(c, _) = &d.slots[i].kind else {
-        unreachable!()
-    };
-    let (out, cut) = c.output();
+        "",
+    ));
+    let mut l: Loop<()> = Loop::new();
+    let mut h = H::new(&c, l.ctx(), clock::now());
+    assert!(run_until(
+        &mut l,
+        &mut h,
+        std::time::Duration::from_secs(12),
+        |h| !h.changes.is_empty()
+    ));
+    assert_eq!(h.reports(CHK)[0], (Health::Down, Some(Reason::ExitCode(3))));
+    let (out, cut) = h.engine.script_output(CHK).unwrap();
     assert_eq!(out.len(), 256);
     assert!(cut);
     assert!(out.starts_with(b"abcdefgh\nabcdefgh\n"));
+    stop(&mut l, &mut h);
 }
 
 /// Spawning does not wait for the exec: a program that cannot run is reported when its child
@@ -120,50 +126,40 @@ fn missing_program_is_a_spawn_failure_not_a_panic() {
 fn failing_script_goes_down_after_exactly_fall_and_up_after_rise() {
     let dir = tmpdir("fallrise");
     let flag = dir.join("fail");
-    let cmd = format!("test ! -e {}", flag.display());
     let (fall, rise) = (3u8, 2u8);
-    let mut d = Driver::new();
-    let s = spec(&["/bin/sh", "-c", &cmd], 60, 1000, fall, rise);
-    let c = ScriptCheck::new(&s, 0, d.now());
-    let i = d.add(Kind::Script(c, s));
-    assert!(
-        d.run_until(std::time::Duration::from_secs(10), |d| d.slots[i]
-            .reports
-            .len()
-            == 1)
-    );
-    assert_eq!(d.slots[i].reports[0].health, Health::Up);
+    let c = cfg(&script(
+        &format!("test ! -e {}", flag.display()),
+        "0.1",
+        "1",
+        fall,
+        rise,
+        "",
+    ));
+    let mut l: Loop<()> = Loop::new();
+    let mut h = H::new(&c, l.ctx(), clock::now());
+    let limit = std::time::Duration::from_secs(10);
+    assert!(run_until(&mut l, &mut h, limit, |h| h.changes.len() == 1));
+    assert_eq!(h.reports(CHK)[0].0, Health::Up);
 
     std::fs::write(&flag, "").unwrap();
-    let before = d.slots[i].attempts.len();
-    assert!(
-        d.run_until(std::time::Duration::from_secs(10), |d| d.slots[i]
-            .reports
-            .len()
-            == 2)
-    );
-    assert_eq!(d.slots[i].reports[1].health, Health::Down);
-    assert_eq!(d.slots[i].reports[1].reason, Reason::ExitCode(1));
+    let before = h.attempts_of(CHK).len();
+    assert!(run_until(&mut l, &mut h, limit, |h| h.changes.len() == 2));
+    assert_eq!(h.reports(CHK)[1], (Health::Down, Some(Reason::ExitCode(1))));
     // Attempts since the flag: possibly one success already running when it appeared, then
     // exactly `fall` failures.
-    let since = &d.slots[i].attempts[before..];
+    let since = &h.attempts_of(CHK)[before..];
     let fails = since.iter().filter(|a| a.0 != Reason::Ok).count();
     assert_eq!(fails, fall as usize, "{since:?}");
     assert_eq!(since.last().map(|a| a.0), Some(Reason::ExitCode(1)));
 
     std::fs::remove_file(&flag).unwrap();
-    let before = d.slots[i].attempts.len();
-    assert!(
-        d.run_until(std::time::Duration::from_secs(10), |d| d.slots[i]
-            .reports
-            .len()
-            == 3)
-    );
-    assert_eq!(d.slots[i].reports[2].health, Health::Up);
-    let since = &d.slots[i].attempts[before..];
+    let before = h.attempts_of(CHK).len();
+    assert!(run_until(&mut l, &mut h, limit, |h| h.changes.len() == 3));
+    assert_eq!(h.reports(CHK)[2].0, Health::Up);
+    let since = &h.attempts_of(CHK)[before..];
     let oks = since.iter().filter(|a| a.0 == Reason::Ok).count();
     assert_eq!(oks, rise as usize, "{since:?}");
-    d.shutdown();
+    stop(&mut l, &mut h);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -284,22 +280,27 @@ fn script_runs_as_configured_user() {
         eprintln!("SKIP script_runs_as_configured_user: no user nobody");
         return;
     };
-    let mut d = Driver::new();
-    let mut s = spec(&["/bin/sh", "-c", "id -u; id -g"], 1000, 2000, 1, 1);
-    s.user = Some(nobody);
-    let c = ScriptCheck::new(&s, 0, d.now());
-    let i = d.add(Kind::Script(c, s));
-    assert!(
-        d.run_until(std::time::Duration::from_secs(5), |d| !d.slots[i]
-            .reports
-            .is_empty())
-    );
-    let Kind::Script(c, _) = &d.slots[i].kind else {
-        unreachable!()
-    };
+    let c = cfg(&script(
+        "/bin/sh -c \"id -u; id -g\"",
+        "1",
+        "2",
+        1,
+        1,
+        "    option user 'nobody'\n",
+    ));
+    let mut l: Loop<()> = Loop::new();
+    let mut h = H::new(&c, l.ctx(), clock::now());
+    assert!(run_until(
+        &mut l,
+        &mut h,
+        std::time::Duration::from_secs(5),
+        |h| !h.changes.is_empty()
+    ));
     let want = format!("{}\n{}\n", nobody.0, nobody.1);
-    assert_eq!(std::str::from_utf8(c.output().0).unwrap(), want);
-    assert_eq!(d.slots[i].reports[0].health, Health::Up);
+    let out = h.engine.script_output(CHK).unwrap().0;
+    assert_eq!(std::str::from_utf8(out).unwrap(), want);
+    assert_eq!(h.reports(CHK)[0].0, Health::Up);
+    stop(&mut l, &mut h);
 }
 
 /// Spawning does not wait for the child's `execve`: with every exec held 1 s (strace delay

@@ -9,162 +9,25 @@
 
 use crate::checks_support;
 
-use minivrrp::base::{Duration, Instant};
+use crate::common::netns::Netns;
+use checks_support::{cfg, run_until, stop, H};
+use minivrrp::base::Duration;
 use minivrrp::check::Health;
-use minivrrp::config::Config;
-use minivrrp::daemon::checks::{CheckEngine, ProbeId};
-use minivrrp::daemon::ids::{timer_owner, Part};
+use minivrrp::daemon::checks::ProbeId;
 use minivrrp::daemon::kernel::Processes;
 use minivrrp::daemon::notify::Notifier;
-use minivrrp::daemon::tracking::Tracking;
-use minivrrp::daemon::{Ctx, Handler, Inbox, Loop, Read, Ready, Signal, TimerId, Token};
+use minivrrp::daemon::Loop;
 use minivrrp::sys::{clock, process};
 use minivrrp::vrrp::instance::Transition;
 use minivrrp::vrrp::instance::{Reason, State};
 use minivrrp::vrrp::priority::Adjustment;
 use std::path::{Path, PathBuf};
 
-/// Reap timer of the test handler (the runtime reaps on SIGCHLD instead).
-/// Owned by no daemon part (owner bits 0), so it cannot collide with the engine's timers.
-const REAP: TimerId = TimerId(0);
-
-struct H {
-    engine: CheckEngine,
-    tracking: Tracking,
-    /// Every health change seen, in order, with the time since start.
-    changes: Vec<(ProbeId, Health, std::time::Duration)>,
-    /// Adjustment of instance 0 after each change.
-    adjustments: Vec<Adjustment>,
-    started: std::time::Instant,
-}
-
-impl H {
-    fn new(cfg: &Config, ctx: &mut Ctx, now: Instant) -> H {
-        let mut engine = CheckEngine::new(cfg, 42, now).expect("engine");
-        let mut tracking = Tracking::new(cfg, &engine);
-        engine.start(ctx, now);
-        tracking.start(ctx, now);
-        let _ = ctx.arm(REAP, now + Duration::from_millis(5));
-        H {
-            engine,
-            tracking,
-            changes: Vec::new(),
-            adjustments: Vec::new(),
-            started: std::time::Instant::now(),
-        }
-    }
-
-    fn collect(&mut self) {
-        let at = self.started.elapsed();
-        let ch: Vec<(ProbeId, Health)> = self.engine.take_changes().collect();
-        for (p, h) in ch {
-            self.changes.push((p, h, at));
-            self.tracking.on_probe(p, h);
-        }
-        for i in self.tracking.take_changed() {
-            if i == 0 {
-                self.adjustments.push(self.tracking.adjustment(0));
-            }
-        }
-    }
-
-    fn health_seq(&self, p: ProbeId) -> Vec<Health> {
-        self.changes
-            .iter()
-            .filter(|c| c.0 == p)
-            .map(|c| c.1)
-            .collect()
-    }
-}
-
-impl Handler for H {
-    type Input = ();
-
-    fn on_readable(
-        &mut self,
-        ctx: &mut Ctx,
-        _inbox: &mut Inbox<'_, ()>,
-        token: Token,
-        ready: Ready,
-        now: Instant,
-    ) -> Read {
-        let r = self
-            .engine
-            .on_readable(ctx, token, ready, now, &mut Processes);
-        self.collect();
-        r
-    }
-
-    fn on_input(&mut self, _: &mut Ctx, _: Token, _: (), _: Instant) {}
-
-    fn on_timer(&mut self, ctx: &mut Ctx, id: TimerId, now: Instant) {
-        if id == REAP {
-            let pids: Vec<i32> = self.engine.children().collect();
-            for pid in pids {
-                if let Some(st) = process::reap_pid(pid) {
-                    assert!(self.engine.on_child_exit(ctx, pid, st, now, &mut Processes));
-                }
-            }
-            let _ = ctx.arm(REAP, now + Duration::from_millis(5));
-        } else {
-            assert_eq!(timer_owner(id).map(|x| x.0), Some(Part::Checks));
-            self.engine.on_timer(ctx, id, now, &mut Processes);
-            self.tracking.on_timer(ctx, id, now);
-        }
-        self.collect();
-    }
-
-    fn on_signal(&mut self, _: &mut Ctx, _: Signal, _: Instant) {}
-}
-
-fn run_until(
-    l: &mut Loop<()>,
-    h: &mut H,
-    limit: std::time::Duration,
-    mut done: impl FnMut(&H) -> bool,
-) -> bool {
-    let end = std::time::Instant::now() + limit;
-    while std::time::Instant::now() < end {
-        if done(h) {
-            return true;
-        }
-        l.turn(h, Some(Duration::from_millis(20))).expect("turn");
-    }
-    done(h)
-}
-
-fn stop(l: &mut Loop<()>, h: &mut H) {
-    let now = clock::now();
-    h.engine.shutdown(l.ctx(), now, &mut Processes);
-    // Reap what shutdown killed.
-    for _ in 0..200 {
-        let pids: Vec<i32> = h.engine.children().collect();
-        if pids.is_empty() {
-            break;
-        }
-        for pid in pids {
-            if let Some(st) = process::reap_pid(pid) {
-                h.engine
-                    .on_child_exit(l.ctx(), pid, st, now, &mut Processes);
-            }
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    assert_eq!(h.engine.children().count(), 0, "children left behind");
-}
-
 fn tmpdir(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("mvchk-{}-{tag}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("tmpdir");
     d
-}
-
-/// A configuration as the daemon accepts it: parsed, its programs pinned.
-fn cfg(text: &str) -> Config {
-    let c = Config::parse_str("test", text).unwrap_or_else(|e| panic!("{e:?}"));
-    minivrrp::sys::process::pin(minivrrp::daemon::scripts::prepare(&c, None).expect("pin"));
-    c
 }
 
 fn script_cfg(dir: &Path, fall: u32, rise: u32) -> String {
@@ -507,7 +370,7 @@ config instance 'vi1'
 #[test]
 fn tcp_and_icmp_checks_in_a_namespace_follow_the_listener() {
     require!(root);
-    let ns = checks_support::Netns::new("dchk", &["a"]);
+    let ns = Netns::new("dchk", &["a"]);
     let c = cfg("
 config check 'web'
     option type 'tcp'
@@ -597,7 +460,7 @@ s.serve_forever()
 #[test]
 fn real_server_checks_use_the_server_address_and_share_one_loop_timer() {
     require!(root, "python3");
-    let mut ns = checks_support::Netns::new("drs", &["c", "s"]);
+    let mut ns = Netns::new("drs", &["c", "s"]);
     ns.link(0, "v0", "10.77.2.1/24", 1, "v1", "10.77.2.2/24");
     let ready = ns.spawn_server(1, &["python3", "-c", HTTP_SERVER, "0.0.0.0", "8080"]);
     assert_eq!(ready.trim(), "ready");
@@ -773,7 +636,7 @@ config real_server 'w2'
         "no dynamic weight without `dynamic`"
     );
     assert!(
-        h.changes.iter().any(|c| c.0 == w1),
+        h.changes.iter().any(|c| c.probe == w1),
         "a weight change is handed on like a health change"
     );
     // Exit 1: down; the weight stays what the script set.

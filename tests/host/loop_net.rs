@@ -4,13 +4,11 @@
 //! same packet socket keeps receiving after the link flap.
 //! (The daemon's own wiring is the coordinator's; this shows the pieces fit.)
 
-use crate::netns;
-
+use crate::topo::*;
 use minivrrp::base::{Duration, Instant};
 use minivrrp::daemon::{Ctx, Handler, Inbox, Interest, Loop, Read, Ready, Signal, TimerId, Token};
 use minivrrp::sys::packet::PacketSocket;
 use minivrrp::sys::rtnl::{RtnlEvent, RtnlEvents};
-use netns::*;
 use nix::errno::Errno;
 
 const PKT: Token = Token(0);

@@ -6,7 +6,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod checks_support;
-mod netns;
+mod topo;
 
 mod checks_netns;
 mod checks_script;

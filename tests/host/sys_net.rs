@@ -8,11 +8,9 @@
 //! namespaces with setns(2); a socket stays in the namespace it was created in, so one child
 //! can hold sockets on both sides. The child reports failures back through a pipe.
 
-use crate::netns;
-
+use crate::topo::*;
 use minivrrp::sys::packet::{McastJoin, PacketSocket, PktType, RawIpSocket};
 use minivrrp::sys::rtnl::{self, MacvlanMode, Rtnl, RtnlEvent, RtnlEvents};
-use netns::*;
 use std::net::{IpAddr, Ipv4Addr};
 
 #[test]

@@ -47,15 +47,6 @@ impl Drop for Server {
     }
 }
 
-/// The server's namespace, deleted on drop (the lab's cleanup knows only its own).
-struct Ns(String);
-
-impl Drop for Ns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
-    }
-}
-
 const SERVER_PY: &str = r#"
 import socket, threading
 s = socket.socket()
@@ -159,18 +150,16 @@ enum Mode {
 
 fn run(tag: &str, mode: Mode) -> Outcome {
     let integration = mode != Mode::Without;
-    let lab = Lab::with_routers(tag, 2);
+    let mut lab = Lab::with_routers(tag, 2);
     let (r1, r2) = (lab.node("r1").ns.clone(), lab.node("r2").ns.clone());
-    let srv = Ns(format!("{}-srv", lab.prefix));
-    let _ = Command::new("ip").args(["netns", "del", &srv.0]).output();
-    sh(&["ip", "netns", "add", &srv.0]);
-    sh(&["ip", "-n", &srv.0, "link", "set", "lo", "up"]);
-    sh(&["ip", "-n", &srv.0, "link", "add", "brw", "type", "bridge"]);
-    sh(&["ip", "-n", &srv.0, "link", "set", "brw", "up"]);
+    // The servers' network behind the routers, deleted with the lab.
+    let srv = lab.add_ns("srv");
+    sh(&["ip", "-n", &srv, "link", "add", "brw", "type", "bridge"]);
+    sh(&["ip", "-n", &srv, "link", "set", "brw", "up"]);
     sh(&[
         "ip",
         "-n",
-        &srv.0,
+        &srv,
         "addr",
         "add",
         &format!("{SERVER}/24"),
@@ -181,10 +170,10 @@ fn run(tag: &str, mode: Mode) -> Outcome {
         let port = format!("w{i}");
         sh(&[
             "ip", "-n", ns, "link", "add", "wan0", "type", "veth", "peer", "name", &port, "netns",
-            &srv.0,
+            &srv,
         ]);
         sh(&[
-            "ip", "-n", &srv.0, "link", "set", &port, "master", "brw", "up",
+            "ip", "-n", &srv, "link", "set", &port, "master", "brw", "up",
         ]);
         sh(&[
             "ip",
@@ -272,7 +261,7 @@ fn run(tag: &str, mode: Mode) -> Outcome {
     let client_py = py("client.py", CLIENT_PY);
     let _server = Server(
         Command::new("ip")
-            .args(["netns", "exec", &srv.0, "python3", &server_py])
+            .args(["netns", "exec", &srv, "python3", &server_py])
             .spawn()
             .unwrap(),
     );

@@ -272,15 +272,11 @@ impl AdvertFlood {
         )
         .expect("advert frame");
         let frame = frame[..n].to_vec();
-        let ns_path = format!("/run/netns/{ns}");
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = stop.clone();
-        let thread = std::thread::spawn(move || {
-            // This thread only: enter the namespace, then an AF_PACKET socket on br-lan.
-            let f = std::fs::File::open(&ns_path).expect("netns file");
-            use std::os::fd::AsRawFd;
+        let thread = common::netns::spawn_in(ns, move || {
+            // An AF_PACKET socket on the namespace's br-lan.
             unsafe {
-                assert_eq!(libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET), 0, "setns");
                 let fd = libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0);
                 assert!(fd >= 0, "packet socket");
                 let ifindex = libc::if_nametoindex(c"br-lan".as_ptr());

@@ -171,7 +171,7 @@ fn generated_configs_carry_every_option() {
 }
 
 fn ours(prefix: &str) -> Vec<String> {
-    lab::netns_list()
+    common::netns::netns_list()
         .into_iter()
         .filter(|n| n.starts_with(prefix))
         .collect()
@@ -196,6 +196,38 @@ fn lab_removes_its_namespaces_even_when_the_test_panics() {
     let prefix = prefix.into_inner().unwrap_or_else(|e| e.into_inner());
     assert!(!prefix.is_empty(), "the lab was never built");
     assert!(ours(&prefix).is_empty(), "left behind: {:?}", ours(&prefix));
+}
+
+/// The fixture under the lab, used alone as the host tier does: its namespaces and the
+/// servers it started go when a test panics, and so does a process the test started inside
+/// by itself.
+#[test]
+fn netns_fixture_removes_its_namespaces_and_processes_even_when_the_test_panics() {
+    require!(root);
+    let seen = std::sync::Mutex::new((String::new(), Vec::new()));
+    let r = std::panic::catch_unwind(|| {
+        let mut ns = common::netns::Netns::new("npanic", &["a", "b"]);
+        ns.link(0, "v0", "10.77.9.1/24", 1, "v1", "10.77.9.2/24");
+        let ready = ns.spawn_server(1, &["sh", "-c", "echo ready; exec sleep 600"]);
+        assert_eq!(ready.trim(), "ready");
+        // A daemon of the test's own: its shell exits, it stays behind in namespace a.
+        let out = ns.exec(0, &["sh", "-c", "sleep 600 >/dev/null 2>&1 & echo $!"]);
+        let stray: i32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+        let prefix = format!("{}-", ns.prefix);
+        assert_eq!(ours(&prefix).len(), 2);
+        *seen.lock().unwrap() = (prefix, vec![ns.servers_pids()[0], stray]);
+        panic!("deliberate");
+    });
+    assert!(r.is_err());
+    let (prefix, pids) = seen.into_inner().unwrap_or_else(|e| e.into_inner());
+    assert!(!prefix.is_empty(), "the namespaces were never built");
+    assert!(ours(&prefix).is_empty(), "left behind: {:?}", ours(&prefix));
+    for pid in pids {
+        // Gone, or a zombie its new parent has not reaped yet.
+        let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|st| st.rsplit(") ").next().is_some_and(|r| !r.starts_with('Z')));
+        assert!(!alive, "process {pid} still alive");
+    }
 }
 
 #[test]
