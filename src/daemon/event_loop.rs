@@ -23,6 +23,7 @@ use crate::base::lateness::{BusyLog, BUSY_MIN};
 use crate::base::{Duration, Instant};
 use crate::sys::clock;
 use crate::sys::poll::{poll, Interest, PollEntry, Ready};
+use crate::sys::sched::RunDelay;
 use crate::sys::signal::{Signal, SignalSource};
 use crate::sys::timer::DeadlineTimer;
 use nix::errno::Errno;
@@ -102,10 +103,19 @@ pub trait Handler {
     /// Timer `id` is about to fire, `late` after its deadline (read from the clock just
     /// before, so it includes the callbacks that ran before it in this turn). `busy`: the
     /// loop's callback that ran longest while the timer was overdue, with its whole run time;
-    /// None when none ran long (the time went to other processes, or to the kernel). Called
-    /// for every fired timer, right before [`Self::on_timer`].
-    fn on_late(&mut self, id: TimerId, late: Duration, busy: Option<(Busy, Duration)>) {
-        let _ = (id, late, busy);
+    /// None when none ran long (the time went to other processes, or to the kernel).
+    /// `waited`: for a timer at least [`BUSY_MIN`] late, how long the daemon was runnable but
+    /// waiting for a CPU since it last went to sleep (the kernel's `run_delay`; None where it
+    /// is not kept, or for a loop without it). Called for every fired timer, right before
+    /// [`Self::on_timer`].
+    fn on_late(
+        &mut self,
+        id: TimerId,
+        late: Duration,
+        busy: Option<(Busy, Duration)>,
+        waited: Option<Duration>,
+    ) {
+        let _ = (id, late, busy, waited);
     }
 }
 
@@ -290,7 +300,16 @@ pub struct Loop<I> {
     stats: LoopStats,
     /// Callbacks that ran long lately, to blame a late timer on.
     busy: BusyLog<Busy>,
+    /// The kernel's count of this thread's time waiting for a CPU, and its reading before
+    /// the last sleep in poll (when, value): to tell a late wake-up from a late CPU.
+    run_delay: Option<RunDelay>,
+    wait_base: Option<(Instant, Duration)>,
 }
+
+/// The waiting time is read before a poll that may sleep at most this often: a few
+/// reads a second when idle, at most a thousand under a flood (a `pread` each, about a
+/// microsecond). What other wake-ups waited in the last such span adds to the figure.
+const WAIT_SAMPLE_EVERY: Duration = Duration::from_millis(1);
 
 impl<I> Default for Loop<I> {
     fn default() -> Self {
@@ -311,6 +330,8 @@ impl<I> Loop<I> {
             slots: Vec::with_capacity(MAX_FDS + 2),
             stats: LoopStats::default(),
             busy: BusyLog::new(),
+            run_delay: None,
+            wait_base: None,
         }
     }
 
@@ -319,6 +340,8 @@ impl<I> Loop<I> {
     pub fn with_signals() -> Result<Self, Errno> {
         let mut l = Self::new();
         l.signals = Some(SignalSource::new()?);
+        // The daemon's loop runs in the thread that creates it: the file is that thread's.
+        l.run_delay = RunDelay::open();
         Ok(l)
     }
 
@@ -398,6 +421,9 @@ impl<I> Loop<I> {
             });
             self.slots.push(Slot::Timer);
         }
+        if timeout != Some(Duration::ZERO) {
+            self.sample_wait(now);
+        }
         let n = poll(&mut self.poll_set, timeout)?;
         let now = clock::now();
 
@@ -432,6 +458,28 @@ impl<I> Loop<I> {
         self.fire_timers(h, now, mark);
         self.dispatch(h, now);
         Ok(n)
+    }
+
+    /// Read the waiting time before a sleep, unless a reading younger than
+    /// [`WAIT_SAMPLE_EVERY`] is at hand.
+    fn sample_wait(&mut self, now: Instant) {
+        let Some(rd) = self.run_delay.as_ref() else {
+            return;
+        };
+        if self
+            .wait_base
+            .is_some_and(|(at, _)| now.saturating_duration_since(at) < WAIT_SAMPLE_EVERY)
+        {
+            return;
+        }
+        self.wait_base = rd.read().map(|v| (now, v));
+    }
+
+    /// How long the thread waited for a CPU since the reading before its last sleep.
+    fn waited(&self) -> Option<Duration> {
+        let (_, base) = self.wait_base?;
+        let v = self.run_delay.as_ref()?.read()?;
+        Some(v.saturating_sub(base))
     }
 
     /// A timer is due (one armed during this turn too: it fires at the start of the next
@@ -515,12 +563,12 @@ impl<I> Loop<I> {
             self.stats.timers_fired += 1;
             let fired = clock::now();
             let late = fired.saturating_duration_since(deadline);
-            let busy = if late >= BUSY_MIN {
-                self.busy.blame(deadline, fired)
+            let (busy, waited) = if late >= BUSY_MIN {
+                (self.busy.blame(deadline, fired), self.waited())
             } else {
-                None
+                (None, None)
             };
-            h.on_late(id, late, busy);
+            h.on_late(id, late, busy, waited);
             h.on_timer(&mut self.ctx, id, now);
             self.busy.record(Busy::Timer(id), fired, clock::now());
         }
