@@ -87,6 +87,10 @@ pub struct Daemon {
     late: Histogram,
     late_worst: Vec<Duration>,
     late_warn: LateWarn,
+    /// The late-timer warning of the timer being fired, written once its work is done: a
+    /// log line can take milliseconds to write (a file on a busy disk, a slow log reader),
+    /// and the advert goes out first.
+    late_note: Option<String>,
 }
 
 /// Loop resources a configuration needs: one packet socket per interface plus netlink, one
@@ -149,6 +153,7 @@ impl Daemon {
             late: Histogram::default(),
             late_worst,
             late_warn,
+            late_note: None,
         })
     }
 
@@ -571,6 +576,9 @@ impl Handler for Daemon {
             _ => {}
         }
         self.settle(ctx, now);
+        if let Some(note) = self.late_note.take() {
+            warn!("{note}");
+        }
     }
 
     /// Lateness figures for `status`, and one warning per `log_suppress` interval when a VRRP
@@ -605,12 +613,12 @@ impl Handler for Daemon {
         } else {
             String::new()
         };
-        warn!(
+        self.late_note = Some(format!(
             "{}: timer fired {} late, over a tenth of its Skew_Time ({}); {cause}{held}",
             v.cfg.name,
             ms(late),
             ms(skew)
-        );
+        ));
     }
 
     fn on_signal(&mut self, ctx: &mut Ctx, sig: Signal, now: Instant) {
@@ -690,7 +698,7 @@ fn busy_name(b: Busy) -> &'static str {
             None => "an fd",
         },
         Busy::Timer(t) => match part(timer_owner(t)) {
-            Some(Part::Vrrp) => "another instance's timer",
+            Some(Part::Vrrp) => "a VRRP timer (an advert sent, a transition)",
             Some(Part::Links) => "a link resync",
             Some(Part::Checks) => "a check",
             Some(Part::Notify) => "notify commands",
