@@ -110,11 +110,16 @@ impl<C: Copy> BusyLog<C> {
 }
 
 /// One warning per `interval` about late timers, whatever the instance: when the CPU is
-/// starved every instance is late at once, and one line says it.
+/// starved every instance is late at once, and one line says it. A timer more than twice as
+/// late as the worst warned about in the interval is warned about too (at most a few lines
+/// more: each doubles the lateness), so the line that explains the worst delay, the one
+/// that may cost a false takeover, is never held back behind a smaller one.
 #[derive(Clone, Copy, Debug)]
 pub struct LateWarn {
     interval: Duration,
     last: Option<Instant>,
+    /// The worst lateness warned about since `last`.
+    worst: Duration,
     suppressed: u32,
 }
 
@@ -123,6 +128,7 @@ impl LateWarn {
         LateWarn {
             interval,
             last: None,
+            worst: Duration::ZERO,
             suppressed: 0,
         }
     }
@@ -135,11 +141,16 @@ impl LateWarn {
         }
         match self.last {
             Some(t) if now.saturating_duration_since(t) < self.interval => {
+                if late > self.worst * 2 {
+                    self.worst = late;
+                    return Some(core::mem::take(&mut self.suppressed));
+                }
                 self.suppressed = self.suppressed.saturating_add(1);
                 None
             }
             _ => {
                 self.last = Some(now);
+                self.worst = late;
                 Some(core::mem::take(&mut self.suppressed))
             }
         }
@@ -232,5 +243,20 @@ mod tests {
         assert_eq!(w.judge(Duration::from_millis(9), th, at(29_999)), None);
         assert_eq!(w.judge(Duration::from_millis(9), th, at(30_000)), Some(2));
         assert_eq!(w.judge(Duration::from_millis(9), th, at(30_001)), None);
+    }
+
+    #[test]
+    fn a_timer_twice_as_late_as_the_worst_warned_is_not_held_back() {
+        let mut w = LateWarn::new(Duration::from_secs(30));
+        let th = Duration::from_millis(1);
+        assert_eq!(w.judge(Duration::from_millis(2), th, at(0)), Some(0));
+        assert_eq!(w.judge(Duration::from_millis(4), th, at(100)), None);
+        // 30 ms late, within the interval: warned, with the one held back before it.
+        assert_eq!(w.judge(Duration::from_millis(30), th, at(200)), Some(1));
+        assert_eq!(w.judge(Duration::from_millis(59), th, at(300)), None);
+        assert_eq!(w.judge(Duration::from_millis(61), th, at(400)), Some(1));
+        // A new interval starts from its first warning.
+        assert_eq!(w.judge(Duration::from_millis(2), th, at(30_400)), Some(0));
+        assert_eq!(w.judge(Duration::from_millis(5), th, at(30_500)), Some(0));
     }
 }

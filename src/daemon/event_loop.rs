@@ -2,15 +2,20 @@
 //!
 //! One turn of the loop:
 //! 1. `poll` with a timeout up to the next timer (zero if work is already pending);
-//! 2. for every ready fd, let the handler read at most [`READ_BUDGET`] times; each read may push
-//!    input events to the [`Inbox`] (dropped and counted per fd when the queue is full); the
-//!    signalfd is drained into a pending-signal set that cannot overflow;
-//! 3. fire every due timer (before any queued input is handled);
-//! 4. deliver pending signals;
-//! 5. handle the queued input events.
+//! 2. fire every timer due when poll returned;
+//! 3. for every ready fd, let the handler read at most [`READ_BUDGET`] times; each read may push
+//!    input events to the [`Inbox`] (dropped and counted per fd when the queue is full); once
+//!    a timer has fallen due, each fd gets one read and no more; the signalfd is drained into
+//!    a pending-signal set that cannot overflow;
+//! 4. fire every timer that fell due while reading (before any queued input is handled);
+//! 5. deliver pending signals;
+//! 6. handle the queued input events.
 //!
-//! So a flood on one socket costs at most `READ_BUDGET` reads before due timers run, and the
-//! steady state touches only fixed-size storage: no allocation per turn.
+//! So a due timer fires before more frames are read: a flood on a socket delays it by at most
+//! one read per ready fd (the handler's batch), never by a whole `READ_BUDGET`. A timer armed
+//! during a turn fires in the next one (with a zero poll timeout if it is already due), so a
+//! zero-delay re-arm cannot spin. The steady state touches only fixed-size storage: no
+//! allocation per turn.
 
 use super::timers::TimerQueue;
 use super::{CapacityError, TimerId, Token, EVENT_QUEUE_CAP, MAX_FDS, READ_BUDGET, TIMER_CAP};
@@ -18,6 +23,7 @@ use crate::base::lateness::{BusyLog, BUSY_MIN};
 use crate::base::{Duration, Instant};
 use crate::sys::clock;
 use crate::sys::poll::{poll, Interest, PollEntry, Ready};
+use crate::sys::sched::RunDelay;
 use crate::sys::signal::{Signal, SignalSource};
 use crate::sys::timer::DeadlineTimer;
 use nix::errno::Errno;
@@ -97,10 +103,19 @@ pub trait Handler {
     /// Timer `id` is about to fire, `late` after its deadline (read from the clock just
     /// before, so it includes the callbacks that ran before it in this turn). `busy`: the
     /// loop's callback that ran longest while the timer was overdue, with its whole run time;
-    /// None when none ran long (the time went to other processes, or to the kernel). Called
-    /// for every fired timer, right before [`Self::on_timer`].
-    fn on_late(&mut self, id: TimerId, late: Duration, busy: Option<(Busy, Duration)>) {
-        let _ = (id, late, busy);
+    /// None when none ran long (the time went to other processes, or to the kernel).
+    /// `waited`: for a timer at least [`BUSY_MIN`] late, how long the daemon was runnable but
+    /// waiting for a CPU since it last went to sleep (the kernel's `run_delay`; None where it
+    /// is not kept, or for a loop without it). Called for every fired timer, right before
+    /// [`Self::on_timer`].
+    fn on_late(
+        &mut self,
+        id: TimerId,
+        late: Duration,
+        busy: Option<(Busy, Duration)>,
+        waited: Option<Duration>,
+    ) {
+        let _ = (id, late, busy, waited);
     }
 }
 
@@ -133,6 +148,8 @@ pub struct LoopStats {
     pub signals: u64,
     /// Times a turn stopped reading an fd because its budget was used up.
     pub budget_exhausted: u64,
+    /// Times a turn stopped reading an fd early because a timer had fallen due.
+    pub yielded_to_timers: u64,
 }
 
 /// The part of the loop handlers may change while being called.
@@ -289,7 +306,16 @@ pub struct Loop<I> {
     stats: LoopStats,
     /// Callbacks that ran long lately, to blame a late timer on.
     busy: BusyLog<Busy>,
+    /// The kernel's count of this thread's time waiting for a CPU, and its reading before
+    /// the last sleep in poll (when, value): to tell a late wake-up from a late CPU.
+    run_delay: Option<RunDelay>,
+    wait_base: Option<(Instant, Duration)>,
 }
+
+/// The waiting time is read before a poll that may sleep at most this often: a few
+/// reads a second when idle, at most a thousand under a flood (a `pread` each, about a
+/// microsecond). What other wake-ups waited in the last such span adds to the figure.
+const WAIT_SAMPLE_EVERY: Duration = Duration::from_millis(1);
 
 impl<I> Default for Loop<I> {
     fn default() -> Self {
@@ -310,6 +336,8 @@ impl<I> Loop<I> {
             slots: Vec::with_capacity(MAX_FDS + 2),
             stats: LoopStats::default(),
             busy: BusyLog::new(),
+            run_delay: None,
+            wait_base: None,
         }
     }
 
@@ -318,6 +346,8 @@ impl<I> Loop<I> {
     pub fn with_signals() -> Result<Self, Errno> {
         let mut l = Self::new();
         l.signals = Some(SignalSource::new()?);
+        // The daemon's loop runs in the thread that creates it: the file is that thread's.
+        l.run_delay = RunDelay::open();
         Ok(l)
     }
 
@@ -349,6 +379,8 @@ impl<I> Loop<I> {
         max_wait: Option<Duration>,
     ) -> Result<usize, Errno> {
         self.stats.turns += 1;
+        // Timers armed from here on (by this turn's callbacks) wait for the next turn.
+        let mark = self.ctx.timers.mark();
         let now = clock::now();
         let timeout = if self.ctx.stop || self.pending_signals != 0 || !self.queue.is_empty() {
             Some(Duration::ZERO)
@@ -395,8 +427,14 @@ impl<I> Loop<I> {
             });
             self.slots.push(Slot::Timer);
         }
+        if timeout != Some(Duration::ZERO) {
+            self.sample_wait(now);
+        }
         let n = poll(&mut self.poll_set, timeout)?;
         let now = clock::now();
+
+        // Timers first: what was due when poll returned fires before any frame is read.
+        self.fire_timers(h, now, mark);
 
         if n > 0 {
             for i in 0..self.poll_set.len() {
@@ -420,8 +458,43 @@ impl<I> Loop<I> {
             }
         }
 
+        // What fell due while reading fires now, before the queued input: a fresh reading of
+        // the clock, which every callback from here on gets, so time never runs backwards.
+        let now = clock::now();
+        self.fire_timers(h, now, mark);
         self.dispatch(h, now);
         Ok(n)
+    }
+
+    /// Read the waiting time before a sleep, unless a reading younger than
+    /// [`WAIT_SAMPLE_EVERY`] is at hand.
+    fn sample_wait(&mut self, now: Instant) {
+        let Some(rd) = self.run_delay.as_ref() else {
+            return;
+        };
+        if self
+            .wait_base
+            .is_some_and(|(at, _)| now.saturating_duration_since(at) < WAIT_SAMPLE_EVERY)
+        {
+            return;
+        }
+        self.wait_base = rd.read().map(|v| (now, v));
+    }
+
+    /// How long the thread waited for a CPU since the reading before its last sleep.
+    fn waited(&self) -> Option<Duration> {
+        let (_, base) = self.wait_base?;
+        let v = self.run_delay.as_ref()?.read()?;
+        Some(v.saturating_sub(base))
+    }
+
+    /// A timer is due (one armed during this turn too: it fires at the start of the next
+    /// turn, which comes at once): reading should give way to it.
+    fn timer_due(&self) -> bool {
+        self.ctx
+            .timers
+            .next_deadline()
+            .is_some_and(|d| d <= clock::now())
     }
 
     fn read_signals(&mut self) {
@@ -440,6 +513,10 @@ impl<I> Loop<I> {
         }
     }
 
+    /// Let the handler read `token` up to [`READ_BUDGET`] times, but only once when a timer
+    /// is (or falls) due: the timer goes first, the rest of the fd's frames wait for the next
+    /// turn (poll reports the fd ready again at once). One read always happens, so timers
+    /// that are always due cannot starve an fd.
     fn read_fd<H: Handler<Input = I>>(
         &mut self,
         h: &mut H,
@@ -448,6 +525,10 @@ impl<I> Loop<I> {
         now: Instant,
     ) {
         for k in 0..READ_BUDGET {
+            if k > 0 && self.timer_due() {
+                self.stats.yielded_to_timers += 1;
+                return;
+            }
             // The handler may have deregistered the token in an earlier callback.
             if !self.ctx.is_registered(token) {
                 return;
@@ -476,30 +557,32 @@ impl<I> Loop<I> {
         }
     }
 
-    fn dispatch<H: Handler<Input = I>>(&mut self, h: &mut H, now: Instant) {
-        // Timers first: those due when dispatch starts, each once. A handler re-arming its
-        // timer at or before `now` gets called again next turn, not in a loop within this
-        // one, so a zero-delay re-arm cannot starve input or spin.
-        let due = self.ctx.timers.due_count(now);
-        for _ in 0..due {
-            match self.ctx.timers.pop_due(now) {
-                Some((id, deadline)) => {
-                    self.stats.timers_fired += 1;
-                    let fired = clock::now();
-                    let late = fired.saturating_duration_since(deadline);
-                    let busy = if late >= BUSY_MIN {
-                        self.busy.blame(deadline, fired)
-                    } else {
-                        None
-                    };
-                    h.on_late(id, late, busy);
-                    h.on_timer(&mut self.ctx, id, now);
-                    self.busy.record(Busy::Timer(id), fired, clock::now());
-                }
-                None => break,
-            }
+    /// Fire the timers armed before `mark` that are due at `now`, earliest first, each once:
+    /// a handler re-arming its timer at or before `now` gets called again next turn, not in
+    /// a loop within this one, so a zero-delay re-arm cannot starve input or spin.
+    fn fire_timers<H: Handler<Input = I>>(&mut self, h: &mut H, now: Instant, mark: u64) {
+        // Bounded: each pass removes a timer armed before `mark`, and none is added to them.
+        for _ in 0..TIMER_CAP {
+            let Some((id, deadline)) = self.ctx.timers.pop_due_armed_before(now, mark) else {
+                break;
+            };
+            self.stats.timers_fired += 1;
+            let fired = clock::now();
+            let late = fired.saturating_duration_since(deadline);
+            let (busy, waited) = if late >= BUSY_MIN {
+                (self.busy.blame(deadline, fired), self.waited())
+            } else {
+                (None, None)
+            };
+            h.on_late(id, late, busy, waited);
+            h.on_timer(&mut self.ctx, id, now);
+            self.busy.record(Busy::Timer(id), fired, clock::now());
         }
-        // Signals next, in a fixed order: Terminate first so a stop is never delayed by a
+    }
+
+    /// Pending signals, then the queued input.
+    fn dispatch<H: Handler<Input = I>>(&mut self, h: &mut H, now: Instant) {
+        // Signals first, in a fixed order: Terminate first so a stop is never delayed by a
         // reload that was pending at the same moment.
         let pending = core::mem::take(&mut self.pending_signals);
         for sig in Signal::ALL {

@@ -93,6 +93,10 @@ pub struct Daemon<S: Southbound = Linux> {
     late: Histogram,
     late_worst: Vec<Duration>,
     late_warn: LateWarn,
+    /// The late-timer warning of the timer being fired, written once its work is done: a
+    /// log line can take milliseconds to write (a file on a busy disk, a slow log reader),
+    /// and the advert goes out first.
+    late_note: Option<String>,
 }
 
 /// Loop resources a configuration needs: one packet socket per interface plus netlink, one
@@ -162,6 +166,7 @@ impl<S: Southbound> Daemon<S> {
             late: Histogram::default(),
             late_worst,
             late_warn,
+            late_note: None,
         })
     }
 
@@ -588,12 +593,21 @@ impl<S: Southbound> Handler for Daemon<S> {
             _ => {}
         }
         self.settle(ctx, now);
+        if let Some(note) = self.late_note.take() {
+            warn!("{note}");
+        }
     }
 
     /// Lateness figures for `status`, and one warning per `log_suppress` interval when a VRRP
     /// timer fires later than a tenth of its instance's Skew_Time (RFC 5798 6.1: the slack a
     /// backup allows beyond three advert intervals), naming what kept the loop busy.
-    fn on_late(&mut self, id: TimerId, late: Duration, busy: Option<(Busy, Duration)>) {
+    fn on_late(
+        &mut self,
+        id: TimerId,
+        late: Duration,
+        busy: Option<(Busy, Duration)>,
+        waited: Option<Duration>,
+    ) {
         self.late.record(late);
         let Some((Part::Vrrp, i)) = timer_owner(id) else {
             return;
@@ -610,26 +624,18 @@ impl<S: Southbound> Handler for Daemon<S> {
         let Some(held) = self.late_warn.judge(late, lateness::threshold(skew), now) else {
             return;
         };
-        let cause = match busy {
-            Some((b, took)) => format!("{} ran {} ms", busy_name(b), took.as_millis()),
-            None => "nothing in the daemon ran long: the CPU went to other work".to_string(),
-        };
+        let cause = late_cause(late, busy, waited);
         let held = if held > 0 {
             format!(" ({held} more late timers since the last warning)")
         } else {
             String::new()
         };
-        // Decimal text by hand: float formatting costs 12 KB on the routers.
-        let ms = |d: Duration| {
-            let us = d.as_micros() as u64;
-            format!("{}.{} ms", us / 1000, (us % 1000) / 100)
-        };
-        warn!(
+        self.late_note = Some(format!(
             "{}: timer fired {} late, over a tenth of its Skew_Time ({}); {cause}{held}",
             v.cfg.name,
             ms(late),
             ms(skew)
-        );
+        ));
     }
 
     fn on_signal(&mut self, ctx: &mut Ctx, sig: Signal, now: Instant) {
@@ -663,6 +669,35 @@ impl<S: Southbound> Handler for Daemon<S> {
 }
 
 /// What a loop callback was, in a late-timer warning.
+/// Decimal milliseconds by hand: float formatting costs 12 KB on the routers.
+fn ms(d: Duration) -> String {
+    let us = d.as_micros() as u64;
+    format!("{}.{} ms", us / 1000, (us % 1000) / 100)
+}
+
+/// What made a timer `late`, for its warning: the loop's callback that ran long while it was
+/// overdue if there is one; else whether the daemon was woken on time and then `waited` for
+/// a CPU (at least half the lateness) or was woken late.
+fn late_cause(late: Duration, busy: Option<(Busy, Duration)>, waited: Option<Duration>) -> String {
+    match (busy, waited) {
+        (Some((b, took)), _) => format!("{} ran {} ms", busy_name(b), took.as_millis()),
+        (None, Some(w)) if w * 2 >= late => format!(
+            "nothing in the daemon ran long; woken on time, it waited {} for a CPU that other \
+             work held (interrupts and softirqs, a task of higher priority, or another process \
+             inside a system call, which a real-time task cannot interrupt on a kernel without \
+             full preemption)",
+            ms(w)
+        ),
+        (None, Some(w)) => format!(
+            "nothing in the daemon ran long and it waited only {} for a CPU: it was woken late \
+             (the timer interrupt came late: interrupts off, or a virtual machine's CPU not \
+             running)",
+            ms(w)
+        ),
+        (None, None) => "nothing in the daemon ran long: the CPU went to other work".to_string(),
+    }
+}
+
 fn busy_name(b: Busy) -> &'static str {
     let part = |p: Option<(Part, u32)>| p.map(|(p, _)| p);
     match b {
@@ -680,7 +715,7 @@ fn busy_name(b: Busy) -> &'static str {
             None => "an fd",
         },
         Busy::Timer(t) => match part(timer_owner(t)) {
-            Some(Part::Vrrp) => "another instance's timer",
+            Some(Part::Vrrp) => "a VRRP timer (an advert sent, a transition)",
             Some(Part::Links) => "a link resync",
             Some(Part::Checks) => "a check",
             Some(Part::Notify) => "notify commands",
@@ -787,6 +822,30 @@ pub fn run(path: &Path, cfg: Config, socket: &Path) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_late_timer_is_blamed_on_a_callback_a_wait_for_the_cpu_or_a_late_wake_up() {
+        let late = Duration::from_millis(19);
+        let b = late_cause(
+            late,
+            Some((Busy::Signal(Signal::Reload), Duration::from_millis(25))),
+            Some(Duration::from_millis(1)),
+        );
+        assert_eq!(b, "a reload ran 25 ms");
+        let w = late_cause(late, None, Some(Duration::from_micros(19_230)));
+        assert!(
+            w.contains("woken on time, it waited 19.2 ms for a CPU"),
+            "{w}"
+        );
+        assert!(w.contains("system call"), "{w}");
+        let l = late_cause(late, None, Some(Duration::from_micros(300)));
+        assert!(
+            l.contains("waited only 0.3 ms") && l.contains("woken late"),
+            "{l}"
+        );
+        let u = late_cause(late, None, None);
+        assert!(u.contains("the CPU went to other work"), "{u}");
+    }
 
     /// 255 instances on one interface (every VRID) and 10,000 TCP-checked real servers load,
     /// and the loop's fixed tables take what they need.

@@ -113,6 +113,27 @@ impl<const N: usize> TimerQueue<N> {
             _ => None,
         }
     }
+
+    /// A mark of the arming order: timers armed from now on are not
+    /// [`armed_before`](Self::pop_due_armed_before) it. The loop takes one per turn, so a
+    /// timer (re-)armed during a turn waits for the next one, however early its deadline.
+    pub fn mark(&self) -> u64 {
+        self.seq
+    }
+
+    /// Remove and return the earliest timer armed before `mark` if it is due at `now`
+    /// (those armed since, due or not, stay).
+    pub fn pop_due_armed_before(&mut self, now: Instant, mark: u64) -> Option<(TimerId, Instant)> {
+        let back = self
+            .entries
+            .iter()
+            .rev()
+            .take_while(|e| e.at <= now)
+            .position(|e| e.seq < mark)?;
+        let i = self.entries.len() - 1 - back;
+        let e = self.entries.remove(i);
+        Some((e.id, e.at))
+    }
 }
 
 #[cfg(test)]
@@ -151,6 +172,36 @@ mod tests {
         assert!(!q.cancel(TimerId(2)));
         assert_eq!(q.pop_due(t(25)), None);
         assert_eq!(q.pop_due(t(30)), Some((TimerId(1), t(30))));
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn timers_armed_after_a_mark_wait_for_the_next_one() {
+        let mut q: TimerQueue<8> = TimerQueue::new();
+        q.arm(TimerId(1), t(10)).unwrap();
+        q.arm(TimerId(2), t(20)).unwrap();
+        let mark = q.mark();
+        // Re-armed and newly armed after the mark, both earlier than everything else.
+        q.arm(TimerId(2), t(5)).unwrap();
+        q.arm(TimerId(3), t(1)).unwrap();
+        assert_eq!(q.next_deadline(), Some(t(1)));
+        assert_eq!(q.pop_due_armed_before(t(9), mark), None);
+        assert_eq!(
+            q.pop_due_armed_before(t(100), mark),
+            Some((TimerId(1), t(10)))
+        );
+        assert_eq!(q.pop_due_armed_before(t(100), mark), None);
+        assert_eq!(q.len(), 2);
+        // The next mark covers them: they fire in deadline order.
+        let mark = q.mark();
+        assert_eq!(
+            q.pop_due_armed_before(t(100), mark),
+            Some((TimerId(3), t(1)))
+        );
+        assert_eq!(
+            q.pop_due_armed_before(t(100), mark),
+            Some((TimerId(2), t(5)))
+        );
         assert!(q.is_empty());
     }
 

@@ -192,6 +192,54 @@ pub fn set_oom_score_adj(v: i32) -> Result<(), std::io::Error> {
     std::fs::write("/proc/self/oom_score_adj", v.to_string())
 }
 
+/// The time this thread spent runnable but waiting for a CPU, read from
+/// `/proc/thread-self/schedstat` (its second field, `run_delay`, in nanoseconds; kept by
+/// kernels with CONFIG_SCHED_INFO, which every distribution and OpenWrt build enables).
+///
+/// Why: a timer that fires late was either woken late (the timer interrupt itself came late:
+/// interrupts off, or a virtual machine's CPU not running) or woken on time and then kept
+/// waiting for the CPU (a higher-priority task, interrupt and softirq work, or, on a kernel
+/// without full preemption, another process's system call that a real-time task cannot
+/// interrupt). The growth of `run_delay` across the wait tells the two apart.
+pub struct RunDelay {
+    fd: std::os::fd::OwnedFd,
+}
+
+impl RunDelay {
+    /// Open the file once; `None` where the kernel does not keep it.
+    pub fn open() -> Option<RunDelay> {
+        let f = std::fs::File::open("/proc/thread-self/schedstat")
+            .or_else(|_| std::fs::File::open("/proc/self/schedstat"))
+            .ok()?;
+        let r = RunDelay { fd: f.into() };
+        r.read().map(|_| r)
+    }
+
+    /// The total wait so far (one `pread`, about a microsecond).
+    pub fn read(&self) -> Option<core::time::Duration> {
+        use std::os::fd::AsRawFd;
+        let mut buf = [0u8; 96];
+        // SAFETY: reads into a stack buffer of the given length from an fd we own.
+        let n = unsafe {
+            libc::pread(
+                self.fd.as_raw_fd(),
+                buf.as_mut_ptr() as *mut libc::c_void,
+                buf.len(),
+                0,
+            )
+        };
+        let n = usize::try_from(n).ok()?;
+        parse_run_delay(buf.get(..n)?)
+    }
+}
+
+/// `run_delay` from a schedstat line: "<on-CPU ns> <run_delay ns> <timeslices>".
+fn parse_run_delay(line: &[u8]) -> Option<core::time::Duration> {
+    let text = core::str::from_utf8(line).ok()?;
+    let ns: u64 = text.split_whitespace().nth(1)?.parse().ok()?;
+    Some(core::time::Duration::from_nanos(ns))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,6 +259,22 @@ mod tests {
             None
         );
         assert_eq!(file_mapping("garbage"), None);
+    }
+
+    #[test]
+    fn run_delay_is_the_second_schedstat_field() {
+        assert_eq!(
+            parse_run_delay(b"39341452 32304112 47\n"),
+            Some(core::time::Duration::from_nanos(32_304_112))
+        );
+        assert_eq!(parse_run_delay(b"39341452\n"), None);
+        assert_eq!(parse_run_delay(b"a b c"), None);
+        // This thread's own figure reads, and never goes down.
+        if let Some(r) = RunDelay::open() {
+            let a = r.read().unwrap();
+            std::thread::yield_now();
+            assert!(r.read().unwrap() >= a);
+        }
     }
 
     #[test]

@@ -233,6 +233,8 @@ struct Figures {
     master_adverts: usize,
     late_worst_ms: Option<f64>,
     note: String,
+    /// r1's late-timer warnings (minivrrp): what the daemon says made its worst timers late.
+    warnings: Vec<String>,
 }
 
 /// r1's and r2's adverts; r2's namespace keeps the capture off r1's CPU (the switch would see
@@ -271,6 +273,43 @@ fn flood(lab: &Lab, pps: f64, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<
         }
         sent
     })
+}
+
+/// The kernel's preemption model, which bounds how long a real-time task may wait for a CPU
+/// held by another process inside a system call: `/sys/kernel/debug/sched/preempt` where
+/// readable (dynamic preemption), else what `uname -v` says the kernel was built with.
+fn preemption_model() -> String {
+    if let Ok(m) = std::fs::read_to_string("/sys/kernel/debug/sched/preempt") {
+        return format!("{} (/sys/kernel/debug/sched/preempt)", m.trim());
+    }
+    let v = std::process::Command::new("uname")
+        .arg("-v")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let built = if v.contains("PREEMPT_DYNAMIC") {
+        "dynamic, mode unreadable"
+    } else if v.contains("PREEMPT_RT") {
+        "full, real-time kernel"
+    } else if v.contains("PREEMPT") {
+        "full"
+    } else {
+        "none or voluntary"
+    };
+    let cfg = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "zcat /proc/config.gz 2>/dev/null | grep -E '^CONFIG_PREEMPT(_NONE|_VOLUNTARY)?=y'",
+        ])
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default();
+    format!("{built} (uname -v: {v}; {cfg})")
 }
 
 fn late_worst_ms(lab: &Lab) -> Option<f64> {
@@ -376,6 +415,15 @@ fn run_case(lab: &Lab, k: &Knobs, f: Flavor, interval: f64, load: Load) -> Resul
     std::thread::sleep(Duration::from_secs_f64((interval * 5.0).max(0.3)));
     cap.signal(libc::SIGINT);
     cap.wait_exit(Duration::from_secs(5));
+    let warnings = if f == Flavor::Keepalived {
+        vec![]
+    } else {
+        r1.log_text()
+            .lines()
+            .filter(|l| l.contains("timer fired"))
+            .map(str::to_string)
+            .collect()
+    };
     drop(r1);
     drop(r2);
     drop(cg);
@@ -384,6 +432,7 @@ fn run_case(lab: &Lab, k: &Knobs, f: Flavor, interval: f64, load: Load) -> Resul
     let mut fig = Figures {
         late_worst_ms: late,
         note,
+        warnings,
         ..Figures::default()
     };
     let mut last_r1: Option<Duration> = None;
@@ -440,6 +489,7 @@ fn main() {
         "load ({} s per case; VRRPv3; master r1 prio 150 on CPU 0, backup r2 prio 100 on CPU 1)",
         k.secs
     );
+    println!("kernel preemption: {}", preemption_model());
     println!(
         "{:<8} {:<7} {:<14} {:>10} {:>10} {:>12} {:>10} {:>12}  note",
         "interval",
@@ -455,20 +505,27 @@ fn main() {
         for &load in &k.loads {
             for &f in &k.flavors {
                 match run_case(&lab, &k, f, interval, load) {
-                    Ok(x) => println!(
-                        "{:<8} {:<7} {:<14} {:>10} {:>10} {:>12.1} {:>10.1} {:>12}  {}",
-                        interval,
-                        load.name(),
-                        f.name(),
-                        x.takeovers,
-                        x.backup_adverts,
-                        x.worst_gap_ms,
-                        x.worst_gap_ms / (interval * 1e3),
-                        x.late_worst_ms
-                            .map(|v| format!("{v:.1}"))
-                            .unwrap_or_else(|| "-".into()),
-                        x.note
-                    ),
+                    Ok(x) => {
+                        println!(
+                            "{:<8} {:<7} {:<14} {:>10} {:>10} {:>12.1} {:>10.1} {:>12}  {}",
+                            interval,
+                            load.name(),
+                            f.name(),
+                            x.takeovers,
+                            x.backup_adverts,
+                            x.worst_gap_ms,
+                            x.worst_gap_ms / (interval * 1e3),
+                            x.late_worst_ms
+                                .map(|v| format!("{v:.1}"))
+                                .unwrap_or_else(|| "-".into()),
+                            x.note
+                        );
+                        // What r1's daemon said about its late timers (one line per
+                        // log_suppress interval, and one for each doubling of the worst).
+                        for w in x.warnings.iter().take(12) {
+                            println!("    r1: {w}");
+                        }
+                    }
                     Err(e) => println!(
                         "{:<8} {:<7} {:<14} FAILED: {}",
                         interval,

@@ -154,6 +154,121 @@ fn flooded_socket_cannot_starve_a_due_timer() {
     assert!(l.stats().budget_exhausted > 0);
 }
 
+/// Reads one datagram per call, each taking `read_cost` (a handler parsing a frame); records
+/// when the timers fired relative to the reads. `rearm` re-arms every timer at once (due
+/// again next turn).
+struct SlowReader {
+    sock: UnixDatagram,
+    read_cost: std::time::Duration,
+    reads: usize,
+    fired_after_reads: Vec<usize>,
+    rearm: bool,
+}
+
+impl Handler for SlowReader {
+    type Input = ();
+    fn on_readable(
+        &mut self,
+        _: &mut Ctx,
+        _: &mut Inbox<()>,
+        _: Token,
+        _: Ready,
+        _: Instant,
+    ) -> Read {
+        let mut buf = [0u8; 64];
+        match self.sock.recv(&mut buf) {
+            Ok(_) => {
+                self.reads += 1;
+                std::thread::sleep(self.read_cost);
+                Read::Again
+            }
+            Err(_) => Read::Drained,
+        }
+    }
+    fn on_input(&mut self, _: &mut Ctx, _: Token, _: (), _: Instant) {}
+    fn on_timer(&mut self, ctx: &mut Ctx, id: TimerId, now: Instant) {
+        self.fired_after_reads.push(self.reads);
+        if self.rearm {
+            ctx.arm(id, now).unwrap();
+        }
+    }
+    fn on_signal(&mut self, _: &mut Ctx, _: Signal, _: Instant) {}
+}
+
+fn slow_reader(frames: usize, read_cost_ms: u64, rearm: bool) -> (SlowReader, UnixDatagram) {
+    let (r, w) = pair();
+    for _ in 0..frames {
+        w.send(&[7]).unwrap();
+    }
+    let h = SlowReader {
+        sock: r,
+        read_cost: std::time::Duration::from_millis(read_cost_ms),
+        reads: 0,
+        fired_after_reads: vec![],
+        rearm,
+    };
+    (h, w)
+}
+
+#[test]
+fn a_timer_due_when_poll_returns_fires_before_any_frame_is_read() {
+    let (mut h, _w) = slow_reader(READ_BUDGET * 4, 0, false);
+    let mut l: Loop<()> = Loop::new();
+    l.ctx()
+        .register(Token(0), &h.sock, Interest::READABLE)
+        .unwrap();
+    l.ctx().arm(TimerId(1), clock::now()).unwrap();
+    l.turn(&mut h, Some(Duration::ZERO)).unwrap();
+    assert_eq!(h.fired_after_reads, vec![0], "the due timer went first");
+    // Nothing else was due: the fd then got its whole budget.
+    assert_eq!(h.reads, READ_BUDGET);
+}
+
+#[test]
+fn a_timer_falling_due_while_reading_stops_the_reading() {
+    // Each read costs at least 1 ms; the timer falls due 2.5 ms after it is armed, so by the
+    // third read at the latest it is due, and the loop stops reading and fires it in the
+    // same turn instead of reading the fd's whole budget (READ_BUDGET frames) first.
+    let (mut h, _w) = slow_reader(READ_BUDGET * 4, 1, false);
+    let mut l: Loop<()> = Loop::new();
+    l.ctx()
+        .register(Token(0), &h.sock, Interest::READABLE)
+        .unwrap();
+    l.ctx()
+        .arm(TimerId(1), clock::now() + Duration::from_micros(2500))
+        .unwrap();
+    l.turn(&mut h, Some(Duration::ZERO)).unwrap();
+    assert_eq!(h.fired_after_reads.len(), 1, "fired in the same turn");
+    assert!(
+        h.fired_after_reads[0] <= 3 && h.reads <= 3,
+        "reads before the timer: {:?} of {} (budget {READ_BUDGET})",
+        h.fired_after_reads,
+        h.reads
+    );
+    assert_eq!(l.stats().yielded_to_timers, 1);
+    // The frames left are read next turn.
+    let before = h.reads;
+    l.turn(&mut h, Some(Duration::ZERO)).unwrap();
+    assert!(h.reads > before);
+}
+
+#[test]
+fn always_due_timers_still_let_every_ready_fd_read_once_per_turn() {
+    // A timer re-armed at `now` from its own callback is due at every turn; the fd still
+    // gets one read per turn (the handler's batch), so reading is never starved.
+    let (mut h, _w) = slow_reader(10, 0, true);
+    let mut l: Loop<()> = Loop::new();
+    l.ctx()
+        .register(Token(0), &h.sock, Interest::READABLE)
+        .unwrap();
+    l.ctx().arm(TimerId(1), clock::now()).unwrap();
+    for turn in 1..=10 {
+        l.turn(&mut h, Some(Duration::ZERO)).unwrap();
+        assert_eq!(h.fired_after_reads.len(), turn, "once per turn");
+        assert_eq!(h.reads, turn, "one read per turn while a timer is due");
+    }
+}
+
 #[test]
 fn deregistered_fd_is_no_longer_read() {
     let (r, w) = pair();
