@@ -1197,7 +1197,7 @@ fn build_ra(s: &Sec, vips: &[Vip], errs: &mut Errors) -> Option<RaConfig> {
     let max_s = interval.as_secs();
     // Schema: `Derived` 3 x MaxRtrAdvInterval, capped at 9000 (RFC 4861 6.2.1).
     let router_lifetime = s.uint("ra_lifetime").unwrap_or((3 * max_s).min(9_000));
-    if router_lifetime != 0 && router_lifetime < interval.as_millis().div_ceil(1000) as u64 {
+    if router_lifetime != 0 && router_lifetime < max_s + u64::from(interval.subsec_millis() > 0) {
         errs.at(
             s.line("ra_lifetime"),
             s.path("ra_lifetime"),

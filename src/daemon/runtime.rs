@@ -594,7 +594,13 @@ impl Handler for Daemon {
             return;
         };
         let cause = match busy {
-            Some((b, took)) => format!("{} ran {} ms", busy_name(b), took.as_millis()),
+            // Milliseconds from as_secs/subsec_millis, not as_millis: formatting a u128 pulls
+            // 128-bit division into the 32-bit router builds.
+            Some((b, took)) => format!(
+                "{} ran {} ms",
+                busy_name(b),
+                took.as_secs() * 1000 + u64::from(took.subsec_millis())
+            ),
             None => "nothing in the daemon ran long: the CPU went to other work".to_string(),
         };
         let held = if held > 0 {
