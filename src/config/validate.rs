@@ -2216,6 +2216,23 @@ mod tests {
             let e = one_error(&instance(&format!("{v6}{extra}")));
             assert!(e.starts_with(want), "{extra}: {e}");
         }
+        // The lifetime is compared with the interval rounded up to whole seconds.
+        let e = one_error(&instance(&format!(
+            "{v6}\toption ra_interval '4.5'\n\toption ra_lifetime '4'\n"
+        )));
+        assert!(
+            e.starts_with("f:9: vi1.ra_lifetime: 4 is below ra_interval"),
+            "{e}"
+        );
+        for (interval, lifetime) in [("4.5", "5"), ("5", "5"), ("4.5", "0")] {
+            let c = ok(&instance(&format!(
+                "{v6}\toption ra_interval '{interval}'\n\toption ra_lifetime '{lifetime}'\n"
+            )));
+            assert_eq!(
+                c.instances[0].ra.as_ref().map(|r| r.router_lifetime),
+                lifetime.parse().ok()
+            );
+        }
         // `ra` needs a link-local first IPv6 VIP; the `ra_*` options need `ra`.
         let e = one_error(&instance(
             "\toption version '3'\n\tlist vip 'fd77::254/64'\n\tlist vip 'fe80::77/64'\n\toption ra '1'\n",
