@@ -9,6 +9,7 @@
 #                                 ABI, on MIPS no FPU instruction, and the size gate (router
 #                                 binaries <= 600,000 bytes, or a profile's SIZE_MAX ceiling)
 #   board/build.sh fpu-selftest   the FPU scan against assembled FPU instructions
+#   board/build.sh size-selftest  the size gate against files just under and over its limits
 #   board/build.sh test-cross [BOARD...]
 #                                 the library's unit tests for those boards under qemu-user
 #                                 (default: mips_24kc, mipsel_24kc, arm_cortex-a7_neon-vfpv4)
@@ -357,11 +358,32 @@ size_gate() { # board binary
 	fi
 }
 
+# The size gate checks itself: a router profile passes at 600,000 bytes and fails one byte
+# over; a profile with SIZE_MAX is held to that; x86_64 (no size goal) passes.
+size_gate_selftest() {
+	mkdir -p "$ROOT/target/cross"
+	f="$ROOT/target/cross/size-gate-selftest"
+	head -c "$ROUTER_GOAL_BYTES" /dev/zero >"$f"
+	(size_gate aarch64_cortex-a53 "$f" 2>/dev/null) || die "size gate self-test: $ROUTER_GOAL_BYTES bytes refused"
+	head -c 1 /dev/zero >>"$f"
+	(size_gate aarch64_cortex-a53 "$f" 2>/dev/null) && die "size gate self-test: $((ROUTER_GOAL_BYTES + 1)) bytes passed"
+	(size_gate x86_64 "$f" 2>/dev/null) || die "size gate self-test: x86_64 held to the router goal"
+	load_board mipsel_24kc
+	[ -n "$SIZE_MAX" ] || return 0
+	truncate -s "$SIZE_MAX" "$f"
+	(size_gate mipsel_24kc "$f" 2>/dev/null) || die "size gate self-test: mipsel_24kc refused at its SIZE_MAX"
+	truncate -s "$((SIZE_MAX + 1))" "$f"
+	(size_gate mipsel_24kc "$f" 2>/dev/null) && die "size gate self-test: mipsel_24kc passed over its SIZE_MAX"
+	rm -f "$f"
+	echo "size gate self-test: 600,000 bytes pass, one more fails; SIZE_MAX and x86_64 honoured" >&2
+}
+
 # Every profile: each distinct binary built once (the aarch64 and armv7 profiles share one
 # per Rust target), run under qemu-user, through the gates, packaged as .ipk and .apk
 # (openwrt/build-ipk.sh) for every profile; one table of sizes.
 build_all() {
 	mips_fpu_selftest
+	size_gate_selftest
 	built=" "
 	rows=""
 	for f in "$BOARD_DIR"/x86_64.env "$BOARD_DIR"/*.env; do
@@ -407,6 +429,7 @@ test-cross)
 	exit
 	;;
 fpu-selftest) mips_fpu_selftest; exit ;;
+size-selftest) size_gate_selftest; exit ;;
 check)
 	[ $# -ge 2 ] || die "usage: board/build.sh check BOARD [BINARY]"
 	load_board "$2"
