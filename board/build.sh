@@ -6,8 +6,10 @@
 #                                 qemu-user, the gates, .ipk + .apk for every profile, one table
 #   board/build.sh check BOARD [BINARY]
 #                                 the gates alone: static, ELF machine/class/byte order, float
-#                                 ABI, and on MIPS no FPU instruction
+#                                 ABI, on MIPS no FPU instruction, and the size gate (router
+#                                 binaries <= 600,000 bytes, or a profile's SIZE_MAX ceiling)
 #   board/build.sh fpu-selftest   the FPU scan against assembled FPU instructions
+#   board/build.sh size-selftest  the size gate against files just under and over its limits
 #   board/build.sh test-cross [BOARD...]
 #                                 the library's unit tests for those boards under qemu-user
 #                                 (default: mips_24kc, mipsel_24kc, arm_cortex-a7_neon-vfpv4)
@@ -45,14 +47,14 @@ resolve_board() {
 
 # Load one profile into OPENWRT_ARCH, OPENWRT_TARGET, RUST_TARGET, BUILD, LINKER, RUNNER,
 # CARGO_FEATURES (cargo's feature arguments; empty = the default features), and for
-# BUILD=cross ZIG_TARGET, ZIG_CPU (zig's name of the target and CPU its musl is built for) and
-# RUSTFLAGS_EXTRA.
+# BUILD=cross ZIG_TARGET, ZIG_CPU (zig's name of the target and CPU its musl is built for),
+# RUSTFLAGS_EXTRA and SIZE_MAX (see size_gate).
 load_board() {
 	name=$(resolve_board "$1")
 	file="$BOARD_DIR/$name.env"
 	[ -f "$file" ] || die "unknown board '$1' (try: board/build.sh list)"
 	OPENWRT_ARCH= OPENWRT_TARGET= RUST_TARGET= BUILD= LINKER= RUNNER= ZIG_TARGET= ZIG_CPU=
-	CARGO_FEATURES= RUSTFLAGS_EXTRA=
+	CARGO_FEATURES= RUSTFLAGS_EXTRA= SIZE_MAX=
 	. "$file"
 	BOARD=$name
 }
@@ -164,6 +166,7 @@ build_board() {
 		bin=$(build_release "$RUST_TARGET" $CARGO_FEATURES)
 	fi
 	check_binary "$BOARD" "$bin"
+	size_gate "$BOARD" "$bin"
 	report_header
 	report_line "$BOARD" "$RUST_TARGET" "$bin"
 }
@@ -336,11 +339,51 @@ mips_fpu_selftest() {
 	echo "FPU scan self-test: 18 of 18 FPU instructions caught, both byte orders" >&2
 }
 
+# The size goal of a router binary, stripped bytes: the package has to fit the flash of an
+# 8 MB router beside the rest of OpenWrt. Every router profile (BUILD=cross) is held to it,
+# unless its .env sets SIZE_MAX (a profile that does not meet the goal yet: then SIZE_MAX is
+# the ceiling it may not grow past, and the gate prints how far over the goal it is).
+ROUTER_GOAL_BYTES=600000
+
+size_gate() { # board binary
+	load_board "$1"
+	[ "$BUILD" = cross ] || return 0
+	n=$(bytes "$2")
+	max=${SIZE_MAX:-$ROUTER_GOAL_BYTES}
+	[ "$n" -le "$max" ] || die "$BOARD: $2 is $n bytes, over its size limit of $max bytes"
+	if [ "$n" -le "$ROUTER_GOAL_BYTES" ]; then
+		echo "$BOARD: size gate: $n <= $ROUTER_GOAL_BYTES bytes (the router goal)" >&2
+	else
+		echo "$BOARD: size gate: $n <= $max bytes (its ceiling); $((n - ROUTER_GOAL_BYTES)) bytes over the $ROUTER_GOAL_BYTES-byte router goal" >&2
+	fi
+}
+
+# The size gate checks itself: a router profile passes at 600,000 bytes and fails one byte
+# over; a profile with SIZE_MAX is held to that; x86_64 (no size goal) passes.
+size_gate_selftest() {
+	mkdir -p "$ROOT/target/cross"
+	f="$ROOT/target/cross/size-gate-selftest"
+	head -c "$ROUTER_GOAL_BYTES" /dev/zero >"$f"
+	(size_gate aarch64_cortex-a53 "$f" 2>/dev/null) || die "size gate self-test: $ROUTER_GOAL_BYTES bytes refused"
+	head -c 1 /dev/zero >>"$f"
+	(size_gate aarch64_cortex-a53 "$f" 2>/dev/null) && die "size gate self-test: $((ROUTER_GOAL_BYTES + 1)) bytes passed"
+	(size_gate x86_64 "$f" 2>/dev/null) || die "size gate self-test: x86_64 held to the router goal"
+	load_board mipsel_24kc
+	[ -n "$SIZE_MAX" ] || return 0
+	truncate -s "$SIZE_MAX" "$f"
+	(size_gate mipsel_24kc "$f" 2>/dev/null) || die "size gate self-test: mipsel_24kc refused at its SIZE_MAX"
+	truncate -s "$((SIZE_MAX + 1))" "$f"
+	(size_gate mipsel_24kc "$f" 2>/dev/null) && die "size gate self-test: mipsel_24kc passed over its SIZE_MAX"
+	rm -f "$f"
+	echo "size gate self-test: 600,000 bytes pass, one more fails; SIZE_MAX and x86_64 honoured" >&2
+}
+
 # Every profile: each distinct binary built once (the aarch64 and armv7 profiles share one
 # per Rust target), run under qemu-user, through the gates, packaged as .ipk and .apk
 # (openwrt/build-ipk.sh) for every profile; one table of sizes.
 build_all() {
 	mips_fpu_selftest
+	size_gate_selftest
 	built=" "
 	rows=""
 	for f in "$BOARD_DIR"/x86_64.env "$BOARD_DIR"/*.env; do
@@ -363,6 +406,7 @@ build_all() {
 		esac
 		bin="target/$RUST_TARGET/release/minivrrp"
 		check_binary "$BOARD" "$bin"
+		size_gate "$BOARD" "$bin"
 		ipk=$("$ROOT/openwrt/build-ipk.sh" "$BOARD")
 		apk=$("$ROOT/openwrt/build-ipk.sh" --apk "$BOARD")
 		rows="$rows|$BOARD $RUST_TARGET $bin $(bytes "$ipk") $(bytes "$apk")
@@ -385,10 +429,12 @@ test-cross)
 	exit
 	;;
 fpu-selftest) mips_fpu_selftest; exit ;;
+size-selftest) size_gate_selftest; exit ;;
 check)
 	[ $# -ge 2 ] || die "usage: board/build.sh check BOARD [BINARY]"
 	load_board "$2"
 	check_binary "$BOARD" "${3:-target/$RUST_TARGET/release/minivrrp}"
+	size_gate "$BOARD" "${3:-target/$RUST_TARGET/release/minivrrp}"
 	exit
 	;;
 esac

@@ -55,8 +55,8 @@ for t in x86_64-unknown-linux-musl aarch64-unknown-linux-musl; do
     echo "$installed" | grep -qx "$t" || rustup target add "$t"
 done
 # The router boards (board/build.sh all) build std from its source with nightly (-Zbuild-std):
-# mips and mipsel have no prebuilt std, and built that way (panic=immediate-abort) every one
-# fits 600,000 bytes.
+# mips and mipsel have no prebuilt std, and built that way (panic=immediate-abort) armv7 and
+# aarch64 fit 600,000 bytes (the MIPS builds do not yet: board/README.md "Size").
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 [ -d "$(rustc +nightly --print sysroot)/lib/rustlib/src/rust/library" ] ||
     rustup component add rust-src --toolchain nightly

@@ -1197,7 +1197,7 @@ fn build_ra(s: &Sec, vips: &[Vip], errs: &mut Errors) -> Option<RaConfig> {
     let max_s = interval.as_secs();
     // Schema: `Derived` 3 x MaxRtrAdvInterval, capped at 9000 (RFC 4861 6.2.1).
     let router_lifetime = s.uint("ra_lifetime").unwrap_or((3 * max_s).min(9_000));
-    if router_lifetime != 0 && router_lifetime < interval.as_millis().div_ceil(1000) as u64 {
+    if router_lifetime != 0 && router_lifetime < max_s + u64::from(interval.subsec_millis() > 0) {
         errs.at(
             s.line("ra_lifetime"),
             s.path("ra_lifetime"),
@@ -2215,6 +2215,23 @@ mod tests {
         ] {
             let e = one_error(&instance(&format!("{v6}{extra}")));
             assert!(e.starts_with(want), "{extra}: {e}");
+        }
+        // The lifetime is compared with the interval rounded up to whole seconds.
+        let e = one_error(&instance(&format!(
+            "{v6}\toption ra_interval '4.5'\n\toption ra_lifetime '4'\n"
+        )));
+        assert!(
+            e.starts_with("f:9: vi1.ra_lifetime: 4 is below ra_interval"),
+            "{e}"
+        );
+        for (interval, lifetime) in [("4.5", "5"), ("5", "5"), ("4.5", "0")] {
+            let c = ok(&instance(&format!(
+                "{v6}\toption ra_interval '{interval}'\n\toption ra_lifetime '{lifetime}'\n"
+            )));
+            assert_eq!(
+                c.instances[0].ra.as_ref().map(|r| r.router_lifetime),
+                lifetime.parse().ok()
+            );
         }
         // `ra` needs a link-local first IPv6 VIP; the `ra_*` options need `ra`.
         let e = one_error(&instance(

@@ -680,7 +680,11 @@ fn ms(d: Duration) -> String {
 /// a CPU (at least half the lateness) or was woken late.
 fn late_cause(late: Duration, busy: Option<(Busy, Duration)>, waited: Option<Duration>) -> String {
     match (busy, waited) {
-        (Some((b, took)), _) => format!("{} ran {} ms", busy_name(b), took.as_millis()),
+        (Some((b, took)), _) => format!(
+            "{} ran {} ms",
+            busy_name(b),
+            took.as_secs() * 1000 + u64::from(took.subsec_millis())
+        ),
         (None, Some(w)) if w * 2 >= late => format!(
             "nothing in the daemon ran long; woken on time, it waited {} for a CPU that other \
              work held (interrupts and softirqs, a task of higher priority, or another process \

@@ -102,7 +102,7 @@ impl<S: Southbound> Vrrp<S> {
                     Some(d) => info!(
                         "{name}: listening (ifindex {}), frames handed over within {} ms",
                         link.ifindex,
-                        d.as_millis()
+                        d.as_millis() as u64
                     ),
                     None => info!("{name}: listening (ifindex {})", link.ifindex),
                 }
