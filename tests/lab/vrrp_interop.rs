@@ -21,12 +21,6 @@ fn minivrrp() -> Impl {
     Impl::Minivrrp(PathBuf::from(env!("CARGO_BIN_EXE_minivrrp")))
 }
 
-fn prereqs(name: &str) -> bool {
-    common::require_root(name)
-        && common::require_tool(name, "keepalived")
-        && common::require_tool(name, "tcpdump")
-}
-
 fn sorted(h: Vec<String>) -> Vec<String> {
     let mut h = h;
     h.sort();
@@ -144,44 +138,34 @@ fn v3_v6(p: u8) -> VrrpSpec {
 
 #[test]
 fn v2_pass_auth_keepalived_master_minivrrp_backup_takes_over() {
-    let name = "v2_pass_auth_keepalived_master_minivrrp_backup_takes_over";
-    if prereqs(name) {
-        interop("i2k", Impl::Keepalived, v2_pass, VIP);
-    }
+    require!(root, "keepalived", "tcpdump");
+    interop("i2k", Impl::Keepalived, v2_pass, VIP);
 }
 
 #[test]
 fn v2_pass_auth_minivrrp_master_keepalived_backup_takes_over() {
-    let name = "v2_pass_auth_minivrrp_master_keepalived_backup_takes_over";
-    if prereqs(name) {
-        interop("i2m", minivrrp(), v2_pass, VIP);
-    }
+    require!(root, "keepalived", "tcpdump");
+    interop("i2m", minivrrp(), v2_pass, VIP);
 }
 
 #[test]
 fn v3_ipv4_pseudo_checksum_keepalived_master_minivrrp_backup_takes_over() {
-    let name = "v3_ipv4_pseudo_checksum_keepalived_master_minivrrp_backup_takes_over";
-    if prereqs(name) {
-        interop("i3pk", Impl::Keepalived, v3_v4("pseudo"), VIP);
-    }
+    require!(root, "keepalived", "tcpdump");
+    interop("i3pk", Impl::Keepalived, v3_v4("pseudo"), VIP);
 }
 
 #[test]
 fn v3_ipv4_pseudo_checksum_minivrrp_master_keepalived_backup_takes_over() {
-    let name = "v3_ipv4_pseudo_checksum_minivrrp_master_keepalived_backup_takes_over";
-    if prereqs(name) {
-        interop("i3pm", minivrrp(), v3_v4("pseudo"), VIP);
-    }
+    require!(root, "keepalived", "tcpdump");
+    interop("i3pm", minivrrp(), v3_v4("pseudo"), VIP);
 }
 
 /// minivrrp in `rfc9568` mode still accepts keepalived's pseudo-header checksums (it verifies
 /// both ways), so as a backup it follows keepalived normally.
 #[test]
 fn v3_ipv4_rfc9568_checksum_keepalived_master_minivrrp_backup_takes_over() {
-    let name = "v3_ipv4_rfc9568_checksum_keepalived_master_minivrrp_backup_takes_over";
-    if prereqs(name) {
-        interop("i3rk", Impl::Keepalived, v3_v4("rfc9568"), VIP);
-    }
+    require!(root, "keepalived", "tcpdump");
+    interop("i3rk", Impl::Keepalived, v3_v4("rfc9568"), VIP);
 }
 
 /// keepalived 2.2.7 computes and verifies the VRRPv3-over-IPv4 checksum with the IPv4
@@ -223,18 +207,14 @@ fn v3_ipv4_rfc9568_checksum_minivrrp_master_is_ignored_by_keepalived() {
 
 #[test]
 fn v3_ipv6_keepalived_master_minivrrp_backup_takes_over() {
-    let name = "v3_ipv6_keepalived_master_minivrrp_backup_takes_over";
-    if prereqs(name) {
-        interop("i6k", Impl::Keepalived, v3_v6, VIP6);
-    }
+    require!(root, "keepalived", "tcpdump");
+    interop("i6k", Impl::Keepalived, v3_v6, VIP6);
 }
 
 #[test]
 fn v3_ipv6_minivrrp_master_keepalived_backup_takes_over() {
-    let name = "v3_ipv6_minivrrp_master_keepalived_backup_takes_over";
-    if prereqs(name) {
-        interop("i6m", minivrrp(), v3_v6, VIP6);
-    }
+    require!(root, "keepalived", "tcpdump");
+    interop("i6m", minivrrp(), v3_v6, VIP6);
 }
 
 /// RFC 3768 7.1 (VRRPv2 simple text auth): an advert whose password differs is discarded.
@@ -273,18 +253,14 @@ fn wrong_password(tag: &str, high: Impl) {
 
 #[test]
 fn v2_wrong_password_is_ignored_by_minivrrp_3768_7_1() {
-    let name = "v2_wrong_password_is_ignored_by_minivrrp_3768_7_1";
-    if prereqs(name) {
-        wrong_password("iwm", Impl::Keepalived);
-    }
+    require!(root, "keepalived", "tcpdump");
+    wrong_password("iwm", Impl::Keepalived);
 }
 
 #[test]
 fn v2_wrong_password_is_ignored_by_keepalived_3768_7_1() {
-    let name = "v2_wrong_password_is_ignored_by_keepalived_3768_7_1";
-    if prereqs(name) {
-        wrong_password("iwk", minivrrp());
-    }
+    require!(root, "keepalived", "tcpdump");
+    wrong_password("iwk", minivrrp());
 }
 
 /// Unicast VRRPv2 with a password (keepalived `unicast_peer`, minivrrp `list unicast_peer`):
@@ -300,18 +276,14 @@ fn v2_unicast(p: u8) -> VrrpSpec {
 
 #[test]
 fn v2_unicast_keepalived_master_minivrrp_backup_takes_over() {
-    let name = "v2_unicast_keepalived_master_minivrrp_backup_takes_over";
-    if prereqs(name) {
-        interop("iuk", Impl::Keepalived, v2_unicast, VIP);
-    }
+    require!(root, "keepalived", "tcpdump");
+    interop("iuk", Impl::Keepalived, v2_unicast, VIP);
 }
 
 #[test]
 fn v2_unicast_minivrrp_master_keepalived_backup_takes_over() {
-    let name = "v2_unicast_minivrrp_master_keepalived_backup_takes_over";
-    if prereqs(name) {
-        interop("ium", minivrrp(), v2_unicast, VIP);
-    }
+    require!(root, "keepalived", "tcpdump");
+    interop("ium", minivrrp(), v2_unicast, VIP);
 }
 
 // --- Preemption with role-following services (`master_interface`) against keepalived ---
@@ -386,10 +358,7 @@ fn realtime_secs() -> f64 {
 /// once, and keepalived stays BACKUP.
 #[test]
 fn preempting_keepalived_starts_role_services_after_the_fallback_wait() {
-    let name = "preempting_keepalived_starts_role_services_after_the_fallback_wait";
-    if !prereqs(name) {
-        return;
-    }
+    require!(root, "keepalived", "tcpdump");
     let lab = Lab::with_routers("ipk", 2);
     let lo = preempt_spec(100);
     let r2 = lab.spawn_keepalived("r2", std::slice::from_ref(&lo));
@@ -426,7 +395,7 @@ fn preempting_keepalived_starts_role_services_after_the_fallback_wait() {
         "keepalived stayed BACKUP after the preemption\n{klog}"
     );
     eprintln!(
-        "{name}: VIP on minivrrp, then wg0 up {:.3} s later (Master_Down_Interval {:?})",
+        "preempting_keepalived: VIP on minivrrp, then wg0 up {:.3} s later (Master_Down_Interval {:?})",
         wg0[0].0 - moved,
         hi.master_down_interval()
     );
@@ -437,10 +406,7 @@ fn preempting_keepalived_starts_role_services_after_the_fallback_wait() {
 /// (RFC 5798 6.4.3) and stays master; minivrrp stays BACKUP.
 #[test]
 fn keepalived_preempting_minivrrp_gets_the_resign_and_stays_master() {
-    let name = "keepalived_preempting_minivrrp_gets_the_resign_and_stays_master";
-    if !prereqs(name) {
-        return;
-    }
+    require!(root, "keepalived", "tcpdump");
     let lab = Lab::with_routers("ikp", 2);
     let cap = lab.capture("ikp");
     let (fake, calls) = fake_ubus(&lab, "r2");
@@ -502,7 +468,7 @@ fn keepalived_preempting_minivrrp_gets_the_resign_and_stays_master() {
         "keepalived stayed master after the resign\n{klog}"
     );
     eprintln!(
-        "{name}: resign {:.3} s after wg0 down; keepalived's advert {:?} after the resign",
+        "keepalived_preempting_minivrrp: resign {:.3} s after wg0 down; keepalived's advert {:?} after the resign",
         resign.ts.as_secs_f64() - wg0[1].0,
         answer.ts.saturating_sub(resign.ts)
     );
